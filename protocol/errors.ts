@@ -1,0 +1,42 @@
+// Error identifiers the voice service sends in hrpc.v1.Error frames.
+// `hrpc.*` are hRPC's reserved transport errors, `h.*` Harmony's, `voice.*` this project's own
+// (documented in README.md, "Error identifiers").
+export const ErrorId = {
+  internal: 'hrpc.internal-server-error',
+  resourceExhausted: 'hrpc.resource-exhausted',
+  notImplemented: 'hrpc.not-implemented',
+  notFound: 'hrpc.not-found',
+  unavailable: 'hrpc.unavailable',
+  badStreamingRequest: 'hrpc.http.bad-streaming-request',
+  blankSession: 'h.blank-session',
+  badGuildId: 'h.bad-guild-id',
+  badChannelId: 'h.bad-channel-id',
+  notJoined: 'h.not-joined',
+  outOfOrder: 'voice.out-of-order',
+  badRtpCapabilities: 'voice.bad-rtp-capabilities',
+  badRtpParameters: 'voice.bad-rtp-parameters',
+  badDtlsParameters: 'voice.bad-dtls-parameters',
+  unknownConsumer: 'voice.unknown-consumer',
+  consumerNotYours: 'voice.consumer-not-yours',
+  frameTooLarge: 'voice.frame-too-large',
+  replaced: 'voice.session-replaced',
+  timeout: 'voice.timeout',
+  mediaLost: 'voice.media-lost',
+  channelFull: 'voice.channel-full',
+} as const;
+export type ErrorIdentifier = (typeof ErrorId)[keyof typeof ErrorId];
+
+/** A protocol-level failure: becomes an hrpc.v1.Error frame. `fatal` closes the stream after sending. */
+export class VoiceError extends Error {
+  constructor(
+    readonly identifier: ErrorIdentifier,
+    readonly humanMessage: string,
+    readonly options: { fatal?: boolean; retryAfterSeconds?: number } = {},
+  ) {
+    super(`${identifier}: ${humanMessage}`);
+    this.name = 'VoiceError';
+  }
+  get fatal(): boolean {
+    return this.options.fatal ?? false;
+  }
+}

@@ -1,0 +1,167 @@
+// The hRPC v1 WebSocket codec (VOICE-PROTOCOL.md §2): one module for the server, the client SDK and tests.
+// Client frames are a bare StreamMessageRequest; server frames are an opcode byte (0x00 response,
+// 0x01 hrpc.v1.Error) and a protobuf message. The `hrpc1.base64` variant carries the same bytes as
+// standard base64 in text frames (API Gateway rejects binary client frames).
+import { Error as HrpcErrorMessage, RetryInfo } from '../gen/hrpc/v1/hrpc';
+import { StreamMessageRequest, StreamMessageResponse } from '../gen/protocol/voice/v1/voice';
+import { ErrorId, VoiceError } from './errors';
+
+export const VOICE_STREAM_PATH = '/protocol.voice.v1.VoiceService/StreamMessage';
+export const SUBPROTOCOL_BINARY = 'hrpc1';
+export const SUBPROTOCOL_BASE64 = 'hrpc1.base64';
+export type Variant = 'binary' | 'base64';
+/** API Gateway WebSocket limits; the local gateway enforces them and the server never exceeds them. */
+export const MAX_FRAME_BYTES = 32 * 1024;
+export const MAX_MESSAGE_BYTES = 128 * 1024;
+
+export const OPCODE_RESPONSE = 0x00;
+export const OPCODE_ERROR = 0x01;
+
+export type ServerFrame =
+  | { kind: 'response'; response: StreamMessageResponse }
+  | { kind: 'error'; error: HrpcErrorMessage; retryAfterSeconds?: number };
+
+export function variantOf(subprotocol: string): Variant {
+  return subprotocol === SUBPROTOCOL_BASE64 ? 'base64' : 'binary';
+}
+
+// ---- client → server ----
+
+export function encodeRequest(request: StreamMessageRequest): Uint8Array {
+  return StreamMessageRequest.encode(request).finish();
+}
+
+/** Decodes one client frame. Every malformed input becomes a VoiceError, never another exception. */
+export function decodeRequest(bytes: Uint8Array): StreamMessageRequest {
+  if (bytes.length === 0) throw new VoiceError(ErrorId.badStreamingRequest, 'empty frame: expected one StreamMessageRequest');
+  if (bytes.length > MAX_FRAME_BYTES) {
+    throw new VoiceError(ErrorId.frameTooLarge, `frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+  }
+  let request: StreamMessageRequest;
+  try {
+    request = StreamMessageRequest.decode(bytes);
+  } catch (err) {
+    throw new VoiceError(ErrorId.badStreamingRequest, `undecodable StreamMessageRequest: ${(err as Error).message}`);
+  }
+  if (!request.message) {
+    throw new VoiceError(ErrorId.badStreamingRequest, 'StreamMessageRequest carries no message (no known oneof field set)');
+  }
+  return request;
+}
+
+// ---- server → client ----
+
+export function encodeResponseFrame(response: StreamMessageResponse): Uint8Array {
+  return withOpcode(OPCODE_RESPONSE, StreamMessageResponse.encode(response).finish());
+}
+
+export function encodeErrorFrame(identifier: string, humanMessage: string, retryAfterSeconds?: number): Uint8Array {
+  const details = retryAfterSeconds === undefined ? new Uint8Array() : RetryInfo.encode({ retryAfter: retryAfterSeconds }).finish();
+  return withOpcode(OPCODE_ERROR, HrpcErrorMessage.encode({ identifier, humanMessage, details }).finish());
+}
+
+export function errorFrameOf(error: VoiceError): Uint8Array {
+  return encodeErrorFrame(error.identifier, error.humanMessage, error.options.retryAfterSeconds);
+}
+
+export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
+  if (bytes.length === 0) throw new Error('empty server frame');
+  const body = bytes.subarray(1);
+  switch (bytes[0]) {
+    case OPCODE_RESPONSE:
+      return { kind: 'response', response: StreamMessageResponse.decode(body) };
+    case OPCODE_ERROR: {
+      const error = HrpcErrorMessage.decode(body);
+      const retryAfterSeconds = error.details.length > 0 ? RetryInfo.decode(error.details).retryAfter : undefined;
+      return { kind: 'error', error, retryAfterSeconds };
+    }
+    default:
+      throw new Error(`unknown server frame opcode 0x${bytes[0]!.toString(16).padStart(2, '0')}`);
+  }
+}
+
+function withOpcode(opcode: number, body: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(body.length + 1);
+  frame[0] = opcode;
+  frame.set(body, 1);
+  return frame;
+}
+
+// ---- variants: bytes ↔ what travels in the WebSocket frame ----
+
+/** Bytes → frame payload for the variant: the bytes themselves, or base64 text. */
+export function toWire(bytes: Uint8Array, variant: Variant): Uint8Array | string {
+  return variant === 'base64' ? bytesToBase64(bytes) : bytes;
+}
+
+/** Frame payload → bytes. A text frame on the binary variant (or the reverse) is a client error. */
+export function fromWire(payload: Uint8Array | string, variant: Variant): Uint8Array {
+  if (variant === 'binary') {
+    if (typeof payload === 'string') throw new VoiceError(ErrorId.badStreamingRequest, 'text frame on the binary hrpc1 subprotocol');
+    return payload;
+  }
+  if (typeof payload !== 'string') throw new VoiceError(ErrorId.badStreamingRequest, 'binary frame on the hrpc1.base64 subprotocol');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(payload) || payload.length % 4 !== 0) {
+    throw new VoiceError(ErrorId.badStreamingRequest, 'text frame is not standard base64');
+  }
+  return base64ToBytes(payload);
+}
+
+// atob/btoa exist in browsers and Node ≥ 16, so this module runs in both without Buffer.
+export function bytesToBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+export function base64ToBytes(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+// ---- handshake ----
+
+export interface Handshake {
+  /** The subprotocol to answer with: `hrpc1` or `hrpc1.base64` (never the token). */
+  subprotocol: typeof SUBPROTOCOL_BINARY | typeof SUBPROTOCOL_BASE64;
+  variant: Variant;
+  /** The session token: the raw Authorization header, else the last Sec-WebSocket-Protocol value. */
+  token: string | undefined;
+}
+
+/**
+ * Reads subprotocol and token from the upgrade request's headers (names in any case).
+ * Returns a VoiceError when no hRPC subprotocol is offered.
+ */
+export function parseHandshake(headers: Record<string, string | undefined>): Handshake {
+  const header = (name: string) => {
+    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
+    return undefined;
+  };
+  const offered = (header('sec-websocket-protocol') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const subprotocol = offered.includes(SUBPROTOCOL_BASE64) ? SUBPROTOCOL_BASE64
+    : offered.includes(SUBPROTOCOL_BINARY) ? SUBPROTOCOL_BINARY : undefined;
+  if (!subprotocol) {
+    throw new VoiceError(ErrorId.badStreamingRequest, `no hRPC subprotocol offered (expected ${SUBPROTOCOL_BINARY} or ${SUBPROTOCOL_BASE64})`);
+  }
+  const authorization = header('authorization')?.trim();
+  const last = offered[offered.length - 1];
+  const tokenFromProtocol = last && last !== SUBPROTOCOL_BASE64 && last !== SUBPROTOCOL_BINARY ? last : undefined;
+  return { subprotocol, variant: variantOf(subprotocol), token: authorization || tokenFromProtocol };
+}
+
+/** VOICE-PROTOCOL.md §3.7: accept raw ids and ids wrapped once in JSON quotes. */
+export function normalizeId(id: string): string {
+  const trimmed = id.trim();
+  if (trimmed.length >= 2 && trimmed.startsWith('"') && trimmed.endsWith('"')) {
+    try {
+      const inner = JSON.parse(trimmed);
+      if (typeof inner === 'string') return inner;
+    } catch {
+      /* not JSON: keep as is */
+    }
+  }
+  return trimmed;
+}
