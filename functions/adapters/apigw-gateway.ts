@@ -1,0 +1,49 @@
+// Gateway over API Gateway's @connections management API, with the real AWS SDK client. Locally the
+// same client talks to the local gateway's @connections endpoint (CONNECTIONS_ENDPOINT).
+import {
+  ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand, GoneException, PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { toWire, type Variant } from '../../protocol/hrpc';
+import type { Gateway, SendResult } from '../voice/ports';
+
+export class ApiGatewayConnections implements Gateway {
+  private readonly client: ApiGatewayManagementApiClient;
+
+  constructor(endpoint: string) {
+    this.client = new ApiGatewayManagementApiClient({ endpoint });
+  }
+
+  async send(connectionId: string, frame: Uint8Array, variant: Variant): Promise<SendResult> {
+    const wire = toWire(frame, variant);
+    const data = typeof wire === 'string' ? new TextEncoder().encode(wire) : wire;
+    try {
+      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+      return 'sent';
+    } catch (err) {
+      if (isGone(err)) return 'gone';
+      throw err;
+    }
+  }
+
+  async close(connectionId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    } catch (err) {
+      if (!isGone(err)) throw err;
+    }
+  }
+
+  async isConnected(connectionId: string): Promise<boolean> {
+    try {
+      await this.client.send(new GetConnectionCommand({ ConnectionId: connectionId }));
+      return true;
+    } catch (err) {
+      if (isGone(err)) return false;
+      throw err;
+    }
+  }
+}
+
+function isGone(err: unknown): boolean {
+  return err instanceof GoneException || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 410;
+}

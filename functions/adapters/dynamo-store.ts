@@ -1,0 +1,176 @@
+// StateStore over DynamoDB (STATE_TABLE in data/tables.ts). Transitions are conditional writes on
+// (state, version), never read-modify-write; "who is in the channel" is a strongly consistent Query of
+// the channel's partition; expired items (TTL is only garbage collection) are filtered on read.
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  ConflictError, type ConnectionRecord, type ConnectionState, type MemberRecord, type Placement, type StateStore,
+} from '../voice/ports';
+
+const connKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONN' });
+const memberKey = (channelKey: string, connectionId: string) => ({ pk: `CHAN#${channelKey}`, sk: `MEMBER#${connectionId}` });
+const seatKey = (channelKey: string, userId: string) => ({ pk: `CHAN#${channelKey}`, sk: `USER#${userId}` });
+const placementKey = (channelKey: string) => ({ pk: `CHAN#${channelKey}`, sk: 'PLACEMENT' });
+
+export class DynamoStateStore implements StateStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly nowMs: () => number = Date.now,
+  ) {}
+
+  async putConnection(record: ConnectionRecord): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...connKey(record.connectionId), ...record } }));
+  }
+
+  async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: connKey(connectionId), ConsistentRead: true }));
+    return Item && this.live(Item) ? strip<ConnectionRecord>(Item) : undefined;
+  }
+
+  async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
+    const update = updateExpression(expected, next);
+    try {
+      const { Attributes } = await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: connKey(expected.connectionId), ...update, ReturnValues: 'ALL_NEW',
+      }));
+      return strip<ConnectionRecord>(Attributes!);
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) {
+        throw new ConflictError(`connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`);
+      }
+      throw err;
+    }
+  }
+
+  async commitJoin(expected: ConnectionRecord, member: MemberRecord): Promise<ConnectionRecord> {
+    const next = { state: 'joined' as const, deadline: undefined };
+    const channelKey = `${expected.guildId}:${expected.channelId}`;
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: [
+        { Update: { TableName: this.table, Key: connKey(expected.connectionId), ...updateExpression(expected, next) } },
+        { Put: { TableName: this.table, Item: { ...memberKey(channelKey, member.connectionId), ...member, expiresAt: expected.expiresAt } } },
+      ] }));
+    } catch (err) {
+      if (err instanceof TransactionCanceledException) {
+        throw new ConflictError(`connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`);
+      }
+      throw err;
+    }
+    const { deadline: _gone, ...rest } = expected;
+    return { ...rest, state: 'joined', version: expected.version + 1 };
+  }
+
+  async deleteConnection(record: ConnectionRecord): Promise<void> {
+    const deletes: Promise<unknown>[] = [this.db.send(new DeleteCommand({ TableName: this.table, Key: connKey(record.connectionId) }))];
+    if (record.guildId && record.channelId) {
+      const channelKey = `${record.guildId}:${record.channelId}`;
+      deletes.push(this.db.send(new DeleteCommand({ TableName: this.table, Key: memberKey(channelKey, record.connectionId) })));
+      // The seat may already belong to a newer stream of the same user: only release our own.
+      deletes.push(this.db.send(new DeleteCommand({
+        TableName: this.table, Key: seatKey(channelKey, record.userId),
+        ConditionExpression: 'connectionId = :c', ExpressionAttributeValues: { ':c': record.connectionId },
+      })).catch((err) => {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      }));
+    }
+    await Promise.all(deletes);
+  }
+
+  async listMembers(channelKey: string): Promise<MemberRecord[]> {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new QueryCommand({
+        TableName: this.table, ConsistentRead: true, ExclusiveStartKey: startKey,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
+        ExpressionAttributeValues: { ':pk': `CHAN#${channelKey}`, ':m': 'MEMBER#' },
+      }));
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items.filter((i) => this.live(i)).map((i) => strip<MemberRecord>(i));
+  }
+
+  async takeSeat(channelKey: string, userId: string, connectionId: string): Promise<string | undefined> {
+    const { Attributes } = await this.db.send(new PutCommand({
+      TableName: this.table, ReturnValues: 'ALL_OLD',
+      Item: { ...seatKey(channelKey, userId), connectionId, expiresAt: Math.ceil(this.nowMs() / 1000) + 3 * 3600 },
+    }));
+    const previous = Attributes?.connectionId as string | undefined;
+    return previous && previous !== connectionId ? previous : undefined;
+  }
+
+  async getPlacement(channelKey: string): Promise<Placement | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: placementKey(channelKey), ConsistentRead: true }));
+    return Item ? { nodeId: Item.nodeId as string, grpcAddress: Item.grpcAddress as string } : undefined;
+  }
+
+  async placeChannel(channelKey: string, candidate: Placement, replacing?: string): Promise<Placement> {
+    try {
+      await this.db.send(new PutCommand({
+        TableName: this.table,
+        Item: { ...placementKey(channelKey), ...candidate, placedAt: this.nowMs() },
+        ...(replacing
+          ? { ConditionExpression: 'nodeId = :old', ExpressionAttributeValues: { ':old': replacing } }
+          : { ConditionExpression: 'attribute_not_exists(pk)' }),
+      }));
+      return candidate;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      const winner = await this.getPlacement(channelKey);
+      if (!winner) return this.placeChannel(channelKey, candidate);
+      return winner;
+    }
+  }
+
+  async listConnections(): Promise<ConnectionRecord[]> {
+    const records: ConnectionRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new ScanCommand({
+        TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true,
+        FilterExpression: 'sk = :conn', ExpressionAttributeValues: { ':conn': 'CONN' },
+      }));
+      records.push(...(page.Items ?? []).map((i) => strip<ConnectionRecord>(i)));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
+  private live(item: Record<string, unknown>): boolean {
+    const expiresAt = item.expiresAt as number | undefined;
+    return expiresAt === undefined || expiresAt * 1000 > this.nowMs();
+  }
+}
+
+/** SET the given fields (REMOVE those given as undefined) and bump the version, if state and version match. */
+function updateExpression(expected: ConnectionRecord, next: Partial<ConnectionRecord>) {
+  const names: Record<string, string> = { '#state': 'state', '#version': 'version' };
+  const values: Record<string, unknown> = { ':expectedState': expected.state, ':expectedVersion': expected.version, ':one': 1 };
+  const sets = ['#version = #version + :one'];
+  const removes: string[] = [];
+  for (const [field, value] of Object.entries(next)) {
+    if (field === 'version' || field === 'connectionId') continue;
+    names[`#${field}`] = field;
+    if (value === undefined) removes.push(`#${field}`);
+    else {
+      values[`:${field}`] = value;
+      sets.push(`#${field} = :${field}`);
+    }
+  }
+  return {
+    UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+    ConditionExpression: '#state = :expectedState AND #version = :expectedVersion',
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
+function strip<T>(item: Record<string, unknown>): T {
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as T;
+}

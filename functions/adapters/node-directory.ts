@@ -1,0 +1,21 @@
+// NodeDirectory over the media node registry table (routing/NodeRegistry.ts).
+import type { NodeRegistry } from '../../routing/NodeRegistry';
+import type { MediaNodeRecord } from '../../routing/types';
+import type { LostSession, NodeDirectory } from '../voice/ports';
+
+export class RegistryNodeDirectory implements NodeDirectory {
+  constructor(private readonly registry: NodeRegistry) {}
+
+  /** Stale nodes included: the core must see a dead node to re-place its channels. */
+  listNodes(): Promise<MediaNodeRecord[]> {
+    return this.registry.listNodes({ includeStale: true });
+  }
+
+  listLostSessions(): Promise<LostSession[]> {
+    return this.registry.listLostSessions();
+  }
+
+  deleteLostSession(lost: LostSession): Promise<void> {
+    return this.registry.deleteLostSession(lost.roomId, lost.sessionId);
+  }
+}

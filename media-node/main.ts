@@ -1,0 +1,47 @@
+// Media node process: `tsx media-node/main.ts`, configured from the environment.
+// Prints {"msg":"media-node.ready","grpc":...,"metrics":...} once serving; drains on SIGTERM.
+import { configFromEnv } from './src/config';
+import { createLogger } from './src/log';
+import { startMediaNode } from './src/MediaNode';
+
+const options = configFromEnv();
+const logger = createLogger({ level: options.logLevel ?? 'info' });
+
+process.on('uncaughtException', (error) => {
+  logger.error('media-node.uncaught-exception', { error, stack: error.stack });
+  process.exit(1);
+});
+process.on('unhandledRejection', (error) => {
+  logger.error('media-node.unhandled-rejection', { error });
+  process.exit(1);
+});
+
+try {
+  const node = await startMediaNode({ ...options, logger });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      // A second signal: stop waiting for rooms to empty.
+      logger.warn('media-node.forced-exit', { signal });
+      node.close().finally(() => process.exit(0));
+      return;
+    }
+    logger.info('media-node.signal', { signal });
+    node.drain().then(
+      (emptied) => {
+        logger.info('media-node.exit', { emptied });
+        process.exit(0);
+      },
+      (error) => {
+        logger.error('media-node.drain-failed', { error });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+} catch (error) {
+  logger.error('media-node.start-failed', { error });
+  process.exit(1);
+}

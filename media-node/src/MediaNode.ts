@@ -1,0 +1,309 @@
+// Composition root: worker pool + rooms + gRPC API + metrics + registry heartbeat.
+// `startMediaNode` is what main.ts, the local stack and tests call.
+import { hostname, availableParallelism } from 'node:os';
+import type { Server as HttpServer } from 'node:http';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { MediaNodeService as MediaNodeServiceDefinition } from '../../gen/medianode/v1/media_node';
+import { NodeRegistry } from '../../routing/NodeRegistry';
+import { createDocumentClient } from '../../routing/dynamo';
+import type { MediaNodeRecord, MediaNodeState } from '../../routing/types';
+import { createMediaNodeService } from './grpcService';
+import { fetchEc2PublicIpv4 } from './imds';
+import { createLogger, type Logger, type LogLevel } from './log';
+import { createMetrics, gauge, startMetricsServer } from './metrics';
+import { Rooms, type NodeLoad } from './Rooms';
+import { WorkerPool, type WorkerCpu } from './WorkerPool';
+
+export interface MediaNodeOptions {
+  /** Default: "<hostname>:<bound gRPC port>". */
+  nodeId?: string;
+  grpcHost?: string;
+  /** 0 = ephemeral. */
+  grpcPort?: number;
+  /** host:port written to the registry; default the address actually bound. */
+  grpcAdvertisedAddress?: string;
+  /** Shared secret callers present as `authorization: Bearer <secret>`. */
+  secret?: string;
+  /** Explicit opt-in to an unauthenticated API (loopback development only). */
+  insecure?: boolean;
+  listenIp?: string;
+  announcedAddress?: string;
+  useEc2Metadata?: boolean;
+  imdsEndpoint?: string;
+  /** Worker i's WebRtcServer listens on base+i (UDP and TCP); 0 = ephemeral. */
+  rtcPortBase?: number;
+  workers?: number;
+  metricsHost?: string;
+  /** 0 = ephemeral; -1 = no metrics server. */
+  metricsPort?: number;
+  drainTimeoutMs?: number;
+  roomGraceMs?: number;
+  heartbeatMs?: number;
+  iceDisconnectedGraceMs?: number;
+  /** Audio consumers this node is sized for (registry `capacity`). */
+  capacity?: number;
+  /** NODES_TABLE physical name; unset = no registry. */
+  registryTable?: string;
+  /** A ready registry (tests); overrides registryTable. */
+  registry?: NodeRegistry;
+  lostSessionTtlSeconds?: number;
+  logLevel?: LogLevel;
+  logger?: Logger;
+}
+
+export interface MediaNodeHandle {
+  readonly nodeId: string;
+  /** host:port the gRPC server is bound to. */
+  readonly grpcAddress: string;
+  /** host:port written to the registry. */
+  readonly advertisedAddress: string;
+  readonly metricsAddress: string | undefined;
+  readonly publicAddress: string;
+  readonly rooms: Rooms;
+  readonly pool: WorkerPool;
+  readonly registry: NodeRegistry | undefined;
+  state(): MediaNodeState | 'closed';
+  load(): NodeLoad;
+  /** The record the next heartbeat writes. */
+  record(): Promise<MediaNodeRecord>;
+  heartbeatNow(): Promise<void>;
+  /**
+   * Stops taking new rooms, waits for rooms to empty (at most `timeoutMs`), closes what is left
+   * reporting its sessions lost ('drained'), deregisters and closes. True if rooms emptied in time.
+   */
+  drain(timeoutMs?: number): Promise<boolean>;
+  /** Closes everything at once (rooms without loss reports), deregisters. */
+  close(): Promise<void>;
+}
+
+const DEFAULTS = {
+  grpcHost: '127.0.0.1',
+  grpcPort: 50051,
+  listenIp: '127.0.0.1',
+  rtcPortBase: 40000,
+  metricsPort: 9464,
+  drainTimeoutMs: 10 * 60_000,
+  roomGraceMs: 15_000,
+  heartbeatMs: 5_000,
+  iceDisconnectedGraceMs: 5_000,
+  consumersPerWorker: 1000,
+};
+
+export async function startMediaNode(options: MediaNodeOptions = {}): Promise<MediaNodeHandle> {
+  const baseLogger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
+  if (!options.secret && !options.insecure) {
+    throw new Error('config.missing-secret: set MEDIA_NODE_SECRET, or MEDIA_GRPC_INSECURE=1 for loopback development');
+  }
+  const secret = options.secret || undefined;
+  const grpcHost = options.grpcHost ?? DEFAULTS.grpcHost;
+  const listenIp = options.listenIp ?? DEFAULTS.listenIp;
+  const workers = options.workers ?? availableParallelism();
+  const heartbeatMs = options.heartbeatMs ?? DEFAULTS.heartbeatMs;
+
+  let announcedAddress = options.announcedAddress;
+  if (!announcedAddress && options.useEc2Metadata) {
+    announcedAddress = await fetchEc2PublicIpv4({ endpoint: options.imdsEndpoint });
+    baseLogger.info('media-node.announced-address-from-imds', { announcedAddress });
+  }
+  const publicAddress = announcedAddress ?? listenIp;
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await step();
+  };
+  try {
+    const pool = await WorkerPool.start({
+      count: workers,
+      listenIp,
+      announcedAddress,
+      rtcPortBase: options.rtcPortBase ?? DEFAULTS.rtcPortBase,
+      logger: baseLogger,
+    });
+    cleanups.push(() => pool.close());
+
+    const rooms = new Rooms(pool, {
+      roomGraceMs: options.roomGraceMs ?? DEFAULTS.roomGraceMs,
+      iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
+      logger: baseLogger,
+    });
+    const metrics = createMetrics();
+    const service = createMediaNodeService({ rooms, secret, metrics, logger: baseLogger });
+
+    const server = new Server();
+    server.addService(MediaNodeServiceDefinition, service.implementation);
+    const boundPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(
+        hostPort(grpcHost, options.grpcPort ?? DEFAULTS.grpcPort),
+        ServerCredentials.createInsecure(),
+        (error, port) => (error ? reject(error) : resolve(port)),
+      ),
+    );
+    cleanups.push(() => shutdownGrpc(server, service.endStreams));
+    const grpcAddress = hostPort(grpcHost, boundPort);
+    const advertisedAddress = options.grpcAdvertisedAddress ?? grpcAddress;
+    const nodeId = options.nodeId ?? `${hostname()}:${boundPort}`;
+    const logger = baseLogger.child({ nodeId });
+
+    let state: MediaNodeState | 'closed' = 'active';
+    let lastCpu: WorkerCpu[] = [];
+    const sampleCpu = async () => {
+      lastCpu = await pool.cpu();
+      return lastCpu;
+    };
+    await sampleCpu();
+
+    let metricsServer: HttpServer | undefined;
+    let metricsAddress: string | undefined;
+    const metricsPort = options.metricsPort ?? DEFAULTS.metricsPort;
+    if (metricsPort >= 0) {
+      const started = await startMetricsServer(options.metricsHost ?? grpcHost, metricsPort, async () => {
+        const load = rooms.load();
+        return [
+          gauge('media_node_rooms', 'Open rooms (routers)', [{ value: load.rooms }]),
+          gauge('media_node_sessions', 'Sessions with transports', [{ value: load.sessions }]),
+          gauge('media_node_transports', 'WebRTC transports', [{ value: load.transports }]),
+          gauge('media_node_producers', 'Audio producers', [{ value: load.producers }]),
+          gauge('media_node_consumers', 'Audio consumers', [{ value: load.consumers }]),
+          gauge('media_node_draining', '1 while draining', [{ value: state === 'active' ? 0 : 1 }]),
+          gauge(
+            'media_node_worker_cpu_percent',
+            'Worker CPU over the last heartbeat interval, percent of one core',
+            lastCpu.map((w) => ({ labels: { worker: String(w.index) }, value: w.cpuPercent })),
+          ),
+          metrics.joinDuration.render(),
+          metrics.sessionsLost.render(),
+          metrics.callFailures.render(),
+          '',
+        ].join('\n');
+      });
+      metricsServer = started.server;
+      metricsAddress = started.address;
+      cleanups.push(() => new Promise<void>((resolve) => metricsServer!.close(() => resolve())));
+    }
+
+    let registry = options.registry;
+    if (!registry && options.registryTable) registry = new NodeRegistry(createDocumentClient(), options.registryTable);
+    if (!registry) logger.info('media-node.registry-disabled', { why: 'MEDIA_NODES_TABLE is not set' });
+
+    // Lost sessions: metrics, log, and (for the serverless signalling side) the registry table.
+    const pendingWrites = new Set<Promise<void>>();
+    rooms.on('sessionLost', (event) => {
+      metrics.sessionsLost.inc({ reason: event.reason });
+      if (!registry) return;
+      const write = registry
+        .recordLostSession({ ...event, nodeId }, { ttlSeconds: options.lostSessionTtlSeconds })
+        .catch((error) => logger.error('media-node.lost-session-record-failed', { ...event, error }))
+        .finally(() => pendingWrites.delete(write));
+      pendingWrites.add(write);
+    });
+
+    const capacity = options.capacity ?? workers * DEFAULTS.consumersPerWorker;
+    const record = async (): Promise<MediaNodeRecord> => {
+      const load = rooms.load();
+      const cpu = lastCpu.map((w) => w.cpuPercent);
+      const now = Date.now();
+      return {
+        nodeId,
+        grpcAddress: advertisedAddress,
+        publicAddress,
+        capacity,
+        ...load,
+        cpu: {
+          workers: cpu,
+          avg: cpu.length ? Math.round((10 * cpu.reduce((a, b) => a + b, 0)) / cpu.length) / 10 : 0,
+          max: cpu.length ? Math.max(...cpu) : 0,
+        },
+        state: state === 'closed' ? 'draining' : state,
+        heartbeatAt: now,
+        // Three missed heartbeats (at least 15 s) and the record is dead to readers.
+        expiresAt: Math.floor(now / 1000) + Math.max(15, Math.ceil((3 * heartbeatMs) / 1000)),
+      };
+    };
+    const heartbeatNow = async () => {
+      await sampleCpu();
+      if (registry && state !== 'closed') await registry.heartbeat(await record());
+    };
+    if (registry) await registry.register(await record());
+    const heartbeat = setInterval(() => {
+      heartbeatNow().catch((error) => logger.warn('media-node.heartbeat-failed', { error }));
+    }, heartbeatMs);
+    heartbeat.unref();
+
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= (async () => {
+        state = 'closed';
+        clearInterval(heartbeat);
+        rooms.closeAll();
+        await Promise.allSettled([...pendingWrites]);
+        if (registry) await registry.deregister(nodeId).catch((error) => logger.warn('media-node.deregister-failed', { error }));
+        await cleanup();
+        logger.info('media-node.closed');
+      })());
+
+    let draining: Promise<boolean> | undefined;
+    const drain = (timeoutMs = options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs) =>
+      (draining ??= (async () => {
+        if (state === 'active') state = 'draining';
+        rooms.startDraining();
+        logger.info('media-node.draining', { timeoutMs, ...rooms.load() });
+        await heartbeatNow().catch((error) => logger.warn('media-node.heartbeat-failed', { error }));
+        const emptied = await rooms.waitUntilEmpty(timeoutMs);
+        if (!emptied) {
+          logger.warn('media-node.drain-timeout', { ...rooms.load() });
+          rooms.closeAll('drained');
+        }
+        await close();
+        return emptied;
+      })());
+
+    const ports = await pool.listeningPorts();
+    logger.info('media-node.ready', {
+      grpc: grpcAddress,
+      advertised: advertisedAddress,
+      metrics: metricsAddress ?? null,
+      publicAddress,
+      workers: ports,
+      auth: secret ? 'shared-secret' : 'none',
+      registry: registry?.tableName ?? null,
+    });
+
+    return {
+      nodeId,
+      grpcAddress,
+      advertisedAddress,
+      metricsAddress,
+      publicAddress,
+      rooms,
+      pool,
+      registry,
+      state: () => state,
+      load: () => rooms.load(),
+      record,
+      heartbeatNow,
+      drain,
+      close,
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+async function shutdownGrpc(server: Server, endStreams: () => void): Promise<void> {
+  endStreams();
+  await new Promise<void>((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 2000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}

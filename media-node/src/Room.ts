@@ -1,0 +1,426 @@
+// One voice channel on one worker: a Router, its sessions, and the consumer mesh between them.
+// Joins, leaves and losses run one at a time through the room's queue, so concurrent joins each
+// see the members already joined and every pair ends up consuming each other exactly once.
+import type { types } from 'mediasoup';
+import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../gen/medianode/v1/media_node';
+import { MediaError } from '../api/errors';
+import type { Logger } from './log';
+import { SerialQueue } from './SerialQueue';
+import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
+import type { WorkerSlot } from './WorkerPool';
+
+export type LossReason = 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained';
+
+export interface SessionLostEvent {
+  roomId: string;
+  sessionId: string;
+  userId: string;
+  reason: LossReason;
+}
+
+interface Session {
+  readonly id: string;
+  readonly userId: string;
+  rtpCapabilities: types.RtpCapabilities;
+  readonly consumerTransport: types.WebRtcTransport;
+  readonly producerTransport: types.WebRtcTransport;
+  consumerConnected: boolean;
+  producerConnected: boolean;
+  producer?: types.Producer;
+  /** Consumer ids the join created, kept so a retried join answers the same. */
+  joined?: { forJoiner: string[]; forMembers: string[] };
+  readonly iceTimers: Map<string, NodeJS.Timeout>;
+}
+
+interface ConsumerRecord {
+  readonly consumer: types.Consumer;
+  readonly ownerSessionId: string;
+  readonly producerSessionId: string;
+  readonly producerUserId: string;
+}
+
+export interface RoomHooks {
+  logger: Logger;
+  /** How long ICE may stay 'disconnected' before the session counts as lost. */
+  iceDisconnectedGraceMs: number;
+  onSessionLost(event: SessionLostEvent): void;
+  /** Called (inside the queue) when the last session went away. */
+  onEmpty(room: Room): void;
+}
+
+export interface JoinResult {
+  forJoiner: ConsumerDelivery[];
+  forMembers: ConsumerDelivery[];
+}
+
+export interface RoomLoad {
+  sessions: number;
+  transports: number;
+  producers: number;
+  consumers: number;
+}
+
+export class Room {
+  private readonly sessions = new Map<string, Session>();
+  private readonly consumers = new Map<string, ConsumerRecord>();
+  private readonly queue = new SerialQueue();
+  private readonly log: Logger;
+  closed = false;
+  /** The worker this room's router lives on (a replaced slot holds a different one). */
+  readonly worker: types.Worker;
+
+  constructor(
+    readonly id: string,
+    readonly router: types.Router,
+    readonly slot: WorkerSlot,
+    private readonly hooks: RoomHooks,
+  ) {
+    this.log = hooks.logger.child({ roomId: id });
+    this.worker = slot.worker;
+  }
+
+  get rtpCapabilities(): types.RtpCapabilities {
+    return this.router.rtpCapabilities;
+  }
+
+  get isEmpty(): boolean {
+    return this.sessions.size === 0;
+  }
+
+  sessionRefs(): SessionRef[] {
+    return [...this.sessions.values()].map((s) => ({ sessionId: s.id, userId: s.userId }));
+  }
+
+  load(): RoomLoad {
+    let transports = 0;
+    let producers = 0;
+    for (const session of this.sessions.values()) {
+      transports += 2;
+      if (session.producer) producers++;
+    }
+    return { sessions: this.sessions.size, transports, producers, consumers: this.consumers.size };
+  }
+
+  /** Consumer ids owned by (consuming on the transport of) a session; for tests and diagnostics. */
+  consumerIdsOf(sessionId: string): string[] {
+    return [...this.consumers.values()].filter((r) => r.ownerSessionId === sessionId).map((r) => r.consumer.id);
+  }
+
+  createTransports(
+    sessionId: string,
+    userId: string,
+    rtpCapabilitiesJson: string,
+  ): Promise<{ consumer: TransportOptions; producer: TransportOptions }> {
+    const rtpCapabilities = parseRtpCapabilities(rtpCapabilitiesJson);
+    return this.serial(async () => {
+      let session = this.sessions.get(sessionId);
+      if (session) {
+        if (!session.joined) session.rtpCapabilities = rtpCapabilities;
+      } else {
+        session = await this.newSession(sessionId, userId, rtpCapabilities);
+        this.sessions.set(sessionId, session);
+        this.log.info('media-node.session-prepared', { sessionId, userId });
+      }
+      return { consumer: transportOptions(session.consumerTransport), producer: transportOptions(session.producerTransport) };
+    });
+  }
+
+  join(request: {
+    sessionId: string;
+    rtpParameters: string;
+    producerDtlsParameters: string;
+    consumerDtlsParameters: string;
+  }): Promise<JoinResult> {
+    return this.serial(async () => {
+      const joiner = this.sessions.get(request.sessionId);
+      if (!joiner) {
+        throw new MediaError('not-prepared', `session ${request.sessionId} has no transports in room ${this.id}`);
+      }
+      if (joiner.joined) return this.deliveries(joiner.joined);
+
+      const rtpParameters = parseProducerRtpParameters(request.rtpParameters);
+      const producerDtls = parseDtlsParameters(request.producerDtlsParameters, 'producer dtls parameters');
+      const consumerDtls = parseDtlsParameters(request.consumerDtlsParameters, 'consumer dtls parameters');
+
+      const producer = await this.produce(joiner, rtpParameters);
+      try {
+        await this.connect(joiner, producerDtls, consumerDtls);
+      } catch (error) {
+        producer.close();
+        throw error;
+      }
+      joiner.producer = producer;
+
+      const created = await this.meshWith(joiner);
+      joiner.joined = {
+        forJoiner: created.filter((r) => r.ownerSessionId === joiner.id).map((r) => r.consumer.id),
+        forMembers: created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id),
+      };
+      this.log.info('media-node.session-joined', {
+        sessionId: joiner.id,
+        userId: joiner.userId,
+        producerId: producer.id,
+        consumersCreated: created.length,
+      });
+      return this.deliveries(joiner.joined);
+    });
+  }
+
+  async resume(sessionId: string, consumerId: string): Promise<void> {
+    if (!this.sessions.has(sessionId)) throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
+    const record = this.consumers.get(consumerId);
+    if (!record || record.consumer.closed) {
+      throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in room ${this.id}`);
+    }
+    if (record.ownerSessionId !== sessionId) {
+      throw new MediaError('consumer-not-yours', `consumer ${consumerId} does not belong to session ${sessionId}`);
+    }
+    try {
+      await record.consumer.resume();
+    } catch (error) {
+      if (record.consumer.closed) throw new MediaError('unknown-consumer', `consumer ${consumerId} closed while resuming`);
+      throw error;
+    }
+  }
+
+  leave(sessionId: string): Promise<{ wasPresent: boolean; remaining: SessionRef[] }> {
+    return this.serial(async () => {
+      const session = this.sessions.get(sessionId);
+      if (session) {
+        this.closeSession(session);
+        this.log.info('media-node.session-left', { sessionId, userId: session.userId });
+      }
+      return { wasPresent: session !== undefined, remaining: this.sessionRefs() };
+    });
+  }
+
+  /** Closes the router if nobody is in the room; true when it did. */
+  closeIfEmpty(): Promise<boolean> {
+    return this.serial(async () => {
+      if (!this.isEmpty) return false;
+      this.close();
+      return true;
+    }).catch(() => this.closed);
+  }
+
+  /**
+   * Closes everything. With a reason, every session still present is reported lost
+   * (drain, worker death); without one the room was empty or the node is shutting down.
+   */
+  close(reason?: LossReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const session of [...this.sessions.values()]) {
+      this.closeSession(session);
+      if (reason) this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });
+    }
+    this.router.close();
+    this.log.info('media-node.room-closed', { reason: reason ?? 'empty' });
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      if (this.closed) throw new MediaError('unknown-room', `room ${this.id} is closed`);
+      const result = await task();
+      if (this.isEmpty && !this.closed) this.hooks.onEmpty(this);
+      return result;
+    });
+  }
+
+  private async newSession(id: string, userId: string, rtpCapabilities: types.RtpCapabilities): Promise<Session> {
+    const options: types.WebRtcTransportOptions = {
+      webRtcServer: this.slot.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+    };
+    const consumerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'consumer' } });
+    let producerTransport: types.WebRtcTransport;
+    try {
+      producerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'producer' } });
+    } catch (error) {
+      consumerTransport.close();
+      throw error;
+    }
+    const session: Session = {
+      id,
+      userId,
+      rtpCapabilities,
+      consumerTransport,
+      producerTransport,
+      consumerConnected: false,
+      producerConnected: false,
+      iceTimers: new Map(),
+    };
+    this.watchTransport(session, consumerTransport);
+    this.watchTransport(session, producerTransport);
+    return session;
+  }
+
+  /** Media-side death of a session: DTLS failed/closed, or ICE disconnected past the grace. */
+  private watchTransport(session: Session, transport: types.WebRtcTransport): void {
+    transport.on('icestatechange', (state) => {
+      const timer = session.iceTimers.get(transport.id);
+      if (state === 'connected' || state === 'completed') {
+        if (timer) clearTimeout(timer);
+        session.iceTimers.delete(transport.id);
+      } else if (state === 'disconnected' && !timer) {
+        const graceTimer = setTimeout(() => this.lose(session, 'ice-failed'), this.hooks.iceDisconnectedGraceMs);
+        graceTimer.unref();
+        session.iceTimers.set(transport.id, graceTimer);
+      } else if (state === 'closed') {
+        this.lose(session, 'ice-failed');
+      }
+    });
+    transport.on('dtlsstatechange', (state) => {
+      if (state === 'failed') this.lose(session, 'dtls-failed');
+      else if (state === 'closed') this.lose(session, 'dtls-closed');
+    });
+  }
+
+  private lose(session: Session, reason: LossReason): void {
+    this.serial(async () => {
+      if (this.sessions.get(session.id) !== session) return;
+      this.closeSession(session);
+      this.log.warn('media-node.session-lost', { sessionId: session.id, userId: session.userId, reason });
+      this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });
+    }).catch(() => {
+      // The room closed first; whoever closed it reported its sessions.
+    });
+  }
+
+  private async produce(joiner: Session, rtpParameters: types.RtpParameters): Promise<types.Producer> {
+    try {
+      return await joiner.producerTransport.produce({
+        kind: 'audio',
+        rtpParameters,
+        appData: { sessionId: joiner.id, userId: joiner.userId },
+      });
+    } catch (error) {
+      if (joiner.producerTransport.closed) throw error;
+      throw new MediaError('bad-rtp-parameters', `producer rejected: ${(error as Error).message}`);
+    }
+  }
+
+  private async connect(joiner: Session, producerDtls: types.DtlsParameters, consumerDtls: types.DtlsParameters): Promise<void> {
+    // connect() is once per transport; a retried join after a later failure skips what is done.
+    try {
+      if (!joiner.producerConnected) {
+        await joiner.producerTransport.connect({ dtlsParameters: producerDtls });
+        joiner.producerConnected = true;
+      }
+      if (!joiner.consumerConnected) {
+        await joiner.consumerTransport.connect({ dtlsParameters: consumerDtls });
+        joiner.consumerConnected = true;
+      }
+    } catch (error) {
+      if (joiner.producerTransport.closed || joiner.consumerTransport.closed) throw error;
+      throw new MediaError('bad-dtls-parameters', `transport rejected dtls parameters: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Paused consumers both ways between the joiner and every joined member. A joiner that cannot
+   * consume someone fails the whole join (rolled back); a member that cannot consume the joiner
+   * is skipped and logged, so one odd client cannot keep others out.
+   */
+  private async meshWith(joiner: Session): Promise<ConsumerRecord[]> {
+    const members = [...this.sessions.values()].filter((m) => m !== joiner && m.producer);
+    const attempts = members.flatMap((member) => [
+      { receiver: joiner, sender: member },
+      { receiver: member, sender: joiner },
+    ]);
+    const results = await Promise.allSettled(attempts.map(({ receiver, sender }) => this.consume(receiver, sender)));
+    const created: ConsumerRecord[] = [];
+    let failure: unknown;
+    results.forEach((result, i) => {
+      const attempt = attempts[i]!;
+      if (result.status === 'fulfilled') created.push(result.value);
+      else if (attempt.receiver !== joiner && result.reason instanceof MediaError && result.reason.reason === 'cannot-consume') {
+        this.log.warn('media-node.member-cannot-consume', { sessionId: attempt.receiver.id, producerSessionId: joiner.id });
+      } else failure ??= result.reason;
+    });
+    if (failure !== undefined) {
+      for (const record of created) this.dropConsumer(record.consumer.id);
+      joiner.producer?.close();
+      joiner.producer = undefined;
+      throw failure;
+    }
+    return created;
+  }
+
+  private async consume(receiver: Session, sender: Session): Promise<ConsumerRecord> {
+    const producer = sender.producer!;
+    if (!this.router.canConsume({ producerId: producer.id, rtpCapabilities: receiver.rtpCapabilities })) {
+      throw new MediaError('cannot-consume', `session ${receiver.id} cannot consume the audio of session ${sender.id}`);
+    }
+    const consumer = await receiver.consumerTransport.consume({
+      producerId: producer.id,
+      rtpCapabilities: receiver.rtpCapabilities,
+      paused: true,
+      appData: { sessionId: receiver.id, producerSessionId: sender.id },
+    });
+    const record: ConsumerRecord = {
+      consumer,
+      ownerSessionId: receiver.id,
+      producerSessionId: sender.id,
+      producerUserId: sender.userId,
+    };
+    this.consumers.set(consumer.id, record);
+    // Closed by the worker (producer gone, transport gone): forget it.
+    consumer.observer.once('close', () => {
+      if (this.consumers.get(consumer.id) === record) this.consumers.delete(consumer.id);
+    });
+    return record;
+  }
+
+  private dropConsumer(consumerId: string): void {
+    const record = this.consumers.get(consumerId);
+    if (!record) return;
+    this.consumers.delete(consumerId);
+    record.consumer.close();
+  }
+
+  private closeSession(session: Session): void {
+    for (const timer of session.iceTimers.values()) clearTimeout(timer);
+    session.iceTimers.clear();
+    // Close both ends of the session's mesh now rather than when the worker reports them,
+    // so the bookkeeping is exact as soon as the leave returns.
+    for (const [id, record] of this.consumers) {
+      if (record.ownerSessionId === session.id || record.producerSessionId === session.id) this.dropConsumer(id);
+    }
+    session.producerTransport.close();
+    session.consumerTransport.close();
+    this.sessions.delete(session.id);
+  }
+
+  private deliveries(joined: { forJoiner: string[]; forMembers: string[] }): JoinResult {
+    const describe = (ids: string[]) =>
+      ids.flatMap((id) => {
+        const record = this.consumers.get(id);
+        return record && !record.consumer.closed ? [delivery(record)] : [];
+      });
+    return { forJoiner: describe(joined.forJoiner), forMembers: describe(joined.forMembers) };
+  }
+}
+
+function delivery(record: ConsumerRecord): ConsumerDelivery {
+  const { consumer } = record;
+  return {
+    receiverSessionId: record.ownerSessionId,
+    producerUserId: record.producerUserId,
+    producerSessionId: record.producerSessionId,
+    producerId: consumer.producerId,
+    consumerId: consumer.id,
+    rtpParameters: JSON.stringify(consumer.rtpParameters),
+  };
+}
+
+function transportOptions(transport: types.WebRtcTransport): TransportOptions {
+  return {
+    id: transport.id,
+    iceParameters: JSON.stringify(transport.iceParameters),
+    iceCandidates: transport.iceCandidates.map((candidate) => JSON.stringify(candidate)),
+    dtlsParameters: JSON.stringify(transport.dtlsParameters),
+  };
+}

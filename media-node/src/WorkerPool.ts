@@ -1,0 +1,172 @@
+// One mediasoup Worker per core, each with a WebRtcServer on its own UDP+TCP port (base + index),
+// so a host opens a handful of ports instead of a range. A worker that dies is reported and replaced.
+import { EventEmitter } from 'node:events';
+import * as mediasoup from 'mediasoup';
+import type { types } from 'mediasoup';
+import type { Logger } from './log';
+
+export interface WorkerPoolOptions {
+  count: number;
+  listenIp: string;
+  /** Public address put in ICE candidates; undefined = the listen IP. */
+  announcedAddress?: string;
+  /** Worker i listens on port base+i (UDP and TCP); 0 = ephemeral ports (tests). */
+  rtcPortBase: number;
+  logLevel?: types.WorkerLogLevel;
+  logger: Logger;
+}
+
+export interface WorkerSlot {
+  readonly index: number;
+  worker: types.Worker;
+  webRtcServer: types.WebRtcServer;
+  /** Bumped on every replacement so stale references can tell. */
+  generation: number;
+  /** False while a died worker is being replaced. */
+  ready: boolean;
+}
+
+export interface WorkerCpu {
+  index: number;
+  pid: number;
+  /** CPU used by the worker process since the previous sample, in percent of one core. */
+  cpuPercent: number;
+}
+
+interface WorkerPoolEvents {
+  died: [slot: WorkerSlot, error: Error];
+  replaced: [slot: WorkerSlot];
+}
+
+export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
+  readonly slots: WorkerSlot[] = [];
+  private closed = false;
+  private readonly cpuSamples = new Map<number, { pid: number; cpuMs: number; atMs: number }>();
+
+  private constructor(private readonly options: WorkerPoolOptions) {
+    super();
+  }
+
+  static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(options);
+    try {
+      for (let index = 0; index < options.count; index++) {
+        const { worker, webRtcServer } = await pool.spawn(index);
+        const slot: WorkerSlot = { index, worker, webRtcServer, generation: 0, ready: true };
+        pool.slots.push(slot);
+        pool.watch(slot);
+      }
+    } catch (error) {
+      pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  /** The ready slot with the lowest score (ties: lowest index). */
+  leastLoaded(score: (slot: WorkerSlot) => number): WorkerSlot | undefined {
+    let best: WorkerSlot | undefined;
+    let bestScore = Infinity;
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.worker.closed) continue;
+      const value = score(slot);
+      if (value < bestScore) {
+        best = slot;
+        bestScore = value;
+      }
+    }
+    return best;
+  }
+
+  /** The UDP/TCP ports each WebRtcServer actually bound (from its dump). */
+  async listeningPorts(): Promise<{ index: number; udp: number[]; tcp: number[] }[]> {
+    return Promise.all(
+      this.slots.map(async (slot) => {
+        const dump = await slot.webRtcServer.dump();
+        return { index: slot.index, udp: dump.udpSockets.map((s) => s.port), tcp: dump.tcpServers.map((s) => s.port) };
+      }),
+    );
+  }
+
+  async cpu(): Promise<WorkerCpu[]> {
+    const now = Date.now();
+    const results: WorkerCpu[] = [];
+    for (const slot of this.slots) {
+      if (!slot.ready || slot.worker.closed) continue;
+      try {
+        const usage = await slot.worker.getResourceUsage();
+        const cpuMs = usage.ru_utime + usage.ru_stime;
+        const previous = this.cpuSamples.get(slot.index);
+        const pid = slot.worker.pid;
+        let cpuPercent = 0;
+        if (previous && previous.pid === pid && now > previous.atMs) {
+          cpuPercent = (100 * (cpuMs - previous.cpuMs)) / (now - previous.atMs);
+        }
+        this.cpuSamples.set(slot.index, { pid, cpuMs, atMs: now });
+        results.push({ index: slot.index, pid, cpuPercent: Math.max(0, Math.round(cpuPercent * 10) / 10) });
+      } catch {
+        // A worker dying mid-sample is reported through 'died'.
+      }
+    }
+    return results;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const slot of this.slots) slot.worker.close();
+  }
+
+  private async spawn(index: number): Promise<{ worker: types.Worker; webRtcServer: types.WebRtcServer }> {
+    const { listenIp, announcedAddress, rtcPortBase } = this.options;
+    const worker = await mediasoup.createWorker({ logLevel: this.options.logLevel ?? 'warn' });
+    try {
+      const port = rtcPortBase === 0 ? 0 : rtcPortBase + index;
+      const listen = { ip: listenIp, port, ...(announcedAddress ? { announcedAddress } : {}) };
+      const webRtcServer = await worker.createWebRtcServer({
+        listenInfos: [
+          { protocol: 'udp', ...listen },
+          { protocol: 'tcp', ...listen },
+        ],
+      });
+      return { worker, webRtcServer };
+    } catch (error) {
+      worker.close();
+      throw error;
+    }
+  }
+
+  private watch(slot: WorkerSlot): void {
+    const { worker } = slot;
+    worker.on('died', (error) => {
+      if (this.closed || slot.worker !== worker) return;
+      slot.ready = false;
+      this.options.logger.error('media-node.worker-died', { worker: slot.index, pid: worker.pid, error });
+      this.emit('died', slot, error);
+      void this.replace(slot);
+    });
+  }
+
+  private async replace(slot: WorkerSlot): Promise<void> {
+    for (let attempt = 1; !this.closed; attempt++) {
+      try {
+        const { worker, webRtcServer } = await this.spawn(slot.index);
+        if (this.closed) {
+          worker.close();
+          return;
+        }
+        slot.worker = worker;
+        slot.webRtcServer = webRtcServer;
+        slot.generation++;
+        slot.ready = true;
+        this.cpuSamples.delete(slot.index);
+        this.watch(slot);
+        this.options.logger.info('media-node.worker-replaced', { worker: slot.index, pid: worker.pid, attempt });
+        this.emit('replaced', slot);
+        return;
+      } catch (error) {
+        this.options.logger.error('media-node.worker-replace-failed', { worker: slot.index, attempt, error });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * attempt)));
+      }
+    }
+  }
+}

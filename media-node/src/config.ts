@@ -1,0 +1,40 @@
+// Environment → MediaNodeOptions. Defaults work on loopback; see media-node/README section.
+import type { MediaNodeOptions } from './MediaNode';
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOptions {
+  const int = (name: string, options: { min?: number } = {}): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < (options.min ?? 0)) {
+      throw new Error(`config.bad-value: ${name} must be an integer >= ${options.min ?? 0}, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+  const str = (name: string): string | undefined => (env[name] ? env[name] : undefined);
+  const flag = (name: string): boolean => env[name] === '1' || env[name] === 'true';
+
+  return {
+    nodeId: str('MEDIA_NODE_ID'),
+    grpcHost: str('MEDIA_GRPC_HOST'),
+    grpcPort: int('MEDIA_GRPC_PORT'),
+    grpcAdvertisedAddress: str('MEDIA_GRPC_ADVERTISED_ADDRESS'),
+    secret: str('MEDIA_NODE_SECRET'),
+    insecure: flag('MEDIA_GRPC_INSECURE'),
+    listenIp: str('MEDIA_LISTEN_IP'),
+    announcedAddress: str('MEDIA_ANNOUNCED_ADDRESS'),
+    useEc2Metadata: flag('MEDIA_USE_EC2_METADATA'),
+    imdsEndpoint: str('MEDIA_IMDS_ENDPOINT'),
+    rtcPortBase: int('MEDIA_RTC_PORT_BASE'),
+    workers: int('MEDIA_WORKERS', { min: 1 }),
+    metricsHost: str('MEDIA_METRICS_HOST'),
+    metricsPort: int('MEDIA_METRICS_PORT'),
+    drainTimeoutMs: int('MEDIA_DRAIN_TIMEOUT_MS'),
+    roomGraceMs: int('MEDIA_ROOM_GRACE_MS'),
+    heartbeatMs: int('MEDIA_HEARTBEAT_MS', { min: 100 }),
+    iceDisconnectedGraceMs: int('MEDIA_ICE_DISCONNECTED_GRACE_MS'),
+    capacity: int('MEDIA_CAPACITY', { min: 1 }),
+    registryTable: str('MEDIA_NODES_TABLE'),
+    logLevel: (str('MEDIA_LOG_LEVEL') as MediaNodeOptions['logLevel']) ?? undefined,
+  };
+}

@@ -1,0 +1,117 @@
+// Thin adapter: gRPC calls → Rooms, with caller authentication and MediaError → status mapping.
+import type { handleServerStreamingCall, handleUnaryCall, Metadata, StatusObject } from '@grpc/grpc-js';
+import type {
+  MediaNodeServer,
+  SessionLost,
+  WatchSessionsRequest,
+} from '../../gen/medianode/v1/media_node';
+import { isAuthorized } from '../api/auth';
+import { MediaError } from '../api/errors';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+import type { SessionLostEvent } from './Room';
+import type { Rooms } from './Rooms';
+
+export interface ServiceDeps {
+  rooms: Rooms;
+  /** Undefined only when the node runs with MEDIA_GRPC_INSECURE=1. */
+  secret: string | undefined;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface MediaNodeService {
+  implementation: MediaNodeServer;
+  /** Ends every open WatchSessions stream (shutdown). */
+  endStreams(): void;
+}
+
+export function createMediaNodeService({ rooms, secret, metrics, logger }: ServiceDeps): MediaNodeService {
+  const authorized = (metadata: Metadata) => secret === undefined || isAuthorized(metadata, secret);
+
+  const toStatus = (method: string, error: unknown): Partial<StatusObject> => {
+    const failure =
+      error instanceof MediaError ? error : new MediaError('internal', error instanceof Error ? error.message : String(error));
+    metrics.callFailures.inc({ method, reason: failure.reason });
+    if (failure.reason === 'internal') logger.error('media-node.call-failed', { method, error });
+    return { code: failure.code, details: failure.details };
+  };
+
+  const unary =
+    <Req, Res>(method: string, handle: (request: Req) => Promise<Res>): handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      if (!authorized(call.metadata)) {
+        callback(toStatus(method, new MediaError('unauthenticated', 'missing or wrong shared secret')));
+        return;
+      }
+      handle(call.request).then(
+        (response) => callback(null, response),
+        (error) => callback(toStatus(method, error)),
+      );
+    };
+
+  const watchers = new Set<{ end(): void }>();
+
+  const watchSessions: handleServerStreamingCall<WatchSessionsRequest, SessionLost> = (call) => {
+    if (!authorized(call.metadata)) {
+      call.emit('error', toStatus('WatchSessions', new MediaError('unauthenticated', 'missing or wrong shared secret')));
+      return;
+    }
+    const forward = (event: SessionLostEvent) => call.write(event);
+    const stop = () => {
+      rooms.off('sessionLost', forward);
+      watchers.delete(watcher);
+    };
+    const watcher = {
+      end: () => {
+        stop();
+        call.end();
+      },
+    };
+    rooms.on('sessionLost', forward);
+    watchers.add(watcher);
+    call.on('cancelled', stop);
+    call.on('close', stop);
+    call.on('error', stop);
+  };
+
+  const implementation: MediaNodeServer = {
+    openRoom: unary('OpenRoom', async ({ roomId }) => {
+      const room = await rooms.open(roomId);
+      return { rtpCapabilities: JSON.stringify(room.rtpCapabilities) };
+    }),
+    createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities }) => {
+      requireSessionId(sessionId);
+      const { consumer, producer } = await rooms.get(roomId).createTransports(sessionId, userId, rtpCapabilities);
+      return { consumerTransport: consumer, producerTransport: producer };
+    }),
+    join: unary('Join', async (request) => {
+      requireSessionId(request.sessionId);
+      const stopTimer = metrics.joinDuration.startTimer();
+      const result = await rooms.get(request.roomId).join(request);
+      stopTimer();
+      return result;
+    }),
+    resumeConsumer: unary('ResumeConsumer', async ({ roomId, sessionId, consumerId }) => {
+      await rooms.get(roomId).resume(sessionId, consumerId);
+      return {};
+    }),
+    leave: unary('Leave', async ({ roomId, sessionId }) => rooms.leave(roomId, sessionId)),
+    getRoom: unary('GetRoom', async ({ roomId }) => {
+      const room = rooms.find(roomId);
+      return { exists: room !== undefined, sessions: room ? room.sessionRefs() : [] };
+    }),
+    watchSessions,
+  };
+
+  return {
+    implementation,
+    endStreams: () => {
+      for (const watcher of [...watchers]) watcher.end();
+    },
+  };
+}
+
+function requireSessionId(sessionId: string): void {
+  if (!sessionId) throw new MediaError('unknown-session', 'session id is empty');
+}

@@ -1,0 +1,39 @@
+// What the media node registry holds (table NODES_TABLE in data/tables.ts).
+
+export type MediaNodeState = 'active' | 'draining';
+
+/** Item pk='NODE', sk=<nodeId>. */
+export interface MediaNodeRecord {
+  nodeId: string;
+  /** Private host:port of the node's gRPC API. */
+  grpcAddress: string;
+  /** Address clients reach the node's WebRtcServers at (the ICE candidates' address). */
+  publicAddress: string;
+  /** Audio consumers the node is sized for. */
+  capacity: number;
+  rooms: number;
+  sessions: number;
+  transports: number;
+  producers: number;
+  consumers: number;
+  /** Worker CPU in percent of one core, from getResourceUsage over the last heartbeat interval. */
+  cpu: { workers: number[]; avg: number; max: number };
+  state: MediaNodeState;
+  /** Milliseconds since the epoch of the last heartbeat. */
+  heartbeatAt: number;
+  /** Epoch seconds; DynamoDB TTL deletes it eventually, readers filter it at once. */
+  expiresAt: number;
+}
+
+/** Item pk='LOST', sk='<roomId>#<sessionId>': a session that died on the media side. */
+export interface LostSessionRecord {
+  roomId: string;
+  sessionId: string;
+  userId: string;
+  /** "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained" */
+  reason: string;
+  nodeId: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  expiresAt: number;
+}

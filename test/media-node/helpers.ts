@@ -1,0 +1,170 @@
+// Shared by the media node tests: a node on ephemeral ports, an authenticated client,
+// hand-built client parameters that mediasoup accepts, and a local DynamoDB.
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ServiceError } from '@grpc/grpc-js';
+import { NODES_TABLE, createTableInput } from '../../data/tables';
+import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
+import { parseMediaError, type MediaErrorReason } from '../../media-node/api/errors';
+import { silentLogger } from '../../media-node/src/log';
+import { startMediaNode, type MediaNodeHandle, type MediaNodeOptions } from '../../media-node/src/MediaNode';
+import assert from 'node:assert/strict';
+
+export const SECRET = 'test-secret-' + randomBytes(8).toString('hex');
+
+export async function startTestNode(
+  options: MediaNodeOptions = {},
+): Promise<{ node: MediaNodeHandle; api: MediaNodeApi; stop: () => Promise<void> }> {
+  const node = await startMediaNode({
+    grpcPort: 0,
+    rtcPortBase: 0,
+    metricsPort: 0,
+    workers: 1,
+    secret: SECRET,
+    logger: silentLogger,
+    ...options,
+  });
+  const api = connectMediaNode(node.grpcAddress, { secret: SECRET });
+  return {
+    node,
+    api,
+    stop: async () => {
+      api.close();
+      await node.close();
+    },
+  };
+}
+
+/** RtpCapabilities as a browser's mediasoup-client Device reports them (audio part). */
+export function clientRtpCapabilities(): string {
+  return JSON.stringify({
+    codecs: [
+      {
+        kind: 'audio',
+        mimeType: 'audio/opus',
+        preferredPayloadType: 111,
+        clockRate: 48000,
+        channels: 2,
+        parameters: { minptime: 10, useinbandfec: 1 },
+        rtcpFeedback: [{ type: 'transport-cc', parameter: '' }],
+      },
+    ],
+    headerExtensions: [
+      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1, preferredEncrypt: false, direction: 'sendrecv' },
+      { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' },
+      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', preferredId: 10, preferredEncrypt: false, direction: 'sendrecv' },
+    ],
+  });
+}
+
+/** RtpParameters of an Opus producer as mediasoup-client's produce() emits them. */
+export function producerRtpParameters(ssrc = randomBytes(4).readUInt32BE() || 1): string {
+  return JSON.stringify({
+    mid: '0',
+    codecs: [
+      {
+        mimeType: 'audio/opus',
+        payloadType: 111,
+        clockRate: 48000,
+        channels: 2,
+        parameters: { minptime: 10, useinbandfec: 1 },
+        rtcpFeedback: [{ type: 'transport-cc', parameter: '' }],
+      },
+    ],
+    headerExtensions: [
+      { uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', id: 1, encrypt: false, parameters: {} },
+      { uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: 10, encrypt: false, parameters: {} },
+    ],
+    encodings: [{ ssrc, dtx: false }],
+    rtcp: { cname: 'cname-' + ssrc, reducedSize: true },
+  });
+}
+
+export function dtlsParameters(): string {
+  const value = [...randomBytes(32)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  return JSON.stringify({ role: 'client', fingerprints: [{ algorithm: 'sha-256', value }] });
+}
+
+/** OpenRoom (idempotent) + CreateTransports + Join for one session. */
+export async function joinSession(api: MediaNodeApi, roomId: string, sessionId: string, userId: string) {
+  await api.openRoom({ roomId });
+  const transports = await api.createTransports({ roomId, sessionId, userId, rtpCapabilities: clientRtpCapabilities() });
+  const joined = await api.join({
+    roomId,
+    sessionId,
+    rtpParameters: producerRtpParameters(),
+    producerDtlsParameters: dtlsParameters(),
+    consumerDtlsParameters: dtlsParameters(),
+  });
+  return { transports, joined };
+}
+
+/** Asserts a call failed with this gRPC status code and reason; returns the message. */
+export async function rejectsWith(promise: Promise<unknown>, code: number, reason: MediaErrorReason): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    const failure = error as ServiceError;
+    const parsed = parseMediaError(failure.details);
+    assert.equal(parsed.reason, reason, `expected reason ${reason}, got details ${JSON.stringify(failure.details)}`);
+    assert.equal(failure.code, code, `expected status ${code}, got ${failure.code} (${failure.details})`);
+    return parsed.message;
+  }
+  assert.fail(`expected a ${reason} failure, but the call succeeded`);
+}
+
+/** What mediasoup itself says exists in a room's router. */
+export async function routerCounts(node: MediaNodeHandle, roomId: string) {
+  const room = node.rooms.find(roomId);
+  assert.ok(room, `room ${roomId} should be open`);
+  const dump = await room.router.dump();
+  let consumers = 0;
+  let producers = 0;
+  for (const entry of dump.mapProducerIdConsumerIds) {
+    producers++;
+    consumers += entry.values.length;
+  }
+  return { transports: dump.transportIds.length, producers, consumers };
+}
+
+export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const poll = async () => {
+      try {
+        if (await check()) return resolve();
+      } catch {
+        // keep polling
+      }
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(poll, 25);
+    };
+    void poll();
+  });
+}
+
+/** An in-process dynalite with the NODES table created from data/tables.ts. */
+export async function startLocalDynamo(): Promise<{ client: DynamoDBDocumentClient; endpoint: string; tableName: string; stop: () => Promise<void> }> {
+  const require = createRequire(import.meta.url);
+  const dynalite = require('dynalite') as (options: Record<string, number>) => Server;
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const raw = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const tableName = 'media-nodes-test';
+  await raw.send(new CreateTableCommand(createTableInput(NODES_TABLE, tableName)));
+  const client = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    client,
+    endpoint,
+    tableName,
+    stop: async () => {
+      raw.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

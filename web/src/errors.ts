@@ -1,0 +1,52 @@
+// Errors the SDK reports. Server errors keep the identifier of their 0x01 frame (`hrpc.*`, `h.*`,
+// `voice.*`); failures detected in the browser use the `client.*` identifiers below.
+export const ClientErrorId = {
+  /** The WebSocket never opened: refused at the handshake (missing, bad or expired token) or unreachable. */
+  connectFailed: 'client.connect-failed',
+  /** The token cannot travel as a WebSocket subprotocol (characters outside RFC 6455 token chars). */
+  badToken: 'client.bad-token',
+  /** A guild/channel id or option is malformed. */
+  badArgument: 'client.bad-argument',
+  /** getUserMedia was refused or no microphone exists. */
+  microphoneDenied: 'client.microphone-denied',
+  microphoneUnavailable: 'client.microphone-unavailable',
+  /** The browser cannot do what the server asks (no Opus, no WebRTC, no matching handler). */
+  unsupported: 'client.unsupported',
+  /** The server sent something this client cannot use (bad JSON, unexpected message). */
+  protocol: 'client.protocol',
+  /** A WebRTC step failed (transport, producer, consumer). */
+  media: 'client.media',
+  /** The join flow did not finish in time. */
+  timeout: 'client.timeout',
+  /** connect() was called while a session is active, or the operation was aborted by leave(). */
+  invalidState: 'client.invalid-state',
+} as const;
+
+export class VoiceClientError extends Error {
+  constructor(
+    /** A server identifier (`h.*`, `hrpc.*`, `voice.*`) or a `client.*` one. */
+    readonly identifier: string,
+    message: string,
+    readonly options: { retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message);
+    this.name = 'VoiceClientError';
+  }
+}
+
+/** Identifiers after which reconnecting cannot help: the server will refuse the same request again. */
+export const NON_RETRYABLE = new Set<string>([
+  'h.blank-session',
+  'h.bad-guild-id',
+  'h.bad-channel-id',
+  'h.not-joined',
+  'voice.session-replaced',
+  'voice.bad-rtp-capabilities',
+  'voice.bad-rtp-parameters',
+  'voice.bad-dtls-parameters',
+  ClientErrorId.badToken,
+  ClientErrorId.badArgument,
+  ClientErrorId.microphoneDenied,
+  ClientErrorId.microphoneUnavailable,
+  ClientErrorId.unsupported,
+]);

@@ -1,0 +1,131 @@
+// One hRPC WebSocket (VOICE-PROTOCOL.md §2) in the browser: opens with [subprotocol, token] (the
+// token last, as Harmony does for browsers, which cannot set an Authorization header), sends
+// StreamMessageRequests, and turns every incoming frame into a decoded ServerFrame. All framing is
+// the shared codec's (protocol/hrpc.ts); this file only adapts it to the DOM WebSocket.
+import {
+  SUBPROTOCOL_BASE64,
+  SUBPROTOCOL_BINARY,
+  decodeServerFrame,
+  encodeRequest,
+  fromWire,
+  toWire,
+  type ServerFrame,
+  type Variant,
+} from '../../protocol/hrpc';
+import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
+import { ClientErrorId, VoiceClientError } from './errors';
+
+export type { Variant };
+
+export interface SocketClose {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+}
+
+export type WebSocketFactory = (url: string, protocols: string[]) => WebSocket;
+
+export interface OpenOptions {
+  url: string;
+  token: string;
+  variant: Variant;
+  timeoutMs: number;
+  createWebSocket?: WebSocketFactory;
+}
+
+/** RFC 6455 subprotocols are HTTP tokens; a browser throws SyntaxError for anything else. */
+const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export class HrpcSocket {
+  onFrame: (frame: ServerFrame) => void = () => {};
+  /** A frame that could not be decoded (the codec's error). */
+  onBadFrame: (error: Error) => void = () => {};
+  onClose: (close: SocketClose) => void = () => {};
+
+  private closed = false;
+
+  private constructor(
+    private readonly ws: WebSocket,
+    readonly variant: Variant,
+  ) {
+    ws.onmessage = (event) => this.receive(event.data);
+    ws.onclose = (event) => this.finish({ code: event.code, reason: event.reason, wasClean: event.wasClean });
+  }
+
+  /** Resolves once the server accepted the upgrade in the requested variant. */
+  static open(options: OpenOptions): Promise<HrpcSocket> {
+    const subprotocol = options.variant === 'binary' ? SUBPROTOCOL_BINARY : SUBPROTOCOL_BASE64;
+    if (!TOKEN_CHARS.test(options.token)) {
+      return Promise.reject(new VoiceClientError(ClientErrorId.badToken, 'the session token is empty or contains characters that cannot be sent as a WebSocket subprotocol'));
+    }
+    let ws: WebSocket;
+    try {
+      ws = (options.createWebSocket ?? ((url, protocols) => new WebSocket(url, protocols)))(options.url, [subprotocol, options.token]);
+    } catch (err) {
+      return Promise.reject(new VoiceClientError(ClientErrorId.connectFailed, `cannot open a WebSocket to ${options.url}: ${(err as Error).message}`, { cause: err }));
+    }
+    ws.binaryType = 'arraybuffer';
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new VoiceClientError(ClientErrorId.connectFailed, `the voice server did not answer within ${options.timeoutMs} ms`));
+      }, options.timeoutMs);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        if (ws.protocol !== subprotocol) {
+          ws.close(1002, 'subprotocol mismatch');
+          reject(new VoiceClientError(ClientErrorId.protocol, `the server answered subprotocol "${ws.protocol}" instead of "${subprotocol}"`));
+          return;
+        }
+        resolve(new HrpcSocket(ws, options.variant));
+      };
+      // Browsers hide why a handshake failed (always 1006): a refused token and an unreachable host look alike.
+      ws.onclose = (event) => {
+        clearTimeout(timer);
+        reject(new VoiceClientError(
+          ClientErrorId.connectFailed,
+          `the voice server refused or dropped the connection before it opened (close ${event.code}); a missing, invalid or expired token is refused at connect`,
+        ));
+      };
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(request: StreamMessageRequest): void {
+    this.sendWire(toWire(encodeRequest(request), this.variant));
+  }
+
+  /** A pre-encoded payload (keepalive strategies use it). Dropped silently when the socket is gone. */
+  sendWire(payload: string | Uint8Array): void {
+    if (!this.isOpen) return;
+    this.ws.send(payload);
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+    // The close event may take a round trip; the session is over for us now.
+    this.finish({ code, reason, wasClean: true });
+  }
+
+  private receive(data: unknown): void {
+    let frame: ServerFrame;
+    try {
+      const payload = typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer);
+      frame = decodeServerFrame(fromWire(payload, this.variant));
+    } catch (err) {
+      this.onBadFrame(err as Error);
+      return;
+    }
+    this.onFrame(frame);
+  }
+
+  private finish(close: SocketClose): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.onmessage = null;
+    this.onClose(close);
+  }
+}

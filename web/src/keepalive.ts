@@ -1,0 +1,37 @@
+// Keeping a quiet call alive. API Gateway closes a WebSocket after 10 minutes without a message,
+// and a voice call can be silent on the signalling socket for hours (the audio flows over WebRTC).
+// Browsers cannot send WebSocket ping frames, so the client must send a data frame.
+//
+// The default frame is the text `{"action":"keepalive"}`. On API Gateway (route selection
+// expression `$request.body.action`) it matches a `keepalive` route backed by a MOCK integration,
+// so it resets the idle timer without invoking any Lambda, while every hRPC frame (base64, never a
+// JSON object) still goes to `$default`. The local gateway emulates that route by dropping the frame.
+// The mechanism is injectable so a deployment with other rules can swap it.
+import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
+import type { Variant } from '../../protocol/hrpc';
+
+export interface KeepaliveSocket {
+  readonly variant: Variant;
+  send(request: StreamMessageRequest): void;
+  sendWire(payload: string | Uint8Array): void;
+}
+
+export interface KeepalivePolicy {
+  /** Time between keepalives; well under the 10-minute idle limit. */
+  intervalMs: number;
+  send(socket: KeepaliveSocket): void;
+}
+
+export const KEEPALIVE_FRAME = '{"action":"keepalive"}';
+
+export const DEFAULT_KEEPALIVE: KeepalivePolicy = {
+  intervalMs: 4 * 60_000,
+  send: (socket) => socket.sendWire(KEEPALIVE_FRAME),
+};
+
+/** Starts the timer; returns the function that stops it. */
+export function startKeepalive(policy: KeepalivePolicy | false, socket: KeepaliveSocket): () => void {
+  if (!policy) return () => {};
+  const timer = setInterval(() => policy.send(socket), policy.intervalMs);
+  return () => clearInterval(timer);
+}
