@@ -1,9 +1,9 @@
 // StateStore over DynamoDB (STATE_TABLE in data/tables.ts). Transitions are conditional writes on
 // (state, version), never read-modify-write; "who is in the channel" is a strongly consistent Query of
 // the channel's partition; expired items (TTL is only garbage collection) are filtered on read.
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand,
+  DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
@@ -46,22 +46,20 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
+  /**
+   * Member item first, then the conditional transition (no transaction: dynalite has none, and none is
+   * needed). A crash between the two leaves a `joining` connection whose deadline the sweep enforces,
+   * and ending it deletes the member item too.
+   */
   async commitJoin(expected: ConnectionRecord, member: MemberRecord): Promise<ConnectionRecord> {
-    const next = { state: 'joined' as const, deadline: undefined };
-    const channelKey = `${expected.guildId}:${expected.channelId}`;
+    const key = memberKey(`${expected.guildId}:${expected.channelId}`, member.connectionId);
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...key, ...member, expiresAt: expected.expiresAt } }));
     try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: [
-        { Update: { TableName: this.table, Key: connKey(expected.connectionId), ...updateExpression(expected, next) } },
-        { Put: { TableName: this.table, Item: { ...memberKey(channelKey, member.connectionId), ...member, expiresAt: expected.expiresAt } } },
-      ] }));
+      return await this.transition(expected, { state: 'joined', deadline: undefined });
     } catch (err) {
-      if (err instanceof TransactionCanceledException) {
-        throw new ConflictError(`connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`);
-      }
+      await this.db.send(new DeleteCommand({ TableName: this.table, Key: key }));
       throw err;
     }
-    const { deadline: _gone, ...rest } = expected;
-    return { ...rest, state: 'joined', version: expected.version + 1 };
   }
 
   async deleteConnection(record: ConnectionRecord): Promise<void> {

@@ -6,6 +6,7 @@
 //   MEDIA_NODE_SECRET | MEDIA_NODE_SECRET_ARN      media-node gRPC secret, or the Secrets Manager secret holding it
 //   MEDIA_GRPC_INSECURE=1                          loopback development only: call media nodes without a secret
 //   CONNECTIONS_ENDPOINT                           @connections base URL; else https://<domainName>/<stage> of the event
+//   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS  optional limits
 import type { KeyObject } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -20,7 +21,7 @@ import { RegistryNodeDirectory } from '../adapters/node-directory';
 import { TokenGrantPolicy } from '../auth/policy';
 import { publicKeyFromPem, verifyToken, type TokenClaims } from '../auth/token';
 import { jsonLogger } from '../log';
-import { VoiceCore } from '../voice/VoiceCore';
+import { VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
 
 export interface Runtime {
   core(endpoint: { domainName?: string; stage?: string }): VoiceCore;
@@ -32,7 +33,8 @@ let cached: { key: string; runtime: Promise<Runtime> } | undefined;
 /** The runtime for the current environment (rebuilt only when the environment changes). */
 export function runtime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
   const key = [STATE_TABLE.envVar, NODES_TABLE.envVar, 'TOKEN_ISSUER', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER',
-    'MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_ARN', 'MEDIA_GRPC_INSECURE', 'CONNECTIONS_ENDPOINT', 'AWS_ENDPOINT_URL_DYNAMODB']
+    'MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_ARN', 'MEDIA_GRPC_INSECURE', 'CONNECTIONS_ENDPOINT', 'AWS_ENDPOINT_URL_DYNAMODB',
+    ...Object.keys(LIMIT_VARS)]
     .map((name) => env[name] ?? '').join('\n');
   if (cached?.key !== key) {
     const runtime = build(env);
@@ -50,6 +52,7 @@ async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
   const nodes = new RegistryNodeDirectory(new NodeRegistry(db, tableName(NODES_TABLE, env)));
   const media = new GrpcMediaClient({ secret: mediaSecret });
   const policy = new TokenGrantPolicy();
+  const limits = limitsFrom(env);
   const gateways = new Map<string, ApiGatewayConnections>();
   const gatewayFor = (endpoint: string) => {
     if (!gateways.has(endpoint)) gateways.set(endpoint, new ApiGatewayConnections(endpoint));
@@ -59,7 +62,7 @@ async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
     core({ domainName, stage }) {
       const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
       if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
-      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log: jsonLogger });
+      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log: jsonLogger, limits });
     },
     verify: (token) => verifyToken(token, publicKey, { issuer }),
   };
@@ -82,6 +85,25 @@ async function loadMediaSecret(env: NodeJS.ProcessEnv): Promise<string | undefin
   }
   if (env.MEDIA_GRPC_INSECURE === '1') return undefined;
   throw new Error('config.missing-media-secret: set MEDIA_NODE_SECRET or MEDIA_NODE_SECRET_ARN (or MEDIA_GRPC_INSECURE=1 on loopback)');
+}
+
+const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
+  VOICE_INITIALIZE_WITHIN_MS: 'initializeWithinMs',
+  VOICE_PREPARE_WITHIN_MS: 'prepareWithinMs',
+  VOICE_JOIN_WITHIN_MS: 'joinWithinMs',
+  VOICE_MAX_MEMBERS: 'maxMembersPerChannel',
+};
+
+function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
+  const limits: Partial<VoiceLimits> = {};
+  for (const [name, field] of Object.entries(LIMIT_VARS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`config.bad-limit: ${name}=${value} is not a positive integer`);
+    limits[field] = n;
+  }
+  return limits;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {

@@ -106,6 +106,16 @@ export class Room {
     return [...this.consumers.values()].filter((r) => r.ownerSessionId === sessionId).map((r) => r.consumer.id);
   }
 
+  consumerById(consumerId: string): types.Consumer | undefined {
+    return this.consumers.get(consumerId)?.consumer;
+  }
+
+  /** The session's mediasoup transports (tests and diagnostics). */
+  transportsOf(sessionId: string): { consumer: types.WebRtcTransport; producer: types.WebRtcTransport } | undefined {
+    const session = this.sessions.get(sessionId);
+    return session && { consumer: session.consumerTransport, producer: session.producerTransport };
+  }
+
   createTransports(
     sessionId: string,
     userId: string,

@@ -7,6 +7,9 @@ import type { Logger } from './log';
 import { Room, type LossReason, type RoomLoad, type SessionLostEvent } from './Room';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 
+/** A room just opened waits at least this long for its first session (OpenRoom → CreateTransports). */
+const MIN_OPEN_GRACE_MS = 5_000;
+
 export interface RoomsOptions {
   /** How long an empty room keeps its router (a quick rejoin reuses it). */
   roomGraceMs: number;
@@ -46,7 +49,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     if (!roomId) throw new MediaError('unknown-room', 'room id is empty');
     const existing = this.rooms.get(roomId);
     if (existing) {
-      if (existing.isEmpty) this.scheduleGraceClose(existing);
+      if (existing.isEmpty) this.scheduleGraceClose(existing, this.openGraceMs);
       return existing;
     }
     const pending = this.opening.get(roomId);
@@ -127,7 +130,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     });
     this.rooms.set(roomId, room);
     this.options.logger.info('media-node.room-opened', { roomId, worker: slot.index, routerId: router.id });
-    this.scheduleGraceClose(room);
+    this.scheduleGraceClose(room, this.openGraceMs);
     return room;
   }
 
@@ -143,9 +146,13 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     return consumers + rooms * 0.5;
   }
 
-  private scheduleGraceClose(room: Room): void {
+  private get openGraceMs(): number {
+    return Math.max(this.options.roomGraceMs, MIN_OPEN_GRACE_MS);
+  }
+
+  private scheduleGraceClose(room: Room, graceMs = this.options.roomGraceMs): void {
     this.clearGrace(room.id);
-    const timer = setTimeout(() => void this.closeIfEmpty(room), this.options.roomGraceMs);
+    const timer = setTimeout(() => void this.closeIfEmpty(room), graceMs);
     timer.unref();
     this.graceTimers.set(room.id, timer);
   }

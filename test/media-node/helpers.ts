@@ -40,7 +40,9 @@ export async function startTestNode(
 }
 
 /** RtpCapabilities as a browser's mediasoup-client Device reports them (audio part). */
-export function clientRtpCapabilities(): string {
+export function clientRtpCapabilities(options: { absSendTime?: boolean } = {}): string {
+  // Header extension ids are the router's: mediasoup-client's Device takes them from the router.
+  const absSendTime = { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' };
   return JSON.stringify({
     codecs: [
       {
@@ -55,8 +57,8 @@ export function clientRtpCapabilities(): string {
     ],
     headerExtensions: [
       { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1, preferredEncrypt: false, direction: 'sendrecv' },
-      { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' },
-      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', preferredId: 10, preferredEncrypt: false, direction: 'sendrecv' },
+      ...(options.absSendTime === false ? [] : [absSendTime]),
+      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', preferredId: 6, preferredEncrypt: false, direction: 'sendrecv' },
     ],
   });
 }
@@ -90,9 +92,15 @@ export function dtlsParameters(): string {
 }
 
 /** OpenRoom (idempotent) + CreateTransports + Join for one session. */
-export async function joinSession(api: MediaNodeApi, roomId: string, sessionId: string, userId: string) {
+export async function joinSession(
+  api: MediaNodeApi,
+  roomId: string,
+  sessionId: string,
+  userId: string,
+  rtpCapabilities = clientRtpCapabilities(),
+) {
   await api.openRoom({ roomId });
-  const transports = await api.createTransports({ roomId, sessionId, userId, rtpCapabilities: clientRtpCapabilities() });
+  const transports = await api.createTransports({ roomId, sessionId, userId, rtpCapabilities });
   const joined = await api.join({
     roomId,
     sessionId,

@@ -1,0 +1,64 @@
+// dynalite (the DynamoDB API on LevelDB, in memory) on loopback, with the service's tables created from
+// the one shared definition in data/tables.ts.
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { createTableInput, TABLES, type TableDefinition } from '../data/tables';
+
+type DynaliteFactory = (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number; path?: string }) => Server;
+const dynalite = createRequire(import.meta.url)('dynalite') as DynaliteFactory;
+
+/** Credentials dynalite ignores but the SDK insists on. */
+export const LOCAL_AWS_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+export const LOCAL_AWS_REGION = 'local';
+
+export interface LocalDynamo {
+  /** http://127.0.0.1:<port> */
+  endpoint: string;
+  port: number;
+  /** Physical table name per table env var, e.g. { VOICE_STATE_TABLE: 'harmony-voice-local-state' }. */
+  tables: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** harmony-voice-<prefix>-<stem>: VoiceState → state, MediaNodes → nodes. */
+export function localTableName(def: TableDefinition, prefix = 'local'): string {
+  const stem = def.logicalId === 'VoiceState' ? 'state' : def.logicalId === 'MediaNodes' ? 'nodes' : def.logicalId.toLowerCase();
+  return `harmony-voice-${prefix}-${stem}`;
+}
+
+export async function startLocalDynamo(options: { port?: number; host?: string; tablePrefix?: string } = {}): Promise<LocalDynamo> {
+  const host = options.host ?? '127.0.0.1';
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const endpoint = `http://${host}:${port}`;
+  const close = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  };
+
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
+  const tables: Record<string, string> = {};
+  try {
+    for (const def of TABLES) {
+      const name = localTableName(def, options.tablePrefix);
+      await client.send(new CreateTableCommand(createTableInput(def, name)));
+      tables[def.envVar] = name;
+    }
+  } catch (err) {
+    await close();
+    throw new Error(`local-dynamo.create-tables: ${(err as Error).message}`);
+  } finally {
+    client.destroy();
+  }
+  return { endpoint, port, tables, close };
+}

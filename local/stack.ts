@@ -1,0 +1,215 @@
+// The embedded default (`npm start`, integration and E2E tests): dynalite with the service's tables, a media
+// node child process, the Lambda handler modules configured through the same environment variables as on
+// AWS, the local API Gateway in front of them, and the reaper on a schedule. One stack per process: the
+// handlers read process.env, which the stack sets while it runs and restores on close().
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { signToken } from '../functions/auth/token';
+import { DEV_TOKEN_ISSUER, loadDevKeys, type DevKeys } from './dev-keys';
+import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from './dynamo';
+import { startLocalGateway, type GatewayHandlers, type LocalGateway } from './gateway/gateway';
+import type { LambdaHandler } from './gateway/lambda';
+import { createLogger, type Logger } from './gateway/log';
+import type { StaticMount } from './gateway/static-files';
+import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedule } from './handler-modules';
+import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
+
+export interface MediaNodeOptions {
+  /** argv; default `node --import tsx media-node/main.ts`. */
+  command?: string[];
+  grpcPort?: number;
+  metricsPort?: number;
+  rtcPortBase?: number;
+  workers?: number;
+  readyTimeoutMs?: number;
+  /** Forward the child's log lines to this process's stdout/stderr (default true). */
+  forwardLogs?: boolean;
+}
+
+export interface LocalStackOptions {
+  /** Gateway port: default $PORT, else 8080; 0 picks a free port (tests). */
+  port?: number;
+  host?: string;
+  /** API Gateway strict mode (binary client frames → 1003). Default: LOCAL_GATEWAY_STRICT=1. */
+  strict?: boolean;
+  /** Serve this one directory at '/' instead of the default web/public at '/' and web/dist at '/dist/'. */
+  staticDir?: string;
+  staticMounts?: StaticMount[];
+  idleTimeoutMs?: number;
+  maxConnectionMs?: number;
+  /** How often the reaper runs, as the EventBridge schedule would (default 10 s). */
+  reaperIntervalMs?: number;
+  /** Where connect/default/disconnect/reaper.ts live (default functions/handlers). */
+  handlersDir?: string;
+  /** false: no media node (signalling-only tests). */
+  mediaNode?: MediaNodeOptions | false;
+  devKeys?: DevKeys;
+  logger?: Logger;
+}
+
+export interface LocalStack {
+  /** http://host:port: demo page, @connections, /dev/token. */
+  url: string;
+  /** ws://host:port/protocol.voice.v1.VoiceService/StreamMessage */
+  wsUrl: string;
+  connectionsEndpoint: string;
+  gateway: LocalGateway;
+  dynamo: { endpoint: string; tables: Record<string, string> };
+  mediaNode: { grpc: string; pid: number; ready: Record<string, unknown> } | undefined;
+  /** The environment the handlers run with (secrets included: do not log it). */
+  env: Record<string, string>;
+  mintToken(user: string, guild: string, channels: string | string[], ttlSeconds?: number): string;
+  /** Runs the reaper now, as if its schedule fired. */
+  runReaper(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = (options.logger ?? createLogger()).child({ component: 'local-stack' });
+  const keys = options.devKeys ?? loadDevKeys();
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) {
+      await Promise.resolve(step()).catch((err: Error) => log.error('stack.close-step-failed', { error: err }));
+    }
+  };
+
+  let restoreEnv: (() => void) | undefined;
+  cleanups.push(() => restoreEnv?.()); // last: $disconnect runs during the gateway's close still need the environment
+
+  try {
+    const dynamo: LocalDynamo = await startLocalDynamo({ host: options.host });
+    cleanups.push(() => dynamo.close());
+    log.info('dynalite.listening', { endpoint: dynamo.endpoint, tables: dynamo.tables });
+
+    const awsEnv: Record<string, string> = {
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_REGION: LOCAL_AWS_REGION,
+      AWS_DEFAULT_REGION: LOCAL_AWS_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_AWS_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_AWS_CREDENTIALS.secretAccessKey,
+      ...dynamo.tables,
+    };
+    const mediaNodeSecret = randomBytes(32).toString('base64url');
+
+    let mediaNode: MediaNodeProcess | undefined;
+    if (options.mediaNode !== false) {
+      mediaNode = await startMediaNode(options.mediaNode ?? {}, { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret });
+      cleanups.push(() => mediaNode!.stop());
+      log.info('media-node.started', { pid: mediaNode.pid, grpc: mediaNode.grpc, metrics: mediaNode.ready.metrics });
+    }
+
+    // The gateway starts before the handler modules load (their environment needs its port); an early
+    // client waits for the modules instead of failing.
+    let loaded: Promise<Record<HandlerName, LambdaHandler>> | undefined;
+    const lazy = (name: HandlerName): LambdaHandler => async (event, context, callback) => {
+      if (!loaded) throw new Error('local-stack: handler modules are not loaded yet');
+      return (await loaded)[name](event, context, callback);
+    };
+    const handlers: GatewayHandlers = { connect: lazy('connect'), default: lazy('default'), disconnect: lazy('disconnect') };
+    const gateway = await startLocalGateway({
+      handlers,
+      port: options.port ?? Number(process.env.PORT ?? 8080),
+      host: options.host,
+      strict: options.strict ?? process.env.LOCAL_GATEWAY_STRICT === '1',
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxConnectionMs: options.maxConnectionMs,
+      staticMounts: options.staticMounts ??
+        (options.staticDir ? [{ prefix: '/', dir: options.staticDir }] : [
+          { prefix: '/', dir: join(REPO_ROOT, 'web/public') },
+          { prefix: '/dist/', dir: join(REPO_ROOT, 'web/dist') },
+        ]),
+      devToken: { privateKey: keys.privateKey, issuer: DEV_TOKEN_ISSUER },
+      logger: options.logger,
+    });
+    cleanups.push(() => gateway.close());
+
+    const env: Record<string, string> = {
+      ...awsEnv,
+      TOKEN_PUBLIC_KEY: keys.publicKeyPem,
+      TOKEN_ISSUER: DEV_TOKEN_ISSUER,
+      MEDIA_NODE_SECRET: mediaNodeSecret,
+      CONNECTIONS_ENDPOINT: gateway.connectionsEndpoint,
+    };
+    restoreEnv = applyEnv(env);
+
+    loaded = loadHandlerModules(options.handlersDir ?? join(REPO_ROOT, 'functions/handlers'));
+    const modules = await loaded;
+    const reaper: ReaperSchedule = scheduleReaper(modules.reaper, options.reaperIntervalMs ?? 10_000, log);
+    cleanups.push(() => reaper.stop());
+
+    let closed: Promise<void> | undefined;
+    return {
+      url: gateway.url,
+      wsUrl: gateway.wsUrl,
+      connectionsEndpoint: gateway.connectionsEndpoint,
+      gateway,
+      dynamo: { endpoint: dynamo.endpoint, tables: dynamo.tables },
+      mediaNode: mediaNode && { grpc: mediaNode.grpc, pid: mediaNode.pid, ready: mediaNode.ready },
+      env,
+      mintToken(user, guild, channels, ttlSeconds = DEV_TOKEN_TTL_SECONDS) {
+        const now = Math.floor(Date.now() / 1000);
+        const list = Array.isArray(channels) ? channels : [channels];
+        return signToken(
+          { sub: user, iss: DEV_TOKEN_ISSUER, iat: now, exp: now + ttlSeconds, channels: list.map((c) => `${guild}:${c}`) },
+          keys.privateKey,
+        );
+      },
+      runReaper: () => reaper.runNow(),
+      close: () => (closed ??= cleanup().then(() => log.info('stack.closed'))),
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function startMediaNode(options: MediaNodeOptions, env: Record<string, string>): Promise<MediaNodeProcess> {
+  const pick = (value: number | undefined, name: string, fallback: string) => String(value ?? process.env[name] ?? fallback);
+  const forward = options.forwardLogs ?? true;
+  if (!options.command && !existsSync(join(REPO_ROOT, 'media-node/main.ts'))) {
+    return Promise.reject(new Error(
+      'local-stack.missing-media-node: media-node/main.ts does not exist yet; the stack starts it as ' +
+        '`node --import tsx media-node/main.ts` (pass mediaNode: false for signalling-only runs)',
+    ));
+  }
+  return startMediaNodeProcess({
+    command: options.command ?? [process.execPath, '--import', 'tsx', 'media-node/main.ts'],
+    cwd: REPO_ROOT,
+    env: {
+      ...withoutAwsProfile(process.env),
+      ...env,
+      MEDIA_GRPC_PORT: pick(options.grpcPort, 'MEDIA_GRPC_PORT', '0'),
+      MEDIA_METRICS_PORT: pick(options.metricsPort, 'MEDIA_METRICS_PORT', '0'),
+      MEDIA_RTC_PORT_BASE: pick(options.rtcPortBase, 'MEDIA_RTC_PORT_BASE', '40000'),
+      MEDIA_WORKERS: pick(options.workers, 'MEDIA_WORKERS', '1'),
+    },
+    readyTimeoutMs: options.readyTimeoutMs,
+    onLine: forward ? (line, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(line + '\n') : undefined,
+  });
+}
+
+function withoutAwsProfile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { AWS_PROFILE: _profile, AWS_SESSION_TOKEN: _session, ...rest } = env;
+  return rest;
+}
+
+/** Sets the handlers' environment (dropping any AWS profile/session so only the local credentials apply); returns the undo. */
+function applyEnv(env: Record<string, string>): () => void {
+  const names = [...Object.keys(env), 'AWS_PROFILE', 'AWS_SESSION_TOKEN'];
+  const previous = new Map(names.map((name) => [name, process.env[name]]));
+  delete process.env.AWS_PROFILE;
+  delete process.env.AWS_SESSION_TOKEN;
+  Object.assign(process.env, env);
+  return () => {
+    for (const [name, value] of previous) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}

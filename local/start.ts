@@ -1,0 +1,87 @@
+// `npm start`: the whole service on loopback (dynalite, a media node, the Lambda handlers behind the local
+// API Gateway, the reaper on its schedule) plus the web demo. Ctrl-C / SIGTERM stops everything.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DEV_TOKEN_PATH } from './gateway/dev-token';
+import { createLogger } from './gateway/log';
+import { REPO_ROOT, startLocalStack, type LocalStack } from './stack';
+
+const log = createLogger().child({ component: 'npm-start' });
+
+async function buildWebBundle(): Promise<void> {
+  const file = join(REPO_ROOT, 'web/build.ts');
+  if (!existsSync(file)) {
+    log.warn('web.build-skipped', { note: 'web/build.ts does not exist yet: the demo page is served without a fresh bundle' });
+    return;
+  }
+  const mod = (await import(pathToFileURL(file).href)) as { buildWeb?: () => Promise<void> };
+  if (typeof mod.buildWeb !== 'function') {
+    log.warn('web.build-skipped', { note: 'web/build.ts does not export buildWeb()' });
+    return;
+  }
+  await mod.buildWeb();
+  log.info('web.built', { dir: 'web/dist' });
+}
+
+function banner(stack: LocalStack): string {
+  const metrics = stack.mediaNode?.ready.metrics;
+  const lines = [
+    '',
+    'harmony-voice is running on loopback:',
+    `  demo page            ${stack.url}/`,
+    `  WebSocket (hRPC)     ${stack.wsUrl}`,
+    `  @connections API     ${stack.connectionsEndpoint}/@connections/{connectionId}`,
+    `  dev token endpoint   ${stack.url}${DEV_TOKEN_PATH}?user=42&guild=1&channel=7   (local stack only)`,
+    `  dynalite             ${stack.dynamo.endpoint}   tables: ${Object.values(stack.dynamo.tables).join(', ')}`,
+    `  media node gRPC      ${stack.mediaNode?.grpc ?? '(not started)'}`,
+    `  media node metrics   ${typeof metrics === 'string' ? metrics : '(see the media node ready line)'}`,
+    `  gateway mode         ${stack.gateway.strict ? 'strict (API Gateway: binary frames closed with 1003)' : 'default (text hrpc1.base64 and binary hrpc1 clients)'}`,
+    '',
+    'Mint a development token (prints it alone on its last line):',
+    '  npm run -s token -- --user 42 --guild 1 --channel 7',
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildWebBundle();
+  } catch (err) {
+    log.error('web.build-failed', { error: err as Error, note: 'continuing: the demo page may be stale or missing' });
+  }
+
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack();
+  } catch (err) {
+    log.error('stack.start-failed', { error: err as Error });
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(banner(stack) + '\n');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn('stop.forced', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('stop.requested', { signal });
+    stack.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error('stop.failed', { error: err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+void main();

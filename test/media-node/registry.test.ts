@@ -1,0 +1,104 @@
+// routing/: placement (pure) and the DynamoDB registry against an in-process dynalite.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { NodeRegistry, isNodeAlive, pickNode, type MediaNodeRecord } from '../../routing';
+import { startLocalDynamo } from './helpers';
+
+const NOW = 1_700_000_000_000;
+
+function node(nodeId: string, overrides: Partial<MediaNodeRecord> = {}): MediaNodeRecord {
+  return {
+    nodeId,
+    grpcAddress: `10.0.0.1:${nodeId.length}`,
+    publicAddress: '203.0.113.10',
+    capacity: 1000,
+    rooms: 0,
+    sessions: 0,
+    transports: 0,
+    producers: 0,
+    consumers: 0,
+    cpu: { workers: [0], avg: 0, max: 0 },
+    state: 'active',
+    heartbeatAt: NOW,
+    expiresAt: Math.floor(NOW / 1000) + 15,
+    ...overrides,
+  };
+}
+
+describe('placement', () => {
+  test('isNodeAlive needs a fresh heartbeat and an unexpired record', () => {
+    assert.equal(isNodeAlive(node('a'), NOW), true);
+    assert.equal(isNodeAlive(node('a', { heartbeatAt: NOW - 16_000 }), NOW), false);
+    assert.equal(isNodeAlive(node('a', { heartbeatAt: NOW - 16_000 }), NOW, 20_000), true);
+    assert.equal(isNodeAlive(node('a', { expiresAt: Math.floor(NOW / 1000) }), NOW), false);
+  });
+
+  test('pickNode takes the least-loaded active, fresh node with headroom', () => {
+    const nodes = [
+      node('busy', { consumers: 600 }),
+      node('light', { consumers: 100 }),
+      node('idle-but-draining', { state: 'draining' }),
+      node('idle-but-stale', { heartbeatAt: NOW - 60_000 }),
+      node('hot-cpu', { consumers: 50, cpu: { workers: [90], avg: 90, max: 90 } }),
+    ];
+    assert.equal(pickNode(nodes, NOW)?.nodeId, 'light');
+    assert.equal(pickNode([node('full', { consumers: 1000 })], NOW), undefined, 'full nodes are skipped');
+    assert.equal(pickNode([], NOW), undefined);
+    assert.equal(pickNode([node('b', { rooms: 2 }), node('a', { rooms: 2 }), node('c', { rooms: 1 })], NOW)?.nodeId, 'c');
+    assert.equal(pickNode([node('b'), node('a')], NOW)?.nodeId, 'a', 'deterministic tie-break');
+    assert.equal(pickNode([node('x', { heartbeatAt: NOW - 16_000 })], NOW, { staleAfterMs: 30_000 })?.nodeId, 'x');
+  });
+});
+
+describe('NodeRegistry (dynalite)', () => {
+  let dynamo: Awaited<ReturnType<typeof startLocalDynamo>>;
+  let registry: NodeRegistry;
+  before(async () => {
+    dynamo = await startLocalDynamo();
+    registry = new NodeRegistry(dynamo.client, dynamo.tableName);
+  });
+  after(() => dynamo.stop());
+
+  test('register, heartbeat, list (fresh only), deregister', async () => {
+    const now = Date.now();
+    const fresh = node('n1', { heartbeatAt: now, expiresAt: Math.floor(now / 1000) + 15 });
+    await registry.register(fresh);
+    await registry.register(node('stale', { heartbeatAt: now - 60_000, expiresAt: Math.floor(now / 1000) + 15 }));
+    await registry.register(node('expired', { heartbeatAt: now, expiresAt: Math.floor(now / 1000) - 1 }));
+    assert.deepEqual(await registry.listNodes(), [fresh]);
+    assert.deepEqual((await registry.listNodes({ includeStale: true })).map((n) => n.nodeId).sort(), ['expired', 'n1', 'stale']);
+
+    await registry.heartbeat({ ...fresh, consumers: 42, state: 'draining', heartbeatAt: now + 1 });
+    const [updated] = await registry.listNodes();
+    assert.equal(updated?.consumers, 42);
+    assert.equal(updated?.state, 'draining');
+    assert.deepEqual(await registry.getNode('n1'), updated);
+    assert.equal(await registry.getNode('expired'), undefined);
+
+    // A node that stops heartbeating drops out of listNodes once it is stale.
+    assert.equal((await registry.listNodes({ nowMs: now + 16_000 })).length, 0);
+
+    for (const id of ['n1', 'stale', 'expired']) await registry.deregister(id);
+    assert.deepEqual(await registry.listNodes({ includeStale: true }), []);
+  });
+
+  test('lost sessions are recorded, listed and deleted', async () => {
+    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-1', userId: '77', reason: 'dtls-failed', nodeId: 'n1', at: 1000 });
+    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-2', userId: '78', reason: 'worker-died', nodeId: 'n1' });
+    const lost = await registry.listLostSessions({ nowMs: 2000 });
+    assert.deepEqual(
+      lost.map((l) => [l.roomId, l.sessionId, l.userId, l.reason]),
+      [
+        ['1:2', 'conn-1', '77', 'dtls-failed'],
+        ['1:2', 'conn-2', '78', 'worker-died'],
+      ],
+    );
+    assert.equal(lost[0]!.expiresAt, 1 + 3600);
+    assert.equal((await registry.listLostSessions()).length, 1, 'the record written at t=1s has expired by now');
+    await registry.deleteLostSession('1:2', 'conn-2');
+    await registry.deleteLostSession('1:2', 'conn-1');
+    assert.deepEqual(await registry.listLostSessions({ nowMs: 2000 }), []);
+    // Nodes and lost sessions live in separate partitions.
+    assert.deepEqual(await registry.listNodes({ includeStale: true }), []);
+  });
+});

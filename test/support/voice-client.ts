@@ -1,0 +1,136 @@
+// A Node hRPC client of the voice stream for integration tests and the signalling benchmark: it speaks
+// the wire protocol through the shared codec and records every frame it receives, in order.
+import WebSocket from 'ws';
+import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
+import {
+  decodeServerFrame, encodeRequest, fromWire, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, toWire, VOICE_STREAM_PATH,
+  type ServerFrame, type Variant,
+} from '../../protocol/hrpc';
+
+type ResponseCase = NonNullable<StreamMessageResponse['message']>['$case'];
+type ResponseOf<C extends ResponseCase> = Extract<NonNullable<StreamMessageResponse['message']>, { $case: C }>['value'];
+
+export interface ClientOptions {
+  wsUrl: string;
+  token?: string;
+  variant?: Variant;
+  /** Send the token as the Authorization header instead of the last subprotocol. */
+  tokenInHeader?: boolean;
+}
+
+export class VoiceTestClient {
+  readonly frames: ServerFrame[] = [];
+  closed: { code: number; reason: string } | undefined;
+  private readonly waiters: (() => void)[] = [];
+  private cursor = 0;
+
+  private constructor(private readonly ws: WebSocket, readonly variant: Variant) {
+    ws.on('message', (data, isBinary) => {
+      const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString('utf8');
+      this.frames.push(decodeServerFrame(fromWire(payload, variant)));
+      this.wake();
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.wake();
+    });
+  }
+
+  /** Opens the stream; rejects with the HTTP status when the upgrade is refused. */
+  static connect(options: ClientOptions): Promise<VoiceTestClient> {
+    const variant = options.variant ?? 'base64';
+    const protocols = [variant === 'base64' ? SUBPROTOCOL_BASE64 : SUBPROTOCOL_BINARY];
+    if (options.token && !options.tokenInHeader) protocols.push(options.token);
+    const headers = options.token && options.tokenInHeader ? { Authorization: options.token } : undefined;
+    const ws = new WebSocket(`${options.wsUrl.replace(/\/$/, '')}${VOICE_STREAM_PATH}`, protocols, { headers });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new VoiceTestClient(ws, variant)));
+      ws.once('unexpected-response', (_req, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode, body: Buffer.concat(chunks) })));
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  get protocol(): string {
+    return this.ws.protocol;
+  }
+
+  send(message: StreamMessageRequest['message']): void {
+    this.ws.send(toWire(encodeRequest({ message }), this.variant));
+  }
+
+  sendRaw(payload: Uint8Array | string): void {
+    this.ws.send(payload);
+  }
+
+  /** The next unread frame (any kind), waiting up to timeoutMs. */
+  async next(timeoutMs = 5_000): Promise<ServerFrame> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.cursor >= this.frames.length) {
+      if (this.closed) throw new Error(`stream closed (${this.closed.code} ${this.closed.reason}) while waiting for a frame`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no frame within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    return this.frames[this.cursor++]!;
+  }
+
+  /** The next unread frame, which must be the given response. */
+  async expect<C extends ResponseCase>(kind: C, timeoutMs?: number): Promise<ResponseOf<C>> {
+    const frame = await this.next(timeoutMs);
+    if (frame.kind !== 'response' || frame.response.message?.$case !== kind) {
+      throw new Error(`expected ${kind}, got ${describe(frame)}`);
+    }
+    return frame.response.message.value as ResponseOf<C>;
+  }
+
+  /** The next unread frame, which must be an error; returns its identifier and message. */
+  async expectError(timeoutMs?: number): Promise<{ identifier: string; humanMessage: string }> {
+    const frame = await this.next(timeoutMs);
+    if (frame.kind !== 'error') throw new Error(`expected an error frame, got ${describe(frame)}`);
+    return frame.error;
+  }
+
+  /** Resolves when the server has closed the stream. */
+  async waitClosed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error(`stream still open after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.closed;
+  }
+
+  /** Every response of a kind received so far (read or not). */
+  all<C extends ResponseCase>(kind: C): ResponseOf<C>[] {
+    return this.frames.flatMap((f) =>
+      f.kind === 'response' && f.response.message?.$case === kind ? [f.response.message.value as ResponseOf<C>] : []);
+  }
+
+  errors(): { identifier: string; humanMessage: string }[] {
+    return this.frames.flatMap((f) => (f.kind === 'error' ? [f.error] : []));
+  }
+
+  /** Drops the socket without a close handshake (like a client vanishing). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+export function describe(frame: ServerFrame): string {
+  return frame.kind === 'error' ? `error ${frame.error.identifier} (${frame.error.humanMessage})` : `response ${frame.response.message?.$case}`;
+}

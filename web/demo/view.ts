@@ -1,0 +1,104 @@
+// DOM for the call view: one tile per participant, updated in place (levels change 10 times a second).
+import type { Level } from './levels';
+
+export interface Tile {
+  key: string;
+  userId: string;
+  self: boolean;
+  muted: boolean;
+  /** Until the member's audio track arrives. */
+  connecting: boolean;
+}
+
+const MIC_OFF = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M9 9v3a3 3 0 0 0 5.1 2.1M15 9.3V6a3 3 0 0 0-5.7-1.3M19 12a7 7 0 0 1-1.2 3.9M5 12a7 7 0 0 0 11 5.7M12 19v3M4 4l16 16"/></svg>';
+
+export class ParticipantList {
+  private readonly elements = new Map<string, HTMLLIElement>();
+
+  constructor(private readonly root: HTMLUListElement) {}
+
+  render(tiles: Tile[]): void {
+    const keep = new Set(tiles.map((t) => t.key));
+    for (const [key, el] of this.elements) {
+      if (!keep.has(key)) {
+        el.remove();
+        this.elements.delete(key);
+      }
+    }
+    for (const tile of tiles) {
+      let el = this.elements.get(tile.key);
+      if (!el) {
+        el = createTile(tile);
+        this.elements.set(tile.key, el);
+      }
+      this.root.append(el); // keeps the given order
+      el.classList.toggle('participant--connecting', tile.connecting);
+      el.querySelector<HTMLElement>('.muted-icon')!.hidden = !tile.muted;
+      el.dataset.muted = String(tile.muted);
+      if (tile.connecting) el.querySelector<HTMLElement>('.participant__state')!.textContent = 'Connecting…';
+    }
+  }
+
+  showLevels(levels: ReadonlyMap<string, Level>, muted: (key: string) => boolean): void {
+    for (const [key, el] of this.elements) {
+      const level = levels.get(key);
+      const speaking = !!level?.speaking && !muted(key);
+      el.classList.toggle('participant--speaking', speaking);
+      el.dataset.speaking = String(speaking);
+      const fill = el.querySelector<HTMLElement>('.meter__fill')!;
+      fill.style.width = `${Math.min(100, Math.round((level?.rms ?? 0) * 400))}%`;
+      if (!el.classList.contains('participant--connecting')) {
+        el.querySelector<HTMLElement>('.participant__state')!.textContent = muted(key) ? 'Muted' : speaking ? 'Speaking' : '';
+      }
+    }
+  }
+
+  clear(): void {
+    this.render([]);
+  }
+}
+
+function createTile(tile: Tile): HTMLLIElement {
+  const li = document.createElement('li');
+  li.className = 'participant';
+  li.dataset.userId = tile.userId;
+  li.dataset.self = String(tile.self);
+  const avatar = document.createElement('div');
+  avatar.className = 'avatar';
+  avatar.style.background = colorFor(tile.userId);
+  avatar.textContent = initialsFor(tile.userId);
+  const name = document.createElement('div');
+  name.className = 'participant__name';
+  name.textContent = `User ${shortId(tile.userId)}`;
+  if (tile.self) {
+    const you = document.createElement('small');
+    you.textContent = '(you)';
+    name.append(you);
+  }
+  name.title = tile.userId;
+  const meter = document.createElement('div');
+  meter.className = 'meter';
+  meter.innerHTML = '<div class="meter__fill"></div>';
+  const state = document.createElement('div');
+  state.className = 'participant__state';
+  const mutedIcon = document.createElement('div');
+  mutedIcon.className = 'muted-icon';
+  mutedIcon.innerHTML = MIC_OFF;
+  mutedIcon.title = 'Muted';
+  li.append(mutedIcon, avatar, name, meter, state);
+  return li;
+}
+
+function shortId(id: string): string {
+  return id.length > 8 ? `…${id.slice(-6)}` : id;
+}
+
+function initialsFor(id: string): string {
+  return id.slice(-2).padStart(2, '0');
+}
+
+function colorFor(id: string): string {
+  let hash = 0;
+  for (const ch of id) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360} 55% 46%)`;
+}

@@ -1,0 +1,10 @@
+// The browser voice SDK for protocol.voice.v1 (see README.md, "Browser client & demo").
+export { VoiceClient } from './voice-client';
+export type { ClientState, ConnectOptions, Participant, VoiceClientEvents, VoiceClientOptions, VoiceErrorEvent } from './voice-client';
+export type { ReceiveStats } from './voice-session';
+export { VoiceClientError, ClientErrorId } from './errors';
+export { DEFAULT_KEEPALIVE, KEEPALIVE_FRAME, type KeepalivePolicy, type KeepaliveSocket } from './keepalive';
+export { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
+export type { Log, LogLevel } from './log';
+export type { Variant } from './hrpc-socket';
+export { VOICE_STREAM_PATH, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY } from '../../protocol/hrpc';

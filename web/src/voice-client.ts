@@ -1,0 +1,297 @@
+// VoiceClient: the SDK's public face. Owns the microphone, the DTLS certificate and the reconnect
+// policy; each WebSocket lifetime is a VoiceSession. After an abnormal close it rejoins with
+// jittered backoff (other members see a leave and a join: seamless resume is a later step).
+import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
+import { generateDtlsCertificate } from './dtls';
+import { ClientErrorId, NON_RETRYABLE, VoiceClientError } from './errors';
+import type { SocketClose, Variant, WebSocketFactory } from './hrpc-socket';
+import { toUint64, type Uint64Input } from './ids';
+import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from './keepalive';
+import { consoleLog, type Log } from './log';
+import { TypedEmitter } from './typed-emitter';
+import { VoiceSession, type ReceiveStats, type SessionSink } from './voice-session';
+
+export interface ConnectOptions {
+  /** The WebSocket URL: locally `ws://host:port/protocol.voice.v1.VoiceService/StreamMessage`, on AWS the API's `wss://…/<stage>`. */
+  url: string;
+  /** The session token, or a function asked for one before every (re)connect (tokens expire). */
+  token: string | (() => string | Promise<string>);
+  guildId: Uint64Input;
+  channelId: Uint64Input;
+  /** `base64` (`hrpc1.base64`, works through API Gateway; the default) or `binary` (`hrpc1`). */
+  variant?: Variant;
+  /** A microphone track to send; by default the SDK asks getUserMedia for one (and stops it on leave). */
+  microphone?: MediaStreamTrack;
+}
+
+export interface VoiceClientOptions {
+  keepalive?: KeepalivePolicy | false;
+  backoff?: Partial<BackoffPolicy>;
+  connectTimeoutMs?: number;
+  joinTimeoutMs?: number;
+  audioConstraints?: MediaTrackConstraints;
+  createWebSocket?: WebSocketFactory;
+  log?: Log;
+}
+
+export type ClientState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closed';
+
+export interface VoiceErrorEvent {
+  /** The server's identifier (`h.*`, `hrpc.*`, `voice.*`) or the SDK's (`client.*`). */
+  identifier: string;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+export interface VoiceClientEvents {
+  state: { state: ClientState };
+  /** Joined (again, after a reconnect: `reconnected`); `users` are the members already there. */
+  joined: { guildId: bigint; channelId: bigint; users: bigint[]; reconnected: boolean };
+  userJoined: { userId: bigint };
+  userLeft: { userId: bigint };
+  /** A remote member's audio, ready to play. */
+  track: { userId: bigint; track: MediaStreamTrack; consumerId: string };
+  error: VoiceErrorEvent;
+  /** The stream closed; `willReconnect` says whether the client is about to rejoin. */
+  closed: { code: number; reason: string; willReconnect: boolean; error?: VoiceErrorEvent };
+  reconnecting: { attempt: number; delayMs: number };
+  muted: { muted: boolean };
+}
+
+export interface Participant {
+  userId: bigint;
+  track: MediaStreamTrack;
+  consumerId: string;
+}
+
+export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
+  private readonly options: Required<Omit<VoiceClientOptions, 'createWebSocket' | 'backoff'>> & { backoff: BackoffPolicy; createWebSocket?: WebSocketFactory };
+  private stateValue: ClientState = 'idle';
+  private session?: VoiceSession;
+  private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant };
+  private microphone?: MediaStreamTrack;
+  private ownsMicrophone = false;
+  private certificate?: RTCCertificate;
+  private mutedValue = false;
+  /** Bumped by every connect/leave, so stale async continuations can tell they are stale. */
+  private epoch = 0;
+  private cancelWait = () => {};
+
+  constructor(options: VoiceClientOptions = {}) {
+    super();
+    this.options = {
+      keepalive: options.keepalive ?? DEFAULT_KEEPALIVE,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      joinTimeoutMs: options.joinTimeoutMs ?? 20_000,
+      audioConstraints: options.audioConstraints ?? { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      createWebSocket: options.createWebSocket,
+      log: options.log ?? consoleLog,
+    };
+  }
+
+  get state(): ClientState {
+    return this.stateValue;
+  }
+
+  get muted(): boolean {
+    return this.mutedValue;
+  }
+
+  /** The microphone track being sent (for a local level meter), once connect() acquired it. */
+  get localTrack(): MediaStreamTrack | undefined {
+    return this.microphone;
+  }
+
+  get participants(): Participant[] {
+    return [...(this.session?.participants.values() ?? [])].map(({ userId, consumer }) => ({ userId, track: consumer.track, consumerId: consumer.id }));
+  }
+
+  /** Resolves once joined; rejects with a VoiceClientError (also emitted as `error`). */
+  async connect(options: ConnectOptions): Promise<void> {
+    if (this.stateValue !== 'idle' && this.stateValue !== 'closed') {
+      throw new VoiceClientError(ClientErrorId.invalidState, `connect() while ${this.stateValue}; leave() first`);
+    }
+    const epoch = ++this.epoch;
+    try {
+      this.target = {
+        url: options.url,
+        token: options.token,
+        guildId: toUint64(options.guildId, 'guildId'),
+        channelId: toUint64(options.channelId, 'channelId'),
+        variant: options.variant ?? 'base64',
+      };
+      this.setState('connecting');
+      this.certificate ??= await generateDtlsCertificate();
+      await this.acquireMicrophone(options.microphone);
+      if (epoch !== this.epoch) throw new VoiceClientError(ClientErrorId.invalidState, 'left before joining');
+      await this.startSession(epoch, false);
+    } catch (err) {
+      const error = err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.media, (err as Error).message, { cause: err });
+      if (epoch === this.epoch) {
+        this.emitError(error);
+        this.finish({ code: 1006, reason: error.identifier, wasClean: false }, error);
+      }
+      throw error;
+    }
+  }
+
+  setMuted(muted: boolean): void {
+    if (muted === this.mutedValue) return;
+    this.mutedValue = muted;
+    this.session?.setMuted(muted);
+    this.emit('muted', { muted });
+  }
+
+  mute(): void {
+    this.setMuted(true);
+  }
+
+  unmute(): void {
+    this.setMuted(false);
+  }
+
+  /** Leaves the channel: closes the stream cleanly (the server tells the others) and stops reconnecting. */
+  leave(): void {
+    if (this.stateValue === 'idle' || this.stateValue === 'closed') return;
+    this.epoch++;
+    this.cancelWait();
+    const session = this.session;
+    this.session = undefined;
+    session?.close(1000, 'leave');
+    this.finish({ code: 1000, reason: 'leave', wasClean: true }, undefined);
+  }
+
+  /** Per remote member: inbound-rtp counters of its consumer (packets, audio level, ...). */
+  async getReceiveStats(): Promise<ReceiveStats[]> {
+    return (await this.session?.receiveStats()) ?? [];
+  }
+
+  // ---- sessions and reconnecting ----
+
+  private async startSession(epoch: number, reconnected: boolean): Promise<void> {
+    const target = this.target!;
+    const token = typeof target.token === 'function' ? await target.token() : target.token;
+    const session = await VoiceSession.start(
+      {
+        url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
+        microphone: this.microphone!, certificate: this.certificate!, muted: this.mutedValue,
+        keepalive: this.options.keepalive, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
+        createWebSocket: this.options.createWebSocket, log: this.options.log,
+      },
+      this.sinkFor(epoch),
+    );
+    if (epoch !== this.epoch) {
+      session.close(1000, 'leave');
+      throw new VoiceClientError(ClientErrorId.invalidState, 'left before joining');
+    }
+    this.session = session;
+    this.setState('joined');
+    // Members in JoinedChannel plus any whose UserJoined raced it (handled before the join completed).
+    const users = new Map(session.initialMembers.map((id) => [id.toString(), id]));
+    for (const p of this.participants) users.set(p.userId.toString(), p.userId);
+    this.emit('joined', { guildId: target.guildId, channelId: target.channelId, users: [...users.values()], reconnected });
+    // Tracks of the members already present were delivered before `joined`; repeat them now that
+    // the app can tell which session they belong to.
+    for (const p of this.participants) this.emit('track', { userId: p.userId, track: p.track, consumerId: p.consumerId });
+  }
+
+  private sinkFor(epoch: number): SessionSink {
+    const live = () => epoch === this.epoch;
+    return {
+      userJoined: (userId) => live() && this.stateValue === 'joined' && this.emit('userJoined', { userId }),
+      userLeft: (userId) => live() && this.stateValue === 'joined' && this.emit('userLeft', { userId }),
+      // Initial members' tracks are emitted after `joined` (see startSession); later ones at once.
+      track: (userId, track, consumerId) => live() && this.stateValue === 'joined' && this.emit('track', { userId, track, consumerId }),
+      error: (error) => live() && this.emitError(error),
+      ended: (close, lastError) => {
+        if (!live()) return;
+        this.session = undefined;
+        const willReconnect = lastError ? !NON_RETRYABLE.has(lastError.identifier) : close.code !== 1000;
+        this.options.log('info', 'voice.stream-closed', { code: close.code, reason: close.reason, willReconnect, identifier: lastError?.identifier });
+        if (!willReconnect) {
+          this.finish(close, lastError);
+          return;
+        }
+        this.emit('closed', { code: close.code, reason: close.reason, willReconnect: true, error: lastError && toEvent(lastError) });
+        void this.reconnect(epoch, lastError);
+      },
+    };
+  }
+
+  private async reconnect(epoch: number, cause: VoiceClientError | undefined): Promise<void> {
+    this.setState('reconnecting');
+    const policy = this.options.backoff;
+    let lastError = cause;
+    for (let attempt = 0; attempt < policy.maxAttempts; attempt++) {
+      const retryAfterMs = (lastError?.options.retryAfterSeconds ?? 0) * 1000;
+      const delayMs = Math.max(backoffDelayMs(attempt, policy), retryAfterMs);
+      this.emit('reconnecting', { attempt: attempt + 1, delayMs });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        this.cancelWait = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (epoch !== this.epoch) return;
+      try {
+        await this.startSession(epoch, true);
+        return;
+      } catch (err) {
+        if (epoch !== this.epoch) return;
+        lastError = err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.media, String(err));
+        this.emitError(lastError);
+        if (NON_RETRYABLE.has(lastError.identifier)) break;
+      }
+    }
+    this.finish({ code: 1006, reason: 'reconnect failed', wasClean: false }, lastError);
+  }
+
+  private finish(close: SocketClose, error: VoiceClientError | undefined): void {
+    this.session = undefined;
+    if (this.ownsMicrophone) this.microphone?.stop();
+    if (this.ownsMicrophone) this.microphone = undefined;
+    this.ownsMicrophone = false;
+    this.setState('closed');
+    this.emit('closed', { code: close.code, reason: close.reason, willReconnect: false, error: error && toEvent(error) });
+  }
+
+  private async acquireMicrophone(track: MediaStreamTrack | undefined): Promise<void> {
+    if (track) {
+      this.microphone = track;
+      this.ownsMicrophone = false;
+      return;
+    }
+    if (this.microphone && this.microphone.readyState === 'live') return;
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new VoiceClientError(ClientErrorId.unsupported, 'this page cannot use the microphone: it needs HTTPS (or localhost) and a WebRTC-capable browser');
+    }
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: this.options.audioConstraints, video: false });
+      this.microphone = stream.getAudioTracks()[0];
+      this.ownsMicrophone = true;
+    } catch (err) {
+      const name = (err as DOMException)?.name;
+      if (name === 'NotAllowedError' || name === 'SecurityError') {
+        throw new VoiceClientError(ClientErrorId.microphoneDenied, 'microphone access was denied', { cause: err });
+      }
+      throw new VoiceClientError(ClientErrorId.microphoneUnavailable, `no usable microphone (${name ?? 'error'}: ${(err as Error)?.message ?? ''})`, { cause: err });
+    }
+    if (!this.microphone) throw new VoiceClientError(ClientErrorId.microphoneUnavailable, 'the microphone gave no audio track');
+  }
+
+  private emitError(error: VoiceClientError): void {
+    this.emit('error', toEvent(error));
+  }
+
+  private setState(state: ClientState): void {
+    if (state === this.stateValue) return;
+    this.stateValue = state;
+    this.emit('state', { state });
+  }
+}
+
+function toEvent(error: VoiceClientError): VoiceErrorEvent {
+  return { identifier: error.identifier, message: error.message, retryAfterSeconds: error.options.retryAfterSeconds };
+}
