@@ -82,6 +82,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let restoreEnv: (() => void) | undefined;
   cleanups.push(() => restoreEnv?.()); // last: $disconnect runs during the gateway's close still need the environment
 
+  const port = options.port ?? Number(process.env.PORT ?? 8080);
   try {
     const dynamo: LocalDynamo = await startLocalDynamo({ host: options.host });
     cleanups.push(() => dynamo.close());
@@ -99,7 +100,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     let mediaNode: MediaNodeProcess | undefined;
     if (options.mediaNode !== false) {
-      mediaNode = await startMediaNode(options.mediaNode ?? {}, { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret });
+      mediaNode = await startMediaNode(options.mediaNode ?? {}, { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret }, port === 0);
       cleanups.push(() => mediaNode!.stop());
       log.info('media-node.started', { pid: mediaNode.pid, grpc: mediaNode.grpc, metrics: mediaNode.ready.metrics });
     }
@@ -114,7 +115,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const handlers: GatewayHandlers = { connect: lazy('connect'), default: lazy('default'), disconnect: lazy('disconnect') };
     const gateway = await startLocalGateway({
       handlers,
-      port: options.port ?? Number(process.env.PORT ?? 8080),
+      port,
       host: options.host,
       strict: options.strict ?? process.env.LOCAL_GATEWAY_STRICT === '1',
       idleTimeoutMs: options.idleTimeoutMs,
@@ -169,7 +170,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-function startMediaNode(options: MediaNodeOptions, env: Record<string, string>): Promise<MediaNodeProcess> {
+/**
+ * Ephemeral stacks (gateway port 0: tests running side by side) give the media node ephemeral ports too;
+ * `npm start` uses fixed ones (RTC 40000+, metrics 9464) unless the environment says otherwise.
+ */
+function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, ephemeral: boolean): Promise<MediaNodeProcess> {
   const pick = (value: number | undefined, name: string, fallback: string) => String(value ?? process.env[name] ?? fallback);
   const forward = options.forwardLogs ?? true;
   if (!options.command && !existsSync(join(REPO_ROOT, 'media-node/main.ts'))) {
@@ -185,8 +190,8 @@ function startMediaNode(options: MediaNodeOptions, env: Record<string, string>):
       ...withoutAwsProfile(process.env),
       ...env,
       MEDIA_GRPC_PORT: pick(options.grpcPort, 'MEDIA_GRPC_PORT', '0'),
-      MEDIA_METRICS_PORT: pick(options.metricsPort, 'MEDIA_METRICS_PORT', '0'),
-      MEDIA_RTC_PORT_BASE: pick(options.rtcPortBase, 'MEDIA_RTC_PORT_BASE', '40000'),
+      MEDIA_METRICS_PORT: pick(options.metricsPort, 'MEDIA_METRICS_PORT', ephemeral ? '0' : '9464'),
+      MEDIA_RTC_PORT_BASE: pick(options.rtcPortBase, 'MEDIA_RTC_PORT_BASE', ephemeral ? '0' : '40000'),
       MEDIA_WORKERS: pick(options.workers, 'MEDIA_WORKERS', '1'),
     },
     readyTimeoutMs: options.readyTimeoutMs,

@@ -41,7 +41,7 @@ export const DEFAULT_LIMITS: VoiceLimits = {
   connectionTtlSeconds: 2 * 3600 + 600,
   nodeStaleAfterMs: 15_000,
   maxMembersPerChannel: 100,
-  probeConnectionsOlderThanMs: 10_000,
+  probeConnectionsOlderThanMs: 2_000,
 };
 
 export interface VoiceCoreDeps {

@@ -69,8 +69,9 @@ export class GatewayConnection implements ManagedConnection {
       if (frame.opcode === OPCODE_BINARY && rules.strict) return this.violate(CLOSE.unsupportedData);
       if (frame.payloadLength > rules.maxFrameBytes) return this.violate(CLOSE.tooBig);
     });
+    // Ahead of `ws`'s own listener, so a violating frame is seen before `ws` can deliver its message;
     // `ws` re-emits the upgrade's head bytes as 'data', so this sees the stream from its first byte.
-    socket.on('data', (chunk: Buffer) => inspector.push(chunk));
+    socket.prependListener('data', (chunk: Buffer) => inspector.push(chunk));
 
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.state !== 'open') return;

@@ -266,8 +266,13 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       for (const connection of open) connection.closeBy(CLOSE.shutdown);
       for (const socket of pendingSockets) socket.destroy();
       const grace = setTimeout(() => open.forEach((c) => c.terminate()), DEFAULTS.shutdownGraceMs);
-      await Promise.race([idleAndClosed(open), delay(DEFAULTS.shutdownGraceMs + 3_000)]);
+      let giveUp: NodeJS.Timeout | undefined;
+      await Promise.race([
+        idleAndClosed(open),
+        new Promise<void>((resolve) => (giveUp = setTimeout(resolve, DEFAULTS.shutdownGraceMs + 3_000))),
+      ]);
       clearTimeout(grace);
+      clearTimeout(giveUp);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       wss.close();

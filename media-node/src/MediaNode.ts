@@ -40,6 +40,8 @@ export interface MediaNodeOptions {
   roomGraceMs?: number;
   heartbeatMs?: number;
   iceDisconnectedGraceMs?: number;
+  /** mediasoup's ICE consent timeout in seconds (RFC 7675 says 30). */
+  iceConsentTimeoutS?: number;
   /** Audio consumers this node is sized for (registry `capacity`). */
   capacity?: number;
   /** NODES_TABLE physical name; unset = no registry. */
@@ -86,6 +88,7 @@ const DEFAULTS = {
   roomGraceMs: 15_000,
   heartbeatMs: 5_000,
   iceDisconnectedGraceMs: 5_000,
+  iceConsentTimeoutS: 30,
   consumersPerWorker: 1000,
 };
 
@@ -124,6 +127,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     const rooms = new Rooms(pool, {
       roomGraceMs: options.roomGraceMs ?? DEFAULTS.roomGraceMs,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
+      iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       logger: baseLogger,
     });
     const metrics = createMetrics();

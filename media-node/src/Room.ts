@@ -43,6 +43,8 @@ export interface RoomHooks {
   logger: Logger;
   /** How long ICE may stay 'disconnected' before the session counts as lost. */
   iceDisconnectedGraceMs: number;
+  /** Seconds without ICE consent (the client's STUN checks) before mediasoup calls ICE disconnected. */
+  iceConsentTimeoutS: number;
   onSessionLost(event: SessionLostEvent): void;
   /** Called (inside the queue) when the last session went away. */
   onEmpty(room: Room): void;
@@ -196,11 +198,14 @@ export class Room {
   leave(sessionId: string): Promise<{ wasPresent: boolean; remaining: SessionRef[] }> {
     return this.serial(async () => {
       const session = this.sessions.get(sessionId);
+      // Only the sessions consuming the leaver's producer were told it joined, so only they are told it left
+      // (not a session that is merely prepared, nor the leaver's own replacement).
+      const audience = new Set([...this.consumers.values()].filter((c) => c.producerSessionId === sessionId).map((c) => c.ownerSessionId));
       if (session) {
         this.closeSession(session);
         this.log.info('media-node.session-left', { sessionId, userId: session.userId });
       }
-      return { wasPresent: session !== undefined, remaining: this.sessionRefs() };
+      return { wasPresent: session !== undefined, remaining: this.sessionRefs().filter((r) => audience.has(r.sessionId)) };
     });
   }
 
@@ -243,6 +248,7 @@ export class Room {
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
+      iceConsentTimeout: this.hooks.iceConsentTimeoutS,
     };
     const consumerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'consumer' } });
     let producerTransport: types.WebRtcTransport;

@@ -14,6 +14,7 @@ export interface RoomsOptions {
   /** How long an empty room keeps its router (a quick rejoin reuses it). */
   roomGraceMs: number;
   iceDisconnectedGraceMs: number;
+  iceConsentTimeoutS: number;
   logger: Logger;
 }
 
@@ -125,6 +126,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     const room: Room = new Room(roomId, router, slot, {
       logger: this.options.logger,
       iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
+      iceConsentTimeoutS: this.options.iceConsentTimeoutS,
       onSessionLost: (event) => this.emit('sessionLost', event),
       onEmpty: (r) => (this.draining ? void this.closeIfEmpty(r) : this.scheduleGraceClose(r)),
     });

@@ -33,6 +33,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     roomGraceMs: int('MEDIA_ROOM_GRACE_MS'),
     heartbeatMs: int('MEDIA_HEARTBEAT_MS', { min: 100 }),
     iceDisconnectedGraceMs: int('MEDIA_ICE_DISCONNECTED_GRACE_MS'),
+    iceConsentTimeoutS: int('MEDIA_ICE_CONSENT_TIMEOUT_S'),
     capacity: int('MEDIA_CAPACITY', { min: 1 }),
     registryTable: str('MEDIA_NODES_TABLE'),
     logLevel: (str('MEDIA_LOG_LEVEL') as MediaNodeOptions['logLevel']) ?? undefined,

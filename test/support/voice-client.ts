@@ -42,7 +42,8 @@ export class VoiceTestClient {
     const protocols = [variant === 'base64' ? SUBPROTOCOL_BASE64 : SUBPROTOCOL_BINARY];
     if (options.token && !options.tokenInHeader) protocols.push(options.token);
     const headers = options.token && options.tokenInHeader ? { Authorization: options.token } : undefined;
-    const ws = new WebSocket(`${options.wsUrl.replace(/\/$/, '')}${VOICE_STREAM_PATH}`, protocols, { headers });
+    const url = options.wsUrl.endsWith(VOICE_STREAM_PATH) ? options.wsUrl : `${options.wsUrl.replace(/\/$/, '')}${VOICE_STREAM_PATH}`;
+    const ws = new WebSocket(url, protocols, { headers });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new VoiceTestClient(ws, variant)));
       ws.once('unexpected-response', (_req, res) => {

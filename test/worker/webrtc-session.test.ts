@@ -13,6 +13,9 @@ import type { types as clientTypes } from 'msc-node';
 const PACKETS = 100;
 const MIN_RECEIVED = 90; // loopback: loss beyond this means something is wrong
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// mediasoup and msc-node type the same signalling JSON separately (and slightly
+// differently); in an application it crosses the wire as JSON anyway.
+const overTheWire = <T>(value: unknown) => value as T;
 
 // Loopback only; no STUN server (msc-node passes none), no IPv6 candidates.
 const clientSettings = { iceUseIpv6: false, iceInterfaceAddresses: { udp4: '127.0.0.1' } };
@@ -48,7 +51,7 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     const send = device.createSendTransport({
       id: serverSend.id,
       iceParameters: serverSend.iceParameters,
-      iceCandidates: serverSend.iceCandidates,
+      iceCandidates: overTheWire(serverSend.iceCandidates),
       dtlsParameters: serverSend.dtlsParameters,
       additionalSettings: clientSettings,
     });
@@ -63,7 +66,7 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     const recv = device.createRecvTransport({
       id: serverRecv.id,
       iceParameters: serverRecv.iceParameters,
-      iceCandidates: serverRecv.iceCandidates,
+      iceCandidates: overTheWire(serverRecv.iceCandidates),
       dtlsParameters: serverRecv.dtlsParameters,
       additionalSettings: clientSettings,
     });
@@ -71,7 +74,7 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     recv.on('connect', ({ dtlsParameters }, ok, fail) => serverRecv.connect({ dtlsParameters }).then(ok, fail));
     const serverConsumer = await serverRecv.consume({
       producerId: producer.id,
-      rtpCapabilities: device.rtpCapabilities,
+      rtpCapabilities: overTheWire(device.rtpCapabilities),
       paused: true,
     });
     const consumer = await recv.consume({
@@ -102,7 +105,6 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     assert.equal(serverRecv.dtlsState, 'connected');
     const [sendStats] = await serverSend.getStats();
     const [recvStats] = await serverRecv.getStats();
-    assert.ok((sendStats?.rtpPacketLossReceived ?? 0) >= 0);
     assert.ok((sendStats?.rtpBytesReceived ?? 0) > 0, 'the worker decrypted SRTP from the client');
     assert.ok((recvStats?.rtpBytesSent ?? 0) > 0, 'the worker encrypted SRTP to the client');
     assert.ok(received >= MIN_RECEIVED, `client received ${received} of ${PACKETS} RTP packets`);

@@ -90,6 +90,11 @@ export class HrpcSocket {
     });
   }
 
+  /** The subprotocol the server answered (`hrpc1` or `hrpc1.base64`). */
+  get subprotocol(): string {
+    return this.ws.protocol;
+  }
+
   get isOpen(): boolean {
     return !this.closed && this.ws.readyState === WebSocket.OPEN;
   }

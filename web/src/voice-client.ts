@@ -98,6 +98,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     return this.mutedValue;
   }
 
+  /** The subprotocol of the live stream (`hrpc1.base64` or `hrpc1`), while joined. */
+  get subprotocol(): string | undefined {
+    return this.session?.subprotocol;
+  }
+
   /** The microphone track being sent (for a local level meter), once connect() acquired it. */
   get localTrack(): MediaStreamTrack | undefined {
     return this.microphone;

@@ -115,6 +115,10 @@ export class VoiceSession {
     return session;
   }
 
+  get subprotocol(): string {
+    return this.socket.subprotocol;
+  }
+
   get joined(): boolean {
     return this.step === 'joined';
   }

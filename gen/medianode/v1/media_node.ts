@@ -107,7 +107,7 @@ export interface LeaveRequest {
 
 export interface LeaveResponse {
   wasPresent: boolean;
-  /** sessions still in the room */
+  /** Sessions still in the room that were consuming the leaver: exactly those to tell UserLeft. */
   remaining: SessionRef[];
   roomClosed: boolean;
 }

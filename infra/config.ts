@@ -1,0 +1,172 @@
+// Deployment settings: CDK context (cdk.json "context", or `-c key=value` on the command line) with
+// defaults for a small production-shaped deployment. Pure: no constructs, so it is unit-testable.
+
+export type DataRemoval = 'destroy' | 'retain';
+
+export interface InfraConfig {
+  /** Prefix of every stack name (and of the media fleet's Auto Scaling group name). */
+  readonly stackPrefix: string;
+  /** Target region; undefined = the CLI's default region (environment-agnostic synth). */
+  readonly region?: string;
+  readonly account?: string;
+
+  // Network
+  readonly maxAzs: number;
+  /** NAT gateways for the functions' egress to the @connections API, SSM and Secrets Manager. */
+  readonly natGateways: number;
+
+  // Data
+  /** Both tables hold soft state (connections, placements, heartbeats) that expires within hours. */
+  readonly dataRemoval: DataRemoval;
+
+  // Signalling
+  readonly stageName: string;
+  readonly throttleRateLimit: number;
+  readonly throttleBurstLimit: number;
+  readonly tokenIssuer: string;
+  /** SSM parameter (String) holding the Ed25519 public key PEM that verifies session tokens. */
+  readonly tokenPublicKeyParameter: string;
+  readonly logRetentionDays: number;
+  /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
+  readonly apiGatewayAccountLogsRole: boolean;
+
+  // Media fleet
+  readonly instanceType: string;
+  readonly minNodes: number;
+  readonly maxNodes: number;
+  /** mediasoup workers per node; worker i listens on UDP+TCP rtcPortBase+i. */
+  readonly mediaWorkers: number;
+  readonly rtcPortBase: number;
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  /** Upper bound on a node's drain (rooms emptying) before it closes what is left and exits. */
+  readonly drainTimeoutSeconds: number;
+  /** Target tracking keeps the fleet's average MediaNodeLoad (percent of capacity) near this. */
+  readonly targetLoadPercent: number;
+  /** Attach AmazonSSMManagedInstanceCore so operators can reach nodes with Session Manager (there is no SSH). */
+  readonly sessionManager: boolean;
+}
+
+export const DEFAULTS: InfraConfig = {
+  stackPrefix: 'HarmonyVoice',
+  maxAzs: 2,
+  natGateways: 1,
+  dataRemoval: 'destroy',
+  stageName: 'v1',
+  throttleRateLimit: 500,
+  throttleBurstLimit: 1000,
+  tokenIssuer: 'harmony-voice',
+  tokenPublicKeyParameter: '/harmony-voice/token-public-key',
+  logRetentionDays: 30,
+  apiGatewayAccountLogsRole: true,
+  instanceType: 'c7i.large',
+  minNodes: 1,
+  maxNodes: 4,
+  mediaWorkers: 2,
+  rtcPortBase: 40000,
+  grpcPort: 50051,
+  metricsPort: 9464,
+  drainTimeoutSeconds: 900,
+  targetLoadPercent: 60,
+  sessionManager: true,
+};
+
+/** Reads a context value by key; `node.tryGetContext` fits. */
+export type ContextReader = (key: string) => unknown;
+
+export class ConfigError extends Error {
+  constructor(readonly key: string, message: string) {
+    super(`infra.config.${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Builds the configuration from context, falling back to DEFAULTS; throws ConfigError on nonsense. */
+export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = process.env): InfraConfig {
+  const str = (key: keyof InfraConfig, fallback: string): string => {
+    const value = read(key);
+    if (value === undefined || value === null || value === '') return fallback;
+    if (typeof value !== 'string') throw new ConfigError(key, `expected a string, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const int = (key: keyof InfraConfig, fallback: number, min: number, max: number): number => {
+    const value = read(key);
+    if (value === undefined || value === null || value === '') return fallback;
+    const parsed = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      throw new ConfigError(key, `expected an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+    }
+    return parsed;
+  };
+  const bool = (key: keyof InfraConfig, fallback: boolean): boolean => {
+    const value = read(key);
+    if (value === undefined || value === null || value === '') return fallback;
+    if (value === true || value === 'true') return true;
+    if (value === false || value === 'false') return false;
+    throw new ConfigError(key, `expected true or false, got ${JSON.stringify(value)}`);
+  };
+
+  const d = DEFAULTS;
+  const dataRemoval = str('dataRemoval', d.dataRemoval);
+  if (dataRemoval !== 'destroy' && dataRemoval !== 'retain') {
+    throw new ConfigError('dataRemoval', `expected "destroy" or "retain", got ${JSON.stringify(dataRemoval)}`);
+  }
+  const region = str('region', env.CDK_DEFAULT_REGION ?? '') || undefined;
+
+  const config: InfraConfig = {
+    stackPrefix: str('stackPrefix', d.stackPrefix),
+    region,
+    account: str('account', env.CDK_DEFAULT_ACCOUNT ?? '') || undefined,
+    maxAzs: int('maxAzs', d.maxAzs, 2, 6),
+    natGateways: int('natGateways', d.natGateways, 1, 6),
+    dataRemoval,
+    stageName: str('stageName', d.stageName),
+    throttleRateLimit: int('throttleRateLimit', d.throttleRateLimit, 1, 100_000),
+    throttleBurstLimit: int('throttleBurstLimit', d.throttleBurstLimit, 1, 100_000),
+    tokenIssuer: str('tokenIssuer', d.tokenIssuer),
+    tokenPublicKeyParameter: str('tokenPublicKeyParameter', d.tokenPublicKeyParameter),
+    logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
+    apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
+    instanceType: str('instanceType', d.instanceType),
+    minNodes: int('minNodes', d.minNodes, 0, 1000),
+    maxNodes: int('maxNodes', d.maxNodes, 1, 1000),
+    mediaWorkers: int('mediaWorkers', d.mediaWorkers, 1, 192),
+    rtcPortBase: int('rtcPortBase', d.rtcPortBase, 1024, 65535),
+    grpcPort: int('grpcPort', d.grpcPort, 1024, 65535),
+    metricsPort: int('metricsPort', d.metricsPort, 1024, 65535),
+    drainTimeoutSeconds: int('drainTimeoutSeconds', d.drainTimeoutSeconds, 30, 6900),
+    targetLoadPercent: int('targetLoadPercent', d.targetLoadPercent, 10, 95),
+    sessionManager: bool('sessionManager', d.sessionManager),
+  };
+
+  if (config.maxNodes < config.minNodes) {
+    throw new ConfigError('maxNodes', `maxNodes (${config.maxNodes}) is below minNodes (${config.minNodes})`);
+  }
+  if (config.natGateways > config.maxAzs) {
+    throw new ConfigError('natGateways', `natGateways (${config.natGateways}) exceeds maxAzs (${config.maxAzs})`);
+  }
+  const rtcLast = config.rtcPortBase + config.mediaWorkers - 1;
+  if (rtcLast > 65535) throw new ConfigError('rtcPortBase', `RTC ports ${config.rtcPortBase}..${rtcLast} overflow 65535`);
+  for (const [key, port] of [['grpcPort', config.grpcPort], ['metricsPort', config.metricsPort]] as const) {
+    if (port >= config.rtcPortBase && port <= rtcLast) {
+      throw new ConfigError(key, `port ${port} collides with the RTC ports ${config.rtcPortBase}..${rtcLast}`);
+    }
+  }
+  if (config.grpcPort === config.metricsPort) throw new ConfigError('metricsPort', 'metricsPort equals grpcPort');
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,40}$/.test(config.stackPrefix)) {
+    throw new ConfigError('stackPrefix', 'use letters, digits and hyphens, starting with a letter (max 41)');
+  }
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(config.stageName)) throw new ConfigError('stageName', 'use letters, digits, underscore');
+  if (!config.tokenPublicKeyParameter.startsWith('/')) {
+    throw new ConfigError('tokenPublicKeyParameter', 'give the full parameter name, starting with "/"');
+  }
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.instanceType)) {
+    throw new ConfigError('instanceType', `"${config.instanceType}" is not an EC2 instance type like c7i.large`);
+  }
+  return config;
+}
+
+/** The UDP/TCP ports the WebRtcServers listen on: base .. base + workers - 1. */
+export function rtcPortRange(config: Pick<InfraConfig, 'rtcPortBase' | 'mediaWorkers'>): { first: number; last: number } {
+  return { first: config.rtcPortBase, last: config.rtcPortBase + config.mediaWorkers - 1 };
+}

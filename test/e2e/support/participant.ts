@@ -1,0 +1,240 @@
+// One person in the E2E call: a browser context (its own profile storage) with the demo page open,
+// driven through the page's UI, observed through the SDK's getStats and events (window.harmonyVoiceDemo).
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+
+export interface JoinTarget {
+  baseUrl: string;
+  user: string;
+  guild: string;
+  channel: string;
+  variant: 'base64' | 'binary';
+  /** Passed as ?server=… (default: the page's own origin). */
+  server?: string;
+}
+
+export interface HeardUser {
+  userId: string;
+  consumerId: string;
+  packetsFirst: number;
+  packetsLast: number;
+  maxAudioLevel: number;
+  totalAudioEnergy: number;
+}
+
+/** Shapes of what the page hands back (ids as strings: bigint does not cross page.evaluate). */
+export interface RecordedEvent {
+  type: string;
+  userId?: string;
+  identifier?: string;
+  message?: string;
+  code?: number;
+  at: number;
+}
+
+// What page functions see; declared loosely because they run in the browser, not here.
+type DemoWindow = Window & {
+  harmonyVoiceDemo: {
+    client: {
+      state: string;
+      subprotocol?: string;
+      participants: Array<{ userId: bigint; consumerId: string; track: MediaStreamTrack }>;
+      getReceiveStats(): Promise<Array<{ userId: bigint; consumerId: string; packetsReceived: number; audioLevel: number; totalAudioEnergy: number }>>;
+      on(event: string, listener: (payload: Record<string, unknown>) => void): () => void;
+    };
+    joinClickedAt?: number;
+    levels(): Record<string, { rms: number; speaking: boolean }>;
+  };
+  e2eEvents: RecordedEvent[];
+};
+
+export class Participant {
+  readonly logs: string[] = [];
+  private context?: BrowserContext;
+  page!: Page;
+
+  constructor(
+    readonly name: string,
+    private readonly browser: Browser,
+    readonly target: JoinTarget,
+  ) {}
+
+  async open(): Promise<void> {
+    this.context = await this.browser.newContext({ viewport: { width: 900, height: 720 }, deviceScaleFactor: 1 });
+    // tsx compiles this file with esbuild's keepNames, which wraps named functions in __name(); the
+    // page functions below are serialized into the browser, where that helper must exist too.
+    await this.context.addInitScript('globalThis.__name ??= (fn) => fn;');
+    this.page = await this.context.newPage();
+    this.page.on('console', (msg) => this.keepLog(`console.${msg.type()}: ${msg.text()}`));
+    this.page.on('pageerror', (err) => this.keepLog(`pageerror: ${err.message}`));
+    await this.load();
+  }
+
+  get url(): string {
+    const q = new URLSearchParams({ user: this.target.user, guild: this.target.guild, channel: this.target.channel, variant: this.target.variant });
+    if (this.target.server) q.set('server', this.target.server);
+    return `${this.target.baseUrl}/?${q}`;
+  }
+
+  async load(): Promise<void> {
+    await this.page.goto(this.url, { waitUntil: 'load' });
+    await this.page.waitForFunction(() => !!(window as unknown as DemoWindow).harmonyVoiceDemo);
+    await this.recordEvents();
+  }
+
+  /** Reloads the page (the demo leaves on pagehide) and waits for the fresh page. */
+  async reload(): Promise<void> {
+    await this.page.reload({ waitUntil: 'load' });
+    await this.page.waitForFunction(() => !!(window as unknown as DemoWindow).harmonyVoiceDemo);
+    await this.recordEvents();
+  }
+
+  /** Fills nothing but checks the prefilled form, then clicks Join (a real user gesture). */
+  async clickJoin(): Promise<void> {
+    const form = this.page.locator('#join-form');
+    if ((await form.locator('[name=user]').inputValue()) !== this.target.user) throw new Error(`${this.name}: the form is not prefilled from the URL`);
+    await this.page.click('#join-button');
+  }
+
+  async waitJoined(timeoutMs = 20_000): Promise<void> {
+    try {
+      await this.page.waitForFunction(() => (window as unknown as DemoWindow).harmonyVoiceDemo.client.state === 'joined', undefined, { timeout: timeoutMs });
+    } catch (err) {
+      throw new Error(`${this.name} did not join: ${(err as Error).message}\n${this.tail()}`);
+    }
+  }
+
+  /**
+   * Polls getStats from the moment it is called until a first inbound audio packet from each of
+   * `from` (user ids) arrived; returns performance.now() of each, i.e. ms since this page started loading.
+   */
+  firstPacketTimes(from: string[], timeoutMs = 20_000): Promise<Record<string, number>> {
+    return this.page.evaluate(async ({ from, timeoutMs }) => {
+      const w = window as unknown as DemoWindow;
+      const seen: Record<string, number> = {};
+      const deadline = performance.now() + timeoutMs;
+      while (Object.keys(seen).length < from.length) {
+        if (performance.now() > deadline) throw new Error(`no inbound audio from ${from.filter((u) => !(u in seen)).join(', ')} within ${timeoutMs} ms`);
+        for (const s of await w.harmonyVoiceDemo.client.getReceiveStats()) {
+          const id = s.userId.toString();
+          if (s.packetsReceived > 0 && from.includes(id) && !(id in seen)) seen[id] = performance.now();
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return seen;
+    }, { from, timeoutMs });
+  }
+
+  /**
+   * Proves this participant hears each user in `from`: on that user's current consumer, inbound-rtp
+   * packetsReceived rises between samples and audioLevel is above zero at least once.
+   */
+  async hears(from: string[], timeoutMs = 15_000): Promise<HeardUser[]> {
+    try {
+      return await this.page.evaluate(async ({ from, timeoutMs }) => {
+        const w = window as unknown as DemoWindow;
+        const first = new Map<string, number>();
+        const best = new Map<string, { userId: string; consumerId: string; packetsFirst: number; packetsLast: number; maxAudioLevel: number; totalAudioEnergy: number }>();
+        const deadline = performance.now() + timeoutMs;
+        const done = () => from.every((u) => {
+          const b = best.get(u);
+          return !!b && b.packetsLast > b.packetsFirst && b.maxAudioLevel > 0;
+        });
+        while (!done()) {
+          if (performance.now() > deadline) {
+            throw new Error(`not hearing everyone within ${timeoutMs} ms: ${JSON.stringify([...best.values()])}`);
+          }
+          for (const s of await w.harmonyVoiceDemo.client.getReceiveStats()) {
+            const userId = s.userId.toString();
+            if (!from.includes(userId)) continue;
+            const key = `${userId}/${s.consumerId}`;
+            if (!first.has(key)) first.set(key, s.packetsReceived);
+            const previous = best.get(userId);
+            const sameConsumer = previous?.consumerId === s.consumerId;
+            best.set(userId, {
+              userId, consumerId: s.consumerId,
+              packetsFirst: first.get(key)!, packetsLast: s.packetsReceived,
+              maxAudioLevel: Math.max(sameConsumer ? previous!.maxAudioLevel : 0, s.audioLevel),
+              totalAudioEnergy: s.totalAudioEnergy,
+            });
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        return from.map((u) => best.get(u)!);
+      }, { from, timeoutMs });
+    } catch (err) {
+      throw new Error(`${this.name} (user ${this.target.user}): ${(err as Error).message}\n${this.tail()}`);
+    }
+  }
+
+  /** User ids this participant currently has a consumer for. */
+  remoteUsers(): Promise<string[]> {
+    return this.page.evaluate(() => (window as unknown as DemoWindow).harmonyVoiceDemo.client.participants.map((p) => p.userId.toString()).sort());
+  }
+
+  /** Consumer ids this participant currently receives, by user id. */
+  consumers(): Promise<Record<string, string>> {
+    return this.page.evaluate(() =>
+      Object.fromEntries((window as unknown as DemoWindow).harmonyVoiceDemo.client.participants.map((p) => [p.userId.toString(), p.consumerId])));
+  }
+
+  subprotocol(): Promise<string | undefined> {
+    return this.page.evaluate(() => (window as unknown as DemoWindow).harmonyVoiceDemo.client.subprotocol);
+  }
+
+  events(): Promise<RecordedEvent[]> {
+    return this.page.evaluate(() => (window as unknown as DemoWindow).e2eEvents);
+  }
+
+  async waitForEvent(type: string, userId: string, timeoutMs = 15_000): Promise<void> {
+    try {
+      await this.page.waitForFunction(
+        ({ type, userId }) => (window as unknown as DemoWindow).e2eEvents.some((e) => e.type === type && e.userId === userId),
+        { type, userId }, { timeout: timeoutMs },
+      );
+    } catch (err) {
+      throw new Error(`${this.name}: no ${type} for user ${userId}: ${(err as Error).message}\nevents: ${JSON.stringify(await this.events())}\n${this.tail()}`);
+    }
+  }
+
+  /** Participant tiles shown on the page: user id → speaking flag. */
+  tiles(): Promise<Array<{ userId: string; self: boolean; connecting: boolean }>> {
+    return this.page.$$eval('#participants .participant', (els) => els.map((el) => ({
+      userId: (el as HTMLElement).dataset.userId ?? '',
+      self: (el as HTMLElement).dataset.self === 'true',
+      connecting: el.classList.contains('participant--connecting'),
+    })));
+  }
+
+  async close(): Promise<void> {
+    await this.context?.close().catch(() => {});
+  }
+
+  tail(lines = 25): string {
+    return this.logs.slice(-lines).map((l) => `  [${this.name}] ${l}`).join('\n');
+  }
+
+  private keepLog(line: string): void {
+    this.logs.push(line);
+    if (this.logs.length > 500) this.logs.shift();
+  }
+
+  /** Subscribes to the SDK's events in the page, recording them with ids as strings. */
+  private async recordEvents(): Promise<void> {
+    await this.page.evaluate(() => {
+      const w = window as unknown as DemoWindow;
+      w.e2eEvents = [];
+      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting']) {
+        w.harmonyVoiceDemo.client.on(type, (payload) => {
+          w.e2eEvents.push({
+            type,
+            userId: payload.userId === undefined ? undefined : String(payload.userId),
+            identifier: (payload.identifier as string | undefined) ?? (payload.error as { identifier?: string } | undefined)?.identifier,
+            message: payload.message as string | undefined,
+            code: payload.code as number | undefined,
+            at: performance.now(),
+          });
+        });
+      }
+    });
+  }
+}

@@ -1,0 +1,182 @@
+// The whole product in a real browser: Debian's Chromium (playwright-core) runs the demo page and
+// the SDK against the local stack (local API Gateway + signalling handlers + dynalite + a mediasoup
+// media node), all on loopback. Three people hear each other (getStats: inbound-rtp packets rising
+// and audio level above zero, per remote user); one leaves; one reloads and is heard again; and a
+// binary `hrpc1` participant is proven on a second, non-strict stack.
+//
+// The tests of a phase build on each other (same call), so they run in order.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { createLogger } from '../../local/gateway/log';
+import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/stack';
+import { buildWeb } from '../../web/build';
+import { launchChromium } from './support/chromium';
+import { Participant, type JoinTarget } from './support/participant';
+
+// Ids above 2^53 everywhere: they must survive the page, the SDK and the wire as uint64.
+const GUILD = '9223372036854775813'; // 2^63 + 5
+const CHANNEL = '18446744073709551557';
+const USERS = { ada: '9007199254740993', bo: '9007199254740995', cy: '12345678901234567890' };
+const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
+const SCREENSHOT = join(ARTIFACTS, 'demo-three-participants.png');
+
+let browser: Browser | undefined;
+const everyone: Participant[] = [];
+
+function person(name: keyof typeof USERS | string, user: string, stack: LocalStack, variant: JoinTarget['variant']): Participant {
+  const p = new Participant(name, browser!, { baseUrl: stack.url, user, guild: GUILD, channel: CHANNEL, variant, server: stack.wsUrl });
+  everyone.push(p);
+  return p;
+}
+
+/** Opens the pages, clicks Join on all at once, and reports page load → first inbound audio packet per remote user. */
+async function joinTogether(people: Participant[], label: string): Promise<void> {
+  await Promise.all(people.map((p) => p.open()));
+  const timings = await Promise.all(people.map(async (p) => {
+    const others = people.filter((o) => o !== p).map((o) => o.target.user);
+    const firstPackets = p.firstPacketTimes(others, 30_000);
+    await p.clickJoin();
+    await p.waitJoined();
+    const first = await firstPackets;
+    const clickedAt = await p.page.evaluate(() => (window as unknown as { harmonyVoiceDemo: { joinClickedAt?: number } }).harmonyVoiceDemo.joinClickedAt ?? 0);
+    return { p, first, clickedAt };
+  }));
+  for (const { p, first, clickedAt } of timings) {
+    const parts = people.filter((o) => o !== p).map((o) => `${o.name} ${Math.round(first[o.target.user]!)} ms`);
+    const earliest = Math.min(...Object.values(first));
+    console.log(`[e2e timing] ${label} ${p.name}: page load → first inbound audio packet: ${parts.join(', ')} (join clicked at ${Math.round(clickedAt)} ms; click → first packet ${Math.round(earliest - clickedAt)} ms)`);
+  }
+}
+
+async function closeAll(people: Participant[]): Promise<void> {
+  await Promise.all(people.map((p) => p.close()));
+}
+
+describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }, () => {
+  before(async () => {
+    await buildWeb();
+    browser = await launchChromium();
+    browser.on('disconnected', () => console.log('[e2e] chromium disconnected'));
+  });
+
+  after(async () => {
+    await closeAll(everyone);
+    await browser?.close().catch(() => {});
+  });
+
+  describe('API Gateway strict mode, hrpc1.base64', () => {
+    let stack: LocalStack;
+    let ada: Participant, bo: Participant, cy: Participant;
+
+    before(async () => {
+      stack = await startLocalStack({ port: 0, strict: true, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }) });
+      assert.equal(stack.gateway.strict, true);
+      ada = person('ada', USERS.ada, stack, 'base64');
+      bo = person('bo', USERS.bo, stack, 'base64');
+      cy = person('cy', USERS.cy, stack, 'base64');
+    });
+
+    after(async () => {
+      await closeAll([ada, bo, cy].filter(Boolean));
+      await stack?.close();
+    });
+
+    it('three participants each receive audio from the other two', async () => {
+      const people = [ada, bo, cy];
+      await joinTogether(people, 'strict/base64');
+      for (const p of people) {
+        assert.equal(await p.subprotocol(), 'hrpc1.base64', `${p.name} negotiated the base64 variant`);
+        const others = people.filter((o) => o !== p).map((o) => o.target.user).sort();
+        assert.deepEqual(await p.remoteUsers(), others, `${p.name} has one consumer per other member`);
+      }
+      const heard = await Promise.all(people.map((p) => p.hears(people.filter((o) => o !== p).map((o) => o.target.user))));
+      heard.forEach((list, i) => {
+        for (const h of list) {
+          assert.ok(h.packetsLast > h.packetsFirst, `${people[i]!.name} ← ${h.userId}: packetsReceived rises (${h.packetsFirst} → ${h.packetsLast})`);
+          assert.ok(h.maxAudioLevel > 0, `${people[i]!.name} ← ${h.userId}: audioLevel above zero (${h.maxAudioLevel})`);
+        }
+      });
+
+      // The demo page shows all three, none still connecting; screenshot it while someone speaks.
+      for (const p of people) {
+        const tiles = await p.tiles();
+        assert.equal(tiles.length, 3, `${p.name} shows three participants`);
+        assert.ok(tiles.every((t) => !t.connecting), `${p.name}: every participant's audio arrived`);
+      }
+      await ada.page.waitForSelector('.participant--speaking:not([data-self="true"])', { timeout: 5_000 }).catch(() => {});
+      await mkdir(ARTIFACTS, { recursive: true });
+      await ada.page.screenshot({ path: SCREENSHOT, fullPage: true });
+      console.log(`[e2e] screenshot: ${SCREENSHOT}`);
+    });
+
+    it('a participant who leaves is reported to the other two, whose consumer for it closes', async () => {
+      // Keep the leaver's track in each remaining page, to see it end when its consumer closes.
+      for (const p of [ada, bo]) {
+        await p.page.evaluate((user) => {
+          const w = window as unknown as { harmonyVoiceDemo: { client: { participants: Array<{ userId: bigint; track: MediaStreamTrack }> } }; e2eLeaverTrack?: MediaStreamTrack };
+          w.e2eLeaverTrack = w.harmonyVoiceDemo.client.participants.find((x) => x.userId.toString() === user)?.track;
+        }, cy.target.user);
+      }
+      await cy.page.click('#leave-button');
+      await cy.page.waitForSelector('#join-view:not([hidden])');
+      for (const p of [ada, bo]) {
+        await p.waitForEvent('userLeft', cy.target.user);
+        const leftCount = (await p.events()).filter((e) => e.type === 'userLeft' && e.userId === cy.target.user).length;
+        assert.equal(leftCount, 1, `${p.name} got exactly one UserLeft for cy`);
+        assert.deepEqual(await p.remoteUsers(), [ada, bo].filter((o) => o !== p).map((o) => o.target.user), `${p.name} no longer has a consumer for cy`);
+        const trackState = await p.page.evaluate(() => (window as unknown as { e2eLeaverTrack?: MediaStreamTrack }).e2eLeaverTrack?.readyState);
+        assert.equal(trackState, 'ended', `${p.name}: cy's consumer is closed (its track ended)`);
+        await p.page.waitForFunction(() => document.querySelectorAll('#participants .participant').length === 2);
+      }
+      // The two who stayed still hear each other.
+      await Promise.all([ada.hears([bo.target.user]), bo.hears([ada.target.user])]);
+    });
+
+    it('a participant who reloads its page rejoins and is heard again', async () => {
+      const before = (await ada.consumers())[bo.target.user];
+      assert.ok(before, 'ada receives bo before the reload');
+      await bo.reload();
+      await ada.waitForEvent('userLeft', bo.target.user);
+      const firstPacket = bo.firstPacketTimes([ada.target.user], 30_000);
+      await bo.clickJoin();
+      await bo.waitJoined();
+      console.log(`[e2e timing] reload bo: page load → first inbound audio packet: ada ${Math.round((await firstPacket)[ada.target.user]!)} ms`);
+      await ada.waitForEvent('userJoined', bo.target.user);
+      const [adaHearsBo] = await ada.hears([bo.target.user]);
+      assert.notEqual(adaHearsBo!.consumerId, before, 'ada receives bo through a new consumer');
+      assert.ok(adaHearsBo!.packetsLast > adaHearsBo!.packetsFirst && adaHearsBo!.maxAudioLevel > 0, 'ada hears bo again');
+      const [boHearsAda] = await bo.hears([ada.target.user]);
+      assert.ok(boHearsAda!.packetsLast > boHearsAda!.packetsFirst && boHearsAda!.maxAudioLevel > 0, 'bo hears ada after rejoining');
+      const errors = (await ada.events()).filter((e) => e.type === 'error');
+      assert.deepEqual(errors, [], 'ada saw no errors');
+    });
+  });
+
+  describe('binary hrpc1 (local gateway, non-strict)', () => {
+    let stack: LocalStack;
+    let dee: Participant, eli: Participant;
+
+    before(async () => {
+      stack = await startLocalStack({ port: 0, strict: false, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }) });
+      dee = person('dee', '9007199254740997', stack, 'binary');
+      eli = person('eli', '9007199254740999', stack, 'base64');
+    });
+
+    after(async () => {
+      await closeAll([dee, eli].filter(Boolean));
+      await stack?.close();
+    });
+
+    it('a binary hrpc1 participant and a base64 one hear each other', async () => {
+      await joinTogether([dee, eli], 'binary');
+      assert.equal(await dee.subprotocol(), 'hrpc1');
+      assert.equal(await eli.subprotocol(), 'hrpc1.base64');
+      const [deeHears] = await dee.hears([eli.target.user]);
+      const [eliHears] = await eli.hears([dee.target.user]);
+      for (const h of [deeHears!, eliHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, `heard ${h.userId}`);
+    });
+  });
+});
