@@ -8,7 +8,10 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
+const ORDER: Record<string, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
 function write(level: string, msg: string, fields: LogFields = {}): void {
+  if (ORDER[level]! < (ORDER[process.env.LOG_LEVEL ?? 'info'] ?? 20)) return;
   const line: Record<string, unknown> = { level, msg, time: new Date().toISOString() };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) line[k] = typeof v === 'bigint' ? v.toString() : v;
   (level === 'error' ? process.stderr : process.stdout).write(`${JSON.stringify(line)}\n`);

@@ -71,6 +71,9 @@ export const DEFAULTS: InfraConfig = {
   sessionManager: true,
 };
 
+/** The retention periods CloudWatch Logs accepts. */
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
 /** Reads a context value by key; `node.tryGetContext` fits. */
 export type ContextReader = (key: string) => unknown;
 
@@ -157,6 +160,9 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     throw new ConfigError('stackPrefix', 'use letters, digits and hyphens, starting with a letter (max 41)');
   }
   if (!/^[A-Za-z0-9_]{1,64}$/.test(config.stageName)) throw new ConfigError('stageName', 'use letters, digits, underscore');
+  if (!LOG_RETENTION_DAYS.includes(config.logRetentionDays)) {
+    throw new ConfigError('logRetentionDays', `CloudWatch Logs accepts only ${LOG_RETENTION_DAYS.join(', ')}`);
+  }
   if (!config.tokenPublicKeyParameter.startsWith('/')) {
     throw new ConfigError('tokenPublicKeyParameter', 'give the full parameter name, starting with "/"');
   }

@@ -3,6 +3,7 @@
 // period, and always waits for the exit so that no process is left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { awaitExitOrKill, descendantPids } from './process-tree';
 
 export interface MediaNodeProcessOptions {
   /** argv: defaults to `node --import tsx media-node/main.ts`. */
@@ -86,11 +87,14 @@ async function stopChild(
   exited: Promise<unknown>,
   graceMs: number,
 ): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  // The node's own children (mediasoup workers) may outlive it by a moment; they are waited for too.
+  const descendants = descendantPids(child.pid);
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+  await awaitExitOrKill(descendants, graceMs);
 }
 
 function parseJsonLine(line: string): Record<string, unknown> | undefined {

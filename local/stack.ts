@@ -141,7 +141,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     loaded = loadHandlerModules(options.handlersDir ?? join(REPO_ROOT, 'functions/handlers'));
     const modules = await loaded;
-    const reaper: ReaperSchedule = scheduleReaper(modules.reaper, options.reaperIntervalMs ?? 10_000, log);
+    // Each local invocation gets the schedule's interval as its time budget, so it sweeps once (on AWS one
+    // invocation a minute sweeps every REAPER_INTERVAL_MS until its time runs low).
+    const reaperIntervalMs = options.reaperIntervalMs ?? 10_000;
+    const reaper: ReaperSchedule = scheduleReaper(modules.reaper, reaperIntervalMs, log, reaperIntervalMs);
     cleanups.push(() => reaper.stop());
 
     let closed: Promise<void> | undefined;

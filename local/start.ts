@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEV_TOKEN_PATH } from './gateway/dev-token';
 import { createLogger } from './gateway/log';
+import { awaitExitOrKill, descendantPids } from './process-tree';
 import { REPO_ROOT, startLocalStack, type LocalStack } from './stack';
 
 const log = createLogger().child({ component: 'npm-start' });
@@ -47,6 +48,16 @@ function banner(stack: LocalStack): string {
   return lines.join('\n');
 }
 
+/**
+ * After the stack is closed, only helper processes remain below this one (esbuild's service, which tsx
+ * and the web build use); stop them and wait, so that nothing outlives `npm start`.
+ */
+async function stopRemainingChildren(): Promise<void> {
+  await (await import('esbuild')).stop();
+  const killed = await awaitExitOrKill(descendantPids(process.pid), 2_000);
+  if (killed.length > 0) log.warn('stop.killed-leftovers', { pids: killed });
+}
+
 async function main(): Promise<void> {
   try {
     await buildWebBundle();
@@ -72,7 +83,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info('stop.requested', { signal });
-    stack.close().then(
+    stack.close().then(stopRemainingChildren).then(
       () => process.exit(0),
       (err: Error) => {
         log.error('stop.failed', { error: err });

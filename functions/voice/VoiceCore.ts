@@ -167,15 +167,19 @@ export class VoiceCore {
     parseJson(msg.producerDtlsParamaters, ErrorId.badDtlsParameters, 'producer_dtls_paramaters');
     parseJson(msg.consumerDtlsParamaters, ErrorId.badDtlsParameters, 'consumer_dtls_paramaters');
     const channelKey = roomOf(conn);
-    const members = await this.deps.store.listMembers(channelKey);
-    if (members.filter((m) => m.userId !== conn.userId).length >= this.limits.maxMembersPerChannel) {
-      throw new VoiceError(ErrorId.channelFull, `channel is full (${this.limits.maxMembersPerChannel} members)`);
-    }
     const claimed = await this.claim(conn, { state: 'joining' });
     let joined: ConnectionRecord;
     let result: Awaited<ReturnType<MediaClient['join']>>;
+    let members: MemberRecord[];
     try {
-      const previous = await this.deps.store.takeSeat(channelKey, claimed.userId, claimed.connectionId);
+      const [listed, previous] = await Promise.all([
+        this.deps.store.listMembers(channelKey),
+        this.deps.store.takeSeat(channelKey, claimed.userId, claimed.connectionId),
+      ]);
+      members = listed;
+      if (members.filter((m) => m.connectionId !== previous).length >= this.limits.maxMembersPerChannel) {
+        throw new VoiceError(ErrorId.channelFull, `channel is full (${this.limits.maxMembersPerChannel} members)`);
+      }
       if (previous) {
         await this.endSession(previous, 'replaced', new VoiceError(ErrorId.replaced,
           'the same user joined this channel from another stream', { fatal: true }));
@@ -192,11 +196,14 @@ export class VoiceCore {
       throw err;
     }
     this.deps.log.info('voice.joined', { ...logIds(joined), others: result.forJoiner.length });
-    await this.send(joined, { message: { $case: 'joinedChannel', value: { otherUsers: result.forJoiner.map(userConsumerOptions) } } });
-    await this.deliver(channelKey, result.forMembers.map((d) => ({
-      sessionId: d.receiverSessionId,
-      response: { message: { $case: 'userJoined', value: { data: userConsumerOptions(d) } } },
-    })));
+    // JoinedChannel and the members' UserJoined go out together: nothing orders them across streams anyway.
+    await Promise.all([
+      this.send(joined, { message: { $case: 'joinedChannel', value: { otherUsers: result.forJoiner.map(userConsumerOptions) } } }),
+      this.deliver(channelKey, result.forMembers.map((d) => ({
+        sessionId: d.receiverSessionId,
+        response: { message: { $case: 'userJoined', value: { data: userConsumerOptions(d) } } },
+      })), members),
+    ]);
   }
 
   private async resume(conn: ConnectionRecord, consumerId: string): Promise<void> {
@@ -369,10 +376,12 @@ export class VoiceCore {
   }
 
   /** Sends each response to its session alone, all awaited; sessions found gone are ended. */
-  private async deliver(channelKey: string, items: { sessionId: string; response: StreamMessageResponse }[]): Promise<void> {
+  private async deliver(
+    channelKey: string, items: { sessionId: string; response: StreamMessageResponse }[], known?: MemberRecord[],
+  ): Promise<void> {
     if (items.length === 0) return;
     const members = new Map<string, MemberRecord | ConnectionRecord>(
-      (await this.deps.store.listMembers(channelKey)).map((m) => [m.connectionId, m]));
+      (known ?? (await this.deps.store.listMembers(channelKey))).map((m) => [m.connectionId, m]));
     const gone: string[] = [];
     await Promise.allSettled(items.map(async ({ sessionId, response }) => {
       // A member whose join is still being committed is not listed yet: read its connection.

@@ -22,12 +22,13 @@ const CHANNEL = '18446744073709551557';
 const USERS = { ada: '9007199254740993', bo: '9007199254740995', cy: '12345678901234567890' };
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'demo-three-participants.png');
+const MAX_CONNECTION_MS = 12_000;
 
 let browser: Browser | undefined;
 const everyone: Participant[] = [];
 
-function person(name: keyof typeof USERS | string, user: string, stack: LocalStack, variant: JoinTarget['variant']): Participant {
-  const p = new Participant(name, browser!, { baseUrl: stack.url, user, guild: GUILD, channel: CHANNEL, variant, server: stack.wsUrl });
+function person(name: string, user: string, stack: LocalStack, variant: JoinTarget['variant'], initScripts: string[] = []): Participant {
+  const p = new Participant(name, browser!, { baseUrl: stack.url, user, guild: GUILD, channel: CHANNEL, variant, server: stack.wsUrl }, initScripts);
   everyone.push(p);
   return p;
 }
@@ -41,13 +42,17 @@ async function joinTogether(people: Participant[], label: string): Promise<void>
     await p.clickJoin();
     await p.waitJoined();
     const first = await firstPackets;
-    const clickedAt = await p.page.evaluate(() => (window as unknown as { harmonyVoiceDemo: { joinClickedAt?: number } }).harmonyVoiceDemo.joinClickedAt ?? 0);
-    return { p, first, clickedAt };
+    const marks = await p.page.evaluate(() => {
+      const demo = (window as unknown as { harmonyVoiceDemo: { joinClickedAt?: number; joinedAt?: number } }).harmonyVoiceDemo;
+      return { clickedAt: demo.joinClickedAt ?? 0, joinedAt: demo.joinedAt ?? 0 };
+    });
+    return { p, first, ...marks };
   }));
-  for (const { p, first, clickedAt } of timings) {
+  for (const { p, first, clickedAt, joinedAt } of timings) {
     const parts = people.filter((o) => o !== p).map((o) => `${o.name} ${Math.round(first[o.target.user]!)} ms`);
     const earliest = Math.min(...Object.values(first));
-    console.log(`[e2e timing] ${label} ${p.name}: page load → first inbound audio packet: ${parts.join(', ')} (join clicked at ${Math.round(clickedAt)} ms; click → first packet ${Math.round(earliest - clickedAt)} ms)`);
+    console.log(`[e2e timing] ${label} ${p.name}: page load → first inbound audio packet: ${parts.join(', ')} ` +
+      `(join clicked at ${Math.round(clickedAt)} ms, joined +${Math.round(joinedAt - clickedAt)} ms, first packet +${Math.round(earliest - clickedAt)} ms after the click)`);
   }
 }
 
@@ -82,6 +87,37 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
     after(async () => {
       await closeAll([ada, bo, cy].filter(Boolean));
       await stack?.close();
+    });
+
+    it('the page explains a denied microphone, a refused token and a server error', async () => {
+      const denied = person('eve', '9007199254741001', stack, 'base64', [
+        `navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));`,
+      ]);
+      await denied.open();
+      await denied.clickJoin();
+      assert.equal((await denied.banner()).title, 'Microphone blocked.');
+      assert.equal((await denied.waitForEvent('error')).identifier, 'client.microphone-denied');
+      await denied.close();
+
+      const fay = person('fay', '9007199254741003', stack, 'base64');
+      await fay.open();
+      // A forged token: the gateway's $connect refuses it before the upgrade (the browser only sees 1006).
+      await fay.pasteToken('eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl');
+      await fay.clickJoin();
+      assert.equal((await fay.banner()).title, 'Could not connect to the voice server.');
+      assert.equal((await fay.waitForEvent('error')).identifier, 'client.connect-failed');
+
+      // A valid token for another channel: accepted at connect, refused at Initialize with an 0x01 frame.
+      await fay.page.evaluate(() => ((window as unknown as { e2eEvents: unknown[] }).e2eEvents.length = 0));
+      await fay.pasteToken(stack.mintToken(fay.target.user, GUILD, '42'));
+      await fay.clickJoin();
+      const refused = await fay.waitForEvent('error');
+      assert.equal(refused.identifier, 'h.bad-channel-id', `the server's identifier surfaces: ${JSON.stringify(refused)}`);
+      const banner = await fay.banner();
+      assert.equal(banner.title, 'You cannot join this channel.');
+      assert.match(banner.text, /h\.bad-channel-id/);
+      assert.ok(await fay.page.isVisible('#join-view'), 'the form is back for another try');
+      await fay.close();
     });
 
     it('three participants each receive audio from the other two', async () => {
@@ -160,7 +196,10 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
     let dee: Participant, eli: Participant;
 
     before(async () => {
-      stack = await startLocalStack({ port: 0, strict: false, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }) });
+      // API Gateway ends every connection after 2 hours; here after a few seconds, to prove the rejoin.
+      stack = await startLocalStack({
+        port: 0, strict: false, maxConnectionMs: MAX_CONNECTION_MS, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }),
+      });
       dee = person('dee', '9007199254740997', stack, 'binary');
       eli = person('eli', '9007199254740999', stack, 'base64');
     });
@@ -177,6 +216,26 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
       const [deeHears] = await dee.hears([eli.target.user]);
       const [eliHears] = await eli.hears([dee.target.user]);
       for (const h of [deeHears!, eliHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, `heard ${h.userId}`);
+    });
+
+    it('when the gateway ends the connection (its maximum duration), the client rejoins with backoff and is heard again', async () => {
+      const consumersBefore = await dee.consumers();
+      for (const p of [dee, eli]) {
+        const closed = await p.waitForEvent('closed', undefined, MAX_CONNECTION_MS + 5_000);
+        assert.equal(closed.code, 1001, `${p.name}: the gateway's "going away" close`);
+        assert.equal(closed.willReconnect, true, `${p.name} will reconnect`);
+        await p.waitForEvent('reconnecting');
+        const rejoined = await p.page.waitForFunction(
+          () => (window as unknown as { e2eEvents: Array<{ type: string; reconnected?: boolean }> }).e2eEvents.some((e) => e.type === 'joined' && e.reconnected),
+          undefined, { timeout: 15_000 },
+        );
+        assert.ok(await rejoined.jsonValue(), `${p.name} rejoined`);
+      }
+      assert.equal(await dee.subprotocol(), 'hrpc1', 'dee rejoined over binary hrpc1');
+      const [deeHears] = await dee.hears([eli.target.user]);
+      const [eliHears] = await eli.hears([dee.target.user]);
+      assert.notEqual(deeHears!.consumerId, consumersBefore[eli.target.user], 'a new consumer after the rejoin');
+      for (const h of [deeHears!, eliHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, `heard ${h.userId} again`);
     });
   });
 });

@@ -12,6 +12,9 @@
 #      MEDIASOUP_WORKER_BUILD_JOBS (ninja -j; default: ninja's choice).
 # Needs root (or the packages below already installed) for apt-get.
 set -euo pipefail
+# The whole script is one { } block: bash parses it before running, so editing
+# this file while a build runs cannot change what the running build executes.
+{
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 project="$(cd "$here/../.." && pwd)"
@@ -40,9 +43,7 @@ flock 9
 if cached; then log "cache hit after waiting for another build: $out_bin"; exit 0; fi
 
 # --- 1. Debian packages -------------------------------------------------------
-# python3 comes with meson; flatbuffers-compiler provides flatc for worker/fbs.
-packages=(g++ pkg-config ninja-build meson libssl-dev libuv1-dev libsrtp2-dev
-  libflatbuffers-dev flatbuffers-compiler libabsl-dev)
+mapfile -t packages < <(grep -v '^\s*#' "$here/debian-packages.txt" | grep -v '^\s*$')
 if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages and not root; run as root: apt-get install --no-install-recommends ${packages[*]}"
@@ -125,3 +126,5 @@ touch "$out_bin.ok"
 cd "$project"
 rm -rf "$build_root"
 log "built $out_bin in $((SECONDS - started)) s"
+exit 0
+}

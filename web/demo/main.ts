@@ -1,5 +1,5 @@
 // The demo page: join a channel with the microphone, see who is there and who is speaking, mute, leave.
-import { ClientErrorId, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, VoiceClient, VoiceClientError, type ClientState, type VoiceErrorEvent } from '../src/index';
+import { ClientErrorId, consoleLogger, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, VoiceClient, VoiceClientError, type ClientState, type VoiceErrorEvent } from '../src/index';
 import { prefill, read, remember, type JoinRequest } from './form';
 import { LevelMeters, type Level } from './levels';
 import { describeError, type Message } from './messages';
@@ -19,7 +19,8 @@ interface Remote {
   audio?: HTMLAudioElement;
 }
 
-const client = new VoiceClient();
+// ?debug=1 logs every protocol step to the console.
+const client = new VoiceClient({ log: consoleLogger(new URLSearchParams(location.search).has('debug') ? 'debug' : 'warn') });
 const remotes = new Map<string, Remote>();
 let current: JoinRequest | undefined;
 let lastLevels: ReadonlyMap<string, Level> = new Map();

@@ -46,7 +46,7 @@ export class ParticipantList {
       el.classList.toggle('participant--speaking', speaking);
       el.dataset.speaking = String(speaking);
       const fill = el.querySelector<HTMLElement>('.meter__fill')!;
-      fill.style.width = `${Math.min(100, Math.round((level?.rms ?? 0) * 400))}%`;
+      fill.style.width = `${meterPercent(level?.rms ?? 0)}%`;
       if (!el.classList.contains('participant--connecting')) {
         el.querySelector<HTMLElement>('.participant__state')!.textContent = muted(key) ? 'Muted' : speaking ? 'Speaking' : '';
       }
@@ -70,11 +70,6 @@ function createTile(tile: Tile): HTMLLIElement {
   const name = document.createElement('div');
   name.className = 'participant__name';
   name.textContent = `User ${shortId(tile.userId)}`;
-  if (tile.self) {
-    const you = document.createElement('small');
-    you.textContent = '(you)';
-    name.append(you);
-  }
   name.title = tile.userId;
   const meter = document.createElement('div');
   meter.className = 'meter';
@@ -86,7 +81,20 @@ function createTile(tile: Tile): HTMLLIElement {
   mutedIcon.innerHTML = MIC_OFF;
   mutedIcon.title = 'Muted';
   li.append(mutedIcon, avatar, name, meter, state);
+  if (tile.self) {
+    const you = document.createElement('span');
+    you.className = 'you-tag';
+    you.textContent = 'You';
+    li.prepend(you);
+  }
   return li;
+}
+
+/** -60 dBFS (silence) → 0 %, 0 dBFS → 100 %: loudness as people perceive it, not raw amplitude. */
+function meterPercent(rms: number): number {
+  if (rms <= 0) return 0;
+  const db = 20 * Math.log10(rms);
+  return Math.round(Math.min(100, Math.max(0, ((db + 60) / 60) * 100)));
 }
 
 function shortId(id: string): string {

@@ -5,6 +5,6 @@ export type { ReceiveStats } from './voice-session';
 export { VoiceClientError, ClientErrorId } from './errors';
 export { DEFAULT_KEEPALIVE, KEEPALIVE_FRAME, type KeepalivePolicy, type KeepaliveSocket } from './keepalive';
 export { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
-export type { Log, LogLevel } from './log';
+export { consoleLogger, type Log, type LogLevel } from './log';
 export type { Variant } from './hrpc-socket';
 export { VOICE_STREAM_PATH, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY } from '../../protocol/hrpc';

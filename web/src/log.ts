@@ -3,8 +3,15 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Log = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
-export const consoleLog: Log = (level, msg, fields = {}) => {
-  if (level === 'debug' || level === 'info') return;
-  const line = JSON.stringify({ level, msg, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-  (level === 'error' ? console.error : console.warn)(line);
-};
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Logs at `minLevel` and above to the console, one JSON line per event. */
+export function consoleLogger(minLevel: LogLevel = 'warn'): Log {
+  return (level, msg, fields = {}) => {
+    if (ORDER[level] < ORDER[minLevel]) return;
+    const line = JSON.stringify({ level, msg, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    (level === 'error' ? console.error : level === 'warn' ? console.warn : console.log)(line);
+  };
+}
+
+export const consoleLog: Log = consoleLogger('warn');

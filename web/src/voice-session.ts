@@ -181,6 +181,7 @@ export class VoiceSession {
       return;
     }
     const message = frame.response.message;
+    this.options.log('debug', 'voice.message', { case: message?.$case, step: this.step });
     if (!message) return; // a newer server's message this client does not know
     try {
       switch (message.$case) {

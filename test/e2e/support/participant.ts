@@ -28,6 +28,8 @@ export interface RecordedEvent {
   identifier?: string;
   message?: string;
   code?: number;
+  reconnected?: boolean;
+  willReconnect?: boolean;
   at: number;
 }
 
@@ -56,6 +58,8 @@ export class Participant {
     readonly name: string,
     private readonly browser: Browser,
     readonly target: JoinTarget,
+    /** Scripts run in the page before its own (e.g. to make getUserMedia fail). */
+    private readonly initScripts: string[] = [],
   ) {}
 
   async open(): Promise<void> {
@@ -63,6 +67,7 @@ export class Participant {
     // tsx compiles this file with esbuild's keepNames, which wraps named functions in __name(); the
     // page functions below are serialized into the browser, where that helper must exist too.
     await this.context.addInitScript('globalThis.__name ??= (fn) => fn;');
+    for (const script of this.initScripts) await this.context.addInitScript(script);
     this.page = await this.context.newPage();
     this.page.on('console', (msg) => this.keepLog(`console.${msg.type()}: ${msg.text()}`));
     this.page.on('pageerror', (err) => this.keepLog(`pageerror: ${err.message}`));
@@ -70,7 +75,7 @@ export class Participant {
   }
 
   get url(): string {
-    const q = new URLSearchParams({ user: this.target.user, guild: this.target.guild, channel: this.target.channel, variant: this.target.variant });
+    const q = new URLSearchParams({ user: this.target.user, guild: this.target.guild, channel: this.target.channel, variant: this.target.variant, debug: '1' });
     if (this.target.server) q.set('server', this.target.server);
     return `${this.target.baseUrl}/?${q}`;
   }
@@ -93,6 +98,21 @@ export class Participant {
     const form = this.page.locator('#join-form');
     if ((await form.locator('[name=user]').inputValue()) !== this.target.user) throw new Error(`${this.name}: the form is not prefilled from the URL`);
     await this.page.click('#join-button');
+  }
+
+  /** Pastes a session token into the form (instead of the local development token). */
+  async pasteToken(token: string): Promise<void> {
+    await this.page.fill('#join-form [name=token]', token);
+  }
+
+  /** Waits for the page's message banner and returns its title and text. */
+  async banner(timeoutMs = 15_000): Promise<{ kind: string; title: string; text: string }> {
+    await this.page.waitForSelector('#banner:not([hidden])', { timeout: timeoutMs });
+    return this.page.evaluate(() => ({
+      kind: document.getElementById('banner')!.dataset.kind ?? '',
+      title: document.getElementById('banner-title')!.textContent ?? '',
+      text: document.getElementById('banner-text')!.textContent ?? '',
+    }));
   }
 
   async waitJoined(timeoutMs = 20_000): Promise<void> {
@@ -185,12 +205,14 @@ export class Participant {
     return this.page.evaluate(() => (window as unknown as DemoWindow).e2eEvents);
   }
 
-  async waitForEvent(type: string, userId: string, timeoutMs = 15_000): Promise<void> {
+  /** Waits for an SDK event of `type` (for `userId`, when given) recorded since the page loaded. */
+  async waitForEvent(type: string, userId?: string, timeoutMs = 15_000): Promise<RecordedEvent> {
     try {
-      await this.page.waitForFunction(
-        ({ type, userId }) => (window as unknown as DemoWindow).e2eEvents.some((e) => e.type === type && e.userId === userId),
+      const handle = await this.page.waitForFunction(
+        ({ type, userId }) => (window as unknown as DemoWindow).e2eEvents.find((e) => e.type === type && (userId === undefined || e.userId === userId)),
         { type, userId }, { timeout: timeoutMs },
       );
+      return (await handle.jsonValue()) as RecordedEvent;
     } catch (err) {
       throw new Error(`${this.name}: no ${type} for user ${userId}: ${(err as Error).message}\nevents: ${JSON.stringify(await this.events())}\n${this.tail()}`);
     }
@@ -231,6 +253,8 @@ export class Participant {
             identifier: (payload.identifier as string | undefined) ?? (payload.error as { identifier?: string } | undefined)?.identifier,
             message: payload.message as string | undefined,
             code: payload.code as number | undefined,
+            reconnected: payload.reconnected as boolean | undefined,
+            willReconnect: payload.willReconnect as boolean | undefined,
             at: performance.now(),
           });
         });

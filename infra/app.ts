@@ -1,0 +1,60 @@
+// The CDK app: `npx cdk synth|deploy` runs this file (cdk.json). Four stacks:
+//   <prefix>-Network     VPC, NAT, DynamoDB gateway endpoint, the two security groups
+//   <prefix>-Data        DynamoDB tables (data/tables.ts) and the media node gRPC secret
+//   <prefix>-Signalling  WebSocket API, the Lambda handlers, the reaper schedule
+//   <prefix>-MediaFleet  media node Auto Scaling group
+// cdk-nag's AwsSolutions pack validates every stack at synth; findings fail the synth.
+import { App, Validations, type Environment } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { configFromContext, type InfraConfig } from './config';
+import { DataStack } from './data-stack';
+import { MediaFleetStack } from './media-fleet-stack';
+import { NetworkStack } from './network-stack';
+import { SignallingStack } from './signalling-stack';
+
+export interface VoiceStacks {
+  readonly config: InfraConfig;
+  readonly network: NetworkStack;
+  readonly data: DataStack;
+  readonly signalling: SignallingStack;
+  readonly mediaFleet: MediaFleetStack;
+}
+
+/** Adds the service's stacks (and the cdk-nag checks) to `app`, configured from its context. */
+export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): VoiceStacks {
+  const config = configFromContext((key) => app.node.tryGetContext(key), env);
+  const environment: Environment | undefined =
+    config.region || config.account ? { region: config.region, account: config.account } : undefined;
+  const common = { env: environment, config };
+  const name = (part: string) => `${config.stackPrefix}-${part}`;
+
+  const network = new NetworkStack(app, name('Network'), { ...common, description: 'Harmony voice: VPC and security groups' });
+  const data = new DataStack(app, name('Data'), { ...common, description: 'Harmony voice: DynamoDB state and the media node secret' });
+  const signalling = new SignallingStack(app, name('Signalling'), {
+    ...common,
+    description: 'Harmony voice: WebSocket API and Lambda signalling',
+    vpc: network.vpc,
+    functionsSecurityGroup: network.functionsSecurityGroup,
+    stateTable: data.stateTable,
+    nodesTable: data.nodesTable,
+    mediaNodeSecret: data.mediaNodeSecret,
+  });
+  const mediaFleet = new MediaFleetStack(app, name('MediaFleet'), {
+    ...common,
+    description: 'Harmony voice: mediasoup media node fleet',
+    vpc: network.vpc,
+    mediaSecurityGroup: network.mediaSecurityGroup,
+    nodesTable: data.nodesTable,
+    mediaNodeSecret: data.mediaNodeSecret,
+  });
+
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { config, network, data, signalling, mediaFleet };
+}
+
+// Run as the CDK app (not when imported by tests).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const app = new App();
+  buildVoiceApp(app);
+  app.synth();
+}

@@ -1,0 +1,55 @@
+// State: the DynamoDB tables, built from the one shared definition (data/tables.ts), and the shared
+// secret media nodes require from callers of their gRPC API.
+//
+// Removal policy (context `dataRemoval`, default destroy): both tables hold soft state only —
+// connections, channel membership and placements that die with their WebSocket connections, and
+// node heartbeats that expire within seconds. Nothing in them outlives a call, so keeping orphaned
+// tables (and their PITR storage) after `cdk destroy` buys nothing; `-c dataRemoval=retain` keeps
+// them for deployments that want the history. PITR is on anyway: it protects against a bad deploy
+// or script wiping live state mid-call, at a cost proportional to the (small) table size.
+import { Stack, type StackProps, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { NODES_TABLE, STATE_TABLE, type TableDefinition } from '../data/tables';
+import type { InfraConfig } from './config';
+
+export interface DataStackProps extends StackProps {
+  readonly config: InfraConfig;
+}
+
+export class DataStack extends Stack {
+  readonly stateTable: dynamodb.Table;
+  readonly nodesTable: dynamodb.Table;
+  readonly mediaNodeSecret: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, props);
+    const removalPolicy = props.config.dataRemoval === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.stateTable = tableFromDefinition(this, STATE_TABLE, removalPolicy);
+    this.nodesTable = tableFromDefinition(this, NODES_TABLE, removalPolicy);
+
+    this.mediaNodeSecret = new secretsmanager.Secret(this, 'MediaNodeSecret', {
+      description: 'Shared secret signalling functions present to media nodes (gRPC metadata "authorization: Bearer ...")',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.mediaNodeSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Rotating a shared secret needs every node and function to switch together; rotate by hand (docs), not on a timer.',
+    });
+  }
+}
+
+function tableFromDefinition(scope: Construct, def: TableDefinition, removalPolicy: RemovalPolicy): dynamodb.Table {
+  return new dynamodb.Table(scope, def.logicalId, {
+    partitionKey: { name: def.partitionKey, type: dynamodb.AttributeType.STRING },
+    sortKey: { name: def.sortKey, type: dynamodb.AttributeType.STRING },
+    timeToLiveAttribute: def.ttlAttribute,
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    removalPolicy,
+  });
+}

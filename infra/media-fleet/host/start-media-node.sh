@@ -1,0 +1,8 @@
+#!/bin/bash
+# ExecStart of harmony-media-node.service: fetches the gRPC shared secret into this process's
+# environment only (never onto disk or into the unit), then becomes the media node, so systemd's
+# SIGTERM reaches node itself and starts the drain.
+set -euo pipefail
+MEDIA_NODE_SECRET=$(aws secretsmanager get-secret-value --secret-id "$MEDIA_NODE_SECRET_ARN" --query SecretString --output text)
+export MEDIA_NODE_SECRET
+exec /usr/bin/node-20 --enable-source-maps /opt/harmony-media-node/main.mjs

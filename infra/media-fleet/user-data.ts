@@ -1,0 +1,73 @@
+// The media node's user data: install Node.js 20, unpack the bundle, write the two environment files
+// and hand over to host/install.sh. Values may be CDK tokens (table name, secret ARN, region); they
+// are resolved by CloudFormation into the script. Secrets never appear here: the launcher fetches
+// the gRPC secret from Secrets Manager at service start.
+import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE, LOAD_PUBLISH_INTERVAL_SECONDS } from './load-metric';
+
+export const APP_DIR = '/opt/harmony-media-node';
+export const CONF_DIR = '/etc/harmony-media-node';
+
+export interface MediaHostSettings {
+  readonly region: string;
+  readonly nodesTable: string;
+  readonly secretArn: string;
+  readonly autoScalingGroupName: string;
+  readonly lifecycleHookName: string;
+  readonly grpcPort: number;
+  readonly rtcPortBase: number;
+  readonly workers: number;
+  readonly capacity: number;
+  readonly metricsPort: number;
+  readonly drainTimeoutSeconds: number;
+}
+
+/** The media node's environment (non-secret). MEDIA_NODE_ID and the advertised address come from IMDS at boot. */
+export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
+  return {
+    AWS_REGION: s.region,
+    MEDIA_NODES_TABLE: s.nodesTable,
+    MEDIA_NODE_SECRET_ARN: s.secretArn,
+    MEDIA_GRPC_HOST: '0.0.0.0',
+    MEDIA_GRPC_PORT: String(s.grpcPort),
+    MEDIA_LISTEN_IP: '0.0.0.0',
+    MEDIA_USE_EC2_METADATA: '1',
+    MEDIA_RTC_PORT_BASE: String(s.rtcPortBase),
+    MEDIA_WORKERS: String(s.workers),
+    MEDIA_CAPACITY: String(s.capacity),
+    // Scraped locally by the load publisher only; the security group does not open it either.
+    MEDIA_METRICS_HOST: '127.0.0.1',
+    MEDIA_METRICS_PORT: String(s.metricsPort),
+    MEDIA_DRAIN_TIMEOUT_MS: String(s.drainTimeoutSeconds * 1000),
+  };
+}
+
+export function fleetEnvironment(s: MediaHostSettings): Record<string, string> {
+  return {
+    AWS_REGION: s.region,
+    HARMONY_ASG_NAME: s.autoScalingGroupName,
+    HARMONY_LIFECYCLE_HOOK: s.lifecycleHookName,
+    LOAD_METRIC_NAMESPACE,
+    LOAD_METRIC_NAME,
+    LOAD_PUBLISH_INTERVAL_SECONDS: String(LOAD_PUBLISH_INTERVAL_SECONDS),
+  };
+}
+
+/** Shell commands run as root at first boot, after the bundle zip has been downloaded to `bundleZip`. */
+export function mediaHostCommands(s: MediaHostSettings, bundleZip: string): string[] {
+  const envFile = (path: string, vars: Record<string, string>) => [
+    `cat > ${path} <<'HARMONY_ENV'`,
+    ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
+    'HARMONY_ENV',
+  ];
+  return [
+    'set -euo pipefail',
+    // Node.js 20 is namespaced on AL2023 (node-20, npm-20); the toolchain is only used if mediasoup
+    // has no prebuilt worker for this host and builds one.
+    'dnf install -y nodejs20 nodejs20-npm unzip python3-pip gcc-c++ make',
+    `mkdir -p ${APP_DIR} ${CONF_DIR}`,
+    `unzip -oq ${bundleZip} -d ${APP_DIR}`,
+    ...envFile(`${CONF_DIR}/node.env`, nodeEnvironment(s)),
+    ...envFile(`${CONF_DIR}/fleet.env`, fleetEnvironment(s)),
+    `bash ${APP_DIR}/host/install.sh`,
+  ];
+}

@@ -1,0 +1,103 @@
+// The VPC both halves share, and the two security groups with the rules between them. Both groups
+// live here because each refers to the other (functions → gRPC → media nodes); split across the
+// signalling and media stacks they would make a dependency cycle.
+//
+// Egress of the in-VPC functions: a NAT gateway, plus a free DynamoDB gateway endpoint.
+// - The functions must call the @connections management API of the (public) WebSocket API. An
+//   execute-api interface endpoint cannot do that: with private DNS every *.execute-api name in
+//   the VPC resolves to the endpoint, which only serves private REST APIs, so postToConnection
+//   gets 403 Forbidden (AWS knowledge center "api-gateway-vpc-connections"). So NAT is required.
+// - Once NAT exists, SSM (the token key, read once per cold start) and Secrets Manager (the media
+//   node secret, once per cold start) ride on it: interface endpoints for them would add
+//   2 services × 2 AZs × $7.30 = $29.20/month to save fractions of a cent of NAT data processing.
+// - DynamoDB is on every request's path, so it goes through the gateway endpoint: no charge, and
+//   it keeps the per-GB NAT processing fee ($0.045/GB) off the hot path. The public subnets'
+//   route tables get it too, so media nodes' heartbeats stay on the AWS network.
+// One NAT gateway ($32.85/month + $3.65 for its public IPv4) is the default; `natGateways=2`
+// removes the single-AZ egress dependency for another $36.50/month.
+import { Stack, type StackProps, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { rtcPortRange, type InfraConfig } from './config';
+
+export interface NetworkStackProps extends StackProps {
+  readonly config: InfraConfig;
+}
+
+export class NetworkStack extends Stack {
+  readonly vpc: ec2.Vpc;
+  /** Attached to every signalling function. */
+  readonly functionsSecurityGroup: ec2.SecurityGroup;
+  /** Attached to every media node. */
+  readonly mediaSecurityGroup: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: NetworkStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr('10.40.0.0/16'),
+      maxAzs: config.maxAzs,
+      natGateways: config.natGateways,
+      subnetConfiguration: [
+        // Media nodes: public IPv4 per instance, because WebRTC clients reach them directly over UDP.
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 20 },
+        // Signalling functions: private, egress through NAT.
+        { name: 'Functions', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+      ],
+      // Would add a custom-resource Lambda just to empty the default group; nothing uses that group.
+      restrictDefaultSecurityGroup: false,
+      gatewayEndpoints: {
+        DynamoDb: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
+      },
+    });
+
+    // Rejected flows only: enough to debug security-group mistakes without paying to log media traffic.
+    const flowLogGroup = new logs.LogGroup(this, 'RejectedFlowLogs', {
+      retention: config.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.vpc.addFlowLog('RejectedFlows', {
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+    });
+
+    this.functionsSecurityGroup = new ec2.SecurityGroup(this, 'FunctionsSecurityGroup', {
+      vpc: this.vpc,
+      description: 'Signalling Lambda functions: HTTPS to AWS APIs, gRPC to media nodes',
+      allowAllOutbound: false,
+    });
+    this.functionsSecurityGroup.addEgressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(443),
+      'HTTPS to AWS APIs (@connections, SSM, Secrets Manager via NAT; DynamoDB via the gateway endpoint)',
+    );
+
+    this.mediaSecurityGroup = new ec2.SecurityGroup(this, 'MediaSecurityGroup', {
+      vpc: this.vpc,
+      description: 'Media nodes: WebRTC from anywhere, gRPC from the signalling functions only',
+      // Media goes out over UDP to whatever address a client has, and nodes fetch packages at boot.
+      allowAllOutbound: true,
+    });
+    const { first, last } = rtcPortRange(config);
+    const udp = first === last ? ec2.Port.udp(first) : ec2.Port.udpRange(first, last);
+    const tcp = first === last ? ec2.Port.tcp(first) : ec2.Port.tcpRange(first, last);
+    this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), udp, 'WebRtcServer UDP (one port per worker)');
+    this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), tcp, 'WebRtcServer TCP fallback (one port per worker)');
+    Validations.of(this.mediaSecurityGroup).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason: 'WebRTC clients anywhere must reach the WebRtcServer ports; only those UDP/TCP ports are open to the world.',
+    });
+    this.mediaSecurityGroup.addIngressRule(
+      this.functionsSecurityGroup,
+      ec2.Port.tcp(config.grpcPort),
+      'Media node gRPC API, from the signalling functions only',
+    );
+    this.functionsSecurityGroup.addEgressRule(
+      this.mediaSecurityGroup,
+      ec2.Port.tcp(config.grpcPort),
+      'Media node gRPC API',
+    );
+  }
+}

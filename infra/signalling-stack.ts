@@ -1,0 +1,229 @@
+// Signalling: the API Gateway WebSocket API, its three routes' Lambda functions, the scheduled reaper,
+// and exactly the permissions each function uses.
+//
+// Authentication happens in the $connect function: it verifies the session token (Authorization header,
+// or the last Sec-WebSocket-Protocol value for browsers) with the Ed25519 public key from SSM and
+// answers 401 before the upgrade. API Gateway only runs authorizers on $connect anyway, and the
+// function must also choose the subprotocol, so a separate authorizer would verify the token twice.
+import { Duration, Stack, type StackProps, CfnOutput, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { NODES_TABLE, STATE_TABLE } from '../data/tables';
+import type { InfraConfig } from './config';
+import { repoPath } from './paths';
+import { HandlerFunction } from './signalling/handler-function';
+
+export interface SignallingStackProps extends StackProps {
+  readonly config: InfraConfig;
+  readonly vpc: ec2.IVpc;
+  readonly functionsSecurityGroup: ec2.ISecurityGroup;
+  readonly stateTable: dynamodb.ITable;
+  readonly nodesTable: dynamodb.ITable;
+  readonly mediaNodeSecret: secretsmanager.ISecret;
+}
+
+type HandlerName = 'connect' | 'default' | 'disconnect' | 'reaper';
+
+interface HandlerSpec {
+  readonly entry: string;
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly memorySize: number;
+  /** What the handler does with each table (from functions/voice/VoiceCore.ts). */
+  readonly stateTable: 'read-write';
+  readonly nodesTable: 'none' | 'read' | 'read-write';
+  /** Posts to, probes or closes connections through the @connections API. */
+  readonly manageConnections: boolean;
+}
+
+/**
+ * Every handler builds the same runtime at cold start (functions/handlers/runtime.ts): it reads the token
+ * key from SSM and the media node secret from Secrets Manager, so all four get those two reads.
+ */
+export const HANDLERS: Record<HandlerName, HandlerSpec> = {
+  connect: {
+    entry: 'functions/handlers/connect.ts',
+    description: 'WebSocket $connect: verifies the session token, records the connection',
+    timeout: Duration.seconds(10),
+    memorySize: 512,
+    stateTable: 'read-write',
+    nodesTable: 'none',
+    manageConnections: false,
+  },
+  default: {
+    entry: 'functions/handlers/default.ts',
+    description: 'WebSocket $default: the voice protocol (hRPC frames), media node calls, fan-out',
+    timeout: Duration.seconds(29), // API Gateway's integration timeout
+    memorySize: 1024,
+    stateTable: 'read-write',
+    nodesTable: 'read',
+    manageConnections: true,
+  },
+  disconnect: {
+    entry: 'functions/handlers/disconnect.ts',
+    description: 'WebSocket $disconnect: leaves the media room, tells the remaining members',
+    timeout: Duration.seconds(29),
+    memorySize: 512,
+    stateTable: 'read-write',
+    nodesTable: 'read',
+    manageConnections: true,
+  },
+  reaper: {
+    entry: 'functions/handlers/reaper.ts',
+    description: 'Scheduled: ends ghost sessions (gone, stalled, expired, lost on the media side)',
+    // It sweeps for ~55 s per invocation; one invocation a minute keeps ghost removal under 60 s.
+    timeout: Duration.seconds(90),
+    memorySize: 512,
+    stateTable: 'read-write',
+    nodesTable: 'read-write',
+    manageConnections: true,
+  },
+};
+
+export class SignallingStack extends Stack {
+  readonly api: apigwv2.WebSocketApi;
+  readonly stage: apigwv2.WebSocketStage;
+  readonly functions: Record<HandlerName, HandlerFunction>;
+
+  constructor(scope: Construct, id: string, props: SignallingStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    const environment = {
+      [STATE_TABLE.envVar]: props.stateTable.tableName,
+      [NODES_TABLE.envVar]: props.nodesTable.tableName,
+      TOKEN_PUBLIC_KEY_PARAMETER: config.tokenPublicKeyParameter,
+      TOKEN_ISSUER: config.tokenIssuer,
+      MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn,
+    };
+    const make = (name: HandlerName) =>
+      new HandlerFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Handler`, {
+        entry: repoPath(HANDLERS[name].entry),
+        description: HANDLERS[name].description,
+        timeout: HANDLERS[name].timeout,
+        memorySize: HANDLERS[name].memorySize,
+        environment,
+        vpc: props.vpc,
+        securityGroup: props.functionsSecurityGroup,
+        logRetentionDays: config.logRetentionDays,
+      });
+    this.functions = { connect: make('connect'), default: make('default'), disconnect: make('disconnect'), reaper: make('reaper') };
+
+    this.api = new apigwv2.WebSocketApi(this, 'VoiceApi', {
+      apiName: `${config.stackPrefix}-voice`,
+      description: 'Harmony voice signalling (hRPC over WebSocket; text variant hrpc1.base64)',
+      connectRouteOptions: { integration: new WebSocketLambdaIntegration('Connect', this.functions.connect.fn) },
+      defaultRouteOptions: { integration: new WebSocketLambdaIntegration('Default', this.functions.default.fn) },
+      disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('Disconnect', this.functions.disconnect.fn) },
+    });
+
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'The $connect function verifies the session token and answers 401 before the upgrade; $default/$disconnect only exist on an authenticated connection.',
+    });
+
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: config.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new apigwv2.WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName: config.stageName,
+      autoDeploy: true,
+      throttle: { rateLimit: config.throttleRateLimit, burstLimit: config.throttleBurstLimit },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        format: apigateway.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            time: '$context.requestTimeEpoch',
+            connectionId: '$context.connectionId',
+            eventType: '$context.eventType',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            integrationLatency: '$context.integrationLatency',
+            sourceIp: '$context.identity.sourceIp',
+            error: '$context.error.message',
+          }),
+        ),
+      },
+    });
+    if (config.apiGatewayAccountLogsRole) this.stage.node.addDependency(this.accountLogsRole());
+
+    this.grantAccess(props);
+
+    const reaperRule = new events.Rule(this, 'ReaperSchedule', {
+      description: 'Runs the ghost-session reaper every minute',
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+    });
+    // A missed tick is not worth replaying late: the next one starts within a minute.
+    reaperRule.addTarget(new targets.LambdaFunction(this.functions.reaper.fn, { retryAttempts: 0, maxEventAge: Duration.seconds(60) }));
+    this.functions.reaper.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
+
+    new CfnOutput(this, 'WebSocketUrl', {
+      description: 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
+      value: this.stage.url,
+    });
+    new CfnOutput(this, 'ConnectionsEndpoint', { description: 'The @connections management API of this stage', value: this.stage.callbackUrl });
+  }
+
+  /** Least privilege, per handler, from the HANDLERS table. */
+  private grantAccess(props: SignallingStackProps): void {
+    const tokenKeyArn = this.formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      resourceName: props.config.tokenPublicKeyParameter.replace(/^\//, ''),
+    });
+    const connectionArns = ['POST', 'GET', 'DELETE'].map((method) =>
+      this.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/${method}/@connections/*` }),
+    );
+
+    for (const [name, spec] of Object.entries(HANDLERS) as [HandlerName, HandlerSpec][]) {
+      const fn = this.functions[name].fn;
+      props.stateTable.grantReadWriteData(fn);
+      if (spec.nodesTable === 'read') props.nodesTable.grantReadData(fn);
+      if (spec.nodesTable === 'read-write') props.nodesTable.grantReadWriteData(fn);
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [tokenKeyArn] }));
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
+      if (spec.manageConnections) {
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
+        const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi);
+        for (const method of ['POST', 'GET', 'DELETE']) {
+          Validations.of(fn.role!).acknowledge({
+            id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${this.stage.stageName}/${method}/@connections/*]`,
+            reason: 'Connection ids are only known at run time; the ARN is pinned to this API, this stage and one method.',
+          });
+        }
+      }
+    }
+  }
+
+  /**
+   * API Gateway writes WebSocket access logs with an account-wide role (one per account and region).
+   * Retained on delete: other APIs in the account may rely on it.
+   */
+  private accountLogsRole(): apigateway.CfnAccount {
+    const role = new iam.Role(this, 'ApiGatewayLogsRole', {
+      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
+    });
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason: 'The AWS-maintained policy API Gateway documents for its logging role; scoped to CloudWatch Logs.',
+    });
+    const account = new apigateway.CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+    account.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    account.node.addDependency(role);
+    return account;
+  }
+}
