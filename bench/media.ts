@@ -5,12 +5,13 @@
 // (SRTP on, like WebRTC consumers, so the worker encrypts every packet) each consume all P
 // producers and send to a sink socket. Listeners are added step by step; at each step the worker's
 // CPU (getResourceUsage) and the packets forwarded (sink count and the worker's own byte counters)
-// are measured over a window.
+// are measured over a window. Traffic pauses while listeners are added, so setup stays quick.
 //
 //   npm run bench:media -- [--producers 10] [--steps 500,1000,2000,3000] [--window 8] [--no-srtp]
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
@@ -79,16 +80,21 @@ async function main(): Promise<void> {
   }
   let sent = 0;
   let sequence = 0;
-  const feed = setInterval(() => {
-    sequence++;
-    for (const s of speakers) {
-      sender.send(rtp(sequence, s.ssrc), s.port, '127.0.0.1');
-      sent++;
-    }
-  }, PACKET_INTERVAL_MS);
+  let feed: NodeJS.Timeout | undefined;
+  const startFeed = () => {
+    feed = setInterval(() => {
+      sequence++;
+      for (const s of speakers) {
+        sender.send(rtp(sequence, s.ssrc), s.port, '127.0.0.1');
+        sent++;
+      }
+    }, PACKET_INTERVAL_MS);
+  };
+  const stopFeed = () => clearInterval(feed);
 
   // Listeners, added as the steps grow.
   const listeners: types.PlainTransport[] = [];
+  const firstConsumers: types.Consumer[] = [];
   const addListener = async () => {
     const transport = await router.createPlainTransport({
       listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
@@ -104,6 +110,7 @@ async function main(): Promise<void> {
     for (const { producer } of speakers) {
       const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
       await consumer.resume();
+      if (listeners.length === 0) firstConsumers.push(consumer);
     }
     listeners.push(transport);
   };
@@ -113,14 +120,33 @@ async function main(): Promise<void> {
       `${PAYLOAD_BYTES}-byte Opus payloads, consumers on PlainTransports ${SRTP ? 'with SRTP (AES_CM_128_HMAC_SHA1_80)' : 'without SRTP'}, ` +
       `window ${WINDOW_S}s`,
   );
-  console.log('consumers | pps in | pps out (sink) | expected out | delivered | worker CPU % | consumers per core (extrapolated)');
+  // What the worker itself sent: RTP bytes over all listener transports / bytes per forwarded packet.
+  let bytesPerPacket = 0;
+  const workerSentBytes = async () => {
+    let total = 0;
+    for (const transport of listeners) total += (await transport.getStats())[0]?.rtpBytesSent ?? 0;
+    return total;
+  };
+  const calibrate = async () => {
+    const first = listeners[0]!;
+    const bytes = (await first.getStats())[0]?.rtpBytesSent ?? 0;
+    let packets = 0;
+    for (const consumer of firstConsumers) packets += (await consumer.getStats()).find((s) => s.type === 'outbound-rtp')?.packetCount ?? 0;
+    return packets > 0 ? bytes / packets : 0;
+  };
+
+  console.log('consumers | pps in | pps out (worker) | pps out (sink) | expected out | delivered | worker CPU % | consumers per core (extrapolated)');
   const results: { consumers: number; cpu: number; delivered: number; perCore: number }[] = [];
   for (const target of STEPS) {
     const listenersWanted = Math.ceil(target / PRODUCERS);
+    stopFeed();
     while (listeners.length < listenersWanted) await addListener();
     const consumers = listeners.length * PRODUCERS;
+    startFeed();
     await sleep(WARMUP_S * 1000);
+    if (!bytesPerPacket) bytesPerPacket = await calibrate();
 
+    const startBytes = await workerSentBytes();
     const startCpu = await cpuMs(worker);
     const startSink = sinkPackets;
     const startSent = sent;
@@ -129,7 +155,10 @@ async function main(): Promise<void> {
     const elapsedS = (Date.now() - startAt) / 1000;
     const cpu = (100 * ((await cpuMs(worker)) - startCpu)) / (elapsedS * 1000);
     const ppsIn = (sent - startSent) / elapsedS;
-    const ppsOut = (sinkPackets - startSink) / elapsedS;
+    const ppsSink = (sinkPackets - startSink) / elapsedS;
+    // Byte counters are read around the window, so they span it plus the reads themselves.
+    const bytesElapsedS = (Date.now() - startAt) / 1000;
+    const ppsOut = ((await workerSentBytes()) - startBytes) / bytesPerPacket / bytesElapsedS;
     const expected = ppsIn * listeners.length; // each packet goes to every listener
     const delivered = expected > 0 ? ppsOut / expected : 0;
     const perCore = cpu > 0 ? Math.round((consumers * 100) / cpu) : Infinity;
@@ -138,7 +167,8 @@ async function main(): Promise<void> {
       [
         String(consumers).padStart(9),
         ppsIn.toFixed(0).padStart(6),
-        ppsOut.toFixed(0).padStart(14),
+        ppsOut.toFixed(0).padStart(16),
+        ppsSink.toFixed(0).padStart(14),
         expected.toFixed(0).padStart(12),
         `${(delivered * 100).toFixed(1)}%`.padStart(9),
         cpu.toFixed(1).padStart(12),
@@ -146,9 +176,10 @@ async function main(): Promise<void> {
       ].join(' | '),
     );
   }
-  clearInterval(feed);
+  stopFeed();
 
   // Sustained = the worker stays under one core with (almost) everything delivered.
+  console.log(`(forwarded packets: ${bytesPerPacket.toFixed(1)} RTP bytes each by the worker's counters; machine load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} cores)`);
   const sustained = results.filter((r) => r.cpu < 90 && r.delivered > 0.98);
   const best = sustained.at(-1);
   const target = results.find((r) => r.consumers >= 1000);

@@ -1,4 +1,4 @@
-// The CDK app: `npx cdk synth|deploy` runs this file (cdk.json). Four stacks:
+// The CDK app (entry: infra/main.ts, run by `npx cdk synth|deploy` through cdk.json). Four stacks:
 //   <prefix>-Network     VPC, NAT, DynamoDB gateway endpoint, the two security groups
 //   <prefix>-Data        DynamoDB tables (data/tables.ts) and the media node gRPC secret
 //   <prefix>-Signalling  WebSocket API, the Lambda handlers, the reaper schedule
@@ -50,11 +50,4 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
 
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { config, network, data, signalling, mediaFleet };
-}
-
-// Run as the CDK app (not when imported by tests).
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const app = new App();
-  buildVoiceApp(app);
-  app.synth();
 }

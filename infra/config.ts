@@ -2,6 +2,8 @@
 // defaults for a small production-shaped deployment. Pure: no constructs, so it is unit-testable.
 
 export type DataRemoval = 'destroy' | 'retain';
+export const LAMBDA_RUNTIMES = ['nodejs20.x', 'nodejs22.x', 'nodejs24.x'] as const;
+export type LambdaRuntime = (typeof LAMBDA_RUNTIMES)[number];
 
 export interface InfraConfig {
   /** Prefix of every stack name (and of the media fleet's Auto Scaling group name). */
@@ -27,6 +29,8 @@ export interface InfraConfig {
   /** SSM parameter (String) holding the Ed25519 public key PEM that verifies session tokens. */
   readonly tokenPublicKeyParameter: string;
   readonly logRetentionDays: number;
+  /** Lambda runtime of the handlers. nodejs20.x is deprecated by Lambda (no new functions after 2027-02-01). */
+  readonly lambdaRuntime: LambdaRuntime;
   /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
   readonly apiGatewayAccountLogsRole: boolean;
 
@@ -58,6 +62,7 @@ export const DEFAULTS: InfraConfig = {
   tokenIssuer: 'harmony-voice',
   tokenPublicKeyParameter: '/harmony-voice/token-public-key',
   logRetentionDays: 30,
+  lambdaRuntime: 'nodejs20.x',
   apiGatewayAccountLogsRole: true,
   instanceType: 'c7i.large',
   minNodes: 1,
@@ -114,6 +119,10 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   if (dataRemoval !== 'destroy' && dataRemoval !== 'retain') {
     throw new ConfigError('dataRemoval', `expected "destroy" or "retain", got ${JSON.stringify(dataRemoval)}`);
   }
+  const lambdaRuntime = str('lambdaRuntime', d.lambdaRuntime);
+  if (!(LAMBDA_RUNTIMES as readonly string[]).includes(lambdaRuntime)) {
+    throw new ConfigError('lambdaRuntime', `expected one of ${LAMBDA_RUNTIMES.join(', ')}, got ${JSON.stringify(lambdaRuntime)}`);
+  }
   const region = str('region', env.CDK_DEFAULT_REGION ?? '') || undefined;
 
   const config: InfraConfig = {
@@ -129,6 +138,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     tokenIssuer: str('tokenIssuer', d.tokenIssuer),
     tokenPublicKeyParameter: str('tokenPublicKeyParameter', d.tokenPublicKeyParameter),
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
+    lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
     instanceType: str('instanceType', d.instanceType),
     minNodes: int('minNodes', d.minNodes, 0, 1000),

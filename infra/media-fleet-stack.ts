@@ -8,12 +8,14 @@
 // calls CompleteLifecycleAction(CONTINUE). The hook's heartbeat timeout (drain + 300 s, default
 // result CONTINUE) bounds the wait even if the instance never answers. No Lambda, SNS or SSM
 // command is involved, so there is nothing else to fail.
-import { Duration, Stack, type StackProps, CfnOutput, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, type StackProps, CfnOutput, Validations } from 'aws-cdk-lib';
+import { arnForNag } from './nag';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
@@ -37,6 +39,8 @@ export const CONSUMERS_PER_WORKER = 1000;
 
 export class MediaFleetStack extends Stack {
   readonly group: autoscaling.AutoScalingGroup;
+  /** The media node bundle (S3 asset) the instances download at boot. */
+  readonly bundle: s3assets.Asset;
   /** Fixed, so user data and IAM can name the group without a reference cycle through the launch template. */
   readonly groupName: string;
 
@@ -50,13 +54,15 @@ export class MediaFleetStack extends Stack {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: 'Media node: registry table, its load metric, the gRPC secret, its own lifecycle hook',
     });
-    const bundle = mediaNodeAsset(this, 'MediaNodeBundle');
+    const bundle = (this.bundle = mediaNodeAsset(this, 'MediaNodeBundle'));
 
     const userData = ec2.UserData.forLinux();
+    userData.addCommands('set -euo pipefail', `export AWS_REGION=${this.region}`);
     const bundleZip = userData.addS3DownloadCommand({
       bucket: bundle.bucket,
       bucketKey: bundle.s3ObjectKey,
       localFile: '/tmp/harmony-media-node.zip',
+      region: this.region,
     });
     userData.addCommands(
       ...mediaHostCommands(
@@ -161,7 +167,12 @@ export class MediaFleetStack extends Stack {
 
   /** The group's ARN contains a UUID assigned at creation; the name part pins it to this group. */
   private groupArnPattern(): string {
-    return this.formatArn({ service: 'autoscaling', resource: 'autoScalingGroup', resourceName: `*:autoScalingGroupName/${this.groupName}` });
+    return this.formatArn({
+      service: 'autoscaling',
+      resource: 'autoScalingGroup',
+      resourceName: `*:autoScalingGroupName/${this.groupName}`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
   }
 
   private acknowledgeFindings(role: iam.Role, sessionManager: boolean): void {
@@ -170,7 +181,7 @@ export class MediaFleetStack extends Stack {
       reason: 'PutMetricData has no resource ARNs; the statement is limited to the HarmonyVoice namespace by condition.',
     });
     Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`,
+      id: `AwsSolutions-IAM5[Resource::${arnForNag(this, 'autoscaling')}:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`,
       reason: "The wildcard is the group's creation UUID; the ARN is pinned to this group's name.",
     });
     if (sessionManager) {

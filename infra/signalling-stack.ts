@@ -6,6 +6,7 @@
 // answers 401 before the upgrade. API Gateway only runs authorizers on $connect anyway, and the
 // function must also choose the subprotocol, so a separate authorizer would verify the token twice.
 import { Duration, Stack, type StackProps, CfnOutput, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { arnForNag } from './nag';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -115,15 +116,16 @@ export class SignallingStack extends Stack {
         vpc: props.vpc,
         securityGroup: props.functionsSecurityGroup,
         logRetentionDays: config.logRetentionDays,
+        runtime: config.lambdaRuntime,
       });
     this.functions = { connect: make('connect'), default: make('default'), disconnect: make('disconnect'), reaper: make('reaper') };
 
     this.api = new apigwv2.WebSocketApi(this, 'VoiceApi', {
       apiName: `${config.stackPrefix}-voice`,
       description: 'Harmony voice signalling (hRPC over WebSocket; text variant hrpc1.base64)',
-      connectRouteOptions: { integration: new WebSocketLambdaIntegration('Connect', this.functions.connect.fn) },
-      defaultRouteOptions: { integration: new WebSocketLambdaIntegration('Default', this.functions.default.fn) },
-      disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('Disconnect', this.functions.disconnect.fn) },
+      connectRouteOptions: { integration: new WebSocketLambdaIntegration('ConnectIntegration', this.functions.connect.fn) },
+      defaultRouteOptions: { integration: new WebSocketLambdaIntegration('DefaultIntegration', this.functions.default.fn) },
+      disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.functions.disconnect.fn) },
     });
 
     Validations.of(this.api).acknowledge({
@@ -199,7 +201,7 @@ export class SignallingStack extends Stack {
         const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi);
         for (const method of ['POST', 'GET', 'DELETE']) {
           Validations.of(fn.role!).acknowledge({
-            id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${this.stage.stageName}/${method}/@connections/*]`,
+            id: `AwsSolutions-IAM5[Resource::${arnForNag(this, 'execute-api')}:<${apiLogicalId}>/${this.stage.stageName}/${method}/@connections/*]`,
             reason: 'Connection ids are only known at run time; the ARN is pinned to this API, this stage and one method.',
           });
         }

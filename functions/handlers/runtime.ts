@@ -6,7 +6,8 @@
 //   MEDIA_NODE_SECRET | MEDIA_NODE_SECRET_ARN      media-node gRPC secret, or the Secrets Manager secret holding it
 //   MEDIA_GRPC_INSECURE=1                          loopback development only: call media nodes without a secret
 //   CONNECTIONS_ENDPOINT                           @connections base URL; else https://<domainName>/<stage> of the event
-//   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS  optional limits
+//   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
+//   VOICE_NODE_STALE_AFTER_MS                      optional limits (defaults in voice/VoiceCore.ts)
 import type { KeyObject } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -92,6 +93,7 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_PREPARE_WITHIN_MS: 'prepareWithinMs',
   VOICE_JOIN_WITHIN_MS: 'joinWithinMs',
   VOICE_MAX_MEMBERS: 'maxMembersPerChannel',
+  VOICE_NODE_STALE_AFTER_MS: 'nodeStaleAfterMs',
 };
 
 function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {

@@ -280,7 +280,13 @@ export class VoiceCore {
       await this.endSession(conn, reason, error);
       ended++;
     };
-    await forEachLimit(connections, 16, async (conn) => {
+    // Lost sessions first: the media node's own reason is the most precise one to tell the client.
+    const lostIds = new Set(lost.map((l) => l.sessionId));
+    await forEachLimit(lost, 16, async (l) => {
+      await end(l.sessionId, 'media-lost', new VoiceError(ErrorId.mediaLost, `media session lost (${l.reason}); reconnect to rejoin`, { fatal: true }));
+      await this.deps.nodes.deleteLostSession(l);
+    });
+    await forEachLimit(connections.filter((c) => !lostIds.has(c.connectionId)), 16, async (conn) => {
       if (conn.expiresAt * 1000 <= now) return end(conn, 'expired', new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }));
       if (conn.state === 'closing') return (conn.deadline ?? 0) < now ? end(conn, 'stuck') : undefined;
       if (conn.deadline !== undefined && conn.deadline < now && conn.state !== 'joined') {
@@ -292,10 +298,6 @@ export class VoiceCore {
       if (now - conn.connectedAt >= this.limits.probeConnectionsOlderThanMs && !(await this.deps.gateway.isConnected(conn.connectionId))) {
         return end(conn, 'gone');
       }
-    });
-    await forEachLimit(lost, 16, async (l) => {
-      await end(l.sessionId, 'media-lost', new VoiceError(ErrorId.mediaLost, `media session lost (${l.reason}); reconnect to rejoin`, { fatal: true }));
-      await this.deps.nodes.deleteLostSession(l);
     });
     return { ended };
   }

@@ -60,7 +60,6 @@ export function mediaHostCommands(s: MediaHostSettings, bundleZip: string): stri
     'HARMONY_ENV',
   ];
   return [
-    'set -euo pipefail',
     // Node.js 20 is namespaced on AL2023 (node-20, npm-20); the toolchain is only used if mediasoup
     // has no prebuilt worker for this host and builds one.
     'dnf install -y nodejs20 nodejs20-npm unzip python3-pip gcc-c++ make',

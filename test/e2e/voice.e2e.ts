@@ -143,9 +143,26 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
         assert.ok(tiles.every((t) => !t.connecting), `${p.name}: every participant's audio arrived`);
       }
       await ada.page.waitForSelector('.participant--speaking:not([data-self="true"])', { timeout: 5_000 }).catch(() => {});
+      await ada.page.waitForTimeout(150); // let the indicator's transition finish
       await mkdir(ARTIFACTS, { recursive: true });
       await ada.page.screenshot({ path: SCREENSHOT, fullPage: true });
       console.log(`[e2e] screenshot: ${SCREENSHOT}`);
+    });
+
+    it('muting pauses the microphone producer: the others receive nothing from it until unmuted', async () => {
+      await ada.page.click('#mute-button');
+      assert.equal(await ada.page.getAttribute('#mute-button', 'aria-pressed'), 'true');
+      assert.equal(await ada.page.textContent('#mute-button span'), 'Unmute');
+      await ada.page.waitForSelector('.participant[data-self="true"][data-muted="true"]');
+      await bo.page.waitForTimeout(800); // packets already in flight
+      const before = await bo.packetsFrom(ada.target.user);
+      await bo.page.waitForTimeout(1_500);
+      const after = await bo.packetsFrom(ada.target.user);
+      assert.ok(before !== undefined && after !== undefined && after - before <= 1, `no audio from a muted ada (${before} → ${after} packets in 1.5 s)`);
+      await ada.page.click('#mute-button');
+      assert.equal(await ada.page.getAttribute('#mute-button', 'aria-pressed'), 'false');
+      const [again] = await bo.hears([ada.target.user]);
+      assert.ok(again!.packetsLast > again!.packetsFirst && again!.maxAudioLevel > 0, 'bo hears ada again after unmute');
     });
 
     it('a participant who leaves is reported to the other two, whose consumer for it closes', async () => {
@@ -174,10 +191,10 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
     it('a participant who reloads its page rejoins and is heard again', async () => {
       const before = (await ada.consumers())[bo.target.user];
       assert.ok(before, 'ada receives bo before the reload');
+      await ada.page.evaluate(() => ((window as unknown as { e2eEvents: unknown[] }).e2eEvents.length = 0));
       await bo.reload();
-      await ada.waitForEvent('userLeft', bo.target.user);
       const firstPacket = bo.firstPacketTimes([ada.target.user], 30_000);
-      await bo.clickJoin();
+      await bo.clickJoin(); // the form is prefilled from the URL the demo kept
       await bo.waitJoined();
       console.log(`[e2e timing] reload bo: page load → first inbound audio packet: ada ${Math.round((await firstPacket)[ada.target.user]!)} ms`);
       await ada.waitForEvent('userJoined', bo.target.user);
@@ -186,8 +203,13 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
       assert.ok(adaHearsBo!.packetsLast > adaHearsBo!.packetsFirst && adaHearsBo!.maxAudioLevel > 0, 'ada hears bo again');
       const [boHearsAda] = await bo.hears([ada.target.user]);
       assert.ok(boHearsAda!.packetsLast > boHearsAda!.packetsFirst && boHearsAda!.maxAudioLevel > 0, 'bo hears ada after rejoining');
-      const errors = (await ada.events()).filter((e) => e.type === 'error');
-      assert.deepEqual(errors, [], 'ada saw no errors');
+
+      // What ada was told: bo left (the reload closed its stream), then bo joined; no errors.
+      const events = await ada.events();
+      const about = (type: string) => events.findIndex((e) => e.type === type && e.userId === bo.target.user);
+      assert.deepEqual(events.filter((e) => e.type === 'error'), [], 'ada saw no errors');
+      assert.ok(about('userLeft') >= 0, `ada got UserLeft for bo when bo's page reloaded; ada's events: ${JSON.stringify(events)}`);
+      assert.ok(about('userLeft') < about('userJoined'), 'UserLeft came before the new UserJoined');
     });
   });
 

@@ -98,6 +98,15 @@ export class VoiceTestClient {
     return frame.error;
   }
 
+  /** Reads on until an error frame arrives (responses before it are skipped, still kept in `frames`). */
+  async nextError(timeoutMs = 5_000): Promise<{ identifier: string; humanMessage: string }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const frame = await this.next(Math.max(1, deadline - Date.now()));
+      if (frame.kind === 'error') return frame.error;
+    }
+  }
+
   /** Resolves when the server has closed the stream. */
   async waitClosed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
     const deadline = Date.now() + timeoutMs;

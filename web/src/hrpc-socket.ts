@@ -35,6 +35,9 @@ export interface OpenOptions {
 
 /** RFC 6455 subprotocols are HTTP tokens; a browser throws SyntaxError for anything else. */
 const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// WebSocket.readyState values, spelled out so this file also runs where no global WebSocket exists (tests).
+const CONNECTING = 0;
+const OPEN = 1;
 
 export class HrpcSocket {
   onFrame: (frame: ServerFrame) => void = () => {};
@@ -96,7 +99,7 @@ export class HrpcSocket {
   }
 
   get isOpen(): boolean {
-    return !this.closed && this.ws.readyState === WebSocket.OPEN;
+    return !this.closed && this.ws.readyState === OPEN;
   }
 
   send(request: StreamMessageRequest): void {
@@ -110,7 +113,7 @@ export class HrpcSocket {
   }
 
   close(code = 1000, reason = ''): void {
-    if (this.ws.readyState === WebSocket.CONNECTING || this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason);
+    if (this.ws.readyState === CONNECTING || this.ws.readyState === OPEN) this.ws.close(code, reason);
     // The close event may take a round trip; the session is over for us now.
     this.finish({ code, reason, wasClean: true });
   }

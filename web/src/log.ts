@@ -9,7 +9,8 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 export function consoleLogger(minLevel: LogLevel = 'warn'): Log {
   return (level, msg, fields = {}) => {
     if (ORDER[level] < ORDER[minLevel]) return;
-    const line = JSON.stringify({ level, msg, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    const at = Math.round(performance.now()); // ms since the page started loading
+    const line = JSON.stringify({ level, msg, at, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
     (level === 'error' ? console.error : level === 'warn' ? console.warn : console.log)(line);
   };
 }

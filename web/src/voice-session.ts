@@ -264,6 +264,9 @@ export class VoiceSession {
     this.producing = send.produce({
       track: this.options.microphone,
       stopTracks: false,
+      // Muting sends no RTP at all (not 50 packets/s of silence): the sender goes inactive.
+      zeroRtpOnPause: true,
+      disableTrackOnPause: true,
       codecOptions: { opusStereo: false, opusFec: true, opusDtx: false },
       appData: { source: 'microphone' },
     });

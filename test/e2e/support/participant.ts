@@ -186,6 +186,14 @@ export class Participant {
     }
   }
 
+  /** inbound-rtp packetsReceived of the current consumer of `userId` (undefined without one). */
+  packetsFrom(userId: string): Promise<number | undefined> {
+    return this.page.evaluate(async (userId) => {
+      const stats = await (window as unknown as DemoWindow).harmonyVoiceDemo.client.getReceiveStats();
+      return stats.find((s) => s.userId.toString() === userId)?.packetsReceived;
+    }, userId);
+  }
+
   /** User ids this participant currently has a consumer for. */
   remoteUsers(): Promise<string[]> {
     return this.page.evaluate(() => (window as unknown as DemoWindow).harmonyVoiceDemo.client.participants.map((p) => p.userId.toString()).sort());
