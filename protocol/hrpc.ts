@@ -14,6 +14,15 @@ export type Variant = 'binary' | 'base64';
 export const MAX_FRAME_BYTES = 32 * 1024;
 export const MAX_MESSAGE_BYTES = 128 * 1024;
 
+/**
+ * Keeps an idle stream alive through API Gateway's 10-minute idle timeout. Browsers cannot send WebSocket
+ * pings, so clients send this text frame every few minutes. It is not base64 (so it can never be mistaken for
+ * a message); API Gateway routes it by `$request.body.action` to a mock integration (no Lambda runs), and the
+ * server ignores it if it reaches $default anyway.
+ */
+export const KEEPALIVE_FRAME = '{"action":"keepalive"}';
+export const KEEPALIVE_INTERVAL_MS = 5 * 60 * 1000;
+
 export const OPCODE_RESPONSE = 0x00;
 export const OPCODE_ERROR = 0x01;
 

@@ -7,7 +7,7 @@
 // The media node serializes joins and leaves per room, so fan-out follows its answers, not the store.
 import type { StreamMessageRequest, StreamMessageResponse, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
 import { ErrorId, VoiceError } from '../../protocol/errors';
-import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
+import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
 import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../log';
@@ -81,6 +81,7 @@ export class VoiceCore {
 
   /** Handles one client frame (text for hrpc1.base64, bytes for hrpc1). Never throws. */
   async receive(connectionId: string, payload: string | Uint8Array): Promise<void> {
+    if (payload === KEEPALIVE_FRAME) return;
     let conn: ConnectionRecord | undefined;
     try {
       conn = await this.deps.store.getConnection(connectionId);

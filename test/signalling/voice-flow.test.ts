@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
 import type { UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
-import { encodeRequest } from '../../protocol/hrpc';
+import { encodeRequest, KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { initialize, joinedClient, prepare, sendJoin } from '../support/stack-flow';
 import { devToken } from '../support/tokens';
@@ -138,8 +138,9 @@ describe('out of order and duplicate messages change nothing', () => {
     assert.equal(frames.filter((f) => f.kind === 'error' && f.error.identifier === 'voice.out-of-order').length, 1);
   });
 
-  test('malformed frames get error frames and the stream lives on', async () => {
+  test('malformed frames get error frames and the stream lives on; the keepalive frame gets nothing', async () => {
     const client = await connect(12n, 102n);
+    client.sendRaw(KEEPALIVE_FRAME);
     client.sendRaw(''); // empty text frame
     assert.equal((await client.expectError()).identifier, 'hrpc.http.bad-streaming-request');
     client.sendRaw('!!!not-base64');

@@ -185,6 +185,7 @@ function render(): void {
   for (const [key, remote] of remotes) tiles.push({ key, userId: remote.userId, self: false, muted: false, connecting: !remote.track });
   list.render(tiles);
   const count = tiles.length;
+  el('alone-hint').hidden = !(client.state === 'joined' && count === 1);
   const guild = el('channel-sub').dataset.guild ?? current?.guild ?? '';
   el('channel-sub').textContent = `Guild ${guild} · ${count} ${count === 1 ? 'person' : 'people'} connected`;
   if (client.state === 'joined') el('status-text').textContent = `Connected · ${count} in channel`;
