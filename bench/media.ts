@@ -8,6 +8,7 @@
 // are measured over a window. Traffic pauses while listeners are added, so setup stays quick.
 //
 //   npm run bench:media -- [--producers 10] [--steps 500,1000,2000,3000] [--window 8] [--no-srtp]
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +54,33 @@ function rtp(sequence: number, ssrc: number): Buffer {
   return packet;
 }
 
+/**
+ * The sink counts packets in its own process, so 100k+ packets/s cannot starve this process's
+ * event loop (which talks to the worker and paces the senders).
+ */
+async function startSink(): Promise<{ port: number; count: () => Promise<number>; stop: () => void }> {
+  const code = `
+    const socket = require('node:dgram').createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
+    let packets = 0;
+    socket.on('message', () => packets++);
+    socket.bind(0, '127.0.0.1', () => process.send({ port: socket.address().port }));
+    process.on('message', () => process.send({ packets }));
+    process.on('disconnect', () => process.exit(0));
+  `;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = () => new Promise<Record<string, number>>((resolve) => child.once('message', (m) => resolve(m as Record<string, number>)));
+  const { port } = await next();
+  return {
+    port: port!,
+    count: async () => {
+      const reply = next();
+      child.send('count');
+      return (await reply).packets!;
+    },
+    stop: () => child.kill(),
+  };
+}
+
 async function cpuMs(worker: types.Worker): Promise<number> {
   const usage = await worker.getResourceUsage();
   return usage.ru_utime + usage.ru_stime;
@@ -62,10 +90,8 @@ async function main(): Promise<void> {
   const worker = await mediasoup.createWorker({ logLevel: 'error' });
   const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
   const sender = await bind();
-  const sink = await bind();
-  const sinkPort = (sink.address() as AddressInfo).port;
-  let sinkPackets = 0;
-  sink.on('message', () => sinkPackets++);
+  const sink = await startSink();
+  const sinkPort = sink.port;
 
   // Speakers.
   const speakers: { producer: types.Producer; port: number; ssrc: number }[] = [];
@@ -148,14 +174,14 @@ async function main(): Promise<void> {
 
     const startBytes = await workerSentBytes();
     const startCpu = await cpuMs(worker);
-    const startSink = sinkPackets;
+    const startSink = await sink.count();
     const startSent = sent;
     const startAt = Date.now();
     await sleep(WINDOW_S * 1000);
     const elapsedS = (Date.now() - startAt) / 1000;
     const cpu = (100 * ((await cpuMs(worker)) - startCpu)) / (elapsedS * 1000);
     const ppsIn = (sent - startSent) / elapsedS;
-    const ppsSink = (sinkPackets - startSink) / elapsedS;
+    const ppsSink = ((await sink.count()) - startSink) / elapsedS;
     // Byte counters are read around the window, so they span it plus the reads themselves.
     const bytesElapsedS = (Date.now() - startAt) / 1000;
     const ppsOut = ((await workerSentBytes()) - startBytes) / bytesPerPacket / bytesElapsedS;
@@ -190,7 +216,7 @@ async function main(): Promise<void> {
   console.log(`>= 1000 audio consumers per worker core: ${meets ? 'YES' : 'NO'}${target ? ` (1000+ step: ${target.consumers} consumers, ${target.cpu.toFixed(1)}% CPU, ${(target.delivered * 100).toFixed(1)}% delivered)` : ''}`);
 
   sender.close();
-  sink.close();
+  sink.stop();
   worker.close();
 }
 

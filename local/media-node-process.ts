@@ -3,7 +3,7 @@
 // period, and always waits for the exit so that no process is left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { awaitExitOrKill, descendantPids } from './process-tree';
+import { awaitExitOrKill, descendantProcesses, type ProcessRef } from './process-tree';
 
 export interface MediaNodeProcessOptions {
   /** argv: defaults to `node --import tsx media-node/main.ts`. */
@@ -46,7 +46,9 @@ export async function startMediaNodeProcess(options: MediaNodeProcessOptions): P
   void exited.then(() => process.off('exit', killOnExit));
 
   const recentStderr: string[] = [];
-  const stop = () => stopChild(child, exited, options.stopGraceMs ?? 5_000);
+  // Its own children (mediasoup workers) as seen once it is ready, in case it exits before stop() asks.
+  let knownDescendants: ProcessRef[] = [];
+  const stop = () => stopChild(child, exited, knownDescendants, options.stopGraceMs ?? 5_000);
 
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(
@@ -79,21 +81,26 @@ export async function startMediaNodeProcess(options: MediaNodeProcessOptions): P
     throw err;
   });
 
+  knownDescendants = descendantProcesses(child.pid!);
   return { pid: child.pid!, grpc: ready.grpc as string, ready, exited, stop };
 }
 
 async function stopChild(
   child: ChildProcess,
   exited: Promise<unknown>,
+  knownDescendants: ProcessRef[],
   graceMs: number,
 ): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   // The node's own children (mediasoup workers) may outlive it by a moment; they are waited for too.
-  const descendants = descendantPids(child.pid);
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
+  const running = child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+  const current = running ? descendantProcesses(child.pid!) : [];
+  const descendants = [...knownDescendants, ...current.filter((c) => !knownDescendants.some((k) => k.pid === c.pid))];
+  if (running) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
   await awaitExitOrKill(descendants, graceMs);
 }
 

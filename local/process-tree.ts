@@ -1,56 +1,71 @@
 // Finding and ending the processes below a process, so that stopping the stack leaves none behind
-// (mediasoup workers below the media node, esbuild's service process below this one).
+// (mediasoup workers below the media node, esbuild's service process below this one). A process is
+// identified by pid and start time, so a pid the system has since reused is never signalled.
 import { execFileSync } from 'node:child_process';
 
-/** Every process below `root`, from `ps` (Linux and macOS); empty when ps is unavailable. */
-export function descendantPids(root: number): number[] {
-  let rows: Array<[number, number]>;
+export interface ProcessRef {
+  pid: number;
+  /** `ps -o lstart` of the process: with the pid, unique across pid reuse. */
+  started: string;
+}
+
+/** `ps` rows: pid, ppid, start time. Empty when ps is unavailable. */
+function processTable(args: string[]): Array<{ pid: number; ppid: number; started: string }> {
   try {
-    rows = execFileSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+    return execFileSync('ps', [...args, '-o', 'pid=,ppid=,lstart='], { encoding: 'utf8' })
       .trim()
       .split('\n')
-      .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+      .filter(Boolean)
+      .map((line) => {
+        const [pid, ppid, ...started] = line.trim().split(/\s+/);
+        return { pid: Number(pid), ppid: Number(ppid), started: started.join(' ') };
+      });
   } catch {
     return [];
   }
-  const found: number[] = [];
+}
+
+/** Every process below `root` (Linux and macOS). */
+export function descendantProcesses(root: number): ProcessRef[] {
+  const rows = processTable(['-A']);
+  const found: ProcessRef[] = [];
   const frontier = [root];
   while (frontier.length > 0) {
     const parent = frontier.pop()!;
-    for (const [pid, ppid] of rows) {
-      if (ppid === parent && !found.includes(pid)) {
-        found.push(pid);
-        frontier.push(pid);
+    for (const row of rows) {
+      if (row.ppid === parent && !found.some((f) => f.pid === row.pid)) {
+        found.push({ pid: row.pid, started: row.started });
+        frontier.push(row.pid);
       }
     }
   }
   return found;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** True while that very process (not a later one with its pid) exists. */
+export function isRunning(ref: ProcessRef): boolean {
+  const row = processTable(['-p', String(ref.pid)])[0];
+  return row !== undefined && row.started === ref.started;
 }
 
 /** Waits up to graceMs for the processes to exit, then SIGKILLs the rest and waits for them. Returns the killed. */
-export async function awaitExitOrKill(pids: number[], graceMs: number): Promise<number[]> {
+export async function awaitExitOrKill(refs: ProcessRef[], graceMs: number): Promise<ProcessRef[]> {
   const deadline = Date.now() + graceMs;
-  while (pids.some(isAlive) && Date.now() < deadline) await sleep(20);
-  const survivors = pids.filter(isAlive);
-  for (const pid of survivors) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* exited meanwhile */
-    }
-  }
+  while (refs.some(isRunning) && Date.now() < deadline) await sleep(25);
+  const survivors = refs.filter(isRunning);
+  for (const ref of survivors) signal(ref, 'SIGKILL');
   const killDeadline = Date.now() + 2_000;
-  while (survivors.some(isAlive) && Date.now() < killDeadline) await sleep(20);
+  while (survivors.some(isRunning) && Date.now() < killDeadline) await sleep(25);
   return survivors;
+}
+
+export function signal(ref: ProcessRef, name: NodeJS.Signals): void {
+  if (!isRunning(ref)) return;
+  try {
+    process.kill(ref.pid, name);
+  } catch {
+    /* exited meanwhile */
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEV_TOKEN_PATH } from './gateway/dev-token';
 import { createLogger } from './gateway/log';
-import { awaitExitOrKill, descendantPids } from './process-tree';
+import { awaitExitOrKill, descendantProcesses, signal } from './process-tree';
 import { REPO_ROOT, startLocalStack, type LocalStack } from './stack';
 
 const log = createLogger().child({ component: 'npm-start' });
@@ -49,13 +49,14 @@ function banner(stack: LocalStack): string {
 }
 
 /**
- * After the stack is closed, only helper processes remain below this one (esbuild's service, which tsx
- * and the web build use); stop them and wait, so that nothing outlives `npm start`.
+ * After the stack is closed only helper processes remain below this one (esbuild's service, started by
+ * tsx's loader thread and by the web build); end them and wait, so that nothing outlives `npm start`.
  */
 async function stopRemainingChildren(): Promise<void> {
-  await (await import('esbuild')).stop();
-  const killed = await awaitExitOrKill(descendantPids(process.pid), 2_000);
-  if (killed.length > 0) log.warn('stop.killed-leftovers', { pids: killed });
+  const helpers = descendantProcesses(process.pid);
+  for (const helper of helpers) signal(helper, 'SIGTERM');
+  const killed = await awaitExitOrKill(helpers, 2_000);
+  if (killed.length > 0) log.warn('stop.killed-leftovers', { pids: killed.map((k) => k.pid) });
 }
 
 async function main(): Promise<void> {

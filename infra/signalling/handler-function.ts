@@ -3,7 +3,7 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LambdaRuntime } from '../config';
@@ -64,6 +64,7 @@ export class HandlerFunction extends Construct {
         // Bundle the SDK versions the code was tested with rather than the runtime's copy.
         externalModules: [],
         banner: ESM_REQUIRE_SHIM,
+        logLevel: LogLevel.WARNING,
       },
     });
 

@@ -9,6 +9,9 @@ import { SerialQueue } from './SerialQueue';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';
 
+/** How long a lost session's tombstone waits for the signalling side's leave (its reaper runs every ≤ 60 s). */
+const TOMBSTONE_MS = 10 * 60 * 1000;
+
 export type LossReason = 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained';
 
 export interface SessionLostEvent {
@@ -65,6 +68,8 @@ export interface RoomLoad {
 export class Room {
   private readonly sessions = new Map<string, Session>();
   private readonly consumers = new Map<string, ConsumerRecord>();
+  /** Sessions lost on the media side whose signalling leave has not come yet (pruned after TOMBSTONE_MS). */
+  private readonly departed = new Map<string, { userId: string; audience: Set<string>; at: number }>();
   private readonly queue = new SerialQueue();
   private readonly log: Logger;
   closed = false;
@@ -198,14 +203,21 @@ export class Room {
   leave(sessionId: string): Promise<{ wasPresent: boolean; remaining: SessionRef[] }> {
     return this.serial(async () => {
       const session = this.sessions.get(sessionId);
+      // A session the media side already lost (its DTLS closed before the signalling leave arrived) still
+      // owes its audience a UserLeft: its tombstone remembers who consumed it.
+      const departed = this.departed.get(sessionId);
+      this.departed.delete(sessionId);
       // Only the sessions consuming the leaver's producer were told it joined, so only they are told it left
       // (not a session that is merely prepared, nor the leaver's own replacement).
-      const audience = new Set([...this.consumers.values()].filter((c) => c.producerSessionId === sessionId).map((c) => c.ownerSessionId));
+      const audience = departed?.audience ?? this.audienceOf(sessionId);
       if (session) {
         this.closeSession(session);
         this.log.info('media-node.session-left', { sessionId, userId: session.userId });
       }
-      return { wasPresent: session !== undefined, remaining: this.sessionRefs().filter((r) => audience.has(r.sessionId)) };
+      return {
+        wasPresent: session !== undefined || departed !== undefined,
+        remaining: this.sessionRefs().filter((r) => audience.has(r.sessionId)),
+      };
     });
   }
 
@@ -294,9 +306,17 @@ export class Room {
     });
   }
 
+  /** The sessions holding a consumer of this session's producer. */
+  private audienceOf(sessionId: string): Set<string> {
+    const now = Date.now();
+    for (const [id, t] of this.departed) if (now - t.at > TOMBSTONE_MS) this.departed.delete(id);
+    return new Set([...this.consumers.values()].filter((c) => c.producerSessionId === sessionId).map((c) => c.ownerSessionId));
+  }
+
   private lose(session: Session, reason: LossReason): void {
     this.serial(async () => {
       if (this.sessions.get(session.id) !== session) return;
+      this.departed.set(session.id, { userId: session.userId, audience: this.audienceOf(session.id), at: Date.now() });
       this.closeSession(session);
       this.log.warn('media-node.session-lost', { sessionId: session.id, userId: session.userId, reason });
       this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });

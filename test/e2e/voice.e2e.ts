@@ -1,8 +1,10 @@
 // The whole product in a real browser: Debian's Chromium (playwright-core) runs the demo page and
 // the SDK against the local stack (local API Gateway + signalling handlers + dynalite + a mediasoup
 // media node), all on loopback. Three people hear each other (getStats: inbound-rtp packets rising
-// and audio level above zero, per remote user); one leaves; one reloads and is heard again; and a
-// binary `hrpc1` participant is proven on a second, non-strict stack.
+// and audio level above zero, per remote user); one mutes; one leaves; one reloads and is heard again;
+// the page explains failures; a binary `hrpc1` participant is proven on a second, non-strict stack, where
+// the gateway's maximum connection duration forces an automatic rejoin; and a third stack with a short
+// idle limit shows the keepalive keeping a quiet stream open.
 //
 // The tests of a phase build on each other (same call), so they run in order.
 import assert from 'node:assert/strict';
@@ -23,6 +25,7 @@ const USERS = { ada: '9007199254740993', bo: '9007199254740995', cy: '1234567890
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'demo-three-participants.png');
 const MAX_CONNECTION_MS = 12_000;
+const IDLE_TIMEOUT_MS = 3_000;
 
 let browser: Browser | undefined;
 const everyone: Participant[] = [];
@@ -258,6 +261,65 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
       const [eliHears] = await eli.hears([dee.target.user]);
       assert.notEqual(deeHears!.consumerId, consumersBefore[eli.target.user], 'a new consumer after the rejoin');
       for (const h of [deeHears!, eliHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, `heard ${h.userId} again`);
+    });
+  });
+  describe('keepalive against the idle timeout (strict gateway, idle limit shortened)', () => {
+    let stack: LocalStack;
+
+    before(async () => {
+      stack = await startLocalStack({
+        port: 0, strict: true, idleTimeoutMs: IDLE_TIMEOUT_MS, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }),
+      });
+    });
+
+    after(async () => {
+      await stack?.close();
+    });
+
+    it('a client sending the keepalive frame stays joined; one that does not is closed as idle (1001)', async () => {
+      // The SDK bundle itself (web/dist/voice-client.js), two clients in one page: only the policy differs.
+      const context = await browser!.newContext();
+      try {
+        await context.addInitScript('globalThis.__name ??= (fn) => fn;');
+        const page = await context.newPage();
+        await page.goto(`${stack.url}/`);
+        const result = await page.evaluate(async ({ wsUrl, guild, channel, idleMs }) => {
+          type Sdk = {
+            VoiceClient: new (o: object) => {
+              state: string;
+              connect(o: object): Promise<void>;
+              leave(): void;
+              on(e: string, l: (p: Record<string, unknown>) => void): void;
+            };
+            KEEPALIVE_FRAME: string;
+          };
+          const sdk = (await import('/dist/voice-client.js' as string)) as Sdk;
+          const token = async (user: string) =>
+            ((await (await fetch(`/dev/token?user=${user}&guild=${guild}&channel=${channel}`)).json()) as { token: string }).token;
+          const start = async (user: string, keepalive: object | false) => {
+            const client = new sdk.VoiceClient({ keepalive, backoff: { maxAttempts: 0 } });
+            const events: Array<{ type: string; code?: unknown; identifier?: unknown }> = [];
+            client.on('closed', (e) => events.push({ type: 'closed', code: e.code }));
+            client.on('error', (e) => events.push({ type: 'error', identifier: e.identifier }));
+            await client.connect({ url: wsUrl, token: () => token(user), guildId: guild, channelId: channel });
+            return { client, events };
+          };
+          const kept = await start('9007199254741005', { intervalMs: 1_000, send: (s: { sendWire(p: string): void }) => s.sendWire(sdk.KEEPALIVE_FRAME) });
+          const quiet = await start('9007199254741007', false);
+          await new Promise((r) => setTimeout(r, idleMs * 2 + 1_000));
+          const out = {
+            kept: { state: kept.client.state, events: [...kept.events] },
+            quiet: { state: quiet.client.state, events: [...quiet.events] },
+          };
+          kept.client.leave();
+          return out;
+        }, { wsUrl: stack.wsUrl, guild: GUILD, channel: CHANNEL, idleMs: IDLE_TIMEOUT_MS });
+        assert.equal(result.quiet.events.find((e) => e.type === 'closed')?.code, 1001, `without keepalive the gateway closes the idle stream: ${JSON.stringify(result.quiet)}`);
+        assert.equal(result.kept.state, 'joined', `with keepalive the stream outlives the idle timeout: ${JSON.stringify(result.kept)}`);
+        assert.deepEqual(result.kept.events, [], 'the keepalive frames drew no error and no close');
+      } finally {
+        await context.close();
+      }
     });
   });
 });

@@ -2,13 +2,15 @@
 // and a voice call can be silent on the signalling socket for hours (the audio flows over WebRTC).
 // Browsers cannot send WebSocket ping frames, so the client must send a data frame.
 //
-// The default frame is the text `{"action":"keepalive"}`. On API Gateway (route selection
-// expression `$request.body.action`) it matches a `keepalive` route backed by a MOCK integration,
-// so it resets the idle timer without invoking any Lambda, while every hRPC frame (base64, never a
-// JSON object) still goes to `$default`. The local gateway emulates that route by dropping the frame.
+// The default frame is the shared codec's KEEPALIVE_FRAME, the text `{"action":"keepalive"}`. On API
+// Gateway (route selection expression `$request.body.action`) it matches a `keepalive` route backed by
+// a MOCK integration, so it resets the idle timer without invoking any Lambda, while every hRPC frame
+// (base64, never a JSON object) still goes to `$default`; the server ignores it should it arrive there.
 // The mechanism is injectable so a deployment with other rules can swap it.
 import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
-import type { Variant } from '../../protocol/hrpc';
+import { KEEPALIVE_FRAME, KEEPALIVE_INTERVAL_MS, type Variant } from '../../protocol/hrpc';
+
+export { KEEPALIVE_FRAME };
 
 export interface KeepaliveSocket {
   readonly variant: Variant;
@@ -22,10 +24,8 @@ export interface KeepalivePolicy {
   send(socket: KeepaliveSocket): void;
 }
 
-export const KEEPALIVE_FRAME = '{"action":"keepalive"}';
-
 export const DEFAULT_KEEPALIVE: KeepalivePolicy = {
-  intervalMs: 4 * 60_000,
+  intervalMs: KEEPALIVE_INTERVAL_MS,
   send: (socket) => socket.sendWire(KEEPALIVE_FRAME),
 };
 

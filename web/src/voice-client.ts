@@ -180,7 +180,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const session = await VoiceSession.start(
       {
         url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
-        microphone: this.microphone!, certificate: this.certificate!, muted: this.mutedValue,
+        microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
         keepalive: this.options.keepalive, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
         createWebSocket: this.options.createWebSocket, log: this.options.log,
       },

@@ -33,7 +33,8 @@ export interface SessionOptions {
   microphone: MediaStreamTrack;
   /** Generated once per client (VOICE-PROTOCOL.md §4): its fingerprints are the receive transport's DTLS parameters. */
   certificate: RTCCertificate;
-  muted: boolean;
+  /** Read when the producer exists, so a mute pressed while joining still applies. */
+  muted: () => boolean;
   keepalive: KeepalivePolicy | false;
   connectTimeoutMs: number;
   joinTimeoutMs: number;
@@ -296,7 +297,7 @@ export class VoiceSession {
     this.pendingProduce = undefined;
     pending.callback({ id: LOCAL_PRODUCER_ID });
     this.producer = await this.producing!;
-    if (this.options.muted) this.producer.pause();
+    if (this.options.muted()) this.producer.pause();
 
     this.step = 'joined';
     this.initialMembers = joined.otherUsers.map((u) => u.userId);

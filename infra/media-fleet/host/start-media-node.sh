@@ -5,4 +5,4 @@
 set -euo pipefail
 MEDIA_NODE_SECRET=$(aws secretsmanager get-secret-value --secret-id "$MEDIA_NODE_SECRET_ARN" --query SecretString --output text)
 export MEDIA_NODE_SECRET
-exec /usr/bin/node-20 --enable-source-maps /opt/harmony-media-node/main.mjs
+exec "${NODE_BIN:-/usr/bin/node-20}" --enable-source-maps "$(dirname "$0")/../main.mjs"

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, configFromContext, DEFAULTS, rtcPortRange } from '../../infra/config';
+
+const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => configFromContext((k) => context[k], env);
+
+describe('infra config', () => {
+  it('defaults to a small production-shaped deployment, region from the CLI environment', () => {
+    const config = fromContext({}, { CDK_DEFAULT_REGION: 'us-east-1' });
+    assert.deepEqual({ ...config, region: undefined }, { ...DEFAULTS, region: undefined, account: undefined });
+    assert.equal(config.region, 'us-east-1');
+    assert.equal(fromContext({}).region, undefined);
+  });
+
+  it('parses `-c key=value` strings', () => {
+    const config = fromContext({
+      region: 'eu-west-1', instanceType: 'c7gn.large', minNodes: '2', maxNodes: '8', mediaWorkers: '4',
+      rtcPortBase: '44000', tokenIssuer: 'https://chat.example.org', sessionManager: 'false', dataRemoval: 'retain',
+      lambdaRuntime: 'nodejs22.x', natGateways: '2',
+    });
+    assert.equal(config.region, 'eu-west-1');
+    assert.equal(config.instanceType, 'c7gn.large');
+    assert.equal(config.minNodes, 2);
+    assert.equal(config.maxNodes, 8);
+    assert.deepEqual(rtcPortRange(config), { first: 44000, last: 44003 });
+    assert.equal(config.tokenIssuer, 'https://chat.example.org');
+    assert.equal(config.sessionManager, false);
+    assert.equal(config.dataRemoval, 'retain');
+    assert.equal(config.lambdaRuntime, 'nodejs22.x');
+    assert.equal(config.natGateways, 2);
+  });
+
+  it('rejects settings that cannot deploy or would collide', () => {
+    const rejects = (context: Record<string, unknown>, key: string) =>
+      assert.throws(() => fromContext(context), (e: unknown) => e instanceof ConfigError && e.key === key, JSON.stringify(context));
+    rejects({ minNodes: 3, maxNodes: 2 }, 'maxNodes');
+    rejects({ grpcPort: 40001 }, 'grpcPort');
+    rejects({ metricsPort: 40000, mediaWorkers: 2 }, 'metricsPort');
+    rejects({ rtcPortBase: 65535, mediaWorkers: 2 }, 'rtcPortBase');
+    rejects({ minNodes: 'two' }, 'minNodes');
+    rejects({ dataRemoval: 'snapshot' }, 'dataRemoval');
+    rejects({ logRetentionDays: 31 }, 'logRetentionDays');
+    rejects({ tokenPublicKeyParameter: 'no-leading-slash' }, 'tokenPublicKeyParameter');
+    rejects({ instanceType: 'large' }, 'instanceType');
+    rejects({ natGateways: 3 }, 'natGateways');
+    rejects({ drainTimeoutSeconds: 7000 }, 'drainTimeoutSeconds'); // + hook margin would pass the 7200 s heartbeat limit
+    rejects({ lambdaRuntime: 'nodejs18.x' }, 'lambdaRuntime');
+    rejects({ sessionManager: 'yes' }, 'sessionManager');
+  });
+});

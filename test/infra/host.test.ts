@@ -1,0 +1,239 @@
+// The media host side of the fleet, run for real on this machine: the load computation, the drain
+// lifecycle watcher and the load publisher against fake curl/aws/systemctl/sleep on PATH, the
+// secret launcher, and the esbuild bundle of the media node started, drained and stopped.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { bundleMediaNode } from '../../infra/media-fleet/bundle';
+import { fleetEnvironment, mediaHostCommands, nodeEnvironment, type MediaHostSettings } from '../../infra/media-fleet/user-data';
+import { repoPath } from '../../infra/paths';
+
+const HOST = repoPath('infra/media-fleet/host');
+const scratch = mkdtempSync(join(tmpdir(), 'harmony-host-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function loadPercent(metrics: string, capacity: number): string {
+  const run = spawnSync('awk', ['-v', `capacity=${capacity}`, '-f', join(HOST, 'load-percent.awk')], { input: metrics, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  return run.stdout.trim();
+}
+
+/** A directory of fake commands that log their arguments to `log`, for PATH. */
+function fakeBin(name: string, scripts: Record<string, string>): { bin: string; log: string } {
+  const bin = join(scratch, name);
+  mkdirSync(bin, { recursive: true });
+  const log = join(bin, 'calls.log');
+  writeFileSync(log, '');
+  for (const [command, body] of Object.entries(scripts)) {
+    writeFileSync(join(bin, command), `#!/bin/bash\necho "${command} $*" >> ${log}\n${body}\n`);
+    chmodSync(join(bin, command), 0o755);
+  }
+  return { bin, log };
+}
+
+describe('load-percent.awk', () => {
+  const metrics = (lines: string[]) => `# HELP media_node_consumers Audio consumers\n# TYPE media_node_consumers gauge\n${lines.join('\n')}\n`;
+
+  it('uses the node’s own load gauge when present', () => {
+    assert.equal(loadPercent(metrics(['media_node_load_percent 37.25', 'media_node_consumers 1999']), 2000), '37.2');
+  });
+
+  it('otherwise takes the larger of consumer occupancy and mean worker CPU', () => {
+    const occupancyWins = metrics(['media_node_consumers 1500', 'media_node_worker_cpu_percent{worker="0"} 20', 'media_node_worker_cpu_percent{worker="1"} 40']);
+    assert.equal(loadPercent(occupancyWins, 2000), '75.0');
+    const cpuWins = metrics(['media_node_consumers 100', 'media_node_worker_cpu_percent{worker="0"} 90', 'media_node_worker_cpu_percent{worker="1"} 50']);
+    assert.equal(loadPercent(cpuWins, 2000), '70.0');
+  });
+
+  it('clamps to 0..100 and prints nothing for text without load figures', () => {
+    assert.equal(loadPercent(metrics(['media_node_consumers 5000']), 2000), '100.0');
+    assert.equal(loadPercent('# nothing here\nmedia_node_rooms 3\n', 2000), '');
+  });
+});
+
+describe('host scripts', () => {
+  it('all parse as bash', () => {
+    for (const file of readdirSync(HOST).filter((f) => f.endsWith('.sh'))) {
+      const run = spawnSync('bash', ['-n', join(HOST, file)], { encoding: 'utf8' });
+      assert.equal(run.status, 0, `${file}: ${run.stderr}`);
+    }
+  });
+
+  it('lifecycle watcher: on Terminated, drains the node first, then completes the lifecycle action', () => {
+    const state = join(scratch, 'lifecycle-polls');
+    writeFileSync(state, '0');
+    const { bin, log } = fakeBin('lifecycle', {
+      curl: `for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done
+case "$url" in
+  */api/token) echo token ;;
+  */instance-id) echo i-0abc ;;
+  */autoscaling/target-lifecycle-state) n=$(cat ${state}); echo $((n+1)) > ${state}; if [ "$n" -lt 2 ]; then echo InService; else echo Terminated; fi ;;
+  *) exit 22 ;;
+esac`,
+      systemctl: 'exit 0',
+      aws: 'exit 0',
+      sleep: 'exit 0',
+    });
+    const run = spawnSync('bash', [join(HOST, 'lifecycle-watch.sh')], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: { PATH: `${bin}:/usr/bin:/bin`, HARMONY_ASG_NAME: 'grp', HARMONY_LIFECYCLE_HOOK: 'drain-media-node', AWS_REGION: 'us-east-1' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const calls = readFileSync(log, 'utf8').split('\n').filter((l) => /^(systemctl|aws) /.test(l));
+    assert.deepEqual(calls, [
+      'systemctl stop harmony-media-node.service',
+      'aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id i-0abc --lifecycle-hook-name drain-media-node --auto-scaling-group-name grp',
+    ]);
+    assert.match(run.stdout, /"msg":"media-host.drained"/);
+  });
+
+  it('lifecycle watcher: keeps serving while InService', () => {
+    const { bin, log } = fakeBin('in-service', {
+      curl: 'for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done; case "$url" in */api/token) echo t ;; */instance-id) echo i-1 ;; *) echo InService ;; esac',
+      systemctl: 'exit 0',
+      aws: 'exit 0',
+      // Stop the watcher after a few polls.
+      sleep: `n=$(grep -c '^sleep' ${join(scratch, 'in-service', 'calls.log')}); [ "$n" -ge 4 ] && kill -TERM $PPID; exit 0`,
+    });
+    const run = spawnSync('bash', [join(HOST, 'lifecycle-watch.sh')], { encoding: 'utf8', timeout: 10_000, env: { PATH: `${bin}:/usr/bin:/bin` } });
+    assert.equal(run.signal, 'SIGTERM');
+    assert.doesNotMatch(readFileSync(log, 'utf8'), /^(systemctl|aws) /m);
+  });
+
+  it('load publisher: sends the computed load to the group’s metric', () => {
+    const { bin, log } = fakeBin('publisher', {
+      curl: `printf 'media_node_consumers 500\\nmedia_node_worker_cpu_percent{worker="0"} 10\\n'`,
+      aws: 'exit 0',
+      sleep: 'kill -TERM $PPID; exit 0',
+    });
+    const run = spawnSync('bash', [join(HOST, 'publish-load.sh')], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`, MEDIA_METRICS_PORT: '9464', MEDIA_CAPACITY: '2000',
+        LOAD_METRIC_NAMESPACE: 'HarmonyVoice', LOAD_METRIC_NAME: 'MediaNodeLoad', HARMONY_ASG_NAME: 'grp',
+      },
+    });
+    assert.equal(run.signal, 'SIGTERM');
+    const calls = readFileSync(log, 'utf8').split('\n');
+    assert.ok(calls.includes('curl -sf -m 5 http://127.0.0.1:9464/metrics'), calls.join('\n'));
+    assert.ok(
+      calls.includes('aws cloudwatch put-metric-data --namespace HarmonyVoice --metric-name MediaNodeLoad --unit Percent --value 25.0 --dimensions AutoScalingGroupName=grp'),
+      calls.join('\n'),
+    );
+  });
+
+  it('launcher: puts the secret from Secrets Manager into the node’s environment only', () => {
+    const { bin, log } = fakeBin('launcher', { aws: 'echo s3cr3t-value' });
+    const node = join(bin, 'node');
+    writeFileSync(node, '#!/bin/bash\necho "secret=$MEDIA_NODE_SECRET args=$*"\n');
+    chmodSync(node, 0o755);
+    const run = spawnSync('bash', [join(HOST, 'start-media-node.sh')], {
+      encoding: 'utf8',
+      env: { PATH: `${bin}:/usr/bin:/bin`, NODE_BIN: node, MEDIA_NODE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:1:secret:x' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^secret=s3cr3t-value args=--enable-source-maps .*\/host\/\.\.\/main\.mjs$/m);
+    assert.match(readFileSync(log, 'utf8'), /aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:us-east-1:1:secret:x --query SecretString --output text/);
+  });
+});
+
+describe('user data', () => {
+  const settings: MediaHostSettings = {
+    region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', autoScalingGroupName: 'grp',
+    lifecycleHookName: 'hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
+  };
+
+  it('writes environment files that bash and systemd read alike (no quoting, no spaces)', () => {
+    for (const [k, v] of Object.entries({ ...nodeEnvironment(settings), ...fleetEnvironment(settings) })) {
+      assert.match(`${k}=${v}`, /^[A-Z_][A-Z0-9_]*=[^\s'"$`\\]+$/, `${k}=${v}`);
+    }
+    assert.equal(nodeEnvironment(settings).MEDIA_DRAIN_TIMEOUT_MS, '600000');
+    assert.equal(nodeEnvironment(settings).MEDIA_WORKERS, '4');
+  });
+
+  it('renders environment files that round-trip through bash', () => {
+    const dir = join(scratch, 'etc');
+    const commands = mediaHostCommands(settings, '/tmp/x.zip').filter((c) => !/^(dnf|mkdir|unzip|bash) /.test(c));
+    const script = commands.join('\n').replaceAll('/etc/harmony-media-node', dir);
+    mkdirSync(dir, { recursive: true });
+    const run = spawnSync('bash', ['-c', `set -e\n${script}\nset -a; . ${dir}/node.env; . ${dir}/fleet.env; env`], { encoding: 'utf8', env: {} });
+    assert.equal(run.status, 0, run.stderr);
+    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1']) {
+      assert.ok(run.stdout.split('\n').includes(line), line);
+    }
+  });
+});
+
+async function freePort(): Promise<number> {
+  // A port free for both TCP and UDP (the WebRtcServer listens on both).
+  for (;;) {
+    const server = createServer();
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    const udp = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise((r) => server.close(r));
+    if (ok) {
+      await new Promise<void>((r) => udp.close(() => r()));
+      return port;
+    }
+    udp.close();
+  }
+}
+
+describe('media node bundle', () => {
+  it('starts from the esbuild bundle with mediasoup beside it, serves, and drains to exit 0 on SIGTERM', async () => {
+    const dir = join(scratch, 'bundle');
+    bundleMediaNode(dir);
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(repoPath('node_modules/mediasoup'), join(dir, 'node_modules/mediasoup'));
+    const rtcPort = await freePort();
+    const child = spawn(process.execPath, ['--enable-source-maps', join(dir, 'main.mjs')], {
+      cwd: dir,
+      env: {
+        PATH: process.env.PATH,
+        MEDIA_GRPC_INSECURE: '1',
+        MEDIA_GRPC_HOST: '127.0.0.1',
+        MEDIA_GRPC_PORT: '0',
+        MEDIA_LISTEN_IP: '127.0.0.1',
+        MEDIA_RTC_PORT_BASE: String(rtcPort),
+        MEDIA_WORKERS: '1',
+        MEDIA_METRICS_PORT: '0',
+        MEDIA_DRAIN_TIMEOUT_MS: '2000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`media node not ready in 20 s:\n${output}`)), 20_000);
+        const check = () => {
+          if (output.includes('media-node.ready')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout.on('data', check);
+        child.stderr.on('data', check);
+        child.on('exit', () => reject(new Error(`media node exited early:\n${output}`)));
+      });
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, output);
+      assert.match(output, /media-node\.exit/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});

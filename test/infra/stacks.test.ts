@@ -1,0 +1,390 @@
+// Synthesizes the whole app once (real esbuild bundles) and checks what `cdk deploy` would create.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import { NODES_TABLE, STATE_TABLE } from '../../data/tables';
+import { DEFAULTS } from '../../infra/config';
+import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from '../../infra/media-fleet/load-metric';
+import { HANDLERS } from '../../infra/signalling-stack';
+import { resourcesOf, synthVoiceApp, type Synthesized } from './synth';
+
+let s: Synthesized;
+before(() => {
+  s = synthVoiceApp();
+});
+
+type Json = any;
+
+/** Logical ids of every `Fn::GetAtt [id, attr]` / `Ref id` (not pseudo parameters) anywhere inside `value`. */
+function referencedIds(value: Json, out = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) value.forEach((v) => referencedIds(v, out));
+  else if (value && typeof value === 'object') {
+    if (Array.isArray(value['Fn::GetAtt'])) out.add(value['Fn::GetAtt'][0]);
+    if (typeof value.Ref === 'string' && !value.Ref.startsWith('AWS::')) out.add(value.Ref);
+    Object.values(value).forEach((v) => referencedIds(v, out));
+  }
+  return out;
+}
+
+/** Literal text of a CloudFormation string expression (tokens rendered as «…»). */
+function flatten(value: Json): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(flatten).join('');
+  if (value && typeof value === 'object') {
+    if (value['Fn::Join']) return (value['Fn::Join'][1] as Json[]).map(flatten).join(value['Fn::Join'][0]);
+    if (value['Fn::Base64']) return flatten(value['Fn::Base64']);
+    return `«${JSON.stringify(value)}»`;
+  }
+  return String(value);
+}
+
+function logicalId(stack: { getLogicalId(e: any): string }, construct: { node: { defaultChild?: any } }): string {
+  return stack.getLogicalId(construct.node.defaultChild);
+}
+
+function functionId(name: keyof typeof HANDLERS): string {
+  return logicalId(s.signalling, s.signalling.functions[name].fn);
+}
+
+function policyStatementsOf(template: Json, roleLogicalId: string): Json[] {
+  return resourcesOf(template, 'AWS::IAM::Policy')
+    .filter(([, p]) => (p.Properties.Roles as Json[]).some((r) => r.Ref === roleLogicalId))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Json[]);
+}
+
+function statementsOfFunction(name: keyof typeof HANDLERS): Json[] {
+  return policyStatementsOf(s.templates.signalling, logicalId(s.signalling, s.signalling.functions[name].fn.role as any));
+}
+
+const actionsOf = (st: Json): string[] => [st.Action].flat();
+const resourcesOfStatement = (st: Json): Json[] => [st.Resource].flat();
+
+describe('signalling stack', () => {
+  it('routes $connect, $default and $disconnect to their own Lambda proxy integrations', () => {
+    const t = s.templates.signalling;
+    const integrations = Object.fromEntries(resourcesOf(t, 'AWS::ApiGatewayV2::Integration'));
+    const routes = resourcesOf(t, 'AWS::ApiGatewayV2::Route');
+    assert.deepEqual(routes.map(([, r]) => r.Properties.RouteKey).sort(), ['$connect', '$default', '$disconnect']);
+    const expected: Record<string, keyof typeof HANDLERS> = { $connect: 'connect', $default: 'default', $disconnect: 'disconnect' };
+    for (const [, route] of routes) {
+      const target = flatten(route.Properties.Target);
+      const integrationId = [...referencedIds(route.Properties.Target)][0]!;
+      assert.match(target, /^integrations\//);
+      const integration = integrations[integrationId];
+      assert.ok(integration, `route ${route.Properties.RouteKey} targets a known integration`);
+      assert.equal(integration.Properties.IntegrationType, 'AWS_PROXY');
+      assert.deepEqual([...referencedIds(integration.Properties.IntegrationUri)], [functionId(expected[route.Properties.RouteKey]!)]);
+    }
+    // API Gateway may invoke each route function, and nothing else is granted invoke by the API.
+    t.resourceCountIs('AWS::Lambda::Permission', 4); // three routes + the reaper schedule
+  });
+
+  it('authenticates in the $connect function: token key from SSM, expected issuer, no separate authorizer', () => {
+    const t = s.templates.signalling;
+    t.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+    const connect = t.toJSON().Resources[functionId('connect')];
+    assert.equal(connect.Properties.Environment.Variables.TOKEN_PUBLIC_KEY_PARAMETER, DEFAULTS.tokenPublicKeyParameter);
+    assert.equal(connect.Properties.Environment.Variables.TOKEN_ISSUER, DEFAULTS.tokenIssuer);
+    const ssm = statementsOfFunction('connect').filter((st) => actionsOf(st).includes('ssm:GetParameter'));
+    assert.equal(ssm.length, 1);
+    assert.match(flatten(ssm[0].Resource), /:ssm:«.*»:«.*»:parameter\/harmony-voice\/token-public-key$/);
+  });
+
+  it('bundles each handler from its own entry file with esbuild (ESM, Node 20, source maps)', () => {
+    const markers: Record<keyof typeof HANDLERS, string> = {
+      connect: 'voice.connect-rejected',
+      default: 'functions/handlers/default.ts',
+      disconnect: 'voice.disconnect-failed',
+      reaper: 'voice.reaper-done',
+    };
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      const code = s.signalling.functions[name].fn.node.findChild('Code') as s3assets.Asset;
+      const dir = join(s.app.outdir, code.assetPath);
+      const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
+      assert.ok(existsSync(join(dir, 'index.mjs.map')), `${name} has a source map`);
+      if (name === 'default') {
+        const map = JSON.parse(readFileSync(join(dir, 'index.mjs.map'), 'utf8')) as { sources: string[] };
+        assert.ok(map.sources.some((src) => src.endsWith(markers.default)), 'default bundle is built from functions/handlers/default.ts');
+      } else {
+        assert.ok(bundle.includes(markers[name]), `${name} bundle comes from its entry`);
+      }
+      assert.match(bundle, /createRequire/, 'ESM bundle carries the require shim');
+      const fn = s.templates.signalling.toJSON().Resources[functionId(name)];
+      assert.equal(fn.Properties.Runtime, 'nodejs20.x');
+      assert.equal(fn.Properties.Handler, 'index.handler');
+      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, '--enable-source-maps');
+    }
+  });
+
+  it('puts every function in the VPC with the functions security group and the table/secret names from the definitions', () => {
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      const fn = s.templates.signalling.toJSON().Resources[functionId(name)];
+      const vars = fn.Properties.Environment.Variables;
+      assert.ok(fn.Properties.VpcConfig.SubnetIds.length >= 2, `${name} spans at least two subnets`);
+      assert.match(JSON.stringify(fn.Properties.VpcConfig.SecurityGroupIds), /FunctionsSecurityGroup/);
+      assert.match(JSON.stringify(vars[STATE_TABLE.envVar]), /VoiceState/);
+      assert.match(JSON.stringify(vars[NODES_TABLE.envVar]), /MediaNodes/);
+      assert.match(JSON.stringify(vars.MEDIA_NODE_SECRET_ARN), /MediaNodeSecret/);
+      assert.equal(vars.MEDIA_NODE_SECRET, undefined, 'the secret itself is never in the environment');
+    }
+  });
+
+  it('runs the reaper every minute with a timeout that covers its ~55 s sweep loop and no retries', () => {
+    const t = s.templates.signalling;
+    const rules = resourcesOf(t, 'AWS::Events::Rule');
+    assert.equal(rules.length, 1);
+    const [, rule] = rules[0]!;
+    assert.equal(rule.Properties.ScheduleExpression, 'rate(1 minute)');
+    assert.equal(rule.Properties.State, 'ENABLED');
+    assert.deepEqual([...referencedIds(rule.Properties.Targets[0].Arn)], [functionId('reaper')]);
+    assert.equal(rule.Properties.Targets[0].RetryPolicy.MaximumRetryAttempts, 0);
+    const reaper = t.toJSON().Resources[functionId('reaper')];
+    assert.ok(reaper.Properties.Timeout >= 70, `reaper timeout ${reaper.Properties.Timeout}s`);
+  });
+
+  it('grants execute-api:ManageConnections only on this API and stage, per method, to the handlers that post', () => {
+    const apiId = logicalId(s.signalling, s.signalling.api);
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      const statements = statementsOfFunction(name).filter((st) => actionsOf(st).some((a) => a.startsWith('execute-api:')));
+      if (!HANDLERS[name].manageConnections) {
+        assert.equal(statements.length, 0, `${name} cannot manage connections`);
+        continue;
+      }
+      assert.equal(statements.length, 1, name);
+      assert.deepEqual(actionsOf(statements[0]), ['execute-api:ManageConnections']);
+      const arns = resourcesOfStatement(statements[0]).map(flatten).sort();
+      assert.equal(arns.length, 3);
+      for (const [i, method] of ['DELETE', 'GET', 'POST'].entries()) {
+        assert.match(arns[i]!, new RegExp(`^arn:«.*»:execute-api:«.*»:«.*»:«\\{"Ref":"${apiId}"\\}»/v1/${method}/@connections/\\*$`));
+      }
+    }
+  });
+
+  it('lets each function touch only the tables it uses', () => {
+    const tableArn = (st: Json) => resourcesOfStatement(st).map((r) => JSON.stringify(r)).join(' ');
+    const dynamo = (name: keyof typeof HANDLERS) => statementsOfFunction(name).filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')));
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      const statements = dynamo(name);
+      const onNodes = statements.filter((st) => /MediaNodes/.test(tableArn(st)));
+      const onState = statements.filter((st) => /VoiceState/.test(tableArn(st)));
+      assert.ok(onState.some((st) => actionsOf(st).includes('dynamodb:PutItem')), `${name} writes the state table`);
+      const nodesWrites = onNodes.flatMap(actionsOf).filter((a) => /Put|Delete|Update|Write/.test(a));
+      if (HANDLERS[name].nodesTable === 'none') assert.equal(onNodes.length, 0, `${name} has no access to the node registry`);
+      if (HANDLERS[name].nodesTable === 'read') {
+        assert.ok(onNodes.length > 0 && nodesWrites.length === 0, `${name} reads the node registry only`);
+      }
+      if (HANDLERS[name].nodesTable === 'read-write') assert.ok(nodesWrites.includes('dynamodb:DeleteItem'), `${name} may delete LOST records`);
+      for (const st of statements) assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
+    }
+  });
+
+  it('has a throttled stage with JSON access logs and a wss:// URL output', () => {
+    const t = s.templates.signalling;
+    const [stageId, stage] = resourcesOf(t, 'AWS::ApiGatewayV2::Stage')[0]!;
+    assert.equal(stage.Properties.StageName, 'v1');
+    assert.equal(stage.Properties.AutoDeploy, true);
+    assert.deepEqual(stage.Properties.DefaultRouteSettings, {
+      ThrottlingBurstLimit: DEFAULTS.throttleBurstLimit,
+      ThrottlingRateLimit: DEFAULTS.throttleRateLimit,
+    });
+    const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
+    assert.equal(format.requestId, '$context.requestId');
+    assert.equal(format.connectionId, '$context.connectionId');
+    assert.ok(referencedIds(stage.Properties.AccessLogSettings.DestinationArn).has(logicalId(s.signalling, s.signalling.node.findChild('AccessLogs') as any)));
+    // The account-wide logging role must exist before a stage with access logs is created.
+    const accounts = resourcesOf(t, 'AWS::ApiGateway::Account');
+    assert.equal(accounts.length, 1);
+    assert.ok([t.toJSON().Resources[stageId].DependsOn].flat().includes(accounts[0]![0]));
+    const url = flatten(t.toJSON().Outputs.WebSocketUrl.Value);
+    assert.match(url, /^wss:\/\/«\{"Ref":"VoiceApi[0-9A-F]+"\}»\.execute-api\.«.*»\.«.*»\/v1$/);
+  });
+});
+
+describe('data stack', () => {
+  it('builds both tables from data/tables.ts: keys, TTL, on-demand, PITR, encryption, deliberate removal', () => {
+    const tables = resourcesOf(s.templates.data, 'AWS::DynamoDB::Table');
+    assert.equal(tables.length, 2);
+    for (const def of [STATE_TABLE, NODES_TABLE]) {
+      const found = tables.filter(([id]) => id.startsWith(def.logicalId));
+      assert.equal(found.length, 1, def.logicalId);
+      const [, table] = found[0]!;
+      const p = table.Properties;
+      assert.deepEqual(p.KeySchema, [
+        { AttributeName: def.partitionKey, KeyType: 'HASH' },
+        { AttributeName: def.sortKey, KeyType: 'RANGE' },
+      ]);
+      assert.deepEqual(p.AttributeDefinitions, [
+        { AttributeName: def.partitionKey, AttributeType: 'S' },
+        { AttributeName: def.sortKey, AttributeType: 'S' },
+      ]);
+      assert.deepEqual(p.TimeToLiveSpecification, { AttributeName: def.ttlAttribute, Enabled: true });
+      assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
+      assert.equal(p.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled, true);
+      assert.equal(p.SSESpecification.SSEEnabled, true);
+      assert.equal(table.DeletionPolicy, 'Delete');
+      assert.equal(p.TableName, undefined, 'physical names are generated and passed by environment');
+    }
+  });
+
+  it('generates the media node secret in Secrets Manager (no value in the template)', () => {
+    const [, secret] = resourcesOf(s.templates.data, 'AWS::SecretsManager::Secret')[0]!;
+    assert.equal(secret.Properties.SecretString, undefined);
+    assert.equal(secret.Properties.GenerateSecretString.PasswordLength, 48);
+    assert.equal(secret.Properties.GenerateSecretString.ExcludePunctuation, true);
+  });
+});
+
+/** Every ingress rule of a security group, inline or as a separate resource. */
+function ingressRules(t: Json, sgId: string): Json[] {
+  const inline = (t.toJSON().Resources[sgId].Properties.SecurityGroupIngress ?? []) as Json[];
+  const separate = resourcesOf(t, 'AWS::EC2::SecurityGroupIngress')
+    .filter(([, r]) => referencedIds(r.Properties.GroupId).has(sgId))
+    .map(([, r]) => r.Properties);
+  return [...inline, ...separate];
+}
+
+describe('network stack', () => {
+  const coversPort = (rule: Json, port: number) =>
+    rule.IpProtocol === '-1' || (rule.FromPort <= port && port <= rule.ToPort);
+
+  it('opens only the WebRtcServer ports to the world and gRPC only to the functions security group', () => {
+    const t = s.templates.network;
+    const mediaSg = logicalId(s.network, s.network.mediaSecurityGroup);
+    const functionsSg = logicalId(s.network, s.network.functionsSecurityGroup);
+    const rules = ingressRules(t, mediaSg);
+    const open = rules.filter((r) => r.CidrIp === '0.0.0.0/0' || r.CidrIpv6 === '::/0');
+    assert.deepEqual(
+      open.map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort}`).sort(),
+      ['tcp 40000-40001', 'udp 40000-40001'],
+    );
+    const grpc = rules.filter((r) => coversPort(r, DEFAULTS.grpcPort));
+    assert.equal(grpc.length, 1);
+    assert.equal(grpc[0].IpProtocol, 'tcp');
+    assert.deepEqual([...referencedIds(grpc[0].SourceSecurityGroupId)], [functionsSg]);
+    for (const sg of resourcesOf(t, 'AWS::EC2::SecurityGroup').map(([id]) => id)) {
+      for (const rule of ingressRules(t, sg)) {
+        assert.ok(!coversPort(rule, 22), `no SSH ingress on ${sg}`);
+        if (rule.CidrIp === '0.0.0.0/0') assert.ok(!coversPort(rule, DEFAULTS.grpcPort) && !coversPort(rule, DEFAULTS.metricsPort));
+      }
+    }
+  });
+
+  it('limits function egress to HTTPS and the media nodes gRPC port', () => {
+    const t = s.templates.network;
+    const functionsSg = logicalId(s.network, s.network.functionsSecurityGroup);
+    const inline = t.toJSON().Resources[functionsSg].Properties.SecurityGroupEgress as Json[];
+    const separate = resourcesOf(t, 'AWS::EC2::SecurityGroupEgress').filter(([, r]) => referencedIds(r.Properties.GroupId).has(functionsSg)).map(([, r]) => r.Properties);
+    const egress = [...inline, ...separate].map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort} ${r.CidrIp ?? 'sg'}`).sort();
+    assert.deepEqual(egress, ['tcp 443-443 0.0.0.0/0', `tcp ${DEFAULTS.grpcPort}-${DEFAULTS.grpcPort} sg`]);
+  });
+
+  it('routes DynamoDB through a gateway endpoint, other egress through one NAT gateway, and logs rejected flows', () => {
+    const t = s.templates.network;
+    const [, endpoint] = resourcesOf(t, 'AWS::EC2::VPCEndpoint')[0]!;
+    assert.equal(resourcesOf(t, 'AWS::EC2::VPCEndpoint').length, 1);
+    assert.equal(endpoint.Properties.VpcEndpointType, 'Gateway');
+    assert.match(flatten(endpoint.Properties.ServiceName), /\.dynamodb$/);
+    // Private (functions) and public (media nodes) route tables both use it.
+    assert.equal(endpoint.Properties.RouteTableIds.length, 4);
+    t.resourceCountIs('AWS::EC2::NatGateway', 1);
+    t.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'REJECT' });
+  });
+});
+
+describe('media fleet stack', () => {
+  it('requires IMDSv2, encrypts the root volume and has no key pair', () => {
+    const [, template] = resourcesOf(s.templates.mediaFleet, 'AWS::EC2::LaunchTemplate')[0]!;
+    const data = template.Properties.LaunchTemplateData;
+    assert.equal(data.MetadataOptions.HttpTokens, 'required');
+    assert.equal(data.MetadataOptions.HttpPutResponseHopLimit, 1);
+    assert.equal(data.InstanceType, DEFAULTS.instanceType);
+    assert.equal(data.KeyName, undefined);
+    assert.deepEqual(data.BlockDeviceMappings.map((b: Json) => b.Ebs.Encrypted), [true]);
+  });
+
+  it('boots Node.js 20 and the media node under systemd, with configuration but no secret in user data', () => {
+    const [, template] = resourcesOf(s.templates.mediaFleet, 'AWS::EC2::LaunchTemplate')[0]!;
+    const script = flatten(template.Properties.LaunchTemplateData.UserData);
+    assert.match(script, /^#!\/bin\/bash\nset -euo pipefail\n/);
+    assert.match(script, /dnf install -y nodejs20 nodejs20-npm/);
+    assert.match(script, /aws s3 cp 's3:\/\/«.*»\/[0-9a-f]{64}\.zip' '\/tmp\/harmony-media-node\.zip' --region/);
+    for (const line of ['MEDIA_GRPC_HOST=0.0.0.0', 'MEDIA_GRPC_PORT=50051', 'MEDIA_LISTEN_IP=0.0.0.0', 'MEDIA_USE_EC2_METADATA=1',
+      'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_WORKERS=2', 'MEDIA_METRICS_HOST=127.0.0.1', 'MEDIA_METRICS_PORT=9464',
+      `MEDIA_DRAIN_TIMEOUT_MS=${DEFAULTS.drainTimeoutSeconds * 1000}`, 'HARMONY_ASG_NAME=HarmonyVoice-media-nodes',
+      'HARMONY_LIFECYCLE_HOOK=drain-media-node', `LOAD_METRIC_NAMESPACE=${LOAD_METRIC_NAMESPACE}`, `LOAD_METRIC_NAME=${LOAD_METRIC_NAME}`]) {
+      assert.ok(script.includes(`\n${line}\n`), `user data sets ${line}`);
+    }
+    assert.match(script, /\nMEDIA_NODES_TABLE=«.*MediaNodes.*»\n/);
+    assert.match(script, /\nMEDIA_NODE_SECRET_ARN=«.*MediaNodeSecret.*»\n/);
+    assert.doesNotMatch(script, /\nMEDIA_NODE_SECRET=/);
+    assert.match(script, /bash \/opt\/harmony-media-node\/host\/install\.sh$/);
+  });
+
+  it('ships a bundle with the media node, its one native dependency and the host scripts', () => {
+    const dir = join(s.app.outdir, s.mediaFleet.bundle.assetPath);
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const rootPkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    assert.deepEqual(pkg.dependencies, { mediasoup: rootPkg.dependencies.mediasoup });
+    const main = readFileSync(join(dir, 'main.mjs'), 'utf8');
+    assert.match(main, /from ["']mediasoup["']/, 'mediasoup stays external');
+    assert.doesNotMatch(main, /from ["']@grpc\/grpc-js["']/, 'grpc-js is bundled');
+    for (const file of ['install.sh', 'start-media-node.sh', 'publish-load.sh', 'load-percent.awk', 'lifecycle-watch.sh',
+      'harmony-media-node.service', 'harmony-media-load.service', 'harmony-media-lifecycle.service']) {
+      assert.ok(existsSync(join(dir, 'host', file)), file);
+    }
+  });
+
+  it('runs the group in public subnets with a fixed name and the configured size', () => {
+    const [, group] = resourcesOf(s.templates.mediaFleet, 'AWS::AutoScaling::AutoScalingGroup')[0]!;
+    assert.equal(group.Properties.AutoScalingGroupName, 'HarmonyVoice-media-nodes');
+    assert.equal(group.Properties.MinSize, String(DEFAULTS.minNodes));
+    assert.equal(group.Properties.MaxSize, String(DEFAULTS.maxNodes));
+    assert.match(JSON.stringify(group.Properties.VPCZoneIdentifier), /PublicSubnet/);
+    assert.doesNotMatch(JSON.stringify(group.Properties.VPCZoneIdentifier), /FunctionsSubnet/);
+  });
+
+  it('holds terminating instances in a drain lifecycle hook bounded past the drain timeout', () => {
+    const [, hook] = resourcesOf(s.templates.mediaFleet, 'AWS::AutoScaling::LifecycleHook')[0]!;
+    assert.equal(hook.Properties.LifecycleTransition, 'autoscaling:EC2_INSTANCE_TERMINATING');
+    assert.equal(hook.Properties.LifecycleHookName, 'drain-media-node');
+    assert.equal(hook.Properties.DefaultResult, 'CONTINUE');
+    assert.equal(hook.Properties.HeartbeatTimeout, DEFAULTS.drainTimeoutSeconds + 300);
+  });
+
+  it('scales by target tracking on the published load metric', () => {
+    const [, policy] = resourcesOf(s.templates.mediaFleet, 'AWS::AutoScaling::ScalingPolicy')[0]!;
+    assert.equal(policy.Properties.PolicyType, 'TargetTrackingScaling');
+    const config = policy.Properties.TargetTrackingConfiguration;
+    assert.equal(config.TargetValue, DEFAULTS.targetLoadPercent);
+    assert.deepEqual(config.CustomizedMetricSpecification, {
+      Namespace: LOAD_METRIC_NAMESPACE,
+      MetricName: LOAD_METRIC_NAME,
+      Dimensions: [{ Name: 'AutoScalingGroupName', Value: 'HarmonyVoice-media-nodes' }],
+      Statistic: 'Average',
+      Unit: 'Percent',
+    });
+  });
+
+  it('gives the instance role the registry table, its metric namespace, the secret and its own hook only', () => {
+    const t = s.templates.mediaFleet;
+    const [roleId] = resourcesOf(t, 'AWS::IAM::Role')[0]!;
+    const statements = policyStatementsOf(t, roleId);
+    const text = JSON.stringify(statements);
+    assert.match(text, /MediaNodes/);
+    assert.doesNotMatch(text, /VoiceState/, 'media nodes never touch signalling state');
+    const metric = statements.find((st) => actionsOf(st).includes('cloudwatch:PutMetricData'));
+    assert.deepEqual(metric.Condition, { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } });
+    const hook = statements.find((st) => actionsOf(st).includes('autoscaling:CompleteLifecycleAction'));
+    assert.match(flatten(hook.Resource), /:autoScalingGroup:\*:autoScalingGroupName\/HarmonyVoice-media-nodes$/);
+    const secret = statements.find((st) => actionsOf(st).includes('secretsmanager:GetSecretValue'));
+    assert.match(JSON.stringify(secret.Resource), /MediaNodeSecret/);
+    const s3 = statements.find((st) => actionsOf(st).includes('s3:GetObject'));
+    assert.match(flatten(s3.Resource), /\/[0-9a-f]{64}\.zip$/, 'reads exactly the bundle object');
+    for (const st of statements) {
+      if (resourcesOfStatement(st).includes('*')) assert.deepEqual(actionsOf(st), ['cloudwatch:PutMetricData']);
+    }
+  });
+});
