@@ -81,8 +81,9 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   reaper: {
     entry: 'functions/handlers/reaper.ts',
     description: 'Scheduled: ends ghost sessions (gone, stalled, expired, lost on the media side)',
-    // It sweeps for ~55 s per invocation; one invocation a minute keeps ghost removal under 60 s.
-    timeout: Duration.seconds(90),
+    // It sweeps every 15 s while at least two intervals of its time remain: with 70 s that is at
+    // 0/15/30/45 s, done before the next minute's invocation starts (no overlap, no gap over 15 s).
+    timeout: Duration.seconds(70),
     // Runs ~24 h a day even at rest (55 s of every minute), and waits on I/O: 256 MB halves its fixed cost.
     memorySize: 256,
     stateTable: 'read-write',
