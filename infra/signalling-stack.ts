@@ -9,7 +9,7 @@ import { Duration, Stack, type StackProps, CfnOutput, RemovalPolicy, Validations
 import { arnForNag } from './nag';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { WebSocketLambdaIntegration, WebSocketMockIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -19,6 +19,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { NODES_TABLE, STATE_TABLE } from '../data/tables';
+import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import type { InfraConfig } from './config';
 import { repoPath } from './paths';
 import { HandlerFunction } from './signalling/handler-function';
@@ -130,9 +131,18 @@ export class SignallingStack extends Stack {
       disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.functions.disconnect.fn) },
     });
 
+    // Clients' keepalive frame ({"action":"keepalive"}, protocol/hrpc.ts) matches this route under the
+    // default selection expression `$request.body.action`: it resets API Gateway's 10-minute idle timer
+    // without invoking a function. hRPC frames are base64 text, never JSON, so they all reach $default.
+    this.api.addRoute(keepaliveRouteKey(), {
+      integration: new WebSocketMockIntegration('KeepaliveIntegration', {
+        requestTemplates: { $default: '{"statusCode": 200}' },
+        templateSelectionExpression: '\\$default',
+      }),
+    });
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-APIG4',
-      reason: 'The $connect function verifies the session token and answers 401 before the upgrade; $default/$disconnect only exist on an authenticated connection.',
+      reason: 'The $connect function verifies the session token and answers 401 before the upgrade; the other routes only exist on an authenticated connection.',
     });
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
@@ -230,4 +240,11 @@ export class SignallingStack extends Stack {
     account.node.addDependency(role);
     return account;
   }
+}
+
+/** The route key of the clients' keepalive frame under the `$request.body.action` selection expression. */
+export function keepaliveRouteKey(): string {
+  const action = (JSON.parse(KEEPALIVE_FRAME) as { action?: unknown }).action;
+  if (typeof action !== 'string' || !action) throw new Error('infra.keepalive: KEEPALIVE_FRAME has no "action"');
+  return action;
 }

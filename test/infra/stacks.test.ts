@@ -6,6 +6,7 @@ import { before, describe, it } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { NODES_TABLE, STATE_TABLE } from '../../data/tables';
+import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from '../../infra/media-fleet/load-metric';
 import { HANDLERS } from '../../infra/signalling-stack';
@@ -67,19 +68,32 @@ describe('signalling stack', () => {
     const t = s.templates.signalling;
     const integrations = Object.fromEntries(resourcesOf(t, 'AWS::ApiGatewayV2::Integration'));
     const routes = resourcesOf(t, 'AWS::ApiGatewayV2::Route');
-    assert.deepEqual(routes.map(([, r]) => r.Properties.RouteKey).sort(), ['$connect', '$default', '$disconnect']);
+    assert.deepEqual(routes.map(([, r]) => r.Properties.RouteKey).sort(), ['$connect', '$default', '$disconnect', 'keepalive']);
     const expected: Record<string, keyof typeof HANDLERS> = { $connect: 'connect', $default: 'default', $disconnect: 'disconnect' };
     for (const [, route] of routes) {
-      const target = flatten(route.Properties.Target);
       const integrationId = [...referencedIds(route.Properties.Target)][0]!;
-      assert.match(target, /^integrations\//);
+      assert.match(flatten(route.Properties.Target), /^integrations\//);
       const integration = integrations[integrationId];
       assert.ok(integration, `route ${route.Properties.RouteKey} targets a known integration`);
+      const handler = expected[route.Properties.RouteKey];
+      if (!handler) continue;
       assert.equal(integration.Properties.IntegrationType, 'AWS_PROXY');
-      assert.deepEqual([...referencedIds(integration.Properties.IntegrationUri)], [functionId(expected[route.Properties.RouteKey]!)]);
+      assert.deepEqual([...referencedIds(integration.Properties.IntegrationUri)], [functionId(handler)]);
     }
     // API Gateway may invoke each route function, and nothing else is granted invoke by the API.
     t.resourceCountIs('AWS::Lambda::Permission', 4); // three routes + the reaper schedule
+  });
+
+  it('answers the clients\' keepalive frame with a mock integration, no function involved', () => {
+    const t = s.templates.signalling;
+    const [, api] = resourcesOf(t, 'AWS::ApiGatewayV2::Api')[0]!;
+    assert.equal(api.Properties.RouteSelectionExpression, '$request.body.action');
+    const [, route] = resourcesOf(t, 'AWS::ApiGatewayV2::Route').find(([, r]) => r.Properties.RouteKey === 'keepalive')!;
+    assert.equal(JSON.parse(KEEPALIVE_FRAME).action, route.Properties.RouteKey);
+    const integration = t.toJSON().Resources[[...referencedIds(route.Properties.Target)][0]!];
+    assert.equal(integration.Properties.IntegrationType, 'MOCK');
+    assert.deepEqual(integration.Properties.RequestTemplates, { $default: '{"statusCode": 200}' });
+    t.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 0); // one-way: nothing is sent back
   });
 
   it('authenticates in the $connect function: token key from SSM, expected issuer, no separate authorizer', () => {
