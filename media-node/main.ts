@@ -24,6 +24,7 @@ try {
     if (signals > 1) {
       // A second signal: stop waiting for rooms to empty.
       logger.warn('media-node.forced-exit', { signal });
+      node.rooms.closeAll('drained');
       node.close().finally(() => process.exit(0));
       return;
     }

@@ -6,6 +6,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { MediaNodeService as MediaNodeServiceDefinition } from '../../gen/medianode/v1/media_node';
 import { NodeRegistry } from '../../routing/NodeRegistry';
 import { createDocumentClient } from '../../routing/dynamo';
+import { nodeLoad } from '../../routing/placement';
 import type { MediaNodeRecord, MediaNodeState } from '../../routing/types';
 import { createMediaNodeService } from './grpcService';
 import { fetchEc2PublicIpv4 } from './imds';
@@ -156,6 +157,29 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     };
     await sampleCpu();
 
+    const capacity = options.capacity ?? workers * DEFAULTS.consumersPerWorker;
+    const record = async (): Promise<MediaNodeRecord> => {
+      const load = rooms.load();
+      const cpu = lastCpu.map((w) => w.cpuPercent);
+      const now = Date.now();
+      return {
+        nodeId,
+        grpcAddress: advertisedAddress,
+        publicAddress,
+        capacity,
+        ...load,
+        cpu: {
+          workers: cpu,
+          avg: cpu.length ? Math.round((10 * cpu.reduce((a, b) => a + b, 0)) / cpu.length) / 10 : 0,
+          max: cpu.length ? Math.max(...cpu) : 0,
+        },
+        state: state === 'closed' ? 'draining' : state,
+        heartbeatAt: now,
+        // Three missed heartbeats (at least 15 s) and the record is dead to readers.
+        expiresAt: Math.floor(now / 1000) + Math.max(15, Math.ceil((3 * heartbeatMs) / 1000)),
+      };
+    };
+
     let metricsServer: HttpServer | undefined;
     let metricsAddress: string | undefined;
     const metricsPort = options.metricsPort ?? DEFAULTS.metricsPort;
@@ -169,6 +193,11 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
           gauge('media_node_producers', 'Audio producers', [{ value: load.producers }]),
           gauge('media_node_consumers', 'Audio consumers', [{ value: load.consumers }]),
           gauge('media_node_draining', '1 while draining', [{ value: state === 'active' ? 0 : 1 }]),
+          gauge(
+            'media_node_load_percent',
+            'Load in percent of capacity: the larger of consumers/capacity and average worker CPU (what placement uses)',
+            [{ value: Math.round(1000 * nodeLoad(await record())) / 10 }],
+          ),
           gauge(
             'media_node_worker_cpu_percent',
             'Worker CPU over the last heartbeat interval, percent of one core',
@@ -201,35 +230,15 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       pendingWrites.add(write);
     });
 
-    const capacity = options.capacity ?? workers * DEFAULTS.consumersPerWorker;
-    const record = async (): Promise<MediaNodeRecord> => {
-      const load = rooms.load();
-      const cpu = lastCpu.map((w) => w.cpuPercent);
-      const now = Date.now();
-      return {
-        nodeId,
-        grpcAddress: advertisedAddress,
-        publicAddress,
-        capacity,
-        ...load,
-        cpu: {
-          workers: cpu,
-          avg: cpu.length ? Math.round((10 * cpu.reduce((a, b) => a + b, 0)) / cpu.length) / 10 : 0,
-          max: cpu.length ? Math.max(...cpu) : 0,
-        },
-        state: state === 'closed' ? 'draining' : state,
-        heartbeatAt: now,
-        // Three missed heartbeats (at least 15 s) and the record is dead to readers.
-        expiresAt: Math.floor(now / 1000) + Math.max(15, Math.ceil((3 * heartbeatMs) / 1000)),
-      };
-    };
     const heartbeatNow = async () => {
       await sampleCpu();
       if (registry && state !== 'closed') await registry.heartbeat(await record());
     };
     if (registry) await registry.register(await record());
+    // Kept so close() can wait for it: a put landing after the deregister would resurrect the node.
+    let beating: Promise<void> = Promise.resolve();
     const heartbeat = setInterval(() => {
-      heartbeatNow().catch((error) => logger.warn('media-node.heartbeat-failed', { error }));
+      beating = heartbeatNow().catch((error) => logger.warn('media-node.heartbeat-failed', { error }));
     }, heartbeatMs);
     heartbeat.unref();
 
@@ -239,6 +248,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
         state = 'closed';
         clearInterval(heartbeat);
         rooms.closeAll();
+        await beating;
         await Promise.allSettled([...pendingWrites]);
         if (registry) await registry.deregister(nodeId).catch((error) => logger.warn('media-node.deregister-failed', { error }));
         await cleanup();

@@ -26,7 +26,7 @@ function watch(api: MediaNodeApi): { events: SessionLost[]; ready: Promise<void>
   const stream = api.watchSessions();
   stream.on('data', (event: SessionLost) => events.push(event));
   stream.on('error', () => {});
-  // The stream is registered once the server has the call; a GetRoom round trip after it orders that.
+  // The server subscribes when the call arrives; there is no ack, so give it a moment.
   const ready = new Promise<void>((resolve) => setTimeout(resolve, 100));
   return { events, ready };
 }
@@ -153,6 +153,8 @@ describe('metrics', () => {
       assert.equal(value('media_node_consumers'), 6);
       assert.equal(value('media_node_join_duration_seconds_count'), 3);
       assert.ok(value('media_node_worker_cpu_percent{worker="1"}') >= 0);
+      // 6 consumers of the default capacity (2 workers x 1000) = 0.3%, unless CPU is higher.
+      assert.ok(value('media_node_load_percent') >= 0.3 && value('media_node_load_percent') <= 100);
       assert.equal(value('media_node_call_failures_total{method="ResumeConsumer",reason="unknown-consumer"}'), 1);
       assert.equal((await fetch(`http://${node.metricsAddress}/other`)).status, 404);
     } finally {

@@ -6,14 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import type { SessionLost } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
-import { routerCounts, startTestNode, waitFor } from './helpers';
+import { joinSession, routerCounts, startTestNode, waitFor } from './helpers';
 import { TestClient } from './mscClient';
 
 let node: MediaNodeHandle;
 let api: MediaNodeApi;
 let stop: () => Promise<void>;
 before(async () => {
-  ({ node, api, stop } = await startTestNode({ iceDisconnectedGraceMs: 500, iceConsentTimeoutS: 2 }));
+  // ICE consent checks off: werift never refreshes consent, and these tests are not about loss.
+  ({ node, api, stop } = await startTestNode({ iceConsentTimeoutS: 0 }));
 });
 after(() => stop());
 
@@ -80,12 +81,8 @@ describe('RTP through a room router', () => {
 });
 
 describe('real WebRTC clients through the API (msc-node: ICE + DTLS + SRTP via the WebRtcServer)', () => {
-  test('two clients hear each other; a client that goes away is reported lost and cleaned up', async () => {
+  test('two clients complete the protocol flow and hear each other', async () => {
     const roomId = 'webrtc:1';
-    const lost: SessionLost[] = [];
-    const stream = api.watchSessions();
-    stream.on('data', (event: SessionLost) => lost.push(event));
-    stream.on('error', () => {});
     const a = new TestClient(api, roomId, 'conn-a', '501');
     const b = new TestClient(api, roomId, 'conn-b', '502');
     try {
@@ -99,25 +96,52 @@ describe('real WebRTC clients through the API (msc-node: ICE + DTLS + SRTP via t
       await Promise.all([a.speak(60), b.speak(60)]);
       await waitFor(() => (b.received.get('conn-a') ?? 0) >= 50 && (a.received.get('conn-b') ?? 0) >= 50, 5000, 'RTP both ways');
       const room = node.rooms.find(roomId)!;
-      const transports = room.transportsOf('conn-a')!;
-      assert.equal(transports.producer.dtlsState, 'connected');
-      assert.equal(transports.consumer.dtlsState, 'connected');
-
-      // A disappears without a Leave (werift sends no DTLS close_notify): ICE consent expires,
-      // ICE goes 'disconnected', and after the grace the node reports the session lost.
-      a.close();
-      await waitFor(() => lost.some((e) => e.sessionId === 'conn-a'), 10_000, 'conn-a reported lost');
-      const event = lost.find((e) => e.sessionId === 'conn-a')!;
-      assert.equal(event.roomId, roomId);
-      assert.equal(event.userId, '501');
-      assert.equal(event.reason, 'ice-failed');
-      assert.deepEqual((await api.getRoom({ roomId })).sessions, [{ sessionId: 'conn-b', userId: '502' }]);
-      assert.deepEqual(await routerCounts(node, roomId), { transports: 2, producers: 1, consumers: 0 });
-      assert.equal((await api.leave({ roomId, sessionId: 'conn-a' })).wasPresent, false);
+      for (const sessionId of ['conn-a', 'conn-b']) {
+        const transports = room.transportsOf(sessionId)!;
+        assert.equal(transports.producer.dtlsState, 'connected');
+        assert.equal(transports.consumer.dtlsState, 'connected');
+      }
     } finally {
       a.close();
       b.close();
+    }
+  });
+
+  test('a client that goes away without a Leave is reported lost, cleaned up, and its Leave still answers once', async () => {
+    // werift sends no DTLS close_notify and no ICE consent refreshes, so the loss shows as ICE consent
+    // expiry: ICE 'disconnected', then after the grace the session is lost ('ice-failed').
+    const lossy = await startTestNode({ iceDisconnectedGraceMs: 300, iceConsentTimeoutS: 2 });
+    const roomId = 'webrtc:2';
+    const lost: SessionLost[] = [];
+    const stream = lossy.api.watchSessions();
+    stream.on('data', (event: SessionLost) => lost.push(event));
+    stream.on('error', () => {});
+    const a = new TestClient(lossy.api, roomId, 'conn-a', '501');
+    try {
+      await a.join();
+      // A listener that never connects media (its ICE stays 'new', so it is never lost).
+      const listener = await joinSession(lossy.api, roomId, 'conn-l', '503');
+      assert.deepEqual(byPair(listener.joined.forJoiner), ['conn-l<-conn-a']);
+      a.close();
+      await waitFor(() => lost.some((e) => e.sessionId === 'conn-a'), 20_000, 'conn-a reported lost');
+      assert.deepEqual(lost, [{ roomId, sessionId: 'conn-a', userId: '501', reason: 'ice-failed' }]);
+      assert.deepEqual((await lossy.api.getRoom({ roomId })).sessions, [{ sessionId: 'conn-l', userId: '503' }]);
+      assert.deepEqual(await routerCounts(lossy.node, roomId), { transports: 2, producers: 1, consumers: 0 });
+      // The signalling side's later Leave still learns whom to tell (the lost session's audience), once.
+      assert.deepEqual(await lossy.api.leave({ roomId, sessionId: 'conn-a' }), {
+        wasPresent: true,
+        remaining: [{ sessionId: 'conn-l', userId: '503' }],
+        roomClosed: false,
+      });
+      assert.equal((await lossy.api.leave({ roomId, sessionId: 'conn-a' })).wasPresent, false);
+    } finally {
+      a.close();
       stream.cancel();
+      await lossy.stop();
     }
   });
 });
+
+function byPair(deliveries: { receiverSessionId: string; producerSessionId: string }[]): string[] {
+  return deliveries.map((d) => `${d.receiverSessionId}<-${d.producerSessionId}`);
+}
