@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ScheduledEvent } from 'aws-lambda';
 import { invoke, type LambdaHandler } from './gateway/lambda';
-import type { Logger } from './gateway/log';
+import type { Logger } from '../lib/log';
 
 export const HANDLER_MODULES = ['connect', 'default', 'disconnect', 'reaper'] as const;
 export type HandlerName = (typeof HANDLER_MODULES)[number];

@@ -11,7 +11,7 @@ import { DEV_TOKEN_ISSUER, loadDevKeys, type DevKeys } from './dev-keys';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from './dynamo';
 import { startLocalGateway, type GatewayHandlers, type LocalGateway } from './gateway/gateway';
 import type { LambdaHandler } from './gateway/lambda';
-import { createLogger, type Logger } from './gateway/log';
+import { createLogger, type Logger } from '../lib/log';
 import type { StaticMount } from './gateway/static-files';
 import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedule } from './handler-modules';
 import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';

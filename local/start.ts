@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEV_TOKEN_PATH } from './gateway/dev-token';
-import { createLogger } from './gateway/log';
+import { createLogger } from '../lib/log';
 import { awaitExitOrKill, descendantProcesses, signal } from './process-tree';
 import { REPO_ROOT, startLocalStack, type LocalStack } from './stack';
 

@@ -1,7 +1,7 @@
 // Media node process: `tsx media-node/main.ts`, configured from the environment.
 // Prints {"msg":"media-node.ready","grpc":...,"metrics":...} once serving; drains on SIGTERM.
 import { configFromEnv } from './src/config';
-import { createLogger } from './src/log';
+import { createLogger } from '../lib/log';
 import { startMediaNode } from './src/MediaNode';
 
 const options = configFromEnv();

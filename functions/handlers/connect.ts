@@ -4,8 +4,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import { parseHandshake } from '../../protocol/hrpc';
-import { jsonLogger } from '../log';
-import { runtime } from './runtime';
+import { log, runtime } from './runtime';
 import type { WebSocketEvent } from './event';
 
 export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyResult> {
@@ -19,8 +18,8 @@ export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyRes
   } catch (err) {
     const error = err instanceof VoiceError ? err : new VoiceError(ErrorId.internal, 'the voice service could not accept this connection');
     const statusCode = error.identifier === ErrorId.blankSession ? 401 : error.identifier === ErrorId.internal ? 500 : 400;
-    if (statusCode === 500) jsonLogger.error('voice.connect-failed', { connectionId, error: (err as Error)?.stack ?? String(err) });
-    else jsonLogger.info('voice.connect-rejected', { connectionId, identifier: error.identifier, message: error.humanMessage });
+    if (statusCode === 500) log.error('voice.connect-failed', { connectionId, error: (err as Error)?.stack ?? String(err) });
+    else log.info('voice.connect-rejected', { connectionId, identifier: error.identifier, message: error.humanMessage });
     return {
       statusCode,
       headers: { 'Content-Type': 'application/hrpc', 'Hrpc-Version': '1' },

@@ -1,15 +1,14 @@
 // $disconnect: best effort on AWS (never guaranteed), so the reaper also finds sessions that never get here.
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { jsonLogger } from '../log';
 import type { WebSocketEvent } from './event';
-import { runtime } from './runtime';
+import { log, runtime } from './runtime';
 
 export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyResult> {
   const { connectionId, domainName, stage } = event.requestContext;
   try {
     await (await runtime()).core({ domainName, stage }).disconnect(connectionId);
   } catch (err) {
-    jsonLogger.error('voice.disconnect-failed', { connectionId, error: (err as Error)?.stack ?? String(err) });
+    log.error('voice.disconnect-failed', { connectionId, error: (err as Error)?.stack ?? String(err) });
   }
   return { statusCode: 200, body: '' };
 }

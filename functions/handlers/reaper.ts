@@ -1,8 +1,7 @@
 // The scheduled reaper. EventBridge runs it at most once a minute, so one invocation sweeps every
 // REAPER_INTERVAL_MS (default 15 s) until its time runs low: a ghost is gone well within 60 s.
 import type { Context } from 'aws-lambda';
-import { jsonLogger } from '../log';
-import { runtime } from './runtime';
+import { log, runtime } from './runtime';
 
 export async function handler(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<{ sweeps: number; ended: number }> {
   const intervalMs = Number(process.env.REAPER_INTERVAL_MS ?? 15_000);
@@ -14,13 +13,13 @@ export async function handler(_event: unknown, context: Pick<Context, 'getRemain
     try {
       ended += (await core.sweep()).ended;
     } catch (err) {
-      jsonLogger.error('voice.sweep-failed', { error: (err as Error)?.stack ?? String(err) });
+      log.error('voice.sweep-failed', { error: (err as Error)?.stack ?? String(err) });
     }
     sweeps++;
     const wait = Math.max(0, intervalMs - (Date.now() - started));
     if (context.getRemainingTimeInMillis() < wait + intervalMs) break;
     await new Promise((r) => setTimeout(r, wait));
   }
-  jsonLogger.info('voice.reaper-done', { sweeps, ended });
+  log.info('voice.reaper-done', { sweeps, ended });
   return { sweeps, ended };
 }

@@ -21,8 +21,11 @@ import { GrpcMediaClient } from '../adapters/grpc-media-client';
 import { RegistryNodeDirectory } from '../adapters/node-directory';
 import { TokenGrantPolicy } from '../auth/policy';
 import { publicKeyFromPem, verifyToken, type TokenClaims } from '../auth/token';
-import { jsonLogger } from '../log';
+import { createLogger } from '../../lib/log';
 import { VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
+
+/** The signalling functions' logger (LOG_LEVEL sets the level). */
+export const log = createLogger({ base: { component: 'signalling' } });
 
 export interface Runtime {
   core(endpoint: { domainName?: string; stage?: string }): VoiceCore;
@@ -63,7 +66,7 @@ async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
     core({ domainName, stage }) {
       const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
       if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
-      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log: jsonLogger, limits });
+      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log, limits });
     },
     verify: (token) => verifyToken(token, publicKey, { issuer }),
   };

@@ -10,7 +10,7 @@ import { ErrorId, VoiceError } from '../../protocol/errors';
 import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
 import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
-import type { Logger } from '../log';
+import type { Logger } from '../../lib/log';
 import { mediaErrorToVoiceError } from './media-errors';
 import {
   ConflictError, type Clock, type ConnectionRecord, type ConnectionState, type ConsumerDelivery, type Gateway,

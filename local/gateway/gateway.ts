@@ -15,7 +15,7 @@ import { handleDevTokenRequest, type DevTokenSigner } from './dev-token';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts } from './events';
 import { awsStyleId } from './ids';
 import { invoke, resultBody, resultHeader, type LambdaHandler, type ProxyResult } from './lambda';
-import { createLogger, type Logger } from './log';
+import { createLogger, type Logger } from '../../lib/log';
 import { serveStatic, type StaticMount } from './static-files';
 
 export const WEBSOCKET_PATHS = [VOICE_STREAM_PATH, '/'] as const;

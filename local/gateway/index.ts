@@ -4,4 +4,4 @@ export type { LambdaHandler, ProxyResult } from './lambda';
 export type { ConnectEvent, DisconnectEvent, MessageEvent } from './events';
 export { DEV_TOKEN_PATH, mintDevToken, type DevTokenSigner } from './dev-token';
 export type { StaticMount } from './static-files';
-export { createLogger, silentLogger, type Logger } from './log';
+export { createLogger, silentLogger, type Logger } from '../../lib/log';

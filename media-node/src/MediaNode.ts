@@ -10,7 +10,7 @@ import { nodeLoad } from '../../routing/placement';
 import type { MediaNodeRecord, MediaNodeState } from '../../routing/types';
 import { createMediaNodeService } from './grpcService';
 import { fetchEc2PublicIpv4 } from './imds';
-import { createLogger, type Logger, type LogLevel } from './log';
+import { createLogger, type Logger, type LogLevel } from '../../lib/log';
 import { createMetrics, gauge, startMetricsServer } from './metrics';
 import { Rooms, type NodeLoad } from './Rooms';
 import { WorkerPool, type WorkerCpu } from './WorkerPool';

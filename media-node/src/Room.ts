@@ -4,7 +4,7 @@
 import type { types } from 'mediasoup';
 import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../gen/medianode/v1/media_node';
 import { MediaError } from '../api/errors';
-import type { Logger } from './log';
+import type { Logger } from '../../lib/log';
 import { SerialQueue } from './SerialQueue';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';

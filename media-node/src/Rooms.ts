@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { MediaError } from '../api/errors';
 import { ROOM_MEDIA_CODECS } from './codecs';
-import type { Logger } from './log';
+import type { Logger } from '../../lib/log';
 import { Room, type LossReason, type RoomLoad, type SessionLostEvent } from './Room';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 

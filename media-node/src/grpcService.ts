@@ -7,7 +7,7 @@ import type {
 } from '../../gen/medianode/v1/media_node';
 import { isAuthorized } from '../api/auth';
 import { MediaError } from '../api/errors';
-import type { Logger } from './log';
+import type { Logger } from '../../lib/log';
 import type { Metrics } from './metrics';
 import type { SessionLostEvent } from './Room';
 import type { Rooms } from './Rooms';

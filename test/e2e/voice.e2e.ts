@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { createLogger } from '../../local/gateway/log';
+import { createLogger } from '../../lib/log';
 import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/stack';
 import { buildWeb } from '../../web/build';
 import { launchChromium } from './support/chromium';

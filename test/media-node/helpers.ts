@@ -10,9 +10,12 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { NODES_TABLE, createTableInput } from '../../data/tables';
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError, type MediaErrorReason } from '../../media-node/api/errors';
-import { silentLogger } from '../../media-node/src/log';
+import { silentLogger } from '../../lib/log';
 import { startMediaNode, type MediaNodeHandle, type MediaNodeOptions } from '../../media-node/src/MediaNode';
 import assert from 'node:assert/strict';
+import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from '../support/client-params';
+
+export { clientRtpCapabilities, dtlsParameters, producerRtpParameters };
 
 export const SECRET = 'test-secret-' + randomBytes(8).toString('hex');
 
@@ -37,58 +40,6 @@ export async function startTestNode(
       await node.close();
     },
   };
-}
-
-/** RtpCapabilities as a browser's mediasoup-client Device reports them (audio part). */
-export function clientRtpCapabilities(options: { absSendTime?: boolean } = {}): string {
-  // Header extension ids are the router's: mediasoup-client's Device takes them from the router.
-  const absSendTime = { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' };
-  return JSON.stringify({
-    codecs: [
-      {
-        kind: 'audio',
-        mimeType: 'audio/opus',
-        preferredPayloadType: 111,
-        clockRate: 48000,
-        channels: 2,
-        parameters: { minptime: 10, useinbandfec: 1 },
-        rtcpFeedback: [{ type: 'transport-cc', parameter: '' }],
-      },
-    ],
-    headerExtensions: [
-      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1, preferredEncrypt: false, direction: 'sendrecv' },
-      ...(options.absSendTime === false ? [] : [absSendTime]),
-      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', preferredId: 6, preferredEncrypt: false, direction: 'sendrecv' },
-    ],
-  });
-}
-
-/** RtpParameters of an Opus producer as mediasoup-client's produce() emits them. */
-export function producerRtpParameters(ssrc = randomBytes(4).readUInt32BE() || 1): string {
-  return JSON.stringify({
-    mid: '0',
-    codecs: [
-      {
-        mimeType: 'audio/opus',
-        payloadType: 111,
-        clockRate: 48000,
-        channels: 2,
-        parameters: { minptime: 10, useinbandfec: 1 },
-        rtcpFeedback: [{ type: 'transport-cc', parameter: '' }],
-      },
-    ],
-    headerExtensions: [
-      { uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', id: 1, encrypt: false, parameters: {} },
-      { uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: 10, encrypt: false, parameters: {} },
-    ],
-    encodings: [{ ssrc, dtx: false }],
-    rtcp: { cname: 'cname-' + ssrc, reducedSize: true },
-  });
-}
-
-export function dtlsParameters(): string {
-  const value = [...randomBytes(32)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
-  return JSON.stringify({ role: 'client', fingerprints: [{ algorithm: 'sha-256', value }] });
 }
 
 /** OpenRoom (idempotent) + CreateTransports + Join for one session. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startMediaNode, type MediaNodeHandle } from '../../media-node/src/MediaNode';
-import { silentLogger } from '../../media-node/src/log';
+import { silentLogger } from '../../lib/log';
 import { NODES_TABLE } from '../../data/tables';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { joinedClient } from '../support/stack-flow';

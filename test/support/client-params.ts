@@ -1,9 +1,11 @@
 // Client-side mediasoup parameters that a real mediasoup-client Device would send (audio only),
-// hand-built so tests can drive the media node and the voice stream without a WebRTC stack.
+// hand-built so tests and benchmarks can drive the media node and the voice stream without a WebRTC stack.
 import { randomBytes } from 'node:crypto';
 
 /** RtpCapabilities as a browser's mediasoup-client Device reports them (audio part). */
-export function clientRtpCapabilities(): string {
+export function clientRtpCapabilities(options: { absSendTime?: boolean } = {}): string {
+  // Header extension ids are the router's: mediasoup-client's Device takes them from the router.
+  const absSendTime = { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' };
   return JSON.stringify({
     codecs: [
       {
@@ -18,8 +20,8 @@ export function clientRtpCapabilities(): string {
     ],
     headerExtensions: [
       { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1, preferredEncrypt: false, direction: 'sendrecv' },
-      { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' },
-      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', preferredId: 10, preferredEncrypt: false, direction: 'sendrecv' },
+      ...(options.absSendTime === false ? [] : [absSendTime]),
+      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', preferredId: 6, preferredEncrypt: false, direction: 'sendrecv' },
     ],
   });
 }

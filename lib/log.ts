@@ -1,4 +1,5 @@
-// One JSON object per line per event ({"level","msg", ids...}). Never pass tokens or headers as fields.
+// Structured logs for every server-side part (Lambda handlers, local stack, media node): one JSON object per line
+// per event ({"level","msg", ids...}). Never pass tokens, secrets, headers or SDP/DTLS material as fields.
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFields = Record<string, unknown>;
 
