@@ -41,9 +41,13 @@ export async function startLocalDynamo(options: { port?: number; host?: string; 
   const port = (server.address() as AddressInfo).port;
   const endpoint = `http://${host}:${port}`;
   const close = async () => {
+    // Let requests already being served finish: dynalite closes its database when the server closes, and a
+    // request cut off mid-way would then throw "Database is closed" out of dynalite (an uncaught exception).
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
+    server.closeIdleConnections();
+    const force = setTimeout(() => server.closeAllConnections(), 2_000);
     await closed;
+    clearTimeout(force);
   };
 
   const client = new DynamoDBClient({ endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });

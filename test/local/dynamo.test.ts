@@ -49,3 +49,28 @@ describe('local dynamo', () => {
     }
   });
 });
+
+describe('local dynamo shutdown', () => {
+  it('lets requests in flight finish instead of crashing the process with "Database is closed"', async () => {
+    const dynamo = await startLocalDynamo();
+    const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'local', credentials: LOCAL_AWS_CREDENTIALS });
+    const table = dynamo.tables[STATE_TABLE.envVar]!;
+    const crashes: unknown[] = [];
+    const onUncaught = (err: unknown) => crashes.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const requests = Array.from({ length: 200 }, (_, i) => client.send(new QueryCommand({
+        TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: `p${i}` } },
+      })).then(() => 'ok', () => 'failed'));
+      await Promise.race(requests); // connections are up and the rest are being served
+      await dynamo.close();
+      const outcomes = await Promise.all(requests);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(crashes, [], 'dynalite threw out of a request cut off by close()');
+      assert.ok(outcomes.filter((o) => o === 'ok').length > 1, 'requests already being served completed');
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      client.destroy();
+    }
+  });
+});
