@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { Match } from 'aws-cdk-lib/assertions';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { NODES_TABLE, STATE_TABLE } from '../../data/tables';
 import { KEEPALIVE_FRAME } from '../../protocol/hrpc';

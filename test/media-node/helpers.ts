@@ -1,13 +1,11 @@
 // Shared by the media node tests: a node on ephemeral ports, an authenticated client,
 // hand-built client parameters that mediasoup accepts, and a local DynamoDB.
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ServiceError } from '@grpc/grpc-js';
-import { NODES_TABLE, createTableInput } from '../../data/tables';
+import { NODES_TABLE } from '../../data/tables';
+import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo as startProjectDynamo } from '../../local/dynamo';
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError, type MediaErrorReason } from '../../media-node/api/errors';
 import { silentLogger } from '../../lib/log';
@@ -106,24 +104,18 @@ export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 500
   });
 }
 
-/** An in-process dynalite with the NODES table created from data/tables.ts. */
+/** The project's local DynamoDB (local/dynamo.ts) with a document client on the registry table. */
 export async function startLocalDynamo(): Promise<{ client: DynamoDBDocumentClient; endpoint: string; tableName: string; stop: () => Promise<void> }> {
-  const require = createRequire(import.meta.url);
-  const dynalite = require('dynalite') as (options: Record<string, number>) => Server;
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const raw = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const tableName = 'media-nodes-test';
-  await raw.send(new CreateTableCommand(createTableInput(NODES_TABLE, tableName)));
+  const dynamo = await startProjectDynamo();
+  const raw = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
   const client = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
   return {
     client,
-    endpoint,
-    tableName,
+    endpoint: dynamo.endpoint,
+    tableName: dynamo.tables[NODES_TABLE.envVar]!,
     stop: async () => {
       raw.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await dynamo.close();
     },
   };
 }
