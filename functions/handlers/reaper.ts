@@ -20,6 +20,6 @@ export async function handler(_event: unknown, context: Pick<Context, 'getRemain
     if (context.getRemainingTimeInMillis() < wait + intervalMs) break;
     await new Promise((r) => setTimeout(r, wait));
   }
-  log.info('voice.reaper-done', { sweeps, ended });
+  (ended > 0 ? log.info : log.debug)('voice.reaper-done', { sweeps, ended });
   return { sweeps, ended };
 }
