@@ -386,7 +386,7 @@ export class VoiceCore {
     const members = new Map<string, MemberRecord | ConnectionRecord>(
       (known ?? (await this.deps.store.listMembers(channelKey))).map((m) => [m.connectionId, m]));
     const gone: string[] = [];
-    await Promise.allSettled(items.map(async ({ sessionId, response }) => {
+    const results = await Promise.allSettled(items.map(async ({ sessionId, response }) => {
       // A member whose join is still being committed is not listed yet: read its connection.
       const receiver = members.get(sessionId) ?? (await this.deps.store.getConnection(sessionId));
       if (!receiver) return;
@@ -394,6 +394,13 @@ export class VoiceCore {
       assertFits(frame);
       if ((await this.deps.gateway.send(sessionId, frame, receiver.variant)) === 'gone') gone.push(sessionId);
     }));
+    results.forEach((result, i) => {
+      if (result.status === 'rejected') {
+        this.deps.log.error('voice.delivery-failed', {
+          channelKey, connectionId: items[i]!.sessionId, kind: items[i]!.response.message?.$case, error: String(result.reason),
+        });
+      }
+    });
     for (const sessionId of gone) await this.endSession(sessionId, 'gone');
   }
 
