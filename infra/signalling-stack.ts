@@ -174,6 +174,8 @@ export class SignallingStack extends Stack {
     if (config.apiGatewayAccountLogsRole) this.stage.node.addDependency(this.accountLogsRole());
 
     this.grantAccess(props);
+    // The reaper's scheduled event carries no domainName/stage to derive the @connections endpoint from.
+    this.functions.reaper.fn.addEnvironment('CONNECTIONS_ENDPOINT', this.stage.callbackUrl);
 
     const reaperRule = new events.Rule(this, 'ReaperSchedule', {
       description: 'Runs the ghost-session reaper every minute',

@@ -156,6 +156,11 @@ describe('signalling stack', () => {
     assert.equal(rule.Properties.Targets[0].RetryPolicy.MaximumRetryAttempts, 0);
     const reaper = t.toJSON().Resources[functionId('reaper')];
     assert.ok(reaper.Properties.Timeout >= 70, `reaper timeout ${reaper.Properties.Timeout}s`);
+    // It has no event to derive the @connections endpoint from: it is told this API's stage URL.
+    const endpoint = JSON.stringify(reaper.Properties.Environment.Variables.CONNECTIONS_ENDPOINT);
+    assert.match(endpoint, new RegExp(`"Ref":"${logicalId(s.signalling, s.signalling.api)}"`));
+    assert.match(endpoint, /execute-api/);
+    assert.match(endpoint, /\/v1/);
   });
 
   it('grants execute-api:ManageConnections only on this API and stage, per method, to the handlers that post', () => {
