@@ -82,20 +82,21 @@ export class VoiceCore {
   /** Handles one client frame (text for hrpc1.base64, bytes for hrpc1). Never throws. */
   async receive(connectionId: string, payload: string | Uint8Array): Promise<void> {
     if (payload === KEEPALIVE_FRAME) return;
+    // Until the record is read, the frame's own kind is the best guess of the stream's variant.
+    const guessed: Variant = typeof payload === 'string' ? 'base64' : 'binary';
     let conn: ConnectionRecord | undefined;
     try {
       conn = await this.deps.store.getConnection(connectionId);
       if (!conn) {
         // The session was already ended (timeout, replacement, reaper): say so, then close.
-        const variant: Variant = typeof payload === 'string' ? 'base64' : 'binary';
-        await this.deps.gateway.send(connectionId, errorFrameOf(new VoiceError(ErrorId.notFound, 'this stream has no voice session (it was ended); reconnect')), variant);
+        await this.deps.gateway.send(connectionId, errorFrameOf(new VoiceError(ErrorId.notFound, 'this stream has no voice session (it was ended); reconnect')), guessed);
         await this.deps.gateway.close(connectionId);
         return;
       }
       const request = decodeRequest(fromWire(payload, conn.variant));
       await this.dispatch(conn, request);
     } catch (err) {
-      await this.fail(connectionId, conn, err);
+      await this.fail(connectionId, conn, err, guessed);
     }
   }
 
@@ -404,7 +405,7 @@ export class VoiceCore {
     for (const sessionId of gone) await this.endSession(sessionId, 'gone');
   }
 
-  private async fail(connectionId: string, conn: ConnectionRecord | undefined, err: unknown): Promise<void> {
+  private async fail(connectionId: string, conn: ConnectionRecord | undefined, err: unknown, guessed: Variant): Promise<void> {
     const error = err instanceof VoiceError ? err
       : new VoiceError(ErrorId.internal, 'the voice service failed to handle this message');
     if (!(err instanceof VoiceError)) {
@@ -412,10 +413,10 @@ export class VoiceCore {
     } else {
       this.deps.log.info('voice.rejected', { connectionId, userId: conn?.userId, identifier: error.identifier, message: error.humanMessage });
     }
-    if (!conn) return;
-    if (error.fatal) return this.endSession(conn.connectionId, 'rejected', error);
+    if (conn && error.fatal) return this.endSession(conn.connectionId, 'rejected', error);
     try {
-      await this.deps.gateway.send(connectionId, errorFrameOf(error), conn.variant);
+      // Even when the state could not be read (a store outage), the client hears why nothing happened.
+      await this.deps.gateway.send(connectionId, errorFrameOf(error), conn?.variant ?? guessed);
     } catch (sendErr) {
       this.deps.log.error('voice.error-send-failed', { connectionId, error: (sendErr as Error).message });
     }
