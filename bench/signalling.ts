@@ -51,12 +51,18 @@ async function until(check: () => boolean, what: string, timeoutMs = 30_000): Pr
 const has = (c: BenchClient, kind: string, pred: (v: any) => boolean = () => true) =>
   c.frames.some((f) => f.kind === 'response' && f.response.message?.$case === kind && pred(f.response.message.value));
 
+/** Fails fast with the server's reason when an error frame arrives instead of the awaited response. */
+function noErrors(client: BenchClient): void {
+  const error = client.frames.find((f) => f.kind === 'error');
+  if (error?.kind === 'error') throw new Error(`server error ${error.error.identifier}: ${error.error.humanMessage}`);
+}
+
 async function prepared(path: Path, user: bigint, channel: bigint): Promise<BenchClient> {
   const client = await path.connect(user, channel);
   client.send({ $case: 'initialize', value: { guildId: GUILD, channelId: channel } });
-  await until(() => has(client, 'initialized'), 'Initialized');
+  await until(() => (noErrors(client), has(client, 'initialized')), 'Initialized');
   client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: clientRtpCapabilities() } });
-  await until(() => has(client, 'preparedForJoinChannel'), 'PreparedForJoinChannel');
+  await until(() => (noErrors(client), has(client, 'preparedForJoinChannel')), 'PreparedForJoinChannel');
   return client;
 }
 
@@ -67,7 +73,7 @@ async function measure(path: Path, size: number, iterations: number): Promise<{ 
     members.push(...(await Promise.all(Array.from({ length: Math.min(10, size - 1 - i) }, async (_, k) => {
       const c = await prepared(path, BigInt(i + k + 1), channel);
       c.send(joinMessage());
-      await until(() => has(c, 'joinedChannel'), 'JoinedChannel');
+      await until(() => (noErrors(c), has(c, 'joinedChannel')), 'JoinedChannel');
       return c;
     }))));
   }
@@ -78,7 +84,7 @@ async function measure(path: Path, size: number, iterations: number): Promise<{ 
     const joiner = await prepared(path, user, channel);
     const started = performance.now();
     joiner.send(joinMessage());
-    await until(() => has(joiner, 'joinedChannel'), 'JoinedChannel');
+    await until(() => (noErrors(joiner), has(joiner, 'joinedChannel')), 'JoinedChannel');
     join.push(performance.now() - started);
     await until(() => members.every((m) => has(m, 'userJoined', (v) => v.data.userId === user)), 'all UserJoined');
     fanout.push(performance.now() - started);

@@ -46,20 +46,12 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  /**
-   * Member item first, then the conditional transition (no transaction: dynalite has none, and none is
-   * needed). A crash between the two leaves a `joining` connection whose deadline the sweep enforces,
-   * and ending it deletes the member item too.
-   */
-  async commitJoin(expected: ConnectionRecord, member: MemberRecord): Promise<ConnectionRecord> {
-    const key = memberKey(`${expected.guildId}:${expected.channelId}`, member.connectionId);
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...key, ...member, expiresAt: expected.expiresAt } }));
-    try {
-      return await this.transition(expected, { state: 'joined', deadline: undefined });
-    } catch (err) {
-      await this.db.send(new DeleteCommand({ TableName: this.table, Key: key }));
-      throw err;
-    }
+  async addMember(channelKey: string, member: MemberRecord, expiresAt: number): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...memberKey(channelKey, member.connectionId), ...member, expiresAt } }));
+  }
+
+  async removeMember(channelKey: string, connectionId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: memberKey(channelKey, connectionId) }));
   }
 
   async deleteConnection(record: ConnectionRecord): Promise<void> {

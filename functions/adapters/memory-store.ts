@@ -34,12 +34,13 @@ export class MemoryStateStore implements StateStore {
     return { ...updated };
   }
 
-  async commitJoin(expected: ConnectionRecord, member: MemberRecord): Promise<ConnectionRecord> {
-    const joined = await this.transition(expected, { state: 'joined', deadline: undefined });
-    const key = `${expected.guildId}:${expected.channelId}`;
-    if (!this.members.has(key)) this.members.set(key, new Map());
-    this.members.get(key)!.set(member.connectionId, { ...member });
-    return joined;
+  async addMember(channelKey: string, member: MemberRecord): Promise<void> {
+    if (!this.members.has(channelKey)) this.members.set(channelKey, new Map());
+    this.members.get(channelKey)!.set(member.connectionId, { ...member });
+  }
+
+  async removeMember(channelKey: string, connectionId: string): Promise<void> {
+    this.members.get(channelKey)?.delete(connectionId);
   }
 
   async deleteConnection(record: ConnectionRecord): Promise<void> {

@@ -177,8 +177,11 @@ export class VoiceCore {
       const [listed, previous] = await Promise.all([
         this.deps.store.listMembers(channelKey),
         this.deps.store.takeSeat(channelKey, claimed.userId, claimed.connectionId),
+        this.deps.store.addMember(channelKey, {
+          connectionId: claimed.connectionId, userId: claimed.userId, variant: claimed.variant, joinedAt: this.deps.clock.now(),
+        }, claimed.expiresAt),
       ]);
-      members = listed;
+      members = listed.filter((m) => m.connectionId !== claimed.connectionId);
       if (members.filter((m) => m.connectionId !== previous).length >= this.limits.maxMembersPerChannel) {
         throw new VoiceError(ErrorId.channelFull, `channel is full (${this.limits.maxMembersPerChannel} members)`);
       }
@@ -190,11 +193,9 @@ export class VoiceCore {
         roomId: channelKey, sessionId: claimed.connectionId, rtpParameters: msg.rtpParamaters,
         producerDtlsParameters: msg.producerDtlsParamaters, consumerDtlsParameters: msg.consumerDtlsParamaters,
       }));
-      joined = await this.deps.store.commitJoin(claimed, {
-        connectionId: claimed.connectionId, userId: claimed.userId, variant: claimed.variant, joinedAt: this.deps.clock.now(),
-      });
+      joined = await this.deps.store.transition(claimed, { state: 'joined', deadline: undefined });
     } catch (err) {
-      await this.revert(claimed, 'prepared');
+      await Promise.all([this.revert(claimed, 'prepared'), this.deps.store.removeMember(channelKey, claimed.connectionId)]);
       throw err;
     }
     this.deps.log.info('voice.joined', { ...logIds(joined), others: result.forJoiner.length });

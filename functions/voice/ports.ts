@@ -58,8 +58,12 @@ export interface StateStore {
    * ConflictError when the stored record is not at that state and version.
    */
   transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord>;
-  /** Atomically marks the connection joined and adds it to the channel's members. */
-  commitJoin(expected: ConnectionRecord, member: MemberRecord): Promise<ConnectionRecord>;
+  /**
+   * Lists the connection among the channel's members (written while the join is claimed, before the media
+   * join: a crash leaves a stuck `joining` connection, whose ending removes the item).
+   */
+  addMember(channelKey: string, member: MemberRecord, expiresAt: number): Promise<void>;
+  removeMember(channelKey: string, connectionId: string): Promise<void>;
   /** Removes connection, member item and (if still held by this connection) the user's seat. */
   deleteConnection(record: ConnectionRecord): Promise<void>;
   /** Strongly consistent list of the channel's joined members. */

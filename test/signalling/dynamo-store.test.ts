@@ -46,15 +46,18 @@ test('transitions are conditional on state and version: exactly one of two concu
   assert.equal(stored?.userId, '18446744073709551615', 'uint64 ids stay exact strings');
 });
 
-test('a transition to undefined removes the attribute; commitJoin adds the member atomically', async () => {
+test('a transition to undefined removes the attribute; members are listed until removed', async () => {
   const conn = await store.transition((await store.getConnection('c1'))!, { state: 'prepared', guildId: '1', channelId: '2', nodeId: 'n1', nodeAddress: 'a' });
-  const joined = await store.commitJoin(conn, { connectionId: 'c1', userId: conn.userId, variant: 'base64', joinedAt: now });
+  await store.addMember('1:2', { connectionId: 'c1', userId: conn.userId, variant: 'base64', joinedAt: now }, conn.expiresAt);
+  const joined = await store.transition(conn, { state: 'joined', deadline: undefined });
   assert.equal(joined.state, 'joined');
   const stored = await store.getConnection('c1');
   assert.equal(stored?.deadline, undefined);
   assert.equal(stored?.version, joined.version);
   assert.deepEqual((await store.listMembers('1:2')).map((m) => m.connectionId), ['c1']);
-  await assert.rejects(store.commitJoin(conn, { connectionId: 'c1', userId: conn.userId, variant: 'base64', joinedAt: now }), ConflictError);
+  await assert.rejects(store.transition(conn, { state: 'joined' }), ConflictError, 'a stale version cannot transition');
+  await store.removeMember('1:2', 'c1');
+  assert.deepEqual(await store.listMembers('1:2'), []);
 });
 
 test('concurrent placements of one channel agree on one node; a dead node\'s placement is replaced', async () => {
