@@ -2,7 +2,7 @@
 // the one shared definition in data/tables.ts.
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../lib/listen';
 import { createRequire } from 'node:module';
 import { createTableInput, TABLES, type TableDefinition } from '../data/tables';
 
@@ -31,14 +31,7 @@ export function localTableName(def: TableDefinition, prefix = 'local'): string {
 export async function startLocalDynamo(options: { port?: number; host?: string; tablePrefix?: string } = {}): Promise<LocalDynamo> {
   const host = options.host ?? '127.0.0.1';
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listen(server, options.port ?? 0, host);
   const endpoint = `http://${host}:${port}`;
   const close = async () => {
     // Let requests already being served finish: dynalite closes its database when the server closes, and a

@@ -3,7 +3,7 @@
 // the 101 echoes), every client message runs `$default` as it arrives, `$disconnect` follows a close,
 // and the `@connections` management API is served over HTTP on the same port for the real AWS SDK client.
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../../lib/listen';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
@@ -116,14 +116,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void track(onUpgrade(req, socket, head)));
   server.on('clientError', (_err, socket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listen(server, options.port ?? 0, host);
   const url = `http://${host}:${port}`;
   const domainName = `${host}:${port}`;
 

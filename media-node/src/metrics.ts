@@ -1,7 +1,7 @@
 // Prometheus text exposition without a client library: a few counters, one histogram, and
 // gauges read from the node at scrape time.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../../lib/listen';
 
 type Labels = Record<string, string>;
 
@@ -97,10 +97,6 @@ export async function startMetricsServer(
       () => response.writeHead(500).end(),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const bound = server.address() as AddressInfo;
+  const bound = await listen(server, port, host);
   return { server, address: `${host}:${bound.port}` };
 }
