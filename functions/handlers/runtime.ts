@@ -9,11 +9,10 @@
 //   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
 //   VOICE_NODE_STALE_AFTER_MS                      optional limits (defaults in voice/VoiceCore.ts)
 import type { KeyObject } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NODES_TABLE, STATE_TABLE, tableName } from '../../data/tables';
+import { createDocumentClient } from '../../routing/dynamo';
 import { NodeRegistry } from '../../routing/NodeRegistry';
 import { ApiGatewayConnections } from '../adapters/apigw-gateway';
 import { DynamoStateStore } from '../adapters/dynamo-store';
@@ -51,7 +50,7 @@ export function runtime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> 
 async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
   const issuer = required(env, 'TOKEN_ISSUER');
   const [publicKey, mediaSecret] = await Promise.all([loadPublicKey(env), loadMediaSecret(env)]);
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+  const db = createDocumentClient();
   const store = new DynamoStateStore(db, tableName(STATE_TABLE, env));
   const nodes = new RegistryNodeDirectory(new NodeRegistry(db, tableName(NODES_TABLE, env)));
   const media = new GrpcMediaClient({ secret: mediaSecret });

@@ -81,3 +81,13 @@ export async function waitUntil(predicate: () => boolean, timeoutMs = 5_000, wha
 }
 
 export const quiet = { logger: silentLogger };
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO_ROOT } from '../../local/stack';
-import { closed, openWs, type Rejection } from './helpers';
+import { alive, closed, openWs, type Rejection } from './helpers';
 
 const READY = /harmony-voice is running on loopback/;
 const parts = ['media-node/main.ts', 'functions/handlers/connect.ts', 'functions/handlers/default.ts', 'functions/handlers/disconnect.ts', 'functions/handlers/reaper.ts'];
@@ -26,15 +26,6 @@ function command(pid: number): string {
     return execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
   } catch {
     return '?';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -11,19 +11,10 @@ import { silentLogger } from '../../local/gateway';
 import { startMediaNodeProcess } from '../../local/media-node-process';
 import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/stack';
 import { seen } from './fixtures/handlers/state';
-import { closed, nextMessage, openWs, waitUntil, type Rejection } from './helpers';
+import { alive, closed, nextMessage, openWs, waitUntil, type Rejection } from './helpers';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const FAKE_MEDIA_NODE = [process.execPath, '--import', 'tsx', join(FIXTURES, 'fake-media-node.ts')];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

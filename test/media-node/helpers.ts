@@ -1,8 +1,8 @@
 // Shared by the media node tests: a node on ephemeral ports, an authenticated client,
 // hand-built client parameters that mediasoup accepts, and a local DynamoDB.
 import { randomBytes } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../routing/dynamo';
 import type { ServiceError } from '@grpc/grpc-js';
 import { NODES_TABLE } from '../../data/tables';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo as startProjectDynamo } from '../../local/dynamo';
@@ -107,14 +107,13 @@ export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 500
 /** The project's local DynamoDB (local/dynamo.ts) with a document client on the registry table. */
 export async function startLocalDynamo(): Promise<{ client: DynamoDBDocumentClient; endpoint: string; tableName: string; stop: () => Promise<void> }> {
   const dynamo = await startProjectDynamo();
-  const raw = new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
-  const client = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  const client = createDocumentClient({ endpoint: dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
   return {
     client,
     endpoint: dynamo.endpoint,
     tableName: dynamo.tables[NODES_TABLE.envVar]!,
     stop: async () => {
-      raw.destroy();
+      client.destroy();
       await dynamo.close();
     },
   };

@@ -2,11 +2,11 @@
 // placement agreement under concurrency, exact seat handover, and expired items filtered on read.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STATE_TABLE } from '../../data/tables';
 import { DynamoStateStore } from '../../functions/adapters/dynamo-store';
 import { ConflictError, type ConnectionRecord } from '../../functions/voice/ports';
+import { createDocumentClient } from '../../routing/dynamo';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 
 let dynamo: LocalDynamo;
@@ -16,8 +16,7 @@ let now = Date.now();
 
 before(async () => {
   dynamo = await startLocalDynamo({ port: 0 });
-  db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS }),
-    { marshallOptions: { removeUndefinedValues: true } });
+  db = createDocumentClient({ endpoint: dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
   store = new DynamoStateStore(db, dynamo.tables[STATE_TABLE.envVar]!, () => now);
 });
 after(async () => {
