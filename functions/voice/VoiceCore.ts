@@ -71,7 +71,7 @@ export class VoiceCore {
     const now = this.deps.clock.now();
     await this.deps.store.putConnection({
       connectionId, userId: principal.userId, grants: principal.grants, variant, state: 'connected', version: 1,
-      connectedAt: now, deadline: now + this.limits.initializeWithinMs,
+      connectedAt: now, deadline: this.deadlineIn('connected'),
       expiresAt: Math.ceil(now / 1000) + this.limits.connectionTtlSeconds,
     });
     this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant });
@@ -125,7 +125,7 @@ export class VoiceCore {
     try {
       const { placement, rtpCapabilities } = await this.openRoom(roomId);
       const next = await this.deps.store.transition(claimed, {
-        state: 'initialized', nodeId: placement.nodeId, nodeAddress: placement.grpcAddress, deadline: this.deps.clock.now() + this.limits.prepareWithinMs,
+        state: 'initialized', nodeId: placement.nodeId, nodeAddress: placement.grpcAddress, deadline: this.deadlineIn('initialized'),
       });
       this.deps.log.info('voice.initialized', logIds(next));
       await this.send(next, { message: { $case: 'initialized', value: { rtpCapabilities } } });
@@ -147,7 +147,7 @@ export class VoiceCore {
         roomId: roomOf(claimed), sessionId: claimed.connectionId, userId: claimed.userId, rtpCapabilities,
       }));
       const next = await this.deps.store.transition(claimed, {
-        state: 'prepared', deadline: this.deps.clock.now() + this.limits.joinWithinMs,
+        state: 'prepared', deadline: this.deadlineIn('prepared'),
       });
       this.deps.log.info('voice.prepared', logIds(next));
       const toWire = (t: typeof transports.consumerTransport) => ({
@@ -234,7 +234,7 @@ export class VoiceCore {
       const stuckClosing = conn.state === 'closing' && (conn.deadline ?? 0) < this.deps.clock.now();
       if (conn.state === 'closing' && !stuckClosing) return; // another invocation is ending it
       try {
-        claimed = await this.deps.store.transition(conn, { state: 'closing', deadline: this.deps.clock.now() + this.limits.stepWithinMs });
+        claimed = await this.deps.store.transition(conn, { state: 'closing', deadline: this.deadlineIn('closing') });
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         conn = await this.deps.store.getConnection(conn.connectionId);
@@ -253,9 +253,10 @@ export class VoiceCore {
         const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
         if (left.wasPresent) {
           const userId = BigInt(claimed.userId);
-          await this.deliver(roomId, left.remaining
-            .filter((s) => s.sessionId !== claimed!.connectionId)
-            .map((s) => ({ sessionId: s.sessionId, response: { message: { $case: 'userLeft', value: { userId } } } })));
+          // The node lists exactly the sessions that consumed the leaver (never the leaver itself).
+          await this.deliver(roomId, left.remaining.map((s) => ({
+            sessionId: s.sessionId, response: { message: { $case: 'userLeft', value: { userId } } },
+          })));
         }
       } catch (err) {
         // A dead node takes its whole room with it; the sweep ends the other members' sessions.
@@ -309,7 +310,7 @@ export class VoiceCore {
 
   private async claim(conn: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
     try {
-      return await this.deps.store.transition(conn, { ...next, deadline: this.deps.clock.now() + this.limits.stepWithinMs });
+      return await this.deps.store.transition(conn, { ...next, deadline: this.deadlineIn(next.state) });
     } catch (err) {
       if (err instanceof ConflictError) {
         throw new VoiceError(ErrorId.outOfOrder, `another message of this stream is being handled (${conn.state}); this one changes nothing`);
@@ -318,11 +319,19 @@ export class VoiceCore {
     }
   }
 
-  private async revert(claimed: ConnectionRecord, state: ConnectionState): Promise<void> {
-    const deadlineFor: Partial<Record<ConnectionState, number>> = {
+  /**
+   * When a connection in `state` must have moved on: the client's turn in connected/initialized/prepared,
+   * the server's own step (a claimed `…ing` or `closing`) otherwise. `joined` has no deadline.
+   */
+  private deadlineIn(state: ConnectionState): number {
+    const clientTurn: Partial<Record<ConnectionState, number>> = {
       connected: this.limits.initializeWithinMs, initialized: this.limits.prepareWithinMs, prepared: this.limits.joinWithinMs,
     };
-    await this.deps.store.transition(claimed, { state, deadline: this.deps.clock.now() + (deadlineFor[state] ?? 0) })
+    return this.deps.clock.now() + (clientTurn[state] ?? this.limits.stepWithinMs);
+  }
+
+  private async revert(claimed: ConnectionRecord, state: ConnectionState): Promise<void> {
+    await this.deps.store.transition(claimed, { state, deadline: this.deadlineIn(state) })
       .catch((err) => this.deps.log.warn('voice.revert-failed', { ...logIds(claimed), error: (err as Error).message }));
   }
 
