@@ -1,19 +1,19 @@
 // StateStore over DynamoDB (STATE_TABLE in data/tables.ts). Transitions are conditional writes on
-// (state, version), never read-modify-write; "who is in the channel" is a strongly consistent Query of
-// the channel's partition; expired items (TTL is only garbage collection) are filtered on read.
+// (state, version), never read-modify-write; the channel's delivery lease and cursor are one item written
+// with conditions on its owner; expired items (TTL is only garbage collection) are filtered on read.
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
+  BatchGetCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
-  ConflictError, type ConnectionRecord, type ConnectionState, type MemberRecord, type Placement, type StateStore,
+  ConflictError, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
+  type StoredPlacement,
 } from '../voice/ports';
 
 const connKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONN' });
-const memberKey = (channelKey: string, connectionId: string) => ({ pk: `CHAN#${channelKey}`, sk: `MEMBER#${connectionId}` });
-const seatKey = (channelKey: string, userId: string) => ({ pk: `CHAN#${channelKey}`, sk: `USER#${userId}` });
 const placementKey = (channelKey: string) => ({ pk: `CHAN#${channelKey}`, sk: 'PLACEMENT' });
+const feedKey = (channelKey: string) => ({ pk: `CHAN#${channelKey}`, sk: 'FEED' });
 
 export class DynamoStateStore implements StateStore {
   constructor(
@@ -46,64 +46,36 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  async addMember(channelKey: string, member: MemberRecord, expiresAt: number): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...memberKey(channelKey, member.connectionId), ...member, expiresAt } }));
-  }
-
-  async removeMember(channelKey: string, connectionId: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.table, Key: memberKey(channelKey, connectionId) }));
-  }
-
   async deleteConnection(record: ConnectionRecord): Promise<void> {
-    const deletes: Promise<unknown>[] = [this.db.send(new DeleteCommand({ TableName: this.table, Key: connKey(record.connectionId) }))];
-    if (record.guildId && record.channelId) {
-      const channelKey = `${record.guildId}:${record.channelId}`;
-      deletes.push(this.db.send(new DeleteCommand({ TableName: this.table, Key: memberKey(channelKey, record.connectionId) })));
-      // The seat may already belong to a newer stream of the same user: only release our own.
-      deletes.push(this.db.send(new DeleteCommand({
-        TableName: this.table, Key: seatKey(channelKey, record.userId),
-        ConditionExpression: 'connectionId = :c', ExpressionAttributeValues: { ':c': record.connectionId },
-      })).catch((err) => {
-        if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      }));
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: connKey(record.connectionId) }));
+  }
+
+  async getConnections(connectionIds: string[]): Promise<ConnectionRecord[]> {
+    const unique = [...new Set(connectionIds)];
+    const found: ConnectionRecord[] = [];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map(connKey);
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        const res: { Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> } = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of res.Responses?.[this.table] ?? []) if (this.live(item)) found.push(strip<ConnectionRecord>(item));
+        keys = res.UnprocessedKeys?.[this.table]?.Keys;
+        if (keys?.length && attempt >= 5) throw new Error(`BatchGet left ${keys.length} keys unprocessed`);
+        if (keys?.length) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+      }
     }
-    await Promise.all(deletes);
+    return found;
   }
 
-  async listMembers(channelKey: string): Promise<MemberRecord[]> {
-    const items: Record<string, unknown>[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(new QueryCommand({
-        TableName: this.table, ConsistentRead: true, ExclusiveStartKey: startKey,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
-        ExpressionAttributeValues: { ':pk': `CHAN#${channelKey}`, ':m': 'MEMBER#' },
-      }));
-      items.push(...(page.Items ?? []));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return items.filter((i) => this.live(i)).map((i) => strip<MemberRecord>(i));
-  }
-
-  async takeSeat(channelKey: string, userId: string, connectionId: string): Promise<string | undefined> {
-    const { Attributes } = await this.db.send(new PutCommand({
-      TableName: this.table, ReturnValues: 'ALL_OLD',
-      Item: { ...seatKey(channelKey, userId), connectionId, expiresAt: Math.ceil(this.nowMs() / 1000) + 3 * 3600 },
-    }));
-    const previous = Attributes?.connectionId as string | undefined;
-    return previous && previous !== connectionId ? previous : undefined;
-  }
-
-  async getPlacement(channelKey: string): Promise<Placement | undefined> {
+  async getPlacement(channelKey: string): Promise<StoredPlacement | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: placementKey(channelKey), ConsistentRead: true }));
-    return Item ? { nodeId: Item.nodeId as string, grpcAddress: Item.grpcAddress as string } : undefined;
+    return Item ? { nodeId: Item.nodeId as string, grpcAddress: Item.grpcAddress as string, expiresAt: Item.expiresAt as number | undefined } : undefined;
   }
 
-  async placeChannel(channelKey: string, candidate: Placement, replacing?: string): Promise<Placement> {
+  async placeChannel(channelKey: string, candidate: Placement, expiresAt: number, replacing?: string): Promise<Placement> {
     try {
       await this.db.send(new PutCommand({
         TableName: this.table,
-        Item: { ...placementKey(channelKey), ...candidate, placedAt: this.nowMs() },
+        Item: { ...placementKey(channelKey), ...candidate, placedAt: this.nowMs(), expiresAt },
         ...(replacing
           ? { ConditionExpression: 'nodeId = :old', ExpressionAttributeValues: { ':old': replacing } }
           : { ConditionExpression: 'attribute_not_exists(pk)' }),
@@ -112,9 +84,104 @@ export class DynamoStateStore implements StateStore {
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
       const winner = await this.getPlacement(channelKey);
-      if (!winner) return this.placeChannel(channelKey, candidate);
-      return winner;
+      if (!winner) return this.placeChannel(channelKey, candidate, expiresAt);
+      return { nodeId: winner.nodeId, grpcAddress: winner.grpcAddress };
     }
+  }
+
+  async refreshPlacement(channelKey: string, nodeId: string, expiresAt: number): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: placementKey(channelKey), UpdateExpression: 'SET expiresAt = :e',
+      ConditionExpression: 'nodeId = :n', ExpressionAttributeValues: { ':e': expiresAt, ':n': nodeId },
+    })).catch((err) => {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    });
+  }
+
+  // ---- the channel feed's lease and cursor (one item per channel) ----
+
+  async acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt: number): Promise<FeedCursor | undefined> {
+    try {
+      const { Attributes } = await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: feedKey(channelKey), ReturnValues: 'ALL_NEW',
+        UpdateExpression: 'SET #owner = :o, leaseUntil = :u, wanted = :f, expiresAt = :e',
+        ConditionExpression: 'attribute_not_exists(#owner) OR leaseUntil < :now',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':o': owner, ':u': leaseUntil, ':f': false, ':e': expiresAt, ':now': this.nowMs() },
+      }));
+      return { roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0 };
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+    // Held by someone else: mark it wanted, so the holder delivers again before letting go.
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: feedKey(channelKey), UpdateExpression: 'SET wanted = :t',
+      ConditionExpression: 'attribute_exists(#owner)', ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':t': true },
+    })).catch(async (err) => {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    });
+    return undefined;
+  }
+
+  async checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: feedKey(channelKey),
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, leaseUntil = :u',
+        ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':u': leaseUntil, ':o': owner },
+      }));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'> {
+    const values = { ':i': cursor.roomInstance, ':d': cursor.delivered, ':o': owner, ':f': false };
+    try {
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: feedKey(channelKey),
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d REMOVE #owner, leaseUntil',
+        ConditionExpression: '#owner = :o AND (attribute_not_exists(wanted) OR wanted = :f)', ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: values,
+      }));
+      return 'released';
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+    try {
+      // Still ours but wanted: clear the mark (before the holder reads the history again) and keep going.
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: feedKey(channelKey),
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, wanted = :f, leaseUntil = :u',
+        ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':o': owner, ':f': false, ':u': leaseUntil },
+      }));
+      return 'wanted';
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return 'lost';
+      throw err;
+    }
+  }
+
+  /** Periodic path: a Scan filtered to held feeds whose lease ran out (see README: sweep cost). */
+  async listStalledFeeds(now: number): Promise<string[]> {
+    const keys: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new ScanCommand({
+        TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true,
+        FilterExpression: 'sk = :feed AND attribute_exists(#owner) AND leaseUntil < :now',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':feed': 'FEED', ':now': now },
+      }));
+      keys.push(...(page.Items ?? []).map((i) => (i.pk as string).slice('CHAN#'.length)));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return keys;
   }
 
   async listConnections(): Promise<ConnectionRecord[]> {

@@ -4,7 +4,8 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError } from '../../media-node/api/errors';
-import { MediaError, type MediaClient, type Placement } from '../voice/ports';
+import { HistoryEntry_Kind } from '../../gen/medianode/v1/media_node';
+import { MediaError, type HistoryEntry, type MediaClient, type Placement, type RoomHistory } from '../voice/ports';
 
 export interface GrpcMediaClientOptions {
   secret?: string;
@@ -25,8 +26,8 @@ export class GrpcMediaClient implements MediaClient {
     this.retries = options.retries ?? 2;
   }
 
-  async openRoom(node: Placement, roomId: string) {
-    return this.call(node, (api) => api.openRoom({ roomId }));
+  async openRoom(node: Placement, roomId: string, holdMs: number) {
+    return this.call(node, (api) => api.openRoom({ roomId, holdMs }));
   }
 
   async createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string }) {
@@ -45,6 +46,19 @@ export class GrpcMediaClient implements MediaClient {
 
   async leave(node: Placement, req: { roomId: string; sessionId: string }) {
     return this.call(node, (api) => api.leave(req));
+  }
+
+  async history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory> {
+    const res = await this.call(node, (api) => api.history(req));
+    return {
+      exists: res.exists,
+      roomInstance: res.roomInstance,
+      head: res.head,
+      truncated: res.truncated,
+      entries: res.entries.map((e): HistoryEntry => e.kind === HistoryEntry_Kind.KIND_JOIN
+        ? { seq: e.seq, kind: 'join', sessionId: e.sessionId, userId: e.userId, forJoiner: e.forJoiner, forMembers: e.forMembers }
+        : { seq: e.seq, kind: 'leave', sessionId: e.sessionId, userId: e.userId, audience: e.audience, reason: e.reason }),
+    };
   }
 
   close(): void {

@@ -1,14 +1,22 @@
 // In-memory StateStore with the same conditional semantics as the DynamoDB one: the floor of the
-// signalling benchmark and a fast store for unit tests. Not for production (one process only).
+// signalling benchmark, the deterministic simulation and unit tests. Not for production (one process only).
 import {
-  ConflictError, type ConnectionRecord, type ConnectionState, type MemberRecord, type Placement, type StateStore,
+  ConflictError, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
+  type StoredPlacement,
 } from '../voice/ports';
+
+interface FeedItem extends FeedCursor {
+  owner?: string;
+  leaseUntil?: number;
+  wanted?: boolean;
+}
 
 export class MemoryStateStore implements StateStore {
   private readonly connections = new Map<string, ConnectionRecord>();
-  private readonly members = new Map<string, Map<string, MemberRecord>>();
-  private readonly seats = new Map<string, string>();
-  private readonly placements = new Map<string, Placement>();
+  private readonly placements = new Map<string, StoredPlacement>();
+  private readonly feeds = new Map<string, FeedItem>();
+
+  constructor(private readonly nowMs: () => number = Date.now) {}
 
   async putConnection(record: ConnectionRecord): Promise<void> {
     this.connections.set(record.connectionId, { ...record });
@@ -16,7 +24,14 @@ export class MemoryStateStore implements StateStore {
 
   async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
     const record = this.connections.get(connectionId);
-    return record ? { ...record } : undefined;
+    return record && this.live(record) ? { ...record } : undefined;
+  }
+
+  async getConnections(connectionIds: string[]): Promise<ConnectionRecord[]> {
+    return connectionIds.flatMap((id) => {
+      const record = this.connections.get(id);
+      return record && this.live(record) ? [{ ...record }] : [];
+    });
   }
 
   async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
@@ -34,44 +49,67 @@ export class MemoryStateStore implements StateStore {
     return { ...updated };
   }
 
-  async addMember(channelKey: string, member: MemberRecord): Promise<void> {
-    if (!this.members.has(channelKey)) this.members.set(channelKey, new Map());
-    this.members.get(channelKey)!.set(member.connectionId, { ...member });
-  }
-
-  async removeMember(channelKey: string, connectionId: string): Promise<void> {
-    this.members.get(channelKey)?.delete(connectionId);
-  }
-
   async deleteConnection(record: ConnectionRecord): Promise<void> {
     this.connections.delete(record.connectionId);
-    const key = `${record.guildId}:${record.channelId}`;
-    this.members.get(key)?.delete(record.connectionId);
-    if (this.seats.get(`${key}/${record.userId}`) === record.connectionId) this.seats.delete(`${key}/${record.userId}`);
   }
 
-  async listMembers(channelKey: string): Promise<MemberRecord[]> {
-    return [...(this.members.get(channelKey)?.values() ?? [])].map((m) => ({ ...m }));
+  async getPlacement(channelKey: string): Promise<StoredPlacement | undefined> {
+    const placement = this.placements.get(channelKey);
+    return placement && { ...placement };
   }
 
-  async takeSeat(channelKey: string, userId: string, connectionId: string): Promise<string | undefined> {
-    const previous = this.seats.get(`${channelKey}/${userId}`);
-    this.seats.set(`${channelKey}/${userId}`, connectionId);
-    return previous && previous !== connectionId ? previous : undefined;
-  }
-
-  async getPlacement(channelKey: string): Promise<Placement | undefined> {
-    return this.placements.get(channelKey);
-  }
-
-  async placeChannel(channelKey: string, candidate: Placement, replacing?: string): Promise<Placement> {
+  async placeChannel(channelKey: string, candidate: Placement, expiresAt: number, replacing?: string): Promise<Placement> {
     const current = this.placements.get(channelKey);
-    if (current && current.nodeId !== replacing) return current;
-    this.placements.set(channelKey, candidate);
+    if (current && current.nodeId !== replacing) return { nodeId: current.nodeId, grpcAddress: current.grpcAddress };
+    this.placements.set(channelKey, { ...candidate, expiresAt });
     return candidate;
+  }
+
+  async refreshPlacement(channelKey: string, nodeId: string, expiresAt: number): Promise<void> {
+    const current = this.placements.get(channelKey);
+    if (current?.nodeId === nodeId) current.expiresAt = expiresAt;
+  }
+
+  async acquireFeed(channelKey: string, owner: string, leaseUntil: number): Promise<FeedCursor | undefined> {
+    const feed = this.feeds.get(channelKey) ?? { roomInstance: '', delivered: 0 };
+    if (feed.owner !== undefined && (feed.leaseUntil ?? 0) >= this.nowMs()) {
+      feed.wanted = true;
+      return undefined;
+    }
+    this.feeds.set(channelKey, { ...feed, owner, leaseUntil, wanted: false });
+    return { roomInstance: feed.roomInstance, delivered: feed.delivered };
+  }
+
+  async checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean> {
+    const feed = this.feeds.get(channelKey);
+    if (feed?.owner !== owner) return false;
+    Object.assign(feed, cursor, { leaseUntil });
+    return true;
+  }
+
+  async releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'> {
+    const feed = this.feeds.get(channelKey);
+    if (feed?.owner !== owner) return 'lost';
+    Object.assign(feed, cursor);
+    if (feed.wanted) {
+      feed.wanted = false;
+      feed.leaseUntil = leaseUntil;
+      return 'wanted';
+    }
+    delete feed.owner;
+    delete feed.leaseUntil;
+    return 'released';
+  }
+
+  async listStalledFeeds(now: number): Promise<string[]> {
+    return [...this.feeds].filter(([, f]) => f.owner !== undefined && (f.leaseUntil ?? 0) < now).map(([key]) => key);
   }
 
   async listConnections(): Promise<ConnectionRecord[]> {
     return [...this.connections.values()].map((c) => ({ ...c }));
+  }
+
+  private live(record: ConnectionRecord): boolean {
+    return record.expiresAt * 1000 > this.nowMs();
   }
 }

@@ -4,17 +4,20 @@
 // Concurrency model: on AWS, messages of one connection may be handled by concurrent invocations.
 // Every step first claims the connection with a conditional transition (state + version), so a
 // duplicate or out-of-order message loses the claim and is answered with an error, changing nothing.
-// The media node serializes joins and leaves per room, so fan-out follows its answers, not the store.
-import type { StreamMessageRequest, StreamMessageResponse, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
+// Membership has one truth and one order: the media room's history (media-node/src/RoomLedger.ts), where
+// a join is committed only once the node validated and meshed it and a leave once the node removed it.
+// Members are told about it only by the channel's feed (ChannelFeed.ts), in that order, each entry once.
+import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
 import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
+import { ChannelFeed } from './ChannelFeed';
 import { mediaErrorToVoiceError } from './media-errors';
 import {
-  ConflictError, type Clock, type ConnectionRecord, type ConnectionState, type ConsumerDelivery, type Gateway,
-  type MediaClient, type MemberRecord, type NodeDirectory, type Placement, type StateStore,
+  ConflictError, MediaError, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
+  type MediaClient, type NodeDirectory, type Placement, type StateStore,
 } from './ports';
 
 export interface VoiceLimits {
@@ -31,6 +34,8 @@ export interface VoiceLimits {
   maxMembersPerChannel: number;
   /** The sweep does not probe connections younger than this (they were just seen). */
   probeConnectionsOlderThanMs: number;
+  /** How long a channel's delivery lease lasts (ChannelFeed). */
+  feedLeaseMs: number;
 }
 
 export const DEFAULT_LIMITS: VoiceLimits = {
@@ -42,6 +47,7 @@ export const DEFAULT_LIMITS: VoiceLimits = {
   nodeStaleAfterMs: 15_000,
   maxMembersPerChannel: 100,
   probeConnectionsOlderThanMs: 2_000,
+  feedLeaseMs: 15_000,
 };
 
 export interface VoiceCoreDeps {
@@ -57,11 +63,27 @@ export interface VoiceCoreDeps {
 
 type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck';
 
+/**
+ * A step lost a race that is part of normal life (the client closed mid-step, a duplicate message, the
+ * sweep ended the stream meanwhile): logged at info with its reason, never as an internal error.
+ */
+class ExpectedRace extends Error {
+  constructor(readonly race: string, message: string) {
+    super(message);
+    this.name = 'ExpectedRace';
+  }
+}
+
 export class VoiceCore {
   private readonly limits: VoiceLimits;
+  readonly feed: ChannelFeed;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    this.feed = new ChannelFeed({
+      store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log,
+      leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
+    });
   }
 
   // ---- $connect ----
@@ -122,17 +144,20 @@ export class VoiceCore {
 
     const roomId = `${guildId}:${channelId}`;
     const claimed = await this.claim(conn, { state: 'initializing', guildId: guildId.toString(), channelId: channelId.toString() });
+    let next: ConnectionRecord;
+    let rtpCapabilities: string;
     try {
-      const { placement, rtpCapabilities } = await this.openRoom(roomId);
-      const next = await this.deps.store.transition(claimed, {
-        state: 'initialized', nodeId: placement.nodeId, nodeAddress: placement.grpcAddress, deadline: this.deadlineIn('initialized'),
+      const opened = await this.openRoom(roomId);
+      rtpCapabilities = opened.rtpCapabilities;
+      next = await this.advance(claimed, {
+        state: 'initialized', nodeId: opened.placement.nodeId, nodeAddress: opened.placement.grpcAddress, deadline: this.deadlineIn('initialized'),
       });
-      this.deps.log.info('voice.initialized', logIds(next));
-      await this.send(next, { message: { $case: 'initialized', value: { rtpCapabilities } } });
     } catch (err) {
       await this.revert(claimed, 'connected');
       throw err;
     }
+    this.deps.log.info('voice.initialized', logIds(next));
+    await this.send(next, { message: { $case: 'initialized', value: { rtpCapabilities } } });
   }
 
   private async prepare(conn: ConnectionRecord, rtpCapabilities: string): Promise<void> {
@@ -146,9 +171,7 @@ export class VoiceCore {
       const transports = await this.media(claimed, (node) => this.deps.media.createTransports(node, {
         roomId: roomOf(claimed), sessionId: claimed.connectionId, userId: claimed.userId, rtpCapabilities,
       }));
-      const next = await this.deps.store.transition(claimed, {
-        state: 'prepared', deadline: this.deadlineIn('prepared'),
-      });
+      const next = await this.advance(claimed, { state: 'prepared', deadline: this.deadlineIn('prepared') });
       this.deps.log.info('voice.prepared', logIds(next));
       const toWire = (t: typeof transports.consumerTransport) => ({
         id: t.id, dtlsParameters: t.dtlsParameters, iceCandidates: t.iceCandidates, iceParameters: t.iceParameters,
@@ -163,6 +186,11 @@ export class VoiceCore {
     }
   }
 
+  /**
+   * JoinChannel. The media node's join is the commit point: it validates everything first (a rejected
+   * join changes nothing — no seat taken, no session replaced), then meshes the joiner, takes the seat from
+   * the same user's previous session and writes both to the room's history. The feed then tells everyone.
+   */
   private async join(conn: ConnectionRecord, msg: { rtpParamaters: string; producerDtlsParamaters: string; consumerDtlsParamaters: string }): Promise<void> {
     requireState(conn, 'prepared', 'JoinChannel must follow PreparedForJoinChannel, once');
     parseJson(msg.rtpParamaters, ErrorId.badRtpParameters, 'rtp_paramaters');
@@ -170,47 +198,35 @@ export class VoiceCore {
     parseJson(msg.consumerDtlsParamaters, ErrorId.badDtlsParameters, 'consumer_dtls_paramaters');
     const channelKey = roomOf(conn);
     const claimed = await this.claim(conn, { state: 'joining' });
-    let joined: ConnectionRecord;
     let result: Awaited<ReturnType<MediaClient['join']>>;
-    let members: MemberRecord[];
     try {
-      const [listed, previous] = await Promise.all([
-        this.deps.store.listMembers(channelKey),
-        this.deps.store.takeSeat(channelKey, claimed.userId, claimed.connectionId),
-        this.deps.store.addMember(channelKey, {
-          connectionId: claimed.connectionId, userId: claimed.userId, variant: claimed.variant, joinedAt: this.deps.clock.now(),
-        }, claimed.expiresAt),
-      ]);
-      members = listed.filter((m) => m.connectionId !== claimed.connectionId);
-      if (members.filter((m) => m.connectionId !== previous).length >= this.limits.maxMembersPerChannel) {
-        throw new VoiceError(ErrorId.channelFull, `channel is full (${this.limits.maxMembersPerChannel} members)`);
-      }
-      if (previous) {
-        await this.endSession(previous, 'replaced', new VoiceError(ErrorId.replaced,
-          'the same user joined this channel from another stream', { fatal: true }));
-      }
       result = await this.media(claimed, (node) => this.deps.media.join(node, {
         roomId: channelKey, sessionId: claimed.connectionId, rtpParameters: msg.rtpParamaters,
         producerDtlsParameters: msg.producerDtlsParamaters, consumerDtlsParameters: msg.consumerDtlsParamaters,
+        maxMembers: this.limits.maxMembersPerChannel,
       }));
-      joined = await this.deps.store.transition(claimed, { state: 'joined', deadline: undefined });
     } catch (err) {
-      await Promise.all([this.revert(claimed, 'prepared'), this.deps.store.removeMember(channelKey, claimed.connectionId)]);
+      await this.revert(claimed, 'prepared');
       throw err;
     }
-    this.deps.log.info('voice.joined', { ...logIds(joined), others: result.forJoiner.length });
-    // JoinedChannel and the members' UserJoined go out together: nothing orders them across streams anyway.
-    await Promise.all([
-      this.send(joined, { message: { $case: 'joinedChannel', value: { otherUsers: result.forJoiner.map(userConsumerOptions) } } }),
-      this.deliver(channelKey, result.forMembers.map((d) => ({
-        sessionId: d.receiverSessionId,
-        response: { message: { $case: 'userJoined', value: { data: userConsumerOptions(d) } } },
-      })), members),
-    ]);
+    // From here the join is a fact of the channel's history, whatever happens to this stream.
+    try {
+      const joined = await this.deps.store.transition(claimed, { state: 'joined', deadline: undefined });
+      this.deps.log.info('voice.joined', { ...logIds(joined), others: result.forJoiner.length, seq: result.seq });
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      // The stream is being ended meanwhile (closed right after JoinChannel): its end leaves the room, and
+      // the history announces the join and the leave in order.
+      this.race('join-overtaken', logIds(claimed));
+    }
+    await Promise.all(result.replaced.map((sessionId) => this.endSession(sessionId, 'replaced',
+      new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }))));
+    await this.announce(claimed);
   }
 
   private async resume(conn: ConnectionRecord, consumerId: string): Promise<void> {
-    requireState(conn, 'joined', 'ResumeConsumer needs a joined channel');
+    // `joining` too: JoinedChannel can reach the client before its join's own invocation wrote `joined`.
+    if (conn.state !== 'joining') requireState(conn, 'joined', 'ResumeConsumer needs a joined channel');
     const id = normalizeId(consumerId);
     if (!id) throw new VoiceError(ErrorId.unknownConsumer, 'consumer_id is empty');
     await this.media(conn, (node) => this.deps.media.resumeConsumer(node, { roomId: roomOf(conn), sessionId: conn.connectionId, consumerId: id }));
@@ -224,16 +240,20 @@ export class VoiceCore {
   }
 
   /**
-   * Ends a session exactly once: claims it (state `closing`), optionally tells the client why and
-   * closes the socket, leaves the media room and sends UserLeft to every remaining member once.
+   * Ends a session exactly once: claims it (state `closing`), optionally tells the client why and closes
+   * the socket, and leaves the media room. The leave is in the room's history (written by the node, once),
+   * and the channel's feed announces it. A leave the node did not confirm (slow, hung) keeps the record
+   * `closing`, and the sweep finishes it: the node may still carry it out, and then it must be announced.
    */
   async endSession(target: string | ConnectionRecord, reason: EndReason, error?: VoiceError): Promise<void> {
     let conn = typeof target === 'string' ? await this.deps.store.getConnection(target) : target;
     let claimed: ConnectionRecord | undefined;
+    let previousState: ConnectionState | undefined;
     for (let attempt = 0; conn && !claimed && attempt < 5; attempt++) {
       const stuckClosing = conn.state === 'closing' && (conn.deadline ?? 0) < this.deps.clock.now();
       if (conn.state === 'closing' && !stuckClosing) return; // another invocation is ending it
       try {
+        previousState = conn.state;
         claimed = await this.deps.store.transition(conn, { state: 'closing', deadline: this.deadlineIn('closing') });
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
@@ -241,7 +261,7 @@ export class VoiceCore {
       }
     }
     if (!claimed) return;
-    this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason });
+    this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason, from: previousState });
     if (error) {
       await this.deps.gateway.send(claimed.connectionId, errorFrameOf(error), claimed.variant).catch(() => 'gone');
     }
@@ -251,20 +271,32 @@ export class VoiceCore {
       const roomId = roomOf(claimed);
       try {
         const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
-        if (left.wasPresent) {
-          const userId = BigInt(claimed.userId);
-          // The node lists exactly the sessions that consumed the leaver (never the leaver itself).
-          await this.deliver(roomId, left.remaining.map((s) => ({
-            sessionId: s.sessionId, response: { message: { $case: 'userLeft', value: { userId } } },
-          })));
-        }
+        // A member (or a join in flight, or a retry of a leave that may have landed late) has history to
+        // announce: its leave entry, written by this call or when the node lost or replaced the session.
+        const mayHaveHistory = left.announced || previousState === 'joined' || previousState === 'joining' || previousState === 'closing';
+        if (mayHaveHistory) await this.announce(claimed);
       } catch (err) {
-        // A dead node takes its whole room with it; the sweep ends the other members' sessions.
-        this.deps.log.warn('voice.leave-failed', { ...logIds(claimed), error: (err as Error).message });
+        if (await this.nodeIsAlive(claimed.nodeId)) {
+          // The node may carry the leave out later (it was slow or hung): keep the record `closing`, so the
+          // sweep retries the (idempotent) leave and announces what the node's history then says.
+          this.deps.log.warn('voice.leave-deferred', { ...logIds(claimed), reason, error: (err as Error).message });
+          return;
+        }
+        // A dead node took its room with it; the sweep ends the other members' sessions.
+        this.deps.log.info('voice.leave-skipped', { ...logIds(claimed), reason, why: 'media node is gone' });
       }
     }
     await this.deps.store.deleteConnection(claimed);
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
+  }
+
+  /** Delivers the channel's pending history, then ends every receiver a post found gone. */
+  async announce(conn: ConnectionRecord | { channelKey: string; node: Placement }): Promise<void> {
+    const channelKey = 'channelKey' in conn ? conn.channelKey : roomOf(conn);
+    const node = 'node' in conn ? conn.node : conn.nodeId && conn.nodeAddress ? { nodeId: conn.nodeId, grpcAddress: conn.nodeAddress } : undefined;
+    if (!node) return;
+    const { gone } = await this.feed.drain(channelKey, node);
+    for (const sessionId of gone) await this.endSession(sessionId, 'gone');
   }
 
   // ---- the reaper's sweep ----
@@ -275,8 +307,9 @@ export class VoiceCore {
    */
   async sweep(): Promise<{ ended: number }> {
     const now = this.deps.clock.now();
-    const [connections, nodes, lost] = await Promise.all([
+    const [connections, nodes, lost, stalled] = await Promise.all([
       this.deps.store.listConnections(), this.deps.nodes.listNodes(), this.deps.nodes.listLostSessions(),
+      this.deps.store.listStalledFeeds(now),
     ]);
     const alive = new Set(nodes.filter((n) => isNodeAlive(n, now, this.limits.nodeStaleAfterMs)).map((n) => n.nodeId));
     let ended = 0;
@@ -289,6 +322,14 @@ export class VoiceCore {
     await forEachLimit(lost, 16, async (l) => {
       await end(l.sessionId, 'media-lost', new VoiceError(ErrorId.mediaLost, `media session lost (${l.reason}); reconnect to rejoin`, { fatal: true }));
       await this.deps.nodes.deleteLostSession(l);
+    });
+    // Feeds whose delivering invocation died: finish delivering their history.
+    await forEachLimit(stalled, 16, async (channelKey) => {
+      const placement = await this.deps.store.getPlacement(channelKey);
+      if (!placement) return;
+      this.deps.log.info('voice.feed-resumed', { channelKey, nodeId: placement.nodeId });
+      await this.announce({ channelKey, node: placement }).catch((err) =>
+        this.deps.log.warn('voice.feed-resume-failed', { channelKey, nodeId: placement.nodeId, error: (err as Error).message }));
     });
     await forEachLimit(connections.filter((c) => !lostIds.has(c.connectionId)), 16, async (conn) => {
       if (conn.expiresAt * 1000 <= now) return end(conn, 'expired', new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }));
@@ -330,9 +371,35 @@ export class VoiceCore {
     return this.deps.clock.now() + (clientTurn[state] ?? this.limits.stepWithinMs);
   }
 
+  /** The step's own transition after its claim: losing it means the stream was ended meanwhile. */
+  private async advance(claimed: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
+    try {
+      return await this.deps.store.transition(claimed, next);
+    } catch (err) {
+      if (err instanceof ConflictError) throw new ExpectedRace('step-overtaken', `the stream was ended while ${claimed.state}`);
+      throw err;
+    }
+  }
+
   private async revert(claimed: ConnectionRecord, state: ConnectionState): Promise<void> {
-    await this.deps.store.transition(claimed, { state, deadline: this.deadlineIn(state) })
-      .catch((err) => this.deps.log.warn('voice.revert-failed', { ...logIds(claimed), error: (err as Error).message }));
+    await this.deps.store.transition(claimed, { state, deadline: this.deadlineIn(state) }).catch((err) => {
+      // Losing the claim here means the stream is being ended: nothing to put back.
+      if (err instanceof ConflictError) this.race('revert-overtaken', logIds(claimed));
+      else this.deps.log.warn('voice.revert-failed', { ...logIds(claimed), error: (err as Error).message });
+    });
+  }
+
+  /** An expected race: info, with its name, for the count of races per kind. */
+  private race(race: string, fields: Record<string, unknown>): void {
+    this.deps.log.info('voice.expected-race', { ...fields, race });
+  }
+
+  private async nodeIsAlive(nodeId: string): Promise<boolean> {
+    const nodes = await this.deps.nodes.listNodes().catch(() => undefined);
+    // Unknown (the registry could not be read): assume alive, so the sweep retries rather than forgets.
+    if (!nodes) return true;
+    const node = nodes.find((n) => n.nodeId === nodeId);
+    return node !== undefined && isNodeAlive(node, this.deps.clock.now(), this.limits.nodeStaleAfterMs);
   }
 
   /** Finds the channel's media node (placing it, or re-placing it off a dead node) and opens its room. */
@@ -341,7 +408,9 @@ export class VoiceCore {
     for (let attempt = 0; attempt < 3; attempt++) {
       const placement = await this.locate(roomId, excluded);
       try {
-        const { rtpCapabilities } = await this.deps.media.openRoom(placement, roomId);
+        // The room must outlive the client's window for PrepareForJoinChannel (and that step's own work).
+        const holdMs = this.limits.prepareWithinMs + this.limits.stepWithinMs;
+        const { rtpCapabilities } = await this.deps.media.openRoom(placement, roomId, holdMs);
         return { placement, rtpCapabilities };
       } catch (err) {
         const voiceError = mediaErrorToVoiceError(err);
@@ -353,16 +422,27 @@ export class VoiceCore {
     throw new VoiceError(ErrorId.unavailable, 'no media node accepted this channel', { retryAfterSeconds: 5 });
   }
 
+  /**
+   * The channel's media node. A placement lives as long as someone could still be in the channel: it
+   * expires 2 connection lifetimes after the last Initialize (refreshed once it is half used up), so
+   * channels nobody uses leave nothing behind, and a channel in use is never split over two nodes.
+   */
   private async locate(roomId: string, excluded: Set<string>): Promise<Placement> {
     const now = this.deps.clock.now();
+    const lifetime = 2 * this.limits.connectionTtlSeconds;
+    const expiresAt = Math.ceil(now / 1000) + lifetime;
     const [existing, nodes] = await Promise.all([this.deps.store.getPlacement(roomId), this.deps.nodes.listNodes()]);
     const current = existing && nodes.find((n) => n.nodeId === existing.nodeId);
-    if (existing && current && !excluded.has(existing.nodeId) && isNodeAlive(current, now, this.limits.nodeStaleAfterMs)) {
+    const expired = existing?.expiresAt !== undefined && existing.expiresAt * 1000 <= now;
+    if (existing && !expired && current && !excluded.has(existing.nodeId) && isNodeAlive(current, now, this.limits.nodeStaleAfterMs)) {
+      if (existing.expiresAt === undefined || existing.expiresAt - now / 1000 < lifetime / 2) {
+        await this.deps.store.refreshPlacement(roomId, existing.nodeId, expiresAt);
+      }
       return { nodeId: current.nodeId, grpcAddress: current.grpcAddress };
     }
     const candidate = pickNode(nodes.filter((n) => !excluded.has(n.nodeId)), now, { staleAfterMs: this.limits.nodeStaleAfterMs });
     if (!candidate) throw new VoiceError(ErrorId.unavailable, 'no media node is available', { retryAfterSeconds: 5 });
-    const placed = await this.deps.store.placeChannel(roomId, { nodeId: candidate.nodeId, grpcAddress: candidate.grpcAddress }, existing?.nodeId);
+    const placed = await this.deps.store.placeChannel(roomId, { nodeId: candidate.nodeId, grpcAddress: candidate.grpcAddress }, expiresAt, existing?.nodeId);
     if (placed.nodeId !== candidate.nodeId) {
       // Someone else placed it concurrently: use theirs (with its current address).
       const winner = nodes.find((n) => n.nodeId === placed.nodeId);
@@ -389,33 +469,12 @@ export class VoiceCore {
     if (result === 'gone') await this.endSession(conn.connectionId, 'gone');
   }
 
-  /** Sends each response to its session alone, all awaited; sessions found gone are ended. */
-  private async deliver(
-    channelKey: string, items: { sessionId: string; response: StreamMessageResponse }[], known?: MemberRecord[],
-  ): Promise<void> {
-    if (items.length === 0) return;
-    const members = new Map<string, MemberRecord | ConnectionRecord>(
-      (known ?? (await this.deps.store.listMembers(channelKey))).map((m) => [m.connectionId, m]));
-    const gone: string[] = [];
-    const results = await Promise.allSettled(items.map(async ({ sessionId, response }) => {
-      // A member whose join is still being committed is not listed yet: read its connection.
-      const receiver = members.get(sessionId) ?? (await this.deps.store.getConnection(sessionId));
-      if (!receiver) return;
-      const frame = encodeResponseFrame(response);
-      assertFits(frame);
-      if ((await this.deps.gateway.send(sessionId, frame, receiver.variant)) === 'gone') gone.push(sessionId);
-    }));
-    results.forEach((result, i) => {
-      if (result.status === 'rejected') {
-        this.deps.log.error('voice.delivery-failed', {
-          channelKey, connectionId: items[i]!.sessionId, kind: items[i]!.response.message?.$case, error: String(result.reason),
-        });
-      }
-    });
-    for (const sessionId of gone) await this.endSession(sessionId, 'gone');
-  }
-
   private async fail(connectionId: string, conn: ConnectionRecord | undefined, err: unknown, guessed: Variant): Promise<void> {
+    if (err instanceof ExpectedRace || err instanceof ConflictError) {
+      // The stream was ended by another invocation while this step ran; that invocation tells the client.
+      this.race(err instanceof ExpectedRace ? err.race : 'conflict', { connectionId, userId: conn?.userId, message: err.message });
+      return;
+    }
     const error = err instanceof VoiceError ? err
       : new VoiceError(ErrorId.internal, 'the voice service failed to handle this message');
     if (!(err instanceof VoiceError)) {
@@ -445,10 +504,6 @@ function parseJson(text: string, identifier: (typeof ErrorId)[keyof typeof Error
     /* fall through */
   }
   throw new VoiceError(identifier, `${field} is not a JSON object`);
-}
-
-function userConsumerOptions(d: ConsumerDelivery): UserConsumerOptions {
-  return { userId: BigInt(d.producerUserId), producerId: d.producerId, consumerId: d.consumerId, rtpParameters: d.rtpParameters };
 }
 
 function roomOf(conn: ConnectionRecord): string {

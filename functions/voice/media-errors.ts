@@ -10,6 +10,7 @@ const BY_REASON: Record<string, { id: (typeof ErrorId)[keyof typeof ErrorId]; fa
   'unknown-consumer': { id: ErrorId.unknownConsumer },
   'consumer-not-yours': { id: ErrorId.consumerNotYours },
   'not-prepared': { id: ErrorId.outOfOrder },
+  'channel-full': { id: ErrorId.channelFull },
   'unknown-room': { id: ErrorId.mediaLost, fatal: true },
   'unknown-session': { id: ErrorId.mediaLost, fatal: true },
   draining: { id: ErrorId.unavailable },

@@ -30,16 +30,23 @@ export interface ConnectionRecord {
   expiresAt: number;
 }
 
-export interface MemberRecord {
-  connectionId: string;
-  userId: string;
-  variant: Variant;
-  joinedAt: number;
-}
-
 export interface Placement {
   nodeId: string;
   grpcAddress: string;
+}
+
+export interface StoredPlacement extends Placement {
+  /** Epoch seconds after which the placement is void (refreshed by every Initialize). */
+  expiresAt?: number;
+}
+
+/**
+ * How far a channel's history has been delivered to its members (functions/voice/ChannelFeed.ts).
+ * `roomInstance` names the media room whose history `delivered` counts positions of.
+ */
+export interface FeedCursor {
+  roomInstance: string;
+  delivered: number;
 }
 
 export class ConflictError extends Error {
@@ -58,24 +65,33 @@ export interface StateStore {
    * ConflictError when the stored record is not at that state and version.
    */
   transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord>;
-  /**
-   * Lists the connection among the channel's members (written while the join is claimed, before the media
-   * join: a crash leaves a stuck `joining` connection, whose ending removes the item).
-   */
-  addMember(channelKey: string, member: MemberRecord, expiresAt: number): Promise<void>;
-  removeMember(channelKey: string, connectionId: string): Promise<void>;
-  /** Removes connection, member item and (if still held by this connection) the user's seat. */
   deleteConnection(record: ConnectionRecord): Promise<void>;
-  /** Strongly consistent list of the channel's joined members. */
-  listMembers(channelKey: string): Promise<MemberRecord[]>;
-  /** Gives the user's seat in the channel to this connection; returns the previous holder, if another. */
-  takeSeat(channelKey: string, userId: string, connectionId: string): Promise<string | undefined>;
-  getPlacement(channelKey: string): Promise<Placement | undefined>;
+  /** Strongly consistent reads of several connections (absent and expired ones left out). */
+  getConnections(connectionIds: string[]): Promise<ConnectionRecord[]>;
+  /** The channel's placement; expired placements are returned too (callers decide), with expiresAt. */
+  getPlacement(channelKey: string): Promise<StoredPlacement | undefined>;
   /**
    * Places the channel on `candidate` unless someone else placed it first (then returns theirs).
-   * `replacing` names a dead node whose placement may be overwritten.
+   * `replacing` names a dead node (or an expired placement's node) whose placement may be overwritten.
    */
-  placeChannel(channelKey: string, candidate: Placement, replacing?: string): Promise<Placement>;
+  placeChannel(channelKey: string, candidate: Placement, expiresAt: number, replacing?: string): Promise<Placement>;
+  /** Pushes the placement's expiry out (only if it is still on `nodeId`). */
+  refreshPlacement(channelKey: string, nodeId: string, expiresAt: number): Promise<void>;
+  /**
+   * Takes the channel's delivery lease until `leaseUntil` (epoch ms) if nobody holds an unexpired one;
+   * returns the cursor, or undefined when another invocation holds it (then it is marked wanted, so the
+   * holder delivers once more before it lets go).
+   */
+  acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt: number): Promise<FeedCursor | undefined>;
+  /** Records progress while holding the lease; false when the lease was lost. */
+  checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean>;
+  /**
+   * Records the cursor and lets go of the lease — unless someone marked the feed wanted meanwhile: then the
+   * mark is cleared, the lease kept, and 'wanted' returned (deliver again). 'lost' when the lease was lost.
+   */
+  releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'>;
+  /** Feeds whose holder's lease ran out (an invocation died while delivering): the sweep finishes them. */
+  listStalledFeeds(now: number): Promise<string[]>;
   /** Every live connection record (the reaper's sweep). */
   listConnections(): Promise<ConnectionRecord[]>;
 }
@@ -110,16 +126,37 @@ export interface ConsumerDelivery {
   rtpParameters: string;
 }
 
+export type HistoryEntry =
+  | { seq: number; kind: 'join'; sessionId: string; userId: string; forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[] }
+  | { seq: number; kind: 'leave'; sessionId: string; userId: string; audience: string[]; reason: string };
+
+/** A room's history after some position (media-node/src/RoomLedger.ts). */
+export interface RoomHistory {
+  /** False when the room is not open on the node (closed empty, or the node restarted). */
+  exists: boolean;
+  roomInstance: string;
+  head: number;
+  entries: HistoryEntry[];
+  truncated: boolean;
+}
+
 export interface MediaClient {
-  openRoom(node: Placement, roomId: string): Promise<{ rtpCapabilities: string }>;
+  /** Opens (or finds) the room; an empty room stays open at least `holdMs`. */
+  openRoom(node: Placement, roomId: string, holdMs: number): Promise<{ rtpCapabilities: string }>;
   createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string }):
     Promise<{ consumerTransport: TransportOptionsJson; producerTransport: TransportOptionsJson }>;
+  /**
+   * Joins the room (the commit point of a join: validated first, then one history entry, two when it takes
+   * the seat from the same user's `replaced` session). Idempotent per session.
+   */
   join(node: Placement, req: {
     roomId: string; sessionId: string; rtpParameters: string; producerDtlsParameters: string; consumerDtlsParameters: string;
-  }): Promise<{ forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[] }>;
+    maxMembers: number;
+  }): Promise<{ forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[]; seq: number; roomInstance: string; replaced: string[] }>;
   resumeConsumer(node: Placement, req: { roomId: string; sessionId: string; consumerId: string }): Promise<void>;
-  leave(node: Placement, req: { roomId: string; sessionId: string }):
-    Promise<{ wasPresent: boolean; remaining: { sessionId: string; userId: string }[] }>;
+  /** Removes the session (idempotent); `announced` when this call appended its leave to the history. */
+  leave(node: Placement, req: { roomId: string; sessionId: string }): Promise<{ wasPresent: boolean; announced: boolean }>;
+  history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory>;
 }
 
 /** A media-node failure, classified by the reason the node reported (media-node/api/errors.ts). */

@@ -7,6 +7,8 @@ import {
   type CreateTransportsResponse,
   type GetRoomRequest,
   type GetRoomResponse,
+  type HistoryRequest,
+  type HistoryResponse,
   type JoinRequest,
   type JoinResponse,
   type LeaveRequest,
@@ -20,15 +22,20 @@ import {
 import { authMetadata } from './auth';
 
 export interface MediaNodeApi {
-  openRoom(request: OpenRoomRequest): Promise<OpenRoomResponse>;
+  /** `holdMs` defaults to 0 (the node's own grace). */
+  openRoom(request: Optional<OpenRoomRequest, 'holdMs'>): Promise<OpenRoomResponse>;
   createTransports(request: CreateTransportsRequest): Promise<CreateTransportsResponse>;
-  join(request: JoinRequest): Promise<JoinResponse>;
+  /** `maxMembers` defaults to 0 (no limit). */
+  join(request: Optional<JoinRequest, 'maxMembers'>): Promise<JoinResponse>;
   resumeConsumer(request: ResumeConsumerRequest): Promise<ResumeConsumerResponse>;
   leave(request: LeaveRequest): Promise<LeaveResponse>;
   getRoom(request: GetRoomRequest): Promise<GetRoomResponse>;
+  history(request: HistoryRequest): Promise<HistoryResponse>;
   watchSessions(): ClientReadableStream<SessionLost>;
   close(): void;
 }
+
+type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 
 export interface MediaNodeApiOptions {
   /** Shared secret; omit only against a node started with MEDIA_GRPC_INSECURE=1. */
@@ -58,12 +65,13 @@ export function connectMediaNode(address: string, options: MediaNodeApiOptions =
         );
       });
   return {
-    openRoom: call(client.openRoom),
+    openRoom: (request) => call(client.openRoom)({ holdMs: 0, ...request }),
     createTransports: call(client.createTransports),
-    join: call(client.join),
+    join: (request) => call(client.join)({ maxMembers: 0, ...request }),
     resumeConsumer: call(client.resumeConsumer),
     leave: call(client.leave),
     getRoom: call(client.getRoom),
+    history: call(client.history),
     watchSessions: () => client.watchSessions({}, metadata()),
     close: () => client.close(),
   };

@@ -1,18 +1,21 @@
 // One voice channel on one worker: a Router, its sessions, and the consumer mesh between them.
 // Joins, leaves and losses run one at a time through the room's queue, so concurrent joins each
-// see the members already joined and every pair ends up consuming each other exactly once.
+// see the members already joined and every pair ends up consuming each other exactly once. Each
+// membership change is written to the room's ledger in that same order: the channel's one history.
 import type { types } from 'mediasoup';
 import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../gen/medianode/v1/media_node';
 import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
+import { RoomLedger, type HistorySlice, type LeaveReason } from './RoomLedger';
 import { SerialQueue } from './SerialQueue';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';
 
-/** How long a lost session's tombstone waits for the signalling side's leave (its reaper runs every ≤ 60 s). */
-const TOMBSTONE_MS = 10 * 60 * 1000;
+/** History entries are kept this long (the signalling side delivers them within seconds; replay needs minutes). */
+const HISTORY_RETAIN_MS = 10 * 60 * 1000;
+const HISTORY_MAX_ENTRIES = 10_000;
 
-export type LossReason = 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained';
+export type LossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained'>;
 
 export interface SessionLostEvent {
   roomId: string;
@@ -30,8 +33,8 @@ interface Session {
   consumerConnected: boolean;
   producerConnected: boolean;
   producer?: types.Producer;
-  /** Consumer ids the join created, kept so a retried join answers the same. */
-  joined?: { forJoiner: string[]; forMembers: string[] };
+  /** What the join created and where it stands in the history, kept so a retried join answers the same. */
+  joined?: { forJoiner: string[]; forMembers: string[]; seq: number; replaced: string[] };
   readonly iceTimers: Map<string, NodeJS.Timeout>;
 }
 
@@ -56,6 +59,18 @@ export interface RoomHooks {
 export interface JoinResult {
   forJoiner: ConsumerDelivery[];
   forMembers: ConsumerDelivery[];
+  seq: number;
+  roomInstance: string;
+  replaced: string[];
+}
+
+export interface LeaveResult {
+  wasPresent: boolean;
+  /** The leave entry's audience (empty when nothing was announced). */
+  remaining: SessionRef[];
+  announced: boolean;
+  seq: number;
+  roomInstance: string;
 }
 
 export interface RoomLoad {
@@ -68,8 +83,8 @@ export interface RoomLoad {
 export class Room {
   private readonly sessions = new Map<string, Session>();
   private readonly consumers = new Map<string, ConsumerRecord>();
-  /** Sessions lost on the media side whose signalling leave has not come yet (pruned after TOMBSTONE_MS). */
-  private readonly departed = new Map<string, { userId: string; audience: Set<string>; at: number }>();
+  /** Membership and its ordered history. */
+  readonly ledger = new RoomLedger({ retainMs: HISTORY_RETAIN_MS, maxEntries: HISTORY_MAX_ENTRIES });
   private readonly queue = new SerialQueue();
   private readonly log: Logger;
   closed = false;
@@ -142,22 +157,33 @@ export class Room {
     });
   }
 
+  /**
+   * Joins a prepared session: validates, produces, connects and meshes it with every member, and only
+   * then (nothing has failed) takes the seat from the same user's previous session, if any. A rejected
+   * join changes nothing; a completed one is one history entry (two with a replacement: leave, then join).
+   */
   join(request: {
     sessionId: string;
     rtpParameters: string;
     producerDtlsParameters: string;
     consumerDtlsParameters: string;
+    maxMembers?: number;
   }): Promise<JoinResult> {
     return this.serial(async () => {
       const joiner = this.sessions.get(request.sessionId);
       if (!joiner) {
         throw new MediaError('not-prepared', `session ${request.sessionId} has no transports in room ${this.id}`);
       }
-      if (joiner.joined) return this.deliveries(joiner.joined);
+      if (joiner.joined) return this.joinResult(joiner.joined);
 
       const rtpParameters = parseProducerRtpParameters(request.rtpParameters);
       const producerDtls = parseDtlsParameters(request.producerDtlsParameters, 'producer dtls parameters');
       const consumerDtls = parseDtlsParameters(request.consumerDtlsParameters, 'consumer dtls parameters');
+      const previous = this.ledger.memberOfUser(joiner.userId);
+      const members = this.ledger.memberCount() - (previous ? 1 : 0);
+      if (request.maxMembers && members >= request.maxMembers) {
+        throw new MediaError('channel-full', `the channel is full (${request.maxMembers} members)`);
+      }
 
       const producer = await this.produce(joiner, rtpParameters);
       try {
@@ -168,19 +194,33 @@ export class Room {
       }
       joiner.producer = producer;
 
-      const created = await this.meshWith(joiner);
-      joiner.joined = {
-        forJoiner: created.filter((r) => r.ownerSessionId === joiner.id).map((r) => r.consumer.id),
-        forMembers: created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id),
-      };
+      const created = await this.meshWith(joiner, previous);
+      const replaced: string[] = [];
+      const previousSession = previous ? this.sessions.get(previous) : undefined;
+      if (previous) {
+        this.ledger.leave(previous, 'replaced');
+        if (previousSession) this.closeSession(previousSession);
+        replaced.push(previous);
+        this.log.info('media-node.session-replaced', { sessionId: previous, userId: joiner.userId, by: joiner.id });
+      }
+      const forJoiner = created.filter((r) => r.ownerSessionId === joiner.id).map((r) => r.consumer.id);
+      const forMembers = created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id);
+      const entry = this.ledger.join(joiner.id, joiner.userId, this.describe(forJoiner), this.describe(forMembers));
+      joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
       this.log.info('media-node.session-joined', {
         sessionId: joiner.id,
         userId: joiner.userId,
         producerId: producer.id,
         consumersCreated: created.length,
+        seq: entry.seq,
       });
-      return this.deliveries(joiner.joined);
+      return this.joinResult(joiner.joined);
     });
+  }
+
+  /** The room's history after position `after`. */
+  history(after: number): HistorySlice {
+    return this.ledger.since(after);
   }
 
   async resume(sessionId: string, consumerId: string): Promise<void> {
@@ -200,23 +240,25 @@ export class Room {
     }
   }
 
-  leave(sessionId: string): Promise<{ wasPresent: boolean; remaining: SessionRef[] }> {
+  /**
+   * Removes the session (idempotent). A member's leave is appended to the history; a session the media
+   * side already lost (or a replaced one) was written there when that happened, so it is not written twice.
+   */
+  leave(sessionId: string): Promise<LeaveResult> {
     return this.serial(async () => {
       const session = this.sessions.get(sessionId);
-      // A session the media side already lost (its DTLS closed before the signalling leave arrived) still
-      // owes its audience a UserLeft: its tombstone remembers who consumed it.
-      const departed = this.departed.get(sessionId);
-      this.departed.delete(sessionId);
-      // Only the sessions consuming the leaver's producer were told it joined, so only they are told it left
-      // (not a session that is merely prepared, nor the leaver's own replacement).
-      const audience = departed?.audience ?? this.audienceOf(sessionId);
+      const entry = this.ledger.leave(sessionId, 'left');
       if (session) {
         this.closeSession(session);
-        this.log.info('media-node.session-left', { sessionId, userId: session.userId });
+        this.log.info('media-node.session-left', { sessionId, userId: session.userId, seq: entry?.seq });
       }
+      const audience = new Set(entry?.audience ?? []);
       return {
-        wasPresent: session !== undefined || departed !== undefined,
+        wasPresent: session !== undefined,
         remaining: this.sessionRefs().filter((r) => audience.has(r.sessionId)),
+        announced: entry !== undefined,
+        seq: this.ledger.head,
+        roomInstance: this.ledger.instance,
       };
     });
   }
@@ -306,17 +348,10 @@ export class Room {
     });
   }
 
-  /** The sessions holding a consumer of this session's producer. */
-  private audienceOf(sessionId: string): Set<string> {
-    const now = Date.now();
-    for (const [id, t] of this.departed) if (now - t.at > TOMBSTONE_MS) this.departed.delete(id);
-    return new Set([...this.consumers.values()].filter((c) => c.producerSessionId === sessionId).map((c) => c.ownerSessionId));
-  }
-
   private lose(session: Session, reason: LossReason): void {
     this.serial(async () => {
       if (this.sessions.get(session.id) !== session) return;
-      this.departed.set(session.id, { userId: session.userId, audience: this.audienceOf(session.id), at: Date.now() });
+      this.ledger.leave(session.id, reason);
       this.closeSession(session);
       this.log.warn('media-node.session-lost', { sessionId: session.id, userId: session.userId, reason });
       this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });
@@ -360,8 +395,10 @@ export class Room {
    * consume someone fails the whole join (rolled back); a member that cannot consume the joiner
    * is skipped and logged, so one odd client cannot keep others out.
    */
-  private async meshWith(joiner: Session): Promise<ConsumerRecord[]> {
-    const members = [...this.sessions.values()].filter((m) => m !== joiner && m.producer);
+  private async meshWith(joiner: Session, replacing: string | undefined): Promise<ConsumerRecord[]> {
+    const members = [...this.sessions.values()].filter(
+      (m) => m !== joiner && m.id !== replacing && m.producer && this.ledger.isMember(m.id),
+    );
     const attempts = members.flatMap((member) => [
       { receiver: joiner, sender: member },
       { receiver: member, sender: joiner },
@@ -430,13 +467,21 @@ export class Room {
     this.sessions.delete(session.id);
   }
 
-  private deliveries(joined: { forJoiner: string[]; forMembers: string[] }): JoinResult {
-    const describe = (ids: string[]) =>
-      ids.flatMap((id) => {
-        const record = this.consumers.get(id);
-        return record && !record.consumer.closed ? [delivery(record)] : [];
-      });
-    return { forJoiner: describe(joined.forJoiner), forMembers: describe(joined.forMembers) };
+  private describe(ids: string[]): ConsumerDelivery[] {
+    return ids.flatMap((id) => {
+      const record = this.consumers.get(id);
+      return record && !record.consumer.closed ? [delivery(record)] : [];
+    });
+  }
+
+  private joinResult(joined: NonNullable<Session['joined']>): JoinResult {
+    return {
+      forJoiner: this.describe(joined.forJoiner),
+      forMembers: this.describe(joined.forMembers),
+      seq: joined.seq,
+      roomInstance: this.ledger.instance,
+      replaced: joined.replaced,
+    };
   }
 }
 

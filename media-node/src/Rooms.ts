@@ -45,18 +45,25 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     return this.draining;
   }
 
-  /** The room, opening it if needed. New rooms are refused while draining. */
-  async open(roomId: string): Promise<Room> {
+  /**
+   * The room, opening it if needed. New rooms are refused while draining. An empty room stays open at
+   * least `holdMs` (the caller's window for its next step) and at least the node's own grace.
+   */
+  async open(roomId: string, holdMs = 0): Promise<Room> {
     if (!roomId) throw new MediaError('unknown-room', 'room id is empty');
     const existing = this.rooms.get(roomId);
     if (existing) {
-      if (existing.isEmpty) this.scheduleGraceClose(existing, this.openGraceMs);
+      if (existing.isEmpty) this.scheduleGraceClose(existing, Math.max(this.openGraceMs, holdMs));
       return existing;
     }
     const pending = this.opening.get(roomId);
-    if (pending) return pending;
+    if (pending) {
+      const room = await pending;
+      if (room.isEmpty) this.scheduleGraceClose(room, Math.max(this.openGraceMs, holdMs));
+      return room;
+    }
     if (this.draining) throw new MediaError('draining', `node is draining; room ${roomId} must be placed elsewhere`);
-    const opening = this.create(roomId).finally(() => this.opening.delete(roomId));
+    const opening = this.create(roomId, holdMs).finally(() => this.opening.delete(roomId));
     this.opening.set(roomId, opening);
     return opening;
   }
@@ -90,13 +97,13 @@ export class Rooms extends EventEmitter<RoomsEvents> {
   /** Leaves and reports whether the room is gone afterwards (closed now, or was never here). */
   async leave(roomId: string, sessionId: string) {
     const room = this.rooms.get(roomId);
-    if (!room) return { wasPresent: false, remaining: [], roomClosed: true };
-    const { wasPresent, remaining } = await room.leave(sessionId);
+    if (!room) return { wasPresent: false, remaining: [], roomClosed: true, announced: false, seq: 0, roomInstance: '' };
+    const result = await room.leave(sessionId);
     let roomClosed = room.closed;
     if (!roomClosed && room.isEmpty && (this.options.roomGraceMs === 0 || this.draining)) {
       roomClosed = await this.closeIfEmpty(room);
     }
-    return { wasPresent, remaining, roomClosed };
+    return { ...result, roomClosed };
   }
 
   startDraining(): void {
@@ -119,7 +126,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     for (const room of [...this.rooms.values()]) this.remove(room, reason);
   }
 
-  private async create(roomId: string): Promise<Room> {
+  private async create(roomId: string, holdMs: number): Promise<Room> {
     const slot = this.pool.leastLoaded((s) => this.slotScore(s));
     if (!slot) throw new MediaError('internal', 'no mediasoup worker is available');
     const router = await slot.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS, appData: { roomId } });
@@ -132,7 +139,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     });
     this.rooms.set(roomId, room);
     this.options.logger.info('media-node.room-opened', { roomId, worker: slot.index, routerId: router.id });
-    this.scheduleGraceClose(room, this.openGraceMs);
+    this.scheduleGraceClose(room, Math.max(this.openGraceMs, holdMs));
     return room;
   }
 

@@ -1,9 +1,10 @@
 // Thin adapter: gRPC calls → Rooms, with caller authentication and MediaError → status mapping.
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, StatusObject } from '@grpc/grpc-js';
-import type {
-  MediaNodeServer,
-  SessionLost,
-  WatchSessionsRequest,
+import {
+  HistoryEntry_Kind,
+  type MediaNodeServer,
+  type SessionLost,
+  type WatchSessionsRequest,
 } from '../../gen/medianode/v1/media_node';
 import { isAuthorized } from '../api/auth';
 import { MediaError } from '../api/errors';
@@ -76,8 +77,8 @@ export function createMediaNodeService({ rooms, secret, metrics, logger }: Servi
   };
 
   const implementation: MediaNodeServer = {
-    openRoom: unary('OpenRoom', async ({ roomId }) => {
-      const room = await rooms.open(roomId);
+    openRoom: unary('OpenRoom', async ({ roomId, holdMs }) => {
+      const room = await rooms.open(roomId, holdMs);
       return { rtpCapabilities: JSON.stringify(room.rtpCapabilities) };
     }),
     createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities }) => {
@@ -97,6 +98,22 @@ export function createMediaNodeService({ rooms, secret, metrics, logger }: Servi
       return {};
     }),
     leave: unary('Leave', async ({ roomId, sessionId }) => rooms.leave(roomId, sessionId)),
+    history: unary('History', async ({ roomId, after }) => {
+      const room = rooms.find(roomId);
+      if (!room) return { exists: false, roomInstance: '', head: 0, entries: [], truncated: false };
+      const slice = room.history(after);
+      return {
+        exists: true,
+        roomInstance: slice.instance,
+        head: slice.head,
+        truncated: slice.truncated,
+        entries: slice.entries.map((e) =>
+          e.kind === 'join'
+            ? { seq: e.seq, kind: HistoryEntry_Kind.KIND_JOIN, sessionId: e.sessionId, userId: e.userId, forJoiner: e.forJoiner, forMembers: e.forMembers, audience: [], reason: '' }
+            : { seq: e.seq, kind: HistoryEntry_Kind.KIND_LEAVE, sessionId: e.sessionId, userId: e.userId, forJoiner: [], forMembers: [], audience: e.audience, reason: e.reason },
+        ),
+      };
+    }),
     getRoom: unary('GetRoom', async ({ roomId }) => {
       const room = rooms.find(roomId);
       return { exists: room !== undefined, sessions: room ? room.sessionRefs() : [] };

@@ -45,38 +45,51 @@ test('transitions are conditional on state and version: exactly one of two concu
   assert.equal(stored?.userId, '18446744073709551615', 'uint64 ids stay exact strings');
 });
 
-test('a transition to undefined removes the attribute; members are listed until removed', async () => {
+test('a transition to undefined removes the attribute; several connections are read at once', async () => {
   const conn = await store.transition((await store.getConnection('c1'))!, { state: 'prepared', guildId: '1', channelId: '2', nodeId: 'n1', nodeAddress: 'a' });
-  await store.addMember('1:2', { connectionId: 'c1', userId: conn.userId, variant: 'base64', joinedAt: now }, conn.expiresAt);
   const joined = await store.transition(conn, { state: 'joined', deadline: undefined });
   assert.equal(joined.state, 'joined');
   const stored = await store.getConnection('c1');
   assert.equal(stored?.deadline, undefined);
   assert.equal(stored?.version, joined.version);
-  assert.deepEqual((await store.listMembers('1:2')).map((m) => m.connectionId), ['c1']);
   await assert.rejects(store.transition(conn, { state: 'joined' }), ConflictError, 'a stale version cannot transition');
-  await store.removeMember('1:2', 'c1');
-  assert.deepEqual(await store.listMembers('1:2'), []);
+  await store.putConnection(record('c2'));
+  const many = await store.getConnections(['c1', 'c2', 'missing', 'c1']);
+  assert.deepEqual(many.map((c) => c.connectionId).sort(), ['c1', 'c2']);
 });
 
 test('concurrent placements of one channel agree on one node; a dead node\'s placement is replaced', async () => {
-  const placed = await Promise.all(['n1', 'n2', 'n3', 'n4'].map((nodeId) => store.placeChannel('9:9', { nodeId, grpcAddress: `${nodeId}:1` })));
+  const expiresAt = Math.ceil(now / 1000) + 3600;
+  const placed = await Promise.all(['n1', 'n2', 'n3', 'n4'].map((nodeId) => store.placeChannel('9:9', { nodeId, grpcAddress: `${nodeId}:1` }, expiresAt)));
   assert.equal(new Set(placed.map((p) => p.nodeId)).size, 1, `all agree: ${placed.map((p) => p.nodeId)}`);
   const winner = placed[0]!.nodeId;
   const other = winner === 'n1' ? 'n2' : 'n1';
   // Replacing someone else's (non-dead) placement does not happen.
-  assert.equal((await store.placeChannel('9:9', { nodeId: 'n5', grpcAddress: 'x' }, 'not-the-owner')).nodeId, winner);
-  assert.equal((await store.placeChannel('9:9', { nodeId: other, grpcAddress: 'y' }, winner)).nodeId, other);
+  assert.equal((await store.placeChannel('9:9', { nodeId: 'n5', grpcAddress: 'x' }, expiresAt, 'not-the-owner')).nodeId, winner);
+  assert.equal((await store.placeChannel('9:9', { nodeId: other, grpcAddress: 'y' }, expiresAt, winner)).nodeId, other);
   assert.equal((await store.getPlacement('9:9'))?.nodeId, other);
+  assert.equal((await store.getPlacement('9:9'))?.expiresAt, expiresAt, 'placements expire (channels nobody uses leave nothing behind)');
+  await store.refreshPlacement('9:9', 'not-the-owner', expiresAt + 10);
+  assert.equal((await store.getPlacement('9:9'))?.expiresAt, expiresAt, 'only the current placement is refreshed');
+  await store.refreshPlacement('9:9', other, expiresAt + 10);
+  assert.equal((await store.getPlacement('9:9'))?.expiresAt, expiresAt + 10);
 });
 
-test('seats: a new stream of the same user takes the seat and gets the old holder back', async () => {
-  assert.equal(await store.takeSeat('5:5', '7', 'old'), undefined);
-  assert.equal(await store.takeSeat('5:5', '7', 'old'), undefined, 'retaking one\'s own seat returns nothing');
-  assert.equal(await store.takeSeat('5:5', '7', 'new'), 'old');
-  // Deleting the old connection must not release the seat the new one holds.
-  await store.deleteConnection(record('old', { userId: '7', guildId: '5', channelId: '5' }));
-  assert.equal(await store.takeSeat('5:5', '7', 'newer'), 'new');
+test('feed lease: one holder; a second caller marks it wanted and the holder must deliver again before letting go', async () => {
+  const exp = Math.ceil(now / 1000) + 3600;
+  const first = await store.acquireFeed('7:7', 'a', now + 10_000, exp);
+  assert.deepEqual(first, { roomInstance: '', delivered: 0 });
+  assert.equal(await store.acquireFeed('7:7', 'b', now + 10_000, exp), undefined, 'held by a');
+  assert.equal(await store.checkpointFeed('7:7', 'b', { roomInstance: 'r', delivered: 9 }, now + 10_000), false, 'only the owner checkpoints');
+  assert.equal(await store.checkpointFeed('7:7', 'a', { roomInstance: 'r', delivered: 1 }, now + 10_000), true);
+  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 2 }, now + 10_000), 'wanted', 'b asked meanwhile');
+  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 3 }, now + 10_000), 'released');
+  assert.deepEqual(await store.acquireFeed('7:7', 'b', now + 10_000, exp), { roomInstance: 'r', delivered: 3 }, 'the cursor survives');
+  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 99 }, now), 'lost', 'a no longer holds it');
+  assert.deepEqual(await store.listStalledFeeds(now), [], 'b\'s lease is still running');
+  now += 11_000;
+  assert.deepEqual(await store.listStalledFeeds(now), ['7:7'], 'b died holding it: the sweep finds it');
+  assert.deepEqual(await store.acquireFeed('7:7', 'c', now + 10_000, exp), { roomInstance: 'r', delivered: 3 }, 'an expired lease can be taken over');
 });
 
 test('expired items are filtered on read (TTL deletion is only garbage collection)', async () => {

@@ -37,7 +37,7 @@ test('UNAVAILABLE is retried, with the secret on every attempt', async () => {
   seen.length = 0;
   failuresLeft = 2;
   failWith = { code: status.UNAVAILABLE, details: 'warming up' };
-  assert.deepEqual(await client.openRoom(node(), '1:2'), { rtpCapabilities: '{"codecs":[]}' });
+  assert.deepEqual(await client.openRoom(node(), '1:2', 0), { rtpCapabilities: '{"codecs":[]}' });
   assert.equal(seen.length, 3);
   assert.ok(seen.every((s) => s.authorization === 'Bearer s3cret'));
   client.close();
@@ -47,7 +47,7 @@ test('retries are bounded; then the failure says the node is unavailable', async
   const client = new GrpcMediaClient({ retries: 1 });
   seen.length = 0;
   failuresLeft = 5;
-  await assert.rejects(client.openRoom(node(), '1:2'), (err) => err instanceof MediaError && err.unavailable);
+  await assert.rejects(client.openRoom(node(), '1:2', 0), (err) => err instanceof MediaError && err.unavailable);
   assert.equal(seen.length, 2);
   client.close();
 });
@@ -61,7 +61,7 @@ test('a draining node is not retried; other reasons are classified and not retri
     seen.length = 0;
     failuresLeft = 1;
     failWith = failure;
-    await assert.rejects(client.openRoom(node(), '1:2'), (err) => err instanceof MediaError && err.reason === reason && err.unavailable === unavailable);
+    await assert.rejects(client.openRoom(node(), '1:2', 0), (err) => err instanceof MediaError && err.reason === reason && err.unavailable === unavailable);
     assert.equal(seen.length, 1);
   }
   client.close();
@@ -70,12 +70,12 @@ test('a draining node is not retried; other reasons are classified and not retri
 test('an idle channel is recreated (a frozen Lambda\'s channel goes stale), a busy one reused', async () => {
   const client = new GrpcMediaClient({ idleMs: 50 });
   failuresLeft = 0;
-  await client.openRoom(node(), '1:2');
+  await client.openRoom(node(), '1:2', 0);
   const first = (client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api;
-  await client.openRoom(node(), '1:2');
+  await client.openRoom(node(), '1:2', 0);
   assert.equal((client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api, first, 'reused while busy');
   await new Promise((r) => setTimeout(r, 80));
-  await client.openRoom(node(), '1:2');
+  await client.openRoom(node(), '1:2', 0);
   assert.notEqual((client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api, first, 'recreated after idle');
   client.close();
 });

@@ -37,6 +37,11 @@ export interface TransportOptions {
 
 export interface OpenRoomRequest {
   roomId: string;
+  /**
+   * Keep the room open at least this long even while empty: the signalling side's window for the
+   * caller's next step (Initialize -> PrepareForJoinChannel), so the two timeouts agree.
+   */
+  holdMs: number;
 }
 
 export interface OpenRoomResponse {
@@ -66,6 +71,11 @@ export interface JoinRequest {
   producerDtlsParameters: string;
   /** JSON DtlsParameters */
   consumerDtlsParameters: string;
+  /**
+   * Refuse with "channel-full" when the room already has this many members (the joiner's own
+   * previous session, which the join replaces, not counted). 0 = no limit.
+   */
+  maxMembers: number;
 }
 
 /** One paused consumer created by a join, to be described to `receiver_session_id` alone. */
@@ -84,6 +94,11 @@ export interface JoinResponse {
   forJoiner: ConsumerDelivery[];
   /** Consumers of the joiner's producer on each other member's transport: one UserJoined each. */
   forMembers: ConsumerDelivery[];
+  /** The join's position in the room's history (room_instance identifies the history). */
+  seq: number;
+  roomInstance: string;
+  /** Sessions of the same user that this join took the seat from (left the room just before it). */
+  replaced: string[];
 }
 
 export interface ResumeConsumerRequest {
@@ -110,6 +125,48 @@ export interface LeaveResponse {
   /** Sessions still in the room that were consuming the leaver: exactly those to tell UserLeft. */
   remaining: SessionRef[];
   roomClosed: boolean;
+  /** True when this call removed a member (a leave entry was appended to the history at `seq`). */
+  announced: boolean;
+  seq: number;
+  roomInstance: string;
+}
+
+/** The room's ordered history of membership changes: the one order every member is told them in. */
+export interface HistoryRequest {
+  roomId: string;
+  /** entries with seq > after */
+  after: number;
+}
+
+export interface HistoryEntry {
+  seq: number;
+  kind: HistoryEntry_Kind;
+  sessionId: string;
+  userId: string;
+  /** join: the joiner's JoinedChannel */
+  forJoiner: ConsumerDelivery[];
+  /** join: one UserJoined each */
+  forMembers: ConsumerDelivery[];
+  /** leave: one UserLeft each */
+  audience: string[];
+  /** leave: "left", "replaced", "ice-failed", ... */
+  reason: string;
+}
+
+export enum HistoryEntry_Kind {
+  KIND_UNSPECIFIED = 0,
+  KIND_JOIN = 1,
+  KIND_LEAVE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export interface HistoryResponse {
+  exists: boolean;
+  roomInstance: string;
+  head: number;
+  entries: HistoryEntry[];
+  /** entries after `after` were pruned */
+  truncated: boolean;
 }
 
 export interface GetRoomRequest {
@@ -212,13 +269,16 @@ export const TransportOptions: MessageFns<TransportOptions> = {
 };
 
 function createBaseOpenRoomRequest(): OpenRoomRequest {
-  return { roomId: "" };
+  return { roomId: "", holdMs: 0 };
 }
 
 export const OpenRoomRequest: MessageFns<OpenRoomRequest> = {
   encode(message: OpenRoomRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.roomId !== "") {
       writer.uint32(10).string(message.roomId);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(16).uint32(message.holdMs);
     }
     return writer;
   },
@@ -242,6 +302,14 @@ export const OpenRoomRequest: MessageFns<OpenRoomRequest> = {
             }
 
             message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
             continue;
           }
         }
@@ -440,7 +508,14 @@ export const CreateTransportsResponse: MessageFns<CreateTransportsResponse> = {
 };
 
 function createBaseJoinRequest(): JoinRequest {
-  return { roomId: "", sessionId: "", rtpParameters: "", producerDtlsParameters: "", consumerDtlsParameters: "" };
+  return {
+    roomId: "",
+    sessionId: "",
+    rtpParameters: "",
+    producerDtlsParameters: "",
+    consumerDtlsParameters: "",
+    maxMembers: 0,
+  };
 }
 
 export const JoinRequest: MessageFns<JoinRequest> = {
@@ -459,6 +534,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     }
     if (message.consumerDtlsParameters !== "") {
       writer.uint32(42).string(message.consumerDtlsParameters);
+    }
+    if (message.maxMembers !== 0) {
+      writer.uint32(48).uint32(message.maxMembers);
     }
     return writer;
   },
@@ -514,6 +592,14 @@ export const JoinRequest: MessageFns<JoinRequest> = {
             }
 
             message.consumerDtlsParameters = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxMembers = reader.uint32();
             continue;
           }
         }
@@ -638,7 +724,7 @@ export const ConsumerDelivery: MessageFns<ConsumerDelivery> = {
 };
 
 function createBaseJoinResponse(): JoinResponse {
-  return { forJoiner: [], forMembers: [] };
+  return { forJoiner: [], forMembers: [], seq: 0, roomInstance: "", replaced: [] };
 }
 
 export const JoinResponse: MessageFns<JoinResponse> = {
@@ -648,6 +734,15 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     }
     for (const v of message.forMembers) {
       ConsumerDelivery.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.seq !== 0) {
+      writer.uint32(24).uint32(message.seq);
+    }
+    if (message.roomInstance !== "") {
+      writer.uint32(34).string(message.roomInstance);
+    }
+    for (const v of message.replaced) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -679,6 +774,30 @@ export const JoinResponse: MessageFns<JoinResponse> = {
             }
 
             message.forMembers.push(ConsumerDelivery.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.seq = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.roomInstance = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.replaced.push(reader.string());
             continue;
           }
         }
@@ -912,7 +1031,7 @@ export const LeaveRequest: MessageFns<LeaveRequest> = {
 };
 
 function createBaseLeaveResponse(): LeaveResponse {
-  return { wasPresent: false, remaining: [], roomClosed: false };
+  return { wasPresent: false, remaining: [], roomClosed: false, announced: false, seq: 0, roomInstance: "" };
 }
 
 export const LeaveResponse: MessageFns<LeaveResponse> = {
@@ -925,6 +1044,15 @@ export const LeaveResponse: MessageFns<LeaveResponse> = {
     }
     if (message.roomClosed !== false) {
       writer.uint32(24).bool(message.roomClosed);
+    }
+    if (message.announced !== false) {
+      writer.uint32(32).bool(message.announced);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(40).uint32(message.seq);
+    }
+    if (message.roomInstance !== "") {
+      writer.uint32(50).string(message.roomInstance);
     }
     return writer;
   },
@@ -964,6 +1092,300 @@ export const LeaveResponse: MessageFns<LeaveResponse> = {
             }
 
             message.roomClosed = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.announced = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.seq = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.roomInstance = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHistoryRequest(): HistoryRequest {
+  return { roomId: "", after: 0 };
+}
+
+export const HistoryRequest: MessageFns<HistoryRequest> = {
+  encode(message: HistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.after !== 0) {
+      writer.uint32(16).uint32(message.after);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.after = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHistoryEntry(): HistoryEntry {
+  return { seq: 0, kind: 0, sessionId: "", userId: "", forJoiner: [], forMembers: [], audience: [], reason: "" };
+}
+
+export const HistoryEntry: MessageFns<HistoryEntry> = {
+  encode(message: HistoryEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).uint32(message.seq);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(26).string(message.sessionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(34).string(message.userId);
+    }
+    for (const v of message.forJoiner) {
+      ConsumerDelivery.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.forMembers) {
+      ConsumerDelivery.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.audience) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HistoryEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHistoryEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.forJoiner.push(ConsumerDelivery.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.forMembers.push(ConsumerDelivery.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.audience.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHistoryResponse(): HistoryResponse {
+  return { exists: false, roomInstance: "", head: 0, entries: [], truncated: false };
+}
+
+export const HistoryResponse: MessageFns<HistoryResponse> = {
+  encode(message: HistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.exists !== false) {
+      writer.uint32(8).bool(message.exists);
+    }
+    if (message.roomInstance !== "") {
+      writer.uint32(18).string(message.roomInstance);
+    }
+    if (message.head !== 0) {
+      writer.uint32(24).uint32(message.head);
+    }
+    for (const v of message.entries) {
+      HistoryEntry.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.truncated !== false) {
+      writer.uint32(40).bool(message.truncated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.exists = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.roomInstance = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.head = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.entries.push(HistoryEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.truncated = reader.bool();
             continue;
           }
         }
@@ -1256,6 +1678,15 @@ export const MediaNodeService = {
     responseSerialize: (value: GetRoomResponse): Buffer => Buffer.from(GetRoomResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRoomResponse => GetRoomResponse.decode(value),
   },
+  history: {
+    path: "/medianode.v1.MediaNode/History" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HistoryRequest): Buffer => Buffer.from(HistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HistoryRequest => HistoryRequest.decode(value),
+    responseSerialize: (value: HistoryResponse): Buffer => Buffer.from(HistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HistoryResponse => HistoryResponse.decode(value),
+  },
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each
    * in the registry table, because Lambda functions cannot hold a stream open.
@@ -1278,6 +1709,7 @@ export interface MediaNodeServer extends UntypedServiceImplementation {
   resumeConsumer: handleUnaryCall<ResumeConsumerRequest, ResumeConsumerResponse>;
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
   getRoom: handleUnaryCall<GetRoomRequest, GetRoomResponse>;
+  history: handleUnaryCall<HistoryRequest, HistoryResponse>;
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each
    * in the registry table, because Lambda functions cannot hold a stream open.
@@ -1372,6 +1804,21 @@ export interface MediaNodeClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRoomResponse) => void,
+  ): ClientUnaryCall;
+  history(
+    request: HistoryRequest,
+    callback: (error: ServiceError | null, response: HistoryResponse) => void,
+  ): ClientUnaryCall;
+  history(
+    request: HistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HistoryResponse) => void,
+  ): ClientUnaryCall;
+  history(
+    request: HistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HistoryResponse) => void,
   ): ClientUnaryCall;
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each

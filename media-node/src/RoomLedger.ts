@@ -1,0 +1,133 @@
+// A room's membership and its one ordered history. Pure bookkeeping (no mediasoup): the Room calls it
+// inside its serial queue, so the order of entries IS the order in which the media mesh changed, and the
+// consumers each entry carries exist exactly for the members it names. The signalling side delivers the
+// history to every member in this order (functions/voice/ChannelFeed.ts); it never invents a change.
+//
+// Who is told what: a joiner is told of every member (JoinedChannel), every member that got a consumer of
+// the joiner is told of it (UserJoined). When someone leaves, exactly the members that were told of it
+// and are still here are told it left (UserLeft). "Told" is tracked per pair, so a member that could not
+// consume someone is never told it left either.
+import { randomBytes } from 'node:crypto';
+import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
+
+export type LeaveReason = 'left' | 'replaced' | 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained';
+
+export interface JoinEntry {
+  seq: number;
+  kind: 'join';
+  sessionId: string;
+  userId: string;
+  /** The joiner's consumers of each member: its JoinedChannel. */
+  forJoiner: ConsumerDelivery[];
+  /** Each member's consumer of the joiner: one UserJoined each. */
+  forMembers: ConsumerDelivery[];
+  at: number;
+}
+
+export interface LeaveEntry {
+  seq: number;
+  kind: 'leave';
+  sessionId: string;
+  userId: string;
+  /** Sessions still in the room that were told of the leaver: one UserLeft each. */
+  audience: string[];
+  reason: LeaveReason;
+  at: number;
+}
+
+export type LedgerEntry = JoinEntry | LeaveEntry;
+
+export interface HistorySlice {
+  /** Identifies this room instance: a room re-opened after closing starts a new history at seq 1. */
+  instance: string;
+  /** The last position written (0 before any). */
+  head: number;
+  entries: LedgerEntry[];
+  /** True when entries after the asked position were already pruned (the caller fell too far behind). */
+  truncated: boolean;
+}
+
+export interface LedgerOptions {
+  /** Entries are kept at least this long (a suspended session's replay window must fit in it). */
+  retainMs: number;
+  /** ...and at most this many. */
+  maxEntries: number;
+  now?: () => number;
+  instance?: string;
+}
+
+export class RoomLedger {
+  readonly instance: string;
+  private readonly members = new Map<string, { userId: string; toldTo: Set<string> }>();
+  private readonly entries: LedgerEntry[] = [];
+  private seq = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly options: LedgerOptions) {
+    this.instance = options.instance ?? randomBytes(6).toString('base64url');
+    this.now = options.now ?? Date.now;
+  }
+
+  get head(): number {
+    return this.seq;
+  }
+
+  isMember(sessionId: string): boolean {
+    return this.members.has(sessionId);
+  }
+
+  memberCount(): number {
+    return this.members.size;
+  }
+
+  /** The joined session of `userId`, if any (one seat per user per channel). */
+  memberOfUser(userId: string): string | undefined {
+    for (const [sessionId, member] of this.members) if (member.userId === userId) return sessionId;
+    return undefined;
+  }
+
+  memberList(): { sessionId: string; userId: string }[] {
+    return [...this.members].map(([sessionId, m]) => ({ sessionId, userId: m.userId }));
+  }
+
+  /** Records a completed media join. `forMembers` names who got a consumer of the joiner. */
+  join(sessionId: string, userId: string, forJoiner: ConsumerDelivery[], forMembers: ConsumerDelivery[]): JoinEntry {
+    if (this.members.has(sessionId)) throw new Error(`session ${sessionId} is already a member`);
+    const toldTo = new Set(forMembers.map((d) => d.receiverSessionId).filter((id) => this.members.has(id)));
+    for (const d of forJoiner) this.members.get(d.producerSessionId)?.toldTo.add(sessionId);
+    this.members.set(sessionId, { userId, toldTo });
+    return this.append({ kind: 'join', sessionId, userId, forJoiner, forMembers, at: this.now() }) as JoinEntry;
+  }
+
+  /** Records that a member left (for any reason); undefined when it was not a member. */
+  leave(sessionId: string, reason: LeaveReason): LeaveEntry | undefined {
+    const member = this.members.get(sessionId);
+    if (!member) return undefined;
+    this.members.delete(sessionId);
+    for (const other of this.members.values()) other.toldTo.delete(sessionId);
+    const audience = [...member.toldTo].filter((id) => this.members.has(id));
+    return this.append({ kind: 'leave', sessionId, userId: member.userId, audience, reason, at: this.now() }) as LeaveEntry;
+  }
+
+  /** Entries after position `after` (exclusive). */
+  since(after: number): HistorySlice {
+    this.prune();
+    const first = this.entries[0]?.seq ?? this.seq + 1;
+    const truncated = after + 1 < first && after < this.seq;
+    return { instance: this.instance, head: this.seq, entries: this.entries.filter((e) => e.seq > after), truncated };
+  }
+
+  private append(entry: Omit<JoinEntry, 'seq'> | Omit<LeaveEntry, 'seq'>): LedgerEntry {
+    const full = { ...entry, seq: ++this.seq } as LedgerEntry;
+    this.entries.push(full);
+    this.prune();
+    return full;
+  }
+
+  private prune(): void {
+    const oldest = this.now() - this.options.retainMs;
+    while (this.entries.length > this.options.maxEntries || (this.entries.length > 0 && this.entries[0]!.at < oldest)) {
+      this.entries.shift();
+    }
+  }
+}
