@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type { SessionLost } from '../../gen/medianode/v1/media_node';
+import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
 import { joinSession, routerCounts, startTestNode, waitFor } from './helpers';
@@ -127,13 +127,15 @@ describe('real WebRTC clients through the API (msc-node: ICE + DTLS + SRTP via t
       assert.deepEqual(lost, [{ roomId, sessionId: 'conn-a', userId: '501', reason: 'ice-failed' }]);
       assert.deepEqual((await lossy.api.getRoom({ roomId })).sessions, [{ sessionId: 'conn-l', userId: '503' }]);
       assert.deepEqual(await routerCounts(lossy.node, roomId), { transports: 2, producers: 1, consumers: 0 });
-      // The signalling side's later Leave still learns whom to tell (the lost session's audience), once.
-      assert.deepEqual(await lossy.api.leave({ roomId, sessionId: 'conn-a' }), {
-        wasPresent: true,
-        remaining: [{ sessionId: 'conn-l', userId: '503' }],
-        roomClosed: false,
-      });
-      assert.equal((await lossy.api.leave({ roomId, sessionId: 'conn-a' })).wasPresent, false);
+      // The loss is in the room's history at once, with its audience (whom the signalling side tells, once).
+      const history = await lossy.api.history({ roomId, after: 0 });
+      const leave = history.entries.find((e) => e.kind === HistoryEntry_Kind.KIND_LEAVE);
+      assert.deepEqual(leave && { sessionId: leave.sessionId, audience: leave.audience, reason: leave.reason },
+        { sessionId: 'conn-a', audience: ['conn-l'], reason: 'ice-failed' });
+      // The signalling side's later Leave is idempotent and appends nothing more.
+      const late = await lossy.api.leave({ roomId, sessionId: 'conn-a' });
+      assert.equal(late.announced, false);
+      assert.equal(late.seq, history.head);
     } finally {
       a.close();
       stream.cancel();

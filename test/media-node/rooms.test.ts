@@ -53,7 +53,8 @@ describe('rooms', () => {
     try {
       await joinSession(short.api, '3:30', 's1', '100');
       const routerId = short.node.rooms.find('3:30')!.router.id;
-      assert.deepEqual(await short.api.leave({ roomId: '3:30', sessionId: 's1' }), { wasPresent: true, remaining: [], roomClosed: false });
+      const left = await short.api.leave({ roomId: '3:30', sessionId: 's1' });
+      assert.deepEqual({ ...left, roomInstance: undefined }, { wasPresent: true, remaining: [], roomClosed: false, announced: true, seq: 2, roomInstance: undefined });
       assert.equal((await short.api.getRoom({ roomId: '3:30' })).exists, true, 'kept during the grace');
       await waitFor(async () => !(await short.api.getRoom({ roomId: '3:30' })).exists, 3000, 'grace close');
       const workerDump = await short.node.pool.slots[0]!.worker.dump();
@@ -65,7 +66,7 @@ describe('rooms', () => {
     try {
       await joinSession(zero.api, '3:31', 's1', '100');
       const left = await zero.api.leave({ roomId: '3:31', sessionId: 's1' });
-      assert.deepEqual(left, { wasPresent: true, remaining: [], roomClosed: true });
+      assert.deepEqual({ ...left, roomInstance: undefined }, { wasPresent: true, remaining: [], roomClosed: true, announced: true, seq: 2, roomInstance: undefined });
       assert.equal(zero.node.rooms.find('3:31'), undefined);
     } finally {
       await zero.stop();
@@ -131,7 +132,7 @@ describe('join', () => {
   test('three sessions: exactly 6 paused consumers, each delivered to its owner only', async () => {
     const roomId = '5:50';
     const a = await joinSession(api, roomId, 'A', '1');
-    assert.deepEqual(a.joined, { forJoiner: [], forMembers: [] });
+    assert.deepEqual({ ...a.joined, roomInstance: undefined }, { forJoiner: [], forMembers: [], seq: 1, roomInstance: undefined, replaced: [] });
     const b = await joinSession(api, roomId, 'B', '2');
     assert.deepEqual(byReceiver(b.joined.forJoiner), ['B<-A']);
     assert.deepEqual(byReceiver(b.joined.forMembers), ['A<-B']);
@@ -298,11 +299,17 @@ describe('resume and leave', () => {
 
     const again = await api.leave({ roomId, sessionId: 'A' });
     assert.equal(again.wasPresent, false);
+    assert.equal(again.announced, false, 'a second leave appends nothing to the history');
+    assert.equal(again.seq, left.seq);
     await api.leave({ roomId, sessionId: 'B' });
     const last = await api.leave({ roomId, sessionId: 'C' });
-    assert.deepEqual(last, { wasPresent: true, remaining: [], roomClosed: false });
+    assert.deepEqual({ ...last, roomInstance: undefined }, { wasPresent: true, remaining: [], roomClosed: false, announced: true, seq: 6, roomInstance: undefined });
     assert.deepEqual(await routerCounts(node, roomId), { transports: 0, producers: 0, consumers: 0 });
-    assert.deepEqual(await api.leave({ roomId: 'never-opened', sessionId: 'A' }), { wasPresent: false, remaining: [], roomClosed: true });
+    assert.deepEqual(await api.leave({ roomId: 'never-opened', sessionId: 'A' }), { wasPresent: false, remaining: [], roomClosed: true, announced: false, seq: 0, roomInstance: '' });
+    // The history: three joins, then three leaves, each leave told exactly to who was told of the join.
+    const history = await api.history({ roomId, after: 0 });
+    assert.deepEqual(history.entries.map((e) => `${e.seq}:${e.kind === 1 ? 'join' : 'leave'}:${e.sessionId}:${[...e.audience].sort().join(',')}`),
+      ['1:join:A:', '2:join:B:', '3:join:C:', '4:leave:A:B,C', '5:leave:B:C', '6:leave:C:']);
   });
 });
 
