@@ -109,7 +109,7 @@ export class DynamoStateStore implements StateStore {
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':o': owner, ':u': leaseUntil, ':f': false, ':e': expiresAt, ':now': this.nowMs() },
       }));
-      return { roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0 };
+      return { roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0, node: Attributes?.node as Placement | undefined };
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
     }
@@ -128,9 +128,9 @@ export class DynamoStateStore implements StateStore {
     try {
       await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey),
-        UpdateExpression: 'SET roomInstance = :i, delivered = :d, leaseUntil = :u',
-        ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':u': leaseUntil, ':o': owner },
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, leaseUntil = :u, #node = :n',
+        ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner', '#node': 'node' },
+        ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':u': leaseUntil, ':o': owner, ':n': cursor.node ?? null },
       }));
       return true;
     } catch (err) {
@@ -140,12 +140,12 @@ export class DynamoStateStore implements StateStore {
   }
 
   async releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'> {
-    const values = { ':i': cursor.roomInstance, ':d': cursor.delivered, ':o': owner, ':f': false };
+    const values = { ':i': cursor.roomInstance, ':d': cursor.delivered, ':o': owner, ':f': false, ':n': cursor.node ?? null };
     try {
       await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey),
-        UpdateExpression: 'SET roomInstance = :i, delivered = :d REMOVE #owner, leaseUntil',
-        ConditionExpression: '#owner = :o AND (attribute_not_exists(wanted) OR wanted = :f)', ExpressionAttributeNames: { '#owner': 'owner' },
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, #node = :n REMOVE #owner, leaseUntil',
+        ConditionExpression: '#owner = :o AND (attribute_not_exists(wanted) OR wanted = :f)', ExpressionAttributeNames: { '#owner': 'owner', '#node': 'node' },
         ExpressionAttributeValues: values,
       }));
       return 'released';
@@ -156,9 +156,9 @@ export class DynamoStateStore implements StateStore {
       // Still ours but wanted: clear the mark (before the holder reads the history again) and keep going.
       await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey),
-        UpdateExpression: 'SET roomInstance = :i, delivered = :d, wanted = :f, leaseUntil = :u',
-        ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':o': owner, ':f': false, ':u': leaseUntil },
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, wanted = :f, leaseUntil = :u, #node = :n',
+        ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner', '#node': 'node' },
+        ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':o': owner, ':f': false, ':u': leaseUntil, ':n': cursor.node ?? null },
       }));
       return 'wanted';
     } catch (err) {
@@ -167,9 +167,19 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
+  async dropStalledFeed(channelKey: string, now: number): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: feedKey(channelKey), UpdateExpression: 'REMOVE #owner, leaseUntil',
+      ConditionExpression: 'attribute_exists(#owner) AND leaseUntil < :now',
+      ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':now': now },
+    })).catch((err) => {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    });
+  }
+
   /** Periodic path: a Scan filtered to held feeds whose lease ran out (see README: sweep cost). */
-  async listStalledFeeds(now: number): Promise<string[]> {
-    const keys: string[] = [];
+  async listStalledFeeds(now: number): Promise<{ channelKey: string; node?: Placement }[]> {
+    const keys: { channelKey: string; node?: Placement }[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(new ScanCommand({
@@ -178,7 +188,7 @@ export class DynamoStateStore implements StateStore {
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':feed': 'FEED', ':now': now },
       }));
-      keys.push(...(page.Items ?? []).map((i) => (i.pk as string).slice('CHAN#'.length)));
+      keys.push(...(page.Items ?? []).map((i) => ({ channelKey: (i.pk as string).slice('CHAN#'.length), node: (i.node ?? undefined) as Placement | undefined })));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return keys;

@@ -77,7 +77,7 @@ export class MemoryStateStore implements StateStore {
       return undefined;
     }
     this.feeds.set(channelKey, { ...feed, owner, leaseUntil, wanted: false });
-    return { roomInstance: feed.roomInstance, delivered: feed.delivered };
+    return { roomInstance: feed.roomInstance, delivered: feed.delivered, node: feed.node };
   }
 
   async checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean> {
@@ -101,8 +101,17 @@ export class MemoryStateStore implements StateStore {
     return 'released';
   }
 
-  async listStalledFeeds(now: number): Promise<string[]> {
-    return [...this.feeds].filter(([, f]) => f.owner !== undefined && (f.leaseUntil ?? 0) < now).map(([key]) => key);
+  async listStalledFeeds(now: number): Promise<{ channelKey: string; node?: Placement }[]> {
+    return [...this.feeds].filter(([, f]) => f.owner !== undefined && (f.leaseUntil ?? 0) < now)
+      .map(([channelKey, f]) => ({ channelKey, node: f.node }));
+  }
+
+  async dropStalledFeed(channelKey: string, now: number): Promise<void> {
+    const feed = this.feeds.get(channelKey);
+    if (feed?.owner !== undefined && (feed.leaseUntil ?? 0) < now) {
+      delete feed.owner;
+      delete feed.leaseUntil;
+    }
   }
 
   async listConnections(): Promise<ConnectionRecord[]> {

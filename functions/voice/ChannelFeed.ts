@@ -34,6 +34,14 @@ export interface DrainResult {
   gone: string[];
   /** Entries this call delivered. */
   delivered: number;
+  /**
+   * The streams the delivered entries were about, as their records were when read: the history is the
+   * truth, so the caller brings streams in line with it (a join whose own invocation lost the node's answer
+   * is joined; a stream whose session left the room — replaced, lost on the media side — ends).
+   */
+  subjects: { entry: HistoryEntry; record: ConnectionRecord }[];
+  /** Set when delivery stopped on a failure: the feed is left stalled, for the sweep to finish. */
+  error?: unknown;
 }
 
 const MAX_ROUNDS = 50;
@@ -50,33 +58,37 @@ export class ChannelFeed {
     const { store, clock } = this.deps;
     const owner = randomBytes(9).toString('base64url');
     const gone = new Set<string>();
+    const subjects: DrainResult['subjects'] = [];
     let delivered = 0;
     const expiresAt = () => Math.ceil(clock.now() / 1000) + this.deps.ttlSeconds;
-    let cursor = await store.acquireFeed(channelKey, owner, clock.now() + this.deps.leaseMs, expiresAt());
-    if (!cursor) {
+    const acquired = await store.acquireFeed(channelKey, owner, clock.now() + this.deps.leaseMs, expiresAt());
+    if (!acquired) {
       this.deps.log.debug('voice.feed-busy', { channelKey });
-      return { gone: [], delivered: 0 };
+      return { gone: [], delivered: 0, subjects: [] };
     }
+    let cursor: FeedCursor = { ...acquired, node };
     try {
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const next = await this.deliverPending(channelKey, node, owner, cursor, gone);
+        const next = await this.deliverPending(channelKey, node, owner, cursor, gone, subjects, (c) => { cursor = c; });
         delivered += next.delivered;
         cursor = next.cursor;
-        if (next.lost) return { gone: [...gone], delivered };
+        if (next.lost) return { gone: [...gone], delivered, subjects };
         const released = await store.releaseFeed(channelKey, owner, cursor, clock.now() + this.deps.leaseMs);
-        if (released !== 'wanted') return { gone: [...gone], delivered };
+        if (released !== 'wanted') return { gone: [...gone], delivered, subjects };
       }
       this.deps.log.warn('voice.feed-rounds-exhausted', { channelKey, rounds: MAX_ROUNDS });
-      return { gone: [...gone], delivered };
-    } catch (err) {
-      // Let go without advancing (the next drain, or the sweep once the lease runs out, redelivers from here).
-      await store.releaseFeed(channelKey, owner, cursor, 0).catch(() => undefined);
-      throw err;
+      return { gone: [...gone], delivered, subjects };
+    } catch (error) {
+      // Keep the lease but let it run out now: the sweep finds the feed stalled and delivers from here.
+      // What was delivered so far stays delivered (and its subjects are reported).
+      await store.checkpointFeed(channelKey, owner, cursor, 0).catch(() => undefined);
+      return { gone: [...gone], delivered, subjects, error };
     }
   }
 
   private async deliverPending(
-    channelKey: string, node: Placement, owner: string, start: FeedCursor, gone: Set<string>,
+    channelKey: string, node: Placement, owner: string, start: FeedCursor, gone: Set<string>, subjects: DrainResult['subjects'],
+    progress: (cursor: FeedCursor) => void,
   ): Promise<{ cursor: FeedCursor; delivered: number; lost: boolean }> {
     let history = await this.deps.media.history(node, { roomId: channelKey, after: start.delivered });
     if (!history.exists) return { cursor: start, delivered: 0, lost: false };
@@ -85,7 +97,7 @@ export class ChannelFeed {
       history = await this.deps.media.history(node, { roomId: channelKey, after: 0 });
       if (!history.exists) return { cursor: start, delivered: 0, lost: false };
     }
-    let cursor: FeedCursor = { roomInstance: history.roomInstance, delivered: history.roomInstance === start.roomInstance ? start.delivered : 0 };
+    let cursor: FeedCursor = { roomInstance: history.roomInstance, delivered: history.roomInstance === start.roomInstance ? start.delivered : 0, node };
     if (history.truncated) {
       // Entries were pruned before anyone delivered them: members' views may now be wrong. A bug or a
       // feed stalled for longer than the node keeps history; loud, because nothing can repair it here.
@@ -95,13 +107,16 @@ export class ChannelFeed {
     if (entries.length === 0) return { cursor, delivered: 0, lost: false };
 
     const receivers = new Set<string>();
-    for (const entry of entries) for (const id of audienceOf(entry)) receivers.add(id);
+    for (const entry of entries) for (const id of [entry.sessionId, ...audienceOf(entry)]) receivers.add(id);
     const records = new Map((await this.deps.store.getConnections([...receivers])).map((r) => [r.connectionId, r]));
 
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
       await this.announce(channelKey, entry, records, gone);
-      cursor = { roomInstance: history.roomInstance, delivered: entry.seq };
+      const subject = records.get(entry.sessionId);
+      if (subject) subjects.push({ entry, record: subject });
+      cursor = { roomInstance: history.roomInstance, delivered: entry.seq, node };
+      progress(cursor);
       if (i < entries.length - 1) {
         const kept = await this.deps.store.checkpointFeed(channelKey, owner, cursor, this.deps.clock.now() + this.deps.leaseMs);
         if (!kept) {

@@ -221,7 +221,7 @@ export class VoiceCore {
     }
     await Promise.all(result.replaced.map((sessionId) => this.endSession(sessionId, 'replaced',
       new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }))));
-    await this.announce(claimed);
+    await this.tryAnnounce(claimed);
   }
 
   private async resume(conn: ConnectionRecord, consumerId: string): Promise<void> {
@@ -274,7 +274,7 @@ export class VoiceCore {
         // A member (or a join in flight, or a retry of a leave that may have landed late) has history to
         // announce: its leave entry, written by this call or when the node lost or replaced the session.
         const mayHaveHistory = left.announced || previousState === 'joined' || previousState === 'joining' || previousState === 'closing';
-        if (mayHaveHistory) await this.announce(claimed);
+        if (mayHaveHistory && !(await this.tryAnnounce(claimed))) return; // the sweep finishes it (record stays `closing`)
       } catch (err) {
         if (await this.nodeIsAlive(claimed.nodeId)) {
           // The node may carry the leave out later (it was slow or hung): keep the record `closing`, so the
@@ -290,13 +290,45 @@ export class VoiceCore {
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
   }
 
-  /** Delivers the channel's pending history, then ends every receiver a post found gone. */
+  /** announce(), with a failure left to the sweep (the feed is left stalled): false when it failed. */
+  private async tryAnnounce(conn: ConnectionRecord): Promise<boolean> {
+    try {
+      await this.announce(conn);
+      return true;
+    } catch (err) {
+      this.deps.log.warn('voice.announce-deferred', { ...logIds(conn), error: (err as Error).message });
+      return false;
+    }
+  }
+
+  /**
+   * Delivers the channel's pending history, ends every receiver a post found gone, and brings the streams
+   * the entries were about in line with the history. Throws (after doing all that) when delivery stopped
+   * on a failure: the feed is then stalled and the sweep finishes it.
+   */
   async announce(conn: ConnectionRecord | { channelKey: string; node: Placement }): Promise<void> {
     const channelKey = 'channelKey' in conn ? conn.channelKey : roomOf(conn);
     const node = 'node' in conn ? conn.node : conn.nodeId && conn.nodeAddress ? { nodeId: conn.nodeId, grpcAddress: conn.nodeAddress } : undefined;
     if (!node) return;
-    const { gone } = await this.feed.drain(channelKey, node);
+    const { gone, subjects, error } = await this.feed.drain(channelKey, node);
     for (const sessionId of gone) await this.endSession(sessionId, 'gone');
+    // The history is the truth; streams follow it.
+    for (const { entry, record } of subjects) {
+      if (entry.kind === 'join' && record.state === 'prepared') {
+        // Its join happened on the node though its own invocation lost the answer (and put the stream back).
+        await this.deps.store.transition(record, { state: 'joined', deadline: undefined }).then(
+          () => this.race('join-answer-lost', { ...logIds(record), seq: entry.seq }),
+          (err) => { if (!(err instanceof ConflictError)) throw err; });
+      } else if (entry.kind === 'leave' && record.state !== 'closing' && !gone.includes(record.connectionId)) {
+        // Its session left the room without this stream ending: replaced, or lost on the media side.
+        if (entry.reason === 'replaced') {
+          await this.endSession(record, 'replaced', new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }));
+        } else {
+          await this.endSession(record, 'media-lost', new VoiceError(ErrorId.mediaLost, `media session lost (${entry.reason}); reconnect to rejoin`, { fatal: true }));
+        }
+      }
+    }
+    if (error) throw error;
   }
 
   // ---- the reaper's sweep ----
@@ -324,9 +356,13 @@ export class VoiceCore {
       await this.deps.nodes.deleteLostSession(l);
     });
     // Feeds whose delivering invocation died: finish delivering their history.
-    await forEachLimit(stalled, 16, async (channelKey) => {
-      const placement = await this.deps.store.getPlacement(channelKey);
-      if (!placement) return;
+    await forEachLimit(stalled, 16, async ({ channelKey, node }) => {
+      const placement = node ?? (await this.deps.store.getPlacement(channelKey));
+      if (!placement || !alive.has(placement.nodeId)) {
+        // The room died with its node: everyone in it is ended as media-lost, nobody is left to tell.
+        await this.deps.store.dropStalledFeed(channelKey, now);
+        return;
+      }
       this.deps.log.info('voice.feed-resumed', { channelKey, nodeId: placement.nodeId });
       await this.announce({ channelKey, node: placement }).catch((err) =>
         this.deps.log.warn('voice.feed-resume-failed', { channelKey, nodeId: placement.nodeId, error: (err as Error).message }));
@@ -413,9 +449,11 @@ export class VoiceCore {
         const { rtpCapabilities } = await this.deps.media.openRoom(placement, roomId, holdMs);
         return { placement, rtpCapabilities };
       } catch (err) {
-        const voiceError = mediaErrorToVoiceError(err);
-        if (voiceError.identifier !== ErrorId.unavailable) throw voiceError;
-        this.deps.log.warn('voice.node-refused-room', { roomId, nodeId: placement.nodeId, error: voiceError.humanMessage });
+        // Only a draining node refuses a room (and it refuses only rooms it does not have, so nobody is in
+        // the channel there): place it elsewhere. Any other failure may be transient while members are on
+        // that node, and moving the channel would split it over two nodes: the client retries instead.
+        if (!(err instanceof MediaError && err.reason === 'draining')) throw mediaErrorToVoiceError(err);
+        this.deps.log.info('voice.node-refused-room', { roomId, nodeId: placement.nodeId, reason: err.reason });
         excluded.add(placement.nodeId);
       }
     }

@@ -47,6 +47,8 @@ export interface StoredPlacement extends Placement {
 export interface FeedCursor {
   roomInstance: string;
   delivered: number;
+  /** The node holding that room (where an unfinished delivery must be resumed). */
+  node?: Placement;
 }
 
 export class ConflictError extends Error {
@@ -91,7 +93,9 @@ export interface StateStore {
    */
   releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'>;
   /** Feeds whose holder's lease ran out (an invocation died while delivering): the sweep finishes them. */
-  listStalledFeeds(now: number): Promise<string[]>;
+  listStalledFeeds(now: number): Promise<{ channelKey: string; node?: Placement }[]>;
+  /** Lets go of a stalled feed whose room is gone (its node died: nobody is left to tell). */
+  dropStalledFeed(channelKey: string, now: number): Promise<void>;
   /** Every live connection record (the reaper's sweep). */
   listConnections(): Promise<ConnectionRecord[]>;
 }
