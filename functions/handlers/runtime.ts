@@ -96,6 +96,7 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_JOIN_WITHIN_MS: 'joinWithinMs',
   VOICE_MAX_MEMBERS: 'maxMembersPerChannel',
   VOICE_NODE_STALE_AFTER_MS: 'nodeStaleAfterMs',
+  VOICE_STEP_WITHIN_MS: 'stepWithinMs',
 };
 
 function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {

@@ -1,0 +1,97 @@
+// Members' views through the real local stack (real sockets, Lambda handlers, dynalite, a real media
+// node): regressions for the defects of the ordered-history issue (D1–D5) and a short churn.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startLocalStack, type LocalStack } from '../../local/stack';
+import { runChurn } from '../support/churn';
+import { dtlsParameters } from '../support/client-params';
+import { initialize, joinedClient, prepare } from '../support/stack-flow';
+import { devToken } from '../support/tokens';
+import { VoiceTestClient } from '../support/voice-client';
+
+const GUILD = 91n;
+let stack: LocalStack;
+const open: VoiceTestClient[] = [];
+const saved = { ...process.env };
+
+before(async () => {
+  process.env.VOICE_JOIN_WITHIN_MS = '8000';
+  process.env.VOICE_STEP_WITHIN_MS = '4000';
+  // The media node closes an empty room after 300 ms of its own: the signalling window must still hold (D5).
+  process.env.MEDIA_ROOM_GRACE_MS = '300';
+  stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 1_000 });
+});
+after(async () => {
+  for (const c of open) c.terminate();
+  await stack?.close();
+  for (const k of ['VOICE_JOIN_WITHIN_MS', 'VOICE_STEP_WITHIN_MS', 'MEDIA_ROOM_GRACE_MS']) {
+    if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+  }
+});
+
+const options = (user: bigint, channel: bigint) => ({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel]) });
+const track = <T extends { client: VoiceTestClient } | VoiceTestClient>(x: T): T => {
+  open.push('client' in x ? x.client : x);
+  return x;
+};
+
+test('D1: a rejected join from a second stream changes nothing (the first stream and the others are untouched)', async () => {
+  const channel = 1n;
+  const c1 = track(await joinedClient(options(30n, channel), GUILD, channel));
+  const m = track(await joinedClient(options(31n, channel), GUILD, channel));
+  assert.equal((await c1.client.expect('userJoined')).data?.userId, 31n);
+  const c2 = track(await VoiceTestClient.connect(options(30n, channel)));
+  await initialize(c2, GUILD, channel);
+  await prepare(c2);
+  c2.send({ $case: 'joinChannel', value: { rtpParamaters: '{"codecs":[]}', producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
+  assert.equal((await c2.expectError()).identifier, 'voice.bad-rtp-parameters');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(c1.client.closed, undefined, 'the working first stream is not closed');
+  assert.ok(!c1.client.frames.some((f) => f.kind === 'error'), 'the first stream is told nothing');
+  assert.ok(!m.client.frames.some((f) => f.kind === 'response' && f.response.message?.$case === 'userLeft'), 'the others see no UserLeft');
+  // A valid join from the second stream then replaces the first: UserLeft before UserJoined, in that order.
+  const c3 = track(await joinedClient(options(30n, channel), GUILD, channel));
+  assert.deepEqual(c3.joined.otherUsers.map((u) => u.userId), [31n]);
+  assert.equal((await c1.client.expectError()).identifier, 'voice.session-replaced');
+  assert.equal((await m.client.expect('userLeft')).userId, 30n);
+  assert.equal((await m.client.expect('userJoined')).data?.userId, 30n);
+});
+
+test('D5: a client inside its PrepareForJoinChannel window is served although the node\'s own room grace passed', async () => {
+  const client = track(await VoiceTestClient.connect(options(40n, 2n)));
+  await initialize(client, GUILD, 2n);
+  await new Promise((r) => setTimeout(r, 1_500)); // 5× the node's 300 ms grace, well inside the 30 s window
+  const prepared = await prepare(client);
+  assert.ok(prepared.consumerTransportOptions?.id);
+});
+
+test('D4: a leave while the media node hangs is announced once the node is back', async () => {
+  const channel = 3n;
+  const a = track(await joinedClient(options(50n, channel), GUILD, channel));
+  const b = track(await joinedClient(options(51n, channel), GUILD, channel));
+  const w = track(await joinedClient(options(52n, channel), GUILD, channel));
+  await a.client.expect('userJoined');
+  await a.client.expect('userJoined');
+  await b.client.expect('userJoined');
+  const pid = stack.mediaNode!.pid;
+  process.kill(pid, 'SIGSTOP');
+  try {
+    w.client.close();
+    await new Promise((r) => setTimeout(r, 7_000)); // past the 5 s media call deadline
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  assert.equal((await a.client.expect('userLeft', 30_000)).userId, 52n);
+  assert.equal((await b.client.expect('userLeft', 30_000)).userId, 52n);
+});
+
+test('churn with closes after every message, destroyed sockets, same-user races and a stopped media node: views equal membership', { timeout: 240_000 }, async () => {
+  const report = await runChurn(stack, {
+    durationMs: 15_000, seed: 7, users: 8, channels: 2, concurrency: 4, stopMediaNodeMs: 2_500, guild: GUILD + 1n,
+  });
+  console.log(`# churn: ${report.operations} operations, ${report.joins} joins, ${report.remaining} members at the end, ` +
+    `${report.anomalies.length} anomalies, ${report.mismatches.length} view mismatches`);
+  assert.deepEqual(report.anomalies, []);
+  assert.deepEqual(report.mismatches, []);
+  assert.ok(report.joins > 10, 'the churn actually joined people');
+});
