@@ -16,10 +16,11 @@ export interface TableDefinition {
 /**
  * Signalling state. Items (pk / sk):
  *   CONN#<connectionId> / CONN                 one WebSocket connection and its protocol state (versioned)
- *   CHAN#<guildId>:<channelId> / MEMBER#<connectionId>   a joined member: "who is in the channel" is a
- *                                              strongly consistent Query on this partition
- *   CHAN#<guildId>:<channelId> / USER#<userId> which connection holds this user's seat in the channel
- *   CHAN#<guildId>:<channelId> / PLACEMENT     the media node hosting the channel (conditional write)
+ *   CHAN#<guildId>:<channelId> / PLACEMENT     the media node hosting the channel (conditional write; expires
+ *                                              2 connection lifetimes after the last Initialize)
+ *   CHAN#<guildId>:<channelId> / FEED          how far the channel's history was delivered to its members,
+ *                                              and the delivery lease (functions/voice/ChannelFeed.ts)
+ * Membership itself is not stored here: the media room's history is its one truth (media-node/src/RoomLedger.ts).
  */
 export const STATE_TABLE: TableDefinition = {
   logicalId: 'VoiceState',

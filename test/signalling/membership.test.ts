@@ -60,7 +60,8 @@ test('D1: a rejected join from a second stream changes nothing (the first stream
 test('D5: a client inside its PrepareForJoinChannel window is served although the node\'s own room grace passed', async () => {
   const client = track(await VoiceTestClient.connect(options(40n, 2n)));
   await initialize(client, GUILD, 2n);
-  await new Promise((r) => setTimeout(r, 1_500)); // 5× the node's 300 ms grace, well inside the 30 s window
+  // Past the node's own grace (300 ms) and its 5 s minimum for a freshly opened room; well inside the 30 s window.
+  await new Promise((r) => setTimeout(r, 6_000));
   const prepared = await prepare(client);
   assert.ok(prepared.consumerTransportOptions?.id);
 });

@@ -1,0 +1,43 @@
+// Churn through the real local stack for ≥ 60 s (several seeds), checking every member's view against the
+// membership at the end: `npm run bench:churn [-- --seconds 60 --seeds 3]`. Prints the operations, joins,
+// anomalies (must be 0), view mismatches (must be 0) and error-level log lines (must be 0) per seed.
+import { parseArgs } from 'node:util';
+import { startLocalStack } from '../local/stack';
+import { createLogger } from '../lib/log';
+import { runChurn } from '../test/support/churn';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, seeds: { type: 'string', default: '3' }, stop: { type: 'string', default: '8000' } } });
+process.env.VOICE_JOIN_WITHIN_MS ??= '10000';
+process.env.VOICE_STEP_WITHIN_MS ??= '6000';
+process.env.LOG_LEVEL ??= 'warn';
+
+// Count error-level lines of every part (handlers in-process, the media node's lines forwarded).
+let errorLines = 0;
+const write = process.stdout.write.bind(process.stdout);
+const count = (chunk: string | Uint8Array) => {
+  const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+  errorLines += (text.match(/"level":"error"/g) ?? []).length;
+};
+process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => { count(chunk); return (write as (...a: unknown[]) => boolean)(chunk, ...rest); }) as typeof process.stdout.write;
+const writeErr = process.stderr.write.bind(process.stderr);
+process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => { count(chunk); return (writeErr as (...a: unknown[]) => boolean)(chunk, ...rest); }) as typeof process.stderr.write;
+
+const stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 2_000, logger: createLogger({ level: 'warn' }) });
+let failed = false;
+try {
+  for (let seed = 1; seed <= Number(values.seeds); seed++) {
+    const before = errorLines;
+    const report = await runChurn(stack, {
+      durationMs: Number(values.seconds) * 1000, seed, users: 12, channels: 3, concurrency: 6,
+      stopMediaNodeMs: Number(values.stop), guild: BigInt(500 + seed),
+    });
+    const errors = errorLines - before;
+    console.log(`churn seed ${seed}: ${report.operations} operations, ${report.joins} joins, ${report.remaining} members at the end, ` +
+      `${report.anomalies.length} anomalies, ${report.mismatches.length} view mismatches, ${errors} error-level lines`);
+    for (const line of [...report.anomalies, ...report.mismatches].slice(0, 10)) console.log(`  ${line}`);
+    if (report.anomalies.length || report.mismatches.length || errors) failed = true;
+  }
+} finally {
+  await stack.close();
+}
+process.exitCode = failed ? 1 : 0;
