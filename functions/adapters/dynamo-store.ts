@@ -109,7 +109,8 @@ export class DynamoStateStore implements StateStore {
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':o': owner, ':u': leaseUntil, ':f': false, ':e': expiresAt, ':now': this.nowMs() },
       }));
-      return { roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0, node: Attributes?.node as Placement | undefined };
+      const node = Attributes?.node as Placement | null | undefined;
+      return { roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0, ...(node ? { node } : {}) };
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
     }
@@ -188,7 +189,7 @@ export class DynamoStateStore implements StateStore {
         ExpressionAttributeNames: { '#owner': 'owner' },
         ExpressionAttributeValues: { ':feed': 'FEED', ':now': now },
       }));
-      keys.push(...(page.Items ?? []).map((i) => ({ channelKey: (i.pk as string).slice('CHAN#'.length), node: (i.node ?? undefined) as Placement | undefined })));
+      keys.push(...(page.Items ?? []).map((i) => ({ channelKey: (i.pk as string).slice('CHAN#'.length), ...(i.node ? { node: i.node as Placement } : {}) })));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return keys;

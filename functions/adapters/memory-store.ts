@@ -77,7 +77,7 @@ export class MemoryStateStore implements StateStore {
       return undefined;
     }
     this.feeds.set(channelKey, { ...feed, owner, leaseUntil, wanted: false });
-    return { roomInstance: feed.roomInstance, delivered: feed.delivered, node: feed.node };
+    return { roomInstance: feed.roomInstance, delivered: feed.delivered, ...(feed.node ? { node: feed.node } : {}) };
   }
 
   async checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean> {
@@ -103,7 +103,7 @@ export class MemoryStateStore implements StateStore {
 
   async listStalledFeeds(now: number): Promise<{ channelKey: string; node?: Placement }[]> {
     return [...this.feeds].filter(([, f]) => f.owner !== undefined && (f.leaseUntil ?? 0) < now)
-      .map(([channelKey, f]) => ({ channelKey, node: f.node }));
+      .map(([channelKey, f]) => ({ channelKey, ...(f.node ? { node: f.node } : {}) }));
   }
 
   async dropStalledFeed(channelKey: string, now: number): Promise<void> {

@@ -83,13 +83,18 @@ test('feed lease: one holder; a second caller marks it wanted and the holder mus
   assert.equal(await store.checkpointFeed('7:7', 'b', { roomInstance: 'r', delivered: 9 }, now + 10_000), false, 'only the owner checkpoints');
   assert.equal(await store.checkpointFeed('7:7', 'a', { roomInstance: 'r', delivered: 1 }, now + 10_000), true);
   assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 2 }, now + 10_000), 'wanted', 'b asked meanwhile');
-  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 3 }, now + 10_000), 'released');
-  assert.deepEqual(await store.acquireFeed('7:7', 'b', now + 10_000, exp), { roomInstance: 'r', delivered: 3 }, 'the cursor survives');
+  const node = { nodeId: 'n1', grpcAddress: 'n1:1' };
+  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 3, node }, now + 10_000), 'released');
+  assert.deepEqual(await store.acquireFeed('7:7', 'b', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'the cursor (and its room\'s node) survives');
   assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 99 }, now), 'lost', 'a no longer holds it');
   assert.deepEqual(await store.listStalledFeeds(now), [], 'b\'s lease is still running');
   now += 11_000;
-  assert.deepEqual(await store.listStalledFeeds(now), ['7:7'], 'b died holding it: the sweep finds it');
-  assert.deepEqual(await store.acquireFeed('7:7', 'c', now + 10_000, exp), { roomInstance: 'r', delivered: 3 }, 'an expired lease can be taken over');
+  assert.deepEqual(await store.listStalledFeeds(now), [{ channelKey: '7:7', node }], 'b died holding it: the sweep finds it, with its node');
+  assert.deepEqual(await store.acquireFeed('7:7', 'c', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'an expired lease can be taken over');
+  await store.dropStalledFeed('7:7', now);
+  assert.deepEqual(await store.listStalledFeeds(now + 60_000), [{ channelKey: '7:7', node }], 'c\'s lease is not stalled yet... until it runs out');
+  await store.dropStalledFeed('7:7', now + 60_000);
+  assert.deepEqual(await store.listStalledFeeds(now + 60_000), [], 'a stalled feed of a dead room is let go');
 });
 
 test('expired items are filtered on read (TTL deletion is only garbage collection)', async () => {
