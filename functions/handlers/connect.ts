@@ -12,8 +12,8 @@ export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyRes
   try {
     const rt = await runtime();
     const handshake = parseHandshake(event.headers ?? {});
-    const claims = rt.verify(handshake.token);
-    await rt.core({ domainName, stage }).connect(connectionId, { userId: claims.sub, grants: claims.channels }, handshake.variant);
+    const { userId, grants } = await rt.verify(handshake.token);
+    await rt.core({ domainName, stage }).connect(connectionId, { userId, grants }, handshake.variant);
     return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };
   } catch (err) {
     const error = err instanceof VoiceError ? err : new VoiceError(ErrorId.internal, 'the voice service could not accept this connection');
