@@ -105,8 +105,7 @@ export class SignallingStack extends Stack {
     const environment = {
       [STATE_TABLE.envVar]: props.stateTable.tableName,
       [NODES_TABLE.envVar]: props.nodesTable.tableName,
-      TOKEN_PUBLIC_KEY_PARAMETER: config.tokenPublicKeyParameter,
-      TOKEN_ISSUER: config.tokenIssuer,
+      ...tokenEnvironment(config),
       MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn,
     };
     const make = (name: HandlerName) =>
@@ -208,7 +207,7 @@ export class SignallingStack extends Stack {
       props.stateTable.grantReadWriteData(fn);
       if (spec.nodesTable === 'read') props.nodesTable.grantReadData(fn);
       if (spec.nodesTable === 'read-write') props.nodesTable.grantReadWriteData(fn);
-      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [tokenKeyArn] }));
+      if (!props.config.tokenJwksUrl) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [tokenKeyArn] }));
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
       if (spec.manageConnections) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
@@ -249,4 +248,18 @@ export function keepaliveRouteKey(): string {
   const action = (JSON.parse(KEEPALIVE_FRAME) as { action?: unknown }).action;
   if (typeof action !== 'string' || !action) throw new Error('infra.keepalive: KEEPALIVE_FRAME has no "action"');
   return action;
+}
+
+/**
+ * The token verification settings of the handlers (functions/auth/token-config.ts): keys from the issuer's JWKS
+ * URL when one is configured, else from the SSM parameter (PEM or JWKS); optional claims are set only when given.
+ */
+export function tokenEnvironment(config: InfraConfig): Record<string, string> {
+  return {
+    TOKEN_ISSUER: config.tokenIssuer,
+    ...(config.tokenJwksUrl ? { TOKEN_JWKS_URL: config.tokenJwksUrl } : { TOKEN_PUBLIC_KEY_PARAMETER: config.tokenPublicKeyParameter }),
+    ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : {}),
+    ...(config.tokenUserClaim ? { TOKEN_USER_CLAIM: config.tokenUserClaim } : {}),
+    ...(config.tokenGrantsClaim ? { TOKEN_GRANTS_CLAIM: config.tokenGrantsClaim } : {}),
+  };
 }
