@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TOKEN_ENV_VARS } from '../functions/auth/token-config';
+import { metricTaps } from '../functions/handlers/telemetry';
+import { MetricsSummary } from '../lib/metrics';
 import { DevIssuer, JWKS_PATH } from './dev-issuer';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from './dynamo';
 import { startLocalGateway, type GatewayHandlers, type LocalGateway } from './gateway/gateway';
@@ -68,6 +70,8 @@ export interface LocalStack {
   env: Record<string, string>;
   /** The development issuer the handlers trust (through its JWKS URL). */
   issuer: DevIssuer;
+  /** The handlers' metrics (the same samples as their EMF lines), aggregated; also served at GET /dev/metrics. */
+  metrics: MetricsSummary;
   mintToken(user: string, guild: string, channels: string | string[], ttlSeconds?: number): string;
   /** Runs the reaper now, as if its schedule fired. */
   runReaper(): Promise<void>;
@@ -77,6 +81,7 @@ export interface LocalStack {
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = (options.logger ?? createLogger()).child({ component: 'local-stack' });
   const issuer = options.issuer ?? DevIssuer.load();
+  const metrics = new MetricsSummary();
   const cleanups: Array<() => Promise<void> | void> = [];
   const cleanup = async () => {
     for (const step of cleanups.splice(0).reverse()) {
@@ -131,6 +136,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           { prefix: '/dist/', dir: join(REPO_ROOT, 'web/dist') },
         ]),
       devIssuer: issuer,
+      devMetrics: () => metrics.snapshot(),
       logger: options.logger,
     });
     cleanups.push(() => gateway.close());
@@ -144,9 +150,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       TOKEN_AUDIENCE: issuer.audience,
       MEDIA_NODE_SECRET: mediaNodeSecret,
       CONNECTIONS_ENDPOINT: gateway.connectionsEndpoint,
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand', // as Lambda sets it: Powertools reports the cold start
       ...options.handlerEnv,
     };
     restoreEnv = applyEnv(env);
+    metricTaps.add(metrics.record);
+    cleanups.push(() => void metricTaps.delete(metrics.record));
 
     loaded = loadHandlerModules(options.handlersDir ?? join(REPO_ROOT, 'functions/handlers'));
     const modules = await loaded;
@@ -166,6 +175,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       mediaNode: mediaNode && { grpc: mediaNode.grpc, pid: mediaNode.pid, ready: mediaNode.ready },
       env,
       issuer,
+      metrics,
       mintToken(user, guild, channels, ttlSeconds = DEV_TOKEN_TTL_SECONDS) {
         return issuer.mintSync({ user, guild, channels: Array.isArray(channels) ? channels : [channels], ttlSeconds });
       },

@@ -20,14 +20,16 @@ import { RegistryNodeDirectory } from '../adapters/node-directory';
 import { TokenGrantPolicy } from '../auth/policy';
 import type { VerifiedToken } from '../auth/token';
 import { TOKEN_ENV_VARS, tokenVerifierFromEnv } from '../auth/token-config';
-import { createLogger } from '../../lib/log';
+import type { Logger } from '../../lib/log';
+import type { Metrics } from '../../lib/metrics';
+import { log } from './telemetry';
 import { VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
 
-/** The signalling functions' logger (LOG_LEVEL sets the level). */
-export const log = createLogger({ base: { component: 'signalling' } });
+export { log } from './telemetry';
 
 export interface Runtime {
-  core(endpoint: { domainName?: string; stage?: string }): VoiceCore;
+  /** The voice core for one invocation: its replies go to the endpoint; it logs and measures through `telemetry`. */
+  core(endpoint: { domainName?: string; stage?: string }, telemetry?: { log: Logger; metrics: Metrics }): VoiceCore;
   /** Verifies a session token; rejects with a fatal h.blank-session VoiceError saying why. */
   verify(token: string | undefined): Promise<VerifiedToken>;
 }
@@ -65,10 +67,13 @@ async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
     return gateways.get(endpoint)!;
   };
   return {
-    core({ domainName, stage }) {
+    core({ domainName, stage }, telemetry) {
       const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
       if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
-      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log, limits });
+      return new VoiceCore({
+        store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, limits,
+        log: telemetry?.log ?? log, metrics: telemetry?.metrics,
+      });
     },
     verify: (token) => verifier.verify(token),
   };

@@ -11,6 +11,7 @@ import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_F
 import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
+import { METRIC, type Metrics } from '../../lib/metrics';
 import { mediaErrorToVoiceError } from './media-errors';
 import {
   ConflictError, type Clock, type ConnectionRecord, type ConnectionState, type ConsumerDelivery, type Gateway,
@@ -52,6 +53,7 @@ export interface VoiceCoreDeps {
   policy: ChannelPolicy;
   clock: Clock;
   log: Logger;
+  metrics?: Metrics;
   limits?: Partial<VoiceLimits>;
 }
 
@@ -108,7 +110,10 @@ export class VoiceCore {
       case 'prepareForJoinChannel':
         return this.prepare(conn, message.value.rtpCapabilities);
       case 'joinChannel':
-        return this.join(conn, message.value);
+        return this.join(conn, message.value).catch((err) => {
+          this.deps.metrics?.count(METRIC.joinFailures, 1, { Identifier: err instanceof VoiceError ? err.identifier : ErrorId.internal });
+          throw err;
+        });
       case 'resumeConsumer':
         return this.resume(conn, message.value.consumerId);
     }
@@ -164,6 +169,7 @@ export class VoiceCore {
   }
 
   private async join(conn: ConnectionRecord, msg: { rtpParamaters: string; producerDtlsParamaters: string; consumerDtlsParamaters: string }): Promise<void> {
+    const started = this.deps.clock.now();
     requireState(conn, 'prepared', 'JoinChannel must follow PreparedForJoinChannel, once');
     parseJson(msg.rtpParamaters, ErrorId.badRtpParameters, 'rtp_paramaters');
     parseJson(msg.producerDtlsParamaters, ErrorId.badDtlsParameters, 'producer_dtls_paramaters');
@@ -207,6 +213,8 @@ export class VoiceCore {
         response: { message: { $case: 'userJoined', value: { data: userConsumerOptions(d) } } },
       })), members),
     ]);
+    this.deps.metrics?.timing(METRIC.joinLatency, this.deps.clock.now() - started);
+    this.deps.metrics?.count(METRIC.joins);
   }
 
   private async resume(conn: ConnectionRecord, consumerId: string): Promise<void> {
@@ -252,6 +260,7 @@ export class VoiceCore {
       try {
         const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
         if (left.wasPresent) {
+          this.deps.metrics?.count(METRIC.leaves);
           const userId = BigInt(claimed.userId);
           // The node lists exactly the sessions that consumed the leaver (never the leaver itself).
           await this.deliver(roomId, left.remaining.map((s) => ({
@@ -265,6 +274,7 @@ export class VoiceCore {
     }
     await this.deps.store.deleteConnection(claimed);
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
+    this.deps.metrics?.count(METRIC.sessionsEnded, 1, { Reason: reason });
   }
 
   // ---- the reaper's sweep ----
@@ -386,7 +396,10 @@ export class VoiceCore {
     const frame = encodeResponseFrame(response);
     assertFits(frame);
     const result = await this.deps.gateway.send(conn.connectionId, frame, conn.variant);
-    if (result === 'gone') await this.endSession(conn.connectionId, 'gone');
+    if (result === 'gone') {
+      this.deps.metrics?.count(METRIC.deliveriesGone);
+      await this.endSession(conn.connectionId, 'gone');
+    }
   }
 
   /** Sends each response to its session alone, all awaited; sessions found gone are ended. */
@@ -394,6 +407,7 @@ export class VoiceCore {
     channelKey: string, items: { sessionId: string; response: StreamMessageResponse }[], known?: MemberRecord[],
   ): Promise<void> {
     if (items.length === 0) return;
+    this.deps.metrics?.count(METRIC.fanOutSize, items.length);
     const members = new Map<string, MemberRecord | ConnectionRecord>(
       (known ?? (await this.deps.store.listMembers(channelKey))).map((m) => [m.connectionId, m]));
     const gone: string[] = [];
@@ -412,6 +426,7 @@ export class VoiceCore {
         });
       }
     });
+    if (gone.length > 0) this.deps.metrics?.count(METRIC.deliveriesGone, gone.length);
     for (const sessionId of gone) await this.endSession(sessionId, 'gone');
   }
 
@@ -420,6 +435,7 @@ export class VoiceCore {
       : new VoiceError(ErrorId.internal, 'the voice service failed to handle this message');
     if (!(err instanceof VoiceError)) {
       this.deps.log.error('voice.internal-error', { connectionId, userId: conn?.userId, error: (err as Error)?.stack ?? String(err) });
+      this.deps.metrics?.count(METRIC.internalErrors);
     } else {
       this.deps.log.info('voice.rejected', { connectionId, userId: conn?.userId, identifier: error.identifier, message: error.humanMessage });
     }

@@ -46,6 +46,8 @@ export interface LocalGatewayOptions {
   staticMounts?: StaticMount[];
   /** Enables GET /dev/token and GET /.well-known/jwks.json (local development only; never on AWS). */
   devIssuer?: DevIssuer;
+  /** Enables GET /dev/metrics: this JSON (the local stack's metrics summary). */
+  devMetrics?: () => unknown;
   logger?: Logger;
 }
 
@@ -138,6 +140,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
         return sendHrpcError(res, 400, 'expected a WebSocket upgrade (GET with Upgrade: websocket)');
       }
       if (options.devIssuer && (await handleDevIssuerRequest(req, res, options.devIssuer))) return;
+      if (options.devMetrics && path === '/dev/metrics' && req.method === 'GET') {
+        const text = JSON.stringify(options.devMetrics(), null, 2);
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        return void res.end(text);
+      }
       if (options.staticMounts && (await serveStatic(req, res, options.staticMounts))) return;
       const body = `not found: ${path}\n`;
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
