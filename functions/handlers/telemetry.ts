@@ -20,12 +20,13 @@ export const DEFAULT_METRICS_NAMESPACE = 'HarmonyVoice';
 
 // Created on first use, not at import: the environment (LOG_LEVEL, AWS_LAMBDA_INITIALIZATION_TYPE for the cold
 // start) is the one the handlers run with, also when the local stack imports this module before setting it.
-let tools: { root: PowertoolsLogger; emf: PowertoolsMetrics } | undefined;
+let tools: { root: InvocationLogger; emf: PowertoolsMetrics; coldStart: boolean } | undefined;
 function powertools() {
   if (!tools) {
     const serviceName = process.env.POWERTOOLS_SERVICE_NAME || DEFAULT_SERVICE_NAME;
     tools = {
-      root: new PowertoolsLogger({ serviceName, logLevel: levelFromEnv() }),
+      root: new InvocationLogger({ serviceName, logLevel: levelFromEnv() }),
+      coldStart: process.env.AWS_LAMBDA_INITIALIZATION_TYPE === 'on-demand', // as Powertools decides it
       emf: new PowertoolsMetrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE, serviceName }),
     };
   }
@@ -70,19 +71,35 @@ interface Correlated {
  * publishes the invocation's metrics (one EMF line, plus the cold start metric once per container) when it ends.
  */
 export async function withInvocation<T>(event: Correlated, context: Context | undefined, run: (inv: Invocation) => Promise<T>): Promise<T> {
-  const { root, emf } = powertools();
-  if (context) {
-    root.addContext(context);
-    emf.captureColdStartMetric(context.functionName);
-  }
-  const child = root.createChild(); // copies the Lambda context: later invocations do not change this one's
+  const tools = powertools();
+  const coldStart = tools.coldStart;
+  tools.coldStart = false;
+  if (context) tools.emf.captureColdStartMetric(context.functionName);
+  const child = tools.root.forInvocation(context, coldStart);
   const rc = event.requestContext;
   if (rc?.requestId) child.setCorrelationId(rc.requestId);
   const invocationLog = fromPowertools(() => child, rc?.connectionId ? { connectionId: rc.connectionId, routeKey: rc.routeKey } : {});
   try {
     return await run({ log: invocationLog, metrics });
   } finally {
-    if (emf.hasStoredMetrics()) emf.publishStoredMetrics();
+    if (tools.emf.hasStoredMetrics()) tools.emf.publishStoredMetrics();
+  }
+}
+
+/**
+ * Powertools' Logger with one child per invocation: the child holds that invocation's Lambda context, so concurrent
+ * local invocations do not overwrite each other's (on Lambda one container runs one invocation at a time anyway).
+ */
+class InvocationLogger extends PowertoolsLogger {
+  forInvocation(context: Context | undefined, coldStart: boolean): InvocationLogger {
+    const child = this.createChild() as InvocationLogger;
+    child.coldStart = coldStart; // the container's cold start, not the child's own first use
+    if (context) child.addContext(context);
+    return child;
+  }
+
+  protected override createLogger(options?: ConstructorParameters<typeof PowertoolsLogger>[0]): InvocationLogger {
+    return new InvocationLogger(options);
   }
 }
 

@@ -167,6 +167,8 @@ describe('handler telemetry through the local stack', () => {
         assert.equal(typeof line.correlation_id, 'string', JSON.stringify(line));
       }
     }
+    const cold = new Set(lines.filter((l) => l.cold_start).map((l) => l.function_request_id));
+    assert.equal(cold.size, 1, 'only the first invocation of the container (here: the process) is a cold start');
     for (const joined of byMsg('voice.joined')) {
       assert.equal(joined.guildId, String(GUILD));
       assert.equal(joined.channelId, String(CHANNEL));
