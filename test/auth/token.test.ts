@@ -6,7 +6,7 @@ import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject } from
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { SignJWT, type JSONWebKeySet } from 'jose';
+import { calculateJwkThumbprint, SignJWT, type JSONWebKeySet } from 'jose';
 import { jwksFromJson, jwksFromUrl, keyFromPem } from '../../functions/auth/keys';
 import { TokenVerifier } from '../../functions/auth/token';
 import { tokenVerifierFromEnv } from '../../functions/auth/token-config';
@@ -59,6 +59,10 @@ describe('tokens from a standard issuer', () => {
       const principal = await verifier().verify(await mint(key), at);
       assert.deepEqual(principal, { userId: '42', grants: ['1:7'], expiresAt: NOW + 3600 }, key.alg);
     }
+  });
+
+  test('the development issuer\'s kid is the RFC 7638 thumbprint jose computes', async () => {
+    for (const key of [ed, es, rs]) assert.equal(key.kid, await calculateJwkThumbprint(key.publicJwk), key.alg);
   });
 
   test('a header with typ or without, in any key order, verifies', async () => {
