@@ -2,8 +2,8 @@
 // and exactly the permissions each function uses.
 //
 // Authentication happens in the $connect function: it verifies the session token (Authorization header,
-// or the last Sec-WebSocket-Protocol value for browsers) with the Ed25519 public key from SSM and
-// answers 401 before the upgrade. API Gateway only runs authorizers on $connect anyway, and the
+// or the last Sec-WebSocket-Protocol value for browsers) against the issuer's JWKS URL, or the public key
+// (PEM or JWKS) in SSM, and answers 401 before the upgrade. API Gateway only runs authorizers on $connect anyway, and the
 // function must also choose the subprotocol, so a separate authorizer would verify the token twice.
 import { Duration, Stack, type StackProps, CfnOutput, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { arnForNag } from './nag';
@@ -49,7 +49,8 @@ interface HandlerSpec {
 
 /**
  * Every handler builds the same runtime at cold start (functions/handlers/runtime.ts): it reads the token
- * key from SSM and the media node secret from Secrets Manager, so all four get those two reads.
+ * key from SSM (unless a JWKS URL is configured) and the media node secret from Secrets Manager, so all four
+ * get those reads.
  */
 export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   connect: {

@@ -26,7 +26,11 @@ export class KeysUnavailableError extends Error {
 export interface RemoteJwksOptions {
   /** jose's cacheMaxAge: a key set older than this is refetched before use (default 10 min). */
   cacheMaxAgeMs?: number;
-  /** jose's cooldownDuration: an unknown `kid` triggers a refetch at most this often (default 30 s). */
+  /**
+   * jose's cooldownDuration: an unknown `kid` triggers a refetch at most this often (default 30 s). Also how long a
+   * failed refetch is not retried (the last key set serves meanwhile), so an issuer outage costs one fetch timeout
+   * per cooldown, not one per token.
+   */
   cooldownMs?: number;
   /** Per fetch (default 5 s). */
   timeoutMs?: number;
@@ -38,8 +42,8 @@ export interface RemoteJwksOptions {
 /**
  * An issuer's JWKS URL. jose fetches it on first use, refetches after `cacheMaxAgeMs`, and on an unknown `kid`
  * (rotation) at most once per `cooldownMs`. When a refetch fails, the last key set fetched keeps verifying
- * (stale-if-error: an identity provider's outage does not lock everyone out); with no key set ever fetched the
- * verification fails with KeysUnavailableError.
+ * (stale-if-error: an identity provider's outage does not lock everyone out) and the URL is tried again after
+ * `cooldownMs`; with no key set ever fetched the verification fails with KeysUnavailableError.
  */
 export function jwksFromUrl(url: string, options: RemoteJwksOptions = {}): TokenKeys {
   const parsed = new URL(url);
@@ -50,17 +54,35 @@ export function jwksFromUrl(url: string, options: RemoteJwksOptions = {}): Token
     ...(options.fetch ? { [customFetch]: options.fetch } : {}),
   });
   const where = `${parsed.origin}${parsed.pathname}`;
+  const retryAfterFailureMs = options.cooldownMs ?? 30_000;
+  let failedAt = -Infinity;
+  let stale: { jwks: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet> } | undefined;
+  const lastKnown = () => {
+    const jwks = remote.jwks();
+    if (!jwks) return undefined;
+    if (stale?.jwks !== jwks) stale = { jwks, local: createLocalJWKSet(jwks) };
+    return stale.local;
+  };
   return {
     description: `jwks-url ${where}`,
     async getKey(header, token) {
+      const last = lastKnown();
+      if (last && Date.now() - failedAt < retryAfterFailureMs) return last(header, token);
       try {
-        return await remote(header, token);
+        const key = await remote(header, token);
+        failedAt = -Infinity; // the issuer answers again
+        return key;
       } catch (err) {
-        if (isKeySelectionError(err)) throw err;
-        const last = remote.jwks();
+        if (isKeySelectionError(err)) {
+          failedAt = -Infinity; // a key set was obtained; it just has no such key
+          throw err;
+        }
+        failedAt = Date.now();
         if (last) {
-          options.log?.warn('token.jwks-refresh-failed', { jwksUrl: where, error: describe(err), using: 'the last key set fetched' });
-          return createLocalJWKSet(last)(header, token);
+          options.log?.warn('token.jwks-refresh-failed', {
+            jwksUrl: where, error: describe(err), using: 'the last key set fetched', retryInMs: retryAfterFailureMs,
+          });
+          return last(header, token);
         }
         options.log?.error('token.jwks-unavailable', { jwksUrl: where, error: describe(err) });
         throw new KeysUnavailableError(`the JWKS at ${where} could not be fetched and no keys are cached: ${describe(err)}`, { cause: err });

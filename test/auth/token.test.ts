@@ -214,6 +214,18 @@ describe('a JWKS URL', () => {
     assert.ok(lines.some((l) => JSON.parse(l).msg === 'token.jwks-refresh-failed'), lines.join('\n'));
   });
 
+  test('during an outage the failed URL is retried once per cooldown, not for every token', async () => {
+    reset();
+    const v = verifier(jwksFromUrl(url, { cacheMaxAgeMs: 0, cooldownMs: 600_000 }));
+    await v.verify(await live(ed), now());
+    failing = true;
+    await v.verify(await live(ed), now());
+    const afterFailure = fetches;
+    for (let i = 0; i < 3; i++) await v.verify(await live(ed), now());
+    assert.equal(fetches, afterFailure, 'no fetch while the failure is fresh');
+    await refused(v.verify(await live(es), now()), /no key of the issuer matches/); // the last set decides meanwhile
+  });
+
   test('a failing JWKS URL with nothing cached: a clear refusal and an error log line for the operator', async () => {
     reset();
     failing = true;
