@@ -25,9 +25,17 @@ export interface InfraConfig {
   readonly stageName: string;
   readonly throttleRateLimit: number;
   readonly throttleBurstLimit: number;
+  /** Accepted `iss` of session tokens (comma-separated for several). */
   readonly tokenIssuer: string;
-  /** SSM parameter (String) holding the Ed25519 public key PEM that verifies session tokens. */
+  /** SSM parameter (String) holding the public key PEM (Ed25519, P-256, RSA) or a JWKS; used when tokenJwksUrl is empty. */
   readonly tokenPublicKeyParameter: string;
+  /** The identity provider's JWKS URL (https); when set, keys come from there (cached, rotation-aware) and SSM is not read. */
+  readonly tokenJwksUrl: string;
+  /** Accepted `aud` of session tokens (comma-separated); empty = not checked. Set it when the issuer serves other apps too. */
+  readonly tokenAudience: string;
+  /** Claims holding the Harmony user id and the channel grants (empty = `sub` / `channels`). */
+  readonly tokenUserClaim: string;
+  readonly tokenGrantsClaim: string;
   readonly logRetentionDays: number;
   /** Lambda runtime of the handlers. nodejs20.x is deprecated by Lambda (no new functions after 2027-02-01). */
   readonly lambdaRuntime: LambdaRuntime;
@@ -61,6 +69,10 @@ export const DEFAULTS: InfraConfig = {
   throttleBurstLimit: 1000,
   tokenIssuer: 'harmony-voice',
   tokenPublicKeyParameter: '/harmony-voice/token-public-key',
+  tokenJwksUrl: '',
+  tokenAudience: '',
+  tokenUserClaim: '',
+  tokenGrantsClaim: '',
   logRetentionDays: 30,
   lambdaRuntime: 'nodejs20.x',
   apiGatewayAccountLogsRole: true,
@@ -137,6 +149,10 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     throttleBurstLimit: int('throttleBurstLimit', d.throttleBurstLimit, 1, 100_000),
     tokenIssuer: str('tokenIssuer', d.tokenIssuer),
     tokenPublicKeyParameter: str('tokenPublicKeyParameter', d.tokenPublicKeyParameter),
+    tokenJwksUrl: str('tokenJwksUrl', d.tokenJwksUrl),
+    tokenAudience: str('tokenAudience', d.tokenAudience),
+    tokenUserClaim: str('tokenUserClaim', d.tokenUserClaim),
+    tokenGrantsClaim: str('tokenGrantsClaim', d.tokenGrantsClaim),
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
@@ -175,6 +191,9 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   }
   if (!config.tokenPublicKeyParameter.startsWith('/')) {
     throw new ConfigError('tokenPublicKeyParameter', 'give the full parameter name, starting with "/"');
+  }
+  if (config.tokenJwksUrl && !/^https:\/\/[^/\s]+\/\S*$/.test(config.tokenJwksUrl)) {
+    throw new ConfigError('tokenJwksUrl', `expected an https:// URL of the issuer's JWKS, got ${JSON.stringify(config.tokenJwksUrl)}`);
   }
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.instanceType)) {
     throw new ConfigError('instanceType', `"${config.instanceType}" is not an EC2 instance type like c7i.large`);

@@ -2,8 +2,8 @@
 // and exactly the permissions each function uses.
 //
 // Authentication happens in the $connect function: it verifies the session token (Authorization header,
-// or the last Sec-WebSocket-Protocol value for browsers) with the Ed25519 public key from SSM and
-// answers 401 before the upgrade. API Gateway only runs authorizers on $connect anyway, and the
+// or the last Sec-WebSocket-Protocol value for browsers) against the issuer's JWKS URL, or the public key
+// (PEM or JWKS) in SSM, and answers 401 before the upgrade. API Gateway only runs authorizers on $connect anyway, and the
 // function must also choose the subprotocol, so a separate authorizer would verify the token twice.
 import { Duration, Stack, type StackProps, CfnOutput, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { arnForNag } from './nag';
@@ -49,7 +49,8 @@ interface HandlerSpec {
 
 /**
  * Every handler builds the same runtime at cold start (functions/handlers/runtime.ts): it reads the token
- * key from SSM and the media node secret from Secrets Manager, so all four get those two reads.
+ * key from SSM (unless a JWKS URL is configured) and the media node secret from Secrets Manager, so all four
+ * get those reads.
  */
 export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   connect: {
@@ -105,8 +106,7 @@ export class SignallingStack extends Stack {
     const environment = {
       [STATE_TABLE.envVar]: props.stateTable.tableName,
       [NODES_TABLE.envVar]: props.nodesTable.tableName,
-      TOKEN_PUBLIC_KEY_PARAMETER: config.tokenPublicKeyParameter,
-      TOKEN_ISSUER: config.tokenIssuer,
+      ...tokenEnvironment(config),
       MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn,
     };
     const make = (name: HandlerName) =>
@@ -208,7 +208,7 @@ export class SignallingStack extends Stack {
       props.stateTable.grantReadWriteData(fn);
       if (spec.nodesTable === 'read') props.nodesTable.grantReadData(fn);
       if (spec.nodesTable === 'read-write') props.nodesTable.grantReadWriteData(fn);
-      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [tokenKeyArn] }));
+      if (!props.config.tokenJwksUrl) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [tokenKeyArn] }));
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
       if (spec.manageConnections) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
@@ -249,4 +249,18 @@ export function keepaliveRouteKey(): string {
   const action = (JSON.parse(KEEPALIVE_FRAME) as { action?: unknown }).action;
   if (typeof action !== 'string' || !action) throw new Error('infra.keepalive: KEEPALIVE_FRAME has no "action"');
   return action;
+}
+
+/**
+ * The token verification settings of the handlers (functions/auth/token-config.ts): keys from the issuer's JWKS
+ * URL when one is configured, else from the SSM parameter (PEM or JWKS); optional claims are set only when given.
+ */
+export function tokenEnvironment(config: InfraConfig): Record<string, string> {
+  return {
+    TOKEN_ISSUER: config.tokenIssuer,
+    ...(config.tokenJwksUrl ? { TOKEN_JWKS_URL: config.tokenJwksUrl } : { TOKEN_PUBLIC_KEY_PARAMETER: config.tokenPublicKeyParameter }),
+    ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : {}),
+    ...(config.tokenUserClaim ? { TOKEN_USER_CLAIM: config.tokenUserClaim } : {}),
+    ...(config.tokenGrantsClaim ? { TOKEN_GRANTS_CLAIM: config.tokenGrantsClaim } : {}),
+  };
 }

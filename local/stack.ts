@@ -6,8 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signToken } from '../functions/auth/token';
-import { DEV_TOKEN_ISSUER, loadDevKeys, type DevKeys } from './dev-keys';
+import { TOKEN_ENV_VARS } from '../functions/auth/token-config';
+import { metricTaps } from '../functions/handlers/telemetry';
+import { MetricsSummary } from '../lib/metrics';
+import { DevIssuer, JWKS_PATH } from './dev-issuer';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from './dynamo';
 import { startLocalGateway, type GatewayHandlers, type LocalGateway } from './gateway/gateway';
 import type { LambdaHandler } from './gateway/lambda';
@@ -48,12 +50,15 @@ export interface LocalStackOptions {
   handlersDir?: string;
   /** false: no media node (signalling-only tests). */
   mediaNode?: MediaNodeOptions | false;
-  devKeys?: DevKeys;
+  /** The development token issuer (default: the key in .local/); its JWKS is served at /.well-known/jwks.json. */
+  issuer?: DevIssuer;
+  /** Extra or overriding handler environment (e.g. TOKEN_JWKS_COOLDOWN_MS for rotation tests). */
+  handlerEnv?: Record<string, string>;
   logger?: Logger;
 }
 
 export interface LocalStack {
-  /** http://host:port: demo page, @connections, /dev/token. */
+  /** http://host:port: demo page, @connections, /dev/token, /.well-known/jwks.json. */
   url: string;
   /** ws://host:port/protocol.voice.v1.VoiceService/StreamMessage */
   wsUrl: string;
@@ -63,6 +68,10 @@ export interface LocalStack {
   mediaNode: { grpc: string; pid: number; ready: Record<string, unknown> } | undefined;
   /** The environment the handlers run with (secrets included: do not log it). */
   env: Record<string, string>;
+  /** The development issuer the handlers trust (through its JWKS URL). */
+  issuer: DevIssuer;
+  /** The handlers' metrics (the same samples as their EMF lines), aggregated; also served at GET /dev/metrics. */
+  metrics: MetricsSummary;
   mintToken(user: string, guild: string, channels: string | string[], ttlSeconds?: number): string;
   /** Runs the reaper now, as if its schedule fired. */
   runReaper(): Promise<void>;
@@ -71,7 +80,8 @@ export interface LocalStack {
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = (options.logger ?? createLogger()).child({ component: 'local-stack' });
-  const keys = options.devKeys ?? loadDevKeys();
+  const issuer = options.issuer ?? DevIssuer.load();
+  const metrics = new MetricsSummary();
   const cleanups: Array<() => Promise<void> | void> = [];
   const cleanup = async () => {
     for (const step of cleanups.splice(0).reverse()) {
@@ -125,19 +135,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           { prefix: '/', dir: join(REPO_ROOT, 'web/public') },
           { prefix: '/dist/', dir: join(REPO_ROOT, 'web/dist') },
         ]),
-      devToken: { privateKey: keys.privateKey, issuer: DEV_TOKEN_ISSUER },
+      devIssuer: issuer,
+      devMetrics: () => metrics.snapshot(),
       logger: options.logger,
     });
     cleanups.push(() => gateway.close());
 
     const env: Record<string, string> = {
       ...awsEnv,
-      TOKEN_PUBLIC_KEY: keys.publicKeyPem,
-      TOKEN_ISSUER: DEV_TOKEN_ISSUER,
+      ...Object.fromEntries(TOKEN_ENV_VARS.map((name) => [name, ''])), // none of the shell's token settings leak in
+      // The handlers trust the development issuer the way a deployment trusts its identity provider.
+      TOKEN_JWKS_URL: `${gateway.url}${JWKS_PATH}`,
+      TOKEN_ISSUER: issuer.issuer,
+      TOKEN_AUDIENCE: issuer.audience,
       MEDIA_NODE_SECRET: mediaNodeSecret,
       CONNECTIONS_ENDPOINT: gateway.connectionsEndpoint,
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand', // as Lambda sets it: Powertools reports the cold start
+      ...options.handlerEnv,
     };
     restoreEnv = applyEnv(env);
+    metricTaps.add(metrics.record);
+    cleanups.push(() => void metricTaps.delete(metrics.record));
 
     loaded = loadHandlerModules(options.handlersDir ?? join(REPO_ROOT, 'functions/handlers'));
     const modules = await loaded;
@@ -156,13 +174,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamo: { endpoint: dynamo.endpoint, tables: dynamo.tables },
       mediaNode: mediaNode && { grpc: mediaNode.grpc, pid: mediaNode.pid, ready: mediaNode.ready },
       env,
+      issuer,
+      metrics,
       mintToken(user, guild, channels, ttlSeconds = DEV_TOKEN_TTL_SECONDS) {
-        const now = Math.floor(Date.now() / 1000);
-        const list = Array.isArray(channels) ? channels : [channels];
-        return signToken(
-          { sub: user, iss: DEV_TOKEN_ISSUER, iat: now, exp: now + ttlSeconds, channels: list.map((c) => `${guild}:${c}`) },
-          keys.privateKey,
-        );
+        return issuer.mintSync({ user, guild, channels: Array.isArray(channels) ? channels : [channels], ttlSeconds });
       },
       runReaper: () => reaper.runNow(),
       close: () => (closed ??= cleanup().then(() => log.info('stack.closed'))),

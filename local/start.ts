@@ -9,6 +9,7 @@ import { awaitExitOrKill, descendantProcesses, signal } from './process-tree';
 import { REPO_ROOT, startLocalStack, type LocalStack } from './stack';
 
 const log = createLogger().child({ component: 'npm-start' });
+const SUMMARY_EVERY_MS = 30_000;
 
 async function buildWebBundle(): Promise<void> {
   const file = join(REPO_ROOT, 'web/build.ts');
@@ -34,6 +35,8 @@ function banner(stack: LocalStack): string {
     `  WebSocket (hRPC)     ${stack.wsUrl}`,
     `  @connections API     ${stack.connectionsEndpoint}/@connections/{connectionId}`,
     `  dev token endpoint   ${stack.url}${DEV_TOKEN_PATH}?user=42&guild=1&channel=7   (local stack only)`,
+    `  dev issuer JWKS      ${stack.url}/.well-known/jwks.json   (the handlers verify tokens against it)`,
+    `  handler metrics      ${stack.url}/dev/metrics   (summary printed every ${SUMMARY_EVERY_MS / 1000} s when it changed)`,
     `  dynalite             ${stack.dynamo.endpoint}   tables: ${Object.values(stack.dynamo.tables).join(', ')}`,
     `  media node gRPC      ${stack.mediaNode?.grpc ?? '(not started)'}`,
     `  media node metrics   ${typeof metrics === 'string' ? metrics : '(see the media node ready line)'}`,
@@ -75,6 +78,11 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write(banner(stack) + '\n');
+  // A live summary of the handlers' metrics (the names and units their EMF lines carry on AWS).
+  const summary = setInterval(() => {
+    if (stack.metrics.takeChanged()) log.info('metrics.summary', { metrics: stack.metrics.snapshot() });
+  }, SUMMARY_EVERY_MS);
+  summary.unref();
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -1,14 +1,19 @@
 // $disconnect: best effort on AWS (never guaranteed), so the reaper also finds sessions that never get here.
-import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult, Context } from 'aws-lambda';
+import { METRIC } from '../../lib/metrics';
 import type { WebSocketEvent } from './event';
-import { log, runtime } from './runtime';
+import { runtime } from './runtime';
+import { withInvocation } from './telemetry';
 
-export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyResult> {
-  const { connectionId, domainName, stage } = event.requestContext;
-  try {
-    await (await runtime()).core({ domainName, stage }).disconnect(connectionId);
-  } catch (err) {
-    log.error('voice.disconnect-failed', { connectionId, error: (err as Error)?.stack ?? String(err) });
-  }
-  return { statusCode: 200, body: '' };
+export function handler(event: WebSocketEvent, context?: Context): Promise<APIGatewayProxyResult> {
+  return withInvocation<APIGatewayProxyResult>(event, context, async ({ log, metrics }) => {
+    const { connectionId, domainName, stage } = event.requestContext;
+    try {
+      await (await runtime()).core({ domainName, stage }, { log, metrics }).disconnect(connectionId);
+    } catch (err) {
+      log.error('voice.disconnect-failed', { error: (err as Error)?.stack ?? String(err) });
+      metrics.count(METRIC.internalErrors);
+    }
+    return { statusCode: 200, body: '' };
+  });
 }

@@ -3,6 +3,8 @@ export interface WebSocketEvent {
   requestContext: {
     connectionId: string;
     routeKey: string;
+    /** API Gateway's id of this request (the logs' correlation_id). */
+    requestId?: string;
     eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
     domainName: string;
     stage: string;

@@ -1,25 +1,32 @@
 // The scheduled reaper. EventBridge runs it at most once a minute, so one invocation sweeps every
 // REAPER_INTERVAL_MS (default 15 s) until its time runs low: a ghost is gone well within 60 s.
 import type { Context } from 'aws-lambda';
-import { log, runtime } from './runtime';
+import { METRIC } from '../../lib/metrics';
+import { runtime } from './runtime';
+import { withInvocation } from './telemetry';
 
-export async function handler(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<{ sweeps: number; ended: number }> {
-  const intervalMs = Number(process.env.REAPER_INTERVAL_MS ?? 15_000);
-  const core = (await runtime()).core({});
-  let sweeps = 0;
-  let ended = 0;
-  for (;;) {
-    const started = Date.now();
-    try {
-      ended += (await core.sweep()).ended;
-    } catch (err) {
-      log.error('voice.sweep-failed', { error: (err as Error)?.stack ?? String(err) });
+export function handler(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Context>): Promise<{ sweeps: number; ended: number }> {
+  const lambdaContext = context.awsRequestId ? (context as Context) : undefined;
+  return withInvocation({}, lambdaContext, async ({ log, metrics }) => {
+    const intervalMs = Number(process.env.REAPER_INTERVAL_MS ?? 15_000);
+    const core = (await runtime()).core({}, { log, metrics });
+    let sweeps = 0;
+    let ended = 0;
+    for (;;) {
+      const started = Date.now();
+      try {
+        ended += (await core.sweep()).ended;
+      } catch (err) {
+        log.error('voice.sweep-failed', { error: (err as Error)?.stack ?? String(err) });
+        metrics.count(METRIC.internalErrors);
+      }
+      metrics.timing(METRIC.sweepDuration, Date.now() - started);
+      sweeps++;
+      const wait = Math.max(0, intervalMs - (Date.now() - started));
+      if (context.getRemainingTimeInMillis() < wait + intervalMs) break;
+      await new Promise((r) => setTimeout(r, wait));
     }
-    sweeps++;
-    const wait = Math.max(0, intervalMs - (Date.now() - started));
-    if (context.getRemainingTimeInMillis() < wait + intervalMs) break;
-    await new Promise((r) => setTimeout(r, wait));
-  }
-  (ended > 0 ? log.info : log.debug)('voice.reaper-done', { sweeps, ended });
-  return { sweeps, ended };
+    (ended > 0 ? log.info : log.debug)('voice.reaper-done', { sweeps, ended });
+    return { sweeps, ended };
+  });
 }

@@ -1,14 +1,13 @@
 // Builds the voice core and its adapters from the environment, once per Lambda container (and once per
 // configuration locally). The same code runs on AWS and in the local stack; only the environment differs:
 //   VOICE_STATE_TABLE, MEDIA_NODES_TABLE           table names (data/tables.ts)
-//   TOKEN_ISSUER                                   expected `iss` of session tokens
-//   TOKEN_PUBLIC_KEY | TOKEN_PUBLIC_KEY_PARAMETER  Ed25519 public key PEM, or the SSM parameter holding it
+//   TOKEN_ISSUER, TOKEN_AUDIENCE, TOKEN_JWKS_URL | TOKEN_JWKS | TOKEN_PUBLIC_KEY | TOKEN_PUBLIC_KEY_PARAMETER, …
+//                                                  session token verification (all of them: auth/token-config.ts)
 //   MEDIA_NODE_SECRET | MEDIA_NODE_SECRET_ARN      media-node gRPC secret, or the Secrets Manager secret holding it
 //   MEDIA_GRPC_INSECURE=1                          loopback development only: call media nodes without a secret
 //   CONNECTIONS_ENDPOINT                           @connections base URL; else https://<domainName>/<stage> of the event
 //   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
 //   VOICE_NODE_STALE_AFTER_MS                      optional limits (defaults in voice/VoiceCore.ts)
-import type { KeyObject } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { NODES_TABLE, STATE_TABLE, tableName } from '../../data/tables';
@@ -19,23 +18,27 @@ import { DynamoStateStore } from '../adapters/dynamo-store';
 import { GrpcMediaClient } from '../adapters/grpc-media-client';
 import { RegistryNodeDirectory } from '../adapters/node-directory';
 import { TokenGrantPolicy } from '../auth/policy';
-import { publicKeyFromPem, verifyToken, type TokenClaims } from '../auth/token';
-import { createLogger } from '../../lib/log';
+import type { VerifiedToken } from '../auth/token';
+import { TOKEN_ENV_VARS, tokenVerifierFromEnv } from '../auth/token-config';
+import type { Logger } from '../../lib/log';
+import type { Metrics } from '../../lib/metrics';
+import { log } from './telemetry';
 import { VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
 
-/** The signalling functions' logger (LOG_LEVEL sets the level). */
-export const log = createLogger({ base: { component: 'signalling' } });
+export { log } from './telemetry';
 
 export interface Runtime {
-  core(endpoint: { domainName?: string; stage?: string }): VoiceCore;
-  verify(token: string | undefined): TokenClaims;
+  /** The voice core for one invocation: its replies go to the endpoint; it logs and measures through `telemetry`. */
+  core(endpoint: { domainName?: string; stage?: string }, telemetry?: { log: Logger; metrics: Metrics }): VoiceCore;
+  /** Verifies a session token; rejects with a fatal h.blank-session VoiceError saying why. */
+  verify(token: string | undefined): Promise<VerifiedToken>;
 }
 
 let cached: { key: string; runtime: Promise<Runtime> } | undefined;
 
 /** The runtime for the current environment (rebuilt only when the environment changes). */
 export function runtime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
-  const key = [STATE_TABLE.envVar, NODES_TABLE.envVar, 'TOKEN_ISSUER', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER',
+  const key = [STATE_TABLE.envVar, NODES_TABLE.envVar, ...TOKEN_ENV_VARS,
     'MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_ARN', 'MEDIA_GRPC_INSECURE', 'CONNECTIONS_ENDPOINT', 'AWS_ENDPOINT_URL_DYNAMODB',
     ...Object.keys(LIMIT_VARS)]
     .map((name) => env[name] ?? '').join('\n');
@@ -48,8 +51,10 @@ export function runtime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> 
 }
 
 async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
-  const issuer = required(env, 'TOKEN_ISSUER');
-  const [publicKey, mediaSecret] = await Promise.all([loadPublicKey(env), loadMediaSecret(env)]);
+  const [verifier, mediaSecret] = await Promise.all([
+    tokenVerifierFromEnv(env, { readParameter, log: log.child({ component: 'token' }) }),
+    loadMediaSecret(env),
+  ]);
   const db = createDocumentClient();
   const store = new DynamoStateStore(db, tableName(STATE_TABLE, env));
   const nodes = new RegistryNodeDirectory(new NodeRegistry(db, tableName(NODES_TABLE, env)));
@@ -62,21 +67,21 @@ async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
     return gateways.get(endpoint)!;
   };
   return {
-    core({ domainName, stage }) {
+    core({ domainName, stage }, telemetry) {
       const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
       if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
-      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log, limits });
+      return new VoiceCore({
+        store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, limits,
+        log: telemetry?.log ?? log, metrics: telemetry?.metrics,
+      });
     },
-    verify: (token) => verifyToken(token, publicKey, { issuer }),
+    verify: (token) => verifier.verify(token),
   };
 }
 
-async function loadPublicKey(env: NodeJS.ProcessEnv): Promise<KeyObject> {
-  if (env.TOKEN_PUBLIC_KEY) return publicKeyFromPem(env.TOKEN_PUBLIC_KEY);
-  const name = required(env, 'TOKEN_PUBLIC_KEY_PARAMETER');
+async function readParameter(name: string): Promise<string> {
   const { Parameter } = await new SSMClient({}).send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-  if (!Parameter?.Value) throw new Error(`config.missing-token-key: SSM parameter ${name} is empty`);
-  return publicKeyFromPem(Parameter.Value);
+  return Parameter?.Value ?? '';
 }
 
 async function loadMediaSecret(env: NodeJS.ProcessEnv): Promise<string | undefined> {
@@ -109,10 +114,4 @@ function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
     limits[field] = n;
   }
   return limits;
-}
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value) throw new Error(`config.missing: environment variable ${name} is not set`);
-  return value;
 }

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { StreamMessageResponse, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
 import { encodeResponseFrame } from '../../protocol/hrpc';
 import type { Logger } from '../../lib/log';
+import { METRIC, type Metrics } from '../../lib/metrics';
 import type { Clock, ConnectionRecord, ConsumerDelivery, FeedCursor, Gateway, HistoryEntry, MediaClient, Placement, StateStore } from './ports';
 
 export interface ChannelFeedDeps {
@@ -21,6 +22,7 @@ export interface ChannelFeedDeps {
   gateway: Gateway;
   clock: Clock;
   log: Logger;
+  metrics?: Metrics;
   /** How long a delivery lease lasts (a holder that dies blocks the channel's feed at most this long). */
   leaseMs: number;
   /** Feed items are garbage after this many seconds without a delivery. */
@@ -140,6 +142,7 @@ export class ChannelFeed {
       const userId = BigInt(entry.userId);
       for (const to of entry.audience) posts.push({ to, response: { message: { $case: 'userLeft', value: { userId } } } });
     }
+    this.deps.metrics?.count(METRIC.fanOutSize, posts.length);
     await Promise.all(posts.map(async ({ to, response }) => {
       const receiver = records.get(to);
       // Ended already (its own end removed it from the room; nothing to tell), or found gone earlier.
@@ -148,7 +151,10 @@ export class ChannelFeed {
       this.deps.assertFits(frame);
       for (let attempt = 1; ; attempt++) {
         try {
-          if ((await this.deps.gateway.send(to, frame, receiver.variant)) === 'gone') gone.add(to);
+          if ((await this.deps.gateway.send(to, frame, receiver.variant)) === 'gone') {
+            gone.add(to);
+            this.deps.metrics?.count(METRIC.deliveriesGone);
+          }
           return;
         } catch (err) {
           if (attempt >= SEND_ATTEMPTS) {

@@ -13,6 +13,7 @@ import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_F
 import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
+import { METRIC, type Metrics } from '../../lib/metrics';
 import { ChannelFeed } from './ChannelFeed';
 import { mediaErrorToVoiceError } from './media-errors';
 import {
@@ -58,6 +59,8 @@ export interface VoiceCoreDeps {
   policy: ChannelPolicy;
   clock: Clock;
   log: Logger;
+  /** Operational metrics (EMF on AWS); none by default. */
+  metrics?: Metrics;
   limits?: Partial<VoiceLimits>;
 }
 
@@ -81,7 +84,7 @@ export class VoiceCore {
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
     this.feed = new ChannelFeed({
-      store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log,
+      store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log, metrics: deps.metrics,
       leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
     });
   }
@@ -130,7 +133,12 @@ export class VoiceCore {
       case 'prepareForJoinChannel':
         return this.prepare(conn, message.value.rtpCapabilities);
       case 'joinChannel':
-        return this.join(conn, message.value);
+        return this.join(conn, message.value).catch((err) => {
+          if (!(err instanceof ExpectedRace || err instanceof ConflictError)) {
+            this.deps.metrics?.count(METRIC.joinFailures, 1, { Identifier: err instanceof VoiceError ? err.identifier : ErrorId.internal });
+          }
+          throw err;
+        });
       case 'resumeConsumer':
         return this.resume(conn, message.value.consumerId);
     }
@@ -192,6 +200,7 @@ export class VoiceCore {
    * the same user's previous session and writes both to the room's history. The feed then tells everyone.
    */
   private async join(conn: ConnectionRecord, msg: { rtpParamaters: string; producerDtlsParamaters: string; consumerDtlsParamaters: string }): Promise<void> {
+    const started = this.deps.clock.now();
     requireState(conn, 'prepared', 'JoinChannel must follow PreparedForJoinChannel, once');
     parseJson(msg.rtpParamaters, ErrorId.badRtpParameters, 'rtp_paramaters');
     parseJson(msg.producerDtlsParamaters, ErrorId.badDtlsParameters, 'producer_dtls_paramaters');
@@ -222,6 +231,8 @@ export class VoiceCore {
     await Promise.all(result.replaced.map((sessionId) => this.endSession(sessionId, 'replaced',
       new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }))));
     await this.tryAnnounce(claimed);
+    this.deps.metrics?.timing(METRIC.joinLatency, this.deps.clock.now() - started);
+    this.deps.metrics?.count(METRIC.joins);
   }
 
   private async resume(conn: ConnectionRecord, consumerId: string): Promise<void> {
@@ -271,6 +282,7 @@ export class VoiceCore {
       const roomId = roomOf(claimed);
       try {
         const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
+        if (left.announced) this.deps.metrics?.count(METRIC.leaves);
         // A member (or a join in flight, or a retry of a leave that may have landed late) has history to
         // announce: its leave entry, written by this call or when the node lost or replaced the session.
         const mayHaveHistory = left.announced || previousState === 'joined' || previousState === 'joining' || previousState === 'closing';
@@ -288,6 +300,7 @@ export class VoiceCore {
     }
     await this.deps.store.deleteConnection(claimed);
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
+    this.deps.metrics?.count(METRIC.sessionsEnded, 1, { Reason: reason });
   }
 
   /** announce(), with a failure left to the sweep (the feed is left stalled): false when it failed. */
@@ -428,6 +441,7 @@ export class VoiceCore {
   /** An expected race: info, with its name, for the count of races per kind. */
   private race(race: string, fields: Record<string, unknown>): void {
     this.deps.log.info('voice.expected-race', { ...fields, race });
+    this.deps.metrics?.count(METRIC.expectedRaces, 1, { Race: race });
   }
 
   private async nodeIsAlive(nodeId: string): Promise<boolean> {
@@ -504,7 +518,10 @@ export class VoiceCore {
     const frame = encodeResponseFrame(response);
     assertFits(frame);
     const result = await this.deps.gateway.send(conn.connectionId, frame, conn.variant);
-    if (result === 'gone') await this.endSession(conn.connectionId, 'gone');
+    if (result === 'gone') {
+      this.deps.metrics?.count(METRIC.deliveriesGone);
+      await this.endSession(conn.connectionId, 'gone');
+    }
   }
 
   private async fail(connectionId: string, conn: ConnectionRecord | undefined, err: unknown, guessed: Variant): Promise<void> {
@@ -516,6 +533,7 @@ export class VoiceCore {
     const error = err instanceof VoiceError ? err
       : new VoiceError(ErrorId.internal, 'the voice service failed to handle this message');
     if (!(err instanceof VoiceError)) {
+      this.deps.metrics?.count(METRIC.internalErrors);
       this.deps.log.error('voice.internal-error', { connectionId, userId: conn?.userId, error: (err as Error)?.stack ?? String(err) });
     } else {
       this.deps.log.info('voice.rejected', { connectionId, userId: conn?.userId, identifier: error.identifier, message: error.humanMessage });

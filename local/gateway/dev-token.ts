@@ -1,22 +1,18 @@
-// GET /dev/token?user=42&guild=1&channel=7[&channel=8]: a development session token for the web demo,
-// signed with the local development key. Only the local stack enables it; nothing on AWS serves it.
-import type { KeyObject } from 'node:crypto';
+// The local stack's development issuer over HTTP (never on AWS):
+//   GET /dev/token?user=42&guild=1&channel=7[&channel=8]  a session token for the web demo (jose-signed)
+//   GET /.well-known/jwks.json                            the issuer's public keys, as an identity provider serves them
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isUint64Decimal, signToken } from '../../functions/auth/token';
+import { isUint64Decimal } from '../../functions/auth/token';
+import { JWKS_PATH, type DevIssuer } from '../dev-issuer';
 
 export const DEV_TOKEN_PATH = '/dev/token';
 export const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
 
-export interface DevTokenSigner {
-  privateKey: KeyObject;
-  issuer: string;
-}
-
-export type DevTokenRequest =
+export type DevTokenQuery =
   | { ok: true; user: string; guild: string; channels: string[] }
   | { ok: false; message: string };
 
-export function parseDevTokenQuery(search: URLSearchParams): DevTokenRequest {
+export function parseDevTokenQuery(search: URLSearchParams): DevTokenQuery {
   const user = search.get('user') ?? '';
   const guild = search.get('guild') ?? '';
   const channels = search.getAll('channel');
@@ -28,32 +24,33 @@ export function parseDevTokenQuery(search: URLSearchParams): DevTokenRequest {
   return { ok: true, user, guild, channels };
 }
 
-export function mintDevToken(signer: DevTokenSigner, user: string, guild: string, channels: string[], nowSeconds = Math.floor(Date.now() / 1000)) {
-  const expiresAt = nowSeconds + DEV_TOKEN_TTL_SECONDS;
-  const token = signToken(
-    { sub: user, iss: signer.issuer, iat: nowSeconds, exp: expiresAt, channels: channels.map((c) => `${guild}:${c}`) },
-    signer.privateKey,
-  );
-  return { token, expiresAt };
+export async function mintDevToken(issuer: DevIssuer, user: string, guild: string, channels: string[], nowSeconds = Math.floor(Date.now() / 1000)) {
+  const token = await issuer.mint({ user, guild, channels, ttlSeconds: DEV_TOKEN_TTL_SECONDS, nowSeconds });
+  return { token, expiresAt: nowSeconds + DEV_TOKEN_TTL_SECONDS };
 }
 
-/** Answers `/dev/token`; returns false for any other path. Response: {"token","user","guild","channels","expiresAt"}. */
-export function handleDevTokenRequest(req: IncomingMessage, res: ServerResponse, signer: DevTokenSigner): boolean {
+/** Answers `/dev/token` and the JWKS; returns false for any other path. Token response: {"token","user","guild","channels","expiresAt"}. */
+export async function handleDevIssuerRequest(req: IncomingMessage, res: ServerResponse, issuer: DevIssuer): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+  if (url.pathname === JWKS_PATH) {
+    if (issuer.unavailable) respond(res, 503, { error: 'unavailable', message: 'the development issuer is switched off' });
+    else respond(res, 200, issuer.jwks(), 'application/jwk-set+json');
+    return true;
+  }
   if (url.pathname !== DEV_TOKEN_PATH) return false;
-  const parsed: DevTokenRequest = req.method === 'GET' || req.method === undefined
+  const parsed: DevTokenQuery = req.method === 'GET' || req.method === undefined
     ? parseDevTokenQuery(url.searchParams)
     : { ok: false, message: `${req.method} ${DEV_TOKEN_PATH}: use GET` };
   const status = parsed.ok ? 200 : req.method === 'GET' ? 400 : 405;
   const body = parsed.ok
-    ? { ...mintDevToken(signer, parsed.user, parsed.guild, parsed.channels), user: parsed.user, guild: parsed.guild, channels: parsed.channels }
+    ? { ...(await mintDevToken(issuer, parsed.user, parsed.guild, parsed.channels)), user: parsed.user, guild: parsed.guild, channels: parsed.channels }
     : { error: status === 405 ? 'method-not-allowed' : 'bad-request', message: parsed.message };
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
+  respond(res, status, body);
   return true;
+}
+
+function respond(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
 }

@@ -11,7 +11,8 @@ import { ErrorId } from '../../protocol/errors';
 import { MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, VOICE_STREAM_PATH } from '../../protocol/hrpc';
 import { CLOSE, GatewayConnection, type DisconnectStatus } from './connection';
 import { handleConnectionsRequest } from './connections-api';
-import { handleDevTokenRequest, type DevTokenSigner } from './dev-token';
+import type { DevIssuer } from '../dev-issuer';
+import { handleDevIssuerRequest } from './dev-token';
 import { connectEvent, disconnectEvent, messageEvent, type ConnectionFacts } from './events';
 import { awsStyleId } from './ids';
 import { invoke, resultBody, resultHeader, type LambdaHandler, type ProxyResult } from './lambda';
@@ -43,8 +44,10 @@ export interface LocalGatewayOptions {
   handlerTimeoutMs?: number;
   /** Local directories served for plain GETs (the web demo). Never on AWS. */
   staticMounts?: StaticMount[];
-  /** Enables GET /dev/token (local development only; never on AWS). */
-  devToken?: DevTokenSigner;
+  /** Enables GET /dev/token and GET /.well-known/jwks.json (local development only; never on AWS). */
+  devIssuer?: DevIssuer;
+  /** Enables GET /dev/metrics: this JSON (the local stack's metrics summary). */
+  devMetrics?: () => unknown;
   logger?: Logger;
 }
 
@@ -136,7 +139,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       if (path === VOICE_STREAM_PATH) {
         return sendHrpcError(res, 400, 'expected a WebSocket upgrade (GET with Upgrade: websocket)');
       }
-      if (options.devToken && handleDevTokenRequest(req, res, options.devToken)) return;
+      if (options.devIssuer && (await handleDevIssuerRequest(req, res, options.devIssuer))) return;
+      if (options.devMetrics && path === '/dev/metrics' && req.method === 'GET') {
+        const text = JSON.stringify(options.devMetrics(), null, 2);
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        return void res.end(text);
+      }
       if (options.staticMounts && (await serveStatic(req, res, options.staticMounts))) return;
       const body = `not found: ${path}\n`;
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });

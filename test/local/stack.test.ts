@@ -62,7 +62,9 @@ describe('local stack with fixture handlers and a fake media node', () => {
     assert.equal(process.env.AWS_ENDPOINT_URL_DYNAMODB, stack.dynamo.endpoint);
     assert.equal(process.env.CONNECTIONS_ENDPOINT, `${stack.url}/local`);
     assert.equal(process.env.TOKEN_ISSUER, 'harmony-voice-local');
-    assert.match(process.env.TOKEN_PUBLIC_KEY!, /BEGIN PUBLIC KEY/);
+    assert.equal(process.env.TOKEN_JWKS_URL, `${stack.url}/.well-known/jwks.json`);
+    assert.equal(process.env.TOKEN_AUDIENCE, 'harmony-voice');
+    assert.equal(process.env.TOKEN_PUBLIC_KEY, '', 'only the JWKS URL is a key source');
     assert.equal(process.env.MEDIA_NODE_SECRET, stack.env.MEDIA_NODE_SECRET);
   });
 

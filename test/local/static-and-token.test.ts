@@ -1,12 +1,15 @@
-// The local-only extras: the web demo's static files and GET /dev/token.
+// The local-only extras: the web demo's static files, GET /dev/token and the development issuer's JWKS.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { decodeProtectedHeader } from 'jose';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { verifyToken } from '../../functions/auth/token';
+import { jwksFromJson } from '../../functions/auth/keys';
+import { TokenVerifier } from '../../functions/auth/token';
+import { DevIssuer, signingKey } from '../../local/dev-issuer';
 import { startLocalGateway, type LocalGateway } from '../../local/gateway';
 import { resolveStaticPath } from '../../local/gateway/static-files';
 import { quiet, recordingHandlers } from './helpers';
@@ -15,7 +18,7 @@ describe('static files and /dev/token', () => {
   let dir: string;
   let gateway: LocalGateway;
   let bare: LocalGateway;
-  const keys = generateKeyPairSync('ed25519');
+  const issuer = new DevIssuer([signingKey(generateKeyPairSync('ed25519').privateKey)], 'test-issuer', 'test-audience');
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'local-gateway-static-'));
@@ -27,7 +30,7 @@ describe('static files and /dev/token', () => {
     writeFileSync(join(dir, 'dist/app.js'), 'console.log(1)');
     writeFileSync(join(dir, 'secret.txt'), 'outside');
     const mounts = [{ prefix: '/', dir: join(dir, 'public') }, { prefix: '/dist/', dir: join(dir, 'dist') }];
-    gateway = await startLocalGateway({ ...quiet, handlers: recordingHandlers().handlers, staticMounts: mounts, devToken: { privateKey: keys.privateKey, issuer: 'test-issuer' } });
+    gateway = await startLocalGateway({ ...quiet, handlers: recordingHandlers().handlers, staticMounts: mounts, devIssuer: issuer });
     bare = await startLocalGateway({ ...quiet, handlers: recordingHandlers().handlers });
   });
   after(async () => {
@@ -70,11 +73,27 @@ describe('static files and /dev/token', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers['cache-control'], 'no-store');
     const body = JSON.parse(res.body);
-    const claims = verifyToken(body.token, keys.publicKey, { issuer: 'test-issuer' });
-    assert.equal(claims.sub, '42');
-    assert.deepEqual(claims.channels, ['1:7']);
-    assert.equal(claims.exp - claims.iat, 24 * 60 * 60);
-    assert.equal(body.expiresAt, claims.exp);
+    assert.equal(decodeProtectedHeader(body.token).kid, issuer.current.kid);
+    const jwks = await get(`${gateway.url}/.well-known/jwks.json`);
+    assert.equal(jwks.status, 200);
+    const verified = await new TokenVerifier({ keys: jwksFromJson(jwks.body), issuer: 'test-issuer', audience: 'test-audience' }).verify(body.token);
+    assert.equal(verified.userId, '42');
+    assert.deepEqual(verified.grants, ['1:7']);
+    assert.equal(body.expiresAt, verified.expiresAt);
+    assert.ok(Math.abs(verified.expiresAt - Date.now() / 1000 - 24 * 60 * 60) < 60);
+  });
+
+  it('serves the issuer\'s public JWKS only (no private members), 503 while the issuer is unavailable', async () => {
+    const jwks = JSON.parse((await get(`${gateway.url}/.well-known/jwks.json`)).body) as { keys: Record<string, unknown>[] };
+    assert.deepEqual(jwks.keys.map((k) => k.kid), [issuer.current.kid]);
+    assert.ok(jwks.keys.every((k) => k.d === undefined && k.kty === 'OKP' && k.alg === 'EdDSA'));
+    issuer.unavailable = true;
+    try {
+      assert.equal((await get(`${gateway.url}/.well-known/jwks.json`)).status, 503);
+    } finally {
+      issuer.unavailable = false;
+    }
+    assert.equal((await get(`${bare.url}/.well-known/jwks.json`)).status, 404);
   });
 
   it('refuses bad ids and is absent unless enabled', async () => {

@@ -1,6 +1,6 @@
 // The join form: prefilled from the URL (so a reload or a shared link lands on the same channel),
 // validated as uint64 decimal ids, and written back to the URL once joined (never the token).
-import { VOICE_STREAM_PATH, type Variant } from '../src/index';
+import { VOICE_STREAM_PATH, type Variant } from '@harmony-voice/client';
 
 export interface JoinRequest {
   user: string;

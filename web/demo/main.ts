@@ -1,5 +1,5 @@
 // The demo page: join a channel with the microphone, see who is there and who is speaking, mute, leave.
-import { ClientErrorId, consoleLogger, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, VoiceClient, VoiceClientError, type ClientState, type VoiceErrorEvent } from '../src/index';
+import { ClientErrorId, consoleLogger, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, VoiceClient, VoiceClientError, type ClientState, type VoiceErrorEvent } from '@harmony-voice/client';
 import { prefill, read, remember, type JoinRequest } from './form';
 import { LevelMeters, type Level } from './levels';
 import { describeError, type Message } from './messages';

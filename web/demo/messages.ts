@@ -1,5 +1,5 @@
 // What the user reads when something goes wrong: plain words first, the identifier for support.
-import type { VoiceErrorEvent } from '../src/index';
+import type { VoiceErrorEvent } from '@harmony-voice/client';
 
 export interface Message {
   title: string;
