@@ -16,7 +16,7 @@ let errorLines = 0;
 const write = process.stdout.write.bind(process.stdout);
 const count = (chunk: string | Uint8Array) => {
   const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-  errorLines += (text.match(/"level":"error"/g) ?? []).length;
+  errorLines += (text.match(/"level":"error"/gi) ?? []).length;
 };
 process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => { count(chunk); return (write as (...a: unknown[]) => boolean)(chunk, ...rest); }) as typeof process.stdout.write;
 const writeErr = process.stderr.write.bind(process.stderr);

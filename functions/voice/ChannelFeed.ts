@@ -142,7 +142,7 @@ export class ChannelFeed {
       const userId = BigInt(entry.userId);
       for (const to of entry.audience) posts.push({ to, response: { message: { $case: 'userLeft', value: { userId } } } });
     }
-    this.deps.metrics?.count(METRIC.fanOutSize, posts.length);
+    if (posts.length > 0) this.deps.metrics?.count(METRIC.fanOutSize, posts.length);
     await Promise.all(posts.map(async ({ to, response }) => {
       const receiver = records.get(to);
       // Ended already (its own end removed it from the room; nothing to tell), or found gone earlier.
