@@ -9,6 +9,7 @@ import {
 import {
   ConflictError, type ConnectionRecord, type ConnectionState, type MemberRecord, type Placement, type StateStore,
 } from '../voice/ports';
+import { BY_NODE_INDEX, DUE_INDEX, sweepShardOf } from '../../data/tables';
 
 const connKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONN' });
 const memberKey = (channelKey: string, connectionId: string) => ({ pk: `CHAN#${channelKey}`, sk: `MEMBER#${connectionId}` });
@@ -23,7 +24,7 @@ export class DynamoStateStore implements StateStore {
   ) {}
 
   async putConnection(record: ConnectionRecord): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...connKey(record.connectionId), ...record } }));
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...connKey(record.connectionId), ...record, ...indexAttributes(record) } }));
   }
 
   async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
@@ -32,7 +33,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
-    const update = updateExpression(expected, next);
+    const update = updateExpression(expected, { ...next, ...indexUpdates(expected, next) } as Partial<ConnectionRecord>);
     try {
       const { Attributes } = await this.db.send(new UpdateCommand({
         TableName: this.table, Key: connKey(expected.connectionId), ...update, ReturnValues: 'ALL_NEW',
@@ -131,6 +132,38 @@ export class DynamoStateStore implements StateStore {
     return records;
   }
 
+  // ---- issue 11: the sweep's reads (functions/voice/Sweep.ts); index attributes are derived below ----
+
+  /** Ids of the shard's connections due by `nowMs` (DUE index: eventually consistent), most overdue first. */
+  async listDue(shard: number, nowMs: number, limit: number): Promise<string[]> {
+    const { Items } = await this.db.send(new QueryCommand({
+      TableName: this.table, IndexName: DUE_INDEX.indexName, Limit: limit,
+      KeyConditionExpression: '#due = :due AND #dueAt <= :now',
+      ExpressionAttributeNames: { '#due': DUE_INDEX.partitionKey.name, '#dueAt': DUE_INDEX.sortKey!.name },
+      ExpressionAttributeValues: { ':due': duePartition(shard), ':now': nowMs },
+    }));
+    return (Items ?? []).map((i) => connectionIdOf(i.pk as string));
+  }
+
+  /** Ids of connections on a media node (BY_NODE index: eventually consistent), at most `limit`. */
+  async listOnNode(nodeId: string, limit: number): Promise<string[]> {
+    const { Items } = await this.db.send(new QueryCommand({
+      TableName: this.table, IndexName: BY_NODE_INDEX.indexName, Limit: limit,
+      KeyConditionExpression: '#node = :node',
+      ExpressionAttributeNames: { '#node': BY_NODE_INDEX.partitionKey.name },
+      ExpressionAttributeValues: { ':node': nodeId },
+    }));
+    return (Items ?? []).map((i) => connectionIdOf(i.pk as string));
+  }
+
+  /** Strongly consistent, expired records included: the sweep must end those too (getConnection hides them). */
+  async getConnectionForSweep(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: connKey(connectionId), ConsistentRead: true }));
+    return Item ? strip<ConnectionRecord>(Item) : undefined;
+  }
+
+  // ---- end of issue 11 block ----
+
   private live(item: Record<string, unknown>): boolean {
     const expiresAt = item.expiresAt as number | undefined;
     return expiresAt === undefined || expiresAt * 1000 > this.nowMs();
@@ -161,6 +194,36 @@ function updateExpression(expected: ConnectionRecord, next: Partial<ConnectionRe
 }
 
 function strip<T>(item: Record<string, unknown>): T {
-  const { pk: _pk, sk: _sk, ...rest } = item;
+  const { pk: _pk, sk: _sk, due: _due, dueAt: _dueAt, onNode: _onNode, ...rest } = item;
   return rest as T;
 }
+
+// ---- issue 11: index attributes of connection items (data/tables.ts DUE_INDEX, BY_NODE_INDEX) ----
+// Derived here from the record's deadline, expiry and node, so the voice core never deals with them.
+
+const duePartition = (shard: number) => `DUE#${shard}`;
+const connectionIdOf = (pk: string) => pk.slice('CONN#'.length);
+
+/** When the sweep must look at a connection: its state's deadline, else (joined) its expiry. */
+function dueAtOf(deadline: number | undefined, expiresAt: number): number {
+  return Math.min(deadline ?? Number.POSITIVE_INFINITY, expiresAt * 1000);
+}
+
+function indexAttributes(record: ConnectionRecord): Record<string, unknown> {
+  return {
+    due: duePartition(sweepShardOf(record.connectionId)),
+    dueAt: dueAtOf(record.deadline, record.expiresAt),
+    ...(record.nodeId && { onNode: record.nodeId }),
+  };
+}
+
+/** The index attributes a transition changes (undefined = REMOVE). */
+function indexUpdates(expected: ConnectionRecord, next: Partial<ConnectionRecord>): Record<string, unknown> {
+  const updates: Record<string, unknown> = {};
+  if ('deadline' in next || 'expiresAt' in next) {
+    updates.dueAt = dueAtOf('deadline' in next ? next.deadline : expected.deadline, next.expiresAt ?? expected.expiresAt);
+  }
+  if ('nodeId' in next) updates.onNode = next.nodeId;
+  return updates;
+}
+// ---- end of issue 11 block ----

@@ -3,6 +3,7 @@
 import {
   ConflictError, type ConnectionRecord, type ConnectionState, type MemberRecord, type Placement, type StateStore,
 } from '../voice/ports';
+import { sweepShardOf } from '../../data/tables';
 
 export class MemoryStateStore implements StateStore {
   private readonly connections = new Map<string, ConnectionRecord>();
@@ -74,4 +75,25 @@ export class MemoryStateStore implements StateStore {
   async listConnections(): Promise<ConnectionRecord[]> {
     return [...this.connections.values()].map((c) => ({ ...c }));
   }
+
+  // ---- issue 11: the sweep's reads (functions/voice/Sweep.ts), same meaning as in dynamo-store.ts ----
+
+  async listDue(shard: number, nowMs: number, limit: number): Promise<string[]> {
+    const dueAt = (c: ConnectionRecord) => Math.min(c.deadline ?? Number.POSITIVE_INFINITY, c.expiresAt * 1000);
+    return [...this.connections.values()]
+      .filter((c) => sweepShardOf(c.connectionId) === shard && dueAt(c) <= nowMs)
+      .sort((a, b) => dueAt(a) - dueAt(b))
+      .slice(0, limit)
+      .map((c) => c.connectionId);
+  }
+
+  async listOnNode(nodeId: string, limit: number): Promise<string[]> {
+    return [...this.connections.values()].filter((c) => c.nodeId === nodeId).slice(0, limit).map((c) => c.connectionId);
+  }
+
+  async getConnectionForSweep(connectionId: string): Promise<ConnectionRecord | undefined> {
+    return this.getConnection(connectionId);
+  }
+
+  // ---- end of issue 11 block ----
 }

@@ -21,13 +21,16 @@ import { RegistryNodeDirectory } from '../adapters/node-directory';
 import { TokenGrantPolicy } from '../auth/policy';
 import { publicKeyFromPem, verifyToken, type TokenClaims } from '../auth/token';
 import { createLogger } from '../../lib/log';
-import { VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
+import { Sweep } from '../voice/Sweep';
+import { DEFAULT_LIMITS, VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
 
 /** The signalling functions' logger (LOG_LEVEL sets the level). */
 export const log = createLogger({ base: { component: 'signalling' } });
 
 export interface Runtime {
   core(endpoint: { domainName?: string; stage?: string }): VoiceCore;
+  /** The reaper's sweep (functions/voice/Sweep.ts) over the same store, registry and core. */
+  sweep(): Sweep;
   verify(token: string | undefined): TokenClaims;
 }
 
@@ -61,12 +64,17 @@ async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
     if (!gateways.has(endpoint)) gateways.set(endpoint, new ApiGatewayConnections(endpoint));
     return gateways.get(endpoint)!;
   };
+  const core = ({ domainName, stage }: { domainName?: string; stage?: string }) => {
+    const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
+    if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
+    return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log, limits });
+  };
   return {
-    core({ domainName, stage }) {
-      const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
-      if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
-      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log, limits });
-    },
+    core,
+    sweep: () => new Sweep({
+      core: core({}), store, nodes, clock: Date, log,
+      limits: { nodeStaleAfterMs: limits.nodeStaleAfterMs ?? DEFAULT_LIMITS.nodeStaleAfterMs },
+    }),
     verify: (token) => verifyToken(token, publicKey, { issuer }),
   };
 }

@@ -267,44 +267,7 @@ export class VoiceCore {
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
   }
 
-  // ---- the reaper's sweep ----
-
-  /**
-   * Finds and ends ghost sessions: stalled mid-flow, expired, stuck while closing, on a dead media
-   * node, lost on the media side, or gone from the gateway without a $disconnect.
-   */
-  async sweep(): Promise<{ ended: number }> {
-    const now = this.deps.clock.now();
-    const [connections, nodes, lost] = await Promise.all([
-      this.deps.store.listConnections(), this.deps.nodes.listNodes(), this.deps.nodes.listLostSessions(),
-    ]);
-    const alive = new Set(nodes.filter((n) => isNodeAlive(n, now, this.limits.nodeStaleAfterMs)).map((n) => n.nodeId));
-    let ended = 0;
-    const end = async (conn: ConnectionRecord | string, reason: EndReason, error?: VoiceError) => {
-      await this.endSession(conn, reason, error);
-      ended++;
-    };
-    // Lost sessions first: the media node's own reason is the most precise one to tell the client.
-    const lostIds = new Set(lost.map((l) => l.sessionId));
-    await forEachLimit(lost, 16, async (l) => {
-      await end(l.sessionId, 'media-lost', new VoiceError(ErrorId.mediaLost, `media session lost (${l.reason}); reconnect to rejoin`, { fatal: true }));
-      await this.deps.nodes.deleteLostSession(l);
-    });
-    await forEachLimit(connections.filter((c) => !lostIds.has(c.connectionId)), 16, async (conn) => {
-      if (conn.expiresAt * 1000 <= now) return end(conn, 'expired', new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }));
-      if (conn.state === 'closing') return (conn.deadline ?? 0) < now ? end(conn, 'stuck') : undefined;
-      if (conn.deadline !== undefined && conn.deadline < now && conn.state !== 'joined') {
-        return end(conn, 'timeout', new VoiceError(ErrorId.timeout, `no progress from state ${conn.state} in time; the stream is closed`, { fatal: true }));
-      }
-      if (conn.nodeId && !alive.has(conn.nodeId)) {
-        return end(conn, 'media-lost', new VoiceError(ErrorId.mediaLost, 'the media server hosting this channel stopped; reconnect to rejoin', { fatal: true }));
-      }
-      if (now - conn.connectedAt >= this.limits.probeConnectionsOlderThanMs && !(await this.deps.gateway.isConnected(conn.connectionId))) {
-        return end(conn, 'gone');
-      }
-    });
-    return { ended };
-  }
+  // The reaper's sweep lives in Sweep.ts: it ends due sessions through endSession.
 
   // ---- helpers ----
 
@@ -468,11 +431,4 @@ function assertFits(frame: Uint8Array): void {
   if (frame.length > MAX_SERVER_MESSAGE_BYTES) {
     throw new Error(`server message of ${frame.length} bytes exceeds the ${MAX_SERVER_MESSAGE_BYTES}-byte budget of one API Gateway message`);
   }
-}
-
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
 }
