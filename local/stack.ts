@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../lib/log';
 import type { StaticMount } from './gateway/static-files';
 import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedule } from './handler-modules';
 import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';
+import type { RequestCounter } from './request-counter';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
@@ -50,6 +51,8 @@ export interface LocalStackOptions {
   mediaNode?: MediaNodeOptions | false;
   devKeys?: DevKeys;
   logger?: Logger;
+  /** Counts requests to dynalite and the gateway, and reaper invocations (bench/scale.ts). */
+  counter?: RequestCounter;
 }
 
 export interface LocalStack {
@@ -84,7 +87,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const port = options.port ?? Number(process.env.PORT ?? 8080);
   try {
-    const dynamo: LocalDynamo = await startLocalDynamo({ host: options.host });
+    const dynamo: LocalDynamo = await startLocalDynamo({ host: options.host, counter: options.counter });
     cleanups.push(() => dynamo.close());
     log.info('dynalite.listening', { endpoint: dynamo.endpoint, tables: dynamo.tables });
 
@@ -127,6 +130,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ]),
       devToken: { privateKey: keys.privateKey, issuer: DEV_TOKEN_ISSUER },
       logger: options.logger,
+      counter: options.counter,
     });
     cleanups.push(() => gateway.close());
 
@@ -144,7 +148,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // Each local invocation gets the schedule's interval as its time budget, so it sweeps once (on AWS one
     // invocation a minute sweeps every REAPER_INTERVAL_MS until its time runs low).
     const reaperIntervalMs = options.reaperIntervalMs ?? 10_000;
-    const reaper: ReaperSchedule = scheduleReaper(modules.reaper, reaperIntervalMs, log, reaperIntervalMs);
+    const counter = options.counter;
+    const reaperHandler: LambdaHandler = counter ? (event, context, callback) => {
+      counter.countGateway('reaper');
+      return modules.reaper(event, context, callback);
+    } : modules.reaper;
+    const reaper: ReaperSchedule = scheduleReaper(reaperHandler, reaperIntervalMs, log, reaperIntervalMs);
     cleanups.push(() => reaper.stop());
 
     let closed: Promise<void> | undefined;
