@@ -28,7 +28,7 @@ export function countDynamoRequests(server: Server, counter: RequestCounter, ste
       }
       body.ReturnConsumedCapacity ??= 'TOTAL';
       const table = String(body.TableName ?? '?');
-      const key = `${stem(table)}:${operation}${body.IndexName ? `:${body.IndexName}` : ''}`;
+      const key = `${stem(table)}:${operation}${body.IndexName ? `:${body.IndexName}` : ''}${operation === 'Query' ? `(${partitionKind(body)})` : ''}`;
       const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
       res.end = ((...args: unknown[]) => {
         const data = args[0];
@@ -53,6 +53,13 @@ function replay(original: Listener, req: IncomingMessage, res: ServerResponse, b
   const copy = Object.assign(new PassThrough(), { headers: { ...req.headers, 'content-length': String(body.length) }, method: req.method, url: req.url, socket: req.socket });
   original(copy as unknown as IncomingMessage, res);
   copy.end(body);
+}
+
+/** The kind of partition a Query reads: its key value up to the first '#' (NODE, LOST, CHAN, DUE). */
+function partitionKind(body: Record<string, unknown>): string {
+  const values = Object.values((body.ExpressionAttributeValues ?? {}) as Record<string, { S?: string }>);
+  const key = values.find((v) => typeof v?.S === 'string')?.S ?? '?';
+  return key.split('#')[0]!;
 }
 
 /** Index write units of a write to a connection item (see DynamoOpCount.indexWriteUnits). */

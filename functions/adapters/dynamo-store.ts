@@ -209,6 +209,11 @@ function dueAtOf(deadline: number | undefined, expiresAt: number): number {
   return Math.min(deadline ?? Number.POSITIVE_INFINITY, expiresAt * 1000);
 }
 
+/** The item putConnection writes (the scale benchmark seeds sessions in batches of these). */
+export function connectionItem(record: ConnectionRecord): Record<string, unknown> {
+  return { ...connKey(record.connectionId), ...record, ...indexAttributes(record) };
+}
+
 function indexAttributes(record: ConnectionRecord): Record<string, unknown> {
   return {
     due: duePartition(sweepShardOf(record.connectionId)),

@@ -5,6 +5,7 @@
 // two Queries per shard and one registry Query, whatever the number of connections.
 import type { Context } from 'aws-lambda';
 import { SWEEP_SHARDS } from '../../data/tables';
+import { SWEEP_SCHEDULE } from '../voice/Sweep';
 import { log, runtime } from './runtime';
 
 export interface ReaperEvent {
@@ -13,7 +14,7 @@ export interface ReaperEvent {
 }
 
 export async function handler(event: ReaperEvent | undefined, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<{ sweeps: number; ended: number }> {
-  const intervalMs = Number(process.env.REAPER_INTERVAL_MS ?? 5_000);
+  const intervalMs = Number(process.env.REAPER_INTERVAL_MS ?? SWEEP_SCHEDULE.intervalMs);
   // The schedule's period: the next invocation takes over after it.
   const windowMs = Number(process.env.REAPER_WINDOW_MS ?? 60_000);
   const shards = shardsOf(event);

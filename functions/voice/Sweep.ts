@@ -53,6 +53,18 @@ export interface SweepLimits {
   itemTimeoutMs: number;
 }
 
+/**
+ * How the sweep is scheduled on AWS (functions/handlers/reaper.ts, infra/signalling-stack.ts): the shards are
+ * split into `shardGroups` groups, one reaper invocation per group per minute, each sweeping its shards
+ * every `intervalMs`. Shard math for 1,000,000 connections: README, "Liveness and cleanup at scale".
+ */
+export const SWEEP_SCHEDULE = { intervalMs: 5_000, shardGroups: 4 } as const;
+
+/** The shards of group `group` (0 ≤ group < groups): every shard in exactly one group. */
+export function shardGroup(group: number, groups: number, shards: number): number[] {
+  return [...Array(shards).keys()].filter((s) => s % groups === group);
+}
+
 export const DEFAULT_SWEEP_LIMITS: SweepLimits = {
   nodeStaleAfterMs: 15_000,
   maxItemsPerShard: 500,
