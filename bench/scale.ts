@@ -133,6 +133,12 @@ async function main() {
     console.log(`  sweep: ${fmt(awsSweepRequestsPerHour / 3600)} DynamoDB requests/s (${fmt(sweepReadUnitsPerHour / 3600)} RCU/s), 0 writes, ${fmt(ownApiPerSecond)} @connections calls/s; ` +
       `${reaperInvocationsPerHour} reaper invocations/h (${SWEEP_SCHEDULE.shardGroups} shard groups × 1/min, each sweeping every ${SWEEP_SCHEDULE.intervalMs / 1000} s)`);
     console.log(`  media registry: ${fmt(nodesAt1M)} c7i.large nodes at ${fmt(usersPerNode, 0)} users each → ${fmt(heartbeatsPerHour / 3600)} heartbeat PutItems/s (~${fmt(heartbeatsPerHour / 3600)} WCU/s)`);
+    // Measured with one registered node; listNodes reads every node record, so its cost grows with the fleet.
+    const nodeItemBytes = Number(process.env.NODE_RECORD_BYTES ?? 500);
+    const listNodesRcuAt1M = Math.ceil((nodesAt1M * nodeItemBytes) / 4096);
+    console.log(`  node registry reads (not yet scaled): every Initialize and every sweep invocation lists all nodes (one strongly consistent Query of ` +
+      `the NODE partition): at ${fmt(nodesAt1M)} nodes × ~${nodeItemBytes} B that is ~${fmt(listNodesRcuAt1M)} RCU per call, and one partition serves at most 3,000 RCU/s ` +
+      `(≈ ${fmt(3000 / listNodesRcuAt1M, 1)} Initializes/s); the join counts above (1 node) do not show it`);
     console.log(`  AWS requests per idle connection-hour: sweep ${fmt(awsSweepRequestsPerHour / MILLION, 4)} + @connections ${fmt(idleApiCallsPerHour / MILLION, 4)} + heartbeats ${fmt(heartbeatsPerHour / MILLION, 3)} = ${fmt(x, 3)} ` +
       `(the clients' own keepalives: ${keepalivesPerHour} more, billed as messages)`);
     console.log(`  API Gateway account budget (${fmt(PRICES.apiGateway.accountRequestsPerSecond)} req/s): the service's own calls ${fmt(ownApiPerSecond)} req/s = ${fmt((100 * ownApiPerSecond) / PRICES.apiGateway.accountRequestsPerSecond, 3)} %; ` +

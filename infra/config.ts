@@ -33,6 +33,12 @@ export interface InfraConfig {
   readonly lambdaRuntime: LambdaRuntime;
   /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
   readonly apiGatewayAccountLogsRole: boolean;
+  /**
+   * Reserved concurrency of the reaper: 0 = none (a new account's 10-execution limit cannot spare any). The
+   * sweep needs at most 2 × its shard groups at once (functions/voice/Sweep.ts SWEEP_SCHEDULE; one minute's
+   * invocations and the previous minute's stragglers): reserve that where a burst of joins must never throttle it.
+   */
+  readonly reaperReservedConcurrency: number;
 
   // Media fleet
   readonly instanceType: string;
@@ -64,6 +70,7 @@ export const DEFAULTS: InfraConfig = {
   logRetentionDays: 30,
   lambdaRuntime: 'nodejs20.x',
   apiGatewayAccountLogsRole: true,
+  reaperReservedConcurrency: 0,
   instanceType: 'c7i.large',
   minNodes: 1,
   maxNodes: 4,
@@ -140,6 +147,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
+    reaperReservedConcurrency: int('reaperReservedConcurrency', d.reaperReservedConcurrency, 0, 1000),
     instanceType: str('instanceType', d.instanceType),
     minNodes: int('minNodes', d.minNodes, 0, 1000),
     maxNodes: int('maxNodes', d.maxNodes, 1, 1000),
