@@ -117,10 +117,11 @@ async function main() {
     const idleQueries = last.w.dynamo;
     const listNodesPerSweep = (idleQueries[LIST_NODES_KEY]?.requests ?? 0) / IDLE_SWEEPS;
     const shardReadsPerSweep = perSweep(last.w) - listNodesPerSweep;
-    const awsSweepRequestsPerHour = (shardReadsPerSweep + SWEEP_SCHEDULE.shardGroups * listNodesPerSweep) * sweepsPerHour + marginalPerSweep * sweepsPerHour * MILLION;
+    const awsSweepRequestsPerHour = (shardReadsPerSweep + SWEEP_SCHEDULE.shardGroupsAt1M * listNodesPerSweep) * sweepsPerHour + marginalPerSweep * sweepsPerHour * MILLION;
     const listNodesUnitsPerSweep = (idleQueries[LIST_NODES_KEY]?.readUnits ?? 0) / IDLE_SWEEPS;
     const shardUnitsPerSweep = dynamoTotals(last.w.dynamo).readUnits / IDLE_SWEEPS - listNodesUnitsPerSweep;
-    const sweepReadUnitsPerHour = (shardUnitsPerSweep + SWEEP_SCHEDULE.shardGroups * listNodesUnitsPerSweep) * sweepsPerHour;
+    // dynalite bills an empty Query 0 units; DynamoDB bills at least 0.5 (eventually consistent) or 1: count 1 per request.
+    const sweepReadUnitsPerHour = Math.max((shardUnitsPerSweep + SWEEP_SCHEDULE.shardGroupsAt1M * listNodesUnitsPerSweep) * sweepsPerHour, awsSweepRequestsPerHour);
     const nodesAt1M = Math.ceil(MILLION / usersPerNode);
     const heartbeatsPerHour = nodesAt1M * ASSUME.heartbeatsPerNodeHour;
     const idleApiCallsPerHour = (apiCalls(last.w.gateway) / IDLE_SWEEPS) * sweepsPerHour;
@@ -128,10 +129,10 @@ async function main() {
     const keepalivesPerSecond = (MILLION * keepalivesPerHour) / 3600;
     const ownApiPerSecond = idleApiCallsPerHour / 3600;
     const y = (100 * (keepalivesPerSecond + ownApiPerSecond)) / PRICES.apiGateway.accountRequestsPerSecond;
-    const reaperInvocationsPerHour = SWEEP_SCHEDULE.shardGroups * 60;
+    const reaperInvocationsPerHour = SWEEP_SCHEDULE.shardGroupsAt1M * 60;
     console.log('\nprojection: 1,000,000 concurrent connections at rest');
     console.log(`  sweep: ${fmt(awsSweepRequestsPerHour / 3600)} DynamoDB requests/s (${fmt(sweepReadUnitsPerHour / 3600)} RCU/s), 0 writes, ${fmt(ownApiPerSecond)} @connections calls/s; ` +
-      `${reaperInvocationsPerHour} reaper invocations/h (${SWEEP_SCHEDULE.shardGroups} shard groups × 1/min, each sweeping every ${SWEEP_SCHEDULE.intervalMs / 1000} s)`);
+      `${reaperInvocationsPerHour} reaper invocations/h (${SWEEP_SCHEDULE.shardGroupsAt1M} shard groups × 1/min, each sweeping every ${SWEEP_SCHEDULE.intervalMs / 1000} s)`);
     console.log(`  media registry: ${fmt(nodesAt1M)} c7i.large nodes at ${fmt(usersPerNode, 0)} users each → ${fmt(heartbeatsPerHour / 3600)} heartbeat PutItems/s (~${fmt(heartbeatsPerHour / 3600)} WCU/s)`);
     // Measured with one registered node; listNodes reads every node record, so its cost grows with the fleet.
     const nodeItemBytes = Number(process.env.NODE_RECORD_BYTES ?? 500);

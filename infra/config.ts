@@ -35,10 +35,16 @@ export interface InfraConfig {
   readonly apiGatewayAccountLogsRole: boolean;
   /**
    * Reserved concurrency of the reaper: 0 = none (a new account's 10-execution limit cannot spare any). The
-   * sweep needs at most 2 × its shard groups at once (functions/voice/Sweep.ts SWEEP_SCHEDULE; one minute's
+   * sweep needs at most 2 × reaperShardGroups at once (one minute's
    * invocations and the previous minute's stragglers): reserve that where a burst of joins must never throttle it.
    */
   readonly reaperReservedConcurrency: number;
+  /**
+   * Reaper invocations per minute, each sweeping its share of the sweep shards (data/tables.ts SWEEP_SHARDS)
+   * every 5 s for the minute. One is plenty for thousands of connections; 4 is the 1,000,000-connection
+   * figure (README, "Liveness and cleanup at scale"). Each one costs ~$11/month at 256 MB, running all the time.
+   */
+  readonly reaperShardGroups: number;
 
   // Media fleet
   readonly instanceType: string;
@@ -71,6 +77,7 @@ export const DEFAULTS: InfraConfig = {
   lambdaRuntime: 'nodejs20.x',
   apiGatewayAccountLogsRole: true,
   reaperReservedConcurrency: 0,
+  reaperShardGroups: 1,
   instanceType: 'c7i.large',
   minNodes: 1,
   maxNodes: 4,
@@ -148,6 +155,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
     reaperReservedConcurrency: int('reaperReservedConcurrency', d.reaperReservedConcurrency, 0, 1000),
+    // An EventBridge rule takes at most 5 targets.
+    reaperShardGroups: int('reaperShardGroups', d.reaperShardGroups, 1, 5),
     instanceType: str('instanceType', d.instanceType),
     minNodes: int('minNodes', d.minNodes, 0, 1000),
     maxNodes: int('maxNodes', d.maxNodes, 1, 1000),

@@ -20,7 +20,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
-import { shardGroup, SWEEP_SCHEDULE } from '../functions/voice/Sweep';
+import { shardGroup } from '../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import type { InfraConfig } from './config';
 import { repoPath } from './paths';
@@ -180,15 +180,15 @@ export class SignallingStack extends Stack {
     this.functions.reaper.fn.addEnvironment('CONNECTIONS_ENDPOINT', this.stage.callbackUrl);
 
     const reaperRule = new events.Rule(this, 'ReaperSchedule', {
-      description: `Runs the reaper every minute, once per group of sweep shards (${SWEEP_SCHEDULE.shardGroups} groups of ${SWEEP_SHARDS} shards)`,
+      description: `Runs the reaper every minute, once per group of sweep shards (${config.reaperShardGroups} groups of ${SWEEP_SHARDS} shards)`,
       schedule: events.Schedule.rate(Duration.minutes(1)),
     });
     // One target per shard group (a rule takes at most 5): the groups sweep in parallel, each its own
     // DUE and LOST partitions. A missed tick is not worth replaying late: the next one starts within a minute.
-    for (let group = 0; group < SWEEP_SCHEDULE.shardGroups; group++) {
+    for (let group = 0; group < config.reaperShardGroups; group++) {
       reaperRule.addTarget(new targets.LambdaFunction(this.functions.reaper.fn, {
         retryAttempts: 0, maxEventAge: Duration.seconds(60),
-        event: events.RuleTargetInput.fromObject({ shards: shardGroup(group, SWEEP_SCHEDULE.shardGroups, SWEEP_SHARDS) }),
+        event: events.RuleTargetInput.fromObject({ shards: shardGroup(group, config.reaperShardGroups, SWEEP_SHARDS) }),
       }));
     }
     this.functions.reaper.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });

@@ -55,10 +55,11 @@ export interface SweepLimits {
 
 /**
  * How the sweep is scheduled on AWS (functions/handlers/reaper.ts, infra/signalling-stack.ts): the shards are
- * split into `shardGroups` groups, one reaper invocation per group per minute, each sweeping its shards
- * every `intervalMs`. Shard math for 1,000,000 connections: README, "Liveness and cleanup at scale".
+ * split into groups (CDK context `reaperShardGroups`, 1 by default, 4 for 1,000,000 connections), one reaper
+ * invocation per group per minute, each sweeping its shards every `intervalMs`. Shard math: README,
+ * "Liveness and cleanup at scale".
  */
-export const SWEEP_SCHEDULE = { intervalMs: 5_000, shardGroups: 4 } as const;
+export const SWEEP_SCHEDULE = { intervalMs: 5_000, shardGroupsAt1M: 4 } as const;
 
 /** The shards of group `group` (0 ≤ group < groups): every shard in exactly one group. */
 export function shardGroup(group: number, groups: number, shards: number): number[] {

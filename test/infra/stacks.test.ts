@@ -154,7 +154,7 @@ describe('signalling stack', () => {
     assert.equal(rule.Properties.ScheduleExpression, 'rate(1 minute)');
     assert.equal(rule.Properties.State, 'ENABLED');
     const targets = rule.Properties.Targets as Json[];
-    assert.equal(targets.length, SWEEP_SCHEDULE.shardGroups);
+    assert.equal(targets.length, DEFAULTS.reaperShardGroups);
     const shards: number[] = [];
     for (const target of targets) {
       assert.deepEqual([...referencedIds(target.Arn)], [functionId('reaper')]);
@@ -172,11 +172,19 @@ describe('signalling stack', () => {
     assert.match(endpoint, /\/v1/);
   });
 
-  it('reserves the reaper\'s concurrency when configured (2 × shard groups covers one minute and the last one\'s stragglers)', () => {
-    const reserved = 2 * SWEEP_SCHEDULE.shardGroups;
-    const other = synthVoiceApp({ context: { reaperReservedConcurrency: reserved }, skipBundling: true });
-    const fn = other.templates.signalling.toJSON().Resources[logicalId(other.signalling, other.signalling.functions.reaper.fn)];
-    assert.equal(fn.Properties.ReservedConcurrentExecutions, reserved);
+  it('at scale: one reaper target per shard group (every shard in exactly one), reserved concurrency for them', () => {
+    const groups = SWEEP_SCHEDULE.shardGroupsAt1M;
+    const reserved = 2 * groups; // one minute's invocations and the previous minute's stragglers
+    const other = synthVoiceApp({ context: { reaperReservedConcurrency: reserved, reaperShardGroups: groups }, skipBundling: true });
+    const t = other.templates.signalling;
+    const fnId = logicalId(other.signalling, other.signalling.functions.reaper.fn);
+    assert.equal(t.toJSON().Resources[fnId].Properties.ReservedConcurrentExecutions, reserved);
+    const [, rule] = resourcesOf(t, 'AWS::Events::Rule')[0]!;
+    const targets = rule.Properties.Targets as Json[];
+    assert.equal(targets.length, groups);
+    const shards = targets.flatMap((target) => JSON.parse(target.Input).shards as number[]);
+    assert.deepEqual(shards.sort((a, b) => a - b), [...Array(SWEEP_SHARDS).keys()]);
+    for (const target of targets) assert.deepEqual([...referencedIds(target.Arn)], [fnId]);
   });
 
   it('grants execute-api:ManageConnections only on this API and stage, per method, to the handlers that post', () => {
