@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { STATE_TABLE } from '../../data/tables';
+import { STATE_TABLE, sweepShardOf } from '../../data/tables';
 import { DynamoStateStore } from '../../functions/adapters/dynamo-store';
 import { ConflictError, type ConnectionRecord } from '../../functions/voice/ports';
 import { createDocumentClient } from '../../routing/dynamo';
@@ -85,4 +85,26 @@ test('expired items are filtered on read (TTL deletion is only garbage collectio
   now += 11_000;
   assert.equal(await store.getConnection('short'), undefined);
   assert.ok((await store.listConnections()).some((c) => c.connectionId === 'short'), 'the sweep still sees it, to clean it up');
+});
+
+test('the DUE index follows each transition\'s deadline (else the expiry); BY_NODE follows the node; records never show them', async () => {
+  const t0 = now;
+  const shard = sweepShardOf('due-1');
+  const dueIds = (at: number) => store.listDue(shard, at, 100);
+  const conn = record('due-1', { deadline: t0 + 30_000, expiresAt: Math.ceil(t0 / 1000) + 7200 });
+  await store.putConnection(conn);
+  assert.ok(!(await dueIds(t0 + 29_000)).includes('due-1'), 'not due before its deadline');
+  assert.ok((await dueIds(t0 + 30_000)).includes('due-1'), 'due at its deadline');
+  const placed = await store.transition(conn, { state: 'initialized', nodeId: 'node-a', nodeAddress: 'a:1', deadline: t0 + 60_000 });
+  assert.ok(!(await dueIds(t0 + 59_000)).includes('due-1'), 'the new deadline replaced the old one');
+  assert.deepEqual(await store.listOnNode('node-a', 10), ['due-1']);
+  const joined = await store.transition(placed, { state: 'joined', deadline: undefined });
+  assert.ok(!(await dueIds(t0 + 3_600_000)).includes('due-1'), 'a joined session has no deadline…');
+  assert.ok((await dueIds(t0 + 7_201_000)).includes('due-1'), '…only its expiry');
+  for (const r of [placed, joined, await store.getConnection('due-1'), await store.getConnectionForSweep('due-1')]) {
+    assert.deepEqual(Object.keys(r!).filter((k) => ['due', 'dueAt', 'onNode'].includes(k)), [], 'index attributes stay in the adapter');
+  }
+  await store.deleteConnection(joined);
+  assert.ok(!(await dueIds(t0 + 7_201_000)).includes('due-1'));
+  assert.deepEqual(await store.listOnNode('node-a', 10), []);
 });
