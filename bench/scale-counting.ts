@@ -92,7 +92,8 @@ async function until(check: () => boolean, what: string, timeoutMs = 60_000): Pr
 
 /**
  * A channel of `size`: size − 1 members join, then the counted join of the last one (until every member has
- * its UserJoined and no handler runs), then its counted leave (a normal close: $disconnect, UserLeft to all).
+ * its UserJoined, every new consumer is resumed — size − 1 ResumeConsumer by the joiner, one by each member —
+ * and no handler runs), then its counted leave (a normal close: $disconnect, UserLeft to all).
  */
 export async function countJoinAndLeave(stack: LocalStack, counter: RequestCounter, options: { size: number; guild: bigint; channel: bigint }): Promise<{ join: Window; leave: Window }> {
   const { size, guild, channel } = options;
@@ -110,7 +111,15 @@ export async function countJoinAndLeave(stack: LocalStack, counter: RequestCount
     const beforeJoin = counter.snapshot();
     const joiner = await join(last);
     await until(() => members.every((m) => m.all('userJoined').some((u) => u.data?.userId === last)), 'every UserJoined');
+    // As a real client does: the joiner resumes the consumer of every member, each member the joiner's.
+    const resume = (client: VoiceTestClient, consumerId: string) => client.send({ $case: 'resumeConsumer', value: { consumerId } });
+    for (const other of joiner.all('joinedChannel')[0]?.otherUsers ?? []) resume(joiner, other.consumerId);
+    for (const m of members) resume(m, m.all('userJoined').find((u) => u.data?.userId === last)!.data!.consumerId);
+    // Initialize, Prepare, Join by the joiner, then the resumes: all must have reached the gateway.
+    await until(() => counter.gateway.default - beforeJoin.gateway.default >= 3 + 2 * (size - 1), 'the resumes to arrive');
     await stack.gateway.idle();
+    const failed = [joiner, ...members].flatMap((c) => c.errors());
+    if (failed.length > 0) throw new Error(`server errors during the counted join: ${JSON.stringify(failed.slice(0, 3))}`);
     const joinWindow = withoutHeartbeats(counter.since(beforeJoin));
     const beforeLeave = counter.snapshot();
     joiner.close();
