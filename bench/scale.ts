@@ -146,6 +146,20 @@ async function main() {
       `the clients' keepalives (every ${KEEPALIVE_INTERVAL_MS / 60_000} min) ${fmt(keepalivesPerSecond)} req/s = ${fmt((100 * keepalivesPerSecond) / PRICES.apiGateway.accountRequestsPerSecond, 1)} % ` +
       `(API Gateway's 10-minute idle timeout needs at least one every 10 min: ≥ ${fmt((100 * MILLION / 600) / PRICES.apiGateway.accountRequestsPerSecond, 1)} %; the quota is adjustable)`);
 
+    // Churn at 1M: every user joins and leaves once per session (channel of ASSUME.channelSize).
+    {
+      const e = events[ASSUME.channelSize]!;
+      const perSecond = (MILLION * ASSUME.sessionsPerUserHour) / 3600;
+      const apigw = [e.join, e.leave].reduce((a, w) => a + w.gateway.messagesIn + apiCalls(w.gateway), 0) * perSecond;
+      const units = [e.join, e.leave].map((w) => dynamoTotals(w.dynamo));
+      const rcu = units.reduce((a, t) => a + t.readUnits, 0) * perSecond;
+      const wcu = units.reduce((a, t) => a + t.writeUnits + t.indexWriteUnits, 0) * perSecond;
+      const lambdas = [e.join, e.leave].reduce((a, w) => a + invocations(w.gateway), 0) * perSecond;
+      console.log(`  with churn (sessions of ${60 / ASSUME.sessionsPerUserHour} min in channels of ${ASSUME.channelSize}: ${fmt(perSecond, 0)} joins and leaves/s): ` +
+        `API Gateway ${fmt(apigw)} req/s (client messages + @connections) = ${fmt((100 * apigw) / PRICES.apiGateway.accountRequestsPerSecond, 1)} % of the account budget ` +
+        `on top of the keepalives; DynamoDB ${fmt(rcu)} RCU/s and ${fmt(wcu)} WCU/s (index writes included); ${fmt(lambdas)} invocations/s`);
+    }
+
     // ---- 4. cost per 1,000 user-hours ----
     const e = events[ASSUME.channelSize]!;
     const both = [e.join, e.leave];
