@@ -16,6 +16,7 @@ import type { StaticMount } from './gateway/static-files';
 import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedule } from './handler-modules';
 import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';
 import type { RequestCounter } from './request-counter';
+import { SWEEP_SCHEDULE } from '../functions/voice/Sweep';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
@@ -43,7 +44,7 @@ export interface LocalStackOptions {
   staticMounts?: StaticMount[];
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
-  /** How often the reaper runs, as the EventBridge schedule would (default 10 s). */
+  /** How often the reaper sweeps, as each AWS invocation does (default 5 s: functions/voice/Sweep.ts SWEEP_SCHEDULE). */
   reaperIntervalMs?: number;
   /** Where connect/default/disconnect/reaper.ts live (default functions/handlers). */
   handlersDir?: string;
@@ -147,7 +148,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const modules = await loaded;
     // Each local invocation gets the schedule's interval as its time budget, so it sweeps once (on AWS one
     // invocation a minute sweeps every REAPER_INTERVAL_MS until its time runs low).
-    const reaperIntervalMs = options.reaperIntervalMs ?? 10_000;
+    const reaperIntervalMs = options.reaperIntervalMs ?? SWEEP_SCHEDULE.intervalMs;
     const counter = options.counter;
     const reaperHandler: LambdaHandler = counter ? (event, context, callback) => {
       counter.countGateway('reaper');
