@@ -112,8 +112,6 @@ async function main() {
       listNodes: async () => [{ nodeId: 'floor', grpcAddress: `${grpcHost}:${grpcPort}`, publicAddress: '127.0.0.1', capacity: 1e9, rooms: 0,
         sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [], avg: 0, max: 0 }, state: 'active',
         heartbeatAt: Date.now(), expiresAt: Math.ceil(Date.now() / 1000) + 3600 }],
-      listLostSessions: async () => [],
-      deleteLostSession: async () => undefined,
     };
     const gateway = new MemoryGateway();
     const media = new GrpcMediaClient({ secret: stack.env.MEDIA_NODE_SECRET });

@@ -11,7 +11,57 @@ export interface TableDefinition {
   readonly sortKey: string;
   /** Epoch-seconds attribute DynamoDB TTL deletes by. Garbage collection only: readers filter expired items. */
   readonly ttlAttribute: string;
+  /** Global secondary indexes (sparse: only items carrying the index's partition key attribute are in them). */
+  readonly indexes?: readonly IndexDefinition[];
 }
+
+export interface IndexDefinition {
+  readonly indexName: string;
+  readonly partitionKey: { readonly name: string; readonly type: 'S' | 'N' };
+  readonly sortKey?: { readonly name: string; readonly type: 'S' | 'N' };
+  /** KEYS_ONLY: the table's pk/sk and the index keys (readers fetch the item itself when they act on it). */
+  readonly projection: 'KEYS_ONLY';
+}
+
+/**
+ * The cleanup work is split into this many shards: a connection's shard is a hash of its id
+ * (`sweepShardOf`). Deadlines (DUE index) and media-side loss reports (LOST#<shard> in the registry) are
+ * both partitioned by it, so one reaper invocation per group of shards reads only its own partitions.
+ * Changing it strands items under shards no longer swept until their TTL: change it only with a drain.
+ */
+export const SWEEP_SHARDS = 16;
+
+/** The shard of a connection (FNV-1a of its id, mod SWEEP_SHARDS): the same on every side. */
+export function sweepShardOf(connectionId: string, shards = SWEEP_SHARDS): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < connectionId.length; i++) {
+    hash ^= connectionId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
+}
+
+/**
+ * DUE index of the state table: every connection item carries `due` = `DUE#<shard>` and `dueAt` = the
+ * epoch ms at which the sweep must look at it (the state's deadline, else the 2-hour expiry). A sweep of a
+ * shard is one Query `due = DUE#<shard> AND dueAt <= now`: it reads only what is due, never the healthy rest.
+ */
+export const DUE_INDEX: IndexDefinition = {
+  indexName: 'Due',
+  partitionKey: { name: 'due', type: 'S' },
+  sortKey: { name: 'dueAt', type: 'N' },
+  projection: 'KEYS_ONLY',
+};
+
+/**
+ * BY_NODE index of the state table: connection items on a media node carry `onNode` = its node id, so the
+ * sessions of a node that died (stale heartbeat, nobody left to report them lost) are one Query away.
+ */
+export const BY_NODE_INDEX: IndexDefinition = {
+  indexName: 'ByNode',
+  partitionKey: { name: 'onNode', type: 'S' },
+  projection: 'KEYS_ONLY',
+};
 
 /**
  * Signalling state. Items (pk / sk):
@@ -21,6 +71,8 @@ export interface TableDefinition {
  *   CHAN#<guildId>:<channelId> / FEED          how far the channel's history was delivered to its members,
  *                                              and the delivery lease (functions/voice/ChannelFeed.ts)
  * Membership itself is not stored here: the media room's history is its one truth (media-node/src/RoomLedger.ts).
+ * Connection items are also in two sparse indexes: DUE_INDEX (what the sweep must look at, by shard and
+ * time) and BY_NODE_INDEX (the sessions of one media node).
  */
 export const STATE_TABLE: TableDefinition = {
   logicalId: 'VoiceState',
@@ -28,13 +80,15 @@ export const STATE_TABLE: TableDefinition = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
+  indexes: [DUE_INDEX, BY_NODE_INDEX],
 };
 
 /**
  * Media node registry. Items (pk / sk):
  *   NODE / <nodeId>                 a media node: addresses, capacity, load, state, heartbeat
- *   LOST / <roomId>#<sessionId>     a session that died on the media side, for the reaper to clean up
- * One partition per kind keeps "all nodes" a single strongly consistent Query (fleets are small).
+ *   LOST#<shard> / <roomId>#<sessionId>  a session that died on the media side, for the reaper to clean up;
+ *                                   <shard> = sweepShardOf(sessionId): each reaper shard Queries its own
+ * One partition for nodes keeps "all nodes" a single strongly consistent Query (fleets are small).
  */
 export const NODES_TABLE: TableDefinition = {
   logicalId: 'MediaNodes',
@@ -55,16 +109,29 @@ export function tableName(def: TableDefinition, env: NodeJS.ProcessEnv = process
 
 /** CreateTable input for the local server (on-demand billing, as in the CDK stack). */
 export function createTableInput(def: TableDefinition, name: string): CreateTableCommandInput {
+  const indexes = def.indexes ?? [];
+  const attributes = new Map<string, 'S' | 'N'>([[def.partitionKey, 'S'], [def.sortKey, 'S']]);
+  for (const index of indexes) {
+    attributes.set(index.partitionKey.name, index.partitionKey.type);
+    if (index.sortKey) attributes.set(index.sortKey.name, index.sortKey.type);
+  }
   return {
     TableName: name,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: def.partitionKey, AttributeType: 'S' },
-      { AttributeName: def.sortKey, AttributeType: 'S' },
-    ],
+    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
     KeySchema: [
       { AttributeName: def.partitionKey, KeyType: 'HASH' },
       { AttributeName: def.sortKey, KeyType: 'RANGE' },
     ],
+    ...(indexes.length > 0 && {
+      GlobalSecondaryIndexes: indexes.map((index) => ({
+        IndexName: index.indexName,
+        KeySchema: [
+          { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
+          ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
+        ],
+        Projection: { ProjectionType: index.projection },
+      })),
+    }),
   };
 }

@@ -41,6 +41,18 @@ export interface InfraConfig {
   readonly lambdaRuntime: LambdaRuntime;
   /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
   readonly apiGatewayAccountLogsRole: boolean;
+  /**
+   * Reserved concurrency of the reaper: 0 = none (a new account's 10-execution limit cannot spare any). The
+   * sweep needs at most 2 × reaperShardGroups at once (one minute's
+   * invocations and the previous minute's stragglers): reserve that where a burst of joins must never throttle it.
+   */
+  readonly reaperReservedConcurrency: number;
+  /**
+   * Reaper invocations per minute, each sweeping its share of the sweep shards (data/tables.ts SWEEP_SHARDS)
+   * every 5 s for the minute. One is plenty for thousands of connections; 4 is the 1,000,000-connection
+   * figure (README, "Liveness and cleanup at scale"). Each one costs ~$11/month at 256 MB, running all the time.
+   */
+  readonly reaperShardGroups: number;
 
   // Media fleet
   readonly instanceType: string;
@@ -76,6 +88,8 @@ export const DEFAULTS: InfraConfig = {
   logRetentionDays: 30,
   lambdaRuntime: 'nodejs20.x',
   apiGatewayAccountLogsRole: true,
+  reaperReservedConcurrency: 0,
+  reaperShardGroups: 1,
   instanceType: 'c7i.large',
   minNodes: 1,
   maxNodes: 4,
@@ -156,6 +170,9 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
+    reaperReservedConcurrency: int('reaperReservedConcurrency', d.reaperReservedConcurrency, 0, 1000),
+    // An EventBridge rule takes at most 5 targets.
+    reaperShardGroups: int('reaperShardGroups', d.reaperShardGroups, 1, 5),
     instanceType: str('instanceType', d.instanceType),
     minNodes: int('minNodes', d.minNodes, 0, 1000),
     maxNodes: int('maxNodes', d.maxNodes, 1, 1000),

@@ -43,7 +43,7 @@ export class DataStack extends Stack {
 }
 
 function tableFromDefinition(scope: Construct, def: TableDefinition, removalPolicy: RemovalPolicy): dynamodb.Table {
-  return new dynamodb.Table(scope, def.logicalId, {
+  const table = new dynamodb.Table(scope, def.logicalId, {
     partitionKey: { name: def.partitionKey, type: dynamodb.AttributeType.STRING },
     sortKey: { name: def.sortKey, type: dynamodb.AttributeType.STRING },
     timeToLiveAttribute: def.ttlAttribute,
@@ -52,4 +52,15 @@ function tableFromDefinition(scope: Construct, def: TableDefinition, removalPoli
     encryption: dynamodb.TableEncryption.AWS_MANAGED,
     removalPolicy,
   });
+  // The sparse indexes the reaper's sweep reads (data/tables.ts: DUE by shard and time, BY_NODE).
+  const attributeType = (t: 'S' | 'N') => (t === 'N' ? dynamodb.AttributeType.NUMBER : dynamodb.AttributeType.STRING);
+  for (const index of def.indexes ?? []) {
+    table.addGlobalSecondaryIndex({
+      indexName: index.indexName,
+      partitionKey: { name: index.partitionKey.name, type: attributeType(index.partitionKey.type) },
+      ...(index.sortKey && { sortKey: { name: index.sortKey.name, type: attributeType(index.sortKey.type) } }),
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
+  }
+  return table;
 }

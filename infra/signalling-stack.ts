@@ -10,15 +10,17 @@ import { arnForNag } from './nag';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration, WebSocketMockIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { NODES_TABLE, STATE_TABLE } from '../data/tables';
+import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
+import { shardGroup } from '../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import type { InfraConfig } from './config';
 import { repoPath } from './paths';
@@ -82,9 +84,9 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   },
   reaper: {
     entry: 'functions/handlers/reaper.ts',
-    description: 'Scheduled: ends ghost sessions (gone, stalled, expired, lost on the media side)',
-    // It sweeps every 15 s while at least two intervals of its time remain: with 70 s that is at
-    // 0/15/30/45 s, done before the next minute's invocation starts (no overlap, no gap over 15 s).
+    description: 'Scheduled: ends due sessions of its shards (stalled, stuck, expired, lost on the media side, on a dead node)',
+    // One invocation per shard group a minute, sweeping every 5 s for 60 s (0/5/…/55 s), so it is done
+    // before the next minute's invocation of the same group starts; 70 s leaves room for stragglers.
     timeout: Duration.seconds(70),
     // Runs ~24 h a day even at rest (55 s of every minute), and waits on I/O: 256 MB halves its fixed cost.
     memorySize: 256,
@@ -178,12 +180,21 @@ export class SignallingStack extends Stack {
     this.functions.reaper.fn.addEnvironment('CONNECTIONS_ENDPOINT', this.stage.callbackUrl);
 
     const reaperRule = new events.Rule(this, 'ReaperSchedule', {
-      description: 'Runs the ghost-session reaper every minute',
+      description: `Runs the reaper every minute, once per group of sweep shards (${config.reaperShardGroups} groups of ${SWEEP_SHARDS} shards)`,
       schedule: events.Schedule.rate(Duration.minutes(1)),
     });
-    // A missed tick is not worth replaying late: the next one starts within a minute.
-    reaperRule.addTarget(new targets.LambdaFunction(this.functions.reaper.fn, { retryAttempts: 0, maxEventAge: Duration.seconds(60) }));
+    // One target per shard group (a rule takes at most 5): the groups sweep in parallel, each its own
+    // DUE and LOST partitions. A missed tick is not worth replaying late: the next one starts within a minute.
+    for (let group = 0; group < config.reaperShardGroups; group++) {
+      reaperRule.addTarget(new targets.LambdaFunction(this.functions.reaper.fn, {
+        retryAttempts: 0, maxEventAge: Duration.seconds(60),
+        event: events.RuleTargetInput.fromObject({ shards: shardGroup(group, config.reaperShardGroups, SWEEP_SHARDS) }),
+      }));
+    }
     this.functions.reaper.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
+    if (config.reaperReservedConcurrency > 0) {
+      (this.functions.reaper.fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = config.reaperReservedConcurrency;
+    }
 
     new CfnOutput(this, 'WebSocketUrl', {
       description: 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
@@ -203,9 +214,18 @@ export class SignallingStack extends Stack {
       this.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/${method}/@connections/*` }),
     );
 
+    // The state table's indexes are for the reaper alone, named one by one: granting on the table object
+    // itself would add `<table>/index/*` for every handler.
+    const stateTable = dynamodb.Table.fromTableArn(this, 'StateTableGrants', props.stateTable.tableArn);
     for (const [name, spec] of Object.entries(HANDLERS) as [HandlerName, HandlerSpec][]) {
       const fn = this.functions[name].fn;
-      props.stateTable.grantReadWriteData(fn);
+      stateTable.grantReadWriteData(fn);
+      if (name === 'reaper') {
+        fn.addToRolePolicy(new iam.PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: [DUE_INDEX, BY_NODE_INDEX].map((index) => `${props.stateTable.tableArn}/index/${index.indexName}`),
+        }));
+      }
       if (spec.nodesTable === 'read') props.nodesTable.grantReadData(fn);
       if (spec.nodesTable === 'read-write') props.nodesTable.grantReadWriteData(fn);
       if (!props.config.tokenJwksUrl) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [tokenKeyArn] }));

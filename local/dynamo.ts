@@ -5,6 +5,8 @@ import type { Server } from 'node:http';
 import { listen } from '../lib/listen';
 import { createRequire } from 'node:module';
 import { createTableInput, TABLES, type TableDefinition } from '../data/tables';
+import { countDynamoRequests } from './dynamo-counting';
+import type { RequestCounter } from './request-counter';
 
 type DynaliteFactory = (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number; path?: string }) => Server;
 const dynalite = createRequire(import.meta.url)('dynalite') as DynaliteFactory;
@@ -28,9 +30,13 @@ export function localTableName(def: TableDefinition, prefix = 'local'): string {
   return `harmony-voice-${prefix}-${stem}`;
 }
 
-export async function startLocalDynamo(options: { port?: number; host?: string; tablePrefix?: string } = {}): Promise<LocalDynamo> {
+export async function startLocalDynamo(
+  options: { port?: number; host?: string; tablePrefix?: string; counter?: RequestCounter } = {},
+): Promise<LocalDynamo> {
   const host = options.host ?? '127.0.0.1';
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const stems = new Map(TABLES.map((def) => [localTableName(def, options.tablePrefix), localTableName(def, '').replace(/^harmony-voice--/, '')]));
+  if (options.counter) countDynamoRequests(server, options.counter, (table) => stems.get(table) ?? table);
   const { port } = await listen(server, options.port ?? 0, host);
   const endpoint = `http://${host}:${port}`;
   const close = async () => {

@@ -17,6 +17,8 @@ import { createLogger, type Logger } from '../lib/log';
 import type { StaticMount } from './gateway/static-files';
 import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedule } from './handler-modules';
 import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';
+import type { RequestCounter } from './request-counter';
+import { SWEEP_SCHEDULE } from '../functions/voice/Sweep';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
@@ -44,7 +46,7 @@ export interface LocalStackOptions {
   staticMounts?: StaticMount[];
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
-  /** How often the reaper runs, as the EventBridge schedule would (default 10 s). */
+  /** How often the reaper sweeps, as each AWS invocation does (default 5 s: functions/voice/Sweep.ts SWEEP_SCHEDULE). */
   reaperIntervalMs?: number;
   /** Where connect/default/disconnect/reaper.ts live (default functions/handlers). */
   handlersDir?: string;
@@ -55,6 +57,8 @@ export interface LocalStackOptions {
   /** Extra or overriding handler environment (e.g. TOKEN_JWKS_COOLDOWN_MS for rotation tests). */
   handlerEnv?: Record<string, string>;
   logger?: Logger;
+  /** Counts requests to dynalite and the gateway, and reaper invocations (bench/scale.ts). */
+  counter?: RequestCounter;
 }
 
 export interface LocalStack {
@@ -94,7 +98,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const port = options.port ?? Number(process.env.PORT ?? 8080);
   try {
-    const dynamo: LocalDynamo = await startLocalDynamo({ host: options.host });
+    const dynamo: LocalDynamo = await startLocalDynamo({ host: options.host, counter: options.counter });
     cleanups.push(() => dynamo.close());
     log.info('dynalite.listening', { endpoint: dynamo.endpoint, tables: dynamo.tables });
 
@@ -138,6 +142,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       devIssuer: issuer,
       devMetrics: () => metrics.snapshot(),
       logger: options.logger,
+      counter: options.counter,
     });
     cleanups.push(() => gateway.close());
 
@@ -161,8 +166,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const modules = await loaded;
     // Each local invocation gets the schedule's interval as its time budget, so it sweeps once (on AWS one
     // invocation a minute sweeps every REAPER_INTERVAL_MS until its time runs low).
-    const reaperIntervalMs = options.reaperIntervalMs ?? 10_000;
-    const reaper: ReaperSchedule = scheduleReaper(modules.reaper, reaperIntervalMs, log, reaperIntervalMs);
+    const reaperIntervalMs = options.reaperIntervalMs ?? SWEEP_SCHEDULE.intervalMs;
+    const counter = options.counter;
+    const reaperHandler: LambdaHandler = counter ? (event, context, callback) => {
+      counter.countGateway('reaper');
+      return modules.reaper(event, context, callback);
+    } : modules.reaper;
+    const reaper: ReaperSchedule = scheduleReaper(reaperHandler, reaperIntervalMs, log, reaperIntervalMs);
     cleanups.push(() => reaper.stop());
 
     let closed: Promise<void> | undefined;

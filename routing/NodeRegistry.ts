@@ -7,11 +7,17 @@ import {
   QueryCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { SWEEP_SHARDS, sweepShardOf } from '../data/tables';
 import { isNodeAlive } from './placement';
 import type { LostSessionRecord, MediaNodeRecord } from './types';
 
 const NODE_PK = 'NODE';
-const LOST_PK = 'LOST';
+/** Lost sessions are partitioned like the sweep's shards, so each reaper shard Queries its own partition. */
+export function lostPartition(shard: number): string {
+  return `LOST#${shard}`;
+}
+const lostPk = (sessionId: string) => lostPartition(sweepShardOf(sessionId));
 
 export function lostSessionKey(roomId: string, sessionId: string): string {
   return `${roomId}#${sessionId}`;
@@ -63,25 +69,46 @@ export class NodeRegistry {
     const at = lost.at ?? Date.now();
     const item: LostSessionRecord = { ...lost, at, expiresAt: Math.floor(at / 1000) + (options.ttlSeconds ?? 3600) };
     await this.client.send(
-      new PutCommand({ TableName: this.tableName, Item: { pk: LOST_PK, sk: lostSessionKey(lost.roomId, lost.sessionId), ...item } }),
+      new PutCommand({ TableName: this.tableName, Item: { pk: lostPk(lost.sessionId), sk: lostSessionKey(lost.roomId, lost.sessionId), ...item } }),
     );
   }
 
-  /** Lost sessions not yet handled (oldest first by key order), expired ones left out. */
-  async listLostSessions(options: { nowMs?: number } = {}): Promise<LostSessionRecord[]> {
+  /**
+   * Lost sessions not yet handled, expired ones left out: of one shard (one Query, at most `limit`), or of
+   * every shard when none is given.
+   */
+  async listLostSessions(options: { nowMs?: number; shard?: number; limit?: number } = {}): Promise<LostSessionRecord[]> {
     const nowMs = options.nowMs ?? Date.now();
-    return (await this.queryPartition(LOST_PK))
-      .map((item) => strip<LostSessionRecord>(item))
-      .filter((lost) => lost.expiresAt * 1000 > nowMs);
+    const shards = options.shard === undefined ? [...Array(SWEEP_SHARDS).keys()] : [options.shard];
+    const items = (await Promise.all(shards.map((shard) => this.queryPartition(lostPartition(shard), options.limit)))).flat();
+    return items.map((item) => strip<LostSessionRecord>(item)).filter((lost) => lost.expiresAt * 1000 > nowMs);
   }
 
   async deleteLostSession(roomId: string, sessionId: string): Promise<void> {
     await this.client.send(
-      new DeleteCommand({ TableName: this.tableName, Key: { pk: LOST_PK, sk: lostSessionKey(roomId, sessionId) } }),
+      new DeleteCommand({ TableName: this.tableName, Key: { pk: lostPk(sessionId), sk: lostSessionKey(roomId, sessionId) } }),
     );
   }
 
-  private async queryPartition(pk: string): Promise<Record<string, unknown>[]> {
+  /**
+   * Deletes a dead node's record once nothing is left on it, unless it heartbeat again since it was read
+   * (then it is alive after all). True when deleted (or already gone).
+   */
+  async retireNode(nodeId: string, heartbeatAt: number): Promise<boolean> {
+    try {
+      await this.client.send(new DeleteCommand({
+        TableName: this.tableName, Key: { pk: NODE_PK, sk: nodeId },
+        ConditionExpression: 'attribute_not_exists(pk) OR heartbeatAt = :seen', ExpressionAttributeValues: { ':seen': heartbeatAt },
+      }));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  /** Every item of the partition, or its first `limit` items. */
+  private async queryPartition(pk: string, limit?: number): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -92,11 +119,12 @@ export class NodeRegistry {
           ExpressionAttributeValues: { ':pk': pk },
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
+          Limit: limit === undefined ? undefined : limit - items.length,
         }),
       );
       items.push(...(page.Items ?? []));
       startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    } while (startKey && (limit === undefined || items.length < limit));
     return items;
   }
 }

@@ -3,13 +3,15 @@
 // with conditions on its owner; expired items (TTL is only garbage collection) are filtered on read.
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand,
+  BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
   ConflictError, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
   type StoredPlacement,
 } from '../voice/ports';
+import { BY_NODE_INDEX, DUE_INDEX, sweepShardOf } from '../../data/tables';
+import type { DueItem } from '../voice/Sweep';
 
 const connKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONN' });
 const placementKey = (channelKey: string) => ({ pk: `CHAN#${channelKey}`, sk: 'PLACEMENT' });
@@ -23,7 +25,7 @@ export class DynamoStateStore implements StateStore {
   ) {}
 
   async putConnection(record: ConnectionRecord): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...connKey(record.connectionId), ...record } }));
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...connKey(record.connectionId), ...record, ...indexAttributes(record) } }));
   }
 
   async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
@@ -32,7 +34,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
-    const update = updateExpression(expected, next);
+    const update = updateExpression(expected, { ...next, ...indexUpdates(expected, next) } as Partial<ConnectionRecord>);
     try {
       const { Attributes } = await this.db.send(new UpdateCommand({
         TableName: this.table, Key: connKey(expected.connectionId), ...update, ReturnValues: 'ALL_NEW',
@@ -104,10 +106,11 @@ export class DynamoStateStore implements StateStore {
     try {
       const { Attributes } = await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey), ReturnValues: 'ALL_NEW',
-        UpdateExpression: 'SET #owner = :o, leaseUntil = :u, wanted = :f, expiresAt = :e',
+        // While held, the feed is due (DUE index) when its lease runs out: a holder that dies is found by the sweep.
+        UpdateExpression: 'SET #owner = :o, leaseUntil = :u, wanted = :f, expiresAt = :e, #due = :due, dueAt = :u',
         ConditionExpression: 'attribute_not_exists(#owner) OR leaseUntil < :now',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':o': owner, ':u': leaseUntil, ':f': false, ':e': expiresAt, ':now': this.nowMs() },
+        ExpressionAttributeNames: { '#owner': 'owner', '#due': 'due' },
+        ExpressionAttributeValues: { ':o': owner, ':u': leaseUntil, ':f': false, ':e': expiresAt, ':now': this.nowMs(), ':due': duePartition(sweepShardOf(channelKey)) },
       }));
       const node = Attributes?.node as Placement | null | undefined;
       return { roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0, ...(node ? { node } : {}) };
@@ -129,7 +132,7 @@ export class DynamoStateStore implements StateStore {
     try {
       await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey),
-        UpdateExpression: 'SET roomInstance = :i, delivered = :d, leaseUntil = :u, #node = :n',
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, leaseUntil = :u, dueAt = :u, #node = :n',
         ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner', '#node': 'node' },
         ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':u': leaseUntil, ':o': owner, ':n': cursor.node ?? null },
       }));
@@ -145,8 +148,8 @@ export class DynamoStateStore implements StateStore {
     try {
       await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey),
-        UpdateExpression: 'SET roomInstance = :i, delivered = :d, #node = :n REMOVE #owner, leaseUntil',
-        ConditionExpression: '#owner = :o AND (attribute_not_exists(wanted) OR wanted = :f)', ExpressionAttributeNames: { '#owner': 'owner', '#node': 'node' },
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, #node = :n REMOVE #owner, leaseUntil, #due, dueAt',
+        ConditionExpression: '#owner = :o AND (attribute_not_exists(wanted) OR wanted = :f)', ExpressionAttributeNames: { '#owner': 'owner', '#node': 'node', '#due': 'due' },
         ExpressionAttributeValues: values,
       }));
       return 'released';
@@ -157,7 +160,7 @@ export class DynamoStateStore implements StateStore {
       // Still ours but wanted: clear the mark (before the holder reads the history again) and keep going.
       await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey),
-        UpdateExpression: 'SET roomInstance = :i, delivered = :d, wanted = :f, leaseUntil = :u, #node = :n',
+        UpdateExpression: 'SET roomInstance = :i, delivered = :d, wanted = :f, leaseUntil = :u, dueAt = :u, #node = :n',
         ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner', '#node': 'node' },
         ExpressionAttributeValues: { ':i': cursor.roomInstance, ':d': cursor.delivered, ':o': owner, ':f': false, ':u': leaseUntil, ':n': cursor.node ?? null },
       }));
@@ -170,29 +173,18 @@ export class DynamoStateStore implements StateStore {
 
   async dropStalledFeed(channelKey: string, now: number): Promise<void> {
     await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: feedKey(channelKey), UpdateExpression: 'REMOVE #owner, leaseUntil',
+      TableName: this.table, Key: feedKey(channelKey), UpdateExpression: 'REMOVE #owner, leaseUntil, #due, dueAt',
       ConditionExpression: 'attribute_exists(#owner) AND leaseUntil < :now',
-      ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':now': now },
+      ExpressionAttributeNames: { '#owner': 'owner', '#due': 'due' }, ExpressionAttributeValues: { ':now': now },
     })).catch((err) => {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
     });
   }
 
-  /** Periodic path: a Scan filtered to held feeds whose lease ran out (see README: sweep cost). */
-  async listStalledFeeds(now: number): Promise<{ channelKey: string; node?: Placement }[]> {
-    const keys: { channelKey: string; node?: Placement }[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(new ScanCommand({
-        TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true,
-        FilterExpression: 'sk = :feed AND attribute_exists(#owner) AND leaseUntil < :now',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':feed': 'FEED', ':now': now },
-      }));
-      keys.push(...(page.Items ?? []).map((i) => ({ channelKey: (i.pk as string).slice('CHAN#'.length), ...(i.node ? { node: i.node as Placement } : {}) })));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return keys;
+  async getStalledFeed(channelKey: string, now: number): Promise<{ node?: Placement } | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: feedKey(channelKey), ConsistentRead: true }));
+    if (!Item?.owner || (Item.leaseUntil as number) >= now) return undefined;
+    return Item.node ? { node: Item.node as Placement } : {};
   }
 
   async listConnections(): Promise<ConnectionRecord[]> {
@@ -208,6 +200,40 @@ export class DynamoStateStore implements StateStore {
     } while (startKey);
     return records;
   }
+
+  // ---- issue 11: the sweep's reads (functions/voice/Sweep.ts); index attributes are derived below ----
+
+  /** The shard's connections and held feeds due by `nowMs` (DUE index: eventually consistent), most overdue first. */
+  async listDue(shard: number, nowMs: number, limit: number): Promise<DueItem[]> {
+    const { Items } = await this.db.send(new QueryCommand({
+      TableName: this.table, IndexName: DUE_INDEX.indexName, Limit: limit,
+      KeyConditionExpression: '#due = :due AND #dueAt <= :now',
+      ExpressionAttributeNames: { '#due': DUE_INDEX.partitionKey.name, '#dueAt': DUE_INDEX.sortKey!.name },
+      ExpressionAttributeValues: { ':due': duePartition(shard), ':now': nowMs },
+    }));
+    return (Items ?? []).map((i): DueItem => ((i.pk as string).startsWith('CHAN#')
+      ? { kind: 'feed', channelKey: (i.pk as string).slice('CHAN#'.length) }
+      : { kind: 'connection', connectionId: connectionIdOf(i.pk as string) }));
+  }
+
+  /** Ids of connections on a media node (BY_NODE index: eventually consistent), at most `limit`. */
+  async listOnNode(nodeId: string, limit: number): Promise<string[]> {
+    const { Items } = await this.db.send(new QueryCommand({
+      TableName: this.table, IndexName: BY_NODE_INDEX.indexName, Limit: limit,
+      KeyConditionExpression: '#node = :node',
+      ExpressionAttributeNames: { '#node': BY_NODE_INDEX.partitionKey.name },
+      ExpressionAttributeValues: { ':node': nodeId },
+    }));
+    return (Items ?? []).map((i) => connectionIdOf(i.pk as string));
+  }
+
+  /** Strongly consistent, expired records included: the sweep must end those too (getConnection hides them). */
+  async getConnectionForSweep(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: connKey(connectionId), ConsistentRead: true }));
+    return Item ? strip<ConnectionRecord>(Item) : undefined;
+  }
+
+  // ---- end of issue 11 block ----
 
   private live(item: Record<string, unknown>): boolean {
     const expiresAt = item.expiresAt as number | undefined;
@@ -239,6 +265,41 @@ function updateExpression(expected: ConnectionRecord, next: Partial<ConnectionRe
 }
 
 function strip<T>(item: Record<string, unknown>): T {
-  const { pk: _pk, sk: _sk, ...rest } = item;
+  const { pk: _pk, sk: _sk, due: _due, dueAt: _dueAt, onNode: _onNode, ...rest } = item;
   return rest as T;
 }
+
+// ---- issue 11: index attributes of connection items (data/tables.ts DUE_INDEX, BY_NODE_INDEX) ----
+// Derived here from the record's deadline, expiry and node, so the voice core never deals with them.
+
+const duePartition = (shard: number) => `DUE#${shard}`;
+const connectionIdOf = (pk: string) => pk.slice('CONN#'.length);
+
+/** When the sweep must look at a connection: its state's deadline, else (joined) its expiry. */
+function dueAtOf(deadline: number | undefined, expiresAt: number): number {
+  return Math.min(deadline ?? Number.POSITIVE_INFINITY, expiresAt * 1000);
+}
+
+/** The item putConnection writes (the scale benchmark seeds sessions in batches of these). */
+export function connectionItem(record: ConnectionRecord): Record<string, unknown> {
+  return { ...connKey(record.connectionId), ...record, ...indexAttributes(record) };
+}
+
+function indexAttributes(record: ConnectionRecord): Record<string, unknown> {
+  return {
+    due: duePartition(sweepShardOf(record.connectionId)),
+    dueAt: dueAtOf(record.deadline, record.expiresAt),
+    ...(record.nodeId && { onNode: record.nodeId }),
+  };
+}
+
+/** The index attributes a transition changes (undefined = REMOVE). */
+function indexUpdates(expected: ConnectionRecord, next: Partial<ConnectionRecord>): Record<string, unknown> {
+  const updates: Record<string, unknown> = {};
+  if ('deadline' in next || 'expiresAt' in next) {
+    updates.dueAt = dueAtOf('deadline' in next ? next.deadline : expected.deadline, next.expiresAt ?? expected.expiresAt);
+  }
+  if ('nodeId' in next) updates.onNode = next.nodeId;
+  return updates;
+}
+// ---- end of issue 11 block ----

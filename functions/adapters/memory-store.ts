@@ -4,6 +4,8 @@ import {
   ConflictError, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
   type StoredPlacement,
 } from '../voice/ports';
+import { sweepShardOf } from '../../data/tables';
+import type { DueItem } from '../voice/Sweep';
 
 interface FeedItem extends FeedCursor {
   owner?: string;
@@ -101,9 +103,10 @@ export class MemoryStateStore implements StateStore {
     return 'released';
   }
 
-  async listStalledFeeds(now: number): Promise<{ channelKey: string; node?: Placement }[]> {
-    return [...this.feeds].filter(([, f]) => f.owner !== undefined && (f.leaseUntil ?? 0) < now)
-      .map(([channelKey, f]) => ({ channelKey, ...(f.node ? { node: f.node } : {}) }));
+  async getStalledFeed(channelKey: string, now: number): Promise<{ node?: Placement } | undefined> {
+    const feed = this.feeds.get(channelKey);
+    if (feed?.owner === undefined || (feed.leaseUntil ?? 0) >= now) return undefined;
+    return feed.node ? { node: feed.node } : {};
   }
 
   async dropStalledFeed(channelKey: string, now: number): Promise<void> {
@@ -121,4 +124,31 @@ export class MemoryStateStore implements StateStore {
   private live(record: ConnectionRecord): boolean {
     return record.expiresAt * 1000 > this.nowMs();
   }
+
+  // ---- issue 11: the sweep's reads (functions/voice/Sweep.ts), same meaning as in dynamo-store.ts ----
+
+  async listDue(shard: number, nowMs: number, limit: number): Promise<DueItem[]> {
+    const dueAt = (c: ConnectionRecord) => Math.min(c.deadline ?? Number.POSITIVE_INFINITY, c.expiresAt * 1000);
+    const items: { at: number; item: DueItem }[] = [
+      ...[...this.connections.values()]
+        .filter((c) => sweepShardOf(c.connectionId) === shard && dueAt(c) <= nowMs)
+        .map((c) => ({ at: dueAt(c), item: { kind: 'connection', connectionId: c.connectionId } as DueItem })),
+      ...[...this.feeds]
+        .filter(([key, f]) => f.owner !== undefined && sweepShardOf(key) === shard && (f.leaseUntil ?? 0) <= nowMs)
+        .map(([channelKey, f]) => ({ at: f.leaseUntil ?? 0, item: { kind: 'feed', channelKey } as DueItem })),
+    ];
+    return items.sort((a, b) => a.at - b.at).slice(0, limit).map((i) => i.item);
+  }
+
+  async listOnNode(nodeId: string, limit: number): Promise<string[]> {
+    return [...this.connections.values()].filter((c) => c.nodeId === nodeId).slice(0, limit).map((c) => c.connectionId);
+  }
+
+  /** Expired records too: the sweep ends them. */
+  async getConnectionForSweep(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const record = this.connections.get(connectionId);
+    return record && { ...record };
+  }
+
+  // ---- end of issue 11 block ----
 }

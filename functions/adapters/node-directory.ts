@@ -11,11 +11,17 @@ export class RegistryNodeDirectory implements NodeDirectory {
     return this.registry.listNodes({ includeStale: true });
   }
 
-  listLostSessions(): Promise<LostSession[]> {
-    return this.registry.listLostSessions();
+  /** One shard's lost sessions (one Query), or every shard's when none is given. */
+  listLostSessions(shard?: number, limit?: number): Promise<LostSession[]> {
+    return this.registry.listLostSessions({ shard, limit });
   }
 
   deleteLostSession(lost: LostSession): Promise<void> {
     return this.registry.deleteLostSession(lost.roomId, lost.sessionId);
+  }
+
+  /** Removes a dead node's record once its sessions are all ended (unless it heartbeat meanwhile). */
+  async retireNode(node: MediaNodeRecord): Promise<void> {
+    await this.registry.retireNode(node.nodeId, node.heartbeatAt);
   }
 }

@@ -23,13 +23,16 @@ import { TOKEN_ENV_VARS, tokenVerifierFromEnv } from '../auth/token-config';
 import type { Logger } from '../../lib/log';
 import type { Metrics } from '../../lib/metrics';
 import { log } from './telemetry';
-import { VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
+import { Sweep } from '../voice/Sweep';
+import { DEFAULT_LIMITS, VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
 
 export { log } from './telemetry';
 
 export interface Runtime {
   /** The voice core for one invocation: its replies go to the endpoint; it logs and measures through `telemetry`. */
   core(endpoint: { domainName?: string; stage?: string }, telemetry?: { log: Logger; metrics: Metrics }): VoiceCore;
+  /** The reaper's sweep (functions/voice/Sweep.ts) over the same store, registry and core. */
+  sweep(telemetry?: { log: Logger; metrics: Metrics }): Sweep;
   /** Verifies a session token; rejects with a fatal h.blank-session VoiceError saying why. */
   verify(token: string | undefined): Promise<VerifiedToken>;
 }
@@ -66,15 +69,20 @@ async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
     if (!gateways.has(endpoint)) gateways.set(endpoint, new ApiGatewayConnections(endpoint));
     return gateways.get(endpoint)!;
   };
+  const core = ({ domainName, stage }: { domainName?: string; stage?: string }, telemetry?: { log: Logger; metrics: Metrics }) => {
+    const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
+    if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
+    return new VoiceCore({
+      store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, limits,
+      log: telemetry?.log ?? log, metrics: telemetry?.metrics,
+    });
+  };
   return {
-    core({ domainName, stage }, telemetry) {
-      const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
-      if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
-      return new VoiceCore({
-        store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, limits,
-        log: telemetry?.log ?? log, metrics: telemetry?.metrics,
-      });
-    },
+    core,
+    sweep: (telemetry) => new Sweep({
+      core: core({}, telemetry), store, nodes, clock: Date, log: telemetry?.log ?? log,
+      limits: { nodeStaleAfterMs: limits.nodeStaleAfterMs ?? DEFAULT_LIMITS.nodeStaleAfterMs },
+    }),
     verify: (token) => verifier.verify(token),
   };
 }

@@ -283,9 +283,10 @@ export class VoiceCore {
       try {
         const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
         if (left.announced) this.deps.metrics?.count(METRIC.leaves);
-        // A member (or a join in flight, or a retry of a leave that may have landed late) has history to
-        // announce: its leave entry, written by this call or when the node lost or replaced the session.
-        const mayHaveHistory = left.announced || previousState === 'joined' || previousState === 'joining' || previousState === 'closing';
+        // A member — or a prepared session whose join ran late on a hung node, a join in flight, a retried leave
+        // that may have landed late — has history to announce: its leave entry, written by this call or when the
+        // node lost or replaced the session.
+        const mayHaveHistory = left.announced || ['prepared', 'joining', 'joined', 'closing'].includes(previousState ?? '');
         if (mayHaveHistory && !(await this.tryAnnounce(claimed))) return; // the sweep finishes it (record stays `closing`)
       } catch (err) {
         if (await this.nodeIsAlive(claimed.nodeId)) {
@@ -301,6 +302,26 @@ export class VoiceCore {
     await this.deps.store.deleteConnection(claimed);
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
     this.deps.metrics?.count(METRIC.sessionsEnded, 1, { Reason: reason });
+  }
+
+  /**
+   * The sweep's part of the feed: a channel whose delivering invocation died (or failed) is finished from its
+   * cursor on the node holding the room — or let go when that node is dead (its room, and everyone in it, is
+   * gone: nobody is left to tell). False when the feed was not stalled (any more).
+   */
+  async finishFeed(channelKey: string, isAlive: (nodeId: string) => boolean): Promise<boolean> {
+    const now = this.deps.clock.now();
+    const stalled = await this.deps.store.getStalledFeed(channelKey, now);
+    if (!stalled) return false;
+    const node = stalled.node ?? (await this.deps.store.getPlacement(channelKey));
+    if (!node || !isAlive(node.nodeId)) {
+      await this.deps.store.dropStalledFeed(channelKey, now);
+      this.deps.log.info('voice.feed-dropped', { channelKey, nodeId: node?.nodeId, why: 'its media node is gone' });
+      return true;
+    }
+    this.deps.log.info('voice.feed-resumed', { channelKey, nodeId: node.nodeId });
+    await this.announce({ channelKey, node: { nodeId: node.nodeId, grpcAddress: node.grpcAddress } });
+    return true;
   }
 
   /** announce(), with a failure left to the sweep (the feed is left stalled): false when it failed. */
@@ -344,57 +365,7 @@ export class VoiceCore {
     if (error) throw error;
   }
 
-  // ---- the reaper's sweep ----
-
-  /**
-   * Finds and ends ghost sessions: stalled mid-flow, expired, stuck while closing, on a dead media
-   * node, lost on the media side, or gone from the gateway without a $disconnect.
-   */
-  async sweep(): Promise<{ ended: number }> {
-    const now = this.deps.clock.now();
-    const [connections, nodes, lost, stalled] = await Promise.all([
-      this.deps.store.listConnections(), this.deps.nodes.listNodes(), this.deps.nodes.listLostSessions(),
-      this.deps.store.listStalledFeeds(now),
-    ]);
-    const alive = new Set(nodes.filter((n) => isNodeAlive(n, now, this.limits.nodeStaleAfterMs)).map((n) => n.nodeId));
-    let ended = 0;
-    const end = async (conn: ConnectionRecord | string, reason: EndReason, error?: VoiceError) => {
-      await this.endSession(conn, reason, error);
-      ended++;
-    };
-    // Lost sessions first: the media node's own reason is the most precise one to tell the client.
-    const lostIds = new Set(lost.map((l) => l.sessionId));
-    await forEachLimit(lost, 16, async (l) => {
-      await end(l.sessionId, 'media-lost', new VoiceError(ErrorId.mediaLost, `media session lost (${l.reason}); reconnect to rejoin`, { fatal: true }));
-      await this.deps.nodes.deleteLostSession(l);
-    });
-    // Feeds whose delivering invocation died: finish delivering their history.
-    await forEachLimit(stalled, 16, async ({ channelKey, node }) => {
-      const placement = node ?? (await this.deps.store.getPlacement(channelKey));
-      if (!placement || !alive.has(placement.nodeId)) {
-        // The room died with its node: everyone in it is ended as media-lost, nobody is left to tell.
-        await this.deps.store.dropStalledFeed(channelKey, now);
-        return;
-      }
-      this.deps.log.info('voice.feed-resumed', { channelKey, nodeId: placement.nodeId });
-      await this.announce({ channelKey, node: placement }).catch((err) =>
-        this.deps.log.warn('voice.feed-resume-failed', { channelKey, nodeId: placement.nodeId, error: (err as Error).message }));
-    });
-    await forEachLimit(connections.filter((c) => !lostIds.has(c.connectionId)), 16, async (conn) => {
-      if (conn.expiresAt * 1000 <= now) return end(conn, 'expired', new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }));
-      if (conn.state === 'closing') return (conn.deadline ?? 0) < now ? end(conn, 'stuck') : undefined;
-      if (conn.deadline !== undefined && conn.deadline < now && conn.state !== 'joined') {
-        return end(conn, 'timeout', new VoiceError(ErrorId.timeout, `no progress from state ${conn.state} in time; the stream is closed`, { fatal: true }));
-      }
-      if (conn.nodeId && !alive.has(conn.nodeId)) {
-        return end(conn, 'media-lost', new VoiceError(ErrorId.mediaLost, 'the media server hosting this channel stopped; reconnect to rejoin', { fatal: true }));
-      }
-      if (now - conn.connectedAt >= this.limits.probeConnectionsOlderThanMs && !(await this.deps.gateway.isConnected(conn.connectionId))) {
-        return end(conn, 'gone');
-      }
-    });
-    return { ended };
-  }
+  // The reaper's sweep lives in Sweep.ts: it ends due sessions through endSession.
 
   // ---- helpers ----
 
@@ -579,11 +550,4 @@ function assertFits(frame: Uint8Array): void {
   if (frame.length > MAX_SERVER_MESSAGE_BYTES) {
     throw new Error(`server message of ${frame.length} bytes exceeds the ${MAX_SERVER_MESSAGE_BYTES}-byte budget of one API Gateway message`);
   }
-}
-
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
 }

@@ -92,8 +92,11 @@ export interface StateStore {
    * mark is cleared, the lease kept, and 'wanted' returned (deliver again). 'lost' when the lease was lost.
    */
   releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'>;
-  /** Feeds whose holder's lease ran out (an invocation died while delivering): the sweep finishes them. */
-  listStalledFeeds(now: number): Promise<{ channelKey: string; node?: Placement }[]>;
+  /**
+   * The feed, if its holder's lease ran out (an invocation died or failed while delivering): the sweep, which
+   * finds such feeds by their due time like any deadline, finishes them. Strongly consistent.
+   */
+  getStalledFeed(channelKey: string, now: number): Promise<{ node?: Placement } | undefined>;
   /** Lets go of a stalled feed whose room is gone (its node died: nobody is left to tell). */
   dropStalledFeed(channelKey: string, now: number): Promise<void>;
   /** Every live connection record (the reaper's sweep). */
@@ -103,8 +106,6 @@ export interface StateStore {
 export interface NodeDirectory {
   /** Registered media nodes (fresh or not: callers judge liveness). */
   listNodes(): Promise<MediaNodeRecord[]>;
-  listLostSessions(): Promise<LostSession[]>;
-  deleteLostSession(lost: LostSession): Promise<void>;
 }
 
 export interface LostSession {

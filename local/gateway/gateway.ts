@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
 import { ErrorId } from '../../protocol/errors';
-import { MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, VOICE_STREAM_PATH } from '../../protocol/hrpc';
+import { KEEPALIVE_FRAME, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES, VOICE_STREAM_PATH } from '../../protocol/hrpc';
+import type { RequestCounter } from '../request-counter';
 import { CLOSE, GatewayConnection, type DisconnectStatus } from './connection';
 import { handleConnectionsRequest } from './connections-api';
 import type { DevIssuer } from '../dev-issuer';
@@ -49,6 +50,8 @@ export interface LocalGatewayOptions {
   /** Enables GET /dev/metrics: this JSON (the local stack's metrics summary). */
   devMetrics?: () => unknown;
   logger?: Logger;
+  /** Counts client messages, @connections calls and handler invocations (bench/scale.ts). */
+  counter?: RequestCounter;
 }
 
 export interface LocalGateway {
@@ -132,8 +135,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
           const connection = connections.get(id);
           return connection?.open ? connection : undefined;
         },
-        onAction: (action, connectionId, bytes) =>
-          log[action === 'gone' || action === 'too-large' ? 'info' : 'debug'](`connections.${action}`, { connectionId, bytes }),
+        onAction: (action, connectionId, bytes) => {
+          if (action === 'gone') options.counter?.countGateway('gone');
+          else if (action !== 'too-large') options.counter?.countGateway(action);
+          log[action === 'gone' || action === 'too-large' ? 'info' : 'debug'](`connections.${action}`, { connectionId, bytes });
+        },
       })) return;
       const path = new URL(req.url ?? '/', url).pathname;
       if (path === VOICE_STREAM_PATH) {
@@ -181,6 +187,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const clog = log.child({ connectionId });
     pendingSockets.add(socket);
     const event = connectEvent(facts, { rawHeaders: req.rawHeaders, url: req.url ?? '/', localPort: port });
+    options.counter?.countGateway('connect');
     const outcome = await invoke(handlers.connect, event, 'connect', handlerTimeoutMs);
     pendingSockets.delete(socket);
 
@@ -228,6 +235,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
   }
 
   async function runDefault(connection: GatewayConnection, payload: string | Buffer): Promise<void> {
+    options.counter?.countGateway('messagesIn');
+    // On AWS the keepalive route is a mock integration: a billed message, no invocation.
+    options.counter?.countGateway(payload === KEEPALIVE_FRAME ? 'keepalives' : 'default');
     const event = messageEvent(connection.facts, payload);
     const outcome = await invoke(handlers.default, event, 'default', handlerTimeoutMs);
     const fields = { connectionId: connection.id, requestId: outcome.requestId, durationMs: outcome.durationMs };
@@ -242,6 +252,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       log.info('disconnect.dropped', { connectionId: facts.connectionId, note: 'dropDisconnectEvents is set' });
       return;
     }
+    options.counter?.countGateway('disconnect');
     const outcome = await invoke(handlers.disconnect, disconnectEvent(facts, status), 'disconnect', handlerTimeoutMs);
     if (!outcome.ok) log.error('disconnect.handler-error', { connectionId: facts.connectionId, requestId: outcome.requestId, error: outcome.error });
   }

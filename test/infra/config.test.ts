@@ -46,5 +46,8 @@ describe('infra config', () => {
     rejects({ drainTimeoutSeconds: 7000 }, 'drainTimeoutSeconds'); // + hook margin would pass the 7200 s heartbeat limit
     rejects({ lambdaRuntime: 'nodejs18.x' }, 'lambdaRuntime');
     rejects({ sessionManager: 'yes' }, 'sessionManager');
+    rejects({ reaperShardGroups: 6 }, 'reaperShardGroups'); // an EventBridge rule takes at most 5 targets
+    rejects({ reaperShardGroups: 0 }, 'reaperShardGroups');
+    rejects({ reaperReservedConcurrency: -1 }, 'reaperReservedConcurrency');
   });
 });

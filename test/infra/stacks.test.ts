@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import { NODES_TABLE, STATE_TABLE } from '../../data/tables';
+import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../../data/tables';
+import { SWEEP_SCHEDULE } from '../../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from '../../infra/media-fleet/load-metric';
@@ -145,22 +146,45 @@ describe('signalling stack', () => {
     }
   });
 
-  it('runs the reaper every minute with a timeout that covers its ~55 s sweep loop and no retries', () => {
+  it('runs the reaper every minute once per shard group (every shard in exactly one), with a timeout that covers its 60 s sweep loop and no retries', () => {
     const t = s.templates.signalling;
     const rules = resourcesOf(t, 'AWS::Events::Rule');
     assert.equal(rules.length, 1);
     const [, rule] = rules[0]!;
     assert.equal(rule.Properties.ScheduleExpression, 'rate(1 minute)');
     assert.equal(rule.Properties.State, 'ENABLED');
-    assert.deepEqual([...referencedIds(rule.Properties.Targets[0].Arn)], [functionId('reaper')]);
-    assert.equal(rule.Properties.Targets[0].RetryPolicy.MaximumRetryAttempts, 0);
+    const targets = rule.Properties.Targets as Json[];
+    assert.equal(targets.length, DEFAULTS.reaperShardGroups);
+    const shards: number[] = [];
+    for (const target of targets) {
+      assert.deepEqual([...referencedIds(target.Arn)], [functionId('reaper')]);
+      assert.equal(target.RetryPolicy.MaximumRetryAttempts, 0);
+      shards.push(...(JSON.parse(target.Input).shards as number[]));
+    }
+    assert.deepEqual(shards.sort((a, b) => a - b), [...Array(SWEEP_SHARDS).keys()], 'every shard swept, by exactly one group');
     const reaper = t.toJSON().Resources[functionId('reaper')];
     assert.ok(reaper.Properties.Timeout >= 70, `reaper timeout ${reaper.Properties.Timeout}s`);
+    assert.equal(reaper.Properties.ReservedConcurrentExecutions, undefined, 'no reserved concurrency unless configured');
     // It has no event to derive the @connections endpoint from: it is told this API's stage URL.
     const endpoint = JSON.stringify(reaper.Properties.Environment.Variables.CONNECTIONS_ENDPOINT);
     assert.match(endpoint, new RegExp(`"Ref":"${logicalId(s.signalling, s.signalling.api)}"`));
     assert.match(endpoint, /execute-api/);
     assert.match(endpoint, /\/v1/);
+  });
+
+  it('at scale: one reaper target per shard group (every shard in exactly one), reserved concurrency for them', () => {
+    const groups = SWEEP_SCHEDULE.shardGroupsAt1M;
+    const reserved = 2 * groups; // one minute's invocations and the previous minute's stragglers
+    const other = synthVoiceApp({ context: { reaperReservedConcurrency: reserved, reaperShardGroups: groups }, skipBundling: true });
+    const t = other.templates.signalling;
+    const fnId = logicalId(other.signalling, other.signalling.functions.reaper.fn);
+    assert.equal(t.toJSON().Resources[fnId].Properties.ReservedConcurrentExecutions, reserved);
+    const [, rule] = resourcesOf(t, 'AWS::Events::Rule')[0]!;
+    const targets = rule.Properties.Targets as Json[];
+    assert.equal(targets.length, groups);
+    const shards = targets.flatMap((target) => JSON.parse(target.Input).shards as number[]);
+    assert.deepEqual(shards.sort((a, b) => a - b), [...Array(SWEEP_SHARDS).keys()]);
+    for (const target of targets) assert.deepEqual([...referencedIds(target.Arn)], [fnId]);
   });
 
   it('grants execute-api:ManageConnections only on this API and stage, per method, to the handlers that post', () => {
@@ -196,6 +220,13 @@ describe('signalling stack', () => {
       }
       if (HANDLERS[name].nodesTable === 'read-write') assert.ok(nodesWrites.includes('dynamodb:DeleteItem'), `${name} may delete LOST records`);
       for (const st of statements) assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
+      const onIndexes = statements.filter((st) => /\/index\//.test(tableArn(st)));
+      if (name === 'reaper') {
+        assert.deepEqual(onIndexes.flatMap(actionsOf), ['dynamodb:Query'], 'the reaper queries the sweep indexes');
+        assert.deepEqual(onIndexes.flatMap(resourcesOfStatement).map((r) => flatten(r).split('/index/')[1]).sort(), [BY_NODE_INDEX.indexName, DUE_INDEX.indexName].sort());
+      } else {
+        assert.equal(onIndexes.length, 0, `${name} reads no index`);
+      }
     }
   });
 
@@ -234,10 +265,13 @@ describe('data stack', () => {
         { AttributeName: def.partitionKey, KeyType: 'HASH' },
         { AttributeName: def.sortKey, KeyType: 'RANGE' },
       ]);
-      assert.deepEqual(p.AttributeDefinitions, [
-        { AttributeName: def.partitionKey, AttributeType: 'S' },
-        { AttributeName: def.sortKey, AttributeType: 'S' },
-      ]);
+      const indexAttributes = (def.indexes ?? []).flatMap((i) => [i.partitionKey, ...(i.sortKey ? [i.sortKey] : [])]);
+      assert.deepEqual(
+        [...p.AttributeDefinitions].sort((a: Json, b: Json) => a.AttributeName.localeCompare(b.AttributeName)),
+        [{ name: def.partitionKey, type: 'S' }, { name: def.sortKey, type: 'S' }, ...indexAttributes]
+          .map((a) => ({ AttributeName: a.name, AttributeType: a.type }))
+          .sort((a, b) => a.AttributeName.localeCompare(b.AttributeName)),
+      );
       assert.deepEqual(p.TimeToLiveSpecification, { AttributeName: def.ttlAttribute, Enabled: true });
       assert.equal(p.BillingMode, 'PAY_PER_REQUEST');
       assert.equal(p.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled, true);
@@ -245,6 +279,22 @@ describe('data stack', () => {
       assert.equal(table.DeletionPolicy, 'Delete');
       assert.equal(p.TableName, undefined, 'physical names are generated and passed by environment');
     }
+  });
+
+  it('gives the state table the sweep\'s sparse indexes from data/tables.ts: DUE (shard, due time) and BY_NODE, keys only', () => {
+    const [, table] = resourcesOf(s.templates.data, 'AWS::DynamoDB::Table').find(([id]) => id.startsWith(STATE_TABLE.logicalId))!;
+    const indexes = table.Properties.GlobalSecondaryIndexes as Json[];
+    assert.deepEqual(indexes.map((i) => i.IndexName).sort(), [BY_NODE_INDEX.indexName, DUE_INDEX.indexName].sort());
+    const due = indexes.find((i) => i.IndexName === DUE_INDEX.indexName);
+    assert.deepEqual(due.KeySchema, [
+      { AttributeName: 'due', KeyType: 'HASH' },
+      { AttributeName: 'dueAt', KeyType: 'RANGE' },
+    ]);
+    const byNode = indexes.find((i) => i.IndexName === BY_NODE_INDEX.indexName);
+    assert.deepEqual(byNode.KeySchema, [{ AttributeName: 'onNode', KeyType: 'HASH' }]);
+    for (const index of indexes) assert.deepEqual(index.Projection, { ProjectionType: 'KEYS_ONLY' });
+    const [, nodes] = resourcesOf(s.templates.data, 'AWS::DynamoDB::Table').find(([id]) => id.startsWith(NODES_TABLE.logicalId))!;
+    assert.equal(nodes.Properties.GlobalSecondaryIndexes, undefined, 'the registry needs no index: LOST#<shard> partitions');
   });
 
   it('generates the media node secret in Secrets Manager (no value in the template)', () => {

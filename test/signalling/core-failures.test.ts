@@ -17,7 +17,7 @@ class FailingStore extends MemoryStateStore {
   }
 }
 
-const noNodes: NodeDirectory = { listNodes: async () => [], listLostSessions: async () => [], deleteLostSession: async () => undefined };
+const noNodes: NodeDirectory = { listNodes: async () => [] };
 const noMedia = {} as MediaClient;
 
 test('a store outage while reading the stream state is answered with hrpc.internal-server-error', async () => {

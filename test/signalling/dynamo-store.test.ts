@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { STATE_TABLE } from '../../data/tables';
+import { STATE_TABLE, sweepShardOf } from '../../data/tables';
 import { DynamoStateStore } from '../../functions/adapters/dynamo-store';
 import { ConflictError, type ConnectionRecord } from '../../functions/voice/ports';
 import { createDocumentClient } from '../../routing/dynamo';
@@ -87,14 +87,21 @@ test('feed lease: one holder; a second caller marks it wanted and the holder mus
   assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 3, node }, now + 10_000), 'released');
   assert.deepEqual(await store.acquireFeed('7:7', 'b', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'the cursor (and its room\'s node) survives');
   assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 99 }, now), 'lost', 'a no longer holds it');
-  assert.deepEqual(await store.listStalledFeeds(now), [], 'b\'s lease is still running');
+  const dueFeeds = async (at: number) => (await store.listDue(sweepShardOf('7:7'), at, 100)).filter((d) => d.kind === 'feed');
+  assert.equal(await store.getStalledFeed('7:7', now), undefined, 'b\'s lease is still running');
+  assert.deepEqual(await dueFeeds(now), [], 'so it is not due');
   now += 11_000;
-  assert.deepEqual(await store.listStalledFeeds(now), [{ channelKey: '7:7', node }], 'b died holding it: the sweep finds it, with its node');
+  assert.deepEqual(await dueFeeds(now), [{ kind: 'feed', channelKey: '7:7' }], 'b died holding it: due in the sweep\'s index');
+  assert.deepEqual(await store.getStalledFeed('7:7', now), { node }, 'stalled, with its room\'s node');
   assert.deepEqual(await store.acquireFeed('7:7', 'c', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'an expired lease can be taken over');
   await store.dropStalledFeed('7:7', now);
-  assert.deepEqual(await store.listStalledFeeds(now + 60_000), [{ channelKey: '7:7', node }], 'c\'s lease is not stalled yet... until it runs out');
+  assert.equal(await store.getStalledFeed('7:7', now), undefined, 'c\'s lease is running: not dropped');
   await store.dropStalledFeed('7:7', now + 60_000);
-  assert.deepEqual(await store.listStalledFeeds(now + 60_000), [], 'a stalled feed of a dead room is let go');
+  assert.equal(await store.getStalledFeed('7:7', now + 60_000), undefined, 'a stalled feed of a dead room is let go');
+  assert.deepEqual(await dueFeeds(now + 60_000), [], '…and leaves the index');
+  assert.equal(await store.acquireFeed('7:7', 'd', now + 70_000, exp) !== undefined, true);
+  assert.equal(await store.releaseFeed('7:7', 'd', { roomInstance: 'r', delivered: 4 }, now + 70_000), 'released');
+  assert.deepEqual(await dueFeeds(now + 1e9), [], 'a released feed is never due');
 });
 
 test('expired items are filtered on read (TTL deletion is only garbage collection)', async () => {
@@ -103,4 +110,26 @@ test('expired items are filtered on read (TTL deletion is only garbage collectio
   now += 11_000;
   assert.equal(await store.getConnection('short'), undefined);
   assert.ok((await store.listConnections()).some((c) => c.connectionId === 'short'), 'the sweep still sees it, to clean it up');
+});
+
+test('the DUE index follows each transition\'s deadline (else the expiry); BY_NODE follows the node; records never show them', async () => {
+  const t0 = now;
+  const shard = sweepShardOf('due-1');
+  const dueIds = async (at: number) => (await store.listDue(shard, at, 100)).map((d) => (d.kind === 'connection' ? d.connectionId : `feed:${d.channelKey}`));
+  const conn = record('due-1', { deadline: t0 + 30_000, expiresAt: Math.ceil(t0 / 1000) + 7200 });
+  await store.putConnection(conn);
+  assert.ok(!(await dueIds(t0 + 29_000)).includes('due-1'), 'not due before its deadline');
+  assert.ok((await dueIds(t0 + 30_000)).includes('due-1'), 'due at its deadline');
+  const placed = await store.transition(conn, { state: 'initialized', nodeId: 'node-a', nodeAddress: 'a:1', deadline: t0 + 60_000 });
+  assert.ok(!(await dueIds(t0 + 59_000)).includes('due-1'), 'the new deadline replaced the old one');
+  assert.deepEqual(await store.listOnNode('node-a', 10), ['due-1']);
+  const joined = await store.transition(placed, { state: 'joined', deadline: undefined });
+  assert.ok(!(await dueIds(t0 + 3_600_000)).includes('due-1'), 'a joined session has no deadline…');
+  assert.ok((await dueIds(t0 + 7_201_000)).includes('due-1'), '…only its expiry');
+  for (const r of [placed, joined, await store.getConnection('due-1'), await store.getConnectionForSweep('due-1')]) {
+    assert.deepEqual(Object.keys(r!).filter((k) => ['due', 'dueAt', 'onNode'].includes(k)), [], 'index attributes stay in the adapter');
+  }
+  await store.deleteConnection(joined);
+  assert.ok(!(await dueIds(t0 + 7_201_000)).includes('due-1'));
+  assert.deepEqual(await store.listOnNode('node-a', 10), []);
 });

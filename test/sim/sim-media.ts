@@ -7,7 +7,9 @@ import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 import type { LostSession, MediaClient, NodeDirectory, Placement, RoomHistory } from '../../functions/voice/ports';
 import { MediaError } from '../../functions/voice/ports';
 import { RoomLedger } from '../../media-node/src/RoomLedger';
+import type { SweepNodes } from '../../functions/voice/Sweep';
 import type { MediaNodeRecord } from '../../routing/types';
+import { sweepShardOf } from '../../data/tables';
 import type { Scheduler } from './scheduler';
 
 export interface MediaFaults {
@@ -31,11 +33,12 @@ interface SimRoom {
 
 class SimNode {
   alive = true;
+  retired = false;
   readonly rooms = new Map<string, SimRoom>();
   constructor(readonly nodeId: string) {}
 }
 
-export class SimMedia implements MediaClient, NodeDirectory {
+export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   readonly nodes: SimNode[];
   readonly lost: LostSession[] = [];
   private consumerIds = 0;
@@ -49,7 +52,7 @@ export class SimMedia implements MediaClient, NodeDirectory {
   async listNodes(): Promise<MediaNodeRecord[]> {
     await this.sim.point();
     const now = this.sim.time;
-    return this.nodes.map((n, i) => ({
+    return this.nodes.filter((n) => !n.retired).map((n, i) => ({
       nodeId: n.nodeId, grpcAddress: `${n.nodeId}:50051`, publicAddress: '127.0.0.1', capacity: 1000,
       rooms: n.rooms.size + i, sessions: 0, transports: 0, producers: 0, consumers: 0,
       cpu: { workers: [], avg: 0, max: 0 }, state: 'active',
@@ -57,9 +60,15 @@ export class SimMedia implements MediaClient, NodeDirectory {
     }));
   }
 
-  async listLostSessions(): Promise<LostSession[]> {
+  async listLostSessions(shard: number, limit: number): Promise<LostSession[]> {
     await this.sim.point();
-    return [...this.lost];
+    return this.lost.filter((l) => sweepShardOf(l.sessionId) === shard).slice(0, limit);
+  }
+
+  async retireNode(node: MediaNodeRecord): Promise<void> {
+    await this.sim.point();
+    const n = this.node(node.nodeId);
+    if (!n.alive) n.retired = true;
   }
 
   async deleteLostSession(lost: LostSession): Promise<void> {
@@ -86,6 +95,25 @@ export class SimMedia implements MediaClient, NodeDirectory {
     victim.room.sessions.delete(victim.sessionId);
     this.lost.push({ roomId: victim.roomId, sessionId: victim.sessionId, userId: victim.userId, reason: 'ice-failed' });
     return victim.sessionId;
+  }
+
+  /**
+   * A client went away: its media stops, and some time later (ICE consent) the node reports its session lost —
+   * unless a Leave removed it first. The only way a vanished member is found when $disconnect never comes.
+   */
+  vanish(sessionId: string): void {
+    this.sim.spawn(`media-consent-lost ${sessionId}`, async () => {
+      for (let k = this.sim.int(5, 60); k > 0; k--) await this.sim.point();
+      for (const node of this.nodes) {
+        if (!node.alive) continue;
+        for (const [roomId, room] of node.rooms) {
+          const session = room.sessions.get(sessionId);
+          if (!session) continue;
+          room.sessions.delete(sessionId);
+          if (room.ledger.leave(sessionId, 'ice-failed')) this.lost.push({ roomId, sessionId, userId: session.userId, reason: 'ice-failed' });
+        }
+      }
+    });
   }
 
   /** The real membership: joined sessions per room of live nodes. */

@@ -12,7 +12,9 @@
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { Gateway, SendResult, StateStore } from '../../functions/voice/ports';
+import { Sweep, type SweepStore } from '../../functions/voice/Sweep';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
+import { SWEEP_SHARDS } from '../../data/tables';
 import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
 import { createLogger, type Logger } from '../../lib/log';
 import { decodeServerFrame, encodeRequest, type Variant } from '../../protocol/hrpc';
@@ -83,7 +85,7 @@ class SimGateway implements Gateway {
 }
 
 /** Wraps every store operation in a scheduling point. */
-function scheduledStore(sim: Scheduler, store: StateStore): StateStore {
+function scheduledStore<T extends object>(sim: Scheduler, store: T): T {
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -189,6 +191,7 @@ export class SimClient {
       if (!this.open) return;
       this.open = false;
       this.closedBy = 'client';
+      this.world.media.vanish(this.connectionId);
       if (!sim.chance(options.dropDisconnect)) sim.spawn(`$disconnect ${this.connectionId}`, () => core.disconnect(this.connectionId));
     });
   }
@@ -199,6 +202,8 @@ export class World {
   readonly media: SimMedia;
   readonly store: MemoryStateStore;
   readonly core: VoiceCore;
+  /** The reaper's sweep (functions/voice/Sweep.ts) over the same store and nodes. */
+  readonly sweep: Sweep;
   readonly logLines: { level: string; msg: string; line: string }[] = [];
   private readonly log: Logger;
 
@@ -212,10 +217,12 @@ export class World {
         this.logLines.push({ level, msg, line });
       },
     });
+    const store = scheduledStore<StateStore & SweepStore>(sim, this.store);
     this.core = new VoiceCore({
-      store: scheduledStore(sim, this.store), nodes: this.media, media: this.media, gateway: new SimGateway(this),
+      store, nodes: this.media, media: this.media, gateway: new SimGateway(this),
       policy: new TokenGrantPolicy(), clock: sim.clock, log: this.log,
     });
+    this.sweep = new Sweep({ core: this.core, store, nodes: this.media, clock: sim.clock, log: this.log });
   }
 
   /** Runs the scenario to quiescence, then lets time pass so every deadline and the reaper act. */
@@ -231,7 +238,7 @@ export class World {
         client.closeSoon();
       });
     }
-    for (let i = 0; i < 2; i++) sim.spawn('reaper', () => this.core.sweep());
+    for (let i = 0; i < 2; i++) sim.spawn('reaper', () => this.reap());
     if (sim.chance(options.loseSession)) sim.spawn('media-loss', async () => {
       for (let k = sim.int(0, 40); k > 0; k--) await sim.point();
       this.media.loseSession();
@@ -244,10 +251,16 @@ export class World {
     // Quiet time: every deadline passes, the reaper runs (concurrently with itself) and finishes the rest.
     for (let i = 0; i < options.reaperRuns; i++) {
       sim.advance(65_000);
-      sim.spawn('reaper', () => this.core.sweep());
-      sim.spawn('reaper', () => this.core.sweep());
+      sim.spawn('reaper', () => this.reap());
+      sim.spawn('reaper', () => this.reap());
       if (!(await sim.run())) throw new Error('the simulation did not quiesce after the sweeps');
     }
+  }
+
+  /** One reaper pass over every shard (on AWS: the shard groups' invocations; two may overlap here). */
+  private async reap(): Promise<void> {
+    await this.sweep.run([...Array(SWEEP_SHARDS).keys()]);
+    await this.sweep.settled();
   }
 
   /** Every broken promise, as a readable list (empty when the invariant holds). */
@@ -291,8 +304,11 @@ export class World {
       if (!client?.open) problems.push(`record of ended stream ${record.connectionId} left in state ${record.state}`);
       else if (record.state !== 'joined') problems.push(`open stream ${record.connectionId} left in state ${record.state} after every deadline passed`);
     }
-    const stalled = await this.store.listStalledFeeds(this.sim.time + 1e9);
-    for (const { channelKey } of stalled) problems.push(`feed of ${channelKey} still held`);
+    for (let shard = 0; shard < SWEEP_SHARDS; shard++) {
+      for (const due of await this.store.listDue(shard, this.sim.time + 1e9, 1000)) {
+        if (due.kind === 'feed') problems.push(`feed of ${due.channelKey} still held`);
+      }
+    }
     return problems;
   }
 }

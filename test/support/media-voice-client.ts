@@ -1,0 +1,73 @@
+// A voice client with real media for tests through the local stack: the hRPC flow of VOICE-PROTOCOL.md §4
+// driven by msc-node (mediasoup-client's API on werift), so the media node sees real ICE and DTLS for its
+// session — and, when the client vanishes, the ICE consent timeout that reports it lost.
+import { createRequire } from 'node:module';
+import { Device, MediaStreamTrack, RTCCertificate, RTCRtpCodecParameters } from 'msc-node';
+import type { StreamMessageResponse_JoinedChannel } from '../../gen/protocol/voice/v1/voice';
+import { VoiceTestClient, type ClientOptions } from './voice-client';
+
+type Transport = ReturnType<Device['createSendTransport']>;
+interface Keys { certPem: string; keyPem: string; signatureHash: { hash: number; signature: number } }
+
+async function generateKeys(): Promise<Keys> {
+  const require = createRequire(createRequire(import.meta.url).resolve('msc-node'));
+  const { CipherContext } = require('werift/lib/dtls/src/context/cipher') as {
+    CipherContext: { createSelfSignedCertificateWithKey(hash: { signature: number; hash: number }, curve: number): Promise<Keys> };
+  };
+  return CipherContext.createSelfSignedCertificateWithKey({ signature: 3, hash: 4 }, 23);
+}
+
+function toOptions(t: { id: string; iceParameters: string; iceCandidates: string[]; dtlsParameters: string }) {
+  return { id: t.id, iceParameters: JSON.parse(t.iceParameters), iceCandidates: t.iceCandidates.map((c) => JSON.parse(c)), dtlsParameters: JSON.parse(t.dtlsParameters) };
+}
+
+export interface MediaJoined {
+  client: VoiceTestClient;
+  joined: StreamMessageResponse_JoinedChannel;
+  /** Stops the WebRTC side without a DTLS close alert being awaited (transports dropped). */
+  transports: Transport[];
+}
+
+/** Connect + Initialize + Prepare + Join with a real producer; resolves once the producer transport's DTLS is up. */
+export async function joinWithMedia(options: ClientOptions, guildId: bigint, channelId: bigint): Promise<MediaJoined> {
+  const client = await VoiceTestClient.connect(options);
+  client.send({ $case: 'initialize', value: { guildId, channelId } });
+  const { rtpCapabilities } = await client.expect('initialized');
+  const device = new Device({ codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] } });
+  await device.load({ routerRtpCapabilities: JSON.parse(rtpCapabilities) });
+  client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: JSON.stringify(device.rtpCapabilities) } });
+  const prepared = await client.expect('preparedForJoinChannel', 10_000);
+  const keys = await generateKeys();
+  const fingerprints = new RTCCertificate(keys.keyPem, keys.certPem, keys.signatureHash as never).getFingerprints();
+  const send = device.createSendTransport(toOptions(prepared.producerTransportOptions!));
+  const recv = device.createRecvTransport({ ...toOptions(prepared.consumerTransportOptions!), additionalSettings: { dtls: { keys } } });
+  let producerDtls: unknown;
+  let joined: StreamMessageResponse_JoinedChannel | undefined;
+  send.on('connect', ({ dtlsParameters }, ok) => {
+    producerDtls = dtlsParameters;
+    ok();
+  });
+  send.on('produce', ({ rtpParameters }, ok, fail) => {
+    client.send({ $case: 'joinChannel', value: {
+      rtpParamaters: JSON.stringify(rtpParameters),
+      producerDtlsParamaters: JSON.stringify(producerDtls),
+      consumerDtlsParamaters: JSON.stringify({ role: 'client', fingerprints }),
+    } });
+    client.expect('joinedChannel', 10_000).then((value) => {
+      joined = value;
+      ok({ id: `local-${Date.now()}` });
+    }, fail);
+  });
+  recv.on('connect', (_params, ok) => ok());
+  await send.produce({ track: new MediaStreamTrack({ kind: 'audio' }) });
+  await waitFor(() => send.connectionState === 'connected', 10_000, 'the producer transport to connect');
+  return { client, joined: joined!, transports: [send, recv] };
+}
+
+async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
