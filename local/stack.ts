@@ -50,6 +50,8 @@ export interface LocalStackOptions {
   mediaNode?: MediaNodeOptions | false;
   devKeys?: DevKeys;
   logger?: Logger;
+  /** Extra environment for the handlers (e.g. VOICE_RATE_BURST in tests). */
+  handlerEnv?: Record<string, string>;
 }
 
 export interface LocalStack {
@@ -113,11 +115,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return (await loaded)[name](event, context, callback);
     };
     const handlers: GatewayHandlers = { connect: lazy('connect'), default: lazy('default'), disconnect: lazy('disconnect') };
+    const strict = options.strict ?? process.env.LOCAL_GATEWAY_STRICT === '1';
     const gateway = await startLocalGateway({
       handlers,
       port,
       host: options.host,
-      strict: options.strict ?? process.env.LOCAL_GATEWAY_STRICT === '1',
+      strict,
       idleTimeoutMs: options.idleTimeoutMs,
       maxConnectionMs: options.maxConnectionMs,
       staticMounts: options.staticMounts ??
@@ -136,6 +139,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       TOKEN_ISSUER: DEV_TOKEN_ISSUER,
       MEDIA_NODE_SECRET: mediaNodeSecret,
       CONNECTIONS_ENDPOINT: gateway.connectionsEndpoint,
+      // As on AWS: a gateway that drops binary frames makes $connect refuse binary-only hrpc1 offers.
+      ...(strict ? { VOICE_TEXT_FRAMES_ONLY: '1' } : {}),
+      ...options.handlerEnv,
     };
     restoreEnv = applyEnv(env);
 

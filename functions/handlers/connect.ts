@@ -1,17 +1,21 @@
-// $connect: authenticate before the upgrade. No or bad token → 401; no hRPC subprotocol → 400; both with an
-// hrpc.v1.Error body. On success the chosen subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
+// $connect: authenticate before the upgrade. No or bad token → 401; no hRPC subprotocol, or binary `hrpc1`
+// alone where the gateway carries only text frames (VOICE_TEXT_FRAMES_ONLY=1: API Gateway) → 400; both with
+// an hrpc.v1.Error body. On success the chosen subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
+// It never calls a media node: its runtime has no media client, so its bundle carries no gRPC code.
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import { parseHandshake } from '../../protocol/hrpc';
-import { log, runtime } from './runtime';
+import { log, NO_MEDIA, runtimeWith } from './runtime';
 import type { WebSocketEvent } from './event';
+
+const runtime = runtimeWith(NO_MEDIA);
 
 export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyResult> {
   const { connectionId, domainName, stage } = event.requestContext;
   try {
+    const handshake = parseHandshake(event.headers ?? {}, { binaryFrames: process.env.VOICE_TEXT_FRAMES_ONLY !== '1' });
     const rt = await runtime();
-    const handshake = parseHandshake(event.headers ?? {});
     const claims = rt.verify(handshake.token);
     await rt.core({ domainName, stage }).connect(connectionId, { userId: claims.sub, grants: claims.channels }, handshake.variant);
     return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };

@@ -1,7 +1,7 @@
 // $disconnect: best effort on AWS (never guaranteed), so the reaper also finds sessions that never get here.
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { WebSocketEvent } from './event';
-import { log, runtime } from './runtime';
+import { log, runtime } from './grpc-runtime';
 
 export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyResult> {
   const { connectionId, domainName, stage } = event.requestContext;

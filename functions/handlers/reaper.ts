@@ -1,7 +1,7 @@
 // The scheduled reaper. EventBridge runs it at most once a minute, so one invocation sweeps every
 // REAPER_INTERVAL_MS (default 15 s) until its time runs low: a ghost is gone well within 60 s.
 import type { Context } from 'aws-lambda';
-import { log, runtime } from './runtime';
+import { log, runtime } from './grpc-runtime';
 
 export async function handler(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<{ sweeps: number; ended: number }> {
   const intervalMs = Number(process.env.REAPER_INTERVAL_MS ?? 15_000);

@@ -2,92 +2,98 @@
 // configuration locally). The same code runs on AWS and in the local stack; only the environment differs:
 //   VOICE_STATE_TABLE, MEDIA_NODES_TABLE           table names (data/tables.ts)
 //   TOKEN_ISSUER                                   expected `iss` of session tokens
-//   TOKEN_PUBLIC_KEY | TOKEN_PUBLIC_KEY_PARAMETER  Ed25519 public key PEM, or the SSM parameter holding it
+//   TOKEN_PUBLIC_KEY                               Ed25519 public key PEM (on AWS resolved from SSM at deploy time)
 //   MEDIA_NODE_SECRET | MEDIA_NODE_SECRET_ARN      media-node gRPC secret, or the Secrets Manager secret holding it
 //   MEDIA_GRPC_INSECURE=1                          loopback development only: call media nodes without a secret
 //   CONNECTIONS_ENDPOINT                           @connections base URL; else https://<domainName>/<stage> of the event
 //   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
 //   VOICE_NODE_STALE_AFTER_MS                      optional limits (defaults in voice/VoiceCore.ts)
+//
+// No gRPC here: the media client is wired in by the caller (grpc-runtime.ts for the handlers that call media
+// nodes; `$connect` never does, so its bundle carries no gRPC code and it reads no media secret).
 import type { KeyObject } from 'node:crypto';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { NODES_TABLE, STATE_TABLE, tableName } from '../../data/tables';
 import { createDocumentClient } from '../../routing/dynamo';
 import { NodeRegistry } from '../../routing/NodeRegistry';
 import { ApiGatewayConnections } from '../adapters/apigw-gateway';
 import { DynamoStateStore } from '../adapters/dynamo-store';
-import { GrpcMediaClient } from '../adapters/grpc-media-client';
 import { RegistryNodeDirectory } from '../adapters/node-directory';
 import { TokenGrantPolicy } from '../auth/policy';
 import { publicKeyFromPem, verifyToken, type TokenClaims } from '../auth/token';
-import { createLogger } from '../../lib/log';
+import { createLogger, type Logger } from '../../lib/log';
+import type { Gateway, MediaClient } from '../voice/ports';
 import { VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
 
 /** The signalling functions' logger (LOG_LEVEL sets the level). */
 export const log = createLogger({ base: { component: 'signalling' } });
 
+export interface EventEndpoint {
+  domainName?: string;
+  stage?: string;
+}
+
 export interface Runtime {
-  core(endpoint: { domainName?: string; stage?: string }): VoiceCore;
+  core(endpoint: EventEndpoint): VoiceCore;
+  /** The @connections client for the event's endpoint (replies outside the core, e.g. rate-limit answers). */
+  gateway(endpoint: EventEndpoint): Gateway;
   verify(token: string | undefined): TokenClaims;
 }
 
-let cached: { key: string; runtime: Promise<Runtime> } | undefined;
-
-/** The runtime for the current environment (rebuilt only when the environment changes). */
-export function runtime(env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
-  const key = [STATE_TABLE.envVar, NODES_TABLE.envVar, 'TOKEN_ISSUER', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER',
-    'MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_ARN', 'MEDIA_GRPC_INSECURE', 'CONNECTIONS_ENDPOINT', 'AWS_ENDPOINT_URL_DYNAMODB',
-    ...Object.keys(LIMIT_VARS)]
-    .map((name) => env[name] ?? '').join('\n');
-  if (cached?.key !== key) {
-    const runtime = build(env);
-    runtime.catch(() => { if (cached?.runtime === runtime) cached = undefined; });
-    cached = { key, runtime };
-  }
-  return cached.runtime;
+/** How a runtime gets its media client: the gRPC one (grpc-runtime.ts) or none ($connect). */
+export interface MediaWiring {
+  create(log: Logger, env: NodeJS.ProcessEnv): Promise<MediaClient> | MediaClient;
 }
 
-async function build(env: NodeJS.ProcessEnv): Promise<Runtime> {
+/** For handlers that never call a media node: any call is a bug, reported as such. */
+export const NO_MEDIA: MediaWiring = {
+  create: () => new Proxy({} as MediaClient, {
+    get: (_target, method) => () => Promise.reject(new Error(`runtime.no-media: this handler has no media client (called ${String(method)})`)),
+  }),
+};
+
+const ENV_KEYS = [STATE_TABLE.envVar, NODES_TABLE.envVar, 'TOKEN_ISSUER', 'TOKEN_PUBLIC_KEY',
+  'MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_ARN', 'MEDIA_GRPC_INSECURE', 'CONNECTIONS_ENDPOINT', 'AWS_ENDPOINT_URL_DYNAMODB'];
+
+/** A cached runtime getter for one media wiring (rebuilt only when the environment changes). */
+export function runtimeWith(media: MediaWiring): (env?: NodeJS.ProcessEnv) => Promise<Runtime> {
+  let cached: { key: string; runtime: Promise<Runtime> } | undefined;
+  return (env = process.env) => {
+    const key = [...ENV_KEYS, ...Object.keys(LIMIT_VARS)].map((name) => env[name] ?? '').join('\n');
+    if (cached?.key !== key) {
+      const runtime = build(env, media);
+      runtime.catch(() => { if (cached?.runtime === runtime) cached = undefined; });
+      cached = { key, runtime };
+    }
+    return cached.runtime;
+  };
+}
+
+async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring): Promise<Runtime> {
   const issuer = required(env, 'TOKEN_ISSUER');
-  const [publicKey, mediaSecret] = await Promise.all([loadPublicKey(env), loadMediaSecret(env)]);
+  const publicKey = loadPublicKey(env);
   const db = createDocumentClient();
   const store = new DynamoStateStore(db, tableName(STATE_TABLE, env));
   const nodes = new RegistryNodeDirectory(new NodeRegistry(db, tableName(NODES_TABLE, env)));
-  const media = new GrpcMediaClient({ secret: mediaSecret });
+  const media = await wiring.create(log, env);
   const policy = new TokenGrantPolicy();
   const limits = limitsFrom(env);
   const gateways = new Map<string, ApiGatewayConnections>();
-  const gatewayFor = (endpoint: string) => {
+  const gateway = ({ domainName, stage }: EventEndpoint) => {
+    const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
+    if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
     if (!gateways.has(endpoint)) gateways.set(endpoint, new ApiGatewayConnections(endpoint));
     return gateways.get(endpoint)!;
   };
   return {
-    core({ domainName, stage }) {
-      const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
-      if (!endpoint) throw new Error('config.missing-endpoint: set CONNECTIONS_ENDPOINT (no domainName/stage in the event)');
-      return new VoiceCore({ store, nodes, media, gateway: gatewayFor(endpoint), policy, clock: Date, log, limits });
-    },
+    core: (endpoint) => new VoiceCore({ store, nodes, media, gateway: gateway(endpoint), policy, clock: Date, log, limits }),
+    gateway,
     verify: (token) => verifyToken(token, publicKey, { issuer }),
   };
 }
 
-async function loadPublicKey(env: NodeJS.ProcessEnv): Promise<KeyObject> {
-  if (env.TOKEN_PUBLIC_KEY) return publicKeyFromPem(env.TOKEN_PUBLIC_KEY);
-  const name = required(env, 'TOKEN_PUBLIC_KEY_PARAMETER');
-  const { Parameter } = await new SSMClient({}).send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-  if (!Parameter?.Value) throw new Error(`config.missing-token-key: SSM parameter ${name} is empty`);
-  return publicKeyFromPem(Parameter.Value);
-}
-
-async function loadMediaSecret(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  if (env.MEDIA_NODE_SECRET) return env.MEDIA_NODE_SECRET;
-  if (env.MEDIA_NODE_SECRET_ARN) {
-    const { SecretString } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: env.MEDIA_NODE_SECRET_ARN }));
-    if (!SecretString) throw new Error('config.missing-media-secret: the media node secret is empty');
-    return SecretString;
-  }
-  if (env.MEDIA_GRPC_INSECURE === '1') return undefined;
-  throw new Error('config.missing-media-secret: set MEDIA_NODE_SECRET or MEDIA_NODE_SECRET_ARN (or MEDIA_GRPC_INSECURE=1 on loopback)');
+function loadPublicKey(env: NodeJS.ProcessEnv): KeyObject {
+  // On AWS the stack resolves the SSM parameter at deploy time (a missing parameter fails the deploy).
+  return publicKeyFromPem(required(env, 'TOKEN_PUBLIC_KEY'));
 }
 
 const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
