@@ -46,9 +46,13 @@ export interface MediaWiring {
 
 /** For handlers that never call a media node: any call is a bug, reported as such. */
 export const NO_MEDIA: MediaWiring = {
-  create: () => new Proxy({} as MediaClient, {
-    get: (_target, method) => () => Promise.reject(new Error(`runtime.no-media: this handler has no media client (called ${String(method)})`)),
-  }),
+  create: (): MediaClient => {
+    const none = (method: string) => () => Promise.reject(new Error(`runtime.no-media: this handler has no media client (called ${method})`));
+    return {
+      openRoom: none('openRoom'), createTransports: none('createTransports'), join: none('join'),
+      resumeConsumer: none('resumeConsumer'), leave: none('leave'),
+    };
+  },
 };
 
 const ENV_KEYS = [STATE_TABLE.envVar, NODES_TABLE.envVar, 'TOKEN_ISSUER', 'TOKEN_PUBLIC_KEY',
