@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../lib/log';
 import type { StaticMount } from './gateway/static-files';
 import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedule } from './handler-modules';
 import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';
+import { superviseMediaNode, type MediaNodeSupervisor } from './media-node-supervisor';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
@@ -29,6 +30,8 @@ export interface MediaNodeOptions {
   readyTimeoutMs?: number;
   /** Forward the child's log lines to this process's stdout/stderr (default true). */
   forwardLogs?: boolean;
+  /** Start a new media node when this one dies (default true). */
+  restart?: boolean;
 }
 
 export interface LocalStackOptions {
@@ -62,7 +65,10 @@ export interface LocalStack {
   connectionsEndpoint: string;
   gateway: LocalGateway;
   dynamo: { endpoint: string; tables: Record<string, string> };
-  mediaNode: { grpc: string; pid: number; ready: Record<string, unknown> } | undefined;
+  /** The media node running now (a new one after the previous died: the stack restarts it). */
+  readonly mediaNode: { grpc: string; pid: number; ready: Record<string, unknown> } | undefined;
+  /** Resolves when a media node has been started in place of one that died. */
+  mediaNodeRestarted(): Promise<{ grpc: string; pid: number }>;
   /** The environment the handlers run with (secrets included: do not log it). */
   env: Record<string, string>;
   mintToken(user: string, guild: string, channels: string | string[], ttlSeconds?: number): string;
@@ -100,11 +106,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const mediaNodeSecret = randomBytes(32).toString('base64url');
 
-    let mediaNode: MediaNodeProcess | undefined;
+    let mediaNode: MediaNodeSupervisor<MediaNodeProcess> | undefined;
     if (options.mediaNode !== false) {
-      mediaNode = await startMediaNode(options.mediaNode ?? {}, { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret }, port === 0);
+      const nodeOptions = options.mediaNode ?? {};
+      const nodeEnv = { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret };
+      mediaNode = await superviseMediaNode(() => startMediaNode(nodeOptions, nodeEnv, port === 0), { log, restart: nodeOptions.restart });
       cleanups.push(() => mediaNode!.stop());
-      log.info('media-node.started', { pid: mediaNode.pid, grpc: mediaNode.grpc, metrics: mediaNode.ready.metrics });
+      const first = mediaNode.current;
+      log.info('media-node.started', { pid: first.pid, grpc: first.grpc, metrics: first.ready.metrics });
     }
 
     // The gateway starts before the handler modules load (their environment needs its port); an early
@@ -160,7 +169,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       connectionsEndpoint: gateway.connectionsEndpoint,
       gateway,
       dynamo: { endpoint: dynamo.endpoint, tables: dynamo.tables },
-      mediaNode: mediaNode && { grpc: mediaNode.grpc, pid: mediaNode.pid, ready: mediaNode.ready },
+      get mediaNode() {
+        const node = mediaNode?.current;
+        return node && { grpc: node.grpc, pid: node.pid, ready: node.ready };
+      },
+      async mediaNodeRestarted() {
+        if (!mediaNode) throw new Error('local-stack.no-media-node: this stack runs without a media node');
+        const node = await mediaNode.nextStart();
+        return { grpc: node.grpc, pid: node.pid };
+      },
       env,
       mintToken(user, guild, channels, ttlSeconds = DEV_TOKEN_TTL_SECONDS) {
         const now = Math.floor(Date.now() / 1000);

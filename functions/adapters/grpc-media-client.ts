@@ -87,7 +87,8 @@ export class GrpcMediaClient implements MediaClient {
           await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
           continue;
         }
-        (this.options.log ?? silentLogger)[reason === 'internal' || reason === 'unauthenticated' ? 'error' : 'info']('media.call-failed', {
+        const level = unavailable ? 'warn' : reason === 'internal' || reason === 'unauthenticated' ? 'error' : 'info';
+        (this.options.log ?? silentLogger)[level]('media.call-failed', {
           method, roomId: ids.roomId, connectionId: ids.sessionId, nodeId: node.nodeId, grpcAddress: node.grpcAddress,
           code: error.code, reason, details: error.details ?? error.message, attempts: attempt + 1,
         });
