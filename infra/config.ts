@@ -26,6 +26,9 @@ export interface InfraConfig {
   readonly stageName: string;
   readonly throttleRateLimit: number;
   readonly throttleBurstLimit: number;
+  /** The $connect route's own throttle (each attempt verifies a token and writes the connection). */
+  readonly connectThrottleRateLimit: number;
+  readonly connectThrottleBurstLimit: number;
   readonly tokenIssuer: string;
   /** SSM parameter (String) holding the Ed25519 public key PEM that verifies session tokens. */
   readonly tokenPublicKeyParameter: string;
@@ -60,6 +63,8 @@ export const DEFAULTS: InfraConfig = {
   stageName: 'v1',
   throttleRateLimit: 500,
   throttleBurstLimit: 1000,
+  connectThrottleRateLimit: 50,
+  connectThrottleBurstLimit: 100,
   tokenIssuer: 'harmony-voice',
   tokenPublicKeyParameter: '/harmony-voice/token-public-key',
   logRetentionDays: 30,
@@ -136,6 +141,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     stageName: str('stageName', d.stageName),
     throttleRateLimit: int('throttleRateLimit', d.throttleRateLimit, 1, 100_000),
     throttleBurstLimit: int('throttleBurstLimit', d.throttleBurstLimit, 1, 100_000),
+    connectThrottleRateLimit: int('connectThrottleRateLimit', d.connectThrottleRateLimit, 1, 100_000),
+    connectThrottleBurstLimit: int('connectThrottleBurstLimit', d.connectThrottleBurstLimit, 1, 100_000),
     tokenIssuer: str('tokenIssuer', d.tokenIssuer),
     tokenPublicKeyParameter: str('tokenPublicKeyParameter', d.tokenPublicKeyParameter),
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
@@ -156,6 +163,9 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
 
   if (config.maxNodes < config.minNodes) {
     throw new ConfigError('maxNodes', `maxNodes (${config.maxNodes}) is below minNodes (${config.minNodes})`);
+  }
+  if (config.connectThrottleRateLimit > config.throttleRateLimit || config.connectThrottleBurstLimit > config.throttleBurstLimit) {
+    throw new ConfigError('connectThrottleRateLimit', 'the $connect throttle must not exceed the stage throttle');
   }
   if (config.natGateways > config.maxAzs) {
     throw new ConfigError('natGateways', `natGateways (${config.natGateways}) exceeds maxAzs (${config.maxAzs})`);

@@ -9,6 +9,7 @@ import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from '../../infra/media-fleet/load-metric';
 import { HANDLERS } from '../../infra/signalling-stack';
+import { repoPath } from '../../infra/paths';
 import { resourcesOf, synthVoiceApp, type Synthesized } from './synth';
 
 let s: Synthesized;
@@ -95,15 +96,24 @@ describe('signalling stack', () => {
     t.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 0); // one-way: nothing is sent back
   });
 
-  it('authenticates in the $connect function: token key from SSM, expected issuer, no separate authorizer', () => {
+  it('authenticates in the $connect function with the token key resolved from SSM at deploy time; no function reads SSM', () => {
     const t = s.templates.signalling;
     t.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
     const connect = t.toJSON().Resources[functionId('connect')];
-    assert.equal(connect.Properties.Environment.Variables.TOKEN_PUBLIC_KEY_PARAMETER, DEFAULTS.tokenPublicKeyParameter);
     assert.equal(connect.Properties.Environment.Variables.TOKEN_ISSUER, DEFAULTS.tokenIssuer);
-    const ssm = statementsOfFunction('connect').filter((st) => actionsOf(st).includes('ssm:GetParameter'));
-    assert.equal(ssm.length, 1);
-    assert.match(flatten(ssm[0].Resource), /:ssm:«.*»:«.*»:parameter\/harmony-voice\/token-public-key$/);
+    // A CloudFormation parameter of the SSM type: resolved when the stack deploys, so a missing key fails the deploy.
+    const keyRef = connect.Properties.Environment.Variables.TOKEN_PUBLIC_KEY;
+    const parameter = t.toJSON().Parameters[keyRef.Ref];
+    assert.ok(parameter, 'TOKEN_PUBLIC_KEY refers to a template parameter');
+    assert.equal(parameter.Type, 'AWS::SSM::Parameter::Value<String>');
+    assert.equal(parameter.Default, DEFAULTS.tokenPublicKeyParameter);
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      const vars = t.toJSON().Resources[functionId(name)].Properties.Environment.Variables;
+      assert.deepEqual(vars.TOKEN_PUBLIC_KEY, keyRef, `${name} gets the same key`);
+      assert.equal(vars.TOKEN_PUBLIC_KEY_PARAMETER, undefined);
+      assert.equal(vars.VOICE_TEXT_FRAMES_ONLY, '1', `${name}: binary-only hrpc1 offers are refused at $connect`);
+      assert.ok(!statementsOfFunction(name).some((st) => actionsOf(st).some((a) => a.startsWith('ssm:'))), `${name} reads no SSM parameter`);
+    }
   });
 
   it('bundles each handler from its own entry file with esbuild (ESM, Node 24, names kept, no source map to load)', () => {
@@ -135,8 +145,15 @@ describe('signalling stack', () => {
       assert.match(JSON.stringify(fn.Properties.VpcConfig.SecurityGroupIds), /FunctionsSecurityGroup/);
       assert.match(JSON.stringify(vars[STATE_TABLE.envVar]), /VoiceState/);
       assert.match(JSON.stringify(vars[NODES_TABLE.envVar]), /MediaNodes/);
-      assert.match(JSON.stringify(vars.MEDIA_NODE_SECRET_ARN), /MediaNodeSecret/);
       assert.equal(vars.MEDIA_NODE_SECRET, undefined, 'the secret itself is never in the environment');
+      const secretReads = statementsOfFunction(name).filter((st) => actionsOf(st).includes('secretsmanager:GetSecretValue'));
+      if (HANDLERS[name].mediaNodes) {
+        assert.match(JSON.stringify(vars.MEDIA_NODE_SECRET_ARN), /MediaNodeSecret/);
+        assert.equal(secretReads.length, 1);
+      } else {
+        assert.equal(vars.MEDIA_NODE_SECRET_ARN, undefined, `${name} calls no media node`);
+        assert.equal(secretReads.length, 0, `${name} cannot read the media node secret`);
+      }
     }
   });
 
@@ -176,21 +193,38 @@ describe('signalling stack', () => {
     }
   });
 
-  it('lets each function touch only the tables it uses', () => {
+  it('lets each function do only what its code path does on each table', () => {
     const tableArn = (st: Json) => resourcesOfStatement(st).map((r) => JSON.stringify(r)).join(' ');
     const dynamo = (name: keyof typeof HANDLERS) => statementsOfFunction(name).filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')));
+    const granted = (name: keyof typeof HANDLERS, table: RegExp) =>
+      dynamo(name).filter((st) => table.test(tableArn(st))).flatMap(actionsOf).sort();
+    assert.deepEqual(granted('connect', /VoiceState/), ['dynamodb:PutItem'], '$connect only records the connection');
+    assert.deepEqual(granted('connect', /MediaNodes/), []);
+    for (const name of ['default', 'disconnect'] as const) {
+      assert.ok(!granted(name, /VoiceState/).includes('dynamodb:Scan'), `${name} never scans`);
+      assert.deepEqual(granted(name, /MediaNodes/), ['dynamodb:GetItem', 'dynamodb:Query'], `${name} reads the registry only`);
+    }
+    assert.ok(granted('reaper', /VoiceState/).includes('dynamodb:Scan'));
+    assert.ok(granted('reaper', /MediaNodes/).includes('dynamodb:DeleteItem'), 'the reaper deletes LOST records');
     for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
-      const statements = dynamo(name);
-      const onNodes = statements.filter((st) => /MediaNodes/.test(tableArn(st)));
-      const onState = statements.filter((st) => /VoiceState/.test(tableArn(st)));
-      assert.ok(onState.some((st) => actionsOf(st).includes('dynamodb:PutItem')), `${name} writes the state table`);
-      const nodesWrites = onNodes.flatMap(actionsOf).filter((a) => /Put|Delete|Update|Write/.test(a));
-      if (HANDLERS[name].nodesTable === 'none') assert.equal(onNodes.length, 0, `${name} has no access to the node registry`);
-      if (HANDLERS[name].nodesTable === 'read') {
-        assert.ok(onNodes.length > 0 && nodesWrites.length === 0, `${name} reads the node registry only`);
+      for (const st of dynamo(name)) {
+        assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
+        assert.ok(!actionsOf(st).some((a) => a.includes('*')), `${name}: no wildcard actions`);
       }
-      if (HANDLERS[name].nodesTable === 'read-write') assert.ok(nodesWrites.includes('dynamodb:DeleteItem'), `${name} may delete LOST records`);
-      for (const st of statements) assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
+    }
+  });
+
+  it('grants every DynamoDB call the store adapters make (one truth: the commands in the code)', () => {
+    const ACTION: Record<string, string> = {
+      GetCommand: 'GetItem', PutCommand: 'PutItem', UpdateCommand: 'UpdateItem', DeleteCommand: 'DeleteItem', QueryCommand: 'Query',
+      ScanCommand: 'Scan', TransactWriteCommand: 'TransactWriteItems', TransactGetCommand: 'TransactGetItems',
+      BatchWriteCommand: 'BatchWriteItem', BatchGetCommand: 'BatchGetItem',
+    };
+    const commands = (file: string) => [...readFileSync(repoPath(file), 'utf8').matchAll(/new (\w+Command)\b/g)].map((m) => m[1]!);
+    const stateActions = new Set([...HANDLERS.reaper.stateTable]);
+    for (const command of commands('functions/adapters/dynamo-store.ts')) {
+      assert.ok(ACTION[command], `unknown command ${command}: map it to its IAM action`);
+      assert.ok(stateActions.has(`dynamodb:${ACTION[command]}`), `the voice core's ${command} is granted (infra/signalling-stack.ts HANDLERS)`);
     }
   });
 
@@ -203,6 +237,10 @@ describe('signalling stack', () => {
       ThrottlingBurstLimit: DEFAULTS.throttleBurstLimit,
       ThrottlingRateLimit: DEFAULTS.throttleRateLimit,
     });
+    assert.deepEqual(stage.Properties.RouteSettings, {
+      $connect: { ThrottlingBurstLimit: DEFAULTS.connectThrottleBurstLimit, ThrottlingRateLimit: DEFAULTS.connectThrottleRateLimit },
+    }, '$connect has its own, lower throttle');
+    assert.ok(DEFAULTS.connectThrottleRateLimit < DEFAULTS.throttleRateLimit);
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
     assert.equal(format.requestId, '$context.requestId');
     assert.equal(format.connectionId, '$context.connectionId');
