@@ -51,7 +51,13 @@ export interface InfraConfig {
   readonly drainTimeoutSeconds: number;
   /** Target tracking keeps the fleet's average MediaNodeLoad (percent of capacity) near this. */
   readonly targetLoadPercent: number;
-  /** Attach AmazonSSMManagedInstanceCore so operators can reach nodes with Session Manager (there is no SSH). */
+  /** How long a new node may take from launch to `media-node.ready` before its launch (or update) fails. */
+  readonly nodeReadyTimeoutMinutes: number;
+  /**
+   * Session Manager access to nodes (there is no SSH): installs AWS's SSM agent package at boot and grants
+   * only the Session Manager channel actions (never parameter reads). Off by default: nodes are replaceable
+   * and their logs are in CloudWatch Logs.
+   */
   readonly sessionManager: boolean;
 }
 
@@ -79,7 +85,8 @@ export const DEFAULTS: InfraConfig = {
   metricsPort: 9464,
   drainTimeoutSeconds: 900,
   targetLoadPercent: 60,
-  sessionManager: true,
+  nodeReadyTimeoutMinutes: 15,
+  sessionManager: false,
 };
 
 /** The retention periods CloudWatch Logs accepts. */
@@ -158,6 +165,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     metricsPort: int('metricsPort', d.metricsPort, 1024, 65535),
     drainTimeoutSeconds: int('drainTimeoutSeconds', d.drainTimeoutSeconds, 30, 6900),
     targetLoadPercent: int('targetLoadPercent', d.targetLoadPercent, 10, 95),
+    nodeReadyTimeoutMinutes: int('nodeReadyTimeoutMinutes', d.nodeReadyTimeoutMinutes, 5, 60),
     sessionManager: bool('sessionManager', d.sessionManager),
   };
 

