@@ -118,7 +118,7 @@ describe('signalling stack', () => {
     }
   });
 
-  it('bundles each handler from its own entry file with esbuild (ESM, Node 24, names kept, no source map to load)', () => {
+  it('bundles each handler from its own entry file with esbuild (ESM, Node 24, source maps)', () => {
     const markers: Record<keyof typeof HANDLERS, string> = {
       connect: 'voice.connect-rejected',
       default: 'voice.default-failed',
@@ -129,13 +129,15 @@ describe('signalling stack', () => {
       const code = s.signalling.functions[name].fn.node.findChild('Code') as s3assets.Asset;
       const dir = join(s.app.outdir, code.assetPath);
       const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
-      assert.ok(!existsSync(join(dir, 'index.mjs.map')), `${name} ships no source map (nothing to parse at cold start)`);
+      assert.ok(existsSync(join(dir, 'index.mjs.map')), `${name} has a source map`);
       assert.ok(bundle.includes(markers[name]), `${name} bundle comes from its entry`);
       assert.match(bundle, /createRequire/, 'ESM bundle carries the require shim');
       const fn = s.templates.signalling.toJSON().Resources[functionId(name)];
       assert.equal(fn.Properties.Runtime, 'nodejs24.x');
       assert.equal(fn.Properties.Handler, 'index.handler');
-      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, undefined, 'no --enable-source-maps');
+      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, '--enable-source-maps');
+      const grpc = /@grpc\/grpc-js|Http2SubchannelConnector/.test(bundle);
+      assert.equal(grpc, name !== 'connect', name === 'connect' ? '$connect carries no gRPC code' : `${name} calls media nodes`);
     }
   });
 
