@@ -5,8 +5,11 @@
 # Fails loudly: any failure, or no `media-node.ready` within the bound, signals FAILURE to CloudFormation
 # (a creation or rolling update then rolls back); SUCCESS is sent only after the node is serving.
 set -Eeuo pipefail
-APP=/opt/harmony-media-node
-CONF=/etc/harmony-media-node
+# Overridable only so test/infra/host.test.ts can run this script for real against fake commands.
+APP=${HARMONY_APP_DIR:-/opt/harmony-media-node}
+CONF=${HARMONY_CONF_DIR:-/etc/harmony-media-node}
+UNITS=${HARMONY_SYSTEMD_DIR:-/etc/systemd/system}
+STATE=${HARMONY_STATE_DIR:-/var/lib/harmony-media-node}
 set -a; . "$CONF/node.env"; . "$CONF/fleet.env"; set +a
 
 # Identity from IMDSv2 (the launch template requires session tokens).
@@ -17,6 +20,9 @@ private_ip=$(imds local-ipv4)
 
 log() { echo "{\"level\":\"$1\",\"msg\":\"$2\",\"nodeId\":\"$instance_id\"${3:+,$3}}"; }
 signal() {
+  # Once: the ERR trap also fires in subshells (set -E), and CloudFormation counts every signal.
+  [ -e "$CONF/.signalled" ] && return 0
+  touch "$CONF/.signalled"
   aws cloudformation signal-resource --region "$AWS_REGION" --stack-name "$HARMONY_STACK_NAME" \
     --logical-resource-id "$HARMONY_SIGNAL_RESOURCE" --unique-id "$instance_id" --status "$1" \
     || log error media-host.signal-failed "\"status\":\"$1\""
@@ -25,10 +31,12 @@ trap 'log error media-host.install-failed "\"line\":$LINENO"; signal FAILURE' ER
 
 # 1. The worker this repository built and tested on the same Debian release, verified before first use.
 [ "$(. /etc/os-release && echo "$VERSION_CODENAME")" = "$(cat "$APP/worker/DEBIAN_CODENAME")" ]
-(cd "$APP/worker" && sha256sum --check --strict SHA256SUMS)
+cd "$APP/worker"
+sha256sum --check --strict SHA256SUMS   # its own line: a failure inside an && list would not stop the script
+cd /
 mapfile -t runtime_packages < "$APP/worker/runtime-packages.txt"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${runtime_packages[@]}"
-! ldd "$APP/worker/mediasoup-worker" | grep 'not found'
+if ldd "$APP/worker/mediasoup-worker" | grep 'not found'; then false; fi
 status=0; "$APP/worker/mediasoup-worker" >/dev/null 2>&1 </dev/null || status=$?
 [ "$status" -eq 41 ]   # started outside mediasoup: it exits 41 once its libraries have loaded
 
@@ -49,13 +57,13 @@ NODE_BIN=$NODE_BIN
 ENV
 chmod 0644 "$CONF"/*.env
 id harmony-media >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin harmony-media
-mkdir -p /var/lib/harmony-media-node
+mkdir -p "$STATE"
 
-install -m 0644 "$APP"/host/*.service /etc/systemd/system/
+mkdir -p "$UNITS/harmony-media-node.service.d"
+install -m 0644 "$APP"/host/*.service "$UNITS/"
 # systemd may SIGKILL the node only after its own drain bound has passed.
-mkdir -p /etc/systemd/system/harmony-media-node.service.d
 printf '[Service]\nTimeoutStopSec=%s\n' $(( MEDIA_DRAIN_TIMEOUT_MS / 1000 + 60 )) \
-  > /etc/systemd/system/harmony-media-node.service.d/drain-bound.conf
+  > "$UNITS/harmony-media-node.service.d/drain-bound.conf"
 systemctl daemon-reload
 systemctl enable --now harmony-media-logs.service harmony-media-node.service
 
