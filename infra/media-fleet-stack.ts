@@ -1,6 +1,14 @@
 // Media fleet: an Auto Scaling group of media nodes in public subnets (WebRTC clients reach them over
 // UDP), scaled by target tracking on the load the nodes publish, drained before termination.
 //
+// Fails loudly and heals: a CreationPolicy and rolling updates wait for each new node's own signal, sent
+// by host/install.sh only after the node logged `media-node.ready` (FAILURE on any install error): a
+// broken node rolls the deploy back instead of deploying green. host/health-watch.sh marks a node that
+// stops serving Unhealthy (SetInstanceHealth), so the group replaces it. While a node hosts rooms it is
+// protected from scale-in (media-node/src/ScaleInProtection.ts), cleared when empty or draining.
+// Nodes run Debian 12 (the official AMI, from its public SSM parameter), the system the shipped worker
+// was built and tested on (infra/media-fleet/bundle.ts). Their journal goes to CloudWatch Logs.
+//
 // Drain on termination: a lifecycle hook holds a terminating instance in Terminating:Wait. On the
 // instance, harmony-media-lifecycle.service polls `autoscaling/target-lifecycle-state` in instance
 // metadata; on "Terminated" it stops the media node (SIGTERM → state draining, no new rooms, waits
@@ -8,20 +16,22 @@
 // calls CompleteLifecycleAction(CONTINUE). The hook's heartbeat timeout (drain + 300 s, default
 // result CONTINUE) bounds the wait even if the instance never answers. No Lambda, SNS or SSM
 // command is involved, so there is nothing else to fail.
-import { ArnFormat, Duration, Stack, type StackProps, CfnOutput, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, type StackProps, CfnOutput, Validations } from 'aws-cdk-lib';
 import { arnForNag } from './nag';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { mediaNodeAsset } from './media-fleet/bundle';
 import { LOAD_METRIC_DIMENSION, LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from './media-fleet/load-metric';
-import { mediaHostCommands } from './media-fleet/user-data';
+import { hostToolCommands, mediaHostCommands } from './media-fleet/user-data';
+import { FleetAlarms } from './media-fleet/alarms';
 
 export interface MediaFleetStackProps extends StackProps {
   readonly config: InfraConfig;
@@ -36,6 +46,8 @@ export const LIFECYCLE_HOOK_NAME = 'drain-media-node';
 export const DRAIN_HOOK_MARGIN_SECONDS = 300;
 /** Audio consumers one worker core is sized for (the media node benchmark's target). */
 export const CONSUMERS_PER_WORKER = 1000;
+/** The Debian cloud team's public SSM parameters of the current official Debian 12 AMIs. */
+export const DEBIAN_12_AMI_PARAMETER = { x86_64: '/aws/service/debian/release/12/latest/amd64', arm64: '/aws/service/debian/release/12/latest/arm64' };
 
 export class MediaFleetStack extends Stack {
   readonly group: autoscaling.AutoScalingGroup;
@@ -43,6 +55,8 @@ export class MediaFleetStack extends Stack {
   readonly bundle: s3assets.Asset;
   /** Fixed, so user data and IAM can name the group without a reference cycle through the launch template. */
   readonly groupName: string;
+  readonly nodeLogs: logs.LogGroup;
+  readonly alarms: FleetAlarms;
 
   constructor(scope: Construct, id: string, props: MediaFleetStackProps) {
     super(scope, id, props);
@@ -56,14 +70,72 @@ export class MediaFleetStack extends Stack {
     });
     const bundle = (this.bundle = mediaNodeAsset(this, 'MediaNodeBundle'));
 
+    this.nodeLogs = new logs.LogGroup(this, 'NodeLogs', {
+      retention: config.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
     const userData = ec2.UserData.forLinux();
-    userData.addCommands('set -euo pipefail', `export AWS_REGION=${this.region}`);
+    userData.addCommands('set -euo pipefail', `export AWS_REGION=${this.region}`, ...hostToolCommands());
+    if (config.sessionManager) {
+      // AWS's SSM agent package for Debian, from this Region's AWS bucket (Debian's AMI does not carry it).
+      userData.addCommands(
+        `curl -sSf -o /tmp/amazon-ssm-agent.deb https://s3.${this.region}.${this.urlSuffix}/amazon-ssm-${this.region}/latest/debian_${arm ? 'arm64' : 'amd64'}/amazon-ssm-agent.deb`,
+        'dpkg -i /tmp/amazon-ssm-agent.deb',
+      );
+    }
     const bundleZip = userData.addS3DownloadCommand({
       bucket: bundle.bucket,
       bucketKey: bundle.s3ObjectKey,
       localFile: '/tmp/harmony-media-node.zip',
       region: this.region,
     });
+
+    const launchTemplate = new ec2.LaunchTemplate(this, 'NodeTemplate', {
+      instanceType,
+      // Resolved by CloudFormation at deploy time: the current official Debian 12 AMI of this Region.
+      machineImage: ec2.MachineImage.fromSsmParameter(arm ? DEBIAN_12_AMI_PARAMETER.arm64 : DEBIAN_12_AMI_PARAMETER.x86_64, { os: ec2.OperatingSystemType.LINUX }),
+      role,
+      securityGroup: props.mediaSecurityGroup,
+      userData,
+      // IMDSv2 only; one hop, so nothing behind the host (no containers here) can reach the instance's credentials.
+      httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
+      httpEndpoint: true,
+      httpPutResponseHopLimit: 1,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda', // Debian's AMIs use xvda as their root device, like Amazon Linux
+          volume: ec2.BlockDeviceVolume.ebs(16, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3, deleteOnTermination: true }),
+        },
+      ],
+    });
+
+    const readyTimeout = Duration.minutes(config.nodeReadyTimeoutMinutes);
+    this.group = new autoscaling.AutoScalingGroup(this, 'Nodes', {
+      autoScalingGroupName: this.groupName,
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      launchTemplate,
+      minCapacity: config.minNodes,
+      maxCapacity: config.maxNodes,
+      // EC2 status checks, plus the node's own watchdog (SetInstanceHealth) once it serves.
+      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: readyTimeout }),
+      cooldown: Duration.minutes(5),
+      // Boot installs packages and the node: leave a new node out of the load average until it serves.
+      defaultInstanceWarmup: Duration.minutes(5),
+      groupMetrics: [autoscaling.GroupMetrics.all()],
+      // Creation waits for minNodes nodes to signal ready; a FAILURE or the timeout rolls the stack back.
+      signals: autoscaling.Signals.waitForMinCapacity({ timeout: readyTimeout }),
+      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
+        maxBatchSize: 1,
+        minInstancesInService: Math.min(config.minNodes, config.maxNodes - 1),
+        waitOnResourceSignals: true,
+        pauseTime: readyTimeout,
+      }),
+    });
+    const groupLogicalId = this.getLogicalId(this.group.node.defaultChild as autoscaling.CfnAutoScalingGroup);
+
     userData.addCommands(
       ...mediaHostCommands(
         {
@@ -78,46 +150,15 @@ export class MediaFleetStack extends Stack {
           capacity: config.mediaWorkers * CONSUMERS_PER_WORKER,
           metricsPort: config.metricsPort,
           drainTimeoutSeconds: config.drainTimeoutSeconds,
+          stackName: this.stackName,
+          signalResource: groupLogicalId,
+          // Leave the install's own steps time inside the group's signal timeout.
+          readyTimeoutSeconds: Math.max(120, readyTimeout.toSeconds() - 300),
+          logGroup: this.nodeLogs.logGroupName,
         },
         bundleZip,
       ),
     );
-
-    const launchTemplate = new ec2.LaunchTemplate(this, 'NodeTemplate', {
-      instanceType,
-      machineImage: ec2.MachineImage.latestAmazonLinux2023({ cpuType: cpuTypeOf(instanceType) }),
-      role,
-      securityGroup: props.mediaSecurityGroup,
-      userData,
-      // IMDSv2 only; one hop, so nothing behind the host (no containers here) can reach the instance's credentials.
-      httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
-      httpEndpoint: true,
-      httpPutResponseHopLimit: 1,
-      blockDevices: [
-        {
-          deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(16, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3, deleteOnTermination: true }),
-        },
-      ],
-    });
-
-    this.group = new autoscaling.AutoScalingGroup(this, 'Nodes', {
-      autoScalingGroupName: this.groupName,
-      vpc: props.vpc,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
-      launchTemplate,
-      minCapacity: config.minNodes,
-      maxCapacity: config.maxNodes,
-      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(10) }),
-      cooldown: Duration.minutes(5),
-      // Boot installs Node.js and mediasoup: leave a new node out of the load average until it serves.
-      defaultInstanceWarmup: Duration.minutes(5),
-      groupMetrics: [autoscaling.GroupMetrics.all()],
-      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
-        maxBatchSize: 1,
-        minInstancesInService: config.minNodes,
-      }),
-    });
 
     this.group.addLifecycleHook('Drain', {
       lifecycleHookName: LIFECYCLE_HOOK_NAME,
@@ -140,12 +181,17 @@ export class MediaFleetStack extends Stack {
 
     this.grantNode(role, props, bundle.bucket.bucketName, bundle.s3ObjectKey);
     this.acknowledgeFindings(role, config.sessionManager);
+    this.alarms = new FleetAlarms(this, 'Alarms', { groupName: this.groupName, nodeLogs: this.nodeLogs });
 
     new CfnOutput(this, 'MediaNodesGroup', { description: 'Auto Scaling group of the media nodes', value: this.groupName });
   }
 
   private grantNode(role: iam.Role, props: MediaFleetStackProps, bundleBucket: string, bundleKey: string): void {
-    props.nodesTable.grantReadWriteData(role);
+    // The registry: the node puts its record (heartbeat, lost sessions) and deletes it on exit.
+    role.addToPolicy(new iam.PolicyStatement({
+      actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+      resources: [props.nodesTable.tableArn],
+    }));
     props.mediaNodeSecret.grantRead(role);
     role.addToPolicy(new iam.PolicyStatement({
       actions: ['s3:GetObject'],
@@ -156,12 +202,24 @@ export class MediaFleetStack extends Stack {
       resources: ['*'],
       conditions: { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } },
     }));
+    // Its own group only: drain hook, watchdog, scale-in protection.
     role.addToPolicy(new iam.PolicyStatement({
-      actions: ['autoscaling:CompleteLifecycleAction'],
+      actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth', 'autoscaling:SetInstanceProtection'],
       resources: [this.groupArnPattern()],
     }));
+    // The ready signal (cloudformation:SignalResource on this stack's id) is granted by the group's `signals`.
+    role.addToPolicy(new iam.PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [this.nodeLogs.logGroupArn, `${this.nodeLogs.logGroupArn}:log-stream:*`],
+    }));
     if (props.config.sessionManager) {
-      role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'));
+      // Session Manager's channel actions only (what AmazonSSMManagedInstanceCore would add besides reads every
+      // parameter of the account); these actions have no resource-level permissions.
+      role.addToPolicy(new iam.PolicyStatement({
+        actions: ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel',
+          'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+        resources: ['*'],
+      }));
     }
   }
 
@@ -178,25 +236,21 @@ export class MediaFleetStack extends Stack {
   private acknowledgeFindings(role: iam.Role, sessionManager: boolean): void {
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'PutMetricData has no resource ARNs; the statement is limited to the HarmonyVoice namespace by condition.',
+      reason: sessionManager
+        ? 'PutMetricData (limited to the HarmonyVoice namespace by condition) and Session Manager channel actions have no resource ARNs.'
+        : 'PutMetricData has no resource ARNs; the statement is limited to the HarmonyVoice namespace by condition.',
     });
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${arnForNag(this, 'autoscaling')}:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`,
       reason: "The wildcard is the group's creation UUID; the ARN is pinned to this group's name.",
     });
-    if (sessionManager) {
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-        reason: 'Session Manager is the only operator access to nodes (no SSH, no key pair); context sessionManager=false removes it.',
-      });
-    }
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.nodeLogs.node.defaultChild as logs.CfnLogGroup)}.Arn>:log-stream:*]`,
+      reason: 'One log stream per instance id, known only at boot; pinned to the media nodes log group.',
+    });
     Validations.of(this.group).acknowledge({
       id: 'AwsSolutions-AS3',
       reason: 'Scaling activity is in the group activity history and EventBridge; this project has no notification subscriber to send it to.',
     });
   }
-}
-
-function cpuTypeOf(instanceType: ec2.InstanceType): ec2.AmazonLinuxCpuType {
-  return instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64;
 }

@@ -3,7 +3,9 @@
 //
 // Authentication happens in the $connect function: it verifies the session token (Authorization header,
 // or the last Sec-WebSocket-Protocol value for browsers) against the issuer's JWKS URL, or the public key
-// (PEM or JWKS) in SSM, and answers 401 before the upgrade. API Gateway only runs authorizers on $connect anyway, and the
+// (PEM or JWKS) kept in SSM, and answers 401 before the upgrade. A key in SSM is read by CloudFormation at
+// deploy time (a missing parameter fails the deploy, not the first user), so no function may read any
+// parameter. API Gateway only runs authorizers on $connect anyway, and the
 // function must also choose the subprotocol, so a separate authorizer would verify the token twice.
 import { Duration, Stack, type StackProps, CfnOutput, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { arnForNag } from './nag';
@@ -18,6 +20,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
 import { shardGroup } from '../functions/voice/Sweep';
@@ -25,6 +28,7 @@ import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import type { InfraConfig } from './config';
 import { repoPath } from './paths';
 import { HandlerFunction } from './signalling/handler-function';
+import { SignallingAlarms } from './signalling/alarms';
 
 export interface SignallingStackProps extends StackProps {
   readonly config: InfraConfig;
@@ -37,22 +41,28 @@ export interface SignallingStackProps extends StackProps {
 
 type HandlerName = 'connect' | 'default' | 'disconnect' | 'reaper';
 
+/** DynamoDB actions, by what the voice core does (functions/adapters/dynamo-store.ts, routing/NodeRegistry.ts). */
+const STATE_RECORD_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'];
+const NODES_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
+
 interface HandlerSpec {
   readonly entry: string;
   readonly description: string;
   readonly timeout: Duration;
   readonly memorySize: number;
-  /** What the handler does with each table (from functions/voice/VoiceCore.ts). */
-  readonly stateTable: 'read-write';
-  readonly nodesTable: 'none' | 'read' | 'read-write';
+  /** The DynamoDB actions the handler's code path uses on each table (none = no statement). */
+  readonly stateTable: readonly string[];
+  readonly nodesTable: readonly string[];
+  /** Calls media nodes over gRPC: reads the media node secret. */
+  readonly mediaNodes: boolean;
   /** Posts to, probes or closes connections through the @connections API. */
   readonly manageConnections: boolean;
 }
 
 /**
- * Every handler builds the same runtime at cold start (functions/handlers/runtime.ts): it reads the token
- * key from SSM (unless a JWKS URL is configured) and the media node secret from Secrets Manager, so all four
- * get those reads.
+ * What each handler may do, from what its code path calls: `$connect` only records the connection (one
+ * PutItem) and calls no media node; the others run the voice core; only the reaper scans and deletes
+ * lost-session records.
  */
 export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   connect: {
@@ -60,8 +70,9 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     description: 'WebSocket $connect: verifies the session token, records the connection',
     timeout: Duration.seconds(10),
     memorySize: 512,
-    stateTable: 'read-write',
-    nodesTable: 'none',
+    stateTable: ['dynamodb:PutItem'],
+    nodesTable: [],
+    mediaNodes: false,
     manageConnections: false,
   },
   default: {
@@ -69,8 +80,9 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     description: 'WebSocket $default: the voice protocol (hRPC frames), media node calls, fan-out',
     timeout: Duration.seconds(29), // API Gateway's integration timeout
     memorySize: 1024,
-    stateTable: 'read-write',
-    nodesTable: 'read',
+    stateTable: STATE_RECORD_ACTIONS,
+    nodesTable: NODES_READ_ACTIONS,
+    mediaNodes: true,
     manageConnections: true,
   },
   disconnect: {
@@ -78,8 +90,9 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     description: 'WebSocket $disconnect: leaves the media room, tells the remaining members',
     timeout: Duration.seconds(29),
     memorySize: 512,
-    stateTable: 'read-write',
-    nodesTable: 'read',
+    stateTable: STATE_RECORD_ACTIONS,
+    nodesTable: NODES_READ_ACTIONS,
+    mediaNodes: true,
     manageConnections: true,
   },
   reaper: {
@@ -90,8 +103,9 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     timeout: Duration.seconds(70),
     // Runs ~24 h a day even at rest (55 s of every minute), and waits on I/O: 256 MB halves its fixed cost.
     memorySize: 256,
-    stateTable: 'read-write',
-    nodesTable: 'read-write',
+    stateTable: STATE_RECORD_ACTIONS,
+    nodesTable: [...NODES_READ_ACTIONS, 'dynamodb:DeleteItem'],
+    mediaNodes: true,
     manageConnections: true,
   },
 };
@@ -100,6 +114,7 @@ export class SignallingStack extends Stack {
   readonly api: apigwv2.WebSocketApi;
   readonly stage: apigwv2.WebSocketStage;
   readonly functions: Record<HandlerName, HandlerFunction>;
+  readonly alarms: SignallingAlarms;
 
   constructor(scope: Construct, id: string, props: SignallingStackProps) {
     super(scope, id, props);
@@ -108,8 +123,9 @@ export class SignallingStack extends Stack {
     const environment = {
       [STATE_TABLE.envVar]: props.stateTable.tableName,
       [NODES_TABLE.envVar]: props.nodesTable.tableName,
-      ...tokenEnvironment(config),
-      MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn,
+      ...tokenEnvironment(config, (name) => ssm.StringParameter.valueForStringParameter(this, name)),
+      // API Gateway carries only text frames: $connect refuses binary-only hrpc1 offers up front.
+      VOICE_TEXT_FRAMES_ONLY: '1',
     };
     const make = (name: HandlerName) =>
       new HandlerFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Handler`, {
@@ -117,7 +133,7 @@ export class SignallingStack extends Stack {
         description: HANDLERS[name].description,
         timeout: HANDLERS[name].timeout,
         memorySize: HANDLERS[name].memorySize,
-        environment,
+        environment: HANDLERS[name].mediaNodes ? { ...environment, MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn } : environment,
         vpc: props.vpc,
         securityGroup: props.functionsSecurityGroup,
         logRetentionDays: config.logRetentionDays,
@@ -174,6 +190,10 @@ export class SignallingStack extends Stack {
       },
     });
     if (config.apiGatewayAccountLogsRole) this.stage.node.addDependency(this.accountLogsRole());
+    // $connect has its own, lower throttle: token verification and a DynamoDB write per attempt.
+    (this.stage.node.defaultChild as apigwv2.CfnStage).routeSettings = {
+      $connect: { ThrottlingRateLimit: config.connectThrottleRateLimit, ThrottlingBurstLimit: config.connectThrottleBurstLimit },
+    };
 
     this.grantAccess(props);
     // The reaper's scheduled event carries no domainName/stage to derive the @connections endpoint from.
@@ -196,6 +216,10 @@ export class SignallingStack extends Stack {
       (this.functions.reaper.fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = config.reaperReservedConcurrency;
     }
 
+    this.alarms = new SignallingAlarms(this, 'Alarms', {
+      api: this.api, stage: this.stage, accessLogs, functions: this.functions, logRetentionDays: config.logRetentionDays,
+    });
+
     new CfnOutput(this, 'WebSocketUrl', {
       description: 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
       value: this.stage.url,
@@ -205,31 +229,26 @@ export class SignallingStack extends Stack {
 
   /** Least privilege, per handler, from the HANDLERS table. */
   private grantAccess(props: SignallingStackProps): void {
-    const tokenKeyArn = this.formatArn({
-      service: 'ssm',
-      resource: 'parameter',
-      resourceName: props.config.tokenPublicKeyParameter.replace(/^\//, ''),
-    });
     const connectionArns = ['POST', 'GET', 'DELETE'].map((method) =>
       this.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/${method}/@connections/*` }),
     );
 
-    // The state table's indexes are for the reaper alone, named one by one: granting on the table object
-    // itself would add `<table>/index/*` for every handler.
-    const stateTable = dynamodb.Table.fromTableArn(this, 'StateTableGrants', props.stateTable.tableArn);
+    // The state table's indexes are for the reaper alone, named one by one (a grant on the table object would
+    // add `<table>/index/*` for every handler).
     for (const [name, spec] of Object.entries(HANDLERS) as [HandlerName, HandlerSpec][]) {
       const fn = this.functions[name].fn;
-      stateTable.grantReadWriteData(fn);
+      if (spec.stateTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.stateTable], resources: [props.stateTable.tableArn] }));
+      if (spec.nodesTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.nodesTable], resources: [props.nodesTable.tableArn] }));
+      if (spec.mediaNodes) {
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
+      }
       if (name === 'reaper') {
+        // The sweep reads only what is due (DUE index) and the sessions of dead nodes (BY_NODE index).
         fn.addToRolePolicy(new iam.PolicyStatement({
           actions: ['dynamodb:Query'],
           resources: [DUE_INDEX, BY_NODE_INDEX].map((index) => `${props.stateTable.tableArn}/index/${index.indexName}`),
         }));
       }
-      if (spec.nodesTable === 'read') props.nodesTable.grantReadData(fn);
-      if (spec.nodesTable === 'read-write') props.nodesTable.grantReadWriteData(fn);
-      if (!props.config.tokenJwksUrl) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [tokenKeyArn] }));
-      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
       if (spec.manageConnections) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
         const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi);
@@ -275,10 +294,15 @@ export function keepaliveRouteKey(): string {
  * The token verification settings of the handlers (functions/auth/token-config.ts): keys from the issuer's JWKS
  * URL when one is configured, else from the SSM parameter (PEM or JWKS); optional claims are set only when given.
  */
-export function tokenEnvironment(config: InfraConfig): Record<string, string> {
+/**
+ * The functions' token settings. Keys come from the JWKS URL when one is configured; otherwise the key kept in
+ * SSM is resolved at deploy time (`resolveParameter`: a CloudFormation dynamic reference in the stack) into
+ * TOKEN_PUBLIC_KEY, so no function reads SSM.
+ */
+export function tokenEnvironment(config: InfraConfig, resolveParameter: (name: string) => string): Record<string, string> {
   return {
     TOKEN_ISSUER: config.tokenIssuer,
-    ...(config.tokenJwksUrl ? { TOKEN_JWKS_URL: config.tokenJwksUrl } : { TOKEN_PUBLIC_KEY_PARAMETER: config.tokenPublicKeyParameter }),
+    ...(config.tokenJwksUrl ? { TOKEN_JWKS_URL: config.tokenJwksUrl } : { TOKEN_PUBLIC_KEY: resolveParameter(config.tokenPublicKeyParameter) }),
     ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : {}),
     ...(config.tokenUserClaim ? { TOKEN_USER_CLAIM: config.tokenUserClaim } : {}),
     ...(config.tokenGrantsClaim ? { TOKEN_GRANTS_CLAIM: config.tokenGrantsClaim } : {}),

@@ -19,6 +19,7 @@ import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedu
 import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';
 import type { RequestCounter } from './request-counter';
 import { SWEEP_SCHEDULE } from '../functions/voice/Sweep';
+import { superviseMediaNode, type MediaNodeSupervisor } from './media-node-supervisor';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
@@ -33,6 +34,8 @@ export interface MediaNodeOptions {
   readyTimeoutMs?: number;
   /** Forward the child's log lines to this process's stdout/stderr (default true). */
   forwardLogs?: boolean;
+  /** Start a new media node when this one dies (default true). */
+  restart?: boolean;
 }
 
 export interface LocalStackOptions {
@@ -69,7 +72,10 @@ export interface LocalStack {
   connectionsEndpoint: string;
   gateway: LocalGateway;
   dynamo: { endpoint: string; tables: Record<string, string> };
-  mediaNode: { grpc: string; pid: number; ready: Record<string, unknown> } | undefined;
+  /** The media node running now (a new one after the previous died: the stack restarts it). */
+  readonly mediaNode: { grpc: string; pid: number; ready: Record<string, unknown> } | undefined;
+  /** Resolves when a media node has been started in place of one that died. */
+  mediaNodeRestarted(): Promise<{ grpc: string; pid: number }>;
   /** The environment the handlers run with (secrets included: do not log it). */
   env: Record<string, string>;
   /** The development issuer the handlers trust (through its JWKS URL). */
@@ -112,11 +118,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const mediaNodeSecret = randomBytes(32).toString('base64url');
 
-    let mediaNode: MediaNodeProcess | undefined;
+    let mediaNode: MediaNodeSupervisor<MediaNodeProcess> | undefined;
     if (options.mediaNode !== false) {
-      mediaNode = await startMediaNode(options.mediaNode ?? {}, { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret }, port === 0);
+      const nodeOptions = options.mediaNode ?? {};
+      const nodeEnv = { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret };
+      mediaNode = await superviseMediaNode(() => startMediaNode(nodeOptions, nodeEnv, port === 0), { log, restart: nodeOptions.restart });
       cleanups.push(() => mediaNode!.stop());
-      log.info('media-node.started', { pid: mediaNode.pid, grpc: mediaNode.grpc, metrics: mediaNode.ready.metrics });
+      const first = mediaNode.current;
+      log.info('media-node.started', { pid: first.pid, grpc: first.grpc, metrics: first.ready.metrics });
     }
 
     // The gateway starts before the handler modules load (their environment needs its port); an early
@@ -127,11 +136,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return (await loaded)[name](event, context, callback);
     };
     const handlers: GatewayHandlers = { connect: lazy('connect'), default: lazy('default'), disconnect: lazy('disconnect') };
+    const strict = options.strict ?? process.env.LOCAL_GATEWAY_STRICT === '1';
     const gateway = await startLocalGateway({
       handlers,
       port,
       host: options.host,
-      strict: options.strict ?? process.env.LOCAL_GATEWAY_STRICT === '1',
+      strict,
       idleTimeoutMs: options.idleTimeoutMs,
       maxConnectionMs: options.maxConnectionMs,
       staticMounts: options.staticMounts ??
@@ -156,6 +166,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       MEDIA_NODE_SECRET: mediaNodeSecret,
       CONNECTIONS_ENDPOINT: gateway.connectionsEndpoint,
       AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand', // as Lambda sets it: Powertools reports the cold start
+      // As on AWS: a gateway that drops binary frames makes $connect refuse binary-only hrpc1 offers.
+      ...(strict ? { VOICE_TEXT_FRAMES_ONLY: '1' } : {}),
       ...options.handlerEnv,
     };
     restoreEnv = applyEnv(env);
@@ -182,7 +194,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       connectionsEndpoint: gateway.connectionsEndpoint,
       gateway,
       dynamo: { endpoint: dynamo.endpoint, tables: dynamo.tables },
-      mediaNode: mediaNode && { grpc: mediaNode.grpc, pid: mediaNode.pid, ready: mediaNode.ready },
+      get mediaNode() {
+        const node = mediaNode?.current;
+        return node && { grpc: node.grpc, pid: node.pid, ready: node.ready };
+      },
+      async mediaNodeRestarted() {
+        if (!mediaNode) throw new Error('local-stack.no-media-node: this stack runs without a media node');
+        const node = await mediaNode.nextStart();
+        return { grpc: node.grpc, pid: node.pid };
+      },
       env,
       issuer,
       metrics,

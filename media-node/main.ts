@@ -3,6 +3,7 @@
 import { configFromEnv } from './src/config';
 import { createLogger } from '../lib/log';
 import { startMediaNode } from './src/MediaNode';
+import { autoScalingProtection, ScaleInProtection } from './src/ScaleInProtection';
 
 const options = configFromEnv();
 const logger = createLogger({ level: options.logLevel ?? 'info' });
@@ -18,6 +19,16 @@ process.on('unhandledRejection', (error) => {
 
 try {
   const node = await startMediaNode({ ...options, logger });
+  // On EC2 (install.sh sets both): scale-in protection while the node hosts rooms.
+  const instanceId = process.env.MEDIA_INSTANCE_ID;
+  const groupName = process.env.MEDIA_AUTOSCALING_GROUP;
+  const protection = instanceId && groupName
+    ? new ScaleInProtection(autoScalingProtection({ instanceId, autoScalingGroupName: groupName }), logger) : undefined;
+  const syncProtection = () => protection?.update({ rooms: node.load().rooms, draining: node.state() !== 'active' });
+  if (protection) {
+    void syncProtection();
+    setInterval(syncProtection, 5_000).unref();
+  }
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -29,7 +40,9 @@ try {
       return;
     }
     logger.info('media-node.signal', { signal });
-    node.drain().then(
+    const draining = node.drain();
+    void syncProtection(); // state is draining now: clear the protection at once
+    draining.then(
       (emptied) => {
         logger.info('media-node.exit', { emptied });
         process.exit(0);

@@ -23,6 +23,7 @@ export const ErrorId = {
   timeout: 'voice.timeout',
   mediaLost: 'voice.media-lost',
   channelFull: 'voice.channel-full',
+  rateLimited: 'voice.rate-limited',
 } as const;
 export type ErrorIdentifier = (typeof ErrorId)[keyof typeof ErrorId];
 
@@ -31,9 +32,10 @@ export class VoiceError extends Error {
   constructor(
     readonly identifier: ErrorIdentifier,
     readonly humanMessage: string,
-    readonly options: { fatal?: boolean; retryAfterSeconds?: number } = {},
+    readonly options: { fatal?: boolean; retryAfterSeconds?: number; cause?: unknown } = {},
   ) {
-    super(`${identifier}: ${humanMessage}`);
+    // `cause` (for logs only) keeps what the client must not see: internal ids, transport details.
+    super(`${identifier}: ${humanMessage}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'VoiceError';
   }
   get fatal(): boolean {

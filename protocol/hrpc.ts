@@ -140,11 +140,19 @@ export interface Handshake {
   token: string | undefined;
 }
 
+export interface HandshakeOptions {
+  /**
+   * false behind a gateway that carries only text frames (API Gateway closes binary client frames with 1003):
+   * an offer of binary `hrpc1` alone is refused before the upgrade instead of failing on the first frame.
+   */
+  binaryFrames?: boolean;
+}
+
 /**
  * Reads subprotocol and token from the upgrade request's headers (names in any case).
- * Returns a VoiceError when no hRPC subprotocol is offered.
+ * Throws a VoiceError when no hRPC subprotocol is offered, or only `hrpc1` where binary frames are not carried.
  */
-export function parseHandshake(headers: Record<string, string | undefined>): Handshake {
+export function parseHandshake(headers: Record<string, string | undefined>, options: HandshakeOptions = {}): Handshake {
   const header = (name: string) => {
     for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
     return undefined;
@@ -154,6 +162,10 @@ export function parseHandshake(headers: Record<string, string | undefined>): Han
     : offered.includes(SUBPROTOCOL_BINARY) ? SUBPROTOCOL_BINARY : undefined;
   if (!subprotocol) {
     throw new VoiceError(ErrorId.badStreamingRequest, `no hRPC subprotocol offered (expected ${SUBPROTOCOL_BINARY} or ${SUBPROTOCOL_BASE64})`);
+  }
+  if (subprotocol === SUBPROTOCOL_BINARY && options.binaryFrames === false) {
+    throw new VoiceError(ErrorId.badStreamingRequest,
+      `this endpoint carries text frames only: offer subprotocol ${SUBPROTOCOL_BASE64} (binary ${SUBPROTOCOL_BINARY} frames would be refused)`);
   }
   const authorization = header('authorization')?.trim();
   const last = offered[offered.length - 1];

@@ -3,7 +3,7 @@
 // with conditions on its owner; expired items (TTL is only garbage collection) are filtered on read.
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
+  BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
@@ -187,19 +187,6 @@ export class DynamoStateStore implements StateStore {
     return Item.node ? { node: Item.node as Placement } : {};
   }
 
-  async listConnections(): Promise<ConnectionRecord[]> {
-    const records: ConnectionRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(new ScanCommand({
-        TableName: this.table, ExclusiveStartKey: startKey, ConsistentRead: true,
-        FilterExpression: 'sk = :conn', ExpressionAttributeValues: { ':conn': 'CONN' },
-      }));
-      records.push(...(page.Items ?? []).map((i) => strip<ConnectionRecord>(i)));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return records;
-  }
 
   // ---- issue 11: the sweep's reads (functions/voice/Sweep.ts); index attributes are derived below ----
 

@@ -1,7 +1,11 @@
 // MediaClient over the media node's gRPC API. Channels are reused across invocations (a warm Lambda keeps
 // them) but recreated after idle, because a grpc-js channel can go stale while a Lambda is frozen.
 // Every call has a deadline; UNAVAILABLE (not draining) is retried with backoff: all calls are idempotent.
+// A failure becomes a MediaError carrying the node's reason and its text without the node id; the node id,
+// address, gRPC code and raw details go to the log (`media.call-failed`, with room and session ids as
+// correlation ids), never into anything a client is sent (functions/voice/media-errors.ts).
 import { status, type ServiceError } from '@grpc/grpc-js';
+import { silentLogger, type Logger } from '../../lib/log';
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError } from '../../media-node/api/errors';
 import { HistoryEntry_Kind } from '../../gen/medianode/v1/media_node';
@@ -12,6 +16,8 @@ export interface GrpcMediaClientOptions {
   timeoutMs?: number;
   idleMs?: number;
   retries?: number;
+  /** Where failed calls are logged with their internal details (default: nowhere). */
+  log?: Logger;
 }
 
 export class GrpcMediaClient implements MediaClient {
@@ -27,29 +33,29 @@ export class GrpcMediaClient implements MediaClient {
   }
 
   async openRoom(node: Placement, roomId: string, holdMs: number) {
-    return this.call(node, (api) => api.openRoom({ roomId, holdMs }));
+    return this.call(node, 'openRoom', { roomId }, (api) => api.openRoom({ roomId, holdMs }));
   }
 
   async createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string }) {
-    const res = await this.call(node, (api) => api.createTransports(req));
+    const res = await this.call(node, 'createTransports', req, (api) => api.createTransports(req));
     if (!res.consumerTransport || !res.producerTransport) throw new MediaError('internal', 'media node returned no transports');
     return { consumerTransport: res.consumerTransport, producerTransport: res.producerTransport };
   }
 
   async join(node: Placement, req: Parameters<MediaClient['join']>[1]) {
-    return this.call(node, (api) => api.join(req));
+    return this.call(node, 'join', req, (api) => api.join(req));
   }
 
   async resumeConsumer(node: Placement, req: { roomId: string; sessionId: string; consumerId: string }) {
-    await this.call(node, (api) => api.resumeConsumer(req));
+    await this.call(node, 'resumeConsumer', req, (api) => api.resumeConsumer(req));
   }
 
   async leave(node: Placement, req: { roomId: string; sessionId: string }) {
-    return this.call(node, (api) => api.leave(req));
+    return this.call(node, 'leave', req, (api) => api.leave(req));
   }
 
   async history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory> {
-    const res = await this.call(node, (api) => api.history(req));
+    const res = await this.call(node, 'history', req, (api) => api.history(req));
     return {
       exists: res.exists,
       roomInstance: res.roomInstance,
@@ -79,7 +85,9 @@ export class GrpcMediaClient implements MediaClient {
     return api;
   }
 
-  private async call<T>(node: Placement, fn: (api: MediaNodeApi) => Promise<T>): Promise<T> {
+  private async call<T>(
+    node: Placement, method: string, ids: { roomId: string; sessionId?: string }, fn: (api: MediaNodeApi) => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn(this.api(node.grpcAddress));
@@ -93,7 +101,12 @@ export class GrpcMediaClient implements MediaClient {
           await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
           continue;
         }
-        throw new MediaError(reason, `${node.nodeId}: ${message || error.message}`, unavailable);
+        const level = unavailable ? 'warn' : reason === 'internal' || reason === 'unauthenticated' ? 'error' : 'info';
+        (this.options.log ?? silentLogger)[level]('media.call-failed', {
+          method, roomId: ids.roomId, connectionId: ids.sessionId, nodeId: node.nodeId, grpcAddress: node.grpcAddress,
+          code: error.code, reason, details: error.details ?? error.message, attempts: attempt + 1,
+        });
+        throw new MediaError(reason, message || 'media node call failed', unavailable);
       }
     }
   }

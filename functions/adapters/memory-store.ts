@@ -117,6 +117,7 @@ export class MemoryStateStore implements StateStore {
     }
   }
 
+  /** Every record (tests and the simulation; no periodic path reads all connections). */
   async listConnections(): Promise<ConnectionRecord[]> {
     return [...this.connections.values()].map((c) => ({ ...c }));
   }

@@ -1,20 +1,24 @@
-// $connect: authenticate before the upgrade. No or bad token → 401; no hRPC subprotocol → 400; both with an
-// hrpc.v1.Error body. On success the chosen subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
+// $connect: authenticate before the upgrade. No or bad token → 401; no hRPC subprotocol, or binary `hrpc1`
+// alone where the gateway carries only text frames (VOICE_TEXT_FRAMES_ONLY=1: API Gateway) → 400; both with
+// an hrpc.v1.Error body. On success the chosen subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
+// It never calls a media node: its runtime has no media client, so its bundle carries no gRPC code.
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
 import { METRIC } from '../../lib/metrics';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import { parseHandshake } from '../../protocol/hrpc';
-import { runtime } from './runtime';
+import { NO_MEDIA, runtimeWith } from './runtime';
 import { withInvocation } from './telemetry';
 import type { WebSocketEvent } from './event';
+
+const runtime = runtimeWith(NO_MEDIA);
 
 export function handler(event: WebSocketEvent, context?: Context): Promise<APIGatewayProxyResult> {
   return withInvocation(event, context, async ({ log, metrics }): Promise<APIGatewayProxyResult> => {
     const { connectionId, domainName, stage } = event.requestContext;
     try {
+      const handshake = parseHandshake(event.headers ?? {}, { binaryFrames: process.env.VOICE_TEXT_FRAMES_ONLY !== '1' });
       const rt = await runtime();
-      const handshake = parseHandshake(event.headers ?? {});
       const { userId, grants } = await rt.verify(handshake.token);
       await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants }, handshake.variant);
       metrics.count(METRIC.connects);

@@ -2,7 +2,7 @@
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { METRIC } from '../../lib/metrics';
 import type { WebSocketEvent } from './event';
-import { runtime } from './runtime';
+import { runtime } from './grpc-runtime';
 import { withInvocation } from './telemetry';
 
 export function handler(event: WebSocketEvent, context?: Context): Promise<APIGatewayProxyResult> {

@@ -1,27 +1,43 @@
-// Media-node failures → voice error identifiers. The node reports a stable reason (media-node/api/errors.ts).
-import { ErrorId, VoiceError } from '../../protocol/errors';
+// Media-node failures → voice error identifiers. The node reports a stable reason (media-node/api/errors.ts);
+// the client hears a fixed human message per reason. The node's own text (which names rooms, sessions and
+// nodes) and gRPC transport details never reach a client: the gRPC adapter logs them (`media.call-failed`,
+// with the connection id as correlation id) and they stay on the VoiceError as `cause` for the logs.
+import { ErrorId, VoiceError, type ErrorIdentifier } from '../../protocol/errors';
 import { MediaError } from './ports';
 
-const BY_REASON: Record<string, { id: (typeof ErrorId)[keyof typeof ErrorId]; fatal?: boolean }> = {
-  'bad-dtls-parameters': { id: ErrorId.badDtlsParameters },
-  'bad-rtp-parameters': { id: ErrorId.badRtpParameters },
-  'bad-rtp-capabilities': { id: ErrorId.badRtpCapabilities },
-  'cannot-consume': { id: ErrorId.badRtpCapabilities },
-  'unknown-consumer': { id: ErrorId.unknownConsumer },
-  'consumer-not-yours': { id: ErrorId.consumerNotYours },
-  'not-prepared': { id: ErrorId.outOfOrder },
-  'channel-full': { id: ErrorId.channelFull },
-  'unknown-room': { id: ErrorId.mediaLost, fatal: true },
-  'unknown-session': { id: ErrorId.mediaLost, fatal: true },
-  draining: { id: ErrorId.unavailable },
+interface Mapping {
+  readonly id: ErrorIdentifier;
+  readonly message: string;
+  readonly fatal?: boolean;
+}
+
+/** One truth for what a client is told per media-node reason. */
+export const MEDIA_REASON_MESSAGES: Readonly<Record<string, Mapping>> = {
+  'bad-dtls-parameters': { id: ErrorId.badDtlsParameters, message: 'the media server rejected dtls_parameters' },
+  'bad-rtp-parameters': { id: ErrorId.badRtpParameters, message: 'the media server rejected rtp_parameters' },
+  'bad-rtp-capabilities': { id: ErrorId.badRtpCapabilities, message: 'the media server rejected rtp_capabilities' },
+  'cannot-consume': { id: ErrorId.badRtpCapabilities, message: 'rtp_capabilities cannot receive the audio of this channel' },
+  'unknown-consumer': { id: ErrorId.unknownConsumer, message: 'no consumer with that consumer_id exists in this channel' },
+  'consumer-not-yours': { id: ErrorId.consumerNotYours, message: 'that consumer_id belongs to another stream' },
+  'not-prepared': { id: ErrorId.outOfOrder, message: 'the media session is not prepared for that message yet' },
+  'channel-full': { id: ErrorId.channelFull, message: 'the channel is full' },
+  'unknown-room': { id: ErrorId.mediaLost, message: 'the media server no longer hosts this channel; reconnect to rejoin', fatal: true },
+  'unknown-session': { id: ErrorId.mediaLost, message: 'the media server no longer has this session; reconnect to rejoin', fatal: true },
+  draining: { id: ErrorId.unavailable, message: 'the media server is shutting down; retry shortly' },
 };
+
+/** What a client hears when no media server answers (transport failures, deadlines). */
+export const MEDIA_UNAVAILABLE_MESSAGE = 'the media server is unavailable; retry shortly';
 
 export function mediaErrorToVoiceError(err: unknown): VoiceError {
   if (err instanceof VoiceError) return err;
   if (err instanceof MediaError) {
-    if (err.unavailable) return new VoiceError(ErrorId.unavailable, `media server unavailable: ${err.message}`, { retryAfterSeconds: 2 });
-    const mapped = BY_REASON[err.reason];
-    if (mapped) return new VoiceError(mapped.id, err.message, { fatal: mapped.fatal });
+    const mapped = MEDIA_REASON_MESSAGES[err.reason];
+    if (err.unavailable) {
+      return new VoiceError(ErrorId.unavailable, mapped?.id === ErrorId.unavailable ? mapped.message : MEDIA_UNAVAILABLE_MESSAGE,
+        { retryAfterSeconds: 2, cause: err });
+    }
+    if (mapped) return new VoiceError(mapped.id, mapped.message, { fatal: mapped.fatal, cause: err });
   }
   throw err;
 }

@@ -99,8 +99,6 @@ export interface StateStore {
   getStalledFeed(channelKey: string, now: number): Promise<{ node?: Placement } | undefined>;
   /** Lets go of a stalled feed whose room is gone (its node died: nobody is left to tell). */
   dropStalledFeed(channelKey: string, now: number): Promise<void>;
-  /** Every live connection record (the reaper's sweep). */
-  listConnections(): Promise<ConnectionRecord[]>;
 }
 
 export interface NodeDirectory {

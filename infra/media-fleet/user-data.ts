@@ -1,7 +1,8 @@
-// The media node's user data: install Node.js 20, unpack the bundle, write the two environment files
-// and hand over to host/install.sh. Values may be CDK tokens (table name, secret ARN, region); they
-// are resolved by CloudFormation into the script. Secrets never appear here: the launcher fetches
-// the gRPC secret from Secrets Manager at service start.
+// The media node's user data on Debian 12: the tools the host scripts use (AWS CLI, jq, unzip; Debian's
+// nodejs + npm only to run `npm ci`, which installs the Node.js 24 the node runs on from the asset's
+// lockfile), unpack the asset, write the two environment files and hand over to host/install.sh. Values
+// may be CDK tokens (table name, secret ARN, region); they are resolved by CloudFormation into the script.
+// Secrets never appear here: the launcher fetches the gRPC secret from Secrets Manager at service start.
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE, LOAD_PUBLISH_INTERVAL_SECONDS } from './load-metric';
 
 export const APP_DIR = '/opt/harmony-media-node';
@@ -19,7 +20,17 @@ export interface MediaHostSettings {
   readonly capacity: number;
   readonly metricsPort: number;
   readonly drainTimeoutSeconds: number;
+  /** CloudFormation stack and logical id of the Auto Scaling group that waits for this node's signal. */
+  readonly stackName: string;
+  readonly signalResource: string;
+  /** How long install.sh waits for `media-node.ready` before it signals FAILURE. */
+  readonly readyTimeoutSeconds: number;
+  /** CloudWatch Logs group the host ships its journal to. */
+  readonly logGroup: string;
 }
+
+/** Debian packages of the host's own scripts (the worker's runtime libraries come from the asset's list). */
+export const HOST_TOOLS = ['awscli', 'jq', 'unzip', 'curl', 'ca-certificates', 'nodejs', 'npm'] as const;
 
 /** The media node's environment (non-secret). MEDIA_NODE_ID and the advertised address come from IMDS at boot. */
 export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
@@ -49,7 +60,20 @@ export function fleetEnvironment(s: MediaHostSettings): Record<string, string> {
     LOAD_METRIC_NAMESPACE,
     LOAD_METRIC_NAME,
     LOAD_PUBLISH_INTERVAL_SECONDS: String(LOAD_PUBLISH_INTERVAL_SECONDS),
+    HARMONY_STACK_NAME: s.stackName,
+    HARMONY_SIGNAL_RESOURCE: s.signalResource,
+    HARMONY_READY_TIMEOUT_SECONDS: String(s.readyTimeoutSeconds),
+    HARMONY_LOG_GROUP: s.logGroup,
   };
+}
+
+/** What runs before the asset download (it needs the AWS CLI). */
+export function hostToolCommands(): string[] {
+  return [
+    'export DEBIAN_FRONTEND=noninteractive',
+    'apt-get update -q',
+    `apt-get install -y -q --no-install-recommends ${HOST_TOOLS.join(' ')}`,
+  ];
 }
 
 /** Shell commands run as root at first boot, after the bundle zip has been downloaded to `bundleZip`. */
@@ -60,9 +84,6 @@ export function mediaHostCommands(s: MediaHostSettings, bundleZip: string): stri
     'HARMONY_ENV',
   ];
   return [
-    // Node.js 20 is namespaced on AL2023 (node-20, npm-20); the toolchain is only used if mediasoup
-    // has no prebuilt worker for this host and builds one.
-    'dnf install -y nodejs20 nodejs20-npm unzip python3-pip gcc-c++ make',
     `mkdir -p ${APP_DIR} ${CONF_DIR}`,
     `unzip -oq ${bundleZip} -d ${APP_DIR}`,
     ...envFile(`${CONF_DIR}/node.env`, nodeEnvironment(s)),

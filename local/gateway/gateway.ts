@@ -120,7 +120,16 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
 
   const server: Server = createServer((req, res) => void onRequest(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void track(onUpgrade(req, socket, head)));
-  server.on('clientError', (_err, socket) => socket.destroy());
+  // A request Node's HTTP parser refuses (e.g. a 100 KB token in a header) gets an HTTP status and an
+  // hrpc.v1.Error body, as API Gateway answers oversized handshakes, instead of a reset.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    log.info('http.client-error', { status, code: err.code ?? null });
+    if (!socket.writable) return socket.destroy();
+    rejectUpgrade(socket, status, hrpcErrorHeaders(), hrpcErrorBody(status === 431
+      ? 'the request headers are too large (is the session token bigger than a session token can be?)'
+      : 'the request could not be parsed as HTTP'));
+  });
 
   const { port } = await listen(server, options.port ?? 0, host);
   const url = `http://${host}:${port}`;

@@ -16,7 +16,7 @@ describe('infra config', () => {
     const config = fromContext({
       region: 'eu-west-1', instanceType: 'c7gn.large', minNodes: '2', maxNodes: '8', mediaWorkers: '4',
       rtcPortBase: '44000', tokenIssuer: 'https://chat.example.org', sessionManager: 'false', dataRemoval: 'retain',
-      lambdaRuntime: 'nodejs22.x', natGateways: '2',
+      lambdaRuntime: 'nodejs24.x', natGateways: '2',
     });
     assert.equal(config.region, 'eu-west-1');
     assert.equal(config.instanceType, 'c7gn.large');
@@ -26,7 +26,7 @@ describe('infra config', () => {
     assert.equal(config.tokenIssuer, 'https://chat.example.org');
     assert.equal(config.sessionManager, false);
     assert.equal(config.dataRemoval, 'retain');
-    assert.equal(config.lambdaRuntime, 'nodejs22.x');
+    assert.equal(config.lambdaRuntime, 'nodejs24.x');
     assert.equal(config.natGateways, 2);
   });
 
@@ -45,6 +45,9 @@ describe('infra config', () => {
     rejects({ natGateways: 3 }, 'natGateways');
     rejects({ drainTimeoutSeconds: 7000 }, 'drainTimeoutSeconds'); // + hook margin would pass the 7200 s heartbeat limit
     rejects({ lambdaRuntime: 'nodejs18.x' }, 'lambdaRuntime');
+    rejects({ lambdaRuntime: 'nodejs20.x' }, 'lambdaRuntime'); // deprecated by Lambda
+    rejects({ lambdaRuntime: 'nodejs22.x' }, 'lambdaRuntime'); // not the Node.js the project is tested on
+    rejects({ minNodes: 0 }, 'minNodes'); // an empty fleet publishes no load metric and could never scale out
     rejects({ sessionManager: 'yes' }, 'sessionManager');
     rejects({ reaperShardGroups: 6 }, 'reaperShardGroups'); // an EventBridge rule takes at most 5 targets
     rejects({ reaperShardGroups: 0 }, 'reaperShardGroups');

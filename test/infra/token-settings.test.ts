@@ -25,15 +25,16 @@ describe('token issuer settings (context)', () => {
     }
   });
 
-  it('maps to the handlers\' environment: the JWKS URL replaces the SSM parameter; empty settings are left out', () => {
-    assert.deepEqual(tokenEnvironment(fromContext(ISSUER_CONTEXT)), {
+  it('maps to the handlers\' environment: the JWKS URL replaces the key kept in SSM (resolved at deploy time); empty settings are left out', () => {
+    const resolve = (name: string) => `{{resolve:ssm:${name}}}`;
+    assert.deepEqual(tokenEnvironment(fromContext(ISSUER_CONTEXT), resolve), {
       TOKEN_ISSUER: 'https://id.example.org/',
       TOKEN_JWKS_URL: 'https://id.example.org/.well-known/jwks.json',
       TOKEN_AUDIENCE: 'harmony-voice',
       TOKEN_USER_CLAIM: 'harmony_user_id',
       TOKEN_GRANTS_CLAIM: 'https://harmony.example.org/voice',
     });
-    assert.deepEqual(tokenEnvironment(DEFAULTS), { TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY_PARAMETER: DEFAULTS.tokenPublicKeyParameter });
+    assert.deepEqual(tokenEnvironment(DEFAULTS, resolve), { TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter) });
   });
 
   describe('synthesized with a JWKS URL', () => {
@@ -53,10 +54,11 @@ describe('token issuer settings (context)', () => {
         assert.equal(vars.TOKEN_GRANTS_CLAIM, 'https://harmony.example.org/voice', name);
         assert.equal(vars.TOKEN_ISSUER, 'https://id.example.org/', name);
         assert.equal(vars.TOKEN_PUBLIC_KEY_PARAMETER, undefined, name);
+        assert.equal(vars.TOKEN_PUBLIC_KEY, undefined, name);
       }
     });
 
-    it('no function may read SSM any more (least privilege)', () => {
+    it('no function may read SSM (least privilege)', () => {
       const actions = resourcesOf(s.templates.signalling, 'AWS::IAM::Policy')
         .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[] }[])
         .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));

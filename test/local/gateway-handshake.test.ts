@@ -2,6 +2,7 @@
 // refuses it before the 101 with its status and body; bad paths get 400 with an hrpc.v1.Error body.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
 import { startLocalGateway, type LocalGateway, type ProxyResult } from '../../local/gateway';
@@ -97,6 +98,27 @@ describe('local gateway handshake', () => {
     assert.equal(recorded.connect.length, connects);
   });
 
+  it('answers an oversized handshake (a 100 KB token) with 431 and an hrpc.v1.Error body, not a reset', async () => {
+    const connects = recorded.connect.length;
+    const rejection = await openWs(gateway.wsUrl, ['hrpc1.base64', 'x'.repeat(100 * 1024)]).then(
+      () => assert.fail('upgrade should be refused'),
+      (r: Rejection) => r,
+    );
+    assert.equal(rejection.status, 431);
+    assert.equal(rejection.headers['content-type'], 'application/hrpc');
+    const error = HrpcError.decode(rejection.body);
+    assert.equal(error.identifier, 'hrpc.http.bad-streaming-request');
+    assert.match(error.humanMessage, /headers are too large/);
+    assert.equal(recorded.connect.length, connects, '$connect never ran');
+  });
+
+  it('answers a request HTTP cannot parse with 400 and an hrpc.v1.Error body', async () => {
+    const raw = await rawExchange(gateway.port, 'GET /protocol.voice.v1.VoiceService/StreamMessage HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+    assert.match(raw.toString('latin1'), /^HTTP\/1\.1 400 /);
+    const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+    assert.equal(HrpcError.decode(body).identifier, 'hrpc.http.bad-streaming-request');
+  });
+
   it('answers a plain GET on the stream path with 400 and an hrpc.v1.Error body', async () => {
     const { status, headers, body } = await httpGet(`${gateway.url}/protocol.voice.v1.VoiceService/StreamMessage`);
     assert.equal(status, 400);
@@ -150,5 +172,16 @@ function httpGet(url: string): Promise<{ status: number; headers: Record<string,
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
     }).on('error', reject).end();
+  });
+}
+
+/** Writes raw bytes to the gateway and returns everything it answers until it closes the socket. */
+function rawExchange(port: number, text: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = tcpConnect(port, '127.0.0.1', () => socket.write(text));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
   });
 }

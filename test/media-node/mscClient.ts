@@ -51,7 +51,9 @@ export class TestClient {
   async join(): Promise<{ forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[] }> {
     const { api, roomId, sessionId, userId } = this;
     const { rtpCapabilities } = await api.openRoom({ roomId });
-    const device = new Device({ codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] } });
+    // handlerName: Node >= 21 has a global `navigator`, which msc-node's detection takes for a browser.
+    const device = new Device({ codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] } },
+      { handlerName: 'werift' });
     await device.load({ routerRtpCapabilities: JSON.parse(rtpCapabilities) });
     const prepared = await api.createTransports({ roomId, sessionId, userId, rtpCapabilities: JSON.stringify(device.rtpCapabilities) });
     const keys = await generateKeys();

@@ -18,7 +18,7 @@ const open: VoiceTestClient[] = [];
 
 before(async () => {
   process.env.VOICE_NODE_STALE_AFTER_MS = '3000';
-  stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 1_000, mediaNode: { forwardLogs: false } });
+  stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 1_000, mediaNode: { forwardLogs: false, restart: false } });
 });
 after(async () => {
   for (const c of open) c.terminate();

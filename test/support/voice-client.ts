@@ -1,11 +1,17 @@
 // A Node hRPC client of the voice stream for integration tests and the signalling benchmark: it speaks
 // the wire protocol through the shared codec and records every frame it receives, in order.
+import { after } from 'node:test';
 import WebSocket from 'ws';
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import {
   decodeServerFrame, encodeRequest, fromWire, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, toWire, VOICE_STREAM_PATH,
   type ServerFrame, type Variant,
 } from '../../protocol/hrpc';
+import { assertNoLeaks, checkClientMessage } from './leaks';
+
+// Every suite that talks to the service through this client also proves that no error frame it got
+// named an internal id (node ids, connection ids, gRPC internals).
+if (process.env.NODE_TEST_CONTEXT) after(assertNoLeaks); // not in the benchmark (no test runner there)
 
 type ResponseCase = NonNullable<StreamMessageResponse['message']>['$case'];
 type ResponseOf<C extends ResponseCase> = Extract<NonNullable<StreamMessageResponse['message']>, { $case: C }>['value'];
@@ -27,7 +33,9 @@ export class VoiceTestClient {
   private constructor(private readonly ws: WebSocket, readonly variant: Variant) {
     ws.on('message', (data, isBinary) => {
       const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString('utf8');
-      this.frames.push(decodeServerFrame(fromWire(payload, variant)));
+      const frame = decodeServerFrame(fromWire(payload, variant));
+      if (frame.kind === 'error') checkClientMessage(frame.error.identifier, frame.error.humanMessage);
+      this.frames.push(frame);
       this.wake();
     });
     ws.on('close', (code, reason) => {

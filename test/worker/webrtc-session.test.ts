@@ -43,9 +43,10 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     const serverSend = await router.createWebRtcTransport(listen);
     const serverRecv = await router.createWebRtcTransport(listen);
 
+    // handlerName: Node >= 21 has a global `navigator`, which msc-node's detection takes for a browser.
     const device = new Device({
       codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] },
-    });
+    }, { handlerName: 'werift' });
     await device.load({ routerRtpCapabilities: router.rtpCapabilities });
 
     const send = device.createSendTransport({

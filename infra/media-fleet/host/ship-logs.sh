@@ -1,0 +1,26 @@
+#!/bin/bash
+# harmony-media-logs.service: copies the media host's journal lines (the media node's JSON logs, the host
+# scripts' JSON lines, cloud-init's install output) to CloudWatch Logs every 5 s, one stream per instance.
+# The journal cursor is kept on disk, so a restart resumes where it stopped.
+set -uo pipefail
+imds() {
+  local token
+  token=$(curl -sf -m 2 -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1
+  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+instance_id=""
+until [ -n "$instance_id" ]; do instance_id=$(imds instance-id) || sleep 2; done
+aws logs create-log-stream --log-group-name "$HARMONY_LOG_GROUP" --log-stream-name "$instance_id" 2>/dev/null || true
+cursor=/var/lib/harmony-media-node/journal.cursor
+batch=$(mktemp)
+while true; do
+  journalctl --cursor-file="$cursor" -o json --no-pager \
+      -u harmony-media-node.service -u harmony-media-health.service -u harmony-media-lifecycle.service \
+      -u harmony-media-load.service -u cloud-final.service \
+    | jq -sc '[.[] | {timestamp: ((.__REALTIME_TIMESTAMP | tonumber) / 1000 | floor), message: (.MESSAGE | tostring)}] | .[:9000]' > "$batch"
+  if [ "$(jq length "$batch")" -gt 0 ]; then
+    aws logs put-log-events --log-group-name "$HARMONY_LOG_GROUP" --log-stream-name "$instance_id" --log-events "file://$batch" >/dev/null \
+      || echo '{"level":"warn","msg":"media-host.log-ship-failed"}'
+  fi
+  sleep 5
+done
