@@ -106,7 +106,9 @@ export class GrpcMediaClient implements MediaClient {
           method, roomId: ids.roomId, connectionId: ids.sessionId, nodeId: node.nodeId, grpcAddress: node.grpcAddress,
           code: error.code, reason, details: error.details ?? error.message, attempts: attempt + 1,
         });
-        throw new MediaError(reason, message || 'media node call failed', unavailable);
+        // Still refused after the retries (nothing listening): the node is gone or restarting, and its rooms with it.
+        const unreachable = error.code === status.UNAVAILABLE && reason === 'internal';
+        throw new MediaError(unreachable ? 'unreachable' : reason, message || 'media node call failed', unavailable);
       }
     }
   }

@@ -434,10 +434,11 @@ export class VoiceCore {
         const { rtpCapabilities } = await this.deps.media.openRoom(placement, roomId, holdMs);
         return { placement, rtpCapabilities };
       } catch (err) {
-        // Only a draining node refuses a room (and it refuses only rooms it does not have, so nobody is in
-        // the channel there): place it elsewhere. Any other failure may be transient while members are on
-        // that node, and moving the channel would split it over two nodes: the client retries instead.
-        if (!(err instanceof MediaError && err.reason === 'draining')) throw mediaErrorToVoiceError(err);
+        // A draining node refuses only rooms it does not have, and an unreachable one (nothing listening: dead
+        // or restarting) has no rooms left: nobody is in the channel there, so place it elsewhere. Any other
+        // failure (a deadline, an error) may be transient while members are on that node, and moving the
+        // channel would split it over two nodes: the client retries instead.
+        if (!(err instanceof MediaError && (err.reason === 'draining' || err.reason === 'unreachable'))) throw mediaErrorToVoiceError(err);
         this.deps.log.info('voice.node-refused-room', { roomId, nodeId: placement.nodeId, reason: err.reason });
         excluded.add(placement.nodeId);
       }

@@ -212,7 +212,7 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
     await this.sim.point();
     const node = this.node(placement.nodeId);
     const unavailable = () => new MediaError('internal', 'deadline exceeded', true);
-    if (!node.alive) throw unavailable();
+    if (!node.alive) throw new MediaError('unreachable', 'connection refused', true);
     if (!options.faultFree) {
       if (this.sim.chance(this.faults.failBefore)) throw unavailable();
       if (this.sim.chance(this.faults.hang)) {

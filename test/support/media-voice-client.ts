@@ -33,7 +33,9 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
   const client = await VoiceTestClient.connect(options);
   client.send({ $case: 'initialize', value: { guildId, channelId } });
   const { rtpCapabilities } = await client.expect('initialized');
-  const device = new Device({ codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] } });
+  // handlerName: Node >= 21 has a global `navigator`, which msc-node's detection takes for a browser.
+  const device = new Device({ codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] } },
+    { handlerName: 'werift' });
   await device.load({ routerRtpCapabilities: JSON.parse(rtpCapabilities) });
   client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: JSON.stringify(device.rtpCapabilities) } });
   const prepared = await client.expect('preparedForJoinChannel', 10_000);
