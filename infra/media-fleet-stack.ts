@@ -21,6 +21,7 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { mediaNodeAsset } from './media-fleet/bundle';
 import { LOAD_METRIC_DIMENSION, LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from './media-fleet/load-metric';
+import { DEFAULT_WORKER_LIMITS } from '../routing/load';
 import { mediaHostCommands } from './media-fleet/user-data';
 
 export interface MediaFleetStackProps extends StackProps {
@@ -34,8 +35,11 @@ export interface MediaFleetStackProps extends StackProps {
 export const LIFECYCLE_HOOK_NAME = 'drain-media-node';
 /** Time between the node's drain bound and the hook giving up on it (systemd kill at +60 s, CLI retries). */
 export const DRAIN_HOOK_MARGIN_SECONDS = 300;
-/** Audio consumers one worker core is sized for (the media node benchmark's target). */
-export const CONSUMERS_PER_WORKER = 1000;
+/**
+ * Consumers one worker may hold (MEDIA_CAPACITY = workers × this). Since load is measured in forwarded
+ * packets (routing/load.ts), this only bounds memory and control work of mostly silent (DTX) channels.
+ */
+export const CONSUMERS_PER_WORKER = DEFAULT_WORKER_LIMITS.consumers;
 
 export class MediaFleetStack extends Stack {
   readonly group: autoscaling.AutoScalingGroup;

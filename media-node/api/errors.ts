@@ -14,6 +14,7 @@ export const MEDIA_ERROR_REASONS = [
   'consumer-not-yours',
   'not-prepared',
   'draining',
+  'over-capacity',
   'unauthenticated',
   'internal',
 ] as const;
@@ -31,6 +32,8 @@ export const MEDIA_ERROR_STATUS: Record<MediaErrorReason, status> = {
   'consumer-not-yours': status.PERMISSION_DENIED,
   'not-prepared': status.FAILED_PRECONDITION,
   draining: status.UNAVAILABLE,
+  // Not UNAVAILABLE: the client must not retry it at once (media-node/src/Admission.ts).
+  'over-capacity': status.RESOURCE_EXHAUSTED,
   unauthenticated: status.UNAUTHENTICATED,
   internal: status.INTERNAL,
 };
