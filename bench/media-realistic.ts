@@ -1,0 +1,197 @@
+// `npm run bench:media -- --realistic`: voice channels as people use them, on one worker.
+//
+// Each channel is a router (as on the media node) with 20 members; each member has an Opus producer
+// (PlainTransport fed from a UDP socket) and a listener transport (PlainTransport, SRTP with the suite
+// Chromium negotiates) consuming the 19 others. One member talks at a time (50 packets/s of 80-byte
+// frames; the talker changes every TALK_SPELL_S, channels out of phase); the others are silent with
+// Opus DTX (one 3-byte packet every 400 ms = 2.5/s). Channels are added in steps until the worker
+// passes --stop-at % of a core; each step measures the worker's CPU (getResourceUsage) and the packets
+// a sink process counted. Users per core = users × 100 / CPU % of the step that passed the threshold.
+// Then, in the same run and on fresh workers, the all-talking case (10 producers, 1000 consumers) with
+// SRTP and without: consumers per core, and SRTP µs per packet = extra CPU / packets out.
+// Ingress is plain RTP (the sender does not encrypt): decryption is 1/19 of the SRTP work in a
+// 20-member channel and is left out.
+import { cpus } from 'node:os';
+import * as mediasoup from 'mediasoup';
+import type { types } from 'mediasoup';
+import { ROOM_MEDIA_CODECS } from '../media-node/src/codecs';
+import { allTalking, formatStep, machineLoad, STEP_HEADER } from './media-all-talking';
+import { bind, cpuMs, DTX_PAYLOAD_BYTES, listenerTransport, rtp, sleep, speakerProducer, startSink, type SrtpSuite } from './media-kit';
+
+const TICK_MS = 20;
+const DTX_EVERY_TICKS = 20; // 400 ms
+const TALK_SPELL_S = 3;
+
+interface Member {
+  ssrc: number;
+  port: number;
+  sequence: number;
+}
+
+interface Channel {
+  router: types.Router;
+  members: Member[];
+  /** Seconds added to the clock when choosing the talker, so channels do not switch in step. */
+  phaseS: number;
+}
+
+export interface RealisticOptions {
+  suite: SrtpSuite;
+  channelSize: number;
+  channelsPerStep: number;
+  maxChannels: number;
+  stopAtCpu: number;
+  windowS: number;
+  warmupS: number;
+}
+
+interface RealisticStep {
+  channels: number;
+  users: number;
+  consumers: number;
+  ppsIn: number;
+  ppsOut: number;
+  delivered: number;
+  cpu: number;
+  usersPerCore: number;
+}
+
+export async function runRealistic(options: RealisticOptions): Promise<void> {
+  const size = options.channelSize;
+  console.log(
+    `mediasoup ${mediasoup.version}, 1 worker, channels of ${size} (one talker at 50 packets/s, the others DTX at 2.5/s, ` +
+      `talker changes every ${TALK_SPELL_S} s), listeners on PlainTransports with SRTP (${options.suite}), ` +
+      `+${options.channelsPerStep} channels per step until the worker passes ${options.stopAtCpu} %, window ${options.windowS}s`,
+  );
+  const worker = await mediasoup.createWorker({ logLevel: 'error' });
+  const sender = await bind();
+  const sink = await startSink();
+  const channels: Channel[] = [];
+  let nextSsrc = 10_000;
+  let tick = 0;
+  let sentIn = 0;
+  let expectedOut = 0;
+  let feed: NodeJS.Timeout | undefined;
+
+  const addChannel = async () => {
+    const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+    const members: Member[] = [];
+    const producers: types.Producer[] = [];
+    for (let i = 0; i < size; i++) {
+      const ssrc = nextSsrc++;
+      const { producer, port } = await speakerProducer(router, ssrc);
+      producers.push(producer);
+      members.push({ ssrc, port, sequence: 0 });
+    }
+    for (let i = 0; i < size; i++) {
+      const transport = await listenerTransport(router, sink.port, options.suite);
+      await Promise.all(
+        producers
+          .filter((_, j) => j !== i)
+          .map(async (producer) => {
+            const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
+            await consumer.resume();
+          }),
+      );
+    }
+    channels.push({ router, members, phaseS: (channels.length * 0.77) % TALK_SPELL_S });
+  };
+
+  const send = (member: Member, payloadBytes?: number) => {
+    member.sequence++;
+    sender.send(rtp(member.sequence, tick * 960, member.ssrc, payloadBytes), member.port, '127.0.0.1');
+    sentIn++;
+    expectedOut += size - 1;
+  };
+  const startFeed = () => {
+    feed = setInterval(() => {
+      tick++;
+      const nowS = (tick * TICK_MS) / 1000;
+      for (const channel of channels) {
+        const talker = Math.floor((nowS + channel.phaseS) / TALK_SPELL_S) % size;
+        channel.members.forEach((member, i) => {
+          if (i === talker) send(member);
+          else if ((tick + i) % DTX_EVERY_TICKS === 0) send(member, DTX_PAYLOAD_BYTES);
+        });
+      }
+    }, TICK_MS);
+  };
+  const stopFeed = () => clearInterval(feed);
+
+  const steps: RealisticStep[] = [];
+  try {
+    console.log('channels | users | consumers | pps in | pps out | delivered | worker CPU % | users per core (extrapolated)');
+    while (channels.length < options.maxChannels) {
+      stopFeed();
+      for (let i = 0; i < options.channelsPerStep && channels.length < options.maxChannels; i++) await addChannel();
+      startFeed();
+      await sleep(options.warmupS * 1000);
+      const startCpu = await cpuMs(worker);
+      const startSink = await sink.count();
+      const startIn = sentIn;
+      const startExpected = expectedOut;
+      const startAt = Date.now();
+      await sleep(options.windowS * 1000);
+      const elapsedS = (Date.now() - startAt) / 1000;
+      const cpu = (100 * ((await cpuMs(worker)) - startCpu)) / (elapsedS * 1000);
+      const out = (await sink.count()) - startSink;
+      const expected = expectedOut - startExpected;
+      const users = channels.length * size;
+      const step: RealisticStep = {
+        channels: channels.length,
+        users,
+        consumers: users * (size - 1),
+        ppsIn: (sentIn - startIn) / elapsedS,
+        ppsOut: out / elapsedS,
+        delivered: expected > 0 ? out / expected : 0,
+        cpu,
+        usersPerCore: cpu > 0 ? Math.round((users * 100) / cpu) : Infinity,
+      };
+      steps.push(step);
+      console.log(
+        [
+          String(step.channels).padStart(8),
+          String(step.users).padStart(5),
+          String(step.consumers).padStart(9),
+          step.ppsIn.toFixed(0).padStart(6),
+          step.ppsOut.toFixed(0).padStart(7),
+          `${(step.delivered * 100).toFixed(1)}%`.padStart(9),
+          step.cpu.toFixed(1).padStart(12),
+          String(step.usersPerCore).padStart(8),
+        ].join(' | '),
+      );
+      if (cpu >= options.stopAtCpu) break;
+    }
+  } finally {
+    stopFeed();
+    sender.close();
+    sink.stop();
+    worker.close();
+  }
+  console.log(`(${machineLoad()} on ${cpus().length} cores: the worker's own CPU time is measured, so other load skews it less than "delivered")`);
+  const passed = steps.find((s) => s.cpu >= options.stopAtCpu) ?? steps.at(-1)!;
+  const below = steps.filter((s) => s.cpu < options.stopAtCpu).at(-1);
+  console.log(
+    `realistic: passed ${options.stopAtCpu} % at ${passed.users} users (${passed.channels} channels of ${size}, ${passed.cpu.toFixed(1)} % CPU, ` +
+      `${(passed.delivered * 100).toFixed(1)} % delivered)${below ? `; last step below: ${below.users} users at ${below.cpu.toFixed(1)} %` : ''}`,
+  );
+
+  // Same run, fresh workers: everyone talking, with and without SRTP.
+  console.log(`\nall talking: 10 producers at 50 packets/s, 1000 consumers; SRTP ${options.suite} vs none`);
+  console.log(STEP_HEADER);
+  const common = { producers: 10, steps: [1000], windowS: options.windowS, warmupS: options.warmupS, onStep: (r: Parameters<typeof formatStep>[0]) => console.log(formatStep(r)) };
+  const [withSrtp] = await allTalking({ ...common, suite: options.suite });
+  const [withoutSrtp] = await allTalking({ ...common, suite: undefined });
+  const srtpUsPerPacket = ((withSrtp!.cpu - withoutSrtp!.cpu) / 100) * 1e6 / withSrtp!.ppsOut;
+  const dtxOffUsers = Math.round(withSrtp!.perCore / (size - 1));
+  console.log(
+    `all talking: ${withSrtp!.perCore} consumers per core with SRTP, ${withoutSrtp!.perCore} without; ` +
+      `SRTP = ${(withSrtp!.cpu - withoutSrtp!.cpu).toFixed(1)} % of a core for ${withSrtp!.ppsOut.toFixed(0)} packets/s`,
+  );
+  console.log(
+    `the same channels with DTX off (every member sending 50/s): ≈ ${dtxOffUsers} users per core; with DTX: ${passed.usersPerCore} (×${(passed.usersPerCore / dtxOffUsers).toFixed(1)})`,
+  );
+  console.log(
+    `media: ${passed.usersPerCore} users per core (realistic), ${withSrtp!.perCore} consumers per core (all talking), SRTP ${srtpUsPerPacket.toFixed(2)} µs/packet`,
+  );
+}
