@@ -65,15 +65,20 @@ export async function allTalking(options: {
       }
       startFeed();
       await sleep(options.warmupS * 1000);
+      // The window runs from one CPU reading to the next (a busy worker answers late: everything is
+      // read right after each answer, so CPU, packets in and packets out cover the same stretch).
       const startCpu = await cpuMs(worker);
-      const startSink = await sink.count();
-      const startSent = sent;
       const startAt = Date.now();
+      const startSent = sent;
+      const startSink = await sink.count();
       await sleep(options.windowS * 1000);
+      const endCpu = await cpuMs(worker);
       const elapsedS = (Date.now() - startAt) / 1000;
-      const cpu = (100 * ((await cpuMs(worker)) - startCpu)) / (elapsedS * 1000);
-      const ppsIn = (sent - startSent) / elapsedS;
-      const ppsOut = ((await sink.count()) - startSink) / elapsedS;
+      const endSent = sent;
+      const endSink = await sink.count();
+      const cpu = (100 * (endCpu - startCpu)) / (elapsedS * 1000);
+      const ppsIn = (endSent - startSent) / elapsedS;
+      const ppsOut = (endSink - startSink) / elapsedS;
       const expected = ppsIn * listeners;
       const consumers = listeners * options.producers;
       const step = { consumers, ppsIn, ppsOut, expected, delivered: expected > 0 ? ppsOut / expected : 0, cpu, perCore: cpu > 0 ? Math.round((consumers * 100) / cpu) : Infinity };

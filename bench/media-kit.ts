@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import type { types } from 'mediasoup';
 
 export const PAYLOAD_TYPE = 100;
@@ -55,10 +56,23 @@ export async function startSink(): Promise<{ port: number; count: () => Promise<
   };
 }
 
+/**
+ * The worker's CPU time (user + system) in ms, read from /proc at once: a busy worker answers
+ * getResourceUsage late, which skews a window measured around two such requests (readings over
+ * 100 % of a core were seen on a loaded machine). getResourceUsage where /proc is missing.
+ */
 export async function cpuMs(worker: types.Worker): Promise<number> {
-  const usage = await worker.getResourceUsage();
-  return usage.ru_utime + usage.ru_stime;
+  try {
+    const fields = readFileSync(`/proc/${worker.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    const usage = await worker.getResourceUsage();
+    return usage.ru_utime + usage.ru_stime;
+  }
 }
+
+/** USER_HZ, as `getconf CLK_TCK` prints it (100 on Linux on x86 and arm). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 export const SRTP_SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'] as const;
 export type SrtpSuite = (typeof SRTP_SUITES)[number];

@@ -126,22 +126,25 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
       for (let i = 0; i < options.channelsPerStep && channels.length < options.maxChannels; i++) await addChannel();
       startFeed();
       await sleep(options.warmupS * 1000);
+      // From one CPU reading to the next, everything read right after each (see media-all-talking.ts).
       const startCpu = await cpuMs(worker);
-      const startSink = await sink.count();
+      const startAt = Date.now();
       const startIn = sentIn;
       const startExpected = expectedOut;
-      const startAt = Date.now();
+      const startSink = await sink.count();
       await sleep(options.windowS * 1000);
+      const endCpu = await cpuMs(worker);
       const elapsedS = (Date.now() - startAt) / 1000;
-      const cpu = (100 * ((await cpuMs(worker)) - startCpu)) / (elapsedS * 1000);
-      const out = (await sink.count()) - startSink;
+      const endIn = sentIn;
       const expected = expectedOut - startExpected;
+      const out = (await sink.count()) - startSink;
+      const cpu = (100 * (endCpu - startCpu)) / (elapsedS * 1000);
       const users = channels.length * size;
       const step: RealisticStep = {
         channels: channels.length,
         users,
         consumers: users * (size - 1),
-        ppsIn: (sentIn - startIn) / elapsedS,
+        ppsIn: (endIn - startIn) / elapsedS,
         ppsOut: out / elapsedS,
         delivered: expected > 0 ? out / expected : 0,
         cpu,
