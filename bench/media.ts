@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     'channels-per-step': { type: 'string', default: '5' },
     'max-channels': { type: 'string', default: '200' },
     'stop-at': { type: 'string', default: '80' },
+    'srtp-pairs': { type: 'string', default: '3' },
   },
 });
 const suite = args['no-srtp'] ? undefined : parseSuite(args['srtp-suite']!);
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
       stopAtCpu: Number(args['stop-at']),
       windowS: Number(args.window),
       warmupS: Number(args.warmup),
+      pairs: Number(args['srtp-pairs']),
     });
     return;
   }
