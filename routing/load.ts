@@ -90,3 +90,45 @@ export function summarizeLoad(workers: number[], admitLoad: number): NodeLoadSum
 function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
+
+/** One router of a room (RoomSpan part) on one worker: the members whose producers are there. */
+export interface RoomPartUse {
+  workerIndex: number;
+  producers: number;
+  receivedPerSecond: number;
+}
+
+/**
+ * What a join adds to each worker when the room spans `parts` and the joiner's transports go on worker
+ * `target` (a part there, or a new one). The joiner consumes every member's stream on `target`; every
+ * member consumes the joiner on its own part; the joiner's stream is piped once to each other part with
+ * members; a new part first gets every other part's producers piped in (one pipe consumer each on the
+ * origin worker). With one part and `target` on it this is joinCost().
+ * The first join on a new part costs the other parts as much as joining there would (their producers are
+ * piped once); later joins on the part cost them only their members' consumers of the joiner. So a room
+ * should spill to another worker before its main worker is full, not when it is.
+ */
+export function spanJoinCosts(parts: readonly RoomPartUse[], target: number): Map<number, JoinCost> {
+  const members = parts.reduce((n, p) => n + p.producers, 0);
+  const received = parts.reduce((n, p) => n + p.receivedPerSecond, 0);
+  const joinerRate = members > 0 ? Math.max(SILENT_DTX_PACKETS_PER_SECOND, received / members) : 0;
+  const newPart = !parts.some((p) => p.workerIndex === target);
+  const costs = new Map<number, JoinCost>();
+  const add = (worker: number, forwardedPerSecond: number, consumers: number) => {
+    const cost = costs.get(worker) ?? { forwardedPerSecond: 0, consumers: 0 };
+    costs.set(worker, { forwardedPerSecond: cost.forwardedPerSecond + forwardedPerSecond, consumers: cost.consumers + consumers });
+  };
+  // The joiner receives everyone (piped streams included) on its own worker.
+  add(target, received, members);
+  for (const part of parts) {
+    if (part.producers === 0) continue;
+    // The part's members receive the joiner.
+    add(part.workerIndex, part.producers * joinerRate, part.producers);
+    if (part.workerIndex === target) continue;
+    // The joiner's stream is piped to this part once (a pipe consumer on the target worker)…
+    add(target, joinerRate, 1);
+    // …and a new part needs this part's producers piped to it (a pipe consumer each, here).
+    if (newPart) add(part.workerIndex, part.receivedPerSecond, part.producers);
+  }
+  return costs;
+}

@@ -23,14 +23,22 @@ export interface WorkerPackets {
   consumers: number;
 }
 
-/** What a join into a room costs is computed from this (Admission.joinCost). */
+/** One router of a room on one worker (a room spanning workers has several: RoomSpan). */
+export interface RoomPart {
+  workerIndex: number;
+  /** Producers made here (joined members whose transports are on this part; pipe producers not counted). */
+  producers: number;
+  receivedPerSecond: number;
+}
+
+/** What a join into a room costs is computed from this (routing/load.ts joinCost, spanJoinCosts). */
 export interface RoomPackets {
   roomId: string;
-  workerIndex: number;
-  /** Producers (= joined members) and their summed received packets/s. */
+  /** Producers (= joined members) and their summed received packets/s, over every part. */
   producers: number;
   receivedPerSecond: number;
   consumers: number;
+  parts: RoomPart[];
   /** Session ids that already have a producer here (a retried Join of one of them costs nothing). */
   producerSessions: Set<string>;
 }
@@ -38,6 +46,8 @@ export interface RoomPackets {
 interface ProducerState {
   readonly producer: types.Producer;
   readonly routerId: string;
+  /** Made by a PipeTransport (RoomSpan): a copy of a producer of another part. */
+  readonly piped: boolean;
   readonly consumers: Set<types.Consumer>;
   lastCount: number | undefined;
   perSecond: number;
@@ -79,22 +89,28 @@ export class PacketMeter {
 
   /** A room's producers and rates as of the latest sample; undefined when no router has that room id. */
   room(roomId: string): RoomPackets | undefined {
+    let room: RoomPackets | undefined;
     for (const w of this.workers) {
       for (const [routerId, id] of w.rooms) {
         if (id !== roomId) continue;
-        const room: RoomPackets = { roomId, workerIndex: w.slot.index, producers: 0, receivedPerSecond: 0, consumers: 0, producerSessions: new Set() };
+        room ??= { roomId, producers: 0, receivedPerSecond: 0, consumers: 0, parts: [], producerSessions: new Set() };
+        const part: RoomPart = { workerIndex: w.slot.index, producers: 0, receivedPerSecond: 0 };
         for (const p of w.producers.values()) {
           if (p.routerId !== routerId || p.producer.closed) continue;
-          room.producers++;
-          room.receivedPerSecond += p.perSecond;
           room.consumers += p.consumers.size;
+          // A pipe producer (RoomSpan) repeats a producer of another part: its consumers count, the stream does not.
+          if (p.piped) continue;
+          part.producers++;
+          part.receivedPerSecond += p.perSecond;
           const sessionId = (p.producer.appData as { sessionId?: unknown }).sessionId;
           if (typeof sessionId === 'string') room.producerSessions.add(sessionId);
         }
-        return room;
+        room.producers += part.producers;
+        room.receivedPerSecond += part.receivedPerSecond;
+        room.parts.push(part);
       }
     }
-    return undefined;
+    return room;
   }
 
   private attach(slot: WorkerSlot): void {
@@ -123,7 +139,7 @@ export class PacketMeter {
       router.observer.on('newtransport', (transport) => {
         transport.observer.on('newproducer', (producer) => {
           if (producer.kind !== 'audio' && producer.kind !== 'video') return;
-          const state: ProducerState = { producer, routerId: router.id, consumers: new Set(), lastCount: undefined, perSecond: 0 };
+          const state: ProducerState = { producer, routerId: router.id, piped: transport.type === 'pipe', consumers: new Set(), lastCount: undefined, perSecond: 0 };
           w.producers.set(producer.id, state);
           producer.observer.once('close', () => w.producers.delete(producer.id));
         });

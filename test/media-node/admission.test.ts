@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { types } from 'mediasoup';
 import { admits, joinCost, pickNode, summarizeLoad, workerLoad, type MediaNodeRecord, type WorkerLimits } from '../../routing';
+import { spanJoinCosts } from '../../routing/load';
 import { mediaErrorToVoiceError } from '../../functions/voice/media-errors';
 import { MediaError as PortMediaError } from '../../functions/voice/ports';
 import { ErrorId } from '../../protocol/errors';
@@ -210,5 +211,28 @@ describe('PacketMeter and admission on a real worker', () => {
       sink.close();
       await stop();
     }
+  });
+});
+
+describe('joins into a room spanning workers (routing/load.ts spanJoinCosts)', () => {
+  const talking = (workerIndex: number, producers: number) => ({ workerIndex, producers, receivedPerSecond: 50 + (producers - 1) * 2.5 });
+
+  test('with one part and the joiner on it, the cost is joinCost', () => {
+    const part = talking(0, 19);
+    assert.deepEqual(spanJoinCosts([part], 0).get(0), joinCost(part));
+    assert.equal(spanJoinCosts([part], 0).size, 1);
+  });
+
+  test('the first join on a new part costs the main worker as much as joining there; later ones much less', () => {
+    const main = talking(0, 19);
+    const onMain = joinCost(main);
+    const spill = spanJoinCosts([main], 1);
+    assert.deepEqual(spill.get(0), onMain, 'pipes out of the main worker + its members consuming the joiner = a join there');
+    assert.equal(spill.get(1)!.consumers, 19 + 1, 'on worker 1 the joiner consumes the 19 piped streams, and its own stream is piped out once');
+    // The part now has a member; the next joiner on worker 1 costs worker 0 only its members' consumers of the joiner.
+    const next = spanJoinCosts([main, { workerIndex: 1, producers: 1, receivedPerSecond: 2.5 }], 1);
+    assert.equal(next.get(0)!.consumers, 19);
+    assert.ok(next.get(0)!.forwardedPerSecond < onMain.forwardedPerSecond / 2);
+    assert.equal(next.get(1)!.consumers, 20 + 1 + 1, 'the joiner consumes 20, the part\'s member consumes it, one pipe out');
   });
 });
