@@ -8,7 +8,7 @@
 // reserved on their worker until a sample that started after them, so a burst of concurrent joins
 // cannot all pass on one stale sample.
 import { MediaError } from '../api/errors';
-import { addCost, admits, joinCost, workerLoad, type JoinCost, type WorkerLimits, type WorkerUse } from '../../routing/load';
+import { addCost, admits, joinCost, spanJoinCosts, workerLoad, type JoinCost, type WorkerLimits, type WorkerUse } from '../../routing/load';
 import type { PacketMeter, WorkerPackets } from './PacketMeter';
 import type { WorkerCpu, WorkerPool, WorkerSlot } from './WorkerPool';
 
@@ -108,6 +108,55 @@ export class Admission {
         else this.reservations.delete(reservation);
       },
     };
+  }
+
+  /**
+   * For a room that may span workers (RoomSpan; not wired into Room yet): the worker a new session's
+   * transports should go on, with its join reserved on every worker it loads (spanJoinCosts). The main
+   * worker while the join keeps it at or below `spillLoad`; else a worker that already holds a part, then
+   * any other ready worker, least loaded first, where every worker involved stays within the admission
+   * threshold; else the main worker up to the admission threshold; else 'over-capacity'. Spilling starts
+   * below the threshold because the first join on a new part costs the main worker as much as a join there.
+   */
+  chooseSpanWorker(
+    roomId: string,
+    mainIndex: number,
+    sessionId: string,
+    spillLoad = 0.75 * this.limits.admitLoad,
+  ): { worker: number; settle: (joined: boolean) => void } {
+    const room = this.meter.room(roomId);
+    if (room?.producerSessions.has(sessionId)) return { worker: mainIndex, settle: () => {} };
+    const parts = room && room.parts.length > 0 ? room.parts : [{ workerIndex: mainIndex, producers: 0, receivedPerSecond: 0 }];
+    const fits = (target: number, threshold: number) => {
+      const costs = spanJoinCosts(parts, target);
+      for (const [worker, cost] of costs) if (!admits(this.view(worker), cost, { ...this.limits, admitLoad: threshold }).admitted) return undefined;
+      return costs;
+    };
+    const ready = this.pool.slots.filter((s) => s.ready && !s.worker.closed && s.index !== mainIndex).map((s) => this.view(s.index));
+    const withPart = ready.filter((w) => parts.some((p) => p.workerIndex === w.index)).sort((a, b) => a.load - b.load);
+    const others = ready.filter((w) => !parts.some((p) => p.workerIndex === w.index)).sort((a, b) => a.load - b.load);
+    const candidates: [number, number][] = [
+      [mainIndex, spillLoad],
+      ...withPart.map((w): [number, number] => [w.index, this.limits.admitLoad]),
+      ...others.map((w): [number, number] => [w.index, this.limits.admitLoad]),
+      [mainIndex, this.limits.admitLoad],
+    ];
+    for (const [worker, threshold] of candidates) {
+      const costs = fits(worker, threshold);
+      if (!costs) continue;
+      const reservations = [...costs].map(([w, cost]): Reservation => ({ id: this.nextId++, worker: w, cost, done: false }));
+      for (const r of reservations) this.reservations.add(r);
+      return {
+        worker,
+        settle: (joined) => {
+          for (const r of reservations) {
+            if (joined) r.done = true;
+            else this.reservations.delete(r);
+          }
+        },
+      };
+    }
+    throw new MediaError('over-capacity', `no worker of this node can take another member of channel ${roomId}`);
   }
 
   private view(index: number): WorkerLoadView {

@@ -236,3 +236,36 @@ describe('joins into a room spanning workers (routing/load.ts spanJoinCosts)', (
     assert.equal(next.get(1)!.consumers, 20 + 1 + 1, 'the joiner consumes 20, the part\'s member consumes it, one pipe out');
   });
 });
+
+describe('Admission.chooseSpanWorker (for RoomSpan, not wired into Room yet)', () => {
+  test('the main worker until the join would pass the spill load, then another worker where every worker stays admitted', async () => {
+    // 30 consumers per worker, admission at 80 % (24), spilling from 60 % (18).
+    const { node, api, stop } = await startTestNode({ workers: 2, capacity: 60, admitLoadPercent: 80 });
+    try {
+      for (const s of ['a', 'b', 'c']) await joinSession(api, 'spill:1', s, s);
+      await node.admission.sample();
+      const main = node.rooms.find('spill:1')!.slot.index;
+      const other = 1 - main;
+      // A fourth member: 6 + 6 = 12 consumers (40 %) on the main worker.
+      const fourth = node.admission.chooseSpanWorker('spill:1', main, 'd');
+      assert.equal(fourth.worker, main);
+      fourth.settle(false);
+      await joinSession(api, 'spill:1', 'd', 'd');
+      await node.admission.sample();
+      // A fifth: 12 + 8 = 20 consumers (67 %) would pass 60 %: spill to the other worker, where the joiner's
+      // 4 consumers and one pipe land; the main worker still gets its members' 4 consumers of the joiner and
+      // 4 pipe consumers (67 %, within 80 %).
+      const fifth = node.admission.chooseSpanWorker('spill:1', main, 'e');
+      assert.equal(fifth.worker, other);
+      const reserved = node.admission.workers();
+      assert.equal(reserved[main]!.consumers, 12 + 8);
+      assert.equal(reserved[other]!.consumers, 4 + 1);
+      fifth.settle(false);
+      assert.equal(node.admission.workers()[main]!.consumers, 12, 'a failed join drops its reservations');
+      // A member already in is placed where it is, without a reservation.
+      assert.equal(node.admission.chooseSpanWorker('spill:1', main, 'a').worker, main);
+    } finally {
+      await stop();
+    }
+  });
+});
