@@ -30,6 +30,7 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { mediaNodeAsset } from './media-fleet/bundle';
 import { LOAD_METRIC_DIMENSION, LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from './media-fleet/load-metric';
+import { DEFAULT_WORKER_LIMITS } from '../routing/load';
 import { hostToolCommands, mediaHostCommands } from './media-fleet/user-data';
 import { FleetAlarms } from './media-fleet/alarms';
 
@@ -44,8 +45,11 @@ export interface MediaFleetStackProps extends StackProps {
 export const LIFECYCLE_HOOK_NAME = 'drain-media-node';
 /** Time between the node's drain bound and the hook giving up on it (systemd kill at +60 s, CLI retries). */
 export const DRAIN_HOOK_MARGIN_SECONDS = 300;
-/** Audio consumers one worker core is sized for (the media node benchmark's target). */
-export const CONSUMERS_PER_WORKER = 1000;
+/**
+ * Consumers one worker may hold (MEDIA_CAPACITY = workers × this). Since load is measured in forwarded
+ * packets (routing/load.ts), this only bounds memory and control work of mostly silent (DTX) channels.
+ */
+export const CONSUMERS_PER_WORKER = DEFAULT_WORKER_LIMITS.consumers;
 /** The Debian cloud team's public SSM parameters of the current official Debian 12 AMIs. */
 export const DEBIAN_12_AMI_PARAMETER = { x86_64: '/aws/service/debian/release/12/latest/amd64', arm64: '/aws/service/debian/release/12/latest/arm64' };
 

@@ -9,10 +9,21 @@ export function isNodeAlive(node: MediaNodeRecord, nowMs: number, staleAfterMs =
   return nowMs - node.heartbeatAt <= staleAfterMs && node.expiresAt * 1000 > nowMs;
 }
 
-/** 0 = idle, 1 = full: the busier of consumer occupancy and average worker CPU. */
+/**
+ * 0 = idle, 1 = full: the mean of the node's worker loads (routing/load.ts: forwarded packets, CPU,
+ * consumers). A record without `load` (a node older than it) falls back to the busier of consumer
+ * occupancy and average worker CPU.
+ */
 export function nodeLoad(node: MediaNodeRecord): number {
+  if (node.load) return node.load.avg;
   const occupancy = node.capacity > 0 ? node.consumers / node.capacity : 1;
   return Math.max(occupancy, (node.cpu?.avg ?? 0) / 100);
+}
+
+/** A new room needs one worker below the node's admission threshold (the node checks again at OpenRoom). */
+export function hasHeadroom(node: MediaNodeRecord): boolean {
+  if (node.load && node.load.workers.length > 0) return Math.min(...node.load.workers) < node.load.admitLoad;
+  return node.consumers < node.capacity;
 }
 
 /**
@@ -28,7 +39,7 @@ export function pickNode(
     (node) =>
       node.state === 'active' &&
       isNodeAlive(node, nowMs, options.staleAfterMs) &&
-      node.consumers < node.capacity,
+      hasHeadroom(node),
   );
   candidates.sort(
     (a, b) => nodeLoad(a) - nodeLoad(b) || a.rooms - b.rooms || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),

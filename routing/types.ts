@@ -1,4 +1,5 @@
 // What the media node registry holds (table NODES_TABLE in data/tables.ts).
+import type { NodeLoadSummary } from './load';
 
 export type MediaNodeState = 'active' | 'draining';
 
@@ -9,7 +10,7 @@ export interface MediaNodeRecord {
   grpcAddress: string;
   /** Address clients reach the node's WebRtcServers at (the ICE candidates' address). */
   publicAddress: string;
-  /** Audio consumers the node is sized for. */
+  /** Audio consumers the node may hold (all workers; a bound on memory and control work, not on talking). */
   capacity: number;
   rooms: number;
   sessions: number;
@@ -18,6 +19,13 @@ export interface MediaNodeRecord {
   consumers: number;
   /** Worker CPU in percent of one core, from getResourceUsage over the last heartbeat interval. */
   cpu: { workers: number[]; avg: number; max: number };
+  /**
+   * Forwarded RTP packets/s per worker and in all, over the last heartbeat interval (media-node
+   * PacketMeter). Absent in records of nodes older than this field.
+   */
+  packets?: { workers: number[]; total: number; perWorkerAtFullCore: number };
+  /** Per-worker load (routing/load.ts workerLoad), its mean, and the node's admission threshold. */
+  load?: NodeLoadSummary;
   state: MediaNodeState;
   /** Milliseconds since the epoch of the last heartbeat. */
   heartbeatAt: number;

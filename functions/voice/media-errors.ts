@@ -21,6 +21,7 @@ export const MEDIA_REASON_MESSAGES: Readonly<Record<string, Mapping>> = {
   'consumer-not-yours': { id: ErrorId.consumerNotYours, message: 'that consumer_id belongs to another stream' },
   'not-prepared': { id: ErrorId.outOfOrder, message: 'the media session is not prepared for that message yet' },
   'channel-full': { id: ErrorId.channelFull, message: 'the channel is full' },
+  'over-capacity': { id: ErrorId.unavailable, message: 'the media server carrying this channel is at capacity; retry shortly' },
   'unknown-room': { id: ErrorId.mediaLost, message: 'the media server no longer hosts this channel; reconnect to rejoin', fatal: true },
   'unknown-session': { id: ErrorId.mediaLost, message: 'the media server no longer has this session; reconnect to rejoin', fatal: true },
   draining: { id: ErrorId.unavailable, message: 'the media server is shutting down; retry shortly' },
@@ -28,11 +29,16 @@ export const MEDIA_REASON_MESSAGES: Readonly<Record<string, Mapping>> = {
 
 /** What a client hears when no media server answers (transport failures, deadlines). */
 export const MEDIA_UNAVAILABLE_MESSAGE = 'the media server is unavailable; retry shortly';
+/** A worker over its admission threshold: load falls as people stop talking or leave, so retry later. */
+export const OVER_CAPACITY_RETRY_AFTER_SECONDS = 5;
 
 export function mediaErrorToVoiceError(err: unknown): VoiceError {
   if (err instanceof VoiceError) return err;
   if (err instanceof MediaError) {
     const mapped = MEDIA_REASON_MESSAGES[err.reason];
+    if (err.reason === 'over-capacity') {
+      return new VoiceError(ErrorId.unavailable, mapped?.message ?? MEDIA_UNAVAILABLE_MESSAGE, { retryAfterSeconds: OVER_CAPACITY_RETRY_AFTER_SECONDS, cause: err });
+    }
     if (err.unavailable) {
       return new VoiceError(ErrorId.unavailable, mapped?.id === ErrorId.unavailable ? mapped.message : MEDIA_UNAVAILABLE_MESSAGE,
         { retryAfterSeconds: 2, cause: err });

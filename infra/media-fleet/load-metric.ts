@@ -11,7 +11,9 @@ export const LOAD_METRIC_DIMENSION = 'AutoScalingGroupName';
 
 /**
  * The Prometheus gauge the media node must expose on MEDIA_METRICS_PORT at /metrics: its load in
- * percent of capacity (0..100; e.g. the larger of sessions/capacity and the busiest worker's CPU).
+ * percent of capacity (0..100): the mean of its workers' loads, each the largest of forwarded packets/s,
+ * CPU and consumers against the worker's limits (routing/load.ts) — the same load placement and
+ * node-side admission use.
  */
 export const LOAD_GAUGE = 'media_node_load_percent';
 

@@ -6,14 +6,16 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { MediaNodeService as MediaNodeServiceDefinition } from '../../gen/medianode/v1/media_node';
 import { NodeRegistry } from '../../routing/NodeRegistry';
 import { createDocumentClient } from '../../routing/dynamo';
-import { nodeLoad } from '../../routing/placement';
+import { DEFAULT_WORKER_LIMITS, summarizeLoad, type WorkerLimits } from '../../routing/load';
 import type { MediaNodeRecord, MediaNodeState } from '../../routing/types';
 import { createMediaNodeService } from './grpcService';
 import { fetchEc2PublicIpv4 } from './imds';
 import { createLogger, type Logger, type LogLevel } from '../../lib/log';
 import { createMetrics, gauge, startMetricsServer } from './metrics';
+import { Admission } from './Admission';
+import { PacketMeter } from './PacketMeter';
 import { Rooms, type NodeLoad } from './Rooms';
-import { WorkerPool, type WorkerCpu } from './WorkerPool';
+import { WorkerPool } from './WorkerPool';
 
 export interface MediaNodeOptions {
   /** Default: "<hostname>:<bound gRPC port>". */
@@ -43,8 +45,12 @@ export interface MediaNodeOptions {
   iceDisconnectedGraceMs?: number;
   /** mediasoup's ICE consent timeout in seconds (RFC 7675 says 30; 15 here: the ghost bound is 30 s). */
   iceConsentTimeoutS?: number;
-  /** Audio consumers this node is sized for (registry `capacity`). */
+  /** Audio consumers this node may hold, all workers together (registry `capacity`); default 20,000 per worker. */
   capacity?: number;
+  /** Packets/s one worker forwards at a full core (routing/load.ts); default 100,000. */
+  workerPacketsPerSecond?: number;
+  /** Admit new rooms and joins while the worker's projected load stays at or below this percent; default 80. */
+  admitLoadPercent?: number;
   /** NODES_TABLE physical name; unset = no registry. */
   registryTable?: string;
   /** A ready registry (tests); overrides registryTable. */
@@ -64,6 +70,8 @@ export interface MediaNodeHandle {
   readonly publicAddress: string;
   readonly rooms: Rooms;
   readonly pool: WorkerPool;
+  /** Worker load (packets, CPU, consumers) and the admission of new rooms and joins. */
+  readonly admission: Admission;
   readonly registry: NodeRegistry | undefined;
   state(): MediaNodeState | 'closed';
   load(): NodeLoad;
@@ -92,7 +100,6 @@ const DEFAULTS = {
   // A vanished client's session is reported lost 15 s (consent: browsers check every ~5 s, so three
   // missed checks) + 5 s (grace) after its last check; with a 5 s sweep it is announced gone within ~26 s.
   iceConsentTimeoutS: 15,
-  consumersPerWorker: 1000,
 };
 
 export async function startMediaNode(options: MediaNodeOptions = {}): Promise<MediaNodeHandle> {
@@ -127,14 +134,23 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     });
     cleanups.push(() => pool.close());
 
+    const capacity = options.capacity ?? workers * DEFAULT_WORKER_LIMITS.consumers;
+    const limits: WorkerLimits = {
+      packetsPerSecond: options.workerPacketsPerSecond ?? DEFAULT_WORKER_LIMITS.packetsPerSecond,
+      consumers: capacity / workers,
+      admitLoad: (options.admitLoadPercent ?? DEFAULT_WORKER_LIMITS.admitLoad * 100) / 100,
+    };
+    const admission = new Admission(pool, new PacketMeter(pool), limits);
+
     const rooms = new Rooms(pool, {
+      workerScore: (slot) => admission.score(slot),
       roomGraceMs: options.roomGraceMs ?? DEFAULTS.roomGraceMs,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       logger: baseLogger,
     });
     const metrics = createMetrics();
-    const service = createMediaNodeService({ rooms, secret, metrics, logger: baseLogger });
+    const service = createMediaNodeService({ rooms, admission, secret, metrics, logger: baseLogger });
 
     const server = new Server();
     server.addService(MediaNodeServiceDefinition, service.implementation);
@@ -152,17 +168,12 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     const logger = baseLogger.child({ nodeId });
 
     let state: MediaNodeState | 'closed' = 'active';
-    let lastCpu: WorkerCpu[] = [];
-    const sampleCpu = async () => {
-      lastCpu = await pool.cpu();
-      return lastCpu;
-    };
-    await sampleCpu();
+    await admission.sample();
 
-    const capacity = options.capacity ?? workers * DEFAULTS.consumersPerWorker;
     const record = async (): Promise<MediaNodeRecord> => {
       const load = rooms.load();
-      const cpu = lastCpu.map((w) => w.cpuPercent);
+      const cpu = admission.lastCpu().map((w) => w.cpuPercent);
+      const workerViews = admission.workers();
       const now = Date.now();
       return {
         nodeId,
@@ -175,6 +186,12 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
           avg: cpu.length ? Math.round((10 * cpu.reduce((a, b) => a + b, 0)) / cpu.length) / 10 : 0,
           max: cpu.length ? Math.max(...cpu) : 0,
         },
+        packets: {
+          workers: workerViews.map((w) => w.forwardedPerSecond),
+          total: Math.round(workerViews.reduce((sum, w) => sum + w.forwardedPerSecond, 0)),
+          perWorkerAtFullCore: limits.packetsPerSecond,
+        },
+        load: summarizeLoad(workerViews.map((w) => w.load), limits.admitLoad),
         state: state === 'closed' ? 'draining' : state,
         heartbeatAt: now,
         // Three missed heartbeats (at least 15 s) and the record is dead to readers.
@@ -197,17 +214,28 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
           gauge('media_node_draining', '1 while draining', [{ value: state === 'active' ? 0 : 1 }]),
           gauge(
             'media_node_load_percent',
-            'Load in percent of capacity: the larger of consumers/capacity and average worker CPU (what placement uses)',
-            [{ value: Math.round(1000 * nodeLoad(await record())) / 10 }],
+            'Mean worker load in percent (routing/load.ts: the largest of forwarded packets/s, CPU and consumers against a worker\'s limits): what placement and autoscaling use',
+            [{ value: Math.round(1000 * (await record()).load!.avg) / 10 }],
+          ),
+          gauge(
+            'media_node_worker_load_percent',
+            'Worker load in percent (what admission compares with the threshold, admitted joins since the last sample included)',
+            admission.workers().map((w) => ({ labels: { worker: String(w.index) }, value: Math.round(1000 * w.load) / 10 })),
+          ),
+          gauge(
+            'media_node_worker_packets_per_second',
+            'RTP packets/s the worker forwarded (its consumers sent) over the last heartbeat interval',
+            admission.workers().map((w) => ({ labels: { worker: String(w.index) }, value: w.forwardedPerSecond })),
           ),
           gauge(
             'media_node_worker_cpu_percent',
             'Worker CPU over the last heartbeat interval, percent of one core',
-            lastCpu.map((w) => ({ labels: { worker: String(w.index) }, value: w.cpuPercent })),
+            admission.lastCpu().map((w) => ({ labels: { worker: String(w.index) }, value: w.cpuPercent })),
           ),
           metrics.joinDuration.render(),
           metrics.sessionsLost.render(),
           metrics.callFailures.render(),
+          metrics.admissionRefused.render(),
           '',
         ].join('\n');
       });
@@ -233,7 +261,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     });
 
     const heartbeatNow = async () => {
-      await sampleCpu();
+      await admission.sample();
       if (registry && state !== 'closed') await registry.heartbeat(await record());
     };
     if (registry) await registry.register(await record());
@@ -292,6 +320,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       publicAddress,
       rooms,
       pool,
+      admission,
       registry,
       state: () => state,
       load: () => rooms.load(),

@@ -16,6 +16,8 @@ export interface RoomsOptions {
   iceDisconnectedGraceMs: number;
   iceConsentTimeoutS: number;
   logger: Logger;
+  /** Load of a worker for placing a new room (Admission.score); default: consumers, rooms break ties. */
+  workerScore?: (slot: WorkerSlot) => number;
 }
 
 export interface NodeLoad extends RoomLoad {
@@ -127,7 +129,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
   }
 
   private async create(roomId: string, holdMs: number): Promise<Room> {
-    const slot = this.pool.leastLoaded((s) => this.slotScore(s));
+    const slot = this.pool.leastLoaded((s) => this.options.workerScore?.(s) ?? this.slotScore(s));
     if (!slot) throw new MediaError('internal', 'no mediasoup worker is available');
     const router = await slot.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS, appData: { roomId } });
     const room: Room = new Room(roomId, router, slot, {

@@ -35,6 +35,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     iceDisconnectedGraceMs: int('MEDIA_ICE_DISCONNECTED_GRACE_MS'),
     iceConsentTimeoutS: int('MEDIA_ICE_CONSENT_TIMEOUT_S'),
     capacity: int('MEDIA_CAPACITY', { min: 1 }),
+    workerPacketsPerSecond: int('MEDIA_WORKER_PACKETS_PER_SECOND', { min: 1 }),
+    admitLoadPercent: int('MEDIA_ADMIT_LOAD_PERCENT', { min: 1 }),
     registryTable: str('MEDIA_NODES_TABLE'),
     logLevel: (str('MEDIA_LOG_LEVEL') as MediaNodeOptions['logLevel']) ?? undefined,
   };

@@ -9,12 +9,15 @@ import {
 import { isAuthorized } from '../api/auth';
 import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
+import type { Admission } from './Admission';
 import type { Metrics } from './metrics';
 import type { SessionLostEvent } from './Room';
 import type { Rooms } from './Rooms';
 
 export interface ServiceDeps {
   rooms: Rooms;
+  /** Checks every new room and every join against its worker's load. */
+  admission: Admission;
   /** Undefined only when the node runs with MEDIA_GRPC_INSECURE=1. */
   secret: string | undefined;
   metrics: Metrics;
@@ -27,7 +30,7 @@ export interface MediaNodeService {
   endStreams(): void;
 }
 
-export function createMediaNodeService({ rooms, secret, metrics, logger }: ServiceDeps): MediaNodeService {
+export function createMediaNodeService({ rooms, admission, secret, metrics, logger }: ServiceDeps): MediaNodeService {
   const authorized = (metadata: Metadata) => secret === undefined || isAuthorized(metadata, secret);
 
   const toStatus = (method: string, error: unknown): Partial<StatusObject> => {
@@ -50,6 +53,18 @@ export function createMediaNodeService({ rooms, secret, metrics, logger }: Servi
         (error) => callback(toStatus(method, error)),
       );
     };
+
+  const refusedAs = <T>(kind: 'room' | 'join', check: () => T): T => {
+    try {
+      return check();
+    } catch (error) {
+      if (error instanceof MediaError && error.reason === 'over-capacity') {
+        metrics.admissionRefused.inc({ kind });
+        logger.warn('media-node.admission-refused', { kind, message: error.humanMessage });
+      }
+      throw error;
+    }
+  };
 
   const watchers = new Set<{ end(): void }>();
 
@@ -78,6 +93,9 @@ export function createMediaNodeService({ rooms, secret, metrics, logger }: Servi
 
   const implementation: MediaNodeServer = {
     openRoom: unary('OpenRoom', async ({ roomId, holdMs }) => {
+      if (roomId && !rooms.find(roomId) && !rooms.isDraining) {
+        refusedAs('room', () => admission.checkNewRoom(roomId));
+      }
       const room = await rooms.open(roomId, holdMs);
       return { rtpCapabilities: JSON.stringify(room.rtpCapabilities) };
     }),
@@ -89,9 +107,17 @@ export function createMediaNodeService({ rooms, secret, metrics, logger }: Servi
     join: unary('Join', async (request) => {
       requireSessionId(request.sessionId);
       const stopTimer = metrics.joinDuration.startTimer();
-      const result = await rooms.get(request.roomId).join(request);
-      stopTimer();
-      return result;
+      const room = rooms.get(request.roomId);
+      const { settle } = refusedAs('join', () => admission.admitJoin(room.id, room.slot.index, request.sessionId));
+      try {
+        const result = await room.join(request);
+        settle(true);
+        stopTimer();
+        return result;
+      } catch (error) {
+        settle(false);
+        throw error;
+      }
     }),
     resumeConsumer: unary('ResumeConsumer', async ({ roomId, sessionId, consumerId }) => {
       await rooms.get(roomId).resume(sessionId, consumerId);

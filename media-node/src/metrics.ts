@@ -70,6 +70,7 @@ export interface Metrics {
   joinDuration: Histogram;
   sessionsLost: Counter;
   callFailures: Counter;
+  admissionRefused: Counter;
 }
 
 export function createMetrics(): Metrics {
@@ -79,6 +80,7 @@ export function createMetrics(): Metrics {
     ]),
     sessionsLost: new Counter('media_node_sessions_lost_total', 'Sessions that died on the media side, by reason'),
     callFailures: new Counter('media_node_call_failures_total', 'Failed gRPC calls, by method and reason'),
+    admissionRefused: new Counter('media_node_admission_refused_total', 'New rooms and joins refused as over capacity, by kind (room, join)'),
   };
 }
 

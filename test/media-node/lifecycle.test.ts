@@ -137,7 +137,8 @@ describe('worker death', () => {
 
 describe('metrics', () => {
   test('Prometheus text with rooms, sessions, consumers, worker CPU and join durations', async () => {
-    const { node, api, stop } = await startTestNode({ workers: 2 });
+    // 40 consumers (20 per worker), so 6 consumers are a visible load.
+    const { node, api, stop } = await startTestNode({ workers: 2, capacity: 40 });
     try {
       await joinSession(api, '5:1', 'a', '1');
       await joinSession(api, '5:1', 'b', '2');
@@ -153,8 +154,11 @@ describe('metrics', () => {
       assert.equal(value('media_node_consumers'), 6);
       assert.equal(value('media_node_join_duration_seconds_count'), 3);
       assert.ok(value('media_node_worker_cpu_percent{worker="1"}') >= 0);
-      // 6 consumers of the default capacity (2 workers x 1000) = 0.3%, unless CPU is higher.
-      assert.ok(value('media_node_load_percent') >= 0.3 && value('media_node_load_percent') <= 100);
+      // The room's worker holds 6 of its 20 consumers: 30 % (unless its CPU or packets say more); the mean of two workers ≥ 15 %.
+      const roomWorker = String(node.rooms.find('5:1')!.slot.index);
+      assert.ok(value(`media_node_worker_load_percent{worker="${roomWorker}"}`) >= 30);
+      assert.ok(value('media_node_load_percent') >= 15 && value('media_node_load_percent') <= 100);
+      assert.ok(value(`media_node_worker_packets_per_second{worker="${roomWorker}"}`) >= 0);
       assert.equal(value('media_node_call_failures_total{method="ResumeConsumer",reason="unknown-consumer"}'), 1);
       assert.equal((await fetch(`http://${node.metricsAddress}/other`)).status, 404);
     } finally {

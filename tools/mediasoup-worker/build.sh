@@ -9,7 +9,10 @@
 #
 # Env: MEDIASOUP_WORKER_CACHE_DIR (default <project>/.mediasoup-worker),
 #      MEDIASOUP_WORKER_BUILD_DIR (default <project>/.mediasoup-build),
-#      MEDIASOUP_WORKER_BUILD_JOBS (ninja -j; default: ninja's choice).
+#      MEDIASOUP_WORKER_BUILD_JOBS (ninja -j; default: ninja's choice),
+#      MEDIASOUP_WORKER_SRTP: openssl (default: libsrtp2 built from Debian's
+#        source package with its OpenSSL backend, linked statically) or system
+#        (Debian's libsrtp2 shared library, built against NSS: ~5x slower SRTP).
 # Needs root (or the packages below already installed) for apt-get.
 set -euo pipefail
 # The whole script is one { } block: bash parses it before running, so editing
@@ -32,7 +35,12 @@ log() { echo "[mediasoup-worker build] $*" >&2; }
 # must exit 41 ("MEDIASOUP_VERSION missing"); anything else means it cannot run here.
 worker_runs() { local rc=0; env -i "$1" >/dev/null 2>&1 || rc=$?; [ "$rc" -eq 41 ]; }
 
-cached() { [ -f "$out_bin.ok" ] && [ -x "$out_bin" ] && worker_runs "$out_bin"; }
+# The marker holds the recipe: a binary cached by another recipe (e.g. before
+# SRTP moved to OpenSSL) is rebuilt once.
+srtp_backend="${MEDIASOUP_WORKER_SRTP:-openssl}"
+case "$srtp_backend" in openssl|system) ;; *) log "MEDIASOUP_WORKER_SRTP must be openssl or system, got '$srtp_backend'"; exit 1 ;; esac
+recipe="srtp=$srtp_backend"
+cached() { [ -f "$out_bin.ok" ] && [ "$(cat "$out_bin.ok")" = "$recipe" ] && [ -x "$out_bin" ] && worker_runs "$out_bin"; }
 
 if cached; then log "cache hit: $out_bin (mediasoup $version)"; exit 0; fi
 
@@ -112,17 +120,60 @@ patch_literal src/RTC/DtlsTransport.cpp \
   '(operationType == BIO_CB_RETURN) ? static_cast<long>(ret) : 1;' \
   '((operationType & BIO_CB_RETURN) != 0) ? static_cast<long>(ret) : 1;'
 
+# --- 3d. SRTP on OpenSSL ------------------------------------------------------
+#     Debian's libsrtp2 is built against NSS, whose per-packet cipher setup makes
+#     SRTP ~5x slower than on OpenSSL (README "SRTP at parity"); mediasoup's
+#     prebuilt worker uses OpenSSL. So: Debian's own libsrtp2 *source package*
+#     (apt-get source, from the deb-src twins of this machine's apt sources),
+#     built with -Dcrypto-library=openssl as a static library into a private
+#     prefix that pkg-config finds first; the libsrtp3 shim links it. The prefix
+#     is kept in the cache (<cache>/<version>/libsrtp2-openssl, ~0.3 MB) for
+#     `npm run bench:srtp`, which compares it with Debian's NSS build.
+if [ "$srtp_backend" = openssl ]; then
+  srtp_work="$build_root/libsrtp2"
+  apt_dir="$srtp_work/apt"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d" "$srtp_work/src"
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && sed -n 's/^\s*deb\s/deb-src /p' "$f" >> "$apt_dir/sources.list.d/src.list"
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && sed 's/^Types:.*/Types: deb-src/' "$f" > "$apt_dir/sources.list.d/$(basename "$f")"
+  done
+  touch "$apt_dir/sources.list"
+  apt_opts=(-q -o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o "Dir::Etc::sourceparts=$apt_dir/sources.list.d"
+            -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root")
+  log "fetching Debian's libsrtp2 source package (to build it on OpenSSL)"
+  apt-get "${apt_opts[@]}" update >&2 || log "apt-get update reported errors for some source lists; trying the download anyway"
+  (cd "$srtp_work/src" && apt-get "${apt_opts[@]}" source --download-only libsrtp2 >&2) \
+    || { log "cannot download Debian's libsrtp2 source package; MEDIASOUP_WORKER_SRTP=system builds against Debian's NSS libsrtp2 instead (slower SRTP)"; exit 1; }
+  orig="$(ls "$srtp_work"/src/libsrtp2_*.orig.tar.* | head -n1)"
+  tar -xf "$orig" -C "$srtp_work/src"
+  srtp_src="$(find "$srtp_work/src" -mindepth 1 -maxdepth 1 -type d -name 'libsrtp*' | head -n1)"
+  [ -f "$srtp_src/meson.build" ] || { log "libsrtp2 source has no meson.build: $orig"; exit 1; }
+  srtp_prefix="$cache_dir/libsrtp2-openssl"
+  rm -rf "$srtp_prefix"
+  meson setup "$srtp_work/build" "$srtp_src" --prefix="$srtp_prefix" --libdir=lib --buildtype=release \
+    --wrap-mode=nodownload -Ddefault_library=static -Db_staticpic=true -Dcrypto-library=openssl \
+    -Dtests=disabled -Dpcap-tests=disabled -Ddoc=disabled -Dfuzzer=disabled >&2
+  ninja -C "$srtp_work/build" ${MEDIASOUP_WORKER_BUILD_JOBS:+-j "$MEDIASOUP_WORKER_BUILD_JOBS"} install >&2
+  export PKG_CONFIG_PATH="$srtp_prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  log "libsrtp2 $(basename "$orig") built on OpenSSL (static) in $srtp_prefix"
+fi
+
 # --- 4. Build only the worker executable --------------------------------------
 meson setup out/build --buildtype=release --wrap-mode=nodownload
 ninja -C out/build ${MEDIASOUP_WORKER_BUILD_JOBS:+-j "$MEDIASOUP_WORKER_BUILD_JOBS"} mediasoup-worker
 
 built="$worker/out/build/mediasoup-worker"
 worker_runs "$built" || { log "the built worker does not run (expected exit code 41); build left in $build_root"; exit 1; }
+if [ "$srtp_backend" = openssl ] && ldd "$built" | grep -Eq 'libsrtp2|libnss3'; then
+  log "the built worker still links the system libsrtp2 (NSS), not the OpenSSL build; build left in $build_root"; exit 1
+fi
 
 # --- 5. Publish into the cache: binary first, marker last ---------------------
 install -m 0755 "$built" "$out_bin.tmp"
 mv -f "$out_bin.tmp" "$out_bin"
-touch "$out_bin.ok"
+echo "$recipe" > "$out_bin.ok"
 cd "$project"
 rm -rf "$build_root"
 log "built $out_bin in $((SECONDS - started)) s"

@@ -36,6 +36,8 @@ export interface SessionOptions {
   /** Read when the producer exists, so a mute pressed while joining still applies. */
   muted: () => boolean;
   keepalive: KeepalivePolicy | false;
+  /** Opus DTX: in silence the encoder sends one packet per 400 ms instead of 50 per second. */
+  opusDtx: boolean;
   connectTimeoutMs: number;
   joinTimeoutMs: number;
   createWebSocket?: WebSocketFactory;
@@ -268,7 +270,7 @@ export class VoiceSession {
       // Muting sends no RTP at all (not 50 packets/s of silence): the sender goes inactive.
       zeroRtpOnPause: true,
       disableTrackOnPause: true,
-      codecOptions: { opusStereo: false, opusFec: true, opusDtx: false },
+      codecOptions: { opusStereo: false, opusFec: true, opusDtx: this.options.opusDtx },
       appData: { source: 'microphone' },
     });
     this.producing.catch((err) => this.fail(asClientError(err, ClientErrorId.media), true));

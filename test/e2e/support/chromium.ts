@@ -22,10 +22,13 @@ export const CHROMIUM_ARGS = [
   '--disable-backgrounding-occluded-windows',
 ];
 
-/** `launch` gives every browser a fresh temporary profile (user data dir), removed on close. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * `launch` gives every browser a fresh temporary profile (user data dir), removed on close.
+ * `extraArgs` add switches, e.g. `--use-file-for-fake-audio-capture=<wav>` for a recorded microphone.
+ */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`e2e: no Chromium at ${CHROMIUM_PATH}; install it with \`apt-get install -y --no-install-recommends chromium\` (or set CHROMIUM_PATH)`);
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 60_000 });
 }
