@@ -23,6 +23,8 @@ export const ErrorId = {
   timeout: 'voice.timeout',
   mediaLost: 'voice.media-lost',
   channelFull: 'voice.channel-full',
+  /** resume.v1: the session cannot be resumed (unknown, ended, grace over, wrong credential or user); nothing changed. */
+  resumeRefused: 'voice.resume-refused',
 } as const;
 export type ErrorIdentifier = (typeof ErrorId)[keyof typeof ErrorId];
 

@@ -142,5 +142,6 @@ export class VoiceTestClient {
 }
 
 export function describe(frame: ServerFrame): string {
+  if (frame.kind === 'ext') return `extension ${frame.message.message?.$case}`;
   return frame.kind === 'error' ? `error ${frame.error.identifier} (${frame.error.humanMessage})` : `response ${frame.response.message?.$case}`;
 }

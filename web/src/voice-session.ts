@@ -181,6 +181,7 @@ export class VoiceSession {
       this.fail(error, this.step !== 'joined');
       return;
     }
+    if (frame.kind === 'ext') return; // resume.v1 frames are handled by the resuming client (never sent to a stock stream)
     const message = frame.response.message;
     this.options.log('debug', 'voice.message', { case: message?.$case, step: this.step });
     if (!message) return; // a newer server's message this client does not know
