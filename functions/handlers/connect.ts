@@ -13,7 +13,7 @@ export async function handler(event: WebSocketEvent): Promise<APIGatewayProxyRes
     const rt = await runtime();
     const handshake = parseHandshake(event.headers ?? {});
     const claims = rt.verify(handshake.token);
-    await rt.core({ domainName, stage }).connect(connectionId, { userId: claims.sub, grants: claims.channels }, handshake.variant);
+    await rt.core({ domainName, stage }).connect(connectionId, { userId: claims.sub, grants: claims.channels }, handshake.variant, { resume: handshake.resume });
     return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };
   } catch (err) {
     const error = err instanceof VoiceError ? err : new VoiceError(ErrorId.internal, 'the voice service could not accept this connection');

@@ -7,7 +7,8 @@
 //   MEDIA_GRPC_INSECURE=1                          loopback development only: call media nodes without a secret
 //   CONNECTIONS_ENDPOINT                           @connections base URL; else https://<domainName>/<stage> of the event
 //   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
-//   VOICE_NODE_STALE_AFTER_MS                      optional limits (defaults in voice/VoiceCore.ts)
+//   VOICE_NODE_STALE_AFTER_MS, VOICE_STEP_WITHIN_MS,
+//   VOICE_RESUME_GRACE_MS                          optional limits (defaults in voice/VoiceCore.ts)
 import type { KeyObject } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -97,6 +98,7 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_MAX_MEMBERS: 'maxMembersPerChannel',
   VOICE_NODE_STALE_AFTER_MS: 'nodeStaleAfterMs',
   VOICE_STEP_WITHIN_MS: 'stepWithinMs',
+  VOICE_RESUME_GRACE_MS: 'resumeGraceMs',
 };
 
 function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {

@@ -9,14 +9,15 @@
 // Members are told about it only by the channel's feed (ChannelFeed.ts), in that order, each entry once.
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import { ErrorId, VoiceError } from '../../protocol/errors';
-import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
+import { decodeClientFrame, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
 import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { ChannelFeed } from './ChannelFeed';
 import { mediaErrorToVoiceError } from './media-errors';
+import { SessionResume } from './SessionResume';
 import {
-  ConflictError, MediaError, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
+  ConflictError, MediaError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
 } from './ports';
 
@@ -36,6 +37,8 @@ export interface VoiceLimits {
   probeConnectionsOlderThanMs: number;
   /** How long a channel's delivery lease lasts (ChannelFeed). */
   feedLeaseMs: number;
+  /** resume.v1: how long a session whose socket went away waits for a resume (≤ the node's ICE consent timeout). */
+  resumeGraceMs: number;
 }
 
 export const DEFAULT_LIMITS: VoiceLimits = {
@@ -48,6 +51,7 @@ export const DEFAULT_LIMITS: VoiceLimits = {
   maxMembersPerChannel: 100,
   probeConnectionsOlderThanMs: 2_000,
   feedLeaseMs: 15_000,
+  resumeGraceMs: 30_000,
 };
 
 export interface VoiceCoreDeps {
@@ -61,7 +65,7 @@ export interface VoiceCoreDeps {
   limits?: Partial<VoiceLimits>;
 }
 
-type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck';
+type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck' | 'resume-grace-over';
 
 /**
  * A step lost a race that is part of normal life (the client closed mid-step, a duplicate message, the
@@ -77,6 +81,7 @@ class ExpectedRace extends Error {
 export class VoiceCore {
   private readonly limits: VoiceLimits;
   readonly feed: ChannelFeed;
+  readonly resumption: SessionResume;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -84,19 +89,37 @@ export class VoiceCore {
       store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log,
       leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
     });
+    this.resumption = new SessionResume({
+      store: deps.store, gateway: deps.gateway, media: deps.media, policy: deps.policy, clock: deps.clock, log: deps.log,
+      graceMs: this.limits.resumeGraceMs, stepWithinMs: this.limits.stepWithinMs, connectionTtlSeconds: this.limits.connectionTtlSeconds,
+      announce: (session, replayFor) => this.announce(session, replayFor),
+      endMediaLost: (session, error) => this.endSession(session, 'media-lost', error),
+    });
   }
 
   // ---- $connect ----
 
   /** Records an authenticated connection (the token was verified by the caller). */
-  async connect(connectionId: string, principal: { userId: string; grants: string[] }, variant: Variant): Promise<void> {
+  async connect(connectionId: string, principal: { userId: string; grants: string[] }, variant: Variant, extensions: { resume?: boolean } = {}): Promise<void> {
     const now = this.deps.clock.now();
     await this.deps.store.putConnection({
       connectionId, userId: principal.userId, grants: principal.grants, variant, state: 'connected', version: 1,
       connectedAt: now, deadline: this.deadlineIn('connected'),
       expiresAt: Math.ceil(now / 1000) + this.limits.connectionTtlSeconds,
+      ...(extensions.resume ? { resume: true } : {}),
     });
-    this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant });
+    this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant, ...(extensions.resume ? { resume: true } : {}) });
+  }
+
+  /**
+   * The record a frame or event of `connectionId` acts on: its own, or (resume.v1) the session it was
+   * attached to by a resume. `stale` when the connection no longer carries that session (an old socket).
+   */
+  private async resolve(connectionId: string): Promise<{ conn?: ConnectionRecord; alias?: ConnectionRecord; stale: boolean }> {
+    const own = await this.deps.store.getConnection(connectionId);
+    if (own?.state !== 'attached') return { conn: own, stale: own !== undefined && socketOf(own) !== connectionId };
+    const session = own.sessionId ? await this.deps.store.getConnection(own.sessionId) : undefined;
+    return { conn: session, alias: own, stale: !session || socketOf(session) !== connectionId };
   }
 
   // ---- $default ----
@@ -108,15 +131,26 @@ export class VoiceCore {
     const guessed: Variant = typeof payload === 'string' ? 'base64' : 'binary';
     let conn: ConnectionRecord | undefined;
     try {
-      conn = await this.deps.store.getConnection(connectionId);
+      const resolved = await this.resolve(connectionId);
+      conn = resolved.conn;
+      if (resolved.stale) {
+        // resume.v1: a late frame of a socket whose session moved to another stream: it changes nothing.
+        this.race('frame-of-old-socket', { connectionId, sessionId: conn?.connectionId });
+        await this.deps.gateway.close(connectionId).catch(() => undefined);
+        return;
+      }
       if (!conn) {
         // The session was already ended (timeout, replacement, reaper): say so, then close.
         await this.deps.gateway.send(connectionId, errorFrameOf(new VoiceError(ErrorId.notFound, 'this stream has no voice session (it was ended); reconnect')), guessed);
         await this.deps.gateway.close(connectionId);
         return;
       }
-      const request = decodeRequest(fromWire(payload, conn.variant));
-      await this.dispatch(conn, request);
+      const frame = decodeClientFrame(fromWire(payload, conn.variant), conn.resume === true);
+      if (frame.kind === 'ext') {
+        await this.resumption.resume(conn, frame.message.message!.value);
+        return;
+      }
+      await this.dispatch(conn, frame.request);
     } catch (err) {
       await this.fail(connectionId, conn, err, guessed);
     }
@@ -211,8 +245,11 @@ export class VoiceCore {
     }
     // From here the join is a fact of the channel's history, whatever happens to this stream.
     try {
-      const joined = await this.deps.store.transition(claimed, { state: 'joined', deadline: undefined });
+      // resume.v1: a stream that opted in gets the session's credential with its joined state.
+      const issued = claimed.resume ? SessionResume.issue(claimed.userId, claimed.connectionId) : undefined;
+      const joined = await this.deps.store.transition(claimed, { state: 'joined', deadline: undefined, ...(issued ? { credentialHash: issued.hash } : {}) });
       this.deps.log.info('voice.joined', { ...logIds(joined), others: result.forJoiner.length, seq: result.seq });
+      if (issued) await this.resumption.sendCredential(joined, issued.credential);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       // The stream is being ended meanwhile (closed right after JoinChannel): its end leaves the room, and
@@ -235,8 +272,30 @@ export class VoiceCore {
 
   // ---- $disconnect and every other way a session ends ----
 
-  async disconnect(connectionId: string): Promise<void> {
-    await this.endSession(connectionId, 'disconnected');
+  /** `normalClose`: the socket ended with status 1000 (a client leaving on purpose): never suspended. */
+  async disconnect(connectionId: string, options: { normalClose?: boolean } = {}): Promise<void> {
+    const { conn, alias, stale } = await this.resolve(connectionId);
+    if (alias && stale) await this.deps.store.deleteConnection(alias); // its session moved on (or ended)
+    if (!conn) return;
+    if (stale) return this.race('disconnect-of-old-socket', { connectionId, sessionId: conn.connectionId });
+    // resume.v1: a session that can be resumed waits for its client (suspended) instead of ending.
+    if (!options.normalClose && (await this.resumption.suspend(conn, connectionId, 'disconnected'))) {
+      if (alias) await this.deps.store.deleteConnection(alias);
+      return;
+    }
+    await this.endSession(conn, 'disconnected');
+    if (alias) await this.deps.store.deleteConnection(alias);
+  }
+
+  /**
+   * A post to `socket` found it gone (410): the session it carried is suspended (resume.v1) or ended. Nothing
+   * happens when the session has moved to another socket meanwhile.
+   */
+  private async socketGone(sessionId: string, socket: string): Promise<void> {
+    const conn = await this.deps.store.getConnection(sessionId);
+    if (!conn) return;
+    if (await this.resumption.suspend(conn, socket, 'gone')) return;
+    await this.endSession(conn, 'gone');
   }
 
   /**
@@ -262,10 +321,13 @@ export class VoiceCore {
     }
     if (!claimed) return;
     this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason, from: previousState });
-    if (error) {
-      await this.deps.gateway.send(claimed.connectionId, errorFrameOf(error), claimed.variant).catch(() => 'gone');
+    // A suspended session has no socket to tell (resume.v1); any other is told on the socket carrying it.
+    if (previousState !== 'suspended') {
+      if (error) {
+        await this.deps.gateway.send(socketOf(claimed), errorFrameOf(error), claimed.variant).catch(() => 'gone');
+      }
+      if (error || reason === 'gone') await this.deps.gateway.close(socketOf(claimed)).catch(() => undefined);
     }
-    if (error || reason === 'gone') await this.deps.gateway.close(claimed.connectionId).catch(() => undefined);
 
     if (claimed.nodeId && claimed.guildId) {
       const roomId = roomOf(claimed);
@@ -306,12 +368,12 @@ export class VoiceCore {
    * the entries were about in line with the history. Throws (after doing all that) when delivery stopped
    * on a failure: the feed is then stalled and the sweep finishes it.
    */
-  async announce(conn: ConnectionRecord | { channelKey: string; node: Placement }): Promise<void> {
+  async announce(conn: ConnectionRecord | { channelKey: string; node: Placement }, replayFor?: string): Promise<void> {
     const channelKey = 'channelKey' in conn ? conn.channelKey : roomOf(conn);
     const node = 'node' in conn ? conn.node : conn.nodeId && conn.nodeAddress ? { nodeId: conn.nodeId, grpcAddress: conn.nodeAddress } : undefined;
     if (!node) return;
-    const { gone, subjects, error } = await this.feed.drain(channelKey, node);
-    for (const sessionId of gone) await this.endSession(sessionId, 'gone');
+    const { gone, subjects, error } = await this.feed.drain(channelKey, node, replayFor);
+    for (const { sessionId, socket } of gone) await this.socketGone(sessionId, socket);
     // The history is the truth; streams follow it.
     for (const { entry, record } of subjects) {
       if (entry.kind === 'join' && record.state === 'prepared') {
@@ -319,7 +381,7 @@ export class VoiceCore {
         await this.deps.store.transition(record, { state: 'joined', deadline: undefined }).then(
           () => this.race('join-answer-lost', { ...logIds(record), seq: entry.seq }),
           (err) => { if (!(err instanceof ConflictError)) throw err; });
-      } else if (entry.kind === 'leave' && record.state !== 'closing' && !gone.includes(record.connectionId)) {
+      } else if (entry.kind === 'leave' && record.state !== 'closing' && !gone.some((g) => g.sessionId === record.connectionId)) {
         // Its session left the room without this stream ending: replaced, or lost on the media side.
         if (entry.reason === 'replaced') {
           await this.endSession(record, 'replaced', new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }));
@@ -368,6 +430,15 @@ export class VoiceCore {
         this.deps.log.warn('voice.feed-resume-failed', { channelKey, nodeId: placement.nodeId, error: (err as Error).message }));
     });
     await forEachLimit(connections.filter((c) => !lostIds.has(c.connectionId)), 16, async (conn) => {
+      // ---- SWEEP HOOK resume.v1 (SessionResume.sweepDecision): suspended sessions end at their deadline ----
+      const resumeDecision = await this.resumption.sweepDecision(conn, now);
+      if (resumeDecision === 'drop-alias') return this.deps.store.deleteConnection(conn);
+      if (resumeDecision === 'end') return end(conn, 'resume-grace-over');
+      if (resumeDecision === 'keep') {
+        if (conn.nodeId && !alive.has(conn.nodeId)) return end(conn, 'media-lost');
+        return;
+      }
+      // ---- end of the resume.v1 hook ----
       if (conn.expiresAt * 1000 <= now) return end(conn, 'expired', new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }));
       if (conn.state === 'closing') return (conn.deadline ?? 0) < now ? end(conn, 'stuck') : undefined;
       if (conn.deadline !== undefined && conn.deadline < now && conn.state !== 'joined') {
@@ -376,7 +447,8 @@ export class VoiceCore {
       if (conn.nodeId && !alive.has(conn.nodeId)) {
         return end(conn, 'media-lost', new VoiceError(ErrorId.mediaLost, 'the media server hosting this channel stopped; reconnect to rejoin', { fatal: true }));
       }
-      if (now - conn.connectedAt >= this.limits.probeConnectionsOlderThanMs && !(await this.deps.gateway.isConnected(conn.connectionId))) {
+      if (now - conn.connectedAt >= this.limits.probeConnectionsOlderThanMs && !(await this.deps.gateway.isConnected(socketOf(conn)))) {
+        if (await this.resumption.suspend(conn, socketOf(conn), 'gone')) return;
         return end(conn, 'gone');
       }
     });

@@ -97,6 +97,7 @@ export function createMediaNodeService({ rooms, secret, metrics, logger }: Servi
       await rooms.get(roomId).resume(sessionId, consumerId);
       return {};
     }),
+    restartIce: unary('RestartIce', async ({ roomId, sessionId }) => rooms.get(roomId).restartIce(sessionId)),
     leave: unary('Leave', async ({ roomId, sessionId }) => rooms.leave(roomId, sessionId)),
     history: unary('History', async ({ roomId, after }) => {
       const room = rooms.find(roomId);
