@@ -195,8 +195,9 @@ export class ChannelFeed {
     }
     await Promise.all(posts.filter((p) => onlyTo === undefined || p.to === onlyTo).map(async ({ to, response }) => {
       const receiver = records.get(to);
-      // Ended already (its own end removed it from the room; nothing to tell), or found gone earlier.
-      if (!receiver || gone.has(to)) return;
+      // Ended already (its own end removed it from the room; nothing to tell), or its socket found gone earlier
+      // (a resumed session has a new socket: that one is not gone).
+      if (!receiver || gone.get(to) === socketOf(receiver)) return;
       // resume.v1: no socket now (suspended, or a resume in flight), or its replay is still to come: the
       // history keeps this entry for its replay.
       if (receiver.state === 'suspended' || receiver.state === 'resuming' || (receiver.replayFrom !== undefined && onlyTo === undefined)) return;

@@ -207,9 +207,12 @@ export class SessionResume {
    * SWEEP HOOK (resume.v1). Handles records of this extension's states; returns undefined for the others.
    * 'end': a suspended session past its grace (or a resume stuck past its step): the caller ends it (the
    * ordinary leave). 'keep': nothing to do now. 'drop-alias': an attached record whose session moved on.
-   * With a deadline index (issue 11), suspended sessions are found by their deadline like every other state.
+   * 'replay': a resumed session still waiting for its replay (the delivery that took it failed): the caller
+   * asks the feed again. With a deadline index (issue 11), suspended sessions are found by their deadline like
+   * every other state.
    */
-  async sweepDecision(record: ConnectionRecord, now: number): Promise<'end' | 'keep' | 'drop-alias' | undefined> {
+  async sweepDecision(record: ConnectionRecord, now: number): Promise<'end' | 'keep' | 'drop-alias' | 'replay' | undefined> {
+    if (record.state === 'joined' && record.replayFrom !== undefined) return 'replay';
     if (record.state === 'suspended' || record.state === 'resuming') {
       return (record.deadline ?? 0) < now ? 'end' : 'keep';
     }

@@ -92,7 +92,7 @@ export class VoiceCore {
     this.resumption = new SessionResume({
       store: deps.store, gateway: deps.gateway, media: deps.media, policy: deps.policy, clock: deps.clock, log: deps.log,
       graceMs: this.limits.resumeGraceMs, stepWithinMs: this.limits.stepWithinMs, connectionTtlSeconds: this.limits.connectionTtlSeconds,
-      announce: (session, replayFor) => this.announce(session, replayFor),
+      announce: async (session, replayFor) => { await this.tryAnnounce(session, replayFor); },
       endMediaLost: (session, error) => this.endSession(session, 'media-lost', error),
     });
   }
@@ -353,9 +353,9 @@ export class VoiceCore {
   }
 
   /** announce(), with a failure left to the sweep (the feed is left stalled): false when it failed. */
-  private async tryAnnounce(conn: ConnectionRecord): Promise<boolean> {
+  private async tryAnnounce(conn: ConnectionRecord, replayFor?: string): Promise<boolean> {
     try {
-      await this.announce(conn);
+      await this.announce(conn, replayFor);
       return true;
     } catch (err) {
       this.deps.log.warn('voice.announce-deferred', { ...logIds(conn), error: (err as Error).message });
@@ -434,6 +434,7 @@ export class VoiceCore {
       const resumeDecision = await this.resumption.sweepDecision(conn, now);
       if (resumeDecision === 'drop-alias') return this.deps.store.deleteConnection(conn);
       if (resumeDecision === 'end') return end(conn, 'resume-grace-over');
+      if (resumeDecision === 'replay' && conn.nodeId && alive.has(conn.nodeId)) return void (await this.tryAnnounce(conn, conn.connectionId));
       if (resumeDecision === 'keep') {
         if (conn.nodeId && !alive.has(conn.nodeId)) return end(conn, 'media-lost');
         return;
