@@ -335,7 +335,10 @@ export class VoiceCore {
         const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
         // A member (or a join in flight, or a retry of a leave that may have landed late) has history to
         // announce: its leave entry, written by this call or when the node lost or replaced the session.
-        const mayHaveHistory = left.announced || previousState === 'joined' || previousState === 'joining' || previousState === 'closing';
+        // A suspended (or resuming) session is a member too (resume.v1): its media may have died meanwhile,
+        // with its leave already in the history.
+        const mayHaveHistory = left.announced || previousState === 'joined' || previousState === 'joining' || previousState === 'closing'
+          || previousState === 'suspended' || previousState === 'resuming';
         if (mayHaveHistory && !(await this.tryAnnounce(claimed))) return; // the sweep finishes it (record stays `closing`)
       } catch (err) {
         if (await this.nodeIsAlive(claimed.nodeId)) {
@@ -381,7 +384,9 @@ export class VoiceCore {
         await this.deps.store.transition(record, { state: 'joined', deadline: undefined }).then(
           () => this.race('join-answer-lost', { ...logIds(record), seq: entry.seq }),
           (err) => { if (!(err instanceof ConflictError)) throw err; });
-      } else if (entry.kind === 'leave' && record.state !== 'closing' && !gone.some((g) => g.sessionId === record.connectionId)) {
+      } else if (entry.kind === 'leave' && record.state !== 'closing') {
+        // (Also when a post found its socket gone: that only suspends a resumable session, and this one has
+        // left the room. Ending twice is harmless: the first claim wins.)
         // Its session left the room without this stream ending: replaced, or lost on the media side.
         if (entry.reason === 'replaced') {
           await this.endSession(record, 'replaced', new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }));

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startLocalStack, type LocalStack } from '../../local/stack';
+import { connectMediaNode } from '../../media-node/api/client';
 import { joinedClient } from '../support/stack-flow';
 import { devToken } from '../support/tokens';
 import { VoiceTestClient } from '../support/voice-client';
@@ -196,4 +197,24 @@ test('the old socket\'s late frames change nothing; a stock client of the same c
   assert.equal(a2.closed, undefined);
   assert.ok(stock.frames.every((f) => f.kind !== 'ext'), 'never an extension frame to a stock client');
   assert.deepEqual(membership(stock), ['joined:51']);
+});
+
+test('a suspended session whose media died is announced as left (regression: the leave was in the history but never delivered)', async () => {
+  const channel = 6n;
+  const a = await resumingMember(60n, channel);
+  const b = track((await joinedClient(options(61n, channel), GUILD, channel)).client);
+  await a.client.expect('userJoined');
+  a.client.terminate();
+  await sleep(300);
+  // The media side loses the session while it is suspended (here: its Leave on the node, as ICE/DTLS loss would).
+  const api = connectMediaNode(stack.mediaNode!.grpc, { secret: stack.env.MEDIA_NODE_SECRET });
+  try {
+    const left = await api.leave({ roomId: `${GUILD}:${channel}`, sessionId: a.credential.sessionId });
+    assert.equal(left.announced, true, 'the node wrote the leave into the room\'s history');
+  } finally {
+    api.close();
+  }
+  assert.equal((await b.expect('userLeft', GRACE_MS + 8_000)).userId, 60n);
+  await sleep(300);
+  assert.deepEqual(membership(b), ['left:60'], 'UserLeft exactly once');
 });

@@ -42,6 +42,8 @@ export interface WorldOptions {
   resumeClients?: number;
   /** Per opted-in client: probability that its socket is cut (no close frame) at some point. */
   cut?: number;
+  /** Probability of a media-side session loss late in the run (when sessions are suspended or resumed). */
+  loseLate?: number;
 }
 
 export const DEFAULT_WORLD: WorldOptions = {
@@ -340,6 +342,10 @@ export class World {
     for (let i = 0; i < 2; i++) sim.spawn('reaper', () => this.core.sweep());
     if (sim.chance(options.loseSession)) sim.spawn('media-loss', async () => {
       for (let k = sim.int(0, 40); k > 0; k--) await sim.point();
+      this.media.loseSession();
+    });
+    if (options.loseLate && sim.chance(options.loseLate)) sim.spawn('late-media-loss', async () => {
+      for (let k = sim.int(60, 160); k > 0; k--) await sim.point();
       this.media.loseSession();
     });
     if (sim.chance(options.killNode)) sim.spawn('node-death', async () => {
