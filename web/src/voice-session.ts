@@ -76,6 +76,9 @@ export interface ReceiveStats {
   audioLevel: number;
   totalAudioEnergy: number;
   jitter: number;
+  /** When the last packet arrived and when the stats were taken (ms, same clock): how stale the counter is. */
+  lastPacketReceivedTimestamp?: number;
+  timestamp?: number;
 }
 
 type FlowStep = 'initializing' | 'preparing' | 'joining' | 'joined' | 'suspended' | 'ended';
@@ -232,6 +235,8 @@ export class VoiceSession {
           userId, consumerId: consumer.id,
           packetsReceived: Number(s.packetsReceived ?? 0), bytesReceived: Number(s.bytesReceived ?? 0),
           audioLevel: Number(s.audioLevel ?? 0), totalAudioEnergy: Number(s.totalAudioEnergy ?? 0), jitter: Number(s.jitter ?? 0),
+          ...(s.lastPacketReceivedTimestamp !== undefined ? { lastPacketReceivedTimestamp: Number(s.lastPacketReceivedTimestamp) } : {}),
+          ...(s.timestamp !== undefined ? { timestamp: Number(s.timestamp) } : {}),
         });
       });
     }
