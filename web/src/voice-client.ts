@@ -295,7 +295,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       } catch (err) {
         if (epoch !== this.epoch) return;
         lastError = err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.connectFailed, String(err));
-        socket?.close(1000, 'resume failed');
+        // Not 1000: had the server moved the session onto this socket after all, 1000 would end it (leave).
+        socket?.close(4001, 'resume failed');
         // Only a socket that could not be opened or answered in time is worth another try; anything the
         // server said (refused, media lost, ...) means the session cannot be resumed.
         if (![ClientErrorId.connectFailed, ClientErrorId.timeout, 'hrpc.unavailable'].includes(lastError.identifier)) break;
@@ -336,7 +337,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       this.emit('resumed', { makeBeforeBreak: true, iceRestarted, afterMs: Date.now() - started });
     } catch (err) {
       // The old socket still works; when the gateway closes it, the ordinary resume takes over.
-      socket?.close(1000, 'renewal failed');
+      socket?.close(4001, 'renewal failed');
       this.options.log('warn', 'voice.renewal-failed', { message: (err as Error).message });
     }
     if (epoch === this.epoch) this.scheduleRenewal(epoch);

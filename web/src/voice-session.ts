@@ -11,6 +11,7 @@ import type { Consumer, DtlsParameters, Producer, RtpParameters, Transport, Tran
 import type { ServerFrame } from '../../protocol/hrpc';
 import { normalizeId } from '../../protocol/hrpc';
 import type {
+  StreamMessageRequest,
   StreamMessageResponse,
   StreamMessageResponse_JoinedChannel,
   StreamMessageResponse_PreparedForJoinChannel,
@@ -112,6 +113,8 @@ export class VoiceSession {
   private endingError = false;
   /** When the current socket opened (the gateway's maximum connection duration counts from here). */
   socketOpenedAt = Date.now();
+  /** Requests made while a resume is in flight wait here, for the socket that will carry the session. */
+  private outbox?: StreamMessageRequest[];
   private pendingResume?: { resolve: (ice?: { consumerIceParameters: string; producerIceParameters: string }) => void; reject: (error: VoiceClientError) => void };
 
   private constructor(
@@ -148,6 +151,7 @@ export class VoiceSession {
     const old = this.socket;
     old.detach();
     this.stopKeepalive();
+    this.outbox = [];
     this.socket = socket;
     this.wire(socket);
     const restartIce = options.restartIce ?? [this.sendTransport, this.recvTransport].some((t) => t && t.connectionState !== 'connected');
@@ -166,11 +170,13 @@ export class VoiceSession {
       socket.detach();
       this.socket = old;
       this.wire(old);
+      this.flushOutbox();
       throw err;
     } finally {
       clearTimeout(timer);
       this.pendingResume = undefined;
     }
+    this.flushOutbox();
     if (ice) {
       await this.sendTransport?.restartIce({ iceParameters: parseJson(ice.producerIceParameters, 'Resumed.ice.producer_ice_parameters') });
       await this.recvTransport?.restartIce({ iceParameters: parseJson(ice.consumerIceParameters, 'Resumed.ice.consumer_ice_parameters') });
@@ -185,6 +191,18 @@ export class VoiceSession {
   /** resume.v1: how long the server keeps this session after its socket is lost. */
   get graceMs(): number | undefined {
     return this.credential?.graceMs;
+  }
+
+  private flushOutbox(): void {
+    const queued = this.outbox ?? [];
+    this.outbox = undefined;
+    for (const request of queued) this.socket.send(request);
+  }
+
+  /** Sends a request, or keeps it for the socket a resume in flight will settle on. */
+  private sendRequest(request: StreamMessageRequest): void {
+    if (this.outbox) this.outbox.push(request);
+    else this.socket.send(request);
   }
 
   /** Ends a suspended session locally (its resume failed): transports, producer and consumers close. */
@@ -267,7 +285,8 @@ export class VoiceSession {
       const error = new VoiceClientError(frame.error.identifier || 'hrpc.internal-server-error', frame.error.humanMessage || 'the server reported an error', {
         retryAfterSeconds: frame.retryAfterSeconds,
       });
-      if (this.pendingResume) {
+      // Only a refusal or an ending error answers a Resume; any other error frame is an ordinary one.
+      if (this.pendingResume && (error.identifier === RESUME_REFUSED || ENDING_ERRORS.has(error.identifier))) {
         this.pendingResume.reject(error);
         return;
       }
@@ -462,7 +481,7 @@ export class VoiceSession {
     }
     this.participants.set(key, { userId: user.userId, consumer });
     // The server created the consumer paused; resume only once we are ready to play it.
-    this.socket.send({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
+    this.sendRequest({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
     this.sink.track(user.userId, consumer.track, consumer.id);
   }
 

@@ -203,7 +203,7 @@ export class Participant {
       type Last = { packets: number; at: number };
       const w = window as unknown as DemoWindow & { e2eStall?: unknown };
       const state = { stop: false, last: {} as Record<string, Last>, worst: {} as Record<string, number>, worstAt: {} as Record<string, number>, sampled: {} as Record<string, number>, samples: 0, late: 0,
-        stalls: [] as { userId: string; ms: number; wallAt: number }[] };
+        stalls: [] as { userId: string; ms: number; wallAt: number; at: number }[] };
       w.e2eStall = state;
       let previous = performance.now();
       void (async () => {
@@ -229,7 +229,7 @@ export class Participant {
               state.worst[id] = stall;
               state.worstAt[id] = now;
             }
-            if (stall > everyMs) state.stalls.push({ userId: id, ms: stall, wallAt: Date.now() });
+            if (stall > everyMs) state.stalls.push({ userId: id, ms: stall, wallAt: Date.now(), at: now });
           }
           state.samples++;
           await new Promise((r) => setTimeout(r, everyMs));
@@ -240,11 +240,11 @@ export class Participant {
 
   async stopStallWatch(): Promise<{
     worst: Record<string, number>; worstAt: Record<string, number>; sampled: Record<string, number>; samples: number; late: number; users: string[];
-    /** Every sample with a stall over the sampling period: user, how long, wall-clock time (Date.now()). */
-    stalls: { userId: string; ms: number; wallAt: number }[];
+    /** Every sample with a stall over the sampling period: user, how long, wall-clock time (Date.now()), performance.now(). */
+    stalls: { userId: string; ms: number; wallAt: number; at: number }[];
   }> {
     return this.page.evaluate(() => {
-      const w = window as unknown as { e2eStall: { stop: boolean; last: Record<string, unknown>; worst: Record<string, number>; worstAt: Record<string, number>; sampled: Record<string, number>; samples: number; late: number; stalls: { userId: string; ms: number; wallAt: number }[] } };
+      const w = window as unknown as { e2eStall: { stop: boolean; last: Record<string, unknown>; worst: Record<string, number>; worstAt: Record<string, number>; sampled: Record<string, number>; samples: number; late: number; stalls: { userId: string; ms: number; wallAt: number; at: number }[] } };
       w.e2eStall.stop = true;
       const s = w.e2eStall;
       return { worst: s.worst, worstAt: s.worstAt, sampled: s.sampled, samples: s.samples, late: s.late, users: Object.keys(s.last), stalls: s.stalls };
