@@ -25,6 +25,7 @@ const params = new URLSearchParams(location.search);
 const client = new VoiceClient({
   log: consoleLogger(params.has('debug') ? 'debug' : 'warn'),
   ...(params.get('maxConnectionMs') ? { maxConnectionMs: Number(params.get('maxConnectionMs')) } : {}),
+  ...(params.get('iceRestart') === '1' ? { restartIceOnResume: true } : {}),
 });
 const remotes = new Map<string, Remote>();
 let current: JoinRequest | undefined;

@@ -43,6 +43,11 @@ export interface VoiceClientOptions {
   maxConnectionMs?: number;
   /** How long before maxConnectionMs the new socket is opened (default min(60 s, a quarter of it)). */
   renewBeforeMs?: number;
+  /**
+   * resume.v1: restart ICE on every resume after a lost socket, not only when a transport lost connectivity
+   * (for networks where a lost socket usually means a new address). Default false.
+   */
+  restartIceOnResume?: boolean;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closed';
@@ -82,7 +87,7 @@ export interface Participant {
 
 export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private readonly options: Required<Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs'>> & {
-    backoff: BackoffPolicy; createWebSocket?: WebSocketFactory; renewBeforeMs?: number;
+    backoff: BackoffPolicy; createWebSocket?: WebSocketFactory; renewBeforeMs?: number; restartIceOnResume: boolean;
   };
   private renewTimer?: ReturnType<typeof setTimeout>;
   private stateValue: ClientState = 'idle';
@@ -108,6 +113,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       log: options.log ?? consoleLog,
       maxConnectionMs: options.maxConnectionMs ?? 2 * 60 * 60_000,
       renewBeforeMs: options.renewBeforeMs,
+      restartIceOnResume: options.restartIceOnResume ?? false,
     };
   }
 
@@ -287,7 +293,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       try {
         socket = await this.openResumeSocket();
         if (epoch !== this.epoch) return socket.close(1000, 'leave');
-        const iceRestarted = await session.resumeOn(socket);
+        const iceRestarted = await session.resumeOn(socket, this.options.restartIceOnResume ? { restartIce: true } : {});
         this.setState('joined');
         this.emit('resumed', { makeBeforeBreak: false, iceRestarted, afterMs: Date.now() - lostAt });
         this.scheduleRenewal(epoch);

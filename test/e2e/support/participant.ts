@@ -34,6 +34,8 @@ export interface RecordedEvent {
   willReconnect?: boolean;
   makeBeforeBreak?: boolean;
   afterMs?: number;
+  /** Date.now() when recorded (comparable across pages and with the test process). */
+  wall?: number;
   at: number;
 }
 
@@ -204,6 +206,8 @@ export class Participant {
       const w = window as unknown as DemoWindow & { e2eStall?: unknown };
       const state = { stop: false, last: {} as Record<string, Last>, worst: {} as Record<string, number>, worstAt: {} as Record<string, number>, sampled: {} as Record<string, number>, samples: 0, late: 0,
         stalls: [] as { userId: string; ms: number; wallAt: number; at: number }[] };
+      // Per consumer: its last count (a rejoin gives a user a new consumer, whose counter starts again at 0).
+      const byConsumer: Record<string, number> = {};
       w.e2eStall = state;
       let previous = performance.now();
       void (async () => {
@@ -214,17 +218,25 @@ export class Participant {
           const late = now - previous > 3 * everyMs;
           previous = now;
           if (late) state.late++;
-          for (const s of await w.harmonyVoiceDemo.client.getReceiveStats()) {
+          const risen = new Set<string>();
+          const stats = await w.harmonyVoiceDemo.client.getReceiveStats();
+          const age: Record<string, number> = {};
+          for (const s of stats) {
             const id = s.userId.toString();
+            const before = byConsumer[s.consumerId];
+            if (before === undefined ? s.packetsReceived > 0 : s.packetsReceived > before) risen.add(id);
+            byConsumer[s.consumerId] = s.packetsReceived;
+            if (s.timestamp !== undefined && s.lastPacketReceivedTimestamp !== undefined) age[id] = s.timestamp - s.lastPacketReceivedTimestamp;
+          }
+          for (const id of new Set([...Object.keys(state.last), ...risen])) {
             const last = state.last[id];
-            if (!last || s.packetsReceived > last.packets) {
-              state.last[id] = { packets: s.packetsReceived, at: now };
+            if (risen.has(id) || !last) {
+              if (risen.has(id)) state.last[id] = { packets: 0, at: now };
               continue;
             }
             state.sampled[id] = Math.max(state.sampled[id] ?? 0, now - last.at);
             if (late) continue;
-            const age = s.timestamp !== undefined && s.lastPacketReceivedTimestamp !== undefined ? s.timestamp - s.lastPacketReceivedTimestamp : Infinity;
-            const stall = Math.min(now - last.at, age);
+            const stall = Math.min(now - last.at, age[id] ?? Infinity);
             if (stall > (state.worst[id] ?? 0)) {
               state.worst[id] = stall;
               state.worstAt[id] = now;
@@ -330,6 +342,7 @@ export class Participant {
             willReconnect: payload.willReconnect as boolean | undefined,
             makeBeforeBreak: payload.makeBeforeBreak as boolean | undefined,
             afterMs: payload.afterMs as number | undefined,
+            wall: Date.now(),
             at: performance.now(),
           });
         });
