@@ -24,6 +24,8 @@ export const ErrorId = {
   mediaLost: 'voice.media-lost',
   channelFull: 'voice.channel-full',
   rateLimited: 'voice.rate-limited',
+  /** resume.v1: the session cannot be resumed (unknown, ended, grace over, wrong credential or user); nothing changed. */
+  resumeRefused: 'voice.resume-refused',
 } as const;
 export type ErrorIdentifier = (typeof ErrorId)[keyof typeof ErrorId];
 

@@ -4,12 +4,21 @@
 // standard base64 in text frames (API Gateway rejects binary client frames).
 import { Error as HrpcErrorMessage, RetryInfo } from '../gen/hrpc/v1/hrpc';
 import { StreamMessageRequest, StreamMessageResponse } from '../gen/protocol/voice/v1/voice';
+import { ClientMessage as ExtClientMessage, ServerMessage as ExtServerMessage } from '../gen/harmonyvoice/ext/v1/session';
 import { ErrorId, VoiceError } from './errors';
 
 export const VOICE_STREAM_PATH = '/protocol.voice.v1.VoiceService/StreamMessage';
 export const SUBPROTOCOL_BINARY = 'hrpc1';
 export const SUBPROTOCOL_BASE64 = 'hrpc1.base64';
 export type Variant = 'binary' | 'base64';
+/**
+ * harmony-voice's resume extension (proto/harmonyvoice/ext/v1/session.proto): a client opts in by offering one
+ * of these before the plain value (and the token); the server selects it only when it supports it. Either is
+ * the same variant as its plain value plus the extension's 0x02 frames.
+ */
+export const EXT_RESUME = 'resume.v1';
+export const SUBPROTOCOL_BINARY_RESUME = `${SUBPROTOCOL_BINARY}+${EXT_RESUME}`;
+export const SUBPROTOCOL_BASE64_RESUME = `${SUBPROTOCOL_BASE64}+${EXT_RESUME}`;
 /** API Gateway WebSocket limits; the local gateway enforces them and the server never exceeds them. */
 export const MAX_FRAME_BYTES = 32 * 1024;
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -25,13 +34,20 @@ export const KEEPALIVE_INTERVAL_MS = 5 * 60 * 1000;
 
 export const OPCODE_RESPONSE = 0x00;
 export const OPCODE_ERROR = 0x01;
+/** Extension frames, both ways, only on a stream that selected a `+resume.v1` subprotocol. */
+export const OPCODE_EXT = 0x02;
 
 export type ServerFrame =
   | { kind: 'response'; response: StreamMessageResponse }
-  | { kind: 'error'; error: HrpcErrorMessage; retryAfterSeconds?: number };
+  | { kind: 'error'; error: HrpcErrorMessage; retryAfterSeconds?: number }
+  | { kind: 'ext'; message: ExtServerMessage };
+
+export type ClientFrame =
+  | { kind: 'request'; request: StreamMessageRequest }
+  | { kind: 'ext'; message: ExtClientMessage };
 
 export function variantOf(subprotocol: string): Variant {
-  return subprotocol === SUBPROTOCOL_BASE64 ? 'base64' : 'binary';
+  return subprotocol === SUBPROTOCOL_BASE64 || subprotocol === SUBPROTOCOL_BASE64_RESUME ? 'base64' : 'binary';
 }
 
 // ---- client → server ----
@@ -58,7 +74,35 @@ export function decodeRequest(bytes: Uint8Array): StreamMessageRequest {
   return request;
 }
 
+/** The extension's client frame: 0x02 + harmonyvoice.ext.v1.ClientMessage. */
+export function encodeExtRequest(message: ExtClientMessage): Uint8Array {
+  return withOpcode(OPCODE_EXT, ExtClientMessage.encode(message).finish());
+}
+
+/**
+ * Decodes one client frame of a stream; `ext` says whether the stream opted in to the extension. On a
+ * stock stream this is exactly decodeRequest (a 0x02 frame is the bad streaming request it always was).
+ */
+export function decodeClientFrame(bytes: Uint8Array, ext: boolean): ClientFrame {
+  if (ext && bytes.length > 0 && bytes[0] === OPCODE_EXT) {
+    let message: ExtClientMessage;
+    try {
+      message = ExtClientMessage.decode(bytes.subarray(1));
+    } catch (err) {
+      throw new VoiceError(ErrorId.badStreamingRequest, `undecodable extension ClientMessage: ${(err as Error).message}`);
+    }
+    if (!message.message) throw new VoiceError(ErrorId.badStreamingRequest, 'extension ClientMessage carries no message');
+    return { kind: 'ext', message };
+  }
+  return { kind: 'request', request: decodeRequest(bytes) };
+}
+
 // ---- server → client ----
+
+/** The extension's server frame: 0x02 + harmonyvoice.ext.v1.ServerMessage (never sent to a stock stream). */
+export function encodeExtFrame(message: ExtServerMessage): Uint8Array {
+  return withOpcode(OPCODE_EXT, ExtServerMessage.encode(message).finish());
+}
 
 export function encodeResponseFrame(response: StreamMessageResponse): Uint8Array {
   return withOpcode(OPCODE_RESPONSE, StreamMessageResponse.encode(response).finish());
@@ -84,6 +128,8 @@ export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
       const retryAfterSeconds = error.details.length > 0 ? RetryInfo.decode(error.details).retryAfter : undefined;
       return { kind: 'error', error, retryAfterSeconds };
     }
+    case OPCODE_EXT:
+      return { kind: 'ext', message: ExtServerMessage.decode(body) };
     default:
       throw new Error(`unknown server frame opcode 0x${bytes[0]!.toString(16).padStart(2, '0')}`);
   }
@@ -133,9 +179,11 @@ export function base64ToBytes(text: string): Uint8Array {
 // ---- handshake ----
 
 export interface Handshake {
-  /** The subprotocol to answer with: `hrpc1` or `hrpc1.base64` (never the token). */
-  subprotocol: typeof SUBPROTOCOL_BINARY | typeof SUBPROTOCOL_BASE64;
+  /** The subprotocol to answer with: `hrpc1`, `hrpc1.base64` or one of their `+resume.v1` forms (never the token). */
+  subprotocol: string;
   variant: Variant;
+  /** The client opted in to the resume extension (and the server selected it); absent for stock offers. */
+  resume?: true;
   /** The session token: the raw Authorization header, else the last Sec-WebSocket-Protocol value. */
   token: string | undefined;
 }
@@ -158,8 +206,9 @@ export function parseHandshake(headers: Record<string, string | undefined>, opti
     return undefined;
   };
   const offered = (header('sec-websocket-protocol') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const subprotocol = offered.includes(SUBPROTOCOL_BASE64) ? SUBPROTOCOL_BASE64
-    : offered.includes(SUBPROTOCOL_BINARY) ? SUBPROTOCOL_BINARY : undefined;
+  // The extension's values first (a client offers them before the plain ones); stock offers are unchanged.
+  const known = [SUBPROTOCOL_BASE64_RESUME, SUBPROTOCOL_BINARY_RESUME, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY];
+  const subprotocol = known.find((p) => offered.includes(p));
   if (!subprotocol) {
     throw new VoiceError(ErrorId.badStreamingRequest, `no hRPC subprotocol offered (expected ${SUBPROTOCOL_BINARY} or ${SUBPROTOCOL_BASE64})`);
   }
@@ -169,8 +218,9 @@ export function parseHandshake(headers: Record<string, string | undefined>, opti
   }
   const authorization = header('authorization')?.trim();
   const last = offered[offered.length - 1];
-  const tokenFromProtocol = last && last !== SUBPROTOCOL_BASE64 && last !== SUBPROTOCOL_BINARY ? last : undefined;
-  return { subprotocol, variant: variantOf(subprotocol), token: authorization || tokenFromProtocol };
+  const tokenFromProtocol = last && !known.includes(last) ? last : undefined;
+  const resume = subprotocol.endsWith(`+${EXT_RESUME}`);
+  return { subprotocol, variant: variantOf(subprotocol), ...(resume ? { resume } : {}), token: authorization || tokenFromProtocol };
 }
 
 /** VOICE-PROTOCOL.md §3.7: accept raw ids and ids wrapped once in JSON quotes. */

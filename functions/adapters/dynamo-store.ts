@@ -102,30 +102,55 @@ export class DynamoStateStore implements StateStore {
 
   // ---- the channel feed's lease and cursor (one item per channel) ----
 
-  async acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt: number): Promise<FeedCursor | undefined> {
+  async acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt: number, replayFor?: string, attempt = 0): Promise<FeedCursor | undefined> {
+    // resume.v1: a session waiting for its replay joins the feed's `replay` string set in the same write.
+    const addReplay = replayFor === undefined ? '' : ' ADD replay :r';
+    const replayValue = replayFor === undefined ? {} : { ':r': new Set([replayFor]) };
     try {
       const { Attributes } = await this.db.send(new UpdateCommand({
         TableName: this.table, Key: feedKey(channelKey), ReturnValues: 'ALL_NEW',
         // While held, the feed is due (DUE index) when its lease runs out: a holder that dies is found by the sweep.
-        UpdateExpression: 'SET #owner = :o, leaseUntil = :u, wanted = :f, expiresAt = :e, #due = :due, dueAt = :u',
+        UpdateExpression: `SET #owner = :o, leaseUntil = :u, wanted = :f, expiresAt = :e, #due = :due, dueAt = :u${addReplay}`,
         ConditionExpression: 'attribute_not_exists(#owner) OR leaseUntil < :now',
         ExpressionAttributeNames: { '#owner': 'owner', '#due': 'due' },
-        ExpressionAttributeValues: { ':o': owner, ':u': leaseUntil, ':f': false, ':e': expiresAt, ':now': this.nowMs(), ':due': duePartition(sweepShardOf(channelKey)) },
+        ExpressionAttributeValues: {
+          ':o': owner, ':u': leaseUntil, ':f': false, ':e': expiresAt, ':now': this.nowMs(), ':due': duePartition(sweepShardOf(channelKey)), ...replayValue,
+        },
       }));
       const node = Attributes?.node as Placement | null | undefined;
-      return { roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0, ...(node ? { node } : {}) };
+      const replay = [...((Attributes?.replay as Set<string> | undefined) ?? [])];
+      return {
+        roomInstance: (Attributes?.roomInstance as string) ?? '', delivered: (Attributes?.delivered as number) ?? 0,
+        ...(node ? { node } : {}), ...(replay.length ? { replay } : {}),
+      };
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
     }
     // Held by someone else: mark it wanted, so the holder delivers again before letting go.
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: feedKey(channelKey), UpdateExpression: 'SET wanted = :t',
+    const marked = await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: feedKey(channelKey), UpdateExpression: `SET wanted = :t${addReplay}`,
       ConditionExpression: 'attribute_exists(#owner)', ExpressionAttributeNames: { '#owner': 'owner' },
-      ExpressionAttributeValues: { ':t': true },
-    })).catch(async (err) => {
+      ExpressionAttributeValues: { ':t': true, ...replayValue },
+    })).then(() => true, (err) => {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      return false;
     });
+    // Released between the two writes: the lease is free, so take it (a replay request must not be dropped).
+    if (!marked && replayFor !== undefined && attempt < 3) return this.acquireFeed(channelKey, owner, leaseUntil, expiresAt, replayFor, attempt + 1);
     return undefined;
+  }
+
+  async takeReplays(channelKey: string, owner: string): Promise<string[]> {
+    try {
+      const { Attributes } = await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: feedKey(channelKey), UpdateExpression: 'REMOVE replay', ReturnValues: 'UPDATED_OLD',
+        ConditionExpression: '#owner = :o', ExpressionAttributeNames: { '#owner': 'owner' }, ExpressionAttributeValues: { ':o': owner },
+      }));
+      return [...((Attributes?.replay as Set<string> | undefined) ?? [])];
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return [];
+      throw err;
+    }
   }
 
   async checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean> {

@@ -50,6 +50,11 @@ export class GrpcMediaClient implements MediaClient {
     await this.call(node, 'resumeConsumer', req, (api) => api.resumeConsumer(req));
   }
 
+  async restartIce(node: Placement, req: { roomId: string; sessionId: string }) {
+    const res = await this.call(node, 'restartIce', req, (api) => api.restartIce(req));
+    return { consumerIceParameters: res.consumerIceParameters, producerIceParameters: res.producerIceParameters };
+  }
+
   async leave(node: Placement, req: { roomId: string; sessionId: string }) {
     return this.call(node, 'leave', req, (api) => api.leave(req));
   }

@@ -8,6 +8,7 @@ import { sweepShardOf } from '../../data/tables';
 import type { DueItem } from '../voice/Sweep';
 
 interface FeedItem extends FeedCursor {
+  replaySet?: Set<string>;
   owner?: string;
   leaseUntil?: number;
   wanted?: boolean;
@@ -72,27 +73,38 @@ export class MemoryStateStore implements StateStore {
     if (current?.nodeId === nodeId) current.expiresAt = expiresAt;
   }
 
-  async acquireFeed(channelKey: string, owner: string, leaseUntil: number): Promise<FeedCursor | undefined> {
-    const feed = this.feeds.get(channelKey) ?? { roomInstance: '', delivered: 0 };
+  async acquireFeed(channelKey: string, owner: string, leaseUntil: number, _expiresAt?: number, replayFor?: string): Promise<FeedCursor | undefined> {
+    const feed: FeedItem = this.feeds.get(channelKey) ?? { roomInstance: '', delivered: 0 };
+    if (replayFor !== undefined) feed.replaySet = new Set([...(feed.replaySet ?? []), replayFor]);
     if (feed.owner !== undefined && (feed.leaseUntil ?? 0) >= this.nowMs()) {
       feed.wanted = true;
+      this.feeds.set(channelKey, feed);
       return undefined;
     }
     this.feeds.set(channelKey, { ...feed, owner, leaseUntil, wanted: false });
-    return { roomInstance: feed.roomInstance, delivered: feed.delivered, ...(feed.node ? { node: feed.node } : {}) };
+    const replay = [...(feed.replaySet ?? [])];
+    return { roomInstance: feed.roomInstance, delivered: feed.delivered, ...(feed.node ? { node: feed.node } : {}), ...(replay.length ? { replay } : {}) };
+  }
+
+  async takeReplays(channelKey: string, owner: string): Promise<string[]> {
+    const feed = this.feeds.get(channelKey);
+    if (feed?.owner !== owner) return [];
+    const taken = [...(feed.replaySet ?? [])];
+    delete feed.replaySet;
+    return taken;
   }
 
   async checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean> {
     const feed = this.feeds.get(channelKey);
     if (feed?.owner !== owner) return false;
-    Object.assign(feed, cursor, { leaseUntil });
+    Object.assign(feed, cursorOnly(cursor), { leaseUntil });
     return true;
   }
 
   async releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'> {
     const feed = this.feeds.get(channelKey);
     if (feed?.owner !== owner) return 'lost';
-    Object.assign(feed, cursor);
+    Object.assign(feed, cursorOnly(cursor));
     if (feed.wanted) {
       feed.wanted = false;
       feed.leaseUntil = leaseUntil;
@@ -152,4 +164,9 @@ export class MemoryStateStore implements StateStore {
   }
 
   // ---- end of issue 11 block ----
+}
+
+function cursorOnly(cursor: FeedCursor): FeedCursor {
+  const { replay: _replay, ...rest } = cursor;
+  return rest;
 }

@@ -7,9 +7,10 @@ import { withInvocation } from './telemetry';
 
 export function handler(event: WebSocketEvent, context?: Context): Promise<APIGatewayProxyResult> {
   return withInvocation<APIGatewayProxyResult>(event, context, async ({ log, metrics }) => {
-    const { connectionId, domainName, stage } = event.requestContext;
+    const { connectionId, domainName, stage, disconnectStatusCode } = event.requestContext;
     try {
-      await (await runtime()).core({ domainName, stage }, { log, metrics }).disconnect(connectionId);
+      // resume.v1: a normal close (1000) is leaving; any other end of the socket suspends a resumable session.
+      await (await runtime()).core({ domainName, stage }, { log, metrics }).disconnect(connectionId, { normalClose: disconnectStatusCode === 1000 });
     } catch (err) {
       log.error('voice.disconnect-failed', { error: (err as Error)?.stack ?? String(err) });
       metrics.count(METRIC.internalErrors);

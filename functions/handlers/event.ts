@@ -8,6 +8,8 @@ export interface WebSocketEvent {
     eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
     domainName: string;
     stage: string;
+    /** $disconnect only: the close status (1000 = a normal close by the client; 1006 = no close frame). */
+    disconnectStatusCode?: number;
   };
   headers?: Record<string, string | undefined>;
   body?: string | null;

@@ -8,7 +8,8 @@
 //   MEDIA_GRPC_INSECURE=1                          loopback development only: call media nodes without a secret
 //   CONNECTIONS_ENDPOINT                           @connections base URL; else https://<domainName>/<stage> of the event
 //   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
-//   VOICE_NODE_STALE_AFTER_MS, VOICE_STEP_WITHIN_MS optional limits (defaults in voice/VoiceCore.ts)
+//   VOICE_NODE_STALE_AFTER_MS, VOICE_STEP_WITHIN_MS,
+//   VOICE_RESUME_GRACE_MS                          optional limits (defaults in voice/VoiceCore.ts)
 //
 // No gRPC here: the media client is wired in by the caller (grpc-runtime.ts for the handlers that call media
 // nodes; `$connect` never does, so its bundle carries no gRPC code and it reads no media secret).
@@ -63,7 +64,7 @@ export const NO_MEDIA: MediaWiring = {
     const none = (method: string) => () => Promise.reject(new Error(`runtime.no-media: this handler has no media client (called ${method})`));
     return {
       openRoom: none('openRoom'), createTransports: none('createTransports'), join: none('join'),
-      resumeConsumer: none('resumeConsumer'), leave: none('leave'), history: none('history'),
+      resumeConsumer: none('resumeConsumer'), leave: none('leave'), history: none('history'), restartIce: none('restartIce'),
     };
   },
 };
@@ -129,6 +130,7 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_MAX_MEMBERS: 'maxMembersPerChannel',
   VOICE_NODE_STALE_AFTER_MS: 'nodeStaleAfterMs',
   VOICE_STEP_WITHIN_MS: 'stepWithinMs',
+  VOICE_RESUME_GRACE_MS: 'resumeGraceMs',
 };
 
 function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {

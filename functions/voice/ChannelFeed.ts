@@ -10,11 +10,19 @@
 // again, so no entry is left behind (no lost wake-up). A holder that dies leaves an expired lease that the
 // sweep takes over (`listStalledFeeds`).
 import { randomBytes } from 'node:crypto';
+//
+// resume.v1 (SessionResume.ts): receivers that opted in get each membership message with its history position
+// (a Sequenced extension frame). A suspended session (its socket gone) is skipped: the history keeps what it
+// misses. A resumed one is replayed what came after the position it last saw — here, under the lease, so
+// nothing the feed sends can interleave with the replay — and only then gets new entries again.
 import type { StreamMessageResponse, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
-import { encodeResponseFrame } from '../../protocol/hrpc';
+import { encodeExtFrame, encodeResponseFrame } from '../../protocol/hrpc';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
-import type { Clock, ConnectionRecord, ConsumerDelivery, FeedCursor, Gateway, HistoryEntry, MediaClient, Placement, StateStore } from './ports';
+import {
+  ConflictError, socketOf, type Clock, type ConnectionRecord, type ConsumerDelivery, type FeedCursor, type Gateway, type HistoryEntry,
+  type MediaClient, type Placement, type StateStore,
+} from './ports';
 
 export interface ChannelFeedDeps {
   store: StateStore;
@@ -32,8 +40,8 @@ export interface ChannelFeedDeps {
 }
 
 export interface DrainResult {
-  /** Receivers a post found gone (410): the caller ends their sessions. */
-  gone: string[];
+  /** Receivers a post found gone (410), with the socket that was gone: the caller ends or suspends their sessions. */
+  gone: { sessionId: string; socket: string }[];
   /** Entries this call delivered. */
   delivered: number;
   /**
@@ -56,41 +64,45 @@ export class ChannelFeed {
    * Delivers everything pending in the channel's history, or leaves it to the invocation that holds the
    * lease (which then delivers it before letting go).
    */
-  async drain(channelKey: string, node: Placement): Promise<DrainResult> {
+  async drain(channelKey: string, node: Placement, replayFor?: string): Promise<DrainResult> {
     const { store, clock } = this.deps;
     const owner = randomBytes(9).toString('base64url');
-    const gone = new Set<string>();
+    const gone = new Map<string, string>();
+    const goneList = () => [...gone].map(([sessionId, socket]) => ({ sessionId, socket }));
     const subjects: DrainResult['subjects'] = [];
     let delivered = 0;
     const expiresAt = () => Math.ceil(clock.now() / 1000) + this.deps.ttlSeconds;
-    const acquired = await store.acquireFeed(channelKey, owner, clock.now() + this.deps.leaseMs, expiresAt());
+    const acquired = await store.acquireFeed(channelKey, owner, clock.now() + this.deps.leaseMs, expiresAt(), replayFor);
     if (!acquired) {
       this.deps.log.debug('voice.feed-busy', { channelKey });
       return { gone: [], delivered: 0, subjects: [] };
     }
-    let cursor: FeedCursor = { ...acquired, node };
+    const { replay: waiting, ...start } = acquired;
+    let cursor: FeedCursor = { ...start, node };
     try {
+      let replays = waiting?.length ? await store.takeReplays(channelKey, owner) : [];
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const next = await this.deliverPending(channelKey, node, owner, cursor, gone, subjects, (c) => { cursor = c; });
+        const next = await this.deliverPending(channelKey, node, owner, cursor, gone, subjects, replays, (c) => { cursor = c; });
         delivered += next.delivered;
         cursor = next.cursor;
-        if (next.lost) return { gone: [...gone], delivered, subjects };
+        if (next.lost) return { gone: goneList(), delivered, subjects };
         const released = await store.releaseFeed(channelKey, owner, cursor, clock.now() + this.deps.leaseMs);
-        if (released !== 'wanted') return { gone: [...gone], delivered, subjects };
+        if (released !== 'wanted') return { gone: goneList(), delivered, subjects };
+        replays = await store.takeReplays(channelKey, owner);
       }
       this.deps.log.warn('voice.feed-rounds-exhausted', { channelKey, rounds: MAX_ROUNDS });
-      return { gone: [...gone], delivered, subjects };
+      return { gone: goneList(), delivered, subjects };
     } catch (error) {
       // Keep the lease but let it run out now: the sweep finds the feed stalled and delivers from here.
       // What was delivered so far stays delivered (and its subjects are reported).
       await store.checkpointFeed(channelKey, owner, cursor, 0).catch(() => undefined);
-      return { gone: [...gone], delivered, subjects, error };
+      return { gone: goneList(), delivered, subjects, error };
     }
   }
 
   private async deliverPending(
-    channelKey: string, node: Placement, owner: string, start: FeedCursor, gone: Set<string>, subjects: DrainResult['subjects'],
-    progress: (cursor: FeedCursor) => void,
+    channelKey: string, node: Placement, owner: string, start: FeedCursor, gone: Map<string, string>, subjects: DrainResult['subjects'],
+    replays: string[], progress: (cursor: FeedCursor) => void,
   ): Promise<{ cursor: FeedCursor; delivered: number; lost: boolean }> {
     let history = await this.deps.media.history(node, { roomId: channelKey, after: start.delivered });
     if (!history.exists) return { cursor: start, delivered: 0, lost: false };
@@ -106,11 +118,19 @@ export class ChannelFeed {
       this.deps.log.error('voice.history-truncated', { channelKey, nodeId: node.nodeId, delivered: cursor.delivered, head: history.head });
     }
     const entries = history.entries.filter((e) => e.seq > cursor.delivered).sort((a, b) => a.seq - b.seq);
-    if (entries.length === 0) return { cursor, delivered: 0, lost: false };
+    if (entries.length === 0 && replays.length === 0) return { cursor, delivered: 0, lost: false };
 
-    const receivers = new Set<string>();
+    const receivers = new Set<string>(replays);
     for (const entry of entries) for (const id of [entry.sessionId, ...audienceOf(entry)]) receivers.add(id);
     const records = new Map((await this.deps.store.getConnections([...receivers])).map((r) => [r.connectionId, r]));
+    // Resumed sessions first: what they missed up to the cursor, then they are ordinary receivers again.
+    for (const id of replays) {
+      const record = records.get(id);
+      if (record?.state !== 'joined' || record.replayFrom === undefined) continue;
+      const replayed = await this.replay(channelKey, node, record, cursor.delivered, gone);
+      if (replayed) records.set(id, replayed);
+      else records.delete(id);
+    }
 
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
@@ -130,8 +150,41 @@ export class ChannelFeed {
     return { cursor, delivered: entries.length, lost: false };
   }
 
-  /** Posts one entry to everyone it concerns, all awaited (so the next entry cannot overtake it). */
-  private async announce(channelKey: string, entry: HistoryEntry, records: Map<string, ConnectionRecord>, gone: Set<string>): Promise<void> {
+  /**
+   * resume.v1: posts to a resumed session, in order, every entry in (its last seen position, `upTo`] that
+   * concerns it, then clears its replay mark. Returns the record as it is now (undefined when it changed
+   * meanwhile: suspended again or ended; a later resume names its own position).
+   */
+  private async replay(channelKey: string, node: Placement, record: ConnectionRecord, upTo: number, gone: Map<string, string>): Promise<ConnectionRecord | undefined> {
+    const from = record.replayFrom ?? upTo;
+    const only = new Map([[record.connectionId, record]]);
+    let count = 0;
+    if (from < upTo) {
+      const history = await this.deps.media.history(node, { roomId: channelKey, after: from });
+      if (history.truncated) {
+        this.deps.log.error('voice.history-truncated', { channelKey, nodeId: node.nodeId, delivered: from, head: history.head, replay: true });
+      }
+      for (const entry of history.entries.filter((e) => e.seq > from && e.seq <= upTo).sort((a, b) => a.seq - b.seq)) {
+        if (!audienceOf(entry).includes(record.connectionId)) continue;
+        await this.announce(channelKey, entry, only, gone, record.connectionId);
+        count++;
+      }
+    }
+    this.deps.log.info('voice.session-replayed', { channelKey, connectionId: record.connectionId, userId: record.userId, from, upTo, entries: count });
+    try {
+      return await this.deps.store.transition(record, { state: 'joined', replayFrom: undefined, deadline: undefined });
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      this.deps.log.info('voice.expected-race', { race: 'replay-overtaken', channelKey, connectionId: record.connectionId });
+      return undefined;
+    }
+  }
+
+  /**
+   * Posts one entry to everyone it concerns (only to `onlyTo` when given), all awaited (so the next entry
+   * cannot overtake it).
+   */
+  private async announce(channelKey: string, entry: HistoryEntry, records: Map<string, ConnectionRecord>, gone: Map<string, string>, onlyTo?: string): Promise<void> {
     const posts: { to: string; response: StreamMessageResponse }[] = [];
     if (entry.kind === 'join') {
       posts.push({ to: entry.sessionId, response: { message: { $case: 'joinedChannel', value: { otherUsers: entry.forJoiner.map(userConsumerOptions) } } } });
@@ -142,17 +195,25 @@ export class ChannelFeed {
       const userId = BigInt(entry.userId);
       for (const to of entry.audience) posts.push({ to, response: { message: { $case: 'userLeft', value: { userId } } } });
     }
-    if (posts.length > 0) this.deps.metrics?.count(METRIC.fanOutSize, posts.length);
-    await Promise.all(posts.map(async ({ to, response }) => {
+    const targeted = posts.filter((p) => onlyTo === undefined || p.to === onlyTo);
+    if (targeted.length > 0) this.deps.metrics?.count(METRIC.fanOutSize, targeted.length);
+    await Promise.all(targeted.map(async ({ to, response }) => {
       const receiver = records.get(to);
-      // Ended already (its own end removed it from the room; nothing to tell), or found gone earlier.
-      if (!receiver || gone.has(to)) return;
-      const frame = encodeResponseFrame(response);
+      // Ended already (its own end removed it from the room; nothing to tell), or its socket found gone earlier
+      // (a resumed session has a new socket: that one is not gone).
+      if (!receiver || gone.get(to) === socketOf(receiver)) return;
+      // resume.v1: no socket now (suspended, or a resume in flight), or its replay is still to come: the
+      // history keeps this entry for its replay.
+      if (receiver.state === 'suspended' || receiver.state === 'resuming' || (receiver.replayFrom !== undefined && onlyTo === undefined)) return;
+      const frame = receiver.resume
+        ? encodeExtFrame({ message: { $case: 'sequenced', value: { seq: BigInt(entry.seq), message: response } } })
+        : encodeResponseFrame(response);
       this.deps.assertFits(frame);
+      const socket = socketOf(receiver);
       for (let attempt = 1; ; attempt++) {
         try {
-          if ((await this.deps.gateway.send(to, frame, receiver.variant)) === 'gone') {
-            gone.add(to);
+          if ((await this.deps.gateway.send(socket, frame, receiver.variant)) === 'gone') {
+            gone.set(to, socket);
             this.deps.metrics?.count(METRIC.deliveriesGone);
           }
           return;
@@ -162,7 +223,7 @@ export class ChannelFeed {
             this.deps.log.warn('voice.delivery-failed', {
               channelKey, connectionId: to, userId: receiver.userId, kind: response.message?.$case, seq: entry.seq, error: String(err),
             });
-            gone.add(to);
+            gone.set(to, socket);
             return;
           }
         }

@@ -77,7 +77,7 @@ export const DEFAULT_SWEEP_LIMITS: SweepLimits = {
 };
 
 export interface SweepDeps {
-  core: Pick<VoiceCore, 'endSession' | 'finishFeed'>;
+  core: Pick<VoiceCore, 'endSession' | 'finishFeed' | 'sweepResumable'>;
   store: SweepStore;
   nodes: SweepNodes;
   clock: Clock;
@@ -90,6 +90,8 @@ export interface SweepResult {
   ended: Record<'media-lost' | 'node-dead' | 'timeout' | 'stuck' | 'expired', number>;
   /** Stalled channel feeds finished (their history delivered) or let go (their room died with its node). */
   feeds: number;
+  /** resume.v1 records handled by the core (a suspended session past its grace ended, a replay asked again, …). */
+  resumable: number;
   /** Due items that had moved on (re-read: not due any more) or were already gone. */
   skipped: number;
   /** Items whose ending failed or was not awaited to the end (retried by a later sweep if still due). */
@@ -122,7 +124,7 @@ export class Sweep {
 
   /** One sweep of the given shards (all in parallel), plus the sessions of dead media nodes in them. */
   async run(shards: readonly number[]): Promise<SweepResult> {
-    const result: SweepResult = { ended: { 'media-lost': 0, 'node-dead': 0, timeout: 0, stuck: 0, expired: 0 }, feeds: 0, skipped: 0, failed: 0, saturated: [] };
+    const result: SweepResult = { ended: { 'media-lost': 0, 'node-dead': 0, timeout: 0, stuck: 0, expired: 0 }, feeds: 0, resumable: 0, skipped: 0, failed: 0, saturated: [] };
     const owned = new Set(shards);
     const nodes = await this.deps.nodes.listNodes();
     const now = this.deps.clock.now();
@@ -163,6 +165,11 @@ export class Sweep {
           return;
         }
         const conn = await this.deps.store.getConnectionForSweep(d.connectionId);
+        // resume.v1's states (suspended, resuming, attached, a replay still owed) are the core's to judge.
+        if (conn && (await this.deps.core.sweepResumable(conn, isAlive))) {
+          result.resumable++;
+          return;
+        }
         const verdict = conn && judge(conn, this.deps.clock.now());
         if (!conn || !verdict) {
           result.skipped++;

@@ -9,15 +9,16 @@
 // Members are told about it only by the channel's feed (ChannelFeed.ts), in that order, each entry once.
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import { ErrorId, VoiceError } from '../../protocol/errors';
-import { decodeRequest, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
+import { decodeClientFrame, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
 import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
 import { ChannelFeed } from './ChannelFeed';
 import { mediaErrorToVoiceError } from './media-errors';
+import { SessionResume } from './SessionResume';
 import {
-  ConflictError, MediaError, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
+  ConflictError, MediaError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
 } from './ports';
 
@@ -37,6 +38,8 @@ export interface VoiceLimits {
   probeConnectionsOlderThanMs: number;
   /** How long a channel's delivery lease lasts (ChannelFeed). */
   feedLeaseMs: number;
+  /** resume.v1: how long a session whose socket went away waits for a resume (≤ the node's ICE consent timeout). */
+  resumeGraceMs: number;
 }
 
 export const DEFAULT_LIMITS: VoiceLimits = {
@@ -49,6 +52,7 @@ export const DEFAULT_LIMITS: VoiceLimits = {
   maxMembersPerChannel: 100,
   probeConnectionsOlderThanMs: 2_000,
   feedLeaseMs: 15_000,
+  resumeGraceMs: 30_000,
 };
 
 export interface VoiceCoreDeps {
@@ -64,7 +68,7 @@ export interface VoiceCoreDeps {
   limits?: Partial<VoiceLimits>;
 }
 
-type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck';
+type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck' | 'resume-grace-over';
 
 /**
  * A step lost a race that is part of normal life (the client closed mid-step, a duplicate message, the
@@ -80,6 +84,7 @@ class ExpectedRace extends Error {
 export class VoiceCore {
   private readonly limits: VoiceLimits;
   readonly feed: ChannelFeed;
+  readonly resumption: SessionResume;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -87,19 +92,37 @@ export class VoiceCore {
       store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log, metrics: deps.metrics,
       leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
     });
+    this.resumption = new SessionResume({
+      store: deps.store, gateway: deps.gateway, media: deps.media, policy: deps.policy, clock: deps.clock, log: deps.log,
+      graceMs: this.limits.resumeGraceMs, stepWithinMs: this.limits.stepWithinMs, connectionTtlSeconds: this.limits.connectionTtlSeconds,
+      announce: async (session, replayFor) => { await this.tryAnnounce(session, replayFor); },
+      endMediaLost: (session, error) => this.endSession(session, 'media-lost', error),
+    });
   }
 
   // ---- $connect ----
 
   /** Records an authenticated connection (the token was verified by the caller). */
-  async connect(connectionId: string, principal: { userId: string; grants: string[] }, variant: Variant): Promise<void> {
+  async connect(connectionId: string, principal: { userId: string; grants: string[] }, variant: Variant, extensions: { resume?: boolean } = {}): Promise<void> {
     const now = this.deps.clock.now();
     await this.deps.store.putConnection({
       connectionId, userId: principal.userId, grants: principal.grants, variant, state: 'connected', version: 1,
       connectedAt: now, deadline: this.deadlineIn('connected'),
       expiresAt: Math.ceil(now / 1000) + this.limits.connectionTtlSeconds,
+      ...(extensions.resume ? { resume: true } : {}),
     });
-    this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant });
+    this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant, ...(extensions.resume ? { resume: true } : {}) });
+  }
+
+  /**
+   * The record a frame or event of `connectionId` acts on: its own, or (resume.v1) the session it was
+   * attached to by a resume. `stale` when the connection no longer carries that session (an old socket).
+   */
+  private async resolve(connectionId: string): Promise<{ conn?: ConnectionRecord; alias?: ConnectionRecord; stale: boolean }> {
+    const own = await this.deps.store.getConnection(connectionId);
+    if (own?.state !== 'attached') return { conn: own, stale: own !== undefined && socketOf(own) !== connectionId };
+    const session = own.sessionId ? await this.deps.store.getConnection(own.sessionId) : undefined;
+    return { conn: session, alias: own, stale: !session || socketOf(session) !== connectionId };
   }
 
   // ---- $default ----
@@ -111,15 +134,26 @@ export class VoiceCore {
     const guessed: Variant = typeof payload === 'string' ? 'base64' : 'binary';
     let conn: ConnectionRecord | undefined;
     try {
-      conn = await this.deps.store.getConnection(connectionId);
+      const resolved = await this.resolve(connectionId);
+      conn = resolved.conn;
+      if (resolved.stale) {
+        // resume.v1: a late frame of a socket whose session moved to another stream: it changes nothing.
+        this.race('frame-of-old-socket', { connectionId, sessionId: conn?.connectionId });
+        await this.deps.gateway.close(connectionId).catch(() => undefined);
+        return;
+      }
       if (!conn) {
         // The session was already ended (timeout, replacement, reaper): say so, then close.
         await this.deps.gateway.send(connectionId, errorFrameOf(new VoiceError(ErrorId.notFound, 'this stream has no voice session (it was ended); reconnect')), guessed);
         await this.deps.gateway.close(connectionId);
         return;
       }
-      const request = decodeRequest(fromWire(payload, conn.variant));
-      await this.dispatch(conn, request);
+      const frame = decodeClientFrame(fromWire(payload, conn.variant), conn.resume === true);
+      if (frame.kind === 'ext') {
+        await this.resumption.resume(conn, frame.message.message!.value);
+        return;
+      }
+      await this.dispatch(conn, frame.request);
     } catch (err) {
       await this.fail(connectionId, conn, err, guessed);
     }
@@ -220,8 +254,11 @@ export class VoiceCore {
     }
     // From here the join is a fact of the channel's history, whatever happens to this stream.
     try {
-      const joined = await this.deps.store.transition(claimed, { state: 'joined', deadline: undefined });
+      // resume.v1: a stream that opted in gets the session's credential with its joined state.
+      const issued = claimed.resume ? SessionResume.issue(claimed.userId, claimed.connectionId) : undefined;
+      const joined = await this.deps.store.transition(claimed, { state: 'joined', deadline: undefined, ...(issued ? { credentialHash: issued.hash } : {}) });
       this.deps.log.info('voice.joined', { ...logIds(joined), others: result.forJoiner.length, seq: result.seq });
+      if (issued) await this.resumption.sendCredential(joined, issued.credential);
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
       // The stream is being ended meanwhile (closed right after JoinChannel): its end leaves the room, and
@@ -246,8 +283,30 @@ export class VoiceCore {
 
   // ---- $disconnect and every other way a session ends ----
 
-  async disconnect(connectionId: string): Promise<void> {
-    await this.endSession(connectionId, 'disconnected');
+  /** `normalClose`: the socket ended with status 1000 (a client leaving on purpose): never suspended. */
+  async disconnect(connectionId: string, options: { normalClose?: boolean } = {}): Promise<void> {
+    const { conn, alias, stale } = await this.resolve(connectionId);
+    if (alias && stale) await this.deps.store.deleteConnection(alias); // its session moved on (or ended)
+    if (!conn) return;
+    if (stale) return this.race('disconnect-of-old-socket', { connectionId, sessionId: conn.connectionId });
+    // resume.v1: a session that can be resumed waits for its client (suspended) instead of ending.
+    if (!options.normalClose && (await this.resumption.suspend(conn, connectionId, 'disconnected'))) {
+      if (alias) await this.deps.store.deleteConnection(alias);
+      return;
+    }
+    await this.endSession(conn, 'disconnected');
+    if (alias) await this.deps.store.deleteConnection(alias);
+  }
+
+  /**
+   * A post to `socket` found it gone (410): the session it carried is suspended (resume.v1) or ended. Nothing
+   * happens when the session has moved to another socket meanwhile.
+   */
+  private async socketGone(sessionId: string, socket: string): Promise<void> {
+    const conn = await this.deps.store.getConnection(sessionId);
+    if (!conn) return;
+    if (await this.resumption.suspend(conn, socket, 'gone')) return;
+    await this.endSession(conn, 'gone');
   }
 
   /**
@@ -273,10 +332,13 @@ export class VoiceCore {
     }
     if (!claimed) return;
     this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason, from: previousState });
-    if (error) {
-      await this.deps.gateway.send(claimed.connectionId, errorFrameOf(error), claimed.variant).catch(() => 'gone');
+    // A suspended session has no socket to tell (resume.v1); any other is told on the socket carrying it.
+    if (previousState !== 'suspended') {
+      if (error) {
+        await this.deps.gateway.send(socketOf(claimed), errorFrameOf(error), claimed.variant).catch(() => 'gone');
+      }
+      if (error || reason === 'gone') await this.deps.gateway.close(socketOf(claimed)).catch(() => undefined);
     }
-    if (error || reason === 'gone') await this.deps.gateway.close(claimed.connectionId).catch(() => undefined);
 
     if (claimed.nodeId && claimed.guildId) {
       const roomId = roomOf(claimed);
@@ -284,9 +346,10 @@ export class VoiceCore {
         const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
         if (left.announced) this.deps.metrics?.count(METRIC.leaves);
         // A member — or a prepared session whose join ran late on a hung node, a join in flight, a retried leave
-        // that may have landed late — has history to announce: its leave entry, written by this call or when the
-        // node lost or replaced the session.
-        const mayHaveHistory = left.announced || ['prepared', 'joining', 'joined', 'closing'].includes(previousState ?? '');
+        // that may have landed late, a suspended (or resuming) session whose media died meanwhile (resume.v1) —
+        // has history to announce: its leave entry, written by this call or when the node lost or replaced it.
+        const mayHaveHistory = left.announced
+          || ['prepared', 'joining', 'joined', 'closing', 'suspended', 'resuming'].includes(previousState ?? '');
         if (mayHaveHistory && !(await this.tryAnnounce(claimed))) return; // the sweep finishes it (record stays `closing`)
       } catch (err) {
         if (await this.nodeIsAlive(claimed.nodeId)) {
@@ -325,9 +388,9 @@ export class VoiceCore {
   }
 
   /** announce(), with a failure left to the sweep (the feed is left stalled): false when it failed. */
-  private async tryAnnounce(conn: ConnectionRecord): Promise<boolean> {
+  private async tryAnnounce(conn: ConnectionRecord, replayFor?: string): Promise<boolean> {
     try {
-      await this.announce(conn);
+      await this.announce(conn, replayFor);
       return true;
     } catch (err) {
       this.deps.log.warn('voice.announce-deferred', { ...logIds(conn), error: (err as Error).message });
@@ -340,12 +403,12 @@ export class VoiceCore {
    * the entries were about in line with the history. Throws (after doing all that) when delivery stopped
    * on a failure: the feed is then stalled and the sweep finishes it.
    */
-  async announce(conn: ConnectionRecord | { channelKey: string; node: Placement }): Promise<void> {
+  async announce(conn: ConnectionRecord | { channelKey: string; node: Placement }, replayFor?: string): Promise<void> {
     const channelKey = 'channelKey' in conn ? conn.channelKey : roomOf(conn);
     const node = 'node' in conn ? conn.node : conn.nodeId && conn.nodeAddress ? { nodeId: conn.nodeId, grpcAddress: conn.nodeAddress } : undefined;
     if (!node) return;
-    const { gone, subjects, error } = await this.feed.drain(channelKey, node);
-    for (const sessionId of gone) await this.endSession(sessionId, 'gone');
+    const { gone, subjects, error } = await this.feed.drain(channelKey, node, replayFor);
+    for (const { sessionId, socket } of gone) await this.socketGone(sessionId, socket);
     // The history is the truth; streams follow it.
     for (const { entry, record } of subjects) {
       if (entry.kind === 'join' && record.state === 'prepared') {
@@ -353,7 +416,9 @@ export class VoiceCore {
         await this.deps.store.transition(record, { state: 'joined', deadline: undefined }).then(
           () => this.race('join-answer-lost', { ...logIds(record), seq: entry.seq }),
           (err) => { if (!(err instanceof ConflictError)) throw err; });
-      } else if (entry.kind === 'leave' && record.state !== 'closing' && !gone.includes(record.connectionId)) {
+      } else if (entry.kind === 'leave' && record.state !== 'closing') {
+        // (Also when a post found its socket gone: that only suspends a resumable session, and this one has
+        // left the room. Ending twice is harmless: the first claim wins.)
         // Its session left the room without this stream ending: replaced, or lost on the media side.
         if (entry.reason === 'replaced') {
           await this.endSession(record, 'replaced', new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }));
@@ -365,7 +430,27 @@ export class VoiceCore {
     if (error) throw error;
   }
 
-  // The reaper's sweep lives in Sweep.ts: it ends due sessions through endSession.
+  // ---- the reaper's part (functions/voice/Sweep.ts calls these) ----
+
+  /**
+   * resume.v1's part of the sweep, for a due record: a suspended session past its grace ends (the ordinary leave);
+   * an attached alias whose session moved on is dropped; a resumed session still waiting for its replay (the
+   * delivery that took it failed) asks the feed again. True when the record was handled here.
+   */
+  async sweepResumable(conn: ConnectionRecord, isAlive: (nodeId: string) => boolean): Promise<boolean> {
+    const now = this.deps.clock.now();
+    const decision = await this.resumption.sweepDecision(conn, now);
+    if (decision === undefined) return false;
+    if (decision === 'drop-alias') await this.deps.store.deleteConnection(conn);
+    else if (decision === 'end') await this.endSession(conn, 'resume-grace-over');
+    else if (decision === 'replay' && conn.nodeId && isAlive(conn.nodeId)) await this.tryAnnounce(conn, conn.connectionId);
+    else if (decision === 'keep' && conn.nodeId && !isAlive(conn.nodeId)) {
+      await this.endSession(conn, 'media-lost');
+    } else if (decision === 'keep' && conn.expiresAt * 1000 <= now) {
+      return false; // expired: judged as any other record
+    }
+    return true;
+  }
 
   // ---- helpers ----
 

@@ -4,9 +4,15 @@
 import type { Variant } from '../../protocol/hrpc';
 import type { MediaNodeRecord } from '../../routing/types';
 
-/** Where a connection is in the protocol (VOICE-PROTOCOL.md §3). `*ing` states are claimed while work is in flight. */
+/**
+ * Where a connection is in the protocol (VOICE-PROTOCOL.md §3). `*ing` states are claimed while work is in flight.
+ * resume.v1 (SessionResume.ts) adds: `suspended` (a joined session whose socket went away, waiting for a resume
+ * until its deadline), `resuming` (claimed by a resume in flight) and `attached` (a connection that took over
+ * another record's session: it only points at it).
+ */
 export type ConnectionState =
-  | 'connected' | 'initializing' | 'initialized' | 'preparing' | 'prepared' | 'joining' | 'joined' | 'closing';
+  | 'connected' | 'initializing' | 'initialized' | 'preparing' | 'prepared' | 'joining' | 'joined' | 'closing'
+  | 'suspended' | 'resuming' | 'attached';
 
 export interface ConnectionRecord {
   connectionId: string;
@@ -28,6 +34,25 @@ export interface ConnectionRecord {
   deadline?: number;
   /** Epoch seconds; also the DynamoDB TTL attribute. Expired records are treated as absent. */
   expiresAt: number;
+  // ---- resume.v1 (functions/voice/SessionResume.ts) ----
+  /** The stream selected a `+resume.v1` subprotocol: it may get extension frames. */
+  resume?: boolean;
+  /**
+   * A session record (keyed by its media session id = the connection that prepared it): the connection that
+   * carries it now, when it is not that first one (a resume moved it). See socketOf().
+   */
+  socket?: string;
+  /** An `attached` record: the session (record key) this connection carries. */
+  sessionId?: string;
+  /** SHA-256 of the session's current resume credential (the credential itself is never stored or logged). */
+  credentialHash?: string;
+  /** A resumed session's last seen history position: the feed replays what came after it, then clears this. */
+  replayFrom?: number;
+}
+
+/** The connection that carries a session record now (its own id unless a resume moved it). */
+export function socketOf(record: ConnectionRecord): string {
+  return record.socket ?? record.connectionId;
 }
 
 export interface Placement {
@@ -49,6 +74,8 @@ export interface FeedCursor {
   delivered: number;
   /** The node holding that room (where an unfinished delivery must be resumed). */
   node?: Placement;
+  /** resume.v1: sessions waiting for their replay (returned by acquireFeed only when there are some). */
+  replay?: string[];
 }
 
 export class ConflictError extends Error {
@@ -84,7 +111,12 @@ export interface StateStore {
    * returns the cursor, or undefined when another invocation holds it (then it is marked wanted, so the
    * holder delivers once more before it lets go).
    */
-  acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt: number): Promise<FeedCursor | undefined>;
+  acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt: number, replayFor?: string): Promise<FeedCursor | undefined>;
+  /**
+   * resume.v1: takes (and clears) the set of sessions waiting for a replay, while holding the lease. A session
+   * is added to it by acquireFeed's `replayFor`, whether or not the lease was acquired.
+   */
+  takeReplays(channelKey: string, owner: string): Promise<string[]>;
   /** Records progress while holding the lease; false when the lease was lost. */
   checkpointFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<boolean>;
   /**
@@ -160,6 +192,8 @@ export interface MediaClient {
   /** Removes the session (idempotent); `announced` when this call appended its leave to the history. */
   leave(node: Placement, req: { roomId: string; sessionId: string }): Promise<{ wasPresent: boolean; announced: boolean }>;
   history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory>;
+  /** resume.v1: restarts ICE on both of the session's transports; new IceParameters JSON of each. */
+  restartIce(node: Placement, req: { roomId: string; sessionId: string }): Promise<{ consumerIceParameters: string; producerIceParameters: string }>;
 }
 
 /** A media-node failure, classified by the reason the node reported (media-node/api/errors.ts). */

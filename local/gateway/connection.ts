@@ -103,7 +103,7 @@ export class GatewayConnection implements ManagedConnection {
   send(data: Buffer): Promise<void> {
     this.touch();
     return new Promise((resolve, reject) => {
-      this.ws.send(data, { binary: this.rules.subprotocol === 'hrpc1' }, (err) => (err ? reject(err) : resolve()));
+      this.ws.send(data, { binary: this.rules.subprotocol === 'hrpc1' || this.rules.subprotocol === 'hrpc1+resume.v1' }, (err) => (err ? reject(err) : resolve()));
     });
   }
 

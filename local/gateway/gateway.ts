@@ -68,6 +68,11 @@ export interface LocalGateway {
   dropDisconnectEvents: boolean;
   /** Ids of connections that are open now. */
   connectionIds(): string[];
+  /**
+   * Drops a connection without a close frame (a network cut: the client sees 1006, $disconnect gets 1006).
+   * Tests only. False when no such open connection.
+   */
+  cut(connectionId: string): boolean;
   /** Resolves when no handler invocation is running. */
   idle(): Promise<void>;
   /** Closes every connection (1001), waits for the $disconnect invocations, and stops listening. */
@@ -279,6 +284,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     strict,
     dropDisconnectEvents: false,
     connectionIds: () => [...connections.values()].filter((c) => c.open).map((c) => c.id),
+    cut(connectionId) {
+      const connection = connections.get(connectionId);
+      if (!connection?.open) return false;
+      connection.terminate();
+      return true;
+    },
     idle,
     async close() {
       if (closing) return;

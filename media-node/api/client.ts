@@ -17,6 +17,8 @@ import {
   type OpenRoomResponse,
   type ResumeConsumerRequest,
   type ResumeConsumerResponse,
+  type RestartIceRequest,
+  type RestartIceResponse,
   type SessionLost,
 } from '../../gen/medianode/v1/media_node';
 import { authMetadata } from './auth';
@@ -31,6 +33,7 @@ export interface MediaNodeApi {
   leave(request: LeaveRequest): Promise<LeaveResponse>;
   getRoom(request: GetRoomRequest): Promise<GetRoomResponse>;
   history(request: HistoryRequest): Promise<HistoryResponse>;
+  restartIce(request: RestartIceRequest): Promise<RestartIceResponse>;
   watchSessions(): ClientReadableStream<SessionLost>;
   close(): void;
 }
@@ -72,6 +75,7 @@ export function connectMediaNode(address: string, options: MediaNodeApiOptions =
     leave: call(client.leave),
     getRoom: call(client.getRoom),
     history: call(client.history),
+    restartIce: call(client.restartIce),
     watchSessions: () => client.watchSessions({}, metadata()),
     close: () => client.close(),
   };

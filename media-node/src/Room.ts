@@ -223,6 +223,17 @@ export class Room {
     return this.ledger.since(after);
   }
 
+  /**
+   * resume.v1: new ICE credentials for both of the session's transports (the client's address may have
+   * changed). Transports, producer and consumers stay; the client restarts ICE with these parameters.
+   */
+  async restartIce(sessionId: string): Promise<{ consumerIceParameters: string; producerIceParameters: string }> {
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
+    const [consumer, producer] = await Promise.all([session.consumerTransport.restartIce(), session.producerTransport.restartIce()]);
+    return { consumerIceParameters: JSON.stringify(consumer), producerIceParameters: JSON.stringify(producer) };
+  }
+
   async resume(sessionId: string, consumerId: string): Promise<void> {
     if (!this.sessions.has(sessionId)) throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
     const record = this.consumers.get(consumerId);

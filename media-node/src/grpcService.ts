@@ -123,6 +123,7 @@ export function createMediaNodeService({ rooms, admission, secret, metrics, logg
       await rooms.get(roomId).resume(sessionId, consumerId);
       return {};
     }),
+    restartIce: unary('RestartIce', async ({ roomId, sessionId }) => rooms.get(roomId).restartIce(sessionId)),
     leave: unary('Leave', async ({ roomId, sessionId }) => rooms.leave(roomId, sessionId)),
     history: unary('History', async ({ roomId, after }) => {
       const room = rooms.find(roomId);

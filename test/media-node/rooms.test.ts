@@ -313,6 +313,28 @@ describe('resume and leave', () => {
   });
 });
 
+describe('ICE restart (resume.v1)', () => {
+  test('RestartIce gives both transports new ICE credentials and keeps transports, producer, consumers and history', async () => {
+    const roomId = '7:72';
+    const a = await joinSession(api, roomId, 'A', '1');
+    await joinSession(api, roomId, 'B', '2');
+    const before = await routerCounts(node, roomId);
+    const head = (await api.history({ roomId, after: 0 })).head;
+    const restarted = await api.restartIce({ roomId, sessionId: 'A' });
+    const consumer = JSON.parse(restarted.consumerIceParameters);
+    const producer = JSON.parse(restarted.producerIceParameters);
+    const old = (t: { iceParameters: string }) => JSON.parse(t.iceParameters);
+    assert.ok(consumer.usernameFragment && consumer.password && producer.usernameFragment && producer.password);
+    assert.notEqual(consumer.usernameFragment, old(a.transports.consumerTransport!).usernameFragment, 'new consumer ufrag');
+    assert.notEqual(producer.password, old(a.transports.producerTransport!).password, 'new producer password');
+    assert.deepEqual(await routerCounts(node, roomId), before, 'same transports, producers and consumers');
+    const transports = node.rooms.find(roomId)!.transportsOf('A')!;
+    assert.equal(transports.consumer.iceParameters.usernameFragment, consumer.usernameFragment, 'the node\'s transport carries them');
+    assert.equal((await api.history({ roomId, after: 0 })).head, head, 'nothing in the room\'s history');
+    await rejectsWith(api.restartIce({ roomId, sessionId: 'Z' }), status.NOT_FOUND, 'unknown-session');
+  });
+});
+
 describe('authentication', () => {
   test('calls without the secret or with a wrong one are UNAUTHENTICATED', async () => {
     const anonymous = connectMediaNode(node.grpcAddress);

@@ -133,3 +133,29 @@ test('the DUE index follows each transition\'s deadline (else the expiry); BY_NO
   assert.ok(!(await dueIds(t0 + 7_201_000)).includes('due-1'));
   assert.deepEqual(await store.listOnNode('node-a', 10), []);
 });
+
+test('resume.v1: sessions waiting for a replay join the feed\'s set whether or not the lease was free; only the holder takes them', async () => {
+  const exp = Math.ceil(now / 1000) + 3600;
+  const first = await store.acquireFeed('8:8', 'a', now + 10_000, exp, 'S1');
+  assert.deepEqual(first, { roomInstance: '', delivered: 0, replay: ['S1'] });
+  assert.equal(await store.acquireFeed('8:8', 'b', now + 10_000, exp, 'S2'), undefined, 'held by a: S2 is queued, the feed marked wanted');
+  assert.deepEqual(await store.takeReplays('8:8', 'b'), [], 'only the holder takes them');
+  assert.deepEqual((await store.takeReplays('8:8', 'a')).sort(), ['S1', 'S2']);
+  assert.deepEqual(await store.takeReplays('8:8', 'a'), [], 'taken once');
+  assert.equal(await store.releaseFeed('8:8', 'a', { roomInstance: 'r', delivered: 1 }, now + 10_000), 'wanted');
+  assert.equal(await store.releaseFeed('8:8', 'a', { roomInstance: 'r', delivered: 1 }, now + 10_000), 'released');
+  assert.deepEqual(await store.acquireFeed('8:8', 'c', now + 10_000, exp), { roomInstance: 'r', delivered: 1 }, 'no replay field when none waits');
+});
+
+test('resume.v1: a session record takes new fields through transitions (socket, credential hash, replay position) and drops them', async () => {
+  await store.putConnection(record('sess', { state: 'joined', resume: true, credentialHash: 'h1' }));
+  const s = (await store.getConnection('sess'))!;
+  const taken = await store.transition(s, { state: 'resuming', socket: 'new', credentialHash: 'h2' });
+  await assert.rejects(store.transition(s, { state: 'resuming', socket: 'other' }), ConflictError, 'a second resume with the same read loses');
+  const joined = await store.transition(taken, { state: 'joined', replayFrom: 7 });
+  assert.equal(joined.socket, 'new');
+  assert.equal(joined.replayFrom, 7);
+  const cleared = await store.transition(joined, { state: 'joined', replayFrom: undefined });
+  assert.equal(cleared.replayFrom, undefined);
+  assert.equal(cleared.credentialHash, 'h2');
+});

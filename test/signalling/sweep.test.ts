@@ -42,6 +42,9 @@ function fakeCore(store: MemoryStateStore, hang: Set<string> = new Set()) {
       async finishFeed() {
         return false;
       },
+      async sweepResumable() {
+        return false;
+      },
       async endSession(target: string | ConnectionRecord, reason: string, error?: { identifier: string }) {
         const id = typeof target === 'string' ? target : target.connectionId;
         if (hang.has(id)) await new Promise<void>((r) => release.push(r));

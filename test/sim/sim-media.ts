@@ -197,6 +197,14 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
     });
   }
 
+  restartIce(node: Placement, req: { roomId: string; sessionId: string }) {
+    return this.call(node, (n) => {
+      const session = this.room(n, req.roomId).sessions.get(req.sessionId);
+      if (!session?.joined) throw new MediaError('unknown-session', 'session is not in the room');
+      return { consumerIceParameters: '{"restarted":true}', producerIceParameters: '{"restarted":true}' };
+    });
+  }
+
   history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory> {
     return this.call(node, (n) => {
       const room = n.rooms.get(req.roomId);

@@ -21,17 +21,22 @@ async function explore(name: string, options: WorldOptions, seeds: number, first
   const list = ONLY !== undefined ? [ONLY] : Array.from({ length: seeds }, (_, i) => firstSeed + i);
   let steps = 0;
   let joins = 0;
+  let resumed = 0;
+  let suspended = 0;
   for (const seed of list) {
     const { problems, world } = await runSeed(seed, options);
     steps += world.sim.steps;
     joins += world.logLines.filter((l) => l.msg === 'voice.joined').length;
+    resumed += world.logLines.filter((l) => l.msg === 'voice.session-resumed').length;
+    suspended += world.logLines.filter((l) => l.msg === 'voice.session-suspended').length;
     if (problems.length > 0) {
       if (process.env.SIM_TRACE) for (const l of world.logLines) console.log(l.line);
       assert.fail(`${name}: seed ${seed} broke the invariant (replay: SIM_SEED=${seed} node --import tsx --test test/sim/simulation.test.ts)\n  ${problems.slice(0, 12).join('\n  ')}`);
     }
   }
-  console.log(`# ${name}: ${list.length} seeds, ${steps} scheduling steps, ${joins} joins: invariant held`);
+  console.log(`# ${name}: ${list.length} seeds, ${steps} scheduling steps, ${joins} joins${options.resumeClients ? `, ${suspended} suspended, ${resumed} resumed` : ''}: invariant held`);
   assert.ok(joins > list.length, 'the scenarios actually join people (the check is not vacuous)');
+  if (options.resumeClients && ONLY === undefined) assert.ok(resumed > list.length / 4 && suspended > list.length / 4, 'the resume scenario actually suspends and resumes sessions');
 }
 
 test('members\' views are exact under every interleaving: churn with faults', { timeout: 600_000 }, async () => {
@@ -40,6 +45,25 @@ test('members\' views are exact under every interleaving: churn with faults', { 
 
 test('same-user races: five streams of one user into one channel at once', { timeout: 600_000 }, async () => {
   await explore('same-user', { ...DEFAULT_WORLD, clients: 6, users: 2, closeAfterMessage: 0.03 }, Math.ceil(SEEDS / 3), 100_001);
+});
+
+test('resume.v1: sockets cut (and replaced before they break), sessions suspended and resumed, or never resumed', { timeout: 600_000 }, async () => {
+  await explore('resume', { ...DEFAULT_WORLD, resumeClients: 0.7, cut: 0.8, loseLate: 0.5 }, Math.ceil(SEEDS / 3), 200_001);
+});
+
+test('resume.v1 without faults: every cut client that comes back is resumed and keeps an exact view', async () => {
+  const options: WorldOptions = {
+    ...DEFAULT_WORLD, clients: 5, users: 5, faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
+    closeAfterMessage: 0, dropDisconnect: 0, duplicate: 0, badJoin: 0, loseSession: 0, killNode: 0, resumeClients: 1, cut: 1,
+  };
+  let resumed = 0;
+  for (let seed = 1; seed <= 30; seed++) {
+    const world = new World(new Scheduler(seed), options);
+    await world.run();
+    assert.deepEqual([...world.check(), ...(await world.leftovers())], [], `seed ${seed}`);
+    resumed += world.logLines.filter((l) => l.msg === 'voice.session-resumed').length;
+  }
+  assert.ok(resumed > 30, `sessions were actually resumed (${resumed})`);
 });
 
 test('a fault-free world keeps everyone who did not leave (the check sees real views)', async () => {

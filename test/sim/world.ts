@@ -9,15 +9,19 @@
 //   - no UserJoined/UserLeft twice, none about oneself, no UserLeft about someone not in the view;
 //   - no leftovers (no record of a stream that ended, no member whose client is gone);
 //   - no error-level log line (expected races are not errors).
+// resume.v1: clients that opt in (`resumeClients`) also lose their socket without a close frame and resume on
+// a new one (sometimes before the old one is gone: make-before-break; sometimes never); the views must stay
+// exact across it (replayed entries once, in order) and a session never resumed must end after its grace.
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { Gateway, SendResult, StateStore } from '../../functions/voice/ports';
 import { Sweep, type SweepStore } from '../../functions/voice/Sweep';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
 import { SWEEP_SHARDS } from '../../data/tables';
-import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
+import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
+import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import { createLogger, type Logger } from '../../lib/log';
-import { decodeServerFrame, encodeRequest, type Variant } from '../../protocol/hrpc';
+import { decodeServerFrame, encodeExtRequest, encodeRequest, type Variant } from '../../protocol/hrpc';
 import type { Scheduler } from './scheduler';
 import { SimMedia, type MediaFaults } from './sim-media';
 
@@ -36,6 +40,12 @@ export interface WorldOptions {
   loseSession: number;
   killNode: number;
   reaperRuns: number;
+  /** resume.v1: probability that a client opts in (0: the stock world, exactly as before). */
+  resumeClients?: number;
+  /** Per opted-in client: probability that its socket is cut (no close frame) at some point. */
+  cut?: number;
+  /** Probability of a media-side session loss late in the run (when sessions are suspended or resumed). */
+  loseLate?: number;
 }
 
 export const DEFAULT_WORLD: WorldOptions = {
@@ -59,28 +69,28 @@ class SimGateway implements Gateway {
 
   async send(connectionId: string, frame: Uint8Array, _variant: Variant): Promise<SendResult> {
     await this.world.sim.point();
-    const client = this.world.clients.get(connectionId);
-    if (!client || !client.open) return 'gone';
-    client.receive(frame);
+    const socket = this.world.sockets.get(connectionId);
+    if (!socket?.open) return 'gone';
+    socket.client.receive(frame, connectionId);
     await this.world.sim.point();
     return 'sent';
   }
 
   async close(connectionId: string): Promise<void> {
     await this.world.sim.point();
-    const client = this.world.clients.get(connectionId);
-    if (!client || !client.open) return;
-    client.open = false;
-    client.closedBy = 'server';
-    // API Gateway sends $disconnect after a server-side close too (best effort).
+    const socket = this.world.sockets.get(connectionId);
+    if (!socket?.open) return;
+    socket.open = false;
+    if (socket.client.connectionId === connectionId) socket.client.closedBy = 'server';
+    // API Gateway sends $disconnect after a server-side close too (best effort), with status 1000.
     if (!this.world.sim.chance(this.world.options.dropDisconnect)) {
-      this.world.sim.spawn(`$disconnect ${connectionId}`, () => this.world.core.disconnect(connectionId));
+      this.world.sim.spawn(`$disconnect ${connectionId}`, () => this.world.core.disconnect(connectionId, { normalClose: true }));
     }
   }
 
   async isConnected(connectionId: string): Promise<boolean> {
     await this.world.sim.point();
-    return this.world.clients.get(connectionId)?.open ?? false;
+    return this.world.sockets.get(connectionId)?.open ?? false;
   }
 }
 
@@ -99,34 +109,77 @@ function scheduledStore<T extends object>(sim: Scheduler, store: T): T {
 }
 
 export class SimClient {
-  open = true;
   closedBy?: 'client' | 'server';
   view?: Set<string>;
   readonly anomalies: string[] = [];
   readonly errors: string[] = [];
-  private stage: 'init' | 'prepare' | 'join' | 'joined' = 'init';
+  private stage: 'init' | 'prepare' | 'join' | 'joined' | 'resuming' = 'init';
+  /** The socket the client uses now (its first one is also its session's id). */
+  connectionId: string;
+  // resume.v1
+  credential?: SessionCredential;
+  lastSeq = 0;
+  private resumes = 0;
 
   constructor(
     private readonly world: World,
-    readonly connectionId: string,
+    readonly sessionId: string,
     readonly userId: string,
     readonly channelId: bigint,
-  ) {}
+    readonly resume = false,
+  ) {
+    this.connectionId = sessionId;
+  }
+
+  /** The client still has a usable socket (or is between two of them while resuming). */
+  get open(): boolean {
+    return this.world.sockets.get(this.connectionId)?.open ?? false;
+  }
 
   start(): void {
-    this.world.sim.spawn(`$connect ${this.connectionId}`, async () => {
-      await this.world.core.connect(this.connectionId, { userId: this.userId, grants: [`${GUILD}:${this.channelId}`] }, 'binary');
-      this.send({ message: { $case: 'initialize', value: { guildId: GUILD, channelId: this.channelId } } });
+    this.openSocket(this.sessionId, () => this.send({ message: { $case: 'initialize', value: { guildId: GUILD, channelId: this.channelId } } }));
+  }
+
+  private openSocket(id: string, then: () => void): void {
+    this.world.sockets.set(id, { client: this, open: true });
+    this.world.sim.spawn(`$connect ${id}`, async () => {
+      await this.world.core.connect(id, { userId: this.userId, grants: [`${GUILD}:${this.channelId}`] }, 'binary', this.resume ? { resume: true } : {});
+      then();
     });
   }
 
-  receive(frame: Uint8Array): void {
+  /** What reached the client, in order (for SIM_TRACE). */
+  readonly received: string[] = [];
+
+  receive(frame: Uint8Array, socket: string): void {
     const decoded = decodeServerFrame(frame);
+    const what = decoded.kind === 'error' ? decoded.error.identifier : decoded.kind === 'ext' ? `ext:${decoded.message.message?.$case}${decoded.message.message?.$case === 'sequenced' ? `#${decoded.message.message.value.seq}:${decoded.message.message.value.message?.message?.$case}` : ''}` : decoded.response.message?.$case;
+    this.received.push(`${socket}${socket === this.connectionId ? '' : '(ignored)'} ${what}`);
+    // A resuming client reads only its newest socket.
+    if (socket !== this.connectionId) return;
     if (decoded.kind === 'error') {
       this.errors.push(decoded.error.identifier);
+      if (decoded.error.identifier === 'voice.resume-refused' && this.stage === 'resuming') this.giveUp();
       return;
     }
-    const message = decoded.response.message;
+    let response: StreamMessageResponse = decoded.kind === 'response' ? decoded.response : { message: undefined };
+    if (decoded.kind === 'ext') {
+      if (!this.resume) this.anomalies.push('an extension frame reached a client that did not opt in');
+      const ext = decoded.message.message;
+      if (ext?.$case === 'credential') this.credential = ext.value;
+      if (ext?.$case === 'resumed') {
+        this.credential = ext.value.credential;
+        this.stage = 'joined';
+      }
+      if (ext?.$case !== 'sequenced') return;
+      const seq = Number(ext.value.seq);
+      if (seq <= this.lastSeq) this.anomalies.push(`seq ${seq} received after seq ${this.lastSeq} (duplicate or out of order)`);
+      this.lastSeq = Math.max(this.lastSeq, seq);
+      response = ext.value.message!;
+    } else if (this.resume && response.message && ['joinedChannel', 'userJoined', 'userLeft'].includes(response.message.$case)) {
+      this.anomalies.push('an opted-in client got a membership message without its seq');
+    }
+    const message = response.message;
     if (!message) return;
     const self = this.userId;
     switch (message.$case) {
@@ -184,21 +237,71 @@ export class SimClient {
     if (sim.chance(options.closeAfterMessage)) this.closeSoon();
   }
 
-  /** The client closes its socket (at a random later point). */
+  /** The client closes its socket (at a random later point): leaving (close status 1000). */
   closeSoon(): void {
     const { sim, options, core } = this.world;
     sim.spawn(`close ${this.connectionId}`, async () => {
-      if (!this.open) return;
-      this.open = false;
+      const id = this.connectionId;
+      const socket = this.world.sockets.get(id);
+      if (!socket?.open) return;
+      socket.open = false;
       this.closedBy = 'client';
-      this.world.media.vanish(this.connectionId);
-      if (!sim.chance(options.dropDisconnect)) sim.spawn(`$disconnect ${this.connectionId}`, () => core.disconnect(this.connectionId));
+      this.world.media.vanish(id);
+      if (!sim.chance(options.dropDisconnect)) sim.spawn(`$disconnect ${id}`, () => core.disconnect(id, { normalClose: true }));
     });
+  }
+
+  /**
+   * resume.v1: the socket is lost without a close frame (or, make-before-break, kept while a new one takes
+   * over); the client resumes on a new socket with its credential and last seen position, or never comes back.
+   */
+  cutSoon(): void {
+    const { sim, options, core } = this.world;
+    sim.spawn(`cut ${this.connectionId}`, async () => {
+      for (let k = sim.int(0, 40); k > 0; k--) await sim.point();
+      const old = this.connectionId;
+      const socket = this.world.sockets.get(old);
+      if (!socket?.open || this.stage !== 'joined') return;
+      const makeBeforeBreak = sim.chance(0.3);
+      if (!makeBeforeBreak) {
+        socket.open = false;
+        if (!sim.chance(options.dropDisconnect)) sim.spawn(`$disconnect ${old}`, () => core.disconnect(old));
+        if (sim.chance(0.15)) return; // never comes back: the session ends after its grace
+        for (let k = sim.int(0, 20); k > 0; k--) await sim.point();
+      }
+      if (!this.credential) {
+        // Cut before it got its credential: it cannot resume (it would rejoin); its session must end.
+        socket.open = false;
+        return;
+      }
+      const next = `${this.sessionId}~r${++this.resumes}`;
+      this.connectionId = next; // from here the old socket is not read any more
+      this.stage = 'resuming';
+      const credential = this.credential;
+      this.openSocket(next, () => {
+        const frame = encodeExtRequest({ message: { $case: 'resume', value: {
+          sessionId: credential.sessionId, credential: credential.credential, lastSeq: BigInt(this.lastSeq), restartIce: sim.chance(0.3),
+        } } });
+        sim.spawn(`$default ${next} resume`, () => core.receive(next, frame));
+      });
+    });
+  }
+
+  /** A refused resume: this client would rejoin from scratch; here it just goes (its new socket closes). */
+  private giveUp(): void {
+    const socket = this.world.sockets.get(this.connectionId);
+    if (socket) socket.open = false;
+    const id = this.connectionId;
+    this.closedBy = 'client';
+    this.world.sim.spawn(`$disconnect ${id}`, () => this.world.core.disconnect(id, { normalClose: true }));
   }
 }
 
 export class World {
+  /** Clients by session id (their first connection id). */
   readonly clients = new Map<string, SimClient>();
+  /** Every socket ever opened, by connection id. */
+  readonly sockets = new Map<string, { client: SimClient; open: boolean }>();
   readonly media: SimMedia;
   readonly store: MemoryStateStore;
   readonly core: VoiceCore;
@@ -229,9 +332,14 @@ export class World {
   async run(): Promise<void> {
     const { sim, options } = this;
     for (let i = 0; i < options.clients; i++) {
-      const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)));
-      this.clients.set(client.connectionId, client);
+      const resume = options.resumeClients !== undefined && options.resumeClients > 0 && sim.chance(options.resumeClients);
+      const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)), resume);
+      this.clients.set(client.sessionId, client);
       client.start();
+      if (resume && sim.chance(options.cut ?? 0)) sim.spawn(`later-cut ${client.sessionId}`, async () => {
+        for (let k = sim.int(5, 60); k > 0; k--) await sim.point();
+        client.cutSoon();
+      });
       // Some clients leave later on their own (an ordinary leave).
       if (sim.chance(0.3)) sim.spawn(`later-close ${client.connectionId}`, async () => {
         for (let k = sim.int(0, 30); k > 0; k--) await sim.point();
@@ -241,6 +349,10 @@ export class World {
     for (let i = 0; i < 2; i++) sim.spawn('reaper', () => this.reap());
     if (sim.chance(options.loseSession)) sim.spawn('media-loss', async () => {
       for (let k = sim.int(0, 40); k > 0; k--) await sim.point();
+      this.media.loseSession();
+    });
+    if (options.loseLate && sim.chance(options.loseLate)) sim.spawn('late-media-loss', async () => {
+      for (let k = sim.int(60, 160); k > 0; k--) await sim.point();
       this.media.loseSession();
     });
     if (sim.chance(options.killNode)) sim.spawn('node-death', async () => {
@@ -276,21 +388,23 @@ export class World {
       }
     }
     for (const client of this.clients.values()) {
-      for (const a of client.anomalies) problems.push(`${client.connectionId} (user ${client.userId}): ${a}`);
-      const membership = membershipOf.get(client.connectionId);
+      // A client is its session: the media session id is its first connection id, whatever socket it uses now.
+      const name = client.sessionId === client.connectionId ? client.sessionId : `${client.sessionId} (now ${client.connectionId})`;
+      for (const a of client.anomalies) problems.push(`${name} (user ${client.userId}): ${a}`);
+      const membership = membershipOf.get(client.sessionId);
       if (!client.open) {
-        if (membership) problems.push(`${client.connectionId} (user ${client.userId}) closed (${client.closedBy}) but is still a member of ${membership.room}`);
+        if (membership) problems.push(`${name} (user ${client.userId}) closed (${client.closedBy ?? 'cut'}) but is still a member of ${membership.room}`);
         continue;
       }
       if (client.view && membership) {
-        const expected = membership.others(client.connectionId);
+        const expected = membership.others(client.sessionId);
         const view = [...client.view].sort().join(',');
         const real = [...expected].sort().join(',');
-        if (view !== real) problems.push(`${client.connectionId} (user ${client.userId}) sees [${view}] but ${membership.room} has [${real}]`);
+        if (view !== real) problems.push(`${name} (user ${client.userId}) sees [${view}] but ${membership.room} has [${real}]`);
       } else if (membership) {
-        problems.push(`${client.connectionId} (user ${client.userId}) is a member of ${membership.room} but was never told (no JoinedChannel)`);
+        problems.push(`${name} (user ${client.userId}) is a member of ${membership.room} but was never told (no JoinedChannel)`);
       } else if (client.view) {
-        problems.push(`${client.connectionId} (user ${client.userId}) is open with a view but is no member (ended without being closed)`);
+        problems.push(`${name} (user ${client.userId}) is open with a view but is no member (ended without being closed)`);
       }
     }
     return problems;
@@ -300,6 +414,11 @@ export class World {
   async leftovers(): Promise<string[]> {
     const problems: string[] = [];
     for (const record of await this.store.listConnections()) {
+      if (record.state === 'attached') {
+        const socket = this.sockets.get(record.connectionId);
+        if (!socket?.open || socket.client.connectionId !== record.connectionId) problems.push(`attached record of ended socket ${record.connectionId} left behind`);
+        continue;
+      }
       const client = this.clients.get(record.connectionId);
       if (!client?.open) problems.push(`record of ended stream ${record.connectionId} left in state ${record.state}`);
       else if (record.state !== 'joined') problems.push(`open stream ${record.connectionId} left in state ${record.state} after every deadline passed`);

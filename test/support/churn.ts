@@ -45,6 +45,7 @@ class ChurnClient {
         if (['voice.session-replaced', 'voice.media-lost', 'voice.timeout', 'hrpc.not-found'].includes(frame.error.identifier)) this.fatal = true;
         continue;
       }
+      if (frame.kind === 'ext') continue;
       const m = frame.response.message;
       if (!m) continue;
       if (m.$case === 'joinedChannel') {

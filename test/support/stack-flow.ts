@@ -34,6 +34,7 @@ export async function joinedClient(
       return { client, joined: frame.response.message.value };
     }
     if (frame.kind === 'response' && frame.response.message?.$case === 'userJoined') continue;
+    if (frame.kind === 'ext') continue; // resume.v1: the session's credential
     throw new Error(`expected joinedChannel, got ${JSON.stringify(frame, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
   }
 }

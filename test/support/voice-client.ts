@@ -2,10 +2,11 @@
 // the wire protocol through the shared codec and records every frame it receives, in order.
 import { after } from 'node:test';
 import WebSocket from 'ws';
+import type { ClientMessage, SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import {
-  decodeServerFrame, encodeRequest, fromWire, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, toWire, VOICE_STREAM_PATH,
-  type ServerFrame, type Variant,
+  decodeServerFrame, encodeExtRequest, encodeRequest, fromWire, SUBPROTOCOL_BASE64, SUBPROTOCOL_BASE64_RESUME, SUBPROTOCOL_BINARY,
+  SUBPROTOCOL_BINARY_RESUME, toWire, VOICE_STREAM_PATH, type ServerFrame, type Variant,
 } from '../../protocol/hrpc';
 import { assertNoLeaks, checkClientMessage } from './leaks';
 
@@ -22,20 +23,40 @@ export interface ClientOptions {
   variant?: Variant;
   /** Send the token as the Authorization header instead of the last subprotocol. */
   tokenInHeader?: boolean;
+  /** Opt in to resume.v1 (offer the combined subprotocol first). */
+  resume?: boolean;
 }
 
 export class VoiceTestClient {
   readonly frames: ServerFrame[] = [];
   closed: { code: number; reason: string } | undefined;
+  /** resume.v1: the history position of each membership frame (index in `frames` → seq). */
+  readonly seqs = new Map<number, number>();
+  /** resume.v1: the highest seq received, and the latest credential (SessionCredential or Resumed). */
+  lastSeq = 0;
+  credential: SessionCredential | undefined;
+  /** Frames are ignored from now on (a resuming client stops reading its old socket). */
+  deaf = false;
   private readonly waiters: (() => void)[] = [];
   private cursor = 0;
 
   private constructor(private readonly ws: WebSocket, readonly variant: Variant) {
     ws.on('message', (data, isBinary) => {
+      if (this.deaf) return;
       const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString('utf8');
       const frame = decodeServerFrame(fromWire(payload, variant));
-      if (frame.kind === 'error') checkClientMessage(frame.error.identifier, frame.error.humanMessage);
-      this.frames.push(frame);
+      // resume.v1: a Sequenced membership message is kept as the response it carries, with its seq.
+      if (frame.kind === 'ext' && frame.message.message?.$case === 'sequenced') {
+        const { seq, message } = frame.message.message.value;
+        this.seqs.set(this.frames.length, Number(seq));
+        this.lastSeq = Math.max(this.lastSeq, Number(seq));
+        this.frames.push({ kind: 'response', response: message! });
+      } else {
+        if (frame.kind === 'error') checkClientMessage(frame.error.identifier, frame.error.humanMessage);
+        if (frame.kind === 'ext' && frame.message.message?.$case === 'credential') this.credential = frame.message.message.value;
+        if (frame.kind === 'ext' && frame.message.message?.$case === 'resumed') this.credential = frame.message.message.value.credential;
+        this.frames.push(frame);
+      }
       this.wake();
     });
     ws.on('close', (code, reason) => {
@@ -48,6 +69,7 @@ export class VoiceTestClient {
   static connect(options: ClientOptions): Promise<VoiceTestClient> {
     const variant = options.variant ?? 'base64';
     const protocols = [variant === 'base64' ? SUBPROTOCOL_BASE64 : SUBPROTOCOL_BINARY];
+    if (options.resume) protocols.unshift(variant === 'base64' ? SUBPROTOCOL_BASE64_RESUME : SUBPROTOCOL_BINARY_RESUME);
     if (options.token && !options.tokenInHeader) protocols.push(options.token);
     const headers = options.token && options.tokenInHeader ? { Authorization: options.token } : undefined;
     const url = options.wsUrl.endsWith(VOICE_STREAM_PATH) ? options.wsUrl : `${options.wsUrl.replace(/\/$/, '')}${VOICE_STREAM_PATH}`;
@@ -69,6 +91,21 @@ export class VoiceTestClient {
 
   send(message: StreamMessageRequest['message']): void {
     this.ws.send(toWire(encodeRequest({ message }), this.variant));
+  }
+
+  /** resume.v1: sends an extension frame (0x02 + ClientMessage). */
+  sendExt(message: ClientMessage['message']): void {
+    this.ws.send(toWire(encodeExtRequest({ message }), this.variant));
+  }
+
+  /** The next unread extension frame of a kind (other frames before it are skipped, still kept in `frames`). */
+  async nextExt(timeoutMs = 5_000): Promise<NonNullable<Extract<ServerFrame, { kind: 'ext' }>['message']['message']>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const frame = await this.next(Math.max(1, deadline - Date.now()));
+      if (frame.kind === 'ext' && frame.message.message) return frame.message.message;
+      if (frame.kind === 'error') throw new Error(`expected an extension frame, got ${describe(frame)}`);
+    }
   }
 
   sendRaw(payload: Uint8Array | string): void {
@@ -150,5 +187,6 @@ export class VoiceTestClient {
 }
 
 export function describe(frame: ServerFrame): string {
+  if (frame.kind === 'ext') return `extension ${frame.message.message?.$case}`;
   return frame.kind === 'error' ? `error ${frame.error.identifier} (${frame.error.humanMessage})` : `response ${frame.response.message?.$case}`;
 }

@@ -14,7 +14,7 @@ const common = ['forceLong=bigint', 'oneof=unions-value', 'esModuleInterop=true'
   'outputPartialMethods=false', 'useOptionals=none'];
 const targets = [
   // Public protocol: also bundled for browsers, so no gRPC service code (it would pull in @grpc/grpc-js).
-  { paths: ['protocol', 'hrpc'], opt: [...common, 'outputServices=false', 'env=both'] },
+  { paths: ['protocol', 'hrpc', 'harmonyvoice'], opt: [...common, 'outputServices=false', 'env=both'] },
   // Internal media-node API: grpc-js client and server definitions.
   { paths: ['medianode'], opt: [...common, 'outputServices=grpc-js', 'env=node'] },
 ];

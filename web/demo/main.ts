@@ -20,7 +20,13 @@ interface Remote {
 }
 
 // ?debug=1 logs every protocol step to the console.
-const client = new VoiceClient({ log: consoleLogger(new URLSearchParams(location.search).has('debug') ? 'debug' : 'warn') });
+const params = new URLSearchParams(location.search);
+// ?resume=1 opts in to resume.v1; ?maxConnectionMs=… is the gateway's connection cap (make-before-break before it).
+const client = new VoiceClient({
+  log: consoleLogger(params.has('debug') ? 'debug' : 'warn'),
+  ...(params.get('maxConnectionMs') ? { maxConnectionMs: Number(params.get('maxConnectionMs')) } : {}),
+  ...(params.get('iceRestart') === '1' ? { restartIceOnResume: true } : {}),
+});
 const remotes = new Map<string, Remote>();
 let current: JoinRequest | undefined;
 let lastLevels: ReadonlyMap<string, Level> = new Map();
@@ -59,6 +65,7 @@ async function join(): Promise<void> {
       guildId: request.guild,
       channelId: request.channel,
       variant: request.variant,
+      resume: params.get('resume') === '1',
     });
     remember(request);
   } catch {
@@ -141,6 +148,12 @@ client.on('userLeft', ({ userId }) => {
 });
 
 client.on('error', (error: VoiceErrorEvent) => showBanner(describeError(error)));
+
+client.on('resumed', () => {
+  // resume.v1: the same session on a new socket; nothing else changed (no participant list flicker).
+  hideBanner();
+  render();
+});
 
 client.on('reconnecting', ({ attempt }) => {
   el('status-text').textContent = `Reconnecting (attempt ${attempt})…`;

@@ -4,8 +4,11 @@
 // the shared codec's (protocol/hrpc.ts); this file only adapts it to the DOM WebSocket.
 import {
   SUBPROTOCOL_BASE64,
+  SUBPROTOCOL_BASE64_RESUME,
   SUBPROTOCOL_BINARY,
+  SUBPROTOCOL_BINARY_RESUME,
   decodeServerFrame,
+  encodeExtRequest,
   encodeRequest,
   fromWire,
   toWire,
@@ -13,6 +16,7 @@ import {
   type Variant,
 } from '../../protocol/hrpc';
 import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
+import type { ClientMessage } from '../../gen/harmonyvoice/ext/v1/session';
 import { ClientErrorId, VoiceClientError } from './errors';
 
 export type { Variant };
@@ -31,6 +35,8 @@ export interface OpenOptions {
   variant: Variant;
   timeoutMs: number;
   createWebSocket?: WebSocketFactory;
+  /** Offer resume.v1 (`hrpc1[.base64]+resume.v1` before the plain value); a server without it answers the plain one. */
+  resume?: boolean;
 }
 
 /** RFC 6455 subprotocols are HTTP tokens; a browser throws SyntaxError for anything else. */
@@ -58,12 +64,14 @@ export class HrpcSocket {
   /** Resolves once the server accepted the upgrade in the requested variant. */
   static open(options: OpenOptions): Promise<HrpcSocket> {
     const subprotocol = options.variant === 'binary' ? SUBPROTOCOL_BINARY : SUBPROTOCOL_BASE64;
+    const extended = options.variant === 'binary' ? SUBPROTOCOL_BINARY_RESUME : SUBPROTOCOL_BASE64_RESUME;
+    const offered = options.resume ? [extended, subprotocol] : [subprotocol];
     if (!TOKEN_CHARS.test(options.token)) {
       return Promise.reject(new VoiceClientError(ClientErrorId.badToken, 'the session token is empty or contains characters that cannot be sent as a WebSocket subprotocol'));
     }
     let ws: WebSocket;
     try {
-      ws = (options.createWebSocket ?? ((url, protocols) => new WebSocket(url, protocols)))(options.url, [subprotocol, options.token]);
+      ws = (options.createWebSocket ?? ((url, protocols) => new WebSocket(url, protocols)))(options.url, [...offered, options.token]);
     } catch (err) {
       return Promise.reject(new VoiceClientError(ClientErrorId.connectFailed, `cannot open a WebSocket to ${options.url}: ${(err as Error).message}`, { cause: err }));
     }
@@ -75,7 +83,7 @@ export class HrpcSocket {
       }, options.timeoutMs);
       ws.onopen = () => {
         clearTimeout(timer);
-        if (ws.protocol !== subprotocol) {
+        if (!offered.includes(ws.protocol)) {
           ws.close(1002, 'subprotocol mismatch');
           reject(new VoiceClientError(ClientErrorId.protocol, `the server answered subprotocol "${ws.protocol}" instead of "${subprotocol}"`));
           return;
@@ -93,9 +101,27 @@ export class HrpcSocket {
     });
   }
 
-  /** The subprotocol the server answered (`hrpc1` or `hrpc1.base64`). */
+  /** The subprotocol the server answered (`hrpc1`, `hrpc1.base64`, or one of their `+resume.v1` forms). */
   get subprotocol(): string {
     return this.ws.protocol;
+  }
+
+  /** The server selected resume.v1 for this stream. */
+  get resumable(): boolean {
+    return this.ws.protocol === SUBPROTOCOL_BASE64_RESUME || this.ws.protocol === SUBPROTOCOL_BINARY_RESUME;
+  }
+
+  /** resume.v1: an extension frame (0x02 + ClientMessage); only on a stream that selected it. */
+  sendExt(message: ClientMessage): void {
+    if (!this.resumable) return;
+    this.sendWire(toWire(encodeExtRequest(message), this.variant));
+  }
+
+  /** Stops delivering this socket's frames and close to its owner (a resumed session moved to another socket). */
+  detach(): void {
+    this.onFrame = () => {};
+    this.onBadFrame = () => {};
+    this.onClose = () => {};
   }
 
   get isOpen(): boolean {

@@ -1,6 +1,10 @@
 // VoiceClient: the SDK's public face. Owns the microphone, the DTLS certificate and the reconnect
-// policy; each WebSocket lifetime is a VoiceSession. After an abnormal close it rejoins with
-// jittered backoff (other members see a leave and a join: seamless resume is a later step).
+// policy. After an abnormal close it rejoins with jittered backoff (other members see a leave and a
+// join) — unless the stream opted in to resume.v1 (`resume: true`): then it resumes the same session on a
+// new socket (nobody sees anything, media keeps flowing; event `resumed`), falling back to the rejoin only
+// when the server says the session cannot be resumed (`voice.resume-refused`) or its grace ran out. Before
+// API Gateway's 2-hour cap it opens a new socket and resumes on it while the old one still works
+// (make-before-break).
 import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
 import { generateDtlsCertificate } from './dtls';
 import { ClientErrorId, NON_RETRYABLE, VoiceClientError } from './errors';
@@ -9,6 +13,7 @@ import { toUint64, type Uint64Input } from './ids';
 import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from './keepalive';
 import { consoleLog, type Log } from './log';
 import { TypedEmitter } from './typed-emitter';
+import { HrpcSocket } from './hrpc-socket';
 import { VoiceSession, type ReceiveStats, type SessionSink } from './voice-session';
 
 export interface ConnectOptions {
@@ -22,6 +27,8 @@ export interface ConnectOptions {
   variant?: Variant;
   /** A microphone track to send; by default the SDK asks getUserMedia for one (and stops it on leave). */
   microphone?: MediaStreamTrack;
+  /** Opt in to resume.v1 (the session outlives its socket). Default false: plain voice.v1. */
+  resume?: boolean;
 }
 
 export interface VoiceClientOptions {
@@ -38,6 +45,15 @@ export interface VoiceClientOptions {
   opusDtx?: boolean;
   createWebSocket?: WebSocketFactory;
   log?: Log;
+  /** The gateway's maximum connection duration (API Gateway: 2 hours); resume.v1 switches sockets before it. */
+  maxConnectionMs?: number;
+  /** How long before maxConnectionMs the new socket is opened (default min(60 s, a quarter of it)). */
+  renewBeforeMs?: number;
+  /**
+   * resume.v1: restart ICE on every resume after a lost socket, not only when a transport lost connectivity
+   * (for networks where a lost socket usually means a new address). Default false.
+   */
+  restartIceOnResume?: boolean;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closed';
@@ -60,6 +76,11 @@ export interface VoiceClientEvents {
   error: VoiceErrorEvent;
   /** The stream closed; `willReconnect` says whether the client is about to rejoin. */
   closed: { code: number; reason: string; willReconnect: boolean; error?: VoiceErrorEvent };
+  /**
+   * resume.v1: the same session continues on a new socket (no rejoin: others saw nothing, tracks and
+   * participants are unchanged). `makeBeforeBreak`: switched before the gateway's cap, the old socket still open.
+   */
+  resumed: { makeBeforeBreak: boolean; iceRestarted: boolean; afterMs: number };
   reconnecting: { attempt: number; delayMs: number };
   muted: { muted: boolean };
 }
@@ -71,10 +92,13 @@ export interface Participant {
 }
 
 export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
-  private readonly options: Required<Omit<VoiceClientOptions, 'createWebSocket' | 'backoff'>> & { backoff: BackoffPolicy; createWebSocket?: WebSocketFactory };
+  private readonly options: Required<Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs'>> & {
+    backoff: BackoffPolicy; createWebSocket?: WebSocketFactory; renewBeforeMs?: number; restartIceOnResume: boolean;
+  };
+  private renewTimer?: ReturnType<typeof setTimeout>;
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
-  private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant };
+  private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant; resume: boolean };
   private microphone?: MediaStreamTrack;
   private ownsMicrophone = false;
   private certificate?: RTCCertificate;
@@ -94,6 +118,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       opusDtx: options.opusDtx ?? true,
       createWebSocket: options.createWebSocket,
       log: options.log ?? consoleLog,
+      maxConnectionMs: options.maxConnectionMs ?? 2 * 60 * 60_000,
+      renewBeforeMs: options.renewBeforeMs,
+      restartIceOnResume: options.restartIceOnResume ?? false,
     };
   }
 
@@ -132,6 +159,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         guildId: toUint64(options.guildId, 'guildId'),
         channelId: toUint64(options.channelId, 'channelId'),
         variant: options.variant ?? 'base64',
+        resume: options.resume ?? false,
       };
       this.setState('connecting');
       this.certificate ??= await generateDtlsCertificate();
@@ -168,6 +196,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     if (this.stateValue === 'idle' || this.stateValue === 'closed') return;
     this.epoch++;
     this.cancelWait();
+    clearTimeout(this.renewTimer);
     const session = this.session;
     this.session = undefined;
     session?.close(1000, 'leave');
@@ -189,7 +218,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
         microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
         keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
-        createWebSocket: this.options.createWebSocket, log: this.options.log,
+        createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume,
       },
       this.sinkFor(epoch),
     );
@@ -199,6 +228,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     }
     this.session = session;
     this.setState('joined');
+    this.scheduleRenewal(epoch);
     // Members in JoinedChannel plus any whose UserJoined raced it (handled before the join completed).
     const users = new Map(session.initialMembers.map((id) => [id.toString(), id]));
     for (const p of this.participants) users.set(p.userId.toString(), p.userId);
@@ -216,8 +246,15 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       // Initial members' tracks are emitted after `joined` (see startSession); later ones at once.
       track: (userId, track, consumerId) => live() && this.stateValue === 'joined' && this.emit('track', { userId, track, consumerId }),
       error: (error) => live() && this.emitError(error),
+      suspended: (close) => {
+        if (!live()) return;
+        clearTimeout(this.renewTimer);
+        this.options.log('info', 'voice.stream-lost', { code: close.code, reason: close.reason, resuming: true });
+        void this.resumeSession(epoch, Date.now());
+      },
       ended: (close, lastError) => {
         if (!live()) return;
+        clearTimeout(this.renewTimer);
         this.session = undefined;
         const willReconnect = lastError ? !NON_RETRYABLE.has(lastError.identifier) : close.code !== 1000;
         this.options.log('info', 'voice.stream-closed', { code: close.code, reason: close.reason, willReconnect, identifier: lastError?.identifier });
@@ -229,6 +266,104 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         void this.reconnect(epoch, lastError);
       },
     };
+  }
+
+  // ---- resume.v1 ----
+
+  /** Opens a new socket for this client's target, offering resume.v1. */
+  private async openResumeSocket(): Promise<HrpcSocket> {
+    const target = this.target!;
+    const token = typeof target.token === 'function' ? await target.token() : target.token;
+    return HrpcSocket.open({
+      url: target.url, token, variant: target.variant, timeoutMs: this.options.connectTimeoutMs,
+      createWebSocket: this.options.createWebSocket, resume: true,
+    });
+  }
+
+  /**
+   * The socket was lost while joined: resume the same session on a new socket, with backoff, for as long as
+   * the server keeps it (its grace). A refusal (or the grace running out) falls back to today's rejoin.
+   */
+  private async resumeSession(epoch: number, lostAt: number): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    this.setState('reconnecting');
+    const policy = this.options.backoff;
+    const graceMs = session.graceMs ?? 30_000;
+    let lastError: VoiceClientError | undefined;
+    for (let attempt = 0; Date.now() - lostAt < graceMs && attempt < Math.max(policy.maxAttempts, 3); attempt++) {
+      const delayMs = attempt === 0 ? 0 : Math.min(backoffDelayMs(attempt - 1, policy), Math.max(0, graceMs - (Date.now() - lostAt) - 500));
+      this.emit('reconnecting', { attempt: attempt + 1, delayMs });
+      if (delayMs > 0) await this.wait(delayMs);
+      if (epoch !== this.epoch) return;
+      let socket: HrpcSocket | undefined;
+      try {
+        socket = await this.openResumeSocket();
+        if (epoch !== this.epoch) return socket.close(1000, 'leave');
+        const iceRestarted = await session.resumeOn(socket, this.options.restartIceOnResume ? { restartIce: true } : {});
+        this.setState('joined');
+        this.emit('resumed', { makeBeforeBreak: false, iceRestarted, afterMs: Date.now() - lostAt });
+        this.scheduleRenewal(epoch);
+        return;
+      } catch (err) {
+        if (epoch !== this.epoch) return;
+        lastError = err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.connectFailed, String(err));
+        // Not 1000: had the server moved the session onto this socket after all, 1000 would end it (leave).
+        socket?.close(4001, 'resume failed');
+        // Only a socket that could not be opened or answered in time is worth another try; anything the
+        // server said (refused, media lost, ...) means the session cannot be resumed.
+        if (![ClientErrorId.connectFailed, ClientErrorId.timeout, 'hrpc.unavailable'].includes(lastError.identifier)) break;
+        this.options.log('info', 'voice.resume-retry', { identifier: lastError.identifier, message: lastError.message });
+      }
+    }
+    // Cannot be resumed: today's rejoin (others will see a leave and a join).
+    this.options.log('info', 'voice.resume-gave-up', { identifier: lastError?.identifier });
+    session.abandon();
+    this.session = undefined;
+    this.emit('closed', { code: 1006, reason: 'session could not be resumed', willReconnect: true, error: lastError && toEvent(lastError) });
+    void this.reconnect(epoch, undefined);
+  }
+
+  /** Make-before-break: before the gateway's maximum connection duration, move the session to a new socket. */
+  private scheduleRenewal(epoch: number): void {
+    clearTimeout(this.renewTimer);
+    if (!this.target?.resume || !this.session?.canResume) {
+      // The credential may arrive just after JoinedChannel: look again shortly.
+      if (this.target?.resume && this.session) this.renewTimer = setTimeout(() => this.scheduleRenewal(epoch), 200);
+      return;
+    }
+    const max = this.options.maxConnectionMs;
+    const before = this.options.renewBeforeMs ?? Math.min(60_000, max / 4);
+    const dueIn = Math.max(0, this.session.socketOpenedAt + max - before - Date.now());
+    this.renewTimer = setTimeout(() => void this.renew(epoch), dueIn);
+  }
+
+  private async renew(epoch: number): Promise<void> {
+    const session = this.session;
+    if (epoch !== this.epoch || !session || this.stateValue !== 'joined') return;
+    const started = Date.now();
+    let socket: HrpcSocket | undefined;
+    try {
+      socket = await this.openResumeSocket();
+      if (epoch !== this.epoch) return socket.close(1000, 'leave');
+      const iceRestarted = await session.resumeOn(socket, { restartIce: false });
+      this.emit('resumed', { makeBeforeBreak: true, iceRestarted, afterMs: Date.now() - started });
+    } catch (err) {
+      // The old socket still works; when the gateway closes it, the ordinary resume takes over.
+      socket?.close(4001, 'renewal failed');
+      this.options.log('warn', 'voice.renewal-failed', { message: (err as Error).message });
+    }
+    if (epoch === this.epoch) this.scheduleRenewal(epoch);
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.cancelWait = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private async reconnect(epoch: number, cause: VoiceClientError | undefined): Promise<void> {

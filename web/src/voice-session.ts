@@ -1,5 +1,7 @@
-// One voice session: one WebSocket, one pass through the join flow of VOICE-PROTOCOL.md §4, then
-// membership changes until the socket closes. Reconnecting is VoiceClient's job: a new session.
+// One voice session: one pass through the join flow of VOICE-PROTOCOL.md §4, then membership changes
+// until the socket closes. Reconnecting is VoiceClient's job: a new session — unless the stream opted in
+// to resume.v1: then a lost socket suspends the session (transports, producer and consumers stay) and
+// VoiceClient resumes it on a new socket (resumeOn), replacing only the socket.
 //
 // Server messages are handled strictly in arrival order through one promise chain, because most
 // steps are asynchronous (device.load, consume) and a UserLeft must never overtake the consume of
@@ -9,6 +11,7 @@ import type { Consumer, DtlsParameters, Producer, RtpParameters, Transport, Tran
 import type { ServerFrame } from '../../protocol/hrpc';
 import { normalizeId } from '../../protocol/hrpc';
 import type {
+  StreamMessageRequest,
   StreamMessageResponse,
   StreamMessageResponse_JoinedChannel,
   StreamMessageResponse_PreparedForJoinChannel,
@@ -20,6 +23,7 @@ import { ClientErrorId, VoiceClientError } from './errors';
 import { HrpcSocket, type SocketClose, type Variant, type WebSocketFactory } from './hrpc-socket';
 import { startKeepalive, type KeepalivePolicy } from './keepalive';
 import type { Log } from './log';
+import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
 
 /** The protocol never tells a client its producer's server id, so the local Producer gets this one. */
 const LOCAL_PRODUCER_ID = 'local-microphone';
@@ -42,7 +46,13 @@ export interface SessionOptions {
   joinTimeoutMs: number;
   createWebSocket?: WebSocketFactory;
   log: Log;
+  /** Offer resume.v1 at the handshake. */
+  resume?: boolean;
 }
+
+/** Server errors after which a session cannot be resumed (the server ended it). */
+const ENDING_ERRORS = new Set(['voice.session-replaced', 'voice.media-lost', 'voice.timeout', 'hrpc.not-found']);
+export const RESUME_REFUSED = 'voice.resume-refused';
 
 /** What a session reports to its owner. */
 export interface SessionSink {
@@ -52,6 +62,8 @@ export interface SessionSink {
   error(error: VoiceClientError): void;
   /** The socket closed (by either side); `lastError` is the last error frame or local failure, if any. */
   ended(close: SocketClose, lastError: VoiceClientError | undefined): void;
+  /** resume.v1: the socket was lost but the session can be resumed (its media is untouched): call resumeOn. */
+  suspended(close: SocketClose): void;
 }
 
 export interface RemoteParticipant {
@@ -67,9 +79,12 @@ export interface ReceiveStats {
   audioLevel: number;
   totalAudioEnergy: number;
   jitter: number;
+  /** When the last packet arrived and when the stats were taken (ms, same clock): how stale the counter is. */
+  lastPacketReceivedTimestamp?: number;
+  timestamp?: number;
 }
 
-type FlowStep = 'initializing' | 'preparing' | 'joining' | 'joined' | 'ended';
+type FlowStep = 'initializing' | 'preparing' | 'joining' | 'joined' | 'suspended' | 'ended';
 
 export class VoiceSession {
   readonly participants = new Map<string, RemoteParticipant>();
@@ -93,25 +108,117 @@ export class VoiceSession {
   private stopKeepalive = () => {};
   private joinSettled!: { resolve: () => void; reject: (error: VoiceClientError) => void };
   private readonly joinedPromise: Promise<void>;
+  // resume.v1
+  private credential?: SessionCredential;
+  /** The highest history position received (duplicates at or below it are dropped). */
+  private lastSeq = 0;
+  private endingError = false;
+  /** When the current socket opened (the gateway's maximum connection duration counts from here). */
+  socketOpenedAt = Date.now();
+  /** Requests made while a resume is in flight wait here, for the socket that will carry the session. */
+  private outbox?: StreamMessageRequest[];
+  private pendingResume?: { resolve: (ice?: { consumerIceParameters: string; producerIceParameters: string }) => void; reject: (error: VoiceClientError) => void };
 
   private constructor(
-    private readonly socket: HrpcSocket,
+    private socket: HrpcSocket,
     private readonly options: SessionOptions,
     private readonly sink: SessionSink,
   ) {
     this.receiveDtls = receiveDtlsParameters(options.certificate);
     this.joinedPromise = new Promise((resolve, reject) => (this.joinSettled = { resolve, reject }));
     this.joinedPromise.catch(() => {});
+    this.wire(socket);
+  }
+
+  private wire(socket: HrpcSocket): void {
     socket.onFrame = (frame) => this.enqueue(() => this.onFrame(frame));
     socket.onBadFrame = (err) => this.fail(new VoiceClientError(ClientErrorId.protocol, `undecodable server frame: ${err.message}`, { cause: err }), false);
     socket.onClose = (close) => this.onSocketClosed(close);
+  }
+
+  /** resume.v1: the server gave this session a credential and the stream selected the extension. */
+  get canResume(): boolean {
+    return this.credential !== undefined && !this.endingError && this.step !== 'ended';
+  }
+
+  /**
+   * resume.v1: moves the session to `socket` (a new stream of the same user): sends Resume with the credential
+   * and the last position seen, restarts ICE when asked (the network changed) with the parameters the server
+   * sends, and from then on reads only the new socket; the old one (if still open: make-before-break) is
+   * closed. Missed membership messages follow as replays. Rejects with `voice.resume-refused` (or another
+   * error) when the session cannot be resumed; the caller then rejoins.
+   */
+  async resumeOn(socket: HrpcSocket, options: { restartIce?: boolean } = {}): Promise<boolean> {
+    if (!this.credential || !socket.resumable) throw new VoiceClientError(RESUME_REFUSED, 'this session cannot be resumed here');
+    const old = this.socket;
+    old.detach();
+    this.stopKeepalive();
+    this.outbox = [];
+    this.socket = socket;
+    this.wire(socket);
+    const restartIce = options.restartIce ?? [this.sendTransport, this.recvTransport].some((t) => t && t.connectionState !== 'connected');
+    const answered = new Promise<{ consumerIceParameters: string; producerIceParameters: string } | undefined>((resolve, reject) => {
+      this.pendingResume = { resolve, reject };
+    });
+    const timer = setTimeout(() => this.pendingResume?.reject(new VoiceClientError(ClientErrorId.timeout, 'the server did not answer Resume in time')), this.options.joinTimeoutMs);
+    socket.sendExt({ message: { $case: 'resume', value: {
+      sessionId: this.credential.sessionId, credential: this.credential.credential, lastSeq: BigInt(this.lastSeq), restartIce,
+    } } });
+    let ice: Awaited<typeof answered>;
+    try {
+      ice = await answered;
+    } catch (err) {
+      // The new socket is of no use to this session; put the old one back as it was (it may still be open).
+      socket.detach();
+      this.socket = old;
+      this.wire(old);
+      this.flushOutbox();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.pendingResume = undefined;
+    }
+    this.flushOutbox();
+    if (ice) {
+      await this.sendTransport?.restartIce({ iceParameters: parseJson(ice.producerIceParameters, 'Resumed.ice.producer_ice_parameters') });
+      await this.recvTransport?.restartIce({ iceParameters: parseJson(ice.consumerIceParameters, 'Resumed.ice.consumer_ice_parameters') });
+    }
+    if (old !== socket) old.close(1000, 'resumed elsewhere');
+    this.step = 'joined';
+    this.socketOpenedAt = Date.now();
+    this.stopKeepalive = startKeepalive(this.options.keepalive, socket);
+    return ice !== undefined;
+  }
+
+  /** resume.v1: how long the server keeps this session after its socket is lost. */
+  get graceMs(): number | undefined {
+    return this.credential?.graceMs;
+  }
+
+  private flushOutbox(): void {
+    const queued = this.outbox ?? [];
+    this.outbox = undefined;
+    for (const request of queued) this.socket.send(request);
+  }
+
+  /** Sends a request, or keeps it for the socket a resume in flight will settle on. */
+  private sendRequest(request: StreamMessageRequest): void {
+    if (this.outbox) this.outbox.push(request);
+    else this.socket.send(request);
+  }
+
+  /** Ends a suspended session locally (its resume failed): transports, producer and consumers close. */
+  abandon(): void {
+    this.socket.detach();
+    this.socket.close(1000, 'abandoned');
+    this.teardown();
   }
 
   /** Opens the socket and runs the join flow; resolves once joined. On failure everything is closed. */
   static async start(options: SessionOptions, sink: SessionSink): Promise<VoiceSession> {
     const socket = await HrpcSocket.open({
       url: options.url, token: options.token, variant: options.variant,
-      timeoutMs: options.connectTimeoutMs, createWebSocket: options.createWebSocket,
+      timeoutMs: options.connectTimeoutMs, createWebSocket: options.createWebSocket, resume: options.resume,
     });
     const session = new VoiceSession(socket, options, sink);
     await session.join();
@@ -148,6 +255,8 @@ export class VoiceSession {
           userId, consumerId: consumer.id,
           packetsReceived: Number(s.packetsReceived ?? 0), bytesReceived: Number(s.bytesReceived ?? 0),
           audioLevel: Number(s.audioLevel ?? 0), totalAudioEnergy: Number(s.totalAudioEnergy ?? 0), jitter: Number(s.jitter ?? 0),
+          ...(s.lastPacketReceivedTimestamp !== undefined ? { lastPacketReceivedTimestamp: Number(s.lastPacketReceivedTimestamp) } : {}),
+          ...(s.timestamp !== undefined ? { timestamp: Number(s.timestamp) } : {}),
         });
       });
     }
@@ -178,12 +287,38 @@ export class VoiceSession {
       const error = new VoiceClientError(frame.error.identifier || 'hrpc.internal-server-error', frame.error.humanMessage || 'the server reported an error', {
         retryAfterSeconds: frame.retryAfterSeconds,
       });
+      // Only a refusal or an ending error answers a Resume; any other error frame is an ordinary one.
+      if (this.pendingResume && (error.identifier === RESUME_REFUSED || ENDING_ERRORS.has(error.identifier))) {
+        this.pendingResume.reject(error);
+        return;
+      }
+      if (ENDING_ERRORS.has(error.identifier)) this.endingError = true;
       // Before joining, any error means this flow cannot finish; afterwards the server decides
       // whether the stream survives (it closes it when the error is fatal).
       this.fail(error, this.step !== 'joined');
       return;
     }
-    const message = frame.response.message;
+    let response: StreamMessageResponse;
+    if (frame.kind === 'ext') {
+      // resume.v1 (only ever sent to a stream that selected it)
+      const ext = frame.message.message;
+      if (ext?.$case === 'credential') this.credential = ext.value;
+      if (ext?.$case === 'resumed') {
+        this.credential = ext.value.credential;
+        // Before the replays that follow it on this chain: they are ordinary membership messages again.
+        this.step = 'joined';
+        this.pendingResume?.resolve(ext.value.ice);
+      }
+      if (ext?.$case !== 'sequenced') return;
+      const seq = Number(ext.value.seq);
+      if (seq <= this.lastSeq) return; // already seen (a replay overlapping what arrived on the old socket)
+      this.lastSeq = seq;
+      if (!ext.value.message) return;
+      response = ext.value.message;
+    } else {
+      response = frame.response;
+    }
+    const message = response.message;
     this.options.log('debug', 'voice.message', { case: message?.$case, step: this.step });
     if (!message) return; // a newer server's message this client does not know
     try {
@@ -200,10 +335,10 @@ export class VoiceSession {
         case 'userJoined':
         case 'userLeft':
           if (this.step !== 'joined') {
-            this.early.push(frame.response);
+            this.early.push(response);
             return;
           }
-          return await this.onMembership(frame.response);
+          return await this.onMembership(response);
       }
     } catch (err) {
       this.fail(asClientError(err, ClientErrorId.media), this.step !== 'joined');
@@ -348,7 +483,7 @@ export class VoiceSession {
     }
     this.participants.set(key, { userId: user.userId, consumer });
     // The server created the consumer paused; resume only once we are ready to play it.
-    this.socket.send({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
+    this.sendRequest({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
     this.sink.track(user.userId, consumer.track, consumer.id);
   }
 
@@ -373,11 +508,24 @@ export class VoiceSession {
   }
 
   private onSocketClosed(close: SocketClose): void {
-    if (this.step === 'ended') return;
+    if (this.step === 'ended' || this.step === 'suspended') return;
     const wasJoined = this.step === 'joined';
+    if (wasJoined && close.code !== 1000 && this.canResume) {
+      // resume.v1: the server keeps the session for its grace; media keeps flowing. Keep everything.
+      this.step = 'suspended';
+      this.stopKeepalive();
+      this.options.log('info', 'voice.session-suspended', { code: close.code });
+      this.sink.suspended(close);
+      return;
+    }
     if (!wasJoined) {
       this.joinSettled.reject(this.lastError ?? new VoiceClientError(ClientErrorId.connectFailed, `the server closed the stream while joining (close ${close.code}${close.reason ? `: ${close.reason}` : ''})`));
     }
+    this.teardown();
+    if (wasJoined) this.sink.ended(close, this.lastError);
+  }
+
+  private teardown(): void {
     this.step = 'ended';
     this.stopKeepalive();
     this.pendingProduce?.errback(new VoiceClientError(ClientErrorId.invalidState, 'the stream closed'));
@@ -385,7 +533,6 @@ export class VoiceSession {
     this.sendTransport?.close();
     this.recvTransport?.close();
     this.participants.clear();
-    if (wasJoined) this.sink.ended(close, this.lastError);
   }
 
   private enqueue(task: () => Promise<void>): void {

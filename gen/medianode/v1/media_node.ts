@@ -178,6 +178,22 @@ export interface GetRoomResponse {
   sessions: SessionRef[];
 }
 
+/**
+ * resume.v1: the client's address may have changed; new ICE credentials for both of the session's transports
+ * (mediasoup WebRtcTransport.restartIce()). Transports, producer and consumers stay.
+ */
+export interface RestartIceRequest {
+  roomId: string;
+  sessionId: string;
+}
+
+export interface RestartIceResponse {
+  /** JSON IceParameters */
+  consumerIceParameters: string;
+  /** JSON IceParameters */
+  producerIceParameters: string;
+}
+
 export interface WatchSessionsRequest {
 }
 
@@ -1504,6 +1520,120 @@ export const GetRoomResponse: MessageFns<GetRoomResponse> = {
   },
 };
 
+function createBaseRestartIceRequest(): RestartIceRequest {
+  return { roomId: "", sessionId: "" };
+}
+
+export const RestartIceRequest: MessageFns<RestartIceRequest> = {
+  encode(message: RestartIceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestartIceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestartIceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseRestartIceResponse(): RestartIceResponse {
+  return { consumerIceParameters: "", producerIceParameters: "" };
+}
+
+export const RestartIceResponse: MessageFns<RestartIceResponse> = {
+  encode(message: RestartIceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consumerIceParameters !== "") {
+      writer.uint32(10).string(message.consumerIceParameters);
+    }
+    if (message.producerIceParameters !== "") {
+      writer.uint32(18).string(message.producerIceParameters);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestartIceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestartIceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.consumerIceParameters = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.producerIceParameters = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseWatchSessionsRequest(): WatchSessionsRequest {
   return {};
 }
@@ -1687,6 +1817,15 @@ export const MediaNodeService = {
     responseSerialize: (value: HistoryResponse): Buffer => Buffer.from(HistoryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HistoryResponse => HistoryResponse.decode(value),
   },
+  restartIce: {
+    path: "/medianode.v1.MediaNode/RestartIce" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestartIceRequest): Buffer => Buffer.from(RestartIceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestartIceRequest => RestartIceRequest.decode(value),
+    responseSerialize: (value: RestartIceResponse): Buffer => Buffer.from(RestartIceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestartIceResponse => RestartIceResponse.decode(value),
+  },
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each
    * in the registry table, because Lambda functions cannot hold a stream open.
@@ -1710,6 +1849,7 @@ export interface MediaNodeServer extends UntypedServiceImplementation {
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
   getRoom: handleUnaryCall<GetRoomRequest, GetRoomResponse>;
   history: handleUnaryCall<HistoryRequest, HistoryResponse>;
+  restartIce: handleUnaryCall<RestartIceRequest, RestartIceResponse>;
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each
    * in the registry table, because Lambda functions cannot hold a stream open.
@@ -1819,6 +1959,21 @@ export interface MediaNodeClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HistoryResponse) => void,
+  ): ClientUnaryCall;
+  restartIce(
+    request: RestartIceRequest,
+    callback: (error: ServiceError | null, response: RestartIceResponse) => void,
+  ): ClientUnaryCall;
+  restartIce(
+    request: RestartIceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestartIceResponse) => void,
+  ): ClientUnaryCall;
+  restartIce(
+    request: RestartIceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestartIceResponse) => void,
   ): ClientUnaryCall;
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each

@@ -10,6 +10,8 @@ export interface JoinTarget {
   variant: 'base64' | 'binary';
   /** Passed as ?server=… (default: the page's own origin). */
   server?: string;
+  /** More query parameters for the demo page (e.g. resume=1, maxConnectionMs=…). */
+  query?: Record<string, string>;
 }
 
 export interface HeardUser {
@@ -30,6 +32,10 @@ export interface RecordedEvent {
   code?: number;
   reconnected?: boolean;
   willReconnect?: boolean;
+  makeBeforeBreak?: boolean;
+  afterMs?: number;
+  /** Date.now() when recorded (comparable across pages and with the test process). */
+  wall?: number;
   at: number;
 }
 
@@ -40,7 +46,7 @@ type DemoWindow = Window & {
       state: string;
       subprotocol?: string;
       participants: Array<{ userId: bigint; consumerId: string; track: MediaStreamTrack }>;
-      getReceiveStats(): Promise<Array<{ userId: bigint; consumerId: string; packetsReceived: number; audioLevel: number; totalAudioEnergy: number }>>;
+      getReceiveStats(): Promise<Array<{ userId: bigint; consumerId: string; packetsReceived: number; audioLevel: number; totalAudioEnergy: number; lastPacketReceivedTimestamp?: number; timestamp?: number }>>;
       on(event: string, listener: (payload: Record<string, unknown>) => void): () => void;
     };
     joinClickedAt?: number;
@@ -77,6 +83,7 @@ export class Participant {
   get url(): string {
     const q = new URLSearchParams({ user: this.target.user, guild: this.target.guild, channel: this.target.channel, variant: this.target.variant, debug: '1' });
     if (this.target.server) q.set('server', this.target.server);
+    for (const [k, v] of Object.entries(this.target.query ?? {})) q.set(k, v);
     return `${this.target.baseUrl}/?${q}`;
   }
 
@@ -186,6 +193,76 @@ export class Participant {
     }
   }
 
+  /**
+   * Starts sampling inbound-rtp per remote user every `everyMs` in the page. stopStallWatch() returns, per user,
+   * the longest time its packetsReceived counter stood still (`worst`, and `worstAt`: performance.now() of that
+   * sample): at each sample where it did not rise, the time since the sample that saw it rise, confirmed by the
+   * stats' own clock (timestamp − lastPacketReceivedTimestamp: the smaller of the two, so neither a sampler the
+   * page starved of CPU nor a cached stats report counts as a media stall); `sampled` is the sampler's figure alone.
+   */
+  async startStallWatch(everyMs = 50): Promise<void> {
+    await this.page.evaluate((everyMs) => {
+      type Last = { packets: number; at: number };
+      const w = window as unknown as DemoWindow & { e2eStall?: unknown };
+      const state = { stop: false, last: {} as Record<string, Last>, worst: {} as Record<string, number>, worstAt: {} as Record<string, number>, sampled: {} as Record<string, number>, samples: 0, late: 0,
+        stalls: [] as { userId: string; ms: number; wallAt: number; at: number }[] };
+      // Per consumer: its last count (a rejoin gives a user a new consumer, whose counter starts again at 0).
+      const byConsumer: Record<string, number> = {};
+      w.e2eStall = state;
+      let previous = performance.now();
+      void (async () => {
+        while (!state.stop) {
+          const now = performance.now();
+          // A sample the page itself was late for (its timer starved of CPU: the machine, not the media) says
+          // nothing about the media: counted apart.
+          const late = now - previous > 3 * everyMs;
+          previous = now;
+          if (late) state.late++;
+          const risen = new Set<string>();
+          const stats = await w.harmonyVoiceDemo.client.getReceiveStats();
+          const age: Record<string, number> = {};
+          for (const s of stats) {
+            const id = s.userId.toString();
+            const before = byConsumer[s.consumerId];
+            if (before === undefined ? s.packetsReceived > 0 : s.packetsReceived > before) risen.add(id);
+            byConsumer[s.consumerId] = s.packetsReceived;
+            if (s.timestamp !== undefined && s.lastPacketReceivedTimestamp !== undefined) age[id] = s.timestamp - s.lastPacketReceivedTimestamp;
+          }
+          for (const id of new Set([...Object.keys(state.last), ...risen])) {
+            const last = state.last[id];
+            if (risen.has(id) || !last) {
+              if (risen.has(id)) state.last[id] = { packets: 0, at: now };
+              continue;
+            }
+            state.sampled[id] = Math.max(state.sampled[id] ?? 0, now - last.at);
+            if (late) continue;
+            const stall = Math.min(now - last.at, age[id] ?? Infinity);
+            if (stall > (state.worst[id] ?? 0)) {
+              state.worst[id] = stall;
+              state.worstAt[id] = now;
+            }
+            if (stall > everyMs) state.stalls.push({ userId: id, ms: stall, wallAt: Date.now(), at: now });
+          }
+          state.samples++;
+          await new Promise((r) => setTimeout(r, everyMs));
+        }
+      })();
+    }, everyMs);
+  }
+
+  async stopStallWatch(): Promise<{
+    worst: Record<string, number>; worstAt: Record<string, number>; sampled: Record<string, number>; samples: number; late: number; users: string[];
+    /** Every sample with a stall over the sampling period: user, how long, wall-clock time (Date.now()), performance.now(). */
+    stalls: { userId: string; ms: number; wallAt: number; at: number }[];
+  }> {
+    return this.page.evaluate(() => {
+      const w = window as unknown as { e2eStall: { stop: boolean; last: Record<string, unknown>; worst: Record<string, number>; worstAt: Record<string, number>; sampled: Record<string, number>; samples: number; late: number; stalls: { userId: string; ms: number; wallAt: number; at: number }[] } };
+      w.e2eStall.stop = true;
+      const s = w.e2eStall;
+      return { worst: s.worst, worstAt: s.worstAt, sampled: s.sampled, samples: s.samples, late: s.late, users: Object.keys(s.last), stalls: s.stalls };
+    });
+  }
+
   /** inbound-rtp packetsReceived of the current consumer of `userId` (undefined without one). */
   packetsFrom(userId: string): Promise<number | undefined> {
     return this.page.evaluate(async (userId) => {
@@ -253,7 +330,7 @@ export class Participant {
     await this.page.evaluate(() => {
       const w = window as unknown as DemoWindow;
       w.e2eEvents = [];
-      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting']) {
+      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting', 'resumed']) {
         w.harmonyVoiceDemo.client.on(type, (payload) => {
           w.e2eEvents.push({
             type,
@@ -263,6 +340,9 @@ export class Participant {
             code: payload.code as number | undefined,
             reconnected: payload.reconnected as boolean | undefined,
             willReconnect: payload.willReconnect as boolean | undefined,
+            makeBeforeBreak: payload.makeBeforeBreak as boolean | undefined,
+            afterMs: payload.afterMs as number | undefined,
+            wall: Date.now(),
             at: performance.now(),
           });
         });
