@@ -93,6 +93,11 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     const payloadType = producer.rtpParameters.codecs[0]?.payloadType;
     const ssrc = producer.rtpParameters.encodings?.[0]?.ssrc;
     assert.ok(payloadType !== undefined && ssrc !== undefined, 'producer has a codec and an SSRC');
+    // Count packets only once both DTLS sessions are up: the receive side connects lazily at consume(), and
+    // packets the worker forwards before its handshake completes are (rightly) dropped, more so on a busy machine.
+    for (let waited = 0; (serverSend.dtlsState !== 'connected' || serverRecv.dtlsState !== 'connected') && waited < 10_000; waited += 20) {
+      await sleep(20);
+    }
     for (let i = 0; i < PACKETS; i++) {
       const header = new RtpHeader({ payloadType, sequenceNumber: i + 1, timestamp: i * 960, ssrc, marker: false });
       track.writeRtp(new RtpPacket(header, Buffer.alloc(80, i)));
