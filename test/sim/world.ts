@@ -266,12 +266,18 @@ export class SimClient {
       if (!makeBeforeBreak) {
         socket.open = false;
         if (!sim.chance(options.dropDisconnect)) sim.spawn(`$disconnect ${old}`, () => core.disconnect(old));
-        if (sim.chance(0.15)) return; // never comes back: the session ends after its grace
+        if (sim.chance(0.15)) {
+          // Never comes back (the page is gone): the session ends after its grace, or earlier when the node
+          // reports its media lost (no $disconnect is guaranteed, and nothing probes sockets).
+          this.world.media.vanish(this.sessionId);
+          return;
+        }
         for (let k = sim.int(0, 20); k > 0; k--) await sim.point();
       }
       if (!this.credential) {
         // Cut before it got its credential: it cannot resume (it would rejoin); its session must end.
         socket.open = false;
+        this.world.media.vanish(this.sessionId);
         return;
       }
       const next = `${this.sessionId}~r${++this.resumes}`;
@@ -293,6 +299,7 @@ export class SimClient {
     if (socket) socket.open = false;
     const id = this.connectionId;
     this.closedBy = 'client';
+    this.world.media.vanish(this.sessionId);
     this.world.sim.spawn(`$disconnect ${id}`, () => this.world.core.disconnect(id, { normalClose: true }));
   }
 }
