@@ -176,8 +176,13 @@ async function main() {
     const fleet = PRICES.ec2.c7iLargePerHour / usersPerNode;
     const streamBytesPerHour = 3600 * (ASSUME.opusBitsPerSecond / 8 + ASSUME.packetsPerSecond * ASSUME.overheadBytesPerPacket);
     const listenerBytesPerHour = ASSUME.flowingStreamsPerListener * streamBytesPerHour;
-    const transfer = (listenerBytesPerHour / 1e9) * PRICES.dataTransfer.outPerGb;
+    const allTalkingTransfer = (listenerBytesPerHour / 1e9) * PRICES.dataTransfer.outPerGb;
     const dtxListenerBytesPerHour = streamBytesPerHour + (ASSUME.channelSize - 2) * 3600 * 2.5 * (ASSUME.overheadBytesPerPacket + 3);
+    const dtxTransfer = (dtxListenerBytesPerHour / 1e9) * PRICES.dataTransfer.outPerGb;
+    // The SDK produces with Opus DTX by default (web/src: opusDtx): the headline prices that; BENCH_SCALE_DTX=0
+    // prices every member streaming all the time (DTX turned off).
+    const dtx = process.env.BENCH_SCALE_DTX !== '0';
+    const transfer = dtx ? dtxTransfer : allTalkingTransfer;
     const perUserHour = apiGateway + lambda + dynamodb + fleet + transfer;
     const per1000 = (v: number) => `$${(v * 1000).toFixed(3)}`;
     console.log(`\ncost per 1,000 user-hours (us-east-1 list prices, bench/prices.ts; channel of ${ASSUME.channelSize}, ${ASSUME.sessionsPerUserHour} join + leave per user-hour)`);
@@ -186,10 +191,12 @@ async function main() {
     console.log(`  DynamoDB         ${per1000(dynamodb)}  (${fmt(readUnits, 1)} RCU + ${fmt(writeUnits, 1)} WCU per user-hour, index writes and heartbeats included)`);
     console.log(`  media fleet      ${per1000(fleet)}  (c7i.large $${PRICES.ec2.c7iLargePerHour}/h at ${ASSUME.fleetUtilisation * 100} % utilisation: ${fmt(usersPerVcpu, 0)} users per vCPU = ` +
       `${fmt(ASSUME.consumersPerVcpuAtFull, 0)} flowing consumers per vCPU (bench:media) / ${ASSUME.flowingStreamsPerListener} streams per listener${process.env.USERS_PER_VCPU ? '; USERS_PER_VCPU given' : ''})`);
-    console.log(`  data transfer    ${per1000(transfer)}  (${fmt(listenerBytesPerHour / 1e6, 1)} MB per listener-hour: ${ASSUME.flowingStreamsPerListener} streams × Opus ${ASSUME.opusBitsPerSecond / 1000} kbps + ${ASSUME.overheadBytesPerPacket} B/packet overhead at ${ASSUME.packetsPerSecond} packets/s)`);
+    const dtxLine = `${fmt(dtxListenerBytesPerHour / 1e6, 1)} MB per listener-hour with Opus DTX (the SDK's default: one talker at a time, silent producers at ~2.5 packets/s)`;
+    const allLine = `${fmt(listenerBytesPerHour / 1e6, 1)} MB per listener-hour with DTX off: ${ASSUME.flowingStreamsPerListener} streams × Opus ${ASSUME.opusBitsPerSecond / 1000} kbps + ${ASSUME.overheadBytesPerPacket} B/packet overhead at ${ASSUME.packetsPerSecond} packets/s`;
+    console.log(`  data transfer    ${per1000(transfer)}  (${dtx ? dtxLine : allLine})`);
     console.log(`  total            ${per1000(perUserHour)}  — audio data transfer is ${fmt((100 * transfer) / perUserHour, 0)} % of it`);
-    console.log(`  with Opus DTX on (one talker at a time, silent producers at ~2.5 packets/s): data transfer ${per1000((dtxListenerBytesPerHour / 1e9) * PRICES.dataTransfer.outPerGb)} ` +
-      `(${fmt(dtxListenerBytesPerHour / 1e6, 1)} MB per listener-hour), total ${per1000(perUserHour - transfer + (dtxListenerBytesPerHour / 1e9) * PRICES.dataTransfer.outPerGb)}`);
+    const other = perUserHour - transfer + (dtx ? allTalkingTransfer : dtxTransfer);
+    console.log(`  ${dtx ? 'with DTX off' : 'with Opus DTX on'}: data transfer ${per1000(dtx ? allTalkingTransfer : dtxTransfer)} (${dtx ? allLine : dtxLine}), total ${per1000(other)}`);
     console.log('  anchors (published per-participant-minute list prices, as known to the author):');
     for (const a of ANCHORS) console.log(`    ${a.name.padEnd(17)} $${(a.perParticipantMinute * 60 * 1000).toFixed(2)} per 1,000 user-hours — ${a.source}`);
     console.log(`\nscale: ${fmt(x, 3)} AWS requests per idle connection-hour, ${y.toFixed(1)}% of the API Gateway account budget at 1M connections, $${(perUserHour * 1000).toFixed(2)} per 1000 user-hours`);
