@@ -1,7 +1,7 @@
 // Gateway over API Gateway's @connections management API, with the real AWS SDK client. Locally the
 // same client talks to the local gateway's @connections endpoint (CONNECTIONS_ENDPOINT).
 import {
-  ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand, GoneException, PostToConnectionCommand,
+  ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException, PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { toWire, type Variant } from '../../protocol/hrpc';
 import type { Gateway, SendResult } from '../voice/ports';
@@ -30,16 +30,6 @@ export class ApiGatewayConnections implements Gateway {
       await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     } catch (err) {
       if (!isGone(err)) throw err;
-    }
-  }
-
-  async isConnected(connectionId: string): Promise<boolean> {
-    try {
-      await this.client.send(new GetConnectionCommand({ ConnectionId: connectionId }));
-      return true;
-    } catch (err) {
-      if (isGone(err)) return false;
-      throw err;
     }
   }
 }

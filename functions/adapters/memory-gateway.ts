@@ -22,8 +22,4 @@ export class MemoryGateway implements Gateway {
     this.listeners.delete(connectionId);
     this.closed.add(connectionId);
   }
-
-  async isConnected(connectionId: string): Promise<boolean> {
-    return this.listeners.has(connectionId);
-  }
 }

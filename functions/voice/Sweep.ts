@@ -21,6 +21,7 @@ import { isNodeAlive } from '../../routing/placement';
 import type { MediaNodeRecord } from '../../routing/types';
 import type { Logger } from '../../lib/log';
 import type { Clock, ConnectionRecord, LostSession } from './ports';
+import { mediaLostError } from './media-errors';
 import type { VoiceCore } from './VoiceCore';
 
 /** Something due in a shard: a connection at its deadline, or a channel feed whose delivering holder's lease ran out. */
@@ -153,8 +154,7 @@ export class Sweep {
     if (lost.length + due.length >= max) result.saturated.push(shard);
     const items: (() => Promise<void>)[] = [
       ...lost.map((l) => async () => {
-        await this.deps.core.endSession(l.sessionId, 'media-lost',
-          new VoiceError(ErrorId.mediaLost, `media session lost (${l.reason}); reconnect to rejoin`, { fatal: true }));
+        await this.deps.core.endSession(l.sessionId, 'media-lost', mediaLostError(l.reason));
         await this.deps.nodes.deleteLostSession(l);
         result.ended['media-lost']++;
       }),

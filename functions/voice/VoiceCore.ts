@@ -15,7 +15,7 @@ import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
 import { ChannelFeed } from './ChannelFeed';
-import { mediaErrorToVoiceError } from './media-errors';
+import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
 import { SessionResume } from './SessionResume';
 import {
   ConflictError, MediaError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
@@ -34,8 +34,6 @@ export interface VoiceLimits {
   /** A node whose heartbeat is older than this is dead: its channels are re-placed. */
   nodeStaleAfterMs: number;
   maxMembersPerChannel: number;
-  /** The sweep does not probe connections younger than this (they were just seen). */
-  probeConnectionsOlderThanMs: number;
   /** How long a channel's delivery lease lasts (ChannelFeed). */
   feedLeaseMs: number;
   /** resume.v1: how long a session whose socket went away waits for a resume (≤ the node's ICE consent timeout). */
@@ -50,7 +48,6 @@ export const DEFAULT_LIMITS: VoiceLimits = {
   connectionTtlSeconds: 2 * 3600 + 600,
   nodeStaleAfterMs: 15_000,
   maxMembersPerChannel: 100,
-  probeConnectionsOlderThanMs: 2_000,
   feedLeaseMs: 15_000,
   resumeGraceMs: 30_000,
 };
@@ -265,8 +262,7 @@ export class VoiceCore {
       // the history announces the join and the leave in order.
       this.race('join-overtaken', logIds(claimed));
     }
-    await Promise.all(result.replaced.map((sessionId) => this.endSession(sessionId, 'replaced',
-      new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }))));
+    await Promise.all(result.replaced.map((sessionId) => this.endSession(sessionId, 'replaced', replacedError())));
     await this.tryAnnounce(claimed);
     this.deps.metrics?.timing(METRIC.joinLatency, this.deps.clock.now() - started);
     this.deps.metrics?.count(METRIC.joins);
@@ -420,11 +416,8 @@ export class VoiceCore {
         // (Also when a post found its socket gone: that only suspends a resumable session, and this one has
         // left the room. Ending twice is harmless: the first claim wins.)
         // Its session left the room without this stream ending: replaced, or lost on the media side.
-        if (entry.reason === 'replaced') {
-          await this.endSession(record, 'replaced', new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true }));
-        } else {
-          await this.endSession(record, 'media-lost', new VoiceError(ErrorId.mediaLost, `media session lost (${entry.reason}); reconnect to rejoin`, { fatal: true }));
-        }
+        if (entry.reason === 'replaced') await this.endSession(record, 'replaced', replacedError());
+        else await this.endSession(record, 'media-lost', mediaLostError(entry.reason));
       }
     }
     if (error) throw error;
@@ -617,6 +610,11 @@ function parseJson(text: string, identifier: (typeof ErrorId)[keyof typeof Error
     /* fall through */
   }
   throw new VoiceError(identifier, `${field} is not a JSON object`);
+}
+
+/** What a stream whose seat another stream of the same user took is told (fatal). */
+function replacedError(): VoiceError {
+  return new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true });
 }
 
 function roomOf(conn: ConnectionRecord): string {

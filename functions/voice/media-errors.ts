@@ -32,6 +32,11 @@ export const MEDIA_UNAVAILABLE_MESSAGE = 'the media server is unavailable; retry
 /** A worker over its admission threshold: load falls as people stop talking or leave, so retry later. */
 export const OVER_CAPACITY_RETRY_AFTER_SECONDS = 5;
 
+/** What a stream whose session the media node lost (ICE/DTLS failed or closed, worker died, drained) is told (fatal). */
+export function mediaLostError(reason: string): VoiceError {
+  return new VoiceError(ErrorId.mediaLost, `media session lost (${reason}); reconnect to rejoin`, { fatal: true });
+}
+
 export function mediaErrorToVoiceError(err: unknown): VoiceError {
   if (err instanceof VoiceError) return err;
   if (err instanceof MediaError) {

@@ -211,8 +211,6 @@ export interface Gateway {
   send(connectionId: string, frame: Uint8Array, variant: Variant): Promise<SendResult>;
   /** Closes the connection (its $disconnect may follow, or may not: AWS does not guarantee it). */
   close(connectionId: string): Promise<void>;
-  /** False when the gateway no longer knows the connection (GetConnection → 410). */
-  isConnected(connectionId: string): Promise<boolean>;
 }
 
 export interface Clock {

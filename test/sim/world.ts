@@ -87,11 +87,6 @@ class SimGateway implements Gateway {
       this.world.sim.spawn(`$disconnect ${connectionId}`, () => this.world.core.disconnect(connectionId, { normalClose: true }));
     }
   }
-
-  async isConnected(connectionId: string): Promise<boolean> {
-    await this.world.sim.point();
-    return this.world.sockets.get(connectionId)?.open ?? false;
-  }
 }
 
 /** Wraps every store operation in a scheduling point. */
