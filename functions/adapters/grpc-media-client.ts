@@ -36,7 +36,7 @@ export class GrpcMediaClient implements MediaClient {
     return this.call(node, 'openRoom', { roomId }, (api) => api.openRoom({ roomId, holdMs }));
   }
 
-  async createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string }) {
+  async createTransports(node: Placement, req: Parameters<MediaClient['createTransports']>[1]) {
     const res = await this.call(node, 'createTransports', req, (api) => api.createTransports(req));
     if (!res.consumerTransport || !res.producerTransport) throw new MediaError('internal', 'media node returned no transports');
     return { consumerTransport: res.consumerTransport, producerTransport: res.producerTransport };

@@ -36,7 +36,11 @@ export interface VoiceLimits {
   maxMembersPerChannel: number;
   /** How long a channel's delivery lease lasts (ChannelFeed). */
   feedLeaseMs: number;
-  /** resume.v1: how long a session whose socket went away waits for a resume (≤ the node's ICE consent timeout). */
+  /**
+   * resume.v1: how long a session whose socket went away waits for a resume. Its transports are created with an
+   * ICE consent timeout of at least this (CreateTransports `min_ice_consent_timeout_s`, capped at 120 s by the
+   * node), so its media survives the grace even when the client's network changed.
+   */
   resumeGraceMs: number;
 }
 
@@ -209,6 +213,8 @@ export class VoiceCore {
     try {
       const transports = await this.media(claimed, (node) => this.deps.media.createTransports(node, {
         roomId: roomOf(claimed), sessionId: claimed.connectionId, userId: claimed.userId, rtpCapabilities,
+        // resume.v1: the session's media outlives its socket for the whole grace, even if the network changed.
+        ...(claimed.resume ? { minIceConsentTimeoutS: Math.ceil(this.limits.resumeGraceMs / 1000) } : {}),
       }));
       const next = await this.advance(claimed, { state: 'prepared', deadline: this.deadlineIn('prepared') });
       this.deps.log.info('voice.prepared', logIds(next));

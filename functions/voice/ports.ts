@@ -178,7 +178,8 @@ export interface RoomHistory {
 export interface MediaClient {
   /** Opens (or finds) the room; an empty room stays open at least `holdMs`. */
   openRoom(node: Placement, roomId: string, holdMs: number): Promise<{ rtpCapabilities: string }>;
-  createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string }):
+  /** `minIceConsentTimeoutS`: keep the session's media at least this long without ICE consent (resume.v1: the grace). */
+  createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string; minIceConsentTimeoutS?: number }):
     Promise<{ consumerTransport: TransportOptionsJson; producerTransport: TransportOptionsJson }>;
   /**
    * Joins the room (the commit point of a join: validated first, then one history entry, two when it takes

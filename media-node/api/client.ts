@@ -26,7 +26,8 @@ import { authMetadata } from './auth';
 export interface MediaNodeApi {
   /** `holdMs` defaults to 0 (the node's own grace). */
   openRoom(request: Optional<OpenRoomRequest, 'holdMs'>): Promise<OpenRoomResponse>;
-  createTransports(request: CreateTransportsRequest): Promise<CreateTransportsResponse>;
+  /** `minIceConsentTimeoutS` defaults to 0 (the node's own ICE consent timeout). */
+  createTransports(request: Optional<CreateTransportsRequest, 'minIceConsentTimeoutS'>): Promise<CreateTransportsResponse>;
   /** `maxMembers` defaults to 0 (no limit). */
   join(request: Optional<JoinRequest, 'maxMembers'>): Promise<JoinResponse>;
   resumeConsumer(request: ResumeConsumerRequest): Promise<ResumeConsumerResponse>;
@@ -69,7 +70,7 @@ export function connectMediaNode(address: string, options: MediaNodeApiOptions =
       });
   return {
     openRoom: (request) => call(client.openRoom)({ holdMs: 0, ...request }),
-    createTransports: call(client.createTransports),
+    createTransports: (request) => call(client.createTransports)({ minIceConsentTimeoutS: 0, ...request }),
     join: (request) => call(client.join)({ maxMembers: 0, ...request }),
     resumeConsumer: call(client.resumeConsumer),
     leave: call(client.leave),

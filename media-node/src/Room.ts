@@ -14,6 +14,8 @@ import type { WorkerSlot } from './WorkerPool';
 /** History entries are kept this long (the signalling side delivers them within seconds; replay needs minutes). */
 const HISTORY_RETAIN_MS = 10 * 60 * 1000;
 const HISTORY_MAX_ENTRIES = 10_000;
+/** A caller may lengthen a session's ICE consent timeout (resume.v1's grace) up to this. */
+const MAX_ICE_CONSENT_TIMEOUT_S = 120;
 
 export type LossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained'>;
 
@@ -142,6 +144,7 @@ export class Room {
     sessionId: string,
     userId: string,
     rtpCapabilitiesJson: string,
+    options: { minIceConsentTimeoutS?: number } = {},
   ): Promise<{ consumer: TransportOptions; producer: TransportOptions }> {
     const rtpCapabilities = parseRtpCapabilities(rtpCapabilitiesJson);
     return this.serial(async () => {
@@ -149,9 +152,10 @@ export class Room {
       if (session) {
         if (!session.joined) session.rtpCapabilities = rtpCapabilities;
       } else {
-        session = await this.newSession(sessionId, userId, rtpCapabilities);
+        const consentS = iceConsentTimeoutFor(this.hooks.iceConsentTimeoutS, options.minIceConsentTimeoutS ?? 0);
+        session = await this.newSession(sessionId, userId, rtpCapabilities, consentS);
         this.sessions.set(sessionId, session);
-        this.log.info('media-node.session-prepared', { sessionId, userId });
+        this.log.info('media-node.session-prepared', { sessionId, userId, iceConsentTimeoutS: consentS });
       }
       return { consumer: transportOptions(session.consumerTransport), producer: transportOptions(session.producerTransport) };
     });
@@ -307,18 +311,18 @@ export class Room {
     });
   }
 
-  private async newSession(id: string, userId: string, rtpCapabilities: types.RtpCapabilities): Promise<Session> {
+  private async newSession(id: string, userId: string, rtpCapabilities: types.RtpCapabilities, iceConsentTimeoutS: number): Promise<Session> {
     const options: types.WebRtcTransportOptions = {
       webRtcServer: this.slot.webRtcServer,
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
-      iceConsentTimeout: this.hooks.iceConsentTimeoutS,
+      iceConsentTimeout: iceConsentTimeoutS,
     };
-    const consumerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'consumer' } });
+    const consumerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'consumer', iceConsentTimeoutS } });
     let producerTransport: types.WebRtcTransport;
     try {
-      producerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'producer' } });
+      producerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'producer', iceConsentTimeoutS } });
     } catch (error) {
       consumerTransport.close();
       throw error;
@@ -494,6 +498,12 @@ export class Room {
       replaced: joined.replaced,
     };
   }
+}
+
+/** The node's ICE consent timeout (0 = off, i.e. unbounded), lengthened to what the caller asks, within a cap. */
+export function iceConsentTimeoutFor(nodeS: number, askedS: number): number {
+  if (nodeS === 0) return 0;
+  return Math.max(nodeS, Math.min(askedS, MAX_ICE_CONSENT_TIMEOUT_S));
 }
 
 function delivery(record: ConsumerRecord): ConsumerDelivery {

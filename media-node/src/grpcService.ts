@@ -99,9 +99,11 @@ export function createMediaNodeService({ rooms, admission, secret, metrics, logg
       const room = await rooms.open(roomId, holdMs);
       return { rtpCapabilities: JSON.stringify(room.rtpCapabilities) };
     }),
-    createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities }) => {
+    createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS }) => {
       requireSessionId(sessionId);
-      const { consumer, producer } = await rooms.get(roomId).createTransports(sessionId, userId, rtpCapabilities);
+      const { consumer, producer } = await rooms
+        .get(roomId)
+        .createTransports(sessionId, userId, rtpCapabilities, { minIceConsentTimeoutS });
       return { consumerTransport: consumer, producerTransport: producer };
     }),
     join: unary('Join', async (request) => {

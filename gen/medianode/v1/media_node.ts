@@ -55,6 +55,12 @@ export interface CreateTransportsRequest {
   userId: string;
   /** the client device's RtpCapabilities JSON */
   rtpCapabilities: string;
+  /**
+   * The session's transports keep their media at least this many seconds without ICE consent (0 = the
+   * node's own timeout). resume.v1 sessions ask for their resume grace: a client whose network changed
+   * may take that long to come back, and its media must still be there (grace <= consent timeout).
+   */
+  minIceConsentTimeoutS: number;
 }
 
 export interface CreateTransportsResponse {
@@ -388,7 +394,7 @@ export const OpenRoomResponse: MessageFns<OpenRoomResponse> = {
 };
 
 function createBaseCreateTransportsRequest(): CreateTransportsRequest {
-  return { roomId: "", sessionId: "", userId: "", rtpCapabilities: "" };
+  return { roomId: "", sessionId: "", userId: "", rtpCapabilities: "", minIceConsentTimeoutS: 0 };
 }
 
 export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
@@ -404,6 +410,9 @@ export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
     }
     if (message.rtpCapabilities !== "") {
       writer.uint32(34).string(message.rtpCapabilities);
+    }
+    if (message.minIceConsentTimeoutS !== 0) {
+      writer.uint32(40).uint32(message.minIceConsentTimeoutS);
     }
     return writer;
   },
@@ -451,6 +460,14 @@ export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
             }
 
             message.rtpCapabilities = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.minIceConsentTimeoutS = reader.uint32();
             continue;
           }
         }
