@@ -13,6 +13,7 @@
 //
 // No gRPC here: the media client is wired in by the caller (grpc-runtime.ts for the handlers that call media
 // nodes; `$connect` never does, so its bundle carries no gRPC code and it reads no media secret).
+import { MAX_ICE_CONSENT_TIMEOUT_S } from '../../media-node/api/limits';
 import { NODES_TABLE, STATE_TABLE, tableName } from '../../data/tables';
 import { createDocumentClient } from '../../routing/dynamo';
 import { NodeRegistry } from '../../routing/NodeRegistry';
@@ -123,6 +124,8 @@ function noParameterAtRuntime(name: string): Promise<string> {
   return Promise.reject(new Error(`config.unsupported: TOKEN_PUBLIC_KEY_PARAMETER (${name}) is resolved at deploy time; set TOKEN_PUBLIC_KEY, TOKEN_JWKS or TOKEN_JWKS_URL`));
 }
 
+const MAX_RESUME_GRACE_MS = MAX_ICE_CONSENT_TIMEOUT_S * 1000;
+
 const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_INITIALIZE_WITHIN_MS: 'initializeWithinMs',
   VOICE_PREPARE_WITHIN_MS: 'prepareWithinMs',
@@ -133,7 +136,7 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_RESUME_GRACE_MS: 'resumeGraceMs',
 };
 
-function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
+export function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
   const limits: Partial<VoiceLimits> = {};
   for (const [name, field] of Object.entries(LIMIT_VARS)) {
     const value = env[name];
@@ -141,6 +144,10 @@ function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
     const n = Number(value);
     if (!Number.isInteger(n) || n <= 0) throw new Error(`config.bad-limit: ${name}=${value} is not a positive integer`);
     limits[field] = n;
+  }
+  // A longer grace than the node lengthens a session's ICE consent to would promise media it does not keep.
+  if ((limits.resumeGraceMs ?? 0) > MAX_RESUME_GRACE_MS) {
+    throw new Error(`config.bad-limit: VOICE_RESUME_GRACE_MS=${limits.resumeGraceMs} is above ${MAX_RESUME_GRACE_MS} (the media node's ICE consent cap)`);
   }
   return limits;
 }

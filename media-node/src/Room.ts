@@ -5,6 +5,7 @@
 import type { types } from 'mediasoup';
 import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../gen/medianode/v1/media_node';
 import { MediaError } from '../api/errors';
+import { MAX_ICE_CONSENT_TIMEOUT_S } from '../api/limits';
 import type { Logger } from '../../lib/log';
 import { RoomLedger, type HistorySlice, type LeaveReason } from './RoomLedger';
 import { SerialQueue } from './SerialQueue';
@@ -14,8 +15,6 @@ import type { WorkerSlot } from './WorkerPool';
 /** History entries are kept this long (the signalling side delivers them within seconds; replay needs minutes). */
 const HISTORY_RETAIN_MS = 10 * 60 * 1000;
 const HISTORY_MAX_ENTRIES = 10_000;
-/** A caller may lengthen a session's ICE consent timeout (resume.v1's grace) up to this. */
-const MAX_ICE_CONSENT_TIMEOUT_S = 120;
 
 export type LossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained'>;
 

@@ -13,6 +13,7 @@ import { decodeServerFrame, encodeRequest, type ServerFrame } from '../../protoc
 import type { MediaNodeRecord } from '../../routing/types';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
+import { limitsFrom } from '../../functions/handlers/runtime';
 import { iceConsentTimeoutFor } from '../../media-node/src/Room';
 import { clientRtpCapabilities, startTestNode } from '../media-node/helpers';
 
@@ -76,4 +77,9 @@ test('the node creates the session\'s transports with the longer of its own and 
 test('a node with ICE consent off (0) keeps it off whatever is asked', () => {
   assert.equal(iceConsentTimeoutFor(0, 30), 0);
   assert.equal(iceConsentTimeoutFor(15, 30), 30);
+});
+
+test('a resume grace longer than the node can keep media for is refused at start-up, with the reason', () => {
+  assert.deepEqual(limitsFrom({ VOICE_RESUME_GRACE_MS: '120000' }), { resumeGraceMs: 120_000 });
+  assert.throws(() => limitsFrom({ VOICE_RESUME_GRACE_MS: '120001' }), /config\.bad-limit: VOICE_RESUME_GRACE_MS=120001 is above 120000/);
 });
