@@ -30,6 +30,9 @@ import { repoPath } from './paths';
 import { HandlerFunction } from './signalling/handler-function';
 import { SignallingAlarms } from './signalling/alarms';
 
+/** @connections methods the functions use (functions/adapters/apigw-gateway.ts; test/infra checks the two agree). */
+export const CONNECTION_METHODS = ['POST', 'DELETE'] as const;
+
 export interface SignallingStackProps extends StackProps {
   readonly config: InfraConfig;
   readonly vpc: ec2.IVpc;
@@ -229,7 +232,9 @@ export class SignallingStack extends Stack {
 
   /** Least privilege, per handler, from the HANDLERS table. */
   private grantAccess(props: SignallingStackProps): void {
-    const connectionArns = ['POST', 'GET', 'DELETE'].map((method) =>
+    // The @connections methods the gateway adapter calls: POST (PostToConnection) and DELETE (DeleteConnection).
+    // Nothing probes a connection (GET) since the sweep became event-driven.
+    const connectionArns = CONNECTION_METHODS.map((method) =>
       this.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/${method}/@connections/*` }),
     );
 
@@ -252,7 +257,7 @@ export class SignallingStack extends Stack {
       if (spec.manageConnections) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
         const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi);
-        for (const method of ['POST', 'GET', 'DELETE']) {
+        for (const method of CONNECTION_METHODS) {
           Validations.of(fn.role!).acknowledge({
             id: `AwsSolutions-IAM5[Resource::${arnForNag(this, 'execute-api')}:<${apiLogicalId}>/${this.stage.stageName}/${method}/@connections/*]`,
             reason: 'Connection ids are only known at run time; the ARN is pinned to this API, this stage and one method.',

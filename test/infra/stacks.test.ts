@@ -9,7 +9,7 @@ import { SWEEP_SCHEDULE } from '../../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from '../../infra/media-fleet/load-metric';
-import { HANDLERS } from '../../infra/signalling-stack';
+import { CONNECTION_METHODS, HANDLERS } from '../../infra/signalling-stack';
 import { repoPath } from '../../infra/paths';
 import { testedWorkerPath } from '../../infra/media-fleet/bundle';
 import { createHash } from 'node:crypto';
@@ -214,8 +214,8 @@ describe('signalling stack', () => {
       assert.equal(statements.length, 1, name);
       assert.deepEqual(actionsOf(statements[0]), ['execute-api:ManageConnections']);
       const arns = resourcesOfStatement(statements[0]).map(flatten).sort();
-      assert.equal(arns.length, 3);
-      for (const [i, method] of ['DELETE', 'GET', 'POST'].entries()) {
+      assert.equal(arns.length, 2);
+      for (const [i, method] of ['DELETE', 'POST'].entries()) {
         assert.match(arns[i]!, new RegExp(`^arn:«.*»:execute-api:«.*»:«.*»:«\\{"Ref":"${apiId}"\\}»/v1/${method}/@connections/\\*$`));
       }
     }
@@ -247,6 +247,13 @@ describe('signalling stack', () => {
         assert.equal(onIndexes.length, 0, `${name} reads no index`);
       }
     }
+  });
+
+  it('grants exactly the @connections methods the gateway adapter calls (one truth: the commands in the code)', () => {
+    const METHOD: Record<string, string> = { PostToConnectionCommand: 'POST', DeleteConnectionCommand: 'DELETE', GetConnectionCommand: 'GET' };
+    const used = [...readFileSync(repoPath('functions/adapters/apigw-gateway.ts'), 'utf8').matchAll(/new (\w+Command)\b/g)].map((m) => m[1]!);
+    for (const command of used) assert.ok(METHOD[command], `unknown command ${command}: map it to its @connections method`);
+    assert.deepEqual([...new Set(used.map((c) => METHOD[c]))].sort(), [...CONNECTION_METHODS].sort());
   });
 
   it('grants every DynamoDB call the store adapters make (one truth: the commands in the code)', () => {
