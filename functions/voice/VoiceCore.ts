@@ -10,15 +10,15 @@
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import { decodeClientFrame, encodeResponseFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, MAX_MESSAGE_BYTES, normalizeId, type Variant } from '../../protocol/hrpc';
-import { isNodeAlive, pickNode } from '../../routing/placement';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
 import { ChannelFeed } from './ChannelFeed';
+import { ChannelPlacement } from './ChannelPlacement';
 import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
 import { SessionResume } from './SessionResume';
 import {
-  ConflictError, MediaError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
+  ConflictError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
 } from './ports';
 
@@ -86,12 +86,19 @@ export class VoiceCore {
   private readonly limits: VoiceLimits;
   readonly feed: ChannelFeed;
   readonly resumption: SessionResume;
+  private readonly placement: ChannelPlacement;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
     this.feed = new ChannelFeed({
       store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log, metrics: deps.metrics,
       leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
+    });
+    this.placement = new ChannelPlacement({
+      store: deps.store, nodes: deps.nodes, media: deps.media, clock: deps.clock, log: deps.log,
+      holdMs: this.limits.prepareWithinMs + this.limits.stepWithinMs,
+      placementLifetimeSeconds: 2 * this.limits.connectionTtlSeconds,
+      nodeStaleAfterMs: this.limits.nodeStaleAfterMs,
     });
     this.resumption = new SessionResume({
       store: deps.store, gateway: deps.gateway, media: deps.media, policy: deps.policy, clock: deps.clock, log: deps.log,
@@ -190,7 +197,7 @@ export class VoiceCore {
     let next: ConnectionRecord;
     let rtpCapabilities: string;
     try {
-      const opened = await this.openRoom(roomId);
+      const opened = await this.placement.open(roomId);
       rtpCapabilities = opened.rtpCapabilities;
       next = await this.advance(claimed, {
         state: 'initialized', nodeId: opened.placement.nodeId, nodeAddress: opened.placement.grpcAddress, deadline: this.deadlineIn('initialized'),
@@ -354,7 +361,7 @@ export class VoiceCore {
           || ['prepared', 'joining', 'joined', 'closing', 'suspended', 'resuming'].includes(previousState ?? '');
         if (mayHaveHistory && !(await this.tryAnnounce(claimed))) return; // the sweep finishes it (record stays `closing`)
       } catch (err) {
-        if (await this.nodeIsAlive(claimed.nodeId)) {
+        if (await this.placement.isAlive(claimed.nodeId)) {
           // The node may carry the leave out later (it was slow or hung): keep the record `closing`, so the
           // sweep retries the (idempotent) leave and announces what the node's history then says.
           this.deps.log.warn('voice.leave-deferred', { ...logIds(claimed), reason, error: (err as Error).message });
@@ -497,67 +504,6 @@ export class VoiceCore {
   private race(race: string, fields: Record<string, unknown>): void {
     this.deps.log.info('voice.expected-race', { ...fields, race });
     this.deps.metrics?.count(METRIC.expectedRaces, 1, { Race: race });
-  }
-
-  private async nodeIsAlive(nodeId: string): Promise<boolean> {
-    const nodes = await this.deps.nodes.listNodes().catch(() => undefined);
-    // Unknown (the registry could not be read): assume alive, so the sweep retries rather than forgets.
-    if (!nodes) return true;
-    const node = nodes.find((n) => n.nodeId === nodeId);
-    return node !== undefined && isNodeAlive(node, this.deps.clock.now(), this.limits.nodeStaleAfterMs);
-  }
-
-  /** Finds the channel's media node (placing it, or re-placing it off a dead node) and opens its room. */
-  private async openRoom(roomId: string): Promise<{ placement: Placement; rtpCapabilities: string }> {
-    const excluded = new Set<string>();
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const placement = await this.locate(roomId, excluded);
-      try {
-        // The room must outlive the client's window for PrepareForJoinChannel (and that step's own work).
-        const holdMs = this.limits.prepareWithinMs + this.limits.stepWithinMs;
-        const { rtpCapabilities } = await this.deps.media.openRoom(placement, roomId, holdMs);
-        return { placement, rtpCapabilities };
-      } catch (err) {
-        // A draining node refuses only rooms it does not have, and an unreachable one (nothing listening: dead
-        // or restarting) has no rooms left: nobody is in the channel there, so place it elsewhere. Any other
-        // failure (a deadline, an error) may be transient while members are on that node, and moving the
-        // channel would split it over two nodes: the client retries instead.
-        if (!(err instanceof MediaError && (err.reason === 'draining' || err.reason === 'unreachable'))) throw mediaErrorToVoiceError(err);
-        this.deps.log.info('voice.node-refused-room', { roomId, nodeId: placement.nodeId, reason: err.reason });
-        excluded.add(placement.nodeId);
-      }
-    }
-    throw new VoiceError(ErrorId.unavailable, 'no media node accepted this channel', { retryAfterSeconds: 5 });
-  }
-
-  /**
-   * The channel's media node. A placement lives as long as someone could still be in the channel: it
-   * expires 2 connection lifetimes after the last Initialize (refreshed once it is half used up), so
-   * channels nobody uses leave nothing behind, and a channel in use is never split over two nodes.
-   */
-  private async locate(roomId: string, excluded: Set<string>): Promise<Placement> {
-    const now = this.deps.clock.now();
-    const lifetime = 2 * this.limits.connectionTtlSeconds;
-    const expiresAt = Math.ceil(now / 1000) + lifetime;
-    const [existing, nodes] = await Promise.all([this.deps.store.getPlacement(roomId), this.deps.nodes.listNodes()]);
-    const current = existing && nodes.find((n) => n.nodeId === existing.nodeId);
-    const expired = existing?.expiresAt !== undefined && existing.expiresAt * 1000 <= now;
-    if (existing && !expired && current && !excluded.has(existing.nodeId) && isNodeAlive(current, now, this.limits.nodeStaleAfterMs)) {
-      if (existing.expiresAt === undefined || existing.expiresAt - now / 1000 < lifetime / 2) {
-        await this.deps.store.refreshPlacement(roomId, existing.nodeId, expiresAt);
-      }
-      return { nodeId: current.nodeId, grpcAddress: current.grpcAddress };
-    }
-    const candidate = pickNode(nodes.filter((n) => !excluded.has(n.nodeId)), now, { staleAfterMs: this.limits.nodeStaleAfterMs });
-    if (!candidate) throw new VoiceError(ErrorId.unavailable, 'no media node is available', { retryAfterSeconds: 5 });
-    const placed = await this.deps.store.placeChannel(roomId, { nodeId: candidate.nodeId, grpcAddress: candidate.grpcAddress }, expiresAt, existing?.nodeId);
-    if (placed.nodeId !== candidate.nodeId) {
-      // Someone else placed it concurrently: use theirs (with its current address).
-      const winner = nodes.find((n) => n.nodeId === placed.nodeId);
-      return winner ? { nodeId: winner.nodeId, grpcAddress: winner.grpcAddress } : placed;
-    }
-    this.deps.log.info('voice.channel-placed', { roomId, nodeId: placed.nodeId, replacing: existing?.nodeId });
-    return placed;
   }
 
   /** Calls the connection's media node, mapping failures to voice errors. */
