@@ -20,6 +20,8 @@ import { VoiceTestClient } from '../test/support/voice-client';
 import { formatSummary, summarize, type Summary } from './stats';
 
 process.env.LOG_LEVEL ??= 'warn';
+// The handlers' EMF lines (one per metric sample, on stdout) would bury the figures; the stack aggregates them anyway.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 const SIZES = [2, 10, 100];
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
 const GUILD = 9n;
