@@ -35,6 +35,8 @@ export interface MediaJoined {
   recv: Transport;
   /** RTP packets received per producing user (decimal user id), counted at each consumer's track. */
   received: Map<string, number>;
+  /** Calls `listener(user, at)` for every RTP packet received from now on (at = Date.now()); returns the unsubscribe. */
+  onRtp(listener: (user: string, at: number) => void): () => void;
   /** Consumer ids by producing user (decimal user id). */
   consumers: Map<string, string>;
   /** Consumes a user (JoinedChannel.otherUsers / UserJoined.data) and resumes the consumer over `client`. */
@@ -84,6 +86,7 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
   const rtp = { payloadType: producer.rtpParameters.codecs[0]!.payloadType, ssrc: producer.rtpParameters.encodings![0]!.ssrc! };
 
   const received = new Map<string, number>();
+  const listeners = new Set<(user: string, at: number) => void>();
   const consumers = new Map<string, string>();
   const result: MediaJoined = {
     client, joined: joined!, transports: [send, recv], send, recv, received, consumers,
@@ -92,8 +95,15 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
       const consumer = await recv.consume({ id: data.consumerId, producerId: data.producerId, kind: 'audio', rtpParameters: JSON.parse(data.rtpParameters) });
       consumers.set(user, data.consumerId);
       received.set(user, received.get(user) ?? 0);
-      consumer.track.onReceiveRtp.subscribe(() => void received.set(user, (received.get(user) ?? 0) + 1));
+      consumer.track.onReceiveRtp.subscribe(() => {
+        received.set(user, (received.get(user) ?? 0) + 1);
+        if (listeners.size > 0) for (const listener of listeners) listener(user, Date.now());
+      });
       result.client.send({ $case: 'resumeConsumer', value: { consumerId: data.consumerId } });
+    },
+    onRtp(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
     },
     speak() {
       let seq = 1;
