@@ -34,6 +34,8 @@ export interface MediaNodeOptions {
   readyTimeoutMs?: number;
   /** Forward the child's log lines to this process's stdout/stderr (default true). */
   forwardLogs?: boolean;
+  /** Also hands every line of the child to this (tests read a node's diagnostics from it). */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Start a new media node when this one dies (default true). */
   restart?: boolean;
 }
@@ -243,7 +245,10 @@ function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, 
       MEDIA_WORKERS: pick(options.workers, 'MEDIA_WORKERS', '1'),
     },
     readyTimeoutMs: options.readyTimeoutMs,
-    onLine: forward ? (line, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(line + '\n') : undefined,
+    onLine: (line, stream) => {
+      if (forward) (stream === 'stdout' ? process.stdout : process.stderr).write(line + '\n');
+      options.onLine?.(line, stream);
+    },
   });
 }
 

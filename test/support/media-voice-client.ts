@@ -1,10 +1,13 @@
 // A voice client with real media for tests through the local stack: the hRPC flow of VOICE-PROTOCOL.md §4
 // driven by msc-node (mediasoup-client's API on werift), so the media node sees real ICE and DTLS for its
-// session — and, when the client vanishes, the ICE consent timeout that reports it lost.
+// session — and, when the client vanishes, the ICE consent timeout that reports it lost. It can also consume
+// the others (over the stream: consume, then ResumeConsumer), send Opus-sized RTP at 50 packets per second and
+// count the RTP it receives per user; its transports can restart ICE (werift-ice-restart.ts).
 import { createRequire } from 'node:module';
-import { Device, MediaStreamTrack, RTCCertificate, RTCRtpCodecParameters } from 'msc-node';
-import type { StreamMessageResponse_JoinedChannel } from '../../gen/protocol/voice/v1/voice';
-import { VoiceTestClient, type ClientOptions } from './voice-client';
+import { Device, MediaStreamTrack, RTCCertificate, RTCRtpCodecParameters, RtpHeader, RtpPacket } from 'msc-node';
+import type { StreamMessageResponse_JoinedChannel, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
+import { enableIceRestart } from './werift-ice-restart';
+import { describe, VoiceTestClient, type ClientOptions } from './voice-client';
 
 type Transport = ReturnType<Device['createSendTransport']>;
 interface Keys { certPem: string; keyPem: string; signatureHash: { hash: number; signature: number } }
@@ -22,10 +25,24 @@ function toOptions(t: { id: string; iceParameters: string; iceCandidates: string
 }
 
 export interface MediaJoined {
+  /** The stream carrying the session (a resume replaces it: set `client` to the new one). */
   client: VoiceTestClient;
   joined: StreamMessageResponse_JoinedChannel;
   /** Stops the WebRTC side without a DTLS close alert being awaited (transports dropped). */
   transports: Transport[];
+  /** The producer (send) and consumer (receive) transports; their ids are the media node's. */
+  send: Transport;
+  recv: Transport;
+  /** RTP packets received per producing user (decimal user id), counted at each consumer's track. */
+  received: Map<string, number>;
+  /** Calls `listener(user, at)` for every RTP packet received from now on (at = Date.now()); returns the unsubscribe. */
+  onRtp(listener: (user: string, at: number) => void): () => void;
+  /** Consumer ids by producing user (decimal user id). */
+  consumers: Map<string, string>;
+  /** Consumes a user (JoinedChannel.otherUsers / UserJoined.data) and resumes the consumer over `client`. */
+  consume(data: UserConsumerOptions): Promise<void>;
+  /** Starts sending RTP (50 packets per second) on the producer; returns the stop. */
+  speak(): () => void;
 }
 
 /** Connect + Initialize + Prepare + Join with a real producer; resolves once the producer transport's DTLS is up. */
@@ -43,6 +60,8 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
   const fingerprints = new RTCCertificate(keys.keyPem, keys.certPem, keys.signatureHash as never).getFingerprints();
   const send = device.createSendTransport(toOptions(prepared.producerTransportOptions!));
   const recv = device.createRecvTransport({ ...toOptions(prepared.consumerTransportOptions!), additionalSettings: { dtls: { keys } } });
+  enableIceRestart(send);
+  enableIceRestart(recv);
   let producerDtls: unknown;
   let joined: StreamMessageResponse_JoinedChannel | undefined;
   send.on('connect', ({ dtlsParameters }, ok) => {
@@ -55,18 +74,61 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
       producerDtlsParamaters: JSON.stringify(producerDtls),
       consumerDtlsParamaters: JSON.stringify({ role: 'client', fingerprints }),
     } });
-    client.expect('joinedChannel', 10_000).then((value) => {
+    joinedOn(client).then((value) => {
       joined = value;
       ok({ id: `local-${Date.now()}` });
     }, fail);
   });
   recv.on('connect', (_params, ok) => ok());
-  await send.produce({ track: new MediaStreamTrack({ kind: 'audio' }) });
+  const track = new MediaStreamTrack({ kind: 'audio' });
+  const producer = await send.produce({ track });
   await waitFor(() => send.connectionState === 'connected', 10_000, 'the producer transport to connect');
-  return { client, joined: joined!, transports: [send, recv] };
+  const rtp = { payloadType: producer.rtpParameters.codecs[0]!.payloadType, ssrc: producer.rtpParameters.encodings![0]!.ssrc! };
+
+  const received = new Map<string, number>();
+  const listeners = new Set<(user: string, at: number) => void>();
+  const consumers = new Map<string, string>();
+  const result: MediaJoined = {
+    client, joined: joined!, transports: [send, recv], send, recv, received, consumers,
+    async consume(data) {
+      const user = String(data.userId);
+      const consumer = await recv.consume({ id: data.consumerId, producerId: data.producerId, kind: 'audio', rtpParameters: JSON.parse(data.rtpParameters) });
+      consumers.set(user, data.consumerId);
+      received.set(user, received.get(user) ?? 0);
+      consumer.track.onReceiveRtp.subscribe(() => {
+        received.set(user, (received.get(user) ?? 0) + 1);
+        if (listeners.size > 0) for (const listener of listeners) listener(user, Date.now());
+      });
+      result.client.send({ $case: 'resumeConsumer', value: { consumerId: data.consumerId } });
+    },
+    onRtp(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    speak() {
+      let seq = 1;
+      const timer = setInterval(() => {
+        const header = new RtpHeader({ payloadType: rtp.payloadType, sequenceNumber: seq & 0xffff, timestamp: (seq * 960) >>> 0, ssrc: rtp.ssrc, marker: false });
+        track.writeRtp(new RtpPacket(header, Buffer.alloc(80, seq & 0xff)));
+        seq++;
+      }, 20);
+      return () => clearInterval(timer);
+    },
+  };
+  return result;
 }
 
-async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+/** The JoinedChannel (a concurrent joiner's UserJoined, or resume.v1's credential, may come first; both stay in `frames`). */
+async function joinedOn(client: VoiceTestClient): Promise<StreamMessageResponse_JoinedChannel> {
+  for (;;) {
+    const frame = await client.next(10_000);
+    if (frame.kind === 'response' && frame.response.message?.$case === 'joinedChannel') return frame.response.message.value;
+    if (frame.kind === 'ext' || (frame.kind === 'response' && frame.response.message?.$case === 'userJoined')) continue;
+    throw new Error(`expected joinedChannel, got ${describe(frame)}`);
+  }
+}
+
+export async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
