@@ -113,6 +113,9 @@ test('a client on a new UDP port resumes with an ICE restart: the node switches 
   // RTP flows both ways again (it could not before: the old sockets are closed, the new ones unknown to the node).
   await waitFor(() => count(a, 11n) > atMove.aFromB + 50 && count(b, 10n) > atMove.bFromA + 50, 15_000, 'RTP both ways after the ICE restart');
 
+  // The producer transport receives only the node's RTCP there (sent every few seconds for audio): wait for it.
+  await waitFor(() => moved.send.wire.some((w) => w.mediaIn > 0) && moved.recv.wire.some((w) => w.mediaIn > 0), 12_000,
+    'media (RTP to the consumer transport, RTCP to the producer transport) at the new ports');
   for (const role of ['send', 'recv'] as const) {
     const transport = a[role];
     const tuple = selected(transport)!;
