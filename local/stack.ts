@@ -283,30 +283,51 @@ export function mediaNodeCount(raw: string | undefined): number {
 
 /** The stack's media nodes' options: `mediaNodes` (a count, or per-node options over `shared`), default one. */
 export function mediaNodeList(nodes: number | MediaNodeOptions[] | undefined, shared: MediaNodeOptions): MediaNodeOptions[] {
-  const list = Array.isArray(nodes) ? nodes.map((own) => ({ ...shared, ...own, env: { ...shared.env, ...own.env } }))
-    : Array.from({ length: nodes ?? 1 }, () => shared);
-  if ((typeof nodes === 'number' && !Number.isInteger(nodes)) || list.length < 1 || list.length > MAX_LOCAL_MEDIA_NODES) {
-    throw new Error(`local-stack.bad-media-nodes: between 1 and ${MAX_LOCAL_MEDIA_NODES} media nodes, got ${Array.isArray(nodes) ? nodes.length : nodes}`);
+  const count = Array.isArray(nodes) ? nodes.length : nodes ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_LOCAL_MEDIA_NODES) {
+    throw new Error(`local-stack.bad-media-nodes: between 1 and ${MAX_LOCAL_MEDIA_NODES} media nodes, got ${count}`);
   }
-  return list;
+  return Array.isArray(nodes) ? nodes.map((own) => ({ ...shared, ...own, env: { ...shared.env, ...own.env } }))
+    : Array.from({ length: count }, () => shared);
+}
+
+export interface MediaNodeSlot {
+  /** 0-based position of the node in the stack. */
+  index: number;
+  count: number;
+  pipePorts: PortRange;
+}
+
+/**
+ * The ports and sizes node `slot.index` is started with: an explicit option as given, else the environment's
+ * (or the fallback) base moved along per node — gRPC and metrics by 1, RTC by the worker count — where 0
+ * (ephemeral) and -1 (off) stay as they are; and its slice of the pipe ports. Pure.
+ */
+export function mediaNodePortEnv(
+  options: MediaNodeOptions, slot: MediaNodeSlot, ephemeral: boolean, env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const workers = Number(options.workers ?? env.MEDIA_WORKERS ?? 1);
+  const pick = (value: number | undefined, name: string, fallback: string, stride = 1) => {
+    if (value !== undefined) return String(value);
+    const base = Number(env[name] ?? fallback);
+    return String(base > 0 ? base + slot.index * stride : base);
+  };
+  return {
+    MEDIA_GRPC_PORT: pick(options.grpcPort, 'MEDIA_GRPC_PORT', '0'),
+    MEDIA_METRICS_PORT: pick(options.metricsPort, 'MEDIA_METRICS_PORT', ephemeral ? '0' : '9464'),
+    MEDIA_RTC_PORT_BASE: pick(options.rtcPortBase, 'MEDIA_RTC_PORT_BASE', ephemeral ? '0' : '40000', workers),
+    MEDIA_WORKERS: String(workers),
+    // The pipe's listen IP and announced address come from the environment if set (else the node's listen IP).
+    MEDIA_PIPE_PORTS: formatPortRange(slot.pipePorts),
+  };
 }
 
 /**
  * Ephemeral stacks (gateway port 0: tests running side by side) give the media nodes ephemeral ports too;
- * `npm start` uses fixed ones (RTC 40000+, metrics 9464) unless the environment says otherwise. Node i of
- * several gets the fixed bases offset by i (metrics 9464+i, gRPC $MEDIA_GRPC_PORT+i when that is fixed, RTC
- * base + i × workers) and slice i of the pipe ports; an explicit per-node port is taken as given.
+ * `npm start` uses fixed ones (RTC 40000+, metrics 9464) unless the environment says otherwise; node i of
+ * several gets them offset by i (mediaNodePortEnv).
  */
-function startMediaNode(
-  options: MediaNodeOptions, env: Record<string, string>, ephemeral: boolean, slot: { index: number; count: number; pipePorts: PortRange },
-): Promise<MediaNodeProcess> {
-  const workers = Number(options.workers ?? process.env.MEDIA_WORKERS ?? 1);
-  /** The option as given, else the environment's or fallback base moved along by `stride` per node (0 and -1 stay). */
-  const pick = (value: number | undefined, name: string, fallback: string, stride = 1) => {
-    if (value !== undefined) return String(value);
-    const base = Number(process.env[name] ?? fallback);
-    return String(base > 0 ? base + slot.index * stride : base);
-  };
+function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, ephemeral: boolean, slot: MediaNodeSlot): Promise<MediaNodeProcess> {
   const forward = options.forwardLogs ?? true;
   if (!options.command && !existsSync(join(REPO_ROOT, 'media-node/main.ts'))) {
     return Promise.reject(new Error(
@@ -317,17 +338,7 @@ function startMediaNode(
   return startMediaNodeProcess({
     command: options.command ?? [process.execPath, '--import', 'tsx', 'media-node/main.ts'],
     cwd: REPO_ROOT,
-    env: {
-      ...withoutAwsProfile(process.env),
-      ...env,
-      MEDIA_GRPC_PORT: pick(options.grpcPort, 'MEDIA_GRPC_PORT', '0'),
-      MEDIA_METRICS_PORT: pick(options.metricsPort, 'MEDIA_METRICS_PORT', ephemeral ? '0' : '9464'),
-      MEDIA_RTC_PORT_BASE: pick(options.rtcPortBase, 'MEDIA_RTC_PORT_BASE', ephemeral ? '0' : '40000', workers),
-      MEDIA_WORKERS: String(workers),
-      // Listen IP and announced address come from the environment if set (else the node's listen IP).
-      MEDIA_PIPE_PORTS: formatPortRange(slot.pipePorts),
-      ...options.env,
-    },
+    env: { ...withoutAwsProfile(process.env), ...env, ...mediaNodePortEnv(options, slot, ephemeral), ...options.env },
     readyTimeoutMs: options.readyTimeoutMs,
     onLine: forward ? (line, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(line + '\n') : undefined,
   });
