@@ -1,12 +1,16 @@
-// One voice channel on one worker: a Router, its sessions, and the consumer mesh between them.
-// Joins, leaves and losses run one at a time through the room's queue, so concurrent joins each
-// see the members already joined and every pair ends up consuming each other exactly once. Each
-// membership change is written to the room's ledger in that same order: the channel's one history.
+// One voice channel: its sessions and the consumer mesh between them, on the room's main Router and,
+// when its worker is full, on parts on other workers of the node (RoomSpan: where a session's media
+// lives; producers are piped to the parts where their listeners are). Joins, leaves and losses run one
+// at a time through the room's queue, so concurrent joins each see the members already joined and every
+// pair ends up consuming each other exactly once. Each membership change is written to the room's
+// ledger in that same order: the channel's one history.
 import type { types } from 'mediasoup';
 import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../gen/medianode/v1/media_node';
 import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
+import { ROOM_MEDIA_CODECS } from './codecs';
 import { RoomLedger, type HistorySlice, type LeaveReason } from './RoomLedger';
+import { RoomSpan, type SpanPart } from './RoomSpan';
 import { SerialQueue } from './SerialQueue';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';
@@ -24,9 +28,20 @@ export interface SessionLostEvent {
   reason: LossReason;
 }
 
+/** Where a new session's transports go (Admission.chooseSpanWorker), with its join's reservation. */
+export interface SessionPlacement {
+  slot: WorkerSlot;
+  /** true: the session joined (the reservation stays until the next load sample); false: drop it. */
+  settle(joined: boolean): void;
+}
+
 interface Session {
   readonly id: string;
   readonly userId: string;
+  /** The part (router) its transports are on. */
+  readonly part: SpanPart;
+  /** The admission reservation of its join, until the join completes or the session goes. */
+  settle?: (joined: boolean) => void;
   rtpCapabilities: types.RtpCapabilities;
   readonly consumerTransport: types.WebRtcTransport;
   readonly producerTransport: types.WebRtcTransport;
@@ -90,6 +105,8 @@ export class Room {
   closed = false;
   /** The worker this room's router lives on (a replaced slot holds a different one). */
   readonly worker: types.Worker;
+  /** The room's parts: the main router and routers on other workers (RoomSpan). */
+  readonly span: RoomSpan;
 
   constructor(
     readonly id: string,
@@ -99,6 +116,7 @@ export class Room {
   ) {
     this.log = hooks.logger.child({ roomId: id });
     this.worker = slot.worker;
+    this.span = new RoomSpan({ roomId: id, mainRouter: router, mainSlot: slot, mediaCodecs: ROOM_MEDIA_CODECS });
   }
 
   get rtpCapabilities(): types.RtpCapabilities {
@@ -123,6 +141,13 @@ export class Room {
     return { sessions: this.sessions.size, transports, producers, consumers: this.consumers.size };
   }
 
+  /** Consumers on transports of sessions whose part is on `worker` (load per worker, parts included). */
+  consumersOnWorker(worker: types.Worker): number {
+    let count = 0;
+    for (const record of this.consumers.values()) if (this.sessions.get(record.ownerSessionId)?.part.worker === worker) count++;
+    return count;
+  }
+
   /** Consumer ids owned by (consuming on the transport of) a session; for tests and diagnostics. */
   consumerIdsOf(sessionId: string): string[] {
     return [...this.consumers.values()].filter((r) => r.ownerSessionId === sessionId).map((r) => r.consumer.id);
@@ -138,10 +163,15 @@ export class Room {
     return session && { consumer: session.consumerTransport, producer: session.producerTransport };
   }
 
+  /**
+   * The session's two transports, made on first call (later calls return the same). `place` says where a
+   * new session goes (and reserves its join there); without it, on the main router.
+   */
   createTransports(
     sessionId: string,
     userId: string,
     rtpCapabilitiesJson: string,
+    place?: () => SessionPlacement,
   ): Promise<{ consumer: TransportOptions; producer: TransportOptions }> {
     const rtpCapabilities = parseRtpCapabilities(rtpCapabilitiesJson);
     return this.serial(async () => {
@@ -149,9 +179,21 @@ export class Room {
       if (session) {
         if (!session.joined) session.rtpCapabilities = rtpCapabilities;
       } else {
-        session = await this.newSession(sessionId, userId, rtpCapabilities);
+        const placement = place?.();
+        try {
+          session = await this.newSession(sessionId, userId, rtpCapabilities, placement);
+        } catch (error) {
+          placement?.settle(false);
+          throw error;
+        }
         this.sessions.set(sessionId, session);
-        this.log.info('media-node.session-prepared', { sessionId, userId });
+        this.log.info('media-node.session-prepared', {
+          sessionId,
+          userId,
+          worker: session.part.slot.index,
+          routerId: session.part.router.id,
+          spanPart: !session.part.main,
+        });
       }
       return { consumer: transportOptions(session.consumerTransport), producer: transportOptions(session.producerTransport) };
     });
@@ -207,10 +249,13 @@ export class Room {
       const forMembers = created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id);
       const entry = this.ledger.join(joiner.id, joiner.userId, this.describe(forJoiner), this.describe(forMembers));
       joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
+      joiner.settle?.(true);
+      joiner.settle = undefined;
       this.log.info('media-node.session-joined', {
         sessionId: joiner.id,
         userId: joiner.userId,
         producerId: producer.id,
+        worker: joiner.part.slot.index,
         consumersCreated: created.length,
         seq: entry.seq,
       });
@@ -294,8 +339,20 @@ export class Room {
       this.closeSession(session);
       if (reason) this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });
     }
+    this.span.close();
     this.router.close();
     this.log.info('media-node.room-closed', { reason: reason ?? 'empty' });
+  }
+
+  /**
+   * A worker holding one of the room's parts (not the main router's) died: its sessions are lost
+   * ('worker-died'); the rest of the channel keeps talking (their pipes to it closed with its router).
+   */
+  partWorkerDied(worker: types.Worker): void {
+    for (const sessionId of this.span.sessionsOnWorker(worker)) {
+      const session = this.sessions.get(sessionId);
+      if (session) this.lose(session, 'worker-died');
+    }
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
@@ -307,18 +364,40 @@ export class Room {
     });
   }
 
-  private async newSession(id: string, userId: string, rtpCapabilities: types.RtpCapabilities): Promise<Session> {
+  private async newSession(
+    id: string,
+    userId: string,
+    rtpCapabilities: types.RtpCapabilities,
+    placement: SessionPlacement | undefined,
+  ): Promise<Session> {
+    const part = await this.span.place(id, placement?.slot);
+    try {
+      return await this.newTransports(id, userId, rtpCapabilities, part, placement);
+    } catch (error) {
+      this.span.release(id);
+      throw error;
+    }
+  }
+
+  private async newTransports(
+    id: string,
+    userId: string,
+    rtpCapabilities: types.RtpCapabilities,
+    part: SpanPart,
+    placement: SessionPlacement | undefined,
+  ): Promise<Session> {
+    const { router } = part;
     const options: types.WebRtcTransportOptions = {
-      webRtcServer: this.slot.webRtcServer,
+      webRtcServer: part.slot.webRtcServer,
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
       iceConsentTimeout: this.hooks.iceConsentTimeoutS,
     };
-    const consumerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'consumer' } });
+    const consumerTransport = await router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'consumer' } });
     let producerTransport: types.WebRtcTransport;
     try {
-      producerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'producer' } });
+      producerTransport = await router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'producer' } });
     } catch (error) {
       consumerTransport.close();
       throw error;
@@ -326,6 +405,8 @@ export class Room {
     const session: Session = {
       id,
       userId,
+      part,
+      settle: placement?.settle,
       rtpCapabilities,
       consumerTransport,
       producerTransport,
@@ -435,7 +516,9 @@ export class Room {
 
   private async consume(receiver: Session, sender: Session): Promise<ConsumerRecord> {
     const producer = sender.producer!;
-    if (!this.router.canConsume({ producerId: producer.id, rtpCapabilities: receiver.rtpCapabilities })) {
+    // The sender's stream is piped to the receiver's part first (once per producer and part).
+    await this.span.reach(producer, sender.part.router, receiver.part.router);
+    if (!receiver.part.router.canConsume({ producerId: producer.id, rtpCapabilities: receiver.rtpCapabilities })) {
       throw new MediaError('cannot-consume', `session ${receiver.id} cannot consume the audio of session ${sender.id}`);
     }
     const consumer = await receiver.consumerTransport.consume({
@@ -476,6 +559,10 @@ export class Room {
     session.producerTransport.close();
     session.consumerTransport.close();
     this.sessions.delete(session.id);
+    // Its part's router closes with its last session (and the pipes to it with the router).
+    this.span.release(session.id);
+    session.settle?.(false);
+    session.settle = undefined;
   }
 
   private describe(ids: string[]): ConsumerDelivery[] {

@@ -1,17 +1,17 @@
-// A channel spread over several workers of one node. The room keeps its main router; when a new
-// session should not land on the main router's worker (Admission says it has no room), the span opens
-// a "part": a router of the same codecs on another worker, for that session's transports. Producers
-// are piped (router.pipeToRouter, a PipeTransport pair on loopback inside the node, ids kept) to each
-// part that has a listener, once per producer and part. When a part's last session goes, its router is
-// closed, which closes its pipe transports and every pipe producer/consumer with them.
-//
-// Not wired into Room yet (Room.ts is being rewritten); the hooks it needs are listed in the README
-// ("Channels that span workers") and in the report of issue 12. Spanning nodes is not done.
+// Where a session's media lives: a channel spread over several workers of one node. The room keeps its
+// main router; when a new session should not land on the main router's worker (Admission.chooseSpanWorker
+// says it has no room), the span opens a "part": a router of the same codecs on another worker, for that
+// session's transports. Producers are piped (router.pipeToRouter, a PipeTransport pair on loopback inside
+// the node, ids kept) to each part that has a listener, once per producer and part. When a part's last
+// session goes, its router is closed, which closes its pipe transports and every pipe producer/consumer
+// with them. Room places every session here (README "Channels that span workers"). Spanning nodes is not done.
 import type { types } from 'mediasoup';
 import type { WorkerSlot } from './WorkerPool';
 
 export interface SpanPart {
   readonly slot: WorkerSlot;
+  /** The worker the router was made on (a slot's worker is replaced when it dies). */
+  readonly worker: types.Worker;
   readonly router: types.Router;
   /** The room's main router (never closed by the span). */
   readonly main: boolean;
@@ -24,10 +24,10 @@ export interface RoomSpanOptions {
   mainSlot: WorkerSlot;
   mediaCodecs: types.RouterRtpCodecCapability[];
   /**
-   * Which worker a new session's transports go on (e.g. the main router's worker while Admission admits
-   * the join there, else the least-loaded worker that does); undefined = the main router's.
+   * Which worker a new session's transports go on when `place` is not told (e.g. the main router's worker
+   * while Admission admits the join there, else the least-loaded worker that does); undefined = the main router's.
    */
-  chooseWorker: (parts: readonly SpanPart[]) => WorkerSlot | undefined;
+  chooseWorker?: (parts: readonly SpanPart[]) => WorkerSlot | undefined;
 }
 
 export class RoomSpan {
@@ -37,21 +37,24 @@ export class RoomSpan {
   private readonly pipes = new Map<string, Promise<void>>();
 
   constructor(private readonly options: RoomSpanOptions) {
-    this.parts = [{ slot: options.mainSlot, router: options.mainRouter, main: true, sessions: new Set() }];
+    this.parts = [{ slot: options.mainSlot, worker: options.mainSlot.worker, router: options.mainRouter, main: true, sessions: new Set() }];
   }
 
-  /** The part a session's transports live on, placing the session if it is new. */
-  async place(sessionId: string): Promise<SpanPart> {
+  /**
+   * The part a session's transports live on, placing the session if it is new: on `slot` when given,
+   * else where `chooseWorker` says, else on the main router.
+   */
+  async place(sessionId: string, slot?: WorkerSlot): Promise<SpanPart> {
     const known = this.bySession.get(sessionId);
     if (known) return known;
-    const slot = this.options.chooseWorker(this.parts) ?? this.options.mainSlot;
+    slot ??= this.options.chooseWorker?.(this.parts) ?? this.options.mainSlot;
     let part = this.parts.find((p) => p.slot === slot && !p.router.closed);
     if (!part) {
       const router = await slot.worker.createRouter({
         mediaCodecs: this.options.mediaCodecs,
         appData: { roomId: this.options.roomId, spanOf: this.options.mainRouter.id },
       });
-      part = { slot, router, main: false, sessions: new Set() };
+      part = { slot, worker: slot.worker, router, main: false, sessions: new Set() };
       this.parts.push(part);
     }
     part.sessions.add(sessionId);
@@ -61,6 +64,11 @@ export class RoomSpan {
 
   partOf(sessionId: string): SpanPart | undefined {
     return this.bySession.get(sessionId);
+  }
+
+  /** Sessions on parts (never the main one) whose router lives on `worker` (its death takes only them). */
+  sessionsOnWorker(worker: types.Worker): string[] {
+    return this.parts.filter((p) => !p.main && p.worker === worker).flatMap((p) => [...p.sessions]);
   }
 
   /** Every part, the main one first (diagnostics, tests, the benchmark's "where members landed"). */

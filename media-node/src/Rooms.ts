@@ -76,6 +76,13 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     return room;
   }
 
+  /** The worker slot with this index (Admission names workers by index). */
+  slotAt(index: number): WorkerSlot {
+    const slot = this.pool.slots[index];
+    if (!slot) throw new MediaError('internal', `no worker ${index}`);
+    return slot;
+  }
+
   find(roomId: string): Room | undefined {
     return this.rooms.get(roomId);
   }
@@ -150,9 +157,8 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     let consumers = 0;
     let rooms = 0;
     for (const room of this.rooms.values()) {
-      if (room.worker !== slot.worker) continue;
-      consumers += room.load().consumers;
-      rooms++;
+      if (room.worker === slot.worker) rooms++;
+      consumers += room.consumersOnWorker(slot.worker);
     }
     return consumers + rooms * 0.5;
   }
@@ -191,9 +197,11 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     this.emit('roomClosed', room.id);
   }
 
+  /** A room whose main router was on the dead worker closes; a room with only a part there loses that part's sessions. */
   private onWorkerDied(slot: WorkerSlot): void {
     for (const room of [...this.rooms.values()]) {
       if (room.slot === slot && room.worker === slot.worker) this.remove(room, 'worker-died');
+      else room.partWorkerDied(slot.worker);
     }
   }
 }

@@ -101,23 +101,22 @@ export function createMediaNodeService({ rooms, admission, secret, metrics, logg
     }),
     createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities }) => {
       requireSessionId(sessionId);
-      const { consumer, producer } = await rooms.get(roomId).createTransports(sessionId, userId, rtpCapabilities);
+      const room = rooms.get(roomId);
+      // A new session is admitted here, on the worker with room for it (the main router's while it has
+      // room, else another worker, where the room spans: RoomSpan); its Join settles the reservation.
+      const { consumer, producer } = await room.createTransports(sessionId, userId, rtpCapabilities, () => {
+        const { worker, settle } = refusedAs('join', () => admission.chooseSpanWorker(room.id, room.slot.index, sessionId));
+        return { slot: rooms.slotAt(worker), settle };
+      });
       return { consumerTransport: consumer, producerTransport: producer };
     }),
     join: unary('Join', async (request) => {
       requireSessionId(request.sessionId);
       const stopTimer = metrics.joinDuration.startTimer();
-      const room = rooms.get(request.roomId);
-      const { settle } = refusedAs('join', () => admission.admitJoin(room.id, room.slot.index, request.sessionId));
-      try {
-        const result = await room.join(request);
-        settle(true);
-        stopTimer();
-        return result;
-      } catch (error) {
-        settle(false);
-        throw error;
-      }
+      // Admitted (and placed) at CreateTransports; the join settles that reservation.
+      const result = await rooms.get(request.roomId).join(request);
+      stopTimer();
+      return result;
     }),
     resumeConsumer: unary('ResumeConsumer', async ({ roomId, sessionId, consumerId }) => {
       await rooms.get(roomId).resume(sessionId, consumerId);

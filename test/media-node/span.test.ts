@@ -1,4 +1,4 @@
-// RoomSpan (not yet wired into Room): a channel's members on two workers hear each other through
+// RoomSpan on its own (Room uses it: span-room.test.ts): a channel's members on two workers hear each other through
 // pipeToRouter, each producer is piped once per part, and a part's router and pipes close when its
 // last session goes (router dumps show nothing left).
 import assert from 'node:assert/strict';
