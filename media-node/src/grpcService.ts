@@ -106,7 +106,7 @@ export function createMediaNodeService({ rooms, admission, secret, metrics, logg
       // room, else another worker, where the room spans: RoomSpan); its Join settles the reservation.
       const { consumer, producer } = await room.createTransports(sessionId, userId, rtpCapabilities, () => {
         const { worker, settle } = refusedAs('join', () => admission.chooseSpanWorker(room.id, room.slot.index, sessionId));
-        return { slot: rooms.slotAt(worker), settle };
+        return { where: rooms.slotAt(worker), settle };
       });
       return { consumerTransport: consumer, producerTransport: producer };
     }),

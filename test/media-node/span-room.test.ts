@@ -9,6 +9,7 @@ import { HistoryEntry_Kind } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
 import type { Room } from '../../media-node/src/Room';
+import type { LocalPart, SpanPart } from '../../media-node/src/RoomSpan';
 import { joinSession, startTestNode, waitFor } from './helpers';
 import { TestClient } from './mscClient';
 
@@ -49,6 +50,12 @@ function client(sessionId: string, userId: string): TestClient {
 }
 
 /** Joins a WebRTC member and hands each member its consumer of the joiner (what UserJoined carries). */
+/** A part on a worker of this node (a test failure otherwise). */
+function localPart(part: SpanPart | undefined): LocalPart | undefined {
+  if (part) assert.equal(part.kind, 'local');
+  return part as LocalPart | undefined;
+}
+
 async function joinMember(joiner: TestClient, members: TestClient[]): Promise<string> {
   const joined = await joiner.join();
   for (const member of members) {
@@ -91,13 +98,13 @@ describe('a channel spanning the workers of one node (RoomSpan wired into Room)'
     await node.admission.sample();
     main = room().slot.index;
     other = 1 - main;
-    assert.deepEqual(['a', 'b', 'c', 'd'].map((id) => room().span.partOf(id)?.slot.index), [main, main, main, main]);
+    assert.deepEqual(['a', 'b', 'c', 'd'].map((id) => localPart(room().span.partOf(id))?.slot.index), [main, main, main, main]);
 
     // A fifth member would take the main worker to 20 consumers (67 %, past the 60 % spill load): it is
     // placed on the other worker, where the room opens a part.
     e = client('e', '5');
     eProducerId = await joinMember(e, [a, b]);
-    const part = room().span.partOf('e');
+    const part = localPart(room().span.partOf('e'));
     assert.ok(part && !part.main, 'e is on a part, not on the main router');
     assert.equal(part.slot.index, other, 'e landed on the other worker');
     assert.equal(room().span.list().length, 2);
@@ -119,7 +126,7 @@ describe('a channel spanning the workers of one node (RoomSpan wired into Room)'
   });
 
   test('when the part\'s last member leaves, its router closes and the main router keeps no pipe transport or pipe consumer', async () => {
-    const part = room().span.partOf('e')!;
+    const part = localPart(room().span.partOf('e'))!;
     assert.ok((await room().router.dump()).mapProducerIdConsumerIds.some((entry) => entry.key === eProducerId), 'e\'s pipe producer is on the main router');
     await api.leave({ roomId: ROOM, sessionId: 'e' });
     e.close();
@@ -140,7 +147,7 @@ describe('a channel spanning the workers of one node (RoomSpan wired into Room)'
     await node.admission.sample();
     e = client('e2', '5');
     await joinMember(e, [a, b]);
-    assert.equal(room().span.partOf('e2')?.slot.index, other, 'the rejoin spans onto the other worker again');
+    assert.equal(localPart(room().span.partOf('e2'))?.slot.index, other, 'the rejoin spans onto the other worker again');
     const before = lost.length;
 
     process.kill(node.pool.slots[other]!.worker.pid, 'SIGKILL');
