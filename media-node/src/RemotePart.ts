@@ -17,6 +17,8 @@ export interface RemotePartOptions {
   roomId: string;
   homeNodeId: string;
   nodeId: string;
+  /** The far node's gRPC address (host:port). */
+  grpcAddress: string;
   api: MediaNodeSpanApi;
   mainRouter: types.Router;
   pipe: PipeListen;
@@ -70,6 +72,10 @@ export class RemotePart {
 
   get roomId(): string {
     return this.options.roomId;
+  }
+
+  get grpcAddress(): string {
+    return this.options.grpcAddress;
   }
 
   get api(): MediaNodeSpanApi {

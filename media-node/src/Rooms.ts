@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { MediaError } from '../api/errors';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import type { Logger } from '../../lib/log';
-import { Room, type LossReason, type RoomLoad, type SessionLostEvent } from './Room';
+import { Room, type LossReason, type RoomHooks, type RoomLoad, type SessionLostEvent } from './Room';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 
 /** A room just opened waits at least this long for its first session (OpenRoom → CreateTransports). */
@@ -18,6 +18,8 @@ export interface RoomsOptions {
   logger: Logger;
   /** Load of a worker for placing a new room (Admission.score); default: consumers, rooms break ties. */
   workerScore?: (slot: WorkerSlot) => number;
+  /** Opens a part of a room on another node (RoomSpan); unset = rooms stay on this node. */
+  openRemote?: RoomHooks['openRemote'];
 }
 
 export interface NodeLoad extends RoomLoad {
@@ -145,6 +147,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       iceConsentTimeoutS: this.options.iceConsentTimeoutS,
       onSessionLost: (event) => this.emit('sessionLost', event),
       onEmpty: (r) => (this.draining ? void this.closeIfEmpty(r) : this.scheduleGraceClose(r)),
+      openRemote: this.options.openRemote,
     });
     this.rooms.set(roomId, room);
     this.options.logger.info('media-node.room-opened', { roomId, worker: slot.index, routerId: router.id });
