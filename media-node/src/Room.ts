@@ -144,14 +144,18 @@ export class Room {
     return [...this.sessions.values()].map((s) => ({ sessionId: s.id, userId: s.userId }));
   }
 
+  /** What the room holds on this node (sessions on a remote part count where their media is: on that node). */
   load(): RoomLoad {
-    let transports = 0;
+    let sessions = 0;
     let producers = 0;
     for (const session of this.sessions.values()) {
-      transports += 2;
+      if (session.part.kind === 'remote') continue;
+      sessions++;
       if (session.producer) producers++;
     }
-    return { sessions: this.sessions.size, transports, producers, consumers: this.consumers.size };
+    let consumers = 0;
+    for (const record of this.consumers.values()) if (record.consumer.local) consumers++;
+    return { sessions, transports: 2 * sessions, producers, consumers };
   }
 
   /** Consumers on transports of sessions whose part is on `worker` (load per worker, parts included). */
