@@ -57,12 +57,6 @@ export interface MediaNodeOptions {
   workerPacketsPerSecond?: number;
   /** Admit new rooms and joins while the worker's projected load stays at or below this percent; default 80. */
   admitLoadPercent?: number;
-  /**
-   * Node-to-node PipeTransports (channels spanning nodes): UDP ports portMin..portMax on listenIp, announced
-   * as announcedAddress (EC2: the private IPv4). Default: the node's listenIp, ports 45000-45999
-   * (pipe-ports.ts DEFAULT_PIPE_PORTS). From MEDIA_PIPE_LISTEN_IP / MEDIA_PIPE_ANNOUNCED_ADDRESS / MEDIA_PIPE_PORTS.
-   */
-  pipe?: { listenIp: string; announcedAddress?: string; portMin: number; portMax: number };
   /** NODES_TABLE physical name; unset = no registry. */
   registryTable?: string;
   /** A ready registry (tests); overrides registryTable. */
@@ -70,7 +64,9 @@ export interface MediaNodeOptions {
   lostSessionTtlSeconds?: number;
   /**
    * Where this node's pipe transports to other nodes listen (channels spanning nodes; the security group
-   * admits node-to-node traffic on these ports only). Default: the node's listenIp, ports 45000–45999.
+   * admits node-to-node traffic on these ports only). Default: the node's listenIp, ports 45000–45999
+   * (pipe-ports.ts). From MEDIA_PIPE_LISTEN_IP / MEDIA_PIPE_ANNOUNCED_ADDRESS / MEDIA_PIPE_PORTS (config.ts); on
+   * EC2 install.sh sets the private IPv4 (IMDS local-ipv4).
    */
   pipe?: { listenIp: string; announcedAddress?: string; portMin: number; portMax: number };
   /** Other nodes a room may span to when no worker here admits a join; default: the registry's nodes (none without a registry). */

@@ -5,6 +5,7 @@
 import type { types } from 'mediasoup';
 import type { PipeEndpoint } from '../../gen/medianode/v1/media_node';
 import { MediaError } from '../api/errors';
+import { DEFAULT_PIPE_PORTS as PIPE_PORTS } from './pipe-ports';
 
 /** Where a node's pipe transports listen (MediaNodeOptions.pipe; the security group admits node-to-node traffic here). */
 export interface PipeListen {
@@ -14,7 +15,8 @@ export interface PipeListen {
   portMax: number;
 }
 
-export const DEFAULT_PIPE_PORTS = { portMin: 45000, portMax: 45999 };
+/** One truth for the range (pipe-ports.ts): the media node's default is the fleet security group's rule. */
+export const DEFAULT_PIPE_PORTS = { portMin: PIPE_PORTS.min, portMax: PIPE_PORTS.max };
 
 export class NodePipe {
   private constructor(readonly transport: types.PipeTransport) {}
