@@ -12,6 +12,7 @@ import { NodeRegistry } from '../../routing/NodeRegistry';
 import type { MediaNodeRecord } from '../../routing/types';
 import { joinWithMedia, type MediaJoined } from '../support/media-voice-client';
 import { devToken } from '../support/tokens';
+import { eventually, hears, nodeOf as nodeIn } from '../support/stack-nodes';
 import { alive } from './helpers';
 
 const GUILD = 31n;
@@ -41,38 +42,12 @@ after(async () => {
   await stack?.close();
 });
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const nodeOf = (m: MediaJoined) => nodeIn(stack, m);
 
 async function join(user: bigint, channel: bigint): Promise<MediaJoined> {
   const m = await joinWithMedia({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel]) }, GUILD, channel);
   members.push(m);
   return m;
-}
-
-/** The stack's node (index) whose WebRtcServer port is in the session's ICE candidates. */
-function nodeOf(m: MediaJoined): number {
-  const ports = m.prepared.producerTransportOptions!.iceCandidates.map((c) => (JSON.parse(c) as { port: number }).port);
-  const found = stack.mediaNodes.filter((node) =>
-    (node.ready.workers as { udp: number[]; tcp: number[] }[]).some((w) => [...w.udp, ...w.tcp].some((p) => ports.includes(p))));
-  assert.equal(found.length, 1, `ICE ports ${ports} belong to exactly one node`);
-  return found[0]!.index;
-}
-
-/** Speaks until the listener has received `atLeast` more packets from the speaker than `from` (bounded). */
-async function hears(speaker: MediaJoined, speakerId: bigint, listener: MediaJoined, atLeast = 10, from = listener.received.get(speakerId) ?? 0) {
-  await eventually(`user ${speakerId}'s RTP to arrive`, async () => {
-    await speaker.speak(5);
-    return (listener.received.get(speakerId) ?? 0) >= from + atLeast ? true : undefined;
-  });
-  return listener.received.get(speakerId)! - from;
 }
 
 /** Two members in `channel`, each consuming the other. */
