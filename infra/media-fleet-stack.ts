@@ -27,7 +27,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { InfraConfig } from './config';
+import { pipePortRange, type InfraConfig } from './config';
+import { formatPortRange } from '../media-node/src/pipe-ports';
 import { mediaNodeAsset } from './media-fleet/bundle';
 import { LOAD_METRIC_DIMENSION, LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from './media-fleet/load-metric';
 import { DEFAULT_WORKER_LIMITS } from '../routing/load';
@@ -153,6 +154,7 @@ export class MediaFleetStack extends Stack {
           workers: config.mediaWorkers,
           capacity: config.mediaWorkers * CONSUMERS_PER_WORKER,
           metricsPort: config.metricsPort,
+          pipePorts: formatPortRange(pipePortRange(config)),
           drainTimeoutSeconds: config.drainTimeoutSeconds,
           stackName: this.stackName,
           signalResource: groupLogicalId,

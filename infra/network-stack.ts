@@ -19,7 +19,7 @@ import { Stack, type StackProps, RemovalPolicy, Validations } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { rtcPortRange, type InfraConfig } from './config';
+import { pipePortRange, rtcPortRange, type InfraConfig } from './config';
 
 export interface NetworkStackProps extends StackProps {
   readonly config: InfraConfig;
@@ -76,7 +76,7 @@ export class NetworkStack extends Stack {
 
     this.mediaSecurityGroup = new ec2.SecurityGroup(this, 'MediaSecurityGroup', {
       vpc: this.vpc,
-      description: 'Media nodes: WebRTC from anywhere, gRPC from the signalling functions only',
+      description: 'Media nodes: WebRTC from anywhere, gRPC from the signalling functions and other nodes, pipes from other nodes',
       // Media goes out over UDP to whatever address a client has, and nodes fetch packages at boot.
       allowAllOutbound: true,
     });
@@ -98,6 +98,20 @@ export class NetworkStack extends Stack {
       this.mediaSecurityGroup,
       ec2.Port.tcp(config.grpcPort),
       'Media node gRPC API',
+    );
+    // Channels that span nodes: the channel's home node calls the far node's gRPC API (same shared secret)
+    // and the two connect mediasoup PipeTransports (SRTP) over UDP. Both only from the nodes' own group:
+    // not the world, not the VPC. Egress is open (allowAllOutbound), so ingress is all it takes.
+    const pipe = pipePortRange(config);
+    this.mediaSecurityGroup.addIngressRule(
+      this.mediaSecurityGroup,
+      pipe.min === pipe.max ? ec2.Port.udp(pipe.min) : ec2.Port.udpRange(pipe.min, pipe.max),
+      'Node-to-node pipe transports (SRTP over UDP), from other media nodes only',
+    );
+    this.mediaSecurityGroup.addIngressRule(
+      this.mediaSecurityGroup,
+      ec2.Port.tcp(config.grpcPort),
+      'Media node gRPC API, from other media nodes (the home node of a spanning channel)',
     );
   }
 }

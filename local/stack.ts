@@ -1,5 +1,6 @@
-// The embedded default (`npm start`, integration and E2E tests): dynalite with the service's tables, a media
-// node child process, the Lambda handler modules configured through the same environment variables as on
+// The embedded default (`npm start`, integration and E2E tests): dynalite with the service's tables, one or
+// more media node child processes (`mediaNodes`; each with its own ports and node id, all in the one registry
+// table with the one secret, placed by routing/placement.ts as on AWS), the Lambda handler modules configured through the same environment variables as on
 // AWS, the local API Gateway in front of them, and the reaper on a schedule. One stack per process: the
 // handlers read process.env, which the stack sets while it runs and restores on close().
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-proce
 import type { RequestCounter } from './request-counter';
 import { SWEEP_SCHEDULE } from '../functions/voice/Sweep';
 import { superviseMediaNode, type MediaNodeSupervisor } from './media-node-supervisor';
+import { DEFAULT_PIPE_PORTS, formatPortRange, parsePortRange, splitPortRange, type PortRange } from '../media-node/src/pipe-ports';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
@@ -38,7 +40,26 @@ export interface MediaNodeOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Start a new media node when this one dies (default true). */
   restart?: boolean;
+  /** UDP ports of the node's pipes (default: its slice of $MEDIA_PIPE_PORTS, else of 45000-45999). */
+  pipePorts?: PortRange;
+  /** Extra environment of the node process (e.g. MEDIA_HEARTBEAT_MS, MEDIA_CAPACITY). */
+  env?: Record<string, string>;
 }
+
+/** One of the stack's media nodes, as it runs now (a restarted node has a new pid, gRPC address and id). */
+export interface LocalMediaNode {
+  /** 0-based position in the stack (node 1 is index 0). */
+  index: number;
+  grpc: string;
+  pid: number;
+  /** The registry key the node logged in its ready line. */
+  nodeId: string | undefined;
+  pipePorts: PortRange;
+  ready: Record<string, unknown>;
+}
+
+/** The most media nodes one local stack starts. */
+export const MAX_LOCAL_MEDIA_NODES = 16;
 
 export interface LocalStackOptions {
   /** Gateway port: default $PORT, else 8080; 0 picks a free port (tests). */
@@ -55,8 +76,14 @@ export interface LocalStackOptions {
   reaperIntervalMs?: number;
   /** Where connect/default/disconnect/reaper.ts live (default functions/handlers). */
   handlersDir?: string;
-  /** false: no media node (signalling-only tests). */
+  /** false: no media node (signalling-only tests). Otherwise the options of every node. */
   mediaNode?: MediaNodeOptions | false;
+  /**
+   * How many media nodes (default 1): a count, or one options object per node (each merged over `mediaNode`).
+   * Node i gets its own gRPC/metrics/RTC ports (fixed bases + i; ephemeral in port-0 stacks), its own slice
+   * of the pipe port range, and registers under its own id.
+   */
+  mediaNodes?: number | MediaNodeOptions[];
   /** The development token issuer (default: the key in .local/); its JWKS is served at /.well-known/jwks.json. */
   issuer?: DevIssuer;
   /** Extra or overriding handler environment (e.g. TOKEN_JWKS_COOLDOWN_MS for rotation tests). */
@@ -74,10 +101,12 @@ export interface LocalStack {
   connectionsEndpoint: string;
   gateway: LocalGateway;
   dynamo: { endpoint: string; tables: Record<string, string> };
-  /** The media node running now (a new one after the previous died: the stack restarts it). */
+  /** The (first) media node running now (a new one after the previous died: the stack restarts it). */
   readonly mediaNode: { grpc: string; pid: number; ready: Record<string, unknown> } | undefined;
-  /** Resolves when a media node has been started in place of one that died. */
-  mediaNodeRestarted(): Promise<{ grpc: string; pid: number }>;
+  /** Every media node running now, in order. */
+  readonly mediaNodes: readonly LocalMediaNode[];
+  /** Resolves when media node `index` (default 0) has been started in place of one that died. */
+  mediaNodeRestarted(index?: number): Promise<{ grpc: string; pid: number }>;
   /** The environment the handlers run with (secrets included: do not log it). */
   env: Record<string, string>;
   /** The development issuer the handlers trust (through its JWKS URL). */
@@ -120,15 +149,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const mediaNodeSecret = randomBytes(32).toString('base64url');
 
-    let mediaNode: MediaNodeSupervisor<MediaNodeProcess> | undefined;
+    const supervisors: { supervisor: MediaNodeSupervisor<MediaNodeProcess>; pipePorts: PortRange }[] = [];
     if (options.mediaNode !== false) {
-      const nodeOptions = options.mediaNode ?? {};
+      const perNode = mediaNodeList(options.mediaNodes, options.mediaNode ?? {});
+      const pipeSlices = splitPortRange(
+        process.env.MEDIA_PIPE_PORTS ? parsePortRange('MEDIA_PIPE_PORTS', process.env.MEDIA_PIPE_PORTS) : DEFAULT_PIPE_PORTS, perNode.length);
       const nodeEnv = { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret };
-      mediaNode = await superviseMediaNode(() => startMediaNode(nodeOptions, nodeEnv, port === 0), { log, restart: nodeOptions.restart });
-      cleanups.push(() => mediaNode!.stop());
-      const first = mediaNode.current;
-      log.info('media-node.started', { pid: first.pid, grpc: first.grpc, metrics: first.ready.metrics });
+      // Side by side: every node starts at once; if one fails, those that came up are stopped with the rest.
+      const started = await Promise.allSettled(perNode.map(async (nodeOptions, index) => {
+        const slot = { index, count: perNode.length, pipePorts: nodeOptions.pipePorts ?? pipeSlices[index]! };
+        const supervisor = await superviseMediaNode(() => startMediaNode(nodeOptions, nodeEnv, port === 0, slot), {
+          log: log.child({ mediaNode: index + 1 }), restart: nodeOptions.restart,
+        });
+        supervisors[index] = { supervisor, pipePorts: slot.pipePorts };
+        cleanups.push(() => supervisor.stop());
+        const node = supervisor.current;
+        log.info('media-node.started', {
+          node: index + 1, of: perNode.length, pid: node.pid, grpc: node.grpc, nodeId: node.ready.nodeId, metrics: node.ready.metrics,
+          pipePorts: formatPortRange(slot.pipePorts),
+        });
+      }));
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
+    const nodeView = (index: number): LocalMediaNode => {
+      const { supervisor, pipePorts } = supervisors[index]!;
+      const node = supervisor.current;
+      const nodeId = typeof node.ready.nodeId === 'string' ? node.ready.nodeId : undefined;
+      return { index, grpc: node.grpc, pid: node.pid, nodeId, pipePorts, ready: node.ready };
+    };
 
     // The gateway starts before the handler modules load (their environment needs its port); an early
     // client waits for the modules instead of failing.
@@ -197,12 +246,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       gateway,
       dynamo: { endpoint: dynamo.endpoint, tables: dynamo.tables },
       get mediaNode() {
-        const node = mediaNode?.current;
+        const node = supervisors[0]?.supervisor.current;
         return node && { grpc: node.grpc, pid: node.pid, ready: node.ready };
       },
-      async mediaNodeRestarted() {
-        if (!mediaNode) throw new Error('local-stack.no-media-node: this stack runs without a media node');
-        const node = await mediaNode.nextStart();
+      get mediaNodes() {
+        return supervisors.map((_, index) => nodeView(index));
+      },
+      async mediaNodeRestarted(index = 0) {
+        const entry = supervisors[index];
+        if (!entry) throw new Error(`local-stack.no-media-node: this stack has no media node ${index + 1}`);
+        const node = await entry.supervisor.nextStart();
         return { grpc: node.grpc, pid: node.pid };
       },
       env,
@@ -220,12 +273,63 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
+/** MEDIA_NODES: how many media nodes `npm start` runs (default 1). */
+export function mediaNodeCount(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1;
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_LOCAL_MEDIA_NODES) {
+    throw new Error(`config.bad-value: MEDIA_NODES must be an integer from 1 to ${MAX_LOCAL_MEDIA_NODES}, got ${JSON.stringify(raw)}`);
+  }
+  return count;
+}
+
+/** The stack's media nodes' options: `mediaNodes` (a count, or per-node options over `shared`), default one. */
+export function mediaNodeList(nodes: number | MediaNodeOptions[] | undefined, shared: MediaNodeOptions): MediaNodeOptions[] {
+  const count = Array.isArray(nodes) ? nodes.length : nodes ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_LOCAL_MEDIA_NODES) {
+    throw new Error(`local-stack.bad-media-nodes: between 1 and ${MAX_LOCAL_MEDIA_NODES} media nodes, got ${count}`);
+  }
+  return Array.isArray(nodes) ? nodes.map((own) => ({ ...shared, ...own, env: { ...shared.env, ...own.env } }))
+    : Array.from({ length: count }, () => shared);
+}
+
+export interface MediaNodeSlot {
+  /** 0-based position of the node in the stack. */
+  index: number;
+  count: number;
+  pipePorts: PortRange;
+}
+
 /**
- * Ephemeral stacks (gateway port 0: tests running side by side) give the media node ephemeral ports too;
- * `npm start` uses fixed ones (RTC 40000+, metrics 9464) unless the environment says otherwise.
+ * The ports and sizes node `slot.index` is started with: an explicit option as given, else the environment's
+ * (or the fallback) base moved along per node — gRPC and metrics by 1, RTC by the worker count — where 0
+ * (ephemeral) and -1 (off) stay as they are; and its slice of the pipe ports. Pure.
  */
-function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, ephemeral: boolean): Promise<MediaNodeProcess> {
-  const pick = (value: number | undefined, name: string, fallback: string) => String(value ?? process.env[name] ?? fallback);
+export function mediaNodePortEnv(
+  options: MediaNodeOptions, slot: MediaNodeSlot, ephemeral: boolean, env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const workers = Number(options.workers ?? env.MEDIA_WORKERS ?? 1);
+  const pick = (value: number | undefined, name: string, fallback: string, stride = 1) => {
+    if (value !== undefined) return String(value);
+    const base = Number(env[name] ?? fallback);
+    return String(base > 0 ? base + slot.index * stride : base);
+  };
+  return {
+    MEDIA_GRPC_PORT: pick(options.grpcPort, 'MEDIA_GRPC_PORT', '0'),
+    MEDIA_METRICS_PORT: pick(options.metricsPort, 'MEDIA_METRICS_PORT', ephemeral ? '0' : '9464'),
+    MEDIA_RTC_PORT_BASE: pick(options.rtcPortBase, 'MEDIA_RTC_PORT_BASE', ephemeral ? '0' : '40000', workers),
+    MEDIA_WORKERS: String(workers),
+    // The pipe's listen IP and announced address come from the environment if set (else the node's listen IP).
+    MEDIA_PIPE_PORTS: formatPortRange(slot.pipePorts),
+  };
+}
+
+/**
+ * Ephemeral stacks (gateway port 0: tests running side by side) give the media nodes ephemeral ports too;
+ * `npm start` uses fixed ones (RTC 40000+, metrics 9464) unless the environment says otherwise; node i of
+ * several gets them offset by i (mediaNodePortEnv).
+ */
+function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, ephemeral: boolean, slot: MediaNodeSlot): Promise<MediaNodeProcess> {
   const forward = options.forwardLogs ?? true;
   if (!options.command && !existsSync(join(REPO_ROOT, 'media-node/main.ts'))) {
     return Promise.reject(new Error(
@@ -236,14 +340,7 @@ function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, 
   return startMediaNodeProcess({
     command: options.command ?? [process.execPath, '--import', 'tsx', 'media-node/main.ts'],
     cwd: REPO_ROOT,
-    env: {
-      ...withoutAwsProfile(process.env),
-      ...env,
-      MEDIA_GRPC_PORT: pick(options.grpcPort, 'MEDIA_GRPC_PORT', '0'),
-      MEDIA_METRICS_PORT: pick(options.metricsPort, 'MEDIA_METRICS_PORT', ephemeral ? '0' : '9464'),
-      MEDIA_RTC_PORT_BASE: pick(options.rtcPortBase, 'MEDIA_RTC_PORT_BASE', ephemeral ? '0' : '40000'),
-      MEDIA_WORKERS: pick(options.workers, 'MEDIA_WORKERS', '1'),
-    },
+    env: { ...withoutAwsProfile(process.env), ...env, ...mediaNodePortEnv(options, slot, ephemeral), ...options.env },
     readyTimeoutMs: options.readyTimeoutMs,
     onLine: (line, stream) => {
       if (forward) (stream === 'stdout' ? process.stdout : process.stderr).write(line + '\n');

@@ -1,12 +1,14 @@
-// `npm start`: the whole service on loopback (dynalite, a media node, the Lambda handlers behind the local
-// API Gateway, the reaper on its schedule) plus the web demo. Ctrl-C / SIGTERM stops everything.
+// `npm start`: the whole service on loopback (dynalite, a media node — MEDIA_NODES=2 for two or more — the
+// Lambda handlers behind the local API Gateway, the reaper on its schedule) plus the web demo. Ctrl-C /
+// SIGTERM stops everything.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEV_TOKEN_PATH } from './gateway/dev-token';
 import { createLogger } from '../lib/log';
 import { awaitExitOrKill, descendantProcesses, signal } from './process-tree';
-import { REPO_ROOT, startLocalStack, type LocalStack } from './stack';
+import { formatPortRange } from '../media-node/src/pipe-ports';
+import { mediaNodeCount, REPO_ROOT, startLocalStack, type LocalStack } from './stack';
 
 const log = createLogger().child({ component: 'npm-start' });
 const SUMMARY_EVERY_MS = 30_000;
@@ -26,8 +28,24 @@ async function buildWebBundle(): Promise<void> {
   log.info('web.built', { dir: 'web/dist' });
 }
 
+function mediaNodeLines(stack: LocalStack): string[] {
+  const nodes = stack.mediaNodes;
+  if (nodes.length === 0) return ['  media node gRPC      (not started)'];
+  return [
+    ...(nodes.length > 1 ? [`  media nodes          ${nodes.length} (MEDIA_NODES), each in the registry ${stack.dynamo.tables.MEDIA_NODES_TABLE}`] : []),
+    ...nodes.flatMap((node) => {
+      const metrics = node.ready.metrics;
+      const rtc = (node.ready.workers as { udp?: number[] }[] | undefined)?.flatMap((w) => w.udp ?? []) ?? [];
+      return [
+        `  media node gRPC      ${node.grpc}${nodes.length > 1 ? `   (node ${node.index + 1})` : ''}`,
+        `  media node metrics   ${typeof metrics === 'string' ? metrics : '(see the media node ready line)'}`,
+        `  media node id        ${node.nodeId ?? '(see the media node ready line)'}   RTC UDP+TCP ${rtc.join(', ') || '?'}   pipes UDP ${formatPortRange(node.pipePorts)}`,
+      ];
+    }),
+  ];
+}
+
 function banner(stack: LocalStack): string {
-  const metrics = stack.mediaNode?.ready.metrics;
   const lines = [
     '',
     'harmony-voice is running on loopback:',
@@ -38,8 +56,7 @@ function banner(stack: LocalStack): string {
     `  dev issuer JWKS      ${stack.url}/.well-known/jwks.json   (the handlers verify tokens against it)`,
     `  handler metrics      ${stack.url}/dev/metrics   (summary printed every ${SUMMARY_EVERY_MS / 1000} s when it changed)`,
     `  dynalite             ${stack.dynamo.endpoint}   tables: ${Object.values(stack.dynamo.tables).join(', ')}`,
-    `  media node gRPC      ${stack.mediaNode?.grpc ?? '(not started)'}`,
-    `  media node metrics   ${typeof metrics === 'string' ? metrics : '(see the media node ready line)'}`,
+    ...mediaNodeLines(stack),
     `  gateway mode         ${stack.gateway.strict ? 'strict (API Gateway: binary frames closed with 1003)' : 'default (text hrpc1.base64 and binary hrpc1 clients)'}`,
     '',
     'Mint a development token (prints it alone on its last line):',
@@ -71,7 +88,7 @@ async function main(): Promise<void> {
 
   let stack: LocalStack;
   try {
-    stack = await startLocalStack();
+    stack = await startLocalStack({ mediaNodes: mediaNodeCount(process.env.MEDIA_NODES) });
   } catch (err) {
     log.error('stack.start-failed', { error: err as Error });
     process.exitCode = 1;

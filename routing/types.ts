@@ -38,7 +38,7 @@ export interface LostSessionRecord {
   roomId: string;
   sessionId: string;
   userId: string;
-  /** "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained" */
+  /** "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained", "node-lost" (its media was on another node, which was lost) */
   reason: string;
   nodeId: string;
   /** Milliseconds since the epoch. */

@@ -19,6 +19,8 @@ export interface MediaHostSettings {
   readonly workers: number;
   readonly capacity: number;
   readonly metricsPort: number;
+  /** UDP ports of the node-to-node pipes, "min-max" as MEDIA_PIPE_PORTS (install.sh adds the private IPv4 to listen on). */
+  readonly pipePorts: string;
   readonly drainTimeoutSeconds: number;
   /** CloudFormation stack and logical id of the Auto Scaling group that waits for this node's signal. */
   readonly stackName: string;
@@ -32,7 +34,7 @@ export interface MediaHostSettings {
 /** Debian packages of the host's own scripts (the worker's runtime libraries come from the asset's list). */
 export const HOST_TOOLS = ['awscli', 'jq', 'unzip', 'curl', 'ca-certificates', 'nodejs', 'npm'] as const;
 
-/** The media node's environment (non-secret). MEDIA_NODE_ID and the advertised address come from IMDS at boot. */
+/** The media node's environment (non-secret). MEDIA_NODE_ID, the advertised address and the pipe address come from IMDS at boot. */
 export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
   return {
     AWS_REGION: s.region,
@@ -49,6 +51,8 @@ export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
     MEDIA_METRICS_HOST: '127.0.0.1',
     MEDIA_METRICS_PORT: String(s.metricsPort),
     MEDIA_DRAIN_TIMEOUT_MS: String(s.drainTimeoutSeconds * 1000),
+    // Node-to-node pipes; install.sh adds MEDIA_PIPE_LISTEN_IP / MEDIA_PIPE_ANNOUNCED_ADDRESS = the private IPv4 (IMDS local-ipv4).
+    MEDIA_PIPE_PORTS: s.pipePorts,
   };
 }
 

@@ -1,14 +1,15 @@
-// Node-side admission: every new room and every join is checked against the load of the worker it
-// lands on (routing/load.ts: forwarded packets/s, CPU, consumers). Refusals are MediaError
-// 'over-capacity' (gRPC RESOURCE_EXHAUSTED), which the signalling side answers with `hrpc.unavailable`
-// and a RetryInfo — for a new room after trying the other nodes (VoiceCore.openRoom), for a join at once
-// (the room cannot move; its load falls when people stop talking or leave).
+// Node-side admission: every new room and every join is checked against the load of the workers it
+// lands on (routing/load.ts: forwarded packets/s, CPU, consumers). A join is placed at CreateTransports
+// (chooseSpanWorker): on the room's main worker while it has room, else on another worker of the node,
+// where the room spans (RoomSpan). Refusals are MediaError 'over-capacity' (gRPC RESOURCE_EXHAUSTED),
+// which the signalling side answers with `hrpc.unavailable` and a RetryInfo — for a new room after trying
+// the other nodes (VoiceCore.openRoom), for a join at once (no worker of the node has room for it).
 //
 // Load is sampled every heartbeat (pool CPU + PacketMeter). Joins admitted since the last sample are
 // reserved on their worker until a sample that started after them, so a burst of concurrent joins
 // cannot all pass on one stale sample.
 import { MediaError } from '../api/errors';
-import { addCost, admits, joinCost, spanJoinCosts, workerLoad, type JoinCost, type WorkerLimits, type WorkerUse } from '../../routing/load';
+import { addCost, admits, spanJoinCosts, workerLoad, type JoinCost, type WorkerLimits, type WorkerUse } from '../../routing/load';
 import type { PacketMeter, WorkerPackets } from './PacketMeter';
 import type { WorkerCpu, WorkerPool, WorkerSlot } from './WorkerPool';
 
@@ -28,13 +29,6 @@ interface Reservation {
   readonly worker: number;
   readonly cost: JoinCost;
   done: boolean;
-}
-
-export interface AdmissionDecision {
-  admitted: boolean;
-  worker: number;
-  loadBefore: number;
-  loadAfter: number;
 }
 
 export class Admission {
@@ -80,38 +74,7 @@ export class Admission {
   }
 
   /**
-   * Admits a join into `roomId` (on worker `workerIndex`) or throws 'over-capacity'. A session that
-   * already produces in the room (a retried Join) is always admitted. Call the returned function
-   * when the join settled: `true` keeps the reservation until the next sample, `false` drops it.
-   */
-  admitJoin(roomId: string, workerIndex: number, sessionId: string): { decision: AdmissionDecision; settle: (joined: boolean) => void } {
-    const room = this.meter.room(roomId);
-    const before = this.view(workerIndex);
-    if (room?.producerSessions.has(sessionId)) {
-      return { decision: { admitted: true, worker: workerIndex, loadBefore: before.load, loadAfter: before.load }, settle: () => {} };
-    }
-    const cost = joinCost(room ?? { producers: 0, receivedPerSecond: 0 });
-    const verdict = admits(before, cost, this.limits);
-    const decision = { admitted: verdict.admitted, worker: workerIndex, loadBefore: verdict.loadBefore, loadAfter: verdict.loadAfter };
-    if (!verdict.admitted) {
-      throw new MediaError(
-        'over-capacity',
-        `worker ${workerIndex} of channel ${roomId} is at ${pct(verdict.loadBefore)}; this join would take it to ${pct(verdict.loadAfter)} (admitting up to ${pct(this.limits.admitLoad)})`,
-      );
-    }
-    const reservation: Reservation = { id: this.nextId++, worker: workerIndex, cost, done: false };
-    this.reservations.add(reservation);
-    return {
-      decision,
-      settle: (joined) => {
-        if (joined) reservation.done = true;
-        else this.reservations.delete(reservation);
-      },
-    };
-  }
-
-  /**
-   * For a room that may span workers (RoomSpan; not wired into Room yet): the worker a new session's
+   * For a room that may span workers (RoomSpan; called at CreateTransports): the worker a new session's
    * transports should go on, with its join reserved on every worker it loads (spanJoinCosts). The main
    * worker while the join keeps it at or below `spillLoad`; else a worker that already holds a part, then
    * any other ready worker, least loaded first, where every worker involved stays within the admission
@@ -156,7 +119,11 @@ export class Admission {
         },
       };
     }
-    throw new MediaError('over-capacity', `no worker of this node can take another member of channel ${roomId}`);
+    const onMain = admits(this.view(mainIndex), spanJoinCosts(parts, mainIndex).get(mainIndex)!, this.limits);
+    throw new MediaError(
+      'over-capacity',
+      `worker ${mainIndex} of channel ${roomId} is at ${pct(onMain.loadBefore)}; this join would take it to ${pct(onMain.loadAfter)} (admitting up to ${pct(this.limits.admitLoad)}), and no other worker of this node can take it`,
+    );
   }
 
   private view(index: number): WorkerLoadView {

@@ -3,7 +3,7 @@
 import { hostname, availableParallelism } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { MediaNodeService as MediaNodeServiceDefinition } from '../../gen/medianode/v1/media_node';
+import { MediaNodeService as MediaNodeServiceDefinition, MediaNodeSpanService } from '../../gen/medianode/v1/media_node';
 import { NodeRegistry } from '../../routing/NodeRegistry';
 import { createDocumentClient } from '../../routing/dynamo';
 import { DEFAULT_WORKER_LIMITS, summarizeLoad, type WorkerLimits } from '../../routing/load';
@@ -15,6 +15,12 @@ import { createMetrics, gauge, startMetricsServer } from './metrics';
 import { Admission } from './Admission';
 import { PacketMeter } from './PacketMeter';
 import { Rooms, type NodeLoad } from './Rooms';
+import { connectMediaNodeSpan } from '../api/spanClient';
+import { registryFarNodes, type FarNodes } from './FarNodes';
+import { DEFAULT_PIPE_PORTS, type PipeListen } from './NodePipe';
+import { PartHost } from './PartHost';
+import { RemotePart } from './RemotePart';
+import { createSpanService } from './spanService';
 import { WorkerPool } from './WorkerPool';
 
 export interface MediaNodeOptions {
@@ -56,6 +62,15 @@ export interface MediaNodeOptions {
   /** A ready registry (tests); overrides registryTable. */
   registry?: NodeRegistry;
   lostSessionTtlSeconds?: number;
+  /**
+   * Where this node's pipe transports to other nodes listen (channels spanning nodes; the security group
+   * admits node-to-node traffic on these ports only). Default: the node's listenIp, ports 45000–45999
+   * (pipe-ports.ts). From MEDIA_PIPE_LISTEN_IP / MEDIA_PIPE_ANNOUNCED_ADDRESS / MEDIA_PIPE_PORTS (config.ts); on
+   * EC2 install.sh sets the private IPv4 (IMDS local-ipv4).
+   */
+  pipe?: { listenIp: string; announcedAddress?: string; portMin: number; portMax: number };
+  /** Other nodes a room may span to when no worker here admits a join; default: the registry's nodes (none without a registry). */
+  farNodes?: FarNodes;
   logLevel?: LogLevel;
   logger?: Logger;
 }
@@ -73,6 +88,8 @@ export interface MediaNodeHandle {
   /** Worker load (packets, CPU, consumers) and the admission of new rooms and joins. */
   readonly admission: Admission;
   readonly registry: NodeRegistry | undefined;
+  /** Parts of other nodes' rooms hosted here (channels spanning nodes). */
+  readonly parts: PartHost;
   state(): MediaNodeState | 'closed';
   load(): NodeLoad;
   /** The record the next heartbeat writes. */
@@ -85,6 +102,11 @@ export interface MediaNodeHandle {
   drain(timeoutMs?: number): Promise<boolean>;
   /** Closes everything at once (rooms without loss reports), deregisters. */
   close(): Promise<void>;
+  /**
+   * Dies on the spot, telling nobody (tests: a node that crashes): the gRPC server is force-shut (open
+   * streams break), the workers are closed, nothing is deregistered.
+   */
+  abort(): void;
 }
 
 const DEFAULTS = {
@@ -142,18 +164,54 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     };
     const admission = new Admission(pool, new PacketMeter(pool), limits);
 
+    const pipe: PipeListen = options.pipe ?? { listenIp, ...DEFAULT_PIPE_PORTS };
+    // The node id is known once the gRPC port is bound; rooms only span nodes after that.
+    let selfId = options.nodeId ?? '';
     const rooms = new Rooms(pool, {
       workerScore: (slot) => admission.score(slot),
+      openRemote: (room, far) =>
+        RemotePart.open({
+          roomId: room.id,
+          homeNodeId: selfId,
+          nodeId: far.nodeId,
+          grpcAddress: far.grpcAddress,
+          api: connectMediaNodeSpan(far.grpcAddress, { secret }),
+          mainRouter: room.router,
+          pipe,
+          logger: baseLogger.child({ nodeId: selfId }),
+        }),
       roomGraceMs: options.roomGraceMs ?? DEFAULTS.roomGraceMs,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       logger: baseLogger,
     });
+    const parts = new PartHost({
+      pool,
+      workerScore: (slot) => admission.score(slot),
+      pipe,
+      iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
+      iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
+      logger: baseLogger,
+    });
+    cleanups.push(() => parts.closeAll());
+    let registry = options.registry;
+    if (!registry && options.registryTable) registry = new NodeRegistry(createDocumentClient(), options.registryTable);
+    const farNodes = options.farNodes ?? (registry ? registryFarNodes(registry) : undefined);
     const metrics = createMetrics();
-    const service = createMediaNodeService({ rooms, admission, secret, metrics, logger: baseLogger });
+    const service = createMediaNodeService({
+      rooms,
+      admission,
+      secret,
+      metrics,
+      logger: baseLogger,
+      farNodes,
+      nodeId: () => selfId,
+    });
+    const spanService = createSpanService({ parts, secret, logger: baseLogger });
 
     const server = new Server();
     server.addService(MediaNodeServiceDefinition, service.implementation);
+    server.addService(MediaNodeSpanService, spanService.implementation);
     const boundPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync(
         hostPort(grpcHost, options.grpcPort ?? DEFAULTS.grpcPort),
@@ -161,10 +219,16 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
         (error, port) => (error ? reject(error) : resolve(port)),
       ),
     );
-    cleanups.push(() => shutdownGrpc(server, service.endStreams));
+    cleanups.push(() =>
+      shutdownGrpc(server, () => {
+        service.endStreams();
+        spanService.endStreams();
+      }),
+    );
     const grpcAddress = hostPort(grpcHost, boundPort);
     const advertisedAddress = options.grpcAdvertisedAddress ?? grpcAddress;
     const nodeId = options.nodeId ?? `${hostname()}:${boundPort}`;
+    selfId = nodeId;
     const logger = baseLogger.child({ nodeId });
 
     let state: MediaNodeState | 'closed' = 'active';
@@ -244,8 +308,6 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       cleanups.push(() => new Promise<void>((resolve) => metricsServer!.close(() => resolve())));
     }
 
-    let registry = options.registry;
-    if (!registry && options.registryTable) registry = new NodeRegistry(createDocumentClient(), options.registryTable);
     if (!registry) logger.info('media-node.registry-disabled', { why: 'MEDIA_NODES_TABLE is not set' });
 
     // Lost sessions: metrics, log, and (for the serverless signalling side) the registry table.
@@ -322,12 +384,20 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       pool,
       admission,
       registry,
+      parts,
       state: () => state,
       load: () => rooms.load(),
       record,
       heartbeatNow,
       drain,
       close,
+      abort: () => {
+        state = 'closed';
+        clearInterval(heartbeat);
+        server.forceShutdown();
+        pool.close();
+        logger.warn('media-node.aborted');
+      },
     };
   } catch (error) {
     await cleanup();

@@ -1,13 +1,20 @@
-// One voice channel on one worker: a Router, its sessions, and the consumer mesh between them.
-// Joins, leaves and losses run one at a time through the room's queue, so concurrent joins each
-// see the members already joined and every pair ends up consuming each other exactly once. Each
-// membership change is written to the room's ledger in that same order: the channel's one history.
+// One voice channel: its sessions and the consumer mesh between them, on the room's main Router and,
+// when its worker is full, on parts on other workers of the node or on other nodes (RoomSpan: where a
+// session's media lives; SessionMedia: the same shape wherever it is; producers are piped to the parts
+// where their listeners are). The room stays on its home node with its ledger, wherever its media is. Joins, leaves and losses run one
+// at a time through the room's queue, so concurrent joins each see the members already joined and every
+// pair ends up consuming each other exactly once. Each membership change is written to the room's
+// ledger in that same order: the channel's one history.
 import type { types } from 'mediasoup';
 import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../gen/medianode/v1/media_node';
+import type { FarNode } from './FarNodes';
+import type { RemotePart } from './RemotePart';
 import { MediaError } from '../api/errors';
-import { MAX_ICE_CONSENT_TIMEOUT_S } from '../api/limits';
 import type { Logger } from '../../lib/log';
+import { ROOM_MEDIA_CODECS } from './codecs';
 import { RoomLedger, type HistorySlice, type LeaveReason } from './RoomLedger';
+import { RoomSpan, type SpanPart } from './RoomSpan';
+import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { SerialQueue } from './SerialQueue';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';
@@ -16,7 +23,7 @@ import type { WorkerSlot } from './WorkerPool';
 const HISTORY_RETAIN_MS = 10 * 60 * 1000;
 const HISTORY_MAX_ENTRIES = 10_000;
 
-export type LossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained'>;
+export type LossReason = MediaLossReason;
 
 export interface SessionLostEvent {
   roomId: string;
@@ -25,22 +32,33 @@ export interface SessionLostEvent {
   reason: LossReason;
 }
 
+/**
+ * Where a new session's transports go (a worker: Admission.chooseSpanWorker; or another node when no worker
+ * of this one admits it: FarNodes), with its join's reservation.
+ */
+export interface SessionPlacement {
+  where: WorkerSlot | FarNode;
+  /** true: the session joined (the reservation stays until the next load sample); false: drop it. */
+  settle(joined: boolean): void;
+}
+
 interface Session {
   readonly id: string;
   readonly userId: string;
+  /** The part (router) its transports are on. */
+  readonly part: SpanPart;
+  /** The admission reservation of its join, until the join completes or the session goes. */
+  settle?: (joined: boolean) => void;
   rtpCapabilities: types.RtpCapabilities;
-  readonly consumerTransport: types.WebRtcTransport;
-  readonly producerTransport: types.WebRtcTransport;
-  consumerConnected: boolean;
-  producerConnected: boolean;
-  producer?: types.Producer;
+  /** Its transports, producer and consumers, on this node or another. */
+  readonly media: SessionMedia;
+  producer?: ProducerHandle;
   /** What the join created and where it stands in the history, kept so a retried join answers the same. */
   joined?: { forJoiner: string[]; forMembers: string[]; seq: number; replaced: string[] };
-  readonly iceTimers: Map<string, NodeJS.Timeout>;
 }
 
 interface ConsumerRecord {
-  readonly consumer: types.Consumer;
+  readonly consumer: ConsumerHandle;
   readonly ownerSessionId: string;
   readonly producerSessionId: string;
   readonly producerUserId: string;
@@ -53,6 +71,8 @@ export interface RoomHooks {
   /** Seconds without ICE consent (the client's STUN checks) before mediasoup calls ICE disconnected. */
   iceConsentTimeoutS: number;
   onSessionLost(event: SessionLostEvent): void;
+  /** Opens a part of the room on another node (RemotePart.open); without it the room stays on this node. */
+  openRemote?(room: Room, far: FarNode): Promise<RemotePart>;
   /** Called (inside the queue) when the last session went away. */
   onEmpty(room: Room): void;
 }
@@ -91,6 +111,8 @@ export class Room {
   closed = false;
   /** The worker this room's router lives on (a replaced slot holds a different one). */
   readonly worker: types.Worker;
+  /** The room's parts: the main router and routers on other workers (RoomSpan). */
+  readonly span: RoomSpan;
 
   constructor(
     readonly id: string,
@@ -100,6 +122,14 @@ export class Room {
   ) {
     this.log = hooks.logger.child({ roomId: id });
     this.worker = slot.worker;
+    const openRemote = hooks.openRemote;
+    this.span = new RoomSpan({
+      roomId: id,
+      mainRouter: router,
+      mainSlot: slot,
+      mediaCodecs: ROOM_MEDIA_CODECS,
+      openRemote: openRemote && ((far) => openRemote(this, far)),
+    });
   }
 
   get rtpCapabilities(): types.RtpCapabilities {
@@ -114,14 +144,28 @@ export class Room {
     return [...this.sessions.values()].map((s) => ({ sessionId: s.id, userId: s.userId }));
   }
 
+  /** What the room holds on this node (sessions on a remote part count where their media is: on that node). */
   load(): RoomLoad {
-    let transports = 0;
+    let sessions = 0;
     let producers = 0;
     for (const session of this.sessions.values()) {
-      transports += 2;
+      if (session.part.kind === 'remote') continue;
+      sessions++;
       if (session.producer) producers++;
     }
-    return { sessions: this.sessions.size, transports, producers, consumers: this.consumers.size };
+    let consumers = 0;
+    for (const record of this.consumers.values()) if (record.consumer.local) consumers++;
+    return { sessions, transports: 2 * sessions, producers, consumers };
+  }
+
+  /** Consumers on transports of sessions whose part is on `worker` (load per worker, parts included). */
+  consumersOnWorker(worker: types.Worker): number {
+    let count = 0;
+    for (const record of this.consumers.values()) {
+      const part = this.sessions.get(record.ownerSessionId)?.part;
+      if (part?.kind === 'local' && part.worker === worker) count++;
+    }
+    return count;
   }
 
   /** Consumer ids owned by (consuming on the transport of) a session; for tests and diagnostics. */
@@ -129,21 +173,25 @@ export class Room {
     return [...this.consumers.values()].filter((r) => r.ownerSessionId === sessionId).map((r) => r.consumer.id);
   }
 
+  /** A consumer on this node (tests and diagnostics). */
   consumerById(consumerId: string): types.Consumer | undefined {
-    return this.consumers.get(consumerId)?.consumer;
+    return this.consumers.get(consumerId)?.consumer.local;
   }
 
   /** The session's mediasoup transports (tests and diagnostics). */
   transportsOf(sessionId: string): { consumer: types.WebRtcTransport; producer: types.WebRtcTransport } | undefined {
-    const session = this.sessions.get(sessionId);
-    return session && { consumer: session.consumerTransport, producer: session.producerTransport };
+    return this.sessions.get(sessionId)?.media.local;
   }
 
+  /**
+   * The session's two transports, made on first call (later calls return the same). `place` says where a
+   * new session goes (and reserves its join there); without it, on the main router.
+   */
   createTransports(
     sessionId: string,
     userId: string,
     rtpCapabilitiesJson: string,
-    options: { minIceConsentTimeoutS?: number } = {},
+    options: { place?: () => SessionPlacement | Promise<SessionPlacement>; minIceConsentTimeoutS?: number } = {},
   ): Promise<{ consumer: TransportOptions; producer: TransportOptions }> {
     const rtpCapabilities = parseRtpCapabilities(rtpCapabilitiesJson);
     return this.serial(async () => {
@@ -151,12 +199,18 @@ export class Room {
       if (session) {
         if (!session.joined) session.rtpCapabilities = rtpCapabilities;
       } else {
-        const consentS = iceConsentTimeoutFor(this.hooks.iceConsentTimeoutS, options.minIceConsentTimeoutS ?? 0);
-        session = await this.newSession(sessionId, userId, rtpCapabilities, consentS);
+        const placement = await options.place?.();
+        const minIceConsentTimeoutS = options.minIceConsentTimeoutS ?? 0;
+        try {
+          session = await this.newSession(sessionId, userId, rtpCapabilities, placement, minIceConsentTimeoutS);
+        } catch (error) {
+          placement?.settle(false);
+          throw error;
+        }
         this.sessions.set(sessionId, session);
-        this.log.info('media-node.session-prepared', { sessionId, userId, iceConsentTimeoutS: consentS });
+        this.log.info('media-node.session-prepared', { sessionId, userId, minIceConsentTimeoutS, ...describePart(session.part) });
       }
-      return { consumer: transportOptions(session.consumerTransport), producer: transportOptions(session.producerTransport) };
+      return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
     });
   }
 
@@ -188,13 +242,7 @@ export class Room {
         throw new MediaError('channel-full', `the channel is full (${request.maxMembers} members)`);
       }
 
-      const producer = await this.produce(joiner, rtpParameters);
-      try {
-        await this.connect(joiner, producerDtls, consumerDtls);
-      } catch (error) {
-        producer.close();
-        throw error;
-      }
+      const producer = await joiner.media.start(rtpParameters, producerDtls, consumerDtls, { sessionId: joiner.id, userId: joiner.userId });
       joiner.producer = producer;
 
       const created = await this.meshWith(joiner, previous);
@@ -210,10 +258,13 @@ export class Room {
       const forMembers = created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id);
       const entry = this.ledger.join(joiner.id, joiner.userId, this.describe(forJoiner), this.describe(forMembers));
       joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
+      joiner.settle?.(true);
+      joiner.settle = undefined;
       this.log.info('media-node.session-joined', {
         sessionId: joiner.id,
         userId: joiner.userId,
         producerId: producer.id,
+        ...describePart(joiner.part),
         consumersCreated: created.length,
         seq: entry.seq,
       });
@@ -233,7 +284,7 @@ export class Room {
   async restartIce(sessionId: string): Promise<{ consumerIceParameters: string; producerIceParameters: string }> {
     const session = this.sessions.get(sessionId);
     if (!session) throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
-    const [consumer, producer] = await Promise.all([session.consumerTransport.restartIce(), session.producerTransport.restartIce()]);
+    const { consumer, producer } = await session.media.restartIce();
     return { consumerIceParameters: JSON.stringify(consumer), producerIceParameters: JSON.stringify(producer) };
   }
 
@@ -297,8 +348,21 @@ export class Room {
       this.closeSession(session);
       if (reason) this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });
     }
+    this.span.close();
     this.router.close();
     this.log.info('media-node.room-closed', { reason: reason ?? 'empty' });
+  }
+
+  /**
+   * A worker holding one of the room's parts (not the main router's) died: its sessions are lost
+   * ('worker-died'); the rest of the channel keeps talking (their pipes to it closed with its router).
+   */
+  partWorkerDied(worker: types.Worker): void {
+    // (A remote part's losses come from its node: RemotePart reports them per session.)
+    for (const sessionId of this.span.sessionsOnWorker(worker)) {
+      const session = this.sessions.get(sessionId);
+      if (session) this.lose(session, 'worker-died');
+    }
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
@@ -310,56 +374,35 @@ export class Room {
     });
   }
 
-  private async newSession(id: string, userId: string, rtpCapabilities: types.RtpCapabilities, iceConsentTimeoutS: number): Promise<Session> {
-    const options: types.WebRtcTransportOptions = {
-      webRtcServer: this.slot.webRtcServer,
-      enableUdp: true,
-      enableTcp: true,
-      preferUdp: true,
-      iceConsentTimeout: iceConsentTimeoutS,
-    };
-    const consumerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'consumer', iceConsentTimeoutS } });
-    let producerTransport: types.WebRtcTransport;
+  private async newSession(
+    id: string,
+    userId: string,
+    rtpCapabilities: types.RtpCapabilities,
+    placement: SessionPlacement | undefined,
+    minIceConsentTimeoutS: number,
+  ): Promise<Session> {
+    const part = await this.span.place(id, placement?.where);
+    // Its media-side death (ICE/DTLS, its node lost) is reported here once the session exists.
+    let session: Session | undefined;
+    const onLost = (reason: LossReason) => session && this.lose(session, reason);
     try {
-      producerTransport = await this.router.createWebRtcTransport({ ...options, appData: { sessionId: id, role: 'producer', iceConsentTimeoutS } });
+      const media =
+        part.kind === 'local'
+          ? await LocalSessionMedia.create({
+              router: part.router,
+              webRtcServer: part.slot.webRtcServer,
+              sessionId: id,
+              iceConsentTimeoutS: iceConsentTimeoutFor(this.hooks.iceConsentTimeoutS, minIceConsentTimeoutS),
+              iceDisconnectedGraceMs: this.hooks.iceDisconnectedGraceMs,
+              onLost,
+            })
+          : await part.createSession(id, userId, onLost, minIceConsentTimeoutS);
+      session = { id, userId, part, settle: placement?.settle, rtpCapabilities, media };
+      return session;
     } catch (error) {
-      consumerTransport.close();
+      this.span.release(id);
       throw error;
     }
-    const session: Session = {
-      id,
-      userId,
-      rtpCapabilities,
-      consumerTransport,
-      producerTransport,
-      consumerConnected: false,
-      producerConnected: false,
-      iceTimers: new Map(),
-    };
-    this.watchTransport(session, consumerTransport);
-    this.watchTransport(session, producerTransport);
-    return session;
-  }
-
-  /** Media-side death of a session: DTLS failed/closed, or ICE disconnected past the grace. */
-  private watchTransport(session: Session, transport: types.WebRtcTransport): void {
-    transport.on('icestatechange', (state) => {
-      const timer = session.iceTimers.get(transport.id);
-      if (state === 'connected' || state === 'completed') {
-        if (timer) clearTimeout(timer);
-        session.iceTimers.delete(transport.id);
-      } else if (state === 'disconnected' && !timer) {
-        const graceTimer = setTimeout(() => this.lose(session, 'ice-failed'), this.hooks.iceDisconnectedGraceMs);
-        graceTimer.unref();
-        session.iceTimers.set(transport.id, graceTimer);
-      } else if (state === 'closed') {
-        this.lose(session, 'ice-failed');
-      }
-    });
-    transport.on('dtlsstatechange', (state) => {
-      if (state === 'failed') this.lose(session, 'dtls-failed');
-      else if (state === 'closed') this.lose(session, 'dtls-closed');
-    });
   }
 
   private lose(session: Session, reason: LossReason): void {
@@ -372,36 +415,6 @@ export class Room {
     }).catch(() => {
       // The room closed first; whoever closed it reported its sessions.
     });
-  }
-
-  private async produce(joiner: Session, rtpParameters: types.RtpParameters): Promise<types.Producer> {
-    try {
-      return await joiner.producerTransport.produce({
-        kind: 'audio',
-        rtpParameters,
-        appData: { sessionId: joiner.id, userId: joiner.userId },
-      });
-    } catch (error) {
-      if (joiner.producerTransport.closed) throw error;
-      throw new MediaError('bad-rtp-parameters', `producer rejected: ${(error as Error).message}`);
-    }
-  }
-
-  private async connect(joiner: Session, producerDtls: types.DtlsParameters, consumerDtls: types.DtlsParameters): Promise<void> {
-    // connect() is once per transport; a retried join after a later failure skips what is done.
-    try {
-      if (!joiner.producerConnected) {
-        await joiner.producerTransport.connect({ dtlsParameters: producerDtls });
-        joiner.producerConnected = true;
-      }
-      if (!joiner.consumerConnected) {
-        await joiner.consumerTransport.connect({ dtlsParameters: consumerDtls });
-        joiner.consumerConnected = true;
-      }
-    } catch (error) {
-      if (joiner.producerTransport.closed || joiner.consumerTransport.closed) throw error;
-      throw new MediaError('bad-dtls-parameters', `transport rejected dtls parameters: ${(error as Error).message}`);
-    }
   }
 
   /**
@@ -438,15 +451,10 @@ export class Room {
 
   private async consume(receiver: Session, sender: Session): Promise<ConsumerRecord> {
     const producer = sender.producer!;
-    if (!this.router.canConsume({ producerId: producer.id, rtpCapabilities: receiver.rtpCapabilities })) {
-      throw new MediaError('cannot-consume', `session ${receiver.id} cannot consume the audio of session ${sender.id}`);
-    }
-    const consumer = await receiver.consumerTransport.consume({
-      producerId: producer.id,
-      rtpCapabilities: receiver.rtpCapabilities,
-      paused: true,
-      appData: { sessionId: receiver.id, producerSessionId: sender.id },
-    });
+    // The sender's stream is piped to the receiver's part first (once per producer and part); the
+    // receiver's router checks it can consume it.
+    await this.span.reach(producer.id, sender.part, receiver.part);
+    const consumer = await receiver.media.consume(producer.id, receiver.rtpCapabilities, { sessionId: receiver.id, producerSessionId: sender.id });
     const record: ConsumerRecord = {
       consumer,
       ownerSessionId: receiver.id,
@@ -455,7 +463,7 @@ export class Room {
     };
     this.consumers.set(consumer.id, record);
     // Closed by the worker (producer gone, transport gone): forget it.
-    consumer.observer.once('close', () => {
+    consumer.onClose(() => {
       if (this.consumers.get(consumer.id) === record) this.consumers.delete(consumer.id);
     });
     return record;
@@ -469,16 +477,18 @@ export class Room {
   }
 
   private closeSession(session: Session): void {
-    for (const timer of session.iceTimers.values()) clearTimeout(timer);
-    session.iceTimers.clear();
     // Close both ends of the session's mesh now rather than when the worker reports them,
     // so the bookkeeping is exact as soon as the leave returns.
     for (const [id, record] of this.consumers) {
       if (record.ownerSessionId === session.id || record.producerSessionId === session.id) this.dropConsumer(id);
     }
-    session.producerTransport.close();
-    session.consumerTransport.close();
+    session.producer?.close();
+    session.media.close();
     this.sessions.delete(session.id);
+    // Its part's router closes with its last session (and the pipes to it with the router).
+    this.span.release(session.id);
+    session.settle?.(false);
+    session.settle = undefined;
   }
 
   private describe(ids: string[]): ConsumerDelivery[] {
@@ -499,11 +509,6 @@ export class Room {
   }
 }
 
-/** The node's ICE consent timeout (0 = off, i.e. unbounded), lengthened to what the caller asks, within a cap. */
-export function iceConsentTimeoutFor(nodeS: number, askedS: number): number {
-  if (nodeS === 0) return 0;
-  return Math.max(nodeS, Math.min(askedS, MAX_ICE_CONSENT_TIMEOUT_S));
-}
 
 function delivery(record: ConsumerRecord): ConsumerDelivery {
   const { consumer } = record;
@@ -517,11 +522,8 @@ function delivery(record: ConsumerRecord): ConsumerDelivery {
   };
 }
 
-function transportOptions(transport: types.WebRtcTransport): TransportOptions {
-  return {
-    id: transport.id,
-    iceParameters: JSON.stringify(transport.iceParameters),
-    iceCandidates: transport.iceCandidates.map((candidate) => JSON.stringify(candidate)),
-    dtlsParameters: JSON.stringify(transport.dtlsParameters),
-  };
+function describePart(part: SpanPart): Record<string, unknown> {
+  return part.kind === 'local'
+    ? { worker: part.slot.index, routerId: part.router.id, spanPart: !part.main }
+    : { farNodeId: part.nodeId, spanPart: true };
 }

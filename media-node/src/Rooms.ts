@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { MediaError } from '../api/errors';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import type { Logger } from '../../lib/log';
-import { Room, type LossReason, type RoomLoad, type SessionLostEvent } from './Room';
+import { Room, type LossReason, type RoomHooks, type RoomLoad, type SessionLostEvent } from './Room';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 
 /** A room just opened waits at least this long for its first session (OpenRoom → CreateTransports). */
@@ -18,6 +18,8 @@ export interface RoomsOptions {
   logger: Logger;
   /** Load of a worker for placing a new room (Admission.score); default: consumers, rooms break ties. */
   workerScore?: (slot: WorkerSlot) => number;
+  /** Opens a part of a room on another node (RoomSpan); unset = rooms stay on this node. */
+  openRemote?: RoomHooks['openRemote'];
 }
 
 export interface NodeLoad extends RoomLoad {
@@ -74,6 +76,13 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     const room = this.rooms.get(roomId);
     if (!room) throw new MediaError('unknown-room', `room ${roomId} is not open on this node`);
     return room;
+  }
+
+  /** The worker slot with this index (Admission names workers by index). */
+  slotAt(index: number): WorkerSlot {
+    const slot = this.pool.slots[index];
+    if (!slot) throw new MediaError('internal', `no worker ${index}`);
+    return slot;
   }
 
   find(roomId: string): Room | undefined {
@@ -138,6 +147,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       iceConsentTimeoutS: this.options.iceConsentTimeoutS,
       onSessionLost: (event) => this.emit('sessionLost', event),
       onEmpty: (r) => (this.draining ? void this.closeIfEmpty(r) : this.scheduleGraceClose(r)),
+      openRemote: this.options.openRemote,
     });
     this.rooms.set(roomId, room);
     this.options.logger.info('media-node.room-opened', { roomId, worker: slot.index, routerId: router.id });
@@ -150,9 +160,8 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     let consumers = 0;
     let rooms = 0;
     for (const room of this.rooms.values()) {
-      if (room.worker !== slot.worker) continue;
-      consumers += room.load().consumers;
-      rooms++;
+      if (room.worker === slot.worker) rooms++;
+      consumers += room.consumersOnWorker(slot.worker);
     }
     return consumers + rooms * 0.5;
   }
@@ -191,9 +200,11 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     this.emit('roomClosed', room.id);
   }
 
+  /** A room whose main router was on the dead worker closes; a room with only a part there loses that part's sessions. */
   private onWorkerDied(slot: WorkerSlot): void {
     for (const room of [...this.rooms.values()]) {
       if (room.slot === slot && room.worker === slot.worker) this.remove(room, 'worker-died');
+      else room.partWorkerDied(slot.worker);
     }
   }
 }

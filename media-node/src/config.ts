@@ -1,5 +1,7 @@
 // Environment → MediaNodeOptions. Defaults work on loopback; see media-node/README section.
+import { isIP } from 'node:net';
 import type { MediaNodeOptions } from './MediaNode';
+import { DEFAULT_PIPE_PORTS, parsePortRange } from './pipe-ports';
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOptions {
   const int = (name: string, options: { min?: number } = {}): number | undefined => {
@@ -37,7 +39,36 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     capacity: int('MEDIA_CAPACITY', { min: 1 }),
     workerPacketsPerSecond: int('MEDIA_WORKER_PACKETS_PER_SECOND', { min: 1 }),
     admitLoadPercent: int('MEDIA_ADMIT_LOAD_PERCENT', { min: 1 }),
+    pipe: pipeFromEnv(env, int('MEDIA_RTC_PORT_BASE'), int('MEDIA_WORKERS', { min: 1 })),
     registryTable: str('MEDIA_NODES_TABLE'),
     logLevel: (str('MEDIA_LOG_LEVEL') as MediaNodeOptions['logLevel']) ?? undefined,
   };
+}
+
+/**
+ * MEDIA_PIPE_LISTEN_IP / MEDIA_PIPE_ANNOUNCED_ADDRESS / MEDIA_PIPE_PORTS=min-max → MediaNodeOptions.pipe;
+ * undefined when none is set (the node's defaults: its listen IP, DEFAULT_PIPE_PORTS). Refuses a range that is
+ * not "min-max" within 1024..65535, one that overlaps the WebRtcServer ports, and a wildcard listen IP with
+ * no announced address (the far node could not be told where to send).
+ */
+export function pipeFromEnv(env: NodeJS.ProcessEnv, rtcPortBase?: number, workers?: number): MediaNodeOptions['pipe'] {
+  const listen = env.MEDIA_PIPE_LISTEN_IP || undefined;
+  const announced = env.MEDIA_PIPE_ANNOUNCED_ADDRESS || undefined;
+  const ports = env.MEDIA_PIPE_PORTS || undefined;
+  if (!listen && !announced && !ports) return undefined;
+  const listenIp = listen ?? (env.MEDIA_LISTEN_IP || '127.0.0.1');
+  if (!isIP(listenIp)) {
+    throw new Error(`config.bad-value: ${listen ? 'MEDIA_PIPE_LISTEN_IP' : 'MEDIA_LISTEN_IP'} must be an IP address, got ${JSON.stringify(listenIp)}`);
+  }
+  if ((listenIp === '0.0.0.0' || listenIp === '::') && !announced) {
+    throw new Error(`config.missing-value: the pipe listens on ${listenIp}; set MEDIA_PIPE_ANNOUNCED_ADDRESS to the address other nodes reach (on EC2 the private IPv4)`);
+  }
+  const range = ports ? parsePortRange('MEDIA_PIPE_PORTS', ports) : DEFAULT_PIPE_PORTS;
+  if (rtcPortBase && rtcPortBase > 0) {
+    const rtcLast = rtcPortBase + (workers ?? 1) - 1;
+    if (range.min <= rtcLast && rtcPortBase <= range.max) {
+      throw new Error(`config.bad-value: MEDIA_PIPE_PORTS ${range.min}-${range.max} overlaps the WebRtcServer ports ${rtcPortBase}-${rtcLast}`);
+    }
+  }
+  return { listenIp, ...(announced ? { announcedAddress: announced } : {}), portMin: range.min, portMax: range.max };
 }

@@ -13,9 +13,15 @@ import type { Admission } from './Admission';
 import type { Metrics } from './metrics';
 import type { SessionLostEvent } from './Room';
 import type { Rooms } from './Rooms';
+import type { FarNodes } from './FarNodes';
+import type { SessionPlacement } from './Room';
 
 export interface ServiceDeps {
   rooms: Rooms;
+  /** Other nodes that can take part of a room no worker of this node admits a join into; unset = none. */
+  farNodes?: FarNodes;
+  /** This node's id (never chosen as a far node); known once the server is bound. */
+  nodeId?: () => string;
   /** Checks every new room and every join against its worker's load. */
   admission: Admission;
   /** Undefined only when the node runs with MEDIA_GRPC_INSECURE=1. */
@@ -30,7 +36,7 @@ export interface MediaNodeService {
   endStreams(): void;
 }
 
-export function createMediaNodeService({ rooms, admission, secret, metrics, logger }: ServiceDeps): MediaNodeService {
+export function createMediaNodeService({ rooms, admission, secret, metrics, logger, farNodes, nodeId }: ServiceDeps): MediaNodeService {
   const authorized = (metadata: Metadata) => secret === undefined || isAuthorized(metadata, secret);
 
   const toStatus = (method: string, error: unknown): Partial<StatusObject> => {
@@ -101,25 +107,34 @@ export function createMediaNodeService({ rooms, admission, secret, metrics, logg
     }),
     createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS }) => {
       requireSessionId(sessionId);
-      const { consumer, producer } = await rooms
-        .get(roomId)
-        .createTransports(sessionId, userId, rtpCapabilities, { minIceConsentTimeoutS });
+      const room = rooms.get(roomId);
+      // A new session is admitted here, on the worker with room for it (the main router's while it has
+      // room, else another worker, where the room spans: RoomSpan); its Join settles the reservation.
+      // When no worker has room, it goes on another node (a remote part of the room), if one has room.
+      const place = async (): Promise<SessionPlacement> => {
+        try {
+          const { worker, settle } = admission.chooseSpanWorker(room.id, room.slot.index, sessionId);
+          return { where: rooms.slotAt(worker), settle };
+        } catch (error) {
+          if (!(error instanceof MediaError && error.reason === 'over-capacity') || !farNodes) return refusedAs('join', () => { throw error; });
+          // A node already holding part of the room first (one pipe pair per node pair), else one with headroom.
+          const spanned = room.span.list().find((p) => p.kind === 'remote' && !p.closed);
+          const far = spanned?.kind === 'remote' ? { nodeId: spanned.nodeId, grpcAddress: spanned.grpcAddress } : await farNodes.choose(room.id, nodeId ? [nodeId()] : []);
+          if (!far) return refusedAs('join', () => { throw error; });
+          logger.info('media-node.join-spills-to-node', { roomId: room.id, sessionId, farNodeId: far.nodeId });
+          return { where: far, settle: () => {} };
+        }
+      };
+      const { consumer, producer } = await room.createTransports(sessionId, userId, rtpCapabilities, { place, minIceConsentTimeoutS });
       return { consumerTransport: consumer, producerTransport: producer };
     }),
     join: unary('Join', async (request) => {
       requireSessionId(request.sessionId);
       const stopTimer = metrics.joinDuration.startTimer();
-      const room = rooms.get(request.roomId);
-      const { settle } = refusedAs('join', () => admission.admitJoin(room.id, room.slot.index, request.sessionId));
-      try {
-        const result = await room.join(request);
-        settle(true);
-        stopTimer();
-        return result;
-      } catch (error) {
-        settle(false);
-        throw error;
-      }
+      // Admitted (and placed) at CreateTransports; the join settles that reservation.
+      const result = await rooms.get(request.roomId).join(request);
+      stopTimer();
+      return result;
     }),
     resumeConsumer: unary('ResumeConsumer', async ({ roomId, sessionId, consumerId }) => {
       await rooms.get(roomId).resume(sessionId, consumerId);

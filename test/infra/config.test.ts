@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, configFromContext, DEFAULTS, rtcPortRange } from '../../infra/config';
+import { ConfigError, configFromContext, DEFAULTS, pipePortRange, rtcPortRange } from '../../infra/config';
+import { DEFAULT_PIPE_PORTS } from '../../media-node/src/pipe-ports';
 
 const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => configFromContext((k) => context[k], env);
 
@@ -10,6 +11,9 @@ describe('infra config', () => {
     assert.deepEqual({ ...config, region: undefined }, { ...DEFAULTS, region: undefined, account: undefined });
     assert.equal(config.region, 'us-east-1');
     assert.equal(fromContext({}).region, undefined);
+    // One truth for the pipe ports: the media node's default range.
+    assert.deepEqual(pipePortRange(config), DEFAULT_PIPE_PORTS);
+    assert.deepEqual(pipePortRange(fromContext({ pipePortMin: '46000', pipePortMax: '46099' })), { min: 46000, max: 46099 });
   });
 
   it('parses `-c key=value` strings', () => {
@@ -52,5 +56,10 @@ describe('infra config', () => {
     rejects({ reaperShardGroups: 6 }, 'reaperShardGroups'); // an EventBridge rule takes at most 5 targets
     rejects({ reaperShardGroups: 0 }, 'reaperShardGroups');
     rejects({ reaperReservedConcurrency: -1 }, 'reaperReservedConcurrency');
+    rejects({ pipePortMin: 45100, pipePortMax: 45099 }, 'pipePortMax');
+    rejects({ pipePortMin: 40001, pipePortMax: 40100 }, 'pipePortMin'); // overlaps the RTC ports 40000..40001
+    rejects({ grpcPort: 45500 }, 'grpcPort'); // inside the default pipe range
+    rejects({ metricsPort: 45000 }, 'metricsPort');
+    rejects({ pipePortMin: 1000 }, 'pipePortMin');
   });
 });

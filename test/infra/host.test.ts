@@ -236,7 +236,9 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
     assert.ok(order('journalctl') < order('aws cloudformation'), 'ready line first, then the signal');
     assert.ok(order('systemctl enable --now harmony-media-load.service') < order('aws cloudformation'), 'watchdog and helpers start once serving');
     const env = readFileSync(join(conf, 'node.env'), 'utf8');
-    for (const line of ['MEDIA_NODE_ID=i-0abc', 'MEDIA_INSTANCE_ID=i-0abc', 'MEDIA_AUTOSCALING_GROUP=grp', 'MEDIA_GRPC_ADVERTISED_ADDRESS=10.0.1.7:50051']) {
+    for (const line of ['MEDIA_NODE_ID=i-0abc', 'MEDIA_INSTANCE_ID=i-0abc', 'MEDIA_AUTOSCALING_GROUP=grp', 'MEDIA_GRPC_ADVERTISED_ADDRESS=10.0.1.7:50051',
+      // The node-to-node pipe listens on, and is announced as, the private IPv4 (IMDS local-ipv4).
+      'MEDIA_PIPE_LISTEN_IP=10.0.1.7', 'MEDIA_PIPE_ANNOUNCED_ADDRESS=10.0.1.7']) {
       assert.ok(env.includes(`${line}\n`), line);
     }
     assert.match(env, /\nMEDIASOUP_WORKER_BIN=.*\/worker\/mediasoup-worker\n/);
@@ -264,7 +266,7 @@ describe('user data', () => {
   const settings: MediaHostSettings = {
     region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', autoScalingGroupName: 'grp',
     lifecycleHookName: 'hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
-    stackName: 'HarmonyVoice-MediaFleet', signalResource: 'Nodes1234', readyTimeoutSeconds: 600, logGroup: 'node-logs',
+    pipePorts: '45000-45999', stackName: 'HarmonyVoice-MediaFleet', signalResource: 'Nodes1234', readyTimeoutSeconds: 600, logGroup: 'node-logs',
   };
 
   it('writes environment files that bash and systemd read alike (no quoting, no spaces)', () => {
@@ -282,7 +284,7 @@ describe('user data', () => {
     mkdirSync(dir, { recursive: true });
     const run = spawnSync('bash', ['-c', `set -e\n${script}\nset -a; . ${dir}/node.env; . ${dir}/fleet.env; env`], { encoding: 'utf8', env: {} });
     assert.equal(run.status, 0, run.stderr);
-    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1',
+    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_PIPE_PORTS=45000-45999', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1',
       'HARMONY_STACK_NAME=HarmonyVoice-MediaFleet', 'HARMONY_SIGNAL_RESOURCE=Nodes1234', 'HARMONY_LOG_GROUP=node-logs']) {
       assert.ok(run.stdout.split('\n').includes(line), line);
     }

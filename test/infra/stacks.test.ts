@@ -372,14 +372,51 @@ describe('network stack', () => {
       open.map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort}`).sort(),
       ['tcp 40000-40001', 'udp 40000-40001'],
     );
+    // gRPC: from the signalling functions, and from the other media nodes (a spanning channel's home node).
     const grpc = rules.filter((r) => coversPort(r, DEFAULTS.grpcPort));
-    assert.equal(grpc.length, 1);
-    assert.equal(grpc[0].IpProtocol, 'tcp');
-    assert.deepEqual([...referencedIds(grpc[0].SourceSecurityGroupId)], [functionsSg]);
+    assert.deepEqual(grpc.map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort} ${[...referencedIds(r.SourceSecurityGroupId)]}`).sort(),
+      [`tcp ${DEFAULTS.grpcPort}-${DEFAULTS.grpcPort} ${functionsSg}`, `tcp ${DEFAULTS.grpcPort}-${DEFAULTS.grpcPort} ${mediaSg}`].sort());
+    for (const rule of grpc) assert.deepEqual(Object.keys(rule).filter((k) => /^(CidrIp|CidrIpv6|SourcePrefixListId)$/.test(k)), []);
     for (const sg of resourcesOf(t, 'AWS::EC2::SecurityGroup').map(([id]) => id)) {
       for (const rule of ingressRules(t, sg)) {
         assert.ok(!coversPort(rule, 22), `no SSH ingress on ${sg}`);
         if (rule.CidrIp === '0.0.0.0/0') assert.ok(!coversPort(rule, DEFAULTS.grpcPort) && !coversPort(rule, DEFAULTS.metricsPort));
+      }
+    }
+  });
+
+  it('opens the node-to-node pipe ports (UDP) and gRPC to the media nodes\' own security group only', () => {
+    const t = s.templates.network;
+    const mediaSg = logicalId(s.network, s.network.mediaSecurityGroup);
+    const { pipePortMin: min, pipePortMax: max } = DEFAULTS;
+    assert.deepEqual([min, max], [45000, 45999]);
+    const fromNodes = resourcesOf(t, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties)
+      .filter((r) => referencedIds(r.GroupId).has(mediaSg) && referencedIds(r.SourceSecurityGroupId).has(mediaSg));
+    assert.deepEqual(
+      fromNodes.map((r) => ({ IpProtocol: r.IpProtocol, FromPort: r.FromPort, ToPort: r.ToPort, source: r.SourceSecurityGroupId })),
+      [
+        { IpProtocol: 'udp', FromPort: min, ToPort: max, source: { 'Fn::GetAtt': [mediaSg, 'GroupId'] } },
+        { IpProtocol: 'tcp', FromPort: DEFAULTS.grpcPort, ToPort: DEFAULTS.grpcPort, source: { 'Fn::GetAtt': [mediaSg, 'GroupId'] } },
+      ],
+    );
+    // No other rule of any group in the app opens a pipe port (either protocol) or the gRPC port wider: no CIDR
+    // (world or VPC), no prefix list, no other group than the functions' (gRPC only).
+    const functionsSg = logicalId(s.network, s.network.functionsSecurityGroup);
+    const templates = Object.values(s.templates);
+    for (const template of templates) {
+      const groups = resourcesOf(template, 'AWS::EC2::SecurityGroup').map(([id]) => id);
+      const standalone = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties);
+      const all = [...groups.flatMap((id) => ingressRules(template, id)), ...standalone.filter((r) => !groups.some((g) => referencedIds(r.GroupId).has(g)))];
+      for (const rule of all) {
+        const pipe = rule.IpProtocol === '-1' || (rule.FromPort <= max && min <= rule.ToPort);
+        const grpcPort = coversPort(rule, DEFAULTS.grpcPort);
+        if (!pipe && !grpcPort) continue;
+        const sources = [...referencedIds(rule.SourceSecurityGroupId ?? null)];
+        const label = JSON.stringify(rule);
+        assert.equal(rule.CidrIp ?? rule.CidrIpv6 ?? rule.SourcePrefixListId, undefined, `no address range reaches the pipe or gRPC ports: ${label}`);
+        assert.ok(sources.length === 1, label);
+        if (pipe) assert.deepEqual(sources, [mediaSg], `pipe ports from the nodes only: ${label}`);
+        else assert.ok(sources[0] === mediaSg || sources[0] === functionsSg, label);
       }
     }
   });
@@ -433,7 +470,7 @@ describe('media fleet stack', () => {
     assert.match(script, /aws s3 cp 's3:\/\/«.*»\/[0-9a-f]{64}\.zip' '\/tmp\/harmony-media-node\.zip' --region/);
     for (const line of ['MEDIA_GRPC_HOST=0.0.0.0', 'MEDIA_GRPC_PORT=50051', 'MEDIA_LISTEN_IP=0.0.0.0', 'MEDIA_USE_EC2_METADATA=1',
       'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_WORKERS=2', 'MEDIA_METRICS_HOST=127.0.0.1', 'MEDIA_METRICS_PORT=9464',
-      `MEDIA_DRAIN_TIMEOUT_MS=${DEFAULTS.drainTimeoutSeconds * 1000}`, 'HARMONY_ASG_NAME=HarmonyVoice-media-nodes',
+      `MEDIA_DRAIN_TIMEOUT_MS=${DEFAULTS.drainTimeoutSeconds * 1000}`, 'MEDIA_PIPE_PORTS=45000-45999', 'HARMONY_ASG_NAME=HarmonyVoice-media-nodes',
       'HARMONY_LIFECYCLE_HOOK=drain-media-node', `LOAD_METRIC_NAMESPACE=${LOAD_METRIC_NAMESPACE}`, `LOAD_METRIC_NAME=${LOAD_METRIC_NAME}`,
       `HARMONY_SIGNAL_RESOURCE=${logicalId(s.mediaFleet, s.mediaFleet.group)}`]) {
       assert.ok(script.includes(`\n${line}\n`), `user data sets ${line}`);

@@ -237,7 +237,7 @@ describe('joins into a room spanning workers (routing/load.ts spanJoinCosts)', (
   });
 });
 
-describe('Admission.chooseSpanWorker (for RoomSpan, not wired into Room yet)', () => {
+describe('Admission.chooseSpanWorker (where CreateTransports places a new session)', () => {
   test('the main worker until the join would pass the spill load, then another worker where every worker stays admitted', async () => {
     // 30 consumers per worker, admission at 80 % (24), spilling from 60 % (18).
     const { node, api, stop } = await startTestNode({ workers: 2, capacity: 60, admitLoadPercent: 80 });

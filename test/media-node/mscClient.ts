@@ -39,6 +39,7 @@ export class TestClient {
   private track = new MediaStreamTrack({ kind: 'audio' });
   private producerRtp?: { payloadType: number; ssrc: number };
   private consumers: { close(): void }[] = [];
+  private sent = 0;
 
   constructor(
     readonly api: MediaNodeApi,
@@ -108,8 +109,10 @@ export class TestClient {
   /** Sends `count` Opus-sized RTP packets at 50 per second. */
   async speak(count: number): Promise<void> {
     const { payloadType, ssrc } = this.producerRtp!;
-    for (let i = 0; i < count; i++) {
-      const header = new RtpHeader({ payloadType, sequenceNumber: i + 1, timestamp: i * 960, ssrc, marker: false });
+    // Sequence numbers and timestamps run on across calls (a restarted sequence reads as old packets).
+    for (let n = 0; n < count; n++) {
+      const i = this.sent++;
+      const header = new RtpHeader({ payloadType, sequenceNumber: (i + 1) & 0xffff, timestamp: (i * 960) >>> 0, ssrc, marker: false });
       this.track.writeRtp(new RtpPacket(header, Buffer.alloc(80, i)));
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -1,4 +1,4 @@
-// RoomSpan (not yet wired into Room): a channel's members on two workers hear each other through
+// RoomSpan on its own (Room uses it: span-room.test.ts): a channel's members on two workers hear each other through
 // pipeToRouter, each producer is piped once per part, and a part's router and pipes close when its
 // last session goes (router dumps show nothing left).
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { types } from 'mediasoup';
 import { silentLogger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from '../../media-node/src/codecs';
-import { RoomSpan } from '../../media-node/src/RoomSpan';
+import { RoomSpan, type LocalPart, type SpanPart } from '../../media-node/src/RoomSpan';
 import { WorkerPool } from '../../media-node/src/WorkerPool';
 import { waitFor } from './helpers';
 
@@ -17,6 +17,12 @@ before(async () => {
   pool = await WorkerPool.start({ count: 2, listenIp: '127.0.0.1', rtcPortBase: 0, logger: silentLogger });
 });
 after(() => pool.close());
+
+/** A part on a worker of this node (a test failure otherwise). */
+function localPart(part: SpanPart | undefined): LocalPart | undefined {
+  if (part) assert.equal(part.kind, 'local');
+  return part as LocalPart | undefined;
+}
 
 async function udpSocket(): Promise<Socket> {
   const socket = createSocket('udp4');
@@ -65,9 +71,9 @@ describe('RoomSpan: one channel over two workers', () => {
     sinkA.on('message', (m) => m.length > 12 && (m[1]! & 0x7f) === 100 && got.a++);
     sinkB.on('message', (m) => m.length > 12 && (m[1]! & 0x7f) === 100 && got.b++);
     try {
-      const a = await span.place('a');
+      const a = localPart(await span.place('a'))!;
       next = 'B';
-      const b = await span.place('b');
+      const b = localPart(await span.place('b'))!;
       assert.equal(a.router, main);
       assert.notEqual(b.router, main);
       assert.equal(b.slot, slotB, 'b landed on the other worker');
@@ -76,8 +82,8 @@ describe('RoomSpan: one channel over two workers', () => {
       const fromA = await producerOn(a.router, 0xa);
       const fromB = await producerOn(b.router, 0xb);
       // Each hears the other: the producer is piped where its listener is, twice asked, once made.
-      await Promise.all([span.reach(fromA.producer, a.router, b.router), span.reach(fromA.producer, a.router, b.router)]);
-      await span.reach(fromB.producer, b.router, a.router);
+      await Promise.all([span.reach(fromA.producer.id, a, b), span.reach(fromA.producer.id, a, b)]);
+      await span.reach(fromB.producer.id, b, a);
       const bHearsA = await listenerOn(b.router, fromA.producer.id, sinkB);
       const aHearsB = await listenerOn(a.router, fromB.producer.id, sinkA);
       for (let i = 1; i <= 40; i++) {

@@ -14,7 +14,7 @@ import type { MediaNodeRecord } from '../../routing/types';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
 import { limitsFrom } from '../../functions/handlers/runtime';
-import { iceConsentTimeoutFor } from '../../media-node/src/Room';
+import { iceConsentTimeoutFor } from '../../media-node/src/SessionMedia';
 import { clientRtpCapabilities, startTestNode } from '../media-node/helpers';
 
 const NODE: MediaNodeRecord = {

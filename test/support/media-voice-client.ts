@@ -5,7 +5,7 @@
 // count the RTP it receives per user; its transports can restart ICE (werift-ice-restart.ts).
 import { createRequire } from 'node:module';
 import { Device, MediaStreamTrack, RTCCertificate, RTCRtpCodecParameters, RtpHeader, RtpPacket } from 'msc-node';
-import type { StreamMessageResponse_JoinedChannel, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
+import type { StreamMessageResponse_JoinedChannel, StreamMessageResponse_PreparedForJoinChannel, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
 import { enableIceRestart } from './werift-ice-restart';
 import { describe, VoiceTestClient, type ClientOptions } from './voice-client';
 
@@ -43,11 +43,29 @@ export interface MediaJoined {
   consume(data: UserConsumerOptions): Promise<void>;
   /** Starts sending RTP (50 packets per second) on the producer; returns the stop. */
   speak(): () => void;
+  /** Sends `count` Opus-sized RTP packets at 50 per second on the producer. */
+  speakPackets(count: number): Promise<void>;
+  /** What PreparedForJoinChannel carried (the media node's ICE candidates: which node the session is on). */
+  prepared: StreamMessageResponse_PreparedForJoinChannel;
 }
 
-/** Connect + Initialize + Prepare + Join with a real producer; resolves once the producer transport's DTLS is up. */
+/**
+ * Connect + Initialize + Prepare + Join with a real producer; resolves once the producer transport's DTLS is up.
+ * A join that fails closes what it opened (socket, transports), so a failing test ends instead of hanging.
+ */
 export async function joinWithMedia(options: ClientOptions, guildId: bigint, channelId: bigint): Promise<MediaJoined> {
   const client = await VoiceTestClient.connect(options);
+  const opened: Transport[] = [];
+  try {
+    return await joinOn(client, opened, guildId, channelId);
+  } catch (error) {
+    for (const transport of opened) transport.close();
+    client.terminate();
+    throw error;
+  }
+}
+
+async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: bigint, channelId: bigint): Promise<MediaJoined> {
   client.send({ $case: 'initialize', value: { guildId, channelId } });
   const { rtpCapabilities } = await client.expect('initialized');
   // handlerName: Node >= 21 has a global `navigator`, which msc-node's detection takes for a browser.
@@ -60,6 +78,7 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
   const fingerprints = new RTCCertificate(keys.keyPem, keys.certPem, keys.signatureHash as never).getFingerprints();
   const send = device.createSendTransport(toOptions(prepared.producerTransportOptions!));
   const recv = device.createRecvTransport({ ...toOptions(prepared.consumerTransportOptions!), additionalSettings: { dtls: { keys } } });
+  opened.push(send, recv);
   enableIceRestart(send);
   enableIceRestart(recv);
   let producerDtls: unknown;
@@ -85,11 +104,17 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
   await waitFor(() => send.connectionState === 'connected', 10_000, 'the producer transport to connect');
   const rtp = { payloadType: producer.rtpParameters.codecs[0]!.payloadType, ssrc: producer.rtpParameters.encodings![0]!.ssrc! };
 
+  let seq = 0;
+  const sendOne = () => {
+    seq++;
+    const header = new RtpHeader({ payloadType: rtp.payloadType, sequenceNumber: seq & 0xffff, timestamp: (seq * 960) >>> 0, ssrc: rtp.ssrc, marker: false });
+    track.writeRtp(new RtpPacket(header, Buffer.alloc(80, seq & 0xff)));
+  };
   const received = new Map<string, number>();
   const listeners = new Set<(user: string, at: number) => void>();
   const consumers = new Map<string, string>();
   const result: MediaJoined = {
-    client, joined: joined!, transports: [send, recv], send, recv, received, consumers,
+    client, joined: joined!, transports: [send, recv], send, recv, received, consumers, prepared,
     async consume(data) {
       const user = String(data.userId);
       const consumer = await recv.consume({ id: data.consumerId, producerId: data.producerId, kind: 'audio', rtpParameters: JSON.parse(data.rtpParameters) });
@@ -106,13 +131,14 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
       return () => void listeners.delete(listener);
     },
     speak() {
-      let seq = 1;
-      const timer = setInterval(() => {
-        const header = new RtpHeader({ payloadType: rtp.payloadType, sequenceNumber: seq & 0xffff, timestamp: (seq * 960) >>> 0, ssrc: rtp.ssrc, marker: false });
-        track.writeRtp(new RtpPacket(header, Buffer.alloc(80, seq & 0xff)));
-        seq++;
-      }, 20);
+      const timer = setInterval(sendOne, 20);
       return () => clearInterval(timer);
+    },
+    async speakPackets(count) {
+      for (let i = 0; i < count; i++) {
+        sendOne();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     },
   };
   return result;

@@ -155,7 +155,7 @@ export interface HistoryEntry {
   forMembers: ConsumerDelivery[];
   /** leave: one UserLeft each */
   audience: string[];
-  /** leave: "left", "replaced", "ice-failed", ... */
+  /** leave: "left", "replaced", "ice-failed", ..., "node-lost" */
   reason: string;
 }
 
@@ -207,8 +207,124 @@ export interface SessionLost {
   roomId: string;
   sessionId: string;
   userId: string;
-  /** "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained" */
+  /**
+   * "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained", or "node-lost" (the member's media
+   * was on another node carrying part of the channel, and that node died, drained or stopped answering)
+   */
   reason: string;
+}
+
+export interface OpenPartRequest {
+  roomId: string;
+  homeNodeId: string;
+}
+
+export interface OpenPartResponse {
+  /** JSON RtpCapabilities of the part's router */
+  rtpCapabilities: string;
+}
+
+export interface PipeEndpoint {
+  ip: string;
+  port: number;
+  /** JSON SrtpParameters */
+  srtpParameters: string;
+}
+
+export interface CreatePipeRequest {
+  roomId: string;
+}
+
+export interface ConnectPipeRequest {
+  roomId: string;
+  /** the other end's pipe transport */
+  remote: PipeEndpoint | undefined;
+}
+
+export interface ConnectPipeResponse {
+}
+
+export interface PartCreateTransportsRequest {
+  roomId: string;
+  sessionId: string;
+  userId: string;
+  /** as CreateTransportsRequest's (resume.v1: the resume grace) */
+  minIceConsentTimeoutS: number;
+}
+
+export interface PartJoinRequest {
+  roomId: string;
+  sessionId: string;
+  /** JSON RtpParameters (already validated by the home node) */
+  rtpParameters: string;
+  /** JSON DtlsParameters */
+  producerDtlsParameters: string;
+  /** JSON DtlsParameters */
+  consumerDtlsParameters: string;
+}
+
+export interface PartJoinResponse {
+  producerId: string;
+}
+
+export interface PartConsumeRequest {
+  roomId: string;
+  /** the receiver, on the part */
+  sessionId: string;
+  /** on the part's router (its own member's, or piped in) */
+  producerId: string;
+  /** the receiver's JSON RtpCapabilities */
+  rtpCapabilities: string;
+  producerSessionId: string;
+}
+
+export interface PartConsumeResponse {
+  consumerId: string;
+  /** JSON RtpParameters of the consumer */
+  rtpParameters: string;
+}
+
+export interface PartConsumerRequest {
+  roomId: string;
+  sessionId: string;
+  consumerId: string;
+}
+
+export interface PartSessionRequest {
+  roomId: string;
+  sessionId: string;
+}
+
+export interface PipeProduceRequest {
+  roomId: string;
+  /** the id on the home node (kept) */
+  producerId: string;
+  /** "audio" */
+  kind: string;
+  /** JSON RtpParameters of the home node's pipe consumer */
+  rtpParameters: string;
+}
+
+export interface PipeProducerRequest {
+  roomId: string;
+  producerId: string;
+}
+
+export interface PipeConsumeResponse {
+  kind: string;
+  /** JSON RtpParameters of the far node's pipe consumer */
+  rtpParameters: string;
+}
+
+export interface ClosePartRequest {
+  roomId: string;
+}
+
+export interface PartEmpty {
+}
+
+export interface WatchPartRequest {
+  roomId: string;
 }
 
 function createBaseTransportOptions(): TransportOptions {
@@ -1765,6 +1881,1122 @@ export const SessionLost: MessageFns<SessionLost> = {
   },
 };
 
+function createBaseOpenPartRequest(): OpenPartRequest {
+  return { roomId: "", homeNodeId: "" };
+}
+
+export const OpenPartRequest: MessageFns<OpenPartRequest> = {
+  encode(message: OpenPartRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.homeNodeId !== "") {
+      writer.uint32(18).string(message.homeNodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenPartRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenPartRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.homeNodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseOpenPartResponse(): OpenPartResponse {
+  return { rtpCapabilities: "" };
+}
+
+export const OpenPartResponse: MessageFns<OpenPartResponse> = {
+  encode(message: OpenPartResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rtpCapabilities !== "") {
+      writer.uint32(10).string(message.rtpCapabilities);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenPartResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenPartResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rtpCapabilities = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePipeEndpoint(): PipeEndpoint {
+  return { ip: "", port: 0, srtpParameters: "" };
+}
+
+export const PipeEndpoint: MessageFns<PipeEndpoint> = {
+  encode(message: PipeEndpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ip !== "") {
+      writer.uint32(10).string(message.ip);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.srtpParameters !== "") {
+      writer.uint32(26).string(message.srtpParameters);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PipeEndpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePipeEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.srtpParameters = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseCreatePipeRequest(): CreatePipeRequest {
+  return { roomId: "" };
+}
+
+export const CreatePipeRequest: MessageFns<CreatePipeRequest> = {
+  encode(message: CreatePipeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreatePipeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreatePipeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseConnectPipeRequest(): ConnectPipeRequest {
+  return { roomId: "", remote: undefined };
+}
+
+export const ConnectPipeRequest: MessageFns<ConnectPipeRequest> = {
+  encode(message: ConnectPipeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.remote !== undefined) {
+      PipeEndpoint.encode(message.remote, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectPipeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectPipeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.remote = PipeEndpoint.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseConnectPipeResponse(): ConnectPipeResponse {
+  return {};
+}
+
+export const ConnectPipeResponse: MessageFns<ConnectPipeResponse> = {
+  encode(_: ConnectPipeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectPipeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectPipeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartCreateTransportsRequest(): PartCreateTransportsRequest {
+  return { roomId: "", sessionId: "", userId: "", minIceConsentTimeoutS: 0 };
+}
+
+export const PartCreateTransportsRequest: MessageFns<PartCreateTransportsRequest> = {
+  encode(message: PartCreateTransportsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(26).string(message.userId);
+    }
+    if (message.minIceConsentTimeoutS !== 0) {
+      writer.uint32(32).uint32(message.minIceConsentTimeoutS);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartCreateTransportsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartCreateTransportsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.minIceConsentTimeoutS = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartJoinRequest(): PartJoinRequest {
+  return { roomId: "", sessionId: "", rtpParameters: "", producerDtlsParameters: "", consumerDtlsParameters: "" };
+}
+
+export const PartJoinRequest: MessageFns<PartJoinRequest> = {
+  encode(message: PartJoinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.rtpParameters !== "") {
+      writer.uint32(26).string(message.rtpParameters);
+    }
+    if (message.producerDtlsParameters !== "") {
+      writer.uint32(34).string(message.producerDtlsParameters);
+    }
+    if (message.consumerDtlsParameters !== "") {
+      writer.uint32(42).string(message.consumerDtlsParameters);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartJoinRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartJoinRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.rtpParameters = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.producerDtlsParameters = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.consumerDtlsParameters = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartJoinResponse(): PartJoinResponse {
+  return { producerId: "" };
+}
+
+export const PartJoinResponse: MessageFns<PartJoinResponse> = {
+  encode(message: PartJoinResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.producerId !== "") {
+      writer.uint32(10).string(message.producerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartJoinResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartJoinResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.producerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartConsumeRequest(): PartConsumeRequest {
+  return { roomId: "", sessionId: "", producerId: "", rtpCapabilities: "", producerSessionId: "" };
+}
+
+export const PartConsumeRequest: MessageFns<PartConsumeRequest> = {
+  encode(message: PartConsumeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.producerId !== "") {
+      writer.uint32(26).string(message.producerId);
+    }
+    if (message.rtpCapabilities !== "") {
+      writer.uint32(34).string(message.rtpCapabilities);
+    }
+    if (message.producerSessionId !== "") {
+      writer.uint32(42).string(message.producerSessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartConsumeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartConsumeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.producerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rtpCapabilities = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.producerSessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartConsumeResponse(): PartConsumeResponse {
+  return { consumerId: "", rtpParameters: "" };
+}
+
+export const PartConsumeResponse: MessageFns<PartConsumeResponse> = {
+  encode(message: PartConsumeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consumerId !== "") {
+      writer.uint32(10).string(message.consumerId);
+    }
+    if (message.rtpParameters !== "") {
+      writer.uint32(18).string(message.rtpParameters);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartConsumeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartConsumeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.consumerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rtpParameters = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartConsumerRequest(): PartConsumerRequest {
+  return { roomId: "", sessionId: "", consumerId: "" };
+}
+
+export const PartConsumerRequest: MessageFns<PartConsumerRequest> = {
+  encode(message: PartConsumerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.consumerId !== "") {
+      writer.uint32(26).string(message.consumerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartConsumerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartConsumerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.consumerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartSessionRequest(): PartSessionRequest {
+  return { roomId: "", sessionId: "" };
+}
+
+export const PartSessionRequest: MessageFns<PartSessionRequest> = {
+  encode(message: PartSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePipeProduceRequest(): PipeProduceRequest {
+  return { roomId: "", producerId: "", kind: "", rtpParameters: "" };
+}
+
+export const PipeProduceRequest: MessageFns<PipeProduceRequest> = {
+  encode(message: PipeProduceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.producerId !== "") {
+      writer.uint32(18).string(message.producerId);
+    }
+    if (message.kind !== "") {
+      writer.uint32(26).string(message.kind);
+    }
+    if (message.rtpParameters !== "") {
+      writer.uint32(34).string(message.rtpParameters);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PipeProduceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePipeProduceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.producerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rtpParameters = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePipeProducerRequest(): PipeProducerRequest {
+  return { roomId: "", producerId: "" };
+}
+
+export const PipeProducerRequest: MessageFns<PipeProducerRequest> = {
+  encode(message: PipeProducerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.producerId !== "") {
+      writer.uint32(18).string(message.producerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PipeProducerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePipeProducerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.producerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePipeConsumeResponse(): PipeConsumeResponse {
+  return { kind: "", rtpParameters: "" };
+}
+
+export const PipeConsumeResponse: MessageFns<PipeConsumeResponse> = {
+  encode(message: PipeConsumeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.rtpParameters !== "") {
+      writer.uint32(18).string(message.rtpParameters);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PipeConsumeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePipeConsumeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rtpParameters = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseClosePartRequest(): ClosePartRequest {
+  return { roomId: "" };
+}
+
+export const ClosePartRequest: MessageFns<ClosePartRequest> = {
+  encode(message: ClosePartRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClosePartRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClosePartRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePartEmpty(): PartEmpty {
+  return {};
+}
+
+export const PartEmpty: MessageFns<PartEmpty> = {
+  encode(_: PartEmpty, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartEmpty {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartEmpty();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseWatchPartRequest(): WatchPartRequest {
+  return { roomId: "" };
+}
+
+export const WatchPartRequest: MessageFns<WatchPartRequest> = {
+  encode(message: WatchPartRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchPartRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchPartRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 export type MediaNodeService = typeof MediaNodeService;
 export const MediaNodeService = {
   openRoom: {
@@ -2007,6 +3239,402 @@ export interface MediaNodeClient extends Client {
 export const MediaNodeClient = makeGenericClientConstructor(MediaNodeService, "medianode.v1.MediaNode") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): MediaNodeClient;
   service: typeof MediaNodeService;
+  serviceName: string;
+};
+
+export type MediaNodeSpanService = typeof MediaNodeSpanService;
+export const MediaNodeSpanService = {
+  openPart: {
+    path: "/medianode.v1.MediaNodeSpan/OpenPart" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: OpenPartRequest): Buffer => Buffer.from(OpenPartRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): OpenPartRequest => OpenPartRequest.decode(value),
+    responseSerialize: (value: OpenPartResponse): Buffer => Buffer.from(OpenPartResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): OpenPartResponse => OpenPartResponse.decode(value),
+  },
+  createPipe: {
+    path: "/medianode.v1.MediaNodeSpan/CreatePipe" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreatePipeRequest): Buffer => Buffer.from(CreatePipeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreatePipeRequest => CreatePipeRequest.decode(value),
+    responseSerialize: (value: PipeEndpoint): Buffer => Buffer.from(PipeEndpoint.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PipeEndpoint => PipeEndpoint.decode(value),
+  },
+  connectPipe: {
+    path: "/medianode.v1.MediaNodeSpan/ConnectPipe" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConnectPipeRequest): Buffer => Buffer.from(ConnectPipeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConnectPipeRequest => ConnectPipeRequest.decode(value),
+    responseSerialize: (value: ConnectPipeResponse): Buffer => Buffer.from(ConnectPipeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConnectPipeResponse => ConnectPipeResponse.decode(value),
+  },
+  partCreateTransports: {
+    path: "/medianode.v1.MediaNodeSpan/PartCreateTransports" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartCreateTransportsRequest): Buffer =>
+      Buffer.from(PartCreateTransportsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartCreateTransportsRequest => PartCreateTransportsRequest.decode(value),
+    responseSerialize: (value: CreateTransportsResponse): Buffer =>
+      Buffer.from(CreateTransportsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateTransportsResponse => CreateTransportsResponse.decode(value),
+  },
+  partJoin: {
+    path: "/medianode.v1.MediaNodeSpan/PartJoin" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartJoinRequest): Buffer => Buffer.from(PartJoinRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartJoinRequest => PartJoinRequest.decode(value),
+    responseSerialize: (value: PartJoinResponse): Buffer => Buffer.from(PartJoinResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartJoinResponse => PartJoinResponse.decode(value),
+  },
+  partConsume: {
+    path: "/medianode.v1.MediaNodeSpan/PartConsume" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartConsumeRequest): Buffer => Buffer.from(PartConsumeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartConsumeRequest => PartConsumeRequest.decode(value),
+    responseSerialize: (value: PartConsumeResponse): Buffer => Buffer.from(PartConsumeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartConsumeResponse => PartConsumeResponse.decode(value),
+  },
+  partResumeConsumer: {
+    path: "/medianode.v1.MediaNodeSpan/PartResumeConsumer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartConsumerRequest): Buffer => Buffer.from(PartConsumerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartConsumerRequest => PartConsumerRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
+  partCloseConsumer: {
+    path: "/medianode.v1.MediaNodeSpan/PartCloseConsumer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartConsumerRequest): Buffer => Buffer.from(PartConsumerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartConsumerRequest => PartConsumerRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
+  partRestartIce: {
+    path: "/medianode.v1.MediaNodeSpan/PartRestartIce" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartSessionRequest): Buffer => Buffer.from(PartSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartSessionRequest => PartSessionRequest.decode(value),
+    responseSerialize: (value: RestartIceResponse): Buffer => Buffer.from(RestartIceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestartIceResponse => RestartIceResponse.decode(value),
+  },
+  partCloseSession: {
+    path: "/medianode.v1.MediaNodeSpan/PartCloseSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartSessionRequest): Buffer => Buffer.from(PartSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartSessionRequest => PartSessionRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
+  /** Makes a home producer consumable on the part (a pipe producer with the same id). */
+  pipeProduce: {
+    path: "/medianode.v1.MediaNodeSpan/PipeProduce" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PipeProduceRequest): Buffer => Buffer.from(PipeProduceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PipeProduceRequest => PipeProduceRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
+  pipeCloseProducer: {
+    path: "/medianode.v1.MediaNodeSpan/PipeCloseProducer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PipeProducerRequest): Buffer => Buffer.from(PipeProducerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PipeProducerRequest => PipeProducerRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
+  /** A pipe consumer of a part member's producer on the far end, for the home node's pipe producer. */
+  pipeConsume: {
+    path: "/medianode.v1.MediaNodeSpan/PipeConsume" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PipeProducerRequest): Buffer => Buffer.from(PipeProducerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PipeProducerRequest => PipeProducerRequest.decode(value),
+    responseSerialize: (value: PipeConsumeResponse): Buffer => Buffer.from(PipeConsumeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PipeConsumeResponse => PipeConsumeResponse.decode(value),
+  },
+  closePart: {
+    path: "/medianode.v1.MediaNodeSpan/ClosePart" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClosePartRequest): Buffer => Buffer.from(ClosePartRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClosePartRequest => ClosePartRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
+  /** The part's sessions that died on the far node (ICE/DTLS, worker death); ends when the part closes. */
+  watchPart: {
+    path: "/medianode.v1.MediaNodeSpan/WatchPart" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchPartRequest): Buffer => Buffer.from(WatchPartRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchPartRequest => WatchPartRequest.decode(value),
+    responseSerialize: (value: SessionLost): Buffer => Buffer.from(SessionLost.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SessionLost => SessionLost.decode(value),
+  },
+} as const;
+
+export interface MediaNodeSpanServer extends UntypedServiceImplementation {
+  openPart: handleUnaryCall<OpenPartRequest, OpenPartResponse>;
+  createPipe: handleUnaryCall<CreatePipeRequest, PipeEndpoint>;
+  connectPipe: handleUnaryCall<ConnectPipeRequest, ConnectPipeResponse>;
+  partCreateTransports: handleUnaryCall<PartCreateTransportsRequest, CreateTransportsResponse>;
+  partJoin: handleUnaryCall<PartJoinRequest, PartJoinResponse>;
+  partConsume: handleUnaryCall<PartConsumeRequest, PartConsumeResponse>;
+  partResumeConsumer: handleUnaryCall<PartConsumerRequest, PartEmpty>;
+  partCloseConsumer: handleUnaryCall<PartConsumerRequest, PartEmpty>;
+  partRestartIce: handleUnaryCall<PartSessionRequest, RestartIceResponse>;
+  partCloseSession: handleUnaryCall<PartSessionRequest, PartEmpty>;
+  /** Makes a home producer consumable on the part (a pipe producer with the same id). */
+  pipeProduce: handleUnaryCall<PipeProduceRequest, PartEmpty>;
+  pipeCloseProducer: handleUnaryCall<PipeProducerRequest, PartEmpty>;
+  /** A pipe consumer of a part member's producer on the far end, for the home node's pipe producer. */
+  pipeConsume: handleUnaryCall<PipeProducerRequest, PipeConsumeResponse>;
+  closePart: handleUnaryCall<ClosePartRequest, PartEmpty>;
+  /** The part's sessions that died on the far node (ICE/DTLS, worker death); ends when the part closes. */
+  watchPart: handleServerStreamingCall<WatchPartRequest, SessionLost>;
+}
+
+export interface MediaNodeSpanClient extends Client {
+  openPart(
+    request: OpenPartRequest,
+    callback: (error: ServiceError | null, response: OpenPartResponse) => void,
+  ): ClientUnaryCall;
+  openPart(
+    request: OpenPartRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: OpenPartResponse) => void,
+  ): ClientUnaryCall;
+  openPart(
+    request: OpenPartRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: OpenPartResponse) => void,
+  ): ClientUnaryCall;
+  createPipe(
+    request: CreatePipeRequest,
+    callback: (error: ServiceError | null, response: PipeEndpoint) => void,
+  ): ClientUnaryCall;
+  createPipe(
+    request: CreatePipeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PipeEndpoint) => void,
+  ): ClientUnaryCall;
+  createPipe(
+    request: CreatePipeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PipeEndpoint) => void,
+  ): ClientUnaryCall;
+  connectPipe(
+    request: ConnectPipeRequest,
+    callback: (error: ServiceError | null, response: ConnectPipeResponse) => void,
+  ): ClientUnaryCall;
+  connectPipe(
+    request: ConnectPipeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConnectPipeResponse) => void,
+  ): ClientUnaryCall;
+  connectPipe(
+    request: ConnectPipeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConnectPipeResponse) => void,
+  ): ClientUnaryCall;
+  partCreateTransports(
+    request: PartCreateTransportsRequest,
+    callback: (error: ServiceError | null, response: CreateTransportsResponse) => void,
+  ): ClientUnaryCall;
+  partCreateTransports(
+    request: PartCreateTransportsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateTransportsResponse) => void,
+  ): ClientUnaryCall;
+  partCreateTransports(
+    request: PartCreateTransportsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateTransportsResponse) => void,
+  ): ClientUnaryCall;
+  partJoin(
+    request: PartJoinRequest,
+    callback: (error: ServiceError | null, response: PartJoinResponse) => void,
+  ): ClientUnaryCall;
+  partJoin(
+    request: PartJoinRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartJoinResponse) => void,
+  ): ClientUnaryCall;
+  partJoin(
+    request: PartJoinRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartJoinResponse) => void,
+  ): ClientUnaryCall;
+  partConsume(
+    request: PartConsumeRequest,
+    callback: (error: ServiceError | null, response: PartConsumeResponse) => void,
+  ): ClientUnaryCall;
+  partConsume(
+    request: PartConsumeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartConsumeResponse) => void,
+  ): ClientUnaryCall;
+  partConsume(
+    request: PartConsumeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartConsumeResponse) => void,
+  ): ClientUnaryCall;
+  partResumeConsumer(
+    request: PartConsumerRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partResumeConsumer(
+    request: PartConsumerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partResumeConsumer(
+    request: PartConsumerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partCloseConsumer(
+    request: PartConsumerRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partCloseConsumer(
+    request: PartConsumerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partCloseConsumer(
+    request: PartConsumerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partRestartIce(
+    request: PartSessionRequest,
+    callback: (error: ServiceError | null, response: RestartIceResponse) => void,
+  ): ClientUnaryCall;
+  partRestartIce(
+    request: PartSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestartIceResponse) => void,
+  ): ClientUnaryCall;
+  partRestartIce(
+    request: PartSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestartIceResponse) => void,
+  ): ClientUnaryCall;
+  partCloseSession(
+    request: PartSessionRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partCloseSession(
+    request: PartSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partCloseSession(
+    request: PartSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  /** Makes a home producer consumable on the part (a pipe producer with the same id). */
+  pipeProduce(
+    request: PipeProduceRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  pipeProduce(
+    request: PipeProduceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  pipeProduce(
+    request: PipeProduceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  pipeCloseProducer(
+    request: PipeProducerRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  pipeCloseProducer(
+    request: PipeProducerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  pipeCloseProducer(
+    request: PipeProducerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  /** A pipe consumer of a part member's producer on the far end, for the home node's pipe producer. */
+  pipeConsume(
+    request: PipeProducerRequest,
+    callback: (error: ServiceError | null, response: PipeConsumeResponse) => void,
+  ): ClientUnaryCall;
+  pipeConsume(
+    request: PipeProducerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PipeConsumeResponse) => void,
+  ): ClientUnaryCall;
+  pipeConsume(
+    request: PipeProducerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PipeConsumeResponse) => void,
+  ): ClientUnaryCall;
+  closePart(
+    request: ClosePartRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  closePart(
+    request: ClosePartRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  closePart(
+    request: ClosePartRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  /** The part's sessions that died on the far node (ICE/DTLS, worker death); ends when the part closes. */
+  watchPart(request: WatchPartRequest, options?: Partial<CallOptions>): ClientReadableStream<SessionLost>;
+  watchPart(
+    request: WatchPartRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SessionLost>;
+}
+
+export const MediaNodeSpanClient = makeGenericClientConstructor(
+  MediaNodeSpanService,
+  "medianode.v1.MediaNodeSpan",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): MediaNodeSpanClient;
+  service: typeof MediaNodeSpanService;
   serviceName: string;
 };
 

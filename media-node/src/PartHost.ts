@@ -1,0 +1,274 @@
+// The far side of a channel that spans nodes: parts of other nodes' rooms hosted on this node. A part is
+// a router on one of this node's workers for the sessions the room's home node placed here, plus this
+// end of the room's PipeTransport pair to the home node. The home node drives it (RemotePart, over the
+// MediaNodeSpan gRPC service); this node keeps no membership or history for it — the home's ledger is
+// the channel's one history. Sessions lost here (ICE/DTLS, worker death) are reported to the home node
+// through WatchPart; a part whose worker died ends its watchers, which the home reads as the part lost.
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import type { PipeEndpoint, SessionLost, TransportOptions } from '../../gen/medianode/v1/media_node';
+import { MediaError } from '../api/errors';
+import type { Logger } from '../../lib/log';
+import { ROOM_MEDIA_CODECS } from './codecs';
+import { NodePipe, type PipeListen } from './NodePipe';
+import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type MediaLossReason, type ProducerHandle } from './SessionMedia';
+import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
+import type { WorkerPool, WorkerSlot } from './WorkerPool';
+
+export interface PartHostOptions {
+  pool: WorkerPool;
+  /** Load of a worker (Admission.score): a part goes on the least-loaded one. */
+  workerScore: (slot: WorkerSlot) => number;
+  pipe: PipeListen;
+  iceConsentTimeoutS: number;
+  iceDisconnectedGraceMs: number;
+  logger: Logger;
+}
+
+interface HostedSession {
+  readonly userId: string;
+  readonly media: LocalSessionMedia;
+  producer?: ProducerHandle;
+  readonly consumers: Map<string, ConsumerHandle>;
+}
+
+interface HostedPart {
+  readonly roomId: string;
+  readonly homeNodeId: string;
+  readonly slot: WorkerSlot;
+  readonly worker: types.Worker;
+  readonly router: types.Router;
+  pipe?: NodePipe;
+  readonly sessions: Map<string, HostedSession>;
+  /** Pipe consumers feeding the home node, by producer id. */
+  readonly pipeOut: Map<string, Promise<types.Consumer>>;
+  /** Pipe producers of the home node's producers, by producer id. */
+  readonly pipeIn: Map<string, Promise<types.Producer>>;
+  readonly events: EventEmitter<{ lost: [SessionLost]; closed: [] }>;
+}
+
+export class PartHost {
+  private readonly parts = new Map<string, HostedPart>();
+  private readonly opening = new Map<string, Promise<HostedPart>>();
+
+  constructor(private readonly options: PartHostOptions) {
+    options.pool.on('died', (slot) => {
+      for (const part of [...this.parts.values()]) if (part.slot === slot && part.worker === slot.worker) this.fail(part, 'worker-died');
+    });
+  }
+
+  /** Parts hosted here (diagnostics, tests). */
+  list(): { roomId: string; homeNodeId: string; worker: number; router: types.Router; sessions: string[]; pipe?: types.PipeTransport }[] {
+    return [...this.parts.values()].map((p) => ({
+      roomId: p.roomId,
+      homeNodeId: p.homeNodeId,
+      worker: p.slot.index,
+      router: p.router,
+      sessions: [...p.sessions.keys()],
+      pipe: p.pipe?.transport,
+    }));
+  }
+
+  async open(roomId: string, homeNodeId: string): Promise<types.RtpCapabilities> {
+    const existing = this.parts.get(roomId) ?? (await this.opening.get(roomId));
+    if (existing) return existing.router.rtpCapabilities;
+    const opening = this.create(roomId, homeNodeId).finally(() => this.opening.delete(roomId));
+    this.opening.set(roomId, opening);
+    return (await opening).router.rtpCapabilities;
+  }
+
+  async createPipe(roomId: string): Promise<PipeEndpoint> {
+    const part = this.get(roomId);
+    part.pipe ??= await NodePipe.create(part.router, this.options.pipe, { roomId, homeNodeId: part.homeNodeId });
+    return part.pipe.endpoint;
+  }
+
+  async connectPipe(roomId: string, remote: PipeEndpoint | undefined): Promise<void> {
+    const part = this.get(roomId);
+    if (!part.pipe) throw new MediaError('not-prepared', `part ${roomId} has no pipe yet`);
+    await part.pipe.connect(remote);
+  }
+
+  async createTransports(
+    roomId: string,
+    sessionId: string,
+    userId: string,
+    minIceConsentTimeoutS = 0,
+  ): Promise<{ consumer: TransportOptions; producer: TransportOptions }> {
+    const part = this.get(roomId);
+    let session = part.sessions.get(sessionId);
+    if (!session) {
+      const media = await LocalSessionMedia.create({
+        router: part.router,
+        webRtcServer: part.slot.webRtcServer,
+        sessionId,
+        iceConsentTimeoutS: iceConsentTimeoutFor(this.options.iceConsentTimeoutS, minIceConsentTimeoutS),
+        iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
+        onLost: (reason) => this.lose(part, sessionId, userId, reason),
+      });
+      session = { userId, media, consumers: new Map() };
+      part.sessions.set(sessionId, session);
+      this.log(part).info('media-node.part-session-prepared', { sessionId, userId, worker: part.slot.index });
+    }
+    return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
+  }
+
+  async join(roomId: string, sessionId: string, rtp: string, producerDtls: string, consumerDtls: string): Promise<string> {
+    const session = this.session(roomId, sessionId);
+    if (session.producer) return session.producer.id;
+    session.producer = await session.media.start(
+      parseProducerRtpParameters(rtp),
+      parseDtlsParameters(producerDtls, 'producer dtls parameters'),
+      parseDtlsParameters(consumerDtls, 'consumer dtls parameters'),
+      { sessionId, userId: session.userId },
+    );
+    return session.producer.id;
+  }
+
+  async consume(roomId: string, sessionId: string, producerId: string, rtpCapabilities: string, producerSessionId: string): Promise<ConsumerHandle> {
+    const session = this.session(roomId, sessionId);
+    const consumer = await session.media.consume(producerId, parseRtpCapabilities(rtpCapabilities), { sessionId, producerSessionId });
+    session.consumers.set(consumer.id, consumer);
+    consumer.onClose(() => session.consumers.delete(consumer.id));
+    return consumer;
+  }
+
+  async resumeConsumer(roomId: string, sessionId: string, consumerId: string): Promise<void> {
+    const consumer = this.session(roomId, sessionId).consumers.get(consumerId);
+    if (!consumer || consumer.closed) throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in part ${roomId}`);
+    await consumer.resume();
+  }
+
+  closeConsumer(roomId: string, sessionId: string, consumerId: string): void {
+    this.parts.get(roomId)?.sessions.get(sessionId)?.consumers.get(consumerId)?.close();
+  }
+
+  async restartIce(roomId: string, sessionId: string): Promise<{ consumer: types.IceParameters; producer: types.IceParameters }> {
+    return this.session(roomId, sessionId).media.restartIce();
+  }
+
+  closeSession(roomId: string, sessionId: string): void {
+    const part = this.parts.get(roomId);
+    const session = part?.sessions.get(sessionId);
+    if (!part || !session) return;
+    part.sessions.delete(sessionId);
+    session.media.close();
+    this.log(part).info('media-node.part-session-closed', { sessionId });
+  }
+
+  async pipeProduce(roomId: string, producerId: string, kind: string, rtpParameters: string): Promise<void> {
+    const part = this.get(roomId);
+    if (!part.pipe) throw new MediaError('not-prepared', `part ${roomId} has no pipe yet`);
+    if (kind !== 'audio') throw new MediaError('bad-rtp-parameters', `only audio is piped, not ${kind}`);
+    let piping = part.pipeIn.get(producerId);
+    if (!piping) {
+      const pipe = part.pipe;
+      piping = (async () => pipe.produce(producerId, 'audio', JSON.parse(rtpParameters) as types.RtpParameters))();
+      part.pipeIn.set(producerId, piping);
+      piping.then(
+        (producer) => producer.observer.once('close', () => part.pipeIn.get(producerId) === piping && part.pipeIn.delete(producerId)),
+        () => part.pipeIn.delete(producerId),
+      );
+    }
+    await piping;
+  }
+
+  async pipeCloseProducer(roomId: string, producerId: string): Promise<void> {
+    const piping = this.parts.get(roomId)?.pipeIn.get(producerId);
+    if (piping) (await piping.catch(() => undefined))?.close();
+  }
+
+  async pipeConsume(roomId: string, producerId: string): Promise<{ kind: string; rtpParameters: types.RtpParameters }> {
+    const part = this.get(roomId);
+    if (!part.pipe) throw new MediaError('not-prepared', `part ${roomId} has no pipe yet`);
+    let piping = part.pipeOut.get(producerId);
+    if (!piping) {
+      piping = part.pipe.consume(producerId);
+      part.pipeOut.set(producerId, piping);
+      piping.then(
+        (consumer) => consumer.observer.once('close', () => part.pipeOut.get(producerId) === piping && part.pipeOut.delete(producerId)),
+        () => part.pipeOut.delete(producerId),
+      );
+    }
+    const consumer = await piping;
+    return { kind: consumer.kind, rtpParameters: consumer.rtpParameters };
+  }
+
+  /** The part's lost sessions, until it closes (then `onEnd`). Returns the unsubscribe. */
+  watch(roomId: string, onLost: (event: SessionLost) => void, onEnd: () => void): () => void {
+    const part = this.get(roomId);
+    part.events.on('lost', onLost);
+    part.events.once('closed', onEnd);
+    return () => {
+      part.events.off('lost', onLost);
+      part.events.off('closed', onEnd);
+    };
+  }
+
+  /** Closes the part: its router (and with it the pipe, transports, producers, consumers). */
+  close(roomId: string): void {
+    const part = this.parts.get(roomId);
+    if (!part) return;
+    this.parts.delete(roomId);
+    for (const session of part.sessions.values()) session.media.close();
+    part.sessions.clear();
+    part.router.close();
+    part.events.emit('closed');
+    this.log(part).info('media-node.part-closed', {});
+  }
+
+  closeAll(): void {
+    for (const roomId of [...this.parts.keys()]) this.close(roomId);
+  }
+
+  private async create(roomId: string, homeNodeId: string): Promise<HostedPart> {
+    const slot = this.options.pool.leastLoaded(this.options.workerScore);
+    if (!slot) throw new MediaError('internal', 'no mediasoup worker is available');
+    const router = await slot.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS, appData: { roomId, partOf: homeNodeId } });
+    const part: HostedPart = {
+      roomId,
+      homeNodeId,
+      slot,
+      worker: slot.worker,
+      router,
+      sessions: new Map(),
+      pipeOut: new Map(),
+      pipeIn: new Map(),
+      events: new EventEmitter(),
+    };
+    this.parts.set(roomId, part);
+    this.log(part).info('media-node.part-opened', { worker: slot.index, routerId: router.id });
+    return part;
+  }
+
+  private lose(part: HostedPart, sessionId: string, userId: string, reason: MediaLossReason): void {
+    if (part.sessions.get(sessionId) === undefined || this.parts.get(part.roomId) !== part) return;
+    this.closeSession(part.roomId, sessionId);
+    this.log(part).warn('media-node.part-session-lost', { sessionId, userId, reason });
+    part.events.emit('lost', { roomId: part.roomId, sessionId, userId, reason });
+  }
+
+  /** The part's worker died: every session on it is lost, and the part ends. */
+  private fail(part: HostedPart, reason: MediaLossReason): void {
+    for (const [sessionId, session] of [...part.sessions]) {
+      part.events.emit('lost', { roomId: part.roomId, sessionId, userId: session.userId, reason });
+    }
+    this.close(part.roomId);
+  }
+
+  private get(roomId: string): HostedPart {
+    const part = this.parts.get(roomId);
+    if (!part) throw new MediaError('unknown-room', `no part of room ${roomId} is hosted on this node`);
+    return part;
+  }
+
+  private session(roomId: string, sessionId: string): HostedSession {
+    const session = this.get(roomId).sessions.get(sessionId);
+    if (!session) throw new MediaError('unknown-session', `session ${sessionId} is not in part ${roomId}`);
+    return session;
+  }
+
+  private log(part: HostedPart): Logger {
+    return this.options.logger.child({ roomId: part.roomId, homeNodeId: part.homeNodeId });
+  }
+}

@@ -1,0 +1,224 @@
+// A session's media, wherever it lives: its two WebRTC transports, its producer and the consumers on its
+// receive transport. `LocalSessionMedia` holds them on a router of this node (the room's main router, a
+// part on another worker, or — on a far node — a part hosted for another node's room: PartHost);
+// `RemotePart` gives the room the same shape for a session whose transports are on a far node.
+import { MAX_ICE_CONSENT_TIMEOUT_S } from '../api/limits';
+import type { types } from 'mediasoup';
+import type { TransportOptions } from '../../gen/medianode/v1/media_node';
+import { MediaError } from '../api/errors';
+import type { LeaveReason } from './RoomLedger';
+
+export type MediaLossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost'>;
+
+export interface ConsumerHandle {
+  readonly id: string;
+  readonly producerId: string;
+  readonly rtpParameters: types.RtpParameters;
+  readonly closed: boolean;
+  resume(): Promise<void>;
+  close(): void;
+  /** Called once when the consumer closes, whoever closed it. */
+  onClose(listener: () => void): void;
+  /** The mediasoup consumer when it is on this node (tests and diagnostics). */
+  readonly local?: types.Consumer;
+}
+
+export interface ProducerHandle {
+  readonly id: string;
+  readonly kind: types.MediaKind;
+  close(): void;
+}
+
+export interface SessionMedia {
+  readonly consumerOptions: TransportOptions;
+  readonly producerOptions: TransportOptions;
+  /**
+   * The join's media step: produces, then connects both transports (once each: a retried join skips what
+   * is done); a failed connect closes the producer again.
+   */
+  start(
+    rtpParameters: types.RtpParameters,
+    producerDtls: types.DtlsParameters,
+    consumerDtls: types.DtlsParameters,
+    appData: { sessionId: string; userId: string },
+  ): Promise<ProducerHandle>;
+  /** A paused consumer of `producerId` (consumable on this session's router); 'cannot-consume' if the capabilities do not allow it. */
+  consume(producerId: string, rtpCapabilities: types.RtpCapabilities, appData: { sessionId: string; producerSessionId: string }): Promise<ConsumerHandle>;
+  restartIce(): Promise<{ consumer: types.IceParameters; producer: types.IceParameters }>;
+  close(): void;
+  /** The mediasoup transports when they are on this node (tests and diagnostics). */
+  readonly local?: { consumer: types.WebRtcTransport; producer: types.WebRtcTransport };
+}
+
+export interface LocalSessionOptions {
+  router: types.Router;
+  webRtcServer: types.WebRtcServer;
+  sessionId: string;
+  iceConsentTimeoutS: number;
+  /** How long ICE may stay 'disconnected' before the session counts as lost. */
+  iceDisconnectedGraceMs: number;
+  /** Media-side death: DTLS failed/closed, or ICE disconnected past the grace. */
+  onLost(reason: MediaLossReason): void;
+}
+
+export class LocalSessionMedia implements SessionMedia {
+  private consumerConnected = false;
+  private producerConnected = false;
+  private readonly iceTimers = new Map<string, NodeJS.Timeout>();
+
+  private constructor(
+    private readonly options: LocalSessionOptions,
+    private readonly consumerTransport: types.WebRtcTransport,
+    private readonly producerTransport: types.WebRtcTransport,
+  ) {
+    this.watch(consumerTransport);
+    this.watch(producerTransport);
+  }
+
+  static async create(options: LocalSessionOptions): Promise<LocalSessionMedia> {
+    const transportOptions: types.WebRtcTransportOptions = {
+      webRtcServer: options.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      iceConsentTimeout: options.iceConsentTimeoutS,
+    };
+    const id = options.sessionId;
+    const consumer = await options.router.createWebRtcTransport({ ...transportOptions, appData: { sessionId: id, role: 'consumer', iceConsentTimeoutS: options.iceConsentTimeoutS } });
+    try {
+      const producer = await options.router.createWebRtcTransport({ ...transportOptions, appData: { sessionId: id, role: 'producer', iceConsentTimeoutS: options.iceConsentTimeoutS } });
+      return new LocalSessionMedia(options, consumer, producer);
+    } catch (error) {
+      consumer.close();
+      throw error;
+    }
+  }
+
+  get local() {
+    return { consumer: this.consumerTransport, producer: this.producerTransport };
+  }
+
+  get consumerOptions(): TransportOptions {
+    return transportOptions(this.consumerTransport);
+  }
+
+  get producerOptions(): TransportOptions {
+    return transportOptions(this.producerTransport);
+  }
+
+  async start(
+    rtpParameters: types.RtpParameters,
+    producerDtls: types.DtlsParameters,
+    consumerDtls: types.DtlsParameters,
+    appData: { sessionId: string; userId: string },
+  ): Promise<ProducerHandle> {
+    const producer = await this.produce(rtpParameters, appData);
+    try {
+      await this.connect(producerDtls, consumerDtls);
+    } catch (error) {
+      producer.close();
+      throw error;
+    }
+    return producer;
+  }
+
+  private async connect(producerDtls: types.DtlsParameters, consumerDtls: types.DtlsParameters): Promise<void> {
+    try {
+      if (!this.producerConnected) {
+        await this.producerTransport.connect({ dtlsParameters: producerDtls });
+        this.producerConnected = true;
+      }
+      if (!this.consumerConnected) {
+        await this.consumerTransport.connect({ dtlsParameters: consumerDtls });
+        this.consumerConnected = true;
+      }
+    } catch (error) {
+      if (this.producerTransport.closed || this.consumerTransport.closed) throw error;
+      throw new MediaError('bad-dtls-parameters', `transport rejected dtls parameters: ${(error as Error).message}`);
+    }
+  }
+
+  private async produce(rtpParameters: types.RtpParameters, appData: { sessionId: string; userId: string }): Promise<types.Producer> {
+    try {
+      return await this.producerTransport.produce({ kind: 'audio', rtpParameters, appData });
+    } catch (error) {
+      if (this.producerTransport.closed) throw error;
+      throw new MediaError('bad-rtp-parameters', `producer rejected: ${(error as Error).message}`);
+    }
+  }
+
+  async consume(
+    producerId: string,
+    rtpCapabilities: types.RtpCapabilities,
+    appData: { sessionId: string; producerSessionId: string },
+  ): Promise<ConsumerHandle> {
+    if (!this.options.router.canConsume({ producerId, rtpCapabilities })) {
+      throw new MediaError('cannot-consume', `session ${appData.sessionId} cannot consume the audio of session ${appData.producerSessionId}`);
+    }
+    const consumer = await this.consumerTransport.consume({ producerId, rtpCapabilities, paused: true, appData });
+    return localConsumer(consumer);
+  }
+
+  async restartIce(): Promise<{ consumer: types.IceParameters; producer: types.IceParameters }> {
+    const [consumer, producer] = await Promise.all([this.consumerTransport.restartIce(), this.producerTransport.restartIce()]);
+    return { consumer, producer };
+  }
+
+  close(): void {
+    for (const timer of this.iceTimers.values()) clearTimeout(timer);
+    this.iceTimers.clear();
+    this.producerTransport.close();
+    this.consumerTransport.close();
+  }
+
+  private watch(transport: types.WebRtcTransport): void {
+    const { onLost } = this.options;
+    transport.on('icestatechange', (state) => {
+      const timer = this.iceTimers.get(transport.id);
+      if (state === 'connected' || state === 'completed') {
+        if (timer) clearTimeout(timer);
+        this.iceTimers.delete(transport.id);
+      } else if (state === 'disconnected' && !timer) {
+        const graceTimer = setTimeout(() => onLost('ice-failed'), this.options.iceDisconnectedGraceMs);
+        graceTimer.unref();
+        this.iceTimers.set(transport.id, graceTimer);
+      } else if (state === 'closed') {
+        onLost('ice-failed');
+      }
+    });
+    transport.on('dtlsstatechange', (state) => {
+      if (state === 'failed') onLost('dtls-failed');
+      else if (state === 'closed') onLost('dtls-closed');
+    });
+  }
+}
+
+export function localConsumer(consumer: types.Consumer): ConsumerHandle {
+  return {
+    local: consumer,
+    id: consumer.id,
+    producerId: consumer.producerId,
+    rtpParameters: consumer.rtpParameters,
+    get closed() {
+      return consumer.closed;
+    },
+    resume: () => consumer.resume(),
+    close: () => consumer.close(),
+    onClose: (listener) => void consumer.observer.once('close', listener),
+  };
+}
+
+export function transportOptions(transport: types.WebRtcTransport): TransportOptions {
+  return {
+    id: transport.id,
+    iceParameters: JSON.stringify(transport.iceParameters),
+    iceCandidates: transport.iceCandidates.map((candidate) => JSON.stringify(candidate)),
+    dtlsParameters: JSON.stringify(transport.dtlsParameters),
+  };
+}
+
+/** The node's ICE consent timeout (0 = off, i.e. unbounded), lengthened to what the caller asks, within a cap. */
+export function iceConsentTimeoutFor(nodeS: number, askedS: number): number {
+  if (nodeS === 0) return 0;
+  return Math.max(nodeS, Math.min(askedS, MAX_ICE_CONSENT_TIMEOUT_S));
+}

@@ -1,0 +1,206 @@
+// A channel spanning two real media nodes in one process (two workers each, one shared secret): the
+// signalling side talks to the room's home node only; a join no worker of the home node admits lands on
+// the other node (a remote part), members on both nodes hear each other over an SRTP PipeTransport pair
+// (RTP counted per pair with msc-node WebRTC clients), the node-to-node API refuses a wrong or missing
+// secret, an emptied remote part leaves nothing on either node, and a far node that dies takes only its
+// members (lost with 'node-lost'), while the home node's members keep hearing each other.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
+import type { MediaNodeApi } from '../../media-node/api/client';
+import { parseMediaError } from '../../media-node/api/errors';
+import { connectMediaNodeSpan } from '../../media-node/api/spanClient';
+import { listedFarNodes } from '../../media-node/src/FarNodes';
+import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
+import type { RemotePart } from '../../media-node/src/RemotePart';
+import type { Room } from '../../media-node/src/Room';
+import { joinSession, SECRET, startTestNode, waitFor } from './helpers';
+import { TestClient } from './mscClient';
+
+const ROOM = 'span:nodes';
+let home: MediaNodeHandle;
+let far: MediaNodeHandle;
+let api: MediaNodeApi;
+let stopHome: () => Promise<void>;
+let stopFar: () => Promise<void>;
+const lost: SessionLost[] = [];
+let stream: ReturnType<MediaNodeApi['watchSessions']>;
+const clients: TestClient[] = [];
+
+before(async () => {
+  // ICE consent off: msc-node never refreshes it; losses here come from the far node's death only.
+  ({ node: far, stop: stopFar } = await startTestNode({ nodeId: 'node-2', workers: 2, iceConsentTimeoutS: 0 }));
+  // The home node: 4 consumers per worker, admitting up to 100 % (spilling to another worker from 75 %):
+  // two members fit on one worker; a third fits on neither (the first join on a new part costs the main
+  // worker as much as joining there), so it goes to node 2.
+  ({ node: home, api, stop: stopHome } = await startTestNode({
+    nodeId: 'node-1',
+    workers: 2,
+    capacity: 8,
+    admitLoadPercent: 100,
+    iceConsentTimeoutS: 0,
+    farNodes: listedFarNodes([{ nodeId: 'node-2', grpcAddress: far.grpcAddress }]),
+  }));
+  stream = api.watchSessions();
+  stream.on('data', (event: SessionLost) => lost.push(event));
+  stream.on('error', () => {});
+});
+after(async () => {
+  for (const c of clients) c.close();
+  stream.cancel();
+  await stopHome();
+  await stopFar();
+});
+
+function room(): Room {
+  const found = home.rooms.find(ROOM);
+  assert.ok(found, 'the room is open on the home node');
+  return found;
+}
+
+function remotePart(): RemotePart {
+  const part = room().span.list().find((p) => p.kind === 'remote');
+  assert.ok(part && part.kind === 'remote', 'the room has a part on another node');
+  return part;
+}
+
+function client(sessionId: string, userId: string): TestClient {
+  const c = new TestClient(api, ROOM, sessionId, userId);
+  clients.push(c);
+  return c;
+}
+
+async function joinMember(joiner: TestClient, members: TestClient[]): Promise<void> {
+  const joined = await joiner.join();
+  for (const member of members) {
+    const delivery = joined.forMembers.find((d) => d.receiverSessionId === member.sessionId);
+    assert.ok(delivery, `${member.sessionId} gets a consumer of ${joiner.sessionId}`);
+    await member.consume(delivery);
+  }
+}
+
+const heard = (listener: TestClient, speaker: TestClient) => listener.received.get(speaker.sessionId) ?? 0;
+
+/** Routers, transports, producers and consumers left on a node's workers (mediasoup's own dumps). */
+async function workerObjects(node: MediaNodeHandle): Promise<number> {
+  let count = 0;
+  for (const slot of node.pool.slots) count += (await slot.worker.dump()).routerIds.length;
+  return count;
+}
+
+describe('a channel spanning two media nodes', () => {
+  let a: TestClient;
+  let b: TestClient;
+  let c: TestClient;
+
+  test('a join no worker of the home node admits lands on node 2; members on both nodes hear each other over an SRTP pipe', async () => {
+    a = client('a', '1');
+    b = client('b', '2');
+    await joinMember(a, []);
+    await home.admission.sample();
+    await joinMember(b, [a]);
+    await home.admission.sample();
+    assert.deepEqual(['a', 'b'].map((id) => room().span.partOf(id)?.kind), ['local', 'local']);
+
+    c = client('c', '3');
+    await joinMember(c, [a, b]);
+    const part = remotePart();
+    assert.equal(room().span.partOf('c'), part, 'c is on the remote part');
+    assert.equal(part.nodeId, 'node-2');
+    const hosted = far.parts.list();
+    assert.deepEqual(hosted.map((p) => ({ roomId: p.roomId, home: p.homeNodeId, sessions: p.sessions })), [{ roomId: ROOM, home: 'node-1', sessions: ['c'] }]);
+    // c's transports are on node 2 (the signalling side never saw node 2: every call went to node 1).
+    assert.equal(room().transportsOf('c'), undefined, 'no transport of c on the home node');
+    assert.equal((await hosted[0]!.router.dump()).transportIds.length, 2 + 1, 'c\'s two transports and the pipe on node 2');
+
+    // A second member for node 2 (no media): the part is reused, one pipe pair per node pair.
+    await home.admission.sample();
+    await joinSession(api, ROOM, 'd', '4');
+    assert.equal(room().span.partOf('d'), part);
+    assert.deepEqual(far.parts.list()[0]!.sessions.sort(), ['c', 'd']);
+    assert.equal(room().span.list().filter((p) => p.kind === 'remote').length, 1);
+
+    // SRTP on both ends of the pipe.
+    const homePipe = await part.pipeTransport.dump();
+    const farPipe = await far.parts.list()[0]!.pipe!.dump();
+    assert.ok(homePipe.srtpParameters?.keyBase64, 'the home end of the pipe has SRTP keys');
+    assert.ok(farPipe.srtpParameters?.keyBase64, 'the far end of the pipe has SRTP keys');
+    assert.equal(homePipe.tuple.remotePort, farPipe.tuple.localPort, 'the two ends are connected to each other');
+
+    await Promise.all([a.speak(100), b.speak(100), c.speak(100)]);
+    await waitFor(
+      () => heard(a, c) >= 50 && heard(b, c) >= 50 && heard(c, a) >= 50 && heard(c, b) >= 50 && heard(a, b) >= 50 && heard(b, a) >= 50,
+      10_000,
+      'RTP between every pair of a, b (node 1) and c (node 2)',
+    );
+  });
+
+  test('the node-to-node API refuses a wrong or missing secret', async () => {
+    for (const secret of ['wrong-' + SECRET, undefined]) {
+      const intruder = connectMediaNodeSpan(far.grpcAddress, { secret });
+      try {
+        for (const attempt of [intruder.openPart({ roomId: 'x:1', homeNodeId: 'evil' }), intruder.partCloseSession({ roomId: ROOM, sessionId: 'c' })]) {
+          const error = (await attempt.then(() => undefined, (e: unknown) => e)) as ServiceError | undefined;
+          assert.ok(error, 'the call was refused');
+          assert.equal(error.code, status.UNAUTHENTICATED);
+          assert.equal(parseMediaError(error.details).reason, 'unauthenticated');
+        }
+        const watch = intruder.watchPart(ROOM);
+        const code = await new Promise<number>((resolve) => {
+          watch.on('error', (e: ServiceError) => resolve(e.code));
+          watch.on('end', () => resolve(-1));
+        });
+        assert.equal(code, status.UNAUTHENTICATED);
+      } finally {
+        intruder.close();
+      }
+    }
+    assert.deepEqual(far.parts.list().map((p) => p.sessions.sort()), [['c', 'd']], 'nothing changed on node 2');
+  });
+
+  test('when the remote part empties, both nodes close their side: no router on node 2, no pipe on node 1', async () => {
+    const part = remotePart();
+    await api.leave({ roomId: ROOM, sessionId: 'd' });
+    assert.equal(part.closed, false, 'c is still there');
+    await api.leave({ roomId: ROOM, sessionId: 'c' });
+    c.close();
+    assert.equal(part.closed, true, 'the emptied remote part is closed');
+    assert.equal(room().span.list().length, 1);
+    await waitFor(() => far.parts.list().length === 0, 3000, 'node 2 closes the part');
+    assert.equal(await workerObjects(far), 0, 'no router is left on node 2');
+    await waitFor(async () => (await room().router.dump()).transportIds.length === 2 * 2, 3000, 'the home pipe transport closes');
+    const dump = await room().router.dump();
+    assert.equal(dump.mapProducerIdConsumerIds.length, 2, 'a\'s and b\'s producers, no pipe producer');
+    assert.equal(dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0), 2, 'a and b consume each other, no pipe consumer');
+  });
+
+  test('node 2 dies: only its members are lost (node-lost), the home node\'s members keep hearing each other', async () => {
+    await home.admission.sample();
+    c = client('c2', '3');
+    await joinMember(c, [a, b]);
+    await joinSession(api, ROOM, 'd2', '4');
+    assert.equal(remotePart().nodeId, 'node-2');
+    assert.deepEqual(far.parts.list()[0]!.sessions.sort(), ['c2', 'd2']);
+    const before = lost.length;
+
+    far.abort();
+    await waitFor(() => lost.length >= before + 2, 10_000, 'node 2\'s members reported lost');
+    assert.deepEqual(lost.slice(before).map((e) => `${e.sessionId}:${e.reason}`).sort(), ['c2:node-lost', 'd2:node-lost']);
+    assert.deepEqual((await api.getRoom({ roomId: ROOM })).sessions.map((s) => s.sessionId).sort(), ['a', 'b']);
+    const history = await api.history({ roomId: ROOM, after: 0 });
+    const leaves = history.entries.slice(-2);
+    for (const leave of leaves) {
+      assert.equal(leave.kind, HistoryEntry_Kind.KIND_LEAVE);
+      assert.equal(leave.reason, 'node-lost');
+      assert.ok(['a', 'b'].every((s) => leave.audience.includes(s)), 'the home node\'s members are told');
+    }
+    assert.equal(room().span.list().length, 1, 'the dead part is gone from the room');
+    await waitFor(async () => (await room().router.dump()).transportIds.length === 2 * 2, 3000, 'the pipe to node 2 is closed');
+
+    for (const m of [a, b]) for (const key of m.received.keys()) m.received.set(key, 0);
+    await Promise.all([a.speak(100), b.speak(100)]);
+    await waitFor(() => heard(a, b) >= 50 && heard(b, a) >= 50, 10_000, 'RTP between a and b after node 2 died');
+    assert.equal(lost.length, before + 2, 'nobody else was lost');
+  });
+});
