@@ -186,6 +186,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     const parts = new PartHost({
       pool,
       workerScore: (slot) => admission.score(slot),
+      chooseWorker: (roomId, mainIndex, sessionId) => admission.chooseSpanWorker(roomId, mainIndex, sessionId),
       pipe,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,

@@ -1,6 +1,7 @@
 // The far side of a channel that spans nodes: parts of other nodes' rooms hosted on this node. A part is
-// a router on one of this node's workers for the sessions the room's home node placed here, plus this
-// end of the room's PipeTransport pair to the home node. The home node drives it (RemotePart, over the
+// a router on one of this node's workers for the sessions the room's home node placed here (spreading over
+// this node's other workers like any room: RoomSpan, admitted by this node's Admission), plus this end of
+// the room's PipeTransport pair to the home node (on the part's main router). The home node drives it (RemotePart, over the
 // MediaNodeSpan gRPC service); this node keeps no membership or history for it — the home's ledger is
 // the channel's one history. Sessions lost here (ICE/DTLS, worker death) are reported to the home node
 // through WatchPart; a part whose worker died ends its watchers, which the home reads as the part lost.
@@ -11,6 +12,7 @@ import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
+import { RoomSpan, type LocalPart } from './RoomSpan';
 import { LocalSessionMedia, type ConsumerHandle, type MediaLossReason, type ProducerHandle } from './SessionMedia';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
@@ -19,6 +21,11 @@ export interface PartHostOptions {
   pool: WorkerPool;
   /** Load of a worker (Admission.score): a part goes on the least-loaded one. */
   workerScore: (slot: WorkerSlot) => number;
+  /**
+   * Which worker a new session of a part goes on, with its join's reservation (Admission.chooseSpanWorker:
+   * 'over-capacity' when none has room); unset = the part's main worker.
+   */
+  chooseWorker?: (roomId: string, mainIndex: number, sessionId: string) => { worker: number; settle(joined: boolean): void };
   pipe: PipeListen;
   iceConsentTimeoutS: number;
   iceDisconnectedGraceMs: number;
@@ -27,6 +34,9 @@ export interface PartHostOptions {
 
 interface HostedSession {
   readonly userId: string;
+  /** The router (of the part's span) its transports are on. */
+  readonly place: LocalPart;
+  settle?: (joined: boolean) => void;
   readonly media: LocalSessionMedia;
   producer?: ProducerHandle;
   readonly consumers: Map<string, ConsumerHandle>;
@@ -38,8 +48,12 @@ interface HostedPart {
   readonly slot: WorkerSlot;
   readonly worker: types.Worker;
   readonly router: types.Router;
+  /** The part's routers on this node's workers (the main one holds the pipe to the home node). */
+  readonly span: RoomSpan;
   pipe?: NodePipe;
   readonly sessions: Map<string, HostedSession>;
+  /** Producers of the part's sessions → the router they are on (a pipe producer from home is on the main router). */
+  readonly producers: Map<string, LocalPart>;
   /** Pipe consumers feeding the home node, by producer id. */
   readonly pipeOut: Map<string, Promise<types.Consumer>>;
   /** Pipe producers of the home node's producers, by producer id. */
@@ -53,12 +67,15 @@ export class PartHost {
 
   constructor(private readonly options: PartHostOptions) {
     options.pool.on('died', (slot) => {
-      for (const part of [...this.parts.values()]) if (part.slot === slot && part.worker === slot.worker) this.fail(part, 'worker-died');
+      for (const part of [...this.parts.values()]) {
+        if (part.slot === slot && part.worker === slot.worker) this.fail(part, 'worker-died');
+        else for (const sessionId of part.span.sessionsOnWorker(slot.worker)) this.lose(part, sessionId, part.sessions.get(sessionId)?.userId ?? '', 'worker-died');
+      }
     });
   }
 
   /** Parts hosted here (diagnostics, tests). */
-  list(): { roomId: string; homeNodeId: string; worker: number; router: types.Router; sessions: string[]; pipe?: types.PipeTransport }[] {
+  list(): { roomId: string; homeNodeId: string; worker: number; router: types.Router; sessions: string[]; pipe?: types.PipeTransport; workers: Record<string, number> }[] {
     return [...this.parts.values()].map((p) => ({
       roomId: p.roomId,
       homeNodeId: p.homeNodeId,
@@ -66,6 +83,7 @@ export class PartHost {
       router: p.router,
       sessions: [...p.sessions.keys()],
       pipe: p.pipe?.transport,
+      workers: Object.fromEntries(p.span.list().map((l) => [String((l as LocalPart).slot.index), l.sessions.size])),
     }));
   }
 
@@ -93,17 +111,33 @@ export class PartHost {
     const part = this.get(roomId);
     let session = part.sessions.get(sessionId);
     if (!session) {
-      const media = await LocalSessionMedia.create({
-        router: part.router,
-        webRtcServer: part.slot.webRtcServer,
-        sessionId,
-        iceConsentTimeoutS: this.options.iceConsentTimeoutS,
-        iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
-        onLost: (reason) => this.lose(part, sessionId, userId, reason),
-      });
-      session = { userId, media, consumers: new Map() };
+      const chosen = this.options.chooseWorker?.(roomId, part.slot.index, sessionId);
+      const slot = chosen ? this.options.pool.slots[chosen.worker] : undefined;
+      let place: LocalPart;
+      let media: LocalSessionMedia;
+      try {
+        place = (await part.span.place(sessionId, slot)) as LocalPart;
+      } catch (error) {
+        chosen?.settle(false);
+        throw error;
+      }
+      try {
+        media = await LocalSessionMedia.create({
+          router: place.router,
+          webRtcServer: place.slot.webRtcServer,
+          sessionId,
+          iceConsentTimeoutS: this.options.iceConsentTimeoutS,
+          iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
+          onLost: (reason) => this.lose(part, sessionId, userId, reason),
+        });
+      } catch (error) {
+        part.span.release(sessionId);
+        chosen?.settle(false);
+        throw error;
+      }
+      session = { userId, place, settle: chosen?.settle, media, consumers: new Map() };
       part.sessions.set(sessionId, session);
-      this.log(part).info('media-node.part-session-prepared', { sessionId, userId, worker: part.slot.index });
+      this.log(part).info('media-node.part-session-prepared', { sessionId, userId, worker: place.slot.index });
     }
     return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
   }
@@ -117,11 +151,17 @@ export class PartHost {
       parseDtlsParameters(consumerDtls, 'consumer dtls parameters'),
       { sessionId, userId: session.userId },
     );
+    this.get(roomId).producers.set(session.producer.id, session.place);
+    session.settle?.(true);
+    session.settle = undefined;
     return session.producer.id;
   }
 
   async consume(roomId: string, sessionId: string, producerId: string, rtpCapabilities: string, producerSessionId: string): Promise<ConsumerHandle> {
     const session = this.session(roomId, sessionId);
+    const part = this.get(roomId);
+    // A member's producer, or one piped in from the home node (on the main router): piped to the receiver's router first.
+    await part.span.reach(producerId, part.producers.get(producerId) ?? part.span.mainPart, session.place);
     const consumer = await session.media.consume(producerId, parseRtpCapabilities(rtpCapabilities), { sessionId, producerSessionId });
     session.consumers.set(consumer.id, consumer);
     consumer.onClose(() => session.consumers.delete(consumer.id));
@@ -147,7 +187,13 @@ export class PartHost {
     const session = part?.sessions.get(sessionId);
     if (!part || !session) return;
     part.sessions.delete(sessionId);
+    if (session.producer) {
+      part.producers.delete(session.producer.id);
+      session.producer.close();
+    }
     session.media.close();
+    part.span.release(sessionId);
+    session.settle?.(false);
     this.log(part).info('media-node.part-session-closed', { sessionId });
   }
 
@@ -178,7 +224,9 @@ export class PartHost {
     if (!part.pipe) throw new MediaError('not-prepared', `part ${roomId} has no pipe yet`);
     let piping = part.pipeOut.get(producerId);
     if (!piping) {
-      piping = part.pipe.consume(producerId);
+      const pipe = part.pipe;
+      // A member on another worker of this node: its producer reaches the main router (the pipe's) first.
+      piping = part.span.reach(producerId, part.producers.get(producerId) ?? part.span.mainPart, part.span.mainPart).then(() => pipe.consume(producerId));
       part.pipeOut.set(producerId, piping);
       piping.then(
         (consumer) => consumer.observer.once('close', () => part.pipeOut.get(producerId) === piping && part.pipeOut.delete(producerId)),
@@ -205,8 +253,12 @@ export class PartHost {
     const part = this.parts.get(roomId);
     if (!part) return;
     this.parts.delete(roomId);
-    for (const session of part.sessions.values()) session.media.close();
+    for (const session of part.sessions.values()) {
+      session.media.close();
+      session.settle?.(false);
+    }
     part.sessions.clear();
+    part.span.close();
     part.router.close();
     part.events.emit('closed');
     this.log(part).info('media-node.part-closed', {});
@@ -226,7 +278,9 @@ export class PartHost {
       slot,
       worker: slot.worker,
       router,
+      span: new RoomSpan({ roomId, mainRouter: router, mainSlot: slot, mediaCodecs: ROOM_MEDIA_CODECS }),
       sessions: new Map(),
+      producers: new Map(),
       pipeOut: new Map(),
       pipeIn: new Map(),
       events: new EventEmitter(),

@@ -30,7 +30,9 @@ const clients: TestClient[] = [];
 
 before(async () => {
   // ICE consent off: msc-node never refreshes it; losses here come from the far node's death only.
-  ({ node: far, stop: stopFar } = await startTestNode({ nodeId: 'node-2', workers: 2, iceConsentTimeoutS: 0 }));
+  // Node 2: 6 consumers per worker, admitting up to 100 % (spilling from 75 %), so its part spreads over
+  // its two workers by its own admission too.
+  ({ node: far, stop: stopFar } = await startTestNode({ nodeId: 'node-2', workers: 2, capacity: 12, admitLoadPercent: 100, iceConsentTimeoutS: 0 }));
   // The home node: 4 consumers per worker, admitting up to 100 % (spilling to another worker from 75 %):
   // two members fit on one worker; a third fits on neither (the first join on a new part costs the main
   // worker as much as joining there), so it goes to node 2.
@@ -114,11 +116,16 @@ describe('a channel spanning two media nodes', () => {
     assert.equal(room().transportsOf('c'), undefined, 'no transport of c on the home node');
     assert.equal((await hosted[0]!.router.dump()).transportIds.length, 2 + 1, 'c\'s two transports and the pipe on node 2');
 
-    // A second member for node 2 (no media): the part is reused, one pipe pair per node pair.
+    // A second member for node 2 (no media): the part is reused, one pipe pair per node pair; on node 2 it
+    // goes on the other worker (5 consumers would pass 75 % of 6 on the part's worker), so the part spans
+    // node 2's workers: d hears a and b through the pipe and node 2's pipeToRouter, c directly.
     await home.admission.sample();
-    await joinSession(api, ROOM, 'd', '4');
+    await far.admission.sample();
+    const d = await joinSession(api, ROOM, 'd', '4');
+    assert.deepEqual(d.joined.forJoiner.map((x) => x.producerSessionId).sort(), ['a', 'b', 'c']);
     assert.equal(room().span.partOf('d'), part);
     assert.deepEqual(far.parts.list()[0]!.sessions.sort(), ['c', 'd']);
+    assert.deepEqual(far.parts.list()[0]!.workers, { [String(hosted[0]!.worker)]: 1, [String(1 - hosted[0]!.worker)]: 1 }, 'c and d on the two workers of node 2');
     assert.equal(room().span.list().filter((p) => p.kind === 'remote').length, 1);
 
     // SRTP on both ends of the pipe.
