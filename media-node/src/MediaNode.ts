@@ -21,6 +21,7 @@ import { DEFAULT_PIPE_PORTS, type PipeListen } from './NodePipe';
 import { PartHost } from './PartHost';
 import { RemotePart } from './RemotePart';
 import { createSpanService } from './spanService';
+import type { LocalMediaFactory } from './SessionMedia';
 import { WorkerPool } from './WorkerPool';
 
 export interface MediaNodeOptions {
@@ -69,6 +70,8 @@ export interface MediaNodeOptions {
   pipe?: { listenIp: string; announcedAddress?: string; portMin: number; portMax: number };
   /** Other nodes a room may span to when no worker here admits a join; default: the registry's nodes (none without a registry). */
   farNodes?: FarNodes;
+  /** How a session's media is made: WebRTC transports (default); benchmarks swap in PlainTransport members (bench/span.ts). */
+  localMedia?: LocalMediaFactory;
   logLevel?: LogLevel;
   logger?: Logger;
 }
@@ -167,6 +170,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     let selfId = options.nodeId ?? '';
     const rooms = new Rooms(pool, {
       workerScore: (slot) => admission.score(slot),
+      localMedia: options.localMedia,
       openRemote: (room, far) =>
         RemotePart.open({
           roomId: room.id,
@@ -187,6 +191,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       pool,
       workerScore: (slot) => admission.score(slot),
       chooseWorker: (roomId, mainIndex, sessionId) => admission.chooseSpanWorker(roomId, mainIndex, sessionId),
+      localMedia: options.localMedia,
       pipe,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,

@@ -13,7 +13,7 @@ import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
 import { RoomSpan, type LocalPart } from './RoomSpan';
-import { LocalSessionMedia, type ConsumerHandle, type MediaLossReason, type ProducerHandle } from './SessionMedia';
+import { LocalSessionMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 
@@ -29,6 +29,8 @@ export interface PartHostOptions {
   pipe: PipeListen;
   iceConsentTimeoutS: number;
   iceDisconnectedGraceMs: number;
+  /** Default LocalSessionMedia.create (WebRTC). */
+  localMedia?: LocalMediaFactory;
   logger: Logger;
 }
 
@@ -37,7 +39,7 @@ interface HostedSession {
   /** The router (of the part's span) its transports are on. */
   readonly place: LocalPart;
   settle?: (joined: boolean) => void;
-  readonly media: LocalSessionMedia;
+  readonly media: SessionMedia;
   producer?: ProducerHandle;
   readonly consumers: Map<string, ConsumerHandle>;
 }
@@ -114,7 +116,7 @@ export class PartHost {
       const chosen = this.options.chooseWorker?.(roomId, part.slot.index, sessionId);
       const slot = chosen ? this.options.pool.slots[chosen.worker] : undefined;
       let place: LocalPart;
-      let media: LocalSessionMedia;
+      let media: SessionMedia;
       try {
         place = (await part.span.place(sessionId, slot)) as LocalPart;
       } catch (error) {
@@ -122,7 +124,7 @@ export class PartHost {
         throw error;
       }
       try {
-        media = await LocalSessionMedia.create({
+        media = await (this.options.localMedia ?? LocalSessionMedia.create)({
           router: place.router,
           webRtcServer: place.slot.webRtcServer,
           sessionId,
