@@ -234,6 +234,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     const nodeId = options.nodeId ?? `${hostname()}:${boundPort}`;
     selfId = nodeId;
     const logger = baseLogger.child({ nodeId });
+    parts.useLogger(logger);
 
     let state: MediaNodeState | 'closed' = 'active';
     await admission.sample();

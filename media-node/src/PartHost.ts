@@ -67,6 +67,11 @@ export class PartHost {
   private readonly parts = new Map<string, HostedPart>();
   private readonly opening = new Map<string, Promise<HostedPart>>();
 
+  /** The node's id is known once its gRPC port is bound: logs carry it from then on. */
+  useLogger(logger: Logger): void {
+    this.options.logger = logger;
+  }
+
   constructor(private readonly options: PartHostOptions) {
     options.pool.on('died', (slot) => {
       for (const part of [...this.parts.values()]) {

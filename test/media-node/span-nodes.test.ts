@@ -182,10 +182,32 @@ describe('a channel spanning two media nodes', () => {
     assert.equal(dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0), 2, 'a and b consume each other, no pipe consumer');
   });
 
-  test('node 2 dies: only its members are lost (node-lost), the home node\'s members keep hearing each other', async () => {
+  test('a worker of node 2 dies: only the members on it are lost (worker-died); the rest, on both nodes, keep talking', async () => {
     await home.admission.sample();
     c = client('c2', '3');
     await joinMember(c, [a, b]);
+    await far.admission.sample();
+    await joinSession(api, ROOM, 'd2', '4');
+    const hosted = far.parts.list()[0]!;
+    assert.deepEqual(hosted.sessions.sort(), ['c2', 'd2']);
+    const other = 1 - hosted.worker;
+    assert.equal(hosted.workers[String(other)], 1, 'd2 is on node 2\'s other worker');
+    const before = lost.length;
+
+    process.kill(far.pool.slots[other]!.worker.pid, 'SIGKILL');
+    await waitFor(() => lost.length > before, 5000, 'd2 reported lost');
+    assert.deepEqual(lost.slice(before), [{ roomId: ROOM, sessionId: 'd2', userId: '4', reason: 'worker-died' }]);
+    assert.deepEqual((await api.getRoom({ roomId: ROOM })).sessions.map((s) => s.sessionId).sort(), ['a', 'b', 'c2']);
+    assert.equal(remotePart().closed, false, 'the part on node 2 lives on');
+    for (const m of [a, c]) for (const key of m.received.keys()) m.received.set(key, 0);
+    await Promise.all([a.speak(100), c.speak(100)]);
+    await waitFor(() => heard(a, c) >= 50 && heard(c, a) >= 50, 10_000, 'RTP between a (node 1) and c2 (node 2) after the worker died');
+    assert.equal(lost.length, before + 1, 'nobody else was lost');
+    await waitFor(() => far.pool.slots[other]!.ready, 5000, 'node 2 replaced its worker');
+  });
+
+  test('node 2 dies: only its members are lost (node-lost), the home node\'s members keep hearing each other', async () => {
+    await Promise.all([home.admission.sample(), far.admission.sample()]);
     await joinSession(api, ROOM, 'd2', '4');
     assert.equal(remotePart().nodeId, 'node-2');
     assert.deepEqual(far.parts.list()[0]!.sessions.sort(), ['c2', 'd2']);
