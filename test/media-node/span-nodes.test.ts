@@ -11,7 +11,10 @@ import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/medi
 import type { MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError } from '../../media-node/api/errors';
 import { connectMediaNodeSpan } from '../../media-node/api/spanClient';
-import { listedFarNodes } from '../../media-node/src/FarNodes';
+import { listedFarNodes, registryFarNodes } from '../../media-node/src/FarNodes';
+import type { NodeRegistry } from '../../routing/NodeRegistry';
+import { summarizeLoad } from '../../routing/load';
+import type { MediaNodeRecord } from '../../routing/types';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
 import type { RemotePart } from '../../media-node/src/RemotePart';
 import type { Room } from '../../media-node/src/Room';
@@ -231,5 +234,22 @@ describe('a channel spanning two media nodes', () => {
     await Promise.all([a.speak(100), b.speak(100)]);
     await waitFor(() => heard(a, b) >= 50 && heard(b, a) >= 50, 10_000, 'RTP between a and b after node 2 died');
     assert.equal(lost.length, before + 2, 'nobody else was lost');
+  });
+});
+
+describe('FarNodes from the registry (production)', () => {
+  test('the active, fresh node with a worker below its threshold, lowest mean load first, never an excluded one', async () => {
+    const now = 1_700_000_000_000;
+    const record = (nodeId: string, workers: number[], state: 'active' | 'draining' = 'active'): MediaNodeRecord => ({
+      nodeId, grpcAddress: `10.0.0.${nodeId.length}:50051`, publicAddress: '203.0.113.10', capacity: 40_000,
+      rooms: 1, sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [0, 0], avg: 0, max: 0 },
+      load: summarizeLoad(workers, 0.8), state, heartbeatAt: now, expiresAt: Math.floor(now / 1000) + 15,
+    });
+    const nodes = [record('self', [0.1, 0.1]), record('busy', [0.7, 0.6]), record('light', [0.3, 0.2]), record('gone', [0, 0], 'draining'), record('full', [0.9, 0.95])];
+    const registry = { listNodes: async () => nodes } as unknown as NodeRegistry;
+    const far = registryFarNodes(registry, () => now);
+    assert.deepEqual(await far.choose('1:2', ['self']), { nodeId: 'light', grpcAddress: '10.0.0.5:50051' });
+    assert.equal((await far.choose('1:2', ['self', 'light']))?.nodeId, 'busy');
+    assert.equal(await far.choose('1:2', ['self', 'light', 'busy']), undefined, 'a draining or full node is never chosen');
   });
 });
