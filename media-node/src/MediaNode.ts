@@ -400,6 +400,8 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
         state = 'closed';
         clearInterval(heartbeat);
         server.forceShutdown();
+        // Its connections to nodes holding parts of its rooms drop as a crashed process's would.
+        for (const room of rooms.all()) for (const part of room.span.list()) if (part.kind === 'remote') part.abandon();
         pool.close();
         logger.warn('media-node.aborted');
       },

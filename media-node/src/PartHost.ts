@@ -61,6 +61,8 @@ interface HostedPart {
   /** Pipe producers of the home node's producers, by producer id. */
   readonly pipeIn: Map<string, Promise<types.Producer>>;
   readonly events: EventEmitter<{ lost: [SessionLost]; closed: [] }>;
+  /** Open WatchPart streams (the home node's). */
+  watchers: number;
 }
 
 export class PartHost {
@@ -245,13 +247,27 @@ export class PartHost {
   }
 
   /** The part's lost sessions, until it closes (then `onEnd`). Returns the unsubscribe. */
+  /**
+   * The part's lost sessions, until it closes (then `onEnd`). Returns the unsubscribe. The home node watches
+   * its part for as long as it uses it: when the last watcher goes (the home node closed the part, died, or
+   * lost it), the part is closed here too, so a dead home node leaves nothing behind.
+   */
   watch(roomId: string, onLost: (event: SessionLost) => void, onEnd: () => void): () => void {
     const part = this.get(roomId);
     part.events.on('lost', onLost);
     part.events.once('closed', onEnd);
+    part.watchers++;
+    let watching = true;
     return () => {
+      if (!watching) return;
+      watching = false;
       part.events.off('lost', onLost);
       part.events.off('closed', onEnd);
+      part.watchers--;
+      if (part.watchers === 0 && this.parts.get(roomId) === part) {
+        this.log(part).warn('media-node.part-abandoned', { sessions: [...part.sessions.keys()] });
+        this.close(roomId);
+      }
     };
   }
 
@@ -291,6 +307,7 @@ export class PartHost {
       pipeOut: new Map(),
       pipeIn: new Map(),
       events: new EventEmitter(),
+      watchers: 0,
     };
     this.parts.set(roomId, part);
     this.log(part).info('media-node.part-opened', { worker: slot.index, routerId: router.id });

@@ -253,3 +253,31 @@ describe('FarNodes from the registry (production)', () => {
     assert.equal(await far.choose('1:2', ['self', 'light', 'busy']), undefined, 'a draining or full node is never chosen');
   });
 });
+
+describe('a home node that dies', () => {
+  test('leaves nothing on the far node: the part whose home stopped watching it is closed there', async () => {
+    const far2 = await startTestNode({ nodeId: 'far-2', workers: 1, iceConsentTimeoutS: 0 });
+    const home2 = await startTestNode({
+      nodeId: 'home-2',
+      workers: 1,
+      capacity: 4,
+      admitLoadPercent: 100,
+      farNodes: listedFarNodes([{ nodeId: 'far-2', grpcAddress: far2.node.grpcAddress }]),
+    });
+    try {
+      for (const [i, id] of ['p', 'q', 'r'].entries()) {
+        await home2.node.admission.sample();
+        await joinSession(home2.api, 'span:orphan', id, String(i + 1));
+      }
+      assert.deepEqual(far2.node.parts.list().map((p) => p.sessions), [['r']], 'r went to the far node');
+      assert.equal(await workerObjects(far2.node), 1);
+      home2.node.abort();
+      await waitFor(() => far2.node.parts.list().length === 0, 10_000, 'the far node closes the abandoned part');
+      assert.equal(await workerObjects(far2.node), 0, 'no router is left on the far node');
+    } finally {
+      home2.api.close();
+      await home2.node.close();
+      await far2.stop();
+    }
+  });
+});
