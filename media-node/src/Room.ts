@@ -12,7 +12,7 @@ import type { RemotePart } from './RemotePart';
 import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
-import { RoomLedger, type HistorySlice, type LeaveReason } from './RoomLedger';
+import { RoomLedger, type HistorySlice } from './RoomLedger';
 import { RoomSpan, type SpanPart } from './RoomSpan';
 import { LocalSessionMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { SerialQueue } from './SerialQueue';
