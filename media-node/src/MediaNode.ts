@@ -21,6 +21,7 @@ import { DEFAULT_PIPE_PORTS, type PipeListen } from './NodePipe';
 import { PartHost } from './PartHost';
 import { RemotePart } from './RemotePart';
 import { createSpanService } from './spanService';
+import type { LocalMediaFactory } from './SessionMedia';
 import { WorkerPool } from './WorkerPool';
 
 export interface MediaNodeOptions {
@@ -71,6 +72,8 @@ export interface MediaNodeOptions {
   pipe?: { listenIp: string; announcedAddress?: string; portMin: number; portMax: number };
   /** Other nodes a room may span to when no worker here admits a join; default: the registry's nodes (none without a registry). */
   farNodes?: FarNodes;
+  /** How a session's media is made: WebRTC transports (default); benchmarks swap in PlainTransport members (bench/span.ts). */
+  localMedia?: LocalMediaFactory;
   logLevel?: LogLevel;
   logger?: Logger;
 }
@@ -169,6 +172,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     let selfId = options.nodeId ?? '';
     const rooms = new Rooms(pool, {
       workerScore: (slot) => admission.score(slot),
+      localMedia: options.localMedia,
       openRemote: (room, far) =>
         RemotePart.open({
           roomId: room.id,
@@ -188,6 +192,8 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     const parts = new PartHost({
       pool,
       workerScore: (slot) => admission.score(slot),
+      chooseWorker: (roomId, mainIndex, sessionId) => admission.chooseSpanWorker(roomId, mainIndex, sessionId),
+      localMedia: options.localMedia,
       pipe,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
@@ -230,6 +236,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     const nodeId = options.nodeId ?? `${hostname()}:${boundPort}`;
     selfId = nodeId;
     const logger = baseLogger.child({ nodeId });
+    parts.useLogger(logger);
 
     let state: MediaNodeState | 'closed' = 'active';
     await admission.sample();
@@ -395,6 +402,8 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
         state = 'closed';
         clearInterval(heartbeat);
         server.forceShutdown();
+        // Its connections to nodes holding parts of its rooms drop as a crashed process's would.
+        for (const room of rooms.all()) for (const part of room.span.list()) if (part.kind === 'remote') part.abandon();
         pool.close();
         logger.warn('media-node.aborted');
       },

@@ -1,6 +1,7 @@
 // The far side of a channel that spans nodes: parts of other nodes' rooms hosted on this node. A part is
-// a router on one of this node's workers for the sessions the room's home node placed here, plus this
-// end of the room's PipeTransport pair to the home node. The home node drives it (RemotePart, over the
+// a router on one of this node's workers for the sessions the room's home node placed here (spreading over
+// this node's other workers like any room: RoomSpan, admitted by this node's Admission), plus this end of
+// the room's PipeTransport pair to the home node (on the part's main router). The home node drives it (RemotePart, over the
 // MediaNodeSpan gRPC service); this node keeps no membership or history for it — the home's ledger is
 // the channel's one history. Sessions lost here (ICE/DTLS, worker death) are reported to the home node
 // through WatchPart; a part whose worker died ends its watchers, which the home reads as the part lost.
@@ -11,7 +12,8 @@ import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
-import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type MediaLossReason, type ProducerHandle } from './SessionMedia';
+import { RoomSpan, type LocalPart } from './RoomSpan';
+import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 
@@ -19,15 +21,25 @@ export interface PartHostOptions {
   pool: WorkerPool;
   /** Load of a worker (Admission.score): a part goes on the least-loaded one. */
   workerScore: (slot: WorkerSlot) => number;
+  /**
+   * Which worker a new session of a part goes on, with its join's reservation (Admission.chooseSpanWorker:
+   * 'over-capacity' when none has room); unset = the part's main worker.
+   */
+  chooseWorker?: (roomId: string, mainIndex: number, sessionId: string) => { worker: number; settle(joined: boolean): void };
   pipe: PipeListen;
   iceConsentTimeoutS: number;
   iceDisconnectedGraceMs: number;
+  /** Default LocalSessionMedia.create (WebRTC). */
+  localMedia?: LocalMediaFactory;
   logger: Logger;
 }
 
 interface HostedSession {
   readonly userId: string;
-  readonly media: LocalSessionMedia;
+  /** The router (of the part's span) its transports are on. */
+  readonly place: LocalPart;
+  settle?: (joined: boolean) => void;
+  readonly media: SessionMedia;
   producer?: ProducerHandle;
   readonly consumers: Map<string, ConsumerHandle>;
 }
@@ -38,27 +50,41 @@ interface HostedPart {
   readonly slot: WorkerSlot;
   readonly worker: types.Worker;
   readonly router: types.Router;
+  /** The part's routers on this node's workers (the main one holds the pipe to the home node). */
+  readonly span: RoomSpan;
   pipe?: NodePipe;
   readonly sessions: Map<string, HostedSession>;
+  /** Producers of the part's sessions → the router they are on (a pipe producer from home is on the main router). */
+  readonly producers: Map<string, LocalPart>;
   /** Pipe consumers feeding the home node, by producer id. */
   readonly pipeOut: Map<string, Promise<types.Consumer>>;
   /** Pipe producers of the home node's producers, by producer id. */
   readonly pipeIn: Map<string, Promise<types.Producer>>;
   readonly events: EventEmitter<{ lost: [SessionLost]; closed: [] }>;
+  /** Open WatchPart streams (the home node's). */
+  watchers: number;
 }
 
 export class PartHost {
   private readonly parts = new Map<string, HostedPart>();
   private readonly opening = new Map<string, Promise<HostedPart>>();
 
+  /** The node's id is known once its gRPC port is bound: logs carry it from then on. */
+  useLogger(logger: Logger): void {
+    this.options.logger = logger;
+  }
+
   constructor(private readonly options: PartHostOptions) {
     options.pool.on('died', (slot) => {
-      for (const part of [...this.parts.values()]) if (part.slot === slot && part.worker === slot.worker) this.fail(part, 'worker-died');
+      for (const part of [...this.parts.values()]) {
+        if (part.slot === slot && part.worker === slot.worker) this.fail(part, 'worker-died');
+        else for (const sessionId of part.span.sessionsOnWorker(slot.worker)) this.lose(part, sessionId, part.sessions.get(sessionId)?.userId ?? '', 'worker-died');
+      }
     });
   }
 
   /** Parts hosted here (diagnostics, tests). */
-  list(): { roomId: string; homeNodeId: string; worker: number; router: types.Router; sessions: string[]; pipe?: types.PipeTransport }[] {
+  list(): { roomId: string; homeNodeId: string; worker: number; router: types.Router; sessions: string[]; pipe?: types.PipeTransport; workers: Record<string, number> }[] {
     return [...this.parts.values()].map((p) => ({
       roomId: p.roomId,
       homeNodeId: p.homeNodeId,
@@ -66,6 +92,7 @@ export class PartHost {
       router: p.router,
       sessions: [...p.sessions.keys()],
       pipe: p.pipe?.transport,
+      workers: Object.fromEntries(p.span.list().map((l) => [String((l as LocalPart).slot.index), l.sessions.size])),
     }));
   }
 
@@ -98,17 +125,33 @@ export class PartHost {
     const part = this.get(roomId);
     let session = part.sessions.get(sessionId);
     if (!session) {
-      const media = await LocalSessionMedia.create({
-        router: part.router,
-        webRtcServer: part.slot.webRtcServer,
-        sessionId,
-        iceConsentTimeoutS: iceConsentTimeoutFor(this.options.iceConsentTimeoutS, minIceConsentTimeoutS),
-        iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
-        onLost: (reason) => this.lose(part, sessionId, userId, reason),
-      });
-      session = { userId, media, consumers: new Map() };
+      const chosen = this.options.chooseWorker?.(roomId, part.slot.index, sessionId);
+      const slot = chosen ? this.options.pool.slots[chosen.worker] : undefined;
+      let place: LocalPart;
+      let media: SessionMedia;
+      try {
+        place = (await part.span.place(sessionId, slot)) as LocalPart;
+      } catch (error) {
+        chosen?.settle(false);
+        throw error;
+      }
+      try {
+        media = await (this.options.localMedia ?? LocalSessionMedia.create)({
+          router: place.router,
+          webRtcServer: place.slot.webRtcServer,
+          sessionId,
+          iceConsentTimeoutS: iceConsentTimeoutFor(this.options.iceConsentTimeoutS, minIceConsentTimeoutS),
+          iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
+          onLost: (reason) => this.lose(part, sessionId, userId, reason),
+        });
+      } catch (error) {
+        part.span.release(sessionId);
+        chosen?.settle(false);
+        throw error;
+      }
+      session = { userId, place, settle: chosen?.settle, media, consumers: new Map() };
       part.sessions.set(sessionId, session);
-      this.log(part).info('media-node.part-session-prepared', { sessionId, userId, worker: part.slot.index });
+      this.log(part).info('media-node.part-session-prepared', { sessionId, userId, worker: place.slot.index });
     }
     return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
   }
@@ -122,11 +165,17 @@ export class PartHost {
       parseDtlsParameters(consumerDtls, 'consumer dtls parameters'),
       { sessionId, userId: session.userId },
     );
+    this.get(roomId).producers.set(session.producer.id, session.place);
+    session.settle?.(true);
+    session.settle = undefined;
     return session.producer.id;
   }
 
   async consume(roomId: string, sessionId: string, producerId: string, rtpCapabilities: string, producerSessionId: string): Promise<ConsumerHandle> {
     const session = this.session(roomId, sessionId);
+    const part = this.get(roomId);
+    // A member's producer, or one piped in from the home node (on the main router): piped to the receiver's router first.
+    await part.span.reach(producerId, part.producers.get(producerId) ?? part.span.mainPart, session.place);
     const consumer = await session.media.consume(producerId, parseRtpCapabilities(rtpCapabilities), { sessionId, producerSessionId });
     session.consumers.set(consumer.id, consumer);
     consumer.onClose(() => session.consumers.delete(consumer.id));
@@ -152,7 +201,13 @@ export class PartHost {
     const session = part?.sessions.get(sessionId);
     if (!part || !session) return;
     part.sessions.delete(sessionId);
+    if (session.producer) {
+      part.producers.delete(session.producer.id);
+      session.producer.close();
+    }
     session.media.close();
+    part.span.release(sessionId);
+    session.settle?.(false);
     this.log(part).info('media-node.part-session-closed', { sessionId });
   }
 
@@ -183,7 +238,9 @@ export class PartHost {
     if (!part.pipe) throw new MediaError('not-prepared', `part ${roomId} has no pipe yet`);
     let piping = part.pipeOut.get(producerId);
     if (!piping) {
-      piping = part.pipe.consume(producerId);
+      const pipe = part.pipe;
+      // A member on another worker of this node: its producer reaches the main router (the pipe's) first.
+      piping = part.span.reach(producerId, part.producers.get(producerId) ?? part.span.mainPart, part.span.mainPart).then(() => pipe.consume(producerId));
       part.pipeOut.set(producerId, piping);
       piping.then(
         (consumer) => consumer.observer.once('close', () => part.pipeOut.get(producerId) === piping && part.pipeOut.delete(producerId)),
@@ -195,13 +252,27 @@ export class PartHost {
   }
 
   /** The part's lost sessions, until it closes (then `onEnd`). Returns the unsubscribe. */
+  /**
+   * The part's lost sessions, until it closes (then `onEnd`). Returns the unsubscribe. The home node watches
+   * its part for as long as it uses it: when the last watcher goes (the home node closed the part, died, or
+   * lost it), the part is closed here too, so a dead home node leaves nothing behind.
+   */
   watch(roomId: string, onLost: (event: SessionLost) => void, onEnd: () => void): () => void {
     const part = this.get(roomId);
     part.events.on('lost', onLost);
     part.events.once('closed', onEnd);
+    part.watchers++;
+    let watching = true;
     return () => {
+      if (!watching) return;
+      watching = false;
       part.events.off('lost', onLost);
       part.events.off('closed', onEnd);
+      part.watchers--;
+      if (part.watchers === 0 && this.parts.get(roomId) === part) {
+        this.log(part).warn('media-node.part-abandoned', { sessions: [...part.sessions.keys()] });
+        this.close(roomId);
+      }
     };
   }
 
@@ -210,8 +281,12 @@ export class PartHost {
     const part = this.parts.get(roomId);
     if (!part) return;
     this.parts.delete(roomId);
-    for (const session of part.sessions.values()) session.media.close();
+    for (const session of part.sessions.values()) {
+      session.media.close();
+      session.settle?.(false);
+    }
     part.sessions.clear();
+    part.span.close();
     part.router.close();
     part.events.emit('closed');
     this.log(part).info('media-node.part-closed', {});
@@ -231,10 +306,13 @@ export class PartHost {
       slot,
       worker: slot.worker,
       router,
+      span: new RoomSpan({ roomId, mainRouter: router, mainSlot: slot, mediaCodecs: ROOM_MEDIA_CODECS }),
       sessions: new Map(),
+      producers: new Map(),
       pipeOut: new Map(),
       pipeIn: new Map(),
       events: new EventEmitter(),
+      watchers: 0,
     };
     this.parts.set(roomId, part);
     this.log(part).info('media-node.part-opened', { worker: slot.index, routerId: router.id });

@@ -153,15 +153,32 @@ export class RemotePart {
     consumer.onClose(() => this.consumers.delete(consumer));
   }
 
-  /** The part emptied (or the room closed): the far node closes its router, the pipe pair closes. */
-  close(): void {
-    if (this.state !== 'open') return;
+  /**
+   * The part emptied (or the room closed): the far node closes its router, the pipe pair closes. Resolves
+   * once the far node answered (a new part of the room on that node is opened only after).
+   */
+  close(): Promise<void> {
+    if (this.state !== 'open') return Promise.resolve();
     this.state = 'closed';
     this.stream?.cancel();
     this.shutdown();
     const { api, roomId } = this.options;
-    api.closePart({ roomId }).catch((error) => this.log.warn('media-node.remote-part-close-failed', { error })).finally(() => api.close());
     this.log.info('media-node.remote-part-closed', {});
+    return api
+      .closePart({ roomId })
+      .then(
+        () => {},
+        (error) => this.log.warn('media-node.remote-part-close-failed', { error }),
+      )
+      .finally(() => api.close());
+  }
+
+  /** This node dies (MediaNodeHandle.abort): the connection to the far node just drops, nothing is asked of it. */
+  abandon(): void {
+    if (this.state !== 'open') return;
+    this.state = 'closed';
+    this.stream?.cancel();
+    this.options.api.close();
   }
 
   /** Runs a call to the far node; unavailable → the part is lost; a refusal → its MediaError. */

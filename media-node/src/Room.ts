@@ -12,9 +12,9 @@ import type { RemotePart } from './RemotePart';
 import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
-import { RoomLedger, type HistorySlice, type LeaveReason } from './RoomLedger';
+import { RoomLedger, type HistorySlice } from './RoomLedger';
 import { RoomSpan, type SpanPart } from './RoomSpan';
-import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
+import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { SerialQueue } from './SerialQueue';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';
@@ -73,6 +73,8 @@ export interface RoomHooks {
   onSessionLost(event: SessionLostEvent): void;
   /** Opens a part of the room on another node (RemotePart.open); without it the room stays on this node. */
   openRemote?(room: Room, far: FarNode): Promise<RemotePart>;
+  /** How a session's media is made on this node; default LocalSessionMedia.create (WebRTC). */
+  localMedia?: LocalMediaFactory;
   /** Called (inside the queue) when the last session went away. */
   onEmpty(room: Room): void;
 }
@@ -388,7 +390,7 @@ export class Room {
     try {
       const media =
         part.kind === 'local'
-          ? await LocalSessionMedia.create({
+          ? await (this.hooks.localMedia ?? LocalSessionMedia.create)({
               router: part.router,
               webRtcServer: part.slot.webRtcServer,
               sessionId: id,

@@ -47,6 +47,8 @@ export class RoomSpan {
   /** `${producerId}>${part}` → the piping (so a producer is piped to a part once). */
   private readonly pipes = new Map<string, Promise<void>>();
   private readonly openingRemote = new Map<string, Promise<RemotePart>>();
+  /** Remote parts being closed, by node id: a new part there waits for the old one to be gone. */
+  private readonly closingRemote = new Map<string, Promise<void>>();
 
   constructor(private readonly options: RoomSpanOptions) {
     this.parts = [{ kind: 'local', slot: options.mainSlot, worker: options.mainSlot.worker, router: options.mainRouter, main: true, sessions: new Set() }];
@@ -140,6 +142,7 @@ export class RoomSpan {
     const found = this.parts.find((p): p is RemotePart => p.kind === 'remote' && p.nodeId === far.nodeId && !p.closed);
     if (found) return found;
     if (!this.options.openRemote) throw new Error('this room cannot span nodes (no openRemote)');
+    await this.closingRemote.get(far.nodeId);
     let opening = this.openingRemote.get(far.nodeId);
     if (!opening) {
       opening = this.options.openRemote(far).finally(() => this.openingRemote.delete(far.nodeId));
@@ -169,7 +172,11 @@ export class RoomSpan {
     const index = this.parts.indexOf(part);
     if (index >= 0) this.parts.splice(index, 1);
     for (const [sessionId, p] of this.bySession) if (p === part) this.bySession.delete(sessionId);
-    if (part.kind === 'local') part.router.close();
-    else part.close();
+    if (part.kind === 'local') {
+      part.router.close();
+      return;
+    }
+    const closing = part.close().finally(() => this.closingRemote.get(part.nodeId) === closing && this.closingRemote.delete(part.nodeId));
+    this.closingRemote.set(part.nodeId, closing);
   }
 }

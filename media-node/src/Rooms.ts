@@ -20,6 +20,8 @@ export interface RoomsOptions {
   workerScore?: (slot: WorkerSlot) => number;
   /** Opens a part of a room on another node (RoomSpan); unset = rooms stay on this node. */
   openRemote?: RoomHooks['openRemote'];
+  /** How a session's media is made (RoomHooks.localMedia). */
+  localMedia?: RoomHooks['localMedia'];
 }
 
 export interface NodeLoad extends RoomLoad {
@@ -148,6 +150,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       onSessionLost: (event) => this.emit('sessionLost', event),
       onEmpty: (r) => (this.draining ? void this.closeIfEmpty(r) : this.scheduleGraceClose(r)),
       openRemote: this.options.openRemote,
+      localMedia: this.options.localMedia,
     });
     this.rooms.set(roomId, room);
     this.options.logger.info('media-node.room-opened', { roomId, worker: slot.index, routerId: router.id });

@@ -61,6 +61,12 @@ export interface LocalSessionOptions {
   onLost(reason: MediaLossReason): void;
 }
 
+/**
+ * How a session's media is made on this node: WebRTC transports on the router's WebRtcServer
+ * (LocalSessionMedia.create); benchmarks swap in lighter members (bench/span.ts: PlainTransports).
+ */
+export type LocalMediaFactory = (options: LocalSessionOptions) => Promise<SessionMedia>;
+
 export class LocalSessionMedia implements SessionMedia {
   private consumerConnected = false;
   private producerConnected = false;

@@ -26,10 +26,13 @@ export interface WorkerSlot {
   ready: boolean;
 }
 
+/** A worker's CPU is measured over at least this long (samples closer together repeat the last figure). */
+const MIN_CPU_WINDOW_MS = 1000;
+
 export interface WorkerCpu {
   index: number;
   pid: number;
-  /** CPU used by the worker process since the previous sample, in percent of one core. */
+  /** CPU used by the worker process over the last window (at least MIN_CPU_WINDOW_MS), in percent of one core. */
   cpuPercent: number;
 }
 
@@ -41,7 +44,7 @@ interface WorkerPoolEvents {
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly slots: WorkerSlot[] = [];
   private closed = false;
-  private readonly cpuSamples = new Map<number, { pid: number; cpuMs: number; atMs: number }>();
+  private readonly cpuSamples = new Map<number, { pid: number; cpuMs: number; atMs: number; percent: number }>();
 
   private constructor(private readonly options: WorkerPoolOptions) {
     super();
@@ -99,10 +102,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         const previous = this.cpuSamples.get(slot.index);
         const pid = slot.worker.pid;
         let cpuPercent = 0;
-        if (previous && previous.pid === pid && now > previous.atMs) {
-          cpuPercent = (100 * (cpuMs - previous.cpuMs)) / (now - previous.atMs);
+        if (previous && previous.pid === pid && now - previous.atMs < MIN_CPU_WINDOW_MS) {
+          // CPU over a few milliseconds is noise (one busy request reads as a full core): the last window stands.
+          results.push({ index: slot.index, pid, cpuPercent: previous.percent });
+          continue;
         }
-        this.cpuSamples.set(slot.index, { pid, cpuMs, atMs: now });
+        if (previous && previous.pid === pid) cpuPercent = (100 * (cpuMs - previous.cpuMs)) / (now - previous.atMs);
+        this.cpuSamples.set(slot.index, { pid, cpuMs, atMs: now, percent: Math.max(0, Math.round(cpuPercent * 10) / 10) });
         results.push({ index: slot.index, pid, cpuPercent: Math.max(0, Math.round(cpuPercent * 10) / 10) });
       } catch {
         // A worker dying mid-sample is reported through 'died'.

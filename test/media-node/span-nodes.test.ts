@@ -11,7 +11,10 @@ import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/medi
 import type { MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError } from '../../media-node/api/errors';
 import { connectMediaNodeSpan } from '../../media-node/api/spanClient';
-import { listedFarNodes } from '../../media-node/src/FarNodes';
+import { listedFarNodes, registryFarNodes } from '../../media-node/src/FarNodes';
+import type { NodeRegistry } from '../../routing/NodeRegistry';
+import { summarizeLoad } from '../../routing/load';
+import type { MediaNodeRecord } from '../../routing/types';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
 import type { RemotePart } from '../../media-node/src/RemotePart';
 import type { Room } from '../../media-node/src/Room';
@@ -30,7 +33,9 @@ const clients: TestClient[] = [];
 
 before(async () => {
   // ICE consent off: msc-node never refreshes it; losses here come from the far node's death only.
-  ({ node: far, stop: stopFar } = await startTestNode({ nodeId: 'node-2', workers: 2, iceConsentTimeoutS: 0 }));
+  // Node 2: 6 consumers per worker, admitting up to 100 % (spilling from 75 %), so its part spreads over
+  // its two workers by its own admission too.
+  ({ node: far, stop: stopFar } = await startTestNode({ nodeId: 'node-2', workers: 2, capacity: 12, admitLoadPercent: 100, iceConsentTimeoutS: 0 }));
   // The home node: 4 consumers per worker, admitting up to 100 % (spilling to another worker from 75 %):
   // two members fit on one worker; a third fits on neither (the first join on a new part costs the main
   // worker as much as joining there), so it goes to node 2.
@@ -114,11 +119,16 @@ describe('a channel spanning two media nodes', () => {
     assert.equal(room().transportsOf('c'), undefined, 'no transport of c on the home node');
     assert.equal((await hosted[0]!.router.dump()).transportIds.length, 2 + 1, 'c\'s two transports and the pipe on node 2');
 
-    // A second member for node 2 (no media): the part is reused, one pipe pair per node pair.
+    // A second member for node 2 (no media): the part is reused, one pipe pair per node pair; on node 2 it
+    // goes on the other worker (5 consumers would pass 75 % of 6 on the part's worker), so the part spans
+    // node 2's workers: d hears a and b through the pipe and node 2's pipeToRouter, c directly.
     await home.admission.sample();
-    await joinSession(api, ROOM, 'd', '4');
+    await far.admission.sample();
+    const d = await joinSession(api, ROOM, 'd', '4');
+    assert.deepEqual(d.joined.forJoiner.map((x) => x.producerSessionId).sort(), ['a', 'b', 'c']);
     assert.equal(room().span.partOf('d'), part);
     assert.deepEqual(far.parts.list()[0]!.sessions.sort(), ['c', 'd']);
+    assert.deepEqual(far.parts.list()[0]!.workers, { [String(hosted[0]!.worker)]: 1, [String(1 - hosted[0]!.worker)]: 1 }, 'c and d on the two workers of node 2');
     assert.equal(room().span.list().filter((p) => p.kind === 'remote').length, 1);
 
     // SRTP on both ends of the pipe.
@@ -175,10 +185,32 @@ describe('a channel spanning two media nodes', () => {
     assert.equal(dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0), 2, 'a and b consume each other, no pipe consumer');
   });
 
-  test('node 2 dies: only its members are lost (node-lost), the home node\'s members keep hearing each other', async () => {
+  test('a worker of node 2 dies: only the members on it are lost (worker-died); the rest, on both nodes, keep talking', async () => {
     await home.admission.sample();
     c = client('c2', '3');
     await joinMember(c, [a, b]);
+    await far.admission.sample();
+    await joinSession(api, ROOM, 'd2', '4');
+    const hosted = far.parts.list()[0]!;
+    assert.deepEqual(hosted.sessions.sort(), ['c2', 'd2']);
+    const other = 1 - hosted.worker;
+    assert.equal(hosted.workers[String(other)], 1, 'd2 is on node 2\'s other worker');
+    const before = lost.length;
+
+    process.kill(far.pool.slots[other]!.worker.pid, 'SIGKILL');
+    await waitFor(() => lost.length > before, 5000, 'd2 reported lost');
+    assert.deepEqual(lost.slice(before), [{ roomId: ROOM, sessionId: 'd2', userId: '4', reason: 'worker-died' }]);
+    assert.deepEqual((await api.getRoom({ roomId: ROOM })).sessions.map((s) => s.sessionId).sort(), ['a', 'b', 'c2']);
+    assert.equal(remotePart().closed, false, 'the part on node 2 lives on');
+    for (const m of [a, c]) for (const key of m.received.keys()) m.received.set(key, 0);
+    await Promise.all([a.speak(100), c.speak(100)]);
+    await waitFor(() => heard(a, c) >= 50 && heard(c, a) >= 50, 10_000, 'RTP between a (node 1) and c2 (node 2) after the worker died');
+    assert.equal(lost.length, before + 1, 'nobody else was lost');
+    await waitFor(() => far.pool.slots[other]!.ready, 5000, 'node 2 replaced its worker');
+  });
+
+  test('node 2 dies: only its members are lost (node-lost), the home node\'s members keep hearing each other', async () => {
+    await Promise.all([home.admission.sample(), far.admission.sample()]);
     await joinSession(api, ROOM, 'd2', '4');
     assert.equal(remotePart().nodeId, 'node-2');
     assert.deepEqual(far.parts.list()[0]!.sessions.sort(), ['c2', 'd2']);
@@ -202,5 +234,50 @@ describe('a channel spanning two media nodes', () => {
     await Promise.all([a.speak(100), b.speak(100)]);
     await waitFor(() => heard(a, b) >= 50 && heard(b, a) >= 50, 10_000, 'RTP between a and b after node 2 died');
     assert.equal(lost.length, before + 2, 'nobody else was lost');
+  });
+});
+
+describe('FarNodes from the registry (production)', () => {
+  test('the active, fresh node with a worker below its threshold, lowest mean load first, never an excluded one', async () => {
+    const now = 1_700_000_000_000;
+    const record = (nodeId: string, workers: number[], state: 'active' | 'draining' = 'active'): MediaNodeRecord => ({
+      nodeId, grpcAddress: `10.0.0.${nodeId.length}:50051`, publicAddress: '203.0.113.10', capacity: 40_000,
+      rooms: 1, sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [0, 0], avg: 0, max: 0 },
+      load: summarizeLoad(workers, 0.8), state, heartbeatAt: now, expiresAt: Math.floor(now / 1000) + 15,
+    });
+    const nodes = [record('self', [0.1, 0.1]), record('busy', [0.7, 0.6]), record('light', [0.3, 0.2]), record('gone', [0, 0], 'draining'), record('full', [0.9, 0.95])];
+    const registry = { listNodes: async () => nodes } as unknown as NodeRegistry;
+    const far = registryFarNodes(registry, () => now);
+    assert.deepEqual(await far.choose('1:2', ['self']), { nodeId: 'light', grpcAddress: '10.0.0.5:50051' });
+    assert.equal((await far.choose('1:2', ['self', 'light']))?.nodeId, 'busy');
+    assert.equal(await far.choose('1:2', ['self', 'light', 'busy']), undefined, 'a draining or full node is never chosen');
+  });
+});
+
+describe('a home node that dies', () => {
+  test('leaves nothing on the far node: the part whose home stopped watching it is closed there', async () => {
+    const far2 = await startTestNode({ nodeId: 'far-2', workers: 1, iceConsentTimeoutS: 0 });
+    const home2 = await startTestNode({
+      nodeId: 'home-2',
+      workers: 1,
+      capacity: 4,
+      admitLoadPercent: 100,
+      farNodes: listedFarNodes([{ nodeId: 'far-2', grpcAddress: far2.node.grpcAddress }]),
+    });
+    try {
+      for (const [i, id] of ['p', 'q', 'r'].entries()) {
+        await home2.node.admission.sample();
+        await joinSession(home2.api, 'span:orphan', id, String(i + 1));
+      }
+      assert.deepEqual(far2.node.parts.list().map((p) => p.sessions), [['r']], 'r went to the far node');
+      assert.equal(await workerObjects(far2.node), 1);
+      home2.node.abort();
+      await waitFor(() => far2.node.parts.list().length === 0, 10_000, 'the far node closes the abandoned part');
+      assert.equal(await workerObjects(far2.node), 0, 'no router is left on the far node');
+    } finally {
+      home2.api.close();
+      await home2.node.close();
+      await far2.stop();
+    }
   });
 });
