@@ -74,6 +74,8 @@ export interface MediaNodeOptions {
   farNodes?: FarNodes;
   /** How a session's media is made: WebRTC transports (default); benchmarks swap in PlainTransport members (bench/span.ts). */
   localMedia?: LocalMediaFactory;
+  /** A part of another node's room that is not watched this soon after OpenPart is closed (default 30 s). */
+  partWatchWithinMs?: number;
   logLevel?: LogLevel;
   logger?: Logger;
 }
@@ -194,6 +196,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       workerScore: (slot) => admission.score(slot),
       chooseWorker: (roomId, mainIndex, sessionId) => admission.chooseSpanWorker(roomId, mainIndex, sessionId),
       localMedia: options.localMedia,
+      watchWithinMs: options.partWatchWithinMs,
       pipe,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,

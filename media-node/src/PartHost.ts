@@ -17,6 +17,8 @@ import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type Loca
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 
+const DEFAULT_WATCH_WITHIN_MS = 30_000;
+
 export interface PartHostOptions {
   pool: WorkerPool;
   /** Load of a worker (Admission.score): a part goes on the least-loaded one. */
@@ -31,6 +33,11 @@ export interface PartHostOptions {
   iceDisconnectedGraceMs: number;
   /** Default LocalSessionMedia.create (WebRTC). */
   localMedia?: LocalMediaFactory;
+  /**
+   * A part nobody starts watching this soon after OpenPart (its home node died or failed between OpenPart and
+   * WatchPart) is closed; default 30 s.
+   */
+  watchWithinMs?: number;
   logger: Logger;
 }
 
@@ -63,6 +70,8 @@ interface HostedPart {
   readonly events: EventEmitter<{ lost: [SessionLost]; closed: [] }>;
   /** Open WatchPart streams (the home node's). */
   watchers: number;
+  /** Closes the part if no WatchPart comes after OpenPart (cleared by the first). */
+  unwatched?: NodeJS.Timeout;
 }
 
 export class PartHost {
@@ -262,6 +271,7 @@ export class PartHost {
     part.events.on('lost', onLost);
     part.events.once('closed', onEnd);
     part.watchers++;
+    clearTimeout(part.unwatched);
     let watching = true;
     return () => {
       if (!watching) return;
@@ -281,6 +291,7 @@ export class PartHost {
     const part = this.parts.get(roomId);
     if (!part) return;
     this.parts.delete(roomId);
+    clearTimeout(part.unwatched);
     for (const session of part.sessions.values()) {
       session.media.close();
       session.settle?.(false);
@@ -315,6 +326,12 @@ export class PartHost {
       watchers: 0,
     };
     this.parts.set(roomId, part);
+    part.unwatched = setTimeout(() => {
+      if (this.parts.get(roomId) !== part || part.watchers > 0) return;
+      this.log(part).warn('media-node.part-abandoned', { sessions: [...part.sessions.keys()], reason: 'never-watched' });
+      this.close(roomId);
+    }, this.options.watchWithinMs ?? DEFAULT_WATCH_WITHIN_MS);
+    part.unwatched.unref();
     this.log(part).info('media-node.part-opened', { worker: slot.index, routerId: router.id });
     return part;
   }

@@ -281,3 +281,21 @@ describe('a home node that dies', () => {
     }
   });
 });
+
+describe('a home node that dies between OpenPart and WatchPart', () => {
+  test('leaves nothing either: a part never watched is closed after the watch window', async () => {
+    const far3 = await startTestNode({ nodeId: 'far-3', workers: 1, partWatchWithinMs: 300 });
+    const span = connectMediaNodeSpan(far3.node.grpcAddress, { secret: SECRET });
+    try {
+      await span.openPart({ roomId: 'span:never-watched', homeNodeId: 'gone' });
+      await span.createPipe({ roomId: 'span:never-watched' });
+      assert.equal(far3.node.parts.list().length, 1, 'opened');
+      assert.equal(await workerObjects(far3.node), 1, 'with its router');
+      await waitFor(() => far3.node.parts.list().length === 0, 5_000, 'the never-watched part to close');
+      assert.equal(await workerObjects(far3.node), 0, 'no router (and so no pipe transport) is left');
+    } finally {
+      span.close();
+      await far3.stop();
+    }
+  });
+});
