@@ -1,6 +1,6 @@
 // A promise-returning client of the media node's gRPC API that authenticates every call.
 // No mediasoup import: the signalling side and tests use it.
-import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import {
   MediaNodeClient,
   type CreateTransportsRequest,
@@ -21,7 +21,7 @@ import {
   type RestartIceResponse,
   type SessionLost,
 } from '../../gen/medianode/v1/media_node';
-import { authMetadata } from './auth';
+import { unaryCaller, type CallerOptions } from './unary';
 
 export interface MediaNodeApi {
   /** `holdMs` defaults to 0 (the node's own grace). */
@@ -41,33 +41,13 @@ export interface MediaNodeApi {
 
 type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 
-export interface MediaNodeApiOptions {
-  /** Shared secret; omit only against a node started with MEDIA_GRPC_INSECURE=1. */
-  secret?: string;
-  /** Per-call deadline in milliseconds (default 10 000). */
-  timeoutMs?: number;
-}
+export type MediaNodeApiOptions = CallerOptions;
 
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  options: Partial<CallOptions>,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => unknown;
 
 /** Connects (lazily) to the media node at `address` ("host:port"). Errors reject with the grpc ServiceError. */
 export function connectMediaNode(address: string, options: MediaNodeApiOptions = {}): MediaNodeApi {
   const client = new MediaNodeClient(address, credentials.createInsecure());
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const metadata = () => (options.secret === undefined ? new Metadata() : authMetadata(options.secret));
-  const call =
-    <Req, Res>(method: Unary<Req, Res>) =>
-    (request: Req) =>
-      new Promise<Res>((resolve, reject) => {
-        method.call(client, request, metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
-          error ? reject(error) : resolve(response),
-        );
-      });
+  const { call, metadata } = unaryCaller(client, options);
   return {
     openRoom: (request) => call(client.openRoom)({ holdMs: 0, ...request }),
     createTransports: (request) => call(client.createTransports)({ minIceConsentTimeoutS: 0, ...request }),

@@ -1,6 +1,6 @@
 // A promise-returning client of the node-to-node MediaNodeSpan service (a room's home node driving a part
 // of it on another node), authenticated with the same shared secret as the media node's API.
-import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import {
   MediaNodeSpanClient,
   type ClosePartRequest,
@@ -23,7 +23,7 @@ import {
   type RestartIceResponse,
   type SessionLost,
 } from '../../gen/medianode/v1/media_node';
-import { authMetadata } from './auth';
+import { unaryCaller, type CallerOptions } from './unary';
 
 export interface MediaNodeSpanApi {
   openPart(request: OpenPartRequest): Promise<OpenPartResponse>;
@@ -44,25 +44,10 @@ export interface MediaNodeSpanApi {
   close(): void;
 }
 
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  options: Partial<CallOptions>,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => unknown;
 
-export function connectMediaNodeSpan(address: string, options: { secret?: string; timeoutMs?: number } = {}): MediaNodeSpanApi {
+export function connectMediaNodeSpan(address: string, options: CallerOptions = {}): MediaNodeSpanApi {
   const client = new MediaNodeSpanClient(address, credentials.createInsecure());
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const metadata = () => (options.secret === undefined ? new Metadata() : authMetadata(options.secret));
-  const call =
-    <Req, Res>(method: Unary<Req, Res>) =>
-    (request: Req) =>
-      new Promise<Res>((resolve, reject) => {
-        method.call(client, request, metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
-          error ? reject(error) : resolve(response),
-        );
-      });
+  const { call, metadata } = unaryCaller(client, options);
   return {
     openPart: call(client.openPart),
     createPipe: call(client.createPipe),

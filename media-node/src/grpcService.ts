@@ -1,15 +1,15 @@
 // Thin adapter: gRPC calls → Rooms, with caller authentication and MediaError → status mapping.
-import type { handleServerStreamingCall, handleUnaryCall, Metadata, StatusObject } from '@grpc/grpc-js';
+import type { handleServerStreamingCall } from '@grpc/grpc-js';
 import {
   HistoryEntry_Kind,
   type MediaNodeServer,
   type SessionLost,
   type WatchSessionsRequest,
 } from '../../gen/medianode/v1/media_node';
-import { isAuthorized } from '../api/auth';
 import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
 import type { Admission } from './Admission';
+import { grpcHandlers } from './grpcHandlers';
 import type { Metrics } from './metrics';
 import type { SessionLostEvent } from './Room';
 import type { Rooms } from './Rooms';
@@ -37,28 +37,10 @@ export interface MediaNodeService {
 }
 
 export function createMediaNodeService({ rooms, admission, secret, metrics, logger, farNodes, nodeId }: ServiceDeps): MediaNodeService {
-  const authorized = (metadata: Metadata) => secret === undefined || isAuthorized(metadata, secret);
-
-  const toStatus = (method: string, error: unknown): Partial<StatusObject> => {
-    const failure =
-      error instanceof MediaError ? error : new MediaError('internal', error instanceof Error ? error.message : String(error));
+  const { unary, admitStream } = grpcHandlers(secret, (method, failure, error) => {
     metrics.callFailures.inc({ method, reason: failure.reason });
     if (failure.reason === 'internal') logger.error('media-node.call-failed', { method, error });
-    return { code: failure.code, details: failure.details };
-  };
-
-  const unary =
-    <Req, Res>(method: string, handle: (request: Req) => Promise<Res>): handleUnaryCall<Req, Res> =>
-    (call, callback) => {
-      if (!authorized(call.metadata)) {
-        callback(toStatus(method, new MediaError('unauthenticated', 'missing or wrong shared secret')));
-        return;
-      }
-      handle(call.request).then(
-        (response) => callback(null, response),
-        (error) => callback(toStatus(method, error)),
-      );
-    };
+  });
 
   const refusedAs = <T>(kind: 'room' | 'join', check: () => T): T => {
     try {
@@ -75,10 +57,7 @@ export function createMediaNodeService({ rooms, admission, secret, metrics, logg
   const watchers = new Set<{ end(): void }>();
 
   const watchSessions: handleServerStreamingCall<WatchSessionsRequest, SessionLost> = (call) => {
-    if (!authorized(call.metadata)) {
-      call.emit('error', toStatus('WatchSessions', new MediaError('unauthenticated', 'missing or wrong shared secret')));
-      return;
-    }
+    if (!admitStream('WatchSessions', call)) return;
     const forward = (event: SessionLostEvent) => call.write(event);
     const stop = () => {
       rooms.off('sessionLost', forward);

@@ -1,10 +1,9 @@
 // Thin adapter: node-to-node gRPC calls (MediaNodeSpan: a room's home node driving a part of the room
 // hosted here) → PartHost, with the same shared-secret authentication as the media node's API.
-import type { handleServerStreamingCall, handleUnaryCall, Metadata, StatusObject } from '@grpc/grpc-js';
+import type { handleServerStreamingCall } from '@grpc/grpc-js';
 import type { MediaNodeSpanServer, SessionLost, WatchPartRequest } from '../../gen/medianode/v1/media_node';
-import { isAuthorized } from '../api/auth';
-import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
+import { grpcHandlers } from './grpcHandlers';
 import type { PartHost } from './PartHost';
 
 export interface SpanServiceDeps {
@@ -15,31 +14,13 @@ export interface SpanServiceDeps {
 }
 
 export function createSpanService({ parts, secret, logger }: SpanServiceDeps): { implementation: MediaNodeSpanServer; endStreams(): void } {
-  const authorized = (metadata: Metadata) => secret === undefined || isAuthorized(metadata, secret);
-  const toStatus = (method: string, error: unknown): Partial<StatusObject> => {
-    const failure = error instanceof MediaError ? error : new MediaError('internal', error instanceof Error ? error.message : String(error));
+  const { unary, admitStream, toStatus } = grpcHandlers(secret, (method, failure, error) => {
     if (failure.reason === 'internal' || failure.reason === 'unauthenticated') logger.warn('media-node.span-call-failed', { method, error });
-    return { code: failure.code, details: failure.details };
-  };
-  const unary =
-    <Req, Res>(method: string, handle: (request: Req) => Promise<Res>): handleUnaryCall<Req, Res> =>
-    (call, callback) => {
-      if (!authorized(call.metadata)) {
-        callback(toStatus(method, new MediaError('unauthenticated', 'missing or wrong shared secret')));
-        return;
-      }
-      handle(call.request).then(
-        (response) => callback(null, response),
-        (error) => callback(toStatus(method, error)),
-      );
-    };
+  });
 
   const streams = new Set<() => void>();
   const watchPart: handleServerStreamingCall<WatchPartRequest, SessionLost> = (call) => {
-    if (!authorized(call.metadata)) {
-      call.emit('error', toStatus('WatchPart', new MediaError('unauthenticated', 'missing or wrong shared secret')));
-      return;
-    }
+    if (!admitStream('WatchPart', call)) return;
     let unsubscribe: () => void = () => {};
     const end = () => {
       unsubscribe();
