@@ -16,11 +16,18 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
 
 /** The stack's node (index) whose WebRtcServer ports are in the session's ICE candidates: where its media is. */
 export function nodeOf(stack: LocalStack, m: MediaJoined): number {
+  return placeOf(stack, m).node;
+}
+
+/** The node (index) and its worker (index) whose WebRtcServer ports are in the session's ICE candidates. */
+export function placeOf(stack: LocalStack, m: MediaJoined): { node: number; worker: number } {
   const ports = m.prepared.producerTransportOptions!.iceCandidates.map((c) => (JSON.parse(c) as { port: number }).port);
-  const found = stack.mediaNodes.filter((node) =>
-    (node.ready.workers as { udp: number[]; tcp: number[] }[]).some((w) => [...w.udp, ...w.tcp].some((p) => ports.includes(p))));
-  assert.equal(found.length, 1, `ICE ports ${ports} belong to exactly one node`);
-  return found[0]!.index;
+  const found = stack.mediaNodes.flatMap((node) =>
+    (node.ready.workers as { index: number; udp: number[]; tcp: number[] }[])
+      .filter((w) => [...w.udp, ...w.tcp].some((p) => ports.includes(p)))
+      .map((w) => ({ node: node.index, worker: w.index })));
+  assert.equal(found.length, 1, `ICE ports ${ports} belong to exactly one worker of one node`);
+  return found[0]!;
 }
 
 /** Speaks until the listener has received `atLeast` more packets from the speaker than `from`; returns how many. */
