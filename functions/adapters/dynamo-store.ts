@@ -135,8 +135,11 @@ export class DynamoStateStore implements StateStore {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
       return false;
     });
-    // Released between the two writes: the lease is free, so take it (a replay request must not be dropped).
-    if (!marked && replayFor !== undefined && attempt < 3) return this.acquireFeed(channelKey, owner, leaseUntil, expiresAt, replayFor, attempt + 1);
+    // Released between the two writes: the holder may have read the history before our entry was added and
+    // let go without seeing a mark, so nobody would deliver it (a lost wake-up). The lease is free: take it.
+    // (If someone else takes it first, they acquired after our entry was added and read the history after
+    // that, so the retry's mark — or their delivery — covers it.)
+    if (!marked && attempt < 3) return this.acquireFeed(channelKey, owner, leaseUntil, expiresAt, replayFor, attempt + 1);
     return undefined;
   }
 

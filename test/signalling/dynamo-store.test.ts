@@ -159,3 +159,28 @@ test('resume.v1: a session record takes new fields through transitions (socket, 
   assert.equal(cleared.replayFrom, undefined);
   assert.equal(cleared.credentialHash, 'h2');
 });
+
+test('a holder that lets go between a busy acquire and its "wanted" mark does not strand the entry: the acquire takes the lease', async () => {
+  // On AWS the two writes of a busy acquire (take the lease; else mark it wanted) can straddle the holder's release:
+  // the holder read the history before the new entry and saw no mark. Dynalite plays that interleaving here.
+  const key = '7:8';
+  const exp = Math.ceil(now / 1000) + 3600;
+  assert.ok(await store.acquireFeed(key, 'x', now + 10_000, exp), 'x holds the feed');
+  let releasedInBetween = false;
+  const racing = Object.create(db) as DynamoDBDocumentClient;
+  racing.send = (async (command: { input: { ExpressionAttributeValues?: Record<string, unknown> } }) => {
+    try {
+      return await db.send(command as never);
+    } catch (err) {
+      if (!releasedInBetween && command.input.ExpressionAttributeValues?.[':o'] === 'y' && (err as Error).name === 'ConditionalCheckFailedException') {
+        releasedInBetween = true;
+        assert.equal(await store.releaseFeed(key, 'x', { roomInstance: 'r', delivered: 1 }, now + 10_000), 'released', 'x saw no mark');
+      }
+      throw err;
+    }
+  }) as never;
+  const y = new DynamoStateStore(racing, dynamo.tables[STATE_TABLE.envVar]!, () => now);
+  const got = await y.acquireFeed(key, 'y', now + 10_000, exp);
+  assert.equal(releasedInBetween, true, 'the release ran between y\'s two writes');
+  assert.deepEqual(got, { roomInstance: 'r', delivered: 1 }, 'y holds the feed and delivers from x\'s cursor');
+});
