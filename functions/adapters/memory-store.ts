@@ -19,7 +19,14 @@ export class MemoryStateStore implements StateStore {
   private readonly placements = new Map<string, StoredPlacement>();
   private readonly feeds = new Map<string, FeedItem>();
 
-  constructor(private readonly nowMs: () => number = Date.now) {}
+  /**
+   * `between`: awaited where DynamoStateStore makes a second request after a first one (a busy acquireFeed's
+   * "wanted" mark), so a simulation can run other invocations in that gap; default nothing.
+   */
+  constructor(
+    private readonly nowMs: () => number = Date.now,
+    private readonly between: () => Promise<void> = async () => {},
+  ) {}
 
   async putConnection(record: ConnectionRecord): Promise<void> {
     this.connections.set(record.connectionId, { ...record });
@@ -73,17 +80,26 @@ export class MemoryStateStore implements StateStore {
     if (current?.nodeId === nodeId) current.expiresAt = expiresAt;
   }
 
-  async acquireFeed(channelKey: string, owner: string, leaseUntil: number, _expiresAt?: number, replayFor?: string): Promise<FeedCursor | undefined> {
+  async acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt?: number, replayFor?: string, attempt = 0): Promise<FeedCursor | undefined> {
+    // The same two conditional writes as DynamoStateStore, with the same gap between them (see `between`).
     const feed: FeedItem = this.feeds.get(channelKey) ?? { roomInstance: '', delivered: 0 };
-    if (replayFor !== undefined) feed.replaySet = new Set([...(feed.replaySet ?? []), replayFor]);
-    if (feed.owner !== undefined && (feed.leaseUntil ?? 0) >= this.nowMs()) {
-      feed.wanted = true;
-      this.feeds.set(channelKey, feed);
+    if (feed.owner === undefined || (feed.leaseUntil ?? 0) < this.nowMs()) {
+      const replaySet = replayFor === undefined ? feed.replaySet : new Set([...(feed.replaySet ?? []), replayFor]);
+      this.feeds.set(channelKey, { ...feed, owner, leaseUntil, wanted: false, ...(replaySet ? { replaySet } : {}) });
+      const replay = [...(replaySet ?? [])];
+      return { roomInstance: feed.roomInstance, delivered: feed.delivered, ...(feed.node ? { node: feed.node } : {}), ...(replay.length ? { replay } : {}) };
+    }
+    await this.between();
+    // Held by someone else: mark it wanted, so the holder delivers again before letting go.
+    const held = this.feeds.get(channelKey);
+    if (held?.owner !== undefined) {
+      held.wanted = true;
+      if (replayFor !== undefined) held.replaySet = new Set([...(held.replaySet ?? []), replayFor]);
       return undefined;
     }
-    this.feeds.set(channelKey, { ...feed, owner, leaseUntil, wanted: false });
-    const replay = [...(feed.replaySet ?? [])];
-    return { roomInstance: feed.roomInstance, delivered: feed.delivered, ...(feed.node ? { node: feed.node } : {}), ...(replay.length ? { replay } : {}) };
+    // Released in between: take it (the holder may have let go without seeing the new entry).
+    if (attempt < 3) return this.acquireFeed(channelKey, owner, leaseUntil, expiresAt, replayFor, attempt + 1);
+    return undefined;
   }
 
   async takeReplays(channelKey: string, owner: string): Promise<string[]> {
