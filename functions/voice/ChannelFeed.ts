@@ -7,7 +7,8 @@
 // two entries can never race to the same receiver. The cursor (how far the history was delivered) is
 // written with the lease, so no entry is sent twice. An invocation that adds an entry while someone else
 // holds the lease marks the feed "wanted"; the holder cannot let go of a wanted feed without delivering
-// again, so no entry is left behind (no lost wake-up). A holder that dies leaves an expired lease that the
+// again, and if the holder let go between the two (its last history read may predate the entry), the marking
+// invocation takes the lease itself, so no entry is left behind (no lost wake-up). A holder that dies leaves an expired lease that the
 // sweep takes over (`listStalledFeeds`).
 import { randomBytes } from 'node:crypto';
 //
