@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STATE_TABLE, sweepShardOf } from '../../data/tables';
 import { DynamoStateStore } from '../../functions/adapters/dynamo-store';
+import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { ConflictError, type ConnectionRecord } from '../../functions/voice/ports';
 import { createDocumentClient } from '../../routing/dynamo';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
@@ -75,34 +76,40 @@ test('concurrent placements of one channel agree on one node; a dead node\'s pla
   assert.equal((await store.getPlacement('9:9'))?.expiresAt, expiresAt + 10);
 });
 
-test('feed lease: one holder; a second caller marks it wanted and the holder must deliver again before letting go', async () => {
-  const exp = Math.ceil(now / 1000) + 3600;
-  const first = await store.acquireFeed('7:7', 'a', now + 10_000, exp);
-  assert.deepEqual(first, { roomInstance: '', delivered: 0 });
-  assert.equal(await store.acquireFeed('7:7', 'b', now + 10_000, exp), undefined, 'held by a');
-  assert.equal(await store.checkpointFeed('7:7', 'b', { roomInstance: 'r', delivered: 9 }, now + 10_000), false, 'only the owner checkpoints');
-  assert.equal(await store.checkpointFeed('7:7', 'a', { roomInstance: 'r', delivered: 1 }, now + 10_000), true);
-  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 2 }, now + 10_000), 'wanted', 'b asked meanwhile');
-  const node = { nodeId: 'n1', grpcAddress: 'n1:1' };
-  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 3, node }, now + 10_000), 'released');
-  assert.deepEqual(await store.acquireFeed('7:7', 'b', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'the cursor (and its room\'s node) survives');
-  assert.equal(await store.releaseFeed('7:7', 'a', { roomInstance: 'r', delivered: 99 }, now), 'lost', 'a no longer holds it');
-  const dueFeeds = async (at: number) => (await store.listDue(sweepShardOf('7:7'), at, 100)).filter((d) => d.kind === 'feed');
-  assert.equal(await store.getStalledFeed('7:7', now), undefined, 'b\'s lease is still running');
-  assert.deepEqual(await dueFeeds(now), [], 'so it is not due');
-  now += 11_000;
-  assert.deepEqual(await dueFeeds(now), [{ kind: 'feed', channelKey: '7:7' }], 'b died holding it: due in the sweep\'s index');
-  assert.deepEqual(await store.getStalledFeed('7:7', now), { node }, 'stalled, with its room\'s node');
-  assert.deepEqual(await store.acquireFeed('7:7', 'c', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'an expired lease can be taken over');
-  await store.dropStalledFeed('7:7', now);
-  assert.equal(await store.getStalledFeed('7:7', now), undefined, 'c\'s lease is running: not dropped');
-  await store.dropStalledFeed('7:7', now + 60_000);
-  assert.equal(await store.getStalledFeed('7:7', now + 60_000), undefined, 'a stalled feed of a dead room is let go');
-  assert.deepEqual(await dueFeeds(now + 60_000), [], '…and leaves the index');
-  assert.equal(await store.acquireFeed('7:7', 'd', now + 70_000, exp) !== undefined, true);
-  assert.equal(await store.releaseFeed('7:7', 'd', { roomInstance: 'r', delivered: 4 }, now + 70_000), 'released');
-  assert.deepEqual(await dueFeeds(now + 1e9), [], 'a released feed is never due');
-});
+// The feed's lease semantics are a contract both stores keep: the in-memory one (the simulation's) must behave as
+// the DynamoDB adapter does, or the simulation proves things about a store that does not ship.
+for (const [name, make] of [['DynamoDB', () => store], ['in-memory', () => new MemoryStateStore(() => now)]] as const) {
+  test(`feed lease (${name}): one holder; a second caller marks it wanted and the holder must deliver again before letting go`, async () => {
+    const store = make();
+    const key = name === 'DynamoDB' ? '7:7' : '7:17';
+    const exp = Math.ceil(now / 1000) + 3600;
+    const first = await store.acquireFeed(key, 'a', now + 10_000, exp);
+    assert.deepEqual(first, { roomInstance: '', delivered: 0 });
+    assert.equal(await store.acquireFeed(key, 'b', now + 10_000, exp), undefined, 'held by a');
+    assert.equal(await store.checkpointFeed(key, 'b', { roomInstance: 'r', delivered: 9 }, now + 10_000), false, 'only the owner checkpoints');
+    assert.equal(await store.checkpointFeed(key, 'a', { roomInstance: 'r', delivered: 1 }, now + 10_000), true);
+    assert.equal(await store.releaseFeed(key, 'a', { roomInstance: 'r', delivered: 2 }, now + 10_000), 'wanted', 'b asked meanwhile');
+    const node = { nodeId: 'n1', grpcAddress: 'n1:1' };
+    assert.equal(await store.releaseFeed(key, 'a', { roomInstance: 'r', delivered: 3, node }, now + 10_000), 'released');
+    assert.deepEqual(await store.acquireFeed(key, 'b', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'the cursor (and its room\'s node) survives');
+    assert.equal(await store.releaseFeed(key, 'a', { roomInstance: 'r', delivered: 99 }, now), 'lost', 'a no longer holds it');
+    const dueFeeds = async (at: number) => (await store.listDue(sweepShardOf(key), at, 100)).filter((d) => d.kind === 'feed');
+    assert.equal(await store.getStalledFeed(key, now), undefined, 'b\'s lease is still running');
+    assert.deepEqual(await dueFeeds(now), [], 'so it is not due');
+    now += 11_000;
+    assert.deepEqual(await dueFeeds(now), [{ kind: 'feed', channelKey: key }], 'b died holding it: due in the sweep\'s index');
+    assert.deepEqual(await store.getStalledFeed(key, now), { node }, 'stalled, with its room\'s node');
+    assert.deepEqual(await store.acquireFeed(key, 'c', now + 10_000, exp), { roomInstance: 'r', delivered: 3, node }, 'an expired lease can be taken over');
+    await store.dropStalledFeed(key, now);
+    assert.equal(await store.getStalledFeed(key, now), undefined, 'c\'s lease is running: not dropped');
+    await store.dropStalledFeed(key, now + 60_000);
+    assert.equal(await store.getStalledFeed(key, now + 60_000), undefined, 'a stalled feed of a dead room is let go');
+    assert.deepEqual(await dueFeeds(now + 60_000), [], '…and leaves the index');
+    assert.equal(await store.acquireFeed(key, 'd', now + 70_000, exp) !== undefined, true);
+    assert.equal(await store.releaseFeed(key, 'd', { roomInstance: 'r', delivered: 4 }, now + 70_000), 'released');
+    assert.deepEqual(await dueFeeds(now + 1e9), [], 'a released feed is never due');
+  });
+}
 
 test('expired items are filtered on read (TTL deletion is only garbage collection)', async () => {
   await store.putConnection(record('short', { expiresAt: Math.ceil(now / 1000) + 10 }));
@@ -183,4 +190,17 @@ test('a holder that lets go between a busy acquire and its "wanted" mark does no
   const got = await y.acquireFeed(key, 'y', now + 10_000, exp);
   assert.equal(releasedInBetween, true, 'the release ran between y\'s two writes');
   assert.deepEqual(got, { roomInstance: 'r', delivered: 1 }, 'y holds the feed and delivers from x\'s cursor');
+});
+
+test('the in-memory store has the same gap and the same answer (a busy acquire whose mark finds the lease released takes it)', async () => {
+  const key = '7:18';
+  const exp = Math.ceil(now / 1000) + 3600;
+  let releasedInBetween = false;
+  const memory: MemoryStateStore = new MemoryStateStore(() => now, async () => {
+    releasedInBetween = true;
+    assert.equal(await memory.releaseFeed(key, 'x', { roomInstance: 'r', delivered: 1 }, now + 10_000), 'released', 'x saw no mark');
+  });
+  assert.ok(await memory.acquireFeed(key, 'x', now + 10_000, exp), 'x holds the feed');
+  assert.deepEqual(await memory.acquireFeed(key, 'y', now + 10_000, exp), { roomInstance: 'r', delivered: 1 }, 'y holds the feed');
+  assert.equal(releasedInBetween, true);
 });
