@@ -1,7 +1,7 @@
 // Load in packets and admission: the pure formula (routing/load.ts), placement on it, the node's
 // PacketMeter against mediasoup's own counters, and every join / new room checked on a real worker.
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -11,7 +11,7 @@ import { spanJoinCosts } from '../../routing/load';
 import { mediaErrorToVoiceError } from '../../functions/voice/media-errors';
 import { MediaError as PortMediaError } from '../../functions/voice/ports';
 import { ErrorId } from '../../protocol/errors';
-import { joinSession, rejectsWith, routerCounts, startTestNode, waitFor } from './helpers';
+import { joinSession, rejectsWith, routerCounts, rtpPacket, startTestNode, udpSocket, waitFor } from './helpers';
 
 const LIMITS: WorkerLimits = { packetsPerSecond: 100_000, consumers: 20_000, admitLoad: 0.8 };
 const NOW = 1_700_000_000_000;
@@ -74,21 +74,7 @@ describe('load formula (routing/load.ts)', () => {
   });
 });
 
-async function udpSocket(): Promise<Socket> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  return socket;
-}
 
-function rtpPacket(sequence: number, ssrc: number): Buffer {
-  const packet = Buffer.alloc(92, 0xab);
-  packet[0] = 0x80;
-  packet[1] = 100;
-  packet.writeUInt16BE(sequence & 0xffff, 2);
-  packet.writeUInt32BE((sequence * 960) >>> 0, 4);
-  packet.writeUInt32BE(ssrc, 8);
-  return packet;
-}
 
 /** A member fed from a UDP socket (PlainTransport producer, appData like the room's) and listeners (PlainTransport consumers). */
 async function plainMember(router: types.Router, sessionId: string, ssrc: number, listeners: number, sink: Socket) {

@@ -1,6 +1,7 @@
 // Shared by the media node tests: a node on ephemeral ports, an authenticated client,
 // hand-built client parameters that mediasoup accepts, and a local DynamoDB.
 import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../routing/dynamo';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -117,4 +118,22 @@ export async function startLocalDynamo(): Promise<{ client: DynamoDBDocumentClie
       await dynamo.close();
     },
   };
+}
+
+/** A UDP socket on an ephemeral loopback port (an RTP sender or sink). */
+export async function udpSocket(): Promise<Socket> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+  return socket;
+}
+
+/** A 12-byte RTP header plus an 80-byte payload (a 20 ms Opus frame is 40–120 bytes); payload type 100 by default. */
+export function rtpPacket(sequence: number, ssrc: number, payloadType = 100): Buffer {
+  const packet = Buffer.alloc(92, 0xab);
+  packet[0] = 0x80;
+  packet[1] = payloadType & 0x7f;
+  packet.writeUInt16BE(sequence & 0xffff, 2);
+  packet.writeUInt32BE((sequence * 960) >>> 0, 4);
+  packet.writeUInt32BE(ssrc, 8);
+  return packet;
 }

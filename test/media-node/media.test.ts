@@ -1,12 +1,11 @@
 // Media-level proof on this machine: RTP really flows through the node's routers.
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
-import { joinSession, routerCounts, startTestNode, waitFor } from './helpers';
+import { joinSession, routerCounts, rtpPacket, startTestNode, udpSocket, waitFor } from './helpers';
 import { TestClient } from './mscClient';
 
 let node: MediaNodeHandle;
@@ -18,22 +17,7 @@ before(async () => {
 });
 after(() => stop());
 
-async function udpSocket(): Promise<Socket> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  return socket;
-}
 
-/** A 12-byte RTP header plus an 80-byte payload (a 20 ms Opus frame is 40–120 bytes). */
-function rtpPacket(payloadType: number, sequence: number, ssrc: number): Buffer {
-  const packet = Buffer.alloc(92, 0xab);
-  packet[0] = 0x80;
-  packet[1] = payloadType & 0x7f;
-  packet.writeUInt16BE(sequence & 0xffff, 2);
-  packet.writeUInt32BE((sequence * 960) >>> 0, 4);
-  packet.writeUInt32BE(ssrc, 8);
-  return packet;
-}
 
 describe('RTP through a room router', () => {
   test('a PlainTransport producer fed Opus RTP reaches a consumer: stats and a UDP socket both count it', async () => {
@@ -62,7 +46,7 @@ describe('RTP through a room router', () => {
 
       const port = inbound.tuple.localPort;
       for (let i = 0; i < 100; i++) {
-        sender.send(rtpPacket(100, i + 1, ssrc), port, '127.0.0.1');
+        sender.send(rtpPacket(i + 1, ssrc, 100), port, '127.0.0.1');
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       await waitFor(() => sinkPackets >= 95, 3000, 'packets at the sink');

@@ -2,7 +2,7 @@
 // pipeToRouter, each producer is piped once per part, and a part's router and pipes close when its
 // last session goes (router dumps show nothing left).
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { types } from 'mediasoup';
@@ -10,7 +10,7 @@ import { silentLogger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from '../../media-node/src/codecs';
 import { RoomSpan, type LocalPart, type SpanPart } from '../../media-node/src/RoomSpan';
 import { WorkerPool } from '../../media-node/src/WorkerPool';
-import { waitFor } from './helpers';
+import { rtpPacket, udpSocket, waitFor } from './helpers';
 
 let pool: WorkerPool;
 before(async () => {
@@ -24,21 +24,7 @@ function localPart(part: SpanPart | undefined): LocalPart | undefined {
   return part as LocalPart | undefined;
 }
 
-async function udpSocket(): Promise<Socket> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  return socket;
-}
 
-function rtpPacket(sequence: number, ssrc: number): Buffer {
-  const packet = Buffer.alloc(92, 0xab);
-  packet[0] = 0x80;
-  packet[1] = 100;
-  packet.writeUInt16BE(sequence & 0xffff, 2);
-  packet.writeUInt32BE((sequence * 960) >>> 0, 4);
-  packet.writeUInt32BE(ssrc, 8);
-  return packet;
-}
 
 async function producerOn(router: types.Router, ssrc: number) {
   const transport = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
