@@ -517,7 +517,7 @@ describe('media fleet stack', () => {
     const main = readFileSync(join(dir, 'main.mjs'), 'utf8');
     assert.match(main, /from ["']mediasoup["']/, 'mediasoup stays external');
     assert.doesNotMatch(main, /from ["']@grpc\/grpc-js["']/, 'grpc-js is bundled');
-    for (const file of ['install.sh', 'start-media-node.sh', 'publish-load.sh', 'load-percent.awk', 'lifecycle-watch.sh', 'health-watch.sh', 'ship-logs.sh',
+    for (const file of ['install.sh', 'start-media-node.sh', 'publish-load.sh', 'load-percent.awk', 'lifecycle-watch.sh', 'health-watch.sh', 'ship-logs.sh', 'imds.sh',
       'harmony-media-node.service', 'harmony-media-load.service', 'harmony-media-lifecycle.service', 'harmony-media-health.service', 'harmony-media-logs.service']) {
       assert.ok(existsSync(join(dir, 'host', file)), file);
     }

@@ -7,13 +7,9 @@
 set -uo pipefail
 interval=${HARMONY_HEALTH_INTERVAL_SECONDS:-10}
 threshold=${HARMONY_HEALTH_FAILURES:-6}
-imds() {
-  local token
-  token=$(curl -sf -m 2 -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1
-  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
-}
-instance_id=""
-until [ -n "$instance_id" ]; do instance_id=$(imds instance-id) || sleep 2; done
+# shellcheck source=imds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/imds.sh"
+wait_for_instance_id
 failures=0
 while true; do
   if curl -sf -m 5 -o /dev/null "http://127.0.0.1:${MEDIA_METRICS_PORT}/metrics"; then

@@ -6,13 +6,9 @@
 # sends CONTINUE. Should this script fail, the hook's heartbeat timeout (drain bound + margin,
 # default result CONTINUE) still lets the termination go ahead.
 set -uo pipefail
-imds() {
-  local token
-  token=$(curl -sf -m 2 -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1
-  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
-}
-instance_id=""
-until [ -n "$instance_id" ]; do instance_id=$(imds instance-id) || sleep 2; done
+# shellcheck source=imds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/imds.sh"
+wait_for_instance_id
 while true; do
   state=$(imds autoscaling/target-lifecycle-state || true)
   if [ "$state" = "Terminated" ]; then

@@ -3,13 +3,9 @@
 # scripts' JSON lines, cloud-init's install output) to CloudWatch Logs every 5 s, one stream per instance.
 # The journal cursor is kept on disk, so a restart resumes where it stopped.
 set -uo pipefail
-imds() {
-  local token
-  token=$(curl -sf -m 2 -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1
-  curl -sf -m 2 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
-}
-instance_id=""
-until [ -n "$instance_id" ]; do instance_id=$(imds instance-id) || sleep 2; done
+# shellcheck source=imds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/imds.sh"
+wait_for_instance_id
 aws logs create-log-stream --log-group-name "$HARMONY_LOG_GROUP" --log-stream-name "$instance_id" 2>/dev/null || true
 cursor=/var/lib/harmony-media-node/journal.cursor
 batch=$(mktemp)
