@@ -2,37 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { base64ToBytes } from '../../protocol/hrpc';
-import { HrpcSocket } from '../../web/src/hrpc-socket';
-
-class FakeWebSocket {
-  readyState = 0;
-  protocol = '';
-  binaryType = 'blob';
-  sent: Array<string | Uint8Array> = [];
-  onopen: (() => void) | null = null;
-  onclose: ((e: { code: number; reason: string; wasClean: boolean }) => void) | null = null;
-  onmessage: ((e: { data: unknown }) => void) | null = null;
-  constructor(readonly url: string, readonly protocols: string[]) {}
-  send(data: string | Uint8Array) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 3;
-  }
-  accept(protocol: string) {
-    this.protocol = protocol;
-    this.readyState = 1;
-    this.onopen?.();
-  }
-}
+import { openHrpcSocket } from './fake-websocket';
 
 function open(resume: boolean, variant: 'base64' | 'binary' = 'base64') {
-  let ws!: FakeWebSocket;
-  const opening = HrpcSocket.open({
-    url: 'ws://voice.test/x', token: 'tok.en-1', variant, timeoutMs: 1000, resume,
-    createWebSocket: (url, protocols) => (ws = new FakeWebSocket(url, protocols)) as unknown as WebSocket,
-  });
-  return { opening, ws: () => ws };
+  return openHrpcSocket({ variant, resume, url: 'ws://voice.test/x' });
 }
 
 const resume = { message: { $case: 'resume' as const, value: { sessionId: 'S1', credential: 'c', lastSeq: 3n, restartIce: false } } };

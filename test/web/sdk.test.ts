@@ -7,46 +7,12 @@ import { encodeErrorFrame, encodeResponseFrame, bytesToBase64, decodeRequest, ba
 import { DEFAULT_BACKOFF, backoffDelayMs } from '../../web/src/backoff';
 import { normalizeFingerprints, presentsAnnouncedFingerprint } from '../../web/src/dtls';
 import { VoiceClientError } from '../../web/src/errors';
-import { HrpcSocket } from '../../web/src/hrpc-socket';
 import { toUint64 } from '../../web/src/ids';
 import { KEEPALIVE_FRAME, startKeepalive, DEFAULT_KEEPALIVE } from '../../web/src/keepalive';
-
-/** Just enough of the DOM WebSocket for HrpcSocket. */
-class FakeWebSocket {
-  readyState = 0;
-  protocol = '';
-  binaryType = 'blob';
-  sent: Array<string | Uint8Array> = [];
-  closedWith?: { code?: number; reason?: string };
-  onopen: (() => void) | null = null;
-  onclose: ((e: { code: number; reason: string; wasClean: boolean }) => void) | null = null;
-  onmessage: ((e: { data: unknown }) => void) | null = null;
-  constructor(readonly url: string, readonly protocols: string[]) {}
-  send(data: string | Uint8Array) {
-    this.sent.push(data);
-  }
-  close(code?: number, reason?: string) {
-    this.closedWith = { code, reason };
-    this.readyState = 3;
-  }
-  accept(protocol: string) {
-    this.protocol = protocol;
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  refuse() {
-    this.readyState = 3;
-    this.onclose?.({ code: 1006, reason: '', wasClean: false });
-  }
-}
+import { openHrpcSocket } from './fake-websocket';
 
 function openWith(variant: 'base64' | 'binary', token = 'tok.en-1') {
-  let ws!: FakeWebSocket;
-  const opening = HrpcSocket.open({
-    url: 'ws://voice.test/protocol.voice.v1.VoiceService/StreamMessage', token, variant, timeoutMs: 1000,
-    createWebSocket: (url, protocols) => (ws = new FakeWebSocket(url, protocols)) as unknown as WebSocket,
-  });
-  return { opening, ws: () => ws };
+  return openHrpcSocket({ variant, token });
 }
 
 describe('HrpcSocket (browser WebSocket adapter)', () => {
