@@ -13,7 +13,7 @@ import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
 import { RoomSpan, type LocalPart } from './RoomSpan';
-import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
+import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
 
@@ -145,14 +145,7 @@ export class PartHost {
         throw error;
       }
       try {
-        media = await (this.options.localMedia ?? LocalSessionMedia.create)({
-          router: place.router,
-          webRtcServer: place.slot.webRtcServer,
-          sessionId,
-          iceConsentTimeoutS: iceConsentTimeoutFor(this.options.iceConsentTimeoutS, minIceConsentTimeoutS),
-          iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
-          onLost: (reason) => this.lose(part, sessionId, userId, reason),
-        });
+        media = await createLocalMedia(place, this.options, sessionId, minIceConsentTimeoutS, (reason) => this.lose(part, sessionId, userId, reason));
       } catch (error) {
         part.span.release(sessionId);
         chosen?.settle(false);

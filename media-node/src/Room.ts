@@ -14,7 +14,7 @@ import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import { RoomLedger, type HistorySlice } from './RoomLedger';
 import { RoomSpan, type SpanPart } from './RoomSpan';
-import { iceConsentTimeoutFor, LocalSessionMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
+import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { SerialQueue } from './SerialQueue';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';
@@ -390,14 +390,7 @@ export class Room {
     try {
       const media =
         part.kind === 'local'
-          ? await (this.hooks.localMedia ?? LocalSessionMedia.create)({
-              router: part.router,
-              webRtcServer: part.slot.webRtcServer,
-              sessionId: id,
-              iceConsentTimeoutS: iceConsentTimeoutFor(this.hooks.iceConsentTimeoutS, minIceConsentTimeoutS),
-              iceDisconnectedGraceMs: this.hooks.iceDisconnectedGraceMs,
-              onLost,
-            })
+          ? await createLocalMedia(part, this.hooks, id, minIceConsentTimeoutS, onLost)
           : await part.createSession(id, userId, onLost, minIceConsentTimeoutS);
       session = { id, userId, part, settle: placement?.settle, rtpCapabilities, media };
       return session;

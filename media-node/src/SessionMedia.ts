@@ -67,6 +67,33 @@ export interface LocalSessionOptions {
  */
 export type LocalMediaFactory = (options: LocalSessionOptions) => Promise<SessionMedia>;
 
+/** The node's settings for a session's transports (Room's hooks and PartHost's options both carry them). */
+export interface LocalMediaSettings {
+  /** The node's ICE consent timeout (0 = off). */
+  iceConsentTimeoutS: number;
+  iceDisconnectedGraceMs: number;
+  /** Default LocalSessionMedia.create (WebRTC). */
+  localMedia?: LocalMediaFactory;
+}
+
+/** A session's media on a router of this node, with the node's settings and the consent the caller asked for. */
+export function createLocalMedia(
+  part: { router: types.Router; slot: { webRtcServer: types.WebRtcServer } },
+  settings: LocalMediaSettings,
+  sessionId: string,
+  minIceConsentTimeoutS: number,
+  onLost: (reason: MediaLossReason) => void,
+): Promise<SessionMedia> {
+  return (settings.localMedia ?? LocalSessionMedia.create)({
+    router: part.router,
+    webRtcServer: part.slot.webRtcServer,
+    sessionId,
+    iceConsentTimeoutS: iceConsentTimeoutFor(settings.iceConsentTimeoutS, minIceConsentTimeoutS),
+    iceDisconnectedGraceMs: settings.iceDisconnectedGraceMs,
+    onLost,
+  });
+}
+
 export class LocalSessionMedia implements SessionMedia {
   private consumerConnected = false;
   private producerConnected = false;
