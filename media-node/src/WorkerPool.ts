@@ -96,20 +96,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const results: WorkerCpu[] = [];
     for (const slot of this.slots) {
       if (!slot.ready || slot.worker.closed) continue;
+      const pid = slot.worker.pid;
+      const previous = this.cpuSamples.get(slot.index);
+      const same = previous !== undefined && previous.pid === pid;
+      if (same && now - previous.atMs < MIN_CPU_WINDOW_MS) {
+        // CPU over a few milliseconds is noise (one busy request reads as a full core): the last window stands,
+        // and the worker is not asked.
+        results.push({ index: slot.index, pid, cpuPercent: previous.percent });
+        continue;
+      }
       try {
         const usage = await slot.worker.getResourceUsage();
         const cpuMs = usage.ru_utime + usage.ru_stime;
-        const previous = this.cpuSamples.get(slot.index);
-        const pid = slot.worker.pid;
-        let cpuPercent = 0;
-        if (previous && previous.pid === pid && now - previous.atMs < MIN_CPU_WINDOW_MS) {
-          // CPU over a few milliseconds is noise (one busy request reads as a full core): the last window stands.
-          results.push({ index: slot.index, pid, cpuPercent: previous.percent });
-          continue;
-        }
-        if (previous && previous.pid === pid) cpuPercent = (100 * (cpuMs - previous.cpuMs)) / (now - previous.atMs);
-        this.cpuSamples.set(slot.index, { pid, cpuMs, atMs: now, percent: Math.max(0, Math.round(cpuPercent * 10) / 10) });
-        results.push({ index: slot.index, pid, cpuPercent: Math.max(0, Math.round(cpuPercent * 10) / 10) });
+        const raw = same ? (100 * (cpuMs - previous.cpuMs)) / (now - previous.atMs) : 0;
+        const cpuPercent = Math.max(0, Math.round(raw * 10) / 10);
+        this.cpuSamples.set(slot.index, { pid, cpuMs, atMs: now, percent: cpuPercent });
+        results.push({ index: slot.index, pid, cpuPercent });
       } catch {
         // A worker dying mid-sample is reported through 'died'.
       }
