@@ -89,21 +89,7 @@ export async function routerCounts(node: MediaNodeHandle, roomId: string) {
   return { transports: dump.transportIds.length, producers, consumers };
 }
 
-export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = async () => {
-      try {
-        if (await check()) return resolve();
-      } catch {
-        // keep polling
-      }
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 25);
-    };
-    void poll();
-  });
-}
+export { waitFor } from '../support/wait';
 
 /** The project's local DynamoDB (local/dynamo.ts) with a document client on the registry table. */
 export async function startLocalDynamo(): Promise<{ client: DynamoDBDocumentClient; endpoint: string; tableName: string; stop: () => Promise<void> }> {

@@ -8,6 +8,7 @@ import { Device, MediaStreamTrack, RTCCertificate, RTCRtpCodecParameters, RtpHea
 import type { StreamMessageResponse_JoinedChannel, StreamMessageResponse_PreparedForJoinChannel, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
 import { enableIceRestart } from './werift-ice-restart';
 import { describe, VoiceTestClient, type ClientOptions } from './voice-client';
+import { waitFor } from './wait';
 
 type Transport = ReturnType<Device['createSendTransport']>;
 interface Keys { certPem: string; keyPem: string; signatureHash: { hash: number; signature: number } }
@@ -154,10 +155,4 @@ async function joinedOn(client: VoiceTestClient): Promise<StreamMessageResponse_
   }
 }
 
-export async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor };
