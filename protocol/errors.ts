@@ -24,6 +24,8 @@ export const ErrorId = {
   mediaLost: 'voice.media-lost',
   channelFull: 'voice.channel-full',
   rateLimited: 'voice.rate-limited',
+  /** The media node's police paused the member's producer (non-fatal), or ended the session after repeated offences (fatal). */
+  producerPoliced: 'voice.producer-policed',
   /** resume.v1: the session cannot be resumed (unknown, ended, grace over, wrong credential or user); nothing changed. */
   resumeRefused: 'voice.resume-refused',
 } as const;

@@ -19,8 +19,9 @@ export function lostPartition(shard: number): string {
 }
 const lostPk = (sessionId: string) => lostPartition(sweepShardOf(sessionId));
 
-export function lostSessionKey(roomId: string, sessionId: string): string {
-  return `${roomId}#${sessionId}`;
+export function lostSessionKey(roomId: string, sessionId: string, notice = false): string {
+  // A notice has its own item: handling (deleting) it never deletes a loss of the same session written meanwhile.
+  return notice ? `${roomId}#${sessionId}#notice` : `${roomId}#${sessionId}`;
 }
 
 export class NodeRegistry {
@@ -69,7 +70,7 @@ export class NodeRegistry {
     const at = lost.at ?? Date.now();
     const item: LostSessionRecord = { ...lost, at, expiresAt: Math.floor(at / 1000) + (options.ttlSeconds ?? 3600) };
     await this.client.send(
-      new PutCommand({ TableName: this.tableName, Item: { pk: lostPk(lost.sessionId), sk: lostSessionKey(lost.roomId, lost.sessionId), ...item } }),
+      new PutCommand({ TableName: this.tableName, Item: { pk: lostPk(lost.sessionId), sk: lostSessionKey(lost.roomId, lost.sessionId, lost.notice), ...item } }),
     );
   }
 
@@ -84,9 +85,9 @@ export class NodeRegistry {
     return items.map((item) => strip<LostSessionRecord>(item)).filter((lost) => lost.expiresAt * 1000 > nowMs);
   }
 
-  async deleteLostSession(roomId: string, sessionId: string): Promise<void> {
+  async deleteLostSession(roomId: string, sessionId: string, notice = false): Promise<void> {
     await this.client.send(
-      new DeleteCommand({ TableName: this.tableName, Key: { pk: lostPk(sessionId), sk: lostSessionKey(roomId, sessionId) } }),
+      new DeleteCommand({ TableName: this.tableName, Key: { pk: lostPk(sessionId), sk: lostSessionKey(roomId, sessionId, notice) } }),
     );
   }
 

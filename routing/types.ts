@@ -33,13 +33,22 @@ export interface MediaNodeRecord {
   expiresAt: number;
 }
 
-/** Item pk='LOST', sk='<roomId>#<sessionId>': a session that died on the media side. */
+/**
+ * Item pk='LOST#<shard>', sk='<roomId>#<sessionId>': a session that died on the media side; or, with `notice`,
+ * sk='<roomId>#<sessionId>#notice': something the member must be told while its session goes on.
+ */
 export interface LostSessionRecord {
   roomId: string;
   sessionId: string;
   userId: string;
-  /** "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained", "node-lost" (its media was on another node, which was lost) */
+  /**
+   * A loss: "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained", "node-lost" (its media was on another
+   * node, which was lost), "policed" (its producer kept exceeding the node's limits: ProducerPolice). A notice:
+   * "policed" (its producer is paused for a cool-down).
+   */
   reason: string;
+  /** A notice (non-fatal, the session goes on), not a loss. */
+  notice?: boolean;
   nodeId: string;
   /** Milliseconds since the epoch. */
   at: number;

@@ -4,7 +4,9 @@
 // Per shard (data/tables.ts SWEEP_SHARDS; a connection's shard is a hash of its id) one sweep makes two
 // Queries, whatever the number of connections:
 //   - LOST#<shard> in the registry: sessions a media node reported lost (ICE consent / disconnected past
-//     its grace, DTLS failed or closed, worker died, drained) → ended with voice.media-lost;
+//     its grace, DTLS failed or closed, worker died, drained) → ended with voice.media-lost (policed: its
+//     producer's repeated offences → voice.producer-policed, fatal); and the node's notices (a producer paused
+//     by its police) → told once, non-fatal voice.producer-policed, the session goes on;
 //   - the DUE index: connections whose due time has passed — the stall deadline of a non-joined state,
 //     the `closing` step's deadline (stuck), or the 2-hour expiry — each re-read strongly and judged again.
 // Plus one Query of the node registry per sweep: a node whose heartbeat is stale has nobody left to report
@@ -21,7 +23,7 @@ import { isNodeAlive } from '../../routing/placement';
 import type { MediaNodeRecord } from '../../routing/types';
 import type { Logger } from '../../lib/log';
 import type { Clock, ConnectionRecord, LostSession } from './ports';
-import { mediaLostError } from './media-errors';
+import { mediaLostError, mediaNoticeError } from './media-errors';
 import type { VoiceCore } from './VoiceCore';
 
 /** Something due in a shard: a connection at its deadline, or a channel feed whose delivering holder's lease ran out. */
@@ -78,7 +80,7 @@ export const DEFAULT_SWEEP_LIMITS: SweepLimits = {
 };
 
 export interface SweepDeps {
-  core: Pick<VoiceCore, 'endSession' | 'finishFeed' | 'sweepResumable'>;
+  core: Pick<VoiceCore, 'endSession' | 'finishFeed' | 'sweepResumable' | 'tellSession'>;
   store: SweepStore;
   nodes: SweepNodes;
   clock: Clock;
@@ -93,6 +95,8 @@ export interface SweepResult {
   feeds: number;
   /** resume.v1 records handled by the core (a suspended session past its grace ended, a replay asked again, …). */
   resumable: number;
+  /** Media-node notices told to their (joined) sessions (a producer paused by the node's police). */
+  told: number;
   /** Due items that had moved on (re-read: not due any more) or were already gone. */
   skipped: number;
   /** Items whose ending failed or was not awaited to the end (retried by a later sweep if still due). */
@@ -125,7 +129,7 @@ export class Sweep {
 
   /** One sweep of the given shards (all in parallel), plus the sessions of dead media nodes in them. */
   async run(shards: readonly number[]): Promise<SweepResult> {
-    const result: SweepResult = { ended: { 'media-lost': 0, 'node-dead': 0, timeout: 0, stuck: 0, expired: 0 }, feeds: 0, resumable: 0, skipped: 0, failed: 0, saturated: [] };
+    const result: SweepResult = { ended: { 'media-lost': 0, 'node-dead': 0, timeout: 0, stuck: 0, expired: 0 }, feeds: 0, resumable: 0, told: 0, skipped: 0, failed: 0, saturated: [] };
     const owned = new Set(shards);
     const nodes = await this.deps.nodes.listNodes();
     const now = this.deps.clock.now();
@@ -147,13 +151,20 @@ export class Sweep {
     const max = this.limits.maxItemsPerShard;
     // Lost sessions first: the media node's own reason is the most precise one to tell the client.
     const lost = await this.deps.nodes.listLostSessions(shard, max);
-    const lostIds = new Set(lost.map((l) => l.sessionId));
+    const lostIds = new Set(lost.filter((l) => !l.notice).map((l) => l.sessionId));
     const due = lost.length < max
       ? (await this.deps.store.listDue(shard, this.deps.clock.now(), max - lost.length)).filter((d) => d.kind === 'feed' || !lostIds.has(d.connectionId))
       : [];
     if (lost.length + due.length >= max) result.saturated.push(shard);
     const items: (() => Promise<void>)[] = [
       ...lost.map((l) => async () => {
+        if (l.notice) {
+          // A notice (the session goes on): told once if the session is joined, then forgotten.
+          const error = mediaNoticeError(l.reason);
+          if (error && (await this.deps.core.tellSession(l.sessionId, error))) result.told++;
+          await this.deps.nodes.deleteLostSession(l);
+          return;
+        }
         await this.deps.core.endSession(l.sessionId, 'media-lost', mediaLostError(l.reason));
         await this.deps.nodes.deleteLostSession(l);
         result.ended['media-lost']++;

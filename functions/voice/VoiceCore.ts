@@ -439,6 +439,17 @@ export class VoiceCore {
   // ---- the reaper's part (functions/voice/Sweep.ts calls these) ----
 
   /**
+   * Tells a joined session something that does not end it (a media node's notice: its producer was paused by the
+   * node's police). A session not joined now (ended, closing, suspended without a socket) is told nothing.
+   */
+  async tellSession(connectionId: string, error: VoiceError): Promise<boolean> {
+    const conn = await this.deps.store.getConnection(connectionId);
+    if (!conn || conn.state !== 'joined') return false;
+    this.deps.log.info('voice.session-told', { ...logIds(conn), identifier: error.identifier });
+    return (await this.deps.gateway.send(socketOf(conn), errorFrameOf(error), conn.variant).catch(() => 'gone' as const)) !== 'gone';
+  }
+
+  /**
    * resume.v1's part of the sweep, for a due record: a suspended session past its grace ends (the ordinary leave);
    * an attached alias whose session moved on is dropped; a resumed session still waiting for its replay (the
    * delivery that took it failed) asks the feed again. True when the record was handled here.

@@ -34,7 +34,18 @@ export const OVER_CAPACITY_RETRY_AFTER_SECONDS = 5;
 
 /** What a stream whose session the media node lost (ICE/DTLS failed or closed, worker died, drained) is told (fatal). */
 export function mediaLostError(reason: string): VoiceError {
+  if (reason === 'policed') {
+    return new VoiceError(ErrorId.producerPoliced,
+      'your audio kept exceeding the media server\'s packet-rate or bitrate limit; the stream is closed', { fatal: true });
+  }
   return new VoiceError(ErrorId.mediaLost, `media session lost (${reason}); reconnect to rejoin`, { fatal: true });
+}
+
+/** What a stream is told for a media node's notice (non-fatal: the session goes on); undefined for a reason it does not know. */
+export function mediaNoticeError(reason: string): VoiceError | undefined {
+  if (reason !== 'policed') return undefined;
+  return new VoiceError(ErrorId.producerPoliced,
+    'your audio exceeded the media server\'s packet-rate or bitrate limit and is paused for a cool-down; it resumes once you send at a voice rate, and repeated offences close the stream');
 }
 
 export function mediaErrorToVoiceError(err: unknown): VoiceError {

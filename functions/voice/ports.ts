@@ -143,6 +143,8 @@ export interface LostSession {
   sessionId: string;
   userId: string;
   reason: string;
+  /** A notice to tell the member (non-fatal, e.g. its producer was paused by the node's police), not a loss. */
+  notice?: boolean;
 }
 
 export interface TransportOptionsJson {

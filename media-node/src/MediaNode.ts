@@ -14,6 +14,7 @@ import { createLogger, type Logger, type LogLevel } from '../../lib/log';
 import { createMetrics, gauge, startMetricsServer } from './metrics';
 import { Admission } from './Admission';
 import { PacketMeter } from './PacketMeter';
+import { ProducerPolice, type PoliceLimits } from './ProducerPolice';
 import { Rooms, type NodeLoad } from './Rooms';
 import { connectMediaNodeSpan } from '../api/spanClient';
 import { registryFarNodes, type FarNodes } from './FarNodes';
@@ -58,6 +59,11 @@ export interface MediaNodeOptions {
   workerPacketsPerSecond?: number;
   /** Admit new rooms and joins while the worker's projected load stays at or below this percent; default 80. */
   admitLoadPercent?: number;
+  /**
+   * Per-producer packet-rate and bitrate limits (ProducerPolice; MEDIA_POLICE_* in config.ts): defaults
+   * DEFAULT_POLICE_LIMITS, a partial object overrides some, `false` turns policing off.
+   */
+  police?: Partial<PoliceLimits> | false;
   /** NODES_TABLE physical name; unset = no registry. */
   registryTable?: string;
   /** A ready registry (tests); overrides registryTable. */
@@ -95,6 +101,8 @@ export interface MediaNodeHandle {
   readonly registry: NodeRegistry | undefined;
   /** Parts of other nodes' rooms hosted here (channels spanning nodes). */
   readonly parts: PartHost;
+  /** Polices every producer made here; undefined when policing is off. */
+  readonly police: ProducerPolice | undefined;
   state(): MediaNodeState | 'closed';
   load(): NodeLoad;
   /** The record the next heartbeat writes. */
@@ -128,6 +136,9 @@ const DEFAULTS = {
   // missed checks) + 5 s (grace) after its last check; with a 5 s sweep it is announced gone within ~26 s.
   iceConsentTimeoutS: 15,
 };
+
+/** A notice the sweep has not told within this long is stale (the cool-down it speaks of is over): dropped. */
+const POLICE_NOTICE_TTL_S = 60;
 
 export async function startMediaNode(options: MediaNodeOptions = {}): Promise<MediaNodeHandle> {
   const baseLogger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
@@ -169,12 +180,16 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     };
     const admission = new Admission(pool, new PacketMeter(pool), limits);
 
+    const police = options.police === false ? undefined : new ProducerPolice(options.police ?? {});
+    if (police) cleanups.push(() => police.close());
+
     const pipe: PipeListen = options.pipe ?? { listenIp, ...DEFAULT_PIPE_PORTS };
     // The node id is known once the gRPC port is bound; rooms only span nodes after that.
     let selfId = options.nodeId ?? '';
     const rooms = new Rooms(pool, {
       workerScore: (slot) => admission.score(slot),
       localMedia: options.localMedia,
+      police,
       openRemote: (room, far) =>
         RemotePart.open({
           roomId: room.id,
@@ -196,6 +211,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       workerScore: (slot) => admission.score(slot),
       chooseWorker: (roomId, mainIndex, sessionId) => admission.chooseSpanWorker(roomId, mainIndex, sessionId),
       localMedia: options.localMedia,
+      police,
       watchWithinMs: options.partWatchWithinMs,
       pipe,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
@@ -310,6 +326,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
           metrics.sessionsLost.render(),
           metrics.callFailures.render(),
           metrics.admissionRefused.render(),
+          metrics.producersPoliced.render(),
           '',
         ].join('\n');
       });
@@ -328,6 +345,23 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       const write = registry
         .recordLostSession({ ...event, nodeId }, { ttlSeconds: options.lostSessionTtlSeconds })
         .catch((error) => logger.error('media-node.lost-session-record-failed', { ...event, error }))
+        .finally(() => pendingWrites.delete(write));
+      pendingWrites.add(write);
+    });
+
+    // Policed producers: metrics, log, and (a pause) a notice in the registry, which the signalling side's sweep
+    // tells the member as a non-fatal voice.producer-policed. An ended session is reported lost ('policed') above.
+    police?.onPoliced((event) => {
+      metrics.producersPoliced.inc({ action: event.action });
+      const fields = { roomId: event.roomId, sessionId: event.sessionId, userId: event.userId, producerId: event.producerId,
+        offences: event.offences, packetsPerSecond: event.packetsPerSecond, bitsPerSecond: event.bitsPerSecond };
+      if (event.action === 'resumed') logger.info('media-node.producer-resumed', fields);
+      else logger.warn(event.action === 'paused' ? 'media-node.producer-paused' : 'media-node.producer-policed-ended', fields);
+      if (!registry || event.action !== 'paused') return;
+      const notice = { roomId: event.roomId, sessionId: event.sessionId, userId: event.userId, reason: 'policed', nodeId, notice: true };
+      const write = registry
+        .recordLostSession(notice, { ttlSeconds: POLICE_NOTICE_TTL_S })
+        .catch((error) => logger.error('media-node.notice-record-failed', { ...notice, error }))
         .finally(() => pendingWrites.delete(write));
       pendingWrites.add(write);
     });
@@ -395,6 +429,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       admission,
       registry,
       parts,
+      police,
       state: () => state,
       load: () => rooms.load(),
       record,

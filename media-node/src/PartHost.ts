@@ -13,6 +13,7 @@ import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
 import { RoomSpan, type LocalPart } from './RoomSpan';
+import type { ProducerPolice } from './ProducerPolice';
 import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
@@ -33,6 +34,8 @@ export interface PartHostOptions {
   iceDisconnectedGraceMs: number;
   /** Default LocalSessionMedia.create (WebRTC). */
   localMedia?: LocalMediaFactory;
+  /** Polices the producers of the part's sessions (ProducerPolice); unset = none. */
+  police?: ProducerPolice;
   /**
    * A part nobody starts watching this soon after OpenPart (its home node died or failed between OpenPart and
    * WatchPart) is closed; default 30 s.

@@ -16,6 +16,7 @@ import { RoomLedger, type HistorySlice } from './RoomLedger';
 import { RoomSpan, type SpanPart } from './RoomSpan';
 import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { SerialQueue } from './SerialQueue';
+import type { ProducerPolice } from './ProducerPolice';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerSlot } from './WorkerPool';
 
@@ -75,6 +76,8 @@ export interface RoomHooks {
   openRemote?(room: Room, far: FarNode): Promise<RemotePart>;
   /** How a session's media is made on this node; default LocalSessionMedia.create (WebRTC). */
   localMedia?: LocalMediaFactory;
+  /** Polices every producer made on this node (ProducerPolice); unset = none. */
+  police?: ProducerPolice;
   /** Called (inside the queue) when the last session went away. */
   onEmpty(room: Room): void;
 }

@@ -22,6 +22,8 @@ export interface RoomsOptions {
   openRemote?: RoomHooks['openRemote'];
   /** How a session's media is made (RoomHooks.localMedia). */
   localMedia?: RoomHooks['localMedia'];
+  /** Polices every producer (RoomHooks.police). */
+  police?: RoomHooks['police'];
 }
 
 export interface NodeLoad extends RoomLoad {
@@ -151,6 +153,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
       onEmpty: (r) => (this.draining ? void this.closeIfEmpty(r) : this.scheduleGraceClose(r)),
       openRemote: this.options.openRemote,
       localMedia: this.options.localMedia,
+      police: this.options.police,
     });
     this.rooms.set(roomId, room);
     this.options.logger.info('media-node.room-opened', { roomId, worker: slot.index, routerId: router.id });

@@ -6,9 +6,10 @@ import { MAX_ICE_CONSENT_TIMEOUT_S } from '../api/limits';
 import type { types } from 'mediasoup';
 import type { TransportOptions } from '../../gen/medianode/v1/media_node';
 import { MediaError } from '../api/errors';
+import type { ProducerPolice } from './ProducerPolice';
 import type { LeaveReason } from './RoomLedger';
 
-export type MediaLossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost'>;
+export type MediaLossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed'>;
 
 export interface ConsumerHandle {
   readonly id: string;
@@ -27,6 +28,8 @@ export interface ProducerHandle {
   readonly id: string;
   readonly kind: types.MediaKind;
   close(): void;
+  /** The mediasoup producer when it is on this node (policed there: ProducerPolice). */
+  readonly local?: types.Producer;
 }
 
 export interface SessionMedia {
@@ -74,17 +77,19 @@ export interface LocalMediaSettings {
   iceDisconnectedGraceMs: number;
   /** Default LocalSessionMedia.create (WebRTC). */
   localMedia?: LocalMediaFactory;
+  /** Polices every producer made here (packet rate, bitrate); unset = none (tests of other things). */
+  police?: ProducerPolice;
 }
 
 /** A session's media on a router of this node, with the node's settings and the consent the caller asked for. */
-export function createLocalMedia(
+export async function createLocalMedia(
   part: { router: types.Router; slot: { webRtcServer: types.WebRtcServer } },
   settings: LocalMediaSettings,
   sessionId: string,
   minIceConsentTimeoutS: number,
   onLost: (reason: MediaLossReason) => void,
 ): Promise<SessionMedia> {
-  return (settings.localMedia ?? LocalSessionMedia.create)({
+  const media = await (settings.localMedia ?? LocalSessionMedia.create)({
     router: part.router,
     webRtcServer: part.slot.webRtcServer,
     sessionId,
@@ -92,6 +97,39 @@ export function createLocalMedia(
     iceDisconnectedGraceMs: settings.iceDisconnectedGraceMs,
     onLost,
   });
+  const { police } = settings;
+  if (!police) return media;
+  const roomId = (part.router.appData as { roomId?: unknown }).roomId;
+  return policed(media, (producer, userId) =>
+    police.watch(producer, { roomId: typeof roomId === 'string' ? roomId : part.router.id, sessionId, userId }, () => onLost('policed')));
+}
+
+/** The session's media with its producer handed to the police once made (a retried start: the new one). */
+function policed(media: SessionMedia, watch: (producer: types.Producer, userId: string) => void): SessionMedia {
+  return {
+    get consumerOptions() {
+      return media.consumerOptions;
+    },
+    get producerOptions() {
+      return media.producerOptions;
+    },
+    get local() {
+      return media.local;
+    },
+    start: async (rtpParameters, producerDtls, consumerDtls, appData) => {
+      const producer = await media.start(rtpParameters, producerDtls, consumerDtls, appData);
+      if (producer.local) watch(producer.local, appData.userId);
+      return producer;
+    },
+    consume: (producerId, rtpCapabilities, appData) => media.consume(producerId, rtpCapabilities, appData),
+    restartIce: () => media.restartIce(),
+    close: () => media.close(),
+  };
+}
+
+/** A producer of this node as a ProducerHandle. */
+export function localProducer(producer: types.Producer): ProducerHandle {
+  return { id: producer.id, kind: producer.kind, close: () => producer.close(), local: producer };
 }
 
 export class LocalSessionMedia implements SessionMedia {
@@ -152,7 +190,7 @@ export class LocalSessionMedia implements SessionMedia {
       producer.close();
       throw error;
     }
-    return producer;
+    return localProducer(producer);
   }
 
   private async connect(producerDtls: types.DtlsParameters, consumerDtls: types.DtlsParameters): Promise<void> {

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import type { MediaNodeOptions } from './MediaNode';
 import { DEFAULT_PIPE_PORTS, parsePortRange } from './pipe-ports';
+import { DEFAULT_POLICE_LIMITS, type PoliceLimits } from './ProducerPolice';
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOptions {
   const int = (name: string, options: { min?: number } = {}): number | undefined => {
@@ -40,9 +41,37 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     workerPacketsPerSecond: int('MEDIA_WORKER_PACKETS_PER_SECOND', { min: 1 }),
     admitLoadPercent: int('MEDIA_ADMIT_LOAD_PERCENT', { min: 1 }),
     pipe: pipeFromEnv(env, int('MEDIA_RTC_PORT_BASE'), int('MEDIA_WORKERS', { min: 1 })),
+    police: policeFromEnv(env, int),
     registryTable: str('MEDIA_NODES_TABLE'),
     logLevel: (str('MEDIA_LOG_LEVEL') as MediaNodeOptions['logLevel']) ?? undefined,
   };
+}
+
+/**
+ * MEDIA_POLICE_* → MediaNodeOptions.police (ProducerPolice; defaults DEFAULT_POLICE_LIMITS, README "Producer policing").
+ * MEDIA_POLICE=off turns policing off. The window must hold at least two samples.
+ */
+export function policeFromEnv(
+  env: NodeJS.ProcessEnv,
+  int: (name: string, options?: { min?: number }) => number | undefined,
+): MediaNodeOptions['police'] {
+  if (env.MEDIA_POLICE === 'off') return false;
+  const entries: [keyof PoliceLimits, number | undefined][] = [
+    ['packetsPerSecond', int('MEDIA_POLICE_PACKETS_PER_SECOND', { min: 1 })],
+    ['bitsPerSecond', int('MEDIA_POLICE_BITS_PER_SECOND', { min: 1 })],
+    ['windowMs', int('MEDIA_POLICE_WINDOW_MS', { min: 1 })],
+    ['sampleMs', int('MEDIA_POLICE_SAMPLE_MS', { min: 50 })],
+    ['burstFactor', int('MEDIA_POLICE_BURST_FACTOR', { min: 1 })],
+    ['cooldownMs', int('MEDIA_POLICE_COOLDOWN_MS', { min: 0 })],
+    ['maxOffences', int('MEDIA_POLICE_MAX_OFFENCES', { min: 1 })],
+    ['offenceWindowMs', int('MEDIA_POLICE_OFFENCE_WINDOW_MS', { min: 1 })],
+  ];
+  const limits: Partial<PoliceLimits> = Object.fromEntries(entries.filter(([, value]) => value !== undefined));
+  const { windowMs, sampleMs } = { ...DEFAULT_POLICE_LIMITS, ...limits };
+  if (windowMs < 2 * sampleMs) {
+    throw new Error(`config.bad-value: MEDIA_POLICE_WINDOW_MS (${windowMs}) must be at least twice MEDIA_POLICE_SAMPLE_MS (${sampleMs})`);
+  }
+  return limits;
 }
 
 /**

@@ -71,6 +71,7 @@ export interface Metrics {
   sessionsLost: Counter;
   callFailures: Counter;
   admissionRefused: Counter;
+  producersPoliced: Counter;
 }
 
 export function createMetrics(): Metrics {
@@ -81,6 +82,10 @@ export function createMetrics(): Metrics {
     sessionsLost: new Counter('media_node_sessions_lost_total', 'Sessions that died on the media side, by reason'),
     callFailures: new Counter('media_node_call_failures_total', 'Failed gRPC calls, by method and reason'),
     admissionRefused: new Counter('media_node_admission_refused_total', 'New rooms and joins refused as over capacity, by kind (room, join)'),
+    producersPoliced: new Counter(
+      'media_node_producers_policed_total',
+      'Producers the police acted on, by action: paused (an offence: over the packet-rate or bitrate limit; the member is told), resumed (back under after the cool-down), ended (repeated offences: the session was ended)',
+    ),
   };
 }
 

@@ -35,10 +35,17 @@ class Nodes implements SweepNodes {
 /** A core whose endSession deletes the record and records why (optionally never finishing for some ids). */
 function fakeCore(store: MemoryStateStore, hang: Set<string> = new Set()) {
   const ended: { id: string; reason: string; identifier?: string }[] = [];
+  const told: { id: string; identifier: string; fatal: boolean }[] = [];
   const release: (() => void)[] = [];
   return {
-    ended, release,
+    ended, release, told,
     core: {
+      async tellSession(id: string, error: { identifier: string; fatal: boolean }) {
+        const conn = await store.getConnection(id);
+        if (conn?.state !== 'joined') return false;
+        told.push({ id, identifier: error.identifier, fatal: error.fatal });
+        return true;
+      },
       async finishFeed() {
         return false;
       },
@@ -80,6 +87,24 @@ test('ends exactly the due sessions and the lost ones, leaving healthy ones alon
   assert.deepEqual(result.ended, { 'media-lost': 1, 'node-dead': 0, timeout: 1, stuck: 0, expired: 0 });
   assert.equal(nodes.lost.length, 0, 'the loss report is consumed');
   assert.ok(await store.getConnection('healthy'));
+});
+
+test('media-node notices are told once, non-fatal, and consumed; a policed loss ends with voice.producer-policed', async () => {
+  const store = new MemoryStateStore(clock.now);
+  await store.putConnection(record('paused', {}));
+  await store.putConnection(record('flooder', {}));
+  const nodes = new Nodes([], [
+    { roomId: '1:2', sessionId: 'paused', userId: '1', reason: 'policed', notice: true },
+    { roomId: '1:2', sessionId: 'gone', userId: '1', reason: 'policed', notice: true },
+    { roomId: '1:2', sessionId: 'flooder', userId: '2', reason: 'policed' },
+  ]);
+  const { core, ended, told } = fakeCore(store);
+  const result = await new Sweep({ core, store, nodes, clock, log: silentLogger }).run(ALL);
+  assert.deepEqual(told, [{ id: 'paused', identifier: 'voice.producer-policed', fatal: false }]);
+  assert.deepEqual(ended.map((e) => [e.id, e.reason, e.identifier]), [['flooder', 'media-lost', 'voice.producer-policed']]);
+  assert.equal(result.told, 1);
+  assert.equal(nodes.lost.length, 0, 'notices (told or not) and the loss are consumed');
+  assert.ok(await store.getConnection('paused'), 'a notice does not end the session');
 });
 
 test('bounded: one sweep takes at most maxItemsPerShard from a shard; the next takes the rest', async () => {

@@ -46,6 +46,8 @@ export interface MediaJoined {
   speak(): () => void;
   /** Sends `count` Opus-sized RTP packets at 50 per second on the producer. */
   speakPackets(count: number): Promise<void>;
+  /** Sends RTP of `payloadBytes` at `packetsPerSecond` (a flood, for the media node's police); returns the stop. */
+  sendAt(packetsPerSecond: number, payloadBytes: number): () => void;
   /** What PreparedForJoinChannel carried (the media node's ICE candidates: which node the session is on). */
   prepared: StreamMessageResponse_PreparedForJoinChannel;
 }
@@ -106,10 +108,10 @@ async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: big
   const rtp = { payloadType: producer.rtpParameters.codecs[0]!.payloadType, ssrc: producer.rtpParameters.encodings![0]!.ssrc! };
 
   let seq = 0;
-  const sendOne = () => {
+  const sendOne = (payloadBytes = 80) => {
     seq++;
     const header = new RtpHeader({ payloadType: rtp.payloadType, sequenceNumber: seq & 0xffff, timestamp: (seq * 960) >>> 0, ssrc: rtp.ssrc, marker: false });
-    track.writeRtp(new RtpPacket(header, Buffer.alloc(80, seq & 0xff)));
+    track.writeRtp(new RtpPacket(header, Buffer.alloc(payloadBytes, seq & 0xff)));
   };
   const received = new Map<string, number>();
   const listeners = new Set<(user: string, at: number) => void>();
@@ -132,7 +134,15 @@ async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: big
       return () => void listeners.delete(listener);
     },
     speak() {
-      const timer = setInterval(sendOne, 20);
+      const timer = setInterval(() => sendOne(), 20);
+      return () => clearInterval(timer);
+    },
+    sendAt(packetsPerSecond, payloadBytes) {
+      const perTick = packetsPerSecond / 100;
+      let due = 0;
+      const timer = setInterval(() => {
+        for (due += perTick; due >= 1; due--) sendOne(payloadBytes);
+      }, 10);
       return () => clearInterval(timer);
     },
     async speakPackets(count) {
