@@ -101,7 +101,8 @@ export class PacketMeter {
           // A pipe producer (RoomSpan) repeats a producer of another part: its consumers count, the stream does not.
           if (p.piped) continue;
           part.producers++;
-          part.receivedPerSecond += p.perSecond;
+          // A paused producer (ProducerPolice) forwards nothing: what it still receives costs no join anything.
+          if (!p.producer.paused) part.receivedPerSecond += p.perSecond;
           const sessionId = (p.producer.appData as { sessionId?: unknown }).sessionId;
           if (typeof sessionId === 'string') room.producerSessions.add(sessionId);
         }

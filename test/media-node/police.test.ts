@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import { configFromEnv } from '../../media-node/src/config';
+import { PacketMeter } from '../../media-node/src/PacketMeter';
 import { DEFAULT_POLICE_LIMITS, PoliceRecord, type PoliceLimits } from '../../media-node/src/ProducerPolice';
 import { cpuOver, FLOODS, HONEST_TALKER, sleep, startFloodNode, type FloodNode, type SendShape } from './flood';
 import { waitFor } from './helpers';
@@ -87,8 +88,10 @@ describe('real RTP through a node (PlainTransport members, default limits, short
   // paused 1.5 s per offence, the third offence ends the session.
   const police = { windowMs: 2000, sampleMs: 250, cooldownMs: 1500 };
   let flood: FloodNode;
+  let meter: PacketMeter;
   before(async () => {
     flood = await startFloodNode({ police });
+    meter = new PacketMeter(flood.node.pool);
   });
   after(() => flood.stop());
 
@@ -125,6 +128,11 @@ describe('real RTP through a node (PlainTransport members, default limits, short
         assert.deepEqual(['listener', ...Object.keys(honest)].map((r) => room.received(r, 'flooder')), atPause, 'no packet of the paused flooder forwarded');
         assert.ok(flooder.sent() > sentAtPause + 50, 'the flooder kept sending');
         assert.ok(room.received('listener', 'talker') > honestAtPause + 25, 'the honest talker is still heard');
+        // Nor does it weigh on admission: the room's received rate (joinCost) leaves the paused producer out.
+        await meter.sample();
+        await sleep(500);
+        const roomRate = (await meter.sample(), meter.room(roomId)!.receivedPerSecond);
+        if (shape.packetsPerSecond >= 1000) assert.ok(roomRate < 500, `the room's received rate ${roomRate} packets/s leaves the flood out`);
 
         // Still flooding at the end of each cool-down: repeat offences, the third ends the session.
         await waitFor(() => lost.some((e) => e.sessionId === 'flooder'), 15_000, 'the flooder session ended');
