@@ -155,7 +155,7 @@ export interface HistoryEntry {
   forMembers: ConsumerDelivery[];
   /** leave: one UserLeft each */
   audience: string[];
-  /** leave: "left", "replaced", "ice-failed", ..., "node-lost" */
+  /** leave: "left", "replaced", "ice-failed", ..., "node-lost", "policed" */
   reason: string;
 }
 
@@ -208,8 +208,9 @@ export interface SessionLost {
   sessionId: string;
   userId: string;
   /**
-   * "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained", or "node-lost" (the member's media
-   * was on another node carrying part of the channel, and that node died, drained or stopped answering)
+   * "ice-failed", "dtls-failed", "dtls-closed", "worker-died", "drained", "node-lost" (the member's media
+   * was on another node carrying part of the channel, and that node died, drained or stopped answering), or
+   * "policed" (its producer kept exceeding the node's packet-rate or bitrate limits: ProducerPolice)
    */
   reason: string;
 }
