@@ -101,4 +101,15 @@ describe('NodeRegistry (dynalite)', () => {
     // Nodes and lost sessions live in separate partitions.
     assert.deepEqual(await registry.listNodes({ includeStale: true }), []);
   });
+
+  test('a notice (a policed pause) is its own item: handling it never deletes a loss of the same session', async () => {
+    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-3', userId: '79', reason: 'policed', nodeId: 'n1', notice: true });
+    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-3', userId: '79', reason: 'policed', nodeId: 'n1' });
+    const both = await registry.listLostSessions();
+    assert.deepEqual(both.map((l) => [l.sessionId, l.reason, l.notice ?? false]).sort(), [['conn-3', 'policed', false], ['conn-3', 'policed', true]]);
+    await registry.deleteLostSession('1:2', 'conn-3', true);
+    assert.deepEqual((await registry.listLostSessions()).map((l) => [l.sessionId, l.notice ?? false]), [['conn-3', false]], 'the loss stays');
+    await registry.deleteLostSession('1:2', 'conn-3');
+    assert.deepEqual(await registry.listLostSessions(), []);
+  });
 });
