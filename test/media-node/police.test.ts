@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import { configFromEnv } from '../../media-node/src/config';
+import { listedFarNodes } from '../../media-node/src/FarNodes';
 import { PacketMeter } from '../../media-node/src/PacketMeter';
 import { DEFAULT_POLICE_LIMITS, PoliceRecord, type PoliceLimits } from '../../media-node/src/ProducerPolice';
 import { cpuOver, FLOODS, HONEST_TALKER, sleep, startFloodNode, type FloodNode, type SendShape } from './flood';
@@ -155,4 +156,42 @@ describe('real RTP through a node (PlainTransport members, default limits, short
       }
     });
   }
+});
+
+describe('a member whose media is on another node (a channel spanning nodes)', () => {
+  test('is policed where its producer is: paused there (the home node\'s members stop hearing it), then ended as a loss the home node reports', async () => {
+    const police = { windowMs: 2000, sampleMs: 250, cooldownMs: 1500 };
+    const far = await startFloodNode({ nodeId: 'far', police });
+    // The home node takes two members (4 consumers on its one worker); the third joins on the far node.
+    const home = await startFloodNode({
+      nodeId: 'home', police, capacity: 4, admitLoadPercent: 100,
+      farNodes: listedFarNodes([{ nodeId: 'far', grpcAddress: far.node.grpcAddress }]),
+    });
+    const lost: SessionLost[] = [];
+    const stream = home.api.watchSessions();
+    stream.on('data', (event: SessionLost) => lost.push(event));
+    stream.on('error', () => {});
+    try {
+      const roomId = 'police:span';
+      const room = await home.openRoom(roomId, ['a', 'b', 'flooder']);
+      assert.ok(home.node.rooms.find(roomId)!.span.list().some((p) => p.kind === 'remote'), 'the flooder is on the far node');
+      room.send('a', HONEST_TALKER);
+      room.send('flooder', FLOODS.packets);
+      await waitFor(() => far.events.some((e) => e.sessionId === 'flooder' && e.action === 'paused'), 10_000, 'the far node paused the flooder');
+      assert.deepEqual(home.events, [], 'nothing on the home node to police');
+      await sleep(200);
+      const heard = room.received('a', 'flooder');
+      assert.ok(heard > 0, 'the flood reached the home node before the pause');
+      await sleep(1000);
+      assert.equal(room.received('a', 'flooder'), heard, 'nothing of the paused flooder reaches the home node');
+      await waitFor(() => lost.some((e) => e.sessionId === 'flooder'), 15_000, 'the flooder reported lost by the home node');
+      assert.deepEqual(lost, [{ roomId, sessionId: 'flooder', userId: '1002', reason: 'policed' }]);
+      assert.deepEqual((await home.api.getRoom({ roomId })).sessions.map((s) => s.sessionId).sort(), ['a', 'b']);
+      room.stopAll();
+    } finally {
+      stream.cancel();
+      await home.stop();
+      await far.stop();
+    }
+  });
 });
