@@ -200,6 +200,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
           mainRouter: room.router,
           pipe,
           logger: baseLogger.child({ nodeId: selfId }),
+          onNotice: (notice) => recordNotice(notice),
         }),
       roomGraceMs: options.roomGraceMs ?? DEFAULTS.roomGraceMs,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
@@ -349,21 +350,29 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       pendingWrites.add(write);
     });
 
-    // Policed producers: metrics, log, and (a pause) a notice in the registry, which the signalling side's sweep
-    // tells the member as a non-fatal voice.producer-policed. An ended session is reported lost ('policed') above.
+    // A notice for a member of a room of this node (its own, or one on a part elsewhere: RemotePart.onNotice), in
+    // the registry, which the signalling side's sweep tells the member as a non-fatal voice.producer-policed.
+    const recordNotice = (lost: { roomId: string; sessionId: string; userId: string; reason: string }) => {
+      if (!registry) return;
+      const notice = { roomId: lost.roomId, sessionId: lost.sessionId, userId: lost.userId, reason: lost.reason, nodeId, notice: true };
+      const write = registry
+        .recordLostSession(notice, { ttlSeconds: POLICE_NOTICE_TTL_S })
+        .catch((error) => logger.error('media-node.notice-record-failed', { ...notice, error }))
+        .finally(() => pendingWrites.delete(write));
+      pendingWrites.add(write);
+    };
+
+    // Policed producers: metrics, log, and (a pause) a notice, written here for this node's rooms, or sent to the
+    // room's home node for a part hosted here (the home node hosts the session). An ended session is a loss
+    // ('policed'), reported like the others above (by the home node for a part's session, through WatchPart).
     police?.onPoliced((event) => {
       metrics.producersPoliced.inc({ action: event.action });
       const fields = { roomId: event.roomId, sessionId: event.sessionId, userId: event.userId, producerId: event.producerId,
         offences: event.offences, packetsPerSecond: event.packetsPerSecond, bitsPerSecond: event.bitsPerSecond };
       if (event.action === 'resumed') logger.info('media-node.producer-resumed', fields);
       else logger.warn(event.action === 'paused' ? 'media-node.producer-paused' : 'media-node.producer-policed-ended', fields);
-      if (!registry || event.action !== 'paused') return;
-      const notice = { roomId: event.roomId, sessionId: event.sessionId, userId: event.userId, reason: 'policed', nodeId, notice: true };
-      const write = registry
-        .recordLostSession(notice, { ttlSeconds: POLICE_NOTICE_TTL_S })
-        .catch((error) => logger.error('media-node.notice-record-failed', { ...notice, error }))
-        .finally(() => pendingWrites.delete(write));
-      pendingWrites.add(write);
+      if (event.action !== 'paused') return;
+      if (!parts.notice(event.roomId, event.sessionId, event.userId, 'policed')) recordNotice({ ...event, reason: 'policed' });
     });
 
     const heartbeatNow = async () => {

@@ -14,6 +14,7 @@ import { ROOM_MEDIA_CODECS } from './codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
 import { RoomSpan, type LocalPart } from './RoomSpan';
 import type { ProducerPolice } from './ProducerPolice';
+import { NOTICE_PREFIX } from './RemotePart';
 import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
 import type { WorkerPool, WorkerSlot } from './WorkerPool';
@@ -280,6 +281,17 @@ export class PartHost {
         this.close(roomId);
       }
     };
+  }
+
+  /**
+   * Tells the home node something about one of the part's sessions that does not end it (its producer was paused
+   * by this node's police): on WatchPart, reason `notice:<reason>`. False when no part here hosts that session.
+   */
+  notice(roomId: string, sessionId: string, userId: string, reason: string): boolean {
+    const part = this.parts.get(roomId);
+    if (!part?.sessions.has(sessionId)) return false;
+    part.events.emit('lost', { roomId, sessionId, userId, reason: `${NOTICE_PREFIX}${reason}` });
+    return true;
   }
 
   /** Closes the part: its router (and with it the pipe, transports, producers, consumers). */

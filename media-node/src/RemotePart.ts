@@ -25,7 +25,15 @@ export interface RemotePartOptions {
   logger: Logger;
   /** Called once when the far node is lost (after its sessions were reported). */
   onFailed?(part: RemotePart): void;
+  /**
+   * A notice about one of the part's sessions (WatchPart reason `notice:<what>`: the far node's police paused its
+   * producer); the session goes on. The home node tells its member, as for its own sessions.
+   */
+  onNotice?(notice: { roomId: string; sessionId: string; userId: string; reason: string }): void;
 }
+
+/** WatchPart's reason prefix for a notice (not a loss): `notice:policed`. */
+export const NOTICE_PREFIX = 'notice:';
 
 export class RemotePart {
   readonly kind = 'remote';
@@ -196,7 +204,10 @@ export class RemotePart {
   private watch(): void {
     const stream = this.options.api.watchPart(this.options.roomId);
     this.stream = stream;
-    stream.on('data', (event: SessionLost) => this.lostHandlers.get(event.sessionId)?.(event.reason as MediaLossReason));
+    stream.on('data', (event: SessionLost) => {
+      if (!event.reason.startsWith(NOTICE_PREFIX)) return this.lostHandlers.get(event.sessionId)?.(event.reason as MediaLossReason);
+      if (this.sessions.has(event.sessionId)) this.options.onNotice?.({ ...event, reason: event.reason.slice(NOTICE_PREFIX.length) });
+    });
     stream.on('error', (error) => this.fail(error));
     stream.on('end', () => this.fail(new Error('WatchPart ended')));
   }

@@ -7,10 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import { configFromEnv } from '../../media-node/src/config';
 import { listedFarNodes } from '../../media-node/src/FarNodes';
+import { NodeRegistry } from '../../routing/NodeRegistry';
 import { PacketMeter } from '../../media-node/src/PacketMeter';
 import { DEFAULT_POLICE_LIMITS, PoliceRecord, type PoliceLimits } from '../../media-node/src/ProducerPolice';
 import { cpuOver, FLOODS, HONEST_TALKER, sleep, startFloodNode, type FloodNode, type SendShape } from './flood';
-import { waitFor } from './helpers';
+import { startLocalDynamo, waitFor } from './helpers';
 
 /** Feeds a record `seconds` of a sender at `pps` packets/s of `bytes` bytes, sampled every sampleMs; returns the verdicts. */
 function run(record: PoliceRecord, limits: PoliceLimits, from: { at: number; packets: number; bytes: number }, seconds: number, pps: number, bytes: number) {
@@ -159,12 +160,14 @@ describe('real RTP through a node (PlainTransport members, default limits, short
 });
 
 describe('a member whose media is on another node (a channel spanning nodes)', () => {
-  test('is policed where its producer is: paused there (the home node\'s members stop hearing it), then ended as a loss the home node reports', async () => {
+  test('is policed where its producer is: paused there (the home node\'s members stop hearing it, the home node writes the notice), then ended as a loss the home node reports', async () => {
     const police = { windowMs: 2000, sampleMs: 250, cooldownMs: 1500 };
-    const far = await startFloodNode({ nodeId: 'far', police });
+    const dynamo = await startLocalDynamo();
+    const registry = new NodeRegistry(dynamo.client, dynamo.tableName);
+    const far = await startFloodNode({ nodeId: 'far', police, registry });
     // The home node takes two members (4 consumers on its one worker); the third joins on the far node.
     const home = await startFloodNode({
-      nodeId: 'home', police, capacity: 4, admitLoadPercent: 100,
+      nodeId: 'home', police, registry, capacity: 4, admitLoadPercent: 100,
       farNodes: listedFarNodes([{ nodeId: 'far', grpcAddress: far.node.grpcAddress }]),
     });
     const lost: SessionLost[] = [];
@@ -179,6 +182,11 @@ describe('a member whose media is on another node (a channel spanning nodes)', (
       room.send('flooder', FLOODS.packets);
       await waitFor(() => far.events.some((e) => e.sessionId === 'flooder' && e.action === 'paused'), 10_000, 'the far node paused the flooder');
       assert.deepEqual(home.events, [], 'nothing on the home node to police');
+      // The member is told by the node hosting its session (the home node), as for its own members.
+      await waitFor(async () => (await registry.listLostSessions()).some((l) => l.sessionId === 'flooder' && l.notice), 5000, 'the notice');
+      const [notice] = await registry.listLostSessions();
+      assert.deepEqual(notice && { roomId: notice.roomId, userId: notice.userId, reason: notice.reason, nodeId: notice.nodeId, notice: notice.notice },
+        { roomId, userId: '1002', reason: 'policed', nodeId: 'home', notice: true });
       await sleep(200);
       const heard = room.received('a', 'flooder');
       assert.ok(heard > 0, 'the flood reached the home node before the pause');
@@ -187,11 +195,15 @@ describe('a member whose media is on another node (a channel spanning nodes)', (
       await waitFor(() => lost.some((e) => e.sessionId === 'flooder'), 15_000, 'the flooder reported lost by the home node');
       assert.deepEqual(lost, [{ roomId, sessionId: 'flooder', userId: '1002', reason: 'policed' }]);
       assert.deepEqual((await home.api.getRoom({ roomId })).sessions.map((s) => s.sessionId).sort(), ['a', 'b']);
+      await waitFor(async () => (await registry.listLostSessions()).some((l) => l.sessionId === 'flooder' && !l.notice), 5000, 'the loss record');
+      const loss = (await registry.listLostSessions()).find((l) => l.sessionId === 'flooder' && !l.notice);
+      assert.deepEqual(loss && { reason: loss.reason, nodeId: loss.nodeId }, { reason: 'policed', nodeId: 'home' });
       room.stopAll();
     } finally {
       stream.cancel();
       await home.stop();
       await far.stop();
+      await dynamo.stop();
     }
   });
 });

@@ -3375,7 +3375,11 @@ export const MediaNodeSpanService = {
     responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
     responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
   },
-  /** The part's sessions that died on the far node (ICE/DTLS, worker death); ends when the part closes. */
+  /**
+   * The part's sessions that died on the far node (ICE/DTLS, worker death, policed); ends when the part closes.
+   * A reason "notice:<what>" is not a loss: the session goes on, and the home node tells its member
+   * ("notice:policed": the far node's police paused the session's producer).
+   */
   watchPart: {
     path: "/medianode.v1.MediaNodeSpan/WatchPart" as const,
     requestStream: false as const,
@@ -3404,7 +3408,11 @@ export interface MediaNodeSpanServer extends UntypedServiceImplementation {
   /** A pipe consumer of a part member's producer on the far end, for the home node's pipe producer. */
   pipeConsume: handleUnaryCall<PipeProducerRequest, PipeConsumeResponse>;
   closePart: handleUnaryCall<ClosePartRequest, PartEmpty>;
-  /** The part's sessions that died on the far node (ICE/DTLS, worker death); ends when the part closes. */
+  /**
+   * The part's sessions that died on the far node (ICE/DTLS, worker death, policed); ends when the part closes.
+   * A reason "notice:<what>" is not a loss: the session goes on, and the home node tells its member
+   * ("notice:policed": the far node's police paused the session's producer).
+   */
   watchPart: handleServerStreamingCall<WatchPartRequest, SessionLost>;
 }
 
@@ -3621,7 +3629,11 @@ export interface MediaNodeSpanClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PartEmpty) => void,
   ): ClientUnaryCall;
-  /** The part's sessions that died on the far node (ICE/DTLS, worker death); ends when the part closes. */
+  /**
+   * The part's sessions that died on the far node (ICE/DTLS, worker death, policed); ends when the part closes.
+   * A reason "notice:<what>" is not a loss: the session goes on, and the home node tells its member
+   * ("notice:policed": the far node's police paused the session's producer).
+   */
   watchPart(request: WatchPartRequest, options?: Partial<CallOptions>): ClientReadableStream<SessionLost>;
   watchPart(
     request: WatchPartRequest,
