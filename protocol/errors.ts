@@ -26,6 +26,8 @@ export const ErrorId = {
   rateLimited: 'voice.rate-limited',
   /** The media node's police paused the member's producer (non-fatal), or ended the session after repeated offences (fatal). */
   producerPoliced: 'voice.producer-policed',
+  /** A membership message could not be posted to this stream (over the message budget, refused by the gateway): it alone ends. */
+  undeliverable: 'voice.undeliverable',
   /** resume.v1: the session cannot be resumed (unknown, ended, grace over, wrong credential or user); nothing changed. */
   resumeRefused: 'voice.resume-refused',
 } as const;

@@ -4,7 +4,7 @@ import {
   ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException, PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { toWire, type Variant } from '../../protocol/hrpc';
-import type { Gateway, SendResult } from '../voice/ports';
+import { UndeliverableError, type Gateway, type SendResult } from '../voice/ports';
 
 export class ApiGatewayConnections implements Gateway {
   private readonly client: ApiGatewayManagementApiClient;
@@ -21,6 +21,7 @@ export class ApiGatewayConnections implements Gateway {
       return 'sent';
     } catch (err) {
       if (isGone(err)) return 'gone';
+      if (statusOf(err) === 413) throw new UndeliverableError(`API Gateway refused a ${data.length}-byte message as too large`);
       throw err;
     }
   }
@@ -35,5 +36,9 @@ export class ApiGatewayConnections implements Gateway {
 }
 
 function isGone(err: unknown): boolean {
-  return err instanceof GoneException || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 410;
+  return err instanceof GoneException || statusOf(err) === 410;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }

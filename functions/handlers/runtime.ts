@@ -27,7 +27,7 @@ import type { Logger } from '../../lib/log';
 import type { Metrics } from '../../lib/metrics';
 import type { Gateway, MediaClient } from '../voice/ports';
 import { Sweep } from '../voice/Sweep';
-import { DEFAULT_LIMITS, VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
+import { DEFAULT_LIMITS, MAX_MEMBERS_THAT_FIT, VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
 import { log } from './telemetry';
 
 export { log } from './telemetry';
@@ -144,6 +144,10 @@ export function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
     const n = Number(value);
     if (!Number.isInteger(n) || n <= 0) throw new Error(`config.bad-limit: ${name}=${value} is not a positive integer`);
     limits[field] = n;
+  }
+  // JoinedChannel names every other member: more than fit one API Gateway message would make it undeliverable.
+  if ((limits.maxMembersPerChannel ?? 0) > MAX_MEMBERS_THAT_FIT) {
+    throw new Error(`config.bad-limit: VOICE_MAX_MEMBERS=${limits.maxMembersPerChannel} is above ${MAX_MEMBERS_THAT_FIT} (JoinedChannel must fit one API Gateway message)`);
   }
   // A longer grace than the node lengthens a session's ICE consent to would promise media it does not keep.
   if ((limits.resumeGraceMs ?? 0) > MAX_RESUME_GRACE_MS) {

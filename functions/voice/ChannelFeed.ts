@@ -21,7 +21,7 @@ import { encodeExtFrame, encodeResponseFrame } from '../../protocol/hrpc';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
 import {
-  ConflictError, socketOf, type Clock, type ConnectionRecord, type ConsumerDelivery, type FeedCursor, type Gateway, type HistoryEntry,
+  ConflictError, socketOf, UndeliverableError, type Clock, type ConnectionRecord, type ConsumerDelivery, type FeedCursor, type Gateway, type HistoryEntry,
   type MediaClient, type Placement, type StateStore,
 } from './ports';
 
@@ -43,6 +43,11 @@ export interface ChannelFeedDeps {
 export interface DrainResult {
   /** Receivers a post found gone (410), with the socket that was gone: the caller ends or suspends their sessions. */
   gone: { sessionId: string; socket: string }[];
+  /**
+   * Receivers an entry could not be posted to at all (over the message budget, refused by the gateway), with
+   * their socket: the caller ends each of them (`voice.undeliverable`); the feed went on without them.
+   */
+  undeliverable: { sessionId: string; socket: string }[];
   /** Entries this call delivered. */
   delivered: number;
   /**
@@ -69,42 +74,50 @@ export class ChannelFeed {
     const { store, clock } = this.deps;
     const owner = randomBytes(9).toString('base64url');
     const gone = new Map<string, string>();
-    const goneList = () => [...gone].map(([sessionId, socket]) => ({ sessionId, socket }));
+    const undeliverable = new Map<string, string>();
+    const skip: Skipped = { gone, undeliverable };
+    const list = (map: Map<string, string>) => [...map].map(([sessionId, socket]) => ({ sessionId, socket }));
+    const result = (extra: { error?: unknown } = {}): DrainResult => ({ gone: list(gone), undeliverable: list(undeliverable), delivered, subjects, ...extra });
     const subjects: DrainResult['subjects'] = [];
     let delivered = 0;
     const expiresAt = () => Math.ceil(clock.now() / 1000) + this.deps.ttlSeconds;
     const acquired = await store.acquireFeed(channelKey, owner, clock.now() + this.deps.leaseMs, expiresAt(), replayFor);
     if (!acquired) {
       this.deps.log.debug('voice.feed-busy', { channelKey });
-      return { gone: [], delivered: 0, subjects: [] };
+      return { gone: [], undeliverable: [], delivered: 0, subjects: [] };
     }
     const { replay: waiting, ...start } = acquired;
     let cursor: FeedCursor = { ...start, node };
     try {
       let replays = waiting?.length ? await store.takeReplays(channelKey, owner) : [];
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const next = await this.deliverPending(channelKey, node, owner, cursor, gone, subjects, replays, (c) => { cursor = c; });
+        const next = await this.deliverPending(channelKey, node, owner, cursor, skip, subjects, replays, (c) => { cursor = c; });
         delivered += next.delivered;
         cursor = next.cursor;
-        if (next.lost) return { gone: goneList(), delivered, subjects };
+        if (next.lost) return result();
+        if (next.more) {
+          // The node's History answer is bounded: the rest of the history comes in the next page.
+          replays = [];
+          continue;
+        }
         const released = await store.releaseFeed(channelKey, owner, cursor, clock.now() + this.deps.leaseMs);
-        if (released !== 'wanted') return { gone: goneList(), delivered, subjects };
+        if (released !== 'wanted') return result();
         replays = await store.takeReplays(channelKey, owner);
       }
       this.deps.log.warn('voice.feed-rounds-exhausted', { channelKey, rounds: MAX_ROUNDS });
-      return { gone: goneList(), delivered, subjects };
+      return result();
     } catch (error) {
       // Keep the lease but let it run out now: the sweep finds the feed stalled and delivers from here.
       // What was delivered so far stays delivered (and its subjects are reported).
       await store.checkpointFeed(channelKey, owner, cursor, 0).catch(() => undefined);
-      return { gone: goneList(), delivered, subjects, error };
+      return result({ error });
     }
   }
 
   private async deliverPending(
-    channelKey: string, node: Placement, owner: string, start: FeedCursor, gone: Map<string, string>, subjects: DrainResult['subjects'],
+    channelKey: string, node: Placement, owner: string, start: FeedCursor, skip: Skipped, subjects: DrainResult['subjects'],
     replays: string[], progress: (cursor: FeedCursor) => void,
-  ): Promise<{ cursor: FeedCursor; delivered: number; lost: boolean }> {
+  ): Promise<{ cursor: FeedCursor; delivered: number; lost: boolean; more?: boolean }> {
     let history = await this.deps.media.history(node, { roomId: channelKey, after: start.delivered });
     if (!history.exists) return { cursor: start, delivered: 0, lost: false };
     if (history.roomInstance !== start.roomInstance && start.delivered > 0) {
@@ -128,14 +141,14 @@ export class ChannelFeed {
     for (const id of replays) {
       const record = records.get(id);
       if (record?.state !== 'joined' || record.replayFrom === undefined) continue;
-      const replayed = await this.replay(channelKey, node, record, cursor.delivered, gone);
+      const replayed = await this.replay(channelKey, node, record, cursor.delivered, skip);
       if (replayed) records.set(id, replayed);
       else records.delete(id);
     }
 
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
-      await this.announce(channelKey, entry, records, gone);
+      await this.announce(channelKey, entry, records, skip);
       const subject = records.get(entry.sessionId);
       if (subject) subjects.push({ entry, record: subject });
       cursor = { roomInstance: history.roomInstance, delivered: entry.seq, node };
@@ -148,7 +161,9 @@ export class ChannelFeed {
         }
       }
     }
-    return { cursor, delivered: entries.length, lost: false };
+    // A page of the history (the node bounds its answer): more follows when it ended before the head.
+    const last = entries.at(-1)?.seq ?? cursor.delivered;
+    return { cursor, delivered: entries.length, lost: false, more: entries.length > 0 && last < history.head };
   }
 
   /**
@@ -156,20 +171,24 @@ export class ChannelFeed {
    * concerns it, then clears its replay mark. Returns the record as it is now (undefined when it changed
    * meanwhile: suspended again or ended; a later resume names its own position).
    */
-  private async replay(channelKey: string, node: Placement, record: ConnectionRecord, upTo: number, gone: Map<string, string>): Promise<ConnectionRecord | undefined> {
+  private async replay(channelKey: string, node: Placement, record: ConnectionRecord, upTo: number, skip: Skipped): Promise<ConnectionRecord | undefined> {
     const from = record.replayFrom ?? upTo;
     const only = new Map([[record.connectionId, record]]);
     let count = 0;
-    if (from < upTo) {
-      const history = await this.deps.media.history(node, { roomId: channelKey, after: from });
+    // Page by page (the node bounds each History answer) up to `upTo`.
+    for (let after = from; after < upTo;) {
+      const history = await this.deps.media.history(node, { roomId: channelKey, after });
       if (history.truncated) {
-        this.deps.log.error('voice.history-truncated', { channelKey, nodeId: node.nodeId, delivered: from, head: history.head, replay: true });
+        this.deps.log.error('voice.history-truncated', { channelKey, nodeId: node.nodeId, delivered: after, head: history.head, replay: true });
       }
-      for (const entry of history.entries.filter((e) => e.seq > from && e.seq <= upTo).sort((a, b) => a.seq - b.seq)) {
+      const page = history.entries.filter((e) => e.seq > after && e.seq <= upTo).sort((a, b) => a.seq - b.seq);
+      if (page.length === 0) break;
+      for (const entry of page) {
         if (!audienceOf(entry).includes(record.connectionId)) continue;
-        await this.announce(channelKey, entry, only, gone, record.connectionId);
+        await this.announce(channelKey, entry, only, skip, record.connectionId);
         count++;
       }
+      after = page.at(-1)!.seq;
     }
     this.deps.log.info('voice.session-replayed', { channelKey, connectionId: record.connectionId, userId: record.userId, from, upTo, entries: count });
     try {
@@ -183,9 +202,12 @@ export class ChannelFeed {
 
   /**
    * Posts one entry to everyone it concerns (only to `onlyTo` when given), all awaited (so the next entry
-   * cannot overtake it).
+   * cannot overtake it). A receiver this entry cannot be posted to at all (its frame is over the message
+   * budget, or the gateway refuses it for good) is marked undeliverable and skipped from then on; the entry
+   * still counts as delivered for everyone else, so one receiver can never stall the channel.
    */
-  private async announce(channelKey: string, entry: HistoryEntry, records: Map<string, ConnectionRecord>, gone: Map<string, string>, onlyTo?: string): Promise<void> {
+  private async announce(channelKey: string, entry: HistoryEntry, records: Map<string, ConnectionRecord>, skip: Skipped, onlyTo?: string): Promise<void> {
+    const { gone, undeliverable } = skip;
     const posts: { to: string; response: StreamMessageResponse }[] = [];
     if (entry.kind === 'join') {
       posts.push({ to: entry.sessionId, response: { message: { $case: 'joinedChannel', value: { otherUsers: entry.forJoiner.map(userConsumerOptions) } } } });
@@ -201,16 +223,28 @@ export class ChannelFeed {
     await Promise.all(targeted.map(async ({ to, response }) => {
       const receiver = records.get(to);
       // Ended already (its own end removed it from the room; nothing to tell), or its socket found gone earlier
-      // (a resumed session has a new socket: that one is not gone).
-      if (!receiver || gone.get(to) === socketOf(receiver)) return;
+      // (a resumed session has a new socket: that one is not gone), or an earlier entry could not reach it.
+      if (!receiver || gone.get(to) === socketOf(receiver) || undeliverable.get(to) === socketOf(receiver)) return;
       // resume.v1: no socket now (suspended, or a resume in flight), or its replay is still to come: the
       // history keeps this entry for its replay.
       if (receiver.state === 'suspended' || receiver.state === 'resuming' || (receiver.replayFrom !== undefined && onlyTo === undefined)) return;
-      const frame = receiver.resume
-        ? encodeExtFrame({ message: { $case: 'sequenced', value: { seq: BigInt(entry.seq), message: response } } })
-        : encodeResponseFrame(response);
-      this.deps.assertFits(frame);
       const socket = socketOf(receiver);
+      const refuse = (err: unknown) => {
+        // This receiver cannot be told what happened: its view would be wrong from now on. It alone is ended.
+        this.deps.log.warn('voice.undeliverable', {
+          channelKey, connectionId: to, userId: receiver.userId, kind: response.message?.$case, seq: entry.seq, error: String(err),
+        });
+        undeliverable.set(to, socket);
+      };
+      let frame: Uint8Array;
+      try {
+        frame = receiver.resume
+          ? encodeExtFrame({ message: { $case: 'sequenced', value: { seq: BigInt(entry.seq), message: response } } })
+          : encodeResponseFrame(response);
+        this.deps.assertFits(frame);
+      } catch (err) {
+        return refuse(err);
+      }
       for (let attempt = 1; ; attempt++) {
         try {
           if ((await this.deps.gateway.send(socket, frame, receiver.variant)) === 'gone') {
@@ -219,6 +253,7 @@ export class ChannelFeed {
           }
           return;
         } catch (err) {
+          if (err instanceof UndeliverableError) return refuse(err);
           if (attempt >= SEND_ATTEMPTS) {
             // A receiver that cannot be told what happened has a wrong view from now on: end it.
             this.deps.log.warn('voice.delivery-failed', {
@@ -231,6 +266,12 @@ export class ChannelFeed {
       }
     }));
   }
+}
+
+/** Receivers the rest of a drain skips, by session id → the socket that failed. */
+interface Skipped {
+  gone: Map<string, string>;
+  undeliverable: Map<string, string>;
 }
 
 function audienceOf(entry: HistoryEntry): string[] {

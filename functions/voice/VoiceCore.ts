@@ -13,6 +13,7 @@ import { decodeClientFrame, encodeResponseFrame, errorFrameOf, fromWire, KEEPALI
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
+import { MAX_USER_CONSUMER_OPTIONS_BYTES } from '../../media-node/api/limits';
 import { ChannelFeed } from './ChannelFeed';
 import { ChannelPlacement } from './ChannelPlacement';
 import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
@@ -69,7 +70,7 @@ export interface VoiceCoreDeps {
   limits?: Partial<VoiceLimits>;
 }
 
-type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck' | 'resume-grace-over';
+type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck' | 'resume-grace-over' | 'undeliverable';
 
 /**
  * A step lost a race that is part of normal life (the client closed mid-step, a duplicate message, the
@@ -319,6 +320,17 @@ export class VoiceCore {
   }
 
   /**
+   * An entry of the channel's history could not be posted to this session at all: it cannot keep a true view,
+   * so it alone ends (never suspended: a replay would meet the same entry), told why on its socket.
+   */
+  private async endUndeliverable(sessionId: string, socket: string): Promise<void> {
+    const conn = await this.deps.store.getConnection(sessionId);
+    if (!conn || socketOf(conn) !== socket) return;
+    await this.endSession(conn, 'undeliverable', new VoiceError(ErrorId.undeliverable,
+      'a membership message of this channel could not be delivered to this stream; join again', { fatal: true }));
+  }
+
+  /**
    * Ends a session exactly once: claims it (state `closing`), optionally tells the client why and closes
    * the socket, and leaves the media room. The leave is in the room's history (written by the node, once),
    * and the channel's feed announces it. A leave the node did not confirm (slow, hung) keeps the record
@@ -416,8 +428,9 @@ export class VoiceCore {
     const channelKey = 'channelKey' in conn ? conn.channelKey : roomOf(conn);
     const node = 'node' in conn ? conn.node : conn.nodeId && conn.nodeAddress ? { nodeId: conn.nodeId, grpcAddress: conn.nodeAddress } : undefined;
     if (!node) return;
-    const { gone, subjects, error } = await this.feed.drain(channelKey, node, replayFor);
+    const { gone, undeliverable, subjects, error } = await this.feed.drain(channelKey, node, replayFor);
     for (const { sessionId, socket } of gone) await this.socketGone(sessionId, socket);
+    for (const { sessionId, socket } of undeliverable) await this.endUndeliverable(sessionId, socket);
     // The history is the truth; streams follow it.
     for (const { entry, record } of subjects) {
       if (entry.kind === 'join' && record.state === 'prepared') {
@@ -593,6 +606,12 @@ function logIds(conn: ConnectionRecord) {
  * so a server message may carry at most 96 KB. maxMembersPerChannel keeps JoinedChannel inside it.
  */
 export const MAX_SERVER_MESSAGE_BYTES = Math.floor((MAX_MESSAGE_BYTES * 3) / 4);
+/**
+ * The most members a channel may have so that JoinedChannel (every other member's UserConsumerOptions, each at
+ * most MAX_USER_CONSUMER_OPTIONS_BYTES by construction, plus 64 bytes of framing and the resume.v1 wrapper)
+ * always fits MAX_SERVER_MESSAGE_BYTES: 115. The default (100) leaves ~13% of the budget spare.
+ */
+export const MAX_MEMBERS_THAT_FIT = Math.floor((MAX_SERVER_MESSAGE_BYTES - 64) / MAX_USER_CONSUMER_OPTIONS_BYTES) + 1;
 function assertFits(frame: Uint8Array): void {
   if (frame.length > MAX_SERVER_MESSAGE_BYTES) {
     throw new Error(`server message of ${frame.length} bytes exceeds the ${MAX_SERVER_MESSAGE_BYTES}-byte budget of one API Gateway message`);

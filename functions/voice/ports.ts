@@ -209,6 +209,17 @@ export class MediaError extends Error {
 
 export type SendResult = 'sent' | 'gone';
 
+/**
+ * The gateway refuses this message to this connection for good (API Gateway's 413 PayloadTooLarge): retrying
+ * cannot deliver it. The channel's feed ends that receiver alone (`voice.undeliverable`) and goes on.
+ */
+export class UndeliverableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UndeliverableError';
+  }
+}
+
 export interface Gateway {
   /** Sends one server frame (already opcode-prefixed bytes) in the connection's variant. */
   send(connectionId: string, frame: Uint8Array, variant: Variant): Promise<SendResult>;

@@ -21,6 +21,8 @@ export interface ConnectionsApiOptions {
   /** API Gateway's limit on posted data: 128 KB. */
   maxPostBytes: number;
   lookup(connectionId: string): ManagedConnection | undefined;
+  /** A lower post limit for one connection (tests: a message that connection cannot be sent, as over API Gateway's limit). */
+  postLimitOf?(connectionId: string): number | undefined;
   onAction?(action: 'post' | 'get' | 'delete' | 'gone' | 'too-large', connectionId: string, bytes?: number): void;
 }
 
@@ -65,6 +67,11 @@ async function respond(
   }
   if (method === 'POST' && body === 'too-large') {
     options.onAction?.('too-large', connectionId);
+    return sendError(res, 413, 'PayloadTooLargeException', `Message too long: the limit is ${options.maxPostBytes} bytes`);
+  }
+  const limit = options.postLimitOf?.(connectionId);
+  if (method === 'POST' && limit !== undefined && (body as Buffer).length > limit) {
+    options.onAction?.('too-large', connectionId, (body as Buffer).length);
     return sendError(res, 413, 'PayloadTooLargeException', `Message too long: the limit is ${options.maxPostBytes} bytes`);
   }
   const connection = options.lookup(connectionId);

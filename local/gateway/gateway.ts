@@ -66,6 +66,11 @@ export interface LocalGateway {
   strict: boolean;
   /** API Gateway's $disconnect is best effort: set this to lose every $disconnect event (ghost tests). */
   dropDisconnectEvents: boolean;
+  /**
+   * Refuses @connections posts to `connectionId` larger than `maxBytes` with 413 PayloadTooLargeException, as
+   * API Gateway refuses a message over its limit (poison-entry tests: a message one receiver cannot be sent).
+   */
+  limitPosts(connectionId: string, maxBytes: number): void;
   /** Ids of connections that are open now. */
   connectionIds(): string[];
   /**
@@ -103,6 +108,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
   const handlers = options.handlers;
 
   const connections = new Map<string, GatewayConnection>();
+  const postLimits = new Map<string, number>();
   const pendingSockets = new Set<Duplex>();
   const inFlight = new Set<Promise<unknown>>();
   let closing = false;
@@ -145,6 +151,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       if (handleConnectionsRequest(req, res, {
         stage,
         maxPostBytes: maxMessageBytes,
+        postLimitOf: (id) => postLimits.get(id),
         lookup: (id) => {
           const connection = connections.get(id);
           return connection?.open ? connection : undefined;
@@ -283,6 +290,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     stage,
     strict,
     dropDisconnectEvents: false,
+    limitPosts(connectionId, maxBytes) {
+      postLimits.set(connectionId, maxBytes);
+    },
     connectionIds: () => [...connections.values()].filter((c) => c.open).map((c) => c.id),
     cut(connectionId) {
       const connection = connections.get(connectionId);

@@ -12,6 +12,7 @@ import type { RemotePart } from './RemotePart';
 import { MediaError } from '../api/errors';
 import type { Logger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from './codecs';
+import { consumerParametersJson } from './consumer-parameters';
 import { RoomLedger, type HistorySlice } from './RoomLedger';
 import { RoomSpan, type SpanPart } from './RoomSpan';
 import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
@@ -23,6 +24,11 @@ import type { WorkerSlot } from './WorkerPool';
 /** History entries are kept this long (the signalling side delivers them within seconds; replay needs minutes). */
 const HISTORY_RETAIN_MS = 10 * 60 * 1000;
 const HISTORY_MAX_ENTRIES = 10_000;
+/**
+ * One History answer carries at most about this much (always at least one entry; a 100-member join is ~0.2 MB),
+ * far inside gRPC's 4 MB default; the signalling side pages on (functions/voice/ChannelFeed.ts).
+ */
+export const HISTORY_PAGE_BYTES = 1024 * 1024;
 
 export type LossReason = MediaLossReason;
 
@@ -60,6 +66,8 @@ interface Session {
 
 interface ConsumerRecord {
   readonly consumer: ConsumerHandle;
+  /** The consumer's parameters as its receiver gets them (consumer-parameters.ts). */
+  readonly rtpParametersJson: string;
   readonly ownerSessionId: string;
   readonly producerSessionId: string;
   readonly producerUserId: string;
@@ -277,9 +285,9 @@ export class Room {
     });
   }
 
-  /** The room's history after position `after`. */
+  /** The room's history after position `after`: one bounded page (HISTORY_PAGE_BYTES; the caller pages on). */
   history(after: number): HistorySlice {
-    return this.ledger.since(after);
+    return this.ledger.since(after, HISTORY_PAGE_BYTES);
   }
 
   /**
@@ -453,7 +461,16 @@ export class Room {
     // receiver's router checks it can consume it.
     await this.span.reach(producer.id, sender.part, receiver.part);
     const consumer = await receiver.media.consume(producer.id, receiver.rtpCapabilities, { sessionId: receiver.id, producerSessionId: sender.id });
+    let rtpParametersJson: string;
+    try {
+      // What its receiver will be handed: built from allow-listed fields and bounded (consumer-parameters.ts).
+      rtpParametersJson = consumerParametersJson(consumer.rtpParameters);
+    } catch (error) {
+      consumer.close();
+      throw error;
+    }
     const record: ConsumerRecord = {
+      rtpParametersJson,
       consumer,
       ownerSessionId: receiver.id,
       producerSessionId: sender.id,
@@ -516,7 +533,7 @@ function delivery(record: ConsumerRecord): ConsumerDelivery {
     producerSessionId: record.producerSessionId,
     producerId: consumer.producerId,
     consumerId: consumer.id,
-    rtpParameters: JSON.stringify(consumer.rtpParameters),
+    rtpParameters: record.rtpParametersJson,
   };
 }
 

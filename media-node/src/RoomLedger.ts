@@ -109,12 +109,24 @@ export class RoomLedger {
     return this.append({ kind: 'leave', sessionId, userId: member.userId, audience, reason, at: this.now() }) as LeaveEntry;
   }
 
-  /** Entries after position `after` (exclusive). */
-  since(after: number): HistorySlice {
+  /**
+   * Entries after position `after` (exclusive): a page of at most about `maxBytes` (encoded; always at least one
+   * entry), so an answer is bounded however far behind the caller is. The caller pages on while the page's last
+   * entry is before `head`.
+   */
+  since(after: number, maxBytes = Number.POSITIVE_INFINITY): HistorySlice {
     this.prune();
     const first = this.entries[0]?.seq ?? this.seq + 1;
     const truncated = after + 1 < first && after < this.seq;
-    return { instance: this.instance, head: this.seq, entries: this.entries.filter((e) => e.seq > after), truncated };
+    const entries: LedgerEntry[] = [];
+    let bytes = 0;
+    for (const entry of this.entries) {
+      if (entry.seq <= after) continue;
+      bytes += entryBytes(entry);
+      if (entries.length > 0 && bytes > maxBytes) break;
+      entries.push(entry);
+    }
+    return { instance: this.instance, head: this.seq, entries, truncated };
   }
 
   private append(entry: Omit<JoinEntry, 'seq'> | Omit<LeaveEntry, 'seq'>): LedgerEntry {
@@ -130,4 +142,20 @@ export class RoomLedger {
       this.entries.shift();
     }
   }
+}
+
+/** An upper estimate of an entry's encoded size in a History answer (ids and parameters plus framing). */
+export function entryBytes(entry: LedgerEntry): number {
+  const FRAMING = 32;
+  let bytes = FRAMING + entry.sessionId.length + entry.userId.length;
+  if (entry.kind === 'join') {
+    for (const d of [...entry.forJoiner, ...entry.forMembers]) {
+      bytes += FRAMING + d.receiverSessionId.length + d.producerUserId.length + d.producerSessionId.length
+        + d.producerId.length + d.consumerId.length + d.rtpParameters.length;
+    }
+  } else {
+    for (const id of entry.audience) bytes += 4 + id.length;
+    bytes += entry.reason.length;
+  }
+  return bytes;
 }

@@ -51,6 +51,25 @@ test('resume.v1: sockets cut (and replaced before they break), sessions suspende
   await explore('resume', { ...DEFAULT_WORLD, resumeClients: 0.7, cut: 0.8, loseLate: 0.5 }, Math.ceil(SEEDS / 3), 200_001);
 });
 
+test('poison entry: one entry undeliverable to receiver X ends X alone (voice.undeliverable); everyone else\'s view holds', { timeout: 600_000 }, async () => {
+  await explore('undeliverable', { ...DEFAULT_WORLD, undeliverable: 0.3, resumeClients: 0.3, cut: 0.3 }, Math.ceil(SEEDS / 3), 300_001);
+  // The fault actually fires, and the receiver it hits is ended with the documented identifier.
+  let refused = 0;
+  for (let seed = 300_001; seed <= 300_060; seed++) {
+    const world = new World(new Scheduler(seed), { ...DEFAULT_WORLD, undeliverable: 0.3, faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
+      closeAfterMessage: 0, dropDisconnect: 0, duplicate: 0, badJoin: 0, loseSession: 0, killNode: 0 });
+    await world.run();
+    assert.deepEqual([...world.check(), ...(await world.leftovers())], [], `seed ${seed}`);
+    for (const client of world.clients.values()) {
+      if (!client.refused) continue;
+      refused++;
+      assert.ok(client.errors.includes('voice.undeliverable'), `seed ${seed}: ${client.sessionId} was told voice.undeliverable (got ${client.errors})`);
+      assert.equal(client.open, false, `seed ${seed}: ${client.sessionId} was ended`);
+    }
+  }
+  assert.ok(refused > 10, `the fault fired (${refused} receivers)`);
+});
+
 test('resume.v1 without faults: every cut client that comes back is resumed and keeps an exact view', async () => {
   const options: WorldOptions = {
     ...DEFAULT_WORLD, clients: 5, users: 5, faults: { failBefore: 0, loseAnswer: 0, hang: 0 },

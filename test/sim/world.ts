@@ -14,7 +14,7 @@
 // exact across it (replayed entries once, in order) and a session never resumed must end after its grace.
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
-import type { Gateway, SendResult, StateStore } from '../../functions/voice/ports';
+import { UndeliverableError, type Gateway, type SendResult, type StateStore } from '../../functions/voice/ports';
 import { Sweep, type SweepStore } from '../../functions/voice/Sweep';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
 import { SWEEP_SHARDS } from '../../data/tables';
@@ -46,6 +46,11 @@ export interface WorldOptions {
   cut?: number;
   /** Probability of a media-side session loss late in the run (when sessions are suspended or resumed). */
   loseLate?: number;
+  /**
+   * Per client: probability that one history entry cannot be posted to it at all (the gateway refuses it for
+   * good, as API Gateway's 413 does for a message over its limit): "entry undeliverable to receiver X".
+   */
+  undeliverable?: number;
 }
 
 export const DEFAULT_WORLD: WorldOptions = {
@@ -71,6 +76,7 @@ class SimGateway implements Gateway {
     await this.world.sim.point();
     const socket = this.world.sockets.get(connectionId);
     if (!socket?.open) return 'gone';
+    if (socket.client.refusesEntry(frame)) throw new UndeliverableError('simulated: the gateway refuses this message for good');
     socket.client.receive(frame, connectionId);
     await this.world.sim.point();
     return 'sent';
@@ -124,6 +130,24 @@ export class SimClient {
     readonly resume = false,
   ) {
     this.connectionId = sessionId;
+  }
+
+  /** "Entry undeliverable to receiver X": which of its membership messages (1-based) the gateway refuses. */
+  refuseMembershipMessage?: number;
+  private membershipMessages = 0;
+  /** The entry was refused: the server must end this stream (`voice.undeliverable`) and keep everyone else's view. */
+  refused = false;
+
+  /** True when the gateway refuses this frame for good (the fault above). */
+  refusesEntry(frame: Uint8Array): boolean {
+    if (this.refuseMembershipMessage === undefined) return false;
+    const decoded = decodeServerFrame(frame);
+    const membership = decoded.kind === 'ext'
+      ? decoded.message.message?.$case === 'sequenced'
+      : decoded.kind === 'response' && ['joinedChannel', 'userJoined', 'userLeft'].includes(decoded.response.message?.$case ?? '');
+    if (!membership || ++this.membershipMessages !== this.refuseMembershipMessage) return false;
+    this.refused = true;
+    return true;
   }
 
   /** The client still has a usable socket (or is between two of them while resuming). */
@@ -338,6 +362,7 @@ export class World {
       const resume = options.resumeClients !== undefined && options.resumeClients > 0 && sim.chance(options.resumeClients);
       const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)), resume);
       this.clients.set(client.sessionId, client);
+      if (options.undeliverable && sim.chance(options.undeliverable)) client.refuseMembershipMessage = sim.int(1, 3);
       client.start();
       if (resume && sim.chance(options.cut ?? 0)) sim.spawn(`later-cut ${client.sessionId}`, async () => {
         for (let k = sim.int(5, 60); k > 0; k--) await sim.point();
