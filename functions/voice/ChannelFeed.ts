@@ -43,11 +43,6 @@ export interface ChannelFeedDeps {
 export interface DrainResult {
   /** Receivers a post found gone (410), with the socket that was gone: the caller ends or suspends their sessions. */
   gone: { sessionId: string; socket: string }[];
-  /**
-   * Receivers an entry could not be posted to at all (over the message budget, refused by the gateway), with
-   * their socket: the caller ends each of them (`voice.undeliverable`); the feed went on without them.
-   */
-  undeliverable: { sessionId: string; socket: string }[];
   /** Entries this call delivered. */
   delivered: number;
   /**
@@ -68,23 +63,24 @@ export class ChannelFeed {
 
   /**
    * Delivers everything pending in the channel's history, or leaves it to the invocation that holds the
-   * lease (which then delivers it before letting go).
+   * lease (which then delivers it before letting go). `refuse` is called (under the lease, before the next
+   * entry) for a receiver an entry cannot be posted to at all: the caller ends it; everyone else is served.
    */
-  async drain(channelKey: string, node: Placement, replayFor?: string): Promise<DrainResult> {
+  async drain(channelKey: string, node: Placement, replayFor?: string, refuse?: (receiver: ConnectionRecord) => Promise<void>): Promise<DrainResult> {
     const { store, clock } = this.deps;
     const owner = randomBytes(9).toString('base64url');
     const gone = new Map<string, string>();
     const undeliverable = new Map<string, string>();
-    const skip: Skipped = { gone, undeliverable };
+    const skip: Skipped = { gone, undeliverable, refuse: refuse ?? (async () => undefined) };
     const list = (map: Map<string, string>) => [...map].map(([sessionId, socket]) => ({ sessionId, socket }));
-    const result = (extra: { error?: unknown } = {}): DrainResult => ({ gone: list(gone), undeliverable: list(undeliverable), delivered, subjects, ...extra });
+    const result = (extra: { error?: unknown } = {}): DrainResult => ({ gone: list(gone), delivered, subjects, ...extra });
     const subjects: DrainResult['subjects'] = [];
     let delivered = 0;
     const expiresAt = () => Math.ceil(clock.now() / 1000) + this.deps.ttlSeconds;
     const acquired = await store.acquireFeed(channelKey, owner, clock.now() + this.deps.leaseMs, expiresAt(), replayFor);
     if (!acquired) {
       this.deps.log.debug('voice.feed-busy', { channelKey });
-      return { gone: [], undeliverable: [], delivered: 0, subjects: [] };
+      return { gone: [], delivered: 0, subjects: [] };
     }
     const { replay: waiting, ...start } = acquired;
     let cursor: FeedCursor = { ...start, node };
@@ -207,7 +203,7 @@ export class ChannelFeed {
    * still counts as delivered for everyone else, so one receiver can never stall the channel.
    */
   private async announce(channelKey: string, entry: HistoryEntry, records: Map<string, ConnectionRecord>, skip: Skipped, onlyTo?: string): Promise<void> {
-    const { gone, undeliverable } = skip;
+    const { gone, undeliverable, refuse: end } = skip;
     const posts: { to: string; response: StreamMessageResponse }[] = [];
     if (entry.kind === 'join') {
       posts.push({ to: entry.sessionId, response: { message: { $case: 'joinedChannel', value: { otherUsers: entry.forJoiner.map(userConsumerOptions) } } } });
@@ -229,12 +225,14 @@ export class ChannelFeed {
       // history keeps this entry for its replay.
       if (receiver.state === 'suspended' || receiver.state === 'resuming' || (receiver.replayFrom !== undefined && onlyTo === undefined)) return;
       const socket = socketOf(receiver);
-      const refuse = (err: unknown) => {
-        // This receiver cannot be told what happened: its view would be wrong from now on. It alone is ended.
+      const refuse = async (err: unknown) => {
+        // This receiver cannot be told what happened: its view would be wrong from now on. It alone is ended,
+        // before the next entry (none reaches it); the entry counts as delivered for everyone else.
         this.deps.log.warn('voice.undeliverable', {
           channelKey, connectionId: to, userId: receiver.userId, kind: response.message?.$case, seq: entry.seq, error: String(err),
         });
         undeliverable.set(to, socket);
+        await end(receiver);
       };
       let frame: Uint8Array;
       try {
@@ -268,10 +266,11 @@ export class ChannelFeed {
   }
 }
 
-/** Receivers the rest of a drain skips, by session id → the socket that failed. */
+/** Receivers the rest of a drain skips, by session id → the socket that failed; and how a refused one is ended. */
 interface Skipped {
   gone: Map<string, string>;
   undeliverable: Map<string, string>;
+  refuse: (receiver: ConnectionRecord) => Promise<void>;
 }
 
 function audienceOf(entry: HistoryEntry): string[] {

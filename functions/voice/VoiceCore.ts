@@ -70,6 +70,12 @@ export interface VoiceCoreDeps {
   limits?: Partial<VoiceLimits>;
 }
 
+/** A session claimed for ending (claimEnd), to be finished (finishEnd). */
+interface EndClaim {
+  claimed: ConnectionRecord;
+  previousState: ConnectionState | undefined;
+}
+
 type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck' | 'resume-grace-over' | 'undeliverable';
 
 /**
@@ -320,29 +326,27 @@ export class VoiceCore {
   }
 
   /**
-   * An entry of the channel's history could not be posted to this session at all: it cannot keep a true view,
-   * so it alone ends (never suspended: a replay would meet the same entry), told why on its socket.
-   */
-  private async endUndeliverable(sessionId: string, socket: string): Promise<void> {
-    const conn = await this.deps.store.getConnection(sessionId);
-    if (!conn || socketOf(conn) !== socket) return;
-    await this.endSession(conn, 'undeliverable', new VoiceError(ErrorId.undeliverable,
-      'a membership message of this channel could not be delivered to this stream; join again', { fatal: true }));
-  }
-
-  /**
    * Ends a session exactly once: claims it (state `closing`), optionally tells the client why and closes
    * the socket, and leaves the media room. The leave is in the room's history (written by the node, once),
    * and the channel's feed announces it. A leave the node did not confirm (slow, hung) keeps the record
    * `closing`, and the sweep finishes it: the node may still carry it out, and then it must be announced.
    */
   async endSession(target: string | ConnectionRecord, reason: EndReason, error?: VoiceError): Promise<void> {
+    const claim = await this.claimEnd(target, reason, error);
+    if (claim) await this.finishEnd(claim, reason);
+  }
+
+  /**
+   * The first half of ending a session: claims it (`closing`; undefined when another invocation is ending it),
+   * tells the client why and closes its socket. The record stays `closing` until finishEnd (or the sweep) ends it.
+   */
+  private async claimEnd(target: string | ConnectionRecord, reason: EndReason, error?: VoiceError): Promise<EndClaim | undefined> {
     let conn = typeof target === 'string' ? await this.deps.store.getConnection(target) : target;
     let claimed: ConnectionRecord | undefined;
     let previousState: ConnectionState | undefined;
     for (let attempt = 0; conn && !claimed && attempt < 5; attempt++) {
       const stuckClosing = conn.state === 'closing' && (conn.deadline ?? 0) < this.deps.clock.now();
-      if (conn.state === 'closing' && !stuckClosing) return; // another invocation is ending it
+      if (conn.state === 'closing' && !stuckClosing) return undefined; // another invocation is ending it
       try {
         previousState = conn.state;
         claimed = await this.deps.store.transition(conn, { state: 'closing', deadline: this.deadlineIn('closing') });
@@ -351,7 +355,7 @@ export class VoiceCore {
         conn = await this.deps.store.getConnection(conn.connectionId);
       }
     }
-    if (!claimed) return;
+    if (!claimed) return undefined;
     this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason, from: previousState });
     // A suspended session has no socket to tell (resume.v1); any other is told on the socket carrying it.
     if (previousState !== 'suspended') {
@@ -360,11 +364,15 @@ export class VoiceCore {
       }
       if (error || reason === 'gone') await this.deps.gateway.close(socketOf(claimed)).catch(() => undefined);
     }
+    return { claimed, previousState };
+  }
 
+  /** The second half: leaves the media room, announces what that wrote, and deletes the record. */
+  private async finishEnd({ claimed, previousState }: EndClaim, reason: EndReason): Promise<void> {
     if (claimed.nodeId && claimed.guildId) {
       const roomId = roomOf(claimed);
       try {
-        const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed!.connectionId }));
+        const left = await this.media(claimed, (node) => this.deps.media.leave(node, { roomId, sessionId: claimed.connectionId }));
         if (left.announced) this.deps.metrics?.count(METRIC.leaves);
         // A member — or a prepared session whose join ran late on a hung node, a join in flight, a retried leave
         // that may have landed late, a suspended (or resuming) session whose media died meanwhile (resume.v1) —
@@ -428,9 +436,15 @@ export class VoiceCore {
     const channelKey = 'channelKey' in conn ? conn.channelKey : roomOf(conn);
     const node = 'node' in conn ? conn.node : conn.nodeId && conn.nodeAddress ? { nodeId: conn.nodeId, grpcAddress: conn.nodeAddress } : undefined;
     if (!node) return;
-    const { gone, undeliverable, subjects, error } = await this.feed.drain(channelKey, node, replayFor);
+    // A receiver an entry cannot be posted to is claimed, told and cut off inside the delivery (so no later entry
+    // reaches it), and its leave is carried out once the delivery is done.
+    const refused: EndClaim[] = [];
+    const { gone, subjects, error } = await this.feed.drain(channelKey, node, replayFor, async (receiver) => {
+      const claim = await this.claimEnd(receiver, 'undeliverable', undeliverableError());
+      if (claim) refused.push(claim);
+    });
     for (const { sessionId, socket } of gone) await this.socketGone(sessionId, socket);
-    for (const { sessionId, socket } of undeliverable) await this.endUndeliverable(sessionId, socket);
+    for (const claim of refused) await this.finishEnd(claim, 'undeliverable');
     // The history is the truth; streams follow it.
     for (const { entry, record } of subjects) {
       if (entry.kind === 'join' && record.state === 'prepared') {
@@ -586,6 +600,14 @@ function parseJson(text: string, identifier: (typeof ErrorId)[keyof typeof Error
     /* fall through */
   }
   throw new VoiceError(identifier, `${field} is not a JSON object`);
+}
+
+/**
+ * What a stream an entry of its channel's history could not be posted to is told (fatal): it cannot keep a true
+ * view, so it alone ends — never suspended (a replay would meet the same entry).
+ */
+function undeliverableError(): VoiceError {
+  return new VoiceError(ErrorId.undeliverable, 'a membership message of this channel could not be delivered to this stream; join again', { fatal: true });
 }
 
 /** What a stream whose seat another stream of the same user took is told (fatal). */
