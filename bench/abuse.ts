@@ -6,9 +6,10 @@
 //   2. for each attack (bench/abuse/*.attack.ts, interface in bench/abuse/attack.ts): the same honest work while
 //      the attack runs in the same channel; the attack says whether it was contained, the harness adds that every
 //      honest join completed and was announced.
-//   3. the attacker's cost: AWS requests counted at the local DynamoDB and gateway during the attack's phase minus
-//      the quiet phase (DynamoDB requests + @connections calls + client messages, each of which is an API Gateway
-//      message and a Lambda invocation + $connect/$disconnect invocations), per minute of attack and per token.
+//   3. the attacker's cost: AWS requests (DynamoDB requests + @connections calls + client messages, each an API
+//      Gateway message and a Lambda invocation + $connect/$disconnect invocations) counted at the local DynamoDB and
+//      gateway during the attack's phase, minus the background (measured idle first: the reaper's sweeps) and the
+//      honest work (the quiet phase's count beyond the background), per minute of attack and per token it used.
 // Figures only (never asserted). Last line:
 //   abuse: <n>/<m> attacks contained, honest join p95 <x> ms under attack vs <y> ms quiet, attacker cost <z> requests/min per token
 // npm run bench:abuse [-- <attack name> …]     BENCH_ABUSE_HONEST=4 BENCH_ABUSE_ROUNDS=3 BENCH_ABUSE_TALK_MS=2000
@@ -30,6 +31,9 @@ const TALK_MS = Number(process.env.BENCH_ABUSE_TALK_MS ?? 2_000);
 /** A join not answered (or not announced to the others) within this long counts as failed, at this latency. */
 const JOIN_GIVE_UP_MS = 20_000;
 const GUILD = 4242n;
+/** How long the background rate is measured with nobody connected. */
+const IDLE_MS = Number(process.env.BENCH_ABUSE_IDLE_MS ?? 10_000);
+let idleRate = 0;
 
 interface Phase {
   joinMs: number[];
@@ -116,11 +120,16 @@ async function main() {
   const attacks = await loadAttacks(only);
   const counter = new RequestCounter();
   const stack = await startLocalStack({
-    port: 0, strict: true, reaperIntervalMs: 1_000, counter, logger: createLogger({ level: 'warn' }), mediaNode: { forwardLogs: false },
+    port: 0, strict: true, counter, logger: createLogger({ level: 'warn' }), mediaNode: { forwardLogs: false },
   });
   const phases: { name: string; phase: Phase; contained?: boolean; detail?: string; tokens?: number }[] = [];
   try {
     console.log(`# bench:abuse — ${HONEST} honest members × ${ROUNDS} rounds per phase, talking ${TALK_MS} ms; attacks: ${attacks.map((a) => a.name).join(', ')}`);
+    // Background (the reaper's sweeps, heartbeats): requests per ms with nobody connected.
+    const idleStart = requestsSoFar(counter);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    idleRate = (requestsSoFar(counter) - idleStart) / IDLE_MS;
+    console.log(`idle                 ${(idleRate * 60_000).toFixed(1)} AWS requests/min in the background (the reaper's sweeps)`);
     let channel = 1n;
     const run = async (name: string, attack?: Attack) => {
       const ch = channel++;
@@ -157,9 +166,10 @@ async function main() {
   const attacked = phases.slice(1);
   const quietP95 = summarize(quiet.joinMs).p95;
   const underP95 = summarize(attacked.flatMap((p) => p.phase.joinMs)).p95;
-  const quietRate = quiet.requests / quiet.ms;
+  // The honest work costs the same in every phase: what the quiet phase counted beyond the background.
+  const honestRequests = quiet.requests - idleRate * quiet.ms;
   const costs = attacked.map(({ name, phase, tokens }) => {
-    const extra = Math.max(0, phase.requests - quietRate * phase.ms);
+    const extra = Math.max(0, phase.requests - idleRate * phase.ms - honestRequests);
     const perMinutePerToken = extra / (phase.ms / 60_000) / Math.max(1, tokens ?? 1);
     console.log(`# ${name}: attacker cost ${extra.toFixed(0)} extra requests over ${(phase.ms / 1000).toFixed(1)} s with ${tokens} tokens = ${perMinutePerToken.toFixed(1)} requests/min per token; ` +
       `honest join p95 ${summarize(phase.joinMs).p95.toFixed(0)} ms (×${(summarize(phase.joinMs).p95 / quietP95).toFixed(2)} quiet), packets ${(phase.packets / Math.max(1, quiet.packets)).toFixed(2)} × quiet`);

@@ -1,9 +1,9 @@
 // The interface every attack of `npm run bench:abuse` implements (bench/abuse.ts runs them). An attack is one file
 // `bench/abuse/<name>.attack.ts` whose default export is an Attack: the harness finds it by that name, starts it
 // against the real local stack while honest members join and talk in their channel, stops it, and reads whether it
-// was contained. The attacker's cost (AWS requests per minute per token) is counted by the harness at the local
-// DynamoDB and gateway (local/request-counter.ts): the requests of the attack's phase minus those of the quiet
-// phase (the same honest work without attack), per minute of attack and per token it used.
+// was contained. The requests it used (its cost in AWS requests per minute per token) are counted by the harness at
+// the local DynamoDB and gateway (local/request-counter.ts): the requests of the attack's phase minus the background
+// and the same honest work without attack, per minute of attack and per token it used.
 import type { LocalStack } from '../../local/stack';
 
 export interface AbuseTarget {
