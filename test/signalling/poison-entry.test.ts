@@ -20,6 +20,9 @@ const CHANNEL = '1:2';
 /** A room's history as the node keeps it, with leave entries appended by Leave. */
 class HistoryMedia {
   readonly entries: HistoryEntry[] = [];
+  /** Entries per History answer (the node bounds its answers: the feed pages on). */
+  constructor(private readonly pageSize = Infinity) {}
+  historyCalls = 0;
   private readonly members = new Map<string, { userId: string; toldTo: Set<string> }>();
   join(sessionId: string, userId: string, forJoiner: ConsumerDelivery[], forMembers: ConsumerDelivery[]): void {
     for (const d of forJoiner) this.members.get(d.producerSessionId)?.toldTo.add(sessionId);
@@ -27,9 +30,12 @@ class HistoryMedia {
     this.entries.push({ seq: this.entries.length + 1, kind: 'join', sessionId, userId, forJoiner, forMembers });
   }
   readonly client = {
-    history: async (_node: Placement, { after }: { after: number }) => ({
-      exists: true, roomInstance: 'r1', head: this.entries.length, entries: this.entries.filter((e) => e.seq > after), truncated: false,
-    }),
+    history: async (_node: Placement, { after }: { after: number }) => {
+      this.historyCalls++;
+      return {
+        exists: true, roomInstance: 'r1', head: this.entries.length, entries: this.entries.filter((e) => e.seq > after).slice(0, this.pageSize), truncated: false,
+      };
+    },
     leave: async (_node: Placement, { sessionId }: { sessionId: string }) => {
       const member = this.members.get(sessionId);
       if (!member) return { wasPresent: false, announced: false };
@@ -80,5 +86,34 @@ test('an entry one receiver cannot be sent ends that receiver alone (voice.undel
   const joinedOfC = frames.get('c')![0]!;
   assert.deepEqual(joinedOfC.kind === 'response' && joinedOfC.response.message?.$case === 'joinedChannel' && joinedOfC.response.message.value.otherUsers.map((u) => u.userId), [10n, 11n]);
   // Nothing is left stalled for the sweep: the feed's cursor is at the head.
+  assert.equal(await store.getStalledFeed(CHANNEL, Date.now() + 60_000), undefined);
+});
+
+test('History answers are pages: the feed reads on until the head and delivers every entry once, in order', async () => {
+  const store = new MemoryStateStore();
+  const gateway = new MemoryGateway();
+  const media = new HistoryMedia(1);
+  const core = new VoiceCore({ store, nodes: { listNodes: async () => [] }, media: media.client, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const users = ['a', 'b', 'c', 'd'];
+  const frames = new Map<string, string[]>();
+  const now = Date.now();
+  for (const [i, id] of users.entries()) {
+    await store.putConnection({
+      connectionId: id, userId: String(20 + i), variant: 'binary', grants: [CHANNEL], state: 'joined', version: 1, guildId: '1', channelId: '2',
+      nodeId: NODE.nodeId, nodeAddress: NODE.grpcAddress, connectedAt: now, expiresAt: Math.ceil(now / 1000) + 3600,
+    });
+    frames.set(id, []);
+    gateway.attach(id, (frame) => {
+      const f = decodeServerFrame(frame);
+      frames.get(id)!.push(f.kind === 'response' ? `${f.response.message?.$case}` : f.kind);
+    });
+    const before = users.slice(0, i);
+    media.join(id, String(20 + i), before.map((m) => delivery(id, m, String(20 + users.indexOf(m)))), before.map((m) => delivery(m, id, String(20 + i))));
+  }
+  await core.announce({ channelKey: CHANNEL, node: NODE });
+  assert.ok(media.historyCalls >= 4, `one page per entry (${media.historyCalls} History calls)`);
+  assert.deepEqual(frames.get('a'), ['joinedChannel', 'userJoined', 'userJoined', 'userJoined']);
+  assert.deepEqual(frames.get('c'), ['joinedChannel', 'userJoined']);
+  assert.deepEqual(frames.get('d'), ['joinedChannel']);
   assert.equal(await store.getStalledFeed(CHANNEL, Date.now() + 60_000), undefined);
 });
