@@ -102,35 +102,38 @@ function integerIn(value: unknown, min: number, max: number): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
 }
 
-/** The allow-listed Opus fmtp parameters, as numbers in range. */
-function opusParameters(value: unknown, what: string, bad: Bad): Record<string, number> {
+/**
+ * The allow-listed Opus fmtp parameters, as integers in range. `strict` (a producer's): anything else is refused;
+ * otherwise (a receiver's capabilities, which only say what it can take) anything else is dropped.
+ */
+function opusParameters(value: unknown, what: string, bad: Bad, strict: boolean): Record<string, number> {
   if (value === undefined) return {};
   if (!isRecord(value)) throw bad(`${what} must be an object`);
   const built: Record<string, number> = {};
   for (const [key, raw] of Object.entries(value)) {
     const range = Object.hasOwn(OPUS_FMTP, key) ? OPUS_FMTP[key] : undefined;
-    if (!range) throw bad(`${what}: "${key.slice(0, 32)}" is not an Opus parameter this server accepts`);
     const n = typeof raw === 'string' && /^\d{1,6}$/.test(raw) ? Number(raw) : raw;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < range[0] || n > range[1]) {
-      throw bad(`${what}: ${key} must be an integer from ${range[0]} to ${range[1]}`);
+    if (!range) {
+      if (strict) throw bad(`${what}: "${key.slice(0, 32)}" is not an Opus parameter this server accepts`);
+    } else if (typeof n !== 'number' || !Number.isInteger(n) || n < range[0] || n > range[1]) {
+      if (strict) throw bad(`${what}: ${key} must be an integer from ${range[0]} to ${range[1]}`);
+    } else {
+      built[key] = n;
     }
-    built[key] = n;
   }
   return built;
 }
 
-/** The allow-listed RTCP feedback of an Opus codec, without duplicates. */
-function opusFeedback(value: unknown, what: string, bad: Bad): types.RtcpFeedback[] {
+/** The allow-listed RTCP feedback of an Opus codec (at most 8 entries), without duplicates; `strict` as above. */
+function opusFeedback(value: unknown, what: string, bad: Bad, strict: boolean): types.RtcpFeedback[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.length > 8) throw bad(`${what} must be an array of at most 8 entries`);
   const types = new Set<string>();
   for (const entry of value as unknown[]) {
     if (!isRecord(entry) || typeof entry.type !== 'string') throw bad(`${what}: every entry needs a type`);
-    if (entry.parameter !== undefined && entry.parameter !== '') {
-      throw bad(`${what}: ${entry.type.slice(0, 32)} with a parameter is not accepted`);
-    }
-    if (!OPUS_RTCP_FEEDBACK.has(entry.type)) throw bad(`${what}: "${entry.type.slice(0, 32)}" is not accepted for Opus (nack, transport-cc)`);
-    types.add(entry.type);
+    const allowed = OPUS_RTCP_FEEDBACK.has(entry.type) && (entry.parameter === undefined || entry.parameter === '');
+    if (allowed) types.add(entry.type);
+    else if (strict) throw bad(`${what}: only nack and transport-cc (without a parameter) are accepted for Opus`);
   }
   return [...types].map((type) => ({ type, parameter: '' }));
 }
@@ -205,8 +208,8 @@ export function parseProducerRtpParameters(json: string): types.RtpParameters {
       payloadType: codec.payloadType,
       clockRate: 48000,
       channels: 2,
-      parameters: opusParameters(codec.parameters, 'codec parameters', bad),
-      rtcpFeedback: opusFeedback(codec.rtcpFeedback, 'codec rtcpFeedback', bad),
+      parameters: opusParameters(codec.parameters, 'codec parameters', bad, true),
+      rtcpFeedback: opusFeedback(codec.rtcpFeedback, 'codec rtcpFeedback', bad, true),
     }],
     headerExtensions: builtExtensions,
     encodings: [{ ssrc: encoding.ssrc, ...(encoding.dtx !== undefined ? { dtx: encoding.dtx } : {}) }],
@@ -221,9 +224,10 @@ export function serverCname(): string {
 }
 
 /**
- * A receiver's RtpCapabilities, bounded (size, codec and header extension counts) and rebuilt to what consuming
- * the room's Opus uses: its Opus codecs (allow-listed fmtp and feedback) and its audio header extensions with
- * allow-listed URIs; every other entry is dropped. It must be able to receive Opus at 48 kHz.
+ * A receiver's RtpCapabilities, bounded (size, codec and header extension counts, at most 8 feedback entries per
+ * Opus codec) and rebuilt to what consuming the room's Opus uses: its Opus codecs (allow-listed fmtp and feedback)
+ * and its audio header extensions with allow-listed URIs; everything else is dropped (capabilities only say what a
+ * receiver can take). It must be able to receive Opus at 48 kHz.
  */
 export function parseRtpCapabilities(json: string): types.RtpCapabilities {
   const bad: Bad = (why) => new MediaError('bad-rtp-capabilities', `rtp capabilities: ${why}`);
@@ -245,8 +249,8 @@ export function parseRtpCapabilities(json: string): types.RtpCapabilities {
       preferredPayloadType: codec.preferredPayloadType,
       clockRate: 48000,
       channels: (codec.channels as number | undefined) ?? 1,
-      parameters: opusParameters(codec.parameters, 'audio/opus parameters', bad),
-      rtcpFeedback: opusFeedback(codec.rtcpFeedback, 'audio/opus rtcpFeedback', bad),
+      parameters: opusParameters(codec.parameters, 'audio/opus parameters', bad, false),
+      rtcpFeedback: opusFeedback(codec.rtcpFeedback, 'audio/opus rtcpFeedback', bad, false),
     });
   }
   if (builtCodecs.length === 0) throw bad('cannot receive audio/opus at 48000 Hz');

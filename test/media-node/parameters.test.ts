@@ -47,7 +47,7 @@ function worstCapabilities(): string {
   const opus = {
     kind: 'audio', mimeType: 'audio/opus', preferredPayloadType: 100, clockRate: 48000, channels: 2,
     parameters: Object.fromEntries(Object.entries(OPUS_FMTP).map(([k, [, max]]) => [k, max])),
-    rtcpFeedback: [{ type: 'nack' }, { type: 'transport-cc' }, { type: 'nack' }],
+    rtcpFeedback: [{ type: 'nack' }, { type: 'transport-cc' }, { type: 'nack' }, { type: 'x-junk', parameter: 'j'.repeat(100) }],
   };
   return JSON.stringify({
     codecs: [opus, { ...opus, preferredPayloadType: 111 }, ...Array.from({ length: 30 }, (_, i) => ({ kind: 'video', mimeType: `video/X${i}`, clockRate: 90000, preferredPayloadType: 96, parameters: { junk: 'j'.repeat(100) } }))],
@@ -129,12 +129,18 @@ describe('what the node builds from a client\'s parameters', () => {
       ['too many codecs', variant((c) => { c.codecs = Array(65).fill(c.codecs[0]); })],
       ['too many header extensions', variant((c) => { c.headerExtensions = Array(33).fill(c.headerExtensions[0]); })],
       ['over 16 KB', variant((c) => { c.codecs.push({ kind: 'video', mimeType: 'video/X', clockRate: 90000, parameters: { pad: 'p'.repeat(17_000) } }); })],
-      ['junk Opus fmtp', variant((c) => { c.codecs[0].parameters['x-pad'] = 'p'.repeat(1000); })],
-      ['odd Opus feedback', variant((c) => { c.codecs[0].rtcpFeedback = [{ type: 'nack', parameter: 'p'.repeat(100) }]; })],
       ['padded feedback list', variant((c) => { c.codecs[0].rtcpFeedback = Array(9).fill({ type: 'nack' }); })],
+      ['feedback without a type', variant((c) => { c.codecs[0].rtcpFeedback = [{ parameter: 'x' }]; })],
       ['codec without mimeType', variant((c) => { c.codecs.push({ clockRate: 1 }); })],
     ];
     for (const [name, json] of cases) assert.equal(reason(() => parseRtpCapabilities(json)), 'bad-rtp-capabilities', name);
+    // Within the bounds, what a receiver cannot use is dropped, never passed on.
+    const odd = parseRtpCapabilities(variant((c) => {
+      c.codecs[0].parameters = { 'x-pad': 'p'.repeat(1000), useinbandfec: 1, stereo: 'loud', maxplaybackrate: 1e9 };
+      c.codecs[0].rtcpFeedback = [{ type: 'nack', parameter: 'p'.repeat(100) }, { type: 'x-junk' }, { type: 'transport-cc' }];
+    }));
+    assert.deepEqual(odd.codecs![0]!.parameters, { useinbandfec: 1 });
+    assert.deepEqual(odd.codecs![0]!.rtcpFeedback, [{ type: 'transport-cc', parameter: '' }]);
   });
 
   it('DTLS: a role, one to three fingerprints of allow-listed algorithms with hex digests of their length, nothing else', () => {
