@@ -92,7 +92,12 @@ export class ChannelFeed {
         cursor = next.cursor;
         if (next.lost) return result();
         if (next.more) {
-          // The node's History answer is bounded: the rest of the history comes in the next page.
+          // The node's History answer is bounded: the rest of the history comes in the next page (the cursor
+          // and the lease are written first, as between entries).
+          if (!(await store.checkpointFeed(channelKey, owner, cursor, clock.now() + this.deps.leaseMs))) {
+            this.deps.log.warn('voice.feed-lease-lost', { channelKey, delivered: cursor.delivered });
+            return result();
+          }
           replays = [];
           continue;
         }
