@@ -200,3 +200,11 @@ describe('what a receiver is handed is bounded by construction (real router)', (
     assert.ok(MAX_MEMBERS_THAT_FIT >= 100, 'the default VOICE_MAX_MEMBERS fits');
   });
 });
+
+describe('VOICE_MAX_MEMBERS', () => {
+  it('is refused above what one JoinedChannel can carry', async () => {
+    const { limitsFrom } = await import('../../functions/handlers/runtime');
+    assert.deepEqual(limitsFrom({ VOICE_MAX_MEMBERS: String(MAX_MEMBERS_THAT_FIT) }), { maxMembersPerChannel: MAX_MEMBERS_THAT_FIT });
+    assert.throws(() => limitsFrom({ VOICE_MAX_MEMBERS: String(MAX_MEMBERS_THAT_FIT + 1) }), /config\.bad-limit: VOICE_MAX_MEMBERS=116 is above 115/);
+  });
+});
