@@ -1,5 +1,6 @@
 // `npm run bench:abuse`: what an attack does to honest members, through the real local stack (local API Gateway
 // in strict mode, the Lambda handler modules, dynalite, a real media node), in one run:
+//   0. warm-up: one round of the honest work below, not counted; then the background request rate, idle.
 //   1. quiet: HONEST honest members with real WebRTC (msc-node) join the channel one by one, consume each other,
 //      talk for TALK_MS and leave, ROUNDS times: join latency (connect → JoinedChannel, transports up) and RTP
 //      packets received, counted at their consumers; every join must be announced to those already there.
@@ -12,7 +13,7 @@
 //      honest work (the quiet phase's count beyond the background), per minute of attack and per token it used.
 // Figures only (never asserted). Last line:
 //   abuse: <n>/<m> attacks contained, honest join p95 <x> ms under attack vs <y> ms quiet, attacker cost <z> requests/min per token
-// npm run bench:abuse [-- <attack name> …]     BENCH_ABUSE_HONEST=4 BENCH_ABUSE_ROUNDS=3 BENCH_ABUSE_TALK_MS=2000
+// npm run bench:abuse [-- <attack name> …]     BENCH_ABUSE_HONEST=4 BENCH_ABUSE_ROUNDS=5 BENCH_ABUSE_TALK_MS=2000
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -26,7 +27,7 @@ import { summarize } from './stats';
 
 process.env.LOG_LEVEL ??= 'warn';
 const HONEST = Number(process.env.BENCH_ABUSE_HONEST ?? 4);
-const ROUNDS = Number(process.env.BENCH_ABUSE_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ABUSE_ROUNDS ?? 5);
 const TALK_MS = Number(process.env.BENCH_ABUSE_TALK_MS ?? 2_000);
 /** A join not answered (or not announced to the others) within this long counts as failed, at this latency. */
 const JOIN_GIVE_UP_MS = 20_000;
@@ -63,9 +64,9 @@ function requestsSoFar(counter: RequestCounter): number {
 let nextUser = 10_000n;
 
 /** ROUNDS rounds of HONEST members joining one by one, talking, and leaving. */
-async function honestWork(stack: LocalStack, channel: bigint): Promise<Omit<Phase, 'requests' | 'ms'>> {
+async function honestWork(stack: LocalStack, channel: bigint, rounds = ROUNDS): Promise<Omit<Phase, 'requests' | 'ms'>> {
   const phase = { joinMs: [] as number[], failedJoins: 0, unannounced: 0, packets: 0, expectedPackets: 0 };
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const members: { media: MediaJoined; user: string }[] = [];
     for (let i = 0; i < HONEST; i++) {
       const user = nextUser++;
@@ -125,6 +126,9 @@ async function main() {
   const phases: { name: string; phase: Phase; contained?: boolean; detail?: string; tokens?: number }[] = [];
   try {
     console.log(`# bench:abuse — ${HONEST} honest members × ${ROUNDS} rounds per phase, talking ${TALK_MS} ms; attacks: ${attacks.map((a) => a.name).join(', ')}`);
+    // Warm-up (not counted): the first joins load the handler modules, the media node's first router, msc-node.
+    await honestWork(stack, 999n, 1);
+    await new Promise((r) => setTimeout(r, 3_000)); // its leaves settle
     // Background (the reaper's sweeps, heartbeats): requests per ms with nobody connected.
     const idleStart = requestsSoFar(counter);
     await new Promise((r) => setTimeout(r, IDLE_MS));
