@@ -41,6 +41,12 @@ export interface InfraConfig {
   /** Claims holding the Harmony user id and the channel grants (empty = `sub` / `channels`). */
   readonly tokenUserClaim: string;
   readonly tokenGrantsClaim: string;
+  /**
+   * Upper bound (bytes) of the key kept in SSM, which CloudFormation resolves into each function's TOKEN_PUBLIC_KEY:
+   * Lambda refuses an environment over 4 KB, so synth refuses a bound that would not fit (infra/signalling/env-budget.ts).
+   * A PEM is ~100-800 bytes; a JWKS of several RSA keys is larger: serve it at tokenJwksUrl instead.
+   */
+  readonly tokenPublicKeyMaxBytes: number;
   readonly logRetentionDays: number;
   /** Lambda runtime of the handlers: the Node.js the project runs and tests on (24). */
   readonly lambdaRuntime: LambdaRuntime;
@@ -86,6 +92,12 @@ export interface InfraConfig {
    * and their logs are in CloudWatch Logs.
    */
   readonly sessionManager: boolean;
+  /**
+   * The media nodes' AMI, pinned: an AMI id (ami-…) to boot exactly that image. Empty = the official Debian 12 AMI,
+   * looked up once per account/region at synth and kept in cdk.context.json (so later deploys keep booting it
+   * until `cdk context --reset` moves it), or, for an environment-agnostic synth, resolved by CloudFormation.
+   */
+  readonly mediaNodeAmi: string;
 }
 
 export const DEFAULTS: InfraConfig = {
@@ -104,6 +116,7 @@ export const DEFAULTS: InfraConfig = {
   tokenAudience: '',
   tokenUserClaim: '',
   tokenGrantsClaim: '',
+  tokenPublicKeyMaxBytes: 2048,
   logRetentionDays: 30,
   lambdaRuntime: 'nodejs24.x',
   apiGatewayAccountLogsRole: true,
@@ -122,6 +135,7 @@ export const DEFAULTS: InfraConfig = {
   targetLoadPercent: 60,
   nodeReadyTimeoutMinutes: 15,
   sessionManager: false,
+  mediaNodeAmi: '',
 };
 
 /** The retention periods CloudWatch Logs accepts. */
@@ -191,6 +205,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     tokenAudience: str('tokenAudience', d.tokenAudience),
     tokenUserClaim: str('tokenUserClaim', d.tokenUserClaim),
     tokenGrantsClaim: str('tokenGrantsClaim', d.tokenGrantsClaim),
+    // SSM Standard parameters hold at most 4 KB, Advanced ones 8 KB.
+    tokenPublicKeyMaxBytes: int('tokenPublicKeyMaxBytes', d.tokenPublicKeyMaxBytes, 64, 8192),
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
@@ -211,6 +227,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     targetLoadPercent: int('targetLoadPercent', d.targetLoadPercent, 10, 95),
     nodeReadyTimeoutMinutes: int('nodeReadyTimeoutMinutes', d.nodeReadyTimeoutMinutes, 5, 60),
     sessionManager: bool('sessionManager', d.sessionManager),
+    mediaNodeAmi: str('mediaNodeAmi', d.mediaNodeAmi),
   };
 
   if (config.maxNodes < config.minNodes) {
@@ -253,10 +270,20 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   if (config.tokenJwksUrl && !/^https:\/\/[^/\s]+\/\S*$/.test(config.tokenJwksUrl)) {
     throw new ConfigError('tokenJwksUrl', `expected an https:// URL of the issuer's JWKS, got ${JSON.stringify(config.tokenJwksUrl)}`);
   }
+  if (config.mediaNodeAmi && !/^ami-[0-9a-f]{8,17}$/.test(config.mediaNodeAmi)) {
+    throw new ConfigError('mediaNodeAmi', `expected an AMI id like ami-0123456789abcdef0, got ${JSON.stringify(config.mediaNodeAmi)}`);
+  }
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.instanceType)) {
     throw new ConfigError('instanceType', `"${config.instanceType}" is not an EC2 instance type like c7i.large`);
   }
   return config;
+}
+
+/** The TCP port the functions reach the JWKS URL on (443 unless the URL names another), or undefined without one. */
+export function jwksPort(config: Pick<InfraConfig, 'tokenJwksUrl'>): number | undefined {
+  if (!config.tokenJwksUrl) return undefined;
+  const url = new URL(config.tokenJwksUrl);
+  return url.port ? Number(url.port) : 443;
 }
 
 /** The UDP/TCP ports the WebRtcServers listen on: base .. base + workers - 1. */

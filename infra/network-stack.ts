@@ -19,7 +19,7 @@ import { Stack, type StackProps, RemovalPolicy, Validations } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { pipePortRange, rtcPortRange, type InfraConfig } from './config';
+import { jwksPort, pipePortRange, rtcPortRange, type InfraConfig } from './config';
 
 export interface NetworkStackProps extends StackProps {
   readonly config: InfraConfig;
@@ -73,6 +73,12 @@ export class NetworkStack extends Stack {
       ec2.Port.tcp(443),
       'HTTPS to AWS APIs (@connections, SSM, Secrets Manager via NAT; DynamoDB via the gateway endpoint)',
     );
+
+    // An identity provider serving its JWKS on another port than 443 (config tokenJwksUrl): the functions fetch it there.
+    const jwks = jwksPort(config);
+    if (jwks !== undefined && jwks !== 443) {
+      this.functionsSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(jwks), "The token issuer's JWKS URL (tokenJwksUrl names this port)");
+    }
 
     this.mediaSecurityGroup = new ec2.SecurityGroup(this, 'MediaSecurityGroup', {
       vpc: this.vpc,

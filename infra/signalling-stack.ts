@@ -29,6 +29,8 @@ import type { InfraConfig } from './config';
 import { repoPath } from './paths';
 import { HandlerFunction } from './signalling/handler-function';
 import { SignallingAlarms } from './signalling/alarms';
+import { setRouteSettings } from './signalling/stage-routes';
+import { refuseOversizedEnvironment } from './signalling/env-budget';
 
 /** @connections methods the functions use (functions/adapters/apigw-gateway.ts; test/infra checks the two agree). */
 export const CONNECTION_METHODS = ['POST', 'DELETE'] as const;
@@ -127,22 +129,30 @@ export class SignallingStack extends Stack {
       [STATE_TABLE.envVar]: props.stateTable.tableName,
       [NODES_TABLE.envVar]: props.nodesTable.tableName,
       ...tokenEnvironment(config, (name) => ssm.StringParameter.valueForStringParameter(this, name)),
-      // API Gateway carries only text frames: $connect refuses binary-only hrpc1 offers up front.
-      VOICE_TEXT_FRAMES_ONLY: '1',
     };
+    // Only what each function reads (test/infra/environment.test.ts): API Gateway carries only text frames, so
+    // $connect refuses binary-only hrpc1 offers up front; the media node secret for those calling media nodes.
+    const environmentOf = (name: HandlerName): Record<string, string> => ({
+      ...environment,
+      ...(name === 'connect' ? { VOICE_TEXT_FRAMES_ONLY: '1' } : {}),
+      ...(HANDLERS[name].mediaNodes ? { MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn } : {}),
+    });
     const make = (name: HandlerName) =>
       new HandlerFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Handler`, {
         entry: repoPath(HANDLERS[name].entry),
         description: HANDLERS[name].description,
         timeout: HANDLERS[name].timeout,
         memorySize: HANDLERS[name].memorySize,
-        environment: HANDLERS[name].mediaNodes ? { ...environment, MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn } : environment,
+        environment: environmentOf(name),
         vpc: props.vpc,
         securityGroup: props.functionsSecurityGroup,
         logRetentionDays: config.logRetentionDays,
         runtime: config.lambdaRuntime,
       });
     this.functions = { connect: make('connect'), default: make('default'), disconnect: make('disconnect'), reaper: make('reaper') };
+    // Lambda's 4 KB environment limit, checked at synth with the key in SSM counted at its configured bound.
+    const bounds: Record<string, number> = config.tokenJwksUrl ? {} : { TOKEN_PUBLIC_KEY: config.tokenPublicKeyMaxBytes };
+    for (const handler of Object.values(this.functions)) refuseOversizedEnvironment(handler.fn, bounds);
 
     this.api = new apigwv2.WebSocketApi(this, 'VoiceApi', {
       apiName: `${config.stackPrefix}-voice`,
@@ -193,10 +203,11 @@ export class SignallingStack extends Stack {
       },
     });
     if (config.apiGatewayAccountLogsRole) this.stage.node.addDependency(this.accountLogsRole());
-    // $connect has its own, lower throttle: token verification and a DynamoDB write per attempt.
-    (this.stage.node.defaultChild as apigwv2.CfnStage).routeSettings = {
+    // $connect has its own, lower throttle: token verification and a DynamoDB write per attempt. The stage
+    // waits for the route it names (stage-routes.ts).
+    setRouteSettings(this.stage, this.api, {
       $connect: { ThrottlingRateLimit: config.connectThrottleRateLimit, ThrottlingBurstLimit: config.connectThrottleBurstLimit },
-    };
+    });
 
     this.grantAccess(props);
     // The reaper's scheduled event carries no domainName/stage to derive the @connections endpoint from.

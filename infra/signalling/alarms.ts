@@ -4,7 +4,9 @@
 //   Lambda       Errors and Throttles of every function
 //   logs         error-level lines of every function; join failures ($default answering hrpc.unavailable,
 //                voice.media-lost or hrpc.internal-server-error); sweep lag (the reaper's largest gap
-//                between sweeps, and no reaper line at all counts as breaching)
+//                between sweeps). Patterns follow the handlers' Powertools line shape (log-shape.ts);
+//                test/infra/alarms-fire.test.ts runs them against lines the real logger writes.
+//   reaper       stopped: fewer than one invocation per 5 minutes, twice (missing data breaches)
 // Alarms have no actions: this project has no notification subscriber; attach one to the alarms' ARNs.
 import { Duration } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -13,9 +15,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { LOAD_METRIC_NAMESPACE } from '../media-fleet/load-metric';
 import type { HandlerFunction } from './handler-function';
+import { HANDLER_LOG } from './log-shape';
 
 export const METRIC_NAMESPACE = LOAD_METRIC_NAMESPACE;
-/** The reaper sweeps every 15 s (REAPER_INTERVAL_MS); three missed sweeps is lag. */
+/** The reaper sweeps every 5 s (REAPER_INTERVAL_MS); a 45 s gap is several missed sweeps. */
 export const SWEEP_GAP_ALARM_MS = 45_000;
 
 export interface SignallingAlarmsProps {
@@ -68,7 +71,7 @@ export class SignallingAlarms extends Construct {
       fnThrottles.push(throttles);
       alarm(`${title}ErrorsAlarm`, errors, 1, `The ${name} function failed (uncaught error or timeout)`);
       alarm(`${title}ThrottlesAlarm`, throttles, 1, `The ${name} function was throttled (account or reserved concurrency)`);
-      errorLines.push(count(handler.logGroup, `${title}ErrorLines`, logs.FilterPattern.stringValue('$.level', '=', 'error')));
+      errorLines.push(count(handler.logGroup, `${title}ErrorLines`, logs.FilterPattern.stringValue(HANDLER_LOG.level, '=', HANDLER_LOG.errorLevel)));
     }
     const allErrorLines = new cloudwatch.MathExpression({
       expression: errorLines.map((_m, i) => `e${i}`).join(' + '),
@@ -78,7 +81,7 @@ export class SignallingAlarms extends Construct {
     alarm('ErrorLinesAlarm', allErrorLines, 5, 'Error-level log lines from the signalling functions (internal errors, failed deliveries)');
 
     const joinFailures = count(props.functions.default.logGroup, 'JoinFailures', logs.FilterPattern.all(
-      logs.FilterPattern.stringValue('$.msg', '=', 'voice.rejected'),
+      logs.FilterPattern.stringValue(HANDLER_LOG.message, '=', 'voice.rejected'),
       logs.FilterPattern.any(
         logs.FilterPattern.stringValue('$.identifier', '=', 'hrpc.unavailable'),
         logs.FilterPattern.stringValue('$.identifier', '=', 'voice.media-lost'),
@@ -88,10 +91,19 @@ export class SignallingAlarms extends Construct {
     alarm('JoinFailuresAlarm', joinFailures, 5, 'Joins refused because no media node served them (hrpc.unavailable / media lost / internal)');
 
     const sweepGap = count(props.functions.reaper.logGroup, 'SweepGapMs',
-      logs.FilterPattern.stringValue('$.msg', '=', 'voice.reaper-done'), '$.maxGapMs');
+      logs.FilterPattern.stringValue(HANDLER_LOG.message, '=', 'voice.reaper-done'), '$.maxGapMs');
     const sweepGapMax = sweepGap.with({ statistic: cloudwatch.Stats.MAXIMUM });
-    alarm('SweepLagAlarm', sweepGapMax, SWEEP_GAP_ALARM_MS,
-      'The reaper fell behind (gap between sweeps) or stopped reporting (missing data breaches)', cloudwatch.TreatMissingData.BREACHING);
+    // Lag is judged on the reaper's own reports; no report is not lag (a fresh stack, the minutes before the
+    // first invocation ends). A reaper that stopped running is its own alarm, on Lambda's invocation count.
+    alarm('SweepLagAlarm', sweepGapMax, SWEEP_GAP_ALARM_MS, 'The reaper fell behind (largest gap between sweeps)');
+    const reaperRuns = props.functions.reaper.fn.metricInvocations({ period, statistic: cloudwatch.Stats.SUM });
+    this.alarms.push(new cloudwatch.Alarm(this, 'ReaperStoppedAlarm', {
+      metric: reaperRuns, threshold: 1, evaluationPeriods: 2, datapointsToAlarm: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      // No invocation at all publishes no Invocations datapoint: missing is the failure this alarm is for.
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      alarmDescription: 'The reaper has not run for 10 minutes (schedule disabled, function failing to start, or throttled)',
+    }));
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       widgets: [
