@@ -46,9 +46,15 @@ export interface SignallingStackProps extends StackProps {
 
 type HandlerName = 'connect' | 'default' | 'disconnect' | 'reaper';
 
-/** DynamoDB actions, by what the voice core does (functions/adapters/dynamo-store.ts, routing/NodeRegistry.ts). */
-const STATE_RECORD_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'];
-const NODES_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
+/**
+ * DynamoDB actions, by what the voice core does (functions/adapters/dynamo-store.ts, routing/NodeRegistry.ts), as
+ * recorded per function in the local stack (test/infra/iam-behaviour.test.ts): no transaction (ConditionCheckItem)
+ * and no Query of the base table (the store queries only the reaper's indexes) anywhere; only $default places
+ * channels (PutItem); the registry is read by Query of its NODE partition, never by GetItem.
+ */
+const STATE_RECORD_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+const STATE_PLACING_ACTIONS = [...STATE_RECORD_ACTIONS, 'dynamodb:PutItem'];
+const NODES_READ_ACTIONS = ['dynamodb:Query'];
 
 interface HandlerSpec {
   readonly entry: string;
@@ -85,7 +91,7 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     description: 'WebSocket $default: the voice protocol (hRPC frames), media node calls, fan-out',
     timeout: Duration.seconds(29), // API Gateway's integration timeout
     memorySize: 1024,
-    stateTable: STATE_RECORD_ACTIONS,
+    stateTable: STATE_PLACING_ACTIONS,
     nodesTable: NODES_READ_ACTIONS,
     mediaNodes: true,
     manageConnections: true,

@@ -1,0 +1,25 @@
+// AWS calls the handlers make on paths test/infra/iam-behaviour.test.ts does not take in the local stack, each
+// with the code that makes it: with the recorded calls, they are the only reason a grant may exist.
+export interface DocumentedCall {
+  readonly fn: 'connect' | 'default' | 'disconnect' | 'reaper';
+  readonly action: string;
+  /** As the recorder names it: table:<stem>[/index/<name>], connections:<METHOD>, secret:<logical id>. */
+  readonly resource: string;
+  readonly where: string;
+}
+
+const secret = 'secret:MediaNodeSecret';
+const MEDIA_SECRET = 'functions/handlers/grpc-runtime.ts: on AWS the media node secret is read from Secrets Manager at cold start (MEDIA_NODE_SECRET_ARN); the local stack passes MEDIA_NODE_SECRET';
+
+export const DOCUMENTED_CALLS: readonly DocumentedCall[] = [
+  { fn: 'default', action: 'secretsmanager:GetSecretValue', resource: secret, where: MEDIA_SECRET },
+  { fn: 'disconnect', action: 'secretsmanager:GetSecretValue', resource: secret, where: MEDIA_SECRET },
+  { fn: 'reaper', action: 'secretsmanager:GetSecretValue', resource: secret, where: MEDIA_SECRET },
+  { fn: 'default', action: 'dynamodb:DeleteItem', resource: 'table:state', where: 'VoiceCore.ts: a session ended by a fatal error, or a resumed session\'s old socket alias, is deleted' },
+  { fn: 'default', action: 'execute-api:ManageConnections', resource: 'connections:DELETE', where: 'VoiceCore.ts: a fatal error closes the socket (gateway.close)' },
+  { fn: 'disconnect', action: 'dynamodb:Query', resource: 'table:nodes', where: 'VoiceCore.ts end(): a node refusing leave is checked alive (ChannelPlacement.isAlive reads the registry)' },
+  { fn: 'disconnect', action: 'execute-api:ManageConnections', resource: 'connections:DELETE', where: 'VoiceCore.ts end(): a session ended with an error closes its other socket (resume.v1 alias)' },
+  { fn: 'reaper', action: 'dynamodb:DeleteItem', resource: 'table:nodes', where: 'Sweep.ts: a dead node\'s record is retired and its lost-session records deleted (NodeRegistry.retireNode / deleteLostSession)' },
+  { fn: 'reaper', action: 'dynamodb:BatchGetItem', resource: 'table:state', where: 'ChannelFeed.ts: a joined session the sweep ends tells the channel\'s members (getConnections of the receivers)' },
+  { fn: 'reaper', action: 'dynamodb:Query', resource: 'table:state/index/ByNode', where: 'Sweep.ts: the sessions of a dead node (BY_NODE index)' },
+];
