@@ -158,6 +158,34 @@ esac`,
     assert.match(run.stdout, /"msg":"media-host.marked-unhealthy"/);
   });
 
+  it('log shipper: moves its journal cursor only after an upload succeeded (a failed upload is retried with the same lines)', () => {
+    const state = join(scratch, 'shipper-state');
+    mkdirSync(state, { recursive: true });
+    const puts = join(scratch, 'shipper-puts');
+    writeFileSync(puts, '');
+    const { bin, log } = fakeBin('shipper', {
+      curl: 'for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done; case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; esac',
+      // A journal with one line: printed (and the cursor file written) unless the cursor file is already past it.
+      journalctl: `for a in "$@"; do case "$a" in --cursor-file=*) f=\${a#--cursor-file=} ;; esac; done
+[ "$(cat "$f" 2>/dev/null)" = c1 ] && exit 0
+echo '{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":"{\\"level\\":\\"error\\",\\"msg\\":\\"media-node.worker-died\\"}"}'; echo c1 > "$f"`,
+      // create-log-stream succeeds; the first upload fails, the second succeeds.
+      aws: `[ "$2" = put-log-events ] || exit 0; for a in "$@"; do case "$a" in file://*) cat "\${a#file://}" >> ${puts}; echo >> ${puts} ;; esac; done
+[ "$(grep -c '^aws logs put-log-events' ${join(scratch, 'shipper', 'calls.log')})" -ge 2 ]`,
+      sleep: `[ "$(grep -c '^sleep' ${join(scratch, 'shipper', 'calls.log')})" -ge 3 ] && kill -TERM $PPID; exit 0`,
+    });
+    const run = spawnSync('bash', [join(HOST, 'ship-logs.sh')], {
+      encoding: 'utf8', timeout: 10_000,
+      env: { PATH: `${bin}:/usr/bin:/bin`, HARMONY_LOG_GROUP: 'node-logs', HARMONY_STATE_DIR: state },
+    });
+    assert.equal(run.signal, 'SIGTERM', run.stderr);
+    const uploads = readFileSync(puts, 'utf8').split('\n').filter(Boolean);
+    assert.equal(uploads.length, 2, `the failed upload is retried: ${readFileSync(log, 'utf8')}`);
+    for (const upload of uploads) assert.match(upload, /media-node\.worker-died/);
+    assert.match(run.stdout, /media-host\.log-ship-failed/);
+    assert.equal(readFileSync(join(state, 'journal.cursor'), 'utf8').trim(), 'c1', 'the cursor moved after the successful upload');
+  });
+
   it('launcher: puts the secret from Secrets Manager into the node’s environment only', () => {
     const { bin, log } = fakeBin('launcher', { aws: 'echo s3cr3t-value' });
     const node = join(bin, 'node');
