@@ -11,6 +11,7 @@ import { DataStack } from './data-stack';
 import { MediaFleetStack } from './media-fleet-stack';
 import { NetworkStack } from './network-stack';
 import { SignallingStack } from './signalling-stack';
+import { apiGatewayLogsRole } from './signalling/account-logs-role';
 
 export interface VoiceStacks {
   readonly config: InfraConfig;
@@ -29,6 +30,8 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
   const name = (part: string) => `${config.stackPrefix}-${part}`;
 
   const network = new NetworkStack(app, name('Network'), { ...common, description: 'Harmony voice: VPC and security groups' });
+  // Made a stack ahead of its use, so IAM has propagated it when API Gateway checks it (signalling/account-logs-role.ts).
+  const logsRole = config.apiGatewayAccountLogsRole ? apiGatewayLogsRole(network) : undefined;
   const data = new DataStack(app, name('Data'), { ...common, description: 'Harmony voice: DynamoDB state and the media node secret' });
   const signalling = new SignallingStack(app, name('Signalling'), {
     ...common,
@@ -38,6 +41,7 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
     stateTable: data.stateTable,
     nodesTable: data.nodesTable,
     mediaNodeSecret: data.mediaNodeSecret,
+    apiGatewayLogsRole: logsRole,
   });
   const mediaFleet = new MediaFleetStack(app, name('MediaFleet'), {
     ...common,

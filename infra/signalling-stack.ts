@@ -42,6 +42,8 @@ export interface SignallingStackProps extends StackProps {
   readonly stateTable: dynamodb.ITable;
   readonly nodesTable: dynamodb.ITable;
   readonly mediaNodeSecret: secretsmanager.ISecret;
+  /** API Gateway's account-wide logging role, made in an earlier stack (signalling/account-logs-role.ts); with config apiGatewayAccountLogsRole. */
+  readonly apiGatewayLogsRole?: iam.IRole;
 }
 
 type HandlerName = 'connect' | 'default' | 'disconnect' | 'reaper';
@@ -208,7 +210,10 @@ export class SignallingStack extends Stack {
         ),
       },
     });
-    if (config.apiGatewayAccountLogsRole) this.stage.node.addDependency(this.accountLogsRole());
+    if (config.apiGatewayAccountLogsRole) {
+      if (!props.apiGatewayLogsRole) throw new Error('infra.signalling: apiGatewayAccountLogsRole is set but no role was made for it (app.ts)');
+      this.stage.node.addDependency(this.accountLogs(props.apiGatewayLogsRole));
+    }
     // $connect has its own, lower throttle: token verification and a DynamoDB write per attempt. The stage
     // waits for the route it names (stage-routes.ts).
     setRouteSettings(this.stage, this.api, {
@@ -285,22 +290,13 @@ export class SignallingStack extends Stack {
   }
 
   /**
-   * API Gateway writes WebSocket access logs with an account-wide role (one per account and region).
-   * Retained on delete: other APIs in the account may rely on it.
+   * API Gateway writes WebSocket access logs with an account-wide role (one per account and region), made in an
+   * earlier stack so IAM has propagated it (signalling/account-logs-role.ts). Retained on delete: other APIs in
+   * the account may rely on it.
    */
-  private accountLogsRole(): apigateway.CfnAccount {
-    const role = new iam.Role(this, 'ApiGatewayLogsRole', {
-      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
-    });
-    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      reason: 'The AWS-maintained policy API Gateway documents for its logging role; scoped to CloudWatch Logs.',
-    });
+  private accountLogs(role: iam.IRole): apigateway.CfnAccount {
     const account = new apigateway.CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
     account.applyRemovalPolicy(RemovalPolicy.RETAIN);
-    account.node.addDependency(role);
     return account;
   }
 }

@@ -40,4 +40,13 @@ describe('deployment ordering', () => {
     stage.DependsOn = [stage.DependsOn ?? []].flat().filter((id) => signalling.Resources[id]?.Type === 'AWS::ApiGateway::Account');
     assert.deepEqual(unorderedReferences(signalling).map((r) => [r.from, r.via]), [[stageId, 'RouteSettings.$connect']]);
   });
+
+  it("API Gateway's account logging role is made a stack ahead of the account setting that API Gateway checks it with (IAM propagation)", () => {
+    s.templates.signalling.resourceCountIs('AWS::IAM::Role', 4); // the four functions' roles only
+    const [roleId] = resourcesOf(s.templates.network, 'AWS::IAM::Role').find(([, r]) =>
+      JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('apigateway.amazonaws.com'))!;
+    const [, account] = resourcesOf(s.templates.signalling, 'AWS::ApiGateway::Account')[0]!;
+    assert.match(JSON.stringify(account.Properties.CloudWatchRoleArn), new RegExp(`Fn::ImportValue.*${roleId}`));
+    assert.ok(s.signalling.dependencies.includes(s.network), 'the Signalling stack deploys after the Network stack');
+  });
 });
