@@ -16,14 +16,14 @@ import { fakeAsset, runBoot, zipAsset, type BootFailure } from '../support/boot-
 const scratch = mkdtempSync(join(tmpdir(), 'harmony-boot-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-function boot(name: string, fail?: BootFailure) {
+function boot(name: string, fail?: BootFailure, options: { continueFailsOnce?: boolean } = {}) {
   const root = join(scratch, name);
   mkdirSync(root, { recursive: true });
   const asset = join(root, 'asset');
   fakeAsset(asset);
   const zip = join(root, 'asset.zip');
   zipAsset(asset, zip);
-  return runBoot(root, zip, fail);
+  return runBoot(root, zip, fail, options);
 }
 
 const ENDED = [
@@ -51,6 +51,14 @@ describe('media host boot path', () => {
     ]);
     assert.deepEqual(run.steps.map((s) => s.step), ['packages', 'download', 'unpack', 'install']);
     assert.ok(!run.calls.includes('poweroff '));
+  });
+
+  it('retries completing the launch hook (a launch left waiting would be abandoned at the timeout, ready or not)', () => {
+    const run = boot('continue-retried', undefined, { continueFailsOnce: true });
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.equal(run.calls.filter((c) => c.includes('--lifecycle-action-result CONTINUE')).length, 2);
+    assert.ok(run.calls.some((c) => c.includes('--status SUCCESS')));
+    assert.doesNotMatch(run.stdout, /lifecycle-continue-failed/);
   });
 
   for (const [fail, step, detail] of [

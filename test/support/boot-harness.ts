@@ -52,7 +52,7 @@ export function zipAsset(dir: string, zip: string): void {
 }
 
 /** Runs the whole boot in `root` (a fresh directory) against the zipped asset `zip`. */
-export function runBoot(root: string, zip: string, fail?: BootFailure, options: { realWorkerChecks?: boolean } = {}): BootRun {
+export function runBoot(root: string, zip: string, fail?: BootFailure, options: { realWorkerChecks?: boolean; continueFailsOnce?: boolean } = {}): BootRun {
   const bin = join(root, 'bin');
   const app = join(root, 'app');
   const conf = join(root, 'conf');
@@ -71,6 +71,7 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
       ? 'echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)" >&2; exit 100'
       : fail === 'packages' ? 'echo "E: Unable to locate package libuv1" >&2; exit 100' : 'exit 0',
     aws: `if [ "$1 $2" = "s3 cp" ]; then ${fail === 'download' ? 'echo "fatal error: An error occurred (403)" >&2; exit 1' : `cp '${zip}' "$4"`}; fi
+${options.continueFailsOnce ? `if [[ "$*" == *CONTINUE* ]] && [ "$(grep -c CONTINUE ${log})" -eq 1 ]; then echo "An error occurred (Throttling)" >&2; exit 254; fi` : ''}
 exit 0`,
     'dpkg-query': 'exit 0',
     systemctl: 'exit 0',

@@ -75,10 +75,15 @@ boot_ready() {
   touch "$HARMONY_BOOT_STATE/ended"
   local iid
   iid=$(boot_instance_id)
-  # Not waited for on an instance launched before the hook existed: a refusal here is no failure.
-  aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id "$iid" \
-    --lifecycle-hook-name "$HARMONY_LAUNCH_HOOK" --auto-scaling-group-name "$HARMONY_ASG_NAME" \
-    || echo "$(boot_log warn media-host.lifecycle-continue-failed)"
+  # Retried: a launch left waiting is abandoned at the heartbeat timeout, ready or not. Not waited for on an
+  # instance launched before the hook existed, so a refusal after the retries is logged, not a failure.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id "$iid" \
+      --lifecycle-hook-name "$HARMONY_LAUNCH_HOOK" --auto-scaling-group-name "$HARMONY_ASG_NAME" && break
+    [ "$attempt" -eq 5 ] && echo "$(boot_log warn media-host.lifecycle-continue-failed)"
+    sleep $(( attempt * 5 ))
+  done
   # Only a creation or rolling update waits for it; outside one CloudFormation refuses it.
   aws cloudformation signal-resource --region "$AWS_REGION" --stack-name "$HARMONY_STACK_NAME" \
     --logical-resource-id "$HARMONY_SIGNAL_RESOURCE" --unique-id "$iid" --status SUCCESS \
