@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { APT_LOCK_TIMEOUT_SECONDS } from '../../infra/media-fleet/user-data';
 import { fakeAsset, runBoot, zipAsset, type BootFailure } from '../support/boot-harness';
+import { resourcesOf, synthVoiceApp } from './synth';
 
 const scratch = mkdtempSync(join(tmpdir(), 'harmony-boot-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -87,4 +88,24 @@ describe('media host boot path', () => {
       assert.ok(!run.calls.some((c) => c.includes('--status SUCCESS') || c.includes('CONTINUE')), 'never reported ready');
     });
   }
+
+  it("every AWS call of the boot path, on success and on each failure, is granted to the node's role", () => {
+    const t = synthVoiceApp({ skipBundling: true }).templates.mediaFleet;
+    const granted = new Set(resourcesOf(t, 'AWS::IAM::Policy').flatMap(([, p]) =>
+      (p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((st) => [st.Action].flat())));
+    // The CLI's command → the IAM action it needs.
+    const action = (call: string) => {
+      const [, service, op] = call.split(' ');
+      if (service === 's3' && op === 'cp') return 's3:GetObject';
+      const prefix = { autoscaling: 'autoscaling', cloudformation: 'cloudformation', logs: 'logs' }[service!];
+      return `${prefix}:${op!.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('')}`;
+    };
+    const needed = new Set<string>();
+    for (const fail of [undefined, 'download', 'ready'] as const) {
+      for (const call of boot(`iam-${fail ?? 'ok'}`, fail).calls.filter((c) => c.startsWith('aws '))) needed.add(action(call));
+    }
+    assert.deepEqual([...needed].sort(), ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth', 'cloudformation:SignalResource',
+      'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject']);
+    for (const a of needed) assert.ok(granted.has(a), `${a} is granted to the media node role`);
+  });
 });
