@@ -2,8 +2,8 @@
 // UDP), scaled by target tracking on the load the nodes publish, drained before termination.
 //
 // Fails loudly and heals: a CreationPolicy and rolling updates wait for each new node's own signal, sent
-// by host/install.sh only after the node logged `media-node.ready` (FAILURE on any install error): a
-// broken node rolls the deploy back instead of deploying green. host/health-watch.sh marks a node that
+// by host/install.sh only after the node logged `media-node.ready` (FAILURE on any boot error, through
+// host/boot-fail.sh): a broken node rolls the deploy back instead of deploying green. host/health-watch.sh marks a node that
 // stops serving Unhealthy (SetInstanceHealth), so the group replaces it. While a node hosts rooms it is
 // protected from scale-in (media-node/src/ScaleInProtection.ts), cleared when empty or draining.
 // Nodes run Debian 12 (the official AMI, pinned per deploy: media-fleet/ami.ts), the system the shipped worker
