@@ -46,6 +46,7 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
     mediaSecurityGroup: network.mediaSecurityGroup,
     nodesTable: data.nodesTable,
     mediaNodeSecret: data.mediaNodeSecret,
+    mediaSpanSecret: data.mediaSpanSecret,
   });
 
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

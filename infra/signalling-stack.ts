@@ -22,7 +22,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
+import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
 import { shardGroup } from '../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import type { InfraConfig } from './config';
@@ -243,7 +243,12 @@ export class SignallingStack extends Stack {
     for (const [name, spec] of Object.entries(HANDLERS) as [HandlerName, HandlerSpec][]) {
       const fn = this.functions[name].fn;
       if (spec.stateTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.stateTable], resources: [props.stateTable.tableArn] }));
-      if (spec.nodesTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.nodesTable], resources: [props.nodesTable.tableArn] }));
+      if (spec.nodesTable.length > 0) {
+        // The registry is read through its LISTING index (every node, one shard's loss reports: data/tables.ts).
+        fn.addToRolePolicy(new iam.PolicyStatement({
+          actions: [...spec.nodesTable], resources: [props.nodesTable.tableArn, `${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`],
+        }));
+      }
       if (spec.mediaNodes) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
       }

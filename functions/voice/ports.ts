@@ -145,6 +145,8 @@ export interface LostSession {
   reason: string;
   /** A notice to tell the member (non-fatal, e.g. its producer was paused by the node's police), not a loss. */
   notice?: boolean;
+  /** The node that reported the loss (who wrote the report: its registry partition, never a claim inside it). */
+  nodeId: string;
 }
 
 export interface TransportOptionsJson {

@@ -2,7 +2,8 @@
 // nodejs + npm only to run `npm ci`, which installs the Node.js 24 the node runs on from the asset's
 // lockfile), unpack the asset, write the two environment files and hand over to host/install.sh. Values
 // may be CDK tokens (table name, secret ARN, region); they are resolved by CloudFormation into the script.
-// Secrets never appear here: the launcher fetches the gRPC secret from Secrets Manager at service start.
+// Secrets never appear here, nor in the node's environment: the node reads its two gRPC secrets from Secrets
+// Manager itself (media-node/src/secrets.ts) and re-reads them for rotations.
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE, LOAD_PUBLISH_INTERVAL_SECONDS } from './load-metric';
 
 export const APP_DIR = '/opt/harmony-media-node';
@@ -12,6 +13,13 @@ export interface MediaHostSettings {
   readonly region: string;
   readonly nodesTable: string;
   readonly secretArn: string;
+  /** The node↔node span secret (Secrets Manager ARN; the node reads it itself). */
+  readonly spanSecretArn: string;
+  /**
+   * `arn:<partition>:ec2:<region>:<account>:instance/`: install.sh appends the instance id to make the node id, the
+   * instance ARN, which IAM knows as `ec2:SourceInstanceARN` (the registry write condition keys on it).
+   */
+  readonly nodeIdPrefix: string;
   readonly autoScalingGroupName: string;
   readonly lifecycleHookName: string;
   readonly grpcPort: number;
@@ -34,12 +42,14 @@ export interface MediaHostSettings {
 /** Debian packages of the host's own scripts (the worker's runtime libraries come from the asset's list). */
 export const HOST_TOOLS = ['awscli', 'jq', 'unzip', 'curl', 'ca-certificates', 'nodejs', 'npm'] as const;
 
-/** The media node's environment (non-secret). MEDIA_NODE_ID, the advertised address and the pipe address come from IMDS at boot. */
+/** The media node's environment (non-secret). MEDIA_NODE_ID (prefix + instance id), the advertised address and the pipe address come from IMDS at boot. */
 export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
   return {
     AWS_REGION: s.region,
     MEDIA_NODES_TABLE: s.nodesTable,
+    MEDIA_NODE_ID_PREFIX: s.nodeIdPrefix,
     MEDIA_NODE_SECRET_ARN: s.secretArn,
+    MEDIA_SPAN_SECRET_ARN: s.spanSecretArn,
     MEDIA_GRPC_HOST: '0.0.0.0',
     MEDIA_GRPC_PORT: String(s.grpcPort),
     MEDIA_LISTEN_IP: '0.0.0.0',

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../../data/tables';
+import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../../data/tables';
+import { nodePartition } from '../../routing/NodeRegistry';
 import { SWEEP_SCHEDULE } from '../../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
@@ -338,7 +339,26 @@ describe('data stack', () => {
     assert.deepEqual(byNode.KeySchema, [{ AttributeName: 'onNode', KeyType: 'HASH' }]);
     for (const index of indexes) assert.deepEqual(index.Projection, { ProjectionType: 'KEYS_ONLY' });
     const [, nodes] = resourcesOf(s.templates.data, 'AWS::DynamoDB::Table').find(([id]) => id.startsWith(NODES_TABLE.logicalId))!;
-    assert.equal(nodes.Properties.GlobalSecondaryIndexes, undefined, 'the registry needs no index: LOST#<shard> partitions');
+    // One index on the registry (one GSI per table update): every item is in its writer's partition, listed here.
+    assert.deepEqual(nodes.Properties.GlobalSecondaryIndexes, [{
+      IndexName: LISTING_INDEX.indexName,
+      KeySchema: [{ AttributeName: 'listing', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      Projection: { ProjectionType: 'ALL' },
+    }]);
+  });
+
+  it('generates the span secret apart from the API secret: only the media nodes can read it', () => {
+    const secrets = resourcesOf(s.templates.data, 'AWS::SecretsManager::Secret').map(([id]) => id);
+    assert.equal(secrets.filter((id) => id.startsWith('MediaNodeSecret')).length, 1);
+    assert.equal(secrets.filter((id) => id.startsWith('MediaSpanSecret')).length, 1);
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      assert.doesNotMatch(JSON.stringify(statementsOfFunction(name)), /MediaSpanSecret/, `${name} cannot read the span secret`);
+      assert.doesNotMatch(JSON.stringify(s.templates.signalling.toJSON().Resources[functionId(name)].Properties.Environment), /MediaSpanSecret/);
+    }
+    const [roleId] = resourcesOf(s.templates.mediaFleet, 'AWS::IAM::Role')[0]!;
+    const reads = policyStatementsOf(s.templates.mediaFleet, roleId).filter((st) => actionsOf(st).includes('secretsmanager:GetSecretValue'));
+    assert.match(JSON.stringify(reads), /MediaNodeSecret/);
+    assert.match(JSON.stringify(reads), /MediaSpanSecret/);
   });
 
   it('generates the media node secret in Secrets Manager (no value in the template)', () => {
@@ -580,8 +600,18 @@ describe('media fleet stack', () => {
     assert.match(text, /MediaNodes/);
     assert.doesNotMatch(text, /VoiceState/, 'media nodes never touch signalling state');
     assert.doesNotMatch(text, /"ssm:/, 'no parameter reads');
-    const registry = statements.find((st) => actionsOf(st).includes('dynamodb:PutItem'));
-    assert.deepEqual(actionsOf(registry).sort(), ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    // Writes: only in its own registry partition, NODE#<its instance ARN> (IAM's ec2:SourceInstanceARN).
+    const writes = statements.filter((st) => actionsOf(st).some((a) => /dynamodb:(Put|Delete|Update|BatchWrite)/.test(a)));
+    assert.equal(writes.length, 1, 'one statement writes the registry');
+    assert.deepEqual(actionsOf(writes[0]).sort(), ['dynamodb:DeleteItem', 'dynamodb:PutItem']);
+    assert.deepEqual(writes[0].Condition, { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['NODE#${ec2:SourceInstanceARN}'] } });
+    assert.equal(nodePartition('${ec2:SourceInstanceARN}'), 'NODE#${ec2:SourceInstanceARN}', 'the key scheme the registry writes');
+    const reads = statements.find((st) => actionsOf(st).includes('dynamodb:Query'));
+    assert.deepEqual(actionsOf(reads).sort(), ['dynamodb:GetItem', 'dynamodb:Query']);
+    assert.match(JSON.stringify(reads.Resource), new RegExp(`/index/${LISTING_INDEX.indexName}`));
+    // The node id the registry is keyed by is the instance ARN: prefix in the user data, instance id appended at boot.
+    const [, template] = resourcesOf(t, 'AWS::EC2::LaunchTemplate')[0]!;
+    assert.match(flatten(template.Properties.LaunchTemplateData.UserData), /\nMEDIA_NODE_ID_PREFIX=arn:«\{"Ref":"AWS::Partition"\}»:ec2:«\{"Ref":"AWS::Region"\}»:«\{"Ref":"AWS::AccountId"\}»:instance\/\n/);
     const metric = statements.find((st) => actionsOf(st).includes('cloudwatch:PutMetricData'));
     assert.deepEqual(metric.Condition, { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } });
     const own = statements.find((st) => actionsOf(st).includes('autoscaling:CompleteLifecycleAction'));

@@ -141,3 +141,24 @@ test('no secret in a real mediasoup worker\'s environment (/proc/<worker pid>/en
     await exited;
   }
 });
+
+test('the signalling handlers re-read the API secret from Secrets Manager once their copy is older than the bound', async () => {
+  const { mediaSecret, SECRET_MAX_AGE_MS } = await import('../../functions/handlers/grpc-runtime');
+  let stored = 'first';
+  let reads = 0;
+  let clock = 0;
+  const client = { send: async () => { reads++; return { SecretString: stored }; } };
+  const secret = await mediaSecret({ MEDIA_NODE_SECRET_ARN: 'arn:api' }, { client: client as never, now: () => clock });
+  assert.equal(typeof secret, 'function');
+  const current = secret as () => string;
+  assert.equal(current(), 'first');
+  stored = 'second'; // rotated (promoted to AWSCURRENT)
+  clock = SECRET_MAX_AGE_MS - 1;
+  assert.equal(current(), 'first');
+  assert.equal(reads, 1, 'no read within the bound');
+  clock = SECRET_MAX_AGE_MS + 1;
+  current(); // starts the read in the background
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(current(), 'second');
+  assert.equal(reads, 2);
+});
