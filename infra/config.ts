@@ -36,8 +36,14 @@ export interface InfraConfig {
   readonly tokenPublicKeyParameter: string;
   /** The identity provider's JWKS URL (https); when set, keys come from there (cached, rotation-aware) and SSM is not read. */
   readonly tokenJwksUrl: string;
-  /** Accepted `aud` of session tokens (comma-separated); empty = not checked. Set it when the issuer serves other apps too. */
+  /**
+   * Accepted `aud` of session tokens (comma-separated). Required: synth refuses without it, unless
+   * `tokenAudienceWaived` says the issuer signs tokens for this service only (else a token the issuer minted for
+   * any other application of it would open voice sessions here).
+   */
   readonly tokenAudience: string;
+  /** Explicitly run without an `aud` check (the functions get TOKEN_AUDIENCE_WAIVED=1). Default false. */
+  readonly tokenAudienceWaived: boolean;
   /** Claims holding the Harmony user id and the channel grants (empty = `sub` / `channels`). */
   readonly tokenUserClaim: string;
   readonly tokenGrantsClaim: string;
@@ -102,6 +108,7 @@ export const DEFAULTS: InfraConfig = {
   tokenPublicKeyParameter: '/harmony-voice/token-public-key',
   tokenJwksUrl: '',
   tokenAudience: '',
+  tokenAudienceWaived: false,
   tokenUserClaim: '',
   tokenGrantsClaim: '',
   logRetentionDays: 30,
@@ -189,6 +196,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     tokenPublicKeyParameter: str('tokenPublicKeyParameter', d.tokenPublicKeyParameter),
     tokenJwksUrl: str('tokenJwksUrl', d.tokenJwksUrl),
     tokenAudience: str('tokenAudience', d.tokenAudience),
+    tokenAudienceWaived: bool('tokenAudienceWaived', d.tokenAudienceWaived),
     tokenUserClaim: str('tokenUserClaim', d.tokenUserClaim),
     tokenGrantsClaim: str('tokenGrantsClaim', d.tokenGrantsClaim),
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
@@ -249,6 +257,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   }
   if (!config.tokenPublicKeyParameter.startsWith('/')) {
     throw new ConfigError('tokenPublicKeyParameter', 'give the full parameter name, starting with "/"');
+  }
+  if (!config.tokenAudience.split(',').some((a) => a.trim()) && !config.tokenAudienceWaived) {
+    throw new ConfigError('tokenAudience', 'set the `aud` your issuer puts in voice tokens (-c tokenAudience=...), or -c tokenAudienceWaived=true if it signs tokens for this service only');
+  }
+  if (config.tokenAudience && config.tokenAudienceWaived) {
+    throw new ConfigError('tokenAudienceWaived', 'tokenAudience is set: do not waive it too');
   }
   if (config.tokenJwksUrl && !/^https:\/\/[^/\s]+\/\S*$/.test(config.tokenJwksUrl)) {
     throw new ConfigError('tokenJwksUrl', `expected an https:// URL of the issuer's JWKS, got ${JSON.stringify(config.tokenJwksUrl)}`);

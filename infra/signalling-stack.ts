@@ -313,7 +313,7 @@ export function tokenEnvironment(config: InfraConfig, resolveParameter: (name: s
   return {
     TOKEN_ISSUER: config.tokenIssuer,
     ...(config.tokenJwksUrl ? { TOKEN_JWKS_URL: config.tokenJwksUrl } : { TOKEN_PUBLIC_KEY: resolveParameter(config.tokenPublicKeyParameter) }),
-    ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : {}),
+    ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : { TOKEN_AUDIENCE_WAIVED: '1' }),
     ...(config.tokenUserClaim ? { TOKEN_USER_CLAIM: config.tokenUserClaim } : {}),
     ...(config.tokenGrantsClaim ? { TOKEN_GRANTS_CLAIM: config.tokenGrantsClaim } : {}),
   };

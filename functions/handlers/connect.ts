@@ -19,8 +19,8 @@ export function handler(event: WebSocketEvent, context?: Context): Promise<APIGa
     try {
       const handshake = parseHandshake(event.headers ?? {}, { binaryFrames: process.env.VOICE_TEXT_FRAMES_ONLY !== '1' });
       const rt = await runtime();
-      const { userId, grants } = await rt.verify(handshake.token);
-      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants }, handshake.variant, { resume: handshake.resume });
+      const { userId, grants, expiresAt } = await rt.verify(handshake.token);
+      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants, expiresAt }, handshake.variant, { resume: handshake.resume });
       metrics.count(METRIC.connects);
       return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };
     } catch (err) {

@@ -111,6 +111,10 @@ type Verdict = { reason: 'timeout' | 'stuck' | 'expired'; error?: VoiceError } |
 /** Why a due connection must end now, or undefined when it is not due (any more). Pure. */
 export function judge(conn: ConnectionRecord, nowMs: number): Verdict {
   if (conn.expiresAt * 1000 <= nowMs) {
+    // Past its expiry because the token it was opened with expired (and the grace after it ran out): say so.
+    if (conn.tokenExpiresAt !== undefined && conn.tokenExpiresAt * 1000 <= nowMs) {
+      return { reason: 'expired', error: new VoiceError(ErrorId.tokenExpired, 'the session token expired; connect again with a fresh token', { fatal: true }) };
+    }
     return { reason: 'expired', error: new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }) };
   }
   if (conn.state === 'closing') return (conn.deadline ?? 0) < nowMs ? { reason: 'stuck' } : undefined;

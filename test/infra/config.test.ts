@@ -3,12 +3,24 @@ import { describe, it } from 'node:test';
 import { ConfigError, configFromContext, DEFAULTS, pipePortRange, rtcPortRange } from '../../infra/config';
 import { DEFAULT_PIPE_PORTS } from '../../media-node/src/pipe-ports';
 
-const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => configFromContext((k) => context[k], env);
+/** Context as a deployment gives it: with the tokens' audience (required, issue 18), unless the test says otherwise. */
+const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
+  configFromContext((k) => ({ tokenAudience: 'harmony-voice', ...context })[k], env);
 
 describe('infra config', () => {
+  it('requires the tokens\' audience: synth refuses without tokenAudience unless explicitly waived', () => {
+    const bare = (context: Record<string, unknown>) => configFromContext((k) => context[k], {});
+    const refusedFor = (key: string) => (e: unknown) => e instanceof ConfigError && e.key === key;
+    assert.throws(() => bare({}), refusedFor('tokenAudience'));
+    assert.throws(() => bare({ tokenAudience: ' , ' }), refusedFor('tokenAudience'));
+    assert.equal(bare({ tokenAudience: 'https://voice.example.org' }).tokenAudience, 'https://voice.example.org');
+    assert.equal(bare({ tokenAudienceWaived: 'true' }).tokenAudienceWaived, true);
+    assert.throws(() => bare({ tokenAudience: 'x', tokenAudienceWaived: true }), refusedFor('tokenAudienceWaived'));
+  });
+
   it('defaults to a small production-shaped deployment, region from the CLI environment', () => {
     const config = fromContext({}, { CDK_DEFAULT_REGION: 'us-east-1' });
-    assert.deepEqual({ ...config, region: undefined }, { ...DEFAULTS, region: undefined, account: undefined });
+    assert.deepEqual({ ...config, region: undefined }, { ...DEFAULTS, tokenAudience: 'harmony-voice', region: undefined, account: undefined });
     assert.equal(config.region, 'us-east-1');
     assert.equal(fromContext({}).region, undefined);
     // One truth for the pipe ports: the media node's default range.

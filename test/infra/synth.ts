@@ -29,6 +29,8 @@ export function synthVoiceApp(options: SynthOptions = {}): Synthesized {
     context: {
       ...cdkJson.context,
       ...(options.skipBundling ? { 'aws:cdk:bundling-stacks': [] } : {}),
+      // Required (synth refuses without it or an explicit waiver): what a deployment sets.
+      tokenAudience: 'harmony-voice',
       ...options.context,
     },
   });

@@ -69,6 +69,10 @@ test('judge: stalled, stuck closing and expired are due; joined, in-time and clo
   assert.equal(judge(record('a', { state: 'closing', deadline: NOW - 1 }), NOW)?.reason, 'stuck');
   assert.equal(judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000) }), NOW)?.reason, 'expired');
   assert.equal(judge(record('a', { state: 'joined' }), NOW), undefined);
+  // Expired because its token's exp (+ grace) passed: said so, with its own identifier.
+  const tokenBound = judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) - 120 }), NOW);
+  assert.deepEqual([tokenBound?.reason, tokenBound?.error?.identifier], ['expired', 'voice.token-expired']);
+  assert.equal(judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) + 60 }), NOW)?.error?.identifier, 'voice.timeout');
   assert.equal(judge(record('a', { state: 'prepared', deadline: NOW + 1 }), NOW), undefined);
   assert.equal(judge(record('a', { state: 'closing', deadline: NOW + 1 }), NOW), undefined);
 });
