@@ -53,11 +53,27 @@ export interface InfraConfig {
   /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
   readonly apiGatewayAccountLogsRole: boolean;
   /**
-   * Reserved concurrency of the reaper: 0 = none (a new account's 10-execution limit cannot spare any). The
-   * sweep needs at most 2 × reaperShardGroups at once (one minute's
-   * invocations and the previous minute's stragglers): reserve that where a burst of joins must never throttle it.
+   * Reserved concurrency of the reaper, never 0: a flood of $connect/$default must not starve the sweep (and with
+   * it ghosts and resume graces). It needs at most 2 × reaperShardGroups at once (one minute's invocations and the
+   * previous minute's stragglers); at least reaperShardGroups.
    */
   readonly reaperReservedConcurrency: number;
+  /**
+   * Reserved concurrency of $connect and $default: both their guaranteed share and their maximum, so a flood of
+   * either can take no more than this of the account's concurrency (the rest stays for $disconnect and others).
+   * Lambda keeps 100 of the account's concurrency unreserved: the three reservations need an account limit of at
+   * least their sum + 100 (the default limit is 1,000).
+   */
+  readonly connectReservedConcurrency: number;
+  readonly defaultReservedConcurrency: number;
+  /**
+   * The front door (infra/signalling/front-door.ts): CloudFront in front of the WebSocket API with AWS WAF
+   * rate-based rules per client IP. On by default; its WebACL lives in us-east-1 (CloudFront's WAF scope), so the
+   * app needs an explicit region (`-c region=…` or the CLI's default).
+   */
+  readonly frontDoor: boolean;
+  /** WebSocket upgrades (any outcome, 401s included) one IP may make per minute before WAF answers 429 for a while. */
+  readonly frontDoorUpgradesPerIpPerMinute: number;
   /**
    * Reaper invocations per minute, each sweeping its share of the sweep shards (data/tables.ts SWEEP_SHARDS)
    * every 5 s for the minute. One is plenty for thousands of connections; 4 is the 1,000,000-connection
@@ -114,7 +130,11 @@ export const DEFAULTS: InfraConfig = {
   logRetentionDays: 30,
   lambdaRuntime: 'nodejs24.x',
   apiGatewayAccountLogsRole: true,
-  reaperReservedConcurrency: 0,
+  reaperReservedConcurrency: 2,
+  connectReservedConcurrency: 100,
+  defaultReservedConcurrency: 200,
+  frontDoor: true,
+  frontDoorUpgradesPerIpPerMinute: 120,
   reaperShardGroups: 1,
   instanceType: 'c7i.large',
   minNodes: 1,
@@ -202,7 +222,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
-    reaperReservedConcurrency: int('reaperReservedConcurrency', d.reaperReservedConcurrency, 0, 1000),
+    reaperReservedConcurrency: int('reaperReservedConcurrency', d.reaperReservedConcurrency, 1, 1000),
+    connectReservedConcurrency: int('connectReservedConcurrency', d.connectReservedConcurrency, 1, 10_000),
+    defaultReservedConcurrency: int('defaultReservedConcurrency', d.defaultReservedConcurrency, 1, 10_000),
+    frontDoor: bool('frontDoor', d.frontDoor),
+    // WAF's rate-based rules take 10 at the least (per evaluation window).
+    frontDoorUpgradesPerIpPerMinute: int('frontDoorUpgradesPerIpPerMinute', d.frontDoorUpgradesPerIpPerMinute, 10, 100_000),
     // An EventBridge rule takes at most 5 targets.
     reaperShardGroups: int('reaperShardGroups', d.reaperShardGroups, 1, 5),
     instanceType: str('instanceType', d.instanceType),
@@ -226,6 +251,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   }
   if (config.connectThrottleRateLimit > config.throttleRateLimit || config.connectThrottleBurstLimit > config.throttleBurstLimit) {
     throw new ConfigError('connectThrottleRateLimit', 'the $connect throttle must not exceed the stage throttle');
+  }
+  if (config.reaperReservedConcurrency < config.reaperShardGroups) {
+    throw new ConfigError('reaperReservedConcurrency', `reaperReservedConcurrency (${config.reaperReservedConcurrency}) is below reaperShardGroups (${config.reaperShardGroups}): each group's invocation needs one (2 × groups with stragglers)`);
+  }
+  if (config.frontDoor && !config.region) {
+    throw new ConfigError('frontDoor', "the front door's WAF WebACL must be in us-east-1 with a cross-region reference to it, which needs the target region: pass -c region=<region> (or set the CLI's default region), or -c frontDoor=false");
   }
   if (config.natGateways > config.maxAzs) {
     throw new ConfigError('natGateways', `natGateways (${config.natGateways}) exceeds maxAzs (${config.maxAzs})`);

@@ -215,16 +215,22 @@ export class SignallingStack extends Stack {
       }));
     }
     this.functions.reaper.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
-    if (config.reaperReservedConcurrency > 0) {
-      (this.functions.reaper.fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = config.reaperReservedConcurrency;
-    }
+    // Concurrency (infra/config.ts): the sweep always has its own share; $connect and $default are bounded.
+    const reserve = (name: HandlerName, count: number) => {
+      (this.functions[name].fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = count;
+    };
+    reserve('reaper', config.reaperReservedConcurrency);
+    reserve('connect', config.connectReservedConcurrency);
+    reserve('default', config.defaultReservedConcurrency);
 
     this.alarms = new SignallingAlarms(this, 'Alarms', {
       api: this.api, stage: this.stage, accessLogs, functions: this.functions, logRetentionDays: config.logRetentionDays,
     });
 
     new CfnOutput(this, 'WebSocketUrl', {
-      description: 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
+      description: config.frontDoor
+        ? 'The API itself (operators, tests); clients connect through the front door (its stack\'s WebSocketUrl)'
+        : 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
       value: this.stage.url,
     });
     new CfnOutput(this, 'ConnectionsEndpoint', { description: 'The @connections management API of this stage', value: this.stage.callbackUrl });

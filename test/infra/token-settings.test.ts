@@ -6,7 +6,7 @@ import { ConfigError, configFromContext, DEFAULTS } from '../../infra/config';
 import { HANDLERS, tokenEnvironment } from '../../infra/signalling-stack';
 import { resourcesOf, synthVoiceApp, type Synthesized } from './synth';
 
-const fromContext = (context: Record<string, unknown>) => configFromContext((k) => context[k], {});
+const fromContext = (context: Record<string, unknown>) => configFromContext((k) => ({ region: 'eu-west-1', ...context })[k], {});
 const ISSUER_CONTEXT = {
   tokenIssuer: 'https://id.example.org/',
   tokenJwksUrl: 'https://id.example.org/.well-known/jwks.json',
