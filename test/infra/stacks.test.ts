@@ -181,7 +181,7 @@ describe('signalling stack', () => {
     assert.deepEqual(shards.sort((a, b) => a - b), [...Array(SWEEP_SHARDS).keys()], 'every shard swept, by exactly one group');
     const reaper = t.toJSON().Resources[functionId('reaper')];
     assert.ok(reaper.Properties.Timeout >= 70, `reaper timeout ${reaper.Properties.Timeout}s`);
-    assert.equal(reaper.Properties.ReservedConcurrentExecutions, undefined, 'no reserved concurrency unless configured');
+    assert.equal(reaper.Properties.ReservedConcurrentExecutions, DEFAULTS.reaperReservedConcurrency, 'reserved concurrency, never none');
     // It has no event to derive the @connections endpoint from: it is told this API's stage URL.
     const endpoint = JSON.stringify(reaper.Properties.Environment.Variables.CONNECTIONS_ENDPOINT);
     assert.match(endpoint, new RegExp(`"Ref":"${logicalId(s.signalling, s.signalling.api)}"`));
@@ -217,7 +217,7 @@ describe('signalling stack', () => {
       const arns = resourcesOfStatement(statements[0]).map(flatten).sort();
       assert.equal(arns.length, 2);
       for (const [i, method] of ['DELETE', 'POST'].entries()) {
-        assert.match(arns[i]!, new RegExp(`^arn:«.*»:execute-api:«.*»:«.*»:«\\{"Ref":"${apiId}"\\}»/v1/${method}/@connections/\\*$`));
+        assert.match(arns[i]!, new RegExp(`^arn:«.*»:execute-api:(«.*»|[a-z0-9-]+):«.*»:«\\{"Ref":"${apiId}"\\}»/v1/${method}/@connections/\\*$`));
       }
     }
   });
@@ -240,7 +240,12 @@ describe('signalling stack', () => {
         assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
         assert.ok(!actionsOf(st).some((a) => a.includes('*')), `${name}: no wildcard actions`);
       }
-      const onIndexes = dynamo(name).filter((st) => /\/index\//.test(tableArn(st)));
+      const onIndexes = dynamo(name).filter((st) => /\/index\//.test(tableArn(st)) && /VoiceState/.test(tableArn(st)));
+      // The registry is read through its LISTING index (every item in its writer's partition: data/tables.ts).
+      const registry = dynamo(name).filter((st) => /MediaNodes/.test(tableArn(st)));
+      if (registry.length > 0) {
+        assert.deepEqual(registry.flatMap(resourcesOfStatement).map((r) => flatten(r).split('/index/')[1] ?? 'table').sort(), [LISTING_INDEX.indexName, 'table'].sort(), name);
+      }
       if (name === 'reaper') {
         assert.deepEqual(onIndexes.flatMap(actionsOf), ['dynamodb:Query'], 'the reaper queries the sweep indexes');
         assert.deepEqual(onIndexes.flatMap(resourcesOfStatement).map((r) => flatten(r).split('/index/')[1]).sort(), [BY_NODE_INDEX.indexName, DUE_INDEX.indexName].sort());
@@ -293,7 +298,7 @@ describe('signalling stack', () => {
     assert.equal(accounts.length, 1);
     assert.ok([t.toJSON().Resources[stageId].DependsOn].flat().includes(accounts[0]![0]));
     const url = flatten(t.toJSON().Outputs.WebSocketUrl.Value);
-    assert.match(url, /^wss:\/\/«\{"Ref":"VoiceApi[0-9A-F]+"\}»\.execute-api\.«.*»\.«.*»\/v1$/);
+    assert.match(url, /^wss:\/\/«\{"Ref":"VoiceApi[0-9A-F]+"\}»\.execute-api\.(«.*»|eu-west-1)\.«.*»\/v1$/);
   });
 });
 
@@ -313,7 +318,7 @@ describe('data stack', () => {
       const indexAttributes = (def.indexes ?? []).flatMap((i) => [i.partitionKey, ...(i.sortKey ? [i.sortKey] : [])]);
       assert.deepEqual(
         [...p.AttributeDefinitions].sort((a: Json, b: Json) => a.AttributeName.localeCompare(b.AttributeName)),
-        [{ name: def.partitionKey, type: 'S' }, { name: def.sortKey, type: 'S' }, ...indexAttributes]
+        [...new Map([{ name: def.partitionKey, type: 'S' }, { name: def.sortKey, type: 'S' }, ...indexAttributes].map((a) => [a.name, a])).values()]
           .map((a) => ({ AttributeName: a.name, AttributeType: a.type }))
           .sort((a, b) => a.AttributeName.localeCompare(b.AttributeName)),
       );
@@ -611,7 +616,7 @@ describe('media fleet stack', () => {
     assert.match(JSON.stringify(reads.Resource), new RegExp(`/index/${LISTING_INDEX.indexName}`));
     // The node id the registry is keyed by is the instance ARN: prefix in the user data, instance id appended at boot.
     const [, template] = resourcesOf(t, 'AWS::EC2::LaunchTemplate')[0]!;
-    assert.match(flatten(template.Properties.LaunchTemplateData.UserData), /\nMEDIA_NODE_ID_PREFIX=arn:«\{"Ref":"AWS::Partition"\}»:ec2:«\{"Ref":"AWS::Region"\}»:«\{"Ref":"AWS::AccountId"\}»:instance\/\n/);
+    assert.match(flatten(template.Properties.LaunchTemplateData.UserData), /\nMEDIA_NODE_ID_PREFIX=arn:«\{"Ref":"AWS::Partition"\}»:ec2:eu-west-1:«\{"Ref":"AWS::AccountId"\}»:instance\/\n/);
     const metric = statements.find((st) => actionsOf(st).includes('cloudwatch:PutMetricData'));
     assert.deepEqual(metric.Condition, { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } });
     const own = statements.find((st) => actionsOf(st).includes('autoscaling:CompleteLifecycleAction'));
