@@ -65,6 +65,7 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
       apiId: signalling.api.apiId,
       stageName: signalling.stage.stageName,
       webAclArn: waf.webAcl.attrArn,
+      originSecret: signalling.frontDoorSecret!,
     });
     frontDoor = { waf, distribution };
   }

@@ -20,6 +20,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { frontDoorOriginSecret } from './signalling/front-door';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
@@ -118,6 +119,8 @@ export class SignallingStack extends Stack {
   readonly stage: apigwv2.WebSocketStage;
   readonly functions: Record<HandlerName, HandlerFunction>;
   readonly alarms: SignallingAlarms;
+  /** With the front door: the origin header value CloudFront sends and `$connect` requires (front-door.ts). */
+  readonly frontDoorSecret?: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: SignallingStackProps) {
     super(scope, id, props);
@@ -143,6 +146,7 @@ export class SignallingStack extends Stack {
         runtime: config.lambdaRuntime,
       });
     this.functions = { connect: make('connect'), default: make('default'), disconnect: make('disconnect'), reaper: make('reaper') };
+    if (config.frontDoor) this.frontDoorSecret = frontDoorOriginSecret(this, this.functions.connect);
 
     this.api = new apigwv2.WebSocketApi(this, 'VoiceApi', {
       apiName: `${config.stackPrefix}-voice`,

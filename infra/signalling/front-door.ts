@@ -9,12 +9,18 @@
 // The distribution forwards every viewer header but Host (managed origin request policy AllViewerExceptHostHeader:
 // Sec-WebSocket-Key/-Version/-Protocol/-Extensions and Authorization reach the API; an origin request policy may
 // not name Authorization itself) and caches nothing (managed CachingDisabled). Clients connect to
-// wss://<distribution>/<stage>; the API's own endpoint stays reachable (README "Front door": what that leaves).
+// wss://<distribution>/<stage>. The API's own execute-api endpoint stays reachable (WebSocket APIs take no
+// resource policy), so CloudFront adds a secret origin header (x-harmony-front-door, from a Secrets Manager
+// secret of the signalling stack) that $connect requires (functions/handlers/front-door-check.ts): a direct
+// upgrade is refused (403) before any token work.
 // WAF sees only the upgrade request: frames after it are limited by the stage throttle and per-connection limits.
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import type { HandlerFunction } from './handler-function';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { FRONT_DOOR_HEADER } from '../../functions/handlers/front-door-check';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config';
@@ -73,8 +79,28 @@ export class FrontDoorWafStack extends Stack {
   }
 }
 
+/**
+ * The front door's origin secret, in the signalling stack: `$connect` gets it as VOICE_FRONT_DOOR_SECRET (a
+ * CloudFormation dynamic reference resolved at deploy time), the distribution sends it as an origin header.
+ */
+export function frontDoorOriginSecret(scope: Construct, connect: HandlerFunction): secretsmanager.ISecret {
+  const secret = new secretsmanager.Secret(scope, 'FrontDoorSecret', {
+    description: 'Origin header value CloudFront adds and $connect requires (direct upgrades to the API are refused)',
+    generateSecretString: { passwordLength: 40, excludePunctuation: true, includeSpace: false },
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  Validations.of(secret).acknowledge({
+    id: 'AwsSolutions-SMG4',
+    reason: 'Rotating it means redeploying both the distribution and $connect (their values are resolved at deploy time).',
+  });
+  connect.fn.addEnvironment('VOICE_FRONT_DOOR_SECRET', secret.secretValue.unsafeUnwrap());
+  return secret;
+}
+
 export interface FrontDoorStackProps extends StackProps {
   readonly config: InfraConfig;
+  /** The value of the origin header $connect requires (frontDoorOriginSecret). */
+  readonly originSecret: secretsmanager.ISecret;
   /** The WebSocket API's id and stage (the origin is `<apiId>.execute-api.<region>.<suffix>`). */
   readonly apiId: string;
   readonly stageName: string;
@@ -93,6 +119,7 @@ export class FrontDoorStack extends Stack {
       originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
       // The upgrade's answer comes after $connect ran (token verification, a DynamoDB write): well within 30 s.
       readTimeout: Duration.seconds(30),
+      customHeaders: { [FRONT_DOOR_HEADER]: props.originSecret.secretValue.unsafeUnwrap() },
     });
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `${props.config.stackPrefix} voice front door (WebSocket, WAF per IP)`,

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { DEFAULTS } from '../../infra/config';
+import { FRONT_DOOR_HEADER } from '../../functions/handlers/front-door-check';
 import { FRONT_DOOR_WAF_REGION, FRONT_DOOR_WINDOW_SECONDS, REDACTED_HEADERS } from '../../infra/signalling/front-door';
 import { resourcesOf, synthVoiceApp, type Synthesized } from './synth';
 
@@ -69,6 +70,21 @@ describe('front door (on by default)', () => {
     assert.deepEqual(behavior.AllowedMethods, ['GET', 'HEAD']);
   });
 
+  it('sends a secret origin header that $connect alone requires (a direct upgrade to the API is refused)', () => {
+    const [, dist] = resourcesOf(s.templates.frontDoor!, 'AWS::CloudFront::Distribution')[0]!;
+    const [originConfig] = dist.Properties.DistributionConfig.Origins as Json[];
+    const headers = originConfig.OriginCustomHeaders as Json[];
+    assert.deepEqual(headers.map((h) => h.HeaderName), [FRONT_DOOR_HEADER]);
+    assert.match(JSON.stringify(headers[0].HeaderValue), /\{\{resolve:secretsmanager:/, 'resolved at deploy time, not in the template');
+    const resources = s.templates.signalling.toJSON().Resources as Record<string, Json>;
+    for (const name of ['connect', 'default', 'disconnect', 'reaper'] as const) {
+      const id = s.signalling.getLogicalId(s.signalling.functions[name].fn.node.defaultChild as never);
+      const value = resources[id].Properties.Environment.Variables.VOICE_FRONT_DOOR_SECRET;
+      if (name === 'connect') assert.match(JSON.stringify(value), /\{\{resolve:secretsmanager:.*FrontDoorSecret/);
+      else assert.equal(value, undefined, `${name} does not get it`);
+    }
+  });
+
   it('gives clients the distribution\'s URL', () => {
     const outputs = s.templates.frontDoor!.toJSON().Outputs as Record<string, Json>;
     const url = JSON.stringify(outputs.WebSocketUrl.Value);
@@ -81,6 +97,7 @@ describe('front door (on by default)', () => {
     const off = synthVoiceApp({ skipBundling: true, context: { frontDoor: false } });
     assert.equal(off.frontDoor, undefined);
     assert.equal(off.app.node.tryFindChild('HarmonyVoice-FrontDoorWaf'), undefined);
+    assert.equal(off.signalling.frontDoorSecret, undefined, 'and $connect checks no origin header');
   });
 });
 
