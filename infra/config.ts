@@ -44,6 +44,11 @@ export interface InfraConfig {
   readonly tokenAudience: string;
   /** Explicitly run without an `aud` check (the functions get TOKEN_AUDIENCE_WAIVED=1). Default false. */
   readonly tokenAudienceWaived: boolean;
+  /**
+   * How long a session may outlive its token's `exp` before the sweep ends it with `voice.token-expired`
+   * (VOICE_TOKEN_GRACE_SECONDS; resume.v1 clients renew before it with a fresh token).
+   */
+  readonly tokenGraceSeconds: number;
   /** Claims holding the Harmony user id and the channel grants (empty = `sub` / `channels`). */
   readonly tokenUserClaim: string;
   readonly tokenGrantsClaim: string;
@@ -125,6 +130,7 @@ export const DEFAULTS: InfraConfig = {
   tokenJwksUrl: '',
   tokenAudience: '',
   tokenAudienceWaived: false,
+  tokenGraceSeconds: 120,
   tokenUserClaim: '',
   tokenGrantsClaim: '',
   logRetentionDays: 30,
@@ -217,6 +223,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     tokenJwksUrl: str('tokenJwksUrl', d.tokenJwksUrl),
     tokenAudience: str('tokenAudience', d.tokenAudience),
     tokenAudienceWaived: bool('tokenAudienceWaived', d.tokenAudienceWaived),
+    tokenGraceSeconds: int('tokenGraceSeconds', d.tokenGraceSeconds, 1, 86_400),
     tokenUserClaim: str('tokenUserClaim', d.tokenUserClaim),
     tokenGrantsClaim: str('tokenGrantsClaim', d.tokenGrantsClaim),
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),

@@ -132,6 +132,8 @@ export class SignallingStack extends Stack {
       ...tokenEnvironment(config, (name) => ssm.StringParameter.valueForStringParameter(this, name)),
       // API Gateway carries only text frames: $connect refuses binary-only hrpc1 offers up front.
       VOICE_TEXT_FRAMES_ONLY: '1',
+      // A session ends at its token's exp + this (voice.token-expired).
+      VOICE_TOKEN_GRACE_SECONDS: String(config.tokenGraceSeconds),
     };
     const make = (name: HandlerName) =>
       new HandlerFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Handler`, {

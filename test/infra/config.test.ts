@@ -74,6 +74,7 @@ describe('infra config', () => {
     rejects({ defaultReservedConcurrency: 0 }, 'defaultReservedConcurrency');
     rejects({ defaultReservedConcurrency: 'lots' }, 'defaultReservedConcurrency');
     rejects({ frontDoorUpgradesPerIpPerMinute: 9 }, 'frontDoorUpgradesPerIpPerMinute'); // WAF's minimum is 10
+    rejects({ tokenGraceSeconds: 0 }, 'tokenGraceSeconds');
     assert.throws(() => fromContext({}, {}), (e: unknown) => e instanceof ConfigError && e.key === 'frontDoor', 'the front door needs a region');
     rejects({ pipePortMin: 45100, pipePortMax: 45099 }, 'pipePortMax');
     rejects({ pipePortMin: 40001, pipePortMax: 40100 }, 'pipePortMin'); // overlaps the RTC ports 40000..40001

@@ -101,6 +101,19 @@ describe('front door (on by default)', () => {
   });
 });
 
+describe('token bound', () => {
+  it('every handler gets VOICE_TOKEN_GRACE_SECONDS from tokenGraceSeconds', () => {
+    const other = synthVoiceApp({ skipBundling: true, context: { tokenGraceSeconds: 30 } });
+    for (const [t, expected] of [[s, String(DEFAULTS.tokenGraceSeconds)], [other, '30']] as const) {
+      const resources = t.templates.signalling.toJSON().Resources as Record<string, Json>;
+      for (const name of ['connect', 'default', 'disconnect', 'reaper'] as const) {
+        const id = t.signalling.getLogicalId(t.signalling.functions[name].fn.node.defaultChild as never);
+        assert.equal(resources[id].Properties.Environment.Variables.VOICE_TOKEN_GRACE_SECONDS, expected, name);
+      }
+    }
+  });
+});
+
 describe('concurrency', () => {
   const reserved = (t: Synthesized, name: 'connect' | 'default' | 'disconnect' | 'reaper') => {
     const id = t.signalling.getLogicalId(t.signalling.functions[name].fn.node.defaultChild as never);
