@@ -28,7 +28,7 @@ const IDLE_SWEEPS = Number(process.env.BENCH_SCALE_SWEEPS ?? 120);
 const CHANNELS = [10, 100];
 const MILLION = 1_000_000;
 /** The registry's "all nodes" Query (routing/NodeRegistry.ts listNodes), as local/dynamo-counting.ts keys it. */
-const LIST_NODES_KEY = 'nodes:Query(NODE)';
+const LIST_NODES_KEY = 'nodes:Query:Listing(NODES)';
 
 /** Every assumption the projection and the cost rest on (printed). */
 const ASSUME = {

@@ -19,8 +19,11 @@ export interface IndexDefinition {
   readonly indexName: string;
   readonly partitionKey: { readonly name: string; readonly type: 'S' | 'N' };
   readonly sortKey?: { readonly name: string; readonly type: 'S' | 'N' };
-  /** KEYS_ONLY: the table's pk/sk and the index keys (readers fetch the item itself when they act on it). */
-  readonly projection: 'KEYS_ONLY';
+  /**
+   * KEYS_ONLY: the table's pk/sk and the index keys (readers fetch the item itself when they act on it);
+   * ALL: the whole item (small items read in bulk: the registry's listing).
+   */
+  readonly projection: 'KEYS_ONLY' | 'ALL';
 }
 
 /**
@@ -84,11 +87,23 @@ export const STATE_TABLE: TableDefinition = {
 };
 
 /**
- * Media node registry. Items (pk / sk):
- *   NODE / <nodeId>                 a media node: addresses, capacity, load, state, heartbeat
- *   LOST#<shard> / <roomId>#<sessionId>  a session that died on the media side, for the reaper to clean up;
- *                                   <shard> = sweepShardOf(sessionId): each reaper shard Queries its own
- * One partition for nodes keeps "all nodes" a single strongly consistent Query (fleets are small).
+ * LISTING index of the registry: node records carry `listing` = `NODES`, loss reports `LOST#<shard>`
+ * (<shard> = sweepShardOf(sessionId)), so "every node" and "one shard's lost sessions" are one Query each,
+ * while every item stays in its writer's own partition. ALL projection: readers use the items as listed.
+ */
+export const LISTING_INDEX: IndexDefinition = {
+  indexName: 'Listing',
+  partitionKey: { name: 'listing', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  projection: 'ALL',
+};
+
+/**
+ * Media node registry. Every item is in the partition of the node that wrote it, `NODE#<nodeId>` (on AWS the
+ * node id is the instance ARN, and IAM lets a node write only under `NODE#${ec2:SourceInstanceARN}`):
+ *   NODE#<nodeId> / NODE                          a media node: addresses, capacity, load, state, heartbeat
+ *   NODE#<nodeId> / LOST#<roomId>#<sessionId>     a session that died on that node's media side, for the reaper
+ * Readers list them through LISTING_INDEX (`NODES`, `LOST#<shard>`); the writer of an item is its partition key.
  */
 export const NODES_TABLE: TableDefinition = {
   logicalId: 'MediaNodes',
@@ -96,6 +111,7 @@ export const NODES_TABLE: TableDefinition = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
+  indexes: [LISTING_INDEX],
 };
 
 export const TABLES = [STATE_TABLE, NODES_TABLE] as const;

@@ -3,6 +3,8 @@
 //   <prefix>-Data        DynamoDB tables (data/tables.ts) and the media node gRPC secret
 //   <prefix>-Signalling  WebSocket API, the Lambda handlers, the reaper schedule
 //   <prefix>-MediaFleet  media node Auto Scaling group
+//   <prefix>-FrontDoorWaf (us-east-1) and <prefix>-FrontDoor: CloudFront + WAF per-IP limits in front of the API
+//                        (infra/signalling/front-door.ts; on by default, `-c frontDoor=false` leaves them out)
 // cdk-nag's AwsSolutions pack validates every stack at synth; findings fail the synth.
 import { App, Validations, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -12,6 +14,7 @@ import { MediaFleetStack } from './media-fleet-stack';
 import { NetworkStack } from './network-stack';
 import { SignallingStack } from './signalling-stack';
 import { apiGatewayLogsRole } from './signalling/account-logs-role';
+import { FrontDoorStack, FrontDoorWafStack } from './signalling/front-door';
 
 export interface VoiceStacks {
   readonly config: InfraConfig;
@@ -19,6 +22,8 @@ export interface VoiceStacks {
   readonly data: DataStack;
   readonly signalling: SignallingStack;
   readonly mediaFleet: MediaFleetStack;
+  /** Absent with `-c frontDoor=false`. */
+  readonly frontDoor?: { readonly waf: FrontDoorWafStack; readonly distribution: FrontDoorStack };
 }
 
 /** Adds the service's stacks (and the cdk-nag checks) to `app`, configured from its context. */
@@ -50,8 +55,25 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
     mediaSecurityGroup: network.mediaSecurityGroup,
     nodesTable: data.nodesTable,
     mediaNodeSecret: data.mediaNodeSecret,
+    mediaSpanSecret: data.mediaSpanSecret,
   });
 
+  let frontDoor: VoiceStacks['frontDoor'];
+  if (config.frontDoor) {
+    const waf = new FrontDoorWafStack(app, name('FrontDoorWaf'), {
+      ...common, description: 'Harmony voice: the front door\'s WAF WebACL (CloudFront scope, us-east-1)',
+    });
+    const distribution = new FrontDoorStack(app, name('FrontDoor'), {
+      ...common,
+      description: 'Harmony voice: CloudFront front door of the WebSocket API',
+      apiId: signalling.api.apiId,
+      stageName: signalling.stage.stageName,
+      webAclArn: waf.webAcl.attrArn,
+      originSecret: signalling.frontDoorSecret!,
+    });
+    frontDoor = { waf, distribution };
+  }
+
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { config, network, data, signalling, mediaFleet };
+  return { config, network, data, signalling, mediaFleet, frontDoor };
 }

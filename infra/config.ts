@@ -37,8 +37,19 @@ export interface InfraConfig {
   readonly tokenPublicKeyParameter: string;
   /** The identity provider's JWKS URL (https); when set, keys come from there (cached, rotation-aware) and SSM is not read. */
   readonly tokenJwksUrl: string;
-  /** Accepted `aud` of session tokens (comma-separated); empty = not checked. Set it when the issuer serves other apps too. */
+  /**
+   * Accepted `aud` of session tokens (comma-separated). Required: synth refuses without it, unless
+   * `tokenAudienceWaived` says the issuer signs tokens for this service only (else a token the issuer minted for
+   * any other application of it would open voice sessions here).
+   */
   readonly tokenAudience: string;
+  /** Explicitly run without an `aud` check (the functions get TOKEN_AUDIENCE_WAIVED=1). Default false. */
+  readonly tokenAudienceWaived: boolean;
+  /**
+   * How long a session may outlive its token's `exp` before the sweep ends it with `voice.token-expired`
+   * (VOICE_TOKEN_GRACE_SECONDS; resume.v1 clients renew before it with a fresh token).
+   */
+  readonly tokenGraceSeconds: number;
   /** Claims holding the Harmony user id and the channel grants (empty = `sub` / `channels`). */
   readonly tokenUserClaim: string;
   readonly tokenGrantsClaim: string;
@@ -54,11 +65,27 @@ export interface InfraConfig {
   /** Create the account-wide API Gateway CloudWatch Logs role (needed once per account+region for access logs). */
   readonly apiGatewayAccountLogsRole: boolean;
   /**
-   * Reserved concurrency of the reaper: 0 = none (a new account's 10-execution limit cannot spare any). The
-   * sweep needs at most 2 × reaperShardGroups at once (one minute's
-   * invocations and the previous minute's stragglers): reserve that where a burst of joins must never throttle it.
+   * Reserved concurrency of the reaper, never 0: a flood of $connect/$default must not starve the sweep (and with
+   * it ghosts and resume graces). It needs at most 2 × reaperShardGroups at once (one minute's invocations and the
+   * previous minute's stragglers); at least reaperShardGroups.
    */
   readonly reaperReservedConcurrency: number;
+  /**
+   * Reserved concurrency of $connect and $default: both their guaranteed share and their maximum, so a flood of
+   * either can take no more than this of the account's concurrency (the rest stays for $disconnect and others).
+   * Lambda keeps 100 of the account's concurrency unreserved: the three reservations need an account limit of at
+   * least their sum + 100 (the default limit is 1,000).
+   */
+  readonly connectReservedConcurrency: number;
+  readonly defaultReservedConcurrency: number;
+  /**
+   * The front door (infra/signalling/front-door.ts): CloudFront in front of the WebSocket API with AWS WAF
+   * rate-based rules per client IP. On by default; its WebACL lives in us-east-1 (CloudFront's WAF scope), so the
+   * app needs an explicit region (`-c region=…` or the CLI's default).
+   */
+  readonly frontDoor: boolean;
+  /** WebSocket upgrades (any outcome, 401s included) one IP may make per minute before WAF answers 429 for a while. */
+  readonly frontDoorUpgradesPerIpPerMinute: number;
   /**
    * Reaper invocations per minute, each sweeping its share of the sweep shards (data/tables.ts SWEEP_SHARDS)
    * every 5 s for the minute. One is plenty for thousands of connections; 4 is the 1,000,000-connection
@@ -121,13 +148,19 @@ export const DEFAULTS: InfraConfig = {
   tokenPublicKeyParameter: '/harmony-voice/token-public-key',
   tokenJwksUrl: '',
   tokenAudience: '',
+  tokenAudienceWaived: false,
+  tokenGraceSeconds: 120,
   tokenUserClaim: '',
   tokenGrantsClaim: '',
   tokenPublicKeyMaxBytes: 2048,
   logRetentionDays: 30,
   lambdaRuntime: 'nodejs24.x',
   apiGatewayAccountLogsRole: true,
-  reaperReservedConcurrency: 0,
+  reaperReservedConcurrency: 2,
+  connectReservedConcurrency: 100,
+  defaultReservedConcurrency: 200,
+  frontDoor: true,
+  frontDoorUpgradesPerIpPerMinute: 120,
   reaperShardGroups: 1,
   instanceType: 'c7i.large',
   minNodes: 1,
@@ -211,6 +244,8 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     tokenPublicKeyParameter: str('tokenPublicKeyParameter', d.tokenPublicKeyParameter),
     tokenJwksUrl: str('tokenJwksUrl', d.tokenJwksUrl),
     tokenAudience: str('tokenAudience', d.tokenAudience),
+    tokenAudienceWaived: bool('tokenAudienceWaived', d.tokenAudienceWaived),
+    tokenGraceSeconds: int('tokenGraceSeconds', d.tokenGraceSeconds, 1, 86_400),
     tokenUserClaim: str('tokenUserClaim', d.tokenUserClaim),
     tokenGrantsClaim: str('tokenGrantsClaim', d.tokenGrantsClaim),
     // SSM Standard parameters hold at most 4 KB, Advanced ones 8 KB.
@@ -218,7 +253,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),
     lambdaRuntime: lambdaRuntime as LambdaRuntime,
     apiGatewayAccountLogsRole: bool('apiGatewayAccountLogsRole', d.apiGatewayAccountLogsRole),
-    reaperReservedConcurrency: int('reaperReservedConcurrency', d.reaperReservedConcurrency, 0, 1000),
+    reaperReservedConcurrency: int('reaperReservedConcurrency', d.reaperReservedConcurrency, 1, 1000),
+    connectReservedConcurrency: int('connectReservedConcurrency', d.connectReservedConcurrency, 1, 10_000),
+    defaultReservedConcurrency: int('defaultReservedConcurrency', d.defaultReservedConcurrency, 1, 10_000),
+    frontDoor: bool('frontDoor', d.frontDoor),
+    // WAF's rate-based rules take 10 at the least (per evaluation window).
+    frontDoorUpgradesPerIpPerMinute: int('frontDoorUpgradesPerIpPerMinute', d.frontDoorUpgradesPerIpPerMinute, 10, 100_000),
     // An EventBridge rule takes at most 5 targets.
     reaperShardGroups: int('reaperShardGroups', d.reaperShardGroups, 1, 5),
     instanceType: str('instanceType', d.instanceType),
@@ -248,6 +288,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   }
   if (config.connectThrottleRateLimit > config.throttleRateLimit || config.connectThrottleBurstLimit > config.throttleBurstLimit) {
     throw new ConfigError('connectThrottleRateLimit', 'the $connect throttle must not exceed the stage throttle');
+  }
+  if (config.reaperReservedConcurrency < config.reaperShardGroups) {
+    throw new ConfigError('reaperReservedConcurrency', `reaperReservedConcurrency (${config.reaperReservedConcurrency}) is below reaperShardGroups (${config.reaperShardGroups}): each group's invocation needs one (2 × groups with stragglers)`);
+  }
+  if (config.frontDoor && !config.region) {
+    throw new ConfigError('frontDoor', "the front door's WAF WebACL must be in us-east-1 with a cross-region reference to it, which needs the target region: pass -c region=<region> (or set the CLI's default region), or -c frontDoor=false");
   }
   if (config.natGateways > config.maxAzs) {
     throw new ConfigError('natGateways', `natGateways (${config.natGateways}) exceeds maxAzs (${config.maxAzs})`);
@@ -279,6 +325,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   }
   if (!config.tokenPublicKeyParameter.startsWith('/')) {
     throw new ConfigError('tokenPublicKeyParameter', 'give the full parameter name, starting with "/"');
+  }
+  if (!config.tokenAudience.split(',').some((a) => a.trim()) && !config.tokenAudienceWaived) {
+    throw new ConfigError('tokenAudience', 'set the `aud` your issuer puts in voice tokens (-c tokenAudience=...), or -c tokenAudienceWaived=true if it signs tokens for this service only');
+  }
+  if (config.tokenAudience && config.tokenAudienceWaived) {
+    throw new ConfigError('tokenAudienceWaived', 'tokenAudience is set: do not waive it too');
   }
   if (config.tokenJwksUrl && !/^https:\/\/[^/\s]+\/\S*$/.test(config.tokenJwksUrl)) {
     throw new ConfigError('tokenJwksUrl', `expected an https:// URL of the issuer's JWKS, got ${JSON.stringify(config.tokenJwksUrl)}`);

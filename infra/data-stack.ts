@@ -1,5 +1,5 @@
-// State: the DynamoDB tables, built from the one shared definition (data/tables.ts), and the shared
-// secret media nodes require from callers of their gRPC API.
+// State: the DynamoDB tables, built from the one shared definition (data/tables.ts), and the two shared
+// secrets of the media nodes' gRPC APIs (signalling→node, node↔node).
 //
 // Removal policy (context `dataRemoval`, default destroy): both tables hold soft state only —
 // connections, channel membership and placements that die with their WebSocket connections, and
@@ -22,6 +22,8 @@ export class DataStack extends Stack {
   readonly stateTable: dynamodb.Table;
   readonly nodesTable: dynamodb.Table;
   readonly mediaNodeSecret: secretsmanager.Secret;
+  /** The node↔node span API's own secret: only media nodes read it (README "Media node secrets"). */
+  readonly mediaSpanSecret: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -38,10 +40,17 @@ export class DataStack extends Stack {
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    Validations.of(this.mediaNodeSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason: 'Rotating a shared secret needs every node and function to switch together; rotate by hand (docs), not on a timer.',
+    this.mediaSpanSecret = new secretsmanager.Secret(this, 'MediaSpanSecret', {
+      description: 'Shared secret media nodes present to each other (node-to-node MediaNodeSpan API); never given to the functions',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.DESTROY,
     });
+    for (const secret of [this.mediaNodeSecret, this.mediaSpanSecret]) {
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'Rotated by the two-step procedure in README "Media node secrets" (AWSPENDING accepted first, then promoted); no rotation Lambda.',
+      });
+    }
   }
 }
 
@@ -55,14 +64,14 @@ function tableFromDefinition(scope: Construct, def: TableDefinition, removalPoli
     encryption: dynamodb.TableEncryption.AWS_MANAGED,
     removalPolicy,
   });
-  // The sparse indexes the reaper's sweep reads (data/tables.ts: DUE by shard and time, BY_NODE).
+  // The sparse indexes of data/tables.ts (state: DUE by shard and time, BY_NODE; registry: LISTING).
   const attributeType = (t: 'S' | 'N') => (t === 'N' ? dynamodb.AttributeType.NUMBER : dynamodb.AttributeType.STRING);
   for (const index of def.indexes ?? []) {
     table.addGlobalSecondaryIndex({
       indexName: index.indexName,
       partitionKey: { name: index.partitionKey.name, type: attributeType(index.partitionKey.type) },
       ...(index.sortKey && { sortKey: { name: index.sortKey.name, type: attributeType(index.sortKey.type) } }),
-      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+      projectionType: index.projection === 'ALL' ? dynamodb.ProjectionType.ALL : dynamodb.ProjectionType.KEYS_ONLY,
     });
   }
   return table;

@@ -38,6 +38,11 @@ import { bootCommands } from './media-fleet/user-data';
 import { holdLaunchesUntilReady, LAUNCH_HOOK_NAME } from './media-fleet/launch-hook';
 import { mediaNodeImage } from './media-fleet/ami';
 import { FleetAlarms } from './media-fleet/alarms';
+import { LISTING_INDEX } from '../data/tables';
+import { nodePartition } from '../routing/NodeRegistry';
+
+/** What a node writes in the registry (routing/NodeRegistry.ts: heartbeat/register, loss reports, deregister). */
+export const NODE_REGISTRY_WRITES = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
 
 export interface MediaFleetStackProps extends StackProps {
   readonly config: InfraConfig;
@@ -45,6 +50,7 @@ export interface MediaFleetStackProps extends StackProps {
   readonly mediaSecurityGroup: ec2.ISecurityGroup;
   readonly nodesTable: dynamodb.ITable;
   readonly mediaNodeSecret: secretsmanager.ISecret;
+  readonly mediaSpanSecret: secretsmanager.ISecret;
 }
 
 export const LIFECYCLE_HOOK_NAME = 'drain-media-node';
@@ -74,7 +80,7 @@ export class MediaFleetStack extends Stack {
 
     const role = new iam.Role(this, 'NodeRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Media node: registry table, its load metric, the gRPC secret, its own lifecycle hook',
+      description: 'Media node: its own registry items, its load metric, the two gRPC secrets, its own lifecycle hook',
     });
     const bundle = (this.bundle = mediaNodeAsset(this, 'MediaNodeBundle'));
 
@@ -137,6 +143,8 @@ export class MediaFleetStack extends Stack {
           region: this.region,
           nodesTable: props.nodesTable.tableName,
           secretArn: props.mediaNodeSecret.secretArn,
+          spanSecretArn: props.mediaSpanSecret.secretArn,
+          nodeIdPrefix: `arn:${this.partition}:ec2:${this.region}:${this.account}:instance/`,
           autoScalingGroupName: this.groupName,
           lifecycleHookName: LIFECYCLE_HOOK_NAME,
           launchHookName: LAUNCH_HOOK_NAME,
@@ -194,12 +202,20 @@ export class MediaFleetStack extends Stack {
   }
 
   private grantNode(role: iam.Role, props: MediaFleetStackProps, bundleBucket: string, bundleKey: string): void {
-    // The registry: the node puts its record (heartbeat, lost sessions) and deletes it on exit.
+    // The registry: the node writes only in its own partition (its record, its loss reports; data/tables.ts), whose
+    // key is NODE#<its instance ARN>: IAM fills ec2:SourceInstanceARN in from the instance's role credentials.
     role.addToPolicy(new iam.PolicyStatement({
-      actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+      actions: [...NODE_REGISTRY_WRITES],
       resources: [props.nodesTable.tableArn],
+      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [nodePartition('${ec2:SourceInstanceARN}')] } },
+    }));
+    // It reads the others (the nodes a room may span to) through the listing index.
+    role.addToPolicy(new iam.PolicyStatement({
+      actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+      resources: [props.nodesTable.tableArn, `${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`],
     }));
     props.mediaNodeSecret.grantRead(role);
+    props.mediaSpanSecret.grantRead(role);
     role.addToPolicy(new iam.PolicyStatement({
       actions: ['s3:GetObject'],
       resources: [this.formatArn({ service: 's3', region: '', account: '', resource: bundleBucket, resourceName: bundleKey })],

@@ -20,9 +20,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { frontDoorOriginSecret } from './signalling/front-door';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
+import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
 import { shardGroup } from '../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import type { InfraConfig } from './config';
@@ -52,7 +53,7 @@ type HandlerName = 'connect' | 'default' | 'disconnect' | 'reaper';
  * DynamoDB actions, by what the voice core does (functions/adapters/dynamo-store.ts, routing/NodeRegistry.ts), as
  * recorded per function in the local stack (test/infra/iam-behaviour.test.ts): no transaction (ConditionCheckItem)
  * and no Query of the base table (the store queries only the reaper's indexes) anywhere; only $default places
- * channels (PutItem); the registry is read by Query of its NODE partition, never by GetItem.
+ * channels (PutItem); the registry is read by Query of its LISTING index, never by GetItem or a base-table Query.
  */
 const STATE_RECORD_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 const STATE_PLACING_ACTIONS = [...STATE_RECORD_ACTIONS, 'dynamodb:PutItem'];
@@ -128,6 +129,8 @@ export class SignallingStack extends Stack {
   readonly stage: apigwv2.WebSocketStage;
   readonly functions: Record<HandlerName, HandlerFunction>;
   readonly alarms: SignallingAlarms;
+  /** With the front door: the origin header value CloudFront sends and `$connect` requires (front-door.ts). */
+  readonly frontDoorSecret?: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: SignallingStackProps) {
     super(scope, id, props);
@@ -137,6 +140,8 @@ export class SignallingStack extends Stack {
       [STATE_TABLE.envVar]: props.stateTable.tableName,
       [NODES_TABLE.envVar]: props.nodesTable.tableName,
       ...tokenEnvironment(config, (name) => ssm.StringParameter.valueForStringParameter(this, name)),
+      // A session ends at its token's exp + this (voice.token-expired).
+      VOICE_TOKEN_GRACE_SECONDS: String(config.tokenGraceSeconds),
     };
     // Only what each function reads (test/infra/environment.test.ts): API Gateway carries only text frames, so
     // $connect refuses binary-only hrpc1 offers up front; the media node secret for those calling media nodes.
@@ -158,6 +163,7 @@ export class SignallingStack extends Stack {
         runtime: config.lambdaRuntime,
       });
     this.functions = { connect: make('connect'), default: make('default'), disconnect: make('disconnect'), reaper: make('reaper') };
+    if (config.frontDoor) this.frontDoorSecret = frontDoorOriginSecret(this, this.functions.connect);
     // Lambda's 4 KB environment limit, checked at synth with the key in SSM counted at its configured bound.
     const bounds: Record<string, number> = config.tokenJwksUrl ? {} : { TOKEN_PUBLIC_KEY: config.tokenPublicKeyMaxBytes };
     for (const handler of Object.values(this.functions)) refuseOversizedEnvironment(handler.fn, bounds);
@@ -237,16 +243,22 @@ export class SignallingStack extends Stack {
       }));
     }
     this.functions.reaper.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
-    if (config.reaperReservedConcurrency > 0) {
-      (this.functions.reaper.fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = config.reaperReservedConcurrency;
-    }
+    // Concurrency (infra/config.ts): the sweep always has its own share; $connect and $default are bounded.
+    const reserve = (name: HandlerName, count: number) => {
+      (this.functions[name].fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = count;
+    };
+    reserve('reaper', config.reaperReservedConcurrency);
+    reserve('connect', config.connectReservedConcurrency);
+    reserve('default', config.defaultReservedConcurrency);
 
     this.alarms = new SignallingAlarms(this, 'Alarms', {
       api: this.api, stage: this.stage, accessLogs, functions: this.functions, logRetentionDays: config.logRetentionDays,
     });
 
     new CfnOutput(this, 'WebSocketUrl', {
-      description: 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
+      description: config.frontDoor
+        ? 'The API itself (operators, tests); clients connect through the front door (its stack\'s WebSocketUrl)'
+        : 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
       value: this.stage.url,
     });
     new CfnOutput(this, 'ConnectionsEndpoint', { description: 'The @connections management API of this stage', value: this.stage.callbackUrl });
@@ -265,7 +277,16 @@ export class SignallingStack extends Stack {
     for (const [name, spec] of Object.entries(HANDLERS) as [HandlerName, HandlerSpec][]) {
       const fn = this.functions[name].fn;
       if (spec.stateTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.stateTable], resources: [props.stateTable.tableArn] }));
-      if (spec.nodesTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.nodesTable], resources: [props.nodesTable.tableArn] }));
+      if (spec.nodesTable.length > 0) {
+        // The registry is read only through its LISTING index (every node, one shard's loss reports: data/tables.ts);
+        // the reaper's deletes go to the base table.
+        const reads = spec.nodesTable.filter((action) => action === 'dynamodb:Query');
+        const writes = spec.nodesTable.filter((action) => action !== 'dynamodb:Query');
+        if (reads.length > 0) {
+          fn.addToRolePolicy(new iam.PolicyStatement({ actions: reads, resources: [`${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`] }));
+        }
+        if (writes.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: writes, resources: [props.nodesTable.tableArn] }));
+      }
       if (spec.mediaNodes) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
       }
@@ -321,7 +342,7 @@ export function tokenEnvironment(config: InfraConfig, resolveParameter: (name: s
   return {
     TOKEN_ISSUER: config.tokenIssuer,
     ...(config.tokenJwksUrl ? { TOKEN_JWKS_URL: config.tokenJwksUrl } : { TOKEN_PUBLIC_KEY: resolveParameter(config.tokenPublicKeyParameter) }),
-    ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : {}),
+    ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : { TOKEN_AUDIENCE_WAIVED: '1' }),
     ...(config.tokenUserClaim ? { TOKEN_USER_CLAIM: config.tokenUserClaim } : {}),
     ...(config.tokenGrantsClaim ? { TOKEN_GRANTS_CLAIM: config.tokenGrantsClaim } : {}),
   };

@@ -148,13 +148,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...dynamo.tables,
     };
     const mediaNodeSecret = randomBytes(32).toString('base64url');
+    // The node-to-node (span) API has its own secret, which the handlers never get (README "Media node secrets").
+    const mediaSpanSecret = randomBytes(32).toString('base64url');
 
     const supervisors: { supervisor: MediaNodeSupervisor<MediaNodeProcess>; pipePorts: PortRange }[] = [];
     if (options.mediaNode !== false) {
       const perNode = mediaNodeList(options.mediaNodes, options.mediaNode ?? {});
       const pipeSlices = splitPortRange(
         process.env.MEDIA_PIPE_PORTS ? parsePortRange('MEDIA_PIPE_PORTS', process.env.MEDIA_PIPE_PORTS) : DEFAULT_PIPE_PORTS, perNode.length);
-      const nodeEnv = { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret };
+      const nodeEnv = { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret, MEDIA_SPAN_SECRET: mediaSpanSecret };
       // Side by side: every node starts at once; if one fails, those that came up are stopped with the rest.
       const started = await Promise.allSettled(perNode.map(async (nodeOptions, index) => {
         const slot = { index, count: perNode.length, pipePorts: nodeOptions.pipePorts ?? pipeSlices[index]! };

@@ -30,6 +30,11 @@ export const ErrorId = {
   undeliverable: 'voice.undeliverable',
   /** resume.v1: the session cannot be resumed (unknown, ended, grace over, wrong credential or user); nothing changed. */
   resumeRefused: 'voice.resume-refused',
+  /**
+   * The session reached its token's `exp` plus the grace (VOICE_TOKEN_GRACE_SECONDS) and was ended: reconnect with a
+   * fresh token (resume.v1 streams renew before that by resuming on a new socket with a fresh token).
+   */
+  tokenExpired: 'voice.token-expired',
 } as const;
 export type ErrorIdentifier = (typeof ErrorId)[keyof typeof ErrorId];
 

@@ -8,20 +8,38 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { SWEEP_SHARDS, sweepShardOf } from '../data/tables';
+import { LISTING_INDEX, SWEEP_SHARDS, sweepShardOf } from '../data/tables';
 import { isNodeAlive } from './placement';
 import type { LostSessionRecord, MediaNodeRecord } from './types';
 
-const NODE_PK = 'NODE';
-/** Lost sessions are partitioned like the sweep's shards, so each reaper shard Queries its own partition. */
+const LISTING = LISTING_INDEX.partitionKey.name;
+
+/**
+ * Every item a node writes lives in its own partition, `NODE#<nodeId>`: on AWS the node id is its instance ARN
+ * and the node role's IAM policy allows writes only where `dynamodb:LeadingKeys` is `NODE#${ec2:SourceInstanceARN}`
+ * (infra/media-fleet-stack.ts), so a node can write nothing but its own record and its own loss reports, and a
+ * reader can trust the partition key for who wrote an item. Readers find items across nodes through the sparse
+ * LISTING index (data/tables.ts): `listing = NODES` for node records, `LOST#<shard>` for loss reports.
+ */
+export function nodePartition(nodeId: string): string {
+  return `NODE#${nodeId}`;
+}
+const NODE_SK = 'NODE';
+const NODES_LISTING = 'NODES';
+/** Lost sessions are listed by the sweep's shards, so each reaper shard Queries its own index partition. */
 export function lostPartition(shard: number): string {
   return `LOST#${shard}`;
 }
-const lostPk = (sessionId: string) => lostPartition(sweepShardOf(sessionId));
 
 export function lostSessionKey(roomId: string, sessionId: string, notice = false): string {
   // A notice has its own item: handling (deleting) it never deletes a loss of the same session written meanwhile.
-  return notice ? `${roomId}#${sessionId}#notice` : `${roomId}#${sessionId}`;
+  return notice ? `LOST#${roomId}#${sessionId}#notice` : `LOST#${roomId}#${sessionId}`;
+}
+
+/** The node that wrote an item (from its partition key, which IAM binds to the writer on AWS). */
+function writerOf(item: Record<string, unknown>): string | undefined {
+  const pk = item.pk;
+  return typeof pk === 'string' && pk.startsWith('NODE#') ? pk.slice('NODE#'.length) : undefined;
 }
 
 export class NodeRegistry {
@@ -32,7 +50,9 @@ export class NodeRegistry {
 
   /** Writes the whole record (register and heartbeat are the same idempotent put). */
   async heartbeat(node: MediaNodeRecord): Promise<void> {
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { pk: NODE_PK, sk: node.nodeId, ...node } }));
+    await this.client.send(new PutCommand({
+      TableName: this.tableName, Item: { pk: nodePartition(node.nodeId), sk: NODE_SK, [LISTING]: NODES_LISTING, ...node },
+    }));
   }
 
   register(node: MediaNodeRecord): Promise<void> {
@@ -40,26 +60,26 @@ export class NodeRegistry {
   }
 
   async deregister(nodeId: string): Promise<void> {
-    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: NODE_PK, sk: nodeId } }));
+    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: nodePartition(nodeId), sk: NODE_SK } }));
   }
 
   /** One node (strongly consistent), or undefined when absent or expired. */
   async getNode(nodeId: string, nowMs = Date.now()): Promise<MediaNodeRecord | undefined> {
     const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: NODE_PK, sk: nodeId }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: { pk: nodePartition(nodeId), sk: NODE_SK }, ConsistentRead: true }),
     );
     if (!Item) return undefined;
-    const node = strip<MediaNodeRecord>(Item);
-    return node.expiresAt * 1000 > nowMs ? node : undefined;
+    const node = nodeRecord(Item);
+    return node && node.expiresAt * 1000 > nowMs ? node : undefined;
   }
 
   /**
-   * Every registered node (strongly consistent Query of the NODE partition). Expired and stale
-   * records are left out unless `includeStale` is set.
+   * Every registered node (one Query of the LISTING index: eventually consistent, typically within a second of a
+   * heartbeat). Expired and stale records are left out unless `includeStale` is set.
    */
   async listNodes(options: { nowMs?: number; staleAfterMs?: number; includeStale?: boolean } = {}): Promise<MediaNodeRecord[]> {
     const nowMs = options.nowMs ?? Date.now();
-    const nodes = (await this.queryPartition(NODE_PK)).map((item) => strip<MediaNodeRecord>(item));
+    const nodes = (await this.queryListing(NODES_LISTING)).map(nodeRecord).filter((node): node is MediaNodeRecord => node !== undefined);
     return options.includeStale ? nodes : nodes.filter((node) => isNodeAlive(node, nowMs, options.staleAfterMs));
   }
 
@@ -69,25 +89,38 @@ export class NodeRegistry {
   ): Promise<void> {
     const at = lost.at ?? Date.now();
     const item: LostSessionRecord = { ...lost, at, expiresAt: Math.floor(at / 1000) + (options.ttlSeconds ?? 3600) };
-    await this.client.send(
-      new PutCommand({ TableName: this.tableName, Item: { pk: lostPk(lost.sessionId), sk: lostSessionKey(lost.roomId, lost.sessionId, lost.notice), ...item } }),
-    );
+    await this.client.send(new PutCommand({
+      TableName: this.tableName,
+      Item: {
+        pk: nodePartition(lost.nodeId), sk: lostSessionKey(lost.roomId, lost.sessionId, lost.notice),
+        [LISTING]: lostPartition(sweepShardOf(lost.sessionId)), ...item,
+      },
+    }));
   }
 
   /**
-   * Lost sessions not yet handled, expired ones left out: of one shard (one Query, at most `limit`), or of
-   * every shard when none is given.
+   * Lost sessions not yet handled, expired ones left out: of one shard (one Query of the LISTING index, at most
+   * `limit`), or of every shard when none is given. `nodeId` is the node that wrote the report, taken from the
+   * item's partition key (which IAM binds to its writer), never from its attributes.
    */
   async listLostSessions(options: { nowMs?: number; shard?: number; limit?: number } = {}): Promise<LostSessionRecord[]> {
     const nowMs = options.nowMs ?? Date.now();
     const shards = options.shard === undefined ? [...Array(SWEEP_SHARDS).keys()] : [options.shard];
-    const items = (await Promise.all(shards.map((shard) => this.queryPartition(lostPartition(shard), options.limit)))).flat();
-    return items.map((item) => strip<LostSessionRecord>(item)).filter((lost) => lost.expiresAt * 1000 > nowMs);
+    const items = (await Promise.all(shards.map((shard) => this.queryListing(lostPartition(shard), options.limit)))).flat();
+    const lost: LostSessionRecord[] = [];
+    for (const item of items) {
+      const writer = writerOf(item);
+      if (!writer) continue;
+      const record = strip<LostSessionRecord>(item);
+      if (record.expiresAt * 1000 > nowMs) lost.push({ ...record, nodeId: writer });
+    }
+    return lost;
   }
 
-  async deleteLostSession(roomId: string, sessionId: string, notice = false): Promise<void> {
+  /** Deletes the report (or, `notice`, the notice) `nodeId` wrote about a session. */
+  async deleteLostSession(roomId: string, sessionId: string, nodeId: string, notice = false): Promise<void> {
     await this.client.send(
-      new DeleteCommand({ TableName: this.tableName, Key: { pk: lostPk(sessionId), sk: lostSessionKey(roomId, sessionId, notice) } }),
+      new DeleteCommand({ TableName: this.tableName, Key: { pk: nodePartition(nodeId), sk: lostSessionKey(roomId, sessionId, notice) } }),
     );
   }
 
@@ -98,7 +131,7 @@ export class NodeRegistry {
   async retireNode(nodeId: string, heartbeatAt: number): Promise<boolean> {
     try {
       await this.client.send(new DeleteCommand({
-        TableName: this.tableName, Key: { pk: NODE_PK, sk: nodeId },
+        TableName: this.tableName, Key: { pk: nodePartition(nodeId), sk: NODE_SK },
         ConditionExpression: 'attribute_not_exists(pk) OR heartbeatAt = :seen', ExpressionAttributeValues: { ':seen': heartbeatAt },
       }));
       return true;
@@ -108,17 +141,18 @@ export class NodeRegistry {
     }
   }
 
-  /** Every item of the partition, or its first `limit` items. */
-  private async queryPartition(pk: string, limit?: number): Promise<Record<string, unknown>[]> {
+  /** Every item of one LISTING index partition, or its first `limit` items (an index: eventually consistent). */
+  private async queryListing(listing: string, limit?: number): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-          ConsistentRead: true,
+          IndexName: LISTING_INDEX.indexName,
+          KeyConditionExpression: '#listing = :listing',
+          ExpressionAttributeNames: { '#listing': LISTING },
+          ExpressionAttributeValues: { ':listing': listing },
           ExclusiveStartKey: startKey,
           Limit: limit === undefined ? undefined : limit - items.length,
         }),
@@ -130,7 +164,14 @@ export class NodeRegistry {
   }
 }
 
+/** A node record as readers may trust it: its id is the one of the partition it was written to. */
+function nodeRecord(item: Record<string, unknown>): MediaNodeRecord | undefined {
+  const writer = writerOf(item);
+  if (!writer || item.sk !== NODE_SK) return undefined;
+  return { ...strip<MediaNodeRecord>(item), nodeId: writer };
+}
+
 function strip<T>(item: Record<string, unknown>): T {
-  const { pk: _pk, sk: _sk, ...rest } = item;
+  const { pk: _pk, sk: _sk, [LISTING]: _listing, ...rest } = item;
   return rest as T;
 }

@@ -3,7 +3,7 @@ import type { NodeLoadSummary } from './load';
 
 export type MediaNodeState = 'active' | 'draining';
 
-/** Item pk='NODE', sk=<nodeId>. */
+/** Item pk='NODE#<nodeId>', sk='NODE' (data/tables.ts NODES_TABLE). */
 export interface MediaNodeRecord {
   nodeId: string;
   /** Private host:port of the node's gRPC API. */
@@ -34,8 +34,8 @@ export interface MediaNodeRecord {
 }
 
 /**
- * Item pk='LOST#<shard>', sk='<roomId>#<sessionId>': a session that died on the media side; or, with `notice`,
- * sk='<roomId>#<sessionId>#notice': something the member must be told while its session goes on.
+ * Item pk='NODE#<nodeId>', sk='LOST#<roomId>#<sessionId>': a session that died on node <nodeId>'s media side; or,
+ * with `notice`, sk='LOST#<roomId>#<sessionId>#notice': something the member must be told while its session goes on.
  */
 export interface LostSessionRecord {
   roomId: string;
@@ -49,6 +49,7 @@ export interface LostSessionRecord {
   reason: string;
   /** A notice (non-fatal, the session goes on), not a loss. */
   notice?: boolean;
+  /** The node that reported it: as read, the partition the item was written to (IAM binds it to the writer on AWS). */
   nodeId: string;
   /** Milliseconds since the epoch. */
   at: number;

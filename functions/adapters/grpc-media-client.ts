@@ -12,7 +12,7 @@ import { HistoryEntry_Kind } from '../../gen/medianode/v1/media_node';
 import { MediaError, type HistoryEntry, type MediaClient, type Placement, type RoomHistory } from '../voice/ports';
 
 export interface GrpcMediaClientOptions {
-  secret?: string;
+  secret?: string | (() => string);
   timeoutMs?: number;
   idleMs?: number;
   retries?: number;

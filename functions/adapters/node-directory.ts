@@ -17,7 +17,7 @@ export class RegistryNodeDirectory implements NodeDirectory {
   }
 
   deleteLostSession(lost: LostSession): Promise<void> {
-    return this.registry.deleteLostSession(lost.roomId, lost.sessionId, lost.notice);
+    return this.registry.deleteLostSession(lost.roomId, lost.sessionId, lost.nodeId, lost.notice);
   }
 
   /** Removes a dead node's record once its sessions are all ended (unless it heartbeat meanwhile). */

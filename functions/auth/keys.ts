@@ -34,16 +34,28 @@ export interface RemoteJwksOptions {
   cooldownMs?: number;
   /** Per fetch (default 5 s). */
   timeoutMs?: number;
+  /**
+   * The longest the last fetched key set keeps verifying while the issuer cannot be reached (default 1 hour,
+   * TOKEN_JWKS_MAX_STALE_MS): after that, tokens are refused (`h.blank-session`, keys unavailable) until a fetch
+   * succeeds, so a key the issuer removed is not honoured forever during an outage.
+   */
+  maxStaleMs?: number;
+  /** Tests: the clock the staleness is measured on. */
+  now?: () => number;
   log?: Logger;
   /** Tests: a fetch implementation. */
   fetch?: typeof fetch;
 }
 
+/** Default of RemoteJwksOptions.maxStaleMs. */
+export const DEFAULT_JWKS_MAX_STALE_MS = 3_600_000;
+
 /**
  * An issuer's JWKS URL. jose fetches it on first use, refetches after `cacheMaxAgeMs`, and on an unknown `kid`
  * (rotation) at most once per `cooldownMs`. When a refetch fails, the last key set fetched keeps verifying
- * (stale-if-error: an identity provider's outage does not lock everyone out) and the URL is tried again after
- * `cooldownMs`; with no key set ever fetched the verification fails with KeysUnavailableError.
+ * (stale-if-error: an identity provider's outage does not lock everyone out) for at most `maxStaleMs` after it
+ * was fetched, and the URL is tried again after `cooldownMs`; with no key set ever fetched, or only one older
+ * than `maxStaleMs`, the verification fails with KeysUnavailableError.
  */
 export function jwksFromUrl(url: string, options: RemoteJwksOptions = {}): TokenKeys {
   const parsed = new URL(url);
@@ -55,35 +67,53 @@ export function jwksFromUrl(url: string, options: RemoteJwksOptions = {}): Token
   });
   const where = `${parsed.origin}${parsed.pathname}`;
   const retryAfterFailureMs = options.cooldownMs ?? 30_000;
+  const maxStaleMs = options.maxStaleMs ?? DEFAULT_JWKS_MAX_STALE_MS;
+  const now = options.now ?? Date.now;
   let failedAt = -Infinity;
-  let stale: { jwks: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet> } | undefined;
-  const lastKnown = () => {
+  /**
+   * The key set as of the last time the issuer's JWKS was obtained through jose (fetched then, or at most
+   * `cacheMaxAgeMs` before): the fallback while the issuer is unreachable, for at most `maxStaleMs` after `at`.
+   */
+  let good: { text: string; local: ReturnType<typeof createLocalJWKSet>; at: number } | undefined;
+  const obtained = () => {
     const jwks = remote.jwks();
-    if (!jwks) return undefined;
-    if (stale?.jwks !== jwks) stale = { jwks, local: createLocalJWKSet(jwks) };
-    return stale.local;
+    if (!jwks) return;
+    const text = JSON.stringify(jwks);
+    good = good?.text === text ? { ...good, at: now() } : { text, local: createLocalJWKSet(jwks), at: now() };
+  };
+  const fallback = () => (good && now() - good.at <= maxStaleMs ? good.local : undefined);
+  const tooStale = (err?: unknown) => {
+    options.log?.error('token.jwks-too-stale', { jwksUrl: where, maxStaleMs, obtainedAgoMs: now() - good!.at, ...(err ? { error: describe(err) } : {}) });
+    return new KeysUnavailableError(`the JWKS at ${where} could not be fetched and the last key set is older than ${maxStaleMs} ms`, { cause: err });
   };
   return {
     description: `jwks-url ${where}`,
     async getKey(header, token) {
-      const last = lastKnown();
-      if (last && Date.now() - failedAt < retryAfterFailureMs) return last(header, token);
+      const last = fallback();
+      if (now() - failedAt < retryAfterFailureMs) {
+        if (last) return last(header, token);
+        // Within the cooldown after a failure, with only a too-stale set: refuse without another fetch attempt.
+        if (good) throw tooStale();
+      }
       try {
         const key = await remote(header, token);
         failedAt = -Infinity; // the issuer answers again
+        obtained();
         return key;
       } catch (err) {
         if (isKeySelectionError(err)) {
           failedAt = -Infinity; // a key set was obtained; it just has no such key
+          obtained();
           throw err;
         }
-        failedAt = Date.now();
+        failedAt = now();
         if (last) {
           options.log?.warn('token.jwks-refresh-failed', {
             jwksUrl: where, error: describe(err), using: 'the last key set fetched', retryInMs: retryAfterFailureMs,
           });
           return last(header, token);
         }
+        if (good) throw tooStale(err);
         options.log?.error('token.jwks-unavailable', { jwksUrl: where, error: describe(err) });
         throw new KeysUnavailableError(`the JWKS at ${where} could not be fetched and no keys are cached: ${describe(err)}`, { cause: err });
       }

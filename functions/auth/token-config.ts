@@ -12,6 +12,10 @@
 //   TOKEN_USER_CLAIM / TOKEN_GRANTS_CLAIM  claim names (default sub / channels; dotted paths reach nested claims)
 //   TOKEN_JWKS_CACHE_MAX_AGE_MS          refetch the JWKS when older (default 600000)
 //   TOKEN_JWKS_COOLDOWN_MS               an unknown kid refetches at most this often (default 30000)
+//   TOKEN_JWKS_MAX_STALE_MS              how long the last fetched JWKS keeps verifying while the issuer is
+//                                        unreachable (default 3600000; then tokens are refused until a fetch works)
+//   TOKEN_AUDIENCE_WAIVED=1              on AWS (AWS_LAMBDA_FUNCTION_NAME set) TOKEN_AUDIENCE is required unless this
+//                                        is set (the CDK app sets it only with `-c tokenAudienceWaived=true`)
 import type { Logger } from '../../lib/log';
 import { jwksFromJson, jwksFromUrl, keysFromText, TOKEN_ALGORITHMS, type TokenAlgorithm, type TokenKeys } from './keys';
 import { TokenVerifier } from './token';
@@ -19,7 +23,7 @@ import { TokenVerifier } from './token';
 export const TOKEN_ENV_VARS = [
   'TOKEN_ISSUER', 'TOKEN_AUDIENCE', 'TOKEN_JWKS_URL', 'TOKEN_JWKS', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER',
   'TOKEN_ALGORITHMS', 'TOKEN_CLOCK_TOLERANCE_SECONDS', 'TOKEN_USER_CLAIM', 'TOKEN_GRANTS_CLAIM',
-  'TOKEN_JWKS_CACHE_MAX_AGE_MS', 'TOKEN_JWKS_COOLDOWN_MS',
+  'TOKEN_JWKS_CACHE_MAX_AGE_MS', 'TOKEN_JWKS_COOLDOWN_MS', 'TOKEN_JWKS_MAX_STALE_MS', 'TOKEN_AUDIENCE_WAIVED',
 ] as const;
 
 const KEY_SOURCES = ['TOKEN_JWKS_URL', 'TOKEN_JWKS', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER'] as const;
@@ -31,6 +35,9 @@ export async function tokenVerifierFromEnv(
   const issuer = list(env.TOKEN_ISSUER);
   if (issuer.length === 0) throw new Error('config.missing: environment variable TOKEN_ISSUER is not set');
   const audience = list(env.TOKEN_AUDIENCE);
+  if (audience.length === 0 && env.AWS_LAMBDA_FUNCTION_NAME && env.TOKEN_AUDIENCE_WAIVED !== '1') {
+    throw new Error('config.missing-token-audience: on AWS set TOKEN_AUDIENCE (CDK context tokenAudience), or waive it explicitly (tokenAudienceWaived)');
+  }
   const algorithms = list(env.TOKEN_ALGORITHMS);
   const bad = algorithms.filter((a) => !(TOKEN_ALGORITHMS as readonly string[]).includes(a));
   if (bad.length > 0) throw new Error(`config.bad-token-algorithms: ${bad.join(', ')} (choose from ${TOKEN_ALGORITHMS.join(', ')})`);
@@ -58,6 +65,7 @@ async function keysFromEnv(env: NodeJS.ProcessEnv, deps: { readParameter(name: s
       return jwksFromUrl(url, {
         cacheMaxAgeMs: int(env, 'TOKEN_JWKS_CACHE_MAX_AGE_MS', 0, 24 * 3600_000),
         cooldownMs: int(env, 'TOKEN_JWKS_COOLDOWN_MS', 0, 3600_000),
+        maxStaleMs: int(env, 'TOKEN_JWKS_MAX_STALE_MS', 60_000, 7 * 24 * 3600_000),
         log: deps.log,
       });
     }

@@ -1,4 +1,5 @@
-// $connect: authenticate before the upgrade. No or bad token → 401; no hRPC subprotocol, or binary `hrpc1`
+// $connect: authenticate before the upgrade. Not through the front door (when VOICE_FRONT_DOOR_SECRET is set) → 403;
+// no or bad token → 401; no hRPC subprotocol, or binary `hrpc1`
 // alone where the gateway carries only text frames (VOICE_TEXT_FRAMES_ONLY=1: API Gateway) → 400; both with
 // an hrpc.v1.Error body. On success the chosen subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
 // It never calls a media node: its runtime has no media client, so its bundle carries no gRPC code.
@@ -8,24 +9,35 @@ import { METRIC } from '../../lib/metrics';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import { parseHandshake } from '../../protocol/hrpc';
 import { NO_MEDIA, runtimeWith } from './runtime';
+import { cameThroughFrontDoor } from './front-door-check';
 import { withInvocation } from './telemetry';
 import type { WebSocketEvent } from './event';
 
 const runtime = runtimeWith(NO_MEDIA);
 
+/** An upgrade that did not come through the front door (403, README "Front door and concurrency"). */
+class NotThroughFrontDoor extends VoiceError {
+  constructor() {
+    super(ErrorId.badStreamingRequest, "connect through the service's published WebSocket URL (its front door)");
+  }
+}
+
 export function handler(event: WebSocketEvent, context?: Context): Promise<APIGatewayProxyResult> {
   return withInvocation(event, context, async ({ log, metrics }): Promise<APIGatewayProxyResult> => {
     const { connectionId, domainName, stage } = event.requestContext;
     try {
+      const frontDoorSecret = process.env.VOICE_FRONT_DOOR_SECRET;
+      if (frontDoorSecret && !cameThroughFrontDoor(event.headers ?? {}, frontDoorSecret)) throw new NotThroughFrontDoor();
       const handshake = parseHandshake(event.headers ?? {}, { binaryFrames: process.env.VOICE_TEXT_FRAMES_ONLY !== '1' });
       const rt = await runtime();
-      const { userId, grants } = await rt.verify(handshake.token);
-      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants }, handshake.variant, { resume: handshake.resume });
+      const { userId, grants, expiresAt } = await rt.verify(handshake.token);
+      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants, expiresAt }, handshake.variant, { resume: handshake.resume });
       metrics.count(METRIC.connects);
       return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };
     } catch (err) {
       const error = err instanceof VoiceError ? err : new VoiceError(ErrorId.internal, 'the voice service could not accept this connection');
-      const statusCode = error.identifier === ErrorId.blankSession ? 401 : error.identifier === ErrorId.internal ? 500 : 400;
+      const statusCode = err instanceof NotThroughFrontDoor ? 403
+        : error.identifier === ErrorId.blankSession ? 401 : error.identifier === ErrorId.internal ? 500 : 400;
       if (statusCode === 500) {
         log.error('voice.connect-failed', { error: (err as Error)?.stack ?? String(err) });
         metrics.count(METRIC.internalErrors);

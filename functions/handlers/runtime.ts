@@ -9,7 +9,7 @@
 //   CONNECTIONS_ENDPOINT                           @connections base URL; else https://<domainName>/<stage> of the event
 //   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
 //   VOICE_NODE_STALE_AFTER_MS, VOICE_STEP_WITHIN_MS,
-//   VOICE_RESUME_GRACE_MS                          optional limits (defaults in voice/VoiceCore.ts)
+//   VOICE_RESUME_GRACE_MS, VOICE_TOKEN_GRACE_SECONDS optional limits (defaults in voice/VoiceCore.ts)
 //
 // No gRPC here: the media client is wired in by the caller (grpc-runtime.ts for the handlers that call media
 // nodes; `$connect` never does, so its bundle carries no gRPC code and it reads no media secret).
@@ -134,6 +134,7 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_NODE_STALE_AFTER_MS: 'nodeStaleAfterMs',
   VOICE_STEP_WITHIN_MS: 'stepWithinMs',
   VOICE_RESUME_GRACE_MS: 'resumeGraceMs',
+  VOICE_TOKEN_GRACE_SECONDS: 'tokenGraceSeconds',
 };
 
 export function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {

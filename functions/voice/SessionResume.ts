@@ -148,7 +148,8 @@ export class SessionResume {
     try {
       taken = await this.deps.store.transition(session, {
         state: 'resuming', socket: stream.connectionId, variant: stream.variant, resume: true, credentialHash: hash,
-        deadline: now + this.deps.stepWithinMs, replayFrom: undefined, expiresAt: stream.expiresAt,
+        // The session now lives as long as the new stream's token allows (a resume with a fresh token renews it).
+        deadline: now + this.deps.stepWithinMs, replayFrom: undefined, expiresAt: stream.expiresAt, tokenExpiresAt: stream.tokenExpiresAt,
       });
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -159,6 +160,7 @@ export class SessionResume {
       await this.deps.store.transition(taken, {
         state: 'suspended', socket: session.socket, credentialHash: session.credentialHash, variant: session.variant,
         deadline: session.state === 'suspended' ? session.deadline : now + this.deps.graceMs, expiresAt: session.expiresAt,
+        tokenExpiresAt: session.tokenExpiresAt,
       }).catch((err) => { if (!(err instanceof ConflictError)) throw err; });
       return refuse(why);
     };

@@ -6,7 +6,8 @@
 //   - LOST#<shard> in the registry: sessions a media node reported lost (ICE consent / disconnected past
 //     its grace, DTLS failed or closed, worker died, drained) → ended with voice.media-lost (policed: its
 //     producer's repeated offences → voice.producer-policed, fatal); and the node's notices (a producer paused
-//     by its police) → told once, non-fatal voice.producer-policed, the session goes on;
+//     by its police) → told once, non-fatal voice.producer-policed, the session goes on. Either only if the node
+//     that wrote it is the one hosting the session (else ignored: a node cannot end or bother others' sessions);
 //   - the DUE index: connections whose due time has passed — the stall deadline of a non-joined state,
 //     the `closing` step's deadline (stuck), or the 2-hour expiry — each re-read strongly and judged again.
 // Plus one Query of the node registry per sweep: a node whose heartbeat is stale has nobody left to report
@@ -110,6 +111,10 @@ type Verdict = { reason: 'timeout' | 'stuck' | 'expired'; error?: VoiceError } |
 /** Why a due connection must end now, or undefined when it is not due (any more). Pure. */
 export function judge(conn: ConnectionRecord, nowMs: number): Verdict {
   if (conn.expiresAt * 1000 <= nowMs) {
+    // Past its expiry because the token it was opened with expired (and the grace after it ran out): say so.
+    if (conn.tokenExpiresAt !== undefined && conn.tokenExpiresAt * 1000 <= nowMs) {
+      return { reason: 'expired', error: new VoiceError(ErrorId.tokenExpired, 'the session token expired; connect again with a fresh token', { fatal: true }) };
+    }
     return { reason: 'expired', error: new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }) };
   }
   if (conn.state === 'closing') return (conn.deadline ?? 0) < nowMs ? { reason: 'stuck' } : undefined;
@@ -158,16 +163,29 @@ export class Sweep {
     if (lost.length + due.length >= max) result.saturated.push(shard);
     const items: (() => Promise<void>)[] = [
       ...lost.map((l) => async () => {
+        // A report counts only from the node that hosts the session (its writer is the registry partition it was
+        // written to, which IAM binds to the writing node): another node's report, or one about a session that
+        // moved on, ends (or tells) nothing.
+        const conn = await this.deps.store.getConnectionForSweep(l.sessionId);
+        if (conn && (conn.nodeId !== l.nodeId || `${conn.guildId}:${conn.channelId}` !== l.roomId)) {
+          this.deps.log.warn('voice.lost-report-ignored', {
+            connectionId: l.sessionId, reportedBy: l.nodeId, nodeId: conn.nodeId, roomId: l.roomId, notice: l.notice ?? false, why: 'not the node hosting this session',
+          });
+          await this.deps.nodes.deleteLostSession(l);
+          result.skipped++;
+          return;
+        }
         if (l.notice) {
           // A notice (the session goes on): told once if the session is joined, then forgotten.
           const error = mediaNoticeError(l.reason);
-          if (error && (await this.deps.core.tellSession(l.sessionId, error))) result.told++;
+          if (conn && error && (await this.deps.core.tellSession(l.sessionId, error))) result.told++;
           await this.deps.nodes.deleteLostSession(l);
           return;
         }
-        await this.deps.core.endSession(l.sessionId, 'media-lost', mediaLostError(l.reason));
+        if (conn) await this.deps.core.endSession(conn, 'media-lost', mediaLostError(l.reason));
         await this.deps.nodes.deleteLostSession(l);
-        result.ended['media-lost']++;
+        if (conn) result.ended['media-lost']++;
+        else result.skipped++;
       }),
       ...due.map((d) => async () => {
         if (d.kind === 'feed') {

@@ -43,6 +43,12 @@ export interface VoiceLimits {
    * node), so its media survives the grace even when the client's network changed.
    */
   resumeGraceMs: number;
+  /**
+   * How long a stream may outlive its token's `exp` (VOICE_TOKEN_GRACE_SECONDS): the record expires then and the
+   * sweep ends the session with `voice.token-expired`. resume.v1 clients renew before it by resuming on a new
+   * socket with a fresh token (the SDK does, web/src/voice-client.ts).
+   */
+  tokenGraceSeconds: number;
 }
 
 export const DEFAULT_LIMITS: VoiceLimits = {
@@ -55,6 +61,7 @@ export const DEFAULT_LIMITS: VoiceLimits = {
   maxMembersPerChannel: 100,
   feedLeaseMs: 15_000,
   resumeGraceMs: 30_000,
+  tokenGraceSeconds: 120,
 };
 
 export interface VoiceCoreDeps {
@@ -118,12 +125,16 @@ export class VoiceCore {
   // ---- $connect ----
 
   /** Records an authenticated connection (the token was verified by the caller). */
-  async connect(connectionId: string, principal: { userId: string; grants: string[] }, variant: Variant, extensions: { resume?: boolean } = {}): Promise<void> {
+  async connect(
+    connectionId: string, principal: { userId: string; grants: string[]; expiresAt?: number }, variant: Variant, extensions: { resume?: boolean } = {},
+  ): Promise<void> {
     const now = this.deps.clock.now();
+    const tokenBound = principal.expiresAt === undefined ? Number.POSITIVE_INFINITY : principal.expiresAt + this.limits.tokenGraceSeconds;
     await this.deps.store.putConnection({
       connectionId, userId: principal.userId, grants: principal.grants, variant, state: 'connected', version: 1,
       connectedAt: now, deadline: this.deadlineIn('connected'),
-      expiresAt: Math.ceil(now / 1000) + this.limits.connectionTtlSeconds,
+      expiresAt: Math.min(Math.ceil(now / 1000) + this.limits.connectionTtlSeconds, tokenBound),
+      ...(principal.expiresAt !== undefined ? { tokenExpiresAt: principal.expiresAt } : {}),
       ...(extensions.resume ? { resume: true } : {}),
     });
     this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant, ...(extensions.resume ? { resume: true } : {}) });

@@ -32,8 +32,13 @@ export interface ConnectionRecord {
   connectedAt: number;
   /** Epoch ms by which the client must have moved on from the current state (stall timeout). */
   deadline?: number;
-  /** Epoch seconds; also the DynamoDB TTL attribute. Expired records are treated as absent. */
+  /**
+   * Epoch seconds; also the DynamoDB TTL attribute. Expired records are treated as absent. At most the token's
+   * `exp` plus the grace (VoiceLimits.tokenGraceSeconds): a stream does not outlive the token it was opened with.
+   */
   expiresAt: number;
+  /** `exp` (epoch seconds) of the token the stream carrying this record was opened with (a resume brings a newer one). */
+  tokenExpiresAt?: number;
   // ---- resume.v1 (functions/voice/SessionResume.ts) ----
   /** The stream selected a `+resume.v1` subprotocol: it may get extension frames. */
   resume?: boolean;
@@ -145,6 +150,8 @@ export interface LostSession {
   reason: string;
   /** A notice to tell the member (non-fatal, e.g. its producer was paused by the node's police), not a loss. */
   notice?: boolean;
+  /** The node that reported the loss (who wrote the report: its registry partition, never a claim inside it). */
+  nodeId: string;
 }
 
 export interface TransportOptionsJson {

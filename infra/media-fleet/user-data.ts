@@ -5,7 +5,8 @@
 // from S3, unpack, the two environment files, then host/install.sh, which needs nothing from outside: the asset
 // carries the Node.js 24 runtime and mediasoup's JavaScript (no npm, no Node.js from Debian). Values may be CDK
 // tokens (table name, secret ARN, region); they are resolved by CloudFormation into the script. Secrets never
-// appear here: the launcher fetches the gRPC secret from Secrets Manager at service start.
+// appear here, nor in the node's environment: the node reads its two gRPC secrets from Secrets Manager itself
+// (media-node/src/secrets.ts) and re-reads them for rotations.
 import { readFileSync } from 'node:fs';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE, LOAD_PUBLISH_INTERVAL_SECONDS } from './load-metric';
 import { repoPath } from '../paths';
@@ -17,6 +18,13 @@ export interface MediaHostSettings {
   readonly region: string;
   readonly nodesTable: string;
   readonly secretArn: string;
+  /** The node↔node span secret (Secrets Manager ARN; the node reads it itself). */
+  readonly spanSecretArn: string;
+  /**
+   * `arn:<partition>:ec2:<region>:<account>:instance/`: install.sh appends the instance id to make the node id, the
+   * instance ARN, which IAM knows as `ec2:SourceInstanceARN` (the registry write condition keys on it).
+   */
+  readonly nodeIdPrefix: string;
   readonly autoScalingGroupName: string;
   readonly lifecycleHookName: string;
   /** The launch lifecycle hook the host completes once serving (abandons on failure). */
@@ -52,12 +60,14 @@ export function runtimePackages(): string[] {
   return readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 }
 
-/** The media node's environment (non-secret). MEDIA_NODE_ID, the advertised address and the pipe address come from IMDS at boot. */
+/** The media node's environment (non-secret). MEDIA_NODE_ID (prefix + instance id), the advertised address and the pipe address come from IMDS at boot. */
 export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
   return {
     AWS_REGION: s.region,
     MEDIA_NODES_TABLE: s.nodesTable,
+    MEDIA_NODE_ID_PREFIX: s.nodeIdPrefix,
     MEDIA_NODE_SECRET_ARN: s.secretArn,
+    MEDIA_SPAN_SECRET_ARN: s.spanSecretArn,
     MEDIA_GRPC_HOST: '0.0.0.0',
     MEDIA_GRPC_PORT: String(s.grpcPort),
     MEDIA_LISTEN_IP: '0.0.0.0',

@@ -3,7 +3,7 @@
 // listed here; every variable the stack sets is read).
 
 /** Set by the Lambda runtime itself. */
-export const LAMBDA_RUNTIME_ENV = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_LAMBDA_INITIALIZATION_TYPE'] as const;
+export const LAMBDA_RUNTIME_ENV = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_LAMBDA_INITIALIZATION_TYPE', 'AWS_LAMBDA_FUNCTION_NAME'] as const;
 
 /** Read with a default in the code: unset on AWS means the default. */
 export const OPTIONAL_HANDLER_ENV: Record<string, string> = {
@@ -20,6 +20,8 @@ export const OPTIONAL_HANDLER_ENV: Record<string, string> = {
   TOKEN_AUDIENCE: 'not checked (config tokenAudience)', TOKEN_USER_CLAIM: 'sub', TOKEN_GRANTS_CLAIM: 'channels',
   TOKEN_ALGORITHMS: 'from the key type', TOKEN_CLOCK_TOLERANCE_SECONDS: 'token-config default',
   TOKEN_JWKS_CACHE_MAX_AGE_MS: 'token-config default', TOKEN_JWKS_COOLDOWN_MS: 'token-config default',
+  TOKEN_JWKS_MAX_STALE_MS: 'token-config default (1 h)',
+  TOKEN_AUDIENCE_WAIVED: 'unset: an audience is required on Lambda (config tokenAudience; -c tokenAudienceWaived=true sets it)',
   CONNECTIONS_ENDPOINT: 'derived from the WebSocket event (the stack sets it for the reaper, whose event has none)',
 };
 

@@ -11,8 +11,8 @@ export type Unary<Req, Res> = (
 ) => unknown;
 
 export interface CallerOptions {
-  /** Shared secret; omit only against a node started with MEDIA_GRPC_INSECURE=1. */
-  secret?: string;
+  /** Shared secret (or a getter: the current one of a rotating ring); omit only against a node started with MEDIA_GRPC_INSECURE=1. */
+  secret?: string | (() => string);
   /** Per-call deadline in milliseconds (default 10 000). */
   timeoutMs?: number;
 }
@@ -20,7 +20,8 @@ export interface CallerOptions {
 /** `metadata()` for streams, and `call(client.method)` → `(request) => Promise<response>` (rejects with the ServiceError). */
 export function unaryCaller(client: Client, options: CallerOptions) {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const metadata = () => (options.secret === undefined ? new Metadata() : authMetadata(options.secret));
+  const { secret } = options;
+  const metadata = () => (secret === undefined ? new Metadata() : authMetadata(typeof secret === 'function' ? secret() : secret));
   const call =
     <Req, Res>(method: Unary<Req, Res>) =>
     (request: Req) =>

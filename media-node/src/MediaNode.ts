@@ -24,6 +24,8 @@ import { RemotePart } from './RemotePart';
 import { createSpanService } from './spanService';
 import type { LocalMediaFactory } from './SessionMedia';
 import { WorkerPool } from './WorkerPool';
+import { staticRing, type SecretRing } from '../api/auth';
+import { secretsManagerRing } from './secrets';
 
 export interface MediaNodeOptions {
   /** Default: "<hostname>:<bound gRPC port>". */
@@ -33,8 +35,24 @@ export interface MediaNodeOptions {
   grpcPort?: number;
   /** host:port written to the registry; default the address actually bound. */
   grpcAdvertisedAddress?: string;
-  /** Shared secret callers present as `authorization: Bearer <secret>`. */
+  /**
+   * The signalling→node API's secret (callers present `authorization: Bearer <secret>`), and a previous one still
+   * accepted during a rotation. Or `secretArn`: a Secrets Manager secret the node reads (all its versions) itself.
+   */
   secret?: string;
+  secretPrevious?: string;
+  secretArn?: string;
+  /**
+   * The node↔node span API's own secret (what this node presents to other nodes and requires from them), its
+   * previous one, or its Secrets Manager secret. Unset in tests that give only `secret`: the node then uses the
+   * API secret for spans too (logged as `media-node.span-secret-shared`; never so on AWS).
+   */
+  spanSecret?: string;
+  spanSecretPrevious?: string;
+  spanSecretArn?: string;
+  /** Ready rings (tests): override the above. */
+  apiSecrets?: SecretRing;
+  spanSecrets?: SecretRing;
   /** Explicit opt-in to an unauthenticated API (loopback development only). */
   insecure?: boolean;
   listenIp?: string;
@@ -142,10 +160,7 @@ const POLICE_NOTICE_TTL_S = 60;
 
 export async function startMediaNode(options: MediaNodeOptions = {}): Promise<MediaNodeHandle> {
   const baseLogger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
-  if (!options.secret && !options.insecure) {
-    throw new Error('config.missing-secret: set MEDIA_NODE_SECRET, or MEDIA_GRPC_INSECURE=1 for loopback development');
-  }
-  const secret = options.secret || undefined;
+  const rings = await secretRings(options, baseLogger);
   const grpcHost = options.grpcHost ?? DEFAULTS.grpcHost;
   const listenIp = options.listenIp ?? DEFAULTS.listenIp;
   const workers = options.workers ?? availableParallelism();
@@ -162,6 +177,8 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
   const cleanup = async () => {
     for (const step of cleanups.reverse()) await step();
   };
+  // Secrets Manager rings re-read their secret on a timer: stopped with the node.
+  cleanups.push(() => { for (const ring of new Set([rings.api, rings.span])) (ring as { stop?(): void } | undefined)?.stop?.(); });
   try {
     const pool = await WorkerPool.start({
       count: workers,
@@ -196,7 +213,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
           homeNodeId: selfId,
           nodeId: far.nodeId,
           grpcAddress: far.grpcAddress,
-          api: connectMediaNodeSpan(far.grpcAddress, { secret }),
+          api: connectMediaNodeSpan(far.grpcAddress, { secret: rings.span && (() => rings.span!.current()) }),
           mainRouter: room.router,
           pipe,
           logger: baseLogger.child({ nodeId: selfId }),
@@ -227,13 +244,13 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
     const service = createMediaNodeService({
       rooms,
       admission,
-      secret,
+      secrets: rings.api,
       metrics,
       logger: baseLogger,
       farNodes,
       nodeId: () => selfId,
     });
-    const spanService = createSpanService({ parts, secret, logger: baseLogger });
+    const spanService = createSpanService({ parts, secrets: rings.span, logger: baseLogger });
 
     const server = new Server();
     server.addService(MediaNodeServiceDefinition, service.implementation);
@@ -423,7 +440,8 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       metrics: metricsAddress ?? null,
       publicAddress,
       workers: ports,
-      auth: secret ? 'shared-secret' : 'none',
+      auth: rings.api ? 'shared-secret' : 'none',
+      spanAuth: !rings.span ? 'none' : rings.span === rings.api ? 'api-secret' : 'span-secret',
       registry: registry?.tableName ?? null,
     });
 
@@ -477,4 +495,20 @@ async function shutdownGrpc(server: Server, endStreams: () => void): Promise<voi
       resolve();
     });
   });
+}
+
+/** The node's two secret rings from its options (undefined both: MEDIA_GRPC_INSECURE=1). */
+async function secretRings(options: MediaNodeOptions, logger: Logger): Promise<{ api?: SecretRing; span?: SecretRing }> {
+  const ring = async (name: string, given: SecretRing | undefined, secret?: string, previous?: string, arn?: string) =>
+    given ?? (arn ? await secretsManagerRing(arn, { name, logger }) : secret ? staticRing(secret, previous) : undefined);
+  const api = await ring('api', options.apiSecrets, options.secret, options.secretPrevious, options.secretArn);
+  if (!api && !options.insecure) {
+    throw new Error('config.missing-secret: set MEDIA_NODE_SECRET (or MEDIA_NODE_SECRET_ARN), or MEDIA_GRPC_INSECURE=1 for loopback development');
+  }
+  let span = await ring('span', options.spanSecrets, options.spanSecret, options.spanSecretPrevious, options.spanSecretArn);
+  if (!span && api) {
+    logger.warn('media-node.span-secret-shared', { why: 'no MEDIA_SPAN_SECRET / MEDIA_SPAN_SECRET_ARN: node-to-node calls use the API secret' });
+    span = api;
+  }
+  return { api, span };
 }

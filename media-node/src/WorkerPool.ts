@@ -126,7 +126,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   private async spawn(index: number): Promise<{ worker: types.Worker; webRtcServer: types.WebRtcServer }> {
     const { listenIp, announcedAddress, rtcPortBase } = this.options;
-    const worker = await mediasoup.createWorker({ logLevel: this.options.logLevel ?? 'warn' });
+    const worker = await withWorkerEnvironment(() => mediasoup.createWorker({ logLevel: this.options.logLevel ?? 'warn' }));
     try {
       const port = rtcPortBase === 0 ? 0 : rtcPortBase + index;
       const listen = { ip: listenIp, port, ...(announcedAddress ? { announcedAddress } : {}) };
@@ -176,5 +176,27 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * attempt)));
       }
     }
+  }
+}
+
+/**
+ * What a mediasoup worker may see of the node's environment: the dynamic linker's and locale settings, and
+ * mediasoup's own variables. Everything else (secrets, AWS credentials, table names) stays with the node.
+ */
+export const WORKER_ENV_ALLOWED = /^(PATH|LD_LIBRARY_PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|MEDIASOUP_[A-Z_]+)$/;
+
+/**
+ * Runs `create` (mediasoup.createWorker) with process.env cut to WORKER_ENV_ALLOWED. mediasoup spawns the worker
+ * with `{ ...process.env }` and takes no env option; it spawns synchronously inside createWorker (before its
+ * first await), so the cut environment is in place exactly while the child is spawned and restored before
+ * anything else runs.
+ */
+export function withWorkerEnvironment<T>(create: () => T): T {
+  const full = process.env;
+  process.env = Object.fromEntries(Object.entries(full).filter(([name]) => WORKER_ENV_ALLOWED.test(name)));
+  try {
+    return create();
+  } finally {
+    process.env = full;
   }
 }

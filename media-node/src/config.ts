@@ -4,6 +4,13 @@ import type { MediaNodeOptions } from './MediaNode';
 import { DEFAULT_PIPE_PORTS, parsePortRange } from './pipe-ports';
 import { DEFAULT_POLICE_LIMITS, type PoliceLimits } from './ProducerPolice';
 
+/** Secrets the node reads from its environment; configFromEnv deletes them from it once read. */
+export const SECRET_ENV_VARS = ['MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_PREVIOUS', 'MEDIA_SPAN_SECRET', 'MEDIA_SPAN_SECRET_PREVIOUS'] as const;
+
+/**
+ * The node's options from `env`. The secrets (SECRET_ENV_VARS) are deleted from `env` once read: nothing
+ * started from this process later (mediasoup copies process.env into every worker) can inherit them.
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOptions {
   const int = (name: string, options: { min?: number } = {}): number | undefined => {
     const raw = env[name];
@@ -17,12 +24,20 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
   const str = (name: string): string | undefined => (env[name] ? env[name] : undefined);
   const flag = (name: string): boolean => env[name] === '1' || env[name] === 'true';
 
+  const secrets = Object.fromEntries(SECRET_ENV_VARS.map((name) => [name, str(name)]));
+  for (const name of SECRET_ENV_VARS) delete env[name];
+
   return {
     nodeId: str('MEDIA_NODE_ID'),
     grpcHost: str('MEDIA_GRPC_HOST'),
     grpcPort: int('MEDIA_GRPC_PORT'),
     grpcAdvertisedAddress: str('MEDIA_GRPC_ADVERTISED_ADDRESS'),
-    secret: str('MEDIA_NODE_SECRET'),
+    secret: secrets.MEDIA_NODE_SECRET,
+    secretPrevious: secrets.MEDIA_NODE_SECRET_PREVIOUS,
+    secretArn: str('MEDIA_NODE_SECRET_ARN'),
+    spanSecret: secrets.MEDIA_SPAN_SECRET,
+    spanSecretPrevious: secrets.MEDIA_SPAN_SECRET_PREVIOUS,
+    spanSecretArn: str('MEDIA_SPAN_SECRET_ARN'),
     insecure: flag('MEDIA_GRPC_INSECURE'),
     listenIp: str('MEDIA_LISTEN_IP'),
     announcedAddress: str('MEDIA_ANNOUNCED_ADDRESS'),

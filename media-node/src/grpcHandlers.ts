@@ -1,7 +1,7 @@
 // What the node's two gRPC services (the API for the signalling side, MediaNodeSpan between nodes) share:
 // the shared-secret check on every call, MediaError → gRPC status, and the unary handler around a promise.
 import type { handleUnaryCall, Metadata, ServerWritableStream, StatusObject } from '@grpc/grpc-js';
-import { isAuthorized } from '../api/auth';
+import { isAuthorized, type SecretRing } from '../api/auth';
 import { MediaError } from '../api/errors';
 
 export interface GrpcHandlers {
@@ -13,11 +13,11 @@ export interface GrpcHandlers {
 }
 
 /**
- * `secret` undefined only when the node runs with MEDIA_GRPC_INSECURE=1. `onFailure` sees every failed call
- * (metrics, logs) with the MediaError it is answered with.
+ * `secrets` (the ring of this API: every secret it accepts now) undefined only when the node runs with
+ * MEDIA_GRPC_INSECURE=1. `onFailure` sees every failed call (metrics, logs) with the MediaError it is answered with.
  */
-export function grpcHandlers(secret: string | undefined, onFailure: (method: string, failure: MediaError, error: unknown) => void): GrpcHandlers {
-  const authorized = (metadata: Metadata) => secret === undefined || isAuthorized(metadata, secret);
+export function grpcHandlers(secrets: SecretRing | undefined, onFailure: (method: string, failure: MediaError, error: unknown) => void): GrpcHandlers {
+  const authorized = (metadata: Metadata) => secrets === undefined || isAuthorized(metadata, secrets.accepted());
   const unauthenticated = () => new MediaError('unauthenticated', 'missing or wrong shared secret');
   const toStatus = (method: string, error: unknown): Partial<StatusObject> => {
     const failure =

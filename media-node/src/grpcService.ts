@@ -1,4 +1,5 @@
 // Thin adapter: gRPC calls → Rooms, with caller authentication and MediaError → status mapping.
+import type { SecretRing } from '../api/auth';
 import type { handleServerStreamingCall } from '@grpc/grpc-js';
 import {
   HistoryEntry_Kind,
@@ -24,8 +25,8 @@ export interface ServiceDeps {
   nodeId?: () => string;
   /** Checks every new room and every join against its worker's load. */
   admission: Admission;
-  /** Undefined only when the node runs with MEDIA_GRPC_INSECURE=1. */
-  secret: string | undefined;
+  /** The secrets of the signalling→node API (undefined: MEDIA_GRPC_INSECURE=1). */
+  secrets: SecretRing | undefined;
   metrics: Metrics;
   logger: Logger;
 }
@@ -36,8 +37,8 @@ export interface MediaNodeService {
   endStreams(): void;
 }
 
-export function createMediaNodeService({ rooms, admission, secret, metrics, logger, farNodes, nodeId }: ServiceDeps): MediaNodeService {
-  const { unary, admitStream } = grpcHandlers(secret, (method, failure, error) => {
+export function createMediaNodeService({ rooms, admission, secrets, metrics, logger, farNodes, nodeId }: ServiceDeps): MediaNodeService {
+  const { unary, admitStream } = grpcHandlers(secrets, (method, failure, error) => {
     metrics.callFailures.inc({ method, reason: failure.reason });
     if (failure.reason === 'internal') logger.error('media-node.call-failed', { method, error });
   });

@@ -1,5 +1,7 @@
 // Thin adapter: node-to-node gRPC calls (MediaNodeSpan: a room's home node driving a part of the room
-// hosted here) → PartHost, with the same shared-secret authentication as the media node's API.
+// hosted here) → PartHost, authenticated by its own secret
+// (the span secret: a caller holding only the signalling→node secret is refused here, and the other way round).
+import type { SecretRing } from '../api/auth';
 import type { handleServerStreamingCall } from '@grpc/grpc-js';
 import type { MediaNodeSpanServer, SessionLost, WatchPartRequest } from '../../gen/medianode/v1/media_node';
 import type { Logger } from '../../lib/log';
@@ -8,13 +10,13 @@ import type { PartHost } from './PartHost';
 
 export interface SpanServiceDeps {
   parts: PartHost;
-  /** Undefined only when the node runs with MEDIA_GRPC_INSECURE=1. */
-  secret: string | undefined;
+  /** The span secrets (undefined: MEDIA_GRPC_INSECURE=1). */
+  secrets: SecretRing | undefined;
   logger: Logger;
 }
 
-export function createSpanService({ parts, secret, logger }: SpanServiceDeps): { implementation: MediaNodeSpanServer; endStreams(): void } {
-  const { unary, admitStream, toStatus } = grpcHandlers(secret, (method, failure, error) => {
+export function createSpanService({ parts, secrets, logger }: SpanServiceDeps): { implementation: MediaNodeSpanServer; endStreams(): void } {
+  const { unary, admitStream, toStatus } = grpcHandlers(secrets, (method, failure, error) => {
     if (failure.reason === 'internal' || failure.reason === 'unauthenticated') logger.warn('media-node.span-call-failed', { method, error });
   });
 

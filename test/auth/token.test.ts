@@ -214,6 +214,24 @@ describe('a JWKS URL', () => {
     assert.ok(lines.some((l) => JSON.parse(l).msg === 'token.jwks-refresh-failed'), lines.join('\n'));
   });
 
+  test('the fallback has a maximum staleness: past maxStaleMs after the last fetch, tokens are refused until a fetch works', async () => {
+    reset();
+    let clock = Date.now();
+    const lines: string[] = [];
+    const v = verifier(jwksFromUrl(url, {
+      cacheMaxAgeMs: 0, cooldownMs: 0, maxStaleMs: 60_000, now: () => clock, log: createLogger({ write: (l) => lines.push(l) }),
+    }));
+    await v.verify(await live(ed), now());
+    failing = true; // the issuer becomes unreachable (it may have removed this key meanwhile)
+    clock += 59_000;
+    assert.equal((await v.verify(await live(ed), now())).userId, '42', 'within the bound the last set still verifies');
+    clock += 2_000;
+    await refused(v.verify(await live(ed), now()), /signing keys \(JWKS\) could not be fetched/);
+    assert.ok(lines.some((l) => JSON.parse(l).msg === 'token.jwks-too-stale'), lines.join('\n'));
+    failing = false; // back: a fresh fetch verifies again
+    assert.equal((await v.verify(await live(ed), now())).userId, '42');
+  });
+
   test('during an outage the failed URL is retried once per cooldown, not for every token', async () => {
     reset();
     const v = verifier(jwksFromUrl(url, { cacheMaxAgeMs: 0, cooldownMs: 600_000 }));
@@ -269,6 +287,14 @@ describe('settings from the environment', () => {
       readParameter: async (name) => (name === '/p' ? JSON.stringify(jwksOf(rs)) : ''),
     });
     await v.verify(await mint(rs), at);
+  });
+
+  test('on AWS (a Lambda environment) the audience is required unless explicitly waived', async () => {
+    const aws = { AWS_LAMBDA_FUNCTION_NAME: 'HarmonyVoice-ConnectHandler', TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey) };
+    await assert.rejects(tokenVerifierFromEnv(aws, noSsm), /config\.missing-token-audience/);
+    await tokenVerifierFromEnv({ ...aws, TOKEN_AUDIENCE: 'harmony-voice' }, noSsm);
+    await tokenVerifierFromEnv({ ...aws, TOKEN_AUDIENCE_WAIVED: '1' }, noSsm);
+    await tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey) }, noSsm); // locally: optional
   });
 
   test('configuration mistakes fail loudly', async () => {

@@ -3,14 +3,26 @@ import { describe, it } from 'node:test';
 import { ConfigError, configFromContext, DEFAULTS, pipePortRange, rtcPortRange } from '../../infra/config';
 import { DEFAULT_PIPE_PORTS } from '../../media-node/src/pipe-ports';
 
-const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => configFromContext((k) => context[k], env);
+/** Context as a deployment gives it: with the tokens' audience (required, issue 18), unless the test says otherwise. */
+const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = { CDK_DEFAULT_REGION: 'eu-west-1' }) =>
+  configFromContext((k) => ({ tokenAudience: 'harmony-voice', ...context })[k], env);
 
 describe('infra config', () => {
+  it('requires the tokens\' audience: synth refuses without tokenAudience unless explicitly waived', () => {
+    const bare = (context: Record<string, unknown>) => configFromContext((k) => ({ region: 'eu-west-1', ...context })[k], {});
+    const refusedFor = (key: string) => (e: unknown) => e instanceof ConfigError && e.key === key;
+    assert.throws(() => bare({}), refusedFor('tokenAudience'));
+    assert.throws(() => bare({ tokenAudience: ' , ' }), refusedFor('tokenAudience'));
+    assert.equal(bare({ tokenAudience: 'https://voice.example.org' }).tokenAudience, 'https://voice.example.org');
+    assert.equal(bare({ tokenAudienceWaived: 'true' }).tokenAudienceWaived, true);
+    assert.throws(() => bare({ tokenAudience: 'x', tokenAudienceWaived: true }), refusedFor('tokenAudienceWaived'));
+  });
+
   it('defaults to a small production-shaped deployment, region from the CLI environment', () => {
     const config = fromContext({}, { CDK_DEFAULT_REGION: 'us-east-1' });
-    assert.deepEqual({ ...config, region: undefined }, { ...DEFAULTS, region: undefined, account: undefined });
+    assert.deepEqual({ ...config, region: undefined }, { ...DEFAULTS, tokenAudience: 'harmony-voice', region: undefined, account: undefined });
     assert.equal(config.region, 'us-east-1');
-    assert.equal(fromContext({}).region, undefined);
+    assert.equal(fromContext({ frontDoor: false }, {}).region, undefined, 'environment-agnostic without the front door');
     // One truth for the pipe ports: the media node's default range.
     assert.deepEqual(pipePortRange(config), DEFAULT_PIPE_PORTS);
     assert.deepEqual(pipePortRange(fromContext({ pipePortMin: '46000', pipePortMax: '46099' })), { min: 46000, max: 46099 });
@@ -56,6 +68,14 @@ describe('infra config', () => {
     rejects({ reaperShardGroups: 6 }, 'reaperShardGroups'); // an EventBridge rule takes at most 5 targets
     rejects({ reaperShardGroups: 0 }, 'reaperShardGroups');
     rejects({ reaperReservedConcurrency: -1 }, 'reaperReservedConcurrency');
+    rejects({ reaperReservedConcurrency: 0 }, 'reaperReservedConcurrency'); // a flood would starve the sweep
+    rejects({ reaperReservedConcurrency: 3, reaperShardGroups: 4 }, 'reaperReservedConcurrency'); // one per group at least
+    rejects({ connectReservedConcurrency: 0 }, 'connectReservedConcurrency');
+    rejects({ defaultReservedConcurrency: 0 }, 'defaultReservedConcurrency');
+    rejects({ defaultReservedConcurrency: 'lots' }, 'defaultReservedConcurrency');
+    rejects({ frontDoorUpgradesPerIpPerMinute: 9 }, 'frontDoorUpgradesPerIpPerMinute'); // WAF's minimum is 10
+    rejects({ tokenGraceSeconds: 0 }, 'tokenGraceSeconds');
+    assert.throws(() => fromContext({}, {}), (e: unknown) => e instanceof ConfigError && e.key === 'frontDoor', 'the front door needs a region');
     rejects({ pipePortMin: 45100, pipePortMax: 45099 }, 'pipePortMax');
     rejects({ pipePortMin: 40001, pipePortMax: 40100 }, 'pipePortMin'); // overlaps the RTC ports 40000..40001
     rejects({ grpcPort: 45500 }, 'grpcPort'); // inside the default pipe range

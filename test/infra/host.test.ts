@@ -186,18 +186,18 @@ echo '{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":"{\\"level\\":\\"erro
     assert.equal(readFileSync(join(state, 'journal.cursor'), 'utf8').trim(), 'c1', 'the cursor moved after the successful upload');
   });
 
-  it('launcher: puts the secret from Secrets Manager into the node’s environment only', () => {
+  it('launcher: execs the node with no secret in its environment (the node reads Secrets Manager itself)', () => {
     const { bin, log } = fakeBin('launcher', { aws: 'echo s3cr3t-value' });
     const node = join(bin, 'node');
-    writeFileSync(node, '#!/bin/bash\necho "secret=$MEDIA_NODE_SECRET args=$*"\n');
+    writeFileSync(node, '#!/bin/bash\necho "secret=${MEDIA_NODE_SECRET:-none} span=${MEDIA_SPAN_SECRET:-none} args=$*"\n');
     chmodSync(node, 0o755);
     const run = spawnSync('bash', [join(HOST, 'start-media-node.sh')], {
       encoding: 'utf8',
       env: { PATH: `${bin}:/usr/bin:/bin`, NODE_BIN: node, MEDIA_NODE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:1:secret:x' },
     });
     assert.equal(run.status, 0, run.stderr);
-    assert.match(run.stdout, /^secret=s3cr3t-value args=--enable-source-maps .*\/host\/\.\.\/main\.mjs$/m);
-    assert.match(readFileSync(log, 'utf8'), /aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:us-east-1:1:secret:x --query SecretString --output text/);
+    assert.match(run.stdout, /^secret=none span=none args=--enable-source-maps .*\/host\/\.\.\/main\.mjs$/m);
+    assert.equal(readFileSync(log, 'utf8'), '', 'no AWS CLI call: no secret passes through the launcher');
   });
 });
 
@@ -221,7 +221,7 @@ describe('install.sh (fake AWS, dpkg, systemd; real checksums and file layout)',
     writeFileSync(join(app, 'worker/DEBIAN_CODENAME'), `${codename}\n`);
     writeChecksums(app);
     if (badChecksum) writeFileSync(worker, '#!/bin/bash\nexit 41 # altered\n');
-    writeFileSync(join(conf, 'node.env'), 'MEDIA_GRPC_PORT=50051\nMEDIA_DRAIN_TIMEOUT_MS=600000\nMEDIA_METRICS_PORT=9464\n');
+    writeFileSync(join(conf, 'node.env'), 'MEDIA_GRPC_PORT=50051\nMEDIA_DRAIN_TIMEOUT_MS=600000\nMEDIA_METRICS_PORT=9464\nMEDIA_NODE_ID_PREFIX=arn:aws:ec2:eu-west-1:123456789012:instance/\n');
     writeFileSync(join(conf, 'fleet.env'), 'AWS_REGION=eu-west-1\nHARMONY_ASG_NAME=grp\nHARMONY_LAUNCH_HOOK=launch-media-node\nHARMONY_STACK_NAME=stk\nHARMONY_SIGNAL_RESOURCE=Nodes1\nHARMONY_READY_TIMEOUT_SECONDS=15\nHARMONY_LOG_GROUP=node-logs\n');
     return { app, conf };
   }
@@ -274,7 +274,9 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
     assert.ok(order('journalctl') < order('aws cloudformation'), 'ready line first, then the signal');
     assert.ok(order('systemctl enable --now harmony-media-load.service') < order('aws cloudformation'), 'watchdog and helpers start once serving');
     const env = readFileSync(join(conf, 'node.env'), 'utf8');
-    for (const line of ['MEDIA_NODE_ID=i-0abc', 'MEDIA_INSTANCE_ID=i-0abc', 'MEDIA_AUTOSCALING_GROUP=grp', 'MEDIA_GRPC_ADVERTISED_ADDRESS=10.0.1.7:50051',
+    // The node id is the instance ARN: what IAM's ec2:SourceInstanceARN names, so the node's writes can be bound to its
+    // own registry partition (infra/media-fleet-stack.ts).
+    for (const line of ['MEDIA_NODE_ID=arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc', 'MEDIA_INSTANCE_ID=i-0abc', 'MEDIA_AUTOSCALING_GROUP=grp', 'MEDIA_GRPC_ADVERTISED_ADDRESS=10.0.1.7:50051',
       // The node-to-node pipe listens on, and is announced as, the private IPv4 (IMDS local-ipv4).
       'MEDIA_PIPE_LISTEN_IP=10.0.1.7', 'MEDIA_PIPE_ANNOUNCED_ADDRESS=10.0.1.7']) {
       assert.ok(env.includes(`${line}\n`), line);
@@ -305,7 +307,8 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
 
 describe('user data', () => {
   const settings: MediaHostSettings = {
-    region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', autoScalingGroupName: 'grp',
+    region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', spanSecretArn: 'arn:span-secret', autoScalingGroupName: 'grp',
+    nodeIdPrefix: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
     lifecycleHookName: 'hook', launchHookName: 'launch-hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
     pipePorts: '45000-45999', stackName: 'HarmonyVoice-MediaFleet', signalResource: 'Nodes1234', readyTimeoutSeconds: 600, logGroup: 'node-logs',
   };

@@ -61,9 +61,10 @@ describe('cdk-nag AwsSolutions', () => {
   it('passes the default configuration with every suppression reasoned and in use', () => {
     const { acks } = checkApp({});
     const rules = new Set(acks.filter((a) => a.id.startsWith('AwsSolutions-')).map((a) => a.id.replace(/\[.*$/, '')));
-    // The deliberate exceptions, and nothing else.
+    // The deliberate exceptions, and nothing else (CFR1/3/4: the front door's distribution, infra/signalling/front-door.ts).
     assert.deepEqual([...rules].sort(), [
-      'AwsSolutions-APIG4', 'AwsSolutions-AS3', 'AwsSolutions-EC23', 'AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-SMG4',
+      'AwsSolutions-APIG4', 'AwsSolutions-AS3', 'AwsSolutions-CFR1', 'AwsSolutions-CFR3', 'AwsSolutions-CFR4', 'AwsSolutions-EC23',
+      'AwsSolutions-IAM4', 'AwsSolutions-IAM5', 'AwsSolutions-SMG4',
     ]);
     // No runtime exception: the handlers run the latest Node.js runtime, nothing deprecated is acknowledged.
     assert.ok(!acks.some((a) => a.id === 'AwsSolutions-L1' || a.id.endsWith('W2531')), 'no runtime acknowledgements');
@@ -88,6 +89,12 @@ describe('cdk-nag AwsSolutions', () => {
     assert.ok(!acks.some((a) => /AmazonSSMManagedInstanceCore|ssm:GetParameter/.test(a.id)), 'nothing account-wide acknowledged');
     for (const [, fn] of resourcesOf(s.templates.signalling, 'AWS::Lambda::Function')) assert.equal(fn.Properties.Runtime, 'nodejs24.x');
     assert.ok(!acks.some((a) => a.id === 'AwsSolutions-L1' || a.id.endsWith('W2531')), 'no runtime exceptions on the latest runtime');
+  });
+
+  it('passes without the front door, environment-agnostic (no region)', () => {
+    const { s } = checkApp({ frontDoor: false, region: '' });
+    assert.equal(s.frontDoor, undefined);
+    assert.equal(s.config.region, undefined);
   });
 
   it('catches a violation it has not been told about (control)', () => {

@@ -4,7 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import { BY_NODE_INDEX, DUE_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../../data/tables';
+import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../../data/tables';
+import { nodePartition } from '../../routing/NodeRegistry';
 import { SWEEP_SCHEDULE } from '../../functions/voice/Sweep';
 import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
@@ -181,7 +182,7 @@ describe('signalling stack', () => {
     assert.deepEqual(shards.sort((a, b) => a - b), [...Array(SWEEP_SHARDS).keys()], 'every shard swept, by exactly one group');
     const reaper = t.toJSON().Resources[functionId('reaper')];
     assert.ok(reaper.Properties.Timeout >= 70, `reaper timeout ${reaper.Properties.Timeout}s`);
-    assert.equal(reaper.Properties.ReservedConcurrentExecutions, undefined, 'no reserved concurrency unless configured');
+    assert.equal(reaper.Properties.ReservedConcurrentExecutions, DEFAULTS.reaperReservedConcurrency, 'reserved concurrency, never none');
     // It has no event to derive the @connections endpoint from: it is told this API's stage URL.
     const endpoint = JSON.stringify(reaper.Properties.Environment.Variables.CONNECTIONS_ENDPOINT);
     assert.match(endpoint, new RegExp(`"Ref":"${logicalId(s.signalling, s.signalling.api)}"`));
@@ -217,7 +218,7 @@ describe('signalling stack', () => {
       const arns = resourcesOfStatement(statements[0]).map(flatten).sort();
       assert.equal(arns.length, 2);
       for (const [i, method] of ['DELETE', 'POST'].entries()) {
-        assert.match(arns[i]!, new RegExp(`^arn:«.*»:execute-api:«.*»:«.*»:«\\{"Ref":"${apiId}"\\}»/v1/${method}/@connections/\\*$`));
+        assert.match(arns[i]!, new RegExp(`^arn:«.*»:execute-api:(«.*»|[a-z0-9-]+):«.*»:«\\{"Ref":"${apiId}"\\}»/v1/${method}/@connections/\\*$`));
       }
     }
   });
@@ -231,7 +232,7 @@ describe('signalling stack', () => {
     assert.deepEqual(granted('connect', /MediaNodes/), []);
     for (const name of ['default', 'disconnect'] as const) {
       assert.ok(!granted(name, /VoiceState/).includes('dynamodb:Scan'), `${name} never scans`);
-      assert.deepEqual(granted(name, /MediaNodes/), ['dynamodb:Query'], `${name} reads the registry only (its NODE partition; nothing calls getNode)`);
+      assert.deepEqual(granted(name, /MediaNodes/), ['dynamodb:Query'], `${name} reads the registry only (its LISTING index; nothing calls getNode)`);
     }
     assert.ok(!granted('reaper', /VoiceState/).includes('dynamodb:Scan'), 'no periodic path scans');
     assert.ok(granted('reaper', /MediaNodes/).includes('dynamodb:DeleteItem'), 'the reaper deletes LOST records');
@@ -240,10 +241,19 @@ describe('signalling stack', () => {
         assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
         assert.ok(!actionsOf(st).some((a) => a.includes('*')), `${name}: no wildcard actions`);
       }
-      const onIndexes = dynamo(name).filter((st) => /\/index\//.test(tableArn(st)));
+      const onIndexes = dynamo(name).filter((st) => /\/index\//.test(tableArn(st)) && /VoiceState/.test(tableArn(st)));
+      // The registry is read through its LISTING index (every item in its writer's partition: data/tables.ts).
+      const registry = dynamo(name).filter((st) => /MediaNodes/.test(tableArn(st)));
+      // Reads (Query) only on the LISTING index, never the base table; the reaper's deletes only on the base table.
+      for (const st of registry) {
+        // (CDK merges statements with the same actions: the reaper's Query of its state indexes may share this one.)
+        const where = resourcesOfStatement(st).map(flatten).filter((r) => /MediaNodes/.test(r)).map((r) => r.split('/index/')[1] ?? 'table');
+        assert.deepEqual(where, [actionsOf(st).every((a) => a === 'dynamodb:Query') ? LISTING_INDEX.indexName : 'table'], `${name}: ${actionsOf(st).join(',')}`);
+        assert.ok(actionsOf(st).every((a) => a === 'dynamodb:Query') || !actionsOf(st).includes('dynamodb:Query'), `${name}: reads and writes in separate statements`);
+      }
       if (name === 'reaper') {
         assert.deepEqual(onIndexes.flatMap(actionsOf), ['dynamodb:Query'], 'the reaper queries the sweep indexes');
-        assert.deepEqual(onIndexes.flatMap(resourcesOfStatement).map((r) => flatten(r).split('/index/')[1]).sort(), [BY_NODE_INDEX.indexName, DUE_INDEX.indexName].sort());
+        assert.deepEqual(onIndexes.flatMap(resourcesOfStatement).map(flatten).filter((r) => /VoiceState/.test(r)).map((r) => r.split('/index/')[1]).sort(), [BY_NODE_INDEX.indexName, DUE_INDEX.indexName].sort());
       } else {
         assert.equal(onIndexes.length, 0, `${name} reads no index`);
       }
@@ -295,7 +305,7 @@ describe('signalling stack', () => {
     assert.equal(accounts.length, 1);
     assert.ok([t.toJSON().Resources[stageId].DependsOn].flat().includes(accounts[0]![0]));
     const url = flatten(t.toJSON().Outputs.WebSocketUrl.Value);
-    assert.match(url, /^wss:\/\/«\{"Ref":"VoiceApi[0-9A-F]+"\}»\.execute-api\.«.*»\.«.*»\/v1$/);
+    assert.match(url, /^wss:\/\/«\{"Ref":"VoiceApi[0-9A-F]+"\}»\.execute-api\.(«.*»|eu-west-1)\.«.*»\/v1$/);
   });
 });
 
@@ -315,7 +325,7 @@ describe('data stack', () => {
       const indexAttributes = (def.indexes ?? []).flatMap((i) => [i.partitionKey, ...(i.sortKey ? [i.sortKey] : [])]);
       assert.deepEqual(
         [...p.AttributeDefinitions].sort((a: Json, b: Json) => a.AttributeName.localeCompare(b.AttributeName)),
-        [{ name: def.partitionKey, type: 'S' }, { name: def.sortKey, type: 'S' }, ...indexAttributes]
+        [...new Map([{ name: def.partitionKey, type: 'S' }, { name: def.sortKey, type: 'S' }, ...indexAttributes].map((a) => [a.name, a])).values()]
           .map((a) => ({ AttributeName: a.name, AttributeType: a.type }))
           .sort((a, b) => a.AttributeName.localeCompare(b.AttributeName)),
       );
@@ -341,7 +351,26 @@ describe('data stack', () => {
     assert.deepEqual(byNode.KeySchema, [{ AttributeName: 'onNode', KeyType: 'HASH' }]);
     for (const index of indexes) assert.deepEqual(index.Projection, { ProjectionType: 'KEYS_ONLY' });
     const [, nodes] = resourcesOf(s.templates.data, 'AWS::DynamoDB::Table').find(([id]) => id.startsWith(NODES_TABLE.logicalId))!;
-    assert.equal(nodes.Properties.GlobalSecondaryIndexes, undefined, 'the registry needs no index: LOST#<shard> partitions');
+    // One index on the registry (one GSI per table update): every item is in its writer's partition, listed here.
+    assert.deepEqual(nodes.Properties.GlobalSecondaryIndexes, [{
+      IndexName: LISTING_INDEX.indexName,
+      KeySchema: [{ AttributeName: 'listing', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      Projection: { ProjectionType: 'ALL' },
+    }]);
+  });
+
+  it('generates the span secret apart from the API secret: only the media nodes can read it', () => {
+    const secrets = resourcesOf(s.templates.data, 'AWS::SecretsManager::Secret').map(([id]) => id);
+    assert.equal(secrets.filter((id) => id.startsWith('MediaNodeSecret')).length, 1);
+    assert.equal(secrets.filter((id) => id.startsWith('MediaSpanSecret')).length, 1);
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      assert.doesNotMatch(JSON.stringify(statementsOfFunction(name)), /MediaSpanSecret/, `${name} cannot read the span secret`);
+      assert.doesNotMatch(JSON.stringify(s.templates.signalling.toJSON().Resources[functionId(name)].Properties.Environment), /MediaSpanSecret/);
+    }
+    const [roleId] = resourcesOf(s.templates.mediaFleet, 'AWS::IAM::Role')[0]!;
+    const reads = policyStatementsOf(s.templates.mediaFleet, roleId).filter((st) => actionsOf(st).includes('secretsmanager:GetSecretValue'));
+    assert.match(JSON.stringify(reads), /MediaNodeSecret/);
+    assert.match(JSON.stringify(reads), /MediaSpanSecret/);
   });
 
   it('generates the media node secret in Secrets Manager (no value in the template)', () => {
@@ -604,8 +633,18 @@ describe('media fleet stack', () => {
     assert.match(text, /MediaNodes/);
     assert.doesNotMatch(text, /VoiceState/, 'media nodes never touch signalling state');
     assert.doesNotMatch(text, /"ssm:/, 'no parameter reads');
-    const registry = statements.find((st) => actionsOf(st).includes('dynamodb:PutItem'));
-    assert.deepEqual(actionsOf(registry).sort(), ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']);
+    // Writes: only in its own registry partition, NODE#<its instance ARN> (IAM's ec2:SourceInstanceARN).
+    const writes = statements.filter((st) => actionsOf(st).some((a) => /dynamodb:(Put|Delete|Update|BatchWrite)/.test(a)));
+    assert.equal(writes.length, 1, 'one statement writes the registry');
+    assert.deepEqual(actionsOf(writes[0]).sort(), ['dynamodb:DeleteItem', 'dynamodb:PutItem']);
+    assert.deepEqual(writes[0].Condition, { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['NODE#${ec2:SourceInstanceARN}'] } });
+    assert.equal(nodePartition('${ec2:SourceInstanceARN}'), 'NODE#${ec2:SourceInstanceARN}', 'the key scheme the registry writes');
+    const reads = statements.find((st) => actionsOf(st).includes('dynamodb:Query'));
+    assert.deepEqual(actionsOf(reads).sort(), ['dynamodb:GetItem', 'dynamodb:Query']);
+    assert.match(JSON.stringify(reads.Resource), new RegExp(`/index/${LISTING_INDEX.indexName}`));
+    // The node id the registry is keyed by is the instance ARN: prefix in the user data, instance id appended at boot.
+    const [, template] = resourcesOf(t, 'AWS::EC2::LaunchTemplate')[0]!;
+    assert.match(flatten(template.Properties.LaunchTemplateData.UserData), /\nMEDIA_NODE_ID_PREFIX=arn:«\{"Ref":"AWS::Partition"\}»:ec2:eu-west-1:«\{"Ref":"AWS::AccountId"\}»:instance\/\n/);
     const metric = statements.find((st) => actionsOf(st).includes('cloudwatch:PutMetricData'));
     assert.deepEqual(metric.Condition, { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } });
     const own = statements.find((st) => actionsOf(st).includes('autoscaling:CompleteLifecycleAction'));

@@ -10,7 +10,7 @@ import { repoPath } from '../../infra/paths';
 
 export interface Synthesized extends VoiceStacks {
   readonly app: App;
-  readonly templates: { network: Template; data: Template; signalling: Template; mediaFleet: Template };
+  readonly templates: { network: Template; data: Template; signalling: Template; mediaFleet: Template; frontDoorWaf?: Template; frontDoor?: Template };
 }
 
 export interface SynthOptions {
@@ -29,6 +29,10 @@ export function synthVoiceApp(options: SynthOptions = {}): Synthesized {
     context: {
       ...cdkJson.context,
       ...(options.skipBundling ? { 'aws:cdk:bundling-stacks': [] } : {}),
+      // Required (synth refuses without it or an explicit waiver): what a deployment sets.
+      tokenAudience: 'harmony-voice',
+      // The front door (on by default) needs a target region: its WAF is in us-east-1 with a cross-region reference.
+      region: 'eu-west-1',
       ...options.context,
     },
   });
@@ -43,6 +47,10 @@ export function synthVoiceApp(options: SynthOptions = {}): Synthesized {
       data: Template.fromStack(stacks.data),
       signalling: Template.fromStack(stacks.signalling),
       mediaFleet: Template.fromStack(stacks.mediaFleet),
+      ...(stacks.frontDoor && {
+        frontDoorWaf: Template.fromStack(stacks.frontDoor.waf),
+        frontDoor: Template.fromStack(stacks.frontDoor.distribution),
+      }),
     },
   };
 }

@@ -6,7 +6,7 @@ import { ConfigError, configFromContext, DEFAULTS } from '../../infra/config';
 import { HANDLERS, tokenEnvironment } from '../../infra/signalling-stack';
 import { resourcesOf, synthVoiceApp, type Synthesized } from './synth';
 
-const fromContext = (context: Record<string, unknown>) => configFromContext((k) => context[k], {});
+const fromContext = (context: Record<string, unknown>) => configFromContext((k) => ({ region: 'eu-west-1', ...context })[k], {});
 const ISSUER_CONTEXT = {
   tokenIssuer: 'https://id.example.org/',
   tokenJwksUrl: 'https://id.example.org/.well-known/jwks.json',
@@ -21,7 +21,7 @@ describe('token issuer settings (context)', () => {
     assert.equal(config.tokenJwksUrl, ISSUER_CONTEXT.tokenJwksUrl);
     assert.equal(config.tokenAudience, 'harmony-voice');
     for (const bad of ['http://id.example.org/jwks.json', 'id.example.org/jwks', 'https://']) {
-      assert.throws(() => fromContext({ tokenJwksUrl: bad }), (e: unknown) => e instanceof ConfigError && e.key === 'tokenJwksUrl', bad);
+      assert.throws(() => fromContext({ tokenAudience: 'v', tokenJwksUrl: bad }), (e: unknown) => e instanceof ConfigError && e.key === 'tokenJwksUrl', bad);
     }
   });
 
@@ -34,7 +34,13 @@ describe('token issuer settings (context)', () => {
       TOKEN_USER_CLAIM: 'harmony_user_id',
       TOKEN_GRANTS_CLAIM: 'https://harmony.example.org/voice',
     });
-    assert.deepEqual(tokenEnvironment(DEFAULTS, resolve), { TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter) });
+    assert.deepEqual(tokenEnvironment({ ...DEFAULTS, tokenAudience: 'v' }, resolve), {
+      TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter), TOKEN_AUDIENCE: 'v',
+    });
+    // Waived explicitly: the functions are told so (on AWS they refuse to start with no audience otherwise).
+    assert.deepEqual(tokenEnvironment(fromContext({ tokenAudienceWaived: true }), resolve), {
+      TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter), TOKEN_AUDIENCE_WAIVED: '1',
+    });
   });
 
   describe('synthesized with a JWKS URL', () => {

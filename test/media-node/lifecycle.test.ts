@@ -103,7 +103,7 @@ describe('drain', () => {
         ['a', 'drained', node.nodeId],
         ['b', 'drained', node.nodeId],
       ]);
-      for (const l of lost) await registry.deleteLostSession(l.roomId, l.sessionId);
+      for (const l of lost) await registry.deleteLostSession(l.roomId, l.sessionId, l.nodeId);
     } finally {
       await stop();
     }
@@ -128,7 +128,7 @@ describe('worker death', () => {
       const rejoined = await joinSession(api, '4:1', 'a2', '21');
       assert.ok(rejoined.transports.consumerTransport);
       await waitFor(async () => (await registry.listLostSessions()).length === 2, 3000, 'lost records');
-      for (const l of await registry.listLostSessions()) await registry.deleteLostSession(l.roomId, l.sessionId);
+      for (const l of await registry.listLostSessions()) await registry.deleteLostSession(l.roomId, l.sessionId, l.nodeId);
     } finally {
       await stop();
     }
@@ -224,7 +224,7 @@ describe('main.ts process', () => {
       assert.equal(await registry.getNode('proc-test-node'), undefined, 'deregistered');
       const lost = await registry.listLostSessions();
       assert.deepEqual(lost.map((l) => [l.roomId, l.sessionId, l.userId, l.reason, l.nodeId]), [['6:1', 'p1', '31', 'drained', 'proc-test-node']]);
-      await registry.deleteLostSession('6:1', 'p1');
+      await registry.deleteLostSession('6:1', 'p1', 'proc-test-node');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;

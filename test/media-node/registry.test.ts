@@ -1,7 +1,10 @@
 // routing/: placement (pure) and the DynamoDB registry against an in-process dynalite.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { sweepShardOf } from '../../data/tables';
 import { NodeRegistry, isNodeAlive, pickNode, type MediaNodeRecord } from '../../routing';
+import { lostPartition, lostSessionKey, nodePartition } from '../../routing/NodeRegistry';
 import { startLocalDynamo } from './helpers';
 
 const NOW = 1_700_000_000_000;
@@ -95,10 +98,10 @@ describe('NodeRegistry (dynalite)', () => {
     );
     assert.equal(lost[0]!.expiresAt, 1 + 3600);
     assert.equal((await registry.listLostSessions()).length, 1, 'the record written at t=1s has expired by now');
-    await registry.deleteLostSession('1:2', 'conn-2');
-    await registry.deleteLostSession('1:2', 'conn-1');
+    await registry.deleteLostSession('1:2', 'conn-2', 'n1');
+    await registry.deleteLostSession('1:2', 'conn-1', 'n1');
     assert.deepEqual(await registry.listLostSessions({ nowMs: 2000 }), []);
-    // Nodes and lost sessions live in separate partitions.
+    // Nodes and lost sessions are listed apart.
     assert.deepEqual(await registry.listNodes({ includeStale: true }), []);
   });
 
@@ -107,9 +110,27 @@ describe('NodeRegistry (dynalite)', () => {
     await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-3', userId: '79', reason: 'policed', nodeId: 'n1' });
     const both = await registry.listLostSessions();
     assert.deepEqual(both.map((l) => [l.sessionId, l.reason, l.notice ?? false]).sort(), [['conn-3', 'policed', false], ['conn-3', 'policed', true]]);
-    await registry.deleteLostSession('1:2', 'conn-3', true);
+    await registry.deleteLostSession('1:2', 'conn-3', 'n1', true);
     assert.deepEqual((await registry.listLostSessions()).map((l) => [l.sessionId, l.notice ?? false]), [['conn-3', false]], 'the loss stays');
-    await registry.deleteLostSession('1:2', 'conn-3');
+    await registry.deleteLostSession('1:2', 'conn-3', 'n1');
     assert.deepEqual(await registry.listLostSessions(), []);
+  });
+
+  test('an item\'s writer is the partition it was written to, never what it claims inside', async () => {
+    // What a node with write access to its own partition only (IAM LeadingKeys on AWS) could try: claim another id.
+    await dynamo.client.send(new PutCommand({ TableName: registry.tableName, Item: {
+      pk: nodePartition('evil'), sk: lostSessionKey('1:2', 'conn-9'), listing: lostPartition(sweepShardOf('conn-9')),
+      roomId: '1:2', sessionId: 'conn-9', userId: '1', reason: 'ice-failed', nodeId: 'n1', at: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 60,
+    } }));
+    await dynamo.client.send(new PutCommand({ TableName: registry.tableName, Item: {
+      pk: nodePartition('evil'), sk: 'NODE', listing: 'NODES', ...node('n1', { heartbeatAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 15 }),
+    } }));
+    const [lost] = await registry.listLostSessions({ shard: sweepShardOf('conn-9') });
+    assert.equal(lost?.nodeId, 'evil', 'the report is attributed to its writer');
+    const nodes = await registry.listNodes({ includeStale: true });
+    assert.deepEqual(nodes.map((n) => n.nodeId), ['evil'], 'a record is the node of its partition');
+    assert.equal(await registry.getNode('n1'), undefined);
+    await registry.deleteLostSession('1:2', 'conn-9', 'evil');
+    await registry.deregister('evil');
   });
 });

@@ -37,7 +37,7 @@ test('idle sweeps cost the same at 1,000 and 10,000 joined sessions, and read no
   assert.deepEqual(perSweep(at10k), perSweep(at1k), 'the same requests per sweep, whatever the number of sessions');
   // Per shard: one Query of its DUE partition and one of its LOST partition; plus the node registry once.
   assert.deepEqual(perSweep(at10k), {
-    'nodes:Query(NODE)': 1, 'nodes:Query(LOST)': SWEEP_SHARDS, 'state:Query:Due(DUE)': SWEEP_SHARDS,
+    'nodes:Query:Listing(NODES)': 1, 'nodes:Query:Listing(LOST)': SWEEP_SHARDS, 'state:Query:Due(DUE)': SWEEP_SHARDS,
   });
   assert.equal(dynamoTotals(at10k.dynamo).writeUnits, 0, 'nothing is written at rest');
   for (const w of [at1k, at10k]) {

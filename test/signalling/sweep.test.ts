@@ -69,6 +69,10 @@ test('judge: stalled, stuck closing and expired are due; joined, in-time and clo
   assert.equal(judge(record('a', { state: 'closing', deadline: NOW - 1 }), NOW)?.reason, 'stuck');
   assert.equal(judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000) }), NOW)?.reason, 'expired');
   assert.equal(judge(record('a', { state: 'joined' }), NOW), undefined);
+  // Expired because its token's exp (+ grace) passed: said so, with its own identifier.
+  const tokenBound = judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) - 120 }), NOW);
+  assert.deepEqual([tokenBound?.reason, tokenBound?.error?.identifier], ['expired', 'voice.token-expired']);
+  assert.equal(judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) + 60 }), NOW)?.error?.identifier, 'voice.timeout');
   assert.equal(judge(record('a', { state: 'prepared', deadline: NOW + 1 }), NOW), undefined);
   assert.equal(judge(record('a', { state: 'closing', deadline: NOW + 1 }), NOW), undefined);
 });
@@ -77,8 +81,8 @@ test('ends exactly the due sessions and the lost ones, leaving healthy ones alon
   const store = new MemoryStateStore(clock.now);
   await store.putConnection(record('healthy', {}));
   await store.putConnection(record('stalled', { state: 'initialized', deadline: NOW - 5 }));
-  await store.putConnection(record('lost', {}));
-  const nodes = new Nodes([], [{ roomId: '1:2', sessionId: 'lost', userId: '1', reason: 'ice-failed' }]);
+  await store.putConnection(record('lost', { nodeId: 'n1', guildId: '1', channelId: '2' }));
+  const nodes = new Nodes([], [{ roomId: '1:2', sessionId: 'lost', userId: '1', reason: 'ice-failed', nodeId: 'n1' }]);
   const { core, ended } = fakeCore(store);
   const result = await new Sweep({ core, store, nodes, clock, log: silentLogger }).run(ALL);
   assert.deepEqual(ended.map((e) => [e.id, e.reason, e.identifier]).sort(), [
@@ -91,12 +95,12 @@ test('ends exactly the due sessions and the lost ones, leaving healthy ones alon
 
 test('media-node notices are told once, non-fatal, and consumed; a policed loss ends with voice.producer-policed', async () => {
   const store = new MemoryStateStore(clock.now);
-  await store.putConnection(record('paused', {}));
-  await store.putConnection(record('flooder', {}));
+  await store.putConnection(record('paused', { nodeId: 'n1', guildId: '1', channelId: '2' }));
+  await store.putConnection(record('flooder', { nodeId: 'n1', guildId: '1', channelId: '2' }));
   const nodes = new Nodes([], [
-    { roomId: '1:2', sessionId: 'paused', userId: '1', reason: 'policed', notice: true },
-    { roomId: '1:2', sessionId: 'gone', userId: '1', reason: 'policed', notice: true },
-    { roomId: '1:2', sessionId: 'flooder', userId: '2', reason: 'policed' },
+    { roomId: '1:2', sessionId: 'paused', userId: '1', reason: 'policed', notice: true, nodeId: 'n1' },
+    { roomId: '1:2', sessionId: 'gone', userId: '1', reason: 'policed', notice: true, nodeId: 'n1' },
+    { roomId: '1:2', sessionId: 'flooder', userId: '2', reason: 'policed', nodeId: 'n1' },
   ]);
   const { core, ended, told } = fakeCore(store);
   const result = await new Sweep({ core, store, nodes, clock, log: silentLogger }).run(ALL);
@@ -105,6 +109,26 @@ test('media-node notices are told once, non-fatal, and consumed; a policed loss 
   assert.equal(result.told, 1);
   assert.equal(nodes.lost.length, 0, 'notices (told or not) and the loss are consumed');
   assert.ok(await store.getConnection('paused'), 'a notice does not end the session');
+});
+
+test('a loss report counts only from the node hosting the session: a forged one (another node, another room) ends nothing', async () => {
+  const store = new MemoryStateStore(clock.now);
+  await store.putConnection(record('victim', { nodeId: 'n1', guildId: '1', channelId: '2' }));
+  await store.putConnection(record('victim2', { nodeId: 'n1', guildId: '1', channelId: '2' }));
+  const nodes = new Nodes([], [
+    { roomId: '1:2', sessionId: 'victim', userId: '1', reason: 'ice-failed', nodeId: 'n2' }, // written by another node
+    { roomId: '9:9', sessionId: 'victim2', userId: '1', reason: 'ice-failed', nodeId: 'n1' }, // its node, another room
+    { roomId: '1:2', sessionId: 'victim', userId: '1', reason: 'policed', notice: true, nodeId: 'n2' }, // a forged notice
+  ]);
+  const { core, ended, told } = fakeCore(store);
+  const result = await new Sweep({ core, store, nodes, clock, log: silentLogger }).run(ALL);
+  assert.deepEqual(ended, [], 'no session ended');
+  assert.deepEqual(told, [], 'nobody told anything');
+  assert.equal(result.ended['media-lost'], 0);
+  assert.equal(result.skipped, 3);
+  assert.equal(nodes.lost.length, 0, 'the reports are dropped');
+  assert.ok(await store.getConnection('victim'));
+  assert.ok(await store.getConnection('victim2'));
 });
 
 test('bounded: one sweep takes at most maxItemsPerShard from a shard; the next takes the rest', async () => {

@@ -93,7 +93,8 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
     const victim = this.sim.pick(candidates);
     victim.room.ledger.leave(victim.sessionId, 'ice-failed');
     victim.room.sessions.delete(victim.sessionId);
-    this.lost.push({ roomId: victim.roomId, sessionId: victim.sessionId, userId: victim.userId, reason: 'ice-failed' });
+    const host = this.nodes.find((n) => n.rooms.get(victim.roomId) === victim.room)!;
+    this.lost.push({ roomId: victim.roomId, sessionId: victim.sessionId, userId: victim.userId, reason: 'ice-failed', nodeId: host.nodeId });
     return victim.sessionId;
   }
 
@@ -110,7 +111,7 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
           const session = room.sessions.get(sessionId);
           if (!session) continue;
           room.sessions.delete(sessionId);
-          if (room.ledger.leave(sessionId, 'ice-failed')) this.lost.push({ roomId, sessionId, userId: session.userId, reason: 'ice-failed' });
+          if (room.ledger.leave(sessionId, 'ice-failed')) this.lost.push({ roomId, sessionId, userId: session.userId, reason: 'ice-failed', nodeId: node.nodeId });
         }
       }
     });

