@@ -48,6 +48,8 @@ export const METRIC = {
   internalErrors: 'InternalErrors',
   /** Count, dimension Race. Ordinary races logged at info (voice.expected-race): a client closing mid-step, a lost claim, a duplicate. */
   expectedRaces: 'ExpectedRaces',
+  /** Count, dimension Limit. A per-user limit refused a request (functions/voice/UserLimits.ts): connects, streams, joins, prepared, channel-prepared. */
+  userLimited: 'UserLimited',
 } as const;
 
 export const noMetrics: Metrics = { count() {}, timing() {} };

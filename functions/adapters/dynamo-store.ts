@@ -12,12 +12,28 @@ import {
 } from '../voice/ports';
 import { BY_NODE_INDEX, DUE_INDEX, sweepShardOf } from '../../data/tables';
 import type { DueItem } from '../voice/Sweep';
+import type { LimitedSet, RateEvent, SetAdmission, UserLimitStore } from '../voice/UserLimits';
 
 const connKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONN' });
 const placementKey = (channelKey: string) => ({ pk: `CHAN#${channelKey}`, sk: 'PLACEMENT' });
 const feedKey = (channelKey: string) => ({ pk: `CHAN#${channelKey}`, sk: 'FEED' });
+// Per-user limits: a user's open streams and prepared sessions (one item), its counted events of a minute (one
+// item per minute), a channel's prepared sessions. Each partition is one user's or one channel's: no hot key.
+const userLimitsKey = (userId: string) => ({ pk: `USER#${userId}`, sk: 'LIMITS' });
+const userRateKey = (userId: string, window: number) => ({ pk: `USER#${userId}`, sk: `RATE#${window}` });
+const channelPreparedKey = (channelKey: string) => ({ pk: `CHAN#${channelKey}`, sk: 'PREPARED' });
+/** Limit items live a day after their last admission (entries are shorter-lived: their own expiry counts). */
+const LIMIT_ITEM_TTL_S = 24 * 3600;
 
-export class DynamoStateStore implements StateStore {
+function setLocation(set: LimitedSet): { key: { pk: string; sk: string }; attribute: string; siblings: string[] } {
+  switch (set.kind) {
+    case 'streams': return { key: userLimitsKey(set.userId), attribute: 'streams', siblings: ['prepared'] };
+    case 'prepared': return { key: userLimitsKey(set.userId), attribute: 'prepared', siblings: ['streams'] };
+    case 'channel-prepared': return { key: channelPreparedKey(set.channelKey), attribute: 'prepared', siblings: [] };
+  }
+}
+
+export class DynamoStateStore implements StateStore, UserLimitStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly table: string,
@@ -215,6 +231,112 @@ export class DynamoStateStore implements StateStore {
     return Item.node ? { node: Item.node as Placement } : {};
   }
 
+
+  // ---- per-user limits (functions/voice/UserLimits.ts): items per user or per channel, conditional writes ----
+
+  async countUserEvent(userId: string, window: number, event: RateEvent, limit: number | undefined, guards: readonly { event: RateEvent; limit: number }[] = []): Promise<boolean> {
+    const names: Record<string, string> = { '#e': event };
+    const values: Record<string, unknown> = { ':one': 1, ':ttl': (window + 2) * 60 };
+    const conditions: string[] = [];
+    if (limit !== undefined) {
+      conditions.push('(attribute_not_exists(#e) OR #e < :limit)');
+      values[':limit'] = limit;
+    }
+    guards.forEach((guard, i) => {
+      names[`#g${i}`] = guard.event;
+      values[`:g${i}`] = guard.limit;
+      conditions.push(`(attribute_not_exists(#g${i}) OR #g${i} < :g${i})`);
+    });
+    try {
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: userRateKey(userId, window), UpdateExpression: 'ADD #e :one SET expiresAt = :ttl',
+        ...(conditions.length ? { ConditionExpression: conditions.join(' AND ') } : {}),
+        ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+      }));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async admitToSet(set: LimitedSet, id: string, until: number, max: number, now: number): Promise<SetAdmission> {
+    const { key, attribute, siblings } = setLocation(set);
+    if (until > now + LIMIT_ITEM_TTL_S * 1000) throw new Error(`user-limits: an entry may live at most ${LIMIT_ITEM_TTL_S} s`);
+    const ttl = Math.ceil(now / 1000) + LIMIT_ITEM_TTL_S;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      // The usual case, one write: room in an existing set (or the id already in it).
+      try {
+        await this.db.send(new UpdateCommand({
+          TableName: this.table, Key: key, UpdateExpression: 'SET #m.#id = :until, expiresAt = :ttl',
+          ConditionExpression: 'attribute_exists(#m) AND (attribute_exists(#m.#id) OR size(#m) < :max)',
+          ExpressionAttributeNames: { '#m': attribute, '#id': id }, ExpressionAttributeValues: { ':until': until, ':ttl': ttl, ':max': max },
+        }));
+        return { admitted: true };
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      }
+      const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+      const entries = Item?.[attribute] as Record<string, number> | undefined;
+      if (!entries) {
+        // First use: create the set holding `id` (and the item's other set, empty, if it has none yet).
+        const siblingSets = siblings.map((s, i) => `, #s${i} = if_not_exists(#s${i}, :empty)`).join('');
+        try {
+          await this.db.send(new UpdateCommand({
+            TableName: this.table, Key: key, UpdateExpression: `SET #m = :one, expiresAt = :ttl${siblingSets}`,
+            ConditionExpression: 'attribute_not_exists(#m)',
+            ExpressionAttributeNames: { '#m': attribute, ...Object.fromEntries(siblings.map((s, i) => [`#s${i}`, s])) },
+            ExpressionAttributeValues: { ':one': { [id]: until }, ':ttl': ttl, ...(siblings.length ? { ':empty': {} } : {}) },
+          }));
+          return { admitted: true };
+        } catch (err) {
+          if (!(err instanceof ConditionalCheckFailedException)) throw err;
+          continue;
+        }
+      }
+      const expired = Object.entries(entries).filter(([, u]) => u <= now);
+      if (expired.length === 0) {
+        if (Object.keys(entries).length >= max) return { admitted: false, freeAt: Math.min(...Object.values(entries)) };
+        continue; // an entry was released meanwhile
+      }
+      // Entries whose holder never let go (a crashed invocation): past their expiry, they hold nothing.
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: key, UpdateExpression: `REMOVE ${expired.map((_, i) => `#m.#x${i}`).join(', ')}`,
+        ConditionExpression: expired.map((_, i) => `#m.#x${i} = :x${i}`).join(' AND '),
+        ExpressionAttributeNames: { '#m': attribute, ...Object.fromEntries(expired.map(([x], i) => [`#x${i}`, x])) },
+        ExpressionAttributeValues: Object.fromEntries(expired.map(([, u], i) => [`:x${i}`, u])),
+      })).catch((err) => {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      });
+    }
+    // Lost every race on this one user's (or channel's) item: only that user's own flood contends here.
+    return { admitted: false, freeAt: now + 1000 };
+  }
+
+  async releaseFromSets(entries: readonly { set: LimitedSet; id: string }[]): Promise<void> {
+    // One request per item (a user's streams and prepared sets share one).
+    const byItem = new Map<string, { key: Record<string, string>; paths: { attribute: string; id: string }[] }>();
+    for (const { set, id } of entries) {
+      const { key, attribute } = setLocation(set);
+      const name = `${key.pk}\n${key.sk}`;
+      if (!byItem.has(name)) byItem.set(name, { key, paths: [] });
+      byItem.get(name)!.paths.push({ attribute, id });
+    }
+    await Promise.all([...byItem.values()].map(async ({ key, paths }) => {
+      const attributes = [...new Set(paths.map((p) => p.attribute))];
+      const names: Record<string, string> = Object.fromEntries(attributes.map((a, i) => [`#m${i}`, a]));
+      paths.forEach((p, i) => { names[`#i${i}`] = p.id; });
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: key,
+        UpdateExpression: `REMOVE ${paths.map((p, i) => `#m${attributes.indexOf(p.attribute)}.#i${i}`).join(', ')}`,
+        // Never creates the item; a set that does not exist has nothing to release.
+        ConditionExpression: attributes.map((_, i) => `attribute_exists(#m${i})`).join(' AND '),
+        ExpressionAttributeNames: names,
+      })).catch((err) => {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      });
+    }));
+  }
 
   // ---- issue 11: the sweep's reads (functions/voice/Sweep.ts); index attributes are derived below ----
 

@@ -6,6 +6,7 @@ import {
 } from '../voice/ports';
 import { sweepShardOf } from '../../data/tables';
 import type { DueItem } from '../voice/Sweep';
+import type { LimitedSet, RateEvent, SetAdmission, UserLimitStore } from '../voice/UserLimits';
 
 interface FeedItem extends FeedCursor {
   replaySet?: Set<string>;
@@ -14,8 +15,11 @@ interface FeedItem extends FeedCursor {
   wanted?: boolean;
 }
 
-export class MemoryStateStore implements StateStore {
+export class MemoryStateStore implements StateStore, UserLimitStore {
   private readonly connections = new Map<string, ConnectionRecord>();
+  /** Per-user limits: counters by user and minute, sets of live ids (id → until, epoch ms) by set. */
+  private readonly rates = new Map<string, Partial<Record<RateEvent, number>>>();
+  private readonly limitSets = new Map<string, Map<string, number>>();
   private readonly placements = new Map<string, StoredPlacement>();
   private readonly feeds = new Map<string, FeedItem>();
 
@@ -145,6 +149,41 @@ export class MemoryStateStore implements StateStore {
     }
   }
 
+  // ---- per-user limits (functions/voice/UserLimits.ts), same meaning as in dynamo-store.ts ----
+
+  async countUserEvent(userId: string, window: number, event: RateEvent, limit: number | undefined, guards: readonly { event: RateEvent; limit: number }[] = []): Promise<boolean> {
+    const key = `${userId}#${window}`;
+    const counts = this.rates.get(key) ?? {};
+    if (limit !== undefined && (counts[event] ?? 0) >= limit) return false;
+    if (guards.some((g) => (counts[g.event] ?? 0) >= g.limit)) return false;
+    counts[event] = (counts[event] ?? 0) + 1;
+    this.rates.set(key, counts);
+    return true;
+  }
+
+  async admitToSet(set: LimitedSet, id: string, until: number, max: number, now: number): Promise<SetAdmission> {
+    const entries = this.limitSets.get(setName(set)) ?? new Map<string, number>();
+    this.limitSets.set(setName(set), entries);
+    for (const [held, heldUntil] of entries) if (heldUntil <= now) entries.delete(held);
+    if (!entries.has(id) && entries.size >= max) return { admitted: false, freeAt: Math.min(...entries.values()) };
+    entries.set(id, until);
+    return { admitted: true };
+  }
+
+  async releaseFromSets(entries: readonly { set: LimitedSet; id: string }[]): Promise<void> {
+    for (const { set, id } of entries) this.limitSets.get(setName(set))?.delete(id);
+  }
+
+  /** The ids a set holds now, expired ones included (tests and the simulation's leftovers check). */
+  limitSetEntries(set: LimitedSet): string[] {
+    return [...(this.limitSets.get(setName(set))?.keys() ?? [])];
+  }
+
+  /** Every non-empty set (the simulation checks that nothing is left behind). */
+  heldLimitSets(): { set: string; ids: string[] }[] {
+    return [...this.limitSets].filter(([, e]) => e.size > 0).map(([set, e]) => ({ set, ids: [...e.keys()] }));
+  }
+
   /** Every record (tests and the simulation; no periodic path reads all connections). */
   async listConnections(): Promise<ConnectionRecord[]> {
     return [...this.connections.values()].map((c) => ({ ...c }));
@@ -180,6 +219,10 @@ export class MemoryStateStore implements StateStore {
   }
 
   // ---- end of issue 11 block ----
+}
+
+function setName(set: LimitedSet): string {
+  return set.kind === 'channel-prepared' ? `${set.kind}:${set.channelKey}` : `${set.kind}:${set.userId}`;
 }
 
 function cursorOnly(cursor: FeedCursor): FeedCursor {

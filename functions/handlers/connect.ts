@@ -1,10 +1,12 @@
 // $connect: authenticate before the upgrade. Not through the front door (when VOICE_FRONT_DOOR_SECRET is set) → 403;
 // no or bad token → 401; no hRPC subprotocol, or binary `hrpc1`
-// alone where the gateway carries only text frames (VOICE_TEXT_FRAMES_ONLY=1: API Gateway) → 400; both with
-// an hrpc.v1.Error body. On success the chosen subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
+// alone where the gateway carries only text frames (VOICE_TEXT_FRAMES_ONLY=1: API Gateway) → 400; a user over
+// its per-user limits (functions/voice/UserLimits.ts: connects a minute, open streams) → 429 `voice.rate-limited`
+// with RetryInfo in the details and a Retry-After header; all with an hrpc.v1.Error body. On success the chosen
+// subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
 // It never calls a media node: its runtime has no media client, so its bundle carries no gRPC code.
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
-import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
+import { Error as HrpcError, RetryInfo } from '../../gen/hrpc/v1/hrpc';
 import { METRIC } from '../../lib/metrics';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import { parseHandshake } from '../../protocol/hrpc';
@@ -22,6 +24,13 @@ class NotThroughFrontDoor extends VoiceError {
   }
 }
 
+/** HTTP status of a refused upgrade by identifier (anything else: 400). */
+const STATUS: Partial<Record<string, number>> = {
+  [ErrorId.blankSession]: 401,
+  [ErrorId.rateLimited]: 429,
+  [ErrorId.internal]: 500,
+};
+
 export function handler(event: WebSocketEvent, context?: Context): Promise<APIGatewayProxyResult> {
   return withInvocation(event, context, async ({ log, metrics }): Promise<APIGatewayProxyResult> => {
     const { connectionId, domainName, stage } = event.requestContext;
@@ -36,8 +45,8 @@ export function handler(event: WebSocketEvent, context?: Context): Promise<APIGa
       return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };
     } catch (err) {
       const error = err instanceof VoiceError ? err : new VoiceError(ErrorId.internal, 'the voice service could not accept this connection');
-      const statusCode = err instanceof NotThroughFrontDoor ? 403
-        : error.identifier === ErrorId.blankSession ? 401 : error.identifier === ErrorId.internal ? 500 : 400;
+      const statusCode = err instanceof NotThroughFrontDoor ? 403 : STATUS[error.identifier] ?? 400;
+      const retryAfter = error.options.retryAfterSeconds;
       if (statusCode === 500) {
         log.error('voice.connect-failed', { error: (err as Error)?.stack ?? String(err) });
         metrics.count(METRIC.internalErrors);
@@ -47,8 +56,11 @@ export function handler(event: WebSocketEvent, context?: Context): Promise<APIGa
       metrics.count(METRIC.connectsRefused, 1, { Identifier: error.identifier });
       return {
         statusCode,
-        headers: { 'Content-Type': 'application/hrpc', 'Hrpc-Version': '1' },
-        body: Buffer.from(HrpcError.encode({ identifier: error.identifier, humanMessage: error.humanMessage, details: new Uint8Array() }).finish()).toString('base64'),
+        headers: { 'Content-Type': 'application/hrpc', 'Hrpc-Version': '1', ...(retryAfter !== undefined ? { 'Retry-After': String(retryAfter) } : {}) },
+        body: Buffer.from(HrpcError.encode({
+          identifier: error.identifier, humanMessage: error.humanMessage,
+          details: retryAfter !== undefined ? RetryInfo.encode({ retryAfter }).finish() : new Uint8Array(),
+        }).finish()).toString('base64'),
         isBase64Encoded: true,
       };
     }

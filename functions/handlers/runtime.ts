@@ -10,6 +10,9 @@
 //   VOICE_INITIALIZE_WITHIN_MS, VOICE_PREPARE_WITHIN_MS, VOICE_JOIN_WITHIN_MS, VOICE_MAX_MEMBERS,
 //   VOICE_NODE_STALE_AFTER_MS, VOICE_STEP_WITHIN_MS,
 //   VOICE_RESUME_GRACE_MS, VOICE_TOKEN_GRACE_SECONDS optional limits (defaults in voice/VoiceCore.ts)
+//   VOICE_USER_MAX_STREAMS, VOICE_USER_CONNECTS_PER_MINUTE, VOICE_USER_JOINS_PER_MINUTE,
+//   VOICE_USER_REPLACEMENTS_PER_MINUTE, VOICE_USER_MAX_PREPARED,
+//   VOICE_CHANNEL_MAX_PREPARED                     optional per-user limits (defaults in voice/UserLimits.ts)
 //
 // No gRPC here: the media client is wired in by the caller (grpc-runtime.ts for the handlers that call media
 // nodes; `$connect` never does, so its bundle carries no gRPC code and it reads no media secret).
@@ -28,6 +31,7 @@ import type { Metrics } from '../../lib/metrics';
 import type { Gateway, MediaClient } from '../voice/ports';
 import { Sweep } from '../voice/Sweep';
 import { DEFAULT_LIMITS, MAX_MEMBERS_THAT_FIT, VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
+import type { UserLimitSettings } from '../voice/UserLimits';
 import { log } from './telemetry';
 
 export { log } from './telemetry';
@@ -77,7 +81,7 @@ const ENV_KEYS = [STATE_TABLE.envVar, NODES_TABLE.envVar, ...TOKEN_ENV_VARS,
 export function runtimeWith(media: MediaWiring): (env?: NodeJS.ProcessEnv) => Promise<Runtime> {
   let cached: { key: string; runtime: Promise<Runtime> } | undefined;
   return (env = process.env) => {
-    const key = [...ENV_KEYS, ...Object.keys(LIMIT_VARS)].map((name) => env[name] ?? '').join('\n');
+    const key = [...ENV_KEYS, ...Object.keys(LIMIT_VARS), ...Object.keys(USER_LIMIT_VARS)].map((name) => env[name] ?? '').join('\n');
     if (cached?.key !== key) {
       const runtime = build(env, media);
       runtime.catch(() => { if (cached?.runtime === runtime) cached = undefined; });
@@ -97,6 +101,7 @@ async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring): Promise<Runti
   const nodes = new RegistryNodeDirectory(new NodeRegistry(db, tableName(NODES_TABLE, env)));
   const policy = new TokenGrantPolicy();
   const limits = limitsFrom(env);
+  const userLimits = userLimitsFrom(env);
   const gateways = new Map<string, ApiGatewayConnections>();
   const gateway = ({ domainName, stage }: EventEndpoint) => {
     const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
@@ -105,7 +110,7 @@ async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring): Promise<Runti
     return gateways.get(endpoint)!;
   };
   const core = (endpoint: EventEndpoint, telemetry?: Telemetry) => new VoiceCore({
-    store, nodes, media, gateway: gateway(endpoint), policy, clock: Date, limits,
+    store, nodes, media, gateway: gateway(endpoint), policy, clock: Date, limits, userLimits,
     log: telemetry?.log ?? log, metrics: telemetry?.metrics,
   });
   return {
@@ -137,15 +142,34 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_TOKEN_GRACE_SECONDS: 'tokenGraceSeconds',
 };
 
-export function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
-  const limits: Partial<VoiceLimits> = {};
-  for (const [name, field] of Object.entries(LIMIT_VARS)) {
+const USER_LIMIT_VARS: Record<string, keyof UserLimitSettings> = {
+  VOICE_USER_MAX_STREAMS: 'maxStreamsPerUser',
+  VOICE_USER_CONNECTS_PER_MINUTE: 'connectsPerUserPerMinute',
+  VOICE_USER_JOINS_PER_MINUTE: 'joinsPerUserPerMinute',
+  VOICE_USER_REPLACEMENTS_PER_MINUTE: 'replacementsPerUserPerMinute',
+  VOICE_USER_MAX_PREPARED: 'maxPreparedPerUser',
+  VOICE_CHANNEL_MAX_PREPARED: 'maxPreparedPerChannel',
+};
+
+/** The per-user limits set in the environment (the rest keep DEFAULT_USER_LIMITS). */
+export function userLimitsFrom(env: NodeJS.ProcessEnv): Partial<UserLimitSettings> {
+  return positiveIntegers(env, USER_LIMIT_VARS);
+}
+
+function positiveIntegers<T extends string>(env: NodeJS.ProcessEnv, vars: Record<string, T>): Partial<Record<T, number>> {
+  const values: Partial<Record<T, number>> = {};
+  for (const [name, field] of Object.entries(vars) as [string, T][]) {
     const value = env[name];
     if (value === undefined || value === '') continue;
     const n = Number(value);
     if (!Number.isInteger(n) || n <= 0) throw new Error(`config.bad-limit: ${name}=${value} is not a positive integer`);
-    limits[field] = n;
+    values[field] = n;
   }
+  return values;
+}
+
+export function limitsFrom(env: NodeJS.ProcessEnv): Partial<VoiceLimits> {
+  const limits: Partial<VoiceLimits> = positiveIntegers(env, LIMIT_VARS);
   // JoinedChannel names every other member: more than fit one API Gateway message would make it undeliverable.
   if ((limits.maxMembersPerChannel ?? 0) > MAX_MEMBERS_THAT_FIT) {
     throw new Error(`config.bad-limit: VOICE_MAX_MEMBERS=${limits.maxMembersPerChannel} is above ${MAX_MEMBERS_THAT_FIT} (JoinedChannel must fit one API Gateway message)`);

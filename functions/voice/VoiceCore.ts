@@ -18,6 +18,7 @@ import { ChannelFeed } from './ChannelFeed';
 import { ChannelPlacement } from './ChannelPlacement';
 import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
 import { SessionResume } from './SessionResume';
+import { DEFAULT_USER_LIMITS, UserLimits, type UserLimitSettings } from './UserLimits';
 import {
   ConflictError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
@@ -75,6 +76,8 @@ export interface VoiceCoreDeps {
   /** Operational metrics (EMF on AWS); none by default. */
   metrics?: Metrics;
   limits?: Partial<VoiceLimits>;
+  /** Per-user limits (UserLimits.ts); DEFAULT_USER_LIMITS by default. */
+  userLimits?: Partial<UserLimitSettings>;
 }
 
 /** A session claimed for ending (claimEnd), to be finished (finishEnd). */
@@ -101,9 +104,16 @@ export class VoiceCore {
   readonly feed: ChannelFeed;
   readonly resumption: SessionResume;
   private readonly placement: ChannelPlacement;
+  readonly userLimits: UserLimits;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    this.userLimits = new UserLimits({
+      store: deps.store, clock: deps.clock, log: deps.log, metrics: deps.metrics,
+      settings: { ...DEFAULT_USER_LIMITS, ...deps.userLimits },
+      // A prepared session may wait this long: the prepare step, the JoinChannel window, the join step.
+      preparedForMs: this.preparedForMs(),
+    });
     this.feed = new ChannelFeed({
       store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log, metrics: deps.metrics,
       leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
@@ -124,19 +134,29 @@ export class VoiceCore {
 
   // ---- $connect ----
 
-  /** Records an authenticated connection (the token was verified by the caller). */
+  /**
+   * Records an authenticated connection (the token was verified by the caller), within the user's limits: a
+   * VoiceError `voice.rate-limited` (429 at `$connect`) when the user is over one, nothing recorded.
+   */
   async connect(
     connectionId: string, principal: { userId: string; grants: string[]; expiresAt?: number }, variant: Variant, extensions: { resume?: boolean } = {},
   ): Promise<void> {
     const now = this.deps.clock.now();
     const tokenBound = principal.expiresAt === undefined ? Number.POSITIVE_INFINITY : principal.expiresAt + this.limits.tokenGraceSeconds;
-    await this.deps.store.putConnection({
+    const record: ConnectionRecord = {
       connectionId, userId: principal.userId, grants: principal.grants, variant, state: 'connected', version: 1,
       connectedAt: now, deadline: this.deadlineIn('connected'),
       expiresAt: Math.min(Math.ceil(now / 1000) + this.limits.connectionTtlSeconds, tokenBound),
       ...(principal.expiresAt !== undefined ? { tokenExpiresAt: principal.expiresAt } : {}),
       ...(extensions.resume ? { resume: true } : {}),
-    });
+    };
+    await this.userLimits.admitConnection(record.userId, connectionId, record.expiresAt * 1000);
+    try {
+      await this.deps.store.putConnection(record);
+    } catch (err) {
+      await this.userLimits.ended(record);
+      throw err;
+    }
     this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant, ...(extensions.resume ? { resume: true } : {}) });
   }
 
@@ -236,12 +256,22 @@ export class VoiceCore {
     }
     const claimed = await this.claim(conn, { state: 'preparing' });
     try {
+      await this.userLimits.admitPrepare(claimed);
+    } catch (err) {
+      await this.revert(claimed, 'initialized');
+      throw err;
+    }
+    let prepared = false;
+    try {
       const transports = await this.media(claimed, (node) => this.deps.media.createTransports(node, {
         roomId: roomOf(claimed), sessionId: claimed.connectionId, userId: claimed.userId, rtpCapabilities,
         // resume.v1: the session's media outlives its socket for the whole grace, even if the network changed.
         ...(claimed.resume ? { minIceConsentTimeoutS: Math.ceil(this.limits.resumeGraceMs / 1000) } : {}),
+        // Its admission reservation on the node lasts as long as it may wait to join (UserLimits' window).
+        reserveForMs: this.preparedForMs(),
       }));
       const next = await this.advance(claimed, { state: 'prepared', deadline: this.deadlineIn('prepared') });
+      prepared = true;
       this.deps.log.info('voice.prepared', logIds(next));
       const toWire = (t: typeof transports.consumerTransport) => ({
         id: t.id, dtlsParameters: t.dtlsParameters, iceCandidates: t.iceCandidates, iceParameters: t.iceParameters,
@@ -251,6 +281,7 @@ export class VoiceCore {
         producerTransportOptions: toWire(transports.producerTransport),
       } } });
     } catch (err) {
+      if (!prepared) await this.userLimits.prepareFailed(claimed).catch(() => undefined);
       await this.revert(claimed, 'initialized');
       throw err;
     }
@@ -267,6 +298,7 @@ export class VoiceCore {
     parseJson(msg.rtpParamaters, ErrorId.badRtpParameters, 'rtp_paramaters');
     parseJson(msg.producerDtlsParamaters, ErrorId.badDtlsParameters, 'producer_dtls_paramaters');
     parseJson(msg.consumerDtlsParamaters, ErrorId.badDtlsParameters, 'consumer_dtls_paramaters');
+    await this.userLimits.admitJoin(conn);
     const channelKey = roomOf(conn);
     const claimed = await this.claim(conn, { state: 'joining' });
     let result: Awaited<ReturnType<MediaClient['join']>>;
@@ -277,7 +309,9 @@ export class VoiceCore {
         maxMembers: this.limits.maxMembersPerChannel,
       }));
     } catch (err) {
-      await this.revert(claimed, 'prepared');
+      // A failed join leaves the stream prepared within its original window (JoinChannel within
+      // VOICE_JOIN_WITHIN_MS of PreparedForJoinChannel, however many attempts).
+      await this.revert(claimed, 'prepared', conn.deadline);
       throw err;
     }
     // From here the join is a fact of the channel's history, whatever happens to this stream.
@@ -297,6 +331,7 @@ export class VoiceCore {
     await this.tryAnnounce(claimed);
     this.deps.metrics?.timing(METRIC.joinLatency, this.deps.clock.now() - started);
     this.deps.metrics?.count(METRIC.joins);
+    await this.userLimits.joined(claimed, result.replaced.length);
   }
 
   private async resume(conn: ConnectionRecord, consumerId: string): Promise<void> {
@@ -313,16 +348,16 @@ export class VoiceCore {
   /** `normalClose`: the socket ended with status 1000 (a client leaving on purpose): never suspended. */
   async disconnect(connectionId: string, options: { normalClose?: boolean } = {}): Promise<void> {
     const { conn, alias, stale } = await this.resolve(connectionId);
-    if (alias && stale) await this.deps.store.deleteConnection(alias); // its session moved on (or ended)
+    if (alias && stale) await this.forget(alias); // its session moved on (or ended)
     if (!conn) return;
     if (stale) return this.race('disconnect-of-old-socket', { connectionId, sessionId: conn.connectionId });
     // resume.v1: a session that can be resumed waits for its client (suspended) instead of ending.
     if (!options.normalClose && (await this.resumption.suspend(conn, connectionId, 'disconnected'))) {
-      if (alias) await this.deps.store.deleteConnection(alias);
+      if (alias) await this.forget(alias);
       return;
     }
     await this.endSession(conn, 'disconnected');
-    if (alias) await this.deps.store.deleteConnection(alias);
+    if (alias) await this.forget(alias);
   }
 
   /**
@@ -402,7 +437,7 @@ export class VoiceCore {
         this.deps.log.info('voice.leave-skipped', { ...logIds(claimed), reason, why: 'media node is gone' });
       }
     }
-    await this.deps.store.deleteConnection(claimed);
+    await this.forget(claimed, previousState);
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
     this.deps.metrics?.count(METRIC.sessionsEnded, 1, { Reason: reason });
   }
@@ -496,7 +531,7 @@ export class VoiceCore {
     const now = this.deps.clock.now();
     const decision = await this.resumption.sweepDecision(conn, now);
     if (decision === undefined) return false;
-    if (decision === 'drop-alias') await this.deps.store.deleteConnection(conn);
+    if (decision === 'drop-alias') await this.forget(conn);
     else if (decision === 'end') await this.endSession(conn, 'resume-grace-over');
     else if (decision === 'replay' && conn.nodeId && isAlive(conn.nodeId)) await this.tryAnnounce(conn, conn.connectionId);
     else if (decision === 'keep' && conn.nodeId && !isAlive(conn.nodeId)) {
@@ -508,6 +543,17 @@ export class VoiceCore {
   }
 
   // ---- helpers ----
+
+  /** Deletes a connection record; its user's stream (and, if it was waiting to join, prepared slots) are free. */
+  private async forget(record: ConnectionRecord, previousState?: ConnectionState): Promise<void> {
+    await this.deps.store.deleteConnection(record);
+    await this.userLimits.ended(record, previousState);
+  }
+
+  /** How long a prepared session may wait to join: the prepare step, the JoinChannel window, the join step. */
+  private preparedForMs(): number {
+    return this.limits.stepWithinMs + this.limits.joinWithinMs + this.limits.stepWithinMs;
+  }
 
   private async claim(conn: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
     try {
@@ -541,8 +587,8 @@ export class VoiceCore {
     }
   }
 
-  private async revert(claimed: ConnectionRecord, state: ConnectionState): Promise<void> {
-    await this.deps.store.transition(claimed, { state, deadline: this.deadlineIn(state) }).catch((err) => {
+  private async revert(claimed: ConnectionRecord, state: ConnectionState, deadline = this.deadlineIn(state)): Promise<void> {
+    await this.deps.store.transition(claimed, { state, deadline }).catch((err) => {
       // Losing the claim here means the stream is being ended: nothing to put back.
       if (err instanceof ConflictError) this.race('revert-overtaken', logIds(claimed));
       else this.deps.log.warn('voice.revert-failed', { ...logIds(claimed), error: (err as Error).message });

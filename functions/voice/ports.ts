@@ -3,6 +3,7 @@
 // and in-memory ones (adapters/memory-*.ts) for the benchmark floor and unit tests.
 import type { Variant } from '../../protocol/hrpc';
 import type { MediaNodeRecord } from '../../routing/types';
+import type { UserLimitStore } from './UserLimits';
 
 /**
  * Where a connection is in the protocol (VOICE-PROTOCOL.md §3). `*ing` states are claimed while work is in flight.
@@ -90,7 +91,8 @@ export class ConflictError extends Error {
   }
 }
 
-export interface StateStore {
+/** The signalling state, per-user limits included (UserLimits.ts: items per user or per channel, no hot key). */
+export interface StateStore extends UserLimitStore {
   putConnection(record: ConnectionRecord): Promise<void>;
   /** Strongly consistent; undefined when absent or expired. */
   getConnection(connectionId: string): Promise<ConnectionRecord | undefined>;
@@ -188,7 +190,8 @@ export interface MediaClient {
   /** Opens (or finds) the room; an empty room stays open at least `holdMs`. */
   openRoom(node: Placement, roomId: string, holdMs: number): Promise<{ rtpCapabilities: string }>;
   /** `minIceConsentTimeoutS`: keep the session's media at least this long without ICE consent (resume.v1: the grace). */
-  createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string; minIceConsentTimeoutS?: number }):
+  /** `reserveForMs`: the session's admission reservation lasts at most this long unless it joins (0 = the node's default). */
+  createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string; minIceConsentTimeoutS?: number; reserveForMs?: number }):
     Promise<{ consumerTransport: TransportOptionsJson; producerTransport: TransportOptionsJson }>;
   /**
    * Joins the room (the commit point of a join: validated first, then one history entry, two when it takes

@@ -7,7 +7,9 @@
 //
 // Load is sampled every heartbeat (pool CPU + PacketMeter). Joins admitted since the last sample are
 // reserved on their worker until a sample that started after them, so a burst of concurrent joins
-// cannot all pass on one stale sample.
+// cannot all pass on one stale sample. A session prepared and never joined holds its reservation only for
+// its window (`reserveForMs`: the signalling side's time to JoinChannel), so abandoned prepares cannot keep
+// a worker looking full.
 import { MediaError } from '../api/errors';
 import { addCost, admits, spanJoinCosts, workerLoad, type JoinCost, type WorkerLimits, type WorkerUse } from '../../routing/load';
 import type { PacketMeter, WorkerPackets } from './PacketMeter';
@@ -29,6 +31,14 @@ interface Reservation {
   readonly worker: number;
   readonly cost: JoinCost;
   done: boolean;
+  /** Epoch ms after which a reservation whose session has not joined no longer counts. */
+  readonly until: number;
+}
+
+export interface AdmissionOptions {
+  /** How long a reservation of a session that has not joined counts (default 120 s). */
+  reserveForMs?: number;
+  now?: () => number;
 }
 
 export class Admission {
@@ -41,13 +51,19 @@ export class Admission {
     private readonly pool: WorkerPool,
     private readonly meter: PacketMeter,
     readonly limits: WorkerLimits,
+    private readonly options: AdmissionOptions = {},
   ) {}
 
   /** Samples CPU and packets of every worker (the heartbeat calls this). */
   async sample(): Promise<void> {
     const startedAt = this.nextId;
     [this.cpu, this.packets] = await Promise.all([this.pool.cpu(), this.meter.sample()]);
-    for (const r of this.reservations) if (r.done && r.id < startedAt) this.reservations.delete(r);
+    for (const r of this.reservations) if ((r.done && r.id < startedAt) || !this.counts(r)) this.reservations.delete(r);
+  }
+
+  /** Reservations counted now (joined ones until the next sample, the others within their window). */
+  reserved(): number {
+    return [...this.reservations].filter((r) => this.counts(r)).length;
   }
 
   /** Per-worker CPU of the latest sample (metrics, registry). */
@@ -85,8 +101,10 @@ export class Admission {
     roomId: string,
     mainIndex: number,
     sessionId: string,
-    spillLoad = 0.75 * this.limits.admitLoad,
+    options: { spillLoad?: number; reserveForMs?: number } = {},
   ): { worker: number; settle: (joined: boolean) => void } {
+    const spillLoad = options.spillLoad ?? 0.75 * this.limits.admitLoad;
+    const until = this.now() + (options.reserveForMs ?? this.options.reserveForMs ?? DEFAULT_RESERVE_FOR_MS);
     const room = this.meter.room(roomId);
     if (room?.producerSessions.has(sessionId)) return { worker: mainIndex, settle: () => {} };
     const parts = room && room.parts.length > 0 ? room.parts : [{ workerIndex: mainIndex, producers: 0, receivedPerSecond: 0 }];
@@ -107,7 +125,7 @@ export class Admission {
     for (const [worker, threshold] of candidates) {
       const costs = fits(worker, threshold);
       if (!costs) continue;
-      const reservations = [...costs].map(([w, cost]): Reservation => ({ id: this.nextId++, worker: w, cost, done: false }));
+      const reservations = [...costs].map(([w, cost]): Reservation => ({ id: this.nextId++, worker: w, cost, done: false, until }));
       for (const r of reservations) this.reservations.add(r);
       return {
         worker,
@@ -126,6 +144,14 @@ export class Admission {
     );
   }
 
+  private counts(r: Reservation): boolean {
+    return r.done || r.until > this.now();
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
   private view(index: number): WorkerLoadView {
     const packets = this.packets.find((p) => p.index === index);
     const cpu = this.cpu.find((c) => c.index === index);
@@ -134,7 +160,7 @@ export class Admission {
       cpuPercent: cpu?.cpuPercent ?? 0,
       consumers: packets?.consumers ?? 0,
     };
-    for (const r of this.reservations) if (r.worker === index) use = addCost(use, r.cost);
+    for (const r of this.reservations) if (r.worker === index && this.counts(r)) use = addCost(use, r.cost);
     return {
       index,
       ...use,
@@ -144,6 +170,8 @@ export class Admission {
     };
   }
 }
+
+const DEFAULT_RESERVE_FOR_MS = 120_000;
 
 function pct(load: number): string {
   return `${Math.round(load * 1000) / 10}%`;

@@ -82,6 +82,11 @@ export interface MediaNodeOptions {
    * DEFAULT_POLICE_LIMITS, a partial object overrides some, `false` turns policing off.
    */
   police?: Partial<PoliceLimits> | false;
+  /**
+   * A new session's admission reservation lasts at most this long unless it joins (CreateTransports may ask for
+   * another window: `reserve_for_ms`); default 120 s, the signalling side's prepare + JoinChannel + join windows.
+   */
+  reservationMs?: number;
   /** NODES_TABLE physical name; unset = no registry. */
   registryTable?: string;
   /** A ready registry (tests); overrides registryTable. */
@@ -148,6 +153,7 @@ const DEFAULTS = {
   metricsPort: 9464,
   drainTimeoutMs: 10 * 60_000,
   roomGraceMs: 15_000,
+  reservationMs: 120_000,
   heartbeatMs: 5_000,
   iceDisconnectedGraceMs: 5_000,
   // A vanished client's session is reported lost 15 s (consent: browsers check every ~5 s, so three
@@ -195,7 +201,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       consumers: capacity / workers,
       admitLoad: (options.admitLoadPercent ?? DEFAULT_WORKER_LIMITS.admitLoad * 100) / 100,
     };
-    const admission = new Admission(pool, new PacketMeter(pool), limits);
+    const admission = new Admission(pool, new PacketMeter(pool), limits, { reserveForMs: options.reservationMs ?? DEFAULTS.reservationMs });
 
     const police = options.police === false ? undefined : new ProducerPolice(options.police ?? {});
     if (police) cleanups.push(() => police.close());

@@ -55,6 +55,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     capacity: int('MEDIA_CAPACITY', { min: 1 }),
     workerPacketsPerSecond: int('MEDIA_WORKER_PACKETS_PER_SECOND', { min: 1 }),
     admitLoadPercent: int('MEDIA_ADMIT_LOAD_PERCENT', { min: 1 }),
+    reservationMs: int('MEDIA_RESERVATION_MS', { min: 1 }),
     pipe: pipeFromEnv(env, int('MEDIA_RTC_PORT_BASE'), int('MEDIA_WORKERS', { min: 1 })),
     police: policeFromEnv(env, int),
     registryTable: str('MEDIA_NODES_TABLE'),

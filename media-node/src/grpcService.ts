@@ -85,7 +85,7 @@ export function createMediaNodeService({ rooms, admission, secrets, metrics, log
       const room = await rooms.open(roomId, holdMs);
       return { rtpCapabilities: JSON.stringify(room.rtpCapabilities) };
     }),
-    createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS }) => {
+    createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS, reserveForMs }) => {
       requireSessionId(sessionId);
       const room = rooms.get(roomId);
       // A new session is admitted here, on the worker with room for it (the main router's while it has
@@ -93,7 +93,7 @@ export function createMediaNodeService({ rooms, admission, secrets, metrics, log
       // When no worker has room, it goes on another node (a remote part of the room), if one has room.
       const place = async (): Promise<SessionPlacement> => {
         try {
-          const { worker, settle } = admission.chooseSpanWorker(room.id, room.slot.index, sessionId);
+          const { worker, settle } = admission.chooseSpanWorker(room.id, room.slot.index, sessionId, { reserveForMs: reserveForMs || undefined });
           return { where: rooms.slotAt(worker), settle };
         } catch (error) {
           if (!(error instanceof MediaError && error.reason === 'over-capacity') || !farNodes) return refusedAs('join', () => { throw error; });

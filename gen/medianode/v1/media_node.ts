@@ -61,6 +61,12 @@ export interface CreateTransportsRequest {
    * may take that long to come back, and its media must still be there (grace <= consent timeout).
    */
   minIceConsentTimeoutS: number;
+  /**
+   * A new session's admission reservation (its join's load, counted before the join) lasts at most this long
+   * unless it joins: the signalling side's window for JoinChannel (0 = the node's default,
+   * MEDIA_RESERVATION_MS, 120 s). A session prepared and never joined stops holding room on its worker then.
+   */
+  reserveForMs: number;
 }
 
 export interface CreateTransportsResponse {
@@ -511,7 +517,7 @@ export const OpenRoomResponse: MessageFns<OpenRoomResponse> = {
 };
 
 function createBaseCreateTransportsRequest(): CreateTransportsRequest {
-  return { roomId: "", sessionId: "", userId: "", rtpCapabilities: "", minIceConsentTimeoutS: 0 };
+  return { roomId: "", sessionId: "", userId: "", rtpCapabilities: "", minIceConsentTimeoutS: 0, reserveForMs: 0 };
 }
 
 export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
@@ -530,6 +536,9 @@ export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
     }
     if (message.minIceConsentTimeoutS !== 0) {
       writer.uint32(40).uint32(message.minIceConsentTimeoutS);
+    }
+    if (message.reserveForMs !== 0) {
+      writer.uint32(48).uint32(message.reserveForMs);
     }
     return writer;
   },
@@ -585,6 +594,14 @@ export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
             }
 
             message.minIceConsentTimeoutS = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.reserveForMs = reader.uint32();
             continue;
           }
         }
