@@ -11,7 +11,7 @@ import { spanJoinCosts } from '../../routing/load';
 import { mediaErrorToVoiceError } from '../../functions/voice/media-errors';
 import { MediaError as PortMediaError } from '../../functions/voice/ports';
 import { ErrorId } from '../../protocol/errors';
-import { joinSession, rejectsWith, routerCounts, rtpPacket, startTestNode, udpSocket, waitFor } from './helpers';
+import { clientRtpCapabilities, joinSession, rejectsWith, routerCounts, rtpPacket, startTestNode, udpSocket, waitFor } from './helpers';
 
 const LIMITS: WorkerLimits = { packetsPerSecond: 100_000, consumers: 20_000, admitLoad: 0.8 };
 const NOW = 1_700_000_000_000;
@@ -250,6 +250,31 @@ describe('Admission.chooseSpanWorker (where CreateTransports places a new sessio
       assert.equal(node.admission.workers()[main]!.consumers, 12, 'a failed join drops its reservations');
       // A member already in is placed where it is, without a reservation.
       assert.equal(node.admission.chooseSpanWorker('spill:1', main, 'a').worker, main);
+    } finally {
+      await stop();
+    }
+  });
+});
+
+describe('admission reservations of sessions that never join (issue 18: prepared-but-unjoined sessions)', () => {
+  test('a reservation lasts the window CreateTransports asked for (reserve_for_ms), then no longer counts; another keeps the default', async () => {
+    const { node, api, stop } = await startTestNode({ workers: 1, capacity: 1_000 });
+    try {
+      // Two members, so a joiner costs something (their streams to it, it to them).
+      for (const s of ['a', 'b']) await joinSession(api, 'reserve:1', s, s);
+      await node.admission.sample();
+      const consumersAt = () => node.admission.workers()[0]!.consumers;
+      const base = consumersAt();
+      // Prepared, never joined: one with a short window (as the signalling side asks: its JoinChannel window), one with the node's default.
+      await api.createTransports({ roomId: 'reserve:1', sessionId: 'short', userId: 'short', rtpCapabilities: clientRtpCapabilities(), reserveForMs: 300 });
+      await api.createTransports({ roomId: 'reserve:1', sessionId: 'default', userId: 'default', rtpCapabilities: clientRtpCapabilities() });
+      assert.equal(node.admission.reserved(), 2);
+      const perJoin = (consumersAt() - base) / 2;
+      assert.ok(perJoin >= 4, `a join into a room of 2 reserves their 2 streams and its own to each (${perJoin})`);
+      await waitFor(() => node.admission.reserved() === 1, 5_000);
+      assert.equal(consumersAt(), base + perJoin, 'the short window passed: only the default reservation still counts');
+      await node.admission.sample();
+      assert.equal(node.admission.reserved(), 1, 'a sample drops the expired one and keeps the other');
     } finally {
       await stop();
     }
