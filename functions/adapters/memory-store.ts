@@ -174,14 +174,9 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     for (const { set, id } of entries) this.limitSets.get(setName(set))?.delete(id);
   }
 
-  /** The ids a set holds now, expired ones included (tests and the simulation's leftovers check). */
-  limitSetEntries(set: LimitedSet): string[] {
-    return [...(this.limitSets.get(setName(set))?.keys() ?? [])];
-  }
-
-  /** Every non-empty set (the simulation checks that nothing is left behind). */
-  heldLimitSets(): { set: string; ids: string[] }[] {
-    return [...this.limitSets].filter(([, e]) => e.size > 0).map(([set, e]) => ({ set, ids: [...e.keys()] }));
+  /** Every non-empty set, `<kind>:<user or channel>` with its entries (the simulation checks that nothing is left behind). */
+  heldLimitSets(): { set: string; entries: [string, number][] }[] {
+    return [...this.limitSets].filter(([, e]) => e.size > 0).map(([set, e]) => ({ set, entries: [...e] }));
   }
 
   /** Every record (tests and the simulation; no periodic path reads all connections). */

@@ -252,7 +252,9 @@ export class SimClient {
     const { sim, options, core } = this.world;
     const frame = encodeRequest(request);
     const copies = sim.chance(options.duplicate) ? 2 : 1;
-    for (let i = 0; i < copies; i++) sim.spawn(`$default ${this.connectionId} ${request.message?.$case}`, () => core.receive(this.connectionId, frame));
+    // The frame travels on the socket it was sent on (a resume may switch sockets before it is handled).
+    const socket = this.connectionId;
+    for (let i = 0; i < copies; i++) sim.spawn(`$default ${socket} ${request.message?.$case}`, () => core.receive(socket, frame));
     if (sim.chance(options.closeAfterMessage)) this.closeSoon();
   }
 
@@ -455,6 +457,18 @@ export class World {
     for (let shard = 0; shard < SWEEP_SHARDS; shard++) {
       for (const due of await this.store.listDue(shard, this.sim.time + 1e9, 1000)) {
         if (due.kind === 'feed') problems.push(`feed of ${due.channelKey} still held`);
+      }
+    }
+    // Per-user limits (UserLimits.ts): an open-stream slot is held only by a connection record that exists, a
+    // prepared slot (still live) only by a session still waiting to join: every ending gave its slots back.
+    const records = new Map((await this.store.listConnections()).map((r) => [r.connectionId, r]));
+    for (const { set, entries } of this.store.heldLimitSets()) {
+      for (const [id, until] of entries) {
+        const holder = records.get(id);
+        if (set.startsWith('streams:') && !holder) problems.push(`${set} still holds ended stream ${id}`);
+        if (!set.startsWith('streams:') && until > this.sim.time && !['preparing', 'prepared', 'joining'].includes(holder?.state ?? '')) {
+          problems.push(`${set} still holds ${id} (${holder?.state ?? 'ended'}) until ${until - this.sim.time} ms from now`);
+        }
       }
     }
     // An alias whose socket ended without a $disconnect (best effort) is garbage nobody reads; the sweep
