@@ -25,6 +25,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
 import { shardGroup } from '../functions/voice/Sweep';
+import { userLimitsEnvironment } from '../functions/handlers/user-limits-env';
 import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import type { InfraConfig } from './config';
 import { repoPath } from './paths';
@@ -74,17 +75,18 @@ interface HandlerSpec {
 }
 
 /**
- * What each handler may do, from what its code path calls: `$connect` only records the connection (one
- * PutItem) and calls no media node; the others run the voice core; only the reaper scans and deletes
+ * What each handler may do, from what its code path calls: `$connect` counts the user's connect and stream
+ * (conditional UpdateItems on its USER# items) and records the connection (one PutItem), and calls no media node; the others run the voice core; only the reaper scans and deletes
  * lost-session records.
  */
 export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   connect: {
     entry: 'functions/handlers/connect.ts',
-    description: 'WebSocket $connect: verifies the session token, records the connection',
+    description: 'WebSocket $connect: verifies the session token, checks the user\'s limits, records the connection',
     timeout: Duration.seconds(10),
     memorySize: 512,
-    stateTable: ['dynamodb:PutItem'],
+    // PutItem: the connection; UpdateItem (GetItem on first use): the user's limit items (voice/UserLimits.ts).
+    stateTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     nodesTable: [],
     mediaNodes: false,
     manageConnections: false,
@@ -142,6 +144,8 @@ export class SignallingStack extends Stack {
       ...tokenEnvironment(config, (name) => ssm.StringParameter.valueForStringParameter(this, name)),
       // A session ends at its token's exp + this (voice.token-expired).
       VOICE_TOKEN_GRACE_SECONDS: String(config.tokenGraceSeconds),
+      // Per-user limits (functions/voice/UserLimits.ts), explicit so an operator sees and tunes them per function.
+      ...userLimitsEnvironment(),
     };
     // Only what each function reads (test/infra/environment.test.ts): API Gateway carries only text frames, so
     // $connect refuses binary-only hrpc1 offers up front; the media node secret for those calling media nodes.

@@ -31,7 +31,7 @@ import type { Metrics } from '../../lib/metrics';
 import type { Gateway, MediaClient } from '../voice/ports';
 import { Sweep } from '../voice/Sweep';
 import { DEFAULT_LIMITS, MAX_MEMBERS_THAT_FIT, VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
-import type { UserLimitSettings } from '../voice/UserLimits';
+import { USER_LIMIT_VARS, userLimitsFrom } from './user-limits-env';
 import { log } from './telemetry';
 
 export { log } from './telemetry';
@@ -141,20 +141,6 @@ const LIMIT_VARS: Record<string, keyof VoiceLimits> = {
   VOICE_RESUME_GRACE_MS: 'resumeGraceMs',
   VOICE_TOKEN_GRACE_SECONDS: 'tokenGraceSeconds',
 };
-
-const USER_LIMIT_VARS: Record<string, keyof UserLimitSettings> = {
-  VOICE_USER_MAX_STREAMS: 'maxStreamsPerUser',
-  VOICE_USER_CONNECTS_PER_MINUTE: 'connectsPerUserPerMinute',
-  VOICE_USER_JOINS_PER_MINUTE: 'joinsPerUserPerMinute',
-  VOICE_USER_REPLACEMENTS_PER_MINUTE: 'replacementsPerUserPerMinute',
-  VOICE_USER_MAX_PREPARED: 'maxPreparedPerUser',
-  VOICE_CHANNEL_MAX_PREPARED: 'maxPreparedPerChannel',
-};
-
-/** The per-user limits set in the environment (the rest keep DEFAULT_USER_LIMITS). */
-export function userLimitsFrom(env: NodeJS.ProcessEnv): Partial<UserLimitSettings> {
-  return positiveIntegers(env, USER_LIMIT_VARS);
-}
 
 function positiveIntegers<T extends string>(env: NodeJS.ProcessEnv, vars: Record<string, T>): Partial<Record<T, number>> {
   const values: Partial<Record<T, number>> = {};

@@ -7,6 +7,8 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../../data/tables';
 import { nodePartition } from '../../routing/NodeRegistry';
 import { SWEEP_SCHEDULE } from '../../functions/voice/Sweep';
+import { DEFAULT_USER_LIMITS } from '../../functions/voice/UserLimits';
+import { USER_LIMIT_VARS } from '../../functions/handlers/user-limits-env';
 import { KEEPALIVE_FRAME } from '../../protocol/hrpc';
 import { DEFAULTS } from '../../infra/config';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from '../../infra/media-fleet/load-metric';
@@ -117,6 +119,9 @@ describe('signalling stack', () => {
       assert.equal(vars.TOKEN_PUBLIC_KEY_PARAMETER, undefined);
       // Read by $connect only (test/infra/environment.test.ts): binary-only hrpc1 offers are refused there.
       assert.equal(vars.VOICE_TEXT_FRAMES_ONLY, name === 'connect' ? '1' : undefined, `${name}: VOICE_TEXT_FRAMES_ONLY`);
+      for (const [envVar, field] of Object.entries(USER_LIMIT_VARS)) {
+        assert.equal(vars[envVar], String(DEFAULT_USER_LIMITS[field]), `${name}: per-user limit ${envVar}`);
+      }
       assert.ok(!statementsOfFunction(name).some((st) => actionsOf(st).some((a) => a.startsWith('ssm:'))), `${name} reads no SSM parameter`);
     }
   });
@@ -228,7 +233,8 @@ describe('signalling stack', () => {
     const dynamo = (name: keyof typeof HANDLERS) => statementsOfFunction(name).filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')));
     const granted = (name: keyof typeof HANDLERS, table: RegExp) =>
       dynamo(name).filter((st) => table.test(tableArn(st))).flatMap(actionsOf).sort();
-    assert.deepEqual(granted('connect', /VoiceState/), ['dynamodb:PutItem'], '$connect only records the connection');
+    assert.deepEqual(granted('connect', /VoiceState/), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      '$connect counts the user\'s connect and stream (voice/UserLimits.ts) and records the connection');
     assert.deepEqual(granted('connect', /MediaNodes/), []);
     for (const name of ['default', 'disconnect'] as const) {
       assert.ok(!granted(name, /VoiceState/).includes('dynamodb:Scan'), `${name} never scans`);
