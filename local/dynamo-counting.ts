@@ -28,7 +28,7 @@ export function countDynamoRequests(server: Server, counter: RequestCounter, ste
       }
       body.ReturnConsumedCapacity ??= 'TOTAL';
       const table = String(body.TableName ?? '?');
-      const key = `${stem(table)}:${operation}${body.IndexName ? `:${body.IndexName}` : ''}${operation === 'Query' ? `(${partitionKind(body)})` : ''}`;
+      const key = `${stem(table)}:${operation}${body.IndexName ? `:${body.IndexName}` : ''}${operation === 'Query' ? `(${partitionKind(body)})` : limitItem(body) ? '(limits)' : ''}`;
       const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
       res.end = ((...args: unknown[]) => {
         const data = args[0];
@@ -60,6 +60,12 @@ function partitionKind(body: Record<string, unknown>): string {
   const values = Object.values((body.ExpressionAttributeValues ?? {}) as Record<string, { S?: string }>);
   const key = values.find((v) => typeof v?.S === 'string')?.S ?? '?';
   return key.split('#')[0]!;
+}
+
+/** A request on a per-user limit item (functions/voice/UserLimits.ts: USER#<id> items, a channel's PREPARED item). */
+function limitItem(body: Record<string, unknown>): boolean {
+  const key = (body.Key ?? body.Item) as { pk?: { S?: string }; sk?: { S?: string } } | undefined;
+  return (key?.pk?.S ?? '').startsWith('USER#') || key?.sk?.S === 'PREPARED';
 }
 
 /** Index write units of a write to a connection item (see DynamoOpCount.indexWriteUnits). */

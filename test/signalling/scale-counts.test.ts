@@ -11,6 +11,8 @@ import { dynamoTotals, RequestCounter } from '../../local/request-counter';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { createDocumentClient } from '../../routing/dynamo';
 import { countIdleSweeps, seedJoined, type Window } from '../../bench/scale-counting';
+import { devToken } from '../support/tokens';
+import { VoiceTestClient } from '../support/voice-client';
 
 const SWEEPS = 3;
 const node = { nodeId: 'scale-test-node', grpcAddress: '127.0.0.1:1' };
@@ -65,4 +67,32 @@ test('a sweep among 10,000 sessions does work for the sessions due and no others
   for (const id of due) assert.equal(await store.getConnectionForSweep(id), undefined, `${id} was ended`);
   // Their sockets were already gone: the error post and the close each met a 410.
   assert.equal(w.gateway.gone, 2 * due.length);
+});
+
+test('per-user limits: a connect and its close cost 3 conditional writes on the user\'s own items, and no message costs one', async () => {
+  const options = { wsUrl: stack.wsUrl, token: devToken(4321n, 1n, [1n]) };
+  const connectAndClose = async (messages: number) => {
+    const client = await VoiceTestClient.connect(options);
+    await stack.gateway.idle();
+    const beforeMessages = counter.snapshot();
+    for (let i = 0; i < messages; i++) client.sendRaw('not base64 at all!');
+    for (let i = 0; i < messages; i++) await client.nextError(10_000);
+    await stack.gateway.idle();
+    const duringMessages = counter.since(beforeMessages);
+    client.close();
+    await client.waitClosed(10_000);
+    await stack.gateway.idle();
+    return duringMessages;
+  };
+  await connectAndClose(0); // the user's first connect also makes its limits item (a failed write, a read, a write)
+  const before = counter.snapshot();
+  const messages = await connectAndClose(20);
+  const w = counter.since(before);
+  const limits = Object.fromEntries(Object.entries(w.dynamo).filter(([k]) => k.includes('(limits)')).map(([k, c]) => [k, c.requests]));
+  console.log(`connect + 20 messages + close: ${JSON.stringify(Object.fromEntries(Object.entries(w.dynamo).map(([k, c]) => [k, c.requests])))}`);
+  // The connect counts its minute and takes a stream slot; the close frees the slot.
+  assert.deepEqual(limits, { 'state:UpdateItem(limits)': 3 });
+  assert.equal(messages.gateway.default, 20, 'the messages were handled');
+  assert.deepEqual(Object.keys(messages.dynamo).filter((k) => k.includes('(limits)')), [], 'no per-user write for a message');
+  assert.ok(Object.values(messages.dynamo).every((c) => c.writeUnits === 0), 'no write at all for a message');
 });
