@@ -111,6 +111,14 @@ async function main() {
       console.log(`  channel of ${size}: join  ${describeWindow(events[size]!.join)}`);
       console.log(`  channel of ${size}: leave ${describeWindow(events[size]!.leave)}`);
     }
+    // Per-user limits (functions/voice/UserLimits.ts; keys "(limits)" above): conditional writes on the user's own
+    // USER# items and the channel's PREPARED item, per join and leave, none per message.
+    const limitsOf = (w: Window) => dynamoTotals(Object.fromEntries(Object.entries(w.dynamo).filter(([k]) => k.includes('(limits)'))));
+    for (const size of CHANNELS) {
+      const [j, l] = [limitsOf(events[size]!.join), limitsOf(events[size]!.leave)];
+      console.log(`  per-user limits in a channel of ${size} (included above): join ${j.requests} requests (${fmt(j.writeUnits, 1)} WCU), leave ${l.requests} (${fmt(l.writeUnits, 1)} WCU), ` +
+        'each on the user\'s own partition (USER#<id>) or the channel\'s; no write per message');
+    }
 
     // ---- 3. projection to 1,000,000 connections ----
     // Locally one reaper run sweeps every shard; on AWS each of the shard groups' invocations also lists the nodes.
