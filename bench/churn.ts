@@ -22,7 +22,10 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => { co
 const writeErr = process.stderr.write.bind(process.stderr);
 process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => { count(chunk); return (writeErr as (...a: unknown[]) => boolean)(chunk, ...rest); }) as typeof process.stderr.write;
 
-const stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 2_000, logger: createLogger({ level: 'warn' }) });
+// Its 12 users each join and leave ~30 times a minute (a robot, not an honest client): the per-user limits
+// (functions/voice/UserLimits.ts, tested in test/signalling/user-limits.test.ts) are raised so the churn stays a churn.
+const churnLimits = { VOICE_USER_CONNECTS_PER_MINUTE: '10000', VOICE_USER_JOINS_PER_MINUTE: '10000', VOICE_USER_REPLACEMENTS_PER_MINUTE: '10000' };
+const stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 2_000, logger: createLogger({ level: 'warn' }), handlerEnv: churnLimits });
 let failed = false;
 try {
   for (let seed = 1; seed <= Number(values.seeds); seed++) {

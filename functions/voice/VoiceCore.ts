@@ -403,6 +403,9 @@ export class VoiceCore {
     }
     if (!claimed) return undefined;
     this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason, from: previousState });
+    // Its stream is over (the socket is gone, or closed below) even while the leave is still to be finished:
+    // the user's stream slot, and its prepared slots if it was still waiting to join, are free.
+    await this.userLimits.ended(claimed, previousState);
     // A suspended session has no socket to tell (resume.v1); any other is told on the socket carrying it.
     if (previousState !== 'suspended') {
       if (error) {
@@ -437,7 +440,7 @@ export class VoiceCore {
         this.deps.log.info('voice.leave-skipped', { ...logIds(claimed), reason, why: 'media node is gone' });
       }
     }
-    await this.forget(claimed, previousState);
+    await this.deps.store.deleteConnection(claimed);
     this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
     this.deps.metrics?.count(METRIC.sessionsEnded, 1, { Reason: reason });
   }
@@ -544,10 +547,10 @@ export class VoiceCore {
 
   // ---- helpers ----
 
-  /** Deletes a connection record; its user's stream (and, if it was waiting to join, prepared slots) are free. */
-  private async forget(record: ConnectionRecord, previousState?: ConnectionState): Promise<void> {
+  /** Deletes an `attached` record (resume.v1 alias): its connection's stream slot is free. */
+  private async forget(record: ConnectionRecord): Promise<void> {
     await this.deps.store.deleteConnection(record);
-    await this.userLimits.ended(record, previousState);
+    await this.userLimits.ended(record);
   }
 
   /** How long a prepared session may wait to join: the prepare step, the JoinChannel window, the join step. */
