@@ -73,6 +73,11 @@ export const BY_NODE_INDEX: IndexDefinition = {
  *                                              2 connection lifetimes after the last Initialize)
  *   CHAN#<guildId>:<channelId> / FEED          how far the channel's history was delivered to its members,
  *                                              and the delivery lease (functions/voice/ChannelFeed.ts)
+ *   CHAN#<guildId>:<channelId> / PREPARED      sessions prepared in the channel and not yet joined (id → expiry)
+ *   USER#<userId> / LIMITS                     the user's open streams and sessions waiting to join (id → expiry)
+ *   USER#<userId> / RATE#<epoch minute>        the user's connects, joins and replacements of that minute
+ *                                              (per-user limits, functions/voice/UserLimits.ts: one partition
+ *                                              per user, conditional writes, none per message)
  * Membership itself is not stored here: the media room's history is its one truth (media-node/src/RoomLedger.ts).
  * Connection items are also in two sparse indexes: DUE_INDEX (what the sweep must look at, by shard and
  * time) and BY_NODE_INDEX (the sessions of one media node).
