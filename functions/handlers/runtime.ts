@@ -31,6 +31,7 @@ import type { Metrics } from '../../lib/metrics';
 import type { Gateway, MediaClient } from '../voice/ports';
 import { Sweep } from '../voice/Sweep';
 import { DEFAULT_LIMITS, MAX_MEMBERS_THAT_FIT, VoiceCore, type VoiceLimits } from '../voice/VoiceCore';
+import { RefusedMinutes } from '../voice/UserLimits';
 import { USER_LIMIT_VARS, userLimitsFrom } from './user-limits-env';
 import { log } from './telemetry';
 
@@ -102,6 +103,7 @@ async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring): Promise<Runti
   const policy = new TokenGrantPolicy();
   const limits = limitsFrom(env);
   const userLimits = userLimitsFrom(env);
+  const refusedMinutes = new RefusedMinutes();
   const gateways = new Map<string, ApiGatewayConnections>();
   const gateway = ({ domainName, stage }: EventEndpoint) => {
     const endpoint = env.CONNECTIONS_ENDPOINT || (domainName && stage ? `https://${domainName}/${stage}` : undefined);
@@ -110,7 +112,7 @@ async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring): Promise<Runti
     return gateways.get(endpoint)!;
   };
   const core = (endpoint: EventEndpoint, telemetry?: Telemetry) => new VoiceCore({
-    store, nodes, media, gateway: gateway(endpoint), policy, clock: Date, limits, userLimits,
+    store, nodes, media, gateway: gateway(endpoint), policy, clock: Date, limits, userLimits, refusedMinutes,
     log: telemetry?.log ?? log, metrics: telemetry?.metrics,
   });
   return {

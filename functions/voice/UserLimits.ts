@@ -75,6 +75,31 @@ export function windowOf(nowMs: number): { window: number; retryAfterSeconds: nu
   return { window, retryAfterSeconds: Math.max(1, Math.ceil(((window + 1) * 60_000 - nowMs) / 1000)) };
 }
 
+/**
+ * A container's memory of the minute counts the store refused. A refused count cannot come back within its minute,
+ * so the same user's next attempts in this container are refused without asking the store: a flood past the limit
+ * costs no DynamoDB request. Bounded (oldest forgotten first); never the truth — the store is, for every container.
+ */
+export class RefusedMinutes {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly max = 10_000) {}
+
+  refused(key: string, now: number): boolean {
+    const until = this.until.get(key);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.until.delete(key);
+    return false;
+  }
+
+  remember(key: string, until: number): void {
+    this.until.delete(key);
+    this.until.set(key, until);
+    while (this.until.size > this.max) this.until.delete(this.until.keys().next().value!);
+  }
+}
+
 /** What a client with no stream to spare is told to wait: it must close one of its other streams first. */
 const STREAMS_RETRY_AFTER_S = 10;
 /** A prepared slot frees at its holder's join (usually well within a second) or at the latest when its window ends. */
@@ -91,6 +116,8 @@ export interface UserLimitsDeps {
   settings: UserLimitSettings;
   /** How long a prepared session may wait to join (prepare step + JoinChannel window + the join step). */
   preparedForMs: number;
+  /** The container's RefusedMinutes (one per container, shared by its invocations); none: always ask the store. */
+  refusedMinutes?: RefusedMinutes;
 }
 
 export class UserLimits {
@@ -105,7 +132,7 @@ export class UserLimits {
     const { settings, store, clock } = this.deps;
     const now = clock.now();
     const { window, retryAfterSeconds } = windowOf(now);
-    if (!(await store.countUserEvent(userId, window, 'connects', settings.connectsPerUserPerMinute))) {
+    if (!(await this.count(userId, window, 'connects', settings.connectsPerUserPerMinute))) {
       throw this.refused('connects', userId, `more than ${settings.connectsPerUserPerMinute} connections a minute for this user; try again later`, retryAfterSeconds);
     }
     const streams = await store.admitToSet({ kind: 'streams', userId }, connectionId, expiresAtMs, settings.maxStreamsPerUser, now);
@@ -138,9 +165,9 @@ export class UserLimits {
 
   /** JoinChannel: counted, or refused (the user's joins, or its replacements, of this minute are used up). */
   async admitJoin(conn: ConnectionRecord): Promise<void> {
-    const { settings, store, clock } = this.deps;
+    const { settings, clock } = this.deps;
     const { window, retryAfterSeconds } = windowOf(clock.now());
-    const admitted = await store.countUserEvent(conn.userId, window, 'joins', settings.joinsPerUserPerMinute,
+    const admitted = await this.count(conn.userId, window, 'joins', settings.joinsPerUserPerMinute,
       [{ event: 'replacements', limit: settings.replacementsPerUserPerMinute }]);
     if (!admitted) {
       throw this.refused('joins', conn.userId,
@@ -167,6 +194,16 @@ export class UserLimits {
     const pending = previousState !== undefined && PENDING.includes(previousState) && record.guildId !== undefined;
     await this.release(record, pending, true)
       .catch((err) => this.deps.log.warn('voice.user-limits-update-failed', { connectionId: record.connectionId, userId: record.userId, error: (err as Error).message }));
+  }
+
+  /** Counts an event of the user's minute unless this container already saw that minute refused. */
+  private async count(userId: string, window: number, event: RateEvent, limit: number, guards?: readonly { event: RateEvent; limit: number }[]): Promise<boolean> {
+    const memo = this.deps.refusedMinutes;
+    const key = `${event}:${userId}:${window}`;
+    if (memo?.refused(key, this.deps.clock.now())) return false;
+    const counted = await this.deps.store.countUserEvent(userId, window, event, limit, guards);
+    if (!counted) memo?.remember(key, (window + 1) * 60_000);
+    return counted;
   }
 
   private async release(conn: ConnectionRecord, prepared: boolean, stream: boolean): Promise<void> {

@@ -18,7 +18,7 @@ import { ChannelFeed } from './ChannelFeed';
 import { ChannelPlacement } from './ChannelPlacement';
 import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
 import { SessionResume } from './SessionResume';
-import { DEFAULT_USER_LIMITS, UserLimits, type UserLimitSettings } from './UserLimits';
+import { DEFAULT_USER_LIMITS, UserLimits, type RefusedMinutes, type UserLimitSettings } from './UserLimits';
 import {
   ConflictError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
@@ -78,6 +78,8 @@ export interface VoiceCoreDeps {
   limits?: Partial<VoiceLimits>;
   /** Per-user limits (UserLimits.ts); DEFAULT_USER_LIMITS by default. */
   userLimits?: Partial<UserLimitSettings>;
+  /** The container's memory of refused minutes (UserLimits.ts), shared by the cores of its invocations. */
+  refusedMinutes?: RefusedMinutes;
 }
 
 /** A session claimed for ending (claimEnd), to be finished (finishEnd). */
@@ -112,7 +114,7 @@ export class VoiceCore {
       store: deps.store, clock: deps.clock, log: deps.log, metrics: deps.metrics,
       settings: { ...DEFAULT_USER_LIMITS, ...deps.userLimits },
       // A prepared session may wait this long: the prepare step, the JoinChannel window, the join step.
-      preparedForMs: this.preparedForMs(),
+      preparedForMs: this.preparedForMs(), refusedMinutes: deps.refusedMinutes,
     });
     this.feed = new ChannelFeed({
       store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log, metrics: deps.metrics,

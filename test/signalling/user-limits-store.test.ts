@@ -8,7 +8,8 @@ import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STATE_TABLE } from '../../data/tables';
 import { DynamoStateStore } from '../../functions/adapters/dynamo-store';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
-import type { UserLimitStore } from '../../functions/voice/UserLimits';
+import { RefusedMinutes, UserLimits, DEFAULT_USER_LIMITS, type UserLimitStore } from '../../functions/voice/UserLimits';
+import { silentLogger } from '../../lib/log';
 import { createDocumentClient } from '../../routing/dynamo';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 
@@ -105,4 +106,32 @@ test('across containers: two adapters with their own clients, admitting concurre
   const channel = await Promise.all(Array.from({ length: attempts }, (_, i) =>
     containers[i % 2]!.admitToSet({ kind: 'channel-prepared', channelKey: 'flood:1' }, `c${i}`, now + 60_000, 3, now)));
   assert.equal(channel.filter((r) => r.admitted).length, 3, 'prepared in a channel: exactly the limit');
+});
+
+test('a container remembers a refused minute: the flood past the limit costs it no further request; another container asks the store', async () => {
+  const store = new MemoryStateStore(() => now);
+  let requests = 0;
+  const counted = new Proxy(store, {
+    get: (target, prop, receiver) => {
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (...args: unknown[]) => (requests++, value.apply(target, args)) : value;
+    },
+  });
+  const limitsIn = (refusedMinutes: RefusedMinutes) => new UserLimits({
+    store: counted, clock: { now: () => now }, log: silentLogger, preparedForMs: 120_000, refusedMinutes,
+    settings: { ...DEFAULT_USER_LIMITS, connectsPerUserPerMinute: 2 },
+  });
+  const [a, b] = [limitsIn(new RefusedMinutes()), limitsIn(new RefusedMinutes())];
+  const connect = (limits: UserLimits, i: number) => limits.admitConnection('memo', `m${i}`, now + 60_000).then(() => 'ok', (e: Error) => e.message);
+  assert.equal(await connect(a, 1), 'ok');
+  assert.equal(await connect(a, 2), 'ok');
+  const beforeRefusals = requests;
+  assert.match(await connect(a, 3), /voice.rate-limited/);
+  assert.equal(requests - beforeRefusals, 1, 'the first refusal asks the store');
+  for (let i = 4; i < 14; i++) assert.match(await connect(a, i), /voice.rate-limited/);
+  assert.equal(requests - beforeRefusals, 1, 'the next ten in this container cost nothing');
+  assert.match(await connect(b, 14), /voice.rate-limited/, 'another container is refused by the store');
+  assert.equal(requests - beforeRefusals, 2);
+  now += 60_000;
+  assert.equal(await connect(a, 15), 'ok', 'the next minute asks the store again');
 });
