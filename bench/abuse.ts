@@ -85,10 +85,14 @@ async function honestWork(stack: LocalStack, channel: bigint, rounds = ROUNDS): 
       phase.joinMs.push(Date.now() - started);
       for (const other of media.joined.otherUsers) await media.consume(other).catch(() => undefined);
       // Everyone already here is told (UserJoined, in order after anyone else who joined meanwhile) and consumes it.
+      // An attacker's own joins and leaves in the channel (UserJoined/UserLeft of its sessions) may come in between.
       for (const member of members) {
         try {
+          const deadline = Date.now() + JOIN_GIVE_UP_MS;
           for (;;) {
-            const told = await member.media.client.expect('userJoined', JOIN_GIVE_UP_MS);
+            const frame = await member.media.client.next(Math.max(1, deadline - Date.now()));
+            if (frame.kind !== 'response' || frame.response.message?.$case !== 'userJoined') continue;
+            const told = frame.response.message.value;
             await member.media.consume(told.data!).catch(() => undefined);
             if (told.data?.userId === user) break;
           }
