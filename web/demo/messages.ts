@@ -27,6 +27,12 @@ export function describeError(error: VoiceErrorEvent): Message {
       return { kind: 'warn', title: 'You joined from somewhere else.', text: 'This channel was opened in another tab or device, so this one was disconnected.' };
     case 'voice.channel-full':
       return { kind: 'warn', title: 'This channel is full.', text: 'Try again when someone leaves.' };
+    case 'voice.producer-policed':
+      return { kind: 'warn', title: 'Your audio was stopped.', text: 'Your microphone sent far more than voice needs (a broken audio setup?), so the server paused it. Check your audio settings and join again.' };
+    case 'voice.rate-limited':
+      return { kind: 'warn', title: 'Too many attempts.', text: retryText(error) };
+    case 'voice.token-expired':
+      return { kind: 'warn', title: 'Your session token expired.', text: 'Get a new token and join again.' };
     case 'hrpc.unavailable':
     case 'hrpc.resource-exhausted':
       return { kind: 'warn', title: 'The voice service is busy.', text: retryText(error) };

@@ -41,6 +41,8 @@ export const NON_RETRYABLE = new Set<string>([
   'h.bad-channel-id',
   'h.not-joined',
   'voice.session-replaced',
+  // The node stopped this client's producer for sending far beyond voice (a broken sender): joining again would do the same.
+  'voice.producer-policed',
   'voice.bad-rtp-capabilities',
   'voice.bad-rtp-parameters',
   'voice.bad-dtls-parameters',
@@ -50,3 +52,11 @@ export const NON_RETRYABLE = new Set<string>([
   ClientErrorId.microphoneUnavailable,
   ClientErrorId.unsupported,
 ]);
+
+/**
+ * Whether a stream that ended should be joined again: not after an error the server would answer the same way
+ * (NON_RETRYABLE), not after a normal close (1000) without one.
+ */
+export function reconnectsAfter(closeCode: number, lastError: { identifier: string } | undefined): boolean {
+  return lastError ? !NON_RETRYABLE.has(lastError.identifier) : closeCode !== 1000;
+}

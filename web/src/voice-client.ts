@@ -8,7 +8,7 @@
 // still works (make-before-break).
 import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
 import { generateDtlsCertificate } from './dtls';
-import { ClientErrorId, NON_RETRYABLE, VoiceClientError } from './errors';
+import { ClientErrorId, NON_RETRYABLE, reconnectsAfter, VoiceClientError } from './errors';
 import type { SocketClose, Variant, WebSocketFactory } from './hrpc-socket';
 import { toUint64, type Uint64Input } from './ids';
 import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from './keepalive';
@@ -269,7 +269,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         if (!live()) return;
         clearTimeout(this.renewTimer);
         this.session = undefined;
-        const willReconnect = lastError ? !NON_RETRYABLE.has(lastError.identifier) : close.code !== 1000;
+        const willReconnect = reconnectsAfter(close.code, lastError);
         this.options.log('info', 'voice.stream-closed', { code: close.code, reason: close.reason, willReconnect, identifier: lastError?.identifier });
         if (!willReconnect) {
           this.finish(close, lastError);
