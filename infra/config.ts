@@ -100,6 +100,8 @@ export interface InfraConfig {
   /** mediasoup workers per node; worker i listens on UDP+TCP rtcPortBase+i. */
   readonly mediaWorkers: number;
   readonly rtcPortBase: number;
+  /** Worker i also takes ICE over TCP on iceTcpPort+i (MEDIA_ICE_TCP_PORT; 443: networks that allow only TCP 443; 0 = off). */
+  readonly iceTcpPort: number;
   readonly grpcPort: number;
   readonly metricsPort: number;
   /**
@@ -167,6 +169,7 @@ export const DEFAULTS: InfraConfig = {
   maxNodes: 4,
   mediaWorkers: 2,
   rtcPortBase: 40000,
+  iceTcpPort: 443,
   grpcPort: 50051,
   metricsPort: 9464,
   pipePortMin: DEFAULT_PIPE_PORTS.min,
@@ -267,6 +270,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     maxNodes: int('maxNodes', d.maxNodes, 1, 1000),
     mediaWorkers: int('mediaWorkers', d.mediaWorkers, 1, 192),
     rtcPortBase: int('rtcPortBase', d.rtcPortBase, 1024, 65535),
+    iceTcpPort: int('iceTcpPort', d.iceTcpPort, 0, 1023),
     grpcPort: int('grpcPort', d.grpcPort, 1024, 65535),
     metricsPort: int('metricsPort', d.metricsPort, 1024, 65535),
     pipePortMin: int('pipePortMin', d.pipePortMin, 1024, 65535),

@@ -150,6 +150,7 @@ export class MediaFleetStack extends Stack {
           launchHookName: LAUNCH_HOOK_NAME,
           grpcPort: config.grpcPort,
           rtcPortBase: config.rtcPortBase,
+          iceTcpPort: config.iceTcpPort,
           workers: config.mediaWorkers,
           capacity: config.mediaWorkers * CONSUMERS_PER_WORKER,
           metricsPort: config.metricsPort,

@@ -91,6 +91,12 @@ export class NetworkStack extends Stack {
     const tcp = first === last ? ec2.Port.tcp(first) : ec2.Port.tcpRange(first, last);
     this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), udp, 'WebRtcServer UDP (one port per worker)');
     this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), tcp, 'WebRtcServer TCP fallback (one port per worker)');
+    if (config.iceTcpPort > 0) {
+      // ICE over TCP on 443 (+ worker index): clients on networks that allow only TCP 443 (issue 19).
+      const last443 = config.iceTcpPort + config.mediaWorkers - 1;
+      const port = last443 === config.iceTcpPort ? ec2.Port.tcp(config.iceTcpPort) : ec2.Port.tcpRange(config.iceTcpPort, last443);
+      this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), port, 'WebRtcServer ICE over TCP on 443 (+ worker index)');
+    }
     Validations.of(this.mediaSecurityGroup).acknowledge({
       id: 'AwsSolutions-EC23',
       reason: 'WebRTC clients anywhere must reach the WebRtcServer ports; only those UDP/TCP ports are open to the world.',

@@ -342,13 +342,22 @@ function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, 
   return startMediaNodeProcess({
     command: options.command ?? [process.execPath, '--import', 'tsx', 'media-node/main.ts'],
     cwd: REPO_ROOT,
-    env: { ...withoutAwsProfile(process.env), ...env, ...mediaNodePortEnv(options, slot, ephemeral), ...options.env },
+    env: { ...withoutAwsProfile(process.env), ...env, ...mediaNodePortEnv(options, slot, ephemeral), ...testStackIceBound(ephemeral), ...options.env },
     readyTimeoutMs: options.readyTimeoutMs,
     onLine: (line, stream) => {
       if (forward) (stream === 'stdout' ? process.stdout : process.stderr).write(line + '\n');
       options.onLine?.(line, stream);
     },
   });
+}
+
+/**
+ * Ephemeral (test) stacks run many hand-built clients that never start ICE (signalling tests): there the
+ * media node's connect bound (MEDIA_ICE_CONNECT_TIMEOUT_MS, README "Reachability") is off unless the
+ * environment or the node's options set it; `npm start` keeps the node's default (15 s).
+ */
+function testStackIceBound(ephemeral: boolean): Record<string, string> {
+  return ephemeral && !process.env.MEDIA_ICE_CONNECT_TIMEOUT_MS ? { MEDIA_ICE_CONNECT_TIMEOUT_MS: '0' } : {};
 }
 
 function withoutAwsProfile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -22,6 +22,8 @@ export const ErrorId = {
   replaced: 'voice.session-replaced',
   timeout: 'voice.timeout',
   mediaLost: 'voice.media-lost',
+  /** The session's media never connected (ICE/DTLS) within the media node's bound after joining: every path is blocked. */
+  mediaUnreachable: 'voice.media-unreachable',
   channelFull: 'voice.channel-full',
   rateLimited: 'voice.rate-limited',
   /** The media node's police paused the member's producer (non-fatal), or ended the session after repeated offences (fatal). */

@@ -38,6 +38,11 @@ export function mediaLostError(reason: string): VoiceError {
     return new VoiceError(ErrorId.producerPoliced,
       'your audio kept exceeding the media server\'s packet-rate or bitrate limit; the stream is closed', { fatal: true });
   }
+  if (reason === 'media-unreachable') {
+    return new VoiceError(ErrorId.mediaUnreachable,
+      'your audio never connected to the media server: this network blocks every path to it (UDP, TCP, TCP 443 and the relay); ' +
+        'try another network (a phone hotspot), or ask its administrator to allow UDP or TCP port 443', { fatal: true });
+  }
   return new VoiceError(ErrorId.mediaLost, `media session lost (${reason}); reconnect to rejoin`, { fatal: true });
 }
 

@@ -31,6 +31,8 @@ export interface MediaHostSettings {
   readonly launchHookName: string;
   readonly grpcPort: number;
   readonly rtcPortBase: number;
+  /** MEDIA_ICE_TCP_PORT (0 = off). */
+  readonly iceTcpPort?: number;
   readonly workers: number;
   readonly capacity: number;
   readonly metricsPort: number;
@@ -73,6 +75,7 @@ export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
     MEDIA_LISTEN_IP: '0.0.0.0',
     MEDIA_USE_EC2_METADATA: '1',
     MEDIA_RTC_PORT_BASE: String(s.rtcPortBase),
+    ...(s.iceTcpPort ? { MEDIA_ICE_TCP_PORT: String(s.iceTcpPort) } : {}),
     MEDIA_WORKERS: String(s.workers),
     MEDIA_CAPACITY: String(s.capacity),
     // Scraped locally by the load publisher only; the security group does not open it either.

@@ -59,6 +59,8 @@ export interface MediaNodeOptions {
   announcedAddress?: string;
   useEc2Metadata?: boolean;
   imdsEndpoint?: string;
+  /** Worker i's WebRtcServer also accepts ICE over TCP on iceTcpPort+i (MEDIA_ICE_TCP_PORT; e.g. 443). */
+  iceTcpPort?: number;
   /** Worker i's WebRtcServer listens on base+i (UDP and TCP); 0 = ephemeral. */
   rtcPortBase?: number;
   workers?: number;
@@ -69,6 +71,8 @@ export interface MediaNodeOptions {
   roomGraceMs?: number;
   heartbeatMs?: number;
   iceDisconnectedGraceMs?: number;
+  /** A session whose transports do not connect this long after Join (or its first consumer) is lost as 'media-unreachable'; 0 = unbounded. */
+  iceConnectTimeoutMs?: number;
   /** mediasoup's ICE consent timeout in seconds (RFC 7675 says 30; 15 here: the ghost bound is 30 s). */
   iceConsentTimeoutS?: number;
   /** Audio consumers this node may hold, all workers together (registry `capacity`); default 20,000 per worker. */
@@ -191,6 +195,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       listenIp,
       announcedAddress,
       rtcPortBase: options.rtcPortBase ?? DEFAULTS.rtcPortBase,
+      iceTcpPort: options.iceTcpPort,
       logger: baseLogger,
     });
     cleanups.push(() => pool.close());
@@ -227,6 +232,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
         }),
       roomGraceMs: options.roomGraceMs ?? DEFAULTS.roomGraceMs,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
+      iceConnectTimeoutMs: options.iceConnectTimeoutMs,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       logger: baseLogger,
     });
@@ -240,6 +246,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       pipe,
       iceConsentTimeoutS: options.iceConsentTimeoutS ?? DEFAULTS.iceConsentTimeoutS,
       iceDisconnectedGraceMs: options.iceDisconnectedGraceMs ?? DEFAULTS.iceDisconnectedGraceMs,
+      iceConnectTimeoutMs: options.iceConnectTimeoutMs,
       logger: baseLogger,
     });
     cleanups.push(() => parts.closeAll());

@@ -33,6 +33,7 @@ export interface PartHostOptions {
   pipe: PipeListen;
   iceConsentTimeoutS: number;
   iceDisconnectedGraceMs: number;
+  iceConnectTimeoutMs?: number;
   /** Default LocalSessionMedia.create (WebRTC). */
   localMedia?: LocalMediaFactory;
   /** Polices the producers of the part's sessions (ProducerPolice); unset = none. */

@@ -77,6 +77,8 @@ export interface RoomHooks {
   logger: Logger;
   /** How long ICE may stay 'disconnected' before the session counts as lost. */
   iceDisconnectedGraceMs: number;
+  /** A started transport not connected this long: the session is lost as 'media-unreachable' (SessionMedia). */
+  iceConnectTimeoutMs?: number;
   /** Seconds without ICE consent (the client's STUN checks) before mediasoup calls ICE disconnected. */
   iceConsentTimeoutS: number;
   onSessionLost(event: SessionLostEvent): void;

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 
-export type LeaveReason = 'left' | 'replaced' | 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed';
+export type LeaveReason = 'left' | 'replaced' | 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed' | 'media-unreachable';
 
 export interface JoinEntry {
   seq: number;

@@ -14,6 +14,8 @@ export interface RoomsOptions {
   /** How long an empty room keeps its router (a quick rejoin reuses it). */
   roomGraceMs: number;
   iceDisconnectedGraceMs: number;
+  /** MEDIA_ICE_CONNECT_TIMEOUT_MS (SessionMedia DEFAULT_ICE_CONNECT_TIMEOUT_MS when unset). */
+  iceConnectTimeoutMs?: number;
   iceConsentTimeoutS: number;
   logger: Logger;
   /** Load of a worker for placing a new room (Admission.score); default: consumers, rooms break ties. */
@@ -148,6 +150,7 @@ export class Rooms extends EventEmitter<RoomsEvents> {
     const room: Room = new Room(roomId, router, slot, {
       logger: this.options.logger,
       iceDisconnectedGraceMs: this.options.iceDisconnectedGraceMs,
+      iceConnectTimeoutMs: this.options.iceConnectTimeoutMs,
       iceConsentTimeoutS: this.options.iceConsentTimeoutS,
       onSessionLost: (event) => this.emit('sessionLost', event),
       onEmpty: (r) => (this.draining ? void this.closeIfEmpty(r) : this.scheduleGraceClose(r)),

@@ -9,7 +9,16 @@ import { MediaError } from '../api/errors';
 import type { ProducerPolice } from './ProducerPolice';
 import type { LeaveReason } from './RoomLedger';
 
-export type MediaLossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed'>;
+export type MediaLossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed' | 'media-unreachable'>;
+
+/**
+ * A transport the client must connect (the producer transport from Join, the consumer transport from its first
+ * consumer) that has not reached DTLS 'connected' (ICE connected first) this long after that is a session whose
+ * media never connects: lost as 'media-unreachable' (MEDIA_ICE_CONNECT_TIMEOUT_MS; README "Reachability").
+ * 15 s: Chromium's ladder (UDP, then ICE over TCP, then a TURN/TLS relay) connects within a few seconds on every
+ * working profile of the network lab, and a user hears "could not connect" before they give up.
+ */
+export const DEFAULT_ICE_CONNECT_TIMEOUT_MS = 15_000;
 
 export interface ConsumerHandle {
   readonly id: string;
@@ -60,6 +69,8 @@ export interface LocalSessionOptions {
   iceConsentTimeoutS: number;
   /** How long ICE may stay 'disconnected' before the session counts as lost. */
   iceDisconnectedGraceMs: number;
+  /** How long a started transport may take to connect before the session is lost as 'media-unreachable' (default DEFAULT_ICE_CONNECT_TIMEOUT_MS; 0 = unbounded). */
+  iceConnectTimeoutMs?: number;
   /** Media-side death: DTLS failed/closed, or ICE disconnected past the grace. */
   onLost(reason: MediaLossReason): void;
 }
@@ -75,6 +86,8 @@ export interface LocalMediaSettings {
   /** The node's ICE consent timeout (0 = off). */
   iceConsentTimeoutS: number;
   iceDisconnectedGraceMs: number;
+  /** DEFAULT_ICE_CONNECT_TIMEOUT_MS when unset (MEDIA_ICE_CONNECT_TIMEOUT_MS). */
+  iceConnectTimeoutMs?: number;
   /** Default LocalSessionMedia.create (WebRTC). */
   localMedia?: LocalMediaFactory;
   /** Polices every producer made here (packet rate, bitrate); unset = none (tests of other things). */
@@ -95,6 +108,7 @@ export async function createLocalMedia(
     sessionId,
     iceConsentTimeoutS: iceConsentTimeoutFor(settings.iceConsentTimeoutS, minIceConsentTimeoutS),
     iceDisconnectedGraceMs: settings.iceDisconnectedGraceMs,
+    iceConnectTimeoutMs: settings.iceConnectTimeoutMs,
     onLost,
   });
   const { police } = settings;
@@ -136,6 +150,8 @@ export class LocalSessionMedia implements SessionMedia {
   private consumerConnected = false;
   private producerConnected = false;
   private readonly iceTimers = new Map<string, NodeJS.Timeout>();
+  /** Per transport id: the bound on its first connection, armed when the client is due to connect it. */
+  private readonly connectTimers = new Map<string, NodeJS.Timeout>();
 
   private constructor(
     private readonly options: LocalSessionOptions,
@@ -190,6 +206,8 @@ export class LocalSessionMedia implements SessionMedia {
       producer.close();
       throw error;
     }
+    // A client starts ICE on its send transport as it produces (before JoinChannel): from now on it is due.
+    this.expectConnected(this.producerTransport);
     return localProducer(producer);
   }
 
@@ -227,6 +245,8 @@ export class LocalSessionMedia implements SessionMedia {
       throw new MediaError('cannot-consume', `session ${appData.sessionId} cannot consume the audio of session ${appData.producerSessionId}`);
     }
     const consumer = await this.consumerTransport.consume({ producerId, rtpCapabilities, paused: true, appData });
+    // A client starts ICE on its receive transport with its first consumer: from now on it is due.
+    this.expectConnected(this.consumerTransport);
     return localConsumer(consumer);
   }
 
@@ -236,10 +256,22 @@ export class LocalSessionMedia implements SessionMedia {
   }
 
   close(): void {
-    for (const timer of this.iceTimers.values()) clearTimeout(timer);
+    for (const timer of [...this.iceTimers.values(), ...this.connectTimers.values()]) clearTimeout(timer);
     this.iceTimers.clear();
+    this.connectTimers.clear();
     this.producerTransport.close();
     this.consumerTransport.close();
+  }
+
+  /** Arms the first-connection bound of `transport` once (nothing when it is connected already or the bound is off). */
+  private expectConnected(transport: types.WebRtcTransport): void {
+    const bound = this.options.iceConnectTimeoutMs ?? DEFAULT_ICE_CONNECT_TIMEOUT_MS;
+    if (bound <= 0 || transport.closed || transport.dtlsState === 'connected' || this.connectTimers.has(transport.id)) return;
+    const timer = setTimeout(() => {
+      if (!transport.closed && transport.dtlsState !== 'connected') this.options.onLost('media-unreachable');
+    }, bound);
+    timer.unref();
+    this.connectTimers.set(transport.id, timer);
   }
 
   private watch(transport: types.WebRtcTransport): void {
@@ -258,6 +290,10 @@ export class LocalSessionMedia implements SessionMedia {
       }
     });
     transport.on('dtlsstatechange', (state) => {
+      if (state === 'connected') {
+        const timer = this.connectTimers.get(transport.id);
+        if (timer) clearTimeout(timer);
+      }
       if (state === 'failed') onLost('dtls-failed');
       else if (state === 'closed') onLost('dtls-closed');
     });

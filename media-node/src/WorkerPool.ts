@@ -12,6 +12,11 @@ export interface WorkerPoolOptions {
   announcedAddress?: string;
   /** Worker i listens on port base+i (UDP and TCP); 0 = ephemeral ports (tests). */
   rtcPortBase: number;
+  /**
+   * Worker i's WebRtcServer also listens for ICE over TCP on this port + i (undefined = not): a port networks
+   * that allow only TCP 443 let through (MEDIA_ICE_TCP_PORT=443: worker 0 on 443). Issue 19 / README "Reachability".
+   */
+  iceTcpPort?: number;
   logLevel?: types.WorkerLogLevel;
   logger: Logger;
 }
@@ -125,7 +130,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   private async spawn(index: number): Promise<{ worker: types.Worker; webRtcServer: types.WebRtcServer }> {
-    const { listenIp, announcedAddress, rtcPortBase } = this.options;
+    const { listenIp, announcedAddress, rtcPortBase, iceTcpPort } = this.options;
     const worker = await withWorkerEnvironment(() => mediasoup.createWorker({ logLevel: this.options.logLevel ?? 'warn' }));
     try {
       const port = rtcPortBase === 0 ? 0 : rtcPortBase + index;
@@ -134,6 +139,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         listenInfos: [
           { protocol: 'udp', ...listen },
           { protocol: 'tcp', ...listen },
+          ...(iceTcpPort === undefined ? [] : [{ protocol: 'tcp' as const, ...listen, port: iceTcpPort + index }]),
         ],
       });
       return { worker, webRtcServer };

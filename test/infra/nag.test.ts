@@ -80,6 +80,7 @@ describe('cdk-nag AwsSolutions', () => {
       SecurityGroupIngress: [
         { CidrIp: '0.0.0.0/0', IpProtocol: 'udp', FromPort: 40000, ToPort: 40000, Description: 'WebRtcServer UDP (one port per worker)' },
         { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 40000, ToPort: 40000, Description: 'WebRtcServer TCP fallback (one port per worker)' },
+        { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: 'WebRtcServer ICE over TCP on 443 (+ worker index)' },
       ],
     });
     const fleet = JSON.stringify(s.templates.mediaFleet.toJSON());

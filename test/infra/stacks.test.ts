@@ -408,7 +408,8 @@ describe('network stack', () => {
     const open = rules.filter((r) => r.CidrIp === '0.0.0.0/0' || r.CidrIpv6 === '::/0');
     assert.deepEqual(
       open.map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort}`).sort(),
-      ['tcp 40000-40001', 'udp 40000-40001'],
+      ['tcp 40000-40001', 'tcp 443-444', 'udp 40000-40001'],
+      'ICE over TCP on 443 (+ worker index) is open for networks that allow only TCP 443',
     );
     // gRPC: from the signalling functions, and from the other media nodes (a spanning channel's home node).
     const grpc = rules.filter((r) => coversPort(r, DEFAULTS.grpcPort));
@@ -510,7 +511,7 @@ describe('media fleet stack', () => {
     assert.doesNotMatch(script, /dnf |nodejs20|amazon-ssm-agent/);
     assert.match(script, /\naws s3 cp s3:\/\/«.*»\/[0-9a-f]{64}\.zip \/tmp\/harmony-media-node\.zip\n/);
     for (const line of ['MEDIA_GRPC_HOST=0.0.0.0', 'MEDIA_GRPC_PORT=50051', 'MEDIA_LISTEN_IP=0.0.0.0', 'MEDIA_USE_EC2_METADATA=1',
-      'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_WORKERS=2', 'MEDIA_METRICS_HOST=127.0.0.1', 'MEDIA_METRICS_PORT=9464',
+      'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_ICE_TCP_PORT=443', 'MEDIA_WORKERS=2', 'MEDIA_METRICS_HOST=127.0.0.1', 'MEDIA_METRICS_PORT=9464',
       `MEDIA_DRAIN_TIMEOUT_MS=${DEFAULTS.drainTimeoutSeconds * 1000}`, 'MEDIA_PIPE_PORTS=45000-45999', 'HARMONY_ASG_NAME=HarmonyVoice-media-nodes',
       'HARMONY_LIFECYCLE_HOOK=drain-media-node', 'HARMONY_LAUNCH_HOOK=launch-media-node', `LOAD_METRIC_NAMESPACE=${LOAD_METRIC_NAMESPACE}`, `LOAD_METRIC_NAME=${LOAD_METRIC_NAME}`,
       `HARMONY_SIGNAL_RESOURCE=${logicalId(s.mediaFleet, s.mediaFleet.group)}`]) {

@@ -26,6 +26,8 @@ export async function startTestNode(
     rtcPortBase: 0,
     metricsPort: 0,
     workers: 1,
+    // Hand-built clients here never start ICE: the connect bound is off unless a test asks for it.
+    iceConnectTimeoutMs: 0,
     secret: SECRET,
     logger: silentLogger,
     ...options,

@@ -43,6 +43,8 @@ export const NON_RETRYABLE = new Set<string>([
   'voice.session-replaced',
   // The node stopped this client's producer for sending far beyond voice (a broken sender): joining again would do the same.
   'voice.producer-policed',
+  // The same network blocks the same paths again: the user must change network first (the message says so).
+  'voice.media-unreachable',
   'voice.bad-rtp-capabilities',
   'voice.bad-rtp-parameters',
   'voice.bad-dtls-parameters',

@@ -51,7 +51,7 @@ export interface SessionOptions {
 }
 
 /** Server errors after which a session cannot be resumed (the server ended it). */
-const ENDING_ERRORS = new Set(['voice.session-replaced', 'voice.media-lost', 'voice.timeout', 'voice.undeliverable', 'voice.token-expired', 'hrpc.not-found']);
+const ENDING_ERRORS = new Set(['voice.session-replaced', 'voice.media-lost', 'voice.media-unreachable', 'voice.timeout', 'voice.undeliverable', 'voice.token-expired', 'hrpc.not-found']);
 export const RESUME_REFUSED = 'voice.resume-refused';
 
 /** What a session reports to its owner. */

@@ -1,0 +1,49 @@
+// MEDIA_ICE_TCP_PORT (issue 19 part 3): the WebRtcServer also takes ICE over TCP on a port restrictive networks
+// allow (443 on a real host), and the transports' candidates name it, so a stock client behind "only TCP 443" can connect.
+import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { configFromEnv } from '../../media-node/src/config';
+import { clientRtpCapabilities, startTestNode } from './helpers';
+
+async function freeTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe('ICE over TCP on an extra port', () => {
+  let stop: () => Promise<void>;
+  let api: Awaited<ReturnType<typeof startTestNode>>['api'];
+  let port: number;
+
+  before(async () => {
+    port = await freeTcpPort();
+    ({ api, stop } = await startTestNode({ iceTcpPort: port }));
+  });
+  after(() => stop());
+
+  test('every transport offers a TCP candidate on MEDIA_ICE_TCP_PORT besides its UDP and TCP base ports, and it accepts connections', async () => {
+    await api.openRoom({ roomId: 'r-tcp' });
+    const created = await api.createTransports({ roomId: 'r-tcp', sessionId: 's1', userId: '1', rtpCapabilities: clientRtpCapabilities() });
+    for (const transport of [created.consumerTransport!, created.producerTransport!]) {
+      const candidates = transport.iceCandidates.map((c) => JSON.parse(c) as { protocol: string; port: number; tcpType?: string });
+      assert.deepEqual(candidates.map((c) => c.protocol).sort(), ['tcp', 'tcp', 'udp']);
+      assert.ok(candidates.some((c) => c.protocol === 'tcp' && c.port === port && c.tcpType === 'passive'), JSON.stringify(candidates));
+    }
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve();
+      }).on('error', reject);
+    });
+  });
+
+  test('MEDIA_ICE_TCP_PORT is read from the environment; unset means no extra port', () => {
+    assert.equal(configFromEnv({ MEDIA_ICE_TCP_PORT: '443' }).iceTcpPort, 443);
+    assert.equal(configFromEnv({}).iceTcpPort, undefined);
+    assert.throws(() => configFromEnv({ MEDIA_ICE_TCP_PORT: 'https' }), /config\.bad-value: MEDIA_ICE_TCP_PORT/);
+  });
+});
