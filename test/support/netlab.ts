@@ -217,6 +217,8 @@ export function createLab(options: LabOptions): Lab {
     run([...inR, 'ip', 'addr', 'add', `${routerOuterIp}/24`, 'dev', 'rout0']);
     for (const dev of ['rin0', 'rout0', 'lo']) run([...inR, 'ip', 'link', 'set', dev, 'up']);
     run([...inR, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    // Everything else goes to the root namespace (another lab's host address, where a shared stack may listen).
+    run([...inR, 'ip', 'route', 'add', 'default', 'via', hostIp]);
 
     run(['ip', 'addr', 'add', `${hostIp}/24`, 'dev', hostIf]);
     run(['ip', 'link', 'set', hostIf, 'up']);

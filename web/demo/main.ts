@@ -201,8 +201,24 @@ function render(): void {
   el('alone-hint').hidden = !(client.state === 'joined' && count === 1);
   const guild = el('channel-sub').dataset.guild ?? current?.guild ?? '';
   el('channel-sub').textContent = `Guild ${guild} · ${count} ${count === 1 ? 'person' : 'people'} connected`;
-  if (client.state === 'joined') el('status-text').textContent = `Connected · ${count} in channel`;
+  if (client.state === 'joined') el('status-text').textContent = `Connected · ${count} in channel${mediaPath ? ` · audio via ${mediaPath}` : ''}`;
 }
+
+// Which rung the send transport uses (udp / tcp / relay-tls): shown in the status line once known.
+let mediaPath = '';
+setInterval(() => {
+  if (client.state !== 'joined') {
+    if (mediaPath) mediaPath = '';
+    return;
+  }
+  void client.getMediaPaths().then((paths) => {
+    const rung = paths.send?.rung ?? '';
+    if (rung !== mediaPath) {
+      mediaPath = rung;
+      render();
+    }
+  }).catch(() => {});
+}, 1000);
 
 function dropRemote(key: string): void {
   const remote = remotes.get(key);

@@ -2,6 +2,7 @@
 export { VoiceClient } from './voice-client';
 export type { ClientState, ConnectOptions, Participant, VoiceClientEvents, VoiceClientOptions, VoiceErrorEvent } from './voice-client';
 export type { ReceiveStats } from './voice-session';
+export { mediaPathFromStats, type MediaPath, type MediaRung } from './media-path';
 export { VoiceClientError, ClientErrorId } from './errors';
 export { DEFAULT_KEEPALIVE, KEEPALIVE_FRAME, type KeepalivePolicy, type KeepaliveSocket } from './keepalive';
 export { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';

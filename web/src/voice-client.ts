@@ -6,6 +6,7 @@
 // API Gateway's 2-hour cap, and before the server's bound on its token (exp + grace, `voice.token-expired`) when
 // the app gives a token function, it opens a new socket (with a fresh token) and resumes on it while the old one
 // still works (make-before-break).
+import type { MediaPath } from './media-path';
 import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
 import { generateDtlsCertificate } from './dtls';
 import { ClientErrorId, NON_RETRYABLE, reconnectsAfter, VoiceClientError } from './errors';
@@ -213,6 +214,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.session = undefined;
     session?.close(1000, 'leave');
     this.finish({ code: 1000, reason: 'leave', wasClean: true }, undefined);
+  }
+
+  /** Which rung of the connection ladder (udp / tcp / relay-tls …) the send and receive transports use now. */
+  async getMediaPaths(): Promise<{ send?: MediaPath; receive?: MediaPath }> {
+    return (await this.session?.mediaPaths()) ?? {};
   }
 
   /** Per remote member: inbound-rtp counters of its consumer (packets, audio level, ...). */

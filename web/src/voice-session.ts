@@ -6,6 +6,7 @@
 // Server messages are handled strictly in arrival order through one promise chain, because most
 // steps are asynchronous (device.load, consume) and a UserLeft must never overtake the consume of
 // the same user's UserJoined.
+import { mediaPathFromStats, type MediaPath } from './media-path';
 import { Device } from 'mediasoup-client';
 import type { Consumer, DtlsParameters, Producer, RtpParameters, Transport, TransportOptions as MsTransportOptions } from 'mediasoup-client/types';
 import type { ServerFrame } from '../../protocol/hrpc';
@@ -242,6 +243,14 @@ export class VoiceSession {
   /** Ends the session from our side (a clean close is a leave: the server tells the others). */
   close(code = 1000, reason = 'leave'): void {
     this.socket.close(code, reason);
+  }
+
+  /** The rung each transport uses now (undefined for one not connected yet). */
+  async mediaPaths(): Promise<{ send?: MediaPath; receive?: MediaPath }> {
+    const path = async (t: { closed: boolean; getStats(): Promise<RTCStatsReport> } | undefined) =>
+      t && !t.closed ? mediaPathFromStats((await t.getStats()) as unknown as Parameters<typeof mediaPathFromStats>[0]) : undefined;
+    const [send, receive] = await Promise.all([path(this.sendTransport), path(this.recvTransport)]);
+    return { ...(send ? { send } : {}), ...(receive ? { receive } : {}) };
   }
 
   async receiveStats(): Promise<ReceiveStats[]> {
