@@ -138,8 +138,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       const webRtcServer = await worker.createWebRtcServer({
         listenInfos: [
           { protocol: 'udp', ...listen },
-          { protocol: 'tcp', ...listen },
+          // The extra ICE-TCP port first: candidates are prioritised in this order, and the browser's ICE (one
+          // foundation for both TCP candidates) would otherwise wait on a blocked base port's TCP connect before
+          // trying 443 — on an "only TCP 443" network it never got to 443 (seen in the network lab).
           ...(iceTcpPort === undefined ? [] : [{ protocol: 'tcp' as const, ...listen, port: iceTcpPort + index }]),
+          { protocol: 'tcp', ...listen },
         ],
       });
       return { worker, webRtcServer };

@@ -32,6 +32,9 @@ describe('ICE over TCP on an extra port', () => {
       const candidates = transport.iceCandidates.map((c) => JSON.parse(c) as { protocol: string; port: number; tcpType?: string });
       assert.deepEqual(candidates.map((c) => c.protocol).sort(), ['tcp', 'tcp', 'udp']);
       assert.ok(candidates.some((c) => c.protocol === 'tcp' && c.port === port && c.tcpType === 'passive'), JSON.stringify(candidates));
+      // It is the preferred TCP candidate (the browser tries it first, not after a blocked base port).
+      const tcp = candidates.filter((c) => c.protocol === 'tcp').sort((x, y) => (y as { priority?: number }).priority! - (x as { priority?: number }).priority!);
+      assert.equal(tcp[0]!.port, port, JSON.stringify(candidates));
     }
     await new Promise<void>((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => {

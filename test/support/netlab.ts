@@ -1,13 +1,17 @@
 // The network lab (issue 19): a client namespace behind a router namespace, joined to the root namespace (where the
 // stack runs) by veth pairs, with the profile's NAT, filtering and loss in the router's iptables.
 //
-//   client ns  (cli0 10.213.K.2/24) ── veth ── (rin0 10.213.K.1/24)  router ns  (rout0 10.214.K.2/24) ── veth ── (root: rlhXXXX 10.214.K.1/24)
+//   client ns  (cli0 10.213.K.2/24) ── veth ── (rin0 10.213.K.1/24)  router ns  (rout0 198.18.K.2/24) ── veth ── (root: rlhXXXX 198.18.K.1/24)
 //
 // The stack (gateway, media node, coturn) listens on the root side's address (`lab.hostIp`); the client reaches it
 // through the router, which forwards (ip_forward is per namespace) and applies the profile. Every rule lives inside
 // the lab's own namespaces, so removing the two namespaces removes all of it: both veth pairs (deleting one end of
 // a veth deletes its peer, and the root end's route goes with its device). Nothing is added to the root
-// namespace's iptables. Only the lab's own 10.213/16 and 10.214/16 addresses and loopback are used.
+// namespace's iptables. Only the lab's own addresses and loopback are used: the client side in 10.213.K.0/24 (private,
+// as behind a home router), the host side in 198.18.K.0/24 (RFC 2544's benchmarking range, never routed on the
+// internet). The host side must not be a private address: with it on 10.x, Chromium never sent a SYN to the media
+// node's ICE-TCP candidate on 443 while it did use one on a high port (WebRTC's guard against port scans of private
+// networks through ICE-TCP), so the "only TCP 443" rung could not be shown there.
 //
 // Cleanup: `close()` (call it in finally/after), a process 'exit' hook that removes whatever is still open,
 // and `sweepStaleLabs()` that removes namespaces left by a lab process that no longer runs (names carry the pid).
@@ -139,14 +143,14 @@ function installExitHook(): void {
   }
 }
 
-/** Block K of 10.213.K.0/24 and 10.214.K.0/24 not used by another lab on this machine. */
+/** Block K of 10.213.K.0/24 and 198.18.K.0/24 not used by another lab on this machine. */
 function freeBlock(): number {
   const routes = run(['ip', '-4', 'route', 'show']);
   for (let attempt = 0; attempt < 50; attempt++) {
     const k = randomInt(1, 255);
-    if (!routes.includes(`10.214.${k}.`)) return k;
+    if (!routes.includes(`198.18.${k}.`) && !routes.includes(`10.213.${k}.`)) return k;
   }
-  throw new Error('netlab: no free 10.214.K.0/24 block');
+  throw new Error('netlab: no free 198.18.K.0/24 block');
 }
 
 export function createLab(options: LabOptions): Lab {
@@ -162,8 +166,8 @@ export function createLab(options: LabOptions): Lab {
   const hostIf = `rlh${tag}`;
   const clientIp = `10.213.${k}.2`;
   const routerInnerIp = `10.213.${k}.1`;
-  const routerOuterIp = `10.214.${k}.2`;
-  const hostIp = `10.214.${k}.1`;
+  const routerOuterIp = `198.18.${k}.2`;
+  const hostIp = `198.18.${k}.1`;
   const inC = ['ip', 'netns', 'exec', clientNs];
   const inR = ['ip', 'netns', 'exec', routerNs];
   const ipt = (...args: string[]) => run([...inR, 'iptables', '-w', ...args]);
