@@ -1,0 +1,32 @@
+// Short-lived TURN credentials (functions/voice/RelayCredentials.ts): the TURN REST API scheme coturn checks.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { test } from 'node:test';
+import { DEFAULT_RELAY_TTL_S, issueRelayCredentials, validateRelayConfig } from '../../functions/voice/RelayCredentials';
+
+const config = { secret: 'x'.repeat(40), urls: ['turns:198.18.1.1:443?transport=tcp'] };
+
+test('username is <expiry>:<user id> (uint64 kept exact), credential is base64 HMAC-SHA1 of it, expiry after the TTL', () => {
+  const user = 18446744073709551557n;
+  const c = issueRelayCredentials(config, user, 1_800_000_000.7);
+  assert.equal(c.expiresAtSeconds, 1_800_000_000 + DEFAULT_RELAY_TTL_S);
+  assert.equal(c.username, `${1_800_000_000 + DEFAULT_RELAY_TTL_S}:18446744073709551557`);
+  // Independent computation (RFC 2104 HMAC as coturn's use-auth-secret does it).
+  assert.equal(c.credential, createHmac('sha1', config.secret).update(c.username).digest('base64'));
+  assert.ok(c.refreshAtSeconds < c.expiresAtSeconds && c.refreshAtSeconds > 1_800_000_000);
+  assert.deepEqual(c.urls, config.urls);
+});
+
+test('another secret or another user gives another credential', () => {
+  const a = issueRelayCredentials(config, 1n, 100);
+  assert.notEqual(issueRelayCredentials({ ...config, secret: 'y'.repeat(40) }, 1n, 100).credential, a.credential);
+  assert.notEqual(issueRelayCredentials(config, 2n, 100).credential, a.credential);
+});
+
+test('configuration is checked: short secret, no urls, a non-TURN url, a TTL out of range', () => {
+  assert.throws(() => validateRelayConfig({ ...config, secret: 'short' }), /config\.relay-secret/);
+  assert.throws(() => validateRelayConfig({ ...config, urls: [] }), /config\.relay-urls/);
+  assert.throws(() => validateRelayConfig({ ...config, urls: ['https://x'] }), /config\.relay-urls/);
+  assert.throws(() => validateRelayConfig({ ...config, ttlSeconds: 10 }), /config\.relay-ttl/);
+  validateRelayConfig(config);
+});
