@@ -9,6 +9,7 @@ import { createLogger } from '../lib/log';
 import { awaitExitOrKill, descendantProcesses, signal } from './process-tree';
 import { formatPortRange } from '../media-node/src/pipe-ports';
 import { mediaNodeCount, REPO_ROOT, startLocalStack, type LocalStack } from './stack';
+import { coturnAvailable, startCoturn, type Coturn } from './coturn';
 
 const log = createLogger().child({ component: 'npm-start' });
 const SUMMARY_EVERY_MS = 30_000;
@@ -45,7 +46,32 @@ function mediaNodeLines(stack: LocalStack): string[] {
   ];
 }
 
-function banner(stack: LocalStack): string {
+/**
+ * The embedded TURN relay when Debian's coturn is installed (LOCAL_TURN=off: not started): on loopback, relaying to
+ * the media nodes only, short-lived credentials only, TLS on LOCAL_TURN_TLS_PORT (default 5349; 443 needs root and
+ * would meet a media node's MEDIA_ICE_TCP_PORT=443 on the same address). README "Reachability".
+ */
+async function startRelay(): Promise<Coturn | undefined> {
+  if (process.env.LOCAL_TURN === 'off' || !coturnAvailable()) return undefined;
+  try {
+    return await startCoturn({
+      listenIp: '127.0.0.1',
+      mediaNodeIps: ['127.0.0.1'],
+      port: Number(process.env.LOCAL_TURN_PORT ?? 3478),
+      tlsPort: Number(process.env.LOCAL_TURN_TLS_PORT ?? 5349),
+    });
+  } catch (err) {
+    log.warn('turn.start-failed', { error: err as Error, note: 'continuing without the relay' });
+    return undefined;
+  }
+}
+
+function relayLines(relay: Coturn | undefined): string[] {
+  if (!relay) return [`  TURN relay           ${coturnAvailable() ? '(LOCAL_TURN=off or it failed to start)' : '(not installed: apt-get install -y coturn)'}`];
+  return [`  TURN relay           ${relay.urls.join('  ')}   (coturn pid ${relay.pid}; short-lived credentials only, peers: the media nodes)`];
+}
+
+function banner(stack: LocalStack, relay?: Coturn): string {
   const lines = [
     '',
     'harmony-voice is running on loopback:',
@@ -57,6 +83,7 @@ function banner(stack: LocalStack): string {
     `  handler metrics      ${stack.url}/dev/metrics   (summary printed every ${SUMMARY_EVERY_MS / 1000} s when it changed)`,
     `  dynalite             ${stack.dynamo.endpoint}   tables: ${Object.values(stack.dynamo.tables).join(', ')}`,
     ...mediaNodeLines(stack),
+    ...relayLines(relay),
     `  gateway mode         ${stack.gateway.strict ? 'strict (API Gateway: binary frames closed with 1003)' : 'default (text hrpc1.base64 and binary hrpc1 clients)'}`,
     '',
     'Mint a development token (prints it alone on its last line):',
@@ -94,7 +121,8 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  process.stdout.write(banner(stack) + '\n');
+  const relay = await startRelay();
+  process.stdout.write(banner(stack, relay) + '\n');
   // A live summary of the handlers' metrics (the names and units their EMF lines carry on AWS).
   const summary = setInterval(() => {
     if (stack.metrics.takeChanged()) log.info('metrics.summary', { metrics: stack.metrics.snapshot() });
@@ -109,7 +137,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info('stop.requested', { signal });
-    stack.close().then(stopRemainingChildren).then(
+    Promise.resolve(relay?.close()).then(() => stack.close()).then(stopRemainingChildren).then(
       () => process.exit(0),
       (err: Error) => {
         log.error('stop.failed', { error: err });
