@@ -30,3 +30,12 @@ test('configuration is checked: short secret, no urls, a non-TURN url, a TTL out
   assert.throws(() => validateRelayConfig({ ...config, ttlSeconds: 10 }), /config\.relay-ttl/);
   validateRelayConfig(config);
 });
+
+test('a media-unreachable loss ends the session with voice.media-unreachable (fatal, actionable); other losses stay voice.media-lost', async () => {
+  const { mediaLostError } = await import('../../functions/voice/media-errors');
+  const unreachable = mediaLostError('media-unreachable');
+  assert.equal(unreachable.identifier, 'voice.media-unreachable');
+  assert.equal(unreachable.fatal, true);
+  assert.match(unreachable.humanMessage, /another network/);
+  assert.equal(mediaLostError('ice-failed').identifier, 'voice.media-lost');
+});
