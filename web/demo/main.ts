@@ -26,6 +26,8 @@ const client = new VoiceClient({
   log: consoleLogger(params.has('debug') ? 'debug' : 'warn'),
   ...(params.get('maxConnectionMs') ? { maxConnectionMs: Number(params.get('maxConnectionMs')) } : {}),
   ...(params.get('iceRestart') === '1' ? { restartIceOnResume: true } : {}),
+  // bench:reach measures concealment with the loss defaults off.
+  ...(params.get('fec') === '0' ? { opusFec: false } : {}),
 });
 const remotes = new Map<string, Remote>();
 let current: JoinRequest | undefined;

@@ -46,6 +46,12 @@ export interface VoiceClientOptions {
    * comfort noise); false sends every 20 ms frame.
    */
   opusDtx?: boolean;
+  /**
+   * Opus in-band FEC (default true): each packet carries a low-rate copy of the previous frame, which the receiver
+   * decodes when that one was lost (the encoder adds it as receiver reports show loss). false only to measure it
+   * (bench:reach).
+   */
+  opusFec?: boolean;
   createWebSocket?: WebSocketFactory;
   log?: Log;
   /** The gateway's maximum connection duration (API Gateway: 2 hours); resume.v1 switches sockets before it. */
@@ -128,6 +134,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       joinTimeoutMs: options.joinTimeoutMs ?? 20_000,
       audioConstraints: options.audioConstraints ?? { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       opusDtx: options.opusDtx ?? true,
+      opusFec: options.opusFec ?? true,
       createWebSocket: options.createWebSocket,
       log: options.log ?? consoleLog,
       maxConnectionMs: options.maxConnectionMs ?? 2 * 60 * 60_000,
@@ -236,7 +243,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       {
         url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
         microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
-        keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
+        keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
         createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume,
       },
       this.sinkFor(epoch),

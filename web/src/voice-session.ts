@@ -43,6 +43,8 @@ export interface SessionOptions {
   keepalive: KeepalivePolicy | false;
   /** Opus DTX: in silence the encoder sends one packet per 400 ms instead of 50 per second. */
   opusDtx: boolean;
+  /** Opus in-band FEC (VoiceClientOptions.opusFec). */
+  opusFec?: boolean;
   connectTimeoutMs: number;
   joinTimeoutMs: number;
   createWebSocket?: WebSocketFactory;
@@ -80,6 +82,9 @@ export interface ReceiveStats {
   audioLevel: number;
   totalAudioEnergy: number;
   jitter: number;
+  /** Samples the receiver played out / made up because their packets were late or lost (loss concealment). */
+  totalSamplesReceived: number;
+  concealedSamples: number;
   /** When the last packet arrived and when the stats were taken (ms, same clock): how stale the counter is. */
   lastPacketReceivedTimestamp?: number;
   timestamp?: number;
@@ -264,6 +269,7 @@ export class VoiceSession {
           userId, consumerId: consumer.id,
           packetsReceived: Number(s.packetsReceived ?? 0), bytesReceived: Number(s.bytesReceived ?? 0),
           audioLevel: Number(s.audioLevel ?? 0), totalAudioEnergy: Number(s.totalAudioEnergy ?? 0), jitter: Number(s.jitter ?? 0),
+          totalSamplesReceived: Number(s.totalSamplesReceived ?? 0), concealedSamples: Number(s.concealedSamples ?? 0),
           ...(s.lastPacketReceivedTimestamp !== undefined ? { lastPacketReceivedTimestamp: Number(s.lastPacketReceivedTimestamp) } : {}),
           ...(s.timestamp !== undefined ? { timestamp: Number(s.timestamp) } : {}),
         });
@@ -414,7 +420,7 @@ export class VoiceSession {
       // Muting sends no RTP at all (not 50 packets/s of silence): the sender goes inactive.
       zeroRtpOnPause: true,
       disableTrackOnPause: true,
-      codecOptions: { opusStereo: false, opusFec: true, opusDtx: this.options.opusDtx },
+      codecOptions: { opusStereo: false, opusFec: this.options.opusFec ?? true, opusDtx: this.options.opusDtx },
       appData: { source: 'microphone' },
     });
     this.producing.catch((err) => this.fail(asClientError(err, ClientErrorId.media), true));
