@@ -15,6 +15,8 @@ import { createLogger } from '../../lib/log';
 import { DevIssuer } from '../../local/dev-issuer';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { buildWeb } from '../../web/build';
+import { issueRelayCredentials } from '../../functions/voice/RelayCredentials';
+import { startCoturn } from '../../local/coturn';
 import { createLab, labNamespaces, labUnavailable, PROFILES, type Lab, type Profile } from '../support/netlab';
 import { CHROMIUM_PATH, launchChromium } from './support/chromium';
 import { Participant } from './support/participant';
@@ -82,15 +84,15 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
   });
 
   /** A lab of `profile` with its own Chromium inside, one participant there and one in the root namespace, on a fresh channel. */
-  async function pair(profile: Profile, channel: string, body: (inLab: Participant, inRoot: Participant, lab: Lab) => Promise<void>): Promise<void> {
+  async function pair(profile: Profile, channel: string, body: (inLab: Participant, inRoot: Participant, lab: Lab) => Promise<void>, labInit: string[] = [], labArgs: string[] = []): Promise<void> {
     const signallingPort = Number(new URL(stack.url).port);
     const lab = createLab({ profile, signallingPort });
     let labBrowser: Browser | undefined;
     const people: Participant[] = [];
     try {
-      labBrowser = await launchChromium([secureOrigin], { executablePath: lab.wrapper(CHROMIUM_PATH) });
+      labBrowser = await launchChromium([secureOrigin, ...labArgs], { executablePath: lab.wrapper(CHROMIUM_PATH) });
       const target = { baseUrl: stack.url, guild: GUILD, channel, variant: 'base64' as const, server: stack.wsUrl };
-      const inLab = new Participant(`${profile}`, labBrowser, { ...target, user: LAB_USER });
+      const inLab = new Participant(`${profile}`, labBrowser, { ...target, user: LAB_USER }, labInit);
       const inRoot = new Participant('root', rootBrowser, { ...target, user: ROOT_USER });
       people.push(inLab, inRoot);
       await Promise.all(people.map((p) => p.open()));
@@ -133,6 +135,38 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
       });
     });
   }
+
+  it('(e) only TCP 443, relay only: heard both ways through TURN over TLS on 443 (short-lived credentials)', async () => {
+    // The relay on its own host address (the media node's ICE-TCP already holds 443 on the hub's), relaying to the media node only.
+    const relayIp = hub.addHostAddress();
+    const relayLog: string[] = [];
+    const relay = await startCoturn({ listenIp: relayIp, mediaNodeIps: [hub.hostIp], tlsPort: 443, port: 3478, onLine: (l) => relayLog.push(l) });
+    try {
+      const creds = issueRelayCredentials({ secret: relay.secret, urls: [relay.urls[2]!] }, BigInt(LAB_USER), Date.now() / 1000);
+      const init = `window.harmonyVoiceRelay = ${JSON.stringify({ iceServers: [{ urls: creds.urls, username: creds.username, credential: creds.credential }], relayOnly: true })};`;
+      await pair('tcp443-only', '1500', async (inLab, inRoot) => {
+        const firstAudio = inLab.firstPacketTimes([ROOT_USER], 45_000);
+        const firstBack = inRoot.firstPacketTimes([LAB_USER], 45_000);
+        const clickedAt = await inLab.page.evaluate(() => performance.now());
+        await inRoot.clickJoin();
+        await inRoot.waitJoined();
+        await inLab.clickJoin();
+        await inLab.waitJoined(30_000);
+        const [first] = await Promise.all([firstAudio, firstBack]);
+        const [labHears] = await inLab.hears([ROOT_USER], 30_000);
+        const [rootHears] = await inRoot.hears([LAB_USER], 30_000);
+        for (const h of [labHears!, rootHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, JSON.stringify(h));
+        const paths = await mediaPaths(inLab);
+        assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
+        results.push(`[reach] tcp443-only with relay only: heard both ways via ${paths.send?.rung}; click → first audio ${Math.round(first[ROOT_USER]! - clickedAt)} ms`);
+        // The lab relay's certificate is self-signed (made at start); a deployment's relay has the operator's.
+      }, [init], ['--ignore-certificate-errors']);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
+    } finally {
+      await relay.close();
+    }
+  });
 
   it('only the signalling port open: the participant is told voice.media-unreachable within the bound, the other sees it leave', async () => {
     await pair('signalling-only', '2000', async (inLab, inRoot) => {

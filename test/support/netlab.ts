@@ -69,6 +69,8 @@ export interface Lab {
   execAsync(argv: string[], timeoutMs?: number): Promise<string>;
   /** A shell script that execs `binary` with its arguments in the client namespace (for playwright's executablePath). */
   wrapper(binary: string): string;
+  /** Adds another root-side address in the lab's host subnet (198.18.K.n, n ≥ 3; gone with the lab) and returns it. */
+  addHostAddress(): string;
   /** The router's FORWARD counters (packets dropped by the profile, for diagnostics). */
   counters(): string;
   close(): void;
@@ -173,6 +175,7 @@ export function createLab(options: LabOptions): Lab {
   const ipt = (...args: string[]) => run([...inR, 'iptables', '-w', ...args]);
 
   let closed = false;
+  let nextHost = 3;
   let wrapperDir: string | undefined;
   const lab: Lab = {
     profile: options.profile,
@@ -190,6 +193,11 @@ export function createLab(options: LabOptions): Lab {
       writeFileSync(file, `#!/bin/sh\nexec /usr/sbin/ip netns exec '${clientNs}' '${binary}' "$@"\n`);
       chmodSync(file, 0o755);
       return file;
+    },
+    addHostAddress() {
+      const ip = `198.18.${k}.${nextHost++}`;
+      run(['ip', 'addr', 'add', `${ip}/24`, 'dev', hostIf]);
+      return ip;
     },
     counters: () => ipt('-L', 'FORWARD', '-v', '-n', '-x') + ipt('-t', 'nat', '-L', 'POSTROUTING', '-v', '-n', '-x'),
     close() {

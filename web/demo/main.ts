@@ -28,7 +28,15 @@ const client = new VoiceClient({
   ...(params.get('iceRestart') === '1' ? { restartIceOnResume: true } : {}),
   // bench:reach measures concealment with the loss defaults off.
   ...(params.get('fec') === '0' ? { opusFec: false } : {}),
+  // A page that was handed relay credentials (tests; the relay.v1 extension will deliver them on the wire).
+  ...relayFromPage(),
 });
+
+function relayFromPage(): { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy } {
+  const given = (window as unknown as { harmonyVoiceRelay?: { iceServers: RTCIceServer[]; relayOnly?: boolean } }).harmonyVoiceRelay;
+  if (!given) return {};
+  return { iceServers: given.iceServers, ...(given.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}) };
+}
 const remotes = new Map<string, Remote>();
 let current: JoinRequest | undefined;
 let lastLevels: ReadonlyMap<string, Level> = new Map();

@@ -52,6 +52,13 @@ export interface VoiceClientOptions {
    * (bench:reach).
    */
   opusFec?: boolean;
+  /**
+   * TURN relays with short-lived credentials (the relay.v1 extension will deliver these; until it is wired an app
+   * may pass what its own backend issued). Used as a last resort by ICE, not forced, unless `iceTransportPolicy` is
+   * 'relay'. Never a static password.
+   */
+  iceServers?: RTCIceServer[];
+  iceTransportPolicy?: RTCIceTransportPolicy;
   createWebSocket?: WebSocketFactory;
   log?: Log;
   /** The gateway's maximum connection duration (API Gateway: 2 hours); resume.v1 switches sockets before it. */
@@ -135,6 +142,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       audioConstraints: options.audioConstraints ?? { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       opusDtx: options.opusDtx ?? true,
       opusFec: options.opusFec ?? true,
+      iceServers: options.iceServers ?? [],
+      iceTransportPolicy: options.iceTransportPolicy ?? 'all',
       createWebSocket: options.createWebSocket,
       log: options.log ?? consoleLog,
       maxConnectionMs: options.maxConnectionMs ?? 2 * 60 * 60_000,
@@ -243,7 +252,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       {
         url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
         microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
-        keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
+        keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec,
+        iceServers: this.options.iceServers, iceTransportPolicy: this.options.iceTransportPolicy, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
         createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume,
       },
       this.sinkFor(epoch),

@@ -45,6 +45,9 @@ export interface SessionOptions {
   opusDtx: boolean;
   /** Opus in-band FEC (VoiceClientOptions.opusFec). */
   opusFec?: boolean;
+  /** TURN relays (VoiceClientOptions.iceServers) and whether ICE may use only them. */
+  iceServers?: RTCIceServer[];
+  iceTransportPolicy?: RTCIceTransportPolicy;
   connectTimeoutMs: number;
   joinTimeoutMs: number;
   createWebSocket?: WebSocketFactory;
@@ -375,8 +378,10 @@ export class VoiceSession {
 
   private async onPrepared(prepared: StreamMessageResponse_PreparedForJoinChannel): Promise<void> {
     const device = this.device!;
+    const ice = { iceServers: this.options.iceServers ?? [], iceTransportPolicy: this.options.iceTransportPolicy ?? 'all' };
     const recv = device.createRecvTransport({
       ...transportOptions(prepared.consumerTransportOptions, 'consumer_transport_options'),
+      ...ice,
       additionalSettings: { certificates: [this.options.certificate] },
     });
     this.recvTransport = recv;
@@ -389,7 +394,7 @@ export class VoiceSession {
       this.fail(error, false);
     });
 
-    const send = device.createSendTransport(transportOptions(prepared.producerTransportOptions, 'producer_transport_options'));
+    const send = device.createSendTransport({ ...transportOptions(prepared.producerTransportOptions, 'producer_transport_options'), ...ice });
     this.sendTransport = send;
     for (const transport of [send, recv]) {
       transport.on('connectionstatechange', (state) => {
