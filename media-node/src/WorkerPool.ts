@@ -138,9 +138,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       const webRtcServer = await worker.createWebRtcServer({
         listenInfos: [
           { protocol: 'udp', ...listen },
-          // The extra ICE-TCP port first: candidates are prioritised in this order, and the browser's ICE (one
-          // foundation for both TCP candidates) would otherwise wait on a blocked base port's TCP connect before
-          // trying 443 — on an "only TCP 443" network it never got to 443 (seen in the network lab).
+          // The extra ICE-TCP port first: candidates are prioritised in this order, so it is the preferred TCP
+          // candidate and a browser on a network that allows only TCP 443 tries it before a blocked base port.
           ...(iceTcpPort === undefined ? [] : [{ protocol: 'tcp' as const, ...listen, port: iceTcpPort + index }]),
           { protocol: 'tcp', ...listen },
         ],
