@@ -18,6 +18,9 @@ interface ProbeResult {
 class ProbeServers {
   private udp: Socket[] = [];
   private tcp: Server[] = [];
+  // Accepted connections: on a lossy lab a FIN or RST can be lost, and the namespace is gone before TCP gives up,
+  // which would keep this process alive for minutes (seen once): destroyed on close.
+  private connections = new Set<import('node:net').Socket>();
   ports = { udpA: 0, udpB: 0, tcp: 0, tcp443: 443 };
 
   async start(host: string): Promise<void> {
@@ -32,7 +35,10 @@ class ProbeServers {
       this.udp.push(s);
     }
     for (const key of ['tcp', 'tcp443'] as const) {
-      const server = createServer((c) => c.end(`${c.remoteAddress}:${c.remotePort}`));
+      const server = createServer((c) => {
+        this.connections.add(c.on('close', () => this.connections.delete(c)).on('error', () => {}));
+        c.end(`${c.remoteAddress}:${c.remotePort}`);
+      });
       await new Promise<void>((r, j) => server.once('error', j).listen(key === 'tcp443' ? 443 : 0, host, () => r()));
       this.ports[key] = (server.address() as { port: number }).port;
       this.tcp.push(server);
@@ -47,6 +53,7 @@ class ProbeServers {
   close(): void {
     for (const s of this.udp) s.close();
     for (const s of this.tcp) s.close();
+    for (const c of this.connections) c.destroy();
   }
 }
 
