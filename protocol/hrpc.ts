@@ -6,10 +6,11 @@ import { Error as HrpcErrorMessage, RetryInfo } from '../gen/hrpc/v1/hrpc';
 import { StreamMessageRequest, StreamMessageResponse } from '../gen/protocol/voice/v1/voice';
 import { ClientMessage as ExtClientMessage, ServerMessage as ExtServerMessage } from '../gen/harmonyvoice/ext/v1/session';
 import { ErrorId, VoiceError } from './errors';
+import { SUBPROTOCOL_BASE64, SUBPROTOCOL_BASE64_EXT, SUBPROTOCOL_BINARY, SUBPROTOCOL_BINARY_EXT } from './extensions';
+
+export { SUBPROTOCOL_BASE64, SUBPROTOCOL_BASE64_EXT, SUBPROTOCOL_BINARY, SUBPROTOCOL_BINARY_EXT };
 
 export const VOICE_STREAM_PATH = '/protocol.voice.v1.VoiceService/StreamMessage';
-export const SUBPROTOCOL_BINARY = 'hrpc1';
-export const SUBPROTOCOL_BASE64 = 'hrpc1.base64';
 export type Variant = 'binary' | 'base64';
 /**
  * harmony-voice's resume extension (proto/harmonyvoice/ext/v1/session.proto): a client opts in by offering one
@@ -25,16 +26,25 @@ export const MAX_MESSAGE_BYTES = 128 * 1024;
 
 /**
  * Keeps an idle stream alive through API Gateway's 10-minute idle timeout. Browsers cannot send WebSocket
- * pings, so clients send this text frame every few minutes. It is not base64 (so it can never be mistaken for
- * a message); API Gateway routes it by `$request.body.action` to a mock integration (no Lambda runs), and the
- * server ignores it if it reaches $default anyway.
+ * pings, so clients send this text frame after KEEPALIVE_INTERVAL_MS without any client frame. It is not base64
+ * (so it can never be mistaken for a message); API Gateway routes it by `$request.body.action` to a mock
+ * integration (no Lambda runs), and the server ignores it if it reaches $default anyway.
  */
 export const KEEPALIVE_FRAME = '{"action":"keepalive"}';
-export const KEEPALIVE_INTERVAL_MS = 5 * 60 * 1000;
+/** API Gateway closes a WebSocket after this long without a client message (a fixed, documented quota). */
+export const GATEWAY_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+/**
+ * How much earlier than the idle timeout the keepalive goes out: covers the client's timer firing late (a
+ * background tab's timers are aligned to 1 s; a page with live WebRTC is exempt from Chrome's 1-minute intensive
+ * throttling), the frame's network delay (well under a second) and clock differences — 60 s is many times each.
+ */
+export const KEEPALIVE_MARGIN_MS = 60 * 1000;
+/** 9 minutes of client silence: the fewest keepalives that never meet the idle timeout (one per 9 min, not per 5). */
+export const KEEPALIVE_INTERVAL_MS = GATEWAY_IDLE_TIMEOUT_MS - KEEPALIVE_MARGIN_MS;
 
 export const OPCODE_RESPONSE = 0x00;
 export const OPCODE_ERROR = 0x01;
-/** Extension frames, both ways, only on a stream that selected a `+resume.v1` subprotocol. */
+/** Extension frames, both ways, only on a stream that selected a `+resume.v1` or `+ext.v1` subprotocol. */
 export const OPCODE_EXT = 0x02;
 
 export type ServerFrame =
@@ -47,7 +57,7 @@ export type ClientFrame =
   | { kind: 'ext'; message: ExtClientMessage };
 
 export function variantOf(subprotocol: string): Variant {
-  return subprotocol === SUBPROTOCOL_BASE64 || subprotocol === SUBPROTOCOL_BASE64_RESUME ? 'base64' : 'binary';
+  return subprotocol === SUBPROTOCOL_BASE64 || subprotocol === SUBPROTOCOL_BASE64_RESUME || subprotocol === SUBPROTOCOL_BASE64_EXT ? 'base64' : 'binary';
 }
 
 // ---- client → server ----
@@ -179,11 +189,13 @@ export function base64ToBytes(text: string): Uint8Array {
 // ---- handshake ----
 
 export interface Handshake {
-  /** The subprotocol to answer with: `hrpc1`, `hrpc1.base64` or one of their `+resume.v1` forms (never the token). */
+  /** The subprotocol to answer with: `hrpc1`, `hrpc1.base64`, or a `+resume.v1` / `+ext.v1` form (never the token). */
   subprotocol: string;
   variant: Variant;
   /** The client opted in to the resume extension (and the server selected it); absent for stock offers. */
   resume?: true;
+  /** The negotiating value (`+ext.v1`) was selected: features are asked and granted by Hello/Welcome. */
+  ext?: true;
   /** The session token: the raw Authorization header, else the last Sec-WebSocket-Protocol value. */
   token: string | undefined;
 }
@@ -191,14 +203,20 @@ export interface Handshake {
 export interface HandshakeOptions {
   /**
    * false behind a gateway that carries only text frames (API Gateway closes binary client frames with 1003):
-   * an offer of binary `hrpc1` alone is refused before the upgrade instead of failing on the first frame.
+   * only text variants are ever selected, and an offer with no text variant (binary `hrpc1` alone, or with
+   * any of its extension values) is refused before the upgrade instead of failing on the first frame.
    */
   binaryFrames?: boolean;
 }
 
+/** The server's preference: negotiation first, then resume.v1's own values, then the stock ones; text first in each. */
+const SELECTION_ORDER = [
+  SUBPROTOCOL_BASE64_EXT, SUBPROTOCOL_BINARY_EXT, SUBPROTOCOL_BASE64_RESUME, SUBPROTOCOL_BINARY_RESUME, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY,
+];
+
 /**
  * Reads subprotocol and token from the upgrade request's headers (names in any case).
- * Throws a VoiceError when no hRPC subprotocol is offered, or only `hrpc1` where binary frames are not carried.
+ * Throws a VoiceError when no hRPC subprotocol is offered, or none in text frames where binary frames are not carried.
  */
 export function parseHandshake(headers: Record<string, string | undefined>, options: HandshakeOptions = {}): Handshake {
   const header = (name: string) => {
@@ -206,21 +224,24 @@ export function parseHandshake(headers: Record<string, string | undefined>, opti
     return undefined;
   };
   const offered = (header('sec-websocket-protocol') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  // The extension's values first (a client offers them before the plain ones); stock offers are unchanged.
-  const known = [SUBPROTOCOL_BASE64_RESUME, SUBPROTOCOL_BINARY_RESUME, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY];
-  const subprotocol = known.find((p) => offered.includes(p));
+  // Where frames are text-only, a binary value is never selected, whatever else it carries.
+  const selectable = options.binaryFrames === false ? SELECTION_ORDER.filter((p) => variantOf(p) === 'base64') : SELECTION_ORDER;
+  const subprotocol = selectable.find((p) => offered.includes(p));
   if (!subprotocol) {
+    if (SELECTION_ORDER.some((p) => offered.includes(p))) {
+      throw new VoiceError(ErrorId.badStreamingRequest,
+        `this endpoint carries text frames only: offer subprotocol ${SUBPROTOCOL_BASE64} (binary ${SUBPROTOCOL_BINARY} frames would be refused)`);
+    }
     throw new VoiceError(ErrorId.badStreamingRequest, `no hRPC subprotocol offered (expected ${SUBPROTOCOL_BINARY} or ${SUBPROTOCOL_BASE64})`);
-  }
-  if (subprotocol === SUBPROTOCOL_BINARY && options.binaryFrames === false) {
-    throw new VoiceError(ErrorId.badStreamingRequest,
-      `this endpoint carries text frames only: offer subprotocol ${SUBPROTOCOL_BASE64} (binary ${SUBPROTOCOL_BINARY} frames would be refused)`);
   }
   const authorization = header('authorization')?.trim();
   const last = offered[offered.length - 1];
-  const tokenFromProtocol = last && !known.includes(last) ? last : undefined;
-  const resume = subprotocol.endsWith(`+${EXT_RESUME}`);
-  return { subprotocol, variant: variantOf(subprotocol), ...(resume ? { resume } : {}), token: authorization || tokenFromProtocol };
+  const tokenFromProtocol = last && !SELECTION_ORDER.includes(last) ? last : undefined;
+  const resume = subprotocol === SUBPROTOCOL_BASE64_RESUME || subprotocol === SUBPROTOCOL_BINARY_RESUME;
+  const ext = subprotocol === SUBPROTOCOL_BASE64_EXT || subprotocol === SUBPROTOCOL_BINARY_EXT;
+  return {
+    subprotocol, variant: variantOf(subprotocol), ...(resume ? { resume } : {}), ...(ext ? { ext } : {}), token: authorization || tokenFromProtocol,
+  };
 }
 
 /** VOICE-PROTOCOL.md §3.7: accept raw ids and ids wrapped once in JSON quotes. */

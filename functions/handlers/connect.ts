@@ -1,9 +1,9 @@
 // $connect: authenticate before the upgrade. Not through the front door (when VOICE_FRONT_DOOR_SECRET is set) → 403;
-// no or bad token → 401; no hRPC subprotocol, or binary `hrpc1`
-// alone where the gateway carries only text frames (VOICE_TEXT_FRAMES_ONLY=1: API Gateway) → 400; a user over
+// no or bad token → 401; no hRPC subprotocol, or no text variant offered where the gateway carries only text
+// frames (VOICE_TEXT_FRAMES_ONLY=1: API Gateway; binary values are then never selected) → 400; a user over
 // its per-user limits (functions/voice/UserLimits.ts: connects a minute, open streams) → 429 `voice.rate-limited`
 // with RetryInfo in the details and a Retry-After header; all with an hrpc.v1.Error body. On success the chosen
-// subprotocol (hrpc1 or hrpc1.base64, never the token) is echoed.
+// subprotocol (never the token) is echoed.
 // It never calls a media node: its runtime has no media client, so its bundle carries no gRPC code.
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { Error as HrpcError, RetryInfo } from '../../gen/hrpc/v1/hrpc';
@@ -40,7 +40,7 @@ export function handler(event: WebSocketEvent, context?: Context): Promise<APIGa
       const handshake = parseHandshake(event.headers ?? {}, { binaryFrames: process.env.VOICE_TEXT_FRAMES_ONLY !== '1' });
       const rt = await runtime();
       const { userId, grants, expiresAt } = await rt.verify(handshake.token);
-      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants, expiresAt }, handshake.variant, { resume: handshake.resume });
+      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants, expiresAt }, handshake.variant, { resume: handshake.resume, ext: handshake.ext });
       metrics.count(METRIC.connects);
       return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };
     } catch (err) {

@@ -19,6 +19,7 @@ import { ChannelPlacement } from './ChannelPlacement';
 import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
 import { SessionResume } from './SessionResume';
 import { DEFAULT_USER_LIMITS, UserLimits, type RefusedMinutes, type UserLimitSettings } from './UserLimits';
+import { ExtensionNegotiation } from './ExtensionNegotiation';
 import {
   ConflictError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
@@ -107,6 +108,7 @@ export class VoiceCore {
   readonly resumption: SessionResume;
   private readonly placement: ChannelPlacement;
   readonly userLimits: UserLimits;
+  private readonly negotiation: ExtensionNegotiation;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -132,6 +134,7 @@ export class VoiceCore {
       announce: async (session, replayFor) => { await this.tryAnnounce(session, replayFor); },
       endMediaLost: (session, error) => this.endSession(session, 'media-lost', error),
     });
+    this.negotiation = new ExtensionNegotiation({ store: deps.store, gateway: deps.gateway, log: deps.log });
   }
 
   // ---- $connect ----
@@ -141,7 +144,8 @@ export class VoiceCore {
    * VoiceError `voice.rate-limited` (429 at `$connect`) when the user is over one, nothing recorded.
    */
   async connect(
-    connectionId: string, principal: { userId: string; grants: string[]; expiresAt?: number }, variant: Variant, extensions: { resume?: boolean } = {},
+    connectionId: string, principal: { userId: string; grants: string[]; expiresAt?: number }, variant: Variant,
+    extensions: { resume?: boolean; ext?: boolean } = {},
   ): Promise<void> {
     const now = this.deps.clock.now();
     const tokenBound = principal.expiresAt === undefined ? Number.POSITIVE_INFINITY : principal.expiresAt + this.limits.tokenGraceSeconds;
@@ -150,7 +154,7 @@ export class VoiceCore {
       connectedAt: now, deadline: this.deadlineIn('connected'),
       expiresAt: Math.min(Math.ceil(now / 1000) + this.limits.connectionTtlSeconds, tokenBound),
       ...(principal.expiresAt !== undefined ? { tokenExpiresAt: principal.expiresAt } : {}),
-      ...(extensions.resume ? { resume: true } : {}),
+      ...(extensions.resume ? { resume: true } : {}), ...(extensions.ext ? { ext: true } : {}),
     };
     await this.userLimits.admitConnection(record.userId, connectionId, record.expiresAt * 1000);
     try {
@@ -159,7 +163,9 @@ export class VoiceCore {
       await this.userLimits.ended(record);
       throw err;
     }
-    this.deps.log.info('voice.connected', { connectionId, userId: principal.userId, variant, ...(extensions.resume ? { resume: true } : {}) });
+    this.deps.log.info('voice.connected', {
+      connectionId, userId: principal.userId, variant, ...(extensions.resume ? { resume: true } : {}), ...(extensions.ext ? { ext: true } : {}),
+    });
   }
 
   /**
@@ -196,9 +202,11 @@ export class VoiceCore {
         await this.deps.gateway.close(connectionId);
         return;
       }
-      const frame = decodeClientFrame(fromWire(payload, conn.variant), conn.resume === true);
+      const frame = decodeClientFrame(fromWire(payload, conn.variant), conn.resume === true || conn.ext === true);
       if (frame.kind === 'ext') {
-        await this.resumption.resume(conn, frame.message.message!.value);
+        const ext = frame.message.message!;
+        if (ext.$case === 'hello') await this.negotiation.hello(conn, ext.value);
+        else await this.resumption.resume(conn, ext.value);
         return;
       }
       await this.dispatch(conn, frame.request);
@@ -271,6 +279,8 @@ export class VoiceCore {
         ...(claimed.resume ? { minIceConsentTimeoutS: Math.ceil(this.limits.resumeGraceMs / 1000) } : {}),
         // Its admission reservation on the node lasts as long as it may wait to join (UserLimits' window).
         reserveForMs: this.preparedForMs(),
+        // consumers.v1: the session's consumers are created resumed (its client sends no ResumeConsumer).
+        ...(claimed.consumersResumed ? { consumersResumed: true } : {}),
       }));
       const next = await this.advance(claimed, { state: 'prepared', deadline: this.deadlineIn('prepared') });
       prepared = true;

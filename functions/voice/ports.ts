@@ -54,6 +54,13 @@ export interface ConnectionRecord {
   credentialHash?: string;
   /** A resumed session's last seen history position: the feed replays what came after it, then clears this. */
   replayFrom?: number;
+  // ---- the extension negotiation (functions/voice/ExtensionNegotiation.ts) ----
+  /** The stream selected a `+ext.v1` subprotocol: its first message may be a Hello. */
+  ext?: boolean;
+  /** The features granted by Welcome (set once, by the Hello). */
+  features?: string[];
+  /** consumers.v1: this session's consumers are created resumed (the client sends no ResumeConsumer). */
+  consumersResumed?: boolean;
 }
 
 /** The connection that carries a session record now (its own id unless a resume moved it). */
@@ -189,9 +196,14 @@ export interface RoomHistory {
 export interface MediaClient {
   /** Opens (or finds) the room; an empty room stays open at least `holdMs`. */
   openRoom(node: Placement, roomId: string, holdMs: number): Promise<{ rtpCapabilities: string }>;
-  /** `minIceConsentTimeoutS`: keep the session's media at least this long without ICE consent (resume.v1: the grace). */
-  /** `reserveForMs`: the session's admission reservation lasts at most this long unless it joins (0 = the node's default). */
-  createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string; minIceConsentTimeoutS?: number; reserveForMs?: number }):
+  /**
+   * `minIceConsentTimeoutS`: keep the session's media at least this long without ICE consent (resume.v1: the grace).
+   * `reserveForMs`: the session's admission reservation lasts at most this long unless it joins (0 = the node's default).
+   * `consumersResumed` (consumers.v1): the session's consumers are created resumed.
+   */
+  createTransports(node: Placement, req: {
+    roomId: string; sessionId: string; userId: string; rtpCapabilities: string; minIceConsentTimeoutS?: number; reserveForMs?: number; consumersResumed?: boolean;
+  }):
     Promise<{ consumerTransport: TransportOptionsJson; producerTransport: TransportOptionsJson }>;
   /**
    * Joins the room (the commit point of a join: validated first, then one history entry, two when it takes

@@ -6,6 +6,7 @@ import type { WebSocket } from 'ws';
 import type { ManagedConnection } from './connections-api';
 import type { ConnectionFacts } from './events';
 import { FrameInspector, OPCODE_BINARY, OPCODE_CONTINUATION, OPCODE_TEXT } from './frame-inspector';
+import { variantOf } from '../../protocol/hrpc';
 
 export interface ConnectionRules {
   strict: boolean;
@@ -103,7 +104,9 @@ export class GatewayConnection implements ManagedConnection {
   send(data: Buffer): Promise<void> {
     this.touch();
     return new Promise((resolve, reject) => {
-      this.ws.send(data, { binary: this.rules.subprotocol === 'hrpc1' || this.rules.subprotocol === 'hrpc1+resume.v1' }, (err) => (err ? reject(err) : resolve()));
+      // Binary for the binary variant's values (`hrpc1`, `hrpc1+resume.v1`, `hrpc1+ext.v1`), text otherwise.
+      const binary = this.rules.subprotocol !== undefined && variantOf(this.rules.subprotocol) === 'binary';
+      this.ws.send(data, { binary }, (err) => (err ? reject(err) : resolve()));
     });
   }
 

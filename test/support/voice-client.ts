@@ -5,8 +5,8 @@ import WebSocket from 'ws';
 import type { ClientMessage, SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import {
-  decodeServerFrame, encodeExtRequest, encodeRequest, fromWire, SUBPROTOCOL_BASE64, SUBPROTOCOL_BASE64_RESUME, SUBPROTOCOL_BINARY,
-  SUBPROTOCOL_BINARY_RESUME, toWire, VOICE_STREAM_PATH, type ServerFrame, type Variant,
+  decodeServerFrame, encodeExtRequest, encodeRequest, fromWire, SUBPROTOCOL_BASE64, SUBPROTOCOL_BASE64_EXT, SUBPROTOCOL_BASE64_RESUME,
+  SUBPROTOCOL_BINARY, SUBPROTOCOL_BINARY_EXT, SUBPROTOCOL_BINARY_RESUME, toWire, VOICE_STREAM_PATH, type ServerFrame, type Variant,
 } from '../../protocol/hrpc';
 import { assertNoLeaks, checkClientMessage } from './leaks';
 
@@ -25,6 +25,11 @@ export interface ClientOptions {
   tokenInHeader?: boolean;
   /** Opt in to resume.v1 (offer the combined subprotocol first). */
   resume?: boolean;
+  /**
+   * Negotiate these extension features: offer `hrpc1[.base64]+ext.v1` first, send Hello as the first message and
+   * wait for Welcome before connect() resolves (`granted`). An empty list still negotiates (asks for nothing).
+   */
+  features?: string[];
 }
 
 export class VoiceTestClient {
@@ -35,6 +40,8 @@ export class VoiceTestClient {
   /** resume.v1: the highest seq received, and the latest credential (SessionCredential or Resumed). */
   lastSeq = 0;
   credential: SessionCredential | undefined;
+  /** The features Welcome granted (negotiating clients only). */
+  granted: string[] = [];
   /** Frames are ignored from now on (a resuming client stops reading its old socket). */
   deaf = false;
   private readonly waiters: (() => void)[] = [];
@@ -70,11 +77,12 @@ export class VoiceTestClient {
     const variant = options.variant ?? 'base64';
     const protocols = [variant === 'base64' ? SUBPROTOCOL_BASE64 : SUBPROTOCOL_BINARY];
     if (options.resume) protocols.unshift(variant === 'base64' ? SUBPROTOCOL_BASE64_RESUME : SUBPROTOCOL_BINARY_RESUME);
+    if (options.features) protocols.unshift(variant === 'base64' ? SUBPROTOCOL_BASE64_EXT : SUBPROTOCOL_BINARY_EXT);
     if (options.token && !options.tokenInHeader) protocols.push(options.token);
     const headers = options.token && options.tokenInHeader ? { Authorization: options.token } : undefined;
     const url = options.wsUrl.endsWith(VOICE_STREAM_PATH) ? options.wsUrl : `${options.wsUrl.replace(/\/$/, '')}${VOICE_STREAM_PATH}`;
     const ws = new WebSocket(url, protocols, { headers });
-    return new Promise((resolve, reject) => {
+    const opened = new Promise<VoiceTestClient>((resolve, reject) => {
       ws.once('open', () => resolve(new VoiceTestClient(ws, variant)));
       ws.once('unexpected-response', (_req, res) => {
         const chunks: Buffer[] = [];
@@ -82,6 +90,15 @@ export class VoiceTestClient {
         res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode, body: Buffer.concat(chunks) })));
       });
       ws.once('error', reject);
+    });
+    if (!options.features) return opened;
+    return opened.then(async (client) => {
+      if (client.protocol !== (variant === 'base64' ? SUBPROTOCOL_BASE64_EXT : SUBPROTOCOL_BINARY_EXT)) return client;
+      client.sendExt({ $case: 'hello', value: { features: options.features! } });
+      const welcome = await client.nextExt();
+      if (welcome.$case !== 'welcome') throw new Error(`expected Welcome, got ${welcome.$case}`);
+      client.granted = welcome.value.features;
+      return client;
     });
   }
 

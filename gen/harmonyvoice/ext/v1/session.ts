@@ -7,13 +7,16 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { StreamMessageResponse } from "../../../protocol/voice/v1/voice";
+import { Hello, Welcome } from "./negotiation";
 
 export const protobufPackage = "harmonyvoice.ext.v1";
 
 export const protobufFileName = "harmonyvoice/ext/v1/session.proto";
 
 export interface ClientMessage {
-  message: { $case: "resume"; value: Resume } | undefined;
+  message: { $case: "resume"; value: Resume } | //
+  /** The negotiation (negotiation.proto): only on a `+ext.v1` stream, as its first message. */
+  { $case: "hello"; value: Hello } | undefined;
 }
 
 /**
@@ -39,7 +42,9 @@ export interface ServerMessage {
   message: { $case: "sequenced"; value: Sequenced } | { $case: "credential"; value: SessionCredential } | {
     $case: "resumed";
     value: Resumed;
-  } | undefined;
+  } | //
+  /** The answer to Hello: the granted features. */
+  { $case: "welcome"; value: Welcome } | undefined;
 }
 
 /** A membership message (JoinedChannel, UserJoined or UserLeft) with its position in the channel's history. */
@@ -84,6 +89,9 @@ export const ClientMessage: MessageFns<ClientMessage> = {
       case "resume":
         Resume.encode(message.message.value, writer.uint32(10).fork()).join();
         break;
+      case "hello":
+        Hello.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
     }
     return writer;
   },
@@ -107,6 +115,14 @@ export const ClientMessage: MessageFns<ClientMessage> = {
             }
 
             message.message = { $case: "resume", value: Resume.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "hello", value: Hello.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -220,6 +236,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
       case "resumed":
         Resumed.encode(message.message.value, writer.uint32(26).fork()).join();
         break;
+      case "welcome":
+        Welcome.encode(message.message.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -259,6 +278,14 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             }
 
             message.message = { $case: "resumed", value: Resumed.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = { $case: "welcome", value: Welcome.decode(reader, reader.uint32()) };
             continue;
           }
         }
