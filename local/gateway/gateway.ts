@@ -43,6 +43,12 @@ export interface LocalGatewayOptions {
   maxMessageBytes?: number;
   /** Lambda's deadline as context.getRemainingTimeInMillis() reports it. */
   handlerTimeoutMs?: number;
+  /**
+   * A TCP connection must have sent a complete request (an upgrade or an HTTP request) this soon after it
+   * opened, else it is closed — whether it sent nothing at all or a partial handshake — as a public front door
+   * does, so idle sockets cannot hold the embedded default open. Default 20 s.
+   */
+  handshakeTimeoutMs?: number;
   /** Local directories served for plain GETs (the web demo). Never on AWS. */
   staticMounts?: StaticMount[];
   /** Enables GET /dev/token and GET /.well-known/jwks.json (local development only; never on AWS). */
@@ -91,6 +97,7 @@ const DEFAULTS = {
   idleTimeoutMs: 10 * 60_000,
   maxConnectionMs: 2 * 60 * 60_000,
   handlerTimeoutMs: 29_000,
+  handshakeTimeoutMs: 20_000,
   shutdownGraceMs: 2_000,
 };
 
@@ -129,8 +136,27 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     return work;
   };
 
-  const server: Server = createServer((req, res) => void onRequest(req, res));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void track(onUpgrade(req, socket, head)));
+  // Node's own headersTimeout only starts with a request's first byte and is checked every 30 s (a partial
+  // handshake lived ~64 s, a silent socket forever): one timer per TCP connection until its first complete request.
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+  const server: Server = createServer({ headersTimeout: handshakeTimeoutMs, requestTimeout: handshakeTimeoutMs + 10_000, connectionsCheckingInterval: 5_000 },
+    (req, res) => void onRequest(req, res));
+  const handshakeTimers = new WeakMap<object, NodeJS.Timeout>();
+  const handshakeDone = (socket: object) => clearTimeout(handshakeTimers.get(socket));
+  server.on('connection', (socket) => {
+    const timer = setTimeout(() => {
+      log.info('http.handshake-timeout', { timeoutMs: handshakeTimeoutMs, remoteAddress: socket.remoteAddress ?? null });
+      socket.destroy();
+    }, handshakeTimeoutMs);
+    timer.unref();
+    handshakeTimers.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  server.on('request', (req: IncomingMessage) => handshakeDone(req.socket));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handshakeDone(req.socket);
+    void track(onUpgrade(req, socket, head));
+  });
   // A request Node's HTTP parser refuses (e.g. a 100 KB token in a header) gets an HTTP status and an
   // hrpc.v1.Error body, as API Gateway answers oversized handshakes, instead of a reset.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
