@@ -10,6 +10,10 @@ import { devToken } from '../support/tokens';
 import { VoiceTestClient } from '../support/voice-client';
 
 const GUILD = 91n;
+const CHURN_LIMITS = {
+  VOICE_USER_MAX_STREAMS: '1000', VOICE_USER_CONNECTS_PER_MINUTE: '10000', VOICE_USER_JOINS_PER_MINUTE: '10000',
+  VOICE_USER_REPLACEMENTS_PER_MINUTE: '10000', VOICE_USER_MAX_PREPARED: '1000',
+};
 let stack: LocalStack;
 const open: VoiceTestClient[] = [];
 const saved = { ...process.env };
@@ -19,12 +23,16 @@ before(async () => {
   process.env.VOICE_STEP_WITHIN_MS = '4000';
   // The media node closes an empty room after 300 ms of its own: the signalling window must still hold (D5).
   process.env.MEDIA_ROOM_GRACE_MS = '300';
+  // The churn below runs a handful of users far faster than any honest client (closes after every message,
+  // five streams of one user at once, a stopped media node holding ends back): the per-user limits, tested in
+  // user-limits.test.ts, would refuse it (429 at $connect) and that is not what this test is about.
+  Object.assign(process.env, CHURN_LIMITS);
   stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 1_000 });
 });
 after(async () => {
   for (const c of open) c.terminate();
   await stack?.close();
-  for (const k of ['VOICE_JOIN_WITHIN_MS', 'VOICE_STEP_WITHIN_MS', 'MEDIA_ROOM_GRACE_MS']) {
+  for (const k of ['VOICE_JOIN_WITHIN_MS', 'VOICE_STEP_WITHIN_MS', 'MEDIA_ROOM_GRACE_MS', ...Object.keys(CHURN_LIMITS)]) {
     if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
   }
 });
