@@ -4,12 +4,12 @@
 // stream's record: `connected`@version, so a Hello racing another first message changes nothing) and answers
 // Welcome{granted}. A granted feature turns on exactly what its older opt-in turned on:
 //   resume.v1     → `resume` (the record flag `+resume.v1` streams get at $connect)
-//   consumers.v1  → `consumersResumed` (the session's consumers are created resumed: no ResumeConsumer needed)
+//   consumers.v1  → `consumersResumed` (known, not served yet: SERVED_FEATURES)
 // Nothing of this ever reaches a stream that did not select `+ext.v1`: stock voice.v1 stays byte-exact.
 // Pure protocol logic over the ports: no AWS, gRPC or WebSocket knowledge.
 import type { Hello } from '../../gen/harmonyvoice/ext/v1/negotiation';
 import { ErrorId, VoiceError } from '../../protocol/errors';
-import { FEATURE, grantFeatures, KNOWN_FEATURES, MAX_FEATURE_NAME_BYTES, MAX_HELLO_FEATURES, type Feature } from '../../protocol/extensions';
+import { FEATURE, grantFeatures, MAX_FEATURE_NAME_BYTES, MAX_HELLO_FEATURES, type Feature } from '../../protocol/extensions';
 import { encodeExtFrame } from '../../protocol/hrpc';
 import type { Logger } from '../../lib/log';
 import { ConflictError, type ConnectionRecord, type Gateway, type StateStore } from './ports';
@@ -18,9 +18,15 @@ export interface ExtensionNegotiationDeps {
   store: Pick<StateStore, 'transition'>;
   gateway: Gateway;
   log: Logger;
-  /** The features this deployment grants (default: every known one). */
+  /** The features this deployment grants (default: SERVED_FEATURES). */
   enabled?: readonly Feature[];
 }
+
+/**
+ * What this server grants by default: resume.v1 only. consumers.v1 is a known name (protocol/extensions.ts) but the
+ * media node does not create consumers resumed yet, so granting it would leave a client that trusts it silent.
+ */
+export const SERVED_FEATURES: readonly Feature[] = [FEATURE.resume];
 
 /** What each granted feature sets on the stream's record (one place: a new extension adds one line). */
 const RECORD_FLAGS: Record<Feature, Partial<ConnectionRecord>> = {
@@ -40,7 +46,7 @@ export class ExtensionNegotiation {
     if (hello.features.length > MAX_HELLO_FEATURES || hello.features.some((f) => new TextEncoder().encode(f).length > MAX_FEATURE_NAME_BYTES)) {
       throw new VoiceError(ErrorId.badStreamingRequest, `Hello asks for more than ${MAX_HELLO_FEATURES} features or names one longer than ${MAX_FEATURE_NAME_BYTES} bytes`);
     }
-    const granted = grantFeatures(hello.features, this.deps.enabled ?? KNOWN_FEATURES);
+    const granted = grantFeatures(hello.features, this.deps.enabled ?? SERVED_FEATURES);
     let next: ConnectionRecord;
     try {
       next = await this.deps.store.transition(stream, {

@@ -1,0 +1,27 @@
+// The server grants only what it serves: a Hello asking for consumers.v1 (a known name whose media side is not
+// built yet) must not be granted it, or a client trusting the grant would never resume its consumers.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ExtensionNegotiation } from '../../functions/voice/ExtensionNegotiation';
+import type { ConnectionRecord } from '../../functions/voice/ports';
+import { decodeServerFrame } from '../../protocol/hrpc';
+
+describe('ExtensionNegotiation', () => {
+  it('grants resume.v1 and not consumers.v1 (not served yet); the record gets resume only', async () => {
+    const sent: Uint8Array[] = [];
+    let written: Partial<ConnectionRecord> | undefined;
+    const negotiation = new ExtensionNegotiation({
+      store: { transition: async (record, next) => ((written = next), { ...record, ...next } as ConnectionRecord) },
+      gateway: { send: async (_id: string, frame: Uint8Array) => void sent.push(frame) } as never,
+      log: { info() {}, debug() {}, warn() {}, error() {} } as never,
+    });
+    const stream = { connectionId: 'c1', userId: '1', state: 'connected', version: 1, deadline: 0, ext: true, variant: 'binary' } as unknown as ConnectionRecord;
+    const next = await negotiation.hello(stream, { features: ['resume.v1', 'consumers.v1'] });
+    assert.deepEqual(next.features, ['resume.v1']);
+    assert.equal(written?.resume, true);
+    assert.equal((written as { consumersResumed?: boolean }).consumersResumed, undefined);
+    const frame = decodeServerFrame(sent[0]!) as unknown as { kind: string; message?: { message?: { $case: string; value: { features: string[] } } } };
+    assert.equal(frame.kind, 'ext');
+    assert.deepEqual(frame.message?.message?.value.features, ['resume.v1']);
+  });
+});
