@@ -1,6 +1,7 @@
 // The network lab harness itself: each profile translates, blocks and loses what it says, seen from probe servers
 // on the host's lab address; and nothing the lab created outlives it.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -151,6 +152,21 @@ describe('network lab (ip netns + iptables)', { skip, timeout: 120_000 }, () => 
       // 1000 round trips at p = 0.81: standard deviation 1.2 %; ±10 points is far outside chance.
       assert.ok(ratio > 0.71 && ratio < 0.91, `round-trip ratio ${ratio}`);
     });
+  });
+
+  it('no network change after the lab is up: no interface of the lab gets an IPv6 address (CI: Chromium aborted a load with ERR_NETWORK_CHANGED)', async () => {
+    const lab = createLab({ profile: 'nat', signallingPort: 1 });
+    try {
+      // Duplicate address detection turns a link-local address from tentative to permanent in ~1–2 s: wait past it.
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal(lab.exec(['ip', '-6', '-o', 'addr', 'show']).trim(), '', 'the client namespace has no IPv6 address');
+      // The root-namespace end of the lab: the interface holding the lab's host address.
+      const hostIf = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'to', lab.hostIp], { encoding: 'utf8' }).split(/\s+/)[1]!.split('@')[0]!;
+      assert.match(hostIf, /^rlh/);
+      assert.equal(execFileSync('ip', ['-6', '-o', 'addr', 'show', 'dev', hostIf], { encoding: 'utf8' }).trim(), '', `${hostIf} (root namespace) has no IPv6 address`);
+    } finally {
+      lab.close();
+    }
   });
 
   it('a lab is removed even when the body throws, and twice-closing is harmless', async () => {

@@ -215,6 +215,12 @@ export function createLab(options: LabOptions): Lab {
   try {
     run(['ip', 'netns', 'add', clientNs]);
     run(['ip', 'netns', 'add', routerNs]);
+    // IPv4 only. An interface that comes up gets an IPv6 link-local address that turns from tentative to permanent
+    // ~1–2 s later (duplicate address detection); Chromium sees that as a network change and aborts what it is loading
+    // with net::ERR_NETWORK_CHANGED (CI: a lab page's first navigation). The lab's interfaces never get one.
+    for (const ns of [inC, inR]) {
+      for (const scope of ['all', 'default']) run([...ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${scope}.disable_ipv6=1`]);
+    }
     // client ↔ router
     run(['ip', 'link', 'add', 'cli0', 'netns', clientNs, 'type', 'veth', 'peer', 'name', 'rin0', 'netns', routerNs]);
     // router ↔ root
@@ -232,6 +238,7 @@ export function createLab(options: LabOptions): Lab {
     // Everything else goes to the root namespace (another lab's host address, where a shared stack may listen).
     run([...inR, 'ip', 'route', 'add', 'default', 'via', hostIp]);
 
+    run(['sysctl', '-q', '-w', `net.ipv6.conf.${hostIf}.disable_ipv6=1`]); // the root namespace's browser too (above)
     run(['ip', 'addr', 'add', `${hostIp}/24`, 'dev', hostIf]);
     run(['ip', 'link', 'set', hostIf, 'up']);
 

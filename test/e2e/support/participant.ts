@@ -88,7 +88,17 @@ export class Participant {
   }
 
   async load(): Promise<void> {
-    await this.page.goto(this.url, { waitUntil: 'load' });
+    // A browser aborts a load when its host's network changes under it (net::ERR_NETWORK_CHANGED): the network lab
+    // adds and removes interfaces while browsers run. That is the lab's doing, not the page's: load again (twice at most).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.page.goto(this.url, { waitUntil: 'load' });
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test((err as Error).message)) throw err;
+        this.keepLog(`load aborted by a network change (attempt ${attempt}), loading again`);
+      }
+    }
     await this.page.waitForFunction(() => !!(window as unknown as DemoWindow).harmonyVoiceDemo);
     await this.recordEvents();
   }
