@@ -27,7 +27,7 @@ export interface MediaNodeApi {
   /** `holdMs` defaults to 0 (the node's own grace). */
   openRoom(request: Optional<OpenRoomRequest, 'holdMs'>): Promise<OpenRoomResponse>;
   /** `minIceConsentTimeoutS` defaults to 0 (the node's own ICE consent timeout). */
-  createTransports(request: Optional<CreateTransportsRequest, 'minIceConsentTimeoutS' | 'reserveForMs'>): Promise<CreateTransportsResponse>;
+  createTransports(request: Optional<CreateTransportsRequest, 'minIceConsentTimeoutS' | 'reserveForMs' | 'consumersResumed'>): Promise<CreateTransportsResponse>;
   /** `maxMembers` defaults to 0 (no limit). */
   join(request: Optional<JoinRequest, 'maxMembers'>): Promise<JoinResponse>;
   resumeConsumer(request: ResumeConsumerRequest): Promise<ResumeConsumerResponse>;
@@ -50,7 +50,9 @@ export function connectMediaNode(address: string, options: MediaNodeApiOptions =
   const { call, metadata } = unaryCaller(client, options);
   return {
     openRoom: (request) => call(client.openRoom)({ holdMs: 0, ...request }),
-    createTransports: (request) => call(client.createTransports)({ ...request, minIceConsentTimeoutS: request.minIceConsentTimeoutS ?? 0, reserveForMs: request.reserveForMs ?? 0 }),
+    createTransports: (request) => call(client.createTransports)({
+      ...request, minIceConsentTimeoutS: request.minIceConsentTimeoutS ?? 0, reserveForMs: request.reserveForMs ?? 0, consumersResumed: request.consumersResumed ?? false,
+    }),
     join: (request) => call(client.join)({ maxMembers: 0, ...request }),
     resumeConsumer: call(client.resumeConsumer),
     leave: call(client.leave),

@@ -62,6 +62,8 @@ interface Session {
   producer?: ProducerHandle;
   /** What the join created and where it stands in the history, kept so a retried join answers the same. */
   joined?: { forJoiner: string[]; forMembers: string[]; seq: number; replaced: string[] };
+  /** consumers.v1: its consumers are created resumed (its client sends no ResumeConsumer). */
+  consumersResumed?: boolean;
 }
 
 interface ConsumerRecord {
@@ -206,7 +208,7 @@ export class Room {
     sessionId: string,
     userId: string,
     rtpCapabilitiesJson: string,
-    options: { place?: () => SessionPlacement | Promise<SessionPlacement>; minIceConsentTimeoutS?: number } = {},
+    options: { place?: () => SessionPlacement | Promise<SessionPlacement>; minIceConsentTimeoutS?: number; consumersResumed?: boolean } = {},
   ): Promise<{ consumer: TransportOptions; producer: TransportOptions }> {
     const rtpCapabilities = parseRtpCapabilities(rtpCapabilitiesJson);
     return this.serial(async () => {
@@ -222,8 +224,11 @@ export class Room {
           placement?.settle(false);
           throw error;
         }
+        if (options.consumersResumed) session.consumersResumed = true;
         this.sessions.set(sessionId, session);
-        this.log.info('media-node.session-prepared', { sessionId, userId, minIceConsentTimeoutS, ...describePart(session.part) });
+        this.log.info('media-node.session-prepared', {
+          sessionId, userId, minIceConsentTimeoutS, ...(session.consumersResumed ? { consumersResumed: true } : {}), ...describePart(session.part),
+        });
       }
       return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
     });
@@ -426,7 +431,7 @@ export class Room {
   }
 
   /**
-   * Paused consumers both ways between the joiner and every joined member. A joiner that cannot
+   * Consumers (paused, or resumed for consumers.v1 receivers) both ways between the joiner and every joined member. A joiner that cannot
    * consume someone fails the whole join (rolled back); a member that cannot consume the joiner
    * is skipped and logged, so one odd client cannot keep others out.
    */
@@ -470,6 +475,15 @@ export class Room {
     } catch (error) {
       consumer.close();
       throw error;
+    }
+    // consumers.v1: created resumed, before anyone is told of it (a failure fails the mesh like a failed consume).
+    if (receiver.consumersResumed) {
+      try {
+        await consumer.resume();
+      } catch (error) {
+        consumer.close();
+        throw error;
+      }
     }
     const record: ConsumerRecord = {
       rtpParametersJson,

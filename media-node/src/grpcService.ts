@@ -85,7 +85,7 @@ export function createMediaNodeService({ rooms, admission, secrets, metrics, log
       const room = await rooms.open(roomId, holdMs);
       return { rtpCapabilities: JSON.stringify(room.rtpCapabilities) };
     }),
-    createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS, reserveForMs }) => {
+    createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS, reserveForMs, consumersResumed }) => {
       requireSessionId(sessionId);
       const room = rooms.get(roomId);
       // A new session is admitted here, on the worker with room for it (the main router's while it has
@@ -105,7 +105,7 @@ export function createMediaNodeService({ rooms, admission, secrets, metrics, log
           return { where: far, settle: () => {} };
         }
       };
-      const { consumer, producer } = await room.createTransports(sessionId, userId, rtpCapabilities, { place, minIceConsentTimeoutS });
+      const { consumer, producer } = await room.createTransports(sessionId, userId, rtpCapabilities, { place, minIceConsentTimeoutS, consumersResumed });
       return { consumerTransport: consumer, producerTransport: producer };
     }),
     join: unary('Join', async (request) => {

@@ -23,6 +23,8 @@ export interface MediaFaults {
 
 interface SimSession {
   userId: string;
+  /** consumers.v1: consumers on its receive transport are created resumed. */
+  consumersResumed?: boolean;
   joined?: { forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[]; seq: number; replaced: string[] };
 }
 
@@ -41,6 +43,8 @@ class SimNode {
 export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   readonly nodes: SimNode[];
   readonly lost: LostSession[] = [];
+  /** consumers.v1: ids of consumers created resumed (the node's side of the extension). */
+  readonly resumedConsumers = new Set<string>();
   private consumerIds = 0;
 
   constructor(private readonly sim: Scheduler, private readonly faults: MediaFaults, nodeIds = ['node-1', 'node-2']) {
@@ -138,10 +142,10 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
     });
   }
 
-  createTransports(node: Placement, req: { roomId: string; sessionId: string; userId: string; rtpCapabilities: string }) {
+  createTransports(node: Placement, req: Parameters<MediaClient['createTransports']>[1]) {
     return this.call(node, (n) => {
       const room = this.room(n, req.roomId);
-      if (!room.sessions.has(req.sessionId)) room.sessions.set(req.sessionId, { userId: req.userId });
+      if (!room.sessions.has(req.sessionId)) room.sessions.set(req.sessionId, { userId: req.userId, ...(req.consumersResumed ? { consumersResumed: true } : {}) });
       const t = (role: string) => ({ id: `${req.sessionId}-${role}`, iceParameters: '{}', iceCandidates: [], dtlsParameters: '{}' });
       return { consumerTransport: t('c'), producerTransport: t('p') };
     });
@@ -160,10 +164,14 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
         throw new MediaError('channel-full', 'the channel is full');
       }
       const members = room.ledger.memberList().filter((m) => m.sessionId !== previous);
-      const delivery = (receiver: string, producer: { sessionId: string; userId: string }): ConsumerDelivery => ({
-        receiverSessionId: receiver, producerSessionId: producer.sessionId, producerUserId: producer.userId,
-        producerId: `p-${producer.sessionId}`, consumerId: `c${++this.consumerIds}`, rtpParameters: '{}',
-      });
+      const delivery = (receiver: string, producer: { sessionId: string; userId: string }): ConsumerDelivery => {
+        const consumerId = `c${++this.consumerIds}`;
+        if (room.sessions.get(receiver)?.consumersResumed) this.resumedConsumers.add(consumerId);
+        return {
+          receiverSessionId: receiver, producerSessionId: producer.sessionId, producerUserId: producer.userId,
+          producerId: `p-${producer.sessionId}`, consumerId, rtpParameters: '{}',
+        };
+      };
       const forJoiner = members.map((m) => delivery(req.sessionId, m));
       const forMembers = members.map((m) => delivery(m.sessionId, { sessionId: req.sessionId, userId: joiner.userId }));
       const replaced: string[] = [];

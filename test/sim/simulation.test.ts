@@ -23,19 +23,22 @@ async function explore(name: string, options: WorldOptions, seeds: number, first
   let joins = 0;
   let resumed = 0;
   let suspended = 0;
+  let consumersGranted = 0;
   for (const seed of list) {
     const { problems, world } = await runSeed(seed, options);
     steps += world.sim.steps;
     joins += world.logLines.filter((l) => l.msg === 'voice.joined').length;
     resumed += world.logLines.filter((l) => l.msg === 'voice.session-resumed').length;
     suspended += world.logLines.filter((l) => l.msg === 'voice.session-suspended').length;
+    consumersGranted += [...world.clients.values()].filter((c) => c.consumersResumed && c.view).length;
     if (problems.length > 0) {
       if (process.env.SIM_TRACE) for (const l of world.logLines) console.log(l.line);
       assert.fail(`${name}: seed ${seed} broke the invariant (replay: SIM_SEED=${seed} node --import tsx --test test/sim/simulation.test.ts)\n  ${problems.slice(0, 12).join('\n  ')}`);
     }
   }
-  console.log(`# ${name}: ${list.length} seeds, ${steps} scheduling steps, ${joins} joins${options.resumeClients ? `, ${suspended} suspended, ${resumed} resumed` : ''}: invariant held`);
+  console.log(`# ${name}: ${list.length} seeds, ${steps} scheduling steps, ${joins} joins${options.resumeClients || options.extClients ? `, ${suspended} suspended, ${resumed} resumed` : ''}${options.extClients ? `, ${consumersGranted} joined with consumers.v1` : ''}: invariant held`);
   assert.ok(joins > list.length, 'the scenarios actually join people (the check is not vacuous)');
+  if (options.extClients && ONLY === undefined) assert.ok(consumersGranted > list.length / 2 && resumed > list.length / 8, 'the negotiated scenario actually joins with consumers.v1 and resumes with resume.v1 granted by Welcome');
   if (options.resumeClients && ONLY === undefined) assert.ok(resumed > list.length / 4 && suspended > list.length / 4, 'the resume scenario actually suspends and resumes sessions');
 }
 
@@ -70,6 +73,10 @@ test('poison entry: one entry undeliverable to receiver X ends X alone (voice.un
     }
   }
   assert.ok(refused > 10 && told > refused / 2, `the fault fired (${refused} receivers, ${told} told voice.undeliverable)`);
+});
+
+test('extensions negotiated (+ext.v1: Hello/Welcome): resume.v1 and consumers.v1 in any subset, next to stock clients', { timeout: 600_000 }, async () => {
+  await explore('negotiated', { ...DEFAULT_WORLD, extClients: 0.7, cut: 0.8, loseLate: 0.3 }, Math.ceil(SEEDS / 3), 400_001);
 });
 
 test('resume.v1 without faults: every cut client that comes back is resumed and keeps an exact view', async () => {

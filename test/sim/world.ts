@@ -12,6 +12,10 @@
 // resume.v1: clients that opt in (`resumeClients`) also lose their socket without a close frame and resume on
 // a new one (sometimes before the old one is gone: make-before-break; sometimes never); the views must stay
 // exact across it (replayed entries once, in order) and a session never resumed must end after its grace.
+// The extension negotiation (`extClients`): clients that select `+ext.v1` send Hello (sometimes twice), wait for
+// Welcome and get the features they asked for — resume.v1 (as above) and/or consumers.v1: then every consumer
+// they are told of must have been created resumed on the node and they send no ResumeConsumer; every other
+// client's consumers stay paused until it resumes them (stock voice.v1 unchanged).
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import { UndeliverableError, type Gateway, type SendResult, type StateStore } from '../../functions/voice/ports';
@@ -22,6 +26,7 @@ import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import { createLogger, type Logger } from '../../lib/log';
 import { decodeServerFrame, encodeExtRequest, encodeRequest, type Variant } from '../../protocol/hrpc';
+import { FEATURE } from '../../protocol/extensions';
 import type { Scheduler } from './scheduler';
 import { SimMedia, type MediaFaults } from './sim-media';
 
@@ -51,6 +56,8 @@ export interface WorldOptions {
    * good, as API Gateway's 413 does for a message over its limit): "entry undeliverable to receiver X".
    */
   undeliverable?: number;
+  /** The extension negotiation: probability that a client selects `+ext.v1` and asks for a random subset of features. */
+  extClients?: number;
 }
 
 export const DEFAULT_WORLD: WorldOptions = {
@@ -121,13 +128,21 @@ export class SimClient {
   credential?: SessionCredential;
   lastSeq = 0;
   private resumes = 0;
+  // the extension negotiation
+  /** consumers.v1 was granted: consumers arrive resumed, no ResumeConsumer. */
+  consumersResumed = false;
+  /** What runs once a socket's Welcome arrives (the client waits for it before its next message). */
+  private readonly afterWelcome = new Map<string, () => void>();
 
   constructor(
     private readonly world: World,
     readonly sessionId: string,
     readonly userId: string,
     readonly channelId: bigint,
-    readonly resume = false,
+    /** resume.v1 by its own subprotocol value (`+resume.v1`), or granted by Welcome on an `+ext.v1` stream. */
+    public resume = false,
+    /** Selects `+ext.v1` and asks for these features in its Hello. */
+    readonly ext?: { features: string[] },
   ) {
     this.connectionId = sessionId;
   }
@@ -162,8 +177,13 @@ export class SimClient {
   private openSocket(id: string, then: () => void): void {
     this.world.sockets.set(id, { client: this, open: true });
     this.world.sim.spawn(`$connect ${id}`, async () => {
-      await this.world.core.connect(id, { userId: this.userId, grants: [`${GUILD}:${this.channelId}`] }, 'binary', this.resume ? { resume: true } : {});
-      then();
+      await this.world.core.connect(id, { userId: this.userId, grants: [`${GUILD}:${this.channelId}`] }, 'binary',
+        this.ext ? { ext: true } : this.resume ? { resume: true } : {});
+      if (!this.ext) return then();
+      this.afterWelcome.set(id, then);
+      const hello = encodeExtRequest({ message: { $case: 'hello', value: { features: this.ext.features } } });
+      const copies = this.world.sim.chance(this.world.options.duplicate) ? 2 : 1;
+      for (let i = 0; i < copies; i++) this.world.sim.spawn(`$default ${id} hello`, () => this.world.core.receive(id, hello));
     });
   }
 
@@ -183,8 +203,19 @@ export class SimClient {
     }
     let response: StreamMessageResponse = decoded.kind === 'response' ? decoded.response : { message: undefined };
     if (decoded.kind === 'ext') {
-      if (!this.resume) this.anomalies.push('an extension frame reached a client that did not opt in');
       const ext = decoded.message.message;
+      if (ext?.$case === 'welcome') {
+        if (!this.ext) this.anomalies.push('a Welcome reached a client that did not select +ext.v1');
+        const asked = this.ext?.features ?? [];
+        if (ext.value.features.some((f) => !asked.includes(f))) this.anomalies.push(`Welcome granted what was not asked: ${ext.value.features}`);
+        this.resume = ext.value.features.includes(FEATURE.resume);
+        this.consumersResumed = ext.value.features.includes(FEATURE.consumers);
+        const then = this.afterWelcome.get(socket);
+        this.afterWelcome.delete(socket);
+        then?.();
+        return;
+      }
+      if (!this.resume) this.anomalies.push('an extension frame reached a client that did not opt in');
       if (ext?.$case === 'credential') this.credential = ext.value;
       if (ext?.$case === 'resumed') {
         this.credential = ext.value.credential;
@@ -224,12 +255,15 @@ export class SimClient {
         if (new Set(users).size !== users.length) this.anomalies.push(`JoinedChannel lists a user twice: ${users}`);
         this.view = new Set(users);
         this.stage = 'joined';
+        for (const u of message.value.otherUsers) this.checkConsumer(u.consumerId);
         const first = message.value.otherUsers[0];
-        if (first) this.send({ message: { $case: 'resumeConsumer', value: { consumerId: first.consumerId } } });
+        // consumers.v1: nothing to resume (they were created resumed).
+        if (first && !this.consumersResumed) this.send({ message: { $case: 'resumeConsumer', value: { consumerId: first.consumerId } } });
         return;
       }
       case 'userJoined': {
         const user = message.value.data!.userId.toString();
+        this.checkConsumer(message.value.data!.consumerId);
         if (!this.view) this.anomalies.push(`UserJoined(${user}) before JoinedChannel`);
         else if (user === self) this.anomalies.push('UserJoined about oneself');
         else if (this.view.has(user)) this.anomalies.push(`UserJoined(${user}) twice`);
@@ -245,6 +279,13 @@ export class SimClient {
         return;
       }
     }
+  }
+
+  /** consumers.v1: a granted client's consumers were created resumed; anyone else's paused (voice.v1 unchanged). */
+  private checkConsumer(consumerId: string): void {
+    const resumed = this.world.media.resumedConsumers.has(consumerId);
+    if (this.consumersResumed && !resumed) this.anomalies.push(`consumers.v1 granted but consumer ${consumerId} was created paused`);
+    if (!this.consumersResumed && resumed) this.anomalies.push(`consumer ${consumerId} was created resumed for a client without consumers.v1`);
   }
 
   private send(request: StreamMessageRequest): void {
@@ -361,12 +402,18 @@ export class World {
   async run(): Promise<void> {
     const { sim, options } = this;
     for (let i = 0; i < options.clients; i++) {
-      const resume = options.resumeClients !== undefined && options.resumeClients > 0 && sim.chance(options.resumeClients);
-      const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)), resume);
+      let resume = options.resumeClients !== undefined && options.resumeClients > 0 && sim.chance(options.resumeClients);
+      let ext: { features: string[] } | undefined;
+      if (options.extClients !== undefined && options.extClients > 0 && sim.chance(options.extClients)) {
+        // Any subset, unknown names included (never granted); resume.v1 then comes from Welcome, not the subprotocol.
+        ext = { features: [FEATURE.resume, FEATURE.consumers, 'relays.v0'].filter(() => sim.chance(0.6)) };
+        resume = false;
+      }
+      const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)), resume, ext);
       this.clients.set(client.sessionId, client);
       if (options.undeliverable && sim.chance(options.undeliverable)) client.refuseMembershipMessage = sim.int(1, 3);
       client.start();
-      if (resume && sim.chance(options.cut ?? 0)) sim.spawn(`later-cut ${client.sessionId}`, async () => {
+      if ((resume || ext?.features.includes(FEATURE.resume)) && sim.chance(options.cut ?? 0)) sim.spawn(`later-cut ${client.sessionId}`, async () => {
         for (let k = sim.int(5, 60); k > 0; k--) await sim.point();
         client.cutSoon();
       });

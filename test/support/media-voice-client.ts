@@ -127,7 +127,8 @@ async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: big
         received.set(user, (received.get(user) ?? 0) + 1);
         if (listeners.size > 0) for (const listener of listeners) listener(user, Date.now());
       });
-      result.client.send({ $case: 'resumeConsumer', value: { consumerId: data.consumerId } });
+      // consumers.v1: the consumer was created resumed; a stock client resumes it.
+      if (!result.client.granted.includes('consumers.v1')) result.client.send({ $case: 'resumeConsumer', value: { consumerId: data.consumerId } });
     },
     onRtp(listener) {
       listeners.add(listener);

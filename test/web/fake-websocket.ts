@@ -31,12 +31,13 @@ export class FakeWebSocket {
 }
 
 /** Opens an HrpcSocket over a FakeWebSocket; `ws()` is that socket once HrpcSocket made it. */
-export function openHrpcSocket(options: { variant: 'base64' | 'binary'; token?: string; resume?: boolean; url?: string }) {
+export function openHrpcSocket(options: { variant: 'base64' | 'binary'; token?: string; resume?: boolean; url?: string; extensions?: string[] }) {
   let ws!: FakeWebSocket;
   const opening = HrpcSocket.open({
     url: options.url ?? 'ws://voice.test/protocol.voice.v1.VoiceService/StreamMessage',
     token: options.token ?? 'tok.en-1', variant: options.variant, timeoutMs: 1000,
     ...(options.resume === undefined ? {} : { resume: options.resume }),
+    ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
     createWebSocket: (url, protocols) => (ws = new FakeWebSocket(url, protocols)) as unknown as WebSocket,
   });
   return { opening, ws: () => ws };

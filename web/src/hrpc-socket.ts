@@ -4,8 +4,10 @@
 // the shared codec's (protocol/hrpc.ts); this file only adapts it to the DOM WebSocket.
 import {
   SUBPROTOCOL_BASE64,
+  SUBPROTOCOL_BASE64_EXT,
   SUBPROTOCOL_BASE64_RESUME,
   SUBPROTOCOL_BINARY,
+  SUBPROTOCOL_BINARY_EXT,
   SUBPROTOCOL_BINARY_RESUME,
   decodeServerFrame,
   encodeExtRequest,
@@ -17,6 +19,7 @@ import {
 } from '../../protocol/hrpc';
 import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
 import type { ClientMessage } from '../../gen/harmonyvoice/ext/v1/session';
+import { FEATURE } from '../../protocol/extensions';
 import { ClientErrorId, VoiceClientError } from './errors';
 
 export type { Variant };
@@ -37,6 +40,12 @@ export interface OpenOptions {
   createWebSocket?: WebSocketFactory;
   /** Offer resume.v1 (`hrpc1[.base64]+resume.v1` before the plain value); a server without it answers the plain one. */
   resume?: boolean;
+  /**
+   * Ask for these extension features through the one negotiation (`hrpc1[.base64]+ext.v1`, then Hello → Welcome,
+   * protocol/extensions.ts) before the socket counts as open; with `resume`, `+resume.v1` is offered after it for
+   * servers that predate the negotiation. Empty or absent: the offer is exactly voice.v1's (or resume.v1's).
+   */
+  extensions?: string[];
 }
 
 /** RFC 6455 subprotocols are HTTP tokens; a browser throws SyntaxError for anything else. */
@@ -52,6 +61,10 @@ export class HrpcSocket {
   onClose: (close: SocketClose) => void = () => {};
 
   private closed = false;
+  /** The extension features this stream has (granted by Welcome, or resume.v1 by its own subprotocol value). */
+  features: string[] = [];
+  /** When this client last sent a frame (the keepalive waits for this much silence: web/src/keepalive.ts). */
+  lastSentAt = Date.now();
 
   private constructor(
     private readonly ws: WebSocket,
@@ -65,7 +78,9 @@ export class HrpcSocket {
   static open(options: OpenOptions): Promise<HrpcSocket> {
     const subprotocol = options.variant === 'binary' ? SUBPROTOCOL_BINARY : SUBPROTOCOL_BASE64;
     const extended = options.variant === 'binary' ? SUBPROTOCOL_BINARY_RESUME : SUBPROTOCOL_BASE64_RESUME;
-    const offered = options.resume ? [extended, subprotocol] : [subprotocol];
+    const negotiating = options.variant === 'binary' ? SUBPROTOCOL_BINARY_EXT : SUBPROTOCOL_BASE64_EXT;
+    const asked = options.extensions ?? [];
+    const offered = [...(asked.length > 0 ? [negotiating] : []), ...(options.resume ? [extended] : []), subprotocol];
     if (!TOKEN_CHARS.test(options.token)) {
       return Promise.reject(new VoiceClientError(ClientErrorId.badToken, 'the session token is empty or contains characters that cannot be sent as a WebSocket subprotocol'));
     }
@@ -88,7 +103,31 @@ export class HrpcSocket {
           reject(new VoiceClientError(ClientErrorId.protocol, `the server answered subprotocol "${ws.protocol}" instead of "${subprotocol}"`));
           return;
         }
-        resolve(new HrpcSocket(ws, options.variant));
+        const socket = new HrpcSocket(ws, options.variant);
+        if (ws.protocol === extended) socket.features = [FEATURE.resume];
+        if (ws.protocol !== negotiating) return resolve(socket);
+        // The negotiation: Hello first, and nothing else until Welcome names what this stream has.
+        const helloTimer = setTimeout(() => {
+          socket.close(4000, 'no Welcome');
+          reject(new VoiceClientError(ClientErrorId.connectFailed, `the voice server did not answer Hello within ${options.timeoutMs} ms`));
+        }, options.timeoutMs);
+        socket.onFrame = (frame) => {
+          clearTimeout(helloTimer);
+          socket.onFrame = () => {};
+          socket.onClose = () => {};
+          if (frame.kind !== 'ext' || frame.message.message?.$case !== 'welcome') {
+            socket.close(1002, 'expected Welcome');
+            reject(new VoiceClientError(ClientErrorId.protocol, 'the server did not answer Hello with Welcome'));
+            return;
+          }
+          socket.features = frame.message.message.value.features.filter((f) => asked.includes(f));
+          resolve(socket);
+        };
+        socket.onClose = (close) => {
+          clearTimeout(helloTimer);
+          reject(new VoiceClientError(ClientErrorId.connectFailed, `the voice server closed the stream before Welcome (close ${close.code})`));
+        };
+        ws.send(toWire(encodeExtRequest({ message: { $case: 'hello', value: { features: asked } } }), options.variant));
       };
       // Browsers hide why a handshake failed (always 1006): a refused token and an unreachable host look alike.
       ws.onclose = (event) => {
@@ -101,17 +140,17 @@ export class HrpcSocket {
     });
   }
 
-  /** The subprotocol the server answered (`hrpc1`, `hrpc1.base64`, or one of their `+resume.v1` forms). */
+  /** The subprotocol the server answered (`hrpc1`, `hrpc1.base64`, or one of their `+resume.v1` / `+ext.v1` forms). */
   get subprotocol(): string {
     return this.ws.protocol;
   }
 
-  /** The server selected resume.v1 for this stream. */
+  /** The stream has resume.v1 (its own subprotocol value, or granted by the negotiation). */
   get resumable(): boolean {
-    return this.ws.protocol === SUBPROTOCOL_BASE64_RESUME || this.ws.protocol === SUBPROTOCOL_BINARY_RESUME;
+    return this.features.includes(FEATURE.resume);
   }
 
-  /** resume.v1: an extension frame (0x02 + ClientMessage); only on a stream that selected it. */
+  /** resume.v1: an extension frame (0x02 + ClientMessage); only on a stream that has it. */
   sendExt(message: ClientMessage): void {
     if (!this.resumable) return;
     this.sendWire(toWire(encodeExtRequest(message), this.variant));
@@ -136,6 +175,7 @@ export class HrpcSocket {
   sendWire(payload: string | Uint8Array): void {
     if (!this.isOpen) return;
     this.ws.send(payload);
+    this.lastSentAt = Date.now();
   }
 
   close(code = 1000, reason = ''): void {

@@ -13,6 +13,7 @@ import { ClientErrorId, NON_RETRYABLE, reconnectsAfter, VoiceClientError } from 
 import type { SocketClose, Variant, WebSocketFactory } from './hrpc-socket';
 import { toUint64, type Uint64Input } from './ids';
 import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from './keepalive';
+import { askedFeatures } from './extensions';
 import { consoleLog, type Log } from './log';
 import { TypedEmitter } from './typed-emitter';
 import { HrpcSocket } from './hrpc-socket';
@@ -32,6 +33,13 @@ export interface ConnectOptions {
   microphone?: MediaStreamTrack;
   /** Opt in to resume.v1 (the session outlives its socket). Default false: plain voice.v1. */
   resume?: boolean;
+  /**
+   * Ask for consumers.v1 (default true): the server creates consumers resumed, so the SDK sends no ResumeConsumer
+   * per member (3 client messages per join whatever the channel size, instead of 3 + one per member, and none when
+   * someone else joins). Negotiated with `hrpc1[.base64]+ext.v1` and Hello/Welcome; a server without it is used
+   * as plain voice.v1. false: the offer is exactly voice.v1's (unless `resume`).
+   */
+  consumersResumed?: boolean;
 }
 
 export interface VoiceClientOptions {
@@ -123,7 +131,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private renewTimer?: ReturnType<typeof setTimeout>;
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
-  private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant; resume: boolean };
+  private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant; resume: boolean; extensions: string[] };
   private microphone?: MediaStreamTrack;
   private ownsMicrophone = false;
   private certificate?: RTCCertificate;
@@ -189,6 +197,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         channelId: toUint64(options.channelId, 'channelId'),
         variant: options.variant ?? 'base64',
         resume: options.resume ?? false,
+        extensions: askedFeatures({ resume: options.resume ?? false, consumersResumed: options.consumersResumed ?? true }),
       };
       this.setState('connecting');
       this.certificate ??= await generateDtlsCertificate();
@@ -254,7 +263,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
         keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec,
         iceServers: this.options.iceServers, iceTransportPolicy: this.options.iceTransportPolicy, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
-        createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume,
+        createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume, extensions: target.extensions,
       },
       this.sinkFor(epoch),
     );
@@ -312,7 +321,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const token = typeof target.token === 'function' ? await target.token() : target.token;
     const socket = await HrpcSocket.open({
       url: target.url, token, variant: target.variant, timeoutMs: this.options.connectTimeoutMs,
-      createWebSocket: this.options.createWebSocket, resume: true,
+      createWebSocket: this.options.createWebSocket, resume: true, extensions: target.extensions,
     });
     this.pendingTokenExpiresAt = tokenExpiry(token);
     return socket;

@@ -25,6 +25,7 @@ import { HrpcSocket, type SocketClose, type Variant, type WebSocketFactory } fro
 import { startKeepalive, type KeepalivePolicy } from './keepalive';
 import type { Log } from './log';
 import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
+import { FEATURE } from './extensions';
 
 /** The protocol never tells a client its producer's server id, so the local Producer gets this one. */
 const LOCAL_PRODUCER_ID = 'local-microphone';
@@ -54,6 +55,8 @@ export interface SessionOptions {
   log: Log;
   /** Offer resume.v1 at the handshake. */
   resume?: boolean;
+  /** Extension features to negotiate (web/src/extensions.ts); empty or absent: none. */
+  extensions?: string[];
 }
 
 /** Server errors after which a session cannot be resumed (the server ended it). */
@@ -127,6 +130,8 @@ export class VoiceSession {
   /** Requests made while a resume is in flight wait here, for the socket that will carry the session. */
   private outbox?: StreamMessageRequest[];
   private pendingResume?: { resolve: (ice?: { consumerIceParameters: string; producerIceParameters: string }) => void; reject: (error: VoiceClientError) => void };
+  /** consumers.v1 was granted on the stream that created this session's media: its consumers arrive resumed. */
+  private readonly consumersResumed: boolean;
 
   private constructor(
     private socket: HrpcSocket,
@@ -134,6 +139,7 @@ export class VoiceSession {
     private readonly sink: SessionSink,
   ) {
     this.receiveDtls = receiveDtlsParameters(options.certificate);
+    this.consumersResumed = socket.features.includes(FEATURE.consumers);
     this.joinedPromise = new Promise((resolve, reject) => (this.joinSettled = { resolve, reject }));
     this.joinedPromise.catch(() => {});
     this.wire(socket);
@@ -227,7 +233,7 @@ export class VoiceSession {
   static async start(options: SessionOptions, sink: SessionSink): Promise<VoiceSession> {
     const socket = await HrpcSocket.open({
       url: options.url, token: options.token, variant: options.variant,
-      timeoutMs: options.connectTimeoutMs, createWebSocket: options.createWebSocket, resume: options.resume,
+      timeoutMs: options.connectTimeoutMs, createWebSocket: options.createWebSocket, resume: options.resume, extensions: options.extensions,
     });
     const session = new VoiceSession(socket, options, sink);
     await session.join();
@@ -502,8 +508,9 @@ export class VoiceSession {
       return;
     }
     this.participants.set(key, { userId: user.userId, consumer });
-    // The server created the consumer paused; resume only once we are ready to play it.
-    this.sendRequest({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
+    // The server created the consumer paused; resume only once we are ready to play it. With consumers.v1 it
+    // was created resumed (its first packets before this point are dropped, as for a late ResumeConsumer).
+    if (!this.consumersResumed) this.sendRequest({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
     this.sink.track(user.userId, consumer.track, consumer.id);
   }
 

@@ -67,6 +67,12 @@ export interface CreateTransportsRequest {
    * MEDIA_RESERVATION_MS, 120 s). A session prepared and never joined stops holding room on its worker then.
    */
   reserveForMs: number;
+  /**
+   * consumers.v1 (harmony-voice's extension): every consumer on this session's receive transport is created
+   * resumed, so its client sends no ResumeConsumer per consumer. Audio only: a packet that arrives before the
+   * client's consumer exists is dropped by the browser, as for a late ResumeConsumer.
+   */
+  consumersResumed: boolean;
 }
 
 export interface CreateTransportsResponse {
@@ -517,7 +523,15 @@ export const OpenRoomResponse: MessageFns<OpenRoomResponse> = {
 };
 
 function createBaseCreateTransportsRequest(): CreateTransportsRequest {
-  return { roomId: "", sessionId: "", userId: "", rtpCapabilities: "", minIceConsentTimeoutS: 0, reserveForMs: 0 };
+  return {
+    roomId: "",
+    sessionId: "",
+    userId: "",
+    rtpCapabilities: "",
+    minIceConsentTimeoutS: 0,
+    reserveForMs: 0,
+    consumersResumed: false,
+  };
 }
 
 export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
@@ -539,6 +553,9 @@ export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
     }
     if (message.reserveForMs !== 0) {
       writer.uint32(48).uint32(message.reserveForMs);
+    }
+    if (message.consumersResumed !== false) {
+      writer.uint32(56).bool(message.consumersResumed);
     }
     return writer;
   },
@@ -602,6 +619,14 @@ export const CreateTransportsRequest: MessageFns<CreateTransportsRequest> = {
             }
 
             message.reserveForMs = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.consumersResumed = reader.bool();
             continue;
           }
         }

@@ -1,0 +1,17 @@
+// Which of harmony-voice's extensions the SDK asks for (protocol/extensions.ts: one negotiation, `+ext.v1` then
+// Hello → Welcome). A feature the server does not grant is simply not used: the session is plain voice.v1 there.
+import { FEATURE } from '../../protocol/extensions';
+
+export { FEATURE };
+
+export interface ExtensionChoice {
+  /** resume.v1: the session outlives its socket. */
+  resume: boolean;
+  /** consumers.v1: consumers arrive resumed, so the client sends no ResumeConsumer per member. */
+  consumersResumed: boolean;
+}
+
+/** The features a Hello asks for (empty: the offer stays exactly voice.v1's, or resume.v1's). */
+export function askedFeatures(choice: ExtensionChoice): string[] {
+  return [...(choice.resume ? [FEATURE.resume] : []), ...(choice.consumersResumed ? [FEATURE.consumers] : [])];
+}
