@@ -122,18 +122,28 @@ describe('ids, backoff, keepalive', () => {
     assert.ok(delays.size > 10, 'jittered');
   });
 
-  it('sends the keepalive frame on its interval until stopped', () => {
-    mock.timers.enable({ apis: ['setInterval'] });
+  it('sends the keepalive frame after 9 minutes of client silence, until stopped; any client frame restarts the wait', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
     try {
       const sent: Array<string | Uint8Array> = [];
-      const socket = { variant: 'base64' as const, send() {}, sendWire: (p: string | Uint8Array) => sent.push(p) };
+      const socket = { variant: 'base64' as const, lastSentAt: Date.now(), send() {}, sendWire: (p: string | Uint8Array) => sent.push(p) };
       const stop = startKeepalive(DEFAULT_KEEPALIVE, socket);
-      mock.timers.tick(DEFAULT_KEEPALIVE.intervalMs * 2);
+      assert.equal(DEFAULT_KEEPALIVE.intervalMs, 9 * 60_000, 'just under API Gateway\'s 10-minute idle timeout, with a 60 s margin');
+      mock.timers.tick(DEFAULT_KEEPALIVE.intervalMs - 1);
+      assert.deepEqual(sent, []);
+      mock.timers.tick(1);
+      mock.timers.tick(DEFAULT_KEEPALIVE.intervalMs);
       assert.deepEqual(sent, [KEEPALIVE_FRAME, KEEPALIVE_FRAME]);
+      // The client sends a frame 5 minutes later: the next keepalive waits 9 minutes from that frame.
+      mock.timers.tick(5 * 60_000);
+      socket.lastSentAt = Date.now();
+      mock.timers.tick(DEFAULT_KEEPALIVE.intervalMs - 1);
+      assert.equal(sent.length, 2, 'no keepalive while the client was not silent for 9 minutes');
+      mock.timers.tick(1);
+      assert.equal(sent.length, 3);
       stop();
-      mock.timers.tick(DEFAULT_KEEPALIVE.intervalMs * 3);
-      assert.equal(sent.length, 2);
-      assert.ok(DEFAULT_KEEPALIVE.intervalMs < 10 * 60_000, 'well inside API Gateway\'s idle timeout');
+      for (let i = 0; i < 3; i++) mock.timers.tick(DEFAULT_KEEPALIVE.intervalMs);
+      assert.equal(sent.length, 3);
       assert.equal(startKeepalive(false, socket)(), undefined);
     } finally {
       mock.timers.reset();
