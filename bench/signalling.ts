@@ -10,6 +10,7 @@ import { MemoryStateStore } from '../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../functions/auth/policy';
 import { createLogger, silentLogger } from '../lib/log';
 import type { NodeDirectory } from '../functions/voice/ports';
+import { listedNodeDirectory } from '../functions/adapters/node-directory';
 import { VoiceCore } from '../functions/voice/VoiceCore';
 import type { StreamMessageRequest } from '../gen/protocol/voice/v1/voice';
 import { decodeServerFrame, encodeRequest, toWire, type ServerFrame } from '../protocol/hrpc';
@@ -110,11 +111,9 @@ async function main() {
 
     // The floor: the same core and media node, with an in-memory store and gateway.
     const [grpcHost, grpcPort] = stack.mediaNode!.grpc.split(':');
-    const nodes: NodeDirectory = {
-      listNodes: async () => [{ nodeId: 'floor', grpcAddress: `${grpcHost}:${grpcPort}`, publicAddress: '127.0.0.1', capacity: 1e9, rooms: 0,
-        sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [], avg: 0, max: 0 }, state: 'active',
-        heartbeatAt: Date.now(), expiresAt: Math.ceil(Date.now() / 1000) + 3600 }],
-    };
+    const nodes: NodeDirectory = listedNodeDirectory(async () => [{ nodeId: 'floor', grpcAddress: `${grpcHost}:${grpcPort}`, publicAddress: '127.0.0.1', capacity: 1e9, rooms: 0,
+      sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [], avg: 0, max: 0 }, state: 'active',
+      heartbeatAt: Date.now(), expiresAt: Math.ceil(Date.now() / 1000) + 3600 }]);
     const gateway = new MemoryGateway();
     const media = new GrpcMediaClient({ secret: stack.env.MEDIA_NODE_SECRET });
     const core = new VoiceCore({ store: new MemoryStateStore(), nodes, media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });

@@ -92,9 +92,10 @@ export const STATE_TABLE: TableDefinition = {
 };
 
 /**
- * LISTING index of the registry: node records carry `listing` = `NODES`, loss reports `LOST#<shard>`
- * (<shard> = sweepShardOf(sessionId)), so "every node" and "one shard's lost sessions" are one Query each,
- * while every item stays in its writer's own partition. ALL projection: readers use the items as listed.
+ * LISTING index of the registry: node records carry `listing` = `NODES#<shard>` (16 shards by the node id, so no
+ * index partition takes every heartbeat), loss reports `LOST#<shard>` (<shard> = sweepShardOf(sessionId)), so
+ * "every node" is 16 Queries and "one shard's lost sessions" one, while every item stays in its writer's own
+ * partition. ALL projection: readers use the items as listed.
  */
 export const LISTING_INDEX: IndexDefinition = {
   indexName: 'Listing',
@@ -108,7 +109,9 @@ export const LISTING_INDEX: IndexDefinition = {
  * node id is the instance ARN, and IAM lets a node write only under `NODE#${ec2:SourceInstanceARN}`):
  *   NODE#<nodeId> / NODE                          a media node: addresses, capacity, load, state, heartbeat
  *   NODE#<nodeId> / LOST#<roomId>#<sessionId>     a session that died on that node's media side, for the reaper
- * Readers list them through LISTING_INDEX (`NODES`, `LOST#<shard>`); the writer of an item is its partition key.
+ * Readers list them through LISTING_INDEX (`NODES#<shard>`, `LOST#<shard>`); the writer of an item is its partition key.
+ *   PLACE#<copy> / CANDIDATES                     the placement candidates (routing/candidates.ts), written by the
+ *                                                 reaper only (IAM: LeadingKeys PLACE#*), read with one GetItem
  */
 export const NODES_TABLE: TableDefinition = {
   logicalId: 'MediaNodes',

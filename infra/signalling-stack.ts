@@ -300,6 +300,11 @@ export class SignallingStack extends Stack {
           actions: ['dynamodb:Query'],
           resources: [DUE_INDEX, BY_NODE_INDEX].map((index) => `${props.stateTable.tableArn}/index/${index.indexName}`),
         }));
+        // It publishes the placement candidates (routing/candidates.ts): PLACE# items of the registry, nothing else.
+        fn.addToRolePolicy(new iam.PolicyStatement({
+          actions: ['dynamodb:PutItem'], resources: [props.nodesTable.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['PLACE#*'] } },
+        }));
       }
       if (spec.manageConnections) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));

@@ -1,5 +1,9 @@
 // The media node registry in DynamoDB (NODES_TABLE): nodes register and heartbeat, signalling
 // reads them to place rooms, and lost sessions wait there for the signalling side's reaper.
+// Every node writes only its own partition (NODE#<nodeId>, IAM-bound on AWS); its record is listed through one of
+// NODE_SHARDS partitions of the LISTING index (`NODES#<shard>`, shard = FNV-1a of the node id), so no partition,
+// base table or index, takes every heartbeat. Placement reads a published candidate list (routing/candidates.ts,
+// `PLACE#<copy>`, written by the reaper), never the whole fleet; only the sweep (and placement's fallback) lists.
 import {
   DeleteCommand,
   GetCommand,
@@ -9,6 +13,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { LISTING_INDEX, SWEEP_SHARDS, sweepShardOf } from '../data/tables';
+import { CANDIDATE_COPIES, type CandidateList } from './candidates';
 import { isNodeAlive } from './placement';
 import type { LostSessionRecord, MediaNodeRecord } from './types';
 
@@ -25,7 +30,24 @@ export function nodePartition(nodeId: string): string {
   return `NODE#${nodeId}`;
 }
 const NODE_SK = 'NODE';
-const NODES_LISTING = 'NODES';
+/**
+ * Listing partitions of the node records. A heartbeat is one PutItem under 1 KB (1 WCU, test/signalling/
+ * placement-counts) every 5 s into its node's own base partition, and replicated into the LISTING index: 5,000
+ * nodes write 1,000 WCU/s — one index partition's whole limit — so node records are listed under NODE_SHARDS
+ * index partitions (~65 WCU/s each at 5,000 nodes; room to grow ~15× before one passes its limit).
+ */
+export const NODE_SHARDS = 16;
+/** The LISTING index partition a node's record is listed under (`NODES#<shard>`). */
+export function nodeListing(nodeId: string): string {
+  return `NODES#${sweepShardOf(nodeId, NODE_SHARDS)}`;
+}
+/**
+ * The placement candidates (routing/candidates.ts): CANDIDATE_COPIES copies of one small item, written only by
+ * the reaper (its IAM allows PutItem only where dynamodb:LeadingKeys is PLACE#*), never listed. No node can
+ * write them (a node writes only NODE#<its id>).
+ */
+export const PLACE_PREFIX = 'PLACE#';
+const candidatesKey = (copy: number) => ({ pk: `${PLACE_PREFIX}${copy}`, sk: 'CANDIDATES' });
 /** Lost sessions are listed by the sweep's shards, so each reaper shard Queries its own index partition. */
 export function lostPartition(shard: number): string {
   return `LOST#${shard}`;
@@ -51,7 +73,7 @@ export class NodeRegistry {
   /** Writes the whole record (register and heartbeat are the same idempotent put). */
   async heartbeat(node: MediaNodeRecord): Promise<void> {
     await this.client.send(new PutCommand({
-      TableName: this.tableName, Item: { pk: nodePartition(node.nodeId), sk: NODE_SK, [LISTING]: NODES_LISTING, ...node },
+      TableName: this.tableName, Item: { pk: nodePartition(node.nodeId), sk: NODE_SK, [LISTING]: nodeListing(node.nodeId), ...node },
     }));
   }
 
@@ -74,12 +96,14 @@ export class NodeRegistry {
   }
 
   /**
-   * Every registered node (one Query of the LISTING index: eventually consistent, typically within a second of a
-   * heartbeat). Expired and stale records are left out unless `includeStale` is set.
+   * Every registered node (NODE_SHARDS Queries of the LISTING index, in parallel: eventually consistent, typically
+   * within a second of a heartbeat): the sweep's read and placement's fallback, never an ordinary Initialize's.
+   * Expired and stale records are left out unless `includeStale` is set.
    */
   async listNodes(options: { nowMs?: number; staleAfterMs?: number; includeStale?: boolean } = {}): Promise<MediaNodeRecord[]> {
     const nowMs = options.nowMs ?? Date.now();
-    const nodes = (await this.queryListing(NODES_LISTING)).map(nodeRecord).filter((node): node is MediaNodeRecord => node !== undefined);
+    const shards = await Promise.all(Array.from({ length: NODE_SHARDS }, (_, shard) => this.queryListing(`NODES#${shard}`)));
+    const nodes = shards.flat().map(nodeRecord).filter((node): node is MediaNodeRecord => node !== undefined);
     return options.includeStale ? nodes : nodes.filter((node) => isNodeAlive(node, nowMs, options.staleAfterMs));
   }
 
@@ -139,6 +163,18 @@ export class NodeRegistry {
       if (err instanceof ConditionalCheckFailedException) return false;
       throw err;
     }
+  }
+
+  /** Publishes the placement candidates (routing/candidates.ts) to every copy: CANDIDATE_COPIES PutItems. */
+  async publishCandidates(list: CandidateList): Promise<void> {
+    await Promise.all(Array.from({ length: CANDIDATE_COPIES }, (_, copy) =>
+      this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...candidatesKey(copy), ...list } }))));
+  }
+
+  /** One copy of the candidate list, chosen at random (one eventually consistent GetItem); undefined when none yet. */
+  async readCandidates(copy = Math.floor(Math.random() * CANDIDATE_COPIES)): Promise<CandidateList | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: candidatesKey(copy) }));
+    return Item ? strip<CandidateList>(Item) : undefined;
   }
 
   /** Every item of one LISTING index partition, or its first `limit` items (an index: eventually consistent). */

@@ -3,7 +3,7 @@ import type { NodeLoadSummary } from './load';
 
 export type MediaNodeState = 'active' | 'draining';
 
-/** Item pk='NODE#<nodeId>', sk='NODE' (data/tables.ts NODES_TABLE). */
+/** Item pk='NODE#<nodeId>', sk='NODE' (data/tables.ts NODES_TABLE; listed under `NODES#<shard>`). */
 export interface MediaNodeRecord {
   nodeId: string;
   /** Private host:port of the node's gRPC API. */

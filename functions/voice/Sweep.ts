@@ -10,8 +10,10 @@
 //     that wrote it is the one hosting the session (else ignored: a node cannot end or bother others' sessions);
 //   - the DUE index: connections whose due time has passed — the stall deadline of a non-joined state,
 //     the `closing` step's deadline (stuck), or the 2-hour expiry — each re-read strongly and judged again.
-// Plus one Query of the node registry per sweep: a node whose heartbeat is stale has nobody left to report
-// its sessions lost, so they are found by the BY_NODE index, ended, and the node's record then retired.
+// Plus one listing of the node registry per sweep (one Query per NODE# shard): a node whose heartbeat is stale has
+// nobody left to report its sessions lost, so they are found by the BY_NODE index, ended, and the node's record
+// then retired. The sweep of shard 0 also publishes what it listed as the placement candidates of the next 5 s
+// (routing/candidates.ts), so no Initialize lists the fleet.
 //
 // Bounded and idempotent: at most `maxItemsPerShard` items per shard per sweep, `concurrency` at a time per
 // shard, each awaited for at most `itemTimeoutMs` (a slow one keeps running in the background, holding its
@@ -47,6 +49,8 @@ export interface SweepNodes {
   deleteLostSession(lost: LostSession): Promise<void>;
   /** Deletes a dead node's record (unless it heartbeat since it was read). */
   retireNode(node: MediaNodeRecord): Promise<void>;
+  /** Publishes the placement candidates ranked from this listing (optional: adapters without placement skip it). */
+  publishCandidates?(nodes: MediaNodeRecord[], nowMs: number, staleAfterMs: number): Promise<void>;
 }
 
 export interface SweepLimits {
@@ -140,7 +144,14 @@ export class Sweep {
     const now = this.deps.clock.now();
     const dead = nodes.filter((n) => !isNodeAlive(n, now, this.limits.nodeStaleAfterMs));
     const alive = new Set(nodes.filter((n) => !dead.includes(n)).map((n) => n.nodeId));
+    // One publisher per sweep round (the invocation that holds shard 0): a failure only delays placements' news.
+    const publish = owned.has(0) && this.deps.nodes.publishCandidates
+      ? this.deps.nodes.publishCandidates(nodes, now, this.limits.nodeStaleAfterMs).catch((err) => {
+        this.deps.log.warn('voice.candidates-publish-failed', { error: (err as Error).message });
+      })
+      : undefined;
     await Promise.all([
+      publish,
       ...dead.map((node) => this.sweepDeadNode(node, owned, result)),
       ...shards.map((shard) => this.sweepShard(shard, result, (nodeId) => alive.has(nodeId))),
     ]);

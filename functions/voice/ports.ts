@@ -148,8 +148,12 @@ export interface StateStore extends UserLimitStore {
 }
 
 export interface NodeDirectory {
-  /** Registered media nodes (fresh or not: callers judge liveness). */
+  /** Registered media nodes (fresh or not: callers judge liveness). The sweep's read; placement's fallback. */
   listNodes(): Promise<MediaNodeRecord[]>;
+  /** One node (one read whatever the fleet size); undefined when not registered (or expired). */
+  getNode(nodeId: string): Promise<MediaNodeRecord | undefined>;
+  /** The published placement candidates (routing/candidates.ts; one read), or undefined when none are published. */
+  placementCandidates(): Promise<MediaNodeRecord[] | undefined>;
 }
 
 export interface LostSession {

@@ -5,6 +5,7 @@ import { MemoryGateway } from '../../functions/adapters/memory-gateway';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { MediaClient, NodeDirectory } from '../../functions/voice/ports';
+import { listedNodeDirectory } from '../../functions/adapters/node-directory';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
 import { silentLogger } from '../../lib/log';
 import { decodeServerFrame, encodeRequest, toWire, type ServerFrame } from '../../protocol/hrpc';
@@ -17,7 +18,7 @@ class FailingStore extends MemoryStateStore {
   }
 }
 
-const noNodes: NodeDirectory = { listNodes: async () => [] };
+const noNodes: NodeDirectory = listedNodeDirectory(async () => []);
 const noMedia = {} as MediaClient;
 
 test('a store outage while reading the stream state is answered with hrpc.internal-server-error', async () => {

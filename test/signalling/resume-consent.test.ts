@@ -7,6 +7,7 @@ import { MemoryGateway } from '../../functions/adapters/memory-gateway';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { MediaClient, NodeDirectory } from '../../functions/voice/ports';
+import { listedNodeDirectory } from '../../functions/adapters/node-directory';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
 import { silentLogger } from '../../lib/log';
 import { decodeServerFrame, encodeRequest, type ServerFrame } from '../../protocol/hrpc';
@@ -33,7 +34,7 @@ test('Prepare asks the node to keep a resume.v1 session\'s media for the resume 
       return { consumerTransport: transport, producerTransport: transport };
     },
   } as unknown as MediaClient;
-  const nodes: NodeDirectory = { listNodes: async () => [{ ...NODE, heartbeatAt: Date.now() }] };
+  const nodes: NodeDirectory = listedNodeDirectory(async () => [{ ...NODE, heartbeatAt: Date.now() }]);
   const gateway = new MemoryGateway();
   const core = new VoiceCore({ store: new MemoryStateStore(), nodes, media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger,
     limits: { resumeGraceMs: 42_500 } });

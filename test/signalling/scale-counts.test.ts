@@ -13,6 +13,7 @@ import { createDocumentClient } from '../../routing/dynamo';
 import { countIdleSweeps, seedJoined, type Window } from '../../bench/scale-counting';
 import { devToken } from '../support/tokens';
 import { VoiceTestClient } from '../support/voice-client';
+import { NODE_SHARDS } from '../../routing/NodeRegistry';
 
 const SWEEPS = 3;
 const node = { nodeId: 'scale-test-node', grpcAddress: '127.0.0.1:1' };
@@ -37,11 +38,13 @@ test('idle sweeps cost the same at 1,000 and 10,000 joined sessions, and read no
   console.log(`per sweep at 1,000: ${JSON.stringify(perSweep(at1k))}; at 10,000: ${JSON.stringify(perSweep(at10k))}`);
 
   assert.deepEqual(perSweep(at10k), perSweep(at1k), 'the same requests per sweep, whatever the number of sessions');
-  // Per shard: one Query of its DUE partition and one of its LOST partition; plus the node registry once.
+  // Per shard: one Query of its DUE partition and one of its LOST partition; plus the node registry once (one
+  // Query per NODE# shard). (The placement candidates the sweep publishes, CANDIDATE_COPIES PutItems per sweep,
+  // are counted with the registry's puts, left out of this window like the heartbeats: bench/scale.ts adds them.)
   assert.deepEqual(perSweep(at10k), {
-    'nodes:Query:Listing(NODES)': 1, 'nodes:Query:Listing(LOST)': SWEEP_SHARDS, 'state:Query:Due(DUE)': SWEEP_SHARDS,
+    'nodes:Query:Listing(NODES)': NODE_SHARDS, 'nodes:Query:Listing(LOST)': SWEEP_SHARDS, 'state:Query:Due(DUE)': SWEEP_SHARDS,
   });
-  assert.equal(dynamoTotals(at10k.dynamo).writeUnits, 0, 'nothing is written at rest');
+  assert.equal(dynamoTotals(at10k.dynamo).writeUnits, 0, 'no session is written at rest');
   for (const w of [at1k, at10k]) {
     assert.deepEqual([w.gateway.post, w.gateway.get, w.gateway.delete], [0, 0, 0], 'no @connections call at rest');
   }

@@ -10,6 +10,7 @@ import { RoomLedger } from '../../media-node/src/RoomLedger';
 import type { SweepNodes } from '../../functions/voice/Sweep';
 import type { MediaNodeRecord } from '../../routing/types';
 import { sweepShardOf } from '../../data/tables';
+import { candidateRecord, rankCandidates } from '../../routing/candidates';
 import type { Scheduler } from './scheduler';
 
 export interface MediaFaults {
@@ -62,6 +63,23 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
       cpu: { workers: [], avg: 0, max: 0 }, state: 'active',
       heartbeatAt: n.alive ? now : now - 60_000, expiresAt: Math.floor(now / 1000) + (n.alive ? 15 : -45),
     }));
+  }
+
+  async getNode(nodeId: string): Promise<MediaNodeRecord | undefined> {
+    return (await this.listNodes()).find((n) => n.nodeId === nodeId);
+  }
+
+  /** What the sweep last published (routing/candidates.ts), with the heartbeats it saw then. */
+  private published?: MediaNodeRecord[];
+
+  async placementCandidates(): Promise<MediaNodeRecord[] | undefined> {
+    await this.sim.point();
+    return this.published;
+  }
+
+  async publishCandidates(nodes: MediaNodeRecord[], nowMs: number, staleAfterMs: number): Promise<void> {
+    await this.sim.point();
+    this.published = rankCandidates(nodes, nowMs, staleAfterMs).map(candidateRecord);
   }
 
   async listLostSessions(shard: number, limit: number): Promise<LostSession[]> {
