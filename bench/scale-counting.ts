@@ -7,7 +7,8 @@ import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { connectionItem } from '../functions/adapters/dynamo-store';
 import { DEFAULT_LIMITS } from '../functions/voice/VoiceCore';
 import type { LocalStack } from '../local/stack';
-import type { DynamoCounts, GatewayCounts, RequestCounter } from '../local/request-counter';
+import type { DynamoCounts, GatewayCounts, PartitionCounts, RequestCounter } from '../local/request-counter';
+import { FEATURE } from '../protocol/extensions';
 import { createDocumentClient } from '../routing/dynamo';
 import { joinedClient } from '../test/support/stack-flow';
 import { devToken } from '../test/support/tokens';
@@ -16,6 +17,8 @@ import type { VoiceTestClient } from '../test/support/voice-client';
 export interface Window {
   dynamo: DynamoCounts;
   gateway: GatewayCounts;
+  /** Per partition key value (local/request-counter.ts), heartbeats left out. */
+  partitions?: PartitionCounts;
 }
 
 /** Media node heartbeats land on wall-clock time, not on the window's events: they are projected per node instead. */
@@ -23,7 +26,10 @@ export const HEARTBEAT_KEY = 'nodes:PutItem';
 
 function withoutHeartbeats(window: Window): Window {
   const { [HEARTBEAT_KEY]: _heartbeats, ...dynamo } = window.dynamo;
-  return { dynamo, gateway: window.gateway };
+  // The NODE# partitions keep their reads (an Initialize's node record), not the heartbeats' writes.
+  const partitions = Object.fromEntries(Object.entries(window.partitions ?? {}).map(([key, c]) =>
+    [key, key.startsWith('nodes:NODE#') ? { ...c, requests: c.readUnits > 0 ? c.requests : 0, writeUnits: 0 } : c]));
+  return { dynamo, gateway: window.gateway, partitions };
 }
 
 /**
@@ -93,12 +99,18 @@ async function until(check: () => boolean, what: string, timeoutMs = 60_000): Pr
 /**
  * A channel of `size`: size − 1 members join, then the counted join of the last one (until every member has
  * its UserJoined, every new consumer is resumed — size − 1 ResumeConsumer by the joiner, one by each member —
- * and no handler runs), then its counted leave (a normal close: $disconnect, UserLeft to all).
+ * and no handler runs), then its counted leave (a normal close: $disconnect, UserLeft to all). With `features`
+ * every client negotiates them (`+ext.v1`, Hello → Welcome, counted); with consumers.v1 nobody sends ResumeConsumer.
  */
-export async function countJoinAndLeave(stack: LocalStack, counter: RequestCounter, options: { size: number; guild: bigint; channel: bigint }): Promise<{ join: Window; leave: Window }> {
-  const { size, guild, channel } = options;
+export async function countJoinAndLeave(
+  stack: LocalStack, counter: RequestCounter, options: { size: number; guild: bigint; channel: bigint; features?: string[] },
+): Promise<{ join: Window; leave: Window }> {
+  const { size, guild, channel, features } = options;
+  const consumersResumed = features?.includes(FEATURE.consumers) ?? false;
   const members: VoiceTestClient[] = [];
-  const join = async (user: bigint) => (await joinedClient({ wsUrl: stack.wsUrl, token: devToken(user, guild, [channel]) }, guild, channel)).client;
+  const join = async (user: bigint) =>
+    // 30 s per step: counts, not times — joins of ten at once on a loaded shared machine may take a while.
+    (await joinedClient({ wsUrl: stack.wsUrl, token: devToken(user, guild, [channel]), ...(features ? { features } : {}) }, guild, channel, 30_000)).client;
   try {
     for (let i = 1; i < size; i += 10) {
       members.push(...(await Promise.all(Array.from({ length: Math.min(10, size - i) }, (_, k) => join(BigInt(i + k))))));
@@ -111,12 +123,16 @@ export async function countJoinAndLeave(stack: LocalStack, counter: RequestCount
     const beforeJoin = counter.snapshot();
     const joiner = await join(last);
     await until(() => members.every((m) => m.all('userJoined').some((u) => u.data?.userId === last)), 'every UserJoined');
-    // As a real client does: the joiner resumes the consumer of every member, each member the joiner's.
+    // As a real client does: the joiner resumes the consumer of every member, each member the joiner's
+    // (consumers.v1: nothing to resume, they were created resumed).
     const resume = (client: VoiceTestClient, consumerId: string) => client.send({ $case: 'resumeConsumer', value: { consumerId } });
-    for (const other of joiner.all('joinedChannel')[0]?.otherUsers ?? []) resume(joiner, other.consumerId);
-    for (const m of members) resume(m, m.all('userJoined').find((u) => u.data?.userId === last)!.data!.consumerId);
-    // Initialize, Prepare, Join by the joiner, then the resumes: all must have reached the gateway.
-    await until(() => counter.gateway.default - beforeJoin.gateway.default >= 3 + 2 * (size - 1), 'the resumes to arrive');
+    if (!consumersResumed) {
+      for (const other of joiner.all('joinedChannel')[0]?.otherUsers ?? []) resume(joiner, other.consumerId);
+      for (const m of members) resume(m, m.all('userJoined').find((u) => u.data?.userId === last)!.data!.consumerId);
+    }
+    // (Hello,) Initialize, Prepare, Join by the joiner, then the resumes: all must have reached the gateway.
+    const expected = (features ? 1 : 0) + 3 + (consumersResumed ? 0 : 2 * (size - 1));
+    await until(() => counter.gateway.default - beforeJoin.gateway.default >= expected, 'the join\'s messages to arrive');
     await stack.gateway.idle();
     const failed = [joiner, ...members].flatMap((c) => c.errors());
     if (failed.length > 0) throw new Error(`server errors during the counted join: ${JSON.stringify(failed.slice(0, 3))}`);

@@ -11,6 +11,7 @@
 //   BENCH_SCALE_SIZES=1000,5000,10000 BENCH_SCALE_SWEEPS=120 USERS_PER_VCPU=<measured> npm run bench:scale
 import { KEEPALIVE_INTERVAL_MS } from '../protocol/hrpc';
 import { SWEEP_SHARDS } from '../data/tables';
+import { CANDIDATE_COPIES } from '../routing/candidates';
 import { SWEEP_SCHEDULE } from '../functions/voice/Sweep';
 import { HANDLERS } from '../infra/signalling-stack';
 import { createLogger } from '../lib/log';
@@ -21,6 +22,11 @@ import { createDocumentClient } from '../routing/dynamo';
 import { NODES_TABLE } from '../data/tables';
 import { countIdleSweeps, countJoinAndLeave, seedJoined, type Window } from './scale-counting';
 import { ANCHORS, PRICES } from './prices';
+import { projectPartitions } from './scale-partitions';
+import { askedFeatures } from '../web/src/extensions';
+
+/** What the SDK negotiates by default (web/src/extensions.ts): consumers.v1 (resume.v1 is opt-in). */
+const SDK_FEATURES = askedFeatures({ resume: false, consumersResumed: true });
 
 process.env.LOG_LEVEL ??= 'warn';
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? '1000,5000,10000').split(',').map(Number);
@@ -105,11 +111,21 @@ async function main() {
 
     // ---- 2. joins and leaves ----
     console.log('\njoin and leave (one user into a channel already holding size − 1 members; the leave is a normal close)');
+    const stockEvents: Record<number, { join: Window; leave: Window }> = {};
+    for (const size of CHANNELS) {
+      stockEvents[size] = await countJoinAndLeave(stack, counter, { size, guild: 31n, channel: BigInt(size) });
+      console.log(`  stock voice.v1, channel of ${size}: join  ${describeWindow(stockEvents[size]!.join)}`);
+      console.log(`  stock voice.v1, channel of ${size}: leave ${describeWindow(stockEvents[size]!.leave)}`);
+    }
+    // The SDK's options (consumers.v1 negotiated: no ResumeConsumer per consumer): what the projections use.
     const events: Record<number, { join: Window; leave: Window }> = {};
     for (const size of CHANNELS) {
-      events[size] = await countJoinAndLeave(stack, counter, { size, guild: 31n, channel: BigInt(size) });
-      console.log(`  channel of ${size}: join  ${describeWindow(events[size]!.join)}`);
-      console.log(`  channel of ${size}: leave ${describeWindow(events[size]!.leave)}`);
+      events[size] = await countJoinAndLeave(stack, counter, { size, guild: 32n, channel: BigInt(size), features: SDK_FEATURES });
+      console.log(`  SDK (${SDK_FEATURES.join(', ')}), channel of ${size}: join  ${describeWindow(events[size]!.join)}`);
+      console.log(`  SDK (${SDK_FEATURES.join(', ')}), channel of ${size}: leave ${describeWindow(events[size]!.leave)}`);
+    }
+    for (const size of CHANNELS) {
+      console.log(`  client messages per join into ${size}: stock ${stockEvents[size]!.join.gateway.messagesIn}, SDK ${events[size]!.join.gateway.messagesIn}`);
     }
     // Per-user limits (functions/voice/UserLimits.ts; keys "(limits)" above): conditional writes on the user's own
     // USER# items and the channel's PREPARED item, per join and leave, none per message.
@@ -133,7 +149,11 @@ async function main() {
     const nodesAt1M = Math.ceil(MILLION / usersPerNode);
     const heartbeatsPerHour = nodesAt1M * ASSUME.heartbeatsPerNodeHour;
     const idleApiCallsPerHour = (apiCalls(last.w.gateway) / IDLE_SWEEPS) * sweepsPerHour;
-    const x = (awsSweepRequestsPerHour + heartbeatsPerHour + idleApiCallsPerHour) / MILLION;
+    // The sweep's publish of the placement candidates: CANDIDATE_COPIES PutItems per sweep round (left out of the
+    // idle window with the registry's other puts).
+    const candidatePublishesPerHour = CANDIDATE_COPIES * sweepsPerHour;
+    const x = (awsSweepRequestsPerHour + heartbeatsPerHour + idleApiCallsPerHour + candidatePublishesPerHour) / MILLION;
+    let churnPerSecond = 0;
     const keepalivesPerSecond = (MILLION * keepalivesPerHour) / 3600;
     const ownApiPerSecond = idleApiCallsPerHour / 3600;
     const y = (100 * (keepalivesPerSecond + ownApiPerSecond)) / PRICES.apiGateway.accountRequestsPerSecond;
@@ -142,14 +162,13 @@ async function main() {
     console.log(`  sweep: ${fmt(awsSweepRequestsPerHour / 3600)} DynamoDB requests/s (${fmt(sweepReadUnitsPerHour / 3600)} RCU/s), 0 writes, ${fmt(ownApiPerSecond)} @connections calls/s; ` +
       `${reaperInvocationsPerHour} reaper invocations/h (${SWEEP_SCHEDULE.shardGroupsAt1M} shard groups × 1/min, each sweeping every ${SWEEP_SCHEDULE.intervalMs / 1000} s)`);
     console.log(`  media registry: ${fmt(nodesAt1M)} c7i.large nodes at ${fmt(usersPerNode, 0)} users each → ${fmt(heartbeatsPerHour / 3600)} heartbeat PutItems/s (~${fmt(heartbeatsPerHour / 3600)} WCU/s)`);
-    // Measured with one registered node; listNodes reads every node record, so its cost grows with the fleet.
-    const nodeItemBytes = Number(process.env.NODE_RECORD_BYTES ?? 500);
-    const listNodesRcuAt1M = Math.ceil((nodesAt1M * nodeItemBytes) / 4096);
-    console.log(`  node registry reads (not yet scaled): every Initialize and every sweep invocation lists all nodes (one strongly consistent Query of ` +
-      `the NODE partition): at ${fmt(nodesAt1M)} nodes × ~${nodeItemBytes} B that is ~${fmt(listNodesRcuAt1M)} RCU per call, and one partition serves at most 3,000 RCU/s ` +
-      `(≈ ${fmt(3000 / listNodesRcuAt1M, 1)} Initializes/s); the join counts above (1 node) do not show it`);
-    console.log(`  AWS requests per idle connection-hour: sweep ${fmt(awsSweepRequestsPerHour / MILLION, 4)} + @connections ${fmt(idleApiCallsPerHour / MILLION, 4)} + heartbeats ${fmt(heartbeatsPerHour / MILLION, 3)} = ${fmt(x, 3)} ` +
-      `(the clients' own keepalives: ${keepalivesPerHour} more, billed as messages)`);
+    // An Initialize reads the channel's placement and one candidate copy or one node record (O(1) whatever the
+    // fleet: test/signalling/placement-counts.test.ts); only the sweep lists the registry (one Query per NODE# shard).
+    const nodeItemBytes = Number(process.env.NODE_RECORD_BYTES ?? 700);
+    console.log(`  node registry reads: an Initialize reads O(1) items (placement + candidate list or its node's record), the same at 10 and 5,000 nodes; ` +
+      `each sweep round lists ${fmt(nodesAt1M)} nodes × ~${nodeItemBytes} B over the NODE# shards`);
+    console.log(`  AWS requests per idle connection-hour: sweep ${fmt(awsSweepRequestsPerHour / MILLION, 4)} + @connections ${fmt(idleApiCallsPerHour / MILLION, 4)} + heartbeats ${fmt(heartbeatsPerHour / MILLION, 3)} + candidate publishes ${fmt(candidatePublishesPerHour / MILLION, 4)} = ${fmt(x, 3)} ` +
+      `(the clients' own keepalives: ${fmt(keepalivesPerHour)} more, billed as messages)`);
     console.log(`  API Gateway account budget (${fmt(PRICES.apiGateway.accountRequestsPerSecond)} req/s): the service's own calls ${fmt(ownApiPerSecond)} req/s = ${fmt((100 * ownApiPerSecond) / PRICES.apiGateway.accountRequestsPerSecond, 3)} %; ` +
       `the clients' keepalives (every ${KEEPALIVE_INTERVAL_MS / 60_000} min) ${fmt(keepalivesPerSecond)} req/s = ${fmt((100 * keepalivesPerSecond) / PRICES.apiGateway.accountRequestsPerSecond, 1)} % ` +
       `(API Gateway's 10-minute idle timeout needs at least one every 10 min: ≥ ${fmt((100 * MILLION / 600) / PRICES.apiGateway.accountRequestsPerSecond, 1)} %; the quota is adjustable)`);
@@ -163,10 +182,25 @@ async function main() {
       const rcu = units.reduce((a, t) => a + t.readUnits, 0) * perSecond;
       const wcu = units.reduce((a, t) => a + t.writeUnits + t.indexWriteUnits, 0) * perSecond;
       const lambdas = [e.join, e.leave].reduce((a, w) => a + invocations(w.gateway), 0) * perSecond;
-      console.log(`  with churn (sessions of ${60 / ASSUME.sessionsPerUserHour} min in channels of ${ASSUME.channelSize}: ${fmt(perSecond, 0)} joins and leaves/s): ` +
+      const s = stockEvents[ASSUME.channelSize]!;
+      const stockApigw = [s.join, s.leave].reduce((a, w) => a + w.gateway.messagesIn + apiCalls(w.gateway), 0) * perSecond;
+      churnPerSecond = apigw;
+      console.log(`  with churn (sessions of ${60 / ASSUME.sessionsPerUserHour} min in channels of ${ASSUME.channelSize}: ${fmt(perSecond, 0)} joins and leaves/s), SDK options: ` +
         `API Gateway ${fmt(apigw)} req/s (client messages + @connections) = ${fmt((100 * apigw) / PRICES.apiGateway.accountRequestsPerSecond, 1)} % of the account budget ` +
-        `on top of the keepalives; DynamoDB ${fmt(rcu)} RCU/s and ${fmt(wcu)} WCU/s (index writes included); ${fmt(lambdas)} invocations/s`);
+        `on top of the keepalives (stock voice.v1 clients: ${fmt(stockApigw)} req/s); DynamoDB ${fmt(rcu)} RCU/s and ${fmt(wcu)} WCU/s (index writes included); ${fmt(lambdas)} invocations/s`);
+      console.log(`  churn + keepalives at 1M: ${fmt(apigw + keepalivesPerSecond)} req/s = ${fmt((100 * (apigw + keepalivesPerSecond)) / PRICES.apiGateway.accountRequestsPerSecond, 1)} % ` +
+        `of the ${fmt(PRICES.apiGateway.accountRequestsPerSecond)} req/s account quota (target ≤ 100 %)`);
     }
+
+    // ---- 3b. the rest at 1M, each against its limit (issue 22 part 5) ----
+    const partitions = projectPartitions({
+      churnPerSecond: (MILLION * ASSUME.sessionsPerUserHour) / 3600,
+      join10: events[10]!.join, leave10: events[10]!.leave, join100: events[100]!.join, leave100: events[100]!.leave,
+      nodesAt1M, nodeRecordBytes: nodeItemBytes, shardGroups: SWEEP_SCHEDULE.shardGroupsAt1M, sweepIntervalMs: SWEEP_SCHEDULE.intervalMs,
+      heartbeatIntervalMs: 3_600_000 / ASSUME.heartbeatsPerNodeHour, busyChannelJoinsPerSecond: 1, lambdaMsPerInvocation: ASSUME.lambdaMsPerInvocation,
+    });
+    console.log('\nthe rest at 1,000,000 connections, against each limit (SDK options)');
+    for (const line of partitions.lines) console.log(line);
 
     // ---- 4. cost per 1,000 user-hours ----
     const e = events[ASSUME.channelSize]!;
@@ -207,7 +241,8 @@ async function main() {
     console.log(`  ${dtx ? 'with DTX off' : 'with Opus DTX on'}: data transfer ${per1000(dtx ? allTalkingTransfer : dtxTransfer)} (${dtx ? allLine : dtxLine}), total ${per1000(other)}`);
     console.log('  anchors (published per-participant-minute list prices, as known to the author):');
     for (const a of ANCHORS) console.log(`    ${a.name.padEnd(17)} $${(a.perParticipantMinute * 60 * 1000).toFixed(2)} per 1,000 user-hours — ${a.source}`);
-    console.log(`\nscale: ${fmt(x, 3)} AWS requests per idle connection-hour, ${y.toFixed(1)}% of the API Gateway account budget at 1M connections, $${(perUserHour * 1000).toFixed(2)} per 1000 user-hours`);
+    console.log(`\nscale: ${fmt(x, 3)} AWS requests per idle connection-hour, ${y.toFixed(1)}% of the API Gateway account budget at 1M connections, $${(perUserHour * 1000).toFixed(2)} per 1000 user-hours, ` +
+      `churn at 1M ${Math.round(churnPerSecond)} API Gateway req/s, ${Math.round(partitions.hottestRcu.perSecond)} RCU/s on the hottest partition`);
   } finally {
     await stack.close();
   }

@@ -41,6 +41,8 @@ export function countDynamoRequests(server: Server, counter: RequestCounter, ste
         }
         const read = ['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems'].includes(operation);
         counter.countDynamo(key, { read: read ? units : 0, write: read ? 0 : units, indexWrite: read ? 0 : indexWrites(operation, body) });
+        const pk = partitionKey(operation, body);
+        if (pk) counter.countPartition(`${stem(table)}:${pk}`, { read: read ? units : 0, write: read ? 0 : units });
         return end(...args);
       }) as typeof res.end;
       replay(original, req, res, Buffer.from(JSON.stringify(body)));
@@ -66,6 +68,18 @@ function partitionKind(body: Record<string, unknown>): string {
 function limitItem(body: Record<string, unknown>): boolean {
   const key = (body.Key ?? body.Item) as { pk?: { S?: string }; sk?: { S?: string } } | undefined;
   return (key?.pk?.S ?? '').startsWith('USER#') || key?.sk?.S === 'PREPARED';
+}
+
+/** The partition key value one request touches (single-item operations and Queries of the table); else undefined. */
+function partitionKey(operation: string, body: Record<string, unknown>): string | undefined {
+  const pk = (value: unknown) => (value as { pk?: { S?: string } } | undefined)?.pk?.S;
+  if (operation === 'PutItem') return pk(body.Item);
+  if (['GetItem', 'UpdateItem', 'DeleteItem'].includes(operation)) return pk(body.Key);
+  if (operation === 'Query' && !body.IndexName) {
+    const values = Object.values((body.ExpressionAttributeValues ?? {}) as Record<string, { S?: string }>);
+    return values.find((v) => typeof v?.S === 'string')?.S;
+  }
+  return undefined;
 }
 
 /** Index write units of a write to a connection item (see DynamoOpCount.indexWriteUnits). */

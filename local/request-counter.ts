@@ -37,9 +37,24 @@ export function emptyGatewayCounts(): GatewayCounts {
   return { messagesIn: 0, keepalives: 0, post: 0, get: 0, delete: 0, gone: 0, connect: 0, default: 0, disconnect: 0, reaper: 0 };
 }
 
+/**
+ * Requests and units per partition key value ("<table>:<pk>", e.g. "state:CHAN#31:10", "nodes:PLACE#0"): single-item
+ * operations and Queries only (a batch spreads over many partitions). What bench:scale's hottest-partition figure
+ * is projected from.
+ */
+export type PartitionCounts = Record<string, { requests: number; readUnits: number; writeUnits: number }>;
+
 export class RequestCounter {
   readonly dynamo: DynamoCounts = {};
   readonly gateway: GatewayCounts = emptyGatewayCounts();
+  readonly partitions: PartitionCounts = {};
+
+  countPartition(key: string, units: { read?: number; write?: number }): void {
+    const entry = (this.partitions[key] ??= { requests: 0, readUnits: 0, writeUnits: 0 });
+    entry.requests++;
+    entry.readUnits += units.read ?? 0;
+    entry.writeUnits += units.write ?? 0;
+  }
 
   countDynamo(key: string, units: { read?: number; write?: number; indexWrite?: number }): void {
     const entry = (this.dynamo[key] ??= { requests: 0, readUnits: 0, writeUnits: 0, indexWriteUnits: 0 });
@@ -53,12 +68,12 @@ export class RequestCounter {
     this.gateway[key]++;
   }
 
-  snapshot(): { dynamo: DynamoCounts; gateway: GatewayCounts } {
-    return structuredClone({ dynamo: this.dynamo, gateway: this.gateway });
+  snapshot(): { dynamo: DynamoCounts; gateway: GatewayCounts; partitions: PartitionCounts } {
+    return structuredClone({ dynamo: this.dynamo, gateway: this.gateway, partitions: this.partitions });
   }
 
   /** What was counted since `before` (a snapshot). */
-  since(before: ReturnType<RequestCounter['snapshot']>): { dynamo: DynamoCounts; gateway: GatewayCounts } {
+  since(before: ReturnType<RequestCounter['snapshot']>): { dynamo: DynamoCounts; gateway: GatewayCounts; partitions: PartitionCounts } {
     const now = this.snapshot();
     const dynamo: DynamoCounts = {};
     for (const [key, c] of Object.entries(now.dynamo)) {
@@ -71,7 +86,13 @@ export class RequestCounter {
     }
     const gateway = emptyGatewayCounts();
     for (const key of Object.keys(gateway) as (keyof GatewayCounts)[]) gateway[key] = now.gateway[key] - before.gateway[key];
-    return { dynamo, gateway };
+    const partitions: PartitionCounts = {};
+    for (const [key, c] of Object.entries(now.partitions)) {
+      const b = before.partitions?.[key] ?? { requests: 0, readUnits: 0, writeUnits: 0 };
+      if (c.requests === b.requests) continue;
+      partitions[key] = { requests: c.requests - b.requests, readUnits: c.readUnits - b.readUnits, writeUnits: c.writeUnits - b.writeUnits };
+    }
+    return { dynamo, gateway, partitions };
   }
 }
 

@@ -3,14 +3,14 @@ import type { StreamMessageResponse_JoinedChannel } from '../../gen/protocol/voi
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from './client-params';
 import { VoiceTestClient, type ClientOptions } from './voice-client';
 
-export async function initialize(client: VoiceTestClient, guildId: bigint, channelId: bigint) {
+export async function initialize(client: VoiceTestClient, guildId: bigint, channelId: bigint, timeoutMs?: number) {
   client.send({ $case: 'initialize', value: { guildId, channelId } });
-  return client.expect('initialized');
+  return client.expect('initialized', timeoutMs);
 }
 
-export async function prepare(client: VoiceTestClient) {
+export async function prepare(client: VoiceTestClient, timeoutMs?: number) {
   client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: clientRtpCapabilities() } });
-  return client.expect('preparedForJoinChannel');
+  return client.expect('preparedForJoinChannel', timeoutMs);
 }
 
 export function sendJoin(client: VoiceTestClient): void {
@@ -21,11 +21,11 @@ export function sendJoin(client: VoiceTestClient): void {
 
 /** Connect + Initialize + Prepare + Join; returns the client and its JoinedChannel. */
 export async function joinedClient(
-  options: ClientOptions, guildId: bigint, channelId: bigint,
+  options: ClientOptions, guildId: bigint, channelId: bigint, stepTimeoutMs?: number,
 ): Promise<{ client: VoiceTestClient; joined: StreamMessageResponse_JoinedChannel }> {
   const client = await VoiceTestClient.connect(options);
-  await initialize(client, guildId, channelId);
-  await prepare(client);
+  await initialize(client, guildId, channelId, stepTimeoutMs);
+  await prepare(client, stepTimeoutMs);
   sendJoin(client);
   // A concurrent joiner's UserJoined may overtake our JoinedChannel (messages have no global order on AWS).
   for (;;) {
