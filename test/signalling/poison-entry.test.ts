@@ -10,6 +10,7 @@ import { MemoryGateway } from '../../functions/adapters/memory-gateway';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { ConnectionRecord, ConsumerDelivery, HistoryEntry, MediaClient, NodeDirectory, Placement } from '../../functions/voice/ports';
+import { listedNodeDirectory } from '../../functions/adapters/node-directory';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
 import { silentLogger } from '../../lib/log';
 import { decodeServerFrame, type ServerFrame } from '../../protocol/hrpc';
@@ -56,7 +57,7 @@ test('an entry one receiver cannot be sent ends that receiver alone (voice.undel
   const store = new MemoryStateStore();
   const gateway = new MemoryGateway();
   const media = new HistoryMedia();
-  const nodes: NodeDirectory = { listNodes: async () => [] };
+  const nodes: NodeDirectory = listedNodeDirectory(async () => []);
   const core = new VoiceCore({ store, nodes, media: media.client, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
   const frames = new Map<string, ServerFrame[]>();
   const now = Date.now();
@@ -93,7 +94,7 @@ test('History answers are pages: the feed reads on until the head and delivers e
   const store = new MemoryStateStore();
   const gateway = new MemoryGateway();
   const media = new HistoryMedia(1);
-  const core = new VoiceCore({ store, nodes: { listNodes: async () => [] }, media: media.client, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const core = new VoiceCore({ store, nodes: listedNodeDirectory(async () => []), media: media.client, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
   const users = ['a', 'b', 'c', 'd'];
   const frames = new Map<string, string[]>();
   const now = Date.now();
