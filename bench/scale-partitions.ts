@@ -1,5 +1,5 @@
 // bench:scale's part 5 (issue 22): what the rest costs at 1,000,000 connections, each against its documented limit —
-// the DynamoDB partitions (CHAN# of a very busy channel, DUE# index shards, NODE# heartbeat shards, PLACE# candidate
+// the DynamoDB partitions (CHAN# of a very busy channel, DUE# index shards, NODE#<nodeId> and NODES# listing shards, PLACE# candidate
 // copies), @connections posts, new connections and Lambda concurrency — projected from counted windows (requests
 // and units per partition key, local/request-counter.ts). Pure arithmetic; bench/scale.ts prints it.
 import { SWEEP_SHARDS } from '../data/tables';
@@ -85,15 +85,21 @@ export function projectPartitions(i: PartitionInputs): PartitionFigures {
   lines.push(`  DUE# index: ${indexWcu} index WCU per session (join + leave, channel of 10) × ${f(i.churnPerSecond)}/s over ${SWEEP_SHARDS} shards = ` +
     `${f(dueWcu)} WCU/s per shard (limit ${f(LIMITS.partitionWcuPerSecond)}); the sweep reads ~${f(dueRcu)} RCU/s per shard`);
 
-  // NODE#: heartbeats over NODE_SHARDS; the sweep's listing; an Initialize's getNode of an existing channel's node.
-  const heartbeatWcu = (i.nodesAt1M * Math.ceil(i.nodeRecordBytes / 1024) * (1000 / i.heartbeatIntervalMs)) / NODE_SHARDS;
-  const listingRcu = (Math.ceil((i.nodesAt1M / NODE_SHARDS) * i.nodeRecordBytes / 4096) * i.shardGroups * 1000) / i.sweepIntervalMs;
+  // NODE#<nodeId>: each node's own partition (trust: IAM-bound to its writer) takes its heartbeats and the
+  // Initializes' reads of that one node's record; NODES#<shard>: the LISTING index partitions those heartbeats are
+  // replicated to (NODE_SHARDS of them), read by the sweep's listing (eventually consistent: half a unit per 4 KB).
+  const heartbeatWcuPerNode = Math.ceil(i.nodeRecordBytes / 1024) * (1000 / i.heartbeatIntervalMs);
   const initNode = sum(pair10, 'nodes:NODE#');
-  const getNodeRcu = (initNode.rcu * i.churnPerSecond) / NODE_SHARDS;
-  wcu.push({ name: 'NODE# heartbeat shard', perSecond: heartbeatWcu });
-  rcu.push({ name: 'NODE# heartbeat shard', perSecond: listingRcu + getNodeRcu });
-  lines.push(`  NODE# registry: ${f(i.nodesAt1M)} nodes' heartbeats over ${NODE_SHARDS} shards ${f(heartbeatWcu)} WCU/s each; reads per shard: the sweep's listing ` +
-    `${f(listingRcu)} RCU/s (${i.shardGroups} shard groups) + Initializes' node reads ${f(getNodeRcu)} RCU/s`);
+  const getNodeRcu = (initNode.rcu * i.churnPerSecond) / i.nodesAt1M;
+  wcu.push({ name: 'NODE#<nodeId> (one node)', perSecond: heartbeatWcuPerNode });
+  rcu.push({ name: 'NODE#<nodeId> (one node)', perSecond: getNodeRcu });
+  const listingWcu = (i.nodesAt1M * heartbeatWcuPerNode) / NODE_SHARDS;
+  const listingRcu = (Math.ceil((i.nodesAt1M / NODE_SHARDS) * i.nodeRecordBytes / 4096) * 0.5 * i.shardGroups * 1000) / i.sweepIntervalMs;
+  wcu.push({ name: 'NODES# listing index shard', perSecond: listingWcu });
+  rcu.push({ name: 'NODES# listing index shard', perSecond: listingRcu });
+  lines.push(`  NODE# registry: ${f(i.nodesAt1M)} nodes, each heartbeating its own partition (${f(heartbeatWcuPerNode)} WCU/s; Initializes' reads of ` +
+    `its record ~${f(getNodeRcu)} RCU/s on average); listed over ${NODE_SHARDS} index shards: ${f(listingWcu)} WCU/s each (replicated heartbeats), ` +
+    `the sweep's listing ${f(listingRcu)} RCU/s each (${i.shardGroups} shard groups)`);
 
   // PLACE#: the candidate list, CANDIDATE_COPIES copies; every new placement reads one (upper bound: every join).
   const place = sum(pair10, 'nodes:PLACE#');

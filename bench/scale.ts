@@ -163,10 +163,10 @@ async function main() {
       `${reaperInvocationsPerHour} reaper invocations/h (${SWEEP_SCHEDULE.shardGroupsAt1M} shard groups × 1/min, each sweeping every ${SWEEP_SCHEDULE.intervalMs / 1000} s)`);
     console.log(`  media registry: ${fmt(nodesAt1M)} c7i.large nodes at ${fmt(usersPerNode, 0)} users each → ${fmt(heartbeatsPerHour / 3600)} heartbeat PutItems/s (~${fmt(heartbeatsPerHour / 3600)} WCU/s)`);
     // An Initialize reads the channel's placement and one candidate copy or one node record (O(1) whatever the
-    // fleet: test/signalling/placement-counts.test.ts); only the sweep lists the registry (one Query per NODE# shard).
+    // fleet: test/signalling/placement-counts.test.ts); only the sweep lists the registry (one Query per NODES# listing shard).
     const nodeItemBytes = Number(process.env.NODE_RECORD_BYTES ?? 700);
     console.log(`  node registry reads: an Initialize reads O(1) items (placement + candidate list or its node's record), the same at 10 and 5,000 nodes; ` +
-      `each sweep round lists ${fmt(nodesAt1M)} nodes × ~${nodeItemBytes} B over the NODE# shards`);
+      `each sweep round lists ${fmt(nodesAt1M)} nodes × ~${nodeItemBytes} B over the NODES# listing shards`);
     console.log(`  AWS requests per idle connection-hour: sweep ${fmt(awsSweepRequestsPerHour / MILLION, 4)} + @connections ${fmt(idleApiCallsPerHour / MILLION, 4)} + heartbeats ${fmt(heartbeatsPerHour / MILLION, 3)} + candidate publishes ${fmt(candidatePublishesPerHour / MILLION, 4)} = ${fmt(x, 3)} ` +
       `(the clients' own keepalives: ${fmt(keepalivesPerHour)} more, billed as messages)`);
     console.log(`  API Gateway account budget (${fmt(PRICES.apiGateway.accountRequestsPerSecond)} req/s): the service's own calls ${fmt(ownApiPerSecond)} req/s = ${fmt((100 * ownApiPerSecond) / PRICES.apiGateway.accountRequestsPerSecond, 3)} %; ` +

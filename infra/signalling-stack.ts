@@ -23,6 +23,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { frontDoorOriginSecret } from './signalling/front-door';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
+import { PLACE_PREFIX } from '../routing/NodeRegistry';
 import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
 import { shardGroup } from '../functions/voice/Sweep';
 import { userLimitsEnvironment } from '../functions/handlers/user-limits-env';
@@ -58,7 +59,10 @@ type HandlerName = 'connect' | 'default' | 'disconnect' | 'reaper';
  */
 const STATE_RECORD_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 const STATE_PLACING_ACTIONS = [...STATE_RECORD_ACTIONS, 'dynamodb:PutItem'];
-const NODES_READ_ACTIONS = ['dynamodb:Query'];
+// The registry (data/tables.ts NODES_TABLE): Query only through its LISTING index (the sweep's listing,
+// placement's fallback); GetItem of one node's record or of the placement candidates (PLACE#) on the table.
+const NODES_LIST = 'dynamodb:Query';
+const NODES_GET = 'dynamodb:GetItem';
 
 interface HandlerSpec {
   readonly entry: string;
@@ -97,7 +101,7 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     timeout: Duration.seconds(29), // API Gateway's integration timeout
     memorySize: 1024,
     stateTable: STATE_PLACING_ACTIONS,
-    nodesTable: NODES_READ_ACTIONS,
+    nodesTable: [NODES_GET, NODES_LIST],
     mediaNodes: true,
     manageConnections: true,
   },
@@ -107,7 +111,7 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     timeout: Duration.seconds(29),
     memorySize: 512,
     stateTable: STATE_RECORD_ACTIONS,
-    nodesTable: NODES_READ_ACTIONS,
+    nodesTable: [NODES_GET],
     mediaNodes: true,
     manageConnections: true,
   },
@@ -120,7 +124,7 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
     // Runs ~24 h a day even at rest (55 s of every minute), and waits on I/O: 256 MB halves its fixed cost.
     memorySize: 256,
     stateTable: STATE_RECORD_ACTIONS,
-    nodesTable: [...NODES_READ_ACTIONS, 'dynamodb:DeleteItem'],
+    nodesTable: [NODES_LIST, 'dynamodb:DeleteItem'],
     mediaNodes: true,
     manageConnections: true,
   },
@@ -282,10 +286,10 @@ export class SignallingStack extends Stack {
       const fn = this.functions[name].fn;
       if (spec.stateTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.stateTable], resources: [props.stateTable.tableArn] }));
       if (spec.nodesTable.length > 0) {
-        // The registry is read only through its LISTING index (every node, one shard's loss reports: data/tables.ts);
-        // the reaper's deletes go to the base table.
-        const reads = spec.nodesTable.filter((action) => action === 'dynamodb:Query');
-        const writes = spec.nodesTable.filter((action) => action !== 'dynamodb:Query');
+        // The registry is listed only through its LISTING index (every node, one shard's loss reports: data/tables.ts);
+        // single-item reads (a node's record, the placement candidates) and the reaper's deletes go to the base table.
+        const reads = spec.nodesTable.filter((action) => action === NODES_LIST);
+        const writes = spec.nodesTable.filter((action) => action !== NODES_LIST);
         if (reads.length > 0) {
           fn.addToRolePolicy(new iam.PolicyStatement({ actions: reads, resources: [`${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`] }));
         }
@@ -300,10 +304,11 @@ export class SignallingStack extends Stack {
           actions: ['dynamodb:Query'],
           resources: [DUE_INDEX, BY_NODE_INDEX].map((index) => `${props.stateTable.tableArn}/index/${index.indexName}`),
         }));
-        // It publishes the placement candidates (routing/candidates.ts): PLACE# items of the registry, nothing else.
+        // It publishes the placement candidates (routing/candidates.ts): PutItem on PLACE# items of the registry only,
+        // never a node's partition (NODE#<instance ARN>, writable by that node alone).
         fn.addToRolePolicy(new iam.PolicyStatement({
           actions: ['dynamodb:PutItem'], resources: [props.nodesTable.tableArn],
-          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['PLACE#*'] } },
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${PLACE_PREFIX}*`] } },
         }));
       }
       if (spec.manageConnections) {

@@ -10,9 +10,9 @@
 //     that wrote it is the one hosting the session (else ignored: a node cannot end or bother others' sessions);
 //   - the DUE index: connections whose due time has passed — the stall deadline of a non-joined state,
 //     the `closing` step's deadline (stuck), or the 2-hour expiry — each re-read strongly and judged again.
-// Plus one listing of the node registry per sweep (one Query per NODE# shard): a node whose heartbeat is stale has
-// nobody left to report its sessions lost, so they are found by the BY_NODE index, ended, and the node's record
-// then retired. The sweep of shard 0 also publishes what it listed as the placement candidates of the next 5 s
+// Plus one listing of the node registry per sweep (one Query per NODES# shard of its LISTING index): a node whose
+// heartbeat is stale has nobody left to report its sessions lost, so they are found by the BY_NODE index, ended,
+// and the node's record then retired. The sweep of shard 0 also publishes what it listed as the placement candidates of the next 5 s
 // (routing/candidates.ts), so no Initialize lists the fleet.
 //
 // Bounded and idempotent: at most `maxItemsPerShard` items per shard per sweep, `concurrency` at a time per

@@ -17,7 +17,7 @@ export const DOCUMENTED_CALLS: readonly DocumentedCall[] = [
   { fn: 'reaper', action: 'secretsmanager:GetSecretValue', resource: secret, where: MEDIA_SECRET },
   { fn: 'default', action: 'dynamodb:DeleteItem', resource: 'table:state', where: 'VoiceCore.ts: a session ended by a fatal error, or a resumed session\'s old socket alias, is deleted' },
   { fn: 'default', action: 'execute-api:ManageConnections', resource: 'connections:DELETE', where: 'VoiceCore.ts: a fatal error closes the socket (gateway.close)' },
-  { fn: 'disconnect', action: 'dynamodb:Query', resource: 'table:nodes/index/Listing', where: 'VoiceCore.ts end(): a node refusing leave is checked alive (ChannelPlacement.isAlive reads the registry)' },
+  { fn: 'disconnect', action: 'dynamodb:GetItem', resource: 'table:nodes', where: 'VoiceCore.ts end(): a node refusing leave is checked alive (ChannelPlacement.isAlive reads that node\'s record)' },
   { fn: 'disconnect', action: 'execute-api:ManageConnections', resource: 'connections:DELETE', where: 'VoiceCore.ts end(): a session ended with an error closes its other socket (resume.v1 alias)' },
   { fn: 'reaper', action: 'dynamodb:DeleteItem', resource: 'table:nodes', where: 'Sweep.ts: a dead node\'s record is retired and its lost-session records deleted (NodeRegistry.retireNode / deleteLostSession)' },
   { fn: 'reaper', action: 'dynamodb:BatchGetItem', resource: 'table:state', where: 'ChannelFeed.ts: a joined session the sweep ends tells the channel\'s members (getConnections of the receivers)' },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../../data/tables';
-import { nodePartition } from '../../routing/NodeRegistry';
+import { nodePartition, PLACE_PREFIX } from '../../routing/NodeRegistry';
 import { SWEEP_SCHEDULE } from '../../functions/voice/Sweep';
 import { DEFAULT_USER_LIMITS } from '../../functions/voice/UserLimits';
 import { USER_LIMIT_VARS } from '../../functions/handlers/user-limits-env';
@@ -236,12 +236,20 @@ describe('signalling stack', () => {
     assert.deepEqual(granted('connect', /VoiceState/), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       '$connect counts the user\'s connect and stream (voice/UserLimits.ts) and records the connection');
     assert.deepEqual(granted('connect', /MediaNodes/), []);
-    for (const name of ['default', 'disconnect'] as const) {
-      assert.ok(!granted(name, /VoiceState/).includes('dynamodb:Scan'), `${name} never scans`);
-      assert.deepEqual(granted(name, /MediaNodes/), ['dynamodb:Query'], `${name} reads the registry only (its LISTING index; nothing calls getNode)`);
-    }
+    for (const name of ['default', 'disconnect'] as const) assert.ok(!granted(name, /VoiceState/).includes('dynamodb:Scan'), `${name} never scans`);
+    // Placement reads one node's record or the candidate list (GetItem), and lists the registry only as a fallback.
+    assert.deepEqual(granted('default', /MediaNodes/), ['dynamodb:GetItem', 'dynamodb:Query'], '$default reads the registry only');
+    assert.deepEqual(granted('disconnect', /MediaNodes/), ['dynamodb:GetItem'], '$disconnect reads one node\'s record only');
     assert.ok(!granted('reaper', /VoiceState/).includes('dynamodb:Scan'), 'no periodic path scans');
-    assert.ok(granted('reaper', /MediaNodes/).includes('dynamodb:DeleteItem'), 'the reaper deletes LOST records');
+    assert.deepEqual(granted('reaper', /MediaNodes/), ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query'], 'the reaper lists, deletes LOST/dead records, publishes candidates');
+    // The only registry item a function may put is the placement candidate list (PLACE#): never a node's partition.
+    for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
+      for (const st of dynamo(name).filter((st) => /MediaNodes/.test(tableArn(st)) && actionsOf(st).includes('dynamodb:PutItem'))) {
+        assert.equal(name, 'reaper', `${name} puts no registry item`);
+        assert.deepEqual(actionsOf(st), ['dynamodb:PutItem'], 'the candidates\' put has a statement of its own');
+        assert.deepEqual(st.Condition, { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${PLACE_PREFIX}*`] } });
+      }
+    }
     for (const name of Object.keys(HANDLERS) as (keyof typeof HANDLERS)[]) {
       for (const st of dynamo(name)) {
         assert.ok(!resourcesOfStatement(st).includes('*'), `${name}: no wildcard table access`);
@@ -250,7 +258,7 @@ describe('signalling stack', () => {
       const onIndexes = dynamo(name).filter((st) => /\/index\//.test(tableArn(st)) && /VoiceState/.test(tableArn(st)));
       // The registry is read through its LISTING index (every item in its writer's partition: data/tables.ts).
       const registry = dynamo(name).filter((st) => /MediaNodes/.test(tableArn(st)));
-      // Reads (Query) only on the LISTING index, never the base table; the reaper's deletes only on the base table.
+      // Listing (Query) only on the LISTING index, never the base table; single-item reads and writes on the base table.
       for (const st of registry) {
         // (CDK merges statements with the same actions: the reaper's Query of its state indexes may share this one.)
         const where = resourcesOfStatement(st).map(flatten).filter((r) => /MediaNodes/.test(r)).map((r) => r.split('/index/')[1] ?? 'table');

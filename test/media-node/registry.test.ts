@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { sweepShardOf } from '../../data/tables';
 import { NodeRegistry, isNodeAlive, pickNode, type MediaNodeRecord } from '../../routing';
-import { lostPartition, lostSessionKey, nodePartition } from '../../routing/NodeRegistry';
+import { lostPartition, lostSessionKey, nodeListing, nodePartition } from '../../routing/NodeRegistry';
 import { startLocalDynamo } from './helpers';
 
 const NOW = 1_700_000_000_000;
@@ -123,7 +123,7 @@ describe('NodeRegistry (dynalite)', () => {
       roomId: '1:2', sessionId: 'conn-9', userId: '1', reason: 'ice-failed', nodeId: 'n1', at: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 60,
     } }));
     await dynamo.client.send(new PutCommand({ TableName: registry.tableName, Item: {
-      pk: nodePartition('evil'), sk: 'NODE', listing: 'NODES', ...node('n1', { heartbeatAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 15 }),
+      pk: nodePartition('evil'), sk: 'NODE', listing: nodeListing('n1'), ...node('n1', { heartbeatAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 15 }),
     } }));
     const [lost] = await registry.listLostSessions({ shard: sweepShardOf('conn-9') });
     assert.equal(lost?.nodeId, 'evil', 'the report is attributed to its writer');

@@ -39,7 +39,7 @@ test('idle sweeps cost the same at 1,000 and 10,000 joined sessions, and read no
 
   assert.deepEqual(perSweep(at10k), perSweep(at1k), 'the same requests per sweep, whatever the number of sessions');
   // Per shard: one Query of its DUE partition and one of its LOST partition; plus the node registry once (one
-  // Query per NODE# shard). (The placement candidates the sweep publishes, CANDIDATE_COPIES PutItems per sweep,
+  // Query per NODES# listing shard). (The placement candidates the sweep publishes, CANDIDATE_COPIES PutItems per sweep,
   // are counted with the registry's puts, left out of this window like the heartbeats: bench/scale.ts adds them.)
   assert.deepEqual(perSweep(at10k), {
     'nodes:Query:Listing(NODES)': NODE_SHARDS, 'nodes:Query:Listing(LOST)': SWEEP_SHARDS, 'state:Query:Due(DUE)': SWEEP_SHARDS,
