@@ -126,7 +126,7 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
     });
 
     it('(a) is resumed: the others see nothing and no one\'s audio stalls for more than 200 ms', async () => {
-      assert.equal(await ada.subprotocol(), 'hrpc1.base64+resume.v1');
+      assert.equal(await ada.subprotocol(), 'hrpc1.base64+ext.v1', 'the SDK negotiates resume.v1 through +ext.v1 (Hello/Welcome)');
       const before = await Promise.all([ada, bo, cy].map(membershipEvents));
       await Promise.all([ada, bo, cy].map((p) => p.startStallWatch(50)));
       await new Promise((r) => setTimeout(r, 1_000));

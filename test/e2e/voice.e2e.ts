@@ -127,7 +127,7 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
       const people = [ada, bo, cy];
       await joinTogether(people, 'strict/base64');
       for (const p of people) {
-        assert.equal(await p.subprotocol(), 'hrpc1.base64', `${p.name} negotiated the base64 variant`);
+        assert.equal(await p.variant(), 'hrpc1.base64', `${p.name} negotiated the base64 variant`);
         const others = people.filter((o) => o !== p).map((o) => o.target.user).sort();
         assert.deepEqual(await p.remoteUsers(), others, `${p.name} has one consumer per other member`);
       }
@@ -236,8 +236,8 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
 
     it('a binary hrpc1 participant and a base64 one hear each other', async () => {
       await joinTogether([dee, eli], 'binary');
-      assert.equal(await dee.subprotocol(), 'hrpc1');
-      assert.equal(await eli.subprotocol(), 'hrpc1.base64');
+      assert.equal(await dee.variant(), 'hrpc1');
+      assert.equal(await eli.variant(), 'hrpc1.base64');
       const [deeHears] = await dee.hears([eli.target.user]);
       const [eliHears] = await eli.hears([dee.target.user]);
       for (const h of [deeHears!, eliHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, `heard ${h.userId}`);
@@ -256,7 +256,7 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
         );
         assert.ok(await rejoined.jsonValue(), `${p.name} rejoined`);
       }
-      assert.equal(await dee.subprotocol(), 'hrpc1', 'dee rejoined over binary hrpc1');
+      assert.equal(await dee.variant(), 'hrpc1', 'dee rejoined over binary hrpc1');
       const [deeHears] = await dee.hears([eli.target.user]);
       const [eliHears] = await eli.hears([dee.target.user]);
       assert.notEqual(deeHears!.consumerId, consumersBefore[eli.target.user], 'a new consumer after the rejoin');

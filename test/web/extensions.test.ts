@@ -2,7 +2,7 @@
 // after it for older servers when resume is asked), Hello as the first frame, the socket open only once Welcome
 // named the granted features; a server without the negotiation answers a plain value and nothing extra is sent.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { base64ToBytes, bytesToBase64, decodeClientFrame, encodeExtFrame } from '../../protocol/hrpc';
 import { askedFeatures } from '../../web/src/extensions';
 import { openHrpcSocket } from './fake-websocket';
@@ -26,6 +26,21 @@ describe('HrpcSocket negotiating extensions', () => {
     const socket = await opening;
     assert.deepEqual(socket.features, ['consumers.v1']);
     assert.equal(socket.resumable, false, 'resume.v1 was not granted');
+  });
+
+  it('the socket\'s age counts from its creation, not from Welcome (a renewal timed from Welcome met the gateway\'s cap)', async () => {
+    mock.timers.enable({ apis: ['Date', 'setTimeout'], now: 1_000_000 });
+    try {
+      const { opening, ws } = openHrpcSocket({ variant: 'base64', extensions: ['resume.v1'], resume: true });
+      mock.timers.tick(300);
+      ws().accept('hrpc1.base64+ext.v1');
+      mock.timers.tick(700); // a loaded server answers Hello late
+      ws().onmessage?.({ data: welcome(['resume.v1']) });
+      const socket = await opening;
+      assert.equal(socket.createdAt, 1_000_000);
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it('an older server selecting +resume.v1 or the plain value: no Hello, features from the value', async () => {

@@ -2,7 +2,7 @@
 // and before the gateway's connection cap, whichever comes first (web/src/renewal.ts; VoiceClient schedules it).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renewalDelayMs, tokenExpiry } from '../../web/src/renewal';
+import { renewalDelayMs, SocketSwitch, tokenExpiry } from '../../web/src/renewal';
 import { devToken } from '../support/tokens';
 
 const HOUR = 3_600_000;
@@ -36,5 +36,32 @@ describe('renewal', () => {
   it('already past the point: renew now', () => {
     const now = 1_000_000_000_000;
     assert.equal(renewalDelayMs({ now, socketOpenedAt: now - HOUR, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 10 }), 0);
+  });
+
+  describe('one move between sockets at a time (CI: a resume raced a renewal, was refused bad-credential, and the client left)', () => {
+    it('a stream lost while a renewal is under way waits for it; the renewal moved the session: nothing more to do', async () => {
+      const gate = new SocketSwitch();
+      let finish!: (moved: boolean) => void;
+      const renewing = gate.renew(() => new Promise<boolean>((r) => (finish = r)));
+      let answer: boolean | undefined;
+      const lost = gate.movedByRenewal().then((moved) => (answer = moved));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(answer, undefined, 'no resume starts while the renewal is under way');
+      finish(true);
+      await lost;
+      assert.equal(answer, true);
+      assert.equal(await renewing, true);
+    });
+
+    it('a renewal that failed: the resume starts; with no renewal under way it starts at once', async () => {
+      const gate = new SocketSwitch();
+      assert.equal(await gate.movedByRenewal(), false);
+      let finish!: (moved: boolean) => void;
+      void gate.renew(() => new Promise<boolean>((r) => (finish = r)));
+      const lost = gate.movedByRenewal();
+      finish(false);
+      assert.equal(await lost, false);
+      assert.equal(await gate.movedByRenewal(), false, 'a finished renewal is not waited for again');
+    });
   });
 });

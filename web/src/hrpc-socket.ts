@@ -69,6 +69,12 @@ export class HrpcSocket {
   private constructor(
     private readonly ws: WebSocket,
     readonly variant: Variant,
+    /**
+     * When the WebSocket was created (ms, Date.now clock): the gateway's maximum connection duration runs from its
+     * handshake, never earlier, so a renewal timed from here is never late — not from when the socket was put to
+     * use (after Welcome, or after a Resume's answer: seconds later on a loaded server).
+     */
+    readonly createdAt: number,
   ) {
     ws.onmessage = (event) => this.receive(event.data);
     ws.onclose = (event) => this.finish({ code: event.code, reason: event.reason, wasClean: event.wasClean });
@@ -85,6 +91,7 @@ export class HrpcSocket {
       return Promise.reject(new VoiceClientError(ClientErrorId.badToken, 'the session token is empty or contains characters that cannot be sent as a WebSocket subprotocol'));
     }
     let ws: WebSocket;
+    const createdAt = Date.now();
     try {
       ws = (options.createWebSocket ?? ((url, protocols) => new WebSocket(url, protocols)))(options.url, [...offered, options.token]);
     } catch (err) {
@@ -103,7 +110,7 @@ export class HrpcSocket {
           reject(new VoiceClientError(ClientErrorId.protocol, `the server answered subprotocol "${ws.protocol}" instead of "${subprotocol}"`));
           return;
         }
-        const socket = new HrpcSocket(ws, options.variant);
+        const socket = new HrpcSocket(ws, options.variant, createdAt);
         if (ws.protocol === extended) socket.features = [FEATURE.resume];
         if (ws.protocol !== negotiating) return resolve(socket);
         // The negotiation: Hello first, and nothing else until Welcome names what this stream has.

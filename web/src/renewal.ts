@@ -39,3 +39,31 @@ export function renewalDelayMs(input: RenewalInput): number {
   }
   return Math.max(0, due - input.now);
 }
+
+/**
+ * At most one move of a session between sockets at a time. A make-before-break renewal opens its socket (and, with
+ * `+ext.v1`, waits for Welcome) before it sends Resume; if the gateway closes the old socket meanwhile, the session
+ * is suspended, and a resume started then would present the same credential as the renewal: whichever the server
+ * takes second is refused (`bad-credential`, the first one rotated it), and a client giving up on that refusal
+ * abandons the socket that now carries its session (CI: the others saw it leave and join again). So a lost stream
+ * first waits for the renewal under way: only when that did not move the session does the resume start.
+ */
+export class SocketSwitch {
+  private renewing?: Promise<boolean>;
+
+  /** Runs a renewal (`run` resolves whether it moved the session; it must not reject). */
+  async renew(run: () => Promise<boolean>): Promise<boolean> {
+    const renewing = run();
+    this.renewing = renewing;
+    try {
+      return await renewing;
+    } finally {
+      if (this.renewing === renewing) this.renewing = undefined;
+    }
+  }
+
+  /** The stream was lost: resolves true when a renewal under way moved the session (nothing left to do). */
+  async movedByRenewal(): Promise<boolean> {
+    return this.renewing ? this.renewing : false;
+  }
+}

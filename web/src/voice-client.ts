@@ -18,7 +18,7 @@ import { consoleLog, type Log } from './log';
 import { TypedEmitter } from './typed-emitter';
 import { HrpcSocket } from './hrpc-socket';
 import { VoiceSession, type ReceiveStats, type SessionSink } from './voice-session';
-import { renewalDelayMs, tokenExpiry } from './renewal';
+import { renewalDelayMs, SocketSwitch, tokenExpiry } from './renewal';
 
 export interface ConnectOptions {
   /** The WebSocket URL: locally `ws://host:port/protocol.voice.v1.VoiceService/StreamMessage`, on AWS the API's `wss://…/<stage>`. */
@@ -129,6 +129,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   /** The same of the socket a resume is moving the session to (it becomes the session's once resumed). */
   private pendingTokenExpiresAt?: number;
   private renewTimer?: ReturnType<typeof setTimeout>;
+  /** Renewal and resume never run at once (web/src/renewal.ts). */
+  private readonly switching = new SocketSwitch();
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
   private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant; resume: boolean; extensions: string[] };
@@ -294,8 +296,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       suspended: (close) => {
         if (!live()) return;
         clearTimeout(this.renewTimer);
-        this.options.log('info', 'voice.stream-lost', { code: close.code, reason: close.reason, resuming: true });
-        void this.resumeSession(epoch, Date.now());
+        const lostAt = Date.now();
+        void this.switching.movedByRenewal().then((moved) => {
+          if (!live()) return;
+          this.options.log('info', 'voice.stream-lost', { code: close.code, reason: close.reason, resuming: !moved, movedByRenewal: moved });
+          if (!moved) void this.resumeSession(epoch, lostAt);
+        });
       },
       ended: (close, lastError) => {
         if (!live()) return;
@@ -393,19 +399,26 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const session = this.session;
     if (epoch !== this.epoch || !session || this.stateValue !== 'joined') return;
     const started = Date.now();
-    let socket: HrpcSocket | undefined;
-    try {
-      socket = await this.openResumeSocket();
-      if (epoch !== this.epoch) return socket.close(1000, 'leave');
-      const iceRestarted = await session.resumeOn(socket, { restartIce: false });
-      this.tokenExpiresAt = this.pendingTokenExpiresAt;
-      this.emit('resumed', { makeBeforeBreak: true, iceRestarted, afterMs: Date.now() - started });
-    } catch (err) {
-      // The old socket still works; when the gateway closes it, the ordinary resume takes over.
-      socket?.close(4001, 'renewal failed');
-      this.options.log('warn', 'voice.renewal-failed', { message: (err as Error).message });
-    }
-    if (epoch === this.epoch) this.scheduleRenewal(epoch);
+    await this.switching.renew(async () => {
+      let socket: HrpcSocket | undefined;
+      try {
+        socket = await this.openResumeSocket();
+        if (epoch !== this.epoch) {
+          socket.close(1000, 'leave');
+          return false;
+        }
+        const iceRestarted = await session.resumeOn(socket, { restartIce: false });
+        this.tokenExpiresAt = this.pendingTokenExpiresAt;
+        this.emit('resumed', { makeBeforeBreak: true, iceRestarted, afterMs: Date.now() - started });
+        return true;
+      } catch (err) {
+        // The old socket may still work; when it is (or was meanwhile) lost, the ordinary resume takes over.
+        socket?.close(4001, 'renewal failed');
+        this.options.log('warn', 'voice.renewal-failed', { message: (err as Error).message });
+        return false;
+      }
+    });
+    if (epoch === this.epoch && this.stateValue === 'joined') this.scheduleRenewal(epoch);
   }
 
   private wait(ms: number): Promise<void> {

@@ -125,8 +125,8 @@ export class VoiceSession {
   /** The highest history position received (duplicates at or below it are dropped). */
   private lastSeq = 0;
   private endingError = false;
-  /** When the current socket opened (the gateway's maximum connection duration counts from here). */
-  socketOpenedAt = Date.now();
+  /** When the current socket was created (the gateway's maximum connection duration counts from no earlier). */
+  socketOpenedAt: number;
   /** Requests made while a resume is in flight wait here, for the socket that will carry the session. */
   private outbox?: StreamMessageRequest[];
   private pendingResume?: { resolve: (ice?: { consumerIceParameters: string; producerIceParameters: string }) => void; reject: (error: VoiceClientError) => void };
@@ -139,6 +139,7 @@ export class VoiceSession {
     private readonly sink: SessionSink,
   ) {
     this.receiveDtls = receiveDtlsParameters(options.certificate);
+    this.socketOpenedAt = socket.createdAt;
     this.consumersResumed = socket.features.includes(FEATURE.consumers);
     this.joinedPromise = new Promise((resolve, reject) => (this.joinSettled = { resolve, reject }));
     this.joinedPromise.catch(() => {});
@@ -200,7 +201,7 @@ export class VoiceSession {
     }
     if (old !== socket) old.close(1000, 'resumed elsewhere');
     this.step = 'joined';
-    this.socketOpenedAt = Date.now();
+    this.socketOpenedAt = socket.createdAt;
     this.stopKeepalive = startKeepalive(this.options.keepalive, socket);
     return ice !== undefined;
   }

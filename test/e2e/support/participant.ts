@@ -296,6 +296,11 @@ export class Participant {
     return this.page.evaluate(() => (window as unknown as DemoWindow).harmonyVoiceDemo.client.subprotocol);
   }
 
+  /** The hRPC variant of the selected subprotocol (`hrpc1` or `hrpc1.base64`), whatever extension value carried it. */
+  async variant(): Promise<string | undefined> {
+    return (await this.subprotocol())?.split('+')[0];
+  }
+
   events(): Promise<RecordedEvent[]> {
     return this.page.evaluate(() => (window as unknown as DemoWindow).e2eEvents);
   }
