@@ -4,7 +4,7 @@
 // stream's record: `connected`@version, so a Hello racing another first message changes nothing) and answers
 // Welcome{granted}. A granted feature turns on exactly what its older opt-in turned on:
 //   resume.v1     → `resume` (the record flag `+resume.v1` streams get at $connect)
-//   consumers.v1  → `consumersResumed` (known, not served yet: SERVED_FEATURES)
+//   consumers.v1  → `consumersResumed` (the session's consumers are created resumed on the node: no ResumeConsumer)
 // Nothing of this ever reaches a stream that did not select `+ext.v1`: stock voice.v1 stays byte-exact.
 // Pure protocol logic over the ports: no AWS, gRPC or WebSocket knowledge.
 import type { Hello } from '../../gen/harmonyvoice/ext/v1/negotiation';
@@ -23,10 +23,10 @@ export interface ExtensionNegotiationDeps {
 }
 
 /**
- * What this server grants by default: resume.v1 only. consumers.v1 is a known name (protocol/extensions.ts) but the
- * media node does not create consumers resumed yet, so granting it would leave a client that trusts it silent.
+ * What this server grants by default: a known name (protocol/extensions.ts) is listed here only once the whole path
+ * serves it (consumers.v1: the media node creates the session's consumers resumed, CreateTransports consumers_resumed).
  */
-export const SERVED_FEATURES: readonly Feature[] = [FEATURE.resume];
+export const SERVED_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers];
 
 /** What each granted feature sets on the stream's record (one place: a new extension adds one line). */
 const RECORD_FLAGS: Record<Feature, Partial<ConnectionRecord>> = {
