@@ -73,10 +73,14 @@ describe('documentation links', () => {
 describe('the Markdown reader of this check', () => {
   it('derives anchors as GitHub does', () => {
     const slug = slugger();
-    assert.equal(slug('Resume: a voice session outlives its WebSocket (`resume.v1`, this project\'s extension)'),
-      'resume-a-voice-session-outlives-its-websocket-resumev1-this-projects-extension');
-    assert.equal(slug('Extensions: one negotiation for all of them (`+ext.v1`, Hello → Welcome)'),
-      'extensions-one-negotiation-for-all-of-them-extv1-hello--welcome');
+    assert.equal(
+      slug("Resume: a voice session outlives its WebSocket (`resume.v1`, this project's extension)"),
+      'resume-a-voice-session-outlives-its-websocket-resumev1-this-projects-extension',
+    );
+    assert.equal(
+      slug('Extensions: one negotiation for all of them (`+ext.v1`, Hello → Welcome)'),
+      'extensions-one-negotiation-for-all-of-them-extv1-hello--welcome',
+    );
     assert.equal(slug('Cost (`npm run bench:scale`)'), 'cost-npm-run-benchscale');
     assert.equal(slug('Cost (`npm run bench:scale`)'), 'cost-npm-run-benchscale-1', 'a repeated heading gets -1');
   });
