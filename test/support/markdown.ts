@@ -16,7 +16,10 @@ export function slugger(): (heading: string) => string {
       .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
       .replace(/[`*]/g, '')
       .trim();
-    const base = text.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const base = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
     const count = seen.get(base) ?? 0;
     seen.set(base, count + 1);
     return count === 0 ? base : `${base}-${count}`;
