@@ -1,0 +1,43 @@
+// docs/errors.md is the client authors' table of error identifiers: every identifier the service can send is in it.
+// The two hRPC identifiers the codec only reserves are exempt, and the test checks that nothing sends them.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ErrorId } from '../../protocol/errors';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+/** Reserved by hRPC, named in protocol/errors.ts for completeness, never sent by this service. */
+const RESERVED_NOT_SENT: ReadonlyArray<keyof typeof ErrorId> = ['resourceExhausted', 'notImplemented'];
+
+function sources(directory: string): string[] {
+  return readdirSync(directory).flatMap((name) => {
+    const path = join(directory, name);
+    if (name === 'node_modules' || name === 'lib') return [];
+    if (statSync(path).isDirectory()) return sources(path);
+    return /\.tsx?$/.test(name) ? [path] : [];
+  });
+}
+
+test('every error identifier the service sends is in docs/errors.md', () => {
+  const table = readFileSync(join(root, 'docs/errors.md'), 'utf8');
+  const undocumented = Object.entries(ErrorId)
+    .filter(([key]) => !RESERVED_NOT_SENT.includes(key as keyof typeof ErrorId))
+    .filter(([, identifier]) => !table.includes(`\`${identifier}\``))
+    .map(([, identifier]) => identifier);
+  assert.deepEqual(undocumented, []);
+});
+
+test('the reserved identifiers left out of docs/errors.md are sent nowhere', () => {
+  const senders = ['functions', 'protocol', 'local', 'media-node', 'web/src']
+    .flatMap((directory) => sources(join(root, directory)))
+    .filter((file) => !file.endsWith(join('protocol', 'errors.ts')));
+  const uses = senders.flatMap((file) => {
+    const text = readFileSync(file, 'utf8');
+    return RESERVED_NOT_SENT.filter((key) => text.includes(`ErrorId.${key}`) || text.includes(`'${ErrorId[key]}'`)).map(
+      (key) => `${file}: ${key}`,
+    );
+  });
+  assert.deepEqual(uses, []);
+});
