@@ -1,10 +1,12 @@
-// docs/errors.md is the client authors' table of error identifiers: every identifier the service can send is in it.
-// The two hRPC identifiers the codec only reserves are exempt, and the test checks that nothing sends them.
+// The documentation's tables are complete: docs/errors.md has every error identifier the service can send (the two
+// hRPC identifiers the codec only reserves are exempt, and nothing may send them), and the metrics table of
+// docs/configuration.md has every metric of lib/metrics.ts.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { METRIC } from '../../lib/metrics';
 import { ErrorId } from '../../protocol/errors';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,4 +42,16 @@ test('the reserved identifiers left out of docs/errors.md are sent nowhere', () 
     );
   });
   assert.deepEqual(uses, []);
+});
+
+test('every metric the signalling side emits is in the metrics table of docs/configuration.md', () => {
+  const page = readFileSync(join(root, 'docs/configuration.md'), 'utf8');
+  const section = page.slice(page.indexOf('## Metrics'));
+  const next = section.indexOf('\n## ');
+  const table = next === -1 ? section : section.slice(0, next);
+  assert.ok(table.includes('| metric |'), 'the metrics section holds the table');
+  assert.deepEqual(
+    Object.values(METRIC).filter((name) => !table.includes(`\`${name}\``)),
+    [],
+  );
 });
