@@ -21,7 +21,7 @@ export interface Metrics {
 
 /**
  * Every metric the signalling side emits (names as they appear in CloudWatch, namespace HarmonyVoice).
- * One truth for the emitters, the README's list and the tests.
+ * One truth for the emitters, the list in docs/configuration.md (test/project/docs-tables.test.ts) and the tests.
  */
 export const METRIC = {
   /** Count. A $connect accepted. */

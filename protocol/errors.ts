@@ -1,6 +1,6 @@
 // Error identifiers the voice service sends in hrpc.v1.Error frames.
 // `hrpc.*` are hRPC's reserved transport errors, `h.*` Harmony's, `voice.*` this project's own
-// (documented in README.md, "Error identifiers").
+// (documented in docs/errors.md; test/project/docs-errors.test.ts keeps the table complete).
 export const ErrorId = {
   internal: 'hrpc.internal-server-error',
   resourceExhausted: 'hrpc.resource-exhausted',

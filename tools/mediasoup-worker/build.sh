@@ -122,7 +122,7 @@ patch_literal src/RTC/DtlsTransport.cpp \
 
 # --- 3d. SRTP on OpenSSL ------------------------------------------------------
 #     Debian's libsrtp2 is built against NSS, whose per-packet cipher setup makes
-#     SRTP ~5x slower than on OpenSSL (README "SRTP at parity"); mediasoup's
+#     SRTP ~5x slower than on OpenSSL (docs/mediasoup-worker.md "SRTP at parity"); mediasoup's
 #     prebuilt worker uses OpenSSL. So: Debian's own libsrtp2 *source package*
 #     (apt-get source, from the deb-src twins of this machine's apt sources),
 #     built with -Dcrypto-library=openssl as a static library into a private
