@@ -17,9 +17,11 @@ export const FEATURE = {
   resume: 'resume.v1',
   /** Consumers are created resumed: no ResumeConsumer per consumer (no new message). */
   consumers: 'consumers.v1',
+  /** TURN relays with short-lived credentials (proto/harmonyvoice/ext/v1/relay.proto); granted only where relays are configured. */
+  relay: 'relay.v1',
 } as const;
 export type Feature = (typeof FEATURE)[keyof typeof FEATURE];
-export const KNOWN_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers];
+export const KNOWN_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers, FEATURE.relay];
 
 /** Bounds of a Hello (anything a client sends is hostile until checked). */
 export const MAX_HELLO_FEATURES = 16;

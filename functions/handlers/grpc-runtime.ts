@@ -7,15 +7,17 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GrpcMediaClient } from '../adapters/grpc-media-client';
 import { log, runtimeWith } from './runtime';
+import { RELAY_ENV_VARS, relaysFromEnv } from './relay-env';
 
 export { log };
 
 /** How old a container's copy of the media node secret may get before it is read again. */
 export const SECRET_MAX_AGE_MS = 5 * 60_000;
 
+// relay.v1's relays too (relay-env.ts): these handlers take the client frames (Hello, RefreshRelays).
 export const runtime = runtimeWith({
   create: async (logger, env) => new GrpcMediaClient({ secret: await mediaSecret(env), log: logger }),
-});
+}, { vars: RELAY_ENV_VARS, load: (env, logger) => relaysFromEnv(env, logger) });
 
 /** The secret (or a getter of the current one) the media client presents; undefined only with MEDIA_GRPC_INSECURE=1. */
 export async function mediaSecret(

@@ -34,6 +34,7 @@ import { DEFAULT_LIMITS, MAX_MEMBERS_THAT_FIT, VoiceCore, type VoiceLimits } fro
 import { RefusedMinutes } from '../voice/UserLimits';
 import { USER_LIMIT_VARS, userLimitsFrom } from './user-limits-env';
 import { log } from './telemetry';
+import type { RelayConfig } from '../voice/RelayCredentials';
 
 export { log } from './telemetry';
 
@@ -64,6 +65,13 @@ export interface MediaWiring {
   create(log: Logger, env: NodeJS.ProcessEnv): Promise<MediaClient> | MediaClient;
 }
 
+/** relay.v1's relays for the core (relay-env.ts; only the runtime of the handlers that take client frames reads them). */
+export interface RelayWiring {
+  /** The variables it reads (a change rebuilds the runtime). */
+  vars: readonly string[];
+  load(env: NodeJS.ProcessEnv, log: Logger): Promise<RelayConfig | (() => RelayConfig) | undefined>;
+}
+
 /** For handlers that never call a media node: any call is a bug, reported as such. */
 export const NO_MEDIA: MediaWiring = {
   create: (): MediaClient => {
@@ -79,12 +87,12 @@ const ENV_KEYS = [STATE_TABLE.envVar, NODES_TABLE.envVar, ...TOKEN_ENV_VARS,
   'MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_ARN', 'MEDIA_GRPC_INSECURE', 'CONNECTIONS_ENDPOINT', 'AWS_ENDPOINT_URL_DYNAMODB'];
 
 /** A cached runtime getter for one media wiring (rebuilt only when the environment changes). */
-export function runtimeWith(media: MediaWiring): (env?: NodeJS.ProcessEnv) => Promise<Runtime> {
+export function runtimeWith(media: MediaWiring, relays?: RelayWiring): (env?: NodeJS.ProcessEnv) => Promise<Runtime> {
   let cached: { key: string; runtime: Promise<Runtime> } | undefined;
   return (env = process.env) => {
-    const key = [...ENV_KEYS, ...Object.keys(LIMIT_VARS), ...Object.keys(USER_LIMIT_VARS)].map((name) => env[name] ?? '').join('\n');
+    const key = [...ENV_KEYS, ...Object.keys(LIMIT_VARS), ...Object.keys(USER_LIMIT_VARS), ...(relays?.vars ?? [])].map((name) => env[name] ?? '').join('\n');
     if (cached?.key !== key) {
-      const runtime = build(env, media);
+      const runtime = build(env, media, relays);
       runtime.catch(() => { if (cached?.runtime === runtime) cached = undefined; });
       cached = { key, runtime };
     }
@@ -92,10 +100,11 @@ export function runtimeWith(media: MediaWiring): (env?: NodeJS.ProcessEnv) => Pr
   };
 }
 
-async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring): Promise<Runtime> {
-  const [verifier, media] = await Promise.all([
+async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring, relayWiring?: RelayWiring): Promise<Runtime> {
+  const [verifier, media, relays] = await Promise.all([
     tokenVerifierFromEnv(env, { readParameter: noParameterAtRuntime, log: log.child({ component: 'token' }) }),
     wiring.create(log, env),
+    relayWiring?.load(env, log),
   ]);
   const db = createDocumentClient();
   const store = new DynamoStateStore(db, tableName(STATE_TABLE, env));
@@ -112,7 +121,7 @@ async function build(env: NodeJS.ProcessEnv, wiring: MediaWiring): Promise<Runti
     return gateways.get(endpoint)!;
   };
   const core = (endpoint: EventEndpoint, telemetry?: Telemetry) => new VoiceCore({
-    store, nodes, media, gateway: gateway(endpoint), policy, clock: Date, limits, userLimits, refusedMinutes,
+    store, nodes, media, gateway: gateway(endpoint), policy, clock: Date, limits, userLimits, refusedMinutes, relays,
     log: telemetry?.log ?? log, metrics: telemetry?.metrics,
   });
   return {

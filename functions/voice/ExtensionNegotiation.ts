@@ -5,6 +5,7 @@
 // Welcome{granted}. A granted feature turns on exactly what its older opt-in turned on:
 //   resume.v1     → `resume` (the record flag `+resume.v1` streams get at $connect)
 //   consumers.v1  → `consumersResumed` (the session's consumers are created resumed on the node: no ResumeConsumer)
+//   relay.v1      → (the granted list only) granted when relays are configured; RelayServers follow Welcome (RelayExtension.ts)
 // Nothing of this ever reaches a stream that did not select `+ext.v1`: stock voice.v1 stays byte-exact.
 // Pure protocol logic over the ports: no AWS, gRPC or WebSocket knowledge.
 import type { Hello } from '../../gen/harmonyvoice/ext/v1/negotiation';
@@ -13,6 +14,7 @@ import { FEATURE, grantFeatures, MAX_FEATURE_NAME_BYTES, MAX_HELLO_FEATURES, typ
 import { encodeExtFrame } from '../../protocol/hrpc';
 import type { Logger } from '../../lib/log';
 import { ConflictError, type ConnectionRecord, type Gateway, type StateStore } from './ports';
+import type { RelayExtension } from './RelayExtension';
 
 export interface ExtensionNegotiationDeps {
   store: Pick<StateStore, 'transition'>;
@@ -20,18 +22,22 @@ export interface ExtensionNegotiationDeps {
   log: Logger;
   /** The features this deployment grants (default: SERVED_FEATURES). */
   enabled?: readonly Feature[];
+  /** relay.v1: granted only when this has relays configured. */
+  relays?: RelayExtension;
 }
 
 /**
  * What this server grants by default: a known name (protocol/extensions.ts) is listed here only once the whole path
- * serves it (consumers.v1: the media node creates the session's consumers resumed, CreateTransports consumers_resumed).
+ * serves it (consumers.v1: the media node creates the session's consumers resumed, CreateTransports consumers_resumed;
+ * relay.v1: only where relays are configured, see ExtensionNegotiationDeps.relays).
  */
-export const SERVED_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers];
+export const SERVED_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers, FEATURE.relay];
 
 /** What each granted feature sets on the stream's record (one place: a new extension adds one line). */
 const RECORD_FLAGS: Record<Feature, Partial<ConnectionRecord>> = {
   [FEATURE.resume]: { resume: true },
   [FEATURE.consumers]: { consumersResumed: true },
+  [FEATURE.relay]: {},
 };
 
 export class ExtensionNegotiation {
@@ -46,7 +52,8 @@ export class ExtensionNegotiation {
     if (hello.features.length > MAX_HELLO_FEATURES || hello.features.some((f) => new TextEncoder().encode(f).length > MAX_FEATURE_NAME_BYTES)) {
       throw new VoiceError(ErrorId.badStreamingRequest, `Hello asks for more than ${MAX_HELLO_FEATURES} features or names one longer than ${MAX_FEATURE_NAME_BYTES} bytes`);
     }
-    const granted = grantFeatures(hello.features, this.deps.enabled ?? SERVED_FEATURES);
+    const served = (this.deps.enabled ?? SERVED_FEATURES).filter((f) => f !== FEATURE.relay || this.deps.relays?.available === true);
+    const granted = grantFeatures(hello.features, served);
     let next: ConnectionRecord;
     try {
       next = await this.deps.store.transition(stream, {
@@ -59,6 +66,7 @@ export class ExtensionNegotiation {
     this.deps.log.info('voice.extensions-granted', { connectionId: stream.connectionId, userId: stream.userId, features: granted });
     // A Welcome that finds the socket gone changes nothing more: $disconnect or the stream's deadline ends it.
     await this.deps.gateway.send(stream.connectionId, encodeExtFrame({ message: { $case: 'welcome', value: { features: granted } } }), stream.variant);
+    if (granted.includes(FEATURE.relay)) await this.deps.relays!.deliver(next, stream.connectionId, stream.variant);
     return next;
   }
 }

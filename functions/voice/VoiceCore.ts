@@ -20,6 +20,8 @@ import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
 import { SessionResume } from './SessionResume';
 import { DEFAULT_USER_LIMITS, UserLimits, type RefusedMinutes, type UserLimitSettings } from './UserLimits';
 import { ExtensionNegotiation } from './ExtensionNegotiation';
+import { RelayExtension } from './RelayExtension';
+import type { RelayConfig } from './RelayCredentials';
 import {
   ConflictError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
@@ -81,6 +83,8 @@ export interface VoiceCoreDeps {
   userLimits?: Partial<UserLimitSettings>;
   /** The container's memory of refused minutes (UserLimits.ts), shared by the cores of its invocations. */
   refusedMinutes?: RefusedMinutes;
+  /** TURN relays for relay.v1 (RelayExtension.ts); none: relay.v1 is not granted. */
+  relays?: RelayConfig | (() => RelayConfig);
 }
 
 /** A session claimed for ending (claimEnd), to be finished (finishEnd). */
@@ -109,6 +113,7 @@ export class VoiceCore {
   private readonly placement: ChannelPlacement;
   readonly userLimits: UserLimits;
   private readonly negotiation: ExtensionNegotiation;
+  private readonly relays: RelayExtension;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -134,7 +139,8 @@ export class VoiceCore {
       announce: async (session, replayFor) => { await this.tryAnnounce(session, replayFor); },
       endMediaLost: (session, error) => this.endSession(session, 'media-lost', error),
     });
-    this.negotiation = new ExtensionNegotiation({ store: deps.store, gateway: deps.gateway, log: deps.log });
+    this.relays = new RelayExtension({ gateway: deps.gateway, clock: deps.clock, log: deps.log, relays: deps.relays });
+    this.negotiation = new ExtensionNegotiation({ store: deps.store, gateway: deps.gateway, log: deps.log, relays: this.relays });
   }
 
   // ---- $connect ----
@@ -206,6 +212,8 @@ export class VoiceCore {
       if (frame.kind === 'ext') {
         const ext = frame.message.message!;
         if (ext.$case === 'hello') await this.negotiation.hello(conn, ext.value);
+        // relay.v1: the stream asking is the one granted it (a resumed session's new stream: its own record, the alias).
+        else if (ext.$case === 'refreshRelays') await this.relays.deliver(resolved.alias ?? conn, connectionId, (resolved.alias ?? conn).variant);
         else await this.resumption.resume(conn, ext.value);
         return;
       }

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ExtensionNegotiation } from '../../functions/voice/ExtensionNegotiation';
+import { RelayExtension } from '../../functions/voice/RelayExtension';
 import type { ConnectionRecord } from '../../functions/voice/ports';
 import { decodeServerFrame } from '../../protocol/hrpc';
 
@@ -40,4 +41,22 @@ describe('ExtensionNegotiation', () => {
     assert.equal((written as { consumersResumed?: boolean }).consumersResumed, true);
     assert.equal(written?.resume, true);
   });
+
+  for (const configured of [false, true]) {
+    it(`relay.v1 is granted only where relays are configured (${configured ? 'configured: Welcome then RelayServers' : 'none: left out, nothing more sent'})`, async () => {
+      const sent: Uint8Array[] = [];
+      const gateway = { send: async (_id: string, frame: Uint8Array) => void sent.push(frame) } as never;
+      const log = { info() {}, debug() {}, warn() {}, error() {} } as never;
+      const relays = new RelayExtension({
+        gateway, log, clock: { now: () => 1_800_000_000_000 },
+        ...(configured ? { relays: { secret: 's'.repeat(40), urls: ['turns:relay.example.com:443?transport=tcp'] } } : {}),
+      });
+      const negotiation = new ExtensionNegotiation({ store: { transition: async (record, next) => ({ ...record, ...next } as ConnectionRecord) }, gateway, log, relays });
+      const stream = { connectionId: 'c1', userId: '7', state: 'connected', version: 1, deadline: 0, ext: true, variant: 'binary' } as unknown as ConnectionRecord;
+      const next = await negotiation.hello(stream, { features: ['relay.v1', 'resume.v1'] });
+      assert.deepEqual(next.features, configured ? ['relay.v1', 'resume.v1'] : ['resume.v1']);
+      const cases = sent.map((f) => (decodeServerFrame(f) as unknown as { message: { message: { $case: string } } }).message.message.$case);
+      assert.deepEqual(cases, configured ? ['welcome', 'relays'] : ['welcome']);
+    });
+  }
 });

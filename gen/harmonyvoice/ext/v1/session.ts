@@ -8,6 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { StreamMessageResponse } from "../../../protocol/voice/v1/voice";
 import { Hello, Welcome } from "./negotiation";
+import { RefreshRelays, RelayServers } from "./relay";
 
 export const protobufPackage = "harmonyvoice.ext.v1";
 
@@ -16,7 +17,9 @@ export const protobufFileName = "harmonyvoice/ext/v1/session.proto";
 export interface ClientMessage {
   message: { $case: "resume"; value: Resume } | //
   /** The negotiation (negotiation.proto): only on a `+ext.v1` stream, as its first message. */
-  { $case: "hello"; value: Hello } | undefined;
+  { $case: "hello"; value: Hello } | //
+  /** relay.v1 (relay.proto): only on a stream granted it. */
+  { $case: "refreshRelays"; value: RefreshRelays } | undefined;
 }
 
 /**
@@ -44,7 +47,9 @@ export interface ServerMessage {
     value: Resumed;
   } | //
   /** The answer to Hello: the granted features. */
-  { $case: "welcome"; value: Welcome } | undefined;
+  { $case: "welcome"; value: Welcome } | //
+  /** relay.v1 (relay.proto): after Welcome and as the answer to RefreshRelays; only to a stream granted it. */
+  { $case: "relays"; value: RelayServers } | undefined;
 }
 
 /** A membership message (JoinedChannel, UserJoined or UserLeft) with its position in the channel's history. */
@@ -92,6 +97,9 @@ export const ClientMessage: MessageFns<ClientMessage> = {
       case "hello":
         Hello.encode(message.message.value, writer.uint32(18).fork()).join();
         break;
+      case "refreshRelays":
+        RefreshRelays.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -123,6 +131,14 @@ export const ClientMessage: MessageFns<ClientMessage> = {
             }
 
             message.message = { $case: "hello", value: Hello.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "refreshRelays", value: RefreshRelays.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -239,6 +255,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
       case "welcome":
         Welcome.encode(message.message.value, writer.uint32(34).fork()).join();
         break;
+      case "relays":
+        RelayServers.encode(message.message.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -286,6 +305,14 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             }
 
             message.message = { $case: "welcome", value: Welcome.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.message = { $case: "relays", value: RelayServers.decode(reader, reader.uint32()) };
             continue;
           }
         }
