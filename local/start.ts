@@ -113,15 +113,20 @@ async function main(): Promise<void> {
     log.error('web.build-failed', { error: err as Error, note: 'continuing: the demo page may be stale or missing' });
   }
 
+  // The relay first: the handlers grant relay.v1 with its urls and secret (README "Reachability").
+  const relay = await startRelay();
   let stack: LocalStack;
   try {
-    stack = await startLocalStack({ mediaNodes: mediaNodeCount(process.env.MEDIA_NODES) });
+    stack = await startLocalStack({
+      mediaNodes: mediaNodeCount(process.env.MEDIA_NODES),
+      ...(relay ? { handlerEnv: { VOICE_RELAY_URLS: relay.urls.join(','), VOICE_RELAY_SECRET: relay.secret } } : {}),
+    });
   } catch (err) {
     log.error('stack.start-failed', { error: err as Error });
+    await relay?.close();
     process.exitCode = 1;
     return;
   }
-  const relay = await startRelay();
   process.stdout.write(banner(stack, relay) + '\n');
   // A live summary of the handlers' metrics (the names and units their EMF lines carry on AWS).
   const summary = setInterval(() => {

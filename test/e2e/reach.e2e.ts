@@ -15,8 +15,7 @@ import { createLogger } from '../../lib/log';
 import { DevIssuer } from '../../local/dev-issuer';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { buildWeb } from '../../web/build';
-import { issueRelayCredentials } from '../../functions/voice/RelayCredentials';
-import { startCoturn } from '../../local/coturn';
+import { startCoturn, type Coturn } from '../../local/coturn';
 import { createLab, labNamespaces, labUnavailable, PROFILES, type Lab, type Profile } from '../support/netlab';
 import { CHROMIUM_PATH, launchChromium } from './support/chromium';
 import { Participant } from './support/participant';
@@ -40,6 +39,7 @@ const EXPECTED: Record<Profile, { rung: string; remotePort?: number }> = {
   loss10: { rung: 'udp' },
   'tcp443-loss10': { rung: 'tcp', remotePort: 443 },
   'signalling-only': { rung: 'none' },
+  'stun-only': { rung: 'relay-tls' },
 };
 
 type Paths = { send?: { rung: string; localCandidateType: string; protocol: string; remotePort?: number } };
@@ -51,9 +51,11 @@ async function mediaPaths(p: Participant): Promise<Paths> {
 
 const skip = labUnavailable();
 
-describe('reach: every network profile is heard (network lab, Chromium)', { skip, timeout: 240_000 }, () => {
+describe('reach: every network profile is heard (network lab, Chromium)', { skip, timeout: 360_000 }, () => {
   let hub: Lab;
   let stack: LocalStack;
+  let relay: Coturn;
+  const relayLog: string[] = [];
   let rootBrowser: Browser;
   let secureOrigin: string;
   const labsBefore = labNamespaces();
@@ -63,11 +65,17 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
     await buildWeb();
     // The hub lab only provides the host address the stack listens on (reached from every other lab through its router).
     hub = createLab({ profile: 'open' });
+    // The relay (coturn) on its own host address (the media node's ICE-TCP holds 443 on the hub's), TLS on 443,
+    // relaying to the media node only. The handlers grant relay.v1 with it: credentials reach the SDK on the wire.
+    relay = await startCoturn({ listenIp: hub.addHostAddress(), mediaNodeIps: [hub.hostIp], tlsPort: 443, port: 3478, onLine: (l) => relayLog.push(l) });
     const issuer = DevIssuer.load();
     stack = await startLocalStack({
       port: 0, host: hub.hostIp, strict: true, logger: createLogger({ level: 'warn' }), issuer,
       // Plain-http JWKS URLs are accepted on loopback only; the stack listens on a lab address, so the handlers get the keys inline.
-      handlerEnv: { TOKEN_JWKS_URL: '', TOKEN_JWKS: JSON.stringify(issuer.jwks()) },
+      handlerEnv: {
+        TOKEN_JWKS_URL: '', TOKEN_JWKS: JSON.stringify(issuer.jwks()),
+        VOICE_RELAY_URLS: `turns:${relay.listenIp}:443?transport=tcp`, VOICE_RELAY_SECRET: relay.secret,
+      },
       mediaNode: { forwardLogs: false, env: { MEDIA_LISTEN_IP: hub.hostIp, MEDIA_ICE_TCP_PORT: '443', MEDIA_ICE_CONNECT_TIMEOUT_MS: String(CONNECT_BOUND_MS) } },
     });
     // getUserMedia needs a secure origin; the lab's is plain http on a lab address.
@@ -78,21 +86,22 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
   after(async () => {
     await rootBrowser?.close().catch(() => {});
     await stack?.close();
+    await relay?.close();
     hub?.close();
     for (const line of results) console.log(line);
     assert.deepEqual(labNamespaces(), labsBefore, 'every lab namespace is removed');
   });
 
   /** A lab of `profile` with its own Chromium inside, one participant there and one in the root namespace, on a fresh channel. */
-  async function pair(profile: Profile, channel: string, body: (inLab: Participant, inRoot: Participant, lab: Lab) => Promise<void>, labInit: string[] = [], labArgs: string[] = []): Promise<void> {
+  async function pair(profile: Profile, channel: string, body: (inLab: Participant, inRoot: Participant, lab: Lab) => Promise<void>, labQuery: Record<string, string> = {}, labArgs: string[] = []): Promise<void> {
     const signallingPort = Number(new URL(stack.url).port);
-    const lab = createLab({ profile, signallingPort });
+    const lab = createLab({ profile, signallingPort, relayIp: relay.listenIp });
     let labBrowser: Browser | undefined;
     const people: Participant[] = [];
     try {
       labBrowser = await launchChromium([secureOrigin, ...labArgs], { executablePath: lab.wrapper(CHROMIUM_PATH) });
       const target = { baseUrl: stack.url, guild: GUILD, channel, variant: 'base64' as const, server: stack.wsUrl };
-      const inLab = new Participant(`${profile}`, labBrowser, { ...target, user: LAB_USER }, labInit);
+      const inLab = new Participant(`${profile}`, labBrowser, { ...target, user: LAB_USER, query: labQuery });
       const inRoot = new Participant('root', rootBrowser, { ...target, user: ROOT_USER });
       people.push(inLab, inRoot);
       await Promise.all(people.map((p) => p.open()));
@@ -136,35 +145,49 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
     });
   }
 
-  it('(e) only TCP 443, relay only: heard both ways through TURN over TLS on 443 (short-lived credentials)', async () => {
-    // The relay on its own host address (the media node's ICE-TCP already holds 443 on the hub's), relaying to the media node only.
-    const relayIp = hub.addHostAddress();
-    const relayLog: string[] = [];
-    const relay = await startCoturn({ listenIp: relayIp, mediaNodeIps: [hub.hostIp], tlsPort: 443, port: 3478, onLine: (l) => relayLog.push(l) });
+  /** The lab participant joins with the root one; both must hear each other; returns the lab's send path and click → first audio. */
+  async function heardBothWays(inLab: Participant, inRoot: Participant): Promise<{ paths: Paths; firstAudioMs: number }> {
+    const firstAudio = inLab.firstPacketTimes([ROOT_USER], 60_000);
+    const firstBack = inRoot.firstPacketTimes([LAB_USER], 60_000);
+    const clickedAt = await inLab.page.evaluate(() => performance.now());
+    await inRoot.clickJoin();
+    await inRoot.waitJoined();
+    await inLab.clickJoin();
+    await inLab.waitJoined(30_000);
+    const [first] = await Promise.all([firstAudio, firstBack]);
+    const [labHears] = await inLab.hears([ROOT_USER], 30_000);
+    const [rootHears] = await inRoot.hears([LAB_USER], 30_000);
+    for (const h of [labHears!, rootHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, JSON.stringify(h));
+    return { paths: await mediaPaths(inLab), firstAudioMs: Math.round(first[ROOT_USER]! - clickedAt) };
+  }
+
+  it('(e) only TCP 443, relay only: heard both ways through TURN over TLS on 443, credentials from relay.v1', async () => {
     try {
-      const creds = issueRelayCredentials({ secret: relay.secret, urls: [relay.urls[2]!] }, BigInt(LAB_USER), Date.now() / 1000);
-      const init = `window.harmonyVoiceRelay = ${JSON.stringify({ iceServers: [{ urls: creds.urls, username: creds.username, credential: creds.credential }], relayOnly: true })};`;
       await pair('tcp443-only', '1500', async (inLab, inRoot) => {
-        const firstAudio = inLab.firstPacketTimes([ROOT_USER], 45_000);
-        const firstBack = inRoot.firstPacketTimes([LAB_USER], 45_000);
-        const clickedAt = await inLab.page.evaluate(() => performance.now());
-        await inRoot.clickJoin();
-        await inRoot.waitJoined();
-        await inLab.clickJoin();
-        await inLab.waitJoined(30_000);
-        const [first] = await Promise.all([firstAudio, firstBack]);
-        const [labHears] = await inLab.hears([ROOT_USER], 30_000);
-        const [rootHears] = await inRoot.hears([LAB_USER], 30_000);
-        for (const h of [labHears!, rootHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, JSON.stringify(h));
-        const paths = await mediaPaths(inLab);
+        const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
         assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
-        results.push(`[reach] tcp443-only with relay only: heard both ways via ${paths.send?.rung}; click → first audio ${Math.round(first[ROOT_USER]! - clickedAt)} ms`);
+        assert.equal(await inLab.subprotocol(), 'hrpc1.base64+ext.v1', 'the relays came through the negotiation');
+        results.push(`[reach] tcp443-only with relay only (relay.v1): heard both ways via ${paths.send?.rung}; click → first audio ${firstAudioMs} ms`);
         // The lab relay's certificate is self-signed (made at start); a deployment's relay has the operator's.
-      }, [init], ['--ignore-certificate-errors']);
+      }, { relay: '1', relayOnly: '1' }, ['--ignore-certificate-errors']);
     } catch (err) {
       throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
-    } finally {
-      await relay.close();
+    }
+  });
+
+  it('STUN passes but no media (DTLS blocked): the direct rung never connects, the SDK takes the next rung (relay only) and both are heard', async () => {
+    try {
+      await pair('stun-only', '1600', async (inLab, inRoot) => {
+        const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
+        const rung = await inLab.waitForEvent('nextRung', undefined, 1_000);
+        assert.ok(['voice.media-unreachable', 'client.media-unreachable'].includes(rung.identifier ?? ''), JSON.stringify(rung));
+        assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
+        const joins = (await inLab.events()).filter((e) => e.type === 'joined').length;
+        assert.equal(joins, 2, 'joined on the direct rung, then again on the relay rung');
+        results.push(`[reach] stun-only (DTLS blocked) with relay.v1: direct rung failed (${rung.identifier}), next rung ${paths.send?.rung}; click → first audio ${firstAudioMs} ms`);
+      }, { relay: '1' }, ['--ignore-certificate-errors']);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
     }
   });
 

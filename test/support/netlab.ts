@@ -38,7 +38,13 @@ export type Profile =
   /** (g) (e) and (f) together. */
   | 'tcp443-loss10'
   /** Only the signalling port: media can never connect (no rung works). */
-  | 'signalling-only';
+  | 'signalling-only'
+  /**
+   * A firewall that lets STUN through but no media: UDP only when its first byte is 0–3 (STUN; DTLS is 20–63, RTP/RTCP
+   * 128–191), TCP only to the signalling port and to port 443 of `relayIp`. ICE connects directly, DTLS never does;
+   * only the relay (TURN over TLS, which carries DTLS inside TLS) gets media through: the ladder's last rung.
+   */
+  | 'stun-only';
 
 export const PROFILES: readonly Profile[] = ['open', 'nat', 'symmetric-nat', 'udp-blocked', 'tcp443-only', 'loss10', 'tcp443-loss10'];
 
@@ -48,6 +54,8 @@ export interface LabOptions {
   signallingPort?: number;
   /** Loss each way in percent for the loss profiles (default 10). */
   lossPercent?: number;
+  /** The relay's address: the only TCP 443 destination of the `stun-only` profile. */
+  relayIp?: string;
 }
 
 export interface Lab {
@@ -272,6 +280,16 @@ function applyProfile(
   }
   if (profile === 'udp-blocked') {
     ipt('-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');
+  }
+  if (profile === 'stun-only') {
+    if (options.signallingPort === undefined || options.relayIp === undefined) throw new Error('netlab: profile stun-only needs signallingPort and relayIp');
+    // Every UDP packet is looked at (before conntrack's ESTABLISHED, which would pass a flow's DTLS once STUN was answered).
+    ipt('-A', 'FORWARD', '-p', 'udp', '-m', 'u32', '--u32', '0>>22&0x3C@8>>24=0:3', '-j', 'ACCEPT');
+    ipt('-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');
+    ipt('-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT');
+    ipt('-A', 'FORWARD', '-i', 'rin0', '-p', 'tcp', '--dport', String(options.signallingPort), '-j', 'ACCEPT');
+    ipt('-A', 'FORWARD', '-i', 'rin0', '-p', 'tcp', '-d', options.relayIp, '--dport', '443', '-j', 'ACCEPT');
+    ipt('-A', 'FORWARD', '-j', 'DROP');
   }
   if (profile === 'tcp443-only' || profile === 'tcp443-loss10' || profile === 'signalling-only') {
     if (options.signallingPort === undefined) throw new Error(`netlab: profile ${profile} needs signallingPort`);

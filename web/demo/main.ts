@@ -21,6 +21,7 @@ interface Remote {
 
 // ?debug=1 logs every protocol step to the console.
 const params = new URLSearchParams(location.search);
+// ?relay=1 asks for the server's TURN relays (relay.v1: last resort, then the relay-only rung if media never connects);
 // ?resume=1 opts in to resume.v1; ?maxConnectionMs=… is the gateway's connection cap (make-before-break before it).
 const client = new VoiceClient({
   log: consoleLogger(params.has('debug') ? 'debug' : 'warn'),
@@ -28,15 +29,9 @@ const client = new VoiceClient({
   ...(params.get('iceRestart') === '1' ? { restartIceOnResume: true } : {}),
   // bench:reach measures concealment with the loss defaults off.
   ...(params.get('fec') === '0' ? { opusFec: false } : {}),
-  // A page that was handed relay credentials (tests; the relay.v1 extension will deliver them on the wire).
-  ...relayFromPage(),
+  // ?relayOnly=1: ICE over the relays (relay.v1) only, from the first try (tests of the relay rung itself).
+  ...(params.get('relayOnly') === '1' ? { iceTransportPolicy: 'relay' as const } : {}),
 });
-
-function relayFromPage(): { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy } {
-  const given = (window as unknown as { harmonyVoiceRelay?: { iceServers: RTCIceServer[]; relayOnly?: boolean } }).harmonyVoiceRelay;
-  if (!given) return {};
-  return { iceServers: given.iceServers, ...(given.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}) };
-}
 const remotes = new Map<string, Remote>();
 let current: JoinRequest | undefined;
 let lastLevels: ReadonlyMap<string, Level> = new Map();
@@ -76,6 +71,7 @@ async function join(): Promise<void> {
       channelId: request.channel,
       variant: request.variant,
       resume: params.get('resume') === '1',
+      relays: params.get('relay') === '1',
     });
     remember(request);
   } catch {
@@ -158,6 +154,11 @@ client.on('userLeft', ({ userId }) => {
 });
 
 client.on('error', (error: VoiceErrorEvent) => showBanner(describeError(error)));
+
+client.on('nextRung', () => {
+  // relay.v1: the direct paths never connected; the client joins again over the relay only.
+  showBanner({ kind: 'warn', title: 'Direct audio paths are blocked on this network.', text: 'Joining again through the relay (TURN over TLS on 443)…' });
+});
 
 client.on('resumed', () => {
   // resume.v1: the same session on a new socket; nothing else changed (no participant list flicker).

@@ -25,6 +25,7 @@ export function describeError(error: VoiceErrorEvent): Message {
       return { kind: 'error', title: 'You cannot join this channel.', text: `${error.message} (${id}).` };
     case 'voice.session-replaced':
       return { kind: 'warn', title: 'You joined from somewhere else.', text: 'This channel was opened in another tab or device, so this one was disconnected.' };
+    case 'client.media-unreachable':
     case 'voice.media-unreachable':
       return { kind: 'error', title: 'Your audio could not connect.', text: `${error.message} (${id}).` };
     case 'voice.channel-full':

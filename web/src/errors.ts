@@ -16,6 +16,8 @@ export const ClientErrorId = {
   protocol: 'client.protocol',
   /** A WebRTC step failed (transport, producer, consumer). */
   media: 'client.media',
+  /** A media transport never connected (ICE/DTLS failed on the rung tried): the network blocks that path. */
+  mediaUnreachable: 'client.media-unreachable',
   /** The join flow did not finish in time. */
   timeout: 'client.timeout',
   /** connect() was called while a session is active, or the operation was aborted by leave(). */

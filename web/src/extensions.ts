@@ -9,9 +9,13 @@ export interface ExtensionChoice {
   resume: boolean;
   /** consumers.v1: consumers arrive resumed, so the client sends no ResumeConsumer per member. */
   consumersResumed: boolean;
+  /** relay.v1: the server's TURN relays with short-lived credentials (web/src/voice-session.ts uses them). */
+  relays?: boolean;
 }
 
 /** The features a Hello asks for (empty: the offer stays exactly voice.v1's, or resume.v1's). */
 export function askedFeatures(choice: ExtensionChoice): string[] {
-  return [...(choice.resume ? [FEATURE.resume] : []), ...(choice.consumersResumed ? [FEATURE.consumers] : [])];
+  return [
+    ...(choice.resume ? [FEATURE.resume] : []), ...(choice.consumersResumed ? [FEATURE.consumers] : []), ...(choice.relays ? [FEATURE.relay] : []),
+  ];
 }

@@ -19,6 +19,7 @@ import {
 } from '../../protocol/hrpc';
 import type { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
 import type { ClientMessage } from '../../gen/harmonyvoice/ext/v1/session';
+import type { RelayServers } from '../../gen/harmonyvoice/ext/v1/relay';
 import { FEATURE } from '../../protocol/extensions';
 import { ClientErrorId, VoiceClientError } from './errors';
 
@@ -63,6 +64,8 @@ export class HrpcSocket {
   private closed = false;
   /** The extension features this stream has (granted by Welcome, or resume.v1 by its own subprotocol value). */
   features: string[] = [];
+  /** relay.v1: the RelayServers that followed Welcome (later ones, answers to RefreshRelays, reach onFrame). */
+  relays?: RelayServers;
   /** When this client last sent a frame (the keepalive waits for this much silence: web/src/keepalive.ts). */
   lastSentAt = Date.now();
 
@@ -118,16 +121,32 @@ export class HrpcSocket {
           socket.close(4000, 'no Welcome');
           reject(new VoiceClientError(ClientErrorId.connectFailed, `the voice server did not answer Hello within ${options.timeoutMs} ms`));
         }, options.timeoutMs);
+        let welcomed = false;
         socket.onFrame = (frame) => {
+          const message = frame.kind === 'ext' ? frame.message.message : undefined;
+          // relay.v1 granted: its RelayServers follow Welcome at once; the socket opens with them.
+          if (welcomed && message?.$case === 'relays') {
+            clearTimeout(helloTimer);
+            socket.onFrame = () => {};
+            socket.onClose = () => {};
+            socket.relays = message.value;
+            resolve(socket);
+            return;
+          }
+          if (welcomed || message?.$case !== 'welcome') {
+            clearTimeout(helloTimer);
+            socket.onFrame = () => {};
+            socket.onClose = () => {};
+            socket.close(1002, 'expected Welcome');
+            reject(new VoiceClientError(ClientErrorId.protocol, welcomed ? 'the server granted relay.v1 but sent no RelayServers after Welcome' : 'the server did not answer Hello with Welcome'));
+            return;
+          }
+          welcomed = true;
+          socket.features = message.value.features.filter((f) => asked.includes(f));
+          if (socket.features.includes(FEATURE.relay)) return;
           clearTimeout(helloTimer);
           socket.onFrame = () => {};
           socket.onClose = () => {};
-          if (frame.kind !== 'ext' || frame.message.message?.$case !== 'welcome') {
-            socket.close(1002, 'expected Welcome');
-            reject(new VoiceClientError(ClientErrorId.protocol, 'the server did not answer Hello with Welcome'));
-            return;
-          }
-          socket.features = frame.message.message.value.features.filter((f) => asked.includes(f));
           resolve(socket);
         };
         socket.onClose = (close) => {
@@ -157,9 +176,9 @@ export class HrpcSocket {
     return this.features.includes(FEATURE.resume);
   }
 
-  /** resume.v1: an extension frame (0x02 + ClientMessage); only on a stream that has it. */
+  /** An extension frame (0x02 + ClientMessage); only on a stream that has resume.v1 or relay.v1 (RefreshRelays). */
   sendExt(message: ClientMessage): void {
-    if (!this.resumable) return;
+    if (!this.resumable && !this.features.includes(FEATURE.relay)) return;
     this.sendWire(toWire(encodeExtRequest(message), this.variant));
   }
 

@@ -40,6 +40,13 @@ export interface ConnectOptions {
    * as plain voice.v1. false: the offer is exactly voice.v1's (unless `resume`).
    */
   consumersResumed?: boolean;
+  /**
+   * Ask the server for its TURN relays (relay.v1, through the one negotiation `+ext.v1`; granted only where relays
+   * are configured). They join `iceServers` as ICE's last resort (not forced); when the media still never connects
+   * (`voice.media-unreachable`, or a transport's ICE/DTLS failing before it ever connected) the client tries the
+   * next rung once: a new session over the relays only (iceTransportPolicy 'relay'; event `nextRung`). Default false.
+   */
+  relays?: boolean;
 }
 
 export interface VoiceClientOptions {
@@ -112,7 +119,12 @@ export interface VoiceClientEvents {
   resumed: { makeBeforeBreak: boolean; iceRestarted: boolean; afterMs: number };
   reconnecting: { attempt: number; delayMs: number };
   muted: { muted: boolean };
+  /** relay.v1: the media did not connect on the direct rungs (`identifier` said so); joining again over the relays only. */
+  nextRung: { rung: 'relay'; identifier: string };
 }
+
+/** What a session's media never connecting looks like (the server's bound, or the browser's ICE/DTLS failing). */
+const MEDIA_NEVER_CONNECTED = new Set<string>(['voice.media-unreachable', ClientErrorId.mediaUnreachable]);
 
 export interface Participant {
   userId: bigint;
@@ -134,6 +146,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
   private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant; resume: boolean; extensions: string[] };
+  /** The connection ladder's last rung was taken for this connect(): sessions use the relays only. */
+  private relayOnly = false;
   private microphone?: MediaStreamTrack;
   private ownsMicrophone = false;
   private certificate?: RTCCertificate;
@@ -199,8 +213,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         channelId: toUint64(options.channelId, 'channelId'),
         variant: options.variant ?? 'base64',
         resume: options.resume ?? false,
-        extensions: askedFeatures({ resume: options.resume ?? false, consumersResumed: options.consumersResumed ?? true }),
+        extensions: askedFeatures({ resume: options.resume ?? false, consumersResumed: options.consumersResumed ?? true, relays: options.relays ?? false }),
       };
+      this.relayOnly = false;
       this.setState('connecting');
       this.certificate ??= await generateDtlsCertificate();
       await this.acquireMicrophone(options.microphone);
@@ -265,7 +280,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
         keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec,
         iceServers: this.options.iceServers, iceTransportPolicy: this.options.iceTransportPolicy, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
-        createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume, extensions: target.extensions,
+        createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume, extensions: target.extensions, relayOnly: this.relayOnly,
       },
       this.sinkFor(epoch),
     );
@@ -306,7 +321,17 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       ended: (close, lastError) => {
         if (!live()) return;
         clearTimeout(this.renewTimer);
+        const ended = this.session;
         this.session = undefined;
+        // The connection ladder: media that never connected directly, with relays at hand, gets one more try over them.
+        if (lastError && MEDIA_NEVER_CONNECTED.has(lastError.identifier) && ended?.rung === 'direct' && ended.relayIceServers.length > 0 && ended.mediaNeverConnected) {
+          this.relayOnly = true;
+          this.options.log('info', 'voice.next-rung', { rung: 'relay', identifier: lastError.identifier, message: lastError.message });
+          this.emit('closed', { code: close.code, reason: close.reason, willReconnect: true, error: toEvent(lastError) });
+          this.emit('nextRung', { rung: 'relay', identifier: lastError.identifier });
+          void this.reconnect(epoch, undefined);
+          return;
+        }
         const willReconnect = reconnectsAfter(close.code, lastError);
         this.options.log('info', 'voice.stream-closed', { code: close.code, reason: close.reason, willReconnect, identifier: lastError?.identifier });
         if (!willReconnect) {

@@ -25,6 +25,7 @@ import { HrpcSocket, type SocketClose, type Variant, type WebSocketFactory } fro
 import { startKeepalive, type KeepalivePolicy } from './keepalive';
 import type { Log } from './log';
 import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
+import type { RelayServers } from '../../gen/harmonyvoice/ext/v1/relay';
 import { FEATURE } from './extensions';
 
 /** The protocol never tells a client its producer's server id, so the local Producer gets this one. */
@@ -57,6 +58,8 @@ export interface SessionOptions {
   resume?: boolean;
   /** Extension features to negotiate (web/src/extensions.ts); empty or absent: none. */
   extensions?: string[];
+  /** The connection ladder's last rung: ICE over the relays only (iceTransportPolicy 'relay'), when the server gave relay.v1 ones. */
+  relayOnly?: boolean;
 }
 
 /** Server errors after which a session cannot be resumed (the server ended it). */
@@ -130,6 +133,11 @@ export class VoiceSession {
   /** Requests made while a resume is in flight wait here, for the socket that will carry the session. */
   private outbox?: StreamMessageRequest[];
   private pendingResume?: { resolve: (ice?: { consumerIceParameters: string; producerIceParameters: string }) => void; reject: (error: VoiceClientError) => void };
+  // relay.v1
+  private relayServers?: RelayServers;
+  private relayRefresh?: ReturnType<typeof setTimeout>;
+  /** Whether both transports reached "connected" at least once (a failure before that is the rung failing). */
+  private mediaConnected = { send: false, recv: false };
   /** consumers.v1 was granted on the stream that created this session's media: its consumers arrive resumed. */
   private readonly consumersResumed: boolean;
 
@@ -144,6 +152,35 @@ export class VoiceSession {
     this.joinedPromise = new Promise((resolve, reject) => (this.joinSettled = { resolve, reject }));
     this.joinedPromise.catch(() => {});
     this.wire(socket);
+    this.takeRelays(socket.relays);
+  }
+
+  // ---- relay.v1 ----
+
+  /** The TURN relays the server gave this session (relay.v1), with their short-lived credentials. */
+  get relayIceServers(): RTCIceServer[] {
+    return (this.relayServers?.servers ?? []).map((s) => ({ urls: [...s.urls], username: s.username, credential: s.credential }));
+  }
+
+  /** Which rung this session's ICE was allowed: `relay` (relays only), or `direct` (UDP / TCP, relays as ICE's last resort). */
+  get rung(): 'direct' | 'relay' {
+    return this.options.relayOnly && this.relayServers ? 'relay' : 'direct';
+  }
+
+  /** Whether the media never connected (a transport that was due to connect never did). */
+  get mediaNeverConnected(): boolean {
+    return !this.mediaConnected.send || !this.mediaConnected.recv;
+  }
+
+  /** New RelayServers (after Welcome or a RefreshRelays): kept for ICE restarts, refreshed before they expire. */
+  private takeRelays(relays: RelayServers | undefined): void {
+    if (!relays) return;
+    this.relayServers = relays;
+    const iceServers = [...(this.options.iceServers ?? []), ...this.relayIceServers];
+    for (const t of [this.sendTransport, this.recvTransport]) if (t && !t.closed) void t.updateIceServers({ iceServers }).catch(() => undefined);
+    clearTimeout(this.relayRefresh);
+    // At least 10 s apart: a server that says "now" cannot make this client ask in a loop.
+    this.relayRefresh = setTimeout(() => this.socket.sendExt({ message: { $case: 'refreshRelays', value: {} } }), Math.max(10, relays.refreshInS) * 1000);
   }
 
   private wire(socket: HrpcSocket): void {
@@ -195,6 +232,8 @@ export class VoiceSession {
       this.pendingResume = undefined;
     }
     this.flushOutbox();
+    // relay.v1: the new stream got fresh relays with its own Welcome.
+    this.takeRelays(socket.relays);
     if (ice) {
       await this.sendTransport?.restartIce({ iceParameters: parseJson(ice.producerIceParameters, 'Resumed.ice.producer_ice_parameters') });
       await this.recvTransport?.restartIce({ iceParameters: parseJson(ice.consumerIceParameters, 'Resumed.ice.consumer_ice_parameters') });
@@ -328,6 +367,7 @@ export class VoiceSession {
       // resume.v1 (only ever sent to a stream that selected it)
       const ext = frame.message.message;
       if (ext?.$case === 'credential') this.credential = ext.value;
+      if (ext?.$case === 'relays') this.takeRelays(ext.value);
       if (ext?.$case === 'resumed') {
         this.credential = ext.value.credential;
         // Before the replays that follow it on this chain: they are ordinary membership messages again.
@@ -385,7 +425,11 @@ export class VoiceSession {
 
   private async onPrepared(prepared: StreamMessageResponse_PreparedForJoinChannel): Promise<void> {
     const device = this.device!;
-    const ice = { iceServers: this.options.iceServers ?? [], iceTransportPolicy: this.options.iceTransportPolicy ?? 'all' };
+    // relay.v1: the server's relays join the app's; ICE uses them as its last resort, or only them on the ladder's last rung.
+    const ice = {
+      iceServers: [...(this.options.iceServers ?? []), ...this.relayIceServers],
+      iceTransportPolicy: this.rung === 'relay' ? 'relay' as const : this.options.iceTransportPolicy ?? 'all',
+    };
     const recv = device.createRecvTransport({
       ...transportOptions(prepared.consumerTransportOptions, 'consumer_transport_options'),
       ...ice,
@@ -406,7 +450,15 @@ export class VoiceSession {
     for (const transport of [send, recv]) {
       transport.on('connectionstatechange', (state) => {
         this.options.log('debug', 'voice.transport-state', { direction: transport.direction, state });
-        if (state === 'failed') this.fail(new VoiceClientError(ClientErrorId.media, `the ${transport.direction} media transport failed (ICE/DTLS)`), true);
+        if (state === 'connected') this.mediaConnected[transport.direction] = true;
+        if (state !== 'failed') return;
+        if (!this.mediaConnected[transport.direction]) {
+          // It never connected: this rung does not get through this network (the ladder may try the next one).
+          const rung = this.rung === 'relay' ? 'the relay (TURN)' : `direct UDP / TCP${this.relayServers ? ' and the relay as a last resort' : ''}`;
+          this.fail(new VoiceClientError(ClientErrorId.mediaUnreachable, `the ${transport.direction} media transport never connected over ${rung} (ICE/DTLS failed)`), true);
+        } else {
+          this.fail(new VoiceClientError(ClientErrorId.media, `the ${transport.direction} media transport failed (ICE/DTLS)`), true);
+        }
       });
     }
 
@@ -555,6 +607,7 @@ export class VoiceSession {
 
   private teardown(): void {
     this.step = 'ended';
+    clearTimeout(this.relayRefresh);
     this.stopKeepalive();
     this.pendingProduce?.errback(new VoiceClientError(ClientErrorId.invalidState, 'the stream closed'));
     this.pendingProduce = undefined;

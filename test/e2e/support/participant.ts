@@ -345,7 +345,7 @@ export class Participant {
     await this.page.evaluate(() => {
       const w = window as unknown as DemoWindow;
       w.e2eEvents = [];
-      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting', 'resumed']) {
+      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting', 'resumed', 'nextRung']) {
         w.harmonyVoiceDemo.client.on(type, (payload) => {
           w.e2eEvents.push({
             type,
