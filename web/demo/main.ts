@@ -29,6 +29,7 @@ const client = new VoiceClient({
   ...(params.get('iceRestart') === '1' ? { restartIceOnResume: true } : {}),
   // bench:reach measures concealment with the loss defaults off.
   ...(params.get('fec') === '0' ? { opusFec: false } : {}),
+  ...(params.get('nack') ? { audioNack: params.get('nack') === '1' } : {}),
   // ?relayOnly=1: ICE over the relays (relay.v1) only, from the first try (tests of the relay rung itself).
   ...(params.get('relayOnly') === '1' ? { iceTransportPolicy: 'relay' as const } : {}),
 });

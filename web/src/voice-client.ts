@@ -68,6 +68,11 @@ export interface VoiceClientOptions {
    */
   opusFec?: boolean;
   /**
+   * NACK/retransmission for Opus (audio-nack.ts): the media node asks for lost packets again and resends what this
+   * browser missed. Default: chosen by measurement (bench:reach, README "Reachability").
+   */
+  audioNack?: boolean;
+  /**
    * TURN relays with short-lived credentials (the relay.v1 extension will deliver these; until it is wired an app
    * may pass what its own backend issued). Used as a last resort by ICE, not forced, unless `iceTransportPolicy` is
    * 'relay'. Never a static password.
@@ -123,6 +128,9 @@ export interface VoiceClientEvents {
   nextRung: { rung: 'relay'; identifier: string };
 }
 
+/** NACK for Opus by default or not: set from bench:reach's measurement (README "Reachability"). */
+export const DEFAULT_AUDIO_NACK = false;
+
 /** What a session's media never connecting looks like (the server's bound, or the browser's ICE/DTLS failing). */
 const MEDIA_NEVER_CONNECTED = new Set<string>(['voice.media-unreachable', ClientErrorId.mediaUnreachable]);
 
@@ -166,6 +174,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       audioConstraints: options.audioConstraints ?? { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       opusDtx: options.opusDtx ?? true,
       opusFec: options.opusFec ?? true,
+      audioNack: options.audioNack ?? DEFAULT_AUDIO_NACK,
       iceServers: options.iceServers ?? [],
       iceTransportPolicy: options.iceTransportPolicy ?? 'all',
       createWebSocket: options.createWebSocket,
@@ -263,6 +272,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     return (await this.session?.mediaPaths()) ?? {};
   }
 
+  /** The microphone producer's outbound-rtp counters (packets, NACKs received, retransmissions). */
+  async getSendStats(): Promise<{ packetsSent: number; nackCount: number; retransmittedPacketsSent: number } | undefined> {
+    return this.session?.sendStats();
+  }
+
   /** Per remote member: inbound-rtp counters of its consumer (packets, audio level, ...). */
   async getReceiveStats(): Promise<ReceiveStats[]> {
     return (await this.session?.receiveStats()) ?? [];
@@ -278,7 +292,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       {
         url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
         microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
-        keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec,
+        keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec, audioNack: this.options.audioNack,
         iceServers: this.options.iceServers, iceTransportPolicy: this.options.iceTransportPolicy, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
         createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume, extensions: target.extensions, relayOnly: this.relayOnly,
       },

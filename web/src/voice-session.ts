@@ -7,7 +7,8 @@
 // steps are asynchronous (device.load, consume) and a UserLeft must never overtake the consume of
 // the same user's UserJoined.
 import { mediaPathFromStats, type MediaPath } from './media-path';
-import { Device } from 'mediasoup-client';
+import type { Device } from 'mediasoup-client';
+import { createDevice } from './audio-nack';
 import type { Consumer, DtlsParameters, Producer, RtpParameters, Transport, TransportOptions as MsTransportOptions } from 'mediasoup-client/types';
 import type { ServerFrame } from '../../protocol/hrpc';
 import { normalizeId } from '../../protocol/hrpc';
@@ -47,6 +48,8 @@ export interface SessionOptions {
   opusDtx: boolean;
   /** Opus in-band FEC (VoiceClientOptions.opusFec). */
   opusFec?: boolean;
+  /** NACK/retransmission for Opus (VoiceClientOptions.audioNack). */
+  audioNack?: boolean;
   /** TURN relays (VoiceClientOptions.iceServers) and whether ICE may use only them. */
   iceServers?: RTCIceServer[];
   iceTransportPolicy?: RTCIceTransportPolicy;
@@ -307,6 +310,18 @@ export class VoiceSession {
     return { ...(send ? { send } : {}), ...(receive ? { receive } : {}) };
   }
 
+  /** The producer's outbound-rtp counters (packets sent, NACKs received, packets retransmitted). */
+  async sendStats(): Promise<{ packetsSent: number; nackCount: number; retransmittedPacketsSent: number } | undefined> {
+    if (!this.producer || this.producer.closed) return undefined;
+    let out: { packetsSent: number; nackCount: number; retransmittedPacketsSent: number } | undefined;
+    (await this.producer.getStats()).forEach((s: Record<string, unknown>) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'audio') {
+        out = { packetsSent: Number(s.packetsSent ?? 0), nackCount: Number(s.nackCount ?? 0), retransmittedPacketsSent: Number(s.retransmittedPacketsSent ?? 0) };
+      }
+    });
+    return out;
+  }
+
   async receiveStats(): Promise<ReceiveStats[]> {
     const out: ReceiveStats[] = [];
     for (const { userId, consumer } of this.participants.values()) {
@@ -411,7 +426,7 @@ export class VoiceSession {
   }
 
   private async onInitialized(rtpCapabilities: string): Promise<void> {
-    const device = await Device.factory();
+    const device = await createDevice(this.options.audioNack ?? false);
     try {
       await device.load({ routerRtpCapabilities: parseJson(rtpCapabilities, 'Initialized.rtp_capabilities') });
     } catch (err) {
