@@ -61,6 +61,8 @@ export interface MediaNodeOptions {
   imdsEndpoint?: string;
   /** Worker i's WebRtcServer also accepts ICE over TCP on iceTcpPort+i (MEDIA_ICE_TCP_PORT; e.g. 443). */
   iceTcpPort?: number;
+  /** A private UDP candidate for TURN relays in the same network (WorkerPool relayPeer; MEDIA_RELAY_PEER_IP / _PORT_BASE). */
+  relayPeer?: { ip: string; portBase: number };
   /** Worker i's WebRtcServer listens on base+i (UDP and TCP); 0 = ephemeral. */
   rtcPortBase?: number;
   workers?: number;
@@ -196,6 +198,7 @@ export async function startMediaNode(options: MediaNodeOptions = {}): Promise<Me
       announcedAddress,
       rtcPortBase: options.rtcPortBase ?? DEFAULTS.rtcPortBase,
       iceTcpPort: options.iceTcpPort,
+      relayPeer: options.relayPeer,
       logger: baseLogger,
     });
     cleanups.push(() => pool.close());

@@ -17,6 +17,12 @@ export interface WorkerPoolOptions {
    * that allow only TCP 443 let through (MEDIA_ICE_TCP_PORT=443: worker 0 on 443). Issue 19 / README "Reachability".
    */
   iceTcpPort?: number;
+  /**
+   * Worker i's WebRtcServer also listens on UDP `ip`:`portBase`+i, announced as is (a private address): the candidate
+   * the TURN relays in the same network reach the node on, so a relay can be restricted to private media-node
+   * addresses (never an open relay) while clients get the public one (MEDIA_RELAY_PEER_IP / _PORT_BASE; README "Reachability").
+   */
+  relayPeer?: { ip: string; portBase: number };
   logLevel?: types.WorkerLogLevel;
   logger: Logger;
 }
@@ -130,7 +136,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   private async spawn(index: number): Promise<{ worker: types.Worker; webRtcServer: types.WebRtcServer }> {
-    const { listenIp, announcedAddress, rtcPortBase, iceTcpPort } = this.options;
+    const { listenIp, announcedAddress, rtcPortBase, iceTcpPort, relayPeer } = this.options;
     const worker = await withWorkerEnvironment(() => mediasoup.createWorker({ logLevel: this.options.logLevel ?? 'warn' }));
     try {
       const port = rtcPortBase === 0 ? 0 : rtcPortBase + index;
@@ -142,6 +148,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
           // candidate and a browser on a network that allows only TCP 443 tries it before a blocked base port.
           ...(iceTcpPort === undefined ? [] : [{ protocol: 'tcp' as const, ...listen, port: iceTcpPort + index }]),
           { protocol: 'tcp', ...listen },
+          // After the public UDP one (mediasoup ranks by order within a protocol): clients try the public address first.
+          ...(relayPeer ? [{ protocol: 'udp' as const, ip: relayPeer.ip, port: relayPeer.portBase === 0 ? 0 : relayPeer.portBase + index }] : []),
         ],
       });
       return { worker, webRtcServer };

@@ -45,6 +45,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     imdsEndpoint: str('MEDIA_IMDS_ENDPOINT'),
     rtcPortBase: int('MEDIA_RTC_PORT_BASE'),
     iceTcpPort: int('MEDIA_ICE_TCP_PORT', { min: 1 }),
+    relayPeer: relayPeerFromEnv(env, int('MEDIA_RELAY_PEER_PORT_BASE')),
     workers: int('MEDIA_WORKERS', { min: 1 }),
     metricsHost: str('MEDIA_METRICS_HOST'),
     metricsPort: int('MEDIA_METRICS_PORT'),
@@ -63,6 +64,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     registryTable: str('MEDIA_NODES_TABLE'),
     logLevel: (str('MEDIA_LOG_LEVEL') as MediaNodeOptions['logLevel']) ?? undefined,
   };
+}
+
+/** MEDIA_RELAY_PEER_IP + MEDIA_RELAY_PEER_PORT_BASE → MediaNodeOptions.relayPeer (both or neither). */
+export function relayPeerFromEnv(env: NodeJS.ProcessEnv, portBase: number | undefined): MediaNodeOptions['relayPeer'] {
+  const ip = env.MEDIA_RELAY_PEER_IP || undefined;
+  if (ip === undefined && portBase === undefined) return undefined;
+  if (ip === undefined || portBase === undefined) throw new Error('config.bad-value: set both MEDIA_RELAY_PEER_IP and MEDIA_RELAY_PEER_PORT_BASE, or neither');
+  if (isIP(ip) !== 4) throw new Error(`config.bad-value: MEDIA_RELAY_PEER_IP must be an IPv4 address, got ${JSON.stringify(ip)}`);
+  return { ip, portBase };
 }
 
 /**

@@ -50,3 +50,33 @@ describe('ICE over TCP on an extra port', () => {
     assert.throws(() => configFromEnv({ MEDIA_ICE_TCP_PORT: 'https' }), /config\.bad-value: MEDIA_ICE_TCP_PORT/);
   });
 });
+
+describe('a private UDP candidate for the relays (MEDIA_RELAY_PEER_IP / MEDIA_RELAY_PEER_PORT_BASE)', () => {
+  let stop: () => Promise<void>;
+  let api: Awaited<ReturnType<typeof startTestNode>>['api'];
+
+  before(async () => {
+    ({ api, stop } = await startTestNode({ relayPeer: { ip: '127.0.0.2', portBase: 0 } }));
+  });
+  after(() => stop());
+
+  test('every transport also offers a UDP candidate on the relay-peer address, below the public UDP one', async () => {
+    await api.openRoom({ roomId: 'r-relay-peer' });
+    const created = await api.createTransports({ roomId: 'r-relay-peer', sessionId: 's1', userId: '1', rtpCapabilities: clientRtpCapabilities() });
+    for (const transport of [created.consumerTransport!, created.producerTransport!]) {
+      const candidates = transport.iceCandidates.map((c) => JSON.parse(c) as { protocol: string; address: string; priority: number });
+      const peer = candidates.filter((c) => c.address === '127.0.0.2');
+      assert.equal(peer.length, 1, JSON.stringify(candidates));
+      assert.equal(peer[0]!.protocol, 'udp');
+      const publicUdp = candidates.filter((c) => c.protocol === 'udp' && c !== peer[0]);
+      assert.ok(publicUdp.length === 1 && publicUdp[0]!.priority > peer[0]!.priority, `clients try the public UDP candidate first: ${JSON.stringify(candidates)}`);
+    }
+  });
+
+  test('both variables or neither; an IPv4 address', () => {
+    assert.deepEqual(configFromEnv({ MEDIA_RELAY_PEER_IP: '10.0.1.5', MEDIA_RELAY_PEER_PORT_BASE: '41000' }).relayPeer, { ip: '10.0.1.5', portBase: 41000 });
+    assert.equal(configFromEnv({}).relayPeer, undefined);
+    assert.throws(() => configFromEnv({ MEDIA_RELAY_PEER_IP: '10.0.1.5' }), /config\.bad-value/);
+    assert.throws(() => configFromEnv({ MEDIA_RELAY_PEER_IP: 'media', MEDIA_RELAY_PEER_PORT_BASE: '41000' }), /config\.bad-value: MEDIA_RELAY_PEER_IP/);
+  });
+});
