@@ -23,7 +23,7 @@ const GUILD = '9223372036854775813';
 const LAB_USER = '9007199254740993';
 const ROOT_USER = '9007199254740995';
 const WINDOW_MS = Number(process.env.REACH_WINDOW_MS ?? 8_000);
-const LOSSES = [0, 5, 10, 20];
+const LOSSES = (process.env.REACH_LOSSES ?? '0,5,10,20').split(',').map(Number);
 const REPEATS = Number(process.env.REACH_REPEATS ?? 3);
 interface Variant { name: string; fec: boolean; nack: boolean }
 const VARIANTS: Variant[] = [
@@ -33,7 +33,7 @@ const VARIANTS: Variant[] = [
 const DEFAULTS: Variant = VARIANTS.find((v) => v.fec && v.nack === DEFAULT_AUDIO_NACK)!;
 const OFF: Variant = VARIANTS.find((v) => !v.fec && !v.nack)!;
 
-type Stats = { userId: bigint; packetsReceived: number; concealedSamples: number; totalSamplesReceived: number };
+type Stats = { userId: bigint; packetsReceived: number; concealedSamples: number; totalSamplesReceived: number; nackCount: number };
 type SendStats = { packetsSent: number; nackCount: number; retransmittedPacketsSent: number };
 type Demo = { harmonyVoiceDemo: { client: { getReceiveStats(): Promise<Stats[]>; getSendStats(): Promise<SendStats | undefined>; getMediaPaths(): Promise<{ send?: { rung: string } }> } } };
 
@@ -41,14 +41,14 @@ async function sendStats(p: Participant): Promise<SendStats> {
   return (await p.page.evaluate(() => (window as unknown as Demo).harmonyVoiceDemo.client.getSendStats())) ?? { packetsSent: 0, nackCount: 0, retransmittedPacketsSent: 0 };
 }
 
-async function samples(p: Participant, from: string): Promise<{ concealed: number; total: number }> {
+async function samples(p: Participant, from: string): Promise<{ concealed: number; total: number; nacks: number }> {
   return p.page.evaluate(async (from) => {
     const s = (await (window as unknown as Demo).harmonyVoiceDemo.client.getReceiveStats()).find((x) => x.userId.toString() === from);
-    return { concealed: s?.concealedSamples ?? 0, total: s?.totalSamplesReceived ?? 0 };
+    return { concealed: s?.concealedSamples ?? 0, total: s?.totalSamplesReceived ?? 0, nacks: s?.nackCount ?? 0 };
   }, from);
 }
 
-interface Run { heard: boolean; firstAudioMs?: number; rung?: string; concealed?: number; total?: number; nacks?: number; retransmitted?: number; error?: string }
+interface Run { heard: boolean; firstAudioMs?: number; rung?: string; concealed?: number; total?: number; nacks?: number; retransmitted?: number; listenerNacks?: number; error?: string }
 
 async function main(): Promise<void> {
   const why = labUnavailable();
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
         await inRoot.clickJoin();
         await inRoot.waitJoined();
         const first = inLab.firstPacketTimes([ROOT_USER], 30_000);
+        first.catch(() => {}); // awaited below; a join that fails first must not leave it unhandled
         const clickedAt = await inLab.page.evaluate(() => performance.now());
         await inLab.clickJoin();
         await inLab.waitJoined(30_000);
@@ -98,9 +99,11 @@ async function main(): Promise<void> {
           heard: true, firstAudioMs: Math.round(heardAt - clickedAt), rung,
           concealed: up1.concealed - up0.concealed + down1.concealed - down0.concealed, total: up1.total - up0.total + down1.total - down0.total,
           nacks: sent1.nackCount - sent0.nackCount, retransmitted: sent1.retransmittedPacketsSent - sent0.retransmittedPacketsSent,
+          listenerNacks: up1.nacks - up0.nacks + down1.nacks - down0.nacks,
         };
       } catch (err) {
-        return { heard: false, error: (err as Error).message.split('\n')[0] };
+        const tails = process.env.REACH_DEBUG ? `\n${people.map((p) => p.tail(20)).join('\n')}` : '';
+        return { heard: false, error: (err as Error).message.split('\n')[0] + tails };
       } finally {
         await Promise.all(people.map((p) => p.close()));
         await labBrowser?.close().catch(() => {});
@@ -125,6 +128,7 @@ async function main(): Promise<void> {
       let total = 0;
       let nacks = 0;
       let retransmitted = 0;
+      let listenerNacks = 0;
       const errors: string[] = [];
       for (let i = 0; i < repeats; i++) {
         const r = await run(loss === 0 ? 'nat' : 'loss10', { lossPercent: loss, variant, measure: true });
@@ -133,8 +137,9 @@ async function main(): Promise<void> {
         total += r.total;
         nacks += r.nacks ?? 0;
         retransmitted += r.retransmitted ?? 0;
+        listenerNacks += r.listenerNacks ?? 0;
       }
-      return { percent: total > 0 ? (100 * concealed) / total : undefined, nacks, retransmitted, errors };
+      return { percent: total > 0 ? (100 * concealed) / total : undefined, nacks, retransmitted, listenerNacks, errors };
     };
     const pct = (v?: number) => (v === undefined ? '?' : v.toFixed(1));
     const concealed = new Map<number, { on?: number; off?: number }>();
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
         const m = await measure(loss, variant, repeats);
         if (variant === DEFAULTS) concealed.set(loss, { ...concealed.get(loss), on: m.percent });
         if (variant === OFF) concealed.set(loss, { ...concealed.get(loss), off: m.percent });
-        cells.push(`${variant.name} ${pct(m.percent)} %${variant.nack ? ` (sender got ${m.nacks} NACKs, resent ${m.retransmitted})` : ''}${m.errors.length ? ` [${m.errors.length} failed: ${m.errors[0]}]` : ''}`);
+        cells.push(`${variant.name} ${pct(m.percent)} %${variant.nack ? ` (listeners sent ${m.listenerNacks} NACKs; lab sender got ${m.nacks}, resent ${m.retransmitted})` : ''}${m.errors.length ? ` [${m.errors.length} failed: ${m.errors[0]}]` : ''}`);
       }
       console.log(`${String(loss).padStart(2)} % loss (×${repeats}): ${cells.join(' · ')}`);
     }

@@ -3,6 +3,7 @@
 //   <prefix>-Data        DynamoDB tables (data/tables.ts) and the media node gRPC secret
 //   <prefix>-Signalling  WebSocket API, the Lambda handlers, the reaper schedule
 //   <prefix>-MediaFleet  media node Auto Scaling group
+//   <prefix>-Relays      TURN relays behind an NLB (TLS on 443), with `-c relays=true` (infra/relay-stack.ts)
 //   <prefix>-FrontDoorWaf (us-east-1) and <prefix>-FrontDoor: CloudFront + WAF per-IP limits in front of the API
 //                        (infra/signalling/front-door.ts; on by default, `-c frontDoor=false` leaves them out)
 // cdk-nag's AwsSolutions pack validates every stack at synth; findings fail the synth.
@@ -12,6 +13,7 @@ import { configFromContext, type InfraConfig } from './config';
 import { DataStack } from './data-stack';
 import { MediaFleetStack } from './media-fleet-stack';
 import { NetworkStack } from './network-stack';
+import { RelayStack } from './relay-stack';
 import { SignallingStack } from './signalling-stack';
 import { apiGatewayLogsRole } from './signalling/account-logs-role';
 import { FrontDoorStack, FrontDoorWafStack } from './signalling/front-door';
@@ -22,6 +24,8 @@ export interface VoiceStacks {
   readonly data: DataStack;
   readonly signalling: SignallingStack;
   readonly mediaFleet: MediaFleetStack;
+  /** With `-c relays=true`. */
+  readonly relays?: RelayStack;
   /** Absent with `-c frontDoor=false`. */
   readonly frontDoor?: { readonly waf: FrontDoorWafStack; readonly distribution: FrontDoorStack };
 }
@@ -46,6 +50,7 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
     stateTable: data.stateTable,
     nodesTable: data.nodesTable,
     mediaNodeSecret: data.mediaNodeSecret,
+    relaySecret: data.relaySecret,
     apiGatewayLogsRole: logsRole,
   });
   const mediaFleet = new MediaFleetStack(app, name('MediaFleet'), {
@@ -57,6 +62,14 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
     mediaNodeSecret: data.mediaNodeSecret,
     mediaSpanSecret: data.mediaSpanSecret,
   });
+
+  const relays = config.relays ? new RelayStack(app, name('Relays'), {
+    ...common,
+    description: 'Harmony voice: TURN relays (coturn) behind an NLB, TLS on 443',
+    vpc: network.vpc,
+    relaySecurityGroup: network.relaySecurityGroup!,
+    relaySecret: data.relaySecret!,
+  }) : undefined;
 
   let frontDoor: VoiceStacks['frontDoor'];
   if (config.frontDoor) {
@@ -75,5 +88,5 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
   }
 
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { config, network, data, signalling, mediaFleet, frontDoor };
+  return { config, network, data, signalling, mediaFleet, relays, frontDoor };
 }

@@ -134,6 +134,27 @@ export interface InfraConfig {
    * deploys, `-c stateTableIndexes=Due` then without it (README "Upgrading"; infra/conformance/index-upgrade.ts).
    */
   readonly stateTableIndexes: readonly string[];
+
+  // Relays (TURN; infra/relay-stack.ts, README "Reachability")
+  /**
+   * Run TURN relays (coturn) behind a Network Load Balancer: TURN over TLS on 443 (the NLB terminates TLS with
+   * relayCertificateArn) and TURN over UDP on 3478; `$default` grants relay.v1 with them. Off by default: it needs a
+   * domain and a certificate.
+   */
+  readonly relays: boolean;
+  /** The relays' DNS name (in the `turns:` URL clients get; point it at the RelayLoadBalancerDns output). */
+  readonly relayDomain: string;
+  /** ACM certificate (in the deployment's region) for relayDomain: the NLB's TLS listener on 443. */
+  readonly relayCertificateArn: string;
+  readonly relayInstanceType: string;
+  readonly relayMinNodes: number;
+  readonly relayMaxNodes: number;
+  /**
+   * Media node worker i also listens on UDP <private IPv4>:relayPeerPortBase+i (MEDIA_RELAY_PEER_*): the only
+   * addresses the relays may relay to (coturn's peers are the VPC's range, the relays' security group sends only
+   * to these ports of the media nodes' group).
+   */
+  readonly relayPeerPortBase: number;
 }
 
 export const DEFAULTS: InfraConfig = {
@@ -180,6 +201,13 @@ export const DEFAULTS: InfraConfig = {
   sessionManager: false,
   mediaNodeAmi: '',
   stateTableIndexes: STATE_TABLE.indexes?.map((i) => i.indexName) ?? [],
+  relays: false,
+  relayDomain: '',
+  relayCertificateArn: '',
+  relayInstanceType: 'c7i.large',
+  relayMinNodes: 1,
+  relayMaxNodes: 4,
+  relayPeerPortBase: 41000,
 };
 
 /** The retention periods CloudWatch Logs accepts. */
@@ -281,6 +309,13 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     sessionManager: bool('sessionManager', d.sessionManager),
     mediaNodeAmi: str('mediaNodeAmi', d.mediaNodeAmi),
     stateTableIndexes: str('stateTableIndexes', '').split(',').map((n) => n.trim()).filter(Boolean),
+    relays: bool('relays', d.relays),
+    relayDomain: str('relayDomain', d.relayDomain),
+    relayCertificateArn: str('relayCertificateArn', d.relayCertificateArn),
+    relayInstanceType: str('relayInstanceType', d.relayInstanceType),
+    relayMinNodes: int('relayMinNodes', d.relayMinNodes, 1, 100),
+    relayMaxNodes: int('relayMaxNodes', d.relayMaxNodes, 1, 100),
+    relayPeerPortBase: int('relayPeerPortBase', d.relayPeerPortBase, 1024, 65535),
   };
   if (config.stateTableIndexes.length === 0) (config as { stateTableIndexes: readonly string[] }).stateTableIndexes = d.stateTableIndexes;
   for (const name of config.stateTableIndexes) {
@@ -342,6 +377,22 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   if (config.mediaNodeAmi && !/^ami-[0-9a-f]{8,17}$/.test(config.mediaNodeAmi)) {
     throw new ConfigError('mediaNodeAmi', `expected an AMI id like ami-0123456789abcdef0, got ${JSON.stringify(config.mediaNodeAmi)}`);
   }
+  if (config.relays) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(config.relayDomain)) {
+      throw new ConfigError('relayDomain', `relays need the DNS name clients reach them by (-c relayDomain=relay.example.com), got ${JSON.stringify(config.relayDomain)}`);
+    }
+    if (!/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/.test(config.relayCertificateArn)) {
+      throw new ConfigError('relayCertificateArn', `relays need an ACM certificate for relayDomain (TLS on 443), got ${JSON.stringify(config.relayCertificateArn)}`);
+    }
+    if (config.relayMaxNodes < config.relayMinNodes) throw new ConfigError('relayMaxNodes', `relayMaxNodes (${config.relayMaxNodes}) is below relayMinNodes (${config.relayMinNodes})`);
+    const peerLast = config.relayPeerPortBase + config.mediaWorkers - 1;
+    const overlaps = (a: number, b: number, c: number, d2: number) => a <= d2 && c <= b;
+    if (overlaps(config.relayPeerPortBase, peerLast, config.rtcPortBase, rtcLast) || overlaps(config.relayPeerPortBase, peerLast, pipe.min, pipe.max)
+      || [config.grpcPort, config.metricsPort].some((p) => p >= config.relayPeerPortBase && p <= peerLast) || peerLast > 65535) {
+      throw new ConfigError('relayPeerPortBase', `relay peer ports ${config.relayPeerPortBase}..${peerLast} collide with another port of the media nodes`);
+    }
+    if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.relayInstanceType)) throw new ConfigError('relayInstanceType', `"${config.relayInstanceType}" is not an EC2 instance type`);
+  }
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.instanceType)) {
     throw new ConfigError('instanceType', `"${config.instanceType}" is not an EC2 instance type like c7i.large`);
   }
@@ -359,6 +410,14 @@ export function jwksPort(config: Pick<InfraConfig, 'tokenJwksUrl'>): number | un
 export function rtcPortRange(config: Pick<InfraConfig, 'rtcPortBase' | 'mediaWorkers'>): { first: number; last: number } {
   return { first: config.rtcPortBase, last: config.rtcPortBase + config.mediaWorkers - 1 };
 }
+
+/** The TURN URLs clients get with relay.v1 (VOICE_RELAY_URLS): TLS on 443 through the NLB, and UDP 3478. */
+export function relayUrls(config: Pick<InfraConfig, 'relayDomain'>): string[] {
+  return [`turns:${config.relayDomain}:443?transport=tcp`, `turn:${config.relayDomain}:${RELAY_TURN_PORT}?transport=udp`];
+}
+
+/** coturn's plain TURN port on the relays (UDP from clients through the NLB; TCP behind the NLB's TLS listener). */
+export const RELAY_TURN_PORT = 3478;
 
 /** The UDP ports of the node-to-node pipes (MEDIA_PIPE_PORTS on the nodes, the security group's node-to-node rule). */
 export function pipePortRange(config: Pick<InfraConfig, 'pipePortMin' | 'pipePortMax'>): PortRange {

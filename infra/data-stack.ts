@@ -24,6 +24,8 @@ export class DataStack extends Stack {
   readonly mediaNodeSecret: secretsmanager.Secret;
   /** The node↔node span API's own secret: only media nodes read it (README "Media node secrets"). */
   readonly mediaSpanSecret: secretsmanager.Secret;
+  /** The TURN REST API secret shared by `$default` (issuing relay.v1 credentials) and the relays (config relays). */
+  readonly relaySecret?: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -45,6 +47,17 @@ export class DataStack extends Stack {
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    if (props.config.relays) {
+      this.relaySecret = new secretsmanager.Secret(this, 'RelaySecret', {
+        description: 'TURN REST API shared secret: $default issues short-lived relay credentials with it, coturn checks them',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      Validations.of(this.relaySecret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'Rotated by hand (README "Reachability"): new value, then an instance refresh of the relays; $default re-reads it every 5 minutes.',
+      });
+    }
     for (const secret of [this.mediaNodeSecret, this.mediaSpanSecret]) {
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',

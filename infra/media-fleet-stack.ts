@@ -151,6 +151,7 @@ export class MediaFleetStack extends Stack {
           grpcPort: config.grpcPort,
           rtcPortBase: config.rtcPortBase,
           iceTcpPort: config.iceTcpPort,
+          ...(config.relays ? { relayPeerPortBase: config.relayPeerPortBase } : {}),
           workers: config.mediaWorkers,
           capacity: config.mediaWorkers * CONSUMERS_PER_WORKER,
           metricsPort: config.metricsPort,

@@ -19,7 +19,7 @@ import { Stack, type StackProps, RemovalPolicy, Validations } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { jwksPort, pipePortRange, rtcPortRange, type InfraConfig } from './config';
+import { jwksPort, pipePortRange, RELAY_TURN_PORT, rtcPortRange, type InfraConfig } from './config';
 
 export interface NetworkStackProps extends StackProps {
   readonly config: InfraConfig;
@@ -31,6 +31,8 @@ export class NetworkStack extends Stack {
   readonly functionsSecurityGroup: ec2.SecurityGroup;
   /** Attached to every media node. */
   readonly mediaSecurityGroup: ec2.SecurityGroup;
+  /** The TURN relays (config relays): TURN from anywhere through the NLB, relayed UDP only to the media nodes' relay-peer ports. */
+  readonly relaySecurityGroup?: ec2.SecurityGroup;
 
   constructor(scope: Construct, id: string, props: NetworkStackProps) {
     super(scope, id, props);
@@ -125,5 +127,26 @@ export class NetworkStack extends Stack {
       ec2.Port.tcp(config.grpcPort),
       'Media node gRPC API, from other media nodes (the home node of a spanning channel)',
     );
+
+    if (config.relays) {
+      // Never an open relay: whatever coturn is asked, this group lets relayed media out only to the media nodes'
+      // relay-peer ports (and HTTPS for packages, Secrets Manager and logs at boot).
+      const relays = (this.relaySecurityGroup = new ec2.SecurityGroup(this, 'RelaySecurityGroup', {
+        vpc: this.vpc,
+        description: 'TURN relays: TURN from clients (through the NLB, client addresses kept), relayed UDP to media nodes only',
+        allowAllOutbound: false,
+      }));
+      relays.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(RELAY_TURN_PORT), 'TURN over TCP (behind the NLB TLS listener on 443)');
+      relays.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.udp(RELAY_TURN_PORT), 'TURN over UDP (through the NLB)');
+      Validations.of(relays).acknowledge({
+        id: 'AwsSolutions-EC23',
+        reason: 'TURN clients anywhere reach the relays through the NLB, which keeps their addresses; only the TURN port is open.',
+      });
+      relays.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS: packages at boot, Secrets Manager, CloudWatch Logs');
+      const peerLast = config.relayPeerPortBase + config.mediaWorkers - 1;
+      const peerPorts = peerLast === config.relayPeerPortBase ? ec2.Port.udp(peerLast) : ec2.Port.udpRange(config.relayPeerPortBase, peerLast);
+      relays.addEgressRule(this.mediaSecurityGroup, peerPorts, 'Relayed media to the media nodes\' relay-peer ports only');
+      this.mediaSecurityGroup.addIngressRule(relays, peerPorts, 'Relayed media from the TURN relays (relay-peer ports, private addresses)');
+    }
   }
 }

@@ -28,7 +28,7 @@ import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEE
 import { shardGroup } from '../functions/voice/Sweep';
 import { userLimitsEnvironment } from '../functions/handlers/user-limits-env';
 import { KEEPALIVE_FRAME } from '../protocol/hrpc';
-import type { InfraConfig } from './config';
+import { relayUrls, type InfraConfig } from './config';
 import { repoPath } from './paths';
 import { HandlerFunction } from './signalling/handler-function';
 import { SignallingAlarms } from './signalling/alarms';
@@ -45,6 +45,8 @@ export interface SignallingStackProps extends StackProps {
   readonly stateTable: dynamodb.ITable;
   readonly nodesTable: dynamodb.ITable;
   readonly mediaNodeSecret: secretsmanager.ISecret;
+  /** relay.v1 (config relays): the TURN REST API secret `$default` issues relay credentials with. */
+  readonly relaySecret?: secretsmanager.ISecret;
   /** API Gateway's account-wide logging role, made in an earlier stack (signalling/account-logs-role.ts); with config apiGatewayAccountLogsRole. */
   readonly apiGatewayLogsRole?: iam.IRole;
 }
@@ -157,6 +159,8 @@ export class SignallingStack extends Stack {
       ...environment,
       ...(name === 'connect' ? { VOICE_TEXT_FRAMES_ONLY: '1' } : {}),
       ...(HANDLERS[name].mediaNodes ? { MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn } : {}),
+      // relay.v1: only $default takes the Hello / RefreshRelays frames (functions/handlers/relay-env.ts).
+      ...(name === 'default' && props.relaySecret ? { VOICE_RELAY_URLS: relayUrls(config).join(','), VOICE_RELAY_SECRET_ARN: props.relaySecret.secretArn } : {}),
     });
     const make = (name: HandlerName) =>
       new HandlerFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Handler`, {
@@ -297,6 +301,9 @@ export class SignallingStack extends Stack {
       }
       if (spec.mediaNodes) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
+      }
+      if (name === 'default' && props.relaySecret) {
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.relaySecret.secretArn] }));
       }
       if (name === 'reaper') {
         // The sweep reads only what is due (DUE index) and the sessions of dead nodes (BY_NODE index).

@@ -33,6 +33,8 @@ export interface MediaHostSettings {
   readonly rtcPortBase: number;
   /** MEDIA_ICE_TCP_PORT (0 = off). */
   readonly iceTcpPort?: number;
+  /** MEDIA_RELAY_PEER_PORT_BASE with TURN relays (install.sh adds MEDIA_RELAY_PEER_IP = the private IPv4). */
+  readonly relayPeerPortBase?: number;
   readonly workers: number;
   readonly capacity: number;
   readonly metricsPort: number;
@@ -76,6 +78,7 @@ export function nodeEnvironment(s: MediaHostSettings): Record<string, string> {
     MEDIA_USE_EC2_METADATA: '1',
     MEDIA_RTC_PORT_BASE: String(s.rtcPortBase),
     ...(s.iceTcpPort ? { MEDIA_ICE_TCP_PORT: String(s.iceTcpPort) } : {}),
+    ...(s.relayPeerPortBase ? { MEDIA_RELAY_PEER_PORT_BASE: String(s.relayPeerPortBase) } : {}),
     MEDIA_WORKERS: String(s.workers),
     MEDIA_CAPACITY: String(s.capacity),
     // Scraped locally by the load publisher only; the security group does not open it either.

@@ -11,7 +11,10 @@ export interface DocumentedCall {
 const secret = 'secret:MediaNodeSecret';
 const MEDIA_SECRET = 'functions/handlers/grpc-runtime.ts: on AWS the media node secret is read from Secrets Manager at cold start (MEDIA_NODE_SECRET_ARN); the local stack passes MEDIA_NODE_SECRET';
 
+const RELAY_SECRET = 'functions/handlers/relay-env.ts: with -c relays=true, $default reads the TURN REST API secret (VOICE_RELAY_SECRET_ARN) at cold start to issue relay.v1 credentials; the local stack passes VOICE_RELAY_SECRET';
+
 export const DOCUMENTED_CALLS: readonly DocumentedCall[] = [
+  { fn: 'default', action: 'secretsmanager:GetSecretValue', resource: 'secret:RelaySecret', where: RELAY_SECRET },
   { fn: 'default', action: 'secretsmanager:GetSecretValue', resource: secret, where: MEDIA_SECRET },
   { fn: 'disconnect', action: 'secretsmanager:GetSecretValue', resource: secret, where: MEDIA_SECRET },
   { fn: 'reaper', action: 'secretsmanager:GetSecretValue', resource: secret, where: MEDIA_SECRET },

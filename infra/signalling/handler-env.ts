@@ -23,6 +23,11 @@ export const OPTIONAL_HANDLER_ENV: Record<string, string> = {
   TOKEN_JWKS_MAX_STALE_MS: 'token-config default (1 h)',
   TOKEN_AUDIENCE_WAIVED: 'unset: an audience is required on Lambda (config tokenAudience; -c tokenAudienceWaived=true sets it)',
   CONNECTIONS_ENDPOINT: 'derived from the WebSocket event (the stack sets it for the reaper, whose event has none)',
+  // relay.v1 (functions/handlers/relay-env.ts): read by the runtime of the handlers that call media nodes; set on $default only with -c relays=true.
+  VOICE_RELAY_URLS: 'unset: no relays, relay.v1 is not granted (the stack sets it on $default with -c relays=true)',
+  VOICE_RELAY_SECRET_ARN: 'unset without relays (the stack sets it on $default with -c relays=true)',
+  VOICE_RELAY_SECRET: 'the local stack\'s choice (a plain secret); AWS uses VOICE_RELAY_SECRET_ARN',
+  VOICE_RELAY_TTL_SECONDS: 'DEFAULT_RELAY_TTL_S (600)',
 };
 
 /** One of each group is set (the stack sets one; the others are other deployments' or the local stack's choice). */

@@ -92,6 +92,15 @@ describe('cdk-nag AwsSolutions', () => {
     assert.ok(!acks.some((a) => a.id === 'AwsSolutions-L1' || a.id.endsWith('W2531')), 'no runtime exceptions on the latest runtime');
   });
 
+  it('passes with TURN relays (NLB, relay fleet, relay secret), their exceptions reasoned', () => {
+    const { s, acks } = checkApp({
+      relays: true, relayDomain: 'relay.voice.example.com', relayCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+    });
+    assert.ok(s.relays, 'the Relays stack is there');
+    const onRelays = acks.filter((a) => a.path.startsWith(s.relays!.node.path) || /Relay/.test(a.path)).map((a) => a.id.replace(/\[.*$/, ''));
+    assert.deepEqual([...new Set(onRelays)].sort(), ['AwsSolutions-AS3', 'AwsSolutions-EC23', 'AwsSolutions-ELB2', 'AwsSolutions-SMG4']);
+  });
+
   it('passes without the front door, environment-agnostic (no region)', () => {
     const { s } = checkApp({ frontDoor: false, region: '' });
     assert.equal(s.frontDoor, undefined);

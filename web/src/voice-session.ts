@@ -97,6 +97,8 @@ export interface ReceiveStats {
   /** Samples the receiver played out / made up because their packets were late or lost (loss concealment). */
   totalSamplesReceived: number;
   concealedSamples: number;
+  /** NACKs this receiver sent for the stream (retransmission asked for; 0 where NACK is not negotiated). */
+  nackCount: number;
   /** When the last packet arrived and when the stats were taken (ms, same clock): how stale the counter is. */
   lastPacketReceivedTimestamp?: number;
   timestamp?: number;
@@ -333,7 +335,7 @@ export class VoiceSession {
           userId, consumerId: consumer.id,
           packetsReceived: Number(s.packetsReceived ?? 0), bytesReceived: Number(s.bytesReceived ?? 0),
           audioLevel: Number(s.audioLevel ?? 0), totalAudioEnergy: Number(s.totalAudioEnergy ?? 0), jitter: Number(s.jitter ?? 0),
-          totalSamplesReceived: Number(s.totalSamplesReceived ?? 0), concealedSamples: Number(s.concealedSamples ?? 0),
+          totalSamplesReceived: Number(s.totalSamplesReceived ?? 0), concealedSamples: Number(s.concealedSamples ?? 0), nackCount: Number(s.nackCount ?? 0),
           ...(s.lastPacketReceivedTimestamp !== undefined ? { lastPacketReceivedTimestamp: Number(s.lastPacketReceivedTimestamp) } : {}),
           ...(s.timestamp !== undefined ? { timestamp: Number(s.timestamp) } : {}),
         });

@@ -52,6 +52,8 @@ MEDIA_PIPE_ANNOUNCED_ADDRESS=$private_ip
 MEDIASOUP_WORKER_BIN=$APP/worker/mediasoup-worker
 NODE_BIN=$NODE_BIN
 ENV
+# TURN relays (config relays): the private candidate they relay to (MEDIA_RELAY_PEER_*).
+if [ -n "${MEDIA_RELAY_PEER_PORT_BASE:-}" ]; then echo "MEDIA_RELAY_PEER_IP=$private_ip" >> "$CONF/node.env"; fi
 chmod 0644 "$CONF"/*.env
 id harmony-media >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin harmony-media
 mkdir -p "$STATE"
