@@ -8,6 +8,7 @@
 //     in-band FEC off, NACK off), in the same run; at 10 % each combination of FEC and NACK, REACH_REPEATS times
 //     (default 3), with the lab sender's NACKs received and packets retransmitted (is NACK live at all?).
 //   REACH_ONLY=loss skips the profiles.
+// Also the relays' cost per relayed user-hour on AWS (infra/relay/cost.ts: a model, its assumptions printed).
 // Last line: reach: <k>/7 profiles heard, tcp443-only first audio <x> ms via <rung>, 10% loss concealed <y>% (defaults) vs <z>% (off)
 import type { Browser } from 'playwright-core';
 import { createLogger } from '../lib/log';
@@ -15,6 +16,7 @@ import { DevIssuer } from '../local/dev-issuer';
 import { startLocalStack, type LocalStack } from '../local/stack';
 import { buildWeb } from '../web/build';
 import { DEFAULT_AUDIO_NACK } from '../web/src/voice-client';
+import { relayCostPerUserHour, RELAY_COST_DEFAULTS } from '../infra/relay/cost';
 import { createLab, labUnavailable, PROFILES, type Lab, type Profile } from '../test/support/netlab';
 import { CHROMIUM_PATH, launchChromium } from '../test/e2e/support/chromium';
 import { Participant } from '../test/e2e/support/participant';
@@ -156,6 +158,10 @@ async function main(): Promise<void> {
       console.log(`${String(loss).padStart(2)} % loss (×${repeats}): ${cells.join(' · ')}`);
     }
 
+    // The relays on AWS (infra/relay-stack.ts): a model with its assumptions (infra/relay/cost.ts), not a measurement.
+    const cost = relayCostPerUserHour();
+    const parts = Object.entries(cost.parts).map(([k, v]) => `${k} $${v.toFixed(5)}`).join(' + ');
+    console.log(`\nrelay cost per relayed user-hour (AWS model, ${RELAY_COST_DEFAULTS.usersPerInstance} users per instance assumed): $${cost.perUserHour.toFixed(4)} = ${parts}`);
     const heard = [...byProfile.values()].filter((r) => r.heard).length;
     const tcp443 = byProfile.get('tcp443-only');
     const ten = concealed.get(10) ?? {};

@@ -62,6 +62,23 @@ describe('Hello → Welcome (README example exchange)', () => {
     assert.deepEqual(back.message.message.value.features, ['consumers.v1']);
   });
 
+  test('relay.v1 (README "Reachability" example exchange): Hello, Welcome, RelayServers, RefreshRelays', () => {
+    assert.equal(hex(encodeExtRequest({ message: { $case: 'hello', value: { features: [FEATURE.relay] } } })), '02 12 0a 0a 08 72 65 6c 61 79 2e 76 31');
+    assert.equal(hex(encodeExtFrame({ message: { $case: 'welcome', value: { features: [FEATURE.relay] } } })), '02 22 0a 0a 08 72 65 6c 61 79 2e 76 31');
+    const relays = encodeExtFrame({ message: { $case: 'relays', value: {
+      servers: [{ urls: ['turns:r.example:443?transport=tcp'], username: '1800000600:7', credential: 'AAAA' }], expiresInS: 600, refreshInS: 480,
+    } } });
+    assert.equal(hex(relays), '02 2a 3f 0a 37 0a 21 74 75 72 6e 73 3a 72 2e 65 78 61 6d 70 6c 65 3a 34 34 33 3f 74 72 61 6e 73 70 6f 72 74 3d 74 63 70 12 0c 31 38 30 30 30 30 30 36 30 30 3a 37 1a 04 41 41 41 41 10 d8 04 18 e0 03');
+    const back = decodeServerFrame(relays);
+    assert.ok(back.kind === 'ext' && back.message.message?.$case === 'relays');
+    assert.equal(back.message.message.value.servers[0]!.username, '1800000600:7');
+    const refresh = encodeExtRequest({ message: { $case: 'refreshRelays', value: {} } });
+    assert.equal(hex(refresh), '02 1a 00');
+    const decoded = decodeClientFrame(refresh, true);
+    assert.ok(decoded.kind === 'ext' && decoded.message.message?.$case === 'refreshRelays');
+    assert.throws(() => decodeClientFrame(refresh, false), isBadRequest, 'on a stock stream: the bad streaming request it always was');
+  });
+
   test('on a stock stream a Hello is the bad streaming request any 0x02 frame always was', () => {
     const hello = encodeExtRequest({ message: { $case: 'hello', value: { features: ['consumers.v1'] } } });
     assert.throws(() => decodeClientFrame(hello, false), isBadRequest);
