@@ -3,8 +3,7 @@
 // credential base64(HMAC-SHA1(secret, username)). Nothing is stored: the relay recomputes the HMAC, refuses a
 // forged one and one whose expiry has passed. Never a static password in a client.
 //
-// The relay.v1 extension that carries these to opted-in clients (VOICE-PROTOCOL.md §5) is not wired yet: the one
-// negotiation mechanism is being built on another branch. This module is what it will call.
+// The relay.v1 extension (RelayExtension.ts) carries these to clients that asked for them in the one negotiation.
 import { createHmac } from 'node:crypto';
 
 export interface RelayConfig {

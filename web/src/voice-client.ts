@@ -73,9 +73,9 @@ export interface VoiceClientOptions {
    */
   audioNack?: boolean;
   /**
-   * TURN relays with short-lived credentials (the relay.v1 extension will deliver these; until it is wired an app
-   * may pass what its own backend issued). Used as a last resort by ICE, not forced, unless `iceTransportPolicy` is
-   * 'relay'. Never a static password.
+   * TURN relays an app got from its own backend (short-lived credentials, never a static password); the server's own
+   * come with `relays: true` (relay.v1) and join these. Used as a last resort by ICE, not forced, unless
+   * `iceTransportPolicy` is 'relay'.
    */
   iceServers?: RTCIceServer[];
   iceTransportPolicy?: RTCIceTransportPolicy;
