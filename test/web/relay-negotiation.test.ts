@@ -10,7 +10,7 @@ import { FakeWebSocket } from './fake-websocket';
 function open(features?: string[], resume?: boolean) {
   let ws!: FakeWebSocket;
   const opening = HrpcSocket.open({
-    url: 'ws://voice.test/x', token: 'tok', variant: 'base64', timeoutMs: 1000, features, resume,
+    url: 'ws://voice.test/x', token: 'tok', variant: 'base64', timeoutMs: 1000, extensions: features, resume,
     createWebSocket: (url, protocols) => (ws = new FakeWebSocket(url, protocols)) as unknown as WebSocket,
   });
   return { opening, ws: () => ws };
@@ -33,7 +33,7 @@ test('features: +ext.v1 offered first; Hello first; open after Welcome and Relay
   assert.equal(opened, false, 'relay.v1 granted: waits for its RelayServers');
   serverSends(ws(), { message: { $case: 'relays', value: { servers: [{ urls: ['turns:r:443?transport=tcp'], username: '9:1', credential: 'c' }], expiresInS: 600, refreshInS: 480 } } });
   const socket = await opening;
-  assert.deepEqual(socket.granted, ['resume.v1', 'relay.v1']);
+  assert.deepEqual(socket.features, ['resume.v1', 'relay.v1']);
   assert.equal(socket.relays?.servers[0]?.username, '9:1');
   assert.equal(socket.resumable, true, 'resume.v1 granted through the negotiation');
 });
@@ -52,7 +52,7 @@ test('a server without the negotiation selects the plain value: no Hello sent, n
   ws().accept('hrpc1.base64');
   const socket = await opening;
   assert.deepEqual(ws().sent, []);
-  assert.deepEqual(socket.granted, []);
+  assert.deepEqual(socket.features, []);
 });
 
 test('no features: the offer is what it always was (stock, or +resume.v1)', async () => {
