@@ -135,7 +135,7 @@ export interface InfraConfig {
    */
   readonly stateTableIndexes: readonly string[];
 
-  // Relays (TURN; infra/relay-stack.ts, README "Reachability")
+  // Relays (TURN; infra/relay-stack.ts, docs/reachability.md)
   /**
    * Run TURN relays (coturn) behind a Network Load Balancer: TURN over TLS on 443 (the NLB terminates TLS with
    * relayCertificateArn) and TURN over UDP on 3478; `$default` grants relay.v1 with them. Off by default: it needs a

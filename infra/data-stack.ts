@@ -55,7 +55,7 @@ export class DataStack extends Stack {
       });
       Validations.of(this.relaySecret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: 'Rotated by hand (README "Reachability"): new value, then an instance refresh of the relays; $default re-reads it every 5 minutes.',
+        reason: 'Rotated by hand (docs/reachability.md): new value, then an instance refresh of the relays; $default re-reads it every 5 minutes.',
       });
     }
     for (const secret of [this.mediaNodeSecret, this.mediaSpanSecret]) {

@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     log.error('web.build-failed', { error: err as Error, note: 'continuing: the demo page may be stale or missing' });
   }
 
-  // The relay first: the handlers grant relay.v1 with its urls and secret (README "Reachability").
+  // The relay first: the handlers grant relay.v1 with its urls and secret (docs/reachability.md).
   const relay = await startRelay();
   let stack: LocalStack;
   try {

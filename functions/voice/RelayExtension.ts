@@ -1,4 +1,4 @@
-// relay.v1 (proto/harmonyvoice/ext/v1/relay.proto, README "Reachability"): TURN relays with short-lived
+// relay.v1 (proto/harmonyvoice/ext/v1/relay.proto, docs/reachability.md): TURN relays with short-lived
 // credentials (RelayCredentials.ts) for a stream that asked for them in the one negotiation and was granted them
 // (ExtensionNegotiation.ts grants `relay.v1` only when this deployment has relays configured).
 //   - right after Welcome the stream gets RelayServers, issued for the stream's own user (from the verified token);

@@ -1,4 +1,4 @@
-// What a relayed user costs per hour on AWS (README "Reachability"; printed by `npm run bench:reach`). A model with
+// What a relayed user costs per hour on AWS (docs/reachability.md; printed by `npm run bench:reach`). A model with
 // its assumptions spelled out, not a measurement: list prices of us-east-1 (on-demand, December 2026 price pages),
 // and the voice traffic of one relayed member.
 //   - instances: a relay instance's hourly price shared by the relayed users it carries (an assumption: coturn

@@ -14,13 +14,13 @@ export interface WorkerPoolOptions {
   rtcPortBase: number;
   /**
    * Worker i's WebRtcServer also listens for ICE over TCP on this port + i (undefined = not): a port networks
-   * that allow only TCP 443 let through (MEDIA_ICE_TCP_PORT=443: worker 0 on 443). Issue 19 / README "Reachability".
+   * that allow only TCP 443 let through (MEDIA_ICE_TCP_PORT=443: worker 0 on 443). Issue 19 / docs/reachability.md.
    */
   iceTcpPort?: number;
   /**
    * Worker i's WebRtcServer also listens on UDP `ip`:`portBase`+i, announced as is (a private address): the candidate
    * the TURN relays in the same network reach the node on, so a relay can be restricted to private media-node
-   * addresses (never an open relay) while clients get the public one (MEDIA_RELAY_PEER_IP / _PORT_BASE; README "Reachability").
+   * addresses (never an open relay) while clients get the public one (MEDIA_RELAY_PEER_IP / _PORT_BASE; docs/reachability.md).
    */
   relayPeer?: { ip: string; portBase: number };
   logLevel?: types.WorkerLogLevel;

@@ -62,7 +62,7 @@ describe('Hello → Welcome (README example exchange)', () => {
     assert.deepEqual(back.message.message.value.features, ['consumers.v1']);
   });
 
-  test('relay.v1 (README "Reachability" example exchange): Hello, Welcome, RelayServers, RefreshRelays', () => {
+  test('relay.v1 (docs/reachability.md example exchange): Hello, Welcome, RelayServers, RefreshRelays', () => {
     assert.equal(hex(encodeExtRequest({ message: { $case: 'hello', value: { features: [FEATURE.relay] } } })), '02 12 0a 0a 08 72 65 6c 61 79 2e 76 31');
     assert.equal(hex(encodeExtFrame({ message: { $case: 'welcome', value: { features: [FEATURE.relay] } } })), '02 22 0a 0a 08 72 65 6c 61 79 2e 76 31');
     const relays = encodeExtFrame({ message: { $case: 'relays', value: {

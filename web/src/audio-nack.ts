@@ -3,7 +3,7 @@
 // travels with no retransmission. With this, the device's native capabilities carry `nack` for Opus: the send
 // transport's answer and the producer's parameters get it (the media node asks the browser to resend lost packets),
 // and so do the receive capabilities (the node's consumers resend what the browser asks for). Whether it helps is
-// measured (`npm run bench:reach`, README "Reachability"), not assumed.
+// measured (`npm run bench:reach`, docs/reachability.md), not assumed.
 import { Device } from 'mediasoup-client';
 import type { RtpCapabilities } from 'mediasoup-client/types';
 

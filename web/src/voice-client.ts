@@ -69,7 +69,7 @@ export interface VoiceClientOptions {
   opusFec?: boolean;
   /**
    * NACK/retransmission for Opus (audio-nack.ts): the media node asks for lost packets again and resends what this
-   * browser missed. Default: chosen by measurement (bench:reach, README "Reachability").
+   * browser missed. Default: chosen by measurement (bench:reach, docs/reachability.md).
    */
   audioNack?: boolean;
   /**
@@ -128,7 +128,7 @@ export interface VoiceClientEvents {
   nextRung: { rung: 'relay'; identifier: string };
 }
 
-/** NACK for Opus by default or not: set from bench:reach's measurement (README "Reachability"). */
+/** NACK for Opus by default or not: set from bench:reach's measurement (docs/reachability.md). */
 export const DEFAULT_AUDIO_NACK = false;
 
 /** What a session's media never connecting looks like (the server's bound, or the browser's ICE/DTLS failing). */
