@@ -39,3 +39,33 @@ test('a media-unreachable loss ends the session with voice.media-unreachable (fa
   assert.match(unreachable.humanMessage, /another network/);
   assert.equal(mediaLostError('ice-failed').identifier, 'voice.media-lost');
 });
+
+test('relay.v1 configuration from the environment: none without urls; a plain secret; a Secrets Manager one re-read after its max age', async () => {
+  const { relaysFromEnv, RELAY_SECRET_MAX_AGE_MS } = await import('../../functions/handlers/relay-env');
+  const log = { info() {}, debug() {}, warn() {}, error() {} } as never;
+  const urls = 'turns:relay.example.com:443?transport=tcp, turn:relay.example.com:3478?transport=udp';
+  assert.equal(await relaysFromEnv({}, log), undefined, 'no relays: relay.v1 not granted');
+  assert.deepEqual(await relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'x'.repeat(40), VOICE_RELAY_TTL_SECONDS: '300' }, log), {
+    urls: ['turns:relay.example.com:443?transport=tcp', 'turn:relay.example.com:3478?transport=udp'], ttlSeconds: 300, secret: 'x'.repeat(40),
+  });
+  await assert.rejects(relaysFromEnv({ VOICE_RELAY_URLS: urls }, log), /config\.missing-relay-secret/);
+  await assert.rejects(relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'short' }, log), /config\.relay-secret/);
+  await assert.rejects(relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'x'.repeat(40), VOICE_RELAY_TTL_SECONDS: 'ten' }, log), /config\.relay-ttl/);
+
+  let value = 'a'.repeat(40);
+  let reads = 0;
+  const client = { send: async () => (reads++, { SecretString: value }) };
+  let clock = 0;
+  const get = await relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET_ARN: 'arn:relay' }, log, { client: client as never, now: () => clock });
+  assert.equal(typeof get, 'function');
+  const current = get as () => { secret: string };
+  assert.equal(current().secret, 'a'.repeat(40));
+  value = 'b'.repeat(40);
+  clock = RELAY_SECRET_MAX_AGE_MS - 1;
+  assert.equal(current().secret, 'a'.repeat(40), 'not re-read before its max age');
+  clock = RELAY_SECRET_MAX_AGE_MS + 1;
+  current(); // starts the re-read in the background
+  await new Promise((r) => setImmediate(r));
+  assert.equal(current().secret, 'b'.repeat(40), 'a rotation reaches a warm container');
+  assert.equal(reads, 2);
+});
