@@ -1,7 +1,9 @@
 // `npm run bench:signalling`: join latency into channels of 2, 10 and 100 members and the fan-out time
 // (until every member has its UserJoined), through the real local stack (WebSocket front door → Lambda
 // handlers → dynalite → @connections over HTTP), and the same flow against an in-memory store and gateway
-// (same voice core, same real media node) as the floor, so the overhead ratio is visible.
+// (same voice core, same real media node) as the floor, so the overhead ratio is visible. The local stack's
+// DynamoDB requests per join are counted at dynalite (local/dynamo-counting.ts: every request it serves):
+// JoinChannel sent → every handler invocation it caused has returned, media node heartbeats left out.
 //   BENCH_ITERATIONS=30 npm run bench:signalling
 import { randomUUID } from 'node:crypto';
 import { GrpcMediaClient } from '../functions/adapters/grpc-media-client';
@@ -14,10 +16,12 @@ import { listedNodeDirectory } from '../functions/adapters/node-directory';
 import { VoiceCore } from '../functions/voice/VoiceCore';
 import type { StreamMessageRequest } from '../gen/protocol/voice/v1/voice';
 import { decodeServerFrame, encodeRequest, toWire, type ServerFrame } from '../protocol/hrpc';
-import { startLocalStack } from '../local/stack';
+import { dynamoTotals, RequestCounter, type DynamoCounts } from '../local/request-counter';
+import { startLocalStack, type LocalStack } from '../local/stack';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from '../test/support/client-params';
 import { devToken } from '../test/support/tokens';
 import { VoiceTestClient } from '../test/support/voice-client';
+import { HEARTBEAT_KEY } from './scale-counting';
 import { formatSummary, summarize, type Summary } from './stats';
 
 process.env.LOG_LEVEL ??= 'warn';
@@ -37,6 +41,8 @@ interface BenchClient {
 interface Path {
   name: string;
   connect(user: bigint, channel: bigint): Promise<BenchClient>;
+  /** The real path: counts DynamoDB requests from `start()` until every invocation since has returned. */
+  count?: { start(): () => Promise<DynamoCounts> };
 }
 
 const joinMessage = (): StreamMessageRequest['message'] => ({ $case: 'joinChannel', value: {
@@ -69,7 +75,7 @@ async function prepared(path: Path, user: bigint, channel: bigint): Promise<Benc
   return client;
 }
 
-async function measure(path: Path, size: number, iterations: number): Promise<{ join: Summary; fanout: Summary }> {
+async function measure(path: Path, size: number, iterations: number): Promise<{ join: Summary; fanout: Summary; requests: DynamoCounts[] }> {
   const channel = BigInt(size) + (path.name === 'floor' ? 1000n : 0n);
   const members: BenchClient[] = [];
   for (let i = 0; i < size - 1; i += 10) {
@@ -82,24 +88,55 @@ async function measure(path: Path, size: number, iterations: number): Promise<{ 
   }
   const join: number[] = [];
   const fanout: number[] = [];
+  const requests: DynamoCounts[] = [];
   for (let it = 0; it < iterations; it++) {
     const user = 100_000n + BigInt(it);
     const joiner = await prepared(path, user, channel);
+    const counted = path.count?.start();
     const started = performance.now();
     joiner.send(joinMessage());
     await until(() => (noErrors(joiner), has(joiner, 'joinedChannel')), 'JoinedChannel');
     join.push(performance.now() - started);
     await until(() => members.every((m) => has(m, 'userJoined', (v) => v.data.userId === user)), 'all UserJoined');
     fanout.push(performance.now() - started);
+    if (counted) requests.push(await counted());
     await joiner.close();
     await until(() => members.every((m) => has(m, 'userLeft', (v) => v.userId === user)), 'all UserLeft');
   }
   await Promise.all(members.map((m) => m.close()));
-  return { join: summarize(join), fanout: summarize(fanout) };
+  return { join: summarize(join), fanout: summarize(fanout), requests };
+}
+
+/** The DynamoDB requests the stack served from now until its gateway has no invocation in flight (heartbeats left out). */
+function counting(stack: LocalStack, counter: RequestCounter): Path['count'] {
+  return {
+    start() {
+      const before = counter.snapshot();
+      return async () => {
+        await stack.gateway.idle();
+        const { [HEARTBEAT_KEY]: _heartbeats, ...counts } = counter.since(before).dynamo;
+        return counts;
+      };
+    },
+  };
+}
+
+/** Mean requests per join, and the mean per operation ("state:UpdateItem 3, …"). */
+function perJoin(windows: DynamoCounts[]): { mean: number; byOperation: string } {
+  const sums = new Map<string, number>();
+  for (const w of windows) for (const [key, c] of Object.entries(w)) sums.set(key, (sums.get(key) ?? 0) + c.requests);
+  const n = Math.max(1, windows.length);
+  const mean = windows.reduce((a, w) => a + dynamoTotals(w).requests, 0) / n;
+  const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+  return { mean, byOperation: [...sums].sort().map(([k, v]) => `${k} ${fmt(v / n)}`).join(', ') };
 }
 
 async function main() {
-  const stack = await startLocalStack({ port: 0, strict: true, logger: createLogger({ level: 'warn' }), mediaNode: { forwardLogs: false } });
+  const counter = new RequestCounter();
+  // The reaper's schedule never fires during the run: its sweeps' reads are not a join's.
+  const stack = await startLocalStack({
+    port: 0, strict: true, counter, reaperIntervalMs: 3_600_000, logger: createLogger({ level: 'warn' }), mediaNode: { forwardLogs: false },
+  });
   try {
     const real: Path = {
       name: 'local stack',
@@ -107,6 +144,7 @@ async function main() {
         const client = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel]) });
         return { frames: client.frames, send: (m) => client.send(m), close: async () => client.close() };
       },
+      count: counting(stack, counter),
     };
 
     // The floor: the same core and media node, with an in-memory store and gateway.
@@ -134,6 +172,7 @@ async function main() {
 
     console.log(`signalling benchmark: ${ITERATIONS} joins per channel size (join = JoinChannel sent → JoinedChannel received; fan-out = → every member has its UserJoined)`);
     const rows: string[] = [];
+    const figures = new Map<number, { p99: number; floor: number; requests: number }>();
     for (const size of SIZES) {
       const iterations = size >= 100 ? Math.max(5, Math.round(ITERATIONS / 2)) : ITERATIONS;
       const f = await measure(floor, size, iterations);
@@ -143,13 +182,23 @@ async function main() {
       console.log(`  floor  fan-out ${formatSummary(f.fanout)}`);
       console.log(`  stack  join    ${formatSummary(r.join)}`);
       console.log(`  stack  fan-out ${formatSummary(r.fanout)}`);
+      const counts = perJoin(r.requests);
+      console.log(`  stack  DynamoDB requests per join ${counts.mean.toFixed(1)} (${counts.byOperation})`);
+      figures.set(size, { p99: r.join.p99, floor: f.join.p99, requests: counts.mean });
       rows.push(`  ${String(size).padStart(3)} members: join p99 ${r.join.p99.toFixed(1)} ms (floor ${f.join.p99.toFixed(1)}, ×${(r.join.p99 / f.join.p99).toFixed(2)}), ` +
         `fan-out p99 ${r.fanout.p99.toFixed(1)} ms (floor ${f.fanout.p99.toFixed(1)}, ×${(r.fanout.p99 / f.fanout.p99).toFixed(2)}), ` +
-        `p50 ratio ×${(r.join.p50 / f.join.p50).toFixed(2)}`);
+        `p50 ratio ×${(r.join.p50 / f.join.p50).toFixed(2)}, ${counts.mean.toFixed(1)} DynamoDB requests per join`);
     }
     console.log('\nsummary (targets: p99 ≤ 100 ms into 10 members; ≤ 300 ms into 100 incl. all UserJoined; ≤ 1.5× floor)');
     for (const row of rows) console.log(row);
     media.close();
+    const [ten, hundred] = [figures.get(10)!, figures.get(100)!];
+    const ms = (x: number) => x.toFixed(1);
+    const ratio = (f: { p99: number; floor: number }) => (f.p99 / f.floor).toFixed(2);
+    const requests = Number.isInteger(ten.requests) ? String(ten.requests) : ten.requests.toFixed(1);
+    // The requests of a join into 10 (the summary above has each size's).
+    console.log(`signalling: join p99 into 10 ${ms(ten.p99)} ms (floor ${ms(ten.floor)}, ×${ratio(ten)}), ` +
+      `into 100 ${ms(hundred.p99)} ms (floor ${ms(hundred.floor)}, ×${ratio(hundred)}), ${requests} DynamoDB requests per join`);
   } finally {
     await stack.close();
   }

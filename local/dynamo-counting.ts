@@ -27,7 +27,8 @@ export function countDynamoRequests(server: Server, counter: RequestCounter, ste
         return replay(original, req, res, Buffer.concat(chunks));
       }
       body.ReturnConsumedCapacity ??= 'TOTAL';
-      const table = String(body.TableName ?? '?');
+      // Batch requests name their table(s) in RequestItems.
+      const table = String(body.TableName ?? (Object.keys((body.RequestItems ?? {}) as object).join('+') || '?'));
       const key = `${stem(table)}:${operation}${body.IndexName ? `:${body.IndexName}` : ''}${operation === 'Query' ? `(${partitionKind(body)})` : limitItem(body) ? '(limits)' : ''}`;
       const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
       res.end = ((...args: unknown[]) => {
