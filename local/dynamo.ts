@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { listen } from '../lib/listen';
 import { createRequire } from 'node:module';
 import { createTableInput, TABLES, type TableDefinition } from '../data/tables';
+import { emulateAllOldOnConditionFailure } from './dynamo-all-old';
 import { countDynamoRequests } from './dynamo-counting';
 import type { RequestCounter } from './request-counter';
 
@@ -36,6 +37,7 @@ export async function startLocalDynamo(
   const host = options.host ?? '127.0.0.1';
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const stems = new Map(TABLES.map((def) => [localTableName(def, options.tablePrefix), localTableName(def, '').replace(/^harmony-voice--/, '')]));
+  emulateAllOldOnConditionFailure(server);
   if (options.counter) countDynamoRequests(server, options.counter, (table) => stems.get(table) ?? table);
   const { port } = await listen(server, options.port ?? 0, host);
   const endpoint = `http://${host}:${port}`;

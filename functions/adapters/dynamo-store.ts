@@ -2,15 +2,17 @@
 // (state, version), never read-modify-write; the channel's delivery lease and cursor are one item written
 // with conditions on its owner; expired items (TTL is only garbage collection) are filtered on read.
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
-  ConflictError, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
-  type StoredPlacement,
+  applyTransition, recordOrConflict, type Claim, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
+  type StoredPlacement, type Transition,
 } from '../voice/ports';
 import { BY_NODE_INDEX, DUE_INDEX, sweepShardOf } from '../../data/tables';
+import type { Variant } from '../../protocol/hrpc';
 import type { DueItem } from '../voice/Sweep';
 import type { LimitedSet, RateEvent, SetAdmission, UserLimitStore } from '../voice/UserLimits';
 
@@ -49,19 +51,50 @@ export class DynamoStateStore implements StateStore, UserLimitStore {
     return Item && this.live(Item) ? strip<ConnectionRecord>(Item) : undefined;
   }
 
-  async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
+  async tryTransition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<Transition> {
     const update = updateExpression(expected, { ...next, ...indexUpdates(expected, next) } as Partial<ConnectionRecord>);
     try {
       const { Attributes } = await this.db.send(new UpdateCommand({
         TableName: this.table, Key: connKey(expected.connectionId), ...update, ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }));
-      return strip<ConnectionRecord>(Attributes!);
+      return { ok: true, record: strip<ConnectionRecord>(Attributes!) };
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) {
-        throw new ConflictError(`connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`);
-      }
-      throw err;
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // The item as the failed condition saw it (the DocumentClient leaves it marshalled); absent when it was
+      // deleted — or when the endpoint ignores ALL_OLD: then it is read, as before DynamoDB could return it.
+      if (!err.Item) return { ok: false, current: await this.getConnection(expected.connectionId) };
+      const item = unmarshall(err.Item);
+      return { ok: false, current: this.live(item) ? strip<ConnectionRecord>(item) : undefined };
     }
+  }
+
+  async claimFrom(
+    connectionId: string, from: ConnectionState, variant: Variant, next: Partial<ConnectionRecord> & { state: ConnectionState; deadline: number }, now: number,
+  ): Promise<Claim> {
+    // The record is not read first, so its expiry is not known: the claim holds only if the record lives past the
+    // deadline, which is then its due time (DUE index) as dueAtOf would compute it.
+    const update = updateExpression(undefined, { ...next, dueAt: next.deadline, ...('nodeId' in next ? { onNode: next.nodeId } : {}) } as Partial<ConnectionRecord>);
+    update.ConditionExpression = '#state = :from AND #variant = :variant AND (attribute_not_exists(#socket) OR #socket = :id) AND expiresAt > :nowS AND expiresAt >= :deadlineS';
+    Object.assign(update.ExpressionAttributeNames, { '#state': 'state', '#variant': 'variant', '#socket': 'socket' });
+    Object.assign(update.ExpressionAttributeValues, { ':from': from, ':variant': variant, ':id': connectionId, ':nowS': now / 1000, ':deadlineS': next.deadline / 1000 });
+    try {
+      const { Attributes } = await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: connKey(connectionId), ...update, ReturnValues: 'ALL_OLD', ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }));
+      const before = strip<ConnectionRecord>(Attributes!);
+      return { ok: true, before, record: applyTransition(before, next) };
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // As tryTransition: the record as the failed condition saw it (read when the endpoint ignores ALL_OLD).
+      if (!err.Item) return { ok: false, current: await this.getConnection(connectionId) };
+      const item = unmarshall(err.Item);
+      return { ok: false, current: this.live(item) ? strip<ConnectionRecord>(item) : undefined };
+    }
+  }
+
+  async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
+    return recordOrConflict(expected, await this.tryTransition(expected, next));
   }
 
   async deleteConnection(record: ConnectionRecord): Promise<void> {
@@ -97,11 +130,14 @@ export class DynamoStateStore implements StateStore, UserLimitStore {
         ...(replacing
           ? { ConditionExpression: 'nodeId = :old', ExpressionAttributeValues: { ':old': replacing } }
           : { ConditionExpression: 'attribute_not_exists(pk)' }),
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }));
       return candidate;
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      const winner = await this.getPlacement(channelKey);
+      // The winner's placement, from the failed write itself (read when the endpoint ignores ALL_OLD); none
+      // when the placement being replaced was deleted meanwhile: place it afresh.
+      const winner = err.Item ? unmarshall(err.Item) as StoredPlacement : await this.getPlacement(channelKey);
       if (!winner) return this.placeChannel(channelKey, candidate, expiresAt);
       return { nodeId: winner.nodeId, grpcAddress: winner.grpcAddress };
     }
@@ -378,10 +414,13 @@ export class DynamoStateStore implements StateStore, UserLimitStore {
   }
 }
 
-/** SET the given fields (REMOVE those given as undefined) and bump the version, if state and version match. */
-function updateExpression(expected: ConnectionRecord, next: Partial<ConnectionRecord>) {
-  const names: Record<string, string> = { '#state': 'state', '#version': 'version' };
-  const values: Record<string, unknown> = { ':expectedState': expected.state, ':expectedVersion': expected.version, ':one': 1 };
+/**
+ * SET the given fields (REMOVE those given as undefined) and bump the version, if state and version match
+ * `expected` (no condition without it: the caller sets its own).
+ */
+function updateExpression(expected: ConnectionRecord | undefined, next: Partial<ConnectionRecord>) {
+  const names: Record<string, string> = { '#version': 'version', ...(expected && { '#state': 'state' }) };
+  const values: Record<string, unknown> = { ':one': 1, ...(expected && { ':expectedState': expected.state, ':expectedVersion': expected.version }) };
   const sets = ['#version = #version + :one'];
   const removes: string[] = [];
   for (const [field, value] of Object.entries(next)) {
@@ -395,7 +434,7 @@ function updateExpression(expected: ConnectionRecord, next: Partial<ConnectionRe
   }
   return {
     UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-    ConditionExpression: '#state = :expectedState AND #version = :expectedVersion',
+    ConditionExpression: expected ? '#state = :expectedState AND #version = :expectedVersion' : '',
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   };

@@ -1,10 +1,11 @@
 // In-memory StateStore with the same conditional semantics as the DynamoDB one: the floor of the
 // signalling benchmark, the deterministic simulation and unit tests. Not for production (one process only).
 import {
-  ConflictError, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
-  type StoredPlacement,
+  applyTransition, recordOrConflict, socketOf, type Claim, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
+  type StoredPlacement, type Transition,
 } from '../voice/ports';
 import { sweepShardOf } from '../../data/tables';
+import type { Variant } from '../../protocol/hrpc';
 import type { DueItem } from '../voice/Sweep';
 import type { LimitedSet, RateEvent, SetAdmission, UserLimitStore } from '../voice/UserLimits';
 
@@ -48,19 +49,34 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     });
   }
 
-  async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
+  async tryTransition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<Transition> {
     const current = this.connections.get(expected.connectionId);
     if (!current || current.state !== expected.state || current.version !== expected.version) {
-      throw new ConflictError(`connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`);
+      // As DynamoStateStore: the record as it is now (ALL_OLD), expired ones treated as absent.
+      return { ok: false, current: current && this.live(current) ? { ...current } : undefined };
     }
-    const updated: ConnectionRecord = { ...current, version: current.version + 1 };
-    for (const [k, v] of Object.entries(next)) {
-      if (k === 'version' || k === 'connectionId') continue;
-      if (v === undefined) delete (updated as unknown as Record<string, unknown>)[k];
-      else (updated as unknown as Record<string, unknown>)[k] = v;
-    }
+    const updated = applyTransition(current, next);
     this.connections.set(updated.connectionId, updated);
-    return { ...updated };
+    return { ok: true, record: { ...updated } };
+  }
+
+  async claimFrom(
+    connectionId: string, from: ConnectionState, variant: Variant, next: Partial<ConnectionRecord> & { state: ConnectionState; deadline: number }, now: number,
+  ): Promise<Claim> {
+    const current = this.connections.get(connectionId);
+    // As DynamoStateStore's condition: in `from`, its own socket's, of `variant`, live now and until the deadline.
+    const live = current !== undefined && current.expiresAt * 1000 > now;
+    if (!current || !live || current.state !== from || socketOf(current) !== connectionId || current.variant !== variant
+      || current.expiresAt * 1000 < next.deadline) {
+      return { ok: false, current: current && this.live(current) ? { ...current } : undefined };
+    }
+    const updated = applyTransition(current, next);
+    this.connections.set(connectionId, updated);
+    return { ok: true, before: { ...current }, record: { ...updated } };
+  }
+
+  async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
+    return recordOrConflict(expected, await this.tryTransition(expected, next));
   }
 
   async deleteConnection(record: ConnectionRecord): Promise<void> {

@@ -20,8 +20,9 @@ import type { StreamMessageResponse, UserConsumerOptions } from '../../gen/proto
 import { encodeExtFrame, encodeResponseFrame } from '../../protocol/hrpc';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
+import type { Races } from './races';
 import {
-  ConflictError, socketOf, UndeliverableError, type Clock, type ConnectionRecord, type ConsumerDelivery, type FeedCursor, type Gateway, type HistoryEntry,
+  socketOf, UndeliverableError, type Clock, type ConnectionRecord, type ConsumerDelivery, type FeedCursor, type Gateway, type HistoryEntry,
   type MediaClient, type Placement, type StateStore,
 } from './ports';
 
@@ -32,6 +33,8 @@ export interface ChannelFeedDeps {
   clock: Clock;
   log: Logger;
   metrics?: Metrics;
+  /** Where expected races are logged and counted. */
+  races: Races;
   /** How long a delivery lease lasts (a holder that dies blocks the channel's feed at most this long). */
   leaseMs: number;
   /** Feed items are garbage after this many seconds without a delivery. */
@@ -192,13 +195,10 @@ export class ChannelFeed {
       after = page.at(-1)!.seq;
     }
     this.deps.log.info('voice.session-replayed', { channelKey, connectionId: record.connectionId, userId: record.userId, from, upTo, entries: count });
-    try {
-      return await this.deps.store.transition(record, { state: 'joined', replayFrom: undefined, deadline: undefined });
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      this.deps.log.info('voice.expected-race', { race: 'replay-overtaken', channelKey, connectionId: record.connectionId });
-      return undefined;
-    }
+    const result = await this.deps.store.tryTransition(record, { state: 'joined', replayFrom: undefined, deadline: undefined });
+    if (result.ok) return result.record;
+    this.deps.races.lost('replay-overtaken', { channelKey, connectionId: record.connectionId });
+    return undefined;
   }
 
   /**

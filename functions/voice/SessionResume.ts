@@ -22,6 +22,7 @@ import { encodeExtFrame } from '../../protocol/hrpc';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { mediaErrorToVoiceError } from './media-errors';
+import type { Races } from './races';
 import { ConflictError, socketOf, type Clock, type ConnectionRecord, type Gateway, type MediaClient, type StateStore } from './ports';
 
 export interface SessionResumeDeps {
@@ -31,6 +32,8 @@ export interface SessionResumeDeps {
   policy: ChannelPolicy;
   clock: Clock;
   log: Logger;
+  /** Where expected races are logged and counted. */
+  races: Races;
   /** How long a suspended session waits for a resume (≤ the media node's ICE consent timeout). */
   graceMs: number;
   /** How long the resume's own claimed step may take before the sweep ends it. */
@@ -89,16 +92,14 @@ export class SessionResume {
       }
       if (current.state === 'suspended') return true;
       if (!SessionResume.suspendable(current)) return false;
-      try {
-        const suspended = await this.deps.store.transition(current, {
-          state: 'suspended', deadline: this.deps.clock.now() + this.deps.graceMs, replayFrom: undefined,
-        });
-        this.deps.log.info('voice.session-suspended', { ...ids(suspended), socket, reason, graceMs: this.deps.graceMs });
+      const result = await this.deps.store.tryTransition(current, {
+        state: 'suspended', deadline: this.deps.clock.now() + this.deps.graceMs, replayFrom: undefined,
+      });
+      if (result.ok) {
+        this.deps.log.info('voice.session-suspended', { ...ids(result.record), socket, reason, graceMs: this.deps.graceMs });
         return true;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        current = await this.deps.store.getConnection(current.connectionId);
       }
+      current = result.current; // as the invocation that got there first left it (no re-read)
     }
     return current === undefined; // ended meanwhile: nothing to do
   }
@@ -227,7 +228,7 @@ export class SessionResume {
   }
 
   private race(race: string, fields: Record<string, unknown>): void {
-    this.deps.log.info('voice.expected-race', { ...fields, race });
+    this.deps.races.lost(race, fields);
   }
 }
 

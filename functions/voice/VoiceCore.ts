@@ -22,6 +22,7 @@ import { DEFAULT_USER_LIMITS, UserLimits, type RefusedMinutes, type UserLimitSet
 import { ExtensionNegotiation } from './ExtensionNegotiation';
 import { RelayExtension } from './RelayExtension';
 import type { RelayConfig } from './RelayCredentials';
+import { ExpectedRace, Races } from './races';
 import {
   ConflictError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
@@ -95,17 +96,6 @@ interface EndClaim {
 
 type EndReason = 'disconnected' | 'rejected' | 'gone' | 'replaced' | 'timeout' | 'media-lost' | 'expired' | 'stuck' | 'resume-grace-over' | 'undeliverable';
 
-/**
- * A step lost a race that is part of normal life (the client closed mid-step, a duplicate message, the
- * sweep ended the stream meanwhile): logged at info with its reason, never as an internal error.
- */
-class ExpectedRace extends Error {
-  constructor(readonly race: string, message: string) {
-    super(message);
-    this.name = 'ExpectedRace';
-  }
-}
-
 export class VoiceCore {
   private readonly limits: VoiceLimits;
   readonly feed: ChannelFeed;
@@ -114,9 +104,11 @@ export class VoiceCore {
   readonly userLimits: UserLimits;
   private readonly negotiation: ExtensionNegotiation;
   private readonly relays: RelayExtension;
+  private readonly races: Races;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    this.races = new Races({ log: deps.log, metrics: deps.metrics });
     this.userLimits = new UserLimits({
       store: deps.store, clock: deps.clock, log: deps.log, metrics: deps.metrics,
       settings: { ...DEFAULT_USER_LIMITS, ...deps.userLimits },
@@ -125,7 +117,7 @@ export class VoiceCore {
     });
     this.feed = new ChannelFeed({
       store: deps.store, media: deps.media, gateway: deps.gateway, clock: deps.clock, log: deps.log, metrics: deps.metrics,
-      leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
+      races: this.races, leaseMs: this.limits.feedLeaseMs, ttlSeconds: this.limits.connectionTtlSeconds, assertFits,
     });
     this.placement = new ChannelPlacement({
       store: deps.store, nodes: deps.nodes, media: deps.media, clock: deps.clock, log: deps.log,
@@ -134,7 +126,7 @@ export class VoiceCore {
       nodeStaleAfterMs: this.limits.nodeStaleAfterMs,
     });
     this.resumption = new SessionResume({
-      store: deps.store, gateway: deps.gateway, media: deps.media, policy: deps.policy, clock: deps.clock, log: deps.log,
+      store: deps.store, gateway: deps.gateway, media: deps.media, policy: deps.policy, clock: deps.clock, log: deps.log, races: this.races,
       graceMs: this.limits.resumeGraceMs, stepWithinMs: this.limits.stepWithinMs, connectionTtlSeconds: this.limits.connectionTtlSeconds,
       announce: async (session, replayFor) => { await this.tryAnnounce(session, replayFor); },
       endMediaLost: (session, error) => this.endSession(session, 'media-lost', error),
@@ -178,8 +170,8 @@ export class VoiceCore {
    * The record a frame or event of `connectionId` acts on: its own, or (resume.v1) the session it was
    * attached to by a resume. `stale` when the connection no longer carries that session (an old socket).
    */
-  private async resolve(connectionId: string): Promise<{ conn?: ConnectionRecord; alias?: ConnectionRecord; stale: boolean }> {
-    const own = await this.deps.store.getConnection(connectionId);
+  private async resolve(connectionId: string, read?: { own: ConnectionRecord | undefined }): Promise<{ conn?: ConnectionRecord; alias?: ConnectionRecord; stale: boolean }> {
+    const own = read ? read.own : await this.deps.store.getConnection(connectionId);
     if (own?.state !== 'attached') return { conn: own, stale: own !== undefined && socketOf(own) !== connectionId };
     const session = own.sessionId ? await this.deps.store.getConnection(own.sessionId) : undefined;
     return { conn: session, alias: own, stale: !session || socketOf(session) !== connectionId };
@@ -194,7 +186,18 @@ export class VoiceCore {
     const guessed: Variant = typeof payload === 'string' ? 'base64' : 'binary';
     let conn: ConnectionRecord | undefined;
     try {
-      const resolved = await this.resolve(connectionId);
+      // JoinChannel, the step every join waits on, claims the stream without reading it first when it can.
+      const early = joinClaimable(payload, guessed);
+      let read: { own: ConnectionRecord | undefined } | undefined;
+      if (early) {
+        const claim = await this.deps.store.claimFrom(connectionId, 'prepared', guessed, { state: 'joining', deadline: this.deadlineIn('joining') }, this.deps.clock.now());
+        if (claim.ok) {
+          conn = claim.before;
+          return await this.joinStep(claim.before, early, claim.record);
+        }
+        read = { own: claim.current }; // not claimable: on as if read (the same answers as every other frame)
+      }
+      const resolved = await this.resolve(connectionId, read);
       conn = resolved.conn;
       if (resolved.stale) {
         // resume.v1: a late frame of a socket whose session moved to another stream: it changes nothing.
@@ -231,15 +234,20 @@ export class VoiceCore {
       case 'prepareForJoinChannel':
         return this.prepare(conn, message.value.rtpCapabilities);
       case 'joinChannel':
-        return this.join(conn, message.value).catch((err) => {
-          if (!(err instanceof ExpectedRace || err instanceof ConflictError)) {
-            this.deps.metrics?.count(METRIC.joinFailures, 1, { Identifier: err instanceof VoiceError ? err.identifier : ErrorId.internal });
-          }
-          throw err;
-        });
+        return this.joinStep(conn, message.value);
       case 'resumeConsumer':
         return this.resume(conn, message.value.consumerId);
     }
+  }
+
+  /** JoinChannel, its failures counted by identifier (a lost race is not a failure). `claimed`: see join(). */
+  private joinStep(conn: ConnectionRecord, msg: JoinMessage, claimed?: ConnectionRecord): Promise<void> {
+    return this.join(conn, msg, claimed).catch((err) => {
+      if (!(err instanceof ExpectedRace || err instanceof ConflictError)) {
+        this.deps.metrics?.count(METRIC.joinFailures, 1, { Identifier: err instanceof VoiceError ? err.identifier : ErrorId.internal });
+      }
+      throw err;
+    });
   }
 
   private async initialize(conn: ConnectionRecord, guildId: bigint, channelId: bigint): Promise<void> {
@@ -312,15 +320,25 @@ export class VoiceCore {
    * join changes nothing — no seat taken, no session replaced), then meshes the joiner, takes the seat from
    * the same user's previous session and writes both to the room's history. The feed then tells everyone.
    */
-  private async join(conn: ConnectionRecord, msg: { rtpParamaters: string; producerDtlsParamaters: string; consumerDtlsParamaters: string }): Promise<void> {
+  private async join(conn: ConnectionRecord, msg: JoinMessage, early?: ConnectionRecord): Promise<void> {
     const started = this.deps.clock.now();
-    requireState(conn, 'prepared', 'JoinChannel must follow PreparedForJoinChannel, once');
-    parseJson(msg.rtpParamaters, ErrorId.badRtpParameters, 'rtp_paramaters');
-    parseJson(msg.producerDtlsParamaters, ErrorId.badDtlsParameters, 'producer_dtls_paramaters');
-    parseJson(msg.consumerDtlsParamaters, ErrorId.badDtlsParameters, 'consumer_dtls_paramaters');
-    await this.userLimits.admitJoin(conn);
+    let claimed: ConnectionRecord;
+    if (early) {
+      // Claimed on arrival (joinClaimable: the same checks passed, the stream was prepared): counted after the claim.
+      claimed = early;
+      try {
+        await this.userLimits.admitJoin(conn);
+      } catch (err) {
+        await this.revert(claimed, 'prepared', conn.deadline);
+        throw err;
+      }
+    } else {
+      requireState(conn, 'prepared', 'JoinChannel must follow PreparedForJoinChannel, once');
+      checkJoin(msg);
+      await this.userLimits.admitJoin(conn);
+      claimed = await this.claim(conn, { state: 'joining' });
+    }
     const channelKey = roomOf(conn);
-    const claimed = await this.claim(conn, { state: 'joining' });
     let result: Awaited<ReturnType<MediaClient['join']>>;
     try {
       result = await this.media(claimed, (node) => this.deps.media.join(node, {
@@ -413,13 +431,11 @@ export class VoiceCore {
     for (let attempt = 0; conn && !claimed && attempt < 5; attempt++) {
       const stuckClosing = conn.state === 'closing' && (conn.deadline ?? 0) < this.deps.clock.now();
       if (conn.state === 'closing' && !stuckClosing) return undefined; // another invocation is ending it
-      try {
-        previousState = conn.state;
-        claimed = await this.deps.store.transition(conn, { state: 'closing', deadline: this.deadlineIn('closing') });
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        conn = await this.deps.store.getConnection(conn.connectionId);
-      }
+      previousState = conn.state;
+      const result = await this.deps.store.tryTransition(conn, { state: 'closing', deadline: this.deadlineIn('closing') });
+      // Lost to another invocation: try again from the record as that one left it (no re-read).
+      if (result.ok) claimed = result.record;
+      else conn = result.current;
     }
     if (!claimed) return undefined;
     this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason, from: previousState });
@@ -518,9 +534,8 @@ export class VoiceCore {
     for (const { entry, record } of subjects) {
       if (entry.kind === 'join' && record.state === 'prepared') {
         // Its join happened on the node though its own invocation lost the answer (and put the stream back).
-        await this.deps.store.transition(record, { state: 'joined', deadline: undefined }).then(
-          () => this.race('join-answer-lost', { ...logIds(record), seq: entry.seq }),
-          (err) => { if (!(err instanceof ConflictError)) throw err; });
+        const result = await this.deps.store.tryTransition(record, { state: 'joined', deadline: undefined });
+        if (result.ok) this.race('join-answer-lost', { ...logIds(record), seq: entry.seq });
       } else if (entry.kind === 'leave' && record.state !== 'closing') {
         // (Also when a post found its socket gone: that only suspends a resumable session, and this one has
         // left the room. Ending twice is harmless: the first claim wins.)
@@ -579,14 +594,9 @@ export class VoiceCore {
   }
 
   private async claim(conn: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
-    try {
-      return await this.deps.store.transition(conn, { ...next, deadline: this.deadlineIn(next.state) });
-    } catch (err) {
-      if (err instanceof ConflictError) {
-        throw new VoiceError(ErrorId.outOfOrder, `another message of this stream is being handled (${conn.state}); this one changes nothing`);
-      }
-      throw err;
-    }
+    const result = await this.deps.store.tryTransition(conn, { ...next, deadline: this.deadlineIn(next.state) });
+    if (result.ok) return result.record;
+    throw new VoiceError(ErrorId.outOfOrder, `another message of this stream is being handled (${conn.state}); this one changes nothing`);
   }
 
   /**
@@ -602,26 +612,22 @@ export class VoiceCore {
 
   /** The step's own transition after its claim: losing it means the stream was ended meanwhile. */
   private async advance(claimed: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
-    try {
-      return await this.deps.store.transition(claimed, next);
-    } catch (err) {
-      if (err instanceof ConflictError) throw new ExpectedRace('step-overtaken', `the stream was ended while ${claimed.state}`);
-      throw err;
-    }
+    const result = await this.deps.store.tryTransition(claimed, next);
+    if (result.ok) return result.record;
+    throw new ExpectedRace('step-overtaken', `the stream was ended while ${claimed.state}`);
   }
 
   private async revert(claimed: ConnectionRecord, state: ConnectionState, deadline = this.deadlineIn(state)): Promise<void> {
-    await this.deps.store.transition(claimed, { state, deadline }).catch((err) => {
-      // Losing the claim here means the stream is being ended: nothing to put back.
-      if (err instanceof ConflictError) this.race('revert-overtaken', logIds(claimed));
-      else this.deps.log.warn('voice.revert-failed', { ...logIds(claimed), error: (err as Error).message });
+    const result = await this.deps.store.tryTransition(claimed, { state, deadline }).catch((err: Error) => {
+      this.deps.log.warn('voice.revert-failed', { ...logIds(claimed), error: err.message });
     });
+    // Losing the claim here means the stream is being ended: nothing to put back.
+    if (result && !result.ok) this.race('revert-overtaken', logIds(claimed));
   }
 
-  /** An expected race: info, with its name, for the count of races per kind. */
+  /** An expected race (races.ts: logged and counted with its name). */
   private race(race: string, fields: Record<string, unknown>): void {
-    this.deps.log.info('voice.expected-race', { ...fields, race });
-    this.deps.metrics?.count(METRIC.expectedRaces, 1, { Race: race });
+    this.races.lost(race, fields);
   }
 
   /** Calls the connection's media node, mapping failures to voice errors. */
@@ -665,6 +671,32 @@ export class VoiceCore {
     } catch (sendErr) {
       this.deps.log.error('voice.error-send-failed', { connectionId, error: (sendErr as Error).message });
     }
+  }
+}
+
+type JoinMessage = { rtpParamaters: string; producerDtlsParamaters: string; consumerDtlsParamaters: string };
+
+/** JoinChannel's own checks (before anything is written). */
+function checkJoin(msg: JoinMessage): void {
+  parseJson(msg.rtpParamaters, ErrorId.badRtpParameters, 'rtp_paramaters');
+  parseJson(msg.producerDtlsParamaters, ErrorId.badDtlsParameters, 'producer_dtls_paramaters');
+  parseJson(msg.consumerDtlsParamaters, ErrorId.badDtlsParameters, 'consumer_dtls_paramaters');
+}
+
+/**
+ * The JoinChannel a frame carries, if it may claim its stream on arrival: a plain request in the frame's own
+ * variant that passes JoinChannel's checks. Anything else (or a check failing) takes the ordinary path, so the
+ * answer is the same as if the stream had been read first.
+ */
+function joinClaimable(payload: string | Uint8Array, variant: Variant): JoinMessage | undefined {
+  try {
+    const frame = decodeClientFrame(fromWire(payload, variant), false);
+    const message = frame.kind === 'request' ? frame.request.message : undefined;
+    if (message?.$case !== 'joinChannel') return undefined;
+    checkJoin(message.value);
+    return message.value;
+  } catch {
+    return undefined;
   }
 }
 

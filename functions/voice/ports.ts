@@ -91,11 +91,42 @@ export interface FeedCursor {
   replay?: string[];
 }
 
+/**
+ * A transition whose condition failed, with the record as it is now (`current`: undefined when it is gone or
+ * expired), read from the failed write itself (DynamoDB's ReturnValuesOnConditionCheckFailure: ALL_OLD).
+ */
 export class ConflictError extends Error {
-  constructor(message: string) {
+  constructor(message: string, readonly current?: ConnectionRecord) {
     super(message);
     this.name = 'ConflictError';
   }
+}
+
+/** What a transition did: the record it wrote, or (its condition failed) the record as it is now. */
+export type Transition =
+  | { ok: true; record: ConnectionRecord }
+  | { ok: false; current: ConnectionRecord | undefined };
+
+/** What claimFrom did: the record before and after it, or (it did not claim) the record as it is now. */
+export type Claim =
+  | { ok: true; before: ConnectionRecord; record: ConnectionRecord }
+  | { ok: false; current: ConnectionRecord | undefined };
+
+/** `record` with `next` applied (undefined fields removed) and its version bumped: what a transition writes. */
+export function applyTransition(record: ConnectionRecord, next: Partial<ConnectionRecord>): ConnectionRecord {
+  const updated: Record<string, unknown> = { ...record, version: record.version + 1 };
+  for (const [field, value] of Object.entries(next)) {
+    if (field === 'version' || field === 'connectionId') continue;
+    if (value === undefined) delete updated[field];
+    else updated[field] = value;
+  }
+  return updated as unknown as ConnectionRecord;
+}
+
+/** A transition's record, or ConflictError (carrying the current record) when its condition failed. */
+export function recordOrConflict(expected: ConnectionRecord, result: Transition): ConnectionRecord {
+  if (result.ok) return result.record;
+  throw new ConflictError(`connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`, result.current);
 }
 
 /** The signalling state, per-user limits included (UserLimits.ts: items per user or per channel, no hot key). */
@@ -104,9 +135,21 @@ export interface StateStore extends UserLimitStore {
   /** Strongly consistent; undefined when absent or expired. */
   getConnection(connectionId: string): Promise<ConnectionRecord | undefined>;
   /**
-   * Moves a connection from `expected.state`@`expected.version` to `next` (version + 1), or throws
-   * ConflictError when the stored record is not at that state and version.
+   * Moves a connection from `expected.state`@`expected.version` to `next` (version + 1) in one conditional
+   * write; when the stored record is not at that state and version, returns it as it is now instead (one
+   * request either way: nothing to re-read after losing a race).
    */
+  tryTransition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<Transition>;
+  /**
+   * Claims a connection without reading it first: moves it from `from` to `next` (version + 1) in one request
+   * that reads and writes, if it is in `from`, carried by its own socket, of `variant`, live at `now`, and lives
+   * at least until `next.deadline`. Returns the record before and after; or, when any of that does not hold,
+   * the record as it is (undefined when absent or expired), for the caller to go on as if it had read it.
+   */
+  claimFrom(
+    connectionId: string, from: ConnectionState, variant: Variant, next: Partial<ConnectionRecord> & { state: ConnectionState; deadline: number }, now: number,
+  ): Promise<Claim>;
+  /** tryTransition, throwing ConflictError (carrying the current record) when the condition failed. */
   transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord>;
   deleteConnection(record: ConnectionRecord): Promise<void>;
   /** Strongly consistent reads of several connections (absent and expired ones left out). */

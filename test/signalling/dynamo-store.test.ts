@@ -2,13 +2,14 @@
 // placement agreement under concurrency, exact seat handover, and expired items filtered on read.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { STATE_TABLE, sweepShardOf } from '../../data/tables';
 import { DynamoStateStore } from '../../functions/adapters/dynamo-store';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { ConflictError, type ConnectionRecord } from '../../functions/voice/ports';
 import { createDocumentClient } from '../../routing/dynamo';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { RequestCounter } from '../../local/request-counter';
 
 let dynamo: LocalDynamo;
 let db: DynamoDBDocumentClient;
@@ -203,4 +204,94 @@ test('the in-memory store has the same gap and the same answer (a busy acquire w
   assert.ok(await memory.acquireFeed(key, 'x', now + 10_000, exp), 'x holds the feed');
   assert.deepEqual(await memory.acquireFeed(key, 'y', now + 10_000, exp), { roomInstance: 'r', delivered: 1 }, 'y holds the feed');
   assert.equal(releasedInBetween, true);
+});
+
+test('a transition that loses its condition returns the record as it is now, from the failed write itself (ALL_OLD: one request); the in-memory store the same', async () => {
+  const counter = new RequestCounter();
+  const counted = await startLocalDynamo({ port: 0, counter });
+  const countedDb = createDocumentClient({ endpoint: counted.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
+  try {
+    const stores = [new DynamoStateStore(countedDb, counted.tables[STATE_TABLE.envVar]!, () => now), new MemoryStateStore(() => now)];
+    for (const s of stores) {
+      const conn = record('ao1');
+      await s.putConnection(conn);
+      const winner = await s.transition(conn, { state: 'initializing', guildId: '1', channelId: '2' });
+      const before = counter.snapshot();
+      const lost = await s.tryTransition(conn, { state: 'initializing' });
+      assert.deepEqual(lost, { ok: false, current: winner }, `${s.constructor.name}: the loser gets the winner's record`);
+      if (s instanceof DynamoStateStore) {
+        assert.deepEqual(Object.keys(counter.since(before).dynamo), ['state:UpdateItem'], 'no read after the failed write');
+        assert.equal(counter.since(before).dynamo['state:UpdateItem']!.requests, 1);
+      }
+      await assert.rejects(s.transition(conn, { state: 'initializing' }), (err: unknown) => err instanceof ConflictError && err.current?.version === winner.version);
+      const won = await s.tryTransition(winner, { state: 'initialized' });
+      assert.ok(won.ok && won.record.state === 'initialized' && won.record.version === winner.version + 1);
+      await s.deleteConnection(winner);
+      assert.deepEqual(await s.tryTransition(winner, { state: 'initialized' }), { ok: false, current: undefined }, 'a deleted record is gone');
+      const expiring = record('ao2', { expiresAt: Math.ceil(now / 1000) + 1 });
+      await s.putConnection(expiring);
+      now += 5_000;
+      assert.deepEqual(await s.tryTransition({ ...expiring, version: 7 }, { state: 'initializing' }), { ok: false, current: undefined }, 'an expired record counts as gone');
+    }
+  } finally {
+    countedDb.destroy();
+    await counted.close();
+  }
+});
+
+test('a placement that loses to a concurrent one takes the winner from the failed write (no read after it)', async () => {
+  const counter = new RequestCounter();
+  const counted = await startLocalDynamo({ port: 0, counter });
+  const countedDb = createDocumentClient({ endpoint: counted.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
+  try {
+    const s = new DynamoStateStore(countedDb, counted.tables[STATE_TABLE.envVar]!, () => now);
+    const expiresAt = Math.ceil(now / 1000) + 3600;
+    assert.deepEqual(await s.placeChannel('7:8', { nodeId: 'a', grpcAddress: 'a:1' }, expiresAt), { nodeId: 'a', grpcAddress: 'a:1' });
+    const before = counter.snapshot();
+    assert.deepEqual(await s.placeChannel('7:8', { nodeId: 'b', grpcAddress: 'b:1' }, expiresAt), { nodeId: 'a', grpcAddress: 'a:1' });
+    assert.deepEqual(await s.placeChannel('7:8', { nodeId: 'c', grpcAddress: 'c:1' }, expiresAt, 'dead'), { nodeId: 'a', grpcAddress: 'a:1' });
+    assert.deepEqual(counter.since(before).dynamo, { 'state:PutItem': counter.since(before).dynamo['state:PutItem']! });
+    assert.equal(counter.since(before).dynamo['state:PutItem']!.requests, 2, 'one conditional PutItem per losing placement');
+  } finally {
+    countedDb.destroy();
+    await counted.close();
+  }
+});
+
+test('claimFrom reads and claims in one request only a stream in the state, its own socket\'s, of the variant, living past the deadline; else returns it as it is', async () => {
+  const t = now;
+  for (const s of [store, new MemoryStateStore(() => now)]) {
+    const name = s.constructor.name;
+    const base = record('cf1', { state: 'prepared', variant: 'binary', guildId: '1', channelId: '2', expiresAt: Math.ceil(t / 1000) + 3600 });
+    const next = { state: 'joining' as const, deadline: t + 30_000 };
+    const cases: [string, ConnectionRecord, 'claimed' | 'current' | 'absent'][] = [
+      ['prepared', base, 'claimed'],
+      ['another state', { ...base, state: 'initialized' }, 'current'],
+      ['another variant', { ...base, variant: 'base64' }, 'current'],
+      ['carried by another socket (resumed elsewhere)', { ...base, socket: 'other' }, 'current'],
+      ['its own socket named', { ...base, socket: 'cf1' }, 'claimed'],
+      ['expiring before the deadline', { ...base, expiresAt: Math.ceil(t / 1000) + 10 }, 'current'],
+      ['expired', { ...base, expiresAt: Math.floor(t / 1000) - 1 }, 'absent'],
+    ];
+    for (const [what, stored, outcome] of cases) {
+      await s.putConnection(stored);
+      const claim = await s.claimFrom('cf1', 'prepared', 'binary', next, t);
+      if (outcome === 'claimed') {
+        assert.ok(claim.ok, `${name}: ${what}`);
+        assert.deepEqual(claim.before, stored, `${name}: ${what}: the record before`);
+        assert.deepEqual(claim.record, { ...stored, ...next, version: stored.version + 1 }, `${name}: ${what}: the record after`);
+        assert.deepEqual(await s.getConnection('cf1'), claim.record, `${name}: ${what}: as stored`);
+      } else {
+        assert.deepEqual(claim, { ok: false, current: outcome === 'absent' ? undefined : stored }, `${name}: ${what}`);
+        assert.deepEqual(await s.getConnectionForSweep('cf1'), stored, `${name}: ${what}: unchanged`);
+      }
+      await s.deleteConnection(stored);
+    }
+    assert.deepEqual(await s.claimFrom('cf1', 'prepared', 'binary', next, t), { ok: false, current: undefined }, `${name}: absent`);
+  }
+  // DynamoDB: the claimed record is due (DUE index) at its deadline, like any transition's.
+  await store.putConnection(record('cf2', { state: 'prepared', variant: 'binary' }));
+  await store.claimFrom('cf2', 'prepared', 'binary', { state: 'joining', deadline: t + 30_000 }, t);
+  const { Item } = await db.send(new GetCommand({ TableName: dynamo.tables[STATE_TABLE.envVar]!, Key: { pk: 'CONN#cf2', sk: 'CONN' } }));
+  assert.equal(Item?.dueAt, t + 30_000);
 });
