@@ -3,7 +3,7 @@
 import { loadavg } from 'node:os';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
-import { ROOM_MEDIA_CODECS } from '../media-node/src/codecs';
+import { ROOM_MEDIA_CODECS } from '../media-node/src/workers/codecs';
 import { bind, cpuMs, listenerTransport, rtp, sleep, speakerProducer, startSink, type SrtpSuite } from './media-kit';
 
 const PACKET_INTERVAL_MS = 20;

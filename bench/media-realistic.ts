@@ -15,7 +15,7 @@
 import { cpus } from 'node:os';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
-import { ROOM_MEDIA_CODECS } from '../media-node/src/codecs';
+import { ROOM_MEDIA_CODECS } from '../media-node/src/workers/codecs';
 import { allTalking, formatStep, machineLoad, STEP_HEADER } from './media-all-talking';
 import { bind, cpuMs, DTX_PAYLOAD_BYTES, listenerTransport, rtp, sleep, speakerProducer, startSink, type SrtpSuite } from './media-kit';
 

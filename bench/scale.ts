@@ -52,7 +52,7 @@ const ASSUME = {
   packetsPerSecond: 50,
   /** IPv4 20 + UDP 8 + RTP 12 + one-byte header extensions (audio level, 8) + SRTP auth tag 10. */
   overheadBytesPerPacket: 58,
-  /** Media node registry heartbeat (media-node/src/MediaNode.ts): one PutItem per node every 5 s. */
+  /** Media node registry heartbeat (media-node/src/node/MediaNode.ts): one PutItem per node every 5 s. */
   heartbeatsPerNodeHour: 3600 / 5,
 };
 

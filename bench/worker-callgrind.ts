@@ -38,7 +38,7 @@ async function countRun(workerBin: string, dir: string, packets: number, suite: 
   chmodSync(wrapper, 0o755);
   process.env.MEDIASOUP_WORKER_BIN = wrapper; // read by createWorker
   const mediasoup = await import('mediasoup');
-  const { ROOM_MEDIA_CODECS } = await import('../media-node/src/codecs');
+  const { ROOM_MEDIA_CODECS } = await import('../media-node/src/workers/codecs');
   const worker = await mediasoup.createWorker({ logLevel: 'error' });
   const sender = await bind();
   const sink = await startSink();

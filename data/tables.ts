@@ -78,7 +78,7 @@ export const BY_NODE_INDEX: IndexDefinition = {
  *   USER#<userId> / RATE#<epoch minute>        the user's connects, joins and replacements of that minute
  *                                              (per-user limits, functions/voice/UserLimits.ts: one partition
  *                                              per user, conditional writes, none per message)
- * Membership itself is not stored here: the media room's history is its one truth (media-node/src/RoomLedger.ts).
+ * Membership itself is not stored here: the media room's history is its one truth (media-node/src/room/RoomLedger.ts).
  * Connection items are also in two sparse indexes: DUE_INDEX (what the sweep must look at, by shard and
  * time) and BY_NODE_INDEX (the sessions of one media node).
  */

@@ -1,6 +1,6 @@
 // Deployment settings: CDK context (cdk.json "context", or `-c key=value` on the command line) with
 // defaults for a small production-shaped deployment. Pure: no constructs, so it is unit-testable.
-import { DEFAULT_PIPE_PORTS, type PortRange } from '../media-node/src/pipe-ports';
+import { DEFAULT_PIPE_PORTS, type PortRange } from '../media-node/src/span/pipe-ports';
 import { STATE_TABLE } from '../data/tables';
 
 export type DataRemoval = 'destroy' | 'retain';
@@ -106,7 +106,7 @@ export interface InfraConfig {
   readonly metricsPort: number;
   /**
    * UDP ports of the node-to-node pipes (channels spanning nodes), inclusive; open in the media security
-   * group to the nodes' own group only. Default: the media node's (media-node/src/pipe-ports.ts).
+   * group to the nodes' own group only. Default: the media node's (media-node/src/span/pipe-ports.ts).
    */
   readonly pipePortMin: number;
   readonly pipePortMax: number;

@@ -5,7 +5,7 @@
 // by host/install.sh only after the node logged `media-node.ready` (FAILURE on any boot error, through
 // host/boot-fail.sh): a broken node rolls the deploy back instead of deploying green. host/health-watch.sh marks a node that
 // stops serving Unhealthy (SetInstanceHealth), so the group replaces it. While a node hosts rooms it is
-// protected from scale-in (media-node/src/ScaleInProtection.ts), cleared when empty or draining.
+// protected from scale-in (media-node/src/node/ScaleInProtection.ts), cleared when empty or draining.
 // Nodes run Debian 12 (the official AMI, pinned per deploy: media-fleet/ami.ts), the system the shipped worker
 // was built and tested on (infra/media-fleet/bundle.ts). Their journal goes to CloudWatch Logs. Every launch
 // waits in Pending:Wait on a launch lifecycle hook until the host says it serves (media-fleet/launch-hook.ts);
@@ -30,7 +30,7 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { pipePortRange, type InfraConfig } from './config';
-import { formatPortRange } from '../media-node/src/pipe-ports';
+import { formatPortRange } from '../media-node/src/span/pipe-ports';
 import { mediaNodeAsset } from './media-fleet/bundle';
 import { LOAD_METRIC_DIMENSION, LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE } from './media-fleet/load-metric';
 import { DEFAULT_WORKER_LIMITS } from '../routing/load';

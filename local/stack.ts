@@ -21,7 +21,7 @@ import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-proce
 import type { RequestCounter } from './request-counter';
 import { SWEEP_SCHEDULE } from '../functions/voice/Sweep';
 import { superviseMediaNode, type MediaNodeSupervisor } from './media-node-supervisor';
-import { DEFAULT_PIPE_PORTS, formatPortRange, parsePortRange, splitPortRange, type PortRange } from '../media-node/src/pipe-ports';
+import { DEFAULT_PIPE_PORTS, formatPortRange, parsePortRange, splitPortRange, type PortRange } from '../media-node/src/span/pipe-ports';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;

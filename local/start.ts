@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { DEV_TOKEN_PATH } from './gateway/dev-token';
 import { createLogger } from '../lib/log';
 import { awaitExitOrKill, descendantProcesses, signal } from './process-tree';
-import { formatPortRange } from '../media-node/src/pipe-ports';
+import { formatPortRange } from '../media-node/src/span/pipe-ports';
 import { mediaNodeCount, REPO_ROOT, startLocalStack, type LocalStack } from './stack';
 import { coturnAvailable, startCoturn, type Coturn } from './coturn';
 

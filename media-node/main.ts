@@ -1,9 +1,9 @@
 // Media node process: `tsx media-node/main.ts`, configured from the environment.
 // Prints {"msg":"media-node.ready","grpc":...,"metrics":...} once serving; drains on SIGTERM.
-import { configFromEnv } from './src/config';
+import { configFromEnv } from './src/node/config';
 import { createLogger } from '../lib/log';
-import { startMediaNode } from './src/MediaNode';
-import { autoScalingProtection, ScaleInProtection } from './src/ScaleInProtection';
+import { startMediaNode } from './src/node/MediaNode';
+import { autoScalingProtection, ScaleInProtection } from './src/node/ScaleInProtection';
 
 const options = configFromEnv();
 const logger = createLogger({ level: options.logLevel ?? 'info' });

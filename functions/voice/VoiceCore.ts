@@ -4,7 +4,7 @@
 // Concurrency model: on AWS, messages of one connection may be handled by concurrent invocations.
 // Every step first claims the connection with a conditional transition (state + version), so a
 // duplicate or out-of-order message loses the claim and is answered with an error, changing nothing.
-// Membership has one truth and one order: the media room's history (media-node/src/RoomLedger.ts), where
+// Membership has one truth and one order: the media room's history (media-node/src/room/RoomLedger.ts), where
 // a join is committed only once the node validated and meshed it and a leave once the node removed it.
 // Members are told about it only by the channel's feed (ChannelFeed.ts), in that order, each entry once.
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';

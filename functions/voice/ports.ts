@@ -230,7 +230,7 @@ export type HistoryEntry =
   | { seq: number; kind: 'join'; sessionId: string; userId: string; forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[] }
   | { seq: number; kind: 'leave'; sessionId: string; userId: string; audience: string[]; reason: string };
 
-/** A room's history after some position (media-node/src/RoomLedger.ts). */
+/** A room's history after some position (media-node/src/room/RoomLedger.ts). */
 export interface RoomHistory {
   /** False when the room is not open on the node (closed empty, or the node restarted). */
   exists: boolean;

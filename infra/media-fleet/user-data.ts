@@ -6,7 +6,7 @@
 // carries the Node.js 24 runtime and mediasoup's JavaScript (no npm, no Node.js from Debian). Values may be CDK
 // tokens (table name, secret ARN, region); they are resolved by CloudFormation into the script. Secrets never
 // appear here, nor in the node's environment: the node reads its two gRPC secrets from Secrets Manager itself
-// (media-node/src/secrets.ts) and re-reads them for rotations.
+// (media-node/src/node/secrets.ts) and re-reads them for rotations.
 import { readFileSync } from 'node:fs';
 import { LOAD_METRIC_NAME, LOAD_METRIC_NAMESPACE, LOAD_PUBLISH_INTERVAL_SECONDS } from './load-metric';
 import { repoPath } from '../paths';

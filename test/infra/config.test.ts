@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, configFromContext, DEFAULTS, pipePortRange, rtcPortRange } from '../../infra/config';
-import { DEFAULT_PIPE_PORTS } from '../../media-node/src/pipe-ports';
+import { DEFAULT_PIPE_PORTS } from '../../media-node/src/span/pipe-ports';
 
 /** Context as a deployment gives it: with the tokens' audience (required, issue 18), unless the test says otherwise. */
 const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = { CDK_DEFAULT_REGION: 'eu-west-1' }) =>

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { mediaNodeCount, mediaNodeList, mediaNodePortEnv } from '../../local/stack';
-import { splitPortRange } from '../../media-node/src/pipe-ports';
+import { splitPortRange } from '../../media-node/src/span/pipe-ports';
 
 describe('local stack media nodes', () => {
   test('MEDIA_NODES: default 1, an integer from 1 to 16, else a clear error', () => {

@@ -8,9 +8,9 @@ import type { Socket } from 'node:dgram';
 import type { types } from 'mediasoup';
 import { MediaError } from '../../media-node/api/errors';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle, MediaNodeOptions } from '../../media-node/src/MediaNode';
-import type { PoliceEvent } from '../../media-node/src/ProducerPolice';
-import { localConsumer, localProducer, type LocalMediaFactory } from '../../media-node/src/SessionMedia';
+import type { MediaNodeHandle, MediaNodeOptions } from '../../media-node/src/node/MediaNode';
+import type { PoliceEvent } from '../../media-node/src/session/ProducerPolice';
+import { localConsumer, localProducer, type LocalMediaFactory } from '../../media-node/src/session/SessionMedia';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters, startTestNode, udpSocket } from './helpers';
 
 /** Members as PlainTransports: producer fed plain RTP (comedia), consumers sent to `sinkPort()`. */

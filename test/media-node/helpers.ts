@@ -10,7 +10,7 @@ import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo as startProje
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError, type MediaErrorReason } from '../../media-node/api/errors';
 import { silentLogger } from '../../lib/log';
-import { startMediaNode, type MediaNodeHandle, type MediaNodeOptions } from '../../media-node/src/MediaNode';
+import { startMediaNode, type MediaNodeHandle, type MediaNodeOptions } from '../../media-node/src/node/MediaNode';
 import assert from 'node:assert/strict';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from '../support/client-params';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { configFromEnv } from '../../media-node/src/config';
+import { configFromEnv } from '../../media-node/src/node/config';
 import { clientRtpCapabilities, startTestNode } from './helpers';
 
 async function freeTcpPort(): Promise<number> {

@@ -2,7 +2,7 @@
 // `maxBytes` (always at least one entry), and the pages together are the whole history, in order.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { entryBytes, RoomLedger } from '../../media-node/src/RoomLedger';
+import { entryBytes, RoomLedger } from '../../media-node/src/room/RoomLedger';
 import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 
 const delivery = (receiver: string, producer: string, size: number): ConsumerDelivery => ({

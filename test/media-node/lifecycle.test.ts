@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { SessionLost } from '../../gen/medianode/v1/media_node';
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
-import { configFromEnv } from '../../media-node/src/config';
+import { configFromEnv } from '../../media-node/src/node/config';
 import { NodeRegistry } from '../../routing';
 import { SECRET, clientRtpCapabilities, joinSession, rejectsWith, startLocalDynamo, startTestNode, waitFor } from './helpers';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
-import { configFromEnv } from '../../media-node/src/config';
+import { configFromEnv } from '../../media-node/src/node/config';
 import { waitFor } from '../support/wait';
 import { joinSession, startTestNode } from './helpers';
 

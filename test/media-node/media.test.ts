@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
+import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
 import { joinSession, routerCounts, rtpPacket, startTestNode, udpSocket, waitFor } from './helpers';
 import { TestClient } from './mscClient';
 

@@ -1,5 +1,5 @@
 // Parameters are built by the node, never passed through (issue 18 part 1): the allow-lists of
-// media-node/src/validate.ts, and the bound of what a consumer's receiver is handed (consumer-parameters.ts)
+// media-node/src/session/validate.ts, and the bound of what a consumer's receiver is handed (consumer-parameters.ts)
 // measured on a real mediasoup router with the worst case a client may send — the arithmetic README.md states.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -7,11 +7,11 @@ import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import { MAX_CONSUMER_RTP_PARAMETERS_BYTES, MAX_USER_CONSUMER_OPTIONS_BYTES } from '../../media-node/api/limits';
 import { MediaError } from '../../media-node/api/errors';
-import { ROOM_MEDIA_CODECS } from '../../media-node/src/codecs';
-import { consumerParametersJson } from '../../media-node/src/consumer-parameters';
+import { ROOM_MEDIA_CODECS } from '../../media-node/src/workers/codecs';
+import { consumerParametersJson } from '../../media-node/src/session/consumer-parameters';
 import {
   AUDIO_HEADER_EXTENSIONS, OPUS_FMTP, parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities, RECEIVABLE_HEADER_EXTENSIONS,
-} from '../../media-node/src/validate';
+} from '../../media-node/src/session/validate';
 import { MAX_MEMBERS_THAT_FIT, MAX_SERVER_MESSAGE_BYTES } from '../../functions/voice/VoiceCore';
 import { encodeExtFrame } from '../../protocol/hrpc';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from '../support/client-params';

@@ -1,10 +1,10 @@
-// The node-to-node pipe's configuration from the environment (media-node/src/config.ts, pipe-ports.ts):
+// The node-to-node pipe's configuration from the environment (media-node/src/node/config.ts, pipe-ports.ts):
 // what `npm start`, the local stack and the EC2 host (install.sh: the private IPv4 from IMDS) set, and the
 // clear refusals of a range or address the node could not use.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { configFromEnv } from '../../media-node/src/config';
-import { DEFAULT_PIPE_PORTS, parsePortRange, splitPortRange } from '../../media-node/src/pipe-ports';
+import { configFromEnv } from '../../media-node/src/node/config';
+import { DEFAULT_PIPE_PORTS, parsePortRange, splitPortRange } from '../../media-node/src/span/pipe-ports';
 
 describe('MEDIA_PIPE_* → MediaNodeOptions.pipe', () => {
   test('unset: no pipe options (the node defaults to its listen IP and 45000-45999)', () => {

@@ -1,15 +1,15 @@
-// Producers are policed on the media node (media-node/src/ProducerPolice.ts): the policy on its own (times
+// Producers are policed on the media node (media-node/src/session/ProducerPolice.ts): the policy on its own (times
 // passed in), and real RTP through a real node — a packet flood and a bitrate flood are paused (nothing of
 // them reaches the other members any more) and, repeated, end the flooder's session, while honest Opus
 // senders (20 ms, 10 ms at 510 kbit/s, FEC-sized VBR, DTX) in the same room are never touched.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
-import { configFromEnv } from '../../media-node/src/config';
-import { listedFarNodes } from '../../media-node/src/FarNodes';
+import { configFromEnv } from '../../media-node/src/node/config';
+import { listedFarNodes } from '../../media-node/src/span/FarNodes';
 import { NodeRegistry } from '../../routing/NodeRegistry';
-import { PacketMeter } from '../../media-node/src/PacketMeter';
-import { DEFAULT_POLICE_LIMITS, PoliceRecord, type PoliceLimits } from '../../media-node/src/ProducerPolice';
+import { PacketMeter } from '../../media-node/src/load/PacketMeter';
+import { DEFAULT_POLICE_LIMITS, PoliceRecord, type PoliceLimits } from '../../media-node/src/session/ProducerPolice';
 import { cpuOver, FLOODS, HONEST_TALKER, sleep, startFloodNode, type FloodNode, type SendShape } from './flood';
 import { startLocalDynamo, waitFor } from './helpers';
 

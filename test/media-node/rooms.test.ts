@@ -5,7 +5,7 @@ import { status } from '@grpc/grpc-js';
 import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 import { connectMediaNode } from '../../media-node/api/client';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
+import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
 import {
   clientRtpCapabilities,
   dtlsParameters,

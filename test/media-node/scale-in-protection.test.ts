@@ -1,9 +1,9 @@
-// Scale-in protection follows the rooms (media-node/src/ScaleInProtection.ts), with a fake AWS client.
+// Scale-in protection follows the rooms (media-node/src/node/ScaleInProtection.ts), with a fake AWS client.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SetInstanceProtectionCommand } from '@aws-sdk/client-auto-scaling';
 import { silentLogger } from '../../lib/log';
-import { autoScalingProtection, ScaleInProtection, type ProtectionClient } from '../../media-node/src/ScaleInProtection';
+import { autoScalingProtection, ScaleInProtection, type ProtectionClient } from '../../media-node/src/node/ScaleInProtection';
 
 function fakeClient(failures = 0) {
   const calls: boolean[] = [];

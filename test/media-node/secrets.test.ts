@@ -10,8 +10,8 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { GetSecretValueCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
 import { connectMediaNode } from '../../media-node/api/client';
 import { connectMediaNodeSpan } from '../../media-node/api/spanClient';
-import { configFromEnv } from '../../media-node/src/config';
-import { secretsManagerRing } from '../../media-node/src/secrets';
+import { configFromEnv } from '../../media-node/src/node/config';
+import { secretsManagerRing } from '../../media-node/src/node/secrets';
 import { startTestNode } from './helpers';
 
 const API = 'api-current-0123456789abcdef';

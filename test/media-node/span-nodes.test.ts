@@ -11,13 +11,13 @@ import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/medi
 import type { MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError } from '../../media-node/api/errors';
 import { connectMediaNodeSpan } from '../../media-node/api/spanClient';
-import { listedFarNodes, registryFarNodes } from '../../media-node/src/FarNodes';
+import { listedFarNodes, registryFarNodes } from '../../media-node/src/span/FarNodes';
 import type { NodeRegistry } from '../../routing/NodeRegistry';
 import { summarizeLoad } from '../../routing/load';
 import type { MediaNodeRecord } from '../../routing/types';
-import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
-import type { RemotePart } from '../../media-node/src/RemotePart';
-import type { Room } from '../../media-node/src/Room';
+import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
+import type { RemotePart } from '../../media-node/src/span/RemotePart';
+import type { Room } from '../../media-node/src/room/Room';
 import { joinSession, SECRET, startTestNode, waitFor } from './helpers';
 import { TestClient } from './mscClient';
 

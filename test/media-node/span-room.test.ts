@@ -7,9 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import type { SessionLost } from '../../gen/medianode/v1/media_node';
 import { HistoryEntry_Kind } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
-import type { Room } from '../../media-node/src/Room';
-import type { LocalPart, SpanPart } from '../../media-node/src/RoomSpan';
+import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
+import type { Room } from '../../media-node/src/room/Room';
+import type { LocalPart, SpanPart } from '../../media-node/src/span/RoomSpan';
 import { joinSession, startTestNode, waitFor } from './helpers';
 import { TestClient } from './mscClient';
 

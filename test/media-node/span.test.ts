@@ -7,9 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { types } from 'mediasoup';
 import { silentLogger } from '../../lib/log';
-import { ROOM_MEDIA_CODECS } from '../../media-node/src/codecs';
-import { RoomSpan, type LocalPart, type SpanPart } from '../../media-node/src/RoomSpan';
-import { WorkerPool } from '../../media-node/src/WorkerPool';
+import { ROOM_MEDIA_CODECS } from '../../media-node/src/workers/codecs';
+import { RoomSpan, type LocalPart, type SpanPart } from '../../media-node/src/span/RoomSpan';
+import { WorkerPool } from '../../media-node/src/workers/WorkerPool';
 import { rtpPacket, udpSocket, waitFor } from './helpers';
 
 let pool: WorkerPool;

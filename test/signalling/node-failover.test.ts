@@ -3,7 +3,7 @@
 // that drains reports its sessions lost through the registry for the reaper to end.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startMediaNode, type MediaNodeHandle } from '../../media-node/src/MediaNode';
+import { startMediaNode, type MediaNodeHandle } from '../../media-node/src/node/MediaNode';
 import { silentLogger } from '../../lib/log';
 import { NODES_TABLE } from '../../data/tables';
 import { startLocalStack, type LocalStack } from '../../local/stack';

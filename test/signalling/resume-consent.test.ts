@@ -13,9 +13,9 @@ import { silentLogger } from '../../lib/log';
 import { decodeServerFrame, encodeRequest, type ServerFrame } from '../../protocol/hrpc';
 import type { MediaNodeRecord } from '../../routing/types';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle } from '../../media-node/src/MediaNode';
+import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
 import { limitsFrom } from '../../functions/handlers/runtime';
-import { iceConsentTimeoutFor } from '../../media-node/src/SessionMedia';
+import { iceConsentTimeoutFor } from '../../media-node/src/session/SessionMedia';
 import { clientRtpCapabilities, startTestNode } from '../media-node/helpers';
 
 const NODE: MediaNodeRecord = {

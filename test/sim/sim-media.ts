@@ -1,4 +1,4 @@
-// Simulated media nodes for the deterministic simulation: the real room ledger (media-node/src/RoomLedger.ts,
+// Simulated media nodes for the deterministic simulation: the real room ledger (media-node/src/room/RoomLedger.ts,
 // the same module the real Room writes its history with) behind the MediaClient port, with the media
 // node's rules (validate before committing, seat per user, idempotent join/leave) and its faults: a call
 // that fails before it runs, one whose answer is lost after it ran, one that hangs past its deadline and
@@ -6,7 +6,7 @@
 import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 import type { LostSession, MediaClient, NodeDirectory, Placement, RoomHistory } from '../../functions/voice/ports';
 import { MediaError } from '../../functions/voice/ports';
-import { RoomLedger } from '../../media-node/src/RoomLedger';
+import { RoomLedger } from '../../media-node/src/room/RoomLedger';
 import type { SweepNodes } from '../../functions/voice/Sweep';
 import type { MediaNodeRecord } from '../../routing/types';
 import { sweepShardOf } from '../../data/tables';

@@ -6,20 +6,20 @@
 // pair ends up consuming each other exactly once. Each membership change is written to the room's
 // ledger in that same order: the channel's one history.
 import type { types } from 'mediasoup';
-import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../gen/medianode/v1/media_node';
-import type { FarNode } from './FarNodes';
-import type { RemotePart } from './RemotePart';
-import { MediaError } from '../api/errors';
-import type { Logger } from '../../lib/log';
-import { ROOM_MEDIA_CODECS } from './codecs';
-import { consumerParametersJson } from './consumer-parameters';
+import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../../gen/medianode/v1/media_node';
+import type { FarNode } from '../span/FarNodes';
+import type { RemotePart } from '../span/RemotePart';
+import { MediaError } from '../../api/errors';
+import type { Logger } from '../../../lib/log';
+import { ROOM_MEDIA_CODECS } from '../workers/codecs';
+import { consumerParametersJson } from '../session/consumer-parameters';
 import { RoomLedger, type HistorySlice } from './RoomLedger';
-import { RoomSpan, type SpanPart } from './RoomSpan';
-import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
+import { RoomSpan, type SpanPart } from '../span/RoomSpan';
+import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from '../session/SessionMedia';
 import { SerialQueue } from './SerialQueue';
-import type { ProducerPolice } from './ProducerPolice';
-import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
-import type { WorkerSlot } from './WorkerPool';
+import type { ProducerPolice } from '../session/ProducerPolice';
+import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from '../session/validate';
+import type { WorkerSlot } from '../workers/WorkerPool';
 
 /** History entries are kept this long (the signalling side delivers them within seconds; replay needs minutes). */
 const HISTORY_RETAIN_MS = 10 * 60 * 1000;

@@ -7,17 +7,17 @@
 // through WatchPart; a part whose worker died ends its watchers, which the home reads as the part lost.
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
-import type { PipeEndpoint, SessionLost, TransportOptions } from '../../gen/medianode/v1/media_node';
-import { MediaError } from '../api/errors';
-import type { Logger } from '../../lib/log';
-import { ROOM_MEDIA_CODECS } from './codecs';
+import type { PipeEndpoint, SessionLost, TransportOptions } from '../../../gen/medianode/v1/media_node';
+import { MediaError } from '../../api/errors';
+import type { Logger } from '../../../lib/log';
+import { ROOM_MEDIA_CODECS } from '../workers/codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
 import { RoomSpan, type LocalPart } from './RoomSpan';
-import type { ProducerPolice } from './ProducerPolice';
+import type { ProducerPolice } from '../session/ProducerPolice';
 import { NOTICE_PREFIX } from './RemotePart';
-import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from './SessionMedia';
-import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from './validate';
-import type { WorkerPool, WorkerSlot } from './WorkerPool';
+import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from '../session/SessionMedia';
+import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from '../session/validate';
+import type { WorkerPool, WorkerSlot } from '../workers/WorkerPool';
 
 const DEFAULT_WATCH_WITHIN_MS = 30_000;
 

@@ -1,8 +1,8 @@
 // Which other node takes part of a room that outgrew its node (RoomSpan's remote parts): a port, backed in
 // production by the node registry (routing/NodeRegistry: records carry each node's load) and in tests by a
 // given list.
-import type { NodeRegistry } from '../../routing/NodeRegistry';
-import { pickNode } from '../../routing/placement';
+import type { NodeRegistry } from '../../../routing/NodeRegistry';
+import { pickNode } from '../../../routing/placement';
 
 export interface FarNode {
   nodeId: string;

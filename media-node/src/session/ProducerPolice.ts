@@ -16,7 +16,7 @@
 // Honest voice never meets the defaults: Opus tops out at 510 kbit/s of payload, 10 ms ptime is 100 packets/s
 // (20 ms: 50), DTX drops to a few packets/s, in-band FEC lives inside the Opus payload.
 
-/** The limits and timings (media-node/src/config.ts: MEDIA_POLICE_*; README "Producer policing"). */
+/** The limits and timings (media-node/src/node/config.ts: MEDIA_POLICE_*; README "Producer policing"). */
 export interface PoliceLimits {
   /** Average RTP packets/s over the window above which a producer is over (default 200: 2× 10 ms ptime). */
   packetsPerSecond: number;

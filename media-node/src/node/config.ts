@@ -1,8 +1,8 @@
 // Environment → MediaNodeOptions. Defaults work on loopback; see media-node/README section.
 import { isIP } from 'node:net';
 import type { MediaNodeOptions } from './MediaNode';
-import { DEFAULT_PIPE_PORTS, parsePortRange } from './pipe-ports';
-import { DEFAULT_POLICE_LIMITS, type PoliceLimits } from './ProducerPolice';
+import { DEFAULT_PIPE_PORTS, parsePortRange } from '../span/pipe-ports';
+import { DEFAULT_POLICE_LIMITS, type PoliceLimits } from '../session/ProducerPolice';
 
 /** Secrets the node reads from its environment; configFromEnv deletes them from it once read. */
 export const SECRET_ENV_VARS = ['MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_PREVIOUS', 'MEDIA_SPAN_SECRET', 'MEDIA_SPAN_SECRET_PREVIOUS'] as const;

@@ -2,12 +2,12 @@
 // receive transport. `LocalSessionMedia` holds them on a router of this node (the room's main router, a
 // part on another worker, or — on a far node — a part hosted for another node's room: PartHost);
 // `RemotePart` gives the room the same shape for a session whose transports are on a far node.
-import { MAX_ICE_CONSENT_TIMEOUT_S } from '../api/limits';
+import { MAX_ICE_CONSENT_TIMEOUT_S } from '../../api/limits';
 import type { types } from 'mediasoup';
-import type { TransportOptions } from '../../gen/medianode/v1/media_node';
-import { MediaError } from '../api/errors';
+import type { TransportOptions } from '../../../gen/medianode/v1/media_node';
+import { MediaError } from '../../api/errors';
 import type { ProducerPolice } from './ProducerPolice';
-import type { LeaveReason } from './RoomLedger';
+import type { LeaveReason } from '../room/RoomLedger';
 
 export type MediaLossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed' | 'media-unreachable'>;
 

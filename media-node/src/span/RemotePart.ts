@@ -6,12 +6,12 @@
 // call finds it unavailable), every session on the part is reported lost ('node-lost') and the pipe closed.
 import { status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import type { types } from 'mediasoup';
-import type { CreateTransportsResponse, SessionLost, TransportOptions } from '../../gen/medianode/v1/media_node';
-import { MediaError, parseMediaError } from '../api/errors';
-import type { MediaNodeSpanApi } from '../api/spanClient';
-import type { Logger } from '../../lib/log';
+import type { CreateTransportsResponse, SessionLost, TransportOptions } from '../../../gen/medianode/v1/media_node';
+import { MediaError, parseMediaError } from '../../api/errors';
+import type { MediaNodeSpanApi } from '../../api/spanClient';
+import type { Logger } from '../../../lib/log';
 import { NodePipe, type PipeListen } from './NodePipe';
-import type { ConsumerHandle, MediaLossReason, ProducerHandle, SessionMedia } from './SessionMedia';
+import type { ConsumerHandle, MediaLossReason, ProducerHandle, SessionMedia } from '../session/SessionMedia';
 
 export interface RemotePartOptions {
   roomId: string;

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
-import type { Logger } from '../../lib/log';
+import type { Logger } from '../../../lib/log';
 
 export interface WorkerPoolOptions {
   count: number;

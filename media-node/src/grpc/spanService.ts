@@ -1,12 +1,12 @@
 // Thin adapter: node-to-node gRPC calls (MediaNodeSpan: a room's home node driving a part of the room
 // hosted here) → PartHost, authenticated by its own secret
 // (the span secret: a caller holding only the signalling→node secret is refused here, and the other way round).
-import type { SecretRing } from '../api/auth';
+import type { SecretRing } from '../../api/auth';
 import type { handleServerStreamingCall } from '@grpc/grpc-js';
-import type { MediaNodeSpanServer, SessionLost, WatchPartRequest } from '../../gen/medianode/v1/media_node';
-import type { Logger } from '../../lib/log';
+import type { MediaNodeSpanServer, SessionLost, WatchPartRequest } from '../../../gen/medianode/v1/media_node';
+import type { Logger } from '../../../lib/log';
 import { grpcHandlers } from './grpcHandlers';
-import type { PartHost } from './PartHost';
+import type { PartHost } from '../span/PartHost';
 
 export interface SpanServiceDeps {
   parts: PartHost;

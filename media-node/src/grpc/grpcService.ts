@@ -1,21 +1,21 @@
 // Thin adapter: gRPC calls → Rooms, with caller authentication and MediaError → status mapping.
-import type { SecretRing } from '../api/auth';
+import type { SecretRing } from '../../api/auth';
 import type { handleServerStreamingCall } from '@grpc/grpc-js';
 import {
   HistoryEntry_Kind,
   type MediaNodeServer,
   type SessionLost,
   type WatchSessionsRequest,
-} from '../../gen/medianode/v1/media_node';
-import { MediaError } from '../api/errors';
-import type { Logger } from '../../lib/log';
-import type { Admission } from './Admission';
+} from '../../../gen/medianode/v1/media_node';
+import { MediaError } from '../../api/errors';
+import type { Logger } from '../../../lib/log';
+import type { Admission } from '../load/Admission';
 import { grpcHandlers } from './grpcHandlers';
-import type { Metrics } from './metrics';
-import type { SessionLostEvent } from './Room';
-import type { Rooms } from './Rooms';
-import type { FarNodes } from './FarNodes';
-import type { SessionPlacement } from './Room';
+import type { Metrics } from '../telemetry/metrics';
+import type { SessionLostEvent } from '../room/Room';
+import type { Rooms } from '../room/Rooms';
+import type { FarNodes } from '../span/FarNodes';
+import type { SessionPlacement } from '../room/Room';
 
 export interface ServiceDeps {
   rooms: Rooms;

@@ -10,10 +10,10 @@
 // cannot all pass on one stale sample. A session prepared and never joined holds its reservation only for
 // its window (`reserveForMs`: the signalling side's time to JoinChannel), so abandoned prepares cannot keep
 // a worker looking full.
-import { MediaError } from '../api/errors';
-import { addCost, admits, spanJoinCosts, workerLoad, type JoinCost, type WorkerLimits, type WorkerUse } from '../../routing/load';
+import { MediaError } from '../../api/errors';
+import { addCost, admits, spanJoinCosts, workerLoad, type JoinCost, type WorkerLimits, type WorkerUse } from '../../../routing/load';
 import type { PacketMeter, WorkerPackets } from './PacketMeter';
-import type { WorkerCpu, WorkerPool, WorkerSlot } from './WorkerPool';
+import type { WorkerCpu, WorkerPool, WorkerSlot } from '../workers/WorkerPool';
 
 export interface WorkerLoadView extends WorkerUse {
   index: number;

@@ -8,8 +8,8 @@
 //     `refreshMs`, so a rotation reaches running nodes without a restart: accept-new first (AWSPENDING), then
 //     promote (AWSCURRENT; the old one stays accepted as AWSPREVIOUS).
 import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { SecretRing } from '../api/auth';
-import type { Logger } from '../../lib/log';
+import type { SecretRing } from '../../api/auth';
+import type { Logger } from '../../../lib/log';
 
 /** How often a node re-reads its secrets from Secrets Manager (a rotation's accept-new step waits at least this). */
 export const SECRET_REFRESH_MS = 5 * 60_000;

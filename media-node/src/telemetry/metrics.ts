@@ -1,7 +1,7 @@
 // Prometheus text exposition without a client library: a few counters, one histogram, and
 // gauges read from the node at scrape time.
 import { createServer, type Server } from 'node:http';
-import { listen } from '../../lib/listen';
+import { listen } from '../../../lib/listen';
 
 type Labels = Record<string, string>;
 

@@ -9,7 +9,7 @@
 // The meter hooks each worker's observer (routers → transports → producers/consumers), so it needs
 // nothing from Room/Rooms: it sees what mediasoup creates. Routers carry `appData.roomId` (Rooms).
 import type { types } from 'mediasoup';
-import type { WorkerPool, WorkerSlot } from './WorkerPool';
+import type { WorkerPool, WorkerSlot } from '../workers/WorkerPool';
 
 export interface WorkerPackets {
   index: number;

@@ -1,8 +1,8 @@
 // What the node's two gRPC services (the API for the signalling side, MediaNodeSpan between nodes) share:
 // the shared-secret check on every call, MediaError → gRPC status, and the unary handler around a promise.
 import type { handleUnaryCall, Metadata, ServerWritableStream, StatusObject } from '@grpc/grpc-js';
-import { isAuthorized, type SecretRing } from '../api/auth';
-import { MediaError } from '../api/errors';
+import { isAuthorized, type SecretRing } from '../../api/auth';
+import { MediaError } from '../../api/errors';
 
 export interface GrpcHandlers {
   /** `unary('Method', async (request) => response)`: refused unauthenticated, failures mapped to a status. */

@@ -11,7 +11,7 @@
 import type { types } from 'mediasoup';
 import type { FarNode } from './FarNodes';
 import type { RemotePart } from './RemotePart';
-import type { WorkerSlot } from './WorkerPool';
+import type { WorkerSlot } from '../workers/WorkerPool';
 
 /** A router of the room on a worker of this node. */
 export interface LocalPart {

@@ -1,11 +1,11 @@
 // The node's rooms: opens each channel's router on the least-loaded worker, closes empty rooms
 // after a grace, refuses new rooms while draining, and turns worker deaths into lost sessions.
 import { EventEmitter } from 'node:events';
-import { MediaError } from '../api/errors';
-import { ROOM_MEDIA_CODECS } from './codecs';
-import type { Logger } from '../../lib/log';
+import { MediaError } from '../../api/errors';
+import { ROOM_MEDIA_CODECS } from '../workers/codecs';
+import type { Logger } from '../../../lib/log';
 import { Room, type LossReason, type RoomHooks, type RoomLoad, type SessionLostEvent } from './Room';
-import type { WorkerPool, WorkerSlot } from './WorkerPool';
+import type { WorkerPool, WorkerSlot } from '../workers/WorkerPool';
 
 /** A room just opened waits at least this long for its first session (OpenRoom → CreateTransports). */
 const MIN_OPEN_GRACE_MS = 5_000;

@@ -8,7 +8,7 @@
 // and are still here are told it left (UserLeft). "Told" is tracked per pair, so a member that could not
 // consume someone is never told it left either.
 import { randomBytes } from 'node:crypto';
-import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
+import type { ConsumerDelivery } from '../../../gen/medianode/v1/media_node';
 
 export type LeaveReason = 'left' | 'replaced' | 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed' | 'media-unreachable';
 

@@ -9,7 +9,7 @@
 // "Parameters are built by the node".
 import { randomBytes } from 'node:crypto';
 import type { types } from 'mediasoup';
-import { MediaError } from '../api/errors';
+import { MediaError } from '../../api/errors';
 
 /** Byte bounds of the client's JSON (before parsing). Browsers' real values are a fraction of these. */
 export const MAX_RTP_PARAMETERS_JSON = 4096;

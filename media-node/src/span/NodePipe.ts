@@ -3,8 +3,8 @@
 // create (an endpoint to hand to the other side), then connect to the other side's endpoint. A producer
 // crosses by a pipe consumer on its side and a pipe producer with the same id on the other.
 import type { types } from 'mediasoup';
-import type { PipeEndpoint } from '../../gen/medianode/v1/media_node';
-import { MediaError } from '../api/errors';
+import type { PipeEndpoint } from '../../../gen/medianode/v1/media_node';
+import { MediaError } from '../../api/errors';
 import { DEFAULT_PIPE_PORTS as PIPE_PORTS } from './pipe-ports';
 
 /** Where a node's pipe transports listen (MediaNodeOptions.pipe; the security group admits node-to-node traffic here). */

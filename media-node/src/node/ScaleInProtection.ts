@@ -4,7 +4,7 @@
 // call is logged and retried at the next update. The AWS call is injected (ProtectionClient), so the rule
 // is tested without AWS; autoScalingProtection() is the real client.
 import { AutoScalingClient, SetInstanceProtectionCommand } from '@aws-sdk/client-auto-scaling';
-import type { Logger } from '../../lib/log';
+import type { Logger } from '../../../lib/log';
 
 export interface ProtectionClient {
   setProtected(protect: boolean): Promise<void>;

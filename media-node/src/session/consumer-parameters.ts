@@ -4,8 +4,8 @@
 // parameters were built by the node (validate.ts), the receiver's capabilities rebuilt, and only the fields
 // below are copied, whatever else mediasoup ever adds.
 import type { types } from 'mediasoup';
-import { MAX_CONSUMER_RTP_PARAMETERS_BYTES } from '../api/limits';
-import { MediaError } from '../api/errors';
+import { MAX_CONSUMER_RTP_PARAMETERS_BYTES } from '../../api/limits';
+import { MediaError } from '../../api/errors';
 import { OPUS_FMTP, RECEIVABLE_HEADER_EXTENSIONS } from './validate';
 
 const FEEDBACK = new Set(['nack', 'transport-cc']);
