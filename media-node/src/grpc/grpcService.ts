@@ -15,7 +15,7 @@ import type { Metrics } from '../telemetry/metrics';
 import type { SessionLostEvent } from '../room/Room';
 import type { Rooms } from '../room/Rooms';
 import type { FarNodes } from '../span/FarNodes';
-import type { SessionPlacement } from '../room/Room';
+import { sessionPlacer } from '../room/placeSession';
 
 export interface ServiceDeps {
   rooms: Rooms;
@@ -43,17 +43,19 @@ export function createMediaNodeService({ rooms, admission, secrets, metrics, log
     if (failure.reason === 'internal') logger.error('media-node.call-failed', { method, error });
   });
 
+  const countRefusal = (kind: 'room' | 'join', error: MediaError) => {
+    metrics.admissionRefused.inc({ kind });
+    logger.warn('media-node.admission-refused', { kind, message: error.humanMessage });
+  };
   const refusedAs = <T>(kind: 'room' | 'join', check: () => T): T => {
     try {
       return check();
     } catch (error) {
-      if (error instanceof MediaError && error.reason === 'over-capacity') {
-        metrics.admissionRefused.inc({ kind });
-        logger.warn('media-node.admission-refused', { kind, message: error.humanMessage });
-      }
+      if (error instanceof MediaError && error.reason === 'over-capacity') countRefusal(kind, error);
       throw error;
     }
   };
+  const placer = { rooms, admission, farNodes, nodeId, logger, refused: (error: MediaError) => countRefusal('join', error) };
 
   const watchers = new Set<{ end(): void }>();
 
@@ -88,23 +90,8 @@ export function createMediaNodeService({ rooms, admission, secrets, metrics, log
     createTransports: unary('CreateTransports', async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS, reserveForMs, consumersResumed }) => {
       requireSessionId(sessionId);
       const room = rooms.get(roomId);
-      // A new session is admitted here, on the worker with room for it (the main router's while it has
-      // room, else another worker, where the room spans: RoomSpan); its Join settles the reservation.
-      // When no worker has room, it goes on another node (a remote part of the room), if one has room.
-      const place = async (): Promise<SessionPlacement> => {
-        try {
-          const { worker, settle } = admission.chooseSpanWorker(room.id, room.slot.index, sessionId, { reserveForMs: reserveForMs || undefined });
-          return { where: rooms.slotAt(worker), settle };
-        } catch (error) {
-          if (!(error instanceof MediaError && error.reason === 'over-capacity') || !farNodes) return refusedAs('join', () => { throw error; });
-          // A node already holding part of the room first (one pipe pair per node pair), else one with headroom.
-          const spanned = room.span.list().find((p) => p.kind === 'remote' && !p.closed);
-          const far = spanned?.kind === 'remote' ? { nodeId: spanned.nodeId, grpcAddress: spanned.grpcAddress } : await farNodes.choose(room.id, nodeId ? [nodeId()] : []);
-          if (!far) return refusedAs('join', () => { throw error; });
-          logger.info('media-node.join-spills-to-node', { roomId: room.id, sessionId, farNodeId: far.nodeId });
-          return { where: far, settle: () => {} };
-        }
-      };
+      // A new session is admitted and placed here (room/placeSession.ts); its Join settles the reservation.
+      const place = sessionPlacer(placer, room, sessionId, reserveForMs || undefined);
       const { consumer, producer } = await room.createTransports(sessionId, userId, rtpCapabilities, { place, minIceConsentTimeoutS, consumersResumed });
       return { consumerTransport: consumer, producerTransport: producer };
     }),

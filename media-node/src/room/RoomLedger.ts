@@ -9,8 +9,10 @@
 // consume someone is never told it left either.
 import { randomBytes } from 'node:crypto';
 import type { ConsumerDelivery } from '../../../gen/medianode/v1/media_node';
+import type { MediaLossReason } from '../session/SessionMedia';
 
-export type LeaveReason = 'left' | 'replaced' | 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed' | 'media-unreachable';
+/** Why a session left: it left, its seat was taken, or its media died (session/SessionMedia.ts). */
+export type LeaveReason = 'left' | 'replaced' | MediaLossReason;
 
 export interface JoinEntry {
   seq: number;

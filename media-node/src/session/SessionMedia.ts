@@ -7,9 +7,9 @@ import type { types } from 'mediasoup';
 import type { TransportOptions } from '../../../gen/medianode/v1/media_node';
 import { MediaError } from '../../api/errors';
 import type { ProducerPolice } from './ProducerPolice';
-import type { LeaveReason } from '../room/RoomLedger';
 
-export type MediaLossReason = Extract<LeaveReason, 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed' | 'media-unreachable'>;
+/** Why a session's media died on the node (each also a leave reason of the room's history: room/RoomLedger.ts). */
+export type MediaLossReason = 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'worker-died' | 'drained' | 'node-lost' | 'policed' | 'media-unreachable';
 
 /**
  * A transport the client must connect (the producer transport from Join, the consumer transport from its first
