@@ -112,6 +112,13 @@ export class MetricsSummary {
   }
 }
 
+/** A MetricsSummary snapshot as one terminal line: "metrics: Connects 2 · JoinLatency n=1 p50 40.1 p99 40.1 max 40.1 ms · …". */
+export function summaryLine(snapshot: ReturnType<MetricsSummary['snapshot']>): string {
+  const parts = Object.entries(snapshot).map(([key, v]) =>
+    typeof v === 'number' ? `${key} ${v}` : `${key} n=${v.count} p50 ${v.p50} p99 ${v.p99} max ${v.max} ms`);
+  return `metrics: ${parts.join(' · ') || 'none yet'}`;
+}
+
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }

@@ -6,13 +6,20 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEV_TOKEN_PATH } from './gateway/dev-token';
 import { createLogger } from '../lib/log';
+import { METRIC, summaryLine } from '../lib/metrics';
 import { awaitExitOrKill, descendantProcesses, signal } from './process-tree';
 import { formatPortRange } from '../media-node/src/span/pipe-ports';
 import { mediaNodeCount, REPO_ROOT, startLocalStack, type LocalStack } from './stack';
 import { coturnAvailable, startCoturn, type Coturn } from './coturn';
 
 const log = createLogger().child({ component: 'npm-start' });
-const SUMMARY_EVERY_MS = 30_000;
+const SUMMARY_EVERY_MS = Number(process.env.LOCAL_METRICS_SUMMARY_MS) || 30_000;
+/**
+ * `npm start -- --emf` (or LOCAL_EMF=1): the handlers print their raw EMF lines, as on AWS. Without it they do
+ * not (POWERTOOLS_METRICS_DISABLED), and the terminal gets one summary line of the same samples instead.
+ */
+const RAW_EMF = process.argv.includes('--emf') || process.env.LOCAL_EMF === '1';
+if (!RAW_EMF) process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
 async function buildWebBundle(): Promise<void> {
   const file = join(REPO_ROOT, 'web/build.ts');
@@ -80,7 +87,8 @@ function banner(stack: LocalStack, relay?: Coturn): string {
     `  @connections API     ${stack.connectionsEndpoint}/@connections/{connectionId}`,
     `  dev token endpoint   ${stack.url}${DEV_TOKEN_PATH}?user=42&guild=1&channel=7   (local stack only)`,
     `  dev issuer JWKS      ${stack.url}/.well-known/jwks.json   (the handlers verify tokens against it)`,
-    `  handler metrics      ${stack.url}/dev/metrics   (summary printed every ${SUMMARY_EVERY_MS / 1000} s when it changed)`,
+    `  handler metrics      ${stack.url}/dev/metrics   (a summary line every ${SUMMARY_EVERY_MS / 1000} s when it changed; ` +
+      `${RAW_EMF ? 'raw EMF lines on' : 'raw EMF lines: npm start -- --emf'})`,
     `  dynalite             ${stack.dynamo.endpoint}   tables: ${Object.values(stack.dynamo.tables).join(', ')}`,
     ...mediaNodeLines(stack),
     ...relayLines(relay),
@@ -128,9 +136,16 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write(banner(stack, relay) + '\n');
-  // A live summary of the handlers' metrics (the names and units their EMF lines carry on AWS).
+  // A live summary of the handlers' metrics (the names and units their EMF lines carry on AWS): one line, printed
+  // when something besides the reaper's own schedule happened.
+  let printed = '';
   const summary = setInterval(() => {
-    if (stack.metrics.takeChanged()) log.info('metrics.summary', { metrics: stack.metrics.snapshot() });
+    if (!stack.metrics.takeChanged()) return;
+    const snapshot = stack.metrics.snapshot();
+    const { [METRIC.sweepDuration]: _sweeps, ...activity } = snapshot;
+    if (JSON.stringify(activity) === printed) return;
+    printed = JSON.stringify(activity);
+    process.stdout.write(`${summaryLine(snapshot)}\n`);
   }, SUMMARY_EVERY_MS);
   summary.unref();
 

@@ -29,11 +29,19 @@ function command(pid: number): string {
   }
 }
 
+async function until(check: () => boolean, what: string, output: () => string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs / 1000} s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe('npm start', { skip: missing.length ? `not written yet: ${missing.join(', ')}` : false }, () => {
   it('starts everything, prints the addresses, and SIGTERM stops it all with exit 0', { timeout: 120_000 }, async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
       cwd: REPO_ROOT,
-      env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn' },
+      env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', LOCAL_METRICS_SUMMARY_MS: '500' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -73,6 +81,11 @@ describe('npm start', { skip: missing.length ? `not written yet: ${missing.join(
       );
       assert.equal(refused.status, 401);
 
+      // A quiet terminal: the handlers' metrics as one summary line, never their raw EMF lines.
+      await until(() => /^metrics: .*Connects 1\b/m.test(output), 'a metrics summary line', () => output);
+      assert.doesNotMatch(output, /"_aws"/, 'no raw EMF line without --emf');
+      assert.match(output, /raw EMF lines: npm start -- --emf/);
+
       const tree = descendants(child.pid!);
       const commands = new Map(tree.map((pid) => [pid, command(pid)]));
       assert.ok(tree.length >= 3, `expected start, media node and a mediasoup worker, got ${tree.join(',')}`);
@@ -80,6 +93,30 @@ describe('npm start', { skip: missing.length ? `not written yet: ${missing.join(
       assert.equal(await exited, 0, output);
       const left = tree.filter(alive);
       assert.deepEqual(left, [], `processes left behind: ${left.map((pid) => `${pid} ${commands.get(pid)}`).join('; ')}`);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('prints the handlers\' raw EMF lines with --emf', { timeout: 120_000 }, async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--emf'], {
+      cwd: REPO_ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await until(() => READY.test(output), 'banner', () => output, 90_000);
+      assert.match(output, /raw EMF lines on/);
+      const url = /demo page\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1];
+      const { token } = (await (await fetch(`${url}/dev/token?user=42&guild=1&channel=7`)).json()) as { token: string };
+      const ws = await openWs(`${url!.replace('http', 'ws')}/protocol.voice.v1.VoiceService/StreamMessage`, ['hrpc1.base64', token]);
+      ws.close();
+      await closed(ws);
+      await until(() => /^\{"_aws":.*"Connects":1/m.test(output), 'an EMF line of the $connect', () => output);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, output);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
