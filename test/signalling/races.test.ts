@@ -6,6 +6,8 @@ import { MemoryGateway } from '../../functions/adapters/memory-gateway';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { ConnectionRecord, MediaClient, NodeDirectory } from '../../functions/voice/ports';
+import { ChannelFeed } from '../../functions/voice/ChannelFeed';
+import { Races } from '../../functions/voice/races';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
 import { silentLogger } from '../../lib/log';
 import { METRIC, type MetricDimensions, type Metrics } from '../../lib/metrics';
@@ -94,4 +96,27 @@ test('JoinChannel claims a prepared stream without reading it first; on any othe
   assert.equal(frames[0]?.kind === 'error' && frames[0].error.identifier, 'voice.out-of-order');
   assert.equal((await store.getConnection('p2'))?.version, prepared.version, 'unchanged');
   assert.deepEqual(calls, ['join']);
+});
+
+test('the feed\'s lost race (a replay overtaken by a new suspend) is counted like every other', async () => {
+  const store = new MemoryStateStore();
+  const counted: (string | undefined)[] = [];
+  const metrics: Metrics = { count: (name, _n, d) => void (name === METRIC.expectedRaces && counted.push(d?.Race)), timing: () => undefined };
+  const node = { nodeId: 'n', grpcAddress: 'n:1' };
+  const entry = { seq: 1, kind: 'join' as const, sessionId: 'other', userId: '8', forJoiner: [], forMembers: [] };
+  const media = { history: async () => ({ exists: true, roomInstance: 'r1', head: 1, entries: [entry], truncated: false }) } as unknown as MediaClient;
+  const feed = new ChannelFeed({
+    store, media, gateway: new MemoryGateway(), clock: Date, log: silentLogger, metrics, races: new Races({ log: silentLogger, metrics }),
+    leaseMs: 10_000, ttlSeconds: 3600, assertFits: () => undefined,
+  });
+  // A resumed session waiting for its replay from position 0; its record moves on (suspended again) mid-replay.
+  const resumed = session({ replayFrom: 0, nodeId: 'n', nodeAddress: 'n:1' });
+  await store.putConnection(resumed);
+  const original = store.tryTransition.bind(store);
+  store.tryTransition = async (expected, next) => {
+    await original(expected, { state: 'suspended' });
+    return original(expected, next);
+  };
+  await feed.drain('1:2', node, 's1');
+  assert.deepEqual(counted, ['replay-overtaken']);
 });
