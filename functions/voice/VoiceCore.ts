@@ -186,14 +186,15 @@ export class VoiceCore {
     const guessed: Variant = typeof payload === 'string' ? 'base64' : 'binary';
     let conn: ConnectionRecord | undefined;
     try {
-      // JoinChannel, the step every join waits on, claims the stream without reading it first when it can.
-      const early = joinClaimable(payload, guessed);
+      // PrepareForJoinChannel and JoinChannel claim the stream without reading it first when they can.
+      const early = claimableStep(payload, guessed);
       let read: { own: ConnectionRecord | undefined } | undefined;
       if (early) {
-        const claim = await this.deps.store.claimFrom(connectionId, 'prepared', guessed, { state: 'joining', deadline: this.deadlineIn('joining') }, this.deps.clock.now());
+        const claim = await this.deps.store.claimFrom(connectionId, early.from, guessed, { state: early.to, deadline: this.deadlineIn(early.to) }, this.deps.clock.now());
         if (claim.ok) {
           conn = claim.before;
-          return await this.joinStep(claim.before, early, claim.record);
+          if (early.kind === 'prepare') return await this.prepare(claim.before, early.rtpCapabilities, claim.record);
+          return await this.joinStep(claim.before, early.msg, claim.record);
         }
         read = { own: claim.current }; // not claimable: on as if read (the same answers as every other frame)
       }
@@ -274,13 +275,13 @@ export class VoiceCore {
     await this.send(next, { message: { $case: 'initialized', value: { rtpCapabilities } } });
   }
 
-  private async prepare(conn: ConnectionRecord, rtpCapabilities: string): Promise<void> {
-    requireState(conn, 'initialized', 'PrepareForJoinChannel must follow Initialized, once');
-    const caps = parseJson(rtpCapabilities, ErrorId.badRtpCapabilities, 'rtp_capabilities');
-    if (!Array.isArray((caps as { codecs?: unknown }).codecs)) {
-      throw new VoiceError(ErrorId.badRtpCapabilities, 'rtp_capabilities has no codecs array');
+  /** `early`: the stream was claimed on arrival (claimableStep: the same checks passed, it was initialized). */
+  private async prepare(conn: ConnectionRecord, rtpCapabilities: string, early?: ConnectionRecord): Promise<void> {
+    if (!early) {
+      requireState(conn, 'initialized', 'PrepareForJoinChannel must follow Initialized, once');
+      checkPrepare(rtpCapabilities);
     }
-    const claimed = await this.claim(conn, { state: 'preparing' });
+    const claimed = early ?? (await this.claim(conn, { state: 'preparing' }));
     try {
       await this.userLimits.admitPrepare(claimed);
     } catch (err) {
@@ -683,18 +684,35 @@ function checkJoin(msg: JoinMessage): void {
   parseJson(msg.consumerDtlsParamaters, ErrorId.badDtlsParameters, 'consumer_dtls_paramaters');
 }
 
+/** PrepareForJoinChannel's own checks (before anything is written). */
+function checkPrepare(rtpCapabilities: string): void {
+  const caps = parseJson(rtpCapabilities, ErrorId.badRtpCapabilities, 'rtp_capabilities');
+  if (!Array.isArray((caps as { codecs?: unknown }).codecs)) {
+    throw new VoiceError(ErrorId.badRtpCapabilities, 'rtp_capabilities has no codecs array');
+  }
+}
+
+/** A step that may claim its stream on arrival: from which state, into which. */
+type EarlyStep =
+  | { kind: 'prepare'; from: 'initialized'; to: 'preparing'; rtpCapabilities: string }
+  | { kind: 'join'; from: 'prepared'; to: 'joining'; msg: JoinMessage };
+
 /**
- * The JoinChannel a frame carries, if it may claim its stream on arrival: a plain request in the frame's own
- * variant that passes JoinChannel's checks. Anything else (or a check failing) takes the ordinary path, so the
- * answer is the same as if the stream had been read first.
+ * The PrepareForJoinChannel or JoinChannel a frame carries, if it may claim its stream on arrival: a plain request
+ * in the frame's own variant that passes the step's checks. Anything else (or a check failing) takes the ordinary
+ * path, so the answer is the same as if the stream had been read first.
  */
-function joinClaimable(payload: string | Uint8Array, variant: Variant): JoinMessage | undefined {
+function claimableStep(payload: string | Uint8Array, variant: Variant): EarlyStep | undefined {
   try {
     const frame = decodeClientFrame(fromWire(payload, variant), false);
     const message = frame.kind === 'request' ? frame.request.message : undefined;
+    if (message?.$case === 'prepareForJoinChannel') {
+      checkPrepare(message.value.rtpCapabilities);
+      return { kind: 'prepare', from: 'initialized', to: 'preparing', rtpCapabilities: message.value.rtpCapabilities };
+    }
     if (message?.$case !== 'joinChannel') return undefined;
     checkJoin(message.value);
-    return message.value;
+    return { kind: 'join', from: 'prepared', to: 'joining', msg: message.value };
   } catch {
     return undefined;
   }

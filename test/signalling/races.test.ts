@@ -120,3 +120,19 @@ test('the feed\'s lost race (a replay overtaken by a new suspend) is counted lik
   await feed.drain('1:2', node, 's1');
   assert.deepEqual(counted, ['replay-overtaken']);
 });
+
+test('PrepareForJoinChannel claims an initialized stream without reading it first', async () => {
+  const { store } = harness();
+  const transport = { id: 't', iceParameters: '{}', iceCandidates: [], dtlsParameters: '{}' };
+  const media = { createTransports: async () => ({ consumerTransport: transport, producerTransport: transport }) } as unknown as MediaClient;
+  const gateway = new MemoryGateway();
+  const frames: ServerFrame[] = [];
+  gateway.attach('i1', (f) => frames.push(decodeServerFrame(f)));
+  const core = new VoiceCore({ store, nodes: { listNodes: async () => [] }, media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  await store.putConnection(session({ connectionId: 'i1', state: 'initialized', variant: 'binary', resume: false, credentialHash: undefined, nodeId: 'n', nodeAddress: 'n:1', deadline: Date.now() + 60_000 }));
+  store.reads = 0;
+  await core.receive('i1', encodeRequest({ message: { $case: 'prepareForJoinChannel', value: { rtpCapabilities: '{"codecs":[]}' } } }));
+  assert.equal(store.reads, 0);
+  assert.equal(frames[0]?.kind === 'response' && frames[0].response.message?.$case, 'preparedForJoinChannel');
+  assert.equal((await store.getConnection('i1'))?.state, 'prepared');
+});

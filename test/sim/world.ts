@@ -308,7 +308,9 @@ export class SimClient {
       if (!socket?.open) return;
       socket.open = false;
       this.closedBy = 'client';
-      this.world.media.vanish(id);
+      // The page is gone, and its media with it: the media session is the client's session, whatever socket
+      // carries it now (a resumed client's socket id is not its session id).
+      this.world.media.vanish(this.sessionId);
       if (!sim.chance(options.dropDisconnect)) sim.spawn(`$disconnect ${id}`, () => core.disconnect(id, { normalClose: true }));
     });
   }
