@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryGateway } from '../../functions/adapters/memory-gateway';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
+import { listedNodeDirectory } from '../../functions/adapters/node-directory';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { ConnectionRecord, MediaClient, NodeDirectory } from '../../functions/voice/ports';
 import { ChannelFeed } from '../../functions/voice/ChannelFeed';
@@ -26,7 +27,7 @@ function harness() {
   const store = new ReadCountingStore();
   const counted: { name: string; dimensions?: MetricDimensions }[] = [];
   const metrics: Metrics = { count: (name, _n, dimensions) => void counted.push({ name, dimensions }), timing: () => undefined };
-  const nodes: NodeDirectory = { listNodes: async () => [] };
+  const nodes: NodeDirectory = listedNodeDirectory(async () => []);
   const media = { leave: async () => ({ wasPresent: false, announced: false }) } as unknown as MediaClient;
   const core = new VoiceCore({ store, nodes, media, gateway: new MemoryGateway(), policy: new TokenGrantPolicy(), clock: Date, log: silentLogger, metrics });
   const races = () => counted.filter((c) => c.name === METRIC.expectedRaces).map((c) => c.dimensions?.Race);
@@ -72,7 +73,7 @@ test('JoinChannel claims a prepared stream without reading it first; on any othe
     history: async () => ({ exists: false, roomInstance: '', head: 0, entries: [], truncated: false }),
   } as unknown as MediaClient;
   const joinCore = new VoiceCore({
-    store, nodes: { listNodes: async () => [] }, media, gateway: new MemoryGateway(), policy: new TokenGrantPolicy(), clock: Date, log: silentLogger,
+    store, nodes: listedNodeDirectory(async () => []), media, gateway: new MemoryGateway(), policy: new TokenGrantPolicy(), clock: Date, log: silentLogger,
   });
   const frame = encodeRequest({ message: { $case: 'joinChannel', value: { rtpParamaters: '{}', producerDtlsParamaters: '{}', consumerDtlsParamaters: '{}' } } });
   const prepared = session({ connectionId: 'p1', state: 'prepared', variant: 'binary', resume: false, credentialHash: undefined, nodeId: 'n', nodeAddress: 'n:1', deadline: Date.now() + 60_000 });
@@ -88,7 +89,7 @@ test('JoinChannel claims a prepared stream without reading it first; on any othe
   const gateway = new MemoryGateway();
   const frames: ServerFrame[] = [];
   gateway.attach('p2', (f) => frames.push(decodeServerFrame(f)));
-  const answering = new VoiceCore({ store, nodes: { listNodes: async () => [] }, media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const answering = new VoiceCore({ store, nodes: listedNodeDirectory(async () => []), media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
   await store.putConnection({ ...prepared, connectionId: 'p2', state: 'initialized' });
   store.reads = 0;
   await answering.receive('p2', frame);
@@ -128,7 +129,7 @@ test('PrepareForJoinChannel claims an initialized stream without reading it firs
   const gateway = new MemoryGateway();
   const frames: ServerFrame[] = [];
   gateway.attach('i1', (f) => frames.push(decodeServerFrame(f)));
-  const core = new VoiceCore({ store, nodes: { listNodes: async () => [] }, media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const core = new VoiceCore({ store, nodes: listedNodeDirectory(async () => []), media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
   await store.putConnection(session({ connectionId: 'i1', state: 'initialized', variant: 'binary', resume: false, credentialHash: undefined, nodeId: 'n', nodeAddress: 'n:1', deadline: Date.now() + 60_000 }));
   store.reads = 0;
   await core.receive('i1', encodeRequest({ message: { $case: 'prepareForJoinChannel', value: { rtpCapabilities: '{"codecs":[]}' } } }));
