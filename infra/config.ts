@@ -53,6 +53,8 @@ export interface InfraConfig {
   /** Claims holding the Harmony user id and the channel grants (empty = `sub` / `channels`). */
   readonly tokenUserClaim: string;
   readonly tokenGrantsClaim: string;
+  /** state.v1: the claim listing the channels a user may moderate (empty = `moderates`). */
+  readonly tokenModerateClaim: string;
   /**
    * Upper bound (bytes) of the key kept in SSM, which CloudFormation resolves into each function's TOKEN_PUBLIC_KEY:
    * Lambda refuses an environment over 4 KB, so synth refuses a bound that would not fit (infra/signalling/env-budget.ts).
@@ -175,6 +177,7 @@ export const DEFAULTS: InfraConfig = {
   tokenGraceSeconds: 120,
   tokenUserClaim: '',
   tokenGrantsClaim: '',
+  tokenModerateClaim: '',
   tokenPublicKeyMaxBytes: 2048,
   logRetentionDays: 30,
   lambdaRuntime: 'nodejs24.x',
@@ -279,6 +282,7 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     tokenGraceSeconds: int('tokenGraceSeconds', d.tokenGraceSeconds, 1, 86_400),
     tokenUserClaim: str('tokenUserClaim', d.tokenUserClaim),
     tokenGrantsClaim: str('tokenGrantsClaim', d.tokenGrantsClaim),
+    tokenModerateClaim: str('tokenModerateClaim', d.tokenModerateClaim),
     // SSM Standard parameters hold at most 4 KB, Advanced ones 8 KB.
     tokenPublicKeyMaxBytes: int('tokenPublicKeyMaxBytes', d.tokenPublicKeyMaxBytes, 64, 8192),
     logRetentionDays: int('logRetentionDays', d.logRetentionDays, 1, 3653),

@@ -366,5 +366,6 @@ export function tokenEnvironment(config: InfraConfig, resolveParameter: (name: s
     ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : { TOKEN_AUDIENCE_WAIVED: '1' }),
     ...(config.tokenUserClaim ? { TOKEN_USER_CLAIM: config.tokenUserClaim } : {}),
     ...(config.tokenGrantsClaim ? { TOKEN_GRANTS_CLAIM: config.tokenGrantsClaim } : {}),
+    ...(config.tokenModerateClaim ? { TOKEN_MODERATE_CLAIM: config.tokenModerateClaim } : {}),
   };
 }

@@ -37,6 +37,12 @@ export const ErrorId = {
    * fresh token (resume.v1 streams renew before that by resuming on a new socket with a fresh token).
    */
   tokenExpired: 'voice.token-expired',
+  /** state.v1: a voice-state change the member may not make (unmuting itself while server muted); nothing changed. */
+  stateRefused: 'voice.state-refused',
+  /** state.v1: a Moderate without the permission (ChannelPolicy, by default the token's moderation claim); nothing changed. */
+  notModerator: 'voice.not-moderator',
+  /** state.v1: a Moderate naming a user who is not in the channel; nothing changed. */
+  unknownMember: 'voice.unknown-member',
 } as const;
 export type ErrorIdentifier = (typeof ErrorId)[keyof typeof ErrorId];
 

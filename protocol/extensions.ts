@@ -19,9 +19,11 @@ export const FEATURE = {
   consumers: 'consumers.v1',
   /** TURN relays with short-lived credentials (proto/harmonyvoice/ext/v1/relay.proto); granted only where relays are configured. */
   relay: 'relay.v1',
+  /** Who is muted and deafened, and moderation (proto/harmonyvoice/ext/v1/state.proto). */
+  state: 'state.v1',
 } as const;
 export type Feature = (typeof FEATURE)[keyof typeof FEATURE];
-export const KNOWN_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers, FEATURE.relay];
+export const KNOWN_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers, FEATURE.relay, FEATURE.state];
 
 /** Bounds of a Hello (anything a client sends is hostile until checked). */
 export const MAX_HELLO_FEATURES = 16;

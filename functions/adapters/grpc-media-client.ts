@@ -8,7 +8,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../../lib/log';
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError } from '../../media-node/api/errors';
-import { HistoryEntry_Kind } from '../../gen/medianode/v1/media_node';
+import { HistoryEntry_Kind, type MemberStateInfo } from '../../gen/medianode/v1/media_node';
 import { MediaError, type HistoryEntry, type MediaClient, type Placement, type RoomHistory } from '../voice/ports';
 
 export interface GrpcMediaClientOptions {
@@ -66,10 +66,23 @@ export class GrpcMediaClient implements MediaClient {
       roomInstance: res.roomInstance,
       head: res.head,
       truncated: res.truncated,
-      entries: res.entries.map((e): HistoryEntry => e.kind === HistoryEntry_Kind.KIND_JOIN
-        ? { seq: e.seq, kind: 'join', sessionId: e.sessionId, userId: e.userId, forJoiner: e.forJoiner, forMembers: e.forMembers }
-        : { seq: e.seq, kind: 'leave', sessionId: e.sessionId, userId: e.userId, audience: e.audience, reason: e.reason }),
+      entries: res.entries.map((e): HistoryEntry => {
+        if (e.kind === HistoryEntry_Kind.KIND_JOIN) {
+          return { seq: e.seq, kind: 'join', sessionId: e.sessionId, userId: e.userId, forJoiner: e.forJoiner, forMembers: e.forMembers, states: e.states.map(flagsOf) };
+        }
+        if (e.kind === HistoryEntry_Kind.KIND_STATE && e.state) {
+          return { seq: e.seq, kind: 'state', sessionId: e.sessionId, userId: e.userId, state: flagsOf(e.state), audience: e.stateAudience, actorUserId: e.actorUserId };
+        }
+        return { seq: e.seq, kind: 'leave', sessionId: e.sessionId, userId: e.userId, audience: e.audience, reason: e.reason };
+      }),
     };
+  }
+
+  async setMemberState(node: Placement, req: Parameters<MediaClient['setMemberState']>[1]) {
+    const { stamp, ...rest } = req;
+    const res = await this.call(node, 'setMemberState', req, (api) => api.setMemberState({ ...rest, stamp: BigInt(stamp ?? 0) }));
+    if (!res.state) throw new MediaError('internal', 'media node returned no member state');
+    return { changed: res.changed, seq: res.seq, state: { ...flagsOf(res.state), sessionId: res.state.sessionId, userId: res.state.userId } };
   }
 
   close(): void {
@@ -117,4 +130,8 @@ export class GrpcMediaClient implements MediaClient {
       }
     }
   }
+}
+
+function flagsOf(s: MemberStateInfo) {
+  return { sessionId: s.sessionId, userId: s.userId, selfMuted: s.selfMuted, selfDeafened: s.selfDeafened, serverMuted: s.serverMuted, serverDeafened: s.serverDeafened };
 }

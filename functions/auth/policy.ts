@@ -7,11 +7,18 @@ export interface Principal {
   userId: string;
   /** "<guildId>:<channelId>" grants from the token. */
   grants: string[];
+  /** state.v1: "<guildId>:<channelId>" or "<guildId>:*" the token lets the user moderate (TOKEN_MODERATE_CLAIM). */
+  moderates?: string[];
 }
 
 export interface ChannelPolicy {
   /** Resolves when allowed; rejects with a VoiceError (h.not-joined / h.bad-channel-id) otherwise. */
   authorize(principal: Principal, guildId: bigint, channelId: bigint): Promise<void>;
+  /**
+   * state.v1: whether the user may server-mute/deafen others in the channel. Resolves when allowed; rejects with
+   * a VoiceError (`voice.not-moderator`) otherwise. A Harmony homeserver's permission check can replace it.
+   */
+  authorizeModeration(principal: Principal, guildId: bigint, channelId: bigint): Promise<void>;
 }
 
 export class TokenGrantPolicy implements ChannelPolicy {
@@ -21,5 +28,10 @@ export class TokenGrantPolicy implements ChannelPolicy {
       throw new VoiceError(ErrorId.notJoined, `user ${userId} is not a member of guild ${guildId}`);
     }
     throw new VoiceError(ErrorId.badChannelId, `user ${userId} may not join channel ${channelId} of guild ${guildId}`);
+  }
+
+  async authorizeModeration({ moderates = [] }: Principal, guildId: bigint, channelId: bigint): Promise<void> {
+    if (moderates.includes(`${guildId}:${channelId}`) || moderates.includes(`${guildId}:*`)) return;
+    throw new VoiceError(ErrorId.notModerator, 'you may not server-mute or server-deafen members of this channel');
   }
 }

@@ -10,6 +10,8 @@
 //   TOKEN_ALGORITHMS                     allow-list, subset of EdDSA,ES256,RS256 (default all three)
 //   TOKEN_CLOCK_TOLERANCE_SECONDS        accepted clock skew for exp/nbf (default 5, at most 300)
 //   TOKEN_USER_CLAIM / TOKEN_GRANTS_CLAIM  claim names (default sub / channels; dotted paths reach nested claims)
+//   TOKEN_MODERATE_CLAIM                 state.v1: claim listing the "<guild>:<channel>" (or "<guild>:*") the user
+//                                        may moderate (default moderates)
 //   TOKEN_JWKS_CACHE_MAX_AGE_MS          refetch the JWKS when older (default 600000)
 //   TOKEN_JWKS_COOLDOWN_MS               an unknown kid refetches at most this often (default 30000)
 //   TOKEN_JWKS_MAX_STALE_MS              how long the last fetched JWKS keeps verifying while the issuer is
@@ -22,7 +24,7 @@ import { TokenVerifier } from './token';
 
 export const TOKEN_ENV_VARS = [
   'TOKEN_ISSUER', 'TOKEN_AUDIENCE', 'TOKEN_JWKS_URL', 'TOKEN_JWKS', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER',
-  'TOKEN_ALGORITHMS', 'TOKEN_CLOCK_TOLERANCE_SECONDS', 'TOKEN_USER_CLAIM', 'TOKEN_GRANTS_CLAIM',
+  'TOKEN_ALGORITHMS', 'TOKEN_CLOCK_TOLERANCE_SECONDS', 'TOKEN_USER_CLAIM', 'TOKEN_GRANTS_CLAIM', 'TOKEN_MODERATE_CLAIM',
   'TOKEN_JWKS_CACHE_MAX_AGE_MS', 'TOKEN_JWKS_COOLDOWN_MS', 'TOKEN_JWKS_MAX_STALE_MS', 'TOKEN_AUDIENCE_WAIVED',
 ] as const;
 
@@ -47,7 +49,10 @@ export async function tokenVerifierFromEnv(
     audience: audience.length === 0 ? undefined : audience.length === 1 ? audience[0] : audience,
     algorithms: algorithms.length > 0 ? (algorithms as TokenAlgorithm[]) : undefined,
     clockToleranceSeconds: int(env, 'TOKEN_CLOCK_TOLERANCE_SECONDS', 0, 300),
-    claims: { userClaim: env.TOKEN_USER_CLAIM || undefined, grantsClaim: env.TOKEN_GRANTS_CLAIM || undefined },
+    claims: {
+      userClaim: env.TOKEN_USER_CLAIM || undefined, grantsClaim: env.TOKEN_GRANTS_CLAIM || undefined,
+      moderateClaim: env.TOKEN_MODERATE_CLAIM || undefined,
+    },
   });
 }
 

@@ -15,9 +15,11 @@ export interface ClaimsMapping {
   userClaim: string;
   /** Claim holding the channel grants: an array of "<guildId>:<channelId>" or one space-separated string. Default `channels`. */
   grantsClaim: string;
+  /** state.v1: claim listing the channels the user may moderate, like the grants. Default `moderates`. */
+  moderateClaim: string;
 }
 
-export const DEFAULT_CLAIMS: ClaimsMapping = { userClaim: 'sub', grantsClaim: 'channels' };
+export const DEFAULT_CLAIMS: ClaimsMapping = { userClaim: 'sub', grantsClaim: 'channels', moderateClaim: 'moderates' };
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 
 export interface TokenVerifierOptions {
@@ -57,6 +59,7 @@ export class TokenVerifier {
     this.claims = {
       userClaim: options.claims?.userClaim || DEFAULT_CLAIMS.userClaim,
       grantsClaim: options.claims?.grantsClaim || DEFAULT_CLAIMS.grantsClaim,
+      moderateClaim: options.claims?.moderateClaim || DEFAULT_CLAIMS.moderateClaim,
     };
     this.tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   }
@@ -84,7 +87,9 @@ export class TokenVerifier {
     }
     const grants = grantsOf(claimAt(payload, this.claims.grantsClaim));
     if (!grants) throw reject(`session token grants no channels (claim "${this.claims.grantsClaim}" must list "<guildId>:<channelId>")`);
-    return { userId: user, grants, expiresAt: payload.exp! };
+    // state.v1: channels the user may moderate; absent or malformed = none (it only ever adds a permission).
+    const moderates = grantsOf(claimAt(payload, this.claims.moderateClaim)) ?? [];
+    return { userId: user, grants, ...(moderates.length > 0 ? { moderates } : {}), expiresAt: payload.exp! };
   }
 }
 

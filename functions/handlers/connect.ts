@@ -39,8 +39,8 @@ export function handler(event: WebSocketEvent, context?: Context): Promise<APIGa
       if (frontDoorSecret && !cameThroughFrontDoor(event.headers ?? {}, frontDoorSecret)) throw new NotThroughFrontDoor();
       const handshake = parseHandshake(event.headers ?? {}, { binaryFrames: process.env.VOICE_TEXT_FRAMES_ONLY !== '1' });
       const rt = await runtime();
-      const { userId, grants, expiresAt } = await rt.verify(handshake.token);
-      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants, expiresAt }, handshake.variant, { resume: handshake.resume, ext: handshake.ext });
+      const { userId, grants, moderates, expiresAt } = await rt.verify(handshake.token);
+      await rt.core({ domainName, stage }, { log, metrics }).connect(connectionId, { userId, grants, moderates, expiresAt }, handshake.variant, { resume: handshake.resume, ext: handshake.ext });
       metrics.count(METRIC.connects);
       return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': handshake.subprotocol }, body: '' };
     } catch (err) {

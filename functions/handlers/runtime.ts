@@ -79,6 +79,7 @@ export const NO_MEDIA: MediaWiring = {
     return {
       openRoom: none('openRoom'), createTransports: none('createTransports'), join: none('join'),
       resumeConsumer: none('resumeConsumer'), leave: none('leave'), history: none('history'), restartIce: none('restartIce'),
+      setMemberState: none('setMemberState'),
     };
   },
 };

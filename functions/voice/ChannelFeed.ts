@@ -23,8 +23,9 @@ import { METRIC, type Metrics } from '../../lib/metrics';
 import type { Races } from './races';
 import {
   socketOf, UndeliverableError, type Clock, type ConnectionRecord, type ConsumerDelivery, type FeedCursor, type Gateway, type HistoryEntry,
-  type MediaClient, type Placement, type StateStore,
+  type MediaClient, type MemberVoiceState, type Placement, type StateStore,
 } from './ports';
+import { wireMemberState } from './MemberState';
 
 export interface ChannelFeedDeps {
   store: StateStore;
@@ -209,20 +210,26 @@ export class ChannelFeed {
    */
   private async announce(channelKey: string, entry: HistoryEntry, records: Map<string, ConnectionRecord>, skip: Skipped, onlyTo?: string): Promise<void> {
     const { gone, undeliverable, refuse: end } = skip;
-    const posts: { to: string; response: StreamMessageResponse }[] = [];
+    // state.v1: `states` go only to receivers granted it; a state entry is only for them (response unset).
+    const posts: { to: string; response?: StreamMessageResponse; states?: MemberVoiceState[] }[] = [];
     if (entry.kind === 'join') {
-      posts.push({ to: entry.sessionId, response: { message: { $case: 'joinedChannel', value: { otherUsers: entry.forJoiner.map(userConsumerOptions) } } } });
+      posts.push({ to: entry.sessionId, response: { message: { $case: 'joinedChannel', value: { otherUsers: entry.forJoiner.map(userConsumerOptions) } } }, states: entry.states });
+      const joiner = entry.states?.filter((m) => m.sessionId === entry.sessionId);
       for (const d of entry.forMembers) {
-        posts.push({ to: d.receiverSessionId, response: { message: { $case: 'userJoined', value: { data: userConsumerOptions(d) } } } });
+        posts.push({ to: d.receiverSessionId, response: { message: { $case: 'userJoined', value: { data: userConsumerOptions(d) } } }, states: joiner });
       }
+    } else if (entry.kind === 'state') {
+      for (const to of entry.audience) posts.push({ to, states: [{ ...entry.state, sessionId: entry.sessionId, userId: entry.userId }] });
     } else {
       const userId = BigInt(entry.userId);
       for (const to of entry.audience) posts.push({ to, response: { message: { $case: 'userLeft', value: { userId } } } });
     }
     const targeted = posts.filter((p) => onlyTo === undefined || p.to === onlyTo);
     if (targeted.length > 0) this.deps.metrics?.count(METRIC.fanOutSize, targeted.length);
-    await Promise.all(targeted.map(async ({ to, response }) => {
+    await Promise.all(targeted.map(async ({ to, response, states }) => {
       const receiver = records.get(to);
+      // A state change is told only to streams granted state.v1 (a stock voice.v1 stream never sees one).
+      if (!response && !receiver?.voiceState) return;
       // Ended already (its own end removed it from the room; nothing to tell), or its socket found gone earlier
       // (a resumed session has a new socket: that one is not gone), or an earlier entry could not reach it.
       if (!receiver || gone.get(to) === socketOf(receiver) || undeliverable.get(to) === socketOf(receiver)) return;
@@ -234,16 +241,19 @@ export class ChannelFeed {
         // This receiver cannot be told what happened: its view would be wrong from now on. It alone is ended,
         // before the next entry (none reaches it); the entry counts as delivered for everyone else.
         this.deps.log.warn('voice.undeliverable', {
-          channelKey, connectionId: to, userId: receiver.userId, kind: response.message?.$case, seq: entry.seq, error: String(err),
+          channelKey, connectionId: to, userId: receiver.userId, kind: response?.message?.$case ?? entry.kind, seq: entry.seq, error: String(err),
         });
         undeliverable.set(to, socket);
         await end(receiver);
       };
       let frame: Uint8Array;
       try {
-        frame = receiver.resume
-          ? encodeExtFrame({ message: { $case: 'sequenced', value: { seq: BigInt(entry.seq), message: response } } })
-          : encodeResponseFrame(response);
+        // resume.v1 and state.v1 streams get the history position (Sequenced); state.v1 ones the states with it.
+        frame = receiver.resume || receiver.voiceState
+          ? encodeExtFrame({ message: { $case: 'sequenced', value: {
+            seq: BigInt(entry.seq), message: response, states: receiver.voiceState ? (states ?? []).map(wireMemberState) : [],
+          } } })
+          : encodeResponseFrame(response!);
         this.deps.assertFits(frame);
       } catch (err) {
         return refuse(err);
@@ -260,7 +270,7 @@ export class ChannelFeed {
           if (attempt >= SEND_ATTEMPTS) {
             // A receiver that cannot be told what happened has a wrong view from now on: end it.
             this.deps.log.warn('voice.delivery-failed', {
-              channelKey, connectionId: to, userId: receiver.userId, kind: response.message?.$case, seq: entry.seq, error: String(err),
+              channelKey, connectionId: to, userId: receiver.userId, kind: response?.message?.$case ?? entry.kind, seq: entry.seq, error: String(err),
             });
             gone.set(to, socket);
             return;

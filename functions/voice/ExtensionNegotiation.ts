@@ -6,6 +6,7 @@
 //   resume.v1     → `resume` (the record flag `+resume.v1` streams get at $connect)
 //   consumers.v1  → `consumersResumed` (the session's consumers are created resumed on the node: no ResumeConsumer)
 //   relay.v1      → (the granted list only) granted when relays are configured; RelayServers follow Welcome (RelayExtension.ts)
+//   state.v1      → `voiceState` (MemberState.ts)
 // Nothing of this ever reaches a stream that did not select `+ext.v1`: stock voice.v1 stays byte-exact.
 // Pure protocol logic over the ports: no AWS, gRPC or WebSocket knowledge.
 import type { Hello } from '../../gen/harmonyvoice/ext/v1/negotiation';
@@ -29,15 +30,16 @@ export interface ExtensionNegotiationDeps {
 /**
  * What this server grants by default: a known name (protocol/extensions.ts) is listed here only once the whole path
  * serves it (consumers.v1: the media node creates the session's consumers resumed, CreateTransports consumers_resumed;
- * relay.v1: only where relays are configured, see ExtensionNegotiationDeps.relays).
+ * relay.v1: only where relays are configured, see ExtensionNegotiationDeps.relays; state.v1: MemberState.ts).
  */
-export const SERVED_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers, FEATURE.relay];
+export const SERVED_FEATURES: readonly Feature[] = [FEATURE.resume, FEATURE.consumers, FEATURE.relay, FEATURE.state];
 
 /** What each granted feature sets on the stream's record (one place: a new extension adds one line). */
 const RECORD_FLAGS: Record<Feature, Partial<ConnectionRecord>> = {
   [FEATURE.resume]: { resume: true },
   [FEATURE.consumers]: { consumersResumed: true },
   [FEATURE.relay]: {},
+  [FEATURE.state]: { voiceState: true },
 };
 
 export class ExtensionNegotiation {

@@ -151,6 +151,8 @@ export class SessionResume {
         state: 'resuming', socket: stream.connectionId, variant: stream.variant, resume: true, credentialHash: hash,
         // The session now lives as long as the new stream's token allows (a resume with a fresh token renews it).
         deadline: now + this.deps.stepWithinMs, replayFrom: undefined, expiresAt: stream.expiresAt, tokenExpiresAt: stream.tokenExpiresAt,
+        // state.v1: moderation follows the newest token too (a moderator whose right was withdrawn loses it here).
+        moderates: stream.moderates,
       });
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
@@ -161,7 +163,7 @@ export class SessionResume {
       await this.deps.store.transition(taken, {
         state: 'suspended', socket: session.socket, credentialHash: session.credentialHash, variant: session.variant,
         deadline: session.state === 'suspended' ? session.deadline : now + this.deps.graceMs, expiresAt: session.expiresAt,
-        tokenExpiresAt: session.tokenExpiresAt,
+        tokenExpiresAt: session.tokenExpiresAt, moderates: session.moderates,
       }).catch((err) => { if (!(err instanceof ConflictError)) throw err; });
       return refuse(why);
     };

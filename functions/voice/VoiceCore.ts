@@ -23,6 +23,7 @@ import { ExtensionNegotiation } from './ExtensionNegotiation';
 import { RelayExtension } from './RelayExtension';
 import type { RelayConfig } from './RelayCredentials';
 import { ExpectedRace, Races } from './races';
+import { MemberStateControl } from './MemberState';
 import {
   ConflictError, socketOf, type Clock, type ConnectionRecord, type ConnectionState, type Gateway,
   type MediaClient, type NodeDirectory, type Placement, type StateStore,
@@ -105,6 +106,7 @@ export class VoiceCore {
   private readonly negotiation: ExtensionNegotiation;
   private readonly relays: RelayExtension;
   private readonly races: Races;
+  private readonly memberState: MemberStateControl;
 
   constructor(private readonly deps: VoiceCoreDeps) {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
@@ -133,6 +135,9 @@ export class VoiceCore {
     });
     this.relays = new RelayExtension({ gateway: deps.gateway, clock: deps.clock, log: deps.log, relays: deps.relays });
     this.negotiation = new ExtensionNegotiation({ store: deps.store, gateway: deps.gateway, log: deps.log, relays: this.relays });
+    this.memberState = new MemberStateControl({
+      media: deps.media, policy: deps.policy, clock: deps.clock, log: deps.log, announce: async (conn) => { await this.tryAnnounce(conn); },
+    });
   }
 
   // ---- $connect ----
@@ -142,7 +147,7 @@ export class VoiceCore {
    * VoiceError `voice.rate-limited` (429 at `$connect`) when the user is over one, nothing recorded.
    */
   async connect(
-    connectionId: string, principal: { userId: string; grants: string[]; expiresAt?: number }, variant: Variant,
+    connectionId: string, principal: { userId: string; grants: string[]; moderates?: string[]; expiresAt?: number }, variant: Variant,
     extensions: { resume?: boolean; ext?: boolean } = {},
   ): Promise<void> {
     const now = this.deps.clock.now();
@@ -153,6 +158,7 @@ export class VoiceCore {
       expiresAt: Math.min(Math.ceil(now / 1000) + this.limits.connectionTtlSeconds, tokenBound),
       ...(principal.expiresAt !== undefined ? { tokenExpiresAt: principal.expiresAt } : {}),
       ...(extensions.resume ? { resume: true } : {}), ...(extensions.ext ? { ext: true } : {}),
+      ...(principal.moderates?.length ? { moderates: principal.moderates } : {}),
     };
     await this.userLimits.admitConnection(record.userId, connectionId, record.expiresAt * 1000);
     try {
@@ -218,6 +224,8 @@ export class VoiceCore {
         if (ext.$case === 'hello') await this.negotiation.hello(conn, ext.value);
         // relay.v1: the stream asking is the one granted it (a resumed session's new stream: its own record, the alias).
         else if (ext.$case === 'refreshRelays') await this.relays.deliver(resolved.alias ?? conn, connectionId, (resolved.alias ?? conn).variant);
+        else if (ext.$case === 'setSelfState') await this.memberState.setSelf(conn, ext.value);
+        else if (ext.$case === 'moderate') await this.memberState.moderate(conn, ext.value);
         else await this.resumption.resume(conn, ext.value);
         return;
       }

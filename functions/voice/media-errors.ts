@@ -25,6 +25,9 @@ export const MEDIA_REASON_MESSAGES: Readonly<Record<string, Mapping>> = {
   'unknown-room': { id: ErrorId.mediaLost, message: 'the media server no longer hosts this channel; reconnect to rejoin', fatal: true },
   'unknown-session': { id: ErrorId.mediaLost, message: 'the media server no longer has this session; reconnect to rejoin', fatal: true },
   draining: { id: ErrorId.unavailable, message: 'the media server is shutting down; retry shortly' },
+  // state.v1 (MemberState.ts): nothing changed.
+  'state-refused': { id: ErrorId.stateRefused, message: 'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself' },
+  'unknown-member': { id: ErrorId.unknownMember, message: 'that user is not a member of this voice channel' },
 };
 
 /** What a client hears when no media server answers (transport failures, deadlines). */

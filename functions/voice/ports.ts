@@ -61,6 +61,10 @@ export interface ConnectionRecord {
   features?: string[];
   /** consumers.v1: this session's consumers are created resumed (the client sends no ResumeConsumer). */
   consumersResumed?: boolean;
+  /** state.v1 (MemberState.ts): the stream gets membership messages as Sequenced with states, and state changes. */
+  voiceState?: boolean;
+  /** "<guildId>:<channelId>" (or "<guildId>:*") the token lets this user moderate (TOKEN_MODERATE_CLAIM). */
+  moderates?: string[];
 }
 
 /** The connection that carries a session record now (its own id unless a resume moved it). */
@@ -226,9 +230,28 @@ export interface ConsumerDelivery {
   rtpParameters: string;
 }
 
+/** state.v1: a member's voice state (proto/harmonyvoice/ext/v1/state.proto; MemberState.ts). */
+export interface VoiceFlags {
+  selfMuted: boolean;
+  selfDeafened: boolean;
+  serverMuted: boolean;
+  serverDeafened: boolean;
+}
+
+export interface MemberVoiceState extends VoiceFlags {
+  sessionId: string;
+  userId: string;
+}
+
 export type HistoryEntry =
-  | { seq: number; kind: 'join'; sessionId: string; userId: string; forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[] }
-  | { seq: number; kind: 'leave'; sessionId: string; userId: string; audience: string[]; reason: string };
+  | {
+    seq: number; kind: 'join'; sessionId: string; userId: string; forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[];
+    /** state.v1: every member's state after the join (absent from nodes that predate it). */
+    states?: MemberVoiceState[];
+  }
+  | { seq: number; kind: 'leave'; sessionId: string; userId: string; audience: string[]; reason: string }
+  /** state.v1: the member's state changed (told to `audience`: every member then in the room). */
+  | { seq: number; kind: 'state'; sessionId: string; userId: string; state: VoiceFlags; audience: string[]; actorUserId: string };
 
 /** A room's history after some position (media-node/src/room/RoomLedger.ts). */
 export interface RoomHistory {
@@ -266,6 +289,12 @@ export interface MediaClient {
   history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory>;
   /** resume.v1: restarts ICE on both of the session's transports; new IceParameters JSON of each. */
   restartIce(node: Placement, req: { roomId: string; sessionId: string }): Promise<{ consumerIceParameters: string; producerIceParameters: string }>;
+  /**
+   * state.v1: sets the caller's own flags (no `targetUserId`) or, as a moderator, another member's server flags
+   * (absolute values: idempotent). The node pauses/resumes the media and writes one history entry per change.
+   */
+  setMemberState(node: Placement, req: { roomId: string; sessionId: string; targetUserId?: string; stamp?: number } & Partial<VoiceFlags>):
+    Promise<{ changed: boolean; seq: number; state: MemberVoiceState }>;
 }
 
 /** A media-node failure, classified by the reason the node reported (media-node/api/errors.ts). */

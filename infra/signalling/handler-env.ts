@@ -17,7 +17,7 @@ export const OPTIONAL_HANDLER_ENV: Record<string, string> = {
   VOICE_MAX_MEMBERS: 'DEFAULT_LIMITS', VOICE_NODE_STALE_AFTER_MS: 'DEFAULT_LIMITS', VOICE_STEP_WITHIN_MS: 'DEFAULT_LIMITS',
   VOICE_RESUME_GRACE_MS: 'DEFAULT_LIMITS',
   VOICE_TEXT_FRAMES_ONLY: 'binary frames allowed (the stack sets 1: API Gateway carries text only)',
-  TOKEN_AUDIENCE: 'not checked (config tokenAudience)', TOKEN_USER_CLAIM: 'sub', TOKEN_GRANTS_CLAIM: 'channels',
+  TOKEN_AUDIENCE: 'not checked (config tokenAudience)', TOKEN_USER_CLAIM: 'sub', TOKEN_GRANTS_CLAIM: 'channels', TOKEN_MODERATE_CLAIM: 'moderates',
   TOKEN_ALGORITHMS: 'from the key type', TOKEN_CLOCK_TOLERANCE_SECONDS: 'token-config default',
   TOKEN_JWKS_CACHE_MAX_AGE_MS: 'token-config default', TOKEN_JWKS_COOLDOWN_MS: 'token-config default',
   TOKEN_JWKS_MAX_STALE_MS: 'token-config default (1 h)',

@@ -1,5 +1,6 @@
 // The local stack's development issuer over HTTP (never on AWS):
 //   GET /dev/token?user=42&guild=1&channel=7[&channel=8]  a session token for the web demo (jose-signed)
+//       [&moderator=1]                                    state.v1: the token may moderate those channels (`moderates`)
 //   GET /.well-known/jwks.json                            the issuer's public keys, as an identity provider serves them
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUint64Decimal } from '../../functions/auth/token';
@@ -9,7 +10,7 @@ export const DEV_TOKEN_PATH = '/dev/token';
 export const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
 
 export type DevTokenQuery =
-  | { ok: true; user: string; guild: string; channels: string[] }
+  | { ok: true; user: string; guild: string; channels: string[]; moderator?: boolean }
   | { ok: false; message: string };
 
 export function parseDevTokenQuery(search: URLSearchParams): DevTokenQuery {
@@ -21,11 +22,14 @@ export function parseDevTokenQuery(search: URLSearchParams): DevTokenQuery {
   }
   const bad = [user, guild, ...channels].find((id) => !isUint64Decimal(id));
   if (bad !== undefined) return { ok: false, message: `"${bad}" is not a decimal uint64 id` };
-  return { ok: true, user, guild, channels };
+  return { ok: true, user, guild, channels, ...(search.get('moderator') === '1' ? { moderator: true } : {}) };
 }
 
-export async function mintDevToken(issuer: DevIssuer, user: string, guild: string, channels: string[], nowSeconds = Math.floor(Date.now() / 1000)) {
-  const token = await issuer.mint({ user, guild, channels, ttlSeconds: DEV_TOKEN_TTL_SECONDS, nowSeconds });
+export async function mintDevToken(
+  issuer: DevIssuer, user: string, guild: string, channels: string[], nowSeconds = Math.floor(Date.now() / 1000), moderator = false,
+) {
+  const claims = moderator ? { moderates: channels.map((c) => `${guild}:${c}`) } : undefined;
+  const token = await issuer.mint({ user, guild, channels, ttlSeconds: DEV_TOKEN_TTL_SECONDS, nowSeconds, ...(claims ? { claims } : {}) });
   return { token, expiresAt: nowSeconds + DEV_TOKEN_TTL_SECONDS };
 }
 
@@ -43,7 +47,10 @@ export async function handleDevIssuerRequest(req: IncomingMessage, res: ServerRe
     : { ok: false, message: `${req.method} ${DEV_TOKEN_PATH}: use GET` };
   const status = parsed.ok ? 200 : req.method === 'GET' ? 400 : 405;
   const body = parsed.ok
-    ? { ...(await mintDevToken(issuer, parsed.user, parsed.guild, parsed.channels)), user: parsed.user, guild: parsed.guild, channels: parsed.channels }
+    ? {
+      ...(await mintDevToken(issuer, parsed.user, parsed.guild, parsed.channels, undefined, parsed.moderator)),
+      user: parsed.user, guild: parsed.guild, channels: parsed.channels,
+    }
     : { error: status === 405 ? 'method-not-allowed' : 'bad-request', message: parsed.message };
   respond(res, status, body);
   return true;

@@ -20,6 +20,8 @@ import {
   type RestartIceRequest,
   type RestartIceResponse,
   type SessionLost,
+  type SetMemberStateRequest,
+  type SetMemberStateResponse,
 } from '../../gen/medianode/v1/media_node';
 import { unaryCaller, type CallerOptions } from './unary';
 
@@ -35,6 +37,8 @@ export interface MediaNodeApi {
   getRoom(request: GetRoomRequest): Promise<GetRoomResponse>;
   history(request: HistoryRequest): Promise<HistoryResponse>;
   restartIce(request: RestartIceRequest): Promise<RestartIceResponse>;
+  /** state.v1 (`targetUserId` defaults to '': the caller itself). */
+  setMemberState(request: Optional<SetMemberStateRequest, 'targetUserId' | 'stamp'>): Promise<SetMemberStateResponse>;
   watchSessions(): ClientReadableStream<SessionLost>;
   close(): void;
 }
@@ -59,6 +63,7 @@ export function connectMediaNode(address: string, options: MediaNodeApiOptions =
     getRoom: call(client.getRoom),
     history: call(client.history),
     restartIce: call(client.restartIce),
+    setMemberState: (request) => call(client.setMemberState)({ targetUserId: '', stamp: 0n, ...request }),
     watchSessions: () => client.watchSessions({}, metadata()),
     close: () => client.close(),
   };

@@ -18,6 +18,8 @@ export const MEDIA_ERROR_REASONS = [
   'over-capacity',
   'unauthenticated',
   'internal',
+  'state-refused',
+  'unknown-member',
 ] as const;
 export type MediaErrorReason = (typeof MEDIA_ERROR_REASONS)[number];
 
@@ -38,6 +40,9 @@ export const MEDIA_ERROR_STATUS: Record<MediaErrorReason, status> = {
   'over-capacity': status.RESOURCE_EXHAUSTED,
   unauthenticated: status.UNAUTHENTICATED,
   internal: status.INTERNAL,
+  // state.v1 (MemberStates): a change the actor may not make; a moderation target not in the room.
+  'state-refused': status.FAILED_PRECONDITION,
+  'unknown-member': status.NOT_FOUND,
 };
 
 /** A failure the node reports to its caller. */

@@ -151,6 +151,17 @@ describe('claims mapping', () => {
     assert.equal((await numeric.verify(await mint(ed, { uid: 1234 }), at)).userId, '1234');
   });
 
+  test('state.v1: the channels a user may moderate come from the moderation claim (default `moderates`, or TOKEN_MODERATE_CLAIM)', async () => {
+    assert.deepEqual((await verifier().verify(await mint(ed, { moderates: ['1:7', '2:*'] }), at)).moderates, ['1:7', '2:*']);
+    // Absent or malformed: no moderation (the claim only ever adds a permission; the token itself stays valid).
+    assert.equal((await verifier().verify(await mint(ed), at)).moderates, undefined);
+    assert.equal((await verifier().verify(await mint(ed, { moderates: 7 }), at)).moderates, undefined);
+    const v = await tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey), TOKEN_MODERATE_CLAIM: 'https://harmony.example/mod' }, {
+      readParameter: () => Promise.reject(new Error('no SSM here')),
+    });
+    assert.deepEqual((await v.verify(await mint(ed, { 'https://harmony.example/mod': '1:7 1:8', moderates: ['9:9'] }), at)).moderates, ['1:7', '1:8']);
+  });
+
   test('a user id that is not a decimal uint64, and missing grants, are refused with the claim named', async () => {
     await refused(verifier().verify(await mint(ed, { sub: 'auth0|abc' }), at), /claim "sub" must be a decimal uint64/);
     await refused(verifier().verify(await mint(ed, { sub: '18446744073709551616' }), at), /claim "sub"/);

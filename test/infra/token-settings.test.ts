@@ -13,6 +13,7 @@ const ISSUER_CONTEXT = {
   tokenAudience: 'harmony-voice',
   tokenUserClaim: 'harmony_user_id',
   tokenGrantsClaim: 'https://harmony.example.org/voice',
+  tokenModerateClaim: 'https://harmony.example.org/moderates',
 };
 
 describe('token issuer settings (context)', () => {
@@ -33,6 +34,7 @@ describe('token issuer settings (context)', () => {
       TOKEN_AUDIENCE: 'harmony-voice',
       TOKEN_USER_CLAIM: 'harmony_user_id',
       TOKEN_GRANTS_CLAIM: 'https://harmony.example.org/voice',
+      TOKEN_MODERATE_CLAIM: 'https://harmony.example.org/moderates',
     });
     assert.deepEqual(tokenEnvironment({ ...DEFAULTS, tokenAudience: 'v' }, resolve), {
       TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter), TOKEN_AUDIENCE: 'v',
@@ -58,6 +60,7 @@ describe('token issuer settings (context)', () => {
         assert.equal(vars.TOKEN_AUDIENCE, 'harmony-voice', name);
         assert.equal(vars.TOKEN_USER_CLAIM, 'harmony_user_id', name);
         assert.equal(vars.TOKEN_GRANTS_CLAIM, 'https://harmony.example.org/voice', name);
+        assert.equal(vars.TOKEN_MODERATE_CLAIM, 'https://harmony.example.org/moderates', name);
         assert.equal(vars.TOKEN_ISSUER, 'https://id.example.org/', name);
         assert.equal(vars.TOKEN_PUBLIC_KEY_PARAMETER, undefined, name);
         assert.equal(vars.TOKEN_PUBLIC_KEY, undefined, name);

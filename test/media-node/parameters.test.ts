@@ -193,7 +193,7 @@ describe('what a receiver is handed is bounded by construction (real router)', (
     const otherUsers = Array.from({ length: 99 }, () => ({
       userId: 2n ** 64n - 1n, producerId: crypto.randomUUID(), consumerId: crypto.randomUUID(), rtpParameters: json.padEnd(MAX_CONSUMER_RTP_PARAMETERS_BYTES),
     }));
-    const frame = encodeExtFrame({ message: { $case: 'sequenced', value: { seq: 2n ** 32n, message: { message: { $case: 'joinedChannel', value: { otherUsers } } } } } });
+    const frame = encodeExtFrame({ message: { $case: 'sequenced', value: { seq: 2n ** 32n, message: { message: { $case: 'joinedChannel', value: { otherUsers } } }, states: [] } } });
     console.log(`# JoinedChannel with 99 others at the bound: ${frame.length} bytes of ${MAX_SERVER_MESSAGE_BYTES} (${((frame.length / MAX_SERVER_MESSAGE_BYTES) * 100).toFixed(1)} %)`);
     assert.ok(frame.length <= 99 * MAX_USER_CONSUMER_OPTIONS_BYTES + 64, 'the per-consumer arithmetic holds');
     assert.ok(frame.length < MAX_SERVER_MESSAGE_BYTES * 0.9, 'with a margin of at least 10 %');

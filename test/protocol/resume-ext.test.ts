@@ -41,10 +41,10 @@ describe('extension frames (README example exchange)', () => {
   test('server Resumed, Sequenced(UserLeft) and SessionCredential', () => {
     const resumed = encodeExtFrame({ message: { $case: 'resumed', value: { credential: { sessionId: 'S1', credential: 'd', graceMs: 30000 }, ice: undefined } } });
     assert.equal(hex(resumed), '02 1a 0d 0a 0b 0a 02 53 31 12 01 64 18 b0 ea 01');
-    const sequenced = encodeExtFrame({ message: { $case: 'sequenced', value: { seq: 4n, message: { message: { $case: 'userLeft', value: { userId: 7n } } } } } });
+    const sequenced = encodeExtFrame({ message: { $case: 'sequenced', value: { seq: 4n, message: { message: { $case: 'userLeft', value: { userId: 7n } } }, states: [] } } });
     // 0x02, Sequenced{seq:4, message: the voice.v1 StreamMessageResponse bytes of UserLeft{7} = 2a 02 08 07}
     assert.equal(hex(sequenced), '02 0a 08 08 04 12 04 2a 02 08 07');
-    const joined = encodeExtFrame({ message: { $case: 'sequenced', value: { seq: 3n, message: { message: { $case: 'userJoined', value: { data: { userId: 9n, producerId: 'p', consumerId: 'c', rtpParameters: '{}' } } } } } } });
+    const joined = encodeExtFrame({ message: { $case: 'sequenced', value: { seq: 3n, message: { message: { $case: 'userJoined', value: { data: { userId: 9n, producerId: 'p', consumerId: 'c', rtpParameters: '{}' } } } }, states: [] } } });
     assert.equal(hex(joined), '02 0a 14 08 03 12 10 22 0e 0a 0c 08 09 12 01 70 1a 01 63 22 02 7b 7d');
     const credential = encodeExtFrame({ message: { $case: 'credential', value: { sessionId: 'S1', credential: 'c', graceMs: 30000 } } });
     assert.equal(hex(credential), '02 12 0b 0a 02 53 31 12 01 63 18 b0 ea 01');

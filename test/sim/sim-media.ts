@@ -7,6 +7,8 @@ import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 import type { LostSession, MediaClient, NodeDirectory, Placement, RoomHistory } from '../../functions/voice/ports';
 import { MediaError } from '../../functions/voice/ports';
 import { RoomLedger } from '../../media-node/src/room/RoomLedger';
+import { MemberStates, sameFlags } from '../../media-node/src/room/MemberStates';
+import { MediaError as NodeMediaError } from '../../media-node/api/errors';
 import type { SweepNodes } from '../../functions/voice/Sweep';
 import type { MediaNodeRecord } from '../../routing/types';
 import { sweepShardOf } from '../../data/tables';
@@ -31,6 +33,8 @@ interface SimSession {
 
 interface SimRoom {
   ledger: RoomLedger;
+  /** state.v1: the real module the node's Room keeps its members' states with. */
+  states: MemberStates;
   sessions: Map<string, SimSession>;
 }
 
@@ -114,6 +118,7 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
     if (candidates.length === 0) return undefined;
     const victim = this.sim.pick(candidates);
     victim.room.ledger.leave(victim.sessionId, 'ice-failed');
+    victim.room.states.forget(victim.sessionId);
     victim.room.sessions.delete(victim.sessionId);
     const host = this.nodes.find((n) => n.rooms.get(victim.roomId) === victim.room)!;
     this.lost.push({ roomId: victim.roomId, sessionId: victim.sessionId, userId: victim.userId, reason: 'ice-failed', nodeId: host.nodeId });
@@ -133,6 +138,7 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
           const session = room.sessions.get(sessionId);
           if (!session) continue;
           room.sessions.delete(sessionId);
+          room.states.forget(sessionId);
           if (room.ledger.leave(sessionId, 'ice-failed')) this.lost.push({ roomId, sessionId, userId: session.userId, reason: 'ice-failed', nodeId: node.nodeId });
         }
       }
@@ -154,7 +160,7 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   openRoom(node: Placement, roomId: string): Promise<{ rtpCapabilities: string }> {
     return this.call(node, (n) => {
       if (!n.rooms.has(roomId)) {
-        n.rooms.set(roomId, { ledger: new RoomLedger({ retainMs: 600_000, maxEntries: 10_000, now: this.sim.clock.now }), sessions: new Map() });
+        n.rooms.set(roomId, { ledger: new RoomLedger({ retainMs: 600_000, maxEntries: 10_000, now: this.sim.clock.now }), sessions: new Map(), states: new MemberStates() });
       }
       return { rtpCapabilities: '{"codecs":[]}' };
     });
@@ -196,9 +202,10 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
       if (previous) {
         room.ledger.leave(previous, 'replaced');
         room.sessions.delete(previous);
+        room.states.forget(previous);
         replaced.push(previous);
       }
-      const entry = room.ledger.join(req.sessionId, joiner.userId, forJoiner, forMembers);
+      const entry = room.ledger.join(req.sessionId, joiner.userId, forJoiner, forMembers, (m) => room.states.of(m.sessionId, m.userId));
       joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
       return result(joiner.joined);
     });
@@ -219,6 +226,7 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
       const room = n.rooms.get(req.roomId);
       if (!room) return { wasPresent: false, announced: false };
       const wasPresent = room.sessions.delete(req.sessionId);
+      room.states.forget(req.sessionId);
       const entry = room.ledger.leave(req.sessionId, 'left');
       return { wasPresent, announced: entry !== undefined };
     });
@@ -230,6 +238,38 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
       if (!session?.joined) throw new MediaError('unknown-session', 'session is not in the room');
       return { consumerIceParameters: '{"restarted":true}', producerIceParameters: '{"restarted":true}' };
     });
+  }
+
+  /** state.v1, with the node's rules (Room.setMemberState): the caller a member, the actor's rights, a change = one entry. */
+  setMemberState(node: Placement, req: Parameters<MediaClient['setMemberState']>[1]) {
+    return this.call(node, (n) => {
+      const room = this.room(n, req.roomId);
+      const caller = room.sessions.get(req.sessionId);
+      if (!caller || !room.ledger.isMember(req.sessionId)) throw new MediaError('unknown-session', 'session is not a member');
+      const targetId = req.targetUserId ? room.ledger.memberOfUser(req.targetUserId) : req.sessionId;
+      const target = targetId && room.sessions.get(targetId);
+      if (!targetId || !target) throw new MediaError('unknown-member', 'user is not a member');
+      const { targetUserId, roomId: _r, sessionId: _s, stamp, ...change } = req;
+      let applied: ReturnType<MemberStates['apply']>;
+      try {
+        applied = room.states.apply(targetId, target.userId, change, targetUserId ? 'moderator' : 'self', stamp);
+      } catch (err) {
+        // The node's refusal, as the gRPC adapter hands it to the core.
+        if (err instanceof NodeMediaError) throw new MediaError(err.reason, err.humanMessage);
+        throw err;
+      }
+      const { before, after } = applied;
+      const changed = !sameFlags(before, after);
+      const entry = changed ? room.ledger.state(targetId, after, caller.userId) : undefined;
+      return { changed, seq: entry?.seq ?? 0, state: { ...after, sessionId: targetId, userId: target.userId } };
+    });
+  }
+
+  /** The real states (node/room → session → flags), for the simulation's invariant. */
+  statesOf(nodeId: string, roomId: string): Map<string, { userId: string; flags: ReturnType<MemberStates['of']> }> | undefined {
+    const room = this.nodes.find((n) => n.nodeId === nodeId && n.alive)?.rooms.get(roomId);
+    if (!room) return undefined;
+    return new Map(room.ledger.memberList().map((m) => [m.sessionId, { userId: m.userId, flags: room.states.of(m.sessionId, m.userId) }]));
   }
 
   history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory> {

@@ -79,6 +79,26 @@ test('extensions negotiated (+ext.v1: Hello/Welcome): resume.v1 and consumers.v1
   await explore('negotiated', { ...DEFAULT_WORLD, extClients: 0.7, cut: 0.8, loseLate: 0.3 }, Math.ceil(SEEDS / 3), 400_001);
 });
 
+test('state.v1: mute/deafen and moderation interleaved with joins, leaves, replacements, cuts and faults; every view of every state is the room\'s', { timeout: 600_000 }, async () => {
+  const options: WorldOptions = { ...DEFAULT_WORLD, extClients: 0.4, stateClients: 0.8, moderators: 0.4, resumeClients: 0.5, cut: 0.6, loseLate: 0.3 };
+  await explore('state', options, Math.ceil(SEEDS / 3), 500_001);
+  // The scenario actually changes states, moderates and refuses (a server-muted member unmuting itself).
+  let changes = 0;
+  let moderated = 0;
+  let refused = 0;
+  for (let seed = 500_001; seed <= 500_060; seed++) {
+    const { problems, world } = await runSeed(seed, options);
+    assert.deepEqual(problems, [], `seed ${seed}`);
+    changes += world.logLines.filter((l) => l.msg === 'voice.state-set' && l.line.includes('"changed":true')).length;
+    const moderations = world.logLines.filter((l) => l.msg === 'voice.moderated');
+    // Who did what, by ids: the moderator, the member, the flags; never a credential.
+    for (const l of moderations) assert.match(l.line, /"moderatorUserId":"\d+".*"targetUserId":"\d+"/);
+    moderated += moderations.filter((l) => l.line.includes('"changed":true')).length;
+    refused += [...world.clients.values()].filter((c) => c.errors.includes('voice.state-refused')).length;
+  }
+  assert.ok(changes > 60 && moderated > 10 && refused > 0, `states changed (${changes}), moderated (${moderated}), refused (${refused})`);
+});
+
 test('resume.v1 without faults: every cut client that comes back is resumed and keeps an exact view', async () => {
   const options: WorldOptions = {
     ...DEFAULT_WORLD, clients: 5, users: 5, faults: { failBefore: 0, loseAnswer: 0, hang: 0 },

@@ -16,6 +16,11 @@
 // Welcome and get the features they asked for — resume.v1 (as above) and/or consumers.v1: then every consumer
 // they are told of must have been created resumed on the node and they send no ResumeConsumer; every other
 // client's consumers stay paused until it resumes them (stock voice.v1 unchanged).
+// state.v1: clients that opt in (`stateClients`, through the Hello negotiation) mute/deafen themselves at random
+// moments, and moderators among them server-mute/deafen others, interleaved with all of the above; each such
+// client's view of every member's state (the JoinedChannel snapshot, then UserJoined's and each change, as
+// received) must equal the room's real states (the media node's MemberStates), and no client without state.v1
+// may ever see a state frame.
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import { UndeliverableError, type Gateway, type SendResult, type StateStore } from '../../functions/voice/ports';
@@ -23,6 +28,7 @@ import { Sweep, type SweepStore } from '../../functions/voice/Sweep';
 import { VoiceCore } from '../../functions/voice/VoiceCore';
 import { SWEEP_SHARDS } from '../../data/tables';
 import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
+import type { MemberState } from '../../gen/harmonyvoice/ext/v1/state';
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import { createLogger, type Logger } from '../../lib/log';
 import { decodeServerFrame, encodeExtRequest, encodeRequest, type Variant } from '../../protocol/hrpc';
@@ -58,6 +64,12 @@ export interface WorldOptions {
   undeliverable?: number;
   /** The extension negotiation: probability that a client selects `+ext.v1` and asks for a random subset of features. */
   extClients?: number;
+  /** state.v1: probability that a client opts in (0: the worlds above, exactly as before). */
+  stateClients?: number;
+  /** state.v1: probability that an opted-in client's token lets it moderate the channel. */
+  moderators?: number;
+  /** state.v1: how many state changes an opted-in client tries once joined. */
+  stateChanges?: number;
 }
 
 export const DEFAULT_WORLD: WorldOptions = {
@@ -143,8 +155,47 @@ export class SimClient {
     public resume = false,
     /** Selects `+ext.v1` and asks for these features in its Hello. */
     readonly ext?: { features: string[] },
+    /** state.v1: its token lets it moderate the channel. */
+    readonly moderator = false,
   ) {
     this.connectionId = sessionId;
+  }
+
+  /** state.v1: granted by Welcome. */
+  state = false;
+  /** state.v1: what this client was told of each member's state (by user id; itself included). */
+  states?: Map<string, Omit<MemberState, 'userId'>>;
+
+  private applyStates(states: MemberState[], kind: string): void {
+    if (!this.state) {
+      if (states.length > 0) this.anomalies.push(`member states (${kind}) reached a client without state.v1`);
+      return;
+    }
+    if (kind === 'joinedChannel') this.states = new Map();
+    if (!this.states) {
+      this.anomalies.push(`a state (${kind}) before JoinedChannel`);
+      return;
+    }
+    for (const { userId, ...flags } of states) this.states.set(userId.toString(), flags);
+  }
+
+  /** state.v1: mutes/deafens itself, or (a moderator) someone it sees, at random moments once joined. */
+  private startStateChanges(): void {
+    const { sim, core } = this.world;
+    sim.spawn(`state-changes ${this.sessionId}`, async () => {
+      for (let n = this.world.options.stateChanges ?? 3; n > 0; n--) {
+        for (let k = sim.int(0, 25); k > 0; k--) await sim.point();
+        if (!this.open || this.stage !== 'joined') return;
+        const others = [...(this.view ?? [])];
+        const frame = this.moderator && others.length > 0 && sim.chance(0.5)
+          ? encodeExtRequest({ message: { $case: 'moderate', value: { userId: BigInt(sim.pick(others)),
+            ...(sim.chance(0.7) ? { serverMuted: sim.chance(0.6) } : {}), ...(sim.chance(0.5) ? { serverDeafened: sim.chance(0.5) } : {}) } } })
+          : encodeExtRequest({ message: { $case: 'setSelfState', value: {
+            ...(sim.chance(0.7) ? { selfMuted: sim.chance(0.5) } : {}), ...(sim.chance(0.5) ? { selfDeafened: sim.chance(0.5) } : {}) } } });
+        const socket = this.connectionId;
+        sim.spawn(`$default ${socket} state`, () => core.receive(socket, frame));
+      }
+    });
   }
 
   /** "Entry undeliverable to receiver X": which of its membership messages (1-based) the gateway refuses. */
@@ -177,7 +228,8 @@ export class SimClient {
   private openSocket(id: string, then: () => void): void {
     this.world.sockets.set(id, { client: this, open: true });
     this.world.sim.spawn(`$connect ${id}`, async () => {
-      await this.world.core.connect(id, { userId: this.userId, grants: [`${GUILD}:${this.channelId}`] }, 'binary',
+      const grants = [`${GUILD}:${this.channelId}`];
+      await this.world.core.connect(id, { userId: this.userId, grants, ...(this.moderator ? { moderates: grants } : {}) }, 'binary',
         this.ext ? { ext: true } : this.resume ? { resume: true } : {});
       if (!this.ext) return then();
       this.afterWelcome.set(id, then);
@@ -210,12 +262,13 @@ export class SimClient {
         if (ext.value.features.some((f) => !asked.includes(f))) this.anomalies.push(`Welcome granted what was not asked: ${ext.value.features}`);
         this.resume = ext.value.features.includes(FEATURE.resume);
         this.consumersResumed = ext.value.features.includes(FEATURE.consumers);
+        this.state = ext.value.features.includes(FEATURE.state);
         const then = this.afterWelcome.get(socket);
         this.afterWelcome.delete(socket);
         then?.();
         return;
       }
-      if (!this.resume) this.anomalies.push('an extension frame reached a client that did not opt in');
+      if (!this.resume && !this.state) this.anomalies.push('an extension frame reached a client that did not opt in');
       if (ext?.$case === 'credential') this.credential = ext.value;
       if (ext?.$case === 'resumed') {
         this.credential = ext.value.credential;
@@ -225,7 +278,17 @@ export class SimClient {
       const seq = Number(ext.value.seq);
       if (seq <= this.lastSeq) this.anomalies.push(`seq ${seq} received after seq ${this.lastSeq} (duplicate or out of order)`);
       this.lastSeq = Math.max(this.lastSeq, seq);
-      response = ext.value.message!;
+      if (!ext.value.message) {
+        // state.v1: a state change on its own.
+        if (ext.value.states.length !== 1) this.anomalies.push(`a state change with ${ext.value.states.length} states`);
+        this.applyStates(ext.value.states, 'change');
+        return;
+      }
+      response = ext.value.message;
+      if (response.message?.$case === 'joinedChannel' || response.message?.$case === 'userJoined') this.applyStates(ext.value.states, response.message.$case);
+      else if (ext.value.states.length > 0) this.anomalies.push(`states with ${response.message?.$case}`);
+    } else if (this.state && response.message && ['joinedChannel', 'userJoined', 'userLeft'].includes(response.message.$case)) {
+      this.anomalies.push('a state.v1 client got a membership message without its seq');
     } else if (this.resume && response.message && ['joinedChannel', 'userJoined', 'userLeft'].includes(response.message.$case)) {
       this.anomalies.push('an opted-in client got a membership message without its seq');
     }
@@ -256,6 +319,7 @@ export class SimClient {
         this.view = new Set(users);
         this.stage = 'joined';
         for (const u of message.value.otherUsers) this.checkConsumer(u.consumerId);
+        if (this.state) this.startStateChanges();
         const first = message.value.otherUsers[0];
         // consumers.v1: nothing to resume (they were created resumed).
         if (first && !this.consumersResumed) this.send({ message: { $case: 'resumeConsumer', value: { consumerId: first.consumerId } } });
@@ -276,6 +340,7 @@ export class SimClient {
         else if (user === self) this.anomalies.push('UserLeft about oneself');
         else if (!this.view.has(user)) this.anomalies.push(`UserLeft(${user}) about someone not in the view`);
         else this.view.delete(user);
+        this.states?.delete(user);
         return;
       }
     }
@@ -411,7 +476,13 @@ export class World {
         ext = { features: [FEATURE.resume, FEATURE.consumers, 'relays.v0'].filter(() => sim.chance(0.6)) };
         resume = false;
       }
-      const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)), resume, ext);
+      if (options.stateClients !== undefined && options.stateClients > 0 && sim.chance(options.stateClients)) {
+        // state.v1 through the same negotiation, with whatever else the client asks for.
+        ext = { features: [...(ext?.features ?? (resume ? [FEATURE.resume] : [])), FEATURE.state] };
+        resume = false;
+      }
+      const moderator = ext?.features.includes(FEATURE.state) === true && sim.chance(options.moderators ?? 0);
+      const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)), resume, ext, moderator);
       this.clients.set(client.sessionId, client);
       if (options.undeliverable && sim.chance(options.undeliverable)) client.refuseMembershipMessage = sim.int(1, 3);
       client.start();
@@ -464,6 +535,19 @@ export class World {
     for (const [room, members] of rooms) {
       for (const m of members) {
         membershipOf.set(m.sessionId, { room, others: (self) => new Set(members.filter((o) => o.sessionId !== self).map((o) => o.userId)) });
+      }
+    }
+    // state.v1: each opted-in member's view of every member's state (itself included) equals the room's.
+    for (const [room, members] of rooms) {
+      const [nodeId, roomId] = [room.slice(0, room.indexOf('/')), room.slice(room.indexOf('/') + 1)];
+      const real = this.media.statesOf(nodeId, roomId);
+      if (!real) continue;
+      const expected = [...real.values()].map((m) => `${m.userId}:${flagString(m.flags)}`).sort().join(' ');
+      for (const m of members) {
+        const client = this.clients.get(m.sessionId);
+        if (!client?.state || !client.open || !client.view) continue;
+        const seen = [...(client.states ?? new Map())].map(([user, flags]) => `${user}:${flagString(flags)}`).sort().join(' ');
+        if (seen !== expected) problems.push(`${client.sessionId} (user ${client.userId}) sees states [${seen}] but ${room} has [${expected}]`);
       }
     }
     for (const client of this.clients.values()) {
@@ -532,4 +616,9 @@ export class World {
     }
     return problems;
   }
+}
+
+/** A member's flags as four letters (M: self muted, D: self deafened, S: server muted, X: server deafened; - unset). */
+function flagString(f: { selfMuted: boolean; selfDeafened: boolean; serverMuted: boolean; serverDeafened: boolean }): string {
+  return `${f.selfMuted ? 'M' : '-'}${f.selfDeafened ? 'D' : '-'}${f.serverMuted ? 'S' : '-'}${f.serverDeafened ? 'X' : '-'}`;
 }

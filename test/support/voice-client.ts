@@ -1,5 +1,6 @@
 // A Node hRPC client of the voice stream for integration tests and the signalling benchmark: it speaks
 // the wire protocol through the shared codec and records every frame it receives, in order.
+import type { MemberState } from '../../gen/harmonyvoice/ext/v1/state';
 import { after } from 'node:test';
 import WebSocket from 'ws';
 import type { ClientMessage, SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
@@ -40,6 +41,10 @@ export class VoiceTestClient {
   /** resume.v1: the highest seq received, and the latest credential (SessionCredential or Resumed). */
   lastSeq = 0;
   credential: SessionCredential | undefined;
+  /** state.v1: every Sequenced that carried states, in order (`with`: the membership message it came with, if any). */
+  readonly stateLog: { seq: number; states: MemberState[]; with?: string; at: number }[] = [];
+  /** Extension frames of any kind received (a stock voice.v1 stream must never get one). */
+  extFrames = 0;
   /** The features Welcome granted (negotiating clients only). */
   granted: string[] = [];
   /** Frames are ignored from now on (a resuming client stops reading its old socket). */
@@ -52,12 +57,19 @@ export class VoiceTestClient {
       if (this.deaf) return;
       const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString('utf8');
       const frame = decodeServerFrame(fromWire(payload, variant));
+      if (frame.kind === 'ext') this.extFrames++;
       // resume.v1: a Sequenced membership message is kept as the response it carries, with its seq.
       if (frame.kind === 'ext' && frame.message.message?.$case === 'sequenced') {
-        const { seq, message } = frame.message.message.value;
-        this.seqs.set(this.frames.length, Number(seq));
+        const { seq, message, states } = frame.message.message.value;
         this.lastSeq = Math.max(this.lastSeq, Number(seq));
-        this.frames.push({ kind: 'response', response: message! });
+        // state.v1: the states a Sequenced carries (with a membership message, or alone: a change).
+        if (states.length > 0 || !message) this.stateLog.push({ seq: Number(seq), states, with: message?.message?.$case, at: performance.now() });
+        if (!message) {
+          this.wake();
+          return;
+        }
+        this.seqs.set(this.frames.length, Number(seq));
+        this.frames.push({ kind: 'response', response: message });
       } else {
         if (frame.kind === 'error') checkClientMessage(frame.error.identifier, frame.error.humanMessage);
         if (frame.kind === 'ext' && frame.message.message?.$case === 'credential') this.credential = frame.message.message.value;

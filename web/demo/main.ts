@@ -11,6 +11,10 @@ const el = <T extends HTMLElement = HTMLElement>(id: string) => document.getElem
 const form = el<HTMLFormElement>('join-form');
 const joinButton = el<HTMLButtonElement>('join-button');
 const muteButton = el<HTMLButtonElement>('mute-button');
+const deafenButton = el<HTMLButtonElement>('deafen-button');
+// ?state=1 asks for state.v1 (mute/deafen seen by everyone, moderation); ?moderator=1 asks the local stack's
+// development issuer for a token that may moderate the channel.
+const wantsState = new URLSearchParams(location.search).get('state') === '1';
 const list = new ParticipantList(el<HTMLUListElement>('participants'));
 
 interface Remote {
@@ -38,8 +42,24 @@ let current: JoinRequest | undefined;
 let lastLevels: ReadonlyMap<string, Level> = new Map();
 const meters = new LevelMeters((levels) => {
   lastLevels = levels;
-  list.showLevels(levels, (key) => key === SELF && client.muted);
+  list.showLevels(levels, mutedKey, speakingOf);
 });
+
+/** A member's state.v1 state, by tile key (SELF: this user). */
+function stateOf(key: string) {
+  const user = key === SELF ? current?.user : key;
+  return client.memberStates.find((s) => s.userId.toString() === user);
+}
+
+function mutedKey(key: string): boolean {
+  const s = stateOf(key);
+  return (key === SELF && client.muted) || !!s?.selfMuted || !!s?.serverMuted;
+}
+
+/** Remote members: the SDK's speakingChanged (received audio levels); this user: the local meter. */
+function speakingOf(key: string): boolean | undefined {
+  return key === SELF ? undefined : client.isSpeaking(key);
+}
 
 // ---- joining ----
 
@@ -60,6 +80,7 @@ async function join(): Promise<void> {
   }
   formError.hidden = true;
   current = request;
+  if (request.token) tokenModerates = moderatesOf(request.token);
   demo.joinClickedAt = performance.now();
   setBusy(true);
   meters.start(); // inside the click: lets the AudioContext start
@@ -73,6 +94,7 @@ async function join(): Promise<void> {
       variant: request.variant,
       resume: params.get('resume') === '1',
       relays: params.get('relay') === '1',
+      voiceState: wantsState,
     });
     remember(request);
   } catch {
@@ -83,7 +105,7 @@ async function join(): Promise<void> {
 }
 
 async function fetchDevToken(request: JoinRequest): Promise<string> {
-  const query = new URLSearchParams({ user: request.user, guild: request.guild, channel: request.channel });
+  const query = new URLSearchParams({ user: request.user, guild: request.guild, channel: request.channel, ...(params.get('moderator') === '1' ? { moderator: '1' } : {}) });
   let response: Response;
   try {
     response = await fetch(`/dev/token?${query}`);
@@ -104,7 +126,28 @@ async function fetchDevToken(request: JoinRequest): Promise<string> {
   if (!response.ok) throw new VoiceClientError(ClientErrorId.badToken, `no development token: ${parsed?.message ?? (body || response.status)}`);
   const token = parsed ? parsed.token : body;
   if (!token) throw new VoiceClientError(ClientErrorId.badToken, 'the development token response carried no token');
+  tokenModerates = moderatesOf(token);
   return token;
+}
+
+/**
+ * The channels the token says its user may moderate (the `moderates` claim, TOKEN_MODERATE_CLAIM's default): only to
+ * show the controls — the server decides (`voice.not-moderator`).
+ */
+let tokenModerates: string[] = [];
+function moderatesOf(token: string): string[] {
+  try {
+    const payload = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { moderates?: unknown };
+    const m = payload.moderates;
+    return Array.isArray(m) ? m.filter((x): x is string => typeof x === 'string') : typeof m === 'string' ? m.split(/\s+/) : [];
+  } catch {
+    return [];
+  }
+}
+
+function canModerate(): boolean {
+  if (!current || !client.voiceState) return false;
+  return tokenModerates.includes(`${current.guild}:${current.channel}`) || tokenModerates.includes(`${current.guild}:*`);
 }
 
 // ---- client events ----
@@ -185,16 +228,26 @@ client.on('closed', ({ willReconnect, error }) => {
   render();
 });
 
+// state.v1: the channel's word on who is muted/deafened (itself included), and the SDK's speaking detection.
+client.on('memberState', () => render());
+client.on('speakingChanged', () => list.showLevels(lastLevels, mutedKey, speakingOf));
+client.on('deafened', ({ deafened }) => {
+  deafenButton.setAttribute('aria-pressed', String(deafened));
+  deafenButton.querySelector('span')!.textContent = deafened ? 'Undeafen' : 'Deafen';
+  render();
+});
+
 client.on('muted', ({ muted }) => {
   muteButton.setAttribute('aria-pressed', String(muted));
   muteButton.querySelector('span')!.textContent = muted ? 'Unmute' : 'Mute';
   render();
-  list.showLevels(lastLevels, (key) => key === SELF && muted);
+  list.showLevels(lastLevels, mutedKey, speakingOf);
 });
 
 // ---- controls ----
 
 muteButton.addEventListener('click', () => client.setMuted(!client.muted));
+deafenButton.addEventListener('click', () => client.setSelfDeafened(!client.deafened));
 el('leave-button').addEventListener('click', () => client.leave());
 el('banner-close').addEventListener('click', hideBanner);
 // Leaving cleanly on close/reload tells the others at once instead of after a timeout.
@@ -204,11 +257,22 @@ window.addEventListener('pagehide', () => client.leave());
 
 function render(): void {
   const tiles: Tile[] = [];
+  const flags = (key: string) => {
+    const s = stateOf(key);
+    return s ? { deafened: s.selfDeafened || s.serverDeafened, serverMuted: s.serverMuted, serverDeafened: s.serverDeafened } : {};
+  };
+  const moderator = canModerate();
   if (current && client.state !== 'idle' && client.state !== 'closed') {
-    tiles.push({ key: SELF, userId: current.user, self: true, muted: client.muted, connecting: false });
+    tiles.push({ key: SELF, userId: current.user, self: true, muted: mutedKey(SELF), connecting: false, ...flags(SELF) });
   }
-  for (const [key, remote] of remotes) tiles.push({ key, userId: remote.userId, self: false, muted: false, connecting: !remote.track });
+  for (const [key, remote] of remotes) {
+    tiles.push({
+      key, userId: remote.userId, self: false, muted: mutedKey(key), connecting: !remote.track, ...flags(key),
+      ...(moderator ? { moderate: (change: { serverMuted?: boolean; serverDeafened?: boolean }) => client.moderate(key, change) } : {}),
+    });
+  }
   list.render(tiles);
+  deafenButton.hidden = !client.voiceState;
   const count = tiles.length;
   el('alone-hint').hidden = !(client.state === 'joined' && count === 1);
   const guild = el('channel-sub').dataset.guild ?? current?.guild ?? '';

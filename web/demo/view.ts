@@ -8,8 +8,15 @@ export interface Tile {
   muted: boolean;
   /** Until the member's audio track arrives. */
   connecting: boolean;
+  /** state.v1 (absent without it): deafened (self or server), and whether a moderator silenced it. */
+  deafened?: boolean;
+  serverMuted?: boolean;
+  serverDeafened?: boolean;
+  /** Moderator controls on this tile (the token allows moderating this channel; never on one's own tile). */
+  moderate?: (change: { serverMuted?: boolean; serverDeafened?: boolean }) => void;
 }
 
+const HEADPHONES_OFF = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 15v-3a8 8 0 0 1 13.7-5.6M20 12v3M4 15h3v5H4zM17 15h3v5h-3M4 4l16 16"/></svg>';
 const MIC_OFF = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M9 9v3a3 3 0 0 0 5.1 2.1M15 9.3V6a3 3 0 0 0-5.7-1.3M19 12a7 7 0 0 1-1.2 3.9M5 12a7 7 0 0 0 11 5.7M12 19v3M4 4l16 16"/></svg>';
 
 export class ParticipantList {
@@ -35,14 +42,28 @@ export class ParticipantList {
       el.classList.toggle('participant--connecting', tile.connecting);
       el.querySelector<HTMLElement>('.muted-icon')!.hidden = !tile.muted;
       el.dataset.muted = String(tile.muted);
+      // state.v1: deafened icon, who silenced it, and a moderator's controls.
+      el.querySelector<HTMLElement>('.deafened-icon')!.hidden = !tile.deafened;
+      el.dataset.deafened = String(!!tile.deafened);
+      el.dataset.serverMuted = String(!!tile.serverMuted);
+      el.dataset.serverDeafened = String(!!tile.serverDeafened);
+      el.querySelector<HTMLElement>('.muted-icon')!.title = tile.serverMuted ? 'Muted by a moderator' : 'Muted';
+      const mod = el.querySelector<HTMLElement>('.moderation')!;
+      mod.hidden = !tile.moderate;
+      const [muteBtn, deafBtn] = [...mod.querySelectorAll<HTMLButtonElement>('button')];
+      muteBtn!.textContent = tile.serverMuted ? 'Unmute (server)' : 'Mute (server)';
+      deafBtn!.textContent = tile.serverDeafened ? 'Undeafen (server)' : 'Deafen (server)';
+      muteBtn!.onclick = () => tile.moderate?.({ serverMuted: !tile.serverMuted });
+      deafBtn!.onclick = () => tile.moderate?.({ serverDeafened: !tile.serverDeafened });
       if (tile.connecting) el.querySelector<HTMLElement>('.participant__state')!.textContent = 'Connecting…';
     }
   }
 
-  showLevels(levels: ReadonlyMap<string, Level>, muted: (key: string) => boolean): void {
+  /** `speaking` overrides the level's own verdict (remote members: the SDK's speakingChanged). */
+  showLevels(levels: ReadonlyMap<string, Level>, muted: (key: string) => boolean, speakingOf?: (key: string) => boolean | undefined): void {
     for (const [key, el] of this.elements) {
       const level = levels.get(key);
-      const speaking = !!level?.speaking && !muted(key);
+      const speaking = (speakingOf?.(key) ?? !!level?.speaking) && !muted(key);
       el.classList.toggle('participant--speaking', speaking);
       el.dataset.speaking = String(speaking);
       const fill = el.querySelector<HTMLElement>('.meter__fill')!;
@@ -80,7 +101,16 @@ function createTile(tile: Tile): HTMLLIElement {
   mutedIcon.className = 'muted-icon';
   mutedIcon.innerHTML = MIC_OFF;
   mutedIcon.title = 'Muted';
-  li.append(mutedIcon, avatar, name, meter, state);
+  const deafenedIcon = document.createElement('div');
+  deafenedIcon.className = 'muted-icon deafened-icon';
+  deafenedIcon.innerHTML = HEADPHONES_OFF;
+  deafenedIcon.title = 'Deafened';
+  deafenedIcon.hidden = true;
+  const moderation = document.createElement('div');
+  moderation.className = 'moderation';
+  moderation.hidden = true;
+  moderation.innerHTML = '<button type="button" class="btn btn--ghost btn--small" data-action="server-mute"></button><button type="button" class="btn btn--ghost btn--small" data-action="server-deafen"></button>';
+  li.append(mutedIcon, deafenedIcon, avatar, name, meter, state, moderation);
   if (tile.self) {
     const you = document.createElement('span');
     you.className = 'you-tag';

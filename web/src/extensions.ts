@@ -11,11 +11,14 @@ export interface ExtensionChoice {
   consumersResumed: boolean;
   /** relay.v1: the server's TURN relays with short-lived credentials (web/src/voice-session.ts uses them). */
   relays?: boolean;
+  /** state.v1: members' mute/deafen states and moderation (web/src/voice-client.ts: memberState, moderate). */
+  voiceState?: boolean;
 }
 
 /** The features a Hello asks for (empty: the offer stays exactly voice.v1's, or resume.v1's). */
 export function askedFeatures(choice: ExtensionChoice): string[] {
   return [
     ...(choice.resume ? [FEATURE.resume] : []), ...(choice.consumersResumed ? [FEATURE.consumers] : []), ...(choice.relays ? [FEATURE.relay] : []),
+    ...(choice.voiceState ? [FEATURE.state] : []),
   ];
 }

@@ -176,9 +176,9 @@ export class HrpcSocket {
     return this.features.includes(FEATURE.resume);
   }
 
-  /** An extension frame (0x02 + ClientMessage); only on a stream that has resume.v1 or relay.v1 (RefreshRelays). */
+  /** An extension frame (0x02 + ClientMessage); only on a stream that has resume.v1, relay.v1 (RefreshRelays) or state.v1. */
   sendExt(message: ClientMessage): void {
-    if (!this.resumable && !this.features.includes(FEATURE.relay)) return;
+    if (!this.resumable && !this.features.includes(FEATURE.relay) && !this.features.includes(FEATURE.state)) return;
     this.sendWire(toWire(encodeExtRequest(message), this.variant));
   }
 

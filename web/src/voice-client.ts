@@ -18,6 +18,7 @@ import { consoleLog, type Log } from './log';
 import { TypedEmitter } from './typed-emitter';
 import { HrpcSocket } from './hrpc-socket';
 import { VoiceSession, type ReceiveStats, type SessionSink } from './voice-session';
+import { DEFAULT_SPEAKING, SpeakingDetector, type SpeakingOptions } from './speaking';
 import { renewalDelayMs, SocketSwitch, tokenExpiry } from './renewal';
 
 export interface ConnectOptions {
@@ -47,6 +48,11 @@ export interface ConnectOptions {
    * next rung once: a new session over the relays only (iceTransportPolicy 'relay'; event `nextRung`). Default false.
    */
   relays?: boolean;
+  /**
+   * Ask for state.v1 (who is muted/deafened, moderation) through the extension negotiation: `memberState` events,
+   * setSelfMuted/setSelfDeafened acting on the media node, moderate(). Default false: plain voice.v1.
+   */
+  voiceState?: boolean;
 }
 
 export interface VoiceClientOptions {
@@ -95,6 +101,8 @@ export interface VoiceClientOptions {
    * (for networks where a lost socket usually means a new address). Default false.
    */
   restartIceOnResume?: boolean;
+  /** Speaking detection from received audio levels (speaking.ts; no signalling); false turns it off. */
+  speaking?: Partial<SpeakingOptions> | false;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closed';
@@ -126,6 +134,20 @@ export interface VoiceClientEvents {
   muted: { muted: boolean };
   /** relay.v1: the media did not connect on the direct rungs (`identifier` said so); joining again over the relays only. */
   nextRung: { rung: 'relay'; identifier: string };
+  deafened: { deafened: boolean };
+  /** state.v1: a member's state (itself included), as the channel's history says, in its order. */
+  memberState: MemberStateEvent;
+  /** A remote member started or stopped speaking (received audio level with hysteresis: speaking.ts). */
+  speakingChanged: { userId: bigint; speaking: boolean };
+}
+
+/** state.v1: what a member's state is. Effective mute = selfMuted || serverMuted (the node forwards nothing of it). */
+export interface MemberStateEvent {
+  userId: bigint;
+  selfMuted: boolean;
+  selfDeafened: boolean;
+  serverMuted: boolean;
+  serverDeafened: boolean;
 }
 
 /** NACK for Opus by default or not: set from bench:reach's measurement (docs/reachability.md). */
@@ -160,6 +182,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private ownsMicrophone = false;
   private certificate?: RTCCertificate;
   private mutedValue = false;
+  private deafenedValue = false;
+  /** state.v1: every member's state as last told (by decimal user id). */
+  private readonly states = new Map<string, MemberStateEvent>();
+  private readonly speaking: SpeakingDetector | undefined;
+  private speakingTimer?: ReturnType<typeof setInterval>;
   /** Bumped by every connect/leave, so stale async continuations can tell they are stale. */
   private epoch = 0;
   private cancelWait = () => {};
@@ -183,7 +210,53 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       renewBeforeMs: options.renewBeforeMs,
       renewBeforeTokenExpiryMs: options.renewBeforeTokenExpiryMs,
       restartIceOnResume: options.restartIceOnResume ?? false,
+      speaking: options.speaking ?? {},
     };
+    this.speaking = options.speaking === false ? undefined : new SpeakingDetector({ ...DEFAULT_SPEAKING, ...options.speaking });
+  }
+
+  get deafened(): boolean {
+    return this.deafenedValue;
+  }
+
+  /** state.v1: every member's state as the server last said (itself included); empty without state.v1. */
+  get memberStates(): MemberStateEvent[] {
+    return [...this.states.values()];
+  }
+
+  /** state.v1 was granted to the live stream. */
+  get voiceState(): boolean {
+    return this.session?.voiceState ?? false;
+  }
+
+  /** Whether a remote member is speaking now (speakingChanged's last word). */
+  isSpeaking(userId: Uint64Input): boolean {
+    return this.speaking?.isSpeaking(toUint64(userId, 'userId').toString()) ?? false;
+  }
+
+  /** Mutes the microphone; with state.v1 the media node stops forwarding it too and everyone sees it. */
+  setSelfMuted(muted: boolean): void {
+    this.setMuted(muted);
+  }
+
+  /**
+   * Stops playing everyone (local tracks disabled); with state.v1 the node stops forwarding to this member too and
+   * everyone sees it.
+   */
+  setSelfDeafened(deafened: boolean): void {
+    if (deafened === this.deafenedValue) return;
+    this.deafenedValue = deafened;
+    for (const p of this.session?.participants.values() ?? []) p.consumer.track.enabled = !deafened;
+    this.session?.setSelfState({ selfDeafened: deafened });
+    this.emit('deafened', { deafened });
+  }
+
+  /**
+   * state.v1: server-mutes/deafens another member (a moderator only: the server answers an `error` event
+   * `voice.not-moderator` otherwise, changing nothing). The change arrives as a `memberState` event.
+   */
+  moderate(userId: Uint64Input, change: { serverMuted?: boolean; serverDeafened?: boolean }): boolean {
+    return this.session?.moderate(toUint64(userId, 'userId'), change) ?? false;
   }
 
   get state(): ClientState {
@@ -222,7 +295,10 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         channelId: toUint64(options.channelId, 'channelId'),
         variant: options.variant ?? 'base64',
         resume: options.resume ?? false,
-        extensions: askedFeatures({ resume: options.resume ?? false, consumersResumed: options.consumersResumed ?? true, relays: options.relays ?? false }),
+        extensions: askedFeatures({
+          resume: options.resume ?? false, consumersResumed: options.consumersResumed ?? true, relays: options.relays ?? false,
+          voiceState: options.voiceState ?? false,
+        }),
       };
       this.relayOnly = false;
       this.setState('connecting');
@@ -244,6 +320,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     if (muted === this.mutedValue) return;
     this.mutedValue = muted;
     this.session?.setMuted(muted);
+    this.session?.setSelfState({ selfMuted: muted });
     this.emit('muted', { muted });
   }
 
@@ -305,6 +382,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.session = session;
     this.setState('joined');
     this.scheduleRenewal(epoch);
+    // A new session starts unmuted on the server: say what this member is (a mute pressed while joining, a rejoin).
+    if (this.mutedValue || this.deafenedValue) session.setSelfState({ selfMuted: this.mutedValue, selfDeafened: this.deafenedValue });
+    this.startSpeakingDetection(epoch);
     // Members in JoinedChannel plus any whose UserJoined raced it (handled before the join completed).
     const users = new Map(session.initialMembers.map((id) => [id.toString(), id]));
     for (const p of this.participants) users.set(p.userId.toString(), p.userId);
@@ -318,9 +398,25 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const live = () => epoch === this.epoch;
     return {
       userJoined: (userId) => live() && this.stateValue === 'joined' && this.emit('userJoined', { userId }),
-      userLeft: (userId) => live() && this.stateValue === 'joined' && this.emit('userLeft', { userId }),
+      userLeft: (userId) => {
+        if (!live() || this.stateValue !== 'joined') return;
+        this.states.delete(userId.toString());
+        if (this.speaking?.forget(userId.toString())) this.emit('speakingChanged', { userId, speaking: false });
+        this.emit('userLeft', { userId });
+      },
+      memberStates: (states) => {
+        if (!live()) return;
+        for (const { userId, selfMuted, selfDeafened, serverMuted, serverDeafened } of states) {
+          const event = { userId, selfMuted, selfDeafened, serverMuted, serverDeafened };
+          this.states.set(userId.toString(), event);
+          this.emit('memberState', event);
+        }
+      },
       // Initial members' tracks are emitted after `joined` (see startSession); later ones at once.
-      track: (userId, track, consumerId) => live() && this.stateValue === 'joined' && this.emit('track', { userId, track, consumerId }),
+      track: (userId, track, consumerId) => {
+        if (this.deafenedValue) track.enabled = false;
+        if (live() && this.stateValue === 'joined') this.emit('track', { userId, track, consumerId });
+      },
       error: (error) => live() && this.emitError(error),
       suspended: (close) => {
         if (!live()) return;
@@ -356,6 +452,32 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         void this.reconnect(epoch, lastError);
       },
     };
+  }
+
+  // ---- speaking (no signalling: received audio levels, speaking.ts) ----
+
+  private startSpeakingDetection(epoch: number): void {
+    clearInterval(this.speakingTimer);
+    const detector = this.speaking;
+    if (!detector) return;
+    let busy = false;
+    this.speakingTimer = setInterval(async () => {
+      if (epoch !== this.epoch) return clearInterval(this.speakingTimer);
+      if (busy || !this.session) return;
+      busy = true;
+      try {
+        const levels = await this.session.audioLevels();
+        const now = Date.now();
+        for (const [userId, level] of levels) {
+          const changed = detector.update(userId.toString(), level, now);
+          if (changed !== undefined) this.emit('speakingChanged', { userId, speaking: changed });
+        }
+      } catch {
+        // a transport closing meanwhile: the next tick sees the new one
+      } finally {
+        busy = false;
+      }
+    }, { ...DEFAULT_SPEAKING, ...(this.options.speaking || {}) }.intervalMs);
   }
 
   // ---- resume.v1 ----
@@ -501,6 +623,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
 
   private finish(close: SocketClose, error: VoiceClientError | undefined): void {
     this.session = undefined;
+    clearInterval(this.speakingTimer);
+    this.states.clear();
+    for (const key of this.speaking?.keys() ?? []) this.speaking?.forget(key);
     if (this.ownsMicrophone) this.microphone?.stop();
     if (this.ownsMicrophone) this.microphone = undefined;
     this.ownsMicrophone = false;

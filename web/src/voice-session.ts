@@ -28,6 +28,7 @@ import type { Log } from './log';
 import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
 import type { RelayServers } from '../../gen/harmonyvoice/ext/v1/relay';
 import { FEATURE } from './extensions';
+import type { MemberState } from '../../gen/harmonyvoice/ext/v1/state';
 
 /** The protocol never tells a client its producer's server id, so the local Producer gets this one. */
 const LOCAL_PRODUCER_ID = 'local-microphone';
@@ -79,6 +80,8 @@ export interface SessionSink {
   ended(close: SocketClose, lastError: VoiceClientError | undefined): void;
   /** resume.v1: the socket was lost but the session can be resumed (its media is untouched): call resumeOn. */
   suspended(close: SocketClose): void;
+  /** state.v1: members' states (a snapshot with JoinedChannel, the joiner's with UserJoined, or one change). */
+  memberStates(states: MemberState[]): void;
 }
 
 export interface RemoteParticipant {
@@ -299,6 +302,39 @@ export class VoiceSession {
     else this.producer.resume();
   }
 
+  /** The stream was granted state.v1. */
+  get voiceState(): boolean {
+    return this.socket.features.includes(FEATURE.state);
+  }
+
+  /** state.v1: the member's own mute/deafen (false when the stream has no state.v1). */
+  setSelfState(change: { selfMuted?: boolean; selfDeafened?: boolean }): boolean {
+    if (!this.voiceState || this.outbox) return false;
+    this.socket.sendExt({ message: { $case: 'setSelfState', value: change } });
+    return true;
+  }
+
+  /** state.v1: server-mutes/deafens another member (the server checks the permission). */
+  moderate(userId: bigint, change: { serverMuted?: boolean; serverDeafened?: boolean }): boolean {
+    if (!this.voiceState || this.outbox) return false;
+    this.socket.sendExt({ message: { $case: 'moderate', value: { userId, ...change } } });
+    return true;
+  }
+
+  /** Each remote member's current received audio level (0..1), from one getStats of the receive transport. */
+  async audioLevels(): Promise<Map<bigint, number>> {
+    const levels = new Map<bigint, number>();
+    if (!this.recvTransport || this.recvTransport.closed) return levels;
+    const byTrack = new Map([...this.participants.values()].map((p) => [p.consumer.track.id, p.userId]));
+    const report = await this.recvTransport.getStats();
+    report.forEach((s: Record<string, unknown>) => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'audio') return;
+      const user = byTrack.get(String(s.trackIdentifier));
+      if (user !== undefined) levels.set(user, Number(s.audioLevel ?? 0));
+    });
+    return levels;
+  }
+
   /** Ends the session from our side (a clean close is a leave: the server tells the others). */
   close(code = 1000, reason = 'leave'): void {
     this.socket.close(code, reason);
@@ -395,6 +431,9 @@ export class VoiceSession {
       const seq = Number(ext.value.seq);
       if (seq <= this.lastSeq) return; // already seen (a replay overlapping what arrived on the old socket)
       this.lastSeq = seq;
+      // state.v1: states are reported after the membership message they came with (the chain keeps the order).
+      const states = ext.value.states;
+      if (states.length > 0) this.enqueue(async () => this.sink.memberStates(states));
       if (!ext.value.message) return;
       response = ext.value.message;
     } else {

@@ -169,13 +169,69 @@ export interface HistoryEntry {
   audience: string[];
   /** leave: "left", "replaced", "ice-failed", ..., "node-lost", "policed" */
   reason: string;
+  /** state: the member's new state (session_id/user_id: whose) */
+  state:
+    | MemberStateInfo
+    | undefined;
+  /** state: every member then in the room (the subject included) */
+  stateAudience: string[];
+  /** join: every member's state after the join (the joiner's included) */
+  states: MemberStateInfo[];
+  /** state: who changed it (the member itself, or a moderator) */
+  actorUserId: string;
 }
 
 export enum HistoryEntry_Kind {
   KIND_UNSPECIFIED = 0,
   KIND_JOIN = 1,
   KIND_LEAVE = 2,
+  /** KIND_STATE - state.v1: a member's mute/deafen state changed */
+  KIND_STATE = 3,
   UNRECOGNIZED = -1,
+}
+
+/**
+ * state.v1: a member's voice state as the node keeps it (the node acts on it: a muted member's producer and a
+ * deafened member's consumers are paused).
+ */
+export interface MemberStateInfo {
+  sessionId: string;
+  userId: string;
+  selfMuted: boolean;
+  selfDeafened: boolean;
+  serverMuted: boolean;
+  serverDeafened: boolean;
+}
+
+/**
+ * state.v1: changes a member's state. Self (target_user_id empty): only self_* fields, and self_muted=false
+ * while server muted is refused ("state-refused"). Moderation (target_user_id set; the signalling side checked
+ * the permission): only server_* fields. Unset fields stay. A change appends one history entry.
+ */
+export interface SetMemberStateRequest {
+  roomId: string;
+  /** the caller's session (a member) */
+  sessionId: string;
+  targetUserId: string;
+  selfMuted?: boolean | undefined;
+  selfDeafened?: boolean | undefined;
+  serverMuted?: boolean | undefined;
+  serverDeafened?:
+    | boolean
+    | undefined;
+  /**
+   * When the signalling side made the request (epoch ms): a request older than the last one applied to the same
+   * flags (self: the session's; server: the user's) changes nothing, so a call the node runs late (its caller gave
+   * up on it) never undoes a newer change.
+   */
+  stamp: bigint;
+}
+
+export interface SetMemberStateResponse {
+  changed: boolean;
+  /** the change's history entry (0 when nothing changed) */
+  seq: number;
+  state: MemberStateInfo | undefined;
 }
 
 export interface HistoryResponse {
@@ -1381,7 +1437,20 @@ export const HistoryRequest: MessageFns<HistoryRequest> = {
 };
 
 function createBaseHistoryEntry(): HistoryEntry {
-  return { seq: 0, kind: 0, sessionId: "", userId: "", forJoiner: [], forMembers: [], audience: [], reason: "" };
+  return {
+    seq: 0,
+    kind: 0,
+    sessionId: "",
+    userId: "",
+    forJoiner: [],
+    forMembers: [],
+    audience: [],
+    reason: "",
+    state: undefined,
+    stateAudience: [],
+    states: [],
+    actorUserId: "",
+  };
 }
 
 export const HistoryEntry: MessageFns<HistoryEntry> = {
@@ -1409,6 +1478,18 @@ export const HistoryEntry: MessageFns<HistoryEntry> = {
     }
     if (message.reason !== "") {
       writer.uint32(66).string(message.reason);
+    }
+    if (message.state !== undefined) {
+      MemberStateInfo.encode(message.state, writer.uint32(74).fork()).join();
+    }
+    for (const v of message.stateAudience) {
+      writer.uint32(82).string(v!);
+    }
+    for (const v of message.states) {
+      MemberStateInfo.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.actorUserId !== "") {
+      writer.uint32(98).string(message.actorUserId);
     }
     return writer;
   },
@@ -1488,6 +1569,349 @@ export const HistoryEntry: MessageFns<HistoryEntry> = {
             }
 
             message.reason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.state = MemberStateInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.stateAudience.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.states.push(MemberStateInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.actorUserId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseMemberStateInfo(): MemberStateInfo {
+  return {
+    sessionId: "",
+    userId: "",
+    selfMuted: false,
+    selfDeafened: false,
+    serverMuted: false,
+    serverDeafened: false,
+  };
+}
+
+export const MemberStateInfo: MessageFns<MemberStateInfo> = {
+  encode(message: MemberStateInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.selfMuted !== false) {
+      writer.uint32(24).bool(message.selfMuted);
+    }
+    if (message.selfDeafened !== false) {
+      writer.uint32(32).bool(message.selfDeafened);
+    }
+    if (message.serverMuted !== false) {
+      writer.uint32(40).bool(message.serverMuted);
+    }
+    if (message.serverDeafened !== false) {
+      writer.uint32(48).bool(message.serverDeafened);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberStateInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberStateInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.selfMuted = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.selfDeafened = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.serverMuted = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.serverDeafened = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSetMemberStateRequest(): SetMemberStateRequest {
+  return {
+    roomId: "",
+    sessionId: "",
+    targetUserId: "",
+    selfMuted: undefined,
+    selfDeafened: undefined,
+    serverMuted: undefined,
+    serverDeafened: undefined,
+    stamp: 0n,
+  };
+}
+
+export const SetMemberStateRequest: MessageFns<SetMemberStateRequest> = {
+  encode(message: SetMemberStateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.targetUserId !== "") {
+      writer.uint32(26).string(message.targetUserId);
+    }
+    if (message.selfMuted !== undefined) {
+      writer.uint32(32).bool(message.selfMuted);
+    }
+    if (message.selfDeafened !== undefined) {
+      writer.uint32(40).bool(message.selfDeafened);
+    }
+    if (message.serverMuted !== undefined) {
+      writer.uint32(48).bool(message.serverMuted);
+    }
+    if (message.serverDeafened !== undefined) {
+      writer.uint32(56).bool(message.serverDeafened);
+    }
+    if (message.stamp !== 0n) {
+      if (BigInt.asUintN(64, message.stamp) !== message.stamp) {
+        throw new globalThis.Error("value provided for field message.stamp of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.stamp);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMemberStateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMemberStateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.targetUserId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.selfMuted = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.selfDeafened = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.serverMuted = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.serverDeafened = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.stamp = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseSetMemberStateResponse(): SetMemberStateResponse {
+  return { changed: false, seq: 0, state: undefined };
+}
+
+export const SetMemberStateResponse: MessageFns<SetMemberStateResponse> = {
+  encode(message: SetMemberStateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.changed !== false) {
+      writer.uint32(8).bool(message.changed);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(16).uint32(message.seq);
+    }
+    if (message.state !== undefined) {
+      MemberStateInfo.encode(message.state, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMemberStateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMemberStateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.seq = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.state = MemberStateInfo.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -3118,6 +3542,17 @@ export const MediaNodeService = {
     responseSerialize: (value: RestartIceResponse): Buffer => Buffer.from(RestartIceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RestartIceResponse => RestartIceResponse.decode(value),
   },
+  setMemberState: {
+    path: "/medianode.v1.MediaNode/SetMemberState" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetMemberStateRequest): Buffer =>
+      Buffer.from(SetMemberStateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetMemberStateRequest => SetMemberStateRequest.decode(value),
+    responseSerialize: (value: SetMemberStateResponse): Buffer =>
+      Buffer.from(SetMemberStateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetMemberStateResponse => SetMemberStateResponse.decode(value),
+  },
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each
    * in the registry table, because Lambda functions cannot hold a stream open.
@@ -3142,6 +3577,7 @@ export interface MediaNodeServer extends UntypedServiceImplementation {
   getRoom: handleUnaryCall<GetRoomRequest, GetRoomResponse>;
   history: handleUnaryCall<HistoryRequest, HistoryResponse>;
   restartIce: handleUnaryCall<RestartIceRequest, RestartIceResponse>;
+  setMemberState: handleUnaryCall<SetMemberStateRequest, SetMemberStateResponse>;
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each
    * in the registry table, because Lambda functions cannot hold a stream open.
@@ -3266,6 +3702,21 @@ export interface MediaNodeClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RestartIceResponse) => void,
+  ): ClientUnaryCall;
+  setMemberState(
+    request: SetMemberStateRequest,
+    callback: (error: ServiceError | null, response: SetMemberStateResponse) => void,
+  ): ClientUnaryCall;
+  setMemberState(
+    request: SetMemberStateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetMemberStateResponse) => void,
+  ): ClientUnaryCall;
+  setMemberState(
+    request: SetMemberStateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetMemberStateResponse) => void,
   ): ClientUnaryCall;
   /**
    * Long-lived stream of sessions that died on the media side. The node also records each

@@ -2,7 +2,6 @@
 import type { SecretRing } from '../../api/auth';
 import type { handleServerStreamingCall } from '@grpc/grpc-js';
 import {
-  HistoryEntry_Kind,
   type MediaNodeServer,
   type SessionLost,
   type WatchSessionsRequest,
@@ -16,6 +15,7 @@ import type { SessionLostEvent } from '../room/Room';
 import type { Rooms } from '../room/Rooms';
 import type { FarNodes } from '../span/FarNodes';
 import { sessionPlacer } from '../room/placeSession';
+import { historyEntryOf } from './historyWire';
 
 export interface ServiceDeps {
   rooms: Rooms;
@@ -118,12 +118,15 @@ export function createMediaNodeService({ rooms, admission, secrets, metrics, log
         roomInstance: slice.instance,
         head: slice.head,
         truncated: slice.truncated,
-        entries: slice.entries.map((e) =>
-          e.kind === 'join'
-            ? { seq: e.seq, kind: HistoryEntry_Kind.KIND_JOIN, sessionId: e.sessionId, userId: e.userId, forJoiner: e.forJoiner, forMembers: e.forMembers, audience: [], reason: '' }
-            : { seq: e.seq, kind: HistoryEntry_Kind.KIND_LEAVE, sessionId: e.sessionId, userId: e.userId, forJoiner: [], forMembers: [], audience: e.audience, reason: e.reason },
-        ),
+        entries: slice.entries.map(historyEntryOf),
       };
+    }),
+    setMemberState: unary('SetMemberState', async ({ roomId, sessionId, targetUserId, selfMuted, selfDeafened, serverMuted, serverDeafened, stamp }) => {
+      requireSessionId(sessionId);
+      const result = await rooms.get(roomId).setMemberState({
+        sessionId, targetUserId: targetUserId || undefined, change: { selfMuted, selfDeafened, serverMuted, serverDeafened }, stamp: Number(stamp),
+      });
+      return { changed: result.changed, seq: result.seq, state: { sessionId: result.sessionId, userId: result.userId, ...result.state } };
     }),
     getRoom: unary('GetRoom', async ({ roomId }) => {
       const room = rooms.find(roomId);

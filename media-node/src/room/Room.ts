@@ -13,7 +13,9 @@ import { MediaError } from '../../api/errors';
 import type { Logger } from '../../../lib/log';
 import { ROOM_MEDIA_CODECS } from '../workers/codecs';
 import { consumerParametersJson } from '../session/consumer-parameters';
-import { RoomLedger, type HistorySlice } from './RoomLedger';
+import { RoomLedger, type HistorySlice, type StateEntry } from './RoomLedger';
+import { heldFromStart, release } from '../session/MediaHolds';
+import { applyToMedia, isDeafened, MemberStates, sameFlags, UNMUTED, type FlagChange, type VoiceFlags } from './MemberStates';
 import { RoomSpan, type SpanPart } from '../span/RoomSpan';
 import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from '../session/SessionMedia';
 import { SerialQueue } from './SerialQueue';
@@ -123,6 +125,8 @@ export class Room {
   private readonly consumers = new Map<string, ConsumerRecord>();
   /** Membership and its ordered history. */
   readonly ledger = new RoomLedger({ retainMs: HISTORY_RETAIN_MS, maxEntries: HISTORY_MAX_ENTRIES });
+  /** state.v1: who is muted and deafened (written to the ledger, acted on by the media). */
+  readonly states = new MemberStates();
   private readonly queue = new SerialQueue();
   private readonly log: Logger;
   closed = false;
@@ -276,7 +280,9 @@ export class Room {
       }
       const forJoiner = created.filter((r) => r.ownerSessionId === joiner.id).map((r) => r.consumer.id);
       const forMembers = created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id);
-      const entry = this.ledger.join(joiner.id, joiner.userId, this.describe(forJoiner), this.describe(forMembers));
+      const entry = this.ledger.join(joiner.id, joiner.userId, this.describe(forJoiner), this.describe(forMembers), (m) => this.states.of(m.sessionId, m.userId));
+      // state.v1: a user server-muted/deafened in this room still is after rejoining.
+      await this.applyState(joiner, UNMUTED, this.states.of(joiner.id, joiner.userId));
       joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
       joiner.settle?.(true);
       joiner.settle = undefined;
@@ -318,7 +324,8 @@ export class Room {
       throw new MediaError('consumer-not-yours', `consumer ${consumerId} does not belong to session ${sessionId}`);
     }
     try {
-      await record.consumer.resume();
+      // Runs only if nothing else holds it paused (state.v1: its receiver is deafened; MediaHolds).
+      await release(record.consumer, 'client');
     } catch (error) {
       if (record.consumer.closed) throw new MediaError('unknown-consumer', `consumer ${consumerId} closed while resuming`);
       throw error;
@@ -346,6 +353,38 @@ export class Room {
         roomInstance: this.ledger.instance,
       };
     });
+  }
+
+  /**
+   * state.v1: changes a member's voice state — its own (`targetUserId` unset: self flags only) or, for a moderator
+   * (the signalling side checked the permission), another member's server flags — and pauses or resumes its media
+   * to match. A change is one history entry; setting what already is changes nothing (no entry).
+   */
+  setMemberState(request: { sessionId: string; targetUserId?: string; change: FlagChange; stamp?: number }): Promise<{ changed: boolean; seq: number; state: VoiceFlags; sessionId: string; userId: string }> {
+    return this.serial(async () => {
+      const caller = this.sessions.get(request.sessionId);
+      if (!caller || !this.ledger.isMember(caller.id)) throw new MediaError('unknown-session', `session ${request.sessionId} is not a member of room ${this.id}`);
+      const targetId = request.targetUserId ? this.ledger.memberOfUser(request.targetUserId) : caller.id;
+      const target = targetId === undefined ? undefined : this.sessions.get(targetId);
+      if (!target) throw new MediaError('unknown-member', `user ${request.targetUserId} is not a member of room ${this.id}`);
+      const { before, after } = this.states.apply(target.id, target.userId, request.change, request.targetUserId ? 'moderator' : 'self', request.stamp);
+      const changed = !sameFlags(before, after);
+      let entry: StateEntry | undefined;
+      if (changed) {
+        entry = this.ledger.state(target.id, after, caller.userId);
+        await this.applyState(target, before, after);
+        this.log.info('media-node.member-state', { sessionId: target.id, userId: target.userId, by: caller.userId, ...after, seq: entry?.seq });
+      }
+      return { changed, seq: entry?.seq ?? 0, state: after, sessionId: target.id, userId: target.userId };
+    });
+  }
+
+  private async applyState(session: Session, before: VoiceFlags, after: VoiceFlags): Promise<void> {
+    const consumers = [...this.consumers.values()].filter((r) => r.ownerSessionId === session.id).map((r) => r.consumer);
+    const failures = await applyToMedia({ producer: session.producer?.local, consumers }, before, after);
+    if (failures.length > 0 || (!session.producer?.local && session.producer)) {
+      this.log.warn('media-node.member-state-media', { sessionId: session.id, failures: failures.map(String), remoteProducer: !session.producer?.local });
+    }
   }
 
   /** Closes the router if nobody is in the room; true when it did. */
@@ -493,6 +532,9 @@ export class Room {
       producerUserId: sender.userId,
     };
     this.consumers.set(consumer.id, record);
+    // Created paused: it runs once its receiver resumes it, and (state.v1) while its receiver is not deafened.
+    if (consumer.local?.paused ?? true) heldFromStart(consumer, 'client');
+    if (isDeafened(this.states.of(receiver.id, receiver.userId))) heldFromStart(consumer, 'deafened');
     // Closed by the worker (producer gone, transport gone): forget it.
     consumer.onClose(() => {
       if (this.consumers.get(consumer.id) === record) this.consumers.delete(consumer.id);
@@ -516,6 +558,7 @@ export class Room {
     session.producer?.close();
     session.media.close();
     this.sessions.delete(session.id);
+    this.states.forget(session.id);
     // Its part's router closes with its last session (and the pipes to it with the router).
     this.span.release(session.id);
     session.settle?.(false);

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConsumerDelivery } from '../../../gen/medianode/v1/media_node';
 import type { MediaLossReason } from '../session/SessionMedia';
+import type { VoiceFlags } from './MemberStates';
 
 /** Why a session left: it left, its seat was taken, or its media died (session/SessionMedia.ts). */
 export type LeaveReason = 'left' | 'replaced' | MediaLossReason;
@@ -23,6 +24,27 @@ export interface JoinEntry {
   forJoiner: ConsumerDelivery[];
   /** Each member's consumer of the joiner: one UserJoined each. */
   forMembers: ConsumerDelivery[];
+  /** state.v1: every member's state after the join (the joiner's included). */
+  states?: MemberStateOf[];
+  at: number;
+}
+
+/** state.v1: a member's voice state (MemberStates.ts). */
+export interface MemberStateOf extends VoiceFlags {
+  sessionId: string;
+  userId: string;
+}
+
+/** state.v1: a member's voice state changed (told to the member and every member that was told of it). */
+export interface StateEntry {
+  seq: number;
+  kind: 'state';
+  sessionId: string;
+  userId: string;
+  state: VoiceFlags;
+  audience: string[];
+  /** Who changed it: the member itself or a moderator. */
+  actorUserId: string;
   at: number;
 }
 
@@ -37,7 +59,7 @@ export interface LeaveEntry {
   at: number;
 }
 
-export type LedgerEntry = JoinEntry | LeaveEntry;
+export type LedgerEntry = JoinEntry | LeaveEntry | StateEntry;
 
 export interface HistorySlice {
   /** Identifies this room instance: a room re-opened after closing starts a new history at seq 1. */
@@ -93,12 +115,25 @@ export class RoomLedger {
   }
 
   /** Records a completed media join. `forMembers` names who got a consumer of the joiner. */
-  join(sessionId: string, userId: string, forJoiner: ConsumerDelivery[], forMembers: ConsumerDelivery[]): JoinEntry {
+  join(
+    sessionId: string, userId: string, forJoiner: ConsumerDelivery[], forMembers: ConsumerDelivery[],
+    statesOf?: (member: { sessionId: string; userId: string }) => VoiceFlags,
+  ): JoinEntry {
     if (this.members.has(sessionId)) throw new Error(`session ${sessionId} is already a member`);
     const toldTo = new Set(forMembers.map((d) => d.receiverSessionId).filter((id) => this.members.has(id)));
     for (const d of forJoiner) this.members.get(d.producerSessionId)?.toldTo.add(sessionId);
     this.members.set(sessionId, { userId, toldTo });
-    return this.append({ kind: 'join', sessionId, userId, forJoiner, forMembers, at: this.now() }) as JoinEntry;
+    const states = statesOf && this.memberList().map((m) => ({ ...m, ...statesOf(m) }));
+    return this.append({ kind: 'join', sessionId, userId, forJoiner, forMembers, ...(states ? { states } : {}), at: this.now() }) as JoinEntry;
+  }
+
+  /** state.v1: records a member's new voice state; undefined when it is not a member. */
+  state(sessionId: string, state: VoiceFlags, actorUserId: string): StateEntry | undefined {
+    const member = this.members.get(sessionId);
+    if (!member) return undefined;
+    // The member itself and every member that was told of it (exactly those that see it).
+    const audience = [sessionId, ...[...member.toldTo].filter((id) => this.members.has(id))];
+    return this.append({ kind: 'state', sessionId, userId: member.userId, state: { ...state }, audience, actorUserId, at: this.now() }) as StateEntry;
   }
 
   /** Records that a member left (for any reason); undefined when it was not a member. */
@@ -131,7 +166,7 @@ export class RoomLedger {
     return { instance: this.instance, head: this.seq, entries, truncated };
   }
 
-  private append(entry: Omit<JoinEntry, 'seq'> | Omit<LeaveEntry, 'seq'>): LedgerEntry {
+  private append(entry: Omit<JoinEntry, 'seq'> | Omit<LeaveEntry, 'seq'> | Omit<StateEntry, 'seq'>): LedgerEntry {
     const full = { ...entry, seq: ++this.seq } as LedgerEntry;
     this.entries.push(full);
     this.prune();
@@ -155,6 +190,10 @@ export function entryBytes(entry: LedgerEntry): number {
       bytes += FRAMING + d.receiverSessionId.length + d.producerUserId.length + d.producerSessionId.length
         + d.producerId.length + d.consumerId.length + d.rtpParameters.length;
     }
+    for (const m of entry.states ?? []) bytes += FRAMING + m.sessionId.length + m.userId.length;
+  } else if (entry.kind === 'state') {
+    for (const id of entry.audience) bytes += 4 + id.length;
+    bytes += FRAMING + entry.actorUserId.length;
   } else {
     for (const id of entry.audience) bytes += 4 + id.length;
     bytes += entry.reason.length;

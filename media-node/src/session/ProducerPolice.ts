@@ -15,6 +15,7 @@
 //
 // Honest voice never meets the defaults: Opus tops out at 510 kbit/s of payload, 10 ms ptime is 100 packets/s
 // (20 ms: 50), DTX drops to a few packets/s, in-band FEC lives inside the Opus payload.
+import { hold, release } from './MediaHolds';
 
 /** The limits and timings (media-node/src/node/config.ts: MEDIA_POLICE_*; README "Producer policing"). */
 export interface PoliceLimits {
@@ -242,12 +243,13 @@ export class ProducerPolice {
     const verdict = record.observe(this.now(), packets, bytes);
     if (verdict.kind === 'none') return;
     if (verdict.kind === 'resume') {
-      if (!(await settled(producer.resume()))) return;
+      // (A muted member's producer stays paused: MediaHolds.)
+      if (!(await settled(release(producer, 'police').then(() => undefined)))) return;
       this.emit(entry, 'resumed', 0);
       return;
     }
     // Pausing a paused producer changes nothing (a repeat offence at the end of a cool-down).
-    await settled(producer.pause());
+    await settled(hold(producer, 'police'));
     if (verdict.kind === 'end') {
       this.unwatch(entry);
       this.emit(entry, 'ended', verdict.offences);

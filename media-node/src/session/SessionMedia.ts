@@ -26,6 +26,8 @@ export interface ConsumerHandle {
   readonly rtpParameters: types.RtpParameters;
   readonly closed: boolean;
   resume(): Promise<void>;
+  /** state.v1 (deafen): pauses it again (MediaHolds decides when it runs). */
+  pause(): Promise<void>;
   close(): void;
   /** Called once when the consumer closes, whoever closed it. */
   onClose(listener: () => void): void;
@@ -310,6 +312,7 @@ export function localConsumer(consumer: types.Consumer): ConsumerHandle {
       return consumer.closed;
     },
     resume: () => consumer.resume(),
+    pause: () => consumer.pause(),
     close: () => consumer.close(),
     onClose: (listener) => void consumer.observer.once('close', listener),
   };

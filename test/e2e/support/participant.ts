@@ -34,6 +34,10 @@ export interface RecordedEvent {
   willReconnect?: boolean;
   makeBeforeBreak?: boolean;
   afterMs?: number;
+  /** state.v1 `memberState`: the flags as letters (M self muted, D self deafened, S server muted, X server deafened, - unset). */
+  flags?: string;
+  /** `speakingChanged`. */
+  speaking?: boolean;
   /** Date.now() when recorded (comparable across pages and with the test process). */
   wall?: number;
   at: number;
@@ -345,7 +349,7 @@ export class Participant {
     await this.page.evaluate(() => {
       const w = window as unknown as DemoWindow;
       w.e2eEvents = [];
-      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting', 'resumed', 'nextRung']) {
+      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting', 'resumed', 'nextRung', 'memberState', 'speakingChanged']) {
         w.harmonyVoiceDemo.client.on(type, (payload) => {
           w.e2eEvents.push({
             type,
@@ -357,6 +361,8 @@ export class Participant {
             willReconnect: payload.willReconnect as boolean | undefined,
             makeBeforeBreak: payload.makeBeforeBreak as boolean | undefined,
             afterMs: payload.afterMs as number | undefined,
+            ...(type === 'memberState' ? { flags: `${payload.selfMuted ? 'M' : '-'}${payload.selfDeafened ? 'D' : '-'}${payload.serverMuted ? 'S' : '-'}${payload.serverDeafened ? 'X' : '-'}` } : {}),
+            ...(type === 'speakingChanged' ? { speaking: payload.speaking as boolean } : {}),
             wall: Date.now(),
             at: performance.now(),
           });

@@ -9,17 +9,26 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { StreamMessageResponse } from "../../../protocol/voice/v1/voice";
 import { Hello, Welcome } from "./negotiation";
 import { RefreshRelays, RelayServers } from "./relay";
+import { MemberState, Moderate, SetSelfState } from "./state";
 
 export const protobufPackage = "harmonyvoice.ext.v1";
 
 export const protobufFileName = "harmonyvoice/ext/v1/session.proto";
 
 export interface ClientMessage {
-  message: { $case: "resume"; value: Resume } | //
-  /** The negotiation (negotiation.proto): only on a `+ext.v1` stream, as its first message. */
-  { $case: "hello"; value: Hello } | //
-  /** relay.v1 (relay.proto): only on a stream granted it. */
-  { $case: "refreshRelays"; value: RefreshRelays } | undefined;
+  message:
+    | { $case: "resume"; value: Resume }
+    | //
+    /** The negotiation (negotiation.proto): only on a `+ext.v1` stream, as its first message. */
+    { $case: "hello"; value: Hello }
+    | //
+    /** relay.v1 (relay.proto): only on a stream granted it. */
+    { $case: "refreshRelays"; value: RefreshRelays }
+    | //
+    /** state.v1 (state.proto): only on a stream granted it, once joined. */
+    { $case: "setSelfState"; value: SetSelfState }
+    | { $case: "moderate"; value: Moderate }
+    | undefined;
 }
 
 /**
@@ -55,7 +64,15 @@ export interface ServerMessage {
 /** A membership message (JoinedChannel, UserJoined or UserLeft) with its position in the channel's history. */
 export interface Sequenced {
   seq: bigint;
-  message: StreamMessageResponse | undefined;
+  /** Unset only for a state.v1 state change (then `states` holds the one member that changed). */
+  message:
+    | StreamMessageResponse
+    | undefined;
+  /**
+   * state.v1 only: with JoinedChannel every member's state (the joiner's own included: a snapshot); with
+   * UserJoined the joiner's; without `message` one member's changed state.
+   */
+  states: MemberState[];
 }
 
 /**
@@ -100,6 +117,12 @@ export const ClientMessage: MessageFns<ClientMessage> = {
       case "refreshRelays":
         RefreshRelays.encode(message.message.value, writer.uint32(26).fork()).join();
         break;
+      case "setSelfState":
+        SetSelfState.encode(message.message.value, writer.uint32(34).fork()).join();
+        break;
+      case "moderate":
+        Moderate.encode(message.message.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -139,6 +162,22 @@ export const ClientMessage: MessageFns<ClientMessage> = {
             }
 
             message.message = { $case: "refreshRelays", value: RefreshRelays.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = { $case: "setSelfState", value: SetSelfState.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.message = { $case: "moderate", value: Moderate.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -329,7 +368,7 @@ export const ServerMessage: MessageFns<ServerMessage> = {
 };
 
 function createBaseSequenced(): Sequenced {
-  return { seq: 0n, message: undefined };
+  return { seq: 0n, message: undefined, states: [] };
 }
 
 export const Sequenced: MessageFns<Sequenced> = {
@@ -342,6 +381,9 @@ export const Sequenced: MessageFns<Sequenced> = {
     }
     if (message.message !== undefined) {
       StreamMessageResponse.encode(message.message, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.states) {
+      MemberState.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -373,6 +415,14 @@ export const Sequenced: MessageFns<Sequenced> = {
             }
 
             message.message = StreamMessageResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.states.push(MemberState.decode(reader, reader.uint32()));
             continue;
           }
         }
