@@ -9,6 +9,7 @@
 //   3. projection to 1,000,000 connections and cost per 1,000 user-hours from bench/prices.ts, with the
 //      assumptions printed beside the figures.
 //   BENCH_SCALE_SIZES=1000,5000,10000 BENCH_SCALE_SWEEPS=120 USERS_PER_VCPU=<measured> npm run bench:scale
+import { relayCostPerUserHour, RELAY_COST_DEFAULTS } from '../infra/relay/cost';
 import { KEEPALIVE_INTERVAL_MS } from '../protocol/hrpc';
 import { SWEEP_SHARDS } from '../data/tables';
 import { CANDIDATE_COPIES } from '../routing/candidates';
@@ -239,6 +240,11 @@ async function main() {
     console.log(`  total            ${per1000(perUserHour)}  — audio data transfer is ${fmt((100 * transfer) / perUserHour, 0)} % of it`);
     const other = perUserHour - transfer + (dtx ? allTalkingTransfer : dtxTransfer);
     console.log(`  ${dtx ? 'with DTX off' : 'with Opus DTX on'}: data transfer ${per1000(dtx ? allTalkingTransfer : dtxTransfer)} (${dtx ? allLine : dtxLine}), total ${per1000(other)}`);
+    // The relays (relay.v1, infra/relay-stack.ts) carry only members whose network needs them: priced per relayed
+    // user-hour from the model in infra/relay/cost.ts (assumptions printed, not measured), outside the total above.
+    const relay = relayCostPerUserHour();
+    console.log(`  relays (TURN/TLS 443, only for members whose network needs them; not in the total): ${per1000(relay.perUserHour)} per 1,000 relayed user-hours ` +
+      `(infra/relay/cost.ts model: ${RELAY_COST_DEFAULTS.usersPerInstance} relayed users per instance assumed, ${RELAY_COST_DEFAULTS.kbpsEachWay} kbit/s each way)`);
     console.log('  anchors (published per-participant-minute list prices, as known to the author):');
     for (const a of ANCHORS) console.log(`    ${a.name.padEnd(17)} $${(a.perParticipantMinute * 60 * 1000).toFixed(2)} per 1,000 user-hours — ${a.source}`);
     console.log(`\nscale: ${fmt(x, 3)} AWS requests per idle connection-hour, ${y.toFixed(1)}% of the API Gateway account budget at 1M connections, $${(perUserHour * 1000).toFixed(2)} per 1000 user-hours, ` +
