@@ -38,6 +38,7 @@ import { ICE_TUPLE_NODE_COMMAND, parseTupleLine, type SelectedTupleLine } from '
 import { joinWithMedia, waitFor, type MediaJoined } from '../test/support/media-voice-client';
 import { VoiceTestClient } from '../test/support/voice-client';
 import { changeLocalAddress } from '../test/support/werift-address-change';
+import { percentile as sortedPercentile } from './stats';
 
 const ALL_LEGS = ['drop', 'address', 'make-before-break', 'rejoin'];
 const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, legs: { type: 'string', default: ALL_LEGS.join(',') } } });
@@ -48,11 +49,8 @@ const GUILD = '9223372036854775813';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 process.env.LOG_LEVEL ??= 'warn';
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
+/** The p-th percentile of unsorted samples (bench/stats.ts). */
+const percentile = (values: number[], p: number) => sortedPercentile([...values].sort((a, b) => a - b), p);
 const fmt = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : 'n/a');
 const summary = (label: string, v: number[]) =>
   console.log(`  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(Math.max(...v))} ms`);

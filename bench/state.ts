@@ -21,6 +21,7 @@ import { makeSpeechAndSilence } from '../test/e2e/support/recording';
 import { joinWithMedia, waitFor, type MediaJoined } from '../test/support/media-voice-client';
 import { devToken } from '../test/support/tokens';
 import { buildWeb } from '../web/build';
+import { percentile as sortedPercentile } from './stats';
 
 const ALL_LEGS = ['mute', 'speaking'];
 const { values } = parseArgs({ options: {
@@ -36,11 +37,8 @@ const GUILD = 20n;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 process.env.LOG_LEVEL ??= 'warn';
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
+/** The p-th percentile of unsorted samples (bench/stats.ts). */
+const percentile = (values: number[], p: number) => sortedPercentile([...values].sort((a, b) => a - b), p);
 const fmt = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : 'n/a');
 const summary = (label: string, v: number[]) =>
   console.log(`  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(v.length ? Math.max(...v) : NaN)} ms`);

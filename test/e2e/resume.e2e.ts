@@ -16,6 +16,7 @@ import { startLocalStack, type LocalStack } from '../../local/stack';
 import { createDocumentClient } from '../../routing/dynamo';
 import { buildWeb } from '../../web/build';
 import { launchChromium } from './support/chromium';
+import { HOLD_SOCKETS } from './support/hold-sockets';
 import { Participant } from './support/participant';
 
 const GUILD = '9223372036854775813';
@@ -23,14 +24,6 @@ const CHANNEL = '18446744073709551557';
 const USERS = { ada: '9007199254740993', bo: '9007199254740995', cy: '12345678901234567890', dee: '9007199254741007' };
 const STALL_LIMIT_MS = 200;
 const MAX_CONNECTION_MS = 9_000;
-/** Lets a test hold back the page's new WebSockets (they fail to connect) while `__holdSockets` is set. */
-const HOLD_SOCKETS = `(() => {
-  const Original = WebSocket;
-  const Held = function (url, protocols) { return new Original(window.__holdSockets ? 'ws://127.0.0.1:9/' : url, protocols); };
-  Held.prototype = Original.prototype;
-  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Held[k] = Original[k];
-  window.WebSocket = Held;
-})();`;
 
 let browser: Browser | undefined;
 const everyone: Participant[] = [];
