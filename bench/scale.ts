@@ -44,7 +44,7 @@ const ASSUME = {
   sessionsPerUserHour: 1,
   /** Billed duration per handler invocation (not measured here: counts, not times). */
   lambdaMsPerInvocation: 50,
-  /** bench:media, README: 1000 audio consumers with RTP flowing at 46.8 % of one core (SRTP on). */
+  /** bench:media, docs/benchmarks.md: 1000 audio consumers with RTP flowing at 46.8 % of one core (SRTP on). */
   consumersPerVcpuAtFull: 1000 / 0.468,
   fleetUtilisation: 0.6,
   /** The SDK produces with opusDtx: false (web/src/voice-session.ts): every unmuted producer sends all the time. */

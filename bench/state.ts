@@ -161,7 +161,7 @@ async function speakingLeg(stack: LocalStack): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
-  // msc-node never refreshes ICE consent (README "Known limits"): the mute leg's clients hold their sessions for minutes.
+  // msc-node never refreshes ICE consent (docs/limits.md): the mute leg's clients hold their sessions for minutes.
   const stack = await startLocalStack({ port: 0, mediaNode: { forwardLogs: false, env: { MEDIA_ICE_CONSENT_TIMEOUT_S: '0' } }, logger: createLogger({ level: 'warn' }) });
   let mute = { seen: [] as number[], stop: [] as number[] };
   let speaking: number[] = [];

@@ -91,7 +91,7 @@ export interface InfraConfig {
   /**
    * Reaper invocations per minute, each sweeping its share of the sweep shards (data/tables.ts SWEEP_SHARDS)
    * every 5 s for the minute. One is plenty for thousands of connections; 4 is the 1,000,000-connection
-   * figure (README, "Liveness and cleanup at scale"). Each one costs ~$11/month at 256 MB, running all the time.
+   * figure (docs/architecture.md, "Liveness and cleanup at scale"). Each one costs ~$11/month at 256 MB, running all the time.
    */
   readonly reaperShardGroups: number;
 
@@ -133,7 +133,7 @@ export interface InfraConfig {
   /**
    * The state table's indexes to create (comma-separated names; empty = all of data/tables.ts). DynamoDB, and so
    * CloudFormation, adds at most one index per table update: a deployment from before the indexes upgrades in two
-   * deploys, `-c stateTableIndexes=Due` then without it (README "Upgrading"; infra/conformance/index-upgrade.ts).
+   * deploys, `-c stateTableIndexes=Due` then without it (docs/deploy-aws.md "Upgrading"; infra/conformance/index-upgrade.ts).
    */
   readonly stateTableIndexes: readonly string[];
 

@@ -22,7 +22,7 @@ export class DataStack extends Stack {
   readonly stateTable: dynamodb.Table;
   readonly nodesTable: dynamodb.Table;
   readonly mediaNodeSecret: secretsmanager.Secret;
-  /** The node↔node span API's own secret: only media nodes read it (README "Media node secrets"). */
+  /** The node↔node span API's own secret: only media nodes read it (docs/deploy-aws.md "Media node secrets"). */
   readonly mediaSpanSecret: secretsmanager.Secret;
   /** The TURN REST API secret shared by `$default` (issuing relay.v1 credentials) and the relays (config relays). */
   readonly relaySecret?: secretsmanager.Secret;
@@ -61,7 +61,7 @@ export class DataStack extends Stack {
     for (const secret of [this.mediaNodeSecret, this.mediaSpanSecret]) {
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: 'Rotated by the two-step procedure in README "Media node secrets" (AWSPENDING accepted first, then promoted); no rotation Lambda.',
+        reason: 'Rotated by the two-step procedure in docs/deploy-aws.md "Media node secrets" (AWSPENDING accepted first, then promoted); no rotation Lambda.',
       });
     }
   }

@@ -148,7 +148,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...dynamo.tables,
     };
     const mediaNodeSecret = randomBytes(32).toString('base64url');
-    // The node-to-node (span) API has its own secret, which the handlers never get (README "Media node secrets").
+    // The node-to-node (span) API has its own secret, which the handlers never get (docs/deploy-aws.md "Media node secrets").
     const mediaSpanSecret = randomBytes(32).toString('base64url');
 
     const supervisors: { supervisor: MediaNodeSupervisor<MediaNodeProcess>; pipePorts: PortRange }[] = [];
@@ -353,7 +353,7 @@ function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, 
 
 /**
  * Ephemeral (test) stacks run many hand-built clients that never start ICE (signalling tests): there the
- * media node's connect bound (MEDIA_ICE_CONNECT_TIMEOUT_MS, README "Reachability") is off unless the
+ * media node's connect bound (MEDIA_ICE_CONNECT_TIMEOUT_MS, docs/reachability.md) is off unless the
  * environment or the node's options set it; `npm start` keeps the node's default (15 s).
  */
 function testStackIceBound(ephemeral: boolean): Record<string, string> {

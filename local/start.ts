@@ -56,7 +56,7 @@ function mediaNodeLines(stack: LocalStack): string[] {
 /**
  * The embedded TURN relay when Debian's coturn is installed (LOCAL_TURN=off: not started): on loopback, relaying to
  * the media nodes only, short-lived credentials only, TLS on LOCAL_TURN_TLS_PORT (default 5349; 443 needs root and
- * would meet a media node's MEDIA_ICE_TCP_PORT=443 on the same address). README "Reachability".
+ * would meet a media node's MEDIA_ICE_TCP_PORT=443 on the same address). docs/reachability.md.
  */
 async function startRelay(): Promise<Coturn | undefined> {
   if (process.env.LOCAL_TURN === 'off' || !coturnAvailable()) return undefined;

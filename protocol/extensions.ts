@@ -1,5 +1,5 @@
 // harmony-voice's extensions of voice.v1 and the ONE way a client asks for them (VOICE-PROTOCOL.md §5,
-// proto/harmonyvoice/ext/v1/negotiation.proto, README "Extensions"): one extension-capable subprotocol value
+// proto/harmonyvoice/ext/v1/negotiation.proto, docs/protocol.md "Extensions"): one extension-capable subprotocol value
 // per variant, then Hello{features} → Welcome{granted} as the first extension frames. A client asks for any
 // subset without a subprotocol value per combination; future extensions are new feature names.
 // The older `+resume.v1` values keep meaning exactly what they meant (resume.v1 alone, no Hello).

@@ -17,7 +17,7 @@ export interface WorkerLimits {
   admitLoad: number;
 }
 
-/** Defaults; measured in README "Media capacity" (bench:media). */
+/** Defaults; measured in docs/benchmarks.md "Media capacity" (bench:media). */
 export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   packetsPerSecond: 100_000,
   consumers: 20_000,

@@ -2,7 +2,7 @@
 // channel whose real WebRTC producer (msc-node: ICE, DTLS, SRTP, as test/signalling/producer-police.test.ts does)
 // floods RTP through the real local stack, and a witness — an honest member that joined first and consumes the
 // flooder — counting what of the flood reaches it. The media node's police (media-node/src/session/ProducerPolice.ts,
-// README "Producer policing") should pause the producer (`voice.producer-policed`, non-fatal), keep it paused
+// docs/media-node.md "Producer policing") should pause the producer (`voice.producer-policed`, non-fatal), keep it paused
 // while it goes on flooding, and end the session (fatal) at MEDIA_POLICE_MAX_OFFENCES. Contained: the flooder was
 // paused, and from half a second after the pause the witness received (nearly) nothing of it. The honest members'
 // own audio is the harness's packets ratio.

@@ -17,7 +17,7 @@ import type { WebSocketEvent } from './event';
 
 const runtime = runtimeWith(NO_MEDIA);
 
-/** An upgrade that did not come through the front door (403, README "Front door and concurrency"). */
+/** An upgrade that did not come through the front door (403, docs/deploy-aws.md "Front door and concurrency"). */
 class NotThroughFrontDoor extends VoiceError {
   constructor() {
     super(ErrorId.badStreamingRequest, "connect through the service's published WebSocket URL (its front door)");

@@ -2,7 +2,7 @@
 // with the media node API secret (MEDIA_NODE_SECRET, or MEDIA_NODE_SECRET_ARN read from Secrets Manager, or
 // MEDIA_GRPC_INSECURE=1 on loopback only). From Secrets Manager the AWSCURRENT version is read again when the
 // container's copy is older than SECRET_MAX_AGE_MS (in the background: calls go on with the copy held), so a
-// rotation reaches warm containers without a deploy (README "Media node secrets"). These handlers never get the
+// rotation reaches warm containers without a deploy (docs/deploy-aws.md "Media node secrets"). These handlers never get the
 // node-to-node span secret.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GrpcMediaClient } from '../adapters/grpc-media-client';

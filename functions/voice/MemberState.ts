@@ -1,4 +1,4 @@
-// state.v1 in the voice core (proto/harmonyvoice/ext/v1/state.proto, README "Voice state (state.v1)"): a member
+// state.v1 in the voice core (proto/harmonyvoice/ext/v1/state.proto, docs/protocol.md "Voice state (state.v1)"): a member
 // sets its own mute/deafen (SetSelfState), a moderator server-mutes/deafens another member (Moderate). The media
 // node holding the room is the one truth: it checks what the actor may change (a server-muted member cannot
 // unmute itself), pauses the media to match (a muted member's producer, a deafened member's consumers) and writes

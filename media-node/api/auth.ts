@@ -1,5 +1,5 @@
 // Caller authentication for the media node's gRPC APIs: a shared secret sent in call metadata as
-// `authorization: Bearer <secret>`. Two APIs, two secrets (README "Media node secrets"): the API the signalling
+// `authorization: Bearer <secret>`. Two APIs, two secrets (docs/deploy-aws.md "Media node secrets"): the API the signalling
 // side calls (MediaNodeService) and the node-to-node API (MediaNodeSpan); a node holding only one cannot use
 // the other. Each is rotatable without downtime: a server accepts every secret of its `SecretRing` (the current
 // one and, during a rotation, the previous and the pending one) while callers send the current one.

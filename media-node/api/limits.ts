@@ -6,7 +6,7 @@ export const MAX_ICE_CONSENT_TIMEOUT_S = 120;
 /**
  * The most bytes of one consumer's RtpParameters JSON the node ever hands out (media-node/src/session/consumer-parameters.ts
  * builds it from allow-listed fields; its worst case is ~740 bytes). Every JoinedChannel/UserJoined is bounded
- * by it: see README.md, "Parameters are built by the node".
+ * by it: see docs/media-node.md, "Parameters are built by the node".
  */
 export const MAX_CONSUMER_RTP_PARAMETERS_BYTES = 768;
 

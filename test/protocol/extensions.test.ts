@@ -1,6 +1,6 @@
 // The one extension negotiation (VOICE-PROTOCOL.md §5, protocol/extensions.ts): the `+ext.v1` subprotocol values
 // per variant, the server's selection (negotiation first; text variants only where frames are text-only), the
-// Hello/Welcome frames (the README's example bytes), and that the older `+resume.v1` values and stock offers
+// Hello/Welcome frames (docs/protocol.md's example bytes), and that the older `+resume.v1` values and stock offers
 // select exactly what they did.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -48,7 +48,7 @@ describe('text-only front door (API Gateway, strict local gateway): only text va
   });
 });
 
-describe('Hello → Welcome (README example exchange)', () => {
+describe('Hello → Welcome (docs/protocol.md example exchange)', () => {
   test('client Hello{["resume.v1","consumers.v1"]} and server Welcome{same}', () => {
     const hello = encodeExtRequest({ message: { $case: 'hello', value: { features: [FEATURE.resume, FEATURE.consumers] } } });
     assert.equal(hex(hello), '02 12 19 0a 09 72 65 73 75 6d 65 2e 76 31 0a 0c 63 6f 6e 73 75 6d 65 72 73 2e 76 31');

@@ -1,4 +1,4 @@
-// resume.v1 on the wire: opt-in at the handshake, the 0x02 extension frames (the README's example bytes), and
+// resume.v1 on the wire: opt-in at the handshake, the 0x02 extension frames (docs/protocol.md's example bytes), and
 // that a stock stream is unaffected (a 0x02 frame from a stock client is the bad streaming request it always was).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -30,7 +30,7 @@ describe('handshake', () => {
   });
 });
 
-describe('extension frames (README example exchange)', () => {
+describe('extension frames (docs/protocol.md example exchange)', () => {
   test('client Resume{session_id:"S1", credential:"c", last_seq:3}', () => {
     const frame = encodeExtRequest({ message: { $case: 'resume', value: { sessionId: 'S1', credential: 'c', lastSeq: 3n, restartIce: false } } });
     assert.equal(hex(frame), '02 0a 09 0a 02 53 31 12 01 63 18 03');

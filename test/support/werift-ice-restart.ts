@@ -9,7 +9,7 @@
 //   3. connectivity checks run again from the agent's current sockets (after an address change: the new
 //      ones) with the new credentials, until a pair is nominated (USE-CANDIDATE, which makes mediasoup
 //      switch its selected tuple). werift's consent checks would start over on that pair, but it sends none to
-//      an ICE-lite server such as mediasoup (README, known limits), before or after.
+//      an ICE-lite server such as mediasoup (docs/limits.md), before or after.
 // Media keeps its DTLS/SRTP session: only the path changes, as in a browser.
 import { handlerOf, iceOf, type MscTransport, type WeriftIceConnection } from './werift-ice';
 

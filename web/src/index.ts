@@ -1,4 +1,4 @@
-// The browser voice SDK for protocol.voice.v1 (see README.md, "Browser client & demo").
+// The browser voice SDK for protocol.voice.v1 (see docs/development.md, "Browser client and demo").
 export { VoiceClient } from './voice-client';
 export type { ClientState, ConnectOptions, MemberStateEvent, Participant, VoiceClientEvents, VoiceClientOptions, VoiceErrorEvent } from './voice-client';
 export { DEFAULT_SPEAKING, SpeakingDetector, type SpeakingOptions } from './speaking';

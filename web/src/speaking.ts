@@ -3,7 +3,7 @@
 // what the browser plays out) every `intervalMs` and turns it into `speakingChanged` events with hysteresis —
 // speaking starts at the first sample at or above `onLevel`, and stops only once the level stayed below `offLevel`
 // for `holdMs` (the gaps between words do not flicker the ring). Pure: the caller passes the time.
-// Latency (README "Voice state"): start ≈ network + jitter buffer + up to one interval; stop ≈ holdMs + one interval.
+// Latency (docs/protocol.md "Voice state"): start ≈ network + jitter buffer + up to one interval; stop ≈ holdMs + one interval.
 
 export interface SpeakingOptions {
   /** How often levels are sampled (ms). */

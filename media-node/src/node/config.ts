@@ -1,4 +1,4 @@
-// Environment → MediaNodeOptions. Defaults work on loopback; see media-node/README section.
+// Environment → MediaNodeOptions. Defaults work on loopback; see docs/media-node.md.
 import { isIP } from 'node:net';
 import type { MediaNodeOptions } from './MediaNode';
 import { DEFAULT_PIPE_PORTS, parsePortRange } from '../span/pipe-ports';
@@ -76,7 +76,7 @@ export function relayPeerFromEnv(env: NodeJS.ProcessEnv, portBase: number | unde
 }
 
 /**
- * MEDIA_POLICE_* → MediaNodeOptions.police (ProducerPolice; defaults DEFAULT_POLICE_LIMITS, README "Producer policing").
+ * MEDIA_POLICE_* → MediaNodeOptions.police (ProducerPolice; defaults DEFAULT_POLICE_LIMITS, docs/media-node.md "Producer policing").
  * MEDIA_POLICE=off turns policing off. The window must hold at least two samples.
  */
 export function policeFromEnv(

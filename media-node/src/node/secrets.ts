@@ -1,4 +1,4 @@
-// Where a media node's two secrets come from (README "Media node secrets"): the signalling→node API secret and
+// Where a media node's two secrets come from (docs/deploy-aws.md "Media node secrets"): the signalling→node API secret and
 // the node↔node span secret, each a SecretRing (media-node/api/auth.ts).
 //   - From the environment (local stack, tests): MEDIA_NODE_SECRET [+ MEDIA_NODE_SECRET_PREVIOUS],
 //     MEDIA_SPAN_SECRET [+ MEDIA_SPAN_SECRET_PREVIOUS]. config.ts deletes them from process.env once read, so

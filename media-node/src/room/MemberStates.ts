@@ -87,7 +87,7 @@ export class MemberStates {
 
 /** What of a member's media a change acts on (its producer's mediasoup object, its consumers). */
 export interface MemberMedia {
-  /** Undefined when its producer is on another node (a remote part): not paused there yet (README). */
+  /** Undefined when its producer is on another node (a remote part): not paused there yet (docs/protocol.md "Voice state"). */
   producer?: Pausable;
   consumers: Pausable[];
 }

@@ -17,7 +17,7 @@
 // (20 ms: 50), DTX drops to a few packets/s, in-band FEC lives inside the Opus payload.
 import { hold, release } from './MediaHolds';
 
-/** The limits and timings (media-node/src/node/config.ts: MEDIA_POLICE_*; README "Producer policing"). */
+/** The limits and timings (media-node/src/node/config.ts: MEDIA_POLICE_*; docs/media-node.md "Producer policing"). */
 export interface PoliceLimits {
   /** Average RTP packets/s over the window above which a producer is over (default 200: 2× 10 ms ptime). */
   packetsPerSecond: number;

@@ -14,7 +14,7 @@ export type MediaLossReason = 'ice-failed' | 'dtls-failed' | 'dtls-closed' | 'wo
 /**
  * A transport the client must connect (the producer transport from Join, the consumer transport from its first
  * consumer) that has not reached DTLS 'connected' (ICE connected first) this long after that is a session whose
- * media never connects: lost as 'media-unreachable' (MEDIA_ICE_CONNECT_TIMEOUT_MS; README "Reachability").
+ * media never connects: lost as 'media-unreachable' (MEDIA_ICE_CONNECT_TIMEOUT_MS; docs/reachability.md).
  * 15 s: Chromium's ladder (UDP, then ICE over TCP, then a TURN/TLS relay) connects within a few seconds on every
  * working profile of the network lab, and a user hears "could not connect" before they give up.
  */

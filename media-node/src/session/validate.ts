@@ -5,7 +5,7 @@
 // its own, no msid), rebuilds a receiver's RtpCapabilities to what consuming the room's Opus needs, and
 // bounds DTLS parameters. Anything else is refused with the reason the caller maps to a voice error
 // (`bad-rtp-parameters`, `bad-rtp-capabilities`, `bad-dtls-parameters`) before anything is created.
-// The arithmetic of what this bounds (a consumer's parameters, so every server message) is in README.md,
+// The arithmetic of what this bounds (a consumer's parameters, so every server message) is in docs/media-node.md,
 // "Parameters are built by the node".
 import { randomBytes } from 'node:crypto';
 import type { types } from 'mediasoup';

@@ -322,7 +322,7 @@ class RemoteConsumer implements ConsumerHandle {
     return this.remote.resume();
   }
 
-  /** state.v1's deafen does not reach a consumer on another node yet (README "Voice state"). */
+  /** state.v1's deafen does not reach a consumer on another node yet (docs/protocol.md "Voice state"). */
   pause(): Promise<void> {
     return Promise.reject(new Error('pausing a consumer on another node is not supported'));
   }
