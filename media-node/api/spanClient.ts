@@ -12,6 +12,7 @@ import {
   type PartConsumeRequest,
   type PartConsumeResponse,
   type PartConsumerRequest,
+  type PartMuteRequest,
   type PartCreateTransportsRequest,
   type PartJoinRequest,
   type PartJoinResponse,
@@ -34,6 +35,8 @@ export interface MediaNodeSpanApi {
   partConsume(request: PartConsumeRequest): Promise<PartConsumeResponse>;
   partResumeConsumer(request: PartConsumerRequest): Promise<unknown>;
   partCloseConsumer(request: PartConsumerRequest): Promise<unknown>;
+  partPauseConsumer(request: PartConsumerRequest): Promise<unknown>;
+  partSetMuted(request: PartMuteRequest): Promise<unknown>;
   partRestartIce(request: PartSessionRequest): Promise<RestartIceResponse>;
   partCloseSession(request: PartSessionRequest): Promise<unknown>;
   pipeProduce(request: PipeProduceRequest): Promise<unknown>;
@@ -57,6 +60,8 @@ export function connectMediaNodeSpan(address: string, options: CallerOptions = {
     partConsume: call(client.partConsume),
     partResumeConsumer: call(client.partResumeConsumer),
     partCloseConsumer: call(client.partCloseConsumer),
+    partPauseConsumer: call(client.partPauseConsumer),
+    partSetMuted: call(client.partSetMuted),
     partRestartIce: call(client.partRestartIce),
     partCloseSession: call(client.partCloseSession),
     pipeProduce: call(client.pipeProduce),

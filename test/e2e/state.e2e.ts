@@ -151,6 +151,9 @@ describe('state.v1 in a real browser (Chromium, strict local stack, three people
     assert.equal(refused.identifier, 'voice.state-refused');
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(await flagsSeen(ada, USERS.cy), 'M-S-', 'the refused unmute changed nothing');
+    // The SDK undid its own unmute on the refusal: muted again, and the page's button says so.
+    assert.equal(await cy.page.evaluate(() => (window as unknown as { harmonyVoiceDemo: { client: { muted: boolean } } }).harmonyVoiceDemo.client.muted), true, 'cy\'s SDK is muted again');
+    assert.equal(await cy.page.getAttribute('#mute-button', 'aria-pressed'), 'true', 'cy\'s mute button shows muted');
     await assertSilent(ada, USERS.cy, 'cy stays silent');
     // bo lifts the server mute; cy is still self-muted (her page asked for it last: the refusal is on screen).
     await bo.page.click(`.participant[data-user-id="${USERS.cy}"] [data-action="server-mute"]`);

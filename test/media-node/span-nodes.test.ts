@@ -146,6 +146,39 @@ describe('a channel spanning two media nodes', () => {
     );
   });
 
+  test('state.v1 for a member on node 2: its mute holds its producer there, its deafen its consumers there (were logged, not applied)', async () => {
+    const reset = () => {
+      for (const m of [a, b, c]) for (const key of m.received.keys()) m.received.set(key, 0);
+    };
+    const setState = (change: { selfMuted?: boolean; selfDeafened?: boolean }) => api.setMemberState({ roomId: ROOM, sessionId: 'c', ...change });
+    const farProducer = () => far.parts.list()[0]!.router;
+    assert.ok(farProducer(), 'c\'s producer is on node 2');
+
+    assert.equal((await setState({ selfMuted: true })).changed, true);
+    await new Promise((r) => setTimeout(r, 200)); // packets already in flight
+    reset();
+    await Promise.all([a.speak(50), c.speak(50)]);
+    await waitFor(() => heard(c, a) >= 25, 5000, 'c still hears a while muted');
+    assert.equal(heard(a, c) + heard(b, c), 0, 'nothing of muted c reaches a or b (paused on node 2)');
+
+    await setState({ selfMuted: false });
+    reset();
+    await c.speak(100);
+    await waitFor(() => heard(a, c) >= 50 && heard(b, c) >= 50, 10_000, 'c heard again after unmuting');
+
+    await setState({ selfDeafened: true });
+    await new Promise((r) => setTimeout(r, 200));
+    reset();
+    await Promise.all([a.speak(50), b.speak(50), c.speak(50)]);
+    await waitFor(() => heard(a, c) >= 25 && heard(b, c) >= 25, 5000, 'a and b still hear deafened c');
+    assert.equal(heard(c, a) + heard(c, b), 0, 'deafened c receives nothing (its consumers paused on node 2)');
+
+    await setState({ selfDeafened: false });
+    reset();
+    await Promise.all([a.speak(100), b.speak(100)]);
+    await waitFor(() => heard(c, a) >= 50 && heard(c, b) >= 50, 10_000, 'c hears a and b again after undeafening');
+  });
+
   test('the node-to-node API refuses a wrong or missing secret', async () => {
     for (const secret of ['wrong-' + SECRET, undefined]) {
       const intruder = connectMediaNodeSpan(far.grpcAddress, { secret });

@@ -8,6 +8,8 @@ import { ClientMessage } from '../../gen/harmonyvoice/ext/v1/session';
 import { SpeakingDetector } from '../../web/src/speaking';
 import { askedFeatures } from '../../web/src/extensions';
 import { openHrpcSocket } from './fake-websocket';
+import { VoiceClient } from '../../web/src/voice-client';
+import { VoiceClientError } from '../../web/src/errors';
 
 const decodeSent = (frame: string | Uint8Array) => ClientMessage.decode(base64ToBytes(frame as string).subarray(1));
 
@@ -60,5 +62,25 @@ describe('SpeakingDetector', () => {
     assert.equal(d.forget('2'), false);
     assert.deepEqual(d.keys(), []);
     assert.throws(() => new SpeakingDetector({ ...options, offLevel: 0.1 }), RangeError);
+  });
+});
+
+describe('state.v1: a change of its own state the server refuses', () => {
+  it('is undone in the SDK (a server-muted member\'s unmute): muted again, and the app told (was left unmuted)', () => {
+    const client = new VoiceClient({ log: () => {} });
+    const events: string[] = [];
+    client.on('muted', ({ muted }) => events.push(`muted:${muted}`));
+    client.on('deafened', ({ deafened }) => events.push(`deafened:${deafened}`));
+    client.on('error', (e) => events.push(`error:${e.identifier}`));
+    client.setSelfMuted(true);
+    client.setSelfMuted(false); // the server refuses it: a moderator muted this member
+    // The session's sink as the server's error frame reaches it (no browser here: no session is running).
+    const internals = client as unknown as { epoch: number; sinkFor(epoch: number): { error(e: VoiceClientError): void } };
+    internals.sinkFor(internals.epoch).error(new VoiceClientError('voice.state-refused', 'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself'));
+    assert.equal(client.muted, true);
+    assert.deepEqual(events, ['muted:true', 'muted:false', 'muted:true', 'error:voice.state-refused']);
+    // Another error changes nothing; a second refusal has nothing left to undo.
+    internals.sinkFor(internals.epoch).error(new VoiceClientError('voice.state-refused', 'again'));
+    assert.equal(client.muted, true);
   });
 });

@@ -154,6 +154,8 @@ export interface MemberStateEvent {
 export const DEFAULT_AUDIO_NACK = false;
 
 /** What a session's media never connecting looks like (the server's bound, or the browser's ICE/DTLS failing). */
+/** The server's answer to a change of this client's own state that a moderator's hold forbids (protocol/errors.ts). */
+const STATE_REFUSED = 'voice.state-refused';
 const MEDIA_NEVER_CONNECTED = new Set<string>(['voice.media-unreachable', ClientErrorId.mediaUnreachable]);
 
 export interface Participant {
@@ -183,6 +185,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private certificate?: RTCCertificate;
   private mutedValue = false;
   private deafenedValue = false;
+  /**
+   * state.v1: this client's own flags before its last change was sent. The server refuses a change only with
+   * `voice.state-refused` (unmuting or undeafening itself while a moderator holds it), so that error puts them back.
+   */
+  private beforeSelfChange?: { muted: boolean; deafened: boolean };
   /** state.v1: every member's state as last told (by decimal user id). */
   private readonly states = new Map<string, MemberStateEvent>();
   private readonly speaking: SpeakingDetector | undefined;
@@ -245,10 +252,24 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
    */
   setSelfDeafened(deafened: boolean): void {
     if (deafened === this.deafenedValue) return;
+    this.beforeSelfChange = { muted: this.mutedValue, deafened: this.deafenedValue };
+    this.applyDeafened(deafened);
+    this.session?.setSelfState({ selfDeafened: deafened });
+  }
+
+  private applyDeafened(deafened: boolean): void {
     this.deafenedValue = deafened;
     for (const p of this.session?.participants.values() ?? []) p.consumer.track.enabled = !deafened;
-    this.session?.setSelfState({ selfDeafened: deafened });
     this.emit('deafened', { deafened });
+  }
+
+  /** The server refused this client's last change of its own state (`voice.state-refused`): back to what it was. */
+  private undoRefusedSelfChange(): void {
+    const before = this.beforeSelfChange;
+    this.beforeSelfChange = undefined;
+    if (!before) return;
+    if (before.muted !== this.mutedValue) this.applyMuted(before.muted);
+    if (before.deafened !== this.deafenedValue) this.applyDeafened(before.deafened);
   }
 
   /**
@@ -318,9 +339,14 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
 
   setMuted(muted: boolean): void {
     if (muted === this.mutedValue) return;
+    this.beforeSelfChange = { muted: this.mutedValue, deafened: this.deafenedValue };
+    this.applyMuted(muted);
+    this.session?.setSelfState({ selfMuted: muted });
+  }
+
+  private applyMuted(muted: boolean): void {
     this.mutedValue = muted;
     this.session?.setMuted(muted);
-    this.session?.setSelfState({ selfMuted: muted });
     this.emit('muted', { muted });
   }
 
@@ -417,7 +443,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         if (this.deafenedValue) track.enabled = false;
         if (live() && this.stateValue === 'joined') this.emit('track', { userId, track, consumerId });
       },
-      error: (error) => live() && this.emitError(error),
+      error: (error) => {
+        if (!live()) return;
+        if (error.identifier === STATE_REFUSED) this.undoRefusedSelfChange();
+        this.emitError(error);
+      },
       suspended: (close) => {
         if (!live()) return;
         clearTimeout(this.renewTimer);

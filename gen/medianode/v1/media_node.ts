@@ -364,6 +364,16 @@ export interface PartSessionRequest {
   sessionId: string;
 }
 
+/**
+ * state.v1 for a member whose producer is on this (far) node: whether it is muted now. The far node holds the
+ * producer paused while muted, beside its own police's hold (unmuting resumes only what the police does not hold).
+ */
+export interface PartMuteRequest {
+  roomId: string;
+  sessionId: string;
+  muted: boolean;
+}
+
 export interface PipeProduceRequest {
   roomId: string;
   /** the id on the home node (kept) */
@@ -3144,6 +3154,74 @@ export const PartSessionRequest: MessageFns<PartSessionRequest> = {
   },
 };
 
+function createBasePartMuteRequest(): PartMuteRequest {
+  return { roomId: "", sessionId: "", muted: false };
+}
+
+export const PartMuteRequest: MessageFns<PartMuteRequest> = {
+  encode(message: PartMuteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.roomId !== "") {
+      writer.uint32(10).string(message.roomId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.muted !== false) {
+      writer.uint32(24).bool(message.muted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PartMuteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePartMuteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roomId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.muted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBasePipeProduceRequest(): PipeProduceRequest {
   return { roomId: "", producerId: "", kind: "", rtpParameters: "" };
 }
@@ -3830,6 +3908,25 @@ export const MediaNodeSpanService = {
     responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
     responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
   },
+  partSetMuted: {
+    path: "/medianode.v1.MediaNodeSpan/PartSetMuted" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartMuteRequest): Buffer => Buffer.from(PartMuteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartMuteRequest => PartMuteRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
+  /** state.v1: a deafened receiver's consumer (the home node keeps its holds: the client's and deafen's). */
+  partPauseConsumer: {
+    path: "/medianode.v1.MediaNodeSpan/PartPauseConsumer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PartConsumerRequest): Buffer => Buffer.from(PartConsumerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PartConsumerRequest => PartConsumerRequest.decode(value),
+    responseSerialize: (value: PartEmpty): Buffer => Buffer.from(PartEmpty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PartEmpty => PartEmpty.decode(value),
+  },
   /** Makes a home producer consumable on the part (a pipe producer with the same id). */
   pipeProduce: {
     path: "/medianode.v1.MediaNodeSpan/PipeProduce" as const,
@@ -3895,6 +3992,9 @@ export interface MediaNodeSpanServer extends UntypedServiceImplementation {
   partCloseConsumer: handleUnaryCall<PartConsumerRequest, PartEmpty>;
   partRestartIce: handleUnaryCall<PartSessionRequest, RestartIceResponse>;
   partCloseSession: handleUnaryCall<PartSessionRequest, PartEmpty>;
+  partSetMuted: handleUnaryCall<PartMuteRequest, PartEmpty>;
+  /** state.v1: a deafened receiver's consumer (the home node keeps its holds: the client's and deafen's). */
+  partPauseConsumer: handleUnaryCall<PartConsumerRequest, PartEmpty>;
   /** Makes a home producer consumable on the part (a pipe producer with the same id). */
   pipeProduce: handleUnaryCall<PipeProduceRequest, PartEmpty>;
   pipeCloseProducer: handleUnaryCall<PipeProducerRequest, PartEmpty>;
@@ -4056,6 +4156,37 @@ export interface MediaNodeSpanClient extends Client {
   ): ClientUnaryCall;
   partCloseSession(
     request: PartSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partSetMuted(
+    request: PartMuteRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partSetMuted(
+    request: PartMuteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partSetMuted(
+    request: PartMuteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  /** state.v1: a deafened receiver's consumer (the home node keeps its holds: the client's and deafen's). */
+  partPauseConsumer(
+    request: PartConsumerRequest,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partPauseConsumer(
+    request: PartConsumerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PartEmpty) => void,
+  ): ClientUnaryCall;
+  partPauseConsumer(
+    request: PartConsumerRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PartEmpty) => void,

@@ -68,6 +68,14 @@ export function createSpanService({ parts, secrets, logger }: SpanServiceDeps): 
       await parts.resumeConsumer(roomId, sessionId, consumerId);
       return empty;
     }),
+    partPauseConsumer: unary('PartPauseConsumer', async ({ roomId, sessionId, consumerId }) => {
+      await parts.pauseConsumer(roomId, sessionId, consumerId);
+      return empty;
+    }),
+    partSetMuted: unary('PartSetMuted', async ({ roomId, sessionId, muted }) => {
+      await parts.setMuted(roomId, sessionId, muted);
+      return empty;
+    }),
     partCloseConsumer: unary('PartCloseConsumer', async ({ roomId, sessionId, consumerId }) => {
       parts.closeConsumer(roomId, sessionId, consumerId);
       return empty;

@@ -381,8 +381,10 @@ export class Room {
 
   private async applyState(session: Session, before: VoiceFlags, after: VoiceFlags): Promise<void> {
     const consumers = [...this.consumers.values()].filter((r) => r.ownerSessionId === session.id).map((r) => r.consumer);
-    const failures = await applyToMedia({ producer: session.producer?.local, consumers }, before, after);
-    if (failures.length > 0 || (!session.producer?.local && session.producer)) {
+    // A producer on another node is muted there (its police's hold is there too): RemoteSessionMedia.remoteMute.
+    const producer = session.producer ? (session.producer.local ?? session.media.remoteMute) : undefined;
+    const failures = await applyToMedia({ producer, consumers }, before, after);
+    if (failures.length > 0) {
       this.log.warn('media-node.member-state-media', { sessionId: session.id, failures: failures.map(String), remoteProducer: !session.producer?.local });
     }
   }

@@ -2,6 +2,7 @@
 // receive transport. `LocalSessionMedia` holds them on a router of this node (the room's main router, a
 // part on another worker, or — on a far node — a part hosted for another node's room: PartHost);
 // `RemotePart` gives the room the same shape for a session whose transports are on a far node.
+import type { Pausable } from './MediaHolds';
 import { MAX_ICE_CONSENT_TIMEOUT_S } from '../../api/limits';
 import type { types } from 'mediasoup';
 import type { TransportOptions } from '../../../gen/medianode/v1/media_node';
@@ -62,6 +63,11 @@ export interface SessionMedia {
   close(): void;
   /** The mediasoup transports when they are on this node (tests and diagnostics). */
   readonly local?: { consumer: types.WebRtcTransport; producer: types.WebRtcTransport };
+  /**
+   * state.v1's mute of this session's producer when the producer is on another node (a remote part): pause = muted
+   * there, resume = not muted (that node holds it beside its own police). Absent for media on this node.
+   */
+  readonly remoteMute?: Pausable;
 }
 
 export interface LocalSessionOptions {

@@ -13,6 +13,7 @@ import type { Logger } from '../../../lib/log';
 import { ROOM_MEDIA_CODECS } from '../workers/codecs';
 import { NodePipe, type PipeListen } from './NodePipe';
 import { RoomSpan, type LocalPart } from './RoomSpan';
+import { hold, holdsOf, release } from '../session/MediaHolds';
 import type { ProducerPolice } from '../session/ProducerPolice';
 import { NOTICE_PREFIX } from './RemotePart';
 import { createLocalMedia, type ConsumerHandle, type LocalMediaFactory, type MediaLossReason, type ProducerHandle, type SessionMedia } from '../session/SessionMedia';
@@ -54,6 +55,8 @@ interface HostedSession {
   readonly media: SessionMedia;
   producer?: ProducerHandle;
   readonly consumers: Map<string, ConsumerHandle>;
+  /** state.v1: the home node said this member is muted (its producer is held paused here). */
+  muted?: boolean;
 }
 
 interface HostedPart {
@@ -173,6 +176,7 @@ export class PartHost {
       { sessionId, userId: session.userId },
     );
     this.get(roomId).producers.set(session.producer.id, session.place);
+    if (session.muted && session.producer.local) await hold(session.producer.local, 'muted');
     session.settle?.(true);
     session.settle = undefined;
     return session.producer.id;
@@ -193,6 +197,27 @@ export class PartHost {
     const consumer = this.session(roomId, sessionId).consumers.get(consumerId);
     if (!consumer || consumer.closed) throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in part ${roomId}`);
     await consumer.resume();
+  }
+
+  /** state.v1: a deafened receiver's consumer (the home node keeps that consumer's holds and asks for resume too). */
+  async pauseConsumer(roomId: string, sessionId: string, consumerId: string): Promise<void> {
+    const consumer = this.session(roomId, sessionId).consumers.get(consumerId);
+    if (!consumer || consumer.closed) throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in part ${roomId}`);
+    await consumer.pause();
+  }
+
+  /**
+   * state.v1: a member whose producer is here is muted or not. Held beside this node's police (MediaHolds): the end
+   * of a police cool-down does not unmute it, and unmuting resumes only what the police does not hold. A session
+   * muted before its producer exists gets it held when it produces (join).
+   */
+  async setMuted(roomId: string, sessionId: string, muted: boolean): Promise<void> {
+    const session = this.session(roomId, sessionId);
+    session.muted = muted;
+    const producer = session.producer?.local;
+    if (!producer) return;
+    if (muted) await hold(producer, 'muted');
+    else if (holdsOf(producer).includes('muted')) await release(producer, 'muted');
   }
 
   closeConsumer(roomId: string, sessionId: string, consumerId: string): void {

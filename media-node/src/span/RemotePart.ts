@@ -235,6 +235,10 @@ class RemoteSessionMedia implements SessionMedia {
   readonly consumerOptions: TransportOptions;
   readonly producerOptions: TransportOptions;
   private producerId?: string;
+  readonly remoteMute = {
+    pause: () => this.setMuted(true),
+    resume: () => this.setMuted(false),
+  };
 
   constructor(
     private readonly part: RemotePart,
@@ -285,10 +289,15 @@ class RemoteSessionMedia implements SessionMedia {
     );
     const consumer = new RemoteConsumer(consumerId, producerId, JSON.parse(rtpParameters) as types.RtpParameters, {
       resume: () => this.part.call(() => this.api.partResumeConsumer({ roomId: this.roomId, sessionId: this.sessionId, consumerId })).then(() => {}),
+      pause: () => this.part.call(() => this.api.partPauseConsumer({ roomId: this.roomId, sessionId: this.sessionId, consumerId })).then(() => {}),
       close: () => void this.api.partCloseConsumer({ roomId: this.roomId, sessionId: this.sessionId, consumerId }).catch(() => {}),
     });
     this.part.trackConsumer(consumer);
     return consumer;
+  }
+
+  private async setMuted(muted: boolean): Promise<void> {
+    await this.part.call(() => this.api.partSetMuted({ roomId: this.roomId, sessionId: this.sessionId, muted }));
   }
 
   async restartIce(): Promise<{ consumer: types.IceParameters; producer: types.IceParameters }> {
@@ -311,7 +320,7 @@ class RemoteConsumer implements ConsumerHandle {
     readonly id: string,
     readonly producerId: string,
     readonly rtpParameters: types.RtpParameters,
-    private readonly remote: { resume(): Promise<void>; close(): void },
+    private readonly remote: { resume(): Promise<void>; pause(): Promise<void>; close(): void },
   ) {}
 
   get closed(): boolean {
@@ -322,9 +331,9 @@ class RemoteConsumer implements ConsumerHandle {
     return this.remote.resume();
   }
 
-  /** state.v1's deafen does not reach a consumer on another node yet (docs/protocol.md "Voice state"). */
+  /** state.v1's deafen: paused on the far node (this node keeps the consumer's holds, MediaHolds). */
   pause(): Promise<void> {
-    return Promise.reject(new Error('pausing a consumer on another node is not supported'));
+    return this.remote.pause();
   }
 
   close(): void {
