@@ -9,6 +9,7 @@
 import type { MediaPath } from './media-path';
 import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
 import { generateDtlsCertificate } from './dtls';
+import { ErrorId } from '../../protocol/errors';
 import { ClientErrorId, NON_RETRYABLE, reconnectsAfter, VoiceClientError } from './errors';
 import type { SocketClose, Variant, WebSocketFactory } from './hrpc-socket';
 import { toUint64, type Uint64Input } from './ids';
@@ -154,8 +155,6 @@ export interface MemberStateEvent {
 export const DEFAULT_AUDIO_NACK = false;
 
 /** What a session's media never connecting looks like (the server's bound, or the browser's ICE/DTLS failing). */
-/** The server's answer to a change of this client's own state that a moderator's hold forbids (protocol/errors.ts). */
-const STATE_REFUSED = 'voice.state-refused';
 const MEDIA_NEVER_CONNECTED = new Set<string>(['voice.media-unreachable', ClientErrorId.mediaUnreachable]);
 
 export interface Participant {
@@ -445,7 +444,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       },
       error: (error) => {
         if (!live()) return;
-        if (error.identifier === STATE_REFUSED) this.undoRefusedSelfChange();
+        if (error.identifier === ErrorId.stateRefused) this.undoRefusedSelfChange();
         this.emitError(error);
       },
       suspended: (close) => {
