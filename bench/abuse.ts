@@ -49,7 +49,9 @@ interface Phase {
 async function loadAttacks(only: string[]): Promise<Attack[]> {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'abuse');
   const attacks: Attack[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.attack.ts')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.attack.ts'))
+    .sort()) {
     const attack = ((await import(pathToFileURL(join(dir, file)).href)) as { default: Attack }).default;
     if (only.length === 0 || only.includes(attack.name)) attacks.push(attack);
   }
@@ -64,7 +66,11 @@ function requestsSoFar(counter: RequestCounter): number {
 let nextUser = 10_000n;
 
 /** ROUNDS rounds of HONEST members joining one by one, talking, and leaving. */
-async function honestWork(stack: LocalStack, channel: bigint, rounds = ROUNDS): Promise<Omit<Phase, 'requests' | 'ms'>> {
+async function honestWork(
+  stack: LocalStack,
+  channel: bigint,
+  rounds = ROUNDS,
+): Promise<Omit<Phase, 'requests' | 'ms'>> {
   const phase = { joinMs: [] as number[], failedJoins: 0, unannounced: 0, packets: 0, expectedPackets: 0 };
   for (let round = 0; round < rounds; round++) {
     const members: { media: MediaJoined; user: string }[] = [];
@@ -103,13 +109,16 @@ async function honestWork(stack: LocalStack, channel: bigint, rounds = ROUNDS): 
       members.push({ media, user: String(user) });
     }
     // Everyone talks at once for TALK_MS; each honest member should receive every other honest member's packets.
-    const received = () => members.map(({ media }) => members.reduce((sum, other) => sum + (media.received.get(other.user) ?? 0), 0));
+    const received = () =>
+      members.map(({ media }) => members.reduce((sum, other) => sum + (media.received.get(other.user) ?? 0), 0));
     const before = received();
     const stops = members.map(({ media }) => media.speak());
     await new Promise((r) => setTimeout(r, TALK_MS));
     for (const stop of stops) stop();
     await new Promise((r) => setTimeout(r, 300));
-    received().forEach((n, i) => { phase.packets += n - before[i]!; });
+    received().forEach((n, i) => {
+      phase.packets += n - before[i]!;
+    });
     phase.expectedPackets += members.length * (members.length - 1) * Math.round(TALK_MS / 20);
     for (const { media } of members) {
       for (const t of media.transports) t.close();
@@ -125,11 +134,17 @@ async function main() {
   const attacks = await loadAttacks(only);
   const counter = new RequestCounter();
   const stack = await startLocalStack({
-    port: 0, strict: true, counter, logger: createLogger({ level: 'warn' }), mediaNode: { forwardLogs: false },
+    port: 0,
+    strict: true,
+    counter,
+    logger: createLogger({ level: 'warn' }),
+    mediaNode: { forwardLogs: false },
   });
   const phases: { name: string; phase: Phase; contained?: boolean; detail?: string; tokens?: number }[] = [];
   try {
-    console.log(`# bench:abuse — ${HONEST} honest members × ${ROUNDS} rounds per phase, talking ${TALK_MS} ms; attacks: ${attacks.map((a) => a.name).join(', ')}`);
+    console.log(
+      `# bench:abuse — ${HONEST} honest members × ${ROUNDS} rounds per phase, talking ${TALK_MS} ms; attacks: ${attacks.map((a) => a.name).join(', ')}`,
+    );
     // Warm-up (not counted): the first joins load the handler modules, the media node's first router, msc-node.
     await honestWork(stack, 999n, 1);
     await new Promise((r) => setTimeout(r, 3_000)); // its leaves settle
@@ -137,12 +152,17 @@ async function main() {
     const idleStart = requestsSoFar(counter);
     await new Promise((r) => setTimeout(r, IDLE_MS));
     idleRate = (requestsSoFar(counter) - idleStart) / IDLE_MS;
-    console.log(`idle                 ${(idleRate * 60_000).toFixed(1)} AWS requests/min in the background (the reaper's sweeps)`);
+    console.log(
+      `idle                 ${(idleRate * 60_000).toFixed(1)} AWS requests/min in the background (the reaper's sweeps)`,
+    );
     let channel = 1n;
     const run = async (name: string, attack?: Attack) => {
       const ch = channel++;
       const target: AbuseTarget = {
-        stack, wsUrl: stack.wsUrl, guild: GUILD, channel: ch,
+        stack,
+        wsUrl: stack.wsUrl,
+        guild: GUILD,
+        channel: ch,
         token: (user, channels = []) => devToken(user, GUILD, [ch, ...channels]),
         newUser: () => nextUser++,
         note: (line) => console.log(`#   ${name}: ${line}`),
@@ -153,12 +173,19 @@ async function main() {
       const work = await honestWork(stack, ch);
       const verdict = running ? await running.stop() : undefined;
       const phase: Phase = { ...work, requests: requestsSoFar(counter) - before, ms: Date.now() - startedAt };
-      phases.push({ name, phase, contained: verdict && verdict.contained && work.failedJoins === 0 && work.unannounced === 0, detail: verdict?.detail, tokens: running?.tokens });
+      phases.push({
+        name,
+        phase,
+        contained: verdict?.contained && work.failedJoins === 0 && work.unannounced === 0,
+        detail: verdict?.detail,
+        tokens: running?.tokens,
+      });
       const s = summarize(phase.joinMs);
       console.log(
         `${name.padEnd(20)} honest joins n=${s.n} p50 ${s.p50.toFixed(0)} p95 ${s.p95.toFixed(0)} max ${s.max.toFixed(0)} ms, ` +
-        `${work.failedJoins} failed, ${work.unannounced} not announced; packets received ${phase.packets}/${phase.expectedPackets}; ` +
-        `${phase.requests} AWS requests in ${(phase.ms / 1000).toFixed(1)} s` + (verdict ? `; ${verdict.contained ? 'contained' : 'NOT contained'}: ${verdict.detail}` : ''),
+          `${work.failedJoins} failed, ${work.unannounced} not announced; packets received ${phase.packets}/${phase.expectedPackets}; ` +
+          `${phase.requests} AWS requests in ${(phase.ms / 1000).toFixed(1)} s` +
+          (verdict ? `; ${verdict.contained ? 'contained' : 'NOT contained'}: ${verdict.detail}` : ''),
       );
     };
     await run('quiet');
@@ -179,12 +206,16 @@ async function main() {
   const costs = attacked.map(({ name, phase, tokens }) => {
     const extra = Math.max(0, phase.requests - idleRate * phase.ms - honestRequests);
     const perMinutePerToken = extra / (phase.ms / 60_000) / Math.max(1, tokens ?? 1);
-    console.log(`# ${name}: attacker cost ${extra.toFixed(0)} extra requests over ${(phase.ms / 1000).toFixed(1)} s with ${tokens} tokens = ${perMinutePerToken.toFixed(1)} requests/min per token; ` +
-      `honest join p95 ${summarize(phase.joinMs).p95.toFixed(0)} ms (×${(summarize(phase.joinMs).p95 / quietP95).toFixed(2)} quiet), packets ${(phase.packets / Math.max(1, quiet.packets)).toFixed(2)} × quiet`);
+    console.log(
+      `# ${name}: attacker cost ${extra.toFixed(0)} extra requests over ${(phase.ms / 1000).toFixed(1)} s with ${tokens} tokens = ${perMinutePerToken.toFixed(1)} requests/min per token; ` +
+        `honest join p95 ${summarize(phase.joinMs).p95.toFixed(0)} ms (×${(summarize(phase.joinMs).p95 / quietP95).toFixed(2)} quiet), packets ${(phase.packets / Math.max(1, quiet.packets)).toFixed(2)} × quiet`,
+    );
     return perMinutePerToken;
   });
   const contained = attacked.filter((p) => p.contained).length;
-  console.log(`abuse: ${contained}/${attacked.length} attacks contained, honest join p95 ${underP95.toFixed(0)} ms under attack vs ${quietP95.toFixed(0)} ms quiet, attacker cost ${Math.max(0, ...costs).toFixed(1)} requests/min per token`);
+  console.log(
+    `abuse: ${contained}/${attacked.length} attacks contained, honest join p95 ${underP95.toFixed(0)} ms under attack vs ${quietP95.toFixed(0)} ms quiet, attacker cost ${Math.max(0, ...costs).toFixed(1)} requests/min per token`,
+  );
 }
 
 main().catch((err) => {

@@ -24,7 +24,8 @@ process.once('exit', () => rmSync(scratch, { recursive: true, force: true }));
 
 /** What a recorded call needs from outside the instance. */
 function outside(call: string): { kind: 'fetch' | 'aws-api' | 'local'; what: string } {
-  if (call.startsWith('apt-get ') && / update( |$)/.test(call)) return { kind: 'fetch', what: "Debian's mirror: package lists" };
+  if (call.startsWith('apt-get ') && / update( |$)/.test(call))
+    return { kind: 'fetch', what: "Debian's mirror: package lists" };
   if (call.startsWith('apt-get ') && / install /.test(call)) {
     const packages = call.split(' --no-install-recommends ')[1]?.split(' ').length ?? 0;
     return { kind: 'fetch', what: `Debian's mirror: ${packages} packages and their dependencies` };
@@ -45,7 +46,9 @@ async function main(): Promise<void> {
   t = performance.now();
   zipAsset(asset, zip);
   const zipSeconds = (performance.now() - t) / 1000;
-  console.log(`asset: ${(statSync(zip).size / 1e6).toFixed(1)} MB zipped (built in ${bundleSeconds.toFixed(1)} s, zipped in ${zipSeconds.toFixed(1)} s)`);
+  console.log(
+    `asset: ${(statSync(zip).size / 1e6).toFixed(1)} MB zipped (built in ${bundleSeconds.toFixed(1)} s, zipped in ${zipSeconds.toFixed(1)} s)`,
+  );
 
   // 2. The boot, three times (figures: median).
   const runs = [0, 1, 2].map((i) => {
@@ -68,16 +71,32 @@ async function main(): Promise<void> {
   };
   for (const step of steps) {
     const seconds = median(runs.map((r) => r.steps.find((s) => s.step === step)?.seconds ?? 0));
-    const needs = [...new Set(calls.filter((c) => stepOf(c) === step).map(outside).filter((o) => o.kind !== 'local').map((o) => `${o.kind === 'fetch' ? 'FETCH ' : 'API '}${o.what}`))];
+    const needs = [
+      ...new Set(
+        calls
+          .filter((c) => stepOf(c) === step)
+          .map(outside)
+          .filter((o) => o.kind !== 'local')
+          .map((o) => `${o.kind === 'fetch' ? 'FETCH ' : 'API '}${o.what}`),
+      ),
+    ];
     console.log(`${step.padEnd(10)} ${seconds.toFixed(2).padStart(8)}              ${needs.join('; ') || '-'}`);
   }
   const fetches = calls.map(outside).filter((o) => o.kind === 'fetch');
   const apiCalls = calls.map(outside).filter((o) => o.kind === 'aws-api');
-  const installSeconds = median(runs.map((r) => r.steps.filter((s) => s.step === 'unpack' || s.step === 'install').reduce((a, s) => a + s.seconds, 0)));
+  const installSeconds = median(
+    runs.map((r) =>
+      r.steps.filter((s) => s.step === 'unpack' || s.step === 'install').reduce((a, s) => a + s.seconds, 0),
+    ),
+  );
   console.log(`\nexternal fetches: ${fetches.map((f) => f.what).join(' | ')}`);
   console.log(`AWS API calls (no software): ${apiCalls.map((a) => a.what).join(', ')}`);
-  console.log('not measured here: the fetches themselves (mirror and S3 bandwidth), instance start, systemd starting the node');
-  console.log(`unpack + install (unzip, every checksum, worker and Node checks, units, ready): ${installSeconds.toFixed(2)} s locally (median of 3)`);
+  console.log(
+    'not measured here: the fetches themselves (mirror and S3 bandwidth), instance start, systemd starting the node',
+  );
+  console.log(
+    `unpack + install (unzip, every checksum, worker and Node checks, units, ready): ${installSeconds.toFixed(2)} s locally (median of 3)`,
+  );
 
   // 3. Alarms.
   const s = synthVoiceApp({ skipBundling: true });
@@ -87,11 +106,18 @@ async function main(): Promise<void> {
   const filters = templates.flatMap(metricFilters);
   const allAlarms = templates.flatMap(alarms);
   const proven = provenAlarms(allAlarms, filters, cases);
-  console.log(`\nalarms: ${allAlarms.length} in the stacks; on log metric filters, proven to fire on real lines: ${proven.map((a) => a.id.replace(/^Alarms/, '').replace(/[0-9A-F]{8}$/, '')).join(', ')}`);
-  console.log(`boot: ${fetches.length} external fetches at boot, install steps ${installSeconds.toFixed(1)} s locally, ${proven.length} alarms proven to fire`);
+  console.log(
+    `\nalarms: ${allAlarms.length} in the stacks; on log metric filters, proven to fire on real lines: ${proven.map((a) => a.id.replace(/^Alarms/, '').replace(/[0-9A-F]{8}$/, '')).join(', ')}`,
+  );
+  console.log(
+    `boot: ${fetches.length} external fetches at boot, install steps ${installSeconds.toFixed(1)} s locally, ${proven.length} alarms proven to fire`,
+  );
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

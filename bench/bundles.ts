@@ -20,46 +20,87 @@ import { HANDLERS } from '../infra/signalling-stack';
 import { REPO_ROOT } from '../infra/paths';
 import { percentile } from './stats';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' }, root: { type: 'string' }, legacy: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '15' },
+    root: { type: 'string' },
+    legacy: { type: 'boolean', default: false },
+  },
+});
 const runs = Number(values.runs);
 const root = resolve(values.root ?? REPO_ROOT);
 const dir = mkdtempSync(join(tmpdir(), 'harmony-bundles-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 const LEGACY: BuildOptions = {
-  bundle: true, platform: 'node', format: 'esm', target: 'node20', mainFields: ['module', 'main'], minify: true,
-  sourcemap: true, sourcesContent: false, banner: { js: ESM_REQUIRE_SHIM }, logLevel: 'warning',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  banner: { js: ESM_REQUIRE_SHIM },
+  logLevel: 'warning',
 };
 const options = values.legacy ? LEGACY : handlerEsbuildOptions();
 const runtimeFlags = values.legacy ? ['--enable-source-maps'] : HANDLER_NODE_OPTIONS.split(' ').filter(Boolean);
 
 function importCost(file: string, flags: string[]): { wall: number; cpu: number } {
   const probe = join(dir, 'probe.mjs');
-  writeFileSync(probe, `const c0 = process.cpuUsage(); const t0 = performance.now(); await import(${JSON.stringify(file)});
-const t = performance.now() - t0; const c = process.cpuUsage(c0); console.log(JSON.stringify({ wall: t, cpu: (c.user + c.system) / 1000 }));\n`);
+  writeFileSync(
+    probe,
+    `const c0 = process.cpuUsage(); const t0 = performance.now(); await import(${JSON.stringify(file)});
+const t = performance.now() - t0; const c = process.cpuUsage(c0); console.log(JSON.stringify({ wall: t, cpu: (c.user + c.system) / 1000 }));\n`,
+  );
   const walls: number[] = [];
   const cpus: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const run = spawnSync(process.execPath, [...flags, probe], { encoding: 'utf8', env: { PATH: process.env.PATH, LOG_LEVEL: 'silent' } });
+    const run = spawnSync(process.execPath, [...flags, probe], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'silent' },
+    });
     if (run.status !== 0) throw new Error(`bench.bundles: importing ${file} failed: ${run.stderr}`);
     const { wall, cpu } = JSON.parse(run.stdout.trim()) as { wall: number; cpu: number };
     walls.push(wall);
     cpus.push(cpu);
   }
-  return { wall: percentile(walls.sort((a, b) => a - b), 50), cpu: percentile(cpus.sort((a, b) => a - b), 50) };
+  return {
+    wall: percentile(
+      walls.sort((a, b) => a - b),
+      50,
+    ),
+    cpu: percentile(
+      cpus.sort((a, b) => a - b),
+      50,
+    ),
+  };
 }
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
-console.log(`node ${process.version}; ${values.legacy ? 'legacy options (node20, source map + --enable-source-maps)' : `current options (target node24, source map + ${HANDLER_NODE_OPTIONS})`}; ` +
-  `root ${root}; ${runs} runs per figure (median); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `node ${process.version}; ${values.legacy ? 'legacy options (node20, source map + --enable-source-maps)' : `current options (target node24, source map + ${HANDLER_NODE_OPTIONS})`}; ` +
+    `root ${root}; ${runs} runs per figure (median); load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+);
 console.log(['handler', 'bundle', 'source map', 'gRPC code', 'import wall ms', 'import CPU ms'].join(' | '));
 for (const [name, spec] of Object.entries(HANDLERS)) {
   const outfile = join(dir, `${name}.mjs`);
   buildSync({ ...options, entryPoints: [join(root, spec.entry)], outfile });
   const size = statSync(outfile).size;
   let mapSize = 0;
-  try { mapSize = statSync(`${outfile}.map`).size; } catch { /* no source map */ }
+  try {
+    mapSize = statSync(`${outfile}.map`).size;
+  } catch {
+    /* no source map */
+  }
   const grpc = /@grpc\/grpc-js|grpc-node-js|\bHttp2SubchannelConnector\b/.test(readFileSync(outfile, 'utf8'));
   const cost = importCost(outfile, runtimeFlags);
-  console.log([name, kb(size), mapSize ? kb(mapSize) : '-', grpc ? 'yes' : 'no', cost.wall.toFixed(1), cost.cpu.toFixed(1)].join(' | '));
+  console.log(
+    [name, kb(size), mapSize ? kb(mapSize) : '-', grpc ? 'yes' : 'no', cost.wall.toFixed(1), cost.cpu.toFixed(1)].join(
+      ' | ',
+    ),
+  );
 }

@@ -58,7 +58,11 @@ export async function allTalking(options: {
       while (listeners < Math.ceil(target / options.producers)) {
         const transport = await listenerTransport(router, sink.port, options.suite);
         for (const { producer } of speakers) {
-          const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
+          const consumer = await transport.consume({
+            producerId: producer.id,
+            rtpCapabilities: router.rtpCapabilities,
+            paused: true,
+          });
           await consumer.resume();
         }
         listeners++;
@@ -83,7 +87,15 @@ export async function allTalking(options: {
       const consumers = listeners * options.producers;
       // Per core from the packets actually forwarded (a consumer of a talker = 50 packets/s), so a sender
       // that falls behind on a loaded machine does not read as cheaper consumers.
-      const step = { consumers, ppsIn, ppsOut, expected, delivered: expected > 0 ? ppsOut / expected : 0, cpu, perCore: cpu > 0 ? Math.round((ppsOut * 100) / cpu / 50) : Infinity };
+      const step = {
+        consumers,
+        ppsIn,
+        ppsOut,
+        expected,
+        delivered: expected > 0 ? ppsOut / expected : 0,
+        cpu,
+        perCore: cpu > 0 ? Math.round((ppsOut * 100) / cpu / 50) : Infinity,
+      };
       results.push(step);
       options.onStep?.(step);
     }
@@ -108,8 +120,11 @@ export function formatStep(r: StepResult): string {
   ].join(' | ');
 }
 
-export const STEP_HEADER = 'consumers | pps in | pps out | expected out | delivered | worker CPU % | consumers per core (extrapolated)';
+export const STEP_HEADER =
+  'consumers | pps in | pps out | expected out | delivered | worker CPU % | consumers per core (extrapolated)';
 
 export function machineLoad(): string {
-  return `machine load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  return `machine load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
 }

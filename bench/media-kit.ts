@@ -43,7 +43,10 @@ export async function startSink(): Promise<{ port: number; count: () => Promise<
     process.on('disconnect', () => process.exit(0));
   `;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = () => new Promise<Record<string, number>>((resolve) => child.once('message', (m) => resolve(m as Record<string, number>)));
+  const next = () =>
+    new Promise<Record<string, number>>((resolve) =>
+      child.once('message', (m) => resolve(m as Record<string, number>)),
+    );
   const { port } = await next();
   return {
     port: port!,
@@ -74,7 +77,12 @@ export async function cpuMs(worker: types.Worker): Promise<number> {
 /** USER_HZ, as `getconf CLK_TCK` prints it (100 on Linux on x86 and arm). */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-export const SRTP_SUITES = ['AEAD_AES_256_GCM', 'AEAD_AES_128_GCM', 'AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'] as const;
+export const SRTP_SUITES = [
+  'AEAD_AES_256_GCM',
+  'AEAD_AES_128_GCM',
+  'AES_CM_128_HMAC_SHA1_80',
+  'AES_CM_128_HMAC_SHA1_32',
+] as const;
 export type SrtpSuite = (typeof SRTP_SUITES)[number];
 
 /** Master key + salt lengths (RFC 7714 for GCM, RFC 3711 for AES-CM). */
@@ -86,7 +94,8 @@ const KEY_BYTES: Record<SrtpSuite, number> = {
 };
 
 export function parseSuite(value: string): SrtpSuite {
-  if (!(SRTP_SUITES as readonly string[]).includes(value)) throw new Error(`--srtp-suite must be one of ${SRTP_SUITES.join(', ')}`);
+  if (!(SRTP_SUITES as readonly string[]).includes(value))
+    throw new Error(`--srtp-suite must be one of ${SRTP_SUITES.join(', ')}`);
   return value as SrtpSuite;
 }
 
@@ -95,7 +104,11 @@ export function srtpParameters(suite: SrtpSuite): types.SrtpParameters {
 }
 
 /** An outbound PlainTransport (SRTP with `suite`, or plain RTP when undefined) sending to the sink. */
-export async function listenerTransport(router: types.Router, sinkPort: number, suite: SrtpSuite | undefined): Promise<types.PlainTransport> {
+export async function listenerTransport(
+  router: types.Router,
+  sinkPort: number,
+  suite: SrtpSuite | undefined,
+): Promise<types.PlainTransport> {
   const transport = await router.createPlainTransport({
     listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
     rtcpMux: true,
@@ -103,16 +116,30 @@ export async function listenerTransport(router: types.Router, sinkPort: number, 
     enableSrtp: suite !== undefined,
     ...(suite ? { srtpCryptoSuite: suite } : {}),
   });
-  await transport.connect({ ip: '127.0.0.1', port: sinkPort, ...(suite ? { srtpParameters: srtpParameters(suite) } : {}) });
+  await transport.connect({
+    ip: '127.0.0.1',
+    port: sinkPort,
+    ...(suite ? { srtpParameters: srtpParameters(suite) } : {}),
+  });
   return transport;
 }
 
 /** An Opus producer on a comedia PlainTransport, fed from a UDP socket at `port`. */
-export async function speakerProducer(router: types.Router, ssrc: number): Promise<{ producer: types.Producer; port: number }> {
-  const transport = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
+export async function speakerProducer(
+  router: types.Router,
+  ssrc: number,
+): Promise<{ producer: types.Producer; port: number }> {
+  const transport = await router.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+    rtcpMux: true,
+    comedia: true,
+  });
   const producer = await transport.produce({
     kind: 'audio',
-    rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: PAYLOAD_TYPE, clockRate: 48000, channels: 2 }], encodings: [{ ssrc }] },
+    rtpParameters: {
+      codecs: [{ mimeType: 'audio/opus', payloadType: PAYLOAD_TYPE, clockRate: 48000, channels: 2 }],
+      encodings: [{ ssrc }],
+    },
   });
   return { producer, port: transport.tuple.localPort };
 }

@@ -17,7 +17,17 @@ import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import { ROOM_MEDIA_CODECS } from '../media-node/src/workers/codecs';
 import { allTalking, formatStep, machineLoad, STEP_HEADER } from './media-all-talking';
-import { bind, cpuMs, DTX_PAYLOAD_BYTES, listenerTransport, rtp, sleep, speakerProducer, startSink, type SrtpSuite } from './media-kit';
+import {
+  bind,
+  cpuMs,
+  DTX_PAYLOAD_BYTES,
+  listenerTransport,
+  rtp,
+  sleep,
+  speakerProducer,
+  startSink,
+  type SrtpSuite,
+} from './media-kit';
 
 const TICK_MS = 20;
 const DTX_EVERY_TICKS = 20; // 400 ms
@@ -94,7 +104,11 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
         producers
           .filter((_, j) => j !== i)
           .map(async (producer) => {
-            const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
+            const consumer = await transport.consume({
+              producerId: producer.id,
+              rtpCapabilities: router.rtpCapabilities,
+              paused: true,
+            });
             await consumer.resume();
           }),
       );
@@ -125,7 +139,9 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
 
   const steps: RealisticStep[] = [];
   try {
-    console.log('channels | users | consumers | pps in | pps out | delivered | worker CPU % | users per core (extrapolated)');
+    console.log(
+      'channels | users | consumers | pps in | pps out | delivered | worker CPU % | users per core (extrapolated)',
+    );
     while (channels.length < options.maxChannels) {
       stopFeed();
       for (let i = 0; i < options.channelsPerStep && channels.length < options.maxChannels; i++) await addChannel();
@@ -155,7 +171,7 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
         cpu,
         // Per packet actually forwarded, not per user scheduled: on a loaded machine the sender falls
         // behind (fewer packets, less CPU), which must not read as cheaper users.
-        usersPerCore: cpu > 0 ? Math.round((out / elapsedS) * 100 / cpu / nominalPerUser) : Infinity,
+        usersPerCore: cpu > 0 ? Math.round(((out / elapsedS) * 100) / cpu / nominalPerUser) : Infinity,
       };
       steps.push(step);
       console.log(
@@ -172,7 +188,9 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
       );
       if (cpu >= options.stopAtCpu) break;
       if (step.delivered < 0.9) {
-        console.log(`stopped: only ${(step.delivered * 100).toFixed(1)} % delivered — the worker, or this machine's other load, no longer keeps up`);
+        console.log(
+          `stopped: only ${(step.delivered * 100).toFixed(1)} % delivered — the worker, or this machine's other load, no longer keeps up`,
+        );
         break;
       }
     }
@@ -182,7 +200,9 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
     sink.stop();
     worker.close();
   }
-  console.log(`(${machineLoad()} on ${cpus().length} cores: the worker's own CPU time is measured, so other load skews it less than "delivered")`);
+  console.log(
+    `(${machineLoad()} on ${cpus().length} cores: the worker's own CPU time is measured, so other load skews it less than "delivered")`,
+  );
   // The step that passed the threshold; if the run stopped on delivery first, the last step that delivered.
   const reached = steps.find((s) => s.cpu >= options.stopAtCpu);
   const passed = reached ?? steps.filter((s) => s.delivered >= 0.9).at(-1) ?? steps.at(-1)!;
@@ -193,9 +213,17 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
 
   // Same run, fresh workers: everyone talking, with and without SRTP, alternated `pairs` times; the
   // medians are reported (one pair's CPU difference moves by tens of percent on a shared machine).
-  console.log(`\nall talking: 10 producers at 50 packets/s, 1000 consumers; SRTP ${options.suite} vs none, ${options.pairs} pairs`);
+  console.log(
+    `\nall talking: 10 producers at 50 packets/s, 1000 consumers; SRTP ${options.suite} vs none, ${options.pairs} pairs`,
+  );
   console.log(STEP_HEADER);
-  const common = { producers: 10, steps: [1000], windowS: options.windowS, warmupS: options.warmupS, onStep: (r: Parameters<typeof formatStep>[0]) => console.log(formatStep(r)) };
+  const common = {
+    producers: 10,
+    steps: [1000],
+    windowS: options.windowS,
+    warmupS: options.warmupS,
+    onStep: (r: Parameters<typeof formatStep>[0]) => console.log(formatStep(r)),
+  };
   const perCore: number[] = [];
   const withoutPerCore: number[] = [];
   const usPerPacket: number[] = [];
@@ -205,7 +233,9 @@ export async function runRealistic(options: RealisticOptions): Promise<void> {
     perCore.push(withSrtp!.perCore);
     withoutPerCore.push(withoutSrtp!.perCore);
     // CPU per packet out with SRTP minus without: what encrypting one packet costs.
-    usPerPacket.push(((withSrtp!.cpu / 100) * 1e6) / withSrtp!.ppsOut - ((withoutSrtp!.cpu / 100) * 1e6) / withoutSrtp!.ppsOut);
+    usPerPacket.push(
+      ((withSrtp!.cpu / 100) * 1e6) / withSrtp!.ppsOut - ((withoutSrtp!.cpu / 100) * 1e6) / withoutSrtp!.ppsOut,
+    );
   }
   const consumersPerCore = median(perCore);
   const srtpUsPerPacket = median(usPerPacket);

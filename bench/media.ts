@@ -62,10 +62,17 @@ async function main(): Promise<void> {
   );
   console.log(STEP_HEADER);
   const results = await allTalking({
-    producers, steps, suite, windowS: Number(args.window), warmupS: Number(args.warmup), onStep: (r) => console.log(formatStep(r)),
+    producers,
+    steps,
+    suite,
+    windowS: Number(args.window),
+    warmupS: Number(args.warmup),
+    onStep: (r) => console.log(formatStep(r)),
   });
   // Sustained = the worker stays under one core with (almost) everything delivered.
-  console.log(`(${machineLoad()} on ${cpus().length} cores; other load on the machine lowers "delivered", not "worker CPU %")`);
+  console.log(
+    `(${machineLoad()} on ${cpus().length} cores; other load on the machine lowers "delivered", not "worker CPU %")`,
+  );
   const sustained = results.filter((r) => r.cpu < 90 && r.delivered > 0.98);
   const best = sustained.at(-1);
   const target = results.find((r) => r.consumers >= 1000);
@@ -73,7 +80,9 @@ async function main(): Promise<void> {
   console.log(
     `\nlargest step sustained (CPU < 90% of one core, > 98% delivered): ${best ? `${best.consumers} consumers at ${best.cpu.toFixed(1)}% CPU` : 'none'}`,
   );
-  console.log(`>= 1000 audio consumers per worker core: ${meets ? 'YES' : 'NO'}${target ? ` (1000+ step: ${target.consumers} consumers, ${target.cpu.toFixed(1)}% CPU, ${(target.delivered * 100).toFixed(1)}% delivered)` : ''}`);
+  console.log(
+    `>= 1000 audio consumers per worker core: ${meets ? 'YES' : 'NO'}${target ? ` (1000+ step: ${target.consumers} consumers, ${target.cpu.toFixed(1)}% CPU, ${(target.delivered * 100).toFixed(1)}% delivered)` : ''}`,
+  );
 }
 
 main().catch((error) => {

@@ -39,10 +39,22 @@ export const PRICES = {
 /** What a buyer compares with: published per-participant(attendee)-minute list prices, as known to the author. */
 export const ANCHORS = [
   // https://aws.amazon.com/chime/chime-sdk/pricing/: WebRTC media sessions $0.0017 per attendee-minute.
-  { name: 'Amazon Chime SDK', perParticipantMinute: 0.0017, source: 'aws.amazon.com/chime/chime-sdk/pricing ($0.0017/attendee-minute)' },
+  {
+    name: 'Amazon Chime SDK',
+    perParticipantMinute: 0.0017,
+    source: 'aws.amazon.com/chime/chime-sdk/pricing ($0.0017/attendee-minute)',
+  },
   // https://livekit.io/pricing: LiveKit Cloud connection minutes, $0.0005 per participant-minute beyond the
   // plan's included minutes (author's recollection of the 2024-25 price list; plans change often).
-  { name: 'LiveKit Cloud', perParticipantMinute: 0.0005, source: 'livekit.io/pricing (assumed $0.0005/participant-minute overage)' },
+  {
+    name: 'LiveKit Cloud',
+    perParticipantMinute: 0.0005,
+    source: 'livekit.io/pricing (assumed $0.0005/participant-minute overage)',
+  },
   // https://www.twilio.com/en-us/video/pricing: Twilio Video Group Rooms $0.004 per participant-minute.
-  { name: 'Twilio Video', perParticipantMinute: 0.004, source: 'twilio.com/en-us/video/pricing (assumed $0.004/participant-minute, Group Rooms)' },
+  {
+    name: 'Twilio Video',
+    perParticipantMinute: 0.004,
+    source: 'twilio.com/en-us/video/pricing (assumed $0.004/participant-minute, Group Rooms)',
+  },
 ] as const;

@@ -27,30 +27,68 @@ const ROOT_USER = '9007199254740995';
 const WINDOW_MS = Number(process.env.REACH_WINDOW_MS ?? 8_000);
 const LOSSES = (process.env.REACH_LOSSES ?? '0,5,10,20').split(',').map(Number);
 const REPEATS = Number(process.env.REACH_REPEATS ?? 3);
-interface Variant { name: string; fec: boolean; nack: boolean }
+interface Variant {
+  name: string;
+  fec: boolean;
+  nack: boolean;
+}
 const VARIANTS: Variant[] = [
-  { name: 'FEC+NACK', fec: true, nack: true }, { name: 'FEC', fec: true, nack: false },
-  { name: 'NACK', fec: false, nack: true }, { name: 'off', fec: false, nack: false },
+  { name: 'FEC+NACK', fec: true, nack: true },
+  { name: 'FEC', fec: true, nack: false },
+  { name: 'NACK', fec: false, nack: true },
+  { name: 'off', fec: false, nack: false },
 ];
 const DEFAULTS: Variant = VARIANTS.find((v) => v.fec && v.nack === DEFAULT_AUDIO_NACK)!;
 const OFF: Variant = VARIANTS.find((v) => !v.fec && !v.nack)!;
 
-type Stats = { userId: bigint; packetsReceived: number; concealedSamples: number; totalSamplesReceived: number; nackCount: number };
+type Stats = {
+  userId: bigint;
+  packetsReceived: number;
+  concealedSamples: number;
+  totalSamplesReceived: number;
+  nackCount: number;
+};
 type SendStats = { packetsSent: number; nackCount: number; retransmittedPacketsSent: number };
-type Demo = { harmonyVoiceDemo: { client: { getReceiveStats(): Promise<Stats[]>; getSendStats(): Promise<SendStats | undefined>; getMediaPaths(): Promise<{ send?: { rung: string } }> } } };
+type Demo = {
+  harmonyVoiceDemo: {
+    client: {
+      getReceiveStats(): Promise<Stats[]>;
+      getSendStats(): Promise<SendStats | undefined>;
+      getMediaPaths(): Promise<{ send?: { rung: string } }>;
+    };
+  };
+};
 
 async function sendStats(p: Participant): Promise<SendStats> {
-  return (await p.page.evaluate(() => (window as unknown as Demo).harmonyVoiceDemo.client.getSendStats())) ?? { packetsSent: 0, nackCount: 0, retransmittedPacketsSent: 0 };
+  return (
+    (await p.page.evaluate(() => (window as unknown as Demo).harmonyVoiceDemo.client.getSendStats())) ?? {
+      packetsSent: 0,
+      nackCount: 0,
+      retransmittedPacketsSent: 0,
+    }
+  );
 }
 
 async function samples(p: Participant, from: string): Promise<{ concealed: number; total: number; nacks: number }> {
   return p.page.evaluate(async (from) => {
-    const s = (await (window as unknown as Demo).harmonyVoiceDemo.client.getReceiveStats()).find((x) => x.userId.toString() === from);
+    const s = (await (window as unknown as Demo).harmonyVoiceDemo.client.getReceiveStats()).find(
+      (x) => x.userId.toString() === from,
+    );
     return { concealed: s?.concealedSamples ?? 0, total: s?.totalSamplesReceived ?? 0, nacks: s?.nackCount ?? 0 };
   }, from);
 }
 
-interface Run { heard: boolean; firstAudioMs?: number; rung?: string; concealed?: number; total?: number; nacks?: number; retransmitted?: number; listenerNacks?: number; error?: string }
+interface Run {
+  heard: boolean;
+  firstAudioMs?: number;
+  rung?: string;
+  concealed?: number;
+  total?: number;
+  nacks?: number;
+  retransmitted?: number;
+  listenerNacks?: number;
+  error?: string;
+}
 
 async function main(): Promise<void> {
   const why = labUnavailable();
@@ -63,20 +101,37 @@ async function main(): Promise<void> {
   let channel = 3000;
   try {
     stack = await startLocalStack({
-      port: 0, host: hub.hostIp, strict: true, logger: createLogger({ level: 'error' }), issuer,
+      port: 0,
+      host: hub.hostIp,
+      strict: true,
+      logger: createLogger({ level: 'error' }),
+      issuer,
       handlerEnv: { TOKEN_JWKS_URL: '', TOKEN_JWKS: JSON.stringify(issuer.jwks()) },
       mediaNode: { forwardLogs: false, env: { MEDIA_LISTEN_IP: hub.hostIp, MEDIA_ICE_TCP_PORT: '443' } },
     });
     const secure = `--unsafely-treat-insecure-origin-as-secure=${stack.url}`;
     rootBrowser = await launchChromium([secure]);
     const s = stack;
-    const run = async (profile: Profile, options: { lossPercent?: number; variant?: Variant; measure?: boolean }): Promise<Run> => {
-      const lab: Lab = createLab({ profile, signallingPort: Number(new URL(s.url).port), lossPercent: options.lossPercent });
+    const run = async (
+      profile: Profile,
+      options: { lossPercent?: number; variant?: Variant; measure?: boolean },
+    ): Promise<Run> => {
+      const lab: Lab = createLab({
+        profile,
+        signallingPort: Number(new URL(s.url).port),
+        lossPercent: options.lossPercent,
+      });
       let labBrowser: Browser | undefined;
       const people: Participant[] = [];
       try {
         labBrowser = await launchChromium([secure], { executablePath: lab.wrapper(CHROMIUM_PATH) });
-        const target = { baseUrl: s.url, guild: GUILD, channel: String(channel++), variant: 'base64' as const, server: s.wsUrl };
+        const target = {
+          baseUrl: s.url,
+          guild: GUILD,
+          channel: String(channel++),
+          variant: 'base64' as const,
+          server: s.wsUrl,
+        };
         const v = options.variant;
         const query: Record<string, string> = v ? { fec: v.fec ? '1' : '0', nack: v.nack ? '1' : '0' } : {};
         const inLab = new Participant(profile, labBrowser, { ...target, user: LAB_USER, query });
@@ -90,17 +145,34 @@ async function main(): Promise<void> {
         const clickedAt = await inLab.page.evaluate(() => performance.now());
         await inLab.clickJoin();
         await inLab.waitJoined(30_000);
-        const [heardAt] = await Promise.all([first.then((f) => f[ROOT_USER]!), inRoot.firstPacketTimes([LAB_USER], 30_000)]);
+        const [heardAt] = await Promise.all([
+          first.then((f) => f[ROOT_USER]!),
+          inRoot.firstPacketTimes([LAB_USER], 30_000),
+        ]);
         await Promise.all([inLab.hears([ROOT_USER], 20_000), inRoot.hears([LAB_USER], 20_000)]);
-        const rung = (await inLab.page.evaluate(() => (window as unknown as Demo).harmonyVoiceDemo.client.getMediaPaths())).send?.rung;
+        const rung = (
+          await inLab.page.evaluate(() => (window as unknown as Demo).harmonyVoiceDemo.client.getMediaPaths())
+        ).send?.rung;
         if (!options.measure) return { heard: true, firstAudioMs: Math.round(heardAt - clickedAt), rung };
-        const [up0, down0, sent0] = await Promise.all([samples(inRoot, LAB_USER), samples(inLab, ROOT_USER), sendStats(inLab)]);
+        const [up0, down0, sent0] = await Promise.all([
+          samples(inRoot, LAB_USER),
+          samples(inLab, ROOT_USER),
+          sendStats(inLab),
+        ]);
         await new Promise((r) => setTimeout(r, WINDOW_MS));
-        const [up1, down1, sent1] = await Promise.all([samples(inRoot, LAB_USER), samples(inLab, ROOT_USER), sendStats(inLab)]);
+        const [up1, down1, sent1] = await Promise.all([
+          samples(inRoot, LAB_USER),
+          samples(inLab, ROOT_USER),
+          sendStats(inLab),
+        ]);
         return {
-          heard: true, firstAudioMs: Math.round(heardAt - clickedAt), rung,
-          concealed: up1.concealed - up0.concealed + down1.concealed - down0.concealed, total: up1.total - up0.total + down1.total - down0.total,
-          nacks: sent1.nackCount - sent0.nackCount, retransmitted: sent1.retransmittedPacketsSent - sent0.retransmittedPacketsSent,
+          heard: true,
+          firstAudioMs: Math.round(heardAt - clickedAt),
+          rung,
+          concealed: up1.concealed - up0.concealed + down1.concealed - down0.concealed,
+          total: up1.total - up0.total + down1.total - down0.total,
+          nacks: sent1.nackCount - sent0.nackCount,
+          retransmitted: sent1.retransmittedPacketsSent - sent0.retransmittedPacketsSent,
           listenerNacks: up1.nacks - up0.nacks + down1.nacks - down0.nacks,
         };
       } catch (err) {
@@ -119,11 +191,15 @@ async function main(): Promise<void> {
       for (const profile of PROFILES) {
         const r = await run(profile, {});
         byProfile.set(profile, r);
-        console.log(`${profile.padEnd(16)} ${r.heard ? 'yes' : 'NO '}    ${r.firstAudioMs !== undefined ? `${r.firstAudioMs} ms`.padStart(8) : '       -'}     ${r.rung ?? r.error ?? '-'}`);
+        console.log(
+          `${profile.padEnd(16)} ${r.heard ? 'yes' : 'NO '}    ${r.firstAudioMs !== undefined ? `${r.firstAudioMs} ms`.padStart(8) : '       -'}     ${r.rung ?? r.error ?? '-'}`,
+        );
       }
     }
 
-    console.log(`\nconcealment, both listeners pooled (${WINDOW_MS} ms windows; defaults = ${DEFAULTS.name}, off = FEC and NACK off)`);
+    console.log(
+      `\nconcealment, both listeners pooled (${WINDOW_MS} ms windows; defaults = ${DEFAULTS.name}, off = FEC and NACK off)`,
+    );
     /** Pooled concealment of a variant at a loss: Σ concealed / Σ total over `repeats` runs. */
     const measure = async (loss: number, variant: Variant, repeats: number) => {
       let concealed = 0;
@@ -134,14 +210,23 @@ async function main(): Promise<void> {
       const errors: string[] = [];
       for (let i = 0; i < repeats; i++) {
         const r = await run(loss === 0 ? 'nat' : 'loss10', { lossPercent: loss, variant, measure: true });
-        if (r.error || !r.total) { errors.push(r.error ?? 'no samples'); continue; }
+        if (r.error || !r.total) {
+          errors.push(r.error ?? 'no samples');
+          continue;
+        }
         concealed += r.concealed!;
         total += r.total;
         nacks += r.nacks ?? 0;
         retransmitted += r.retransmitted ?? 0;
         listenerNacks += r.listenerNacks ?? 0;
       }
-      return { percent: total > 0 ? (100 * concealed) / total : undefined, nacks, retransmitted, listenerNacks, errors };
+      return {
+        percent: total > 0 ? (100 * concealed) / total : undefined,
+        nacks,
+        retransmitted,
+        listenerNacks,
+        errors,
+      };
     };
     const pct = (v?: number) => (v === undefined ? '?' : v.toFixed(1));
     const concealed = new Map<number, { on?: number; off?: number }>();
@@ -153,19 +238,27 @@ async function main(): Promise<void> {
         const m = await measure(loss, variant, repeats);
         if (variant === DEFAULTS) concealed.set(loss, { ...concealed.get(loss), on: m.percent });
         if (variant === OFF) concealed.set(loss, { ...concealed.get(loss), off: m.percent });
-        cells.push(`${variant.name} ${pct(m.percent)} %${variant.nack ? ` (listeners sent ${m.listenerNacks} NACKs; lab sender got ${m.nacks}, resent ${m.retransmitted})` : ''}${m.errors.length ? ` [${m.errors.length} failed: ${m.errors[0]}]` : ''}`);
+        cells.push(
+          `${variant.name} ${pct(m.percent)} %${variant.nack ? ` (listeners sent ${m.listenerNacks} NACKs; lab sender got ${m.nacks}, resent ${m.retransmitted})` : ''}${m.errors.length ? ` [${m.errors.length} failed: ${m.errors[0]}]` : ''}`,
+        );
       }
       console.log(`${String(loss).padStart(2)} % loss (×${repeats}): ${cells.join(' · ')}`);
     }
 
     // The relays on AWS (infra/relay-stack.ts): a model with its assumptions (infra/relay/cost.ts), not a measurement.
     const cost = relayCostPerUserHour();
-    const parts = Object.entries(cost.parts).map(([k, v]) => `${k} $${v.toFixed(5)}`).join(' + ');
-    console.log(`\nrelay cost per relayed user-hour (AWS model, ${RELAY_COST_DEFAULTS.usersPerInstance} users per instance assumed): $${cost.perUserHour.toFixed(4)} = ${parts}`);
+    const parts = Object.entries(cost.parts)
+      .map(([k, v]) => `${k} $${v.toFixed(5)}`)
+      .join(' + ');
+    console.log(
+      `\nrelay cost per relayed user-hour (AWS model, ${RELAY_COST_DEFAULTS.usersPerInstance} users per instance assumed): $${cost.perUserHour.toFixed(4)} = ${parts}`,
+    );
     const heard = [...byProfile.values()].filter((r) => r.heard).length;
     const tcp443 = byProfile.get('tcp443-only');
     const ten = concealed.get(10) ?? {};
-    console.log(`reach: ${heard}/${PROFILES.length} profiles heard, tcp443-only first audio ${tcp443?.firstAudioMs ?? '?'} ms via ${tcp443?.rung ?? 'none'}, 10% loss concealed ${pct(ten.on)}% (defaults) vs ${pct(ten.off)}% (off)`);
+    console.log(
+      `reach: ${heard}/${PROFILES.length} profiles heard, tcp443-only first audio ${tcp443?.firstAudioMs ?? '?'} ms via ${tcp443?.rung ?? 'none'}, 10% loss concealed ${pct(ten.on)}% (defaults) vs ${pct(ten.off)}% (off)`,
+    );
   } finally {
     await rootBrowser?.close().catch(() => {});
     await stack?.close();
@@ -173,7 +266,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (err: Error) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -41,41 +41,77 @@ import { changeLocalAddress } from '../test/support/werift-address-change';
 import { percentile as sortedPercentile } from './stats';
 
 const ALL_LEGS = ['drop', 'address', 'make-before-break', 'rejoin'];
-const { values } = parseArgs({ options: { trials: { type: 'string', default: '20' }, legs: { type: 'string', default: ALL_LEGS.join(',') } } });
+const { values } = parseArgs({
+  options: { trials: { type: 'string', default: '20' }, legs: { type: 'string', default: ALL_LEGS.join(',') } },
+});
 const TRIALS = Math.max(1, Number(values.trials));
 const LEGS = new Set(values.legs.split(',').map((l) => l.trim()));
-for (const leg of LEGS) if (!ALL_LEGS.includes(leg)) throw new Error(`bench.unknown-leg: ${leg} (legs: ${ALL_LEGS.join(', ')})`);
+for (const leg of LEGS)
+  if (!ALL_LEGS.includes(leg)) throw new Error(`bench.unknown-leg: ${leg} (legs: ${ALL_LEGS.join(', ')})`);
 const GUILD = '9223372036854775813';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 process.env.LOG_LEVEL ??= 'warn';
 
 /** The p-th percentile of unsorted samples (bench/stats.ts). */
-const percentile = (values: number[], p: number) => sortedPercentile([...values].sort((a, b) => a - b), p);
+const percentile = (values: number[], p: number) =>
+  sortedPercentile(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
 const fmt = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : 'n/a');
 const summary = (label: string, v: number[]) =>
-  console.log(`  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(Math.max(...v))} ms`);
+  console.log(
+    `  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(Math.max(...v))} ms`,
+  );
 
 let browser: Browser | undefined;
 const pages: Participant[] = [];
 
-async function people(stack: LocalStack, channel: string, names: [string, string][], query: Record<string, string>): Promise<Participant[]> {
-  const group = names.map(([name, user]) => new Participant(name, browser!, {
-    baseUrl: stack.url, user, guild: GUILD, channel, variant: 'base64', server: stack.wsUrl, query,
-  }));
+async function people(
+  stack: LocalStack,
+  channel: string,
+  names: [string, string][],
+  query: Record<string, string>,
+): Promise<Participant[]> {
+  const group = names.map(
+    ([name, user]) =>
+      new Participant(name, browser!, {
+        baseUrl: stack.url,
+        user,
+        guild: GUILD,
+        channel,
+        variant: 'base64',
+        server: stack.wsUrl,
+        query,
+      }),
+  );
   pages.push(...group);
   await Promise.all(group.map((p) => p.open()));
   for (const p of group) {
     await p.clickJoin();
     await p.waitJoined();
   }
-  await Promise.all(group.map((p) => p.hears(group.filter((o) => o !== p).map((o) => o.target.user), 30_000)));
+  await Promise.all(
+    group.map((p) =>
+      p.hears(
+        group.filter((o) => o !== p).map((o) => o.target.user),
+        30_000,
+      ),
+    ),
+  );
   return group;
 }
 
 async function socketOfUser(stack: LocalStack, user: string, channel: string): Promise<string> {
-  const db = createDocumentClient({ endpoint: stack.dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
+  const db = createDocumentClient({
+    endpoint: stack.dynamo.endpoint,
+    region: LOCAL_AWS_REGION,
+    credentials: LOCAL_AWS_CREDENTIALS,
+  });
   try {
-    const record = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find((r) => r.userId === user && r.channelId === channel && r.state === 'joined');
+    const record = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find(
+      (r) => r.userId === user && r.channelId === channel && r.state === 'joined',
+    );
     if (!record) throw new Error(`no joined session of ${user}`);
     return socketOf(record);
   } finally {
@@ -88,19 +124,36 @@ async function countOf(p: Participant, type: string): Promise<number> {
 }
 
 async function waitCount(p: Participant, type: string, above: number, timeoutMs = 30_000): Promise<void> {
-  await p.page.waitForFunction(({ type, above }) => (window as unknown as { e2eEvents: { type: string }[] }).e2eEvents.filter((e) => e.type === type).length > above,
-    { type, above }, { timeout: timeoutMs });
+  await p.page.waitForFunction(
+    ({ type, above }) =>
+      (window as unknown as { e2eEvents: { type: string }[] }).e2eEvents.filter((e) => e.type === type).length > above,
+    { type, above },
+    { timeout: timeoutMs },
+  );
 }
 
 /** Longest stall of `user`'s audio at `p` inside [from, to] (wall clock), from a finished stall watch. */
-function gapIn(watch: Awaited<ReturnType<Participant['stopStallWatch']>>, user: string | undefined, from: number, to: number): number {
+function gapIn(
+  watch: Awaited<ReturnType<Participant['stopStallWatch']>>,
+  user: string | undefined,
+  from: number,
+  to: number,
+): number {
   let worst = 0;
-  for (const s of watch.stalls) if ((user === undefined || s.userId === user) && s.wallAt >= from && s.wallAt - s.ms <= to) worst = Math.max(worst, s.ms);
+  for (const s of watch.stalls)
+    if ((user === undefined || s.userId === user) && s.wallAt >= from && s.wallAt - s.ms <= to)
+      worst = Math.max(worst, s.ms);
   return worst;
 }
 
 /** One cut-and-recover trial: returns time to recovery (or undefined) and the gaps. */
-async function cutTrial(stack: LocalStack, group: Participant[], victim: Participant, channel: string, recoveredBy: string): Promise<{ recoveredMs: number; othersGap: number; ownGap: number }> {
+async function cutTrial(
+  stack: LocalStack,
+  group: Participant[],
+  victim: Participant,
+  channel: string,
+  recoveredBy: string,
+): Promise<{ recoveredMs: number; othersGap: number; ownGap: number }> {
   const others = group.filter((p) => p !== victim);
   await Promise.all(group.map((p) => p.startStallWatch(50)));
   await sleep(400);
@@ -114,7 +167,9 @@ async function cutTrial(stack: LocalStack, group: Participant[], victim: Partici
   await sleep(recoveredBy === 'joined' ? 2_500 : 1_200);
   const watches = await Promise.all(group.map((p) => p.stopStallWatch()));
   const to = Date.now();
-  const othersGap = Math.max(...others.map((o) => gapIn(watches[group.indexOf(o)]!, victim.target.user, cutAt - 50, to)));
+  const othersGap = Math.max(
+    ...others.map((o) => gapIn(watches[group.indexOf(o)]!, victim.target.user, cutAt - 50, to)),
+  );
   const ownGap = gapIn(watches[group.indexOf(victim)]!, undefined, cutAt - 50, to);
   return { recoveredMs: (recovered.wall ?? to) - cutAt, othersGap, ownGap };
 }
@@ -128,17 +183,30 @@ async function addressChangeLeg(stack: LocalStack, channel: string, users: strin
   const stops: (() => void)[] = [];
   try {
     for (const user of users) {
-      const person = await joinWithMedia({ wsUrl: stack.wsUrl, token: stack.mintToken(user, GUILD, channel), resume: true }, BigInt(GUILD), BigInt(channel));
+      const person = await joinWithMedia(
+        { wsUrl: stack.wsUrl, token: stack.mintToken(user, GUILD, channel), resume: true },
+        BigInt(GUILD),
+        BigInt(channel),
+      );
       people.push(person);
       clients.push(person.client);
       for (const other of person.joined.otherUsers) await person.consume(other);
     }
     for (const [i, person] of people.entries()) {
-      await waitFor(() => person.client.all('userJoined').length === people.length - 1 - i && person.client.credential !== undefined, 10_000, `${users[i]}'s joins`);
+      await waitFor(
+        () =>
+          person.client.all('userJoined').length === people.length - 1 - i && person.client.credential !== undefined,
+        10_000,
+        `${users[i]}'s joins`,
+      );
       for (const joined of person.client.all('userJoined')) await person.consume(joined.data!);
     }
     stops.push(...people.map((p) => p.speak()));
-    await waitFor(() => people.every((p, i) => users.every((u, j) => i === j || (p.received.get(u) ?? 0) > 25)), 15_000, 'everyone hearing everyone');
+    await waitFor(
+      () => people.every((p, i) => users.every((u, j) => i === j || (p.received.get(u) ?? 0) > 25)),
+      15_000,
+      'everyone hearing everyone',
+    );
     const back: number[] = [];
     const heard: number[] = [];
     const resumedIn: number[] = [];
@@ -159,14 +227,21 @@ async function addressChangeLeg(stack: LocalStack, channel: string, users: strin
       const firstAtOthers = new Map<MediaJoined, number>();
       const offs = [
         victim.onRtp((from, at) => void (firstAtVictim.has(from) || firstAtVictim.set(from, at))),
-        ...others.map((o) => o.onRtp((from, at) => void (from === user && !firstAtOthers.has(o) && firstAtOthers.set(o, at)))),
+        ...others.map((o) =>
+          o.onRtp((from, at) => void (from === user && !firstAtOthers.has(o) && firstAtOthers.set(o, at))),
+        ),
       ];
-      const next = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: stack.mintToken(user, GUILD, channel), resume: true });
+      const next = await VoiceTestClient.connect({
+        wsUrl: stack.wsUrl,
+        token: stack.mintToken(user, GUILD, channel),
+        resume: true,
+      });
       clients.push(next);
       next.lastSeq = lastSeq;
       next.sendExt({ $case: 'resume', value: { sessionId, credential, lastSeq: BigInt(lastSeq), restartIce: true } });
       const resumed = await next.nextExt(10_000);
-      if (resumed.$case !== 'resumed' || !resumed.value.ice) throw new Error(`bench.resume-failed: got ${resumed.$case} without new ICE parameters`);
+      if (resumed.$case !== 'resumed' || !resumed.value.ice)
+        throw new Error(`bench.resume-failed: got ${resumed.$case} without new ICE parameters`);
       const resumedAt = Date.now();
       victim.client = next;
       await Promise.all([
@@ -174,7 +249,11 @@ async function addressChangeLeg(stack: LocalStack, channel: string, users: strin
         victim.recv.restartIce({ iceParameters: JSON.parse(resumed.value.ice.consumerIceParameters) }),
       ]);
       const restartedAt = Date.now();
-      await waitFor(() => firstAtVictim.size === others.length && firstAtOthers.size === others.length, 10_000, 'audio both ways after the ICE restart');
+      await waitFor(
+        () => firstAtVictim.size === others.length && firstAtOthers.size === others.length,
+        10_000,
+        'audio both ways after the ICE restart',
+      );
       offs.forEach((off) => off());
       back.push(Math.max(...firstAtVictim.values()) - openedAt);
       heard.push(Math.max(...firstAtOthers.values()) - openedAt);
@@ -185,10 +264,14 @@ async function addressChangeLeg(stack: LocalStack, channel: string, users: strin
       await sleep(300);
     }
     // Nobody may have seen a leave or a (re)join: only the setup's UserJoined (person i sees the n-1-i after it).
-    const seen = (kind: string) => clients.flatMap((c) => c.frames).filter((f) => f.kind === 'response' && f.response.message?.$case === kind).length;
+    const seen = (kind: string) =>
+      clients.flatMap((c) => c.frames).filter((f) => f.kind === 'response' && f.response.message?.$case === kind)
+        .length;
     const membership = seen('userLeft') + seen('userJoined') - (people.length * (people.length - 1)) / 2;
-    console.log(`address change (Node clients: new UDP ports + resume with ICE restart; ${switched}/${TRIALS} trials with both of the node's ` +
-      `selected tuples on the new ports; ${membership} UserLeft/UserJoined seen beyond the setup):`);
+    console.log(
+      `address change (Node clients: new UDP ports + resume with ICE restart; ${switched}/${TRIALS} trials with both of the node's ` +
+        `selected tuples on the new ports; ${membership} UserLeft/UserJoined seen beyond the setup):`,
+    );
     summary('new sockets → audio back at the moved client (first RTP from everyone)', back);
     summary('new sockets → the others hear it again', heard);
     summary('new sockets → Resumed (new WebSocket + resume)', resumedIn);
@@ -210,9 +293,19 @@ async function main(): Promise<void> {
     browser = await launchChromium();
   }
   const stack = await startLocalStack({
-    port: 0, strict: true, reaperIntervalMs: 1_000, logger: createLogger({ level: 'warn' }),
+    port: 0,
+    strict: true,
+    reaperIntervalMs: 1_000,
+    logger: createLogger({ level: 'warn' }),
     // The media node as always, plus its transports' selected tuples for leg (c).
-    mediaNode: { command: ICE_TUPLE_NODE_COMMAND, forwardLogs: false, onLine: (line) => { const t = parseTupleLine(line); if (t) tuples.push(t); } },
+    mediaNode: {
+      command: ICE_TUPLE_NODE_COMMAND,
+      forwardLogs: false,
+      onLine: (line) => {
+        const t = parseTupleLine(line);
+        if (t) tuples.push(t);
+      },
+    },
   });
   const drop = { recovered: [] as number[], others: [] as number[], own: [] as number[] };
   let address = { back: [] as number[] };
@@ -221,7 +314,16 @@ async function main(): Promise<void> {
   try {
     if (LEGS.has('drop')) {
       // (a) socket-only drop
-      const a = await people(stack, '1', [['a1', '9007199254740993'], ['a2', '9007199254740995'], ['a3', '12345678901234567890']], { resume: '1' });
+      const a = await people(
+        stack,
+        '1',
+        [
+          ['a1', '9007199254740993'],
+          ['a2', '9007199254740995'],
+          ['a3', '12345678901234567890'],
+        ],
+        { resume: '1' },
+      );
       for (let i = 0; i < TRIALS; i++) {
         const r = await cutTrial(stack, a, a[i % 3]!, '1', 'resumed');
         drop.recovered.push(r.recoveredMs);
@@ -242,14 +344,26 @@ async function main(): Promise<void> {
 
     if (LEGS.has('make-before-break')) {
       // (b) make-before-break: the SDK's cap shortened to 2.5 s (renews 625 ms before it)
-      const b = await people(stack, '2', [['b1', '9007199254741001'], ['b2', '9007199254741003'], ['b3', '9007199254741005']], { resume: '1', maxConnectionMs: '2500' });
+      const b = await people(
+        stack,
+        '2',
+        [
+          ['b1', '9007199254741001'],
+          ['b2', '9007199254741003'],
+          ['b3', '9007199254741005'],
+        ],
+        { resume: '1', maxConnectionMs: '2500' },
+      );
       await Promise.all(b.map((p) => p.startStallWatch(50)));
       const startCounts = await Promise.all(b.map((p) => countOf(p, 'resumed')));
       const deadline = Date.now() + 120_000;
       let switches = 0;
       while (switches < TRIALS && Date.now() < deadline) {
         await sleep(500);
-        switches = (await Promise.all(b.map((p) => countOf(p, 'resumed')))).reduce((x, y, i) => x + y - startCounts[i]!, 0);
+        switches = (await Promise.all(b.map((p) => countOf(p, 'resumed')))).reduce(
+          (x, y, i) => x + y - startCounts[i]!,
+          0,
+        );
       }
       await sleep(800);
       const watches = await Promise.all(b.map((p) => p.stopStallWatch()));
@@ -258,7 +372,7 @@ async function main(): Promise<void> {
           const to = e.wall!;
           const from = to - (e.afterMs ?? 0) - 50;
           mbb.push(gapIn(watches[i]!, undefined, from, to + 500)); // at the switching page
-          for (const [j, o] of b.entries()) if (j !== i) mbb.push(gapIn(watches[j]!, p.target.user, from, to + 500)); // at the others
+          for (const [j, _o] of b.entries()) if (j !== i) mbb.push(gapIn(watches[j]!, p.target.user, from, to + 500)); // at the others
         }
       }
       const rejoins = (await Promise.all(b.map((p) => countOf(p, 'closed')))).reduce((x, y) => x + y, 0);
@@ -269,7 +383,16 @@ async function main(): Promise<void> {
 
     if (LEGS.has('rejoin')) {
       // (d) baseline: the same cut without resume.v1 → the SDK rejoins
-      const d = await people(stack, '4', [['d1', '9007199254741021'], ['d2', '9007199254741023'], ['d3', '9007199254741025']], {});
+      const d = await people(
+        stack,
+        '4',
+        [
+          ['d1', '9007199254741021'],
+          ['d2', '9007199254741023'],
+          ['d3', '9007199254741025'],
+        ],
+        {},
+      );
       for (let i = 0; i < TRIALS; i++) {
         const r = await cutTrial(stack, d, d[i % 3]!, '4', 'joined');
         rejoin.recovered.push(r.recoveredMs);
@@ -281,9 +404,11 @@ async function main(): Promise<void> {
       await Promise.all(d.map((p) => p.close()));
     }
 
-    console.log(`resume: drop p95 ${fmt(percentile(drop.recovered, 95))} ms, others' gap ${fmt(percentile(drop.others, 95))} ms, ` +
-      `make-before-break gap ${fmt(percentile(mbb, 95))} ms, address change p95 ${fmt(percentile(address.back, 95))} ms, ` +
-      `rejoin baseline p95 ${fmt(percentile(rejoin.others, 95))} ms`);
+    console.log(
+      `resume: drop p95 ${fmt(percentile(drop.recovered, 95))} ms, others' gap ${fmt(percentile(drop.others, 95))} ms, ` +
+        `make-before-break gap ${fmt(percentile(mbb, 95))} ms, address change p95 ${fmt(percentile(address.back, 95))} ms, ` +
+        `rejoin baseline p95 ${fmt(percentile(rejoin.others, 95))} ms`,
+    );
   } finally {
     await Promise.all(pages.map((p) => p.close()));
     await browser?.close().catch(() => {});

@@ -5,7 +5,7 @@
 import { STATE_TABLE } from '../data/tables';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { connectionItem } from '../functions/adapters/dynamo-store';
-import { DEFAULT_LIMITS } from '../functions/voice/VoiceCore';
+import { DEFAULT_LIMITS } from '../functions/voice/voice-core';
 import type { LocalStack } from '../local/stack';
 import type { DynamoCounts, GatewayCounts, PartitionCounts, RequestCounter } from '../local/request-counter';
 import { FEATURE } from '../protocol/extensions';
@@ -27,8 +27,12 @@ export const HEARTBEAT_KEY = 'nodes:PutItem';
 function withoutHeartbeats(window: Window): Window {
   const { [HEARTBEAT_KEY]: _heartbeats, ...dynamo } = window.dynamo;
   // The NODE# partitions keep their reads (an Initialize's node record), not the heartbeats' writes.
-  const partitions = Object.fromEntries(Object.entries(window.partitions ?? {}).map(([key, c]) =>
-    [key, key.startsWith('nodes:NODE#') ? { ...c, requests: c.readUnits > 0 ? c.requests : 0, writeUnits: 0 } : c]));
+  const partitions = Object.fromEntries(
+    Object.entries(window.partitions ?? {}).map(([key, c]) => [
+      key,
+      key.startsWith('nodes:NODE#') ? { ...c, requests: c.readUnits > 0 ? c.requests : 0, writeUnits: 0 } : c,
+    ]),
+  );
   return { dynamo, gateway: window.gateway, partitions };
 }
 
@@ -51,25 +55,49 @@ export async function seedJoined(
     const connectionId = `${options.prefix}-${i}`;
     const userId = String(1_000_000 + i);
     const channelId = `${options.prefix.length}${Math.floor(i / 10)}`;
-    items.push(connectionItem({
-      connectionId, userId, grants: [`${guild}:${channelId}`], variant: 'base64', state: 'joined', version: 7,
-      guildId: guild, channelId, nodeId: options.nodeId, nodeAddress: options.grpcAddress, connectedAt: now, expiresAt,
-    }));
+    items.push(
+      connectionItem({
+        connectionId,
+        userId,
+        grants: [`${guild}:${channelId}`],
+        variant: 'base64',
+        state: 'joined',
+        version: 7,
+        guildId: guild,
+        channelId,
+        nodeId: options.nodeId,
+        nodeAddress: options.grpcAddress,
+        connectedAt: now,
+        expiresAt,
+      }),
+    );
     if (options.members !== false) {
-      items.push({ pk: `CHAN#${guild}:${channelId}`, sk: `MEMBER#${connectionId}`, connectionId, userId, variant: 'base64', joinedAt: now, expiresAt });
+      items.push({
+        pk: `CHAN#${guild}:${channelId}`,
+        sk: `MEMBER#${connectionId}`,
+        connectionId,
+        userId,
+        variant: 'base64',
+        joinedAt: now,
+        expiresAt,
+      });
     }
   }
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < items.length) {
-      let batch: Record<string, unknown>[] = items.slice(next, next + 25);
-      next += 25;
-      while (batch.length > 0) {
-        const { UnprocessedItems } = await db.send(new BatchWriteCommand({ RequestItems: { [table]: batch.map((Item) => ({ PutRequest: { Item } })) } }));
-        batch = (UnprocessedItems?.[table] ?? []).map((r) => r.PutRequest!.Item!);
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < items.length) {
+        let batch: Record<string, unknown>[] = items.slice(next, next + 25);
+        next += 25;
+        while (batch.length > 0) {
+          const { UnprocessedItems } = await db.send(
+            new BatchWriteCommand({ RequestItems: { [table]: batch.map((Item) => ({ PutRequest: { Item } })) } }),
+          );
+          batch = (UnprocessedItems?.[table] ?? []).map((r) => r.PutRequest!.Item!);
+        }
       }
-    }
-  }));
+    }),
+  );
   db.destroy();
 }
 
@@ -103,39 +131,59 @@ async function until(check: () => boolean, what: string, timeoutMs = 60_000): Pr
  * every client negotiates them (`+ext.v1`, Hello → Welcome, counted); with consumers.v1 nobody sends ResumeConsumer.
  */
 export async function countJoinAndLeave(
-  stack: LocalStack, counter: RequestCounter, options: { size: number; guild: bigint; channel: bigint; features?: string[] },
+  stack: LocalStack,
+  counter: RequestCounter,
+  options: { size: number; guild: bigint; channel: bigint; features?: string[] },
 ): Promise<{ join: Window; leave: Window }> {
   const { size, guild, channel, features } = options;
   const consumersResumed = features?.includes(FEATURE.consumers) ?? false;
   const members: VoiceTestClient[] = [];
   const join = async (user: bigint) =>
     // 30 s per step: counts, not times — joins of ten at once on a loaded shared machine may take a while.
-    (await joinedClient({ wsUrl: stack.wsUrl, token: devToken(user, guild, [channel]), ...(features ? { features } : {}) }, guild, channel, 30_000)).client;
+    (
+      await joinedClient(
+        { wsUrl: stack.wsUrl, token: devToken(user, guild, [channel]), ...(features ? { features } : {}) },
+        guild,
+        channel,
+        30_000,
+      )
+    ).client;
   try {
     for (let i = 1; i < size; i += 10) {
-      members.push(...(await Promise.all(Array.from({ length: Math.min(10, size - i) }, (_, k) => join(BigInt(i + k))))));
+      members.push(
+        ...(await Promise.all(Array.from({ length: Math.min(10, size - i) }, (_, k) => join(BigInt(i + k))))),
+      );
     }
     const last = BigInt(size);
     // Every member knows every other one (JoinedChannel's list + UserJoined) before the counted join.
-    const knows = (m: VoiceTestClient) => (m.all('joinedChannel')[0]?.otherUsers.length ?? 0) + m.all('userJoined').length;
+    const knows = (m: VoiceTestClient) =>
+      (m.all('joinedChannel')[0]?.otherUsers.length ?? 0) + m.all('userJoined').length;
     await until(() => members.every((m) => knows(m) === size - 2), 'the members to settle');
     await stack.gateway.idle();
     const beforeJoin = counter.snapshot();
     const joiner = await join(last);
-    await until(() => members.every((m) => m.all('userJoined').some((u) => u.data?.userId === last)), 'every UserJoined');
+    await until(
+      () => members.every((m) => m.all('userJoined').some((u) => u.data?.userId === last)),
+      'every UserJoined',
+    );
     // As a real client does: the joiner resumes the consumer of every member, each member the joiner's
     // (consumers.v1: nothing to resume, they were created resumed).
-    const resume = (client: VoiceTestClient, consumerId: string) => client.send({ $case: 'resumeConsumer', value: { consumerId } });
+    const resume = (client: VoiceTestClient, consumerId: string) =>
+      client.send({ $case: 'resumeConsumer', value: { consumerId } });
     if (!consumersResumed) {
       for (const other of joiner.all('joinedChannel')[0]?.otherUsers ?? []) resume(joiner, other.consumerId);
       for (const m of members) resume(m, m.all('userJoined').find((u) => u.data?.userId === last)!.data!.consumerId);
     }
     // (Hello,) Initialize, Prepare, Join by the joiner, then the resumes: all must have reached the gateway.
     const expected = (features ? 1 : 0) + 3 + (consumersResumed ? 0 : 2 * (size - 1));
-    await until(() => counter.gateway.default - beforeJoin.gateway.default >= expected, 'the join\'s messages to arrive');
+    await until(
+      () => counter.gateway.default - beforeJoin.gateway.default >= expected,
+      "the join's messages to arrive",
+    );
     await stack.gateway.idle();
     const failed = [joiner, ...members].flatMap((c) => c.errors());
-    if (failed.length > 0) throw new Error(`server errors during the counted join: ${JSON.stringify(failed.slice(0, 3))}`);
+    if (failed.length > 0)
+      throw new Error(`server errors during the counted join: ${JSON.stringify(failed.slice(0, 3))}`);
     const joinWindow = withoutHeartbeats(counter.since(beforeJoin));
     const beforeLeave = counter.snapshot();
     joiner.close();

@@ -13,7 +13,7 @@ import { TokenGrantPolicy } from '../functions/auth/policy';
 import { createLogger, silentLogger } from '../lib/log';
 import type { NodeDirectory } from '../functions/voice/ports';
 import { listedNodeDirectory } from '../functions/adapters/node-directory';
-import { VoiceCore } from '../functions/voice/VoiceCore';
+import { VoiceCore } from '../functions/voice/voice-core';
 import type { StreamMessageRequest } from '../gen/protocol/voice/v1/voice';
 import { decodeServerFrame, encodeRequest, toWire, type ServerFrame } from '../protocol/hrpc';
 import { dynamoTotals, RequestCounter, type DynamoCounts } from '../local/request-counter';
@@ -45,9 +45,14 @@ interface Path {
   count?: { start(): () => Promise<DynamoCounts> };
 }
 
-const joinMessage = (): StreamMessageRequest['message'] => ({ $case: 'joinChannel', value: {
-  rtpParamaters: producerRtpParameters(), producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters(),
-} });
+const joinMessage = (): StreamMessageRequest['message'] => ({
+  $case: 'joinChannel',
+  value: {
+    rtpParamaters: producerRtpParameters(),
+    producerDtlsParamaters: dtlsParameters(),
+    consumerDtlsParamaters: dtlsParameters(),
+  },
+});
 
 async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -75,16 +80,24 @@ async function prepared(path: Path, user: bigint, channel: bigint): Promise<Benc
   return client;
 }
 
-async function measure(path: Path, size: number, iterations: number): Promise<{ join: Summary; fanout: Summary; requests: DynamoCounts[] }> {
+async function measure(
+  path: Path,
+  size: number,
+  iterations: number,
+): Promise<{ join: Summary; fanout: Summary; requests: DynamoCounts[] }> {
   const channel = BigInt(size) + (path.name === 'floor' ? 1000n : 0n);
   const members: BenchClient[] = [];
   for (let i = 0; i < size - 1; i += 10) {
-    members.push(...(await Promise.all(Array.from({ length: Math.min(10, size - 1 - i) }, async (_, k) => {
-      const c = await prepared(path, BigInt(i + k + 1), channel);
-      c.send(joinMessage());
-      await until(() => (noErrors(c), has(c, 'joinedChannel')), 'JoinedChannel');
-      return c;
-    }))));
+    members.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(10, size - 1 - i) }, async (_, k) => {
+          const c = await prepared(path, BigInt(i + k + 1), channel);
+          c.send(joinMessage());
+          await until(() => (noErrors(c), has(c, 'joinedChannel')), 'JoinedChannel');
+          return c;
+        }),
+      )),
+    );
   }
   const join: number[] = [];
   const fanout: number[] = [];
@@ -128,14 +141,25 @@ function perJoin(windows: DynamoCounts[]): { mean: number; byOperation: string }
   const n = Math.max(1, windows.length);
   const mean = windows.reduce((a, w) => a + dynamoTotals(w).requests, 0) / n;
   const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
-  return { mean, byOperation: [...sums].sort().map(([k, v]) => `${k} ${fmt(v / n)}`).join(', ') };
+  return {
+    mean,
+    byOperation: [...sums]
+      .sort()
+      .map(([k, v]) => `${k} ${fmt(v / n)}`)
+      .join(', '),
+  };
 }
 
 async function main() {
   const counter = new RequestCounter();
   // The reaper's schedule never fires during the run: its sweeps' reads are not a join's.
   const stack = await startLocalStack({
-    port: 0, strict: true, counter, reaperIntervalMs: 3_600_000, logger: createLogger({ level: 'warn' }), mediaNode: { forwardLogs: false },
+    port: 0,
+    strict: true,
+    counter,
+    reaperIntervalMs: 3_600_000,
+    logger: createLogger({ level: 'warn' }),
+    mediaNode: { forwardLogs: false },
   });
   try {
     const real: Path = {
@@ -149,12 +173,34 @@ async function main() {
 
     // The floor: the same core and media node, with an in-memory store and gateway.
     const [grpcHost, grpcPort] = stack.mediaNode!.grpc.split(':');
-    const nodes: NodeDirectory = listedNodeDirectory(async () => [{ nodeId: 'floor', grpcAddress: `${grpcHost}:${grpcPort}`, publicAddress: '127.0.0.1', capacity: 1e9, rooms: 0,
-      sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [], avg: 0, max: 0 }, state: 'active',
-      heartbeatAt: Date.now(), expiresAt: Math.ceil(Date.now() / 1000) + 3600 }]);
+    const nodes: NodeDirectory = listedNodeDirectory(async () => [
+      {
+        nodeId: 'floor',
+        grpcAddress: `${grpcHost}:${grpcPort}`,
+        publicAddress: '127.0.0.1',
+        capacity: 1e9,
+        rooms: 0,
+        sessions: 0,
+        transports: 0,
+        producers: 0,
+        consumers: 0,
+        cpu: { workers: [], avg: 0, max: 0 },
+        state: 'active',
+        heartbeatAt: Date.now(),
+        expiresAt: Math.ceil(Date.now() / 1000) + 3600,
+      },
+    ]);
     const gateway = new MemoryGateway();
     const media = new GrpcMediaClient({ secret: stack.env.MEDIA_NODE_SECRET });
-    const core = new VoiceCore({ store: new MemoryStateStore(), nodes, media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+    const core = new VoiceCore({
+      store: new MemoryStateStore(),
+      nodes,
+      media,
+      gateway,
+      policy: new TokenGrantPolicy(),
+      clock: Date,
+      log: silentLogger,
+    });
     const floor: Path = {
       name: 'floor',
       async connect(user, channel) {
@@ -170,7 +216,9 @@ async function main() {
       },
     };
 
-    console.log(`signalling benchmark: ${ITERATIONS} joins per channel size (join = JoinChannel sent → JoinedChannel received; fan-out = → every member has its UserJoined)`);
+    console.log(
+      `signalling benchmark: ${ITERATIONS} joins per channel size (join = JoinChannel sent → JoinedChannel received; fan-out = → every member has its UserJoined)`,
+    );
     const rows: string[] = [];
     const figures = new Map<number, { p99: number; floor: number; requests: number }>();
     for (const size of SIZES) {
@@ -185,11 +233,15 @@ async function main() {
       const counts = perJoin(r.requests);
       console.log(`  stack  DynamoDB requests per join ${counts.mean.toFixed(1)} (${counts.byOperation})`);
       figures.set(size, { p99: r.join.p99, floor: f.join.p99, requests: counts.mean });
-      rows.push(`  ${String(size).padStart(3)} members: join p99 ${r.join.p99.toFixed(1)} ms (floor ${f.join.p99.toFixed(1)}, ×${(r.join.p99 / f.join.p99).toFixed(2)}), ` +
-        `fan-out p99 ${r.fanout.p99.toFixed(1)} ms (floor ${f.fanout.p99.toFixed(1)}, ×${(r.fanout.p99 / f.fanout.p99).toFixed(2)}), ` +
-        `p50 ratio ×${(r.join.p50 / f.join.p50).toFixed(2)}, ${counts.mean.toFixed(1)} DynamoDB requests per join`);
+      rows.push(
+        `  ${String(size).padStart(3)} members: join p99 ${r.join.p99.toFixed(1)} ms (floor ${f.join.p99.toFixed(1)}, ×${(r.join.p99 / f.join.p99).toFixed(2)}), ` +
+          `fan-out p99 ${r.fanout.p99.toFixed(1)} ms (floor ${f.fanout.p99.toFixed(1)}, ×${(r.fanout.p99 / f.fanout.p99).toFixed(2)}), ` +
+          `p50 ratio ×${(r.join.p50 / f.join.p50).toFixed(2)}, ${counts.mean.toFixed(1)} DynamoDB requests per join`,
+      );
     }
-    console.log('\nsummary (targets: p99 ≤ 100 ms into 10 members; ≤ 300 ms into 100 incl. all UserJoined; ≤ 1.5× floor)');
+    console.log(
+      '\nsummary (targets: p99 ≤ 100 ms into 10 members; ≤ 300 ms into 100 incl. all UserJoined; ≤ 1.5× floor)',
+    );
     for (const row of rows) console.log(row);
     media.close();
     const [ten, hundred] = [figures.get(10)!, figures.get(100)!];
@@ -197,8 +249,10 @@ async function main() {
     const ratio = (f: { p99: number; floor: number }) => (f.p99 / f.floor).toFixed(2);
     const requests = Number.isInteger(ten.requests) ? String(ten.requests) : ten.requests.toFixed(1);
     // The requests of a join into 10 (the summary above has each size's).
-    console.log(`signalling: join p99 into 10 ${ms(ten.p99)} ms (floor ${ms(ten.floor)}, ×${ratio(ten)}), ` +
-      `into 100 ${ms(hundred.p99)} ms (floor ${ms(hundred.floor)}, ×${ratio(hundred)}), ${requests} DynamoDB requests per join`);
+    console.log(
+      `signalling: join p99 into 10 ${ms(ten.p99)} ms (floor ${ms(ten.floor)}, ×${ratio(ten)}), ` +
+        `into 100 ${ms(hundred.p99)} ms (floor ${ms(hundred.floor)}, ×${ratio(hundred)}), ${requests} DynamoDB requests per join`,
+    );
   } finally {
     await stack.close();
   }

@@ -20,9 +20,9 @@ import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
 import { connectMediaNode } from '../media-node/api/client';
 import { MediaError } from '../media-node/api/errors';
-import { listedFarNodes } from '../media-node/src/span/FarNodes';
-import { startMediaNode, type MediaNodeHandle } from '../media-node/src/node/MediaNode';
-import { localConsumer, type LocalMediaFactory } from '../media-node/src/session/SessionMedia';
+import { listedFarNodes } from '../media-node/src/span/far-nodes';
+import { startMediaNode, type MediaNodeHandle } from '../media-node/src/node/media-node';
+import { localConsumer, type LocalMediaFactory } from '../media-node/src/session/session-media';
 import { silentLogger } from '../lib/log';
 import { clientRtpCapabilities, dtlsParameters } from '../test/support/client-params';
 import { machineLoad } from './media-all-talking';
@@ -46,7 +46,11 @@ const ROOM = 'bench:span';
 const SECRET = 'bench-span-secret';
 
 /** A sink process counting packets per RTP SSRC (each consumer has its own). */
-async function startSsrcSink(): Promise<{ port: number; counts: () => Promise<Record<string, number>>; stop: () => void }> {
+async function startSsrcSink(): Promise<{
+  port: number;
+  counts: () => Promise<Record<string, number>>;
+  stop: () => void;
+}> {
   const code = `
     const socket = require('node:dgram').createSocket({ type: 'udp4', recvBufferSize: 32 * 1024 * 1024 });
     const counts = {};
@@ -56,7 +60,10 @@ async function startSsrcSink(): Promise<{ port: number; counts: () => Promise<Re
     process.on('disconnect', () => process.exit(0));
   `;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = () => new Promise<Record<string, unknown>>((resolve) => child.once('message', (m) => resolve(m as Record<string, unknown>)));
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve) =>
+      child.once('message', (m) => resolve(m as Record<string, unknown>)),
+    );
   const { port } = (await next()) as { port: number };
   return {
     port,
@@ -72,7 +79,11 @@ async function startSsrcSink(): Promise<{ port: number; counts: () => Promise<Re
 /** Members as PlainTransports: producer fed plain RTP (comedia), consumers sent with SRTP to a sink. */
 function plainMembers(sinkPortOf: (sessionId: string) => number, suite: SrtpSuite): LocalMediaFactory {
   return async ({ router, sessionId }) => {
-    const producerTransport = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
+    const producerTransport = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      rtcpMux: true,
+      comedia: true,
+    });
     const consumerTransport = await listenerTransport(router, sinkPortOf(sessionId), suite);
     const options = (t: types.PlainTransport) => ({
       id: t.id,
@@ -83,9 +94,11 @@ function plainMembers(sinkPortOf: (sessionId: string) => number, suite: SrtpSuit
     return {
       consumerOptions: options(consumerTransport),
       producerOptions: options(producerTransport),
-      start: (rtpParameters, _producerDtls, _consumerDtls, appData) => producerTransport.produce({ kind: 'audio', rtpParameters, appData }),
+      start: (rtpParameters, _producerDtls, _consumerDtls, appData) =>
+        producerTransport.produce({ kind: 'audio', rtpParameters, appData }),
       consume: async (producerId, rtpCapabilities, appData) => {
-        if (!router.canConsume({ producerId, rtpCapabilities })) throw new MediaError('cannot-consume', `${appData.sessionId} cannot consume ${producerId}`);
+        if (!router.canConsume({ producerId, rtpCapabilities }))
+          throw new MediaError('cannot-consume', `${appData.sessionId} cannot consume ${producerId}`);
         return localConsumer(await consumerTransport.consume({ producerId, rtpCapabilities, paused: true, appData }));
       },
       restartIce: async () => {
@@ -106,7 +119,11 @@ function watchPipes(node: MediaNodeHandle, name: string) {
     slot.worker.observer.on('newrouter', (router) => {
       router.observer.on('newtransport', (transport) => {
         if (transport.type !== 'pipe') return;
-        live.set(transport.id, { worker: slot.index, transport, srtp: (transport as types.PipeTransport).srtpParameters !== undefined });
+        live.set(transport.id, {
+          worker: slot.index,
+          transport,
+          srtp: (transport as types.PipeTransport).srtpParameters !== undefined,
+        });
         transport.observer.once('close', () => live.delete(transport.id));
       });
     });
@@ -136,7 +153,17 @@ async function main(): Promise<void> {
   const sessionIds = Array.from({ length: members }, (_, i) => `m${String(i).padStart(3, '0')}`);
   const sinkOf = new Map(sessionIds.map((id, i) => [id, sinks[i % sinks.length]!]));
   const localMedia = plainMembers((id) => sinkOf.get(id)!.port, suite);
-  const common = { grpcPort: 0, rtcPortBase: 0, metricsPort: -1, workers: 2, secret: SECRET, logger: silentLogger, heartbeatMs: 3_600_000, localMedia, admitLoadPercent: 80 };
+  const common = {
+    grpcPort: 0,
+    rtcPortBase: 0,
+    metricsPort: -1,
+    workers: 2,
+    secret: SECRET,
+    logger: silentLogger,
+    heartbeatMs: 3_600_000,
+    localMedia,
+    admitLoadPercent: 80,
+  };
   const far = await startMediaNode({ ...common, nodeId: 'node-2', capacity: 2 * Number(args['node2-consumers']) });
   const home = await startMediaNode({
     ...common,
@@ -161,16 +188,28 @@ async function main(): Promise<void> {
     for (const [i, sessionId] of sessionIds.entries()) {
       await Promise.all([home.admission.sample(), far.admission.sample()]);
       const ssrc = 0x10000 + i;
-      const prepared = await api.createTransports({ roomId: ROOM, sessionId, userId: String(1000 + i), rtpCapabilities: clientRtpCapabilities() }).catch((error: unknown) => {
-        // The mesh: every worker's members consume each joiner, so a full worker anywhere refuses the join.
-        const room = home.rooms.find(ROOM);
-        console.error(`join ${i} refused; node-1 parts ${JSON.stringify(room?.span.list().map((p) => (p.kind === 'local' ? `w${p.slot.index}:${p.sessions.size}` : `node:${p.sessions.size}`)))}, node-2 ${JSON.stringify(far.parts.list().map((p) => p.workers))}, node-2 loads ${far.admission.workers().map((w) => w.load.toFixed(2))}`);
-        throw error;
-      });
+      const prepared = await api
+        .createTransports({
+          roomId: ROOM,
+          sessionId,
+          userId: String(1000 + i),
+          rtpCapabilities: clientRtpCapabilities(),
+        })
+        .catch((error: unknown) => {
+          // The mesh: every worker's members consume each joiner, so a full worker anywhere refuses the join.
+          const room = home.rooms.find(ROOM);
+          console.error(
+            `join ${i} refused; node-1 parts ${JSON.stringify(room?.span.list().map((p) => (p.kind === 'local' ? `w${p.slot.index}:${p.sessions.size}` : `node:${p.sessions.size}`)))}, node-2 ${JSON.stringify(far.parts.list().map((p) => p.workers))}, node-2 loads ${far.admission.workers().map((w) => w.load.toFixed(2))}`,
+          );
+          throw error;
+        });
       const joined = await api.join({
         roomId: ROOM,
         sessionId,
-        rtpParameters: JSON.stringify({ codecs: [{ mimeType: 'audio/opus', payloadType: PAYLOAD_TYPE, clockRate: 48000, channels: 2 }], encodings: [{ ssrc }] }),
+        rtpParameters: JSON.stringify({
+          codecs: [{ mimeType: 'audio/opus', payloadType: PAYLOAD_TYPE, clockRate: 48000, channels: 2 }],
+          encodings: [{ ssrc }],
+        }),
         producerDtlsParameters: dtlsParameters(),
         consumerDtlsParameters: dtlsParameters(),
       });
@@ -183,7 +222,9 @@ async function main(): Promise<void> {
       }
     }
     const room = home.rooms.find(ROOM)!;
-    console.log(`setup: ${members} joins and ${consumerOf.size} consumers in ${((Date.now() - setupStart) / 1000).toFixed(1)} s`);
+    console.log(
+      `setup: ${members} joins and ${consumerOf.size} consumers in ${((Date.now() - setupStart) / 1000).toFixed(1)} s`,
+    );
 
     // Where the members landed.
     const landed = new Map<string, number>();
@@ -194,7 +235,8 @@ async function main(): Promise<void> {
     }
     for (const hosted of far.parts.list()) {
       landed.delete('node-2');
-      for (const [worker, count] of Object.entries(hosted.workers)) landed.set(`node-2 worker ${worker}${Number(worker) === hosted.worker ? ' (part main)' : ''}`, count);
+      for (const [worker, count] of Object.entries(hosted.workers))
+        landed.set(`node-2 worker ${worker}${Number(worker) === hosted.worker ? ' (part main)' : ''}`, count);
     }
     console.log('members landed:');
     for (const [where, count] of [...landed].sort()) console.log(`  ${where}: ${count}`);
@@ -212,7 +254,10 @@ async function main(): Promise<void> {
     };
     sending = setInterval(tick, 1000 / pps);
     await sleep(warmupS * 1000);
-    const workers = [...home.pool.slots.map((s) => ({ name: `node-1 worker ${s.index}`, worker: s.worker })), ...far.pool.slots.map((s) => ({ name: `node-2 worker ${s.index}`, worker: s.worker }))];
+    const workers = [
+      ...home.pool.slots.map((s) => ({ name: `node-1 worker ${s.index}`, worker: s.worker })),
+      ...far.pool.slots.map((s) => ({ name: `node-2 worker ${s.index}`, worker: s.worker })),
+    ];
     const cpuStart = await Promise.all(workers.map((w) => cpuMs(w.worker)));
     const windowStart = Date.now();
     await sleep(windowS * 1000);
@@ -224,14 +269,20 @@ async function main(): Promise<void> {
     await Promise.all([home.admission.sample(), far.admission.sample()]);
 
     console.log(`worker CPU over the ${windowS} s window (percent of one core):`);
-    workers.forEach((w, i) => console.log(`  ${w.name}: ${((100 * (cpuEnd[i]! - cpuStart[i]!)) / elapsedMs).toFixed(1)} %`));
+    workers.forEach((w, i) =>
+      console.log(`  ${w.name}: ${((100 * (cpuEnd[i]! - cpuStart[i]!)) / elapsedMs).toFixed(1)} %`),
+    );
 
     // Delivery per listener: received ÷ sent over the whole run, per stream and in total.
     const received = new Map<string, number>();
     for (const sink of sinks) {
       for (const [ssrc, count] of Object.entries(await sink.counts())) {
         const pair = consumerOf.get(Number(ssrc));
-        if (pair) received.set(`${pair.listener}<${pair.speaker}`, (received.get(`${pair.listener}<${pair.speaker}`) ?? 0) + count);
+        if (pair)
+          received.set(
+            `${pair.listener}<${pair.speaker}`,
+            (received.get(`${pair.listener}<${pair.speaker}`) ?? 0) + count,
+          );
       }
     }
     const shares: number[] = [];
@@ -258,7 +309,10 @@ async function main(): Promise<void> {
       `delivery per listener (of ${members - 1} streams): packets received min ${pct(sorted[0]!)}, p50 ${pct(sorted[Math.floor(sorted.length / 2)]!)}; ` +
         `streams with ≥ 99 % min ${sortedGood[0]}/${members - 1}, p50 ${sortedGood[Math.floor(sortedGood.length / 2)]}/${members - 1}`,
     );
-    const forwarded = [...home.admission.workers(), ...far.admission.workers()].reduce((n, w) => n + w.forwardedPerSecond, 0);
+    const forwarded = [...home.admission.workers(), ...far.admission.workers()].reduce(
+      (n, w) => n + w.forwardedPerSecond,
+      0,
+    );
     console.log(`forwarded (packet meter, last sample): ${Math.round(forwarded)} packets/s in total; ${machineLoad()}`);
     console.log(
       `span: ${members} members on ${landed.size} workers of 2 nodes, ${pps} pps each: listeners received min ${pct(sorted[0]!)} / p50 ${pct(sorted[Math.floor(sorted.length / 2)]!)} of the other ${members - 1} streams`,

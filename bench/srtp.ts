@@ -24,14 +24,22 @@ const { values: args } = parseArgs({
     'no-callgrind': { type: 'boolean', default: false },
   },
 });
-const NAMES: Record<string, string> = { gcm256: 'AEAD_AES_256_GCM', gcm128: 'AEAD_AES_128_GCM', cm80: 'AES_CM_128_HMAC_SHA1_80', cm32: 'AES_CM_128_HMAC_SHA1_32' };
+const NAMES: Record<string, string> = {
+  gcm256: 'AEAD_AES_256_GCM',
+  gcm128: 'AEAD_AES_128_GCM',
+  cm80: 'AES_CM_128_HMAC_SHA1_80',
+  cm32: 'AES_CM_128_HMAC_SHA1_32',
+};
 
 async function main(): Promise<void> {
-  const version = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/mediasoup/package.json'), 'utf8')).version as string;
+  const version = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/mediasoup/package.json'), 'utf8'))
+    .version as string;
   const cacheRoot = process.env.MEDIASOUP_WORKER_CACHE_DIR ?? join(REPO_ROOT, '.mediasoup-worker');
   const prefix = join(cacheRoot, version, 'libsrtp2-openssl');
   if (!existsSync(join(prefix, 'lib', 'libsrtp2.a'))) {
-    throw new Error(`no OpenSSL libsrtp2 at ${prefix}: the offline worker build makes it (tools/mediasoup-worker/build.sh)`);
+    throw new Error(
+      `no OpenSSL libsrtp2 at ${prefix}: the offline worker build makes it (tools/mediasoup-worker/build.sh)`,
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), 'bench-srtp-'));
   try {
@@ -39,22 +47,41 @@ async function main(): Promise<void> {
     const nss = join(dir, 'protect-nss');
     const openssl = join(dir, 'protect-openssl');
     await run('cc', ['-O2', '-o', nss, source, '-lsrtp2']);
-    await run('cc', ['-O2', '-o', openssl, `-I${join(prefix, 'include')}`, source, join(prefix, 'lib', 'libsrtp2.a'), '-lcrypto']);
+    await run('cc', [
+      '-O2',
+      '-o',
+      openssl,
+      `-I${join(prefix, 'include')}`,
+      source,
+      join(prefix, 'lib', 'libsrtp2.a'),
+      '-lcrypto',
+    ]);
     const { stdout: ldd } = await run('ldd', [nss]);
     const nssLinked = /libnss3/.test(ldd) || /libsrtp2\.so/.test(ldd);
-    console.log(`libsrtp2: Debian's shared library (${nssLinked ? 'linked against NSS' : 'see ldd'}) vs ${prefix} (static, OpenSSL)`);
+    console.log(
+      `libsrtp2: Debian's shared library (${nssLinked ? 'linked against NSS' : 'see ldd'}) vs ${prefix} (static, OpenSSL)`,
+    );
 
     const profiles = args.profiles!.split(',');
     const packets = Number(args.packets);
-    console.log('profile                   | NSS ns/pkt | OpenSSL ns/pkt | ratio | NSS instr/pkt | OpenSSL instr/pkt | ratio');
+    console.log(
+      'profile                   | NSS ns/pkt | OpenSSL ns/pkt | ratio | NSS instr/pkt | OpenSSL instr/pkt | ratio',
+    );
     for (const profile of profiles) {
-      const time = async (bin: string) => Number((await run(bin, [String(packets), profile])).stdout.trim().split(' ')[1]);
+      const time = async (bin: string) =>
+        Number((await run(bin, [String(packets), profile])).stdout.trim().split(' ')[1]);
       const [nsNss, nsOssl] = [await time(nss), await time(openssl)];
       let instr = ['', '', ''];
       if (!args['no-callgrind']) {
         const perPacket = async (bin: string) => {
           const count = async (n: number) => {
-            const { stderr } = await run('valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.out')}`, bin, String(n), profile]);
+            const { stderr } = await run('valgrind', [
+              '--tool=callgrind',
+              `--callgrind-out-file=${join(dir, 'cg.out')}`,
+              bin,
+              String(n),
+              profile,
+            ]);
             return Number(/Collected : (\d+)/.exec(stderr)?.[1]);
           };
           return ((await count(20_000)) - (await count(10_000))) / 10_000;

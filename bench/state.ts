@@ -24,24 +24,35 @@ import { buildWeb } from '../web/build';
 import { percentile as sortedPercentile } from './stats';
 
 const ALL_LEGS = ['mute', 'speaking'];
-const { values } = parseArgs({ options: {
-  members: { type: 'string', default: '20' }, rounds: { type: 'string', default: '20' }, cycles: { type: 'string', default: '12' },
-  legs: { type: 'string', default: ALL_LEGS.join(',') },
-} });
+const { values } = parseArgs({
+  options: {
+    members: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '20' },
+    cycles: { type: 'string', default: '12' },
+    legs: { type: 'string', default: ALL_LEGS.join(',') },
+  },
+});
 const MEMBERS = Math.max(2, Number(values.members));
 const ROUNDS = Math.max(1, Number(values.rounds));
 const CYCLES = Math.max(2, Number(values.cycles));
 const LEGS = new Set(values.legs.split(',').map((l) => l.trim()));
-for (const leg of LEGS) if (!ALL_LEGS.includes(leg)) throw new Error(`bench.unknown-leg: ${leg} (legs: ${ALL_LEGS.join(', ')})`);
+for (const leg of LEGS)
+  if (!ALL_LEGS.includes(leg)) throw new Error(`bench.unknown-leg: ${leg} (legs: ${ALL_LEGS.join(', ')})`);
 const GUILD = 20n;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 process.env.LOG_LEVEL ??= 'warn';
 
 /** The p-th percentile of unsorted samples (bench/stats.ts). */
-const percentile = (values: number[], p: number) => sortedPercentile([...values].sort((a, b) => a - b), p);
+const percentile = (values: number[], p: number) =>
+  sortedPercentile(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
 const fmt = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : 'n/a');
 const summary = (label: string, v: number[]) =>
-  console.log(`  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(v.length ? Math.max(...v) : NaN)} ms`);
+  console.log(
+    `  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(v.length ? Math.max(...v) : NaN)} ms`,
+  );
 
 async function muteLeg(stack: LocalStack): Promise<{ seen: number[]; stop: number[] }> {
   const members: MediaJoined[] = [];
@@ -50,20 +61,34 @@ async function muteLeg(stack: LocalStack): Promise<{ seen: number[]; stop: numbe
   try {
     console.log(`mute: joining ${MEMBERS} members (state.v1)…`);
     for (let i = 1; i <= MEMBERS; i++) {
-      members.push(await joinWithMedia({ wsUrl: stack.wsUrl, token: devToken(BigInt(i), GUILD, [1n]), features: ['state.v1'] }, GUILD, 1n));
+      members.push(
+        await joinWithMedia(
+          { wsUrl: stack.wsUrl, token: devToken(BigInt(i), GUILD, [1n]), features: ['state.v1'] },
+          GUILD,
+          1n,
+        ),
+      );
     }
     const [talker, ...listeners] = members;
     for (const l of listeners) await l.consume(l.joined.otherUsers.find((u) => u.userId === 1n)!);
     const lastFrom = new Map<MediaJoined, number>();
-    for (const l of listeners) l.onRtp((user, at) => { if (user === '1') lastFrom.set(l, at); });
+    for (const l of listeners)
+      l.onRtp((user, at) => {
+        if (user === '1') lastFrom.set(l, at);
+      });
     const stopTalking = talker!.speak();
     try {
       const heard = async (timeoutMs = 10_000) => {
         const before = listeners.map((l) => l.received.get('1') ?? 0);
-        await waitFor(() => listeners.every((l, i) => (l.received.get('1') ?? 0) > before[i]! + 5), timeoutMs, 'every listener to hear the talker')
-          .catch((err) => {
-            throw new Error(`${(err as Error).message} (${listeners.filter((l, i) => (l.received.get('1') ?? 0) > before[i]! + 5).length}/${listeners.length} do)`);
-          });
+        await waitFor(
+          () => listeners.every((l, i) => (l.received.get('1') ?? 0) > before[i]! + 5),
+          timeoutMs,
+          'every listener to hear the talker',
+        ).catch((err) => {
+          throw new Error(
+            `${(err as Error).message} (${listeners.filter((l, i) => (l.received.get('1') ?? 0) > before[i]! + 5).length}/${listeners.length} do)`,
+          );
+        });
       };
       // The first time, every receive transport still has to connect (ICE + DTLS in JavaScript, 19 at once).
       await heard(60_000);
@@ -72,16 +97,26 @@ async function muteLeg(stack: LocalStack): Promise<{ seen: number[]; stop: numbe
         const wallStart = Date.now();
         const start = performance.now();
         talker!.client.sendExt({ $case: 'setSelfState', value: { selfMuted: true } });
-        await waitFor(() => listeners.every((l, i) => l.client.stateLog.slice(logged[i]).some((e) => e.states.some((s) => s.userId === 1n && s.selfMuted))),
-          10_000, 'every listener to see the mute');
+        await waitFor(
+          () =>
+            listeners.every((l, i) =>
+              l.client.stateLog.slice(logged[i]).some((e) => e.states.some((s) => s.userId === 1n && s.selfMuted)),
+            ),
+          10_000,
+          'every listener to see the mute',
+        );
         for (const [i, l] of listeners.entries()) {
-          const entry = l.client.stateLog.slice(logged[i]).find((e) => e.states.some((s) => s.userId === 1n && s.selfMuted))!;
+          const entry = l.client.stateLog
+            .slice(logged[i])
+            .find((e) => e.states.some((s) => s.userId === 1n && s.selfMuted))!;
           seen.push(entry.at - start);
         }
         await sleep(1_500); // nothing more arrives once the node paused the producer
         for (const l of listeners) stop.push(Math.max(0, (lastFrom.get(l) ?? wallStart) - wallStart));
         talker!.client.sendExt({ $case: 'setSelfState', value: { selfMuted: false } });
-        await heard(30_000).catch((err) => { throw new Error(`round ${round + 1}: ${(err as Error).message}`); });
+        await heard(30_000).catch((err) => {
+          throw new Error(`round ${round + 1}: ${(err as Error).message}`);
+        });
         await sleep(300);
       }
     } finally {
@@ -100,7 +135,11 @@ async function muteLeg(stack: LocalStack): Promise<{ seen: number[]; stop: numbe
 }
 
 async function speakingLeg(stack: LocalStack): Promise<number[]> {
-  const recording = await makeSpeechAndSilence({ text: 'One, two, three. Can you hear me?', silenceSeconds: 2, cycles: CYCLES });
+  const recording = await makeSpeechAndSilence({
+    text: 'One, two, three. Can you hear me?',
+    silenceSeconds: 2,
+    cycles: CYCLES,
+  });
   await buildWeb();
   let talkerBrowser: Browser | undefined;
   let listenerBrowser: Browser | undefined;
@@ -108,7 +147,15 @@ async function speakingLeg(stack: LocalStack): Promise<number[]> {
   try {
     talkerBrowser = await launchChromium([`--use-file-for-fake-audio-capture=${recording.path}`]);
     listenerBrowser = await launchChromium();
-    const target = (user: string) => ({ baseUrl: stack.url, user, guild: String(GUILD), channel: '2', variant: 'base64' as const, server: stack.wsUrl, query: { state: '1' } });
+    const target = (user: string) => ({
+      baseUrl: stack.url,
+      user,
+      guild: String(GUILD),
+      channel: '2',
+      variant: 'base64' as const,
+      server: stack.wsUrl,
+      query: { state: '1' },
+    });
     const talker = new Participant('talker', talkerBrowser, target('101'));
     const listener = new Participant('listener', listenerBrowser, target('102'));
     for (const p of [talker, listener]) {
@@ -119,7 +166,10 @@ async function speakingLeg(stack: LocalStack): Promise<number[]> {
     await listener.hears(['101'], 20_000);
     // The talker's own microphone level, every 10 ms: speech onsets (loud after ≥ 1 s of quiet), wall clock.
     await talker.page.evaluate(() => {
-      const w = window as unknown as { harmonyVoiceDemo: { client: { localTrack?: MediaStreamTrack } }; onsets: number[] };
+      const w = window as unknown as {
+        harmonyVoiceDemo: { client: { localTrack?: MediaStreamTrack } };
+        onsets: number[];
+      };
       w.onsets = [];
       const ctx = new AudioContext();
       const analyser = ctx.createAnalyser();
@@ -139,18 +189,24 @@ async function speakingLeg(stack: LocalStack): Promise<number[]> {
       }, 10);
     });
     const measureMs = CYCLES * (2_000 + 3_000) + 2_000;
-    console.log(`speaking: listening for ${Math.round(measureMs / 1000)} s (${CYCLES} cycles of speech and 2 s of silence)…`);
+    console.log(
+      `speaking: listening for ${Math.round(measureMs / 1000)} s (${CYCLES} cycles of speech and 2 s of silence)…`,
+    );
     const since = Date.now();
     await sleep(measureMs);
     const onsets = await talker.page.evaluate(() => (window as unknown as { onsets: number[] }).onsets);
-    const detected = (await listener.events()).filter((e) => e.type === 'speakingChanged' && e.userId === '101' && e.speaking && (e.wall ?? 0) >= since).map((e) => e.wall!);
+    const detected = (await listener.events())
+      .filter((e) => e.type === 'speakingChanged' && e.userId === '101' && e.speaking && (e.wall ?? 0) >= since)
+      .map((e) => e.wall!);
     // Each onset: the first speakingChanged(true) after it (and before the next onset).
     for (const [i, onset] of onsets.entries()) {
       const next = onsets[i + 1] ?? Infinity;
       const hit = detected.find((t) => t >= onset && t < next);
       if (hit !== undefined) latencies.push(hit - onset);
     }
-    console.log(`speaking: ${onsets.length} speech onsets at the talker, ${detected.length} speakingChanged(true) at the listener, ${latencies.length} matched`);
+    console.log(
+      `speaking: ${onsets.length} speech onsets at the talker, ${detected.length} speakingChanged(true) at the listener, ${latencies.length} matched`,
+    );
     summary('speaking detected (speech starts at the talker → speakingChanged at the listener)', latencies);
     for (const p of [talker, listener]) await p.close();
   } finally {
@@ -162,7 +218,11 @@ async function speakingLeg(stack: LocalStack): Promise<number[]> {
 
 async function main(): Promise<void> {
   // msc-node never refreshes ICE consent (docs/limits.md): the mute leg's clients hold their sessions for minutes.
-  const stack = await startLocalStack({ port: 0, mediaNode: { forwardLogs: false, env: { MEDIA_ICE_CONSENT_TIMEOUT_S: '0' } }, logger: createLogger({ level: 'warn' }) });
+  const stack = await startLocalStack({
+    port: 0,
+    mediaNode: { forwardLogs: false, env: { MEDIA_ICE_CONSENT_TIMEOUT_S: '0' } },
+    logger: createLogger({ level: 'warn' }),
+  });
   let mute = { seen: [] as number[], stop: [] as number[] };
   let speaking: number[] = [];
   try {
@@ -171,10 +231,15 @@ async function main(): Promise<void> {
   } finally {
     await stack.close();
   }
-  console.log(`state: mute seen p95 ${fmt(percentile(mute.seen, 95))} ms, packets stop p95 ${fmt(percentile(mute.stop, 95))} ms, speaking detected p95 ${fmt(percentile(speaking, 95))} ms`);
+  console.log(
+    `state: mute seen p95 ${fmt(percentile(mute.seen, 95))} ms, packets stop p95 ${fmt(percentile(mute.stop, 95))} ms, speaking detected p95 ${fmt(percentile(speaking, 95))} ms`,
+  );
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -27,14 +27,31 @@ const LISTENERS = 10;
 async function defaultWorkerBin(): Promise<string> {
   const { createRequire } = await import('node:module');
   // …/mediasoup/node/lib/index.js → …/mediasoup/worker/out/Release/mediasoup-worker
-  return join(createRequire(import.meta.url).resolve('mediasoup'), '..', '..', '..', 'worker', 'out', 'Release', 'mediasoup-worker');
+  return join(
+    createRequire(import.meta.url).resolve('mediasoup'),
+    '..',
+    '..',
+    '..',
+    'worker',
+    'out',
+    'Release',
+    'mediasoup-worker',
+  );
 }
 
 /** Forwards `packets` per producer through a worker under callgrind; returns the instructions it executed. */
-async function countRun(workerBin: string, dir: string, packets: number, suite: ReturnType<typeof parseSuite> | undefined): Promise<number> {
+async function countRun(
+  workerBin: string,
+  dir: string,
+  packets: number,
+  suite: ReturnType<typeof parseSuite> | undefined,
+): Promise<number> {
   const out = join(dir, `callgrind.${packets}.out`);
   const wrapper = join(dir, 'worker-under-callgrind.sh');
-  writeFileSync(wrapper, `#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=${out} ${workerBin} "$@" 2>/dev/null\n`);
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=${out} ${workerBin} "$@" 2>/dev/null\n`,
+  );
   chmodSync(wrapper, 0o755);
   process.env.MEDIASOUP_WORKER_BIN = wrapper; // read by createWorker
   const mediasoup = await import('mediasoup');
@@ -49,7 +66,11 @@ async function countRun(workerBin: string, dir: string, packets: number, suite: 
     for (let l = 0; l < LISTENERS; l++) {
       const transport = await listenerTransport(router, sink.port, suite);
       for (const { producer } of speakers) {
-        const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
+        const consumer = await transport.consume({
+          producerId: producer.id,
+          rtpCapabilities: router.rtpCapabilities,
+          paused: true,
+        });
         await consumer.resume();
       }
     }
@@ -63,7 +84,8 @@ async function countRun(workerBin: string, dir: string, packets: number, suite: 
     while ((await sink.count()) < expected && Date.now() < deadline) await sleep(200);
     const got = await sink.count();
     // (A few more arrive: the listeners' RTCP sender reports share the sink.)
-    if (got < expected) throw new Error(`the sink got ${got} of ${expected} packets: the count would not be per packet`);
+    if (got < expected)
+      throw new Error(`the sink got ${got} of ${expected} packets: the count would not be per packet`);
   } finally {
     sender.close();
     sink.stop();
@@ -94,7 +116,9 @@ async function main(): Promise<void> {
     const large = await countRun(workerBin, dir, 2 * n, suite);
     const perPacket = (large - small) / (n * SPEAKERS * LISTENERS);
     console.log(`worker ${workerBin}`);
-    console.log(`${suite ?? 'no SRTP'}: ${perPacket.toFixed(0)} instructions per forwarded packet (callgrind; ${n} vs ${2 * n} packets × ${SPEAKERS} producers × ${LISTENERS} listeners)`);
+    console.log(
+      `${suite ?? 'no SRTP'}: ${perPacket.toFixed(0)} instructions per forwarded packet (callgrind; ${n} vs ${2 * n} packets × ${SPEAKERS} producers × ${LISTENERS} listeners)`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -72,13 +72,13 @@ export const BY_NODE_INDEX: IndexDefinition = {
  *   CHAN#<guildId>:<channelId> / PLACEMENT     the media node hosting the channel (conditional write; expires
  *                                              2 connection lifetimes after the last Initialize)
  *   CHAN#<guildId>:<channelId> / FEED          how far the channel's history was delivered to its members,
- *                                              and the delivery lease (functions/voice/ChannelFeed.ts)
+ *                                              and the delivery lease (functions/voice/channel-feed.ts)
  *   CHAN#<guildId>:<channelId> / PREPARED      sessions prepared in the channel and not yet joined (id → expiry)
  *   USER#<userId> / LIMITS                     the user's open streams and sessions waiting to join (id → expiry)
  *   USER#<userId> / RATE#<epoch minute>        the user's connects, joins and replacements of that minute
- *                                              (per-user limits, functions/voice/UserLimits.ts: one partition
+ *                                              (per-user limits, functions/voice/user-limits.ts: one partition
  *                                              per user, conditional writes, none per message)
- * Membership itself is not stored here: the media room's history is its one truth (media-node/src/room/RoomLedger.ts).
+ * Membership itself is not stored here: the media room's history is its one truth (media-node/src/room/room-ledger.ts).
  * Connection items are also in two sparse indexes: DUE_INDEX (what the sweep must look at, by shard and
  * time) and BY_NODE_INDEX (the sessions of one media node).
  */
@@ -134,7 +134,10 @@ export function tableName(def: TableDefinition, env: NodeJS.ProcessEnv = process
 /** CreateTable input for the local server (on-demand billing, as in the CDK stack). */
 export function createTableInput(def: TableDefinition, name: string): CreateTableCommandInput {
   const indexes = def.indexes ?? [];
-  const attributes = new Map<string, 'S' | 'N'>([[def.partitionKey, 'S'], [def.sortKey, 'S']]);
+  const attributes = new Map<string, 'S' | 'N'>([
+    [def.partitionKey, 'S'],
+    [def.sortKey, 'S'],
+  ]);
   for (const index of indexes) {
     attributes.set(index.partitionKey.name, index.partitionKey.type);
     if (index.sortKey) attributes.set(index.sortKey.name, index.sortKey.type);

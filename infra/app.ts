@@ -7,7 +7,7 @@
 //   <prefix>-FrontDoorWaf (us-east-1) and <prefix>-FrontDoor: CloudFront + WAF per-IP limits in front of the API
 //                        (infra/signalling/front-door.ts; on by default, `-c frontDoor=false` leaves them out)
 // cdk-nag's AwsSolutions pack validates every stack at synth; findings fail the synth.
-import { App, Validations, type Environment } from 'aws-cdk-lib';
+import { type App, Validations, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { configFromContext, type InfraConfig } from './config';
 import { DataStack } from './data-stack';
@@ -38,10 +38,16 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
   const common = { env: environment, config };
   const name = (part: string) => `${config.stackPrefix}-${part}`;
 
-  const network = new NetworkStack(app, name('Network'), { ...common, description: 'Harmony voice: VPC and security groups' });
+  const network = new NetworkStack(app, name('Network'), {
+    ...common,
+    description: 'Harmony voice: VPC and security groups',
+  });
   // Made a stack ahead of its use, so IAM has propagated it when API Gateway checks it (signalling/account-logs-role.ts).
   const logsRole = config.apiGatewayAccountLogsRole ? apiGatewayLogsRole(network) : undefined;
-  const data = new DataStack(app, name('Data'), { ...common, description: 'Harmony voice: DynamoDB state and the media node secret' });
+  const data = new DataStack(app, name('Data'), {
+    ...common,
+    description: 'Harmony voice: DynamoDB state and the media node secret',
+  });
   const signalling = new SignallingStack(app, name('Signalling'), {
     ...common,
     description: 'Harmony voice: WebSocket API and Lambda signalling',
@@ -63,18 +69,21 @@ export function buildVoiceApp(app: App, env: NodeJS.ProcessEnv = process.env): V
     mediaSpanSecret: data.mediaSpanSecret,
   });
 
-  const relays = config.relays ? new RelayStack(app, name('Relays'), {
-    ...common,
-    description: 'Harmony voice: TURN relays (coturn) behind an NLB, TLS on 443',
-    vpc: network.vpc,
-    relaySecurityGroup: network.relaySecurityGroup!,
-    relaySecret: data.relaySecret!,
-  }) : undefined;
+  const relays = config.relays
+    ? new RelayStack(app, name('Relays'), {
+        ...common,
+        description: 'Harmony voice: TURN relays (coturn) behind an NLB, TLS on 443',
+        vpc: network.vpc,
+        relaySecurityGroup: network.relaySecurityGroup!,
+        relaySecret: data.relaySecret!,
+      })
+    : undefined;
 
   let frontDoor: VoiceStacks['frontDoor'];
   if (config.frontDoor) {
     const waf = new FrontDoorWafStack(app, name('FrontDoorWaf'), {
-      ...common, description: 'Harmony voice: the front door\'s WAF WebACL (CloudFront scope, us-east-1)',
+      ...common,
+      description: "Harmony voice: the front door's WAF WebACL (CloudFront scope, us-east-1)",
     });
     const distribution = new FrontDoorStack(app, name('FrontDoor'), {
       ...common,

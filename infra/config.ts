@@ -214,13 +214,18 @@ export const DEFAULTS: InfraConfig = {
 };
 
 /** The retention periods CloudWatch Logs accepts. */
-const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 /** Reads a context value by key; `node.tryGetContext` fits. */
 export type ContextReader = (key: string) => unknown;
 
 export class ConfigError extends Error {
-  constructor(readonly key: string, message: string) {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
     super(`infra.config.${key}: ${message}`);
     this.name = 'ConfigError';
   }
@@ -258,7 +263,10 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
   }
   const lambdaRuntime = str('lambdaRuntime', d.lambdaRuntime);
   if (!(LAMBDA_RUNTIMES as readonly string[]).includes(lambdaRuntime)) {
-    throw new ConfigError('lambdaRuntime', `expected one of ${LAMBDA_RUNTIMES.join(', ')}, got ${JSON.stringify(lambdaRuntime)}`);
+    throw new ConfigError(
+      'lambdaRuntime',
+      `expected one of ${LAMBDA_RUNTIMES.join(', ')}, got ${JSON.stringify(lambdaRuntime)}`,
+    );
   }
   const region = str('region', env.CDK_DEFAULT_REGION ?? '') || undefined;
 
@@ -293,7 +301,12 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     defaultReservedConcurrency: int('defaultReservedConcurrency', d.defaultReservedConcurrency, 1, 10_000),
     frontDoor: bool('frontDoor', d.frontDoor),
     // WAF's rate-based rules take 10 at the least (per evaluation window).
-    frontDoorUpgradesPerIpPerMinute: int('frontDoorUpgradesPerIpPerMinute', d.frontDoorUpgradesPerIpPerMinute, 10, 100_000),
+    frontDoorUpgradesPerIpPerMinute: int(
+      'frontDoorUpgradesPerIpPerMinute',
+      d.frontDoorUpgradesPerIpPerMinute,
+      10,
+      100_000,
+    ),
     // An EventBridge rule takes at most 5 targets.
     reaperShardGroups: int('reaperShardGroups', d.reaperShardGroups, 1, 5),
     instanceType: str('instanceType', d.instanceType),
@@ -312,7 +325,10 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     nodeReadyTimeoutMinutes: int('nodeReadyTimeoutMinutes', d.nodeReadyTimeoutMinutes, 5, 60),
     sessionManager: bool('sessionManager', d.sessionManager),
     mediaNodeAmi: str('mediaNodeAmi', d.mediaNodeAmi),
-    stateTableIndexes: str('stateTableIndexes', '').split(',').map((n) => n.trim()).filter(Boolean),
+    stateTableIndexes: str('stateTableIndexes', '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
     relays: bool('relays', d.relays),
     relayDomain: str('relayDomain', d.relayDomain),
     relayCertificateArn: str('relayCertificateArn', d.relayCertificateArn),
@@ -321,48 +337,77 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     relayMaxNodes: int('relayMaxNodes', d.relayMaxNodes, 1, 100),
     relayPeerPortBase: int('relayPeerPortBase', d.relayPeerPortBase, 1024, 65535),
   };
-  if (config.stateTableIndexes.length === 0) (config as { stateTableIndexes: readonly string[] }).stateTableIndexes = d.stateTableIndexes;
+  if (config.stateTableIndexes.length === 0)
+    (config as { stateTableIndexes: readonly string[] }).stateTableIndexes = d.stateTableIndexes;
   for (const name of config.stateTableIndexes) {
-    if (!d.stateTableIndexes.includes(name)) throw new ConfigError('stateTableIndexes', `no index ${JSON.stringify(name)}; the state table has ${d.stateTableIndexes.join(', ')}`);
+    if (!d.stateTableIndexes.includes(name))
+      throw new ConfigError(
+        'stateTableIndexes',
+        `no index ${JSON.stringify(name)}; the state table has ${d.stateTableIndexes.join(', ')}`,
+      );
   }
 
   if (config.maxNodes < config.minNodes) {
     throw new ConfigError('maxNodes', `maxNodes (${config.maxNodes}) is below minNodes (${config.minNodes})`);
   }
-  if (config.connectThrottleRateLimit > config.throttleRateLimit || config.connectThrottleBurstLimit > config.throttleBurstLimit) {
+  if (
+    config.connectThrottleRateLimit > config.throttleRateLimit ||
+    config.connectThrottleBurstLimit > config.throttleBurstLimit
+  ) {
     throw new ConfigError('connectThrottleRateLimit', 'the $connect throttle must not exceed the stage throttle');
   }
   if (config.reaperReservedConcurrency < config.reaperShardGroups) {
-    throw new ConfigError('reaperReservedConcurrency', `reaperReservedConcurrency (${config.reaperReservedConcurrency}) is below reaperShardGroups (${config.reaperShardGroups}): each group's invocation needs one (2 × groups with stragglers)`);
+    throw new ConfigError(
+      'reaperReservedConcurrency',
+      `reaperReservedConcurrency (${config.reaperReservedConcurrency}) is below reaperShardGroups (${config.reaperShardGroups}): each group's invocation needs one (2 × groups with stragglers)`,
+    );
   }
   if (config.frontDoor && !config.region) {
-    throw new ConfigError('frontDoor', "the front door's WAF WebACL must be in us-east-1 with a cross-region reference to it, which needs the target region: pass -c region=<region> (or set the CLI's default region), or -c frontDoor=false");
+    throw new ConfigError(
+      'frontDoor',
+      "the front door's WAF WebACL must be in us-east-1 with a cross-region reference to it, which needs the target region: pass -c region=<region> (or set the CLI's default region), or -c frontDoor=false",
+    );
   }
   if (config.natGateways > config.maxAzs) {
     throw new ConfigError('natGateways', `natGateways (${config.natGateways}) exceeds maxAzs (${config.maxAzs})`);
   }
   const rtcLast = config.rtcPortBase + config.mediaWorkers - 1;
-  if (rtcLast > 65535) throw new ConfigError('rtcPortBase', `RTC ports ${config.rtcPortBase}..${rtcLast} overflow 65535`);
-  for (const [key, port] of [['grpcPort', config.grpcPort], ['metricsPort', config.metricsPort]] as const) {
+  if (rtcLast > 65535)
+    throw new ConfigError('rtcPortBase', `RTC ports ${config.rtcPortBase}..${rtcLast} overflow 65535`);
+  for (const [key, port] of [
+    ['grpcPort', config.grpcPort],
+    ['metricsPort', config.metricsPort],
+  ] as const) {
     if (port >= config.rtcPortBase && port <= rtcLast) {
       throw new ConfigError(key, `port ${port} collides with the RTC ports ${config.rtcPortBase}..${rtcLast}`);
     }
   }
   if (config.grpcPort === config.metricsPort) throw new ConfigError('metricsPort', 'metricsPort equals grpcPort');
   if (config.pipePortMax < config.pipePortMin) {
-    throw new ConfigError('pipePortMax', `pipePortMax (${config.pipePortMax}) is below pipePortMin (${config.pipePortMin})`);
+    throw new ConfigError(
+      'pipePortMax',
+      `pipePortMax (${config.pipePortMax}) is below pipePortMin (${config.pipePortMin})`,
+    );
   }
   const pipe = pipePortRange(config);
   if (pipe.min <= rtcLast && config.rtcPortBase <= pipe.max) {
-    throw new ConfigError('pipePortMin', `pipe ports ${pipe.min}..${pipe.max} overlap the RTC ports ${config.rtcPortBase}..${rtcLast}`);
+    throw new ConfigError(
+      'pipePortMin',
+      `pipe ports ${pipe.min}..${pipe.max} overlap the RTC ports ${config.rtcPortBase}..${rtcLast}`,
+    );
   }
-  for (const [key, port] of [['grpcPort', config.grpcPort], ['metricsPort', config.metricsPort]] as const) {
-    if (port >= pipe.min && port <= pipe.max) throw new ConfigError(key, `port ${port} collides with the pipe ports ${pipe.min}..${pipe.max}`);
+  for (const [key, port] of [
+    ['grpcPort', config.grpcPort],
+    ['metricsPort', config.metricsPort],
+  ] as const) {
+    if (port >= pipe.min && port <= pipe.max)
+      throw new ConfigError(key, `port ${port} collides with the pipe ports ${pipe.min}..${pipe.max}`);
   }
   if (!/^[A-Za-z][A-Za-z0-9-]{0,40}$/.test(config.stackPrefix)) {
     throw new ConfigError('stackPrefix', 'use letters, digits and hyphens, starting with a letter (max 41)');
   }
-  if (!/^[A-Za-z0-9_]{1,64}$/.test(config.stageName)) throw new ConfigError('stageName', 'use letters, digits, underscore');
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(config.stageName))
+    throw new ConfigError('stageName', 'use letters, digits, underscore');
   if (!LOG_RETENTION_DAYS.includes(config.logRetentionDays)) {
     throw new ConfigError('logRetentionDays', `CloudWatch Logs accepts only ${LOG_RETENTION_DAYS.join(', ')}`);
   }
@@ -370,32 +415,59 @@ export function configFromContext(read: ContextReader, env: NodeJS.ProcessEnv = 
     throw new ConfigError('tokenPublicKeyParameter', 'give the full parameter name, starting with "/"');
   }
   if (!config.tokenAudience.split(',').some((a) => a.trim()) && !config.tokenAudienceWaived) {
-    throw new ConfigError('tokenAudience', 'set the `aud` your issuer puts in voice tokens (-c tokenAudience=...), or -c tokenAudienceWaived=true if it signs tokens for this service only');
+    throw new ConfigError(
+      'tokenAudience',
+      'set the `aud` your issuer puts in voice tokens (-c tokenAudience=...), or -c tokenAudienceWaived=true if it signs tokens for this service only',
+    );
   }
   if (config.tokenAudience && config.tokenAudienceWaived) {
     throw new ConfigError('tokenAudienceWaived', 'tokenAudience is set: do not waive it too');
   }
   if (config.tokenJwksUrl && !/^https:\/\/[^/\s]+\/\S*$/.test(config.tokenJwksUrl)) {
-    throw new ConfigError('tokenJwksUrl', `expected an https:// URL of the issuer's JWKS, got ${JSON.stringify(config.tokenJwksUrl)}`);
+    throw new ConfigError(
+      'tokenJwksUrl',
+      `expected an https:// URL of the issuer's JWKS, got ${JSON.stringify(config.tokenJwksUrl)}`,
+    );
   }
   if (config.mediaNodeAmi && !/^ami-[0-9a-f]{8,17}$/.test(config.mediaNodeAmi)) {
-    throw new ConfigError('mediaNodeAmi', `expected an AMI id like ami-0123456789abcdef0, got ${JSON.stringify(config.mediaNodeAmi)}`);
+    throw new ConfigError(
+      'mediaNodeAmi',
+      `expected an AMI id like ami-0123456789abcdef0, got ${JSON.stringify(config.mediaNodeAmi)}`,
+    );
   }
   if (config.relays) {
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(config.relayDomain)) {
-      throw new ConfigError('relayDomain', `relays need the DNS name clients reach them by (-c relayDomain=relay.example.com), got ${JSON.stringify(config.relayDomain)}`);
+      throw new ConfigError(
+        'relayDomain',
+        `relays need the DNS name clients reach them by (-c relayDomain=relay.example.com), got ${JSON.stringify(config.relayDomain)}`,
+      );
     }
     if (!/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/.test(config.relayCertificateArn)) {
-      throw new ConfigError('relayCertificateArn', `relays need an ACM certificate for relayDomain (TLS on 443), got ${JSON.stringify(config.relayCertificateArn)}`);
+      throw new ConfigError(
+        'relayCertificateArn',
+        `relays need an ACM certificate for relayDomain (TLS on 443), got ${JSON.stringify(config.relayCertificateArn)}`,
+      );
     }
-    if (config.relayMaxNodes < config.relayMinNodes) throw new ConfigError('relayMaxNodes', `relayMaxNodes (${config.relayMaxNodes}) is below relayMinNodes (${config.relayMinNodes})`);
+    if (config.relayMaxNodes < config.relayMinNodes)
+      throw new ConfigError(
+        'relayMaxNodes',
+        `relayMaxNodes (${config.relayMaxNodes}) is below relayMinNodes (${config.relayMinNodes})`,
+      );
     const peerLast = config.relayPeerPortBase + config.mediaWorkers - 1;
     const overlaps = (a: number, b: number, c: number, d2: number) => a <= d2 && c <= b;
-    if (overlaps(config.relayPeerPortBase, peerLast, config.rtcPortBase, rtcLast) || overlaps(config.relayPeerPortBase, peerLast, pipe.min, pipe.max)
-      || [config.grpcPort, config.metricsPort].some((p) => p >= config.relayPeerPortBase && p <= peerLast) || peerLast > 65535) {
-      throw new ConfigError('relayPeerPortBase', `relay peer ports ${config.relayPeerPortBase}..${peerLast} collide with another port of the media nodes`);
+    if (
+      overlaps(config.relayPeerPortBase, peerLast, config.rtcPortBase, rtcLast) ||
+      overlaps(config.relayPeerPortBase, peerLast, pipe.min, pipe.max) ||
+      [config.grpcPort, config.metricsPort].some((p) => p >= config.relayPeerPortBase && p <= peerLast) ||
+      peerLast > 65535
+    ) {
+      throw new ConfigError(
+        'relayPeerPortBase',
+        `relay peer ports ${config.relayPeerPortBase}..${peerLast} collide with another port of the media nodes`,
+      );
     }
-    if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.relayInstanceType)) throw new ConfigError('relayInstanceType', `"${config.relayInstanceType}" is not an EC2 instance type`);
+    if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.relayInstanceType))
+      throw new ConfigError('relayInstanceType', `"${config.relayInstanceType}" is not an EC2 instance type`);
   }
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(config.instanceType)) {
     throw new ConfigError('instanceType', `"${config.instanceType}" is not an EC2 instance type like c7i.large`);
@@ -411,13 +483,19 @@ export function jwksPort(config: Pick<InfraConfig, 'tokenJwksUrl'>): number | un
 }
 
 /** The UDP/TCP ports the WebRtcServers listen on: base .. base + workers - 1. */
-export function rtcPortRange(config: Pick<InfraConfig, 'rtcPortBase' | 'mediaWorkers'>): { first: number; last: number } {
+export function rtcPortRange(config: Pick<InfraConfig, 'rtcPortBase' | 'mediaWorkers'>): {
+  first: number;
+  last: number;
+} {
   return { first: config.rtcPortBase, last: config.rtcPortBase + config.mediaWorkers - 1 };
 }
 
 /** The TURN URLs clients get with relay.v1 (VOICE_RELAY_URLS): TLS on 443 through the NLB, and UDP 3478. */
 export function relayUrls(config: Pick<InfraConfig, 'relayDomain'>): string[] {
-  return [`turns:${config.relayDomain}:443?transport=tcp`, `turn:${config.relayDomain}:${RELAY_TURN_PORT}?transport=udp`];
+  return [
+    `turns:${config.relayDomain}:443?transport=tcp`,
+    `turn:${config.relayDomain}:${RELAY_TURN_PORT}?transport=udp`,
+  ];
 }
 
 /** coturn's plain TURN port on the relays (UDP from clients through the NLB; TCP behind the NLB's TLS listener). */

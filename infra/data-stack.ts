@@ -32,36 +32,46 @@ export class DataStack extends Stack {
     const removalPolicy = props.config.dataRemoval === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     // An upgrade from before the indexes creates them one deploy at a time (config stateTableIndexes).
-    this.stateTable = tableFromDefinition(this, {
-      ...STATE_TABLE, indexes: STATE_TABLE.indexes?.filter((i) => props.config.stateTableIndexes.includes(i.indexName)),
-    }, removalPolicy);
+    this.stateTable = tableFromDefinition(
+      this,
+      {
+        ...STATE_TABLE,
+        indexes: STATE_TABLE.indexes?.filter((i) => props.config.stateTableIndexes.includes(i.indexName)),
+      },
+      removalPolicy,
+    );
     this.nodesTable = tableFromDefinition(this, NODES_TABLE, removalPolicy);
 
     this.mediaNodeSecret = new secretsmanager.Secret(this, 'MediaNodeSecret', {
-      description: 'Shared secret signalling functions present to media nodes (gRPC metadata "authorization: Bearer ...")',
+      description:
+        'Shared secret signalling functions present to media nodes (gRPC metadata "authorization: Bearer ...")',
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.mediaSpanSecret = new secretsmanager.Secret(this, 'MediaSpanSecret', {
-      description: 'Shared secret media nodes present to each other (node-to-node MediaNodeSpan API); never given to the functions',
+      description:
+        'Shared secret media nodes present to each other (node-to-node MediaNodeSpan API); never given to the functions',
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
       removalPolicy: RemovalPolicy.DESTROY,
     });
     if (props.config.relays) {
       this.relaySecret = new secretsmanager.Secret(this, 'RelaySecret', {
-        description: 'TURN REST API shared secret: $default issues short-lived relay credentials with it, coturn checks them',
+        description:
+          'TURN REST API shared secret: $default issues short-lived relay credentials with it, coturn checks them',
         generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
         removalPolicy: RemovalPolicy.DESTROY,
       });
       Validations.of(this.relaySecret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: 'Rotated by hand (docs/reachability.md): new value, then an instance refresh of the relays; $default re-reads it every 5 minutes.',
+        reason:
+          'Rotated by hand (docs/reachability.md): new value, then an instance refresh of the relays; $default re-reads it every 5 minutes.',
       });
     }
     for (const secret of [this.mediaNodeSecret, this.mediaSpanSecret]) {
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: 'Rotated by the two-step procedure in docs/deploy-aws.md "Media node secrets" (AWSPENDING accepted first, then promoted); no rotation Lambda.',
+        reason:
+          'Rotated by the two-step procedure in docs/deploy-aws.md "Media node secrets" (AWSPENDING accepted first, then promoted); no rotation Lambda.',
       });
     }
   }

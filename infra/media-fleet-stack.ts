@@ -5,7 +5,7 @@
 // by host/install.sh only after the node logged `media-node.ready` (FAILURE on any boot error, through
 // host/boot-fail.sh): a broken node rolls the deploy back instead of deploying green. host/health-watch.sh marks a node that
 // stops serving Unhealthy (SetInstanceHealth), so the group replaces it. While a node hosts rooms it is
-// protected from scale-in (media-node/src/node/ScaleInProtection.ts), cleared when empty or draining.
+// protected from scale-in (media-node/src/node/scale-in-protection.ts), cleared when empty or draining.
 // Nodes run Debian 12 (the official AMI, pinned per deploy: media-fleet/ami.ts), the system the shipped worker
 // was built and tested on (infra/media-fleet/bundle.ts). Their journal goes to CloudWatch Logs. Every launch
 // waits in Pending:Wait on a launch lifecycle hook until the host says it serves (media-fleet/launch-hook.ts);
@@ -39,9 +39,9 @@ import { holdLaunchesUntilReady, LAUNCH_HOOK_NAME } from './media-fleet/launch-h
 import { mediaNodeImage } from './media-fleet/ami';
 import { FleetAlarms } from './media-fleet/alarms';
 import { LISTING_INDEX } from '../data/tables';
-import { nodePartition } from '../routing/NodeRegistry';
+import { nodePartition } from '../routing/node-registry';
 
-/** What a node writes in the registry (routing/NodeRegistry.ts: heartbeat/register, loss reports, deregister). */
+/** What a node writes in the registry (routing/node-registry.ts: heartbeat/register, loss reports, deregister). */
 export const NODE_REGISTRY_WRITES = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
 
 export interface MediaFleetStackProps extends StackProps {
@@ -107,7 +107,11 @@ export class MediaFleetStack extends Stack {
       blockDevices: [
         {
           deviceName: '/dev/xvda', // Debian's AMIs use xvda as their root device, like Amazon Linux
-          volume: ec2.BlockDeviceVolume.ebs(16, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3, deleteOnTermination: true }),
+          volume: ec2.BlockDeviceVolume.ebs(16, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
         },
       ],
     });
@@ -200,51 +204,81 @@ export class MediaFleetStack extends Stack {
     this.acknowledgeFindings(role, config.sessionManager);
     this.alarms = new FleetAlarms(this, 'Alarms', { groupName: this.groupName, nodeLogs: this.nodeLogs });
 
-    new CfnOutput(this, 'MediaNodesGroup', { description: 'Auto Scaling group of the media nodes', value: this.groupName });
+    new CfnOutput(this, 'MediaNodesGroup', {
+      description: 'Auto Scaling group of the media nodes',
+      value: this.groupName,
+    });
   }
 
   private grantNode(role: iam.Role, props: MediaFleetStackProps, bundleBucket: string, bundleKey: string): void {
     // The registry: the node writes only in its own partition (its record, its loss reports; data/tables.ts), whose
     // key is NODE#<its instance ARN>: IAM fills ec2:SourceInstanceARN in from the instance's role credentials.
-    role.addToPolicy(new iam.PolicyStatement({
-      actions: [...NODE_REGISTRY_WRITES],
-      resources: [props.nodesTable.tableArn],
-      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [nodePartition('${ec2:SourceInstanceARN}')] } },
-    }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [...NODE_REGISTRY_WRITES],
+        resources: [props.nodesTable.tableArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [nodePartition('${ec2:SourceInstanceARN}')] },
+        },
+      }),
+    );
     // It reads the others (the nodes a room may span to) through the listing index.
-    role.addToPolicy(new iam.PolicyStatement({
-      actions: ['dynamodb:GetItem', 'dynamodb:Query'],
-      resources: [props.nodesTable.tableArn, `${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`],
-    }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resources: [props.nodesTable.tableArn, `${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`],
+      }),
+    );
     props.mediaNodeSecret.grantRead(role);
     props.mediaSpanSecret.grantRead(role);
-    role.addToPolicy(new iam.PolicyStatement({
-      actions: ['s3:GetObject'],
-      resources: [this.formatArn({ service: 's3', region: '', account: '', resource: bundleBucket, resourceName: bundleKey })],
-    }));
-    role.addToPolicy(new iam.PolicyStatement({
-      actions: ['cloudwatch:PutMetricData'],
-      resources: ['*'],
-      conditions: { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } },
-    }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [
+          this.formatArn({ service: 's3', region: '', account: '', resource: bundleBucket, resourceName: bundleKey }),
+        ],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } },
+      }),
+    );
     // Its own group only: drain hook, watchdog, scale-in protection.
-    role.addToPolicy(new iam.PolicyStatement({
-      actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth', 'autoscaling:SetInstanceProtection'],
-      resources: [this.groupArnPattern()],
-    }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'autoscaling:CompleteLifecycleAction',
+          'autoscaling:SetInstanceHealth',
+          'autoscaling:SetInstanceProtection',
+        ],
+        resources: [this.groupArnPattern()],
+      }),
+    );
     // The ready signal (cloudformation:SignalResource on this stack's id) is granted by the group's `signals`.
-    role.addToPolicy(new iam.PolicyStatement({
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      resources: [this.nodeLogs.logGroupArn, `${this.nodeLogs.logGroupArn}:log-stream:*`],
-    }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.nodeLogs.logGroupArn, `${this.nodeLogs.logGroupArn}:log-stream:*`],
+      }),
+    );
     if (props.config.sessionManager) {
       // Session Manager's channel actions only (what AmazonSSMManagedInstanceCore would add besides reads every
       // parameter of the account); these actions have no resource-level permissions.
-      role.addToPolicy(new iam.PolicyStatement({
-        actions: ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel',
-          'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
-        resources: ['*'],
-      }));
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: [
+            'ssm:UpdateInstanceInformation',
+            'ssmmessages:CreateControlChannel',
+            'ssmmessages:CreateDataChannel',
+            'ssmmessages:OpenControlChannel',
+            'ssmmessages:OpenDataChannel',
+          ],
+          resources: ['*'],
+        }),
+      );
     }
   }
 
@@ -275,7 +309,8 @@ export class MediaFleetStack extends Stack {
     });
     Validations.of(this.group).acknowledge({
       id: 'AwsSolutions-AS3',
-      reason: 'Scaling activity is in the group activity history and EventBridge; this project has no notification subscriber to send it to.',
+      reason:
+        'Scaling activity is in the group activity history and EventBridge; this project has no notification subscriber to send it to.',
     });
   }
 }

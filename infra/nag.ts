@@ -1,5 +1,5 @@
 // Helpers for cdk-nag acknowledgements, whose finding ids spell ARNs the way cdk-nag renders them.
-import { Stack, Token } from 'aws-cdk-lib';
+import { type Stack, Token } from 'aws-cdk-lib';
 
 /** `arn:<AWS::Partition>:<service>:<region>:<account>` as cdk-nag prints it for this stack. */
 export function arnForNag(stack: Stack, service: string): string {

@@ -79,12 +79,17 @@ export class NetworkStack extends Stack {
     // An identity provider serving its JWKS on another port than 443 (config tokenJwksUrl): the functions fetch it there.
     const jwks = jwksPort(config);
     if (jwks !== undefined && jwks !== 443) {
-      this.functionsSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(jwks), "The token issuer's JWKS URL (tokenJwksUrl names this port)");
+      this.functionsSecurityGroup.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(jwks),
+        "The token issuer's JWKS URL (tokenJwksUrl names this port)",
+      );
     }
 
     this.mediaSecurityGroup = new ec2.SecurityGroup(this, 'MediaSecurityGroup', {
       vpc: this.vpc,
-      description: 'Media nodes: WebRTC from anywhere, gRPC from the signalling functions and other nodes, pipes from other nodes',
+      description:
+        'Media nodes: WebRTC from anywhere, gRPC from the signalling functions and other nodes, pipes from other nodes',
       // Media goes out over UDP to whatever address a client has, and nodes fetch packages at boot.
       allowAllOutbound: true,
     });
@@ -96,12 +101,18 @@ export class NetworkStack extends Stack {
     if (config.iceTcpPort > 0) {
       // ICE over TCP on 443 (+ worker index): clients on networks that allow only TCP 443 (issue 19).
       const last443 = config.iceTcpPort + config.mediaWorkers - 1;
-      const port = last443 === config.iceTcpPort ? ec2.Port.tcp(config.iceTcpPort) : ec2.Port.tcpRange(config.iceTcpPort, last443);
-      this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), port, 'WebRtcServer ICE over TCP on 443 (+ worker index)');
+      const port =
+        last443 === config.iceTcpPort ? ec2.Port.tcp(config.iceTcpPort) : ec2.Port.tcpRange(config.iceTcpPort, last443);
+      this.mediaSecurityGroup.addIngressRule(
+        ec2.Peer.anyIpv4(),
+        port,
+        'WebRtcServer ICE over TCP on 443 (+ worker index)',
+      );
     }
     Validations.of(this.mediaSecurityGroup).acknowledge({
       id: 'AwsSolutions-EC23',
-      reason: 'WebRTC clients anywhere must reach the WebRtcServer ports; only those UDP/TCP ports are open to the world.',
+      reason:
+        'WebRTC clients anywhere must reach the WebRtcServer ports; only those UDP/TCP ports are open to the world.',
     });
     this.mediaSecurityGroup.addIngressRule(
       this.functionsSecurityGroup,
@@ -133,20 +144,41 @@ export class NetworkStack extends Stack {
       // relay-peer ports (and HTTPS for packages, Secrets Manager and logs at boot).
       const relays = (this.relaySecurityGroup = new ec2.SecurityGroup(this, 'RelaySecurityGroup', {
         vpc: this.vpc,
-        description: 'TURN relays: TURN from clients (through the NLB, client addresses kept), relayed UDP to media nodes only',
+        description:
+          'TURN relays: TURN from clients (through the NLB, client addresses kept), relayed UDP to media nodes only',
         allowAllOutbound: false,
       }));
-      relays.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(RELAY_TURN_PORT), 'TURN over TCP (behind the NLB TLS listener on 443)');
+      relays.addIngressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(RELAY_TURN_PORT),
+        'TURN over TCP (behind the NLB TLS listener on 443)',
+      );
       relays.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.udp(RELAY_TURN_PORT), 'TURN over UDP (through the NLB)');
       Validations.of(relays).acknowledge({
         id: 'AwsSolutions-EC23',
-        reason: 'TURN clients anywhere reach the relays through the NLB, which keeps their addresses; only the TURN port is open.',
+        reason:
+          'TURN clients anywhere reach the relays through the NLB, which keeps their addresses; only the TURN port is open.',
       });
-      relays.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS: packages at boot, Secrets Manager, CloudWatch Logs');
+      relays.addEgressRule(
+        ec2.Peer.anyIpv4(),
+        ec2.Port.tcp(443),
+        'HTTPS: packages at boot, Secrets Manager, CloudWatch Logs',
+      );
       const peerLast = config.relayPeerPortBase + config.mediaWorkers - 1;
-      const peerPorts = peerLast === config.relayPeerPortBase ? ec2.Port.udp(peerLast) : ec2.Port.udpRange(config.relayPeerPortBase, peerLast);
-      relays.addEgressRule(this.mediaSecurityGroup, peerPorts, 'Relayed media to the media nodes\' relay-peer ports only');
-      this.mediaSecurityGroup.addIngressRule(relays, peerPorts, 'Relayed media from the TURN relays (relay-peer ports, private addresses)');
+      const peerPorts =
+        peerLast === config.relayPeerPortBase
+          ? ec2.Port.udp(peerLast)
+          : ec2.Port.udpRange(config.relayPeerPortBase, peerLast);
+      relays.addEgressRule(
+        this.mediaSecurityGroup,
+        peerPorts,
+        "Relayed media to the media nodes' relay-peer ports only",
+      );
+      this.mediaSecurityGroup.addIngressRule(
+        relays,
+        peerPorts,
+        'Relayed media from the TURN relays (relay-peer ports, private addresses)',
+      );
     }
   }
 }

@@ -42,9 +42,15 @@ export class RelayStack extends Stack {
     props.relaySecret.grantRead(role);
 
     const userData = ec2.UserData.forLinux();
-    userData.addCommands(...relayBootCommands({
-      region: this.region, secretArn: props.relaySecret.secretArn, realm: config.relayDomain, userQuota: 4, totalQuota: 20_000,
-    }));
+    userData.addCommands(
+      ...relayBootCommands({
+        region: this.region,
+        secretArn: props.relaySecret.secretArn,
+        realm: config.relayDomain,
+        userQuota: 4,
+        totalQuota: 20_000,
+      }),
+    );
     const launchTemplate = new ec2.LaunchTemplate(this, 'RelayTemplate', {
       instanceType,
       machineImage: mediaNodeImage(this, config, instanceType.architecture === ec2.InstanceArchitecture.ARM_64),
@@ -54,7 +60,12 @@ export class RelayStack extends Stack {
       httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
       httpEndpoint: true,
       httpPutResponseHopLimit: 1,
-      blockDevices: [{ deviceName: '/dev/xvda', volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }) }],
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
+        },
+      ],
     });
     this.group = new autoscaling.AutoScalingGroup(this, 'Relays', {
       vpc: props.vpc,
@@ -62,9 +73,15 @@ export class RelayStack extends Stack {
       launchTemplate,
       minCapacity: config.relayMinNodes,
       maxCapacity: config.relayMaxNodes,
-      healthChecks: autoscaling.HealthChecks.withAdditionalChecks({ gracePeriod: Duration.minutes(5), additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB] }),
+      healthChecks: autoscaling.HealthChecks.withAdditionalChecks({
+        gracePeriod: Duration.minutes(5),
+        additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB],
+      }),
       groupMetrics: [autoscaling.GroupMetrics.all()],
-      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: Math.min(config.relayMinNodes, config.relayMaxNodes - 1) }),
+      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
+        maxBatchSize: 1,
+        minInstancesInService: Math.min(config.relayMinNodes, config.relayMaxNodes - 1),
+      }),
     });
     this.group.scaleOnCpuUtilization('CpuTarget', { targetUtilizationPercent: 60 });
 
@@ -74,48 +91,94 @@ export class RelayStack extends Stack {
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       crossZoneEnabled: true,
     });
-    const health = { protocol: elbv2.Protocol.TCP, port: String(RELAY_TURN_PORT), interval: Duration.seconds(10), healthyThresholdCount: 3, unhealthyThresholdCount: 3 };
+    const health = {
+      protocol: elbv2.Protocol.TCP,
+      port: String(RELAY_TURN_PORT),
+      interval: Duration.seconds(10),
+      healthyThresholdCount: 3,
+      unhealthyThresholdCount: 3,
+    };
     const tls = this.loadBalancer.addListener('TurnTls', {
       port: 443,
       protocol: elbv2.Protocol.TLS,
       certificates: [elbv2.ListenerCertificate.fromArn(config.relayCertificateArn)],
       sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
     });
-    const tcpTargets = tls.addTargets('TurnTcp', { port: RELAY_TURN_PORT, protocol: elbv2.Protocol.TCP, targets: [this.group], healthCheck: health, preserveClientIp: true });
+    const tcpTargets = tls.addTargets('TurnTcp', {
+      port: RELAY_TURN_PORT,
+      protocol: elbv2.Protocol.TCP,
+      targets: [this.group],
+      healthCheck: health,
+      preserveClientIp: true,
+    });
     const udp = this.loadBalancer.addListener('TurnUdp', { port: RELAY_TURN_PORT, protocol: elbv2.Protocol.UDP });
-    const udpTargets = udp.addTargets('TurnUdpTargets', { port: RELAY_TURN_PORT, protocol: elbv2.Protocol.UDP, targets: [this.group], healthCheck: health });
+    const udpTargets = udp.addTargets('TurnUdpTargets', {
+      port: RELAY_TURN_PORT,
+      protocol: elbv2.Protocol.UDP,
+      targets: [this.group],
+      healthCheck: health,
+    });
     Validations.of(this.loadBalancer).acknowledge({
       id: 'AwsSolutions-ELB2',
-      reason: 'TURN flows are long-lived and carry no request data an access log would add; NLB metrics and the alarms below cover health.',
+      reason:
+        'TURN flows are long-lived and carry no request data an access log would add; NLB metrics and the alarms below cover health.',
     });
 
     const period = Duration.minutes(5);
     const inService = new cloudwatch.Metric({
-      namespace: 'AWS/AutoScaling', metricName: 'GroupInServiceInstances', dimensionsMap: { AutoScalingGroupName: this.group.autoScalingGroupName },
-      statistic: cloudwatch.Stats.MINIMUM, period,
+      namespace: 'AWS/AutoScaling',
+      metricName: 'GroupInServiceInstances',
+      dimensionsMap: { AutoScalingGroupName: this.group.autoScalingGroupName },
+      statistic: cloudwatch.Stats.MINIMUM,
+      period,
     });
-    this.alarms.push(new cloudwatch.Alarm(this, 'RelaysBelowMinimum', {
-      metric: inService, threshold: config.relayMinNodes, evaluationPeriods: 3,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      alarmDescription: 'Fewer TURN relays in service than the minimum for 15 minutes: relay.v1 clients behind strict networks may not connect',
-    }));
-    for (const [name, targets] of [['Tcp', tcpTargets], ['Udp', udpTargets]] as const) {
-      this.alarms.push(new cloudwatch.Alarm(this, `Unhealthy${name}Targets`, {
-        metric: targets.metrics.unHealthyHostCount({ period, statistic: cloudwatch.Stats.MAXIMUM }), threshold: 1, evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription: `A TURN relay failed the NLB's ${name.toUpperCase()} health check for 15 minutes`,
-      }));
+    this.alarms.push(
+      new cloudwatch.Alarm(this, 'RelaysBelowMinimum', {
+        metric: inService,
+        threshold: config.relayMinNodes,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        alarmDescription:
+          'Fewer TURN relays in service than the minimum for 15 minutes: relay.v1 clients behind strict networks may not connect',
+      }),
+    );
+    for (const [name, targets] of [
+      ['Tcp', tcpTargets],
+      ['Udp', udpTargets],
+    ] as const) {
+      this.alarms.push(
+        new cloudwatch.Alarm(this, `Unhealthy${name}Targets`, {
+          metric: targets.metrics.unHealthyHostCount({ period, statistic: cloudwatch.Stats.MAXIMUM }),
+          threshold: 1,
+          evaluationPeriods: 3,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription: `A TURN relay failed the NLB's ${name.toUpperCase()} health check for 15 minutes`,
+        }),
+      );
     }
-    this.alarms.push(new cloudwatch.Alarm(this, 'RelayCpuHigh', {
-      metric: new cloudwatch.Metric({ namespace: 'AWS/EC2', metricName: 'CPUUtilization', dimensionsMap: { AutoScalingGroupName: this.group.autoScalingGroupName }, statistic: cloudwatch.Stats.AVERAGE, period }),
-      threshold: 85, evaluationPeriods: 3, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: 'TURN relays above 85 % CPU for 15 minutes (at relayMaxNodes?): relayed audio may suffer',
-    }));
+    this.alarms.push(
+      new cloudwatch.Alarm(this, 'RelayCpuHigh', {
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/EC2',
+          metricName: 'CPUUtilization',
+          dimensionsMap: { AutoScalingGroupName: this.group.autoScalingGroupName },
+          statistic: cloudwatch.Stats.AVERAGE,
+          period,
+        }),
+        threshold: 85,
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: 'TURN relays above 85 % CPU for 15 minutes (at relayMaxNodes?): relayed audio may suffer',
+      }),
+    );
 
     Validations.of(this.group).acknowledge({
       id: 'AwsSolutions-AS3',
-      reason: 'Scaling activity is in the group activity history and EventBridge; this project has no notification subscriber to send it to.',
+      reason:
+        'Scaling activity is in the group activity history and EventBridge; this project has no notification subscriber to send it to.',
     });
     new CfnOutput(this, 'RelayLoadBalancerDns', {
       description: `Point ${config.relayDomain} here (CNAME or alias): clients get turns:${config.relayDomain}:443`,

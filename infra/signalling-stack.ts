@@ -12,7 +12,7 @@ import { arnForNag } from './nag';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaIntegration, WebSocketMockIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -23,9 +23,9 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { frontDoorOriginSecret } from './signalling/front-door';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { PLACE_PREFIX } from '../routing/NodeRegistry';
+import { PLACE_PREFIX } from '../routing/node-registry';
 import { BY_NODE_INDEX, DUE_INDEX, LISTING_INDEX, NODES_TABLE, STATE_TABLE, SWEEP_SHARDS } from '../data/tables';
-import { shardGroup } from '../functions/voice/Sweep';
+import { shardGroup } from '../functions/voice/sweep';
 import { userLimitsEnvironment } from '../functions/handlers/user-limits-env';
 import { KEEPALIVE_FRAME } from '../protocol/hrpc';
 import { relayUrls, type InfraConfig } from './config';
@@ -54,12 +54,17 @@ export interface SignallingStackProps extends StackProps {
 type HandlerName = 'connect' | 'default' | 'disconnect' | 'reaper';
 
 /**
- * DynamoDB actions, by what the voice core does (functions/adapters/dynamo-store.ts, routing/NodeRegistry.ts), as
+ * DynamoDB actions, by what the voice core does (functions/adapters/dynamo-store.ts, routing/node-registry.ts), as
  * recorded per function in the local stack (test/infra/iam-behaviour.test.ts): no transaction (ConditionCheckItem)
  * and no Query of the base table (the store queries only the reaper's indexes) anywhere; only $default places
  * channels (PutItem); the registry is read by Query of its LISTING index, never by GetItem or a base-table Query.
  */
-const STATE_RECORD_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+const STATE_RECORD_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+];
 const STATE_PLACING_ACTIONS = [...STATE_RECORD_ACTIONS, 'dynamodb:PutItem'];
 // The registry (data/tables.ts NODES_TABLE): Query only through its LISTING index (the sweep's listing,
 // placement's fallback); GetItem of one node's record or of the placement candidates (PLACE#) on the table.
@@ -88,10 +93,10 @@ interface HandlerSpec {
 export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   connect: {
     entry: 'functions/handlers/connect.ts',
-    description: 'WebSocket $connect: verifies the session token, checks the user\'s limits, records the connection',
+    description: "WebSocket $connect: verifies the session token, checks the user's limits, records the connection",
     timeout: Duration.seconds(10),
     memorySize: 512,
-    // PutItem: the connection; UpdateItem (GetItem on first use): the user's limit items (voice/UserLimits.ts).
+    // PutItem: the connection; UpdateItem (GetItem on first use): the user's limit items (voice/user-limits.ts).
     stateTable: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     nodesTable: [],
     mediaNodes: false,
@@ -119,7 +124,8 @@ export const HANDLERS: Record<HandlerName, HandlerSpec> = {
   },
   reaper: {
     entry: 'functions/handlers/reaper.ts',
-    description: 'Scheduled: ends due sessions of its shards (stalled, stuck, expired, lost on the media side, on a dead node)',
+    description:
+      'Scheduled: ends due sessions of its shards (stalled, stuck, expired, lost on the media side, on a dead node)',
     // One invocation per shard group a minute, sweeping every 5 s for 60 s (0/5/…/55 s), so it is done
     // before the next minute's invocation of the same group starts; 70 s leaves room for stragglers.
     timeout: Duration.seconds(70),
@@ -150,7 +156,7 @@ export class SignallingStack extends Stack {
       ...tokenEnvironment(config, (name) => ssm.StringParameter.valueForStringParameter(this, name)),
       // A session ends at its token's exp + this (voice.token-expired).
       VOICE_TOKEN_GRACE_SECONDS: String(config.tokenGraceSeconds),
-      // Per-user limits (functions/voice/UserLimits.ts), explicit so an operator sees and tunes them per function.
+      // Per-user limits (functions/voice/user-limits.ts), explicit so an operator sees and tunes them per function.
       ...userLimitsEnvironment(),
     };
     // Only what each function reads (test/infra/environment.test.ts): API Gateway carries only text frames, so
@@ -160,7 +166,9 @@ export class SignallingStack extends Stack {
       ...(name === 'connect' ? { VOICE_TEXT_FRAMES_ONLY: '1' } : {}),
       ...(HANDLERS[name].mediaNodes ? { MEDIA_NODE_SECRET_ARN: props.mediaNodeSecret.secretArn } : {}),
       // relay.v1: only $default takes the Hello / RefreshRelays frames (functions/handlers/relay-env.ts).
-      ...(name === 'default' && props.relaySecret ? { VOICE_RELAY_URLS: relayUrls(config).join(','), VOICE_RELAY_SECRET_ARN: props.relaySecret.secretArn } : {}),
+      ...(name === 'default' && props.relaySecret
+        ? { VOICE_RELAY_URLS: relayUrls(config).join(','), VOICE_RELAY_SECRET_ARN: props.relaySecret.secretArn }
+        : {}),
     });
     const make = (name: HandlerName) =>
       new HandlerFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}Handler`, {
@@ -174,18 +182,31 @@ export class SignallingStack extends Stack {
         logRetentionDays: config.logRetentionDays,
         runtime: config.lambdaRuntime,
       });
-    this.functions = { connect: make('connect'), default: make('default'), disconnect: make('disconnect'), reaper: make('reaper') };
+    this.functions = {
+      connect: make('connect'),
+      default: make('default'),
+      disconnect: make('disconnect'),
+      reaper: make('reaper'),
+    };
     if (config.frontDoor) this.frontDoorSecret = frontDoorOriginSecret(this, this.functions.connect);
     // Lambda's 4 KB environment limit, checked at synth with the key in SSM counted at its configured bound.
-    const bounds: Record<string, number> = config.tokenJwksUrl ? {} : { TOKEN_PUBLIC_KEY: config.tokenPublicKeyMaxBytes };
+    const bounds: Record<string, number> = config.tokenJwksUrl
+      ? {}
+      : { TOKEN_PUBLIC_KEY: config.tokenPublicKeyMaxBytes };
     for (const handler of Object.values(this.functions)) refuseOversizedEnvironment(handler.fn, bounds);
 
     this.api = new apigwv2.WebSocketApi(this, 'VoiceApi', {
       apiName: `${config.stackPrefix}-voice`,
       description: 'Harmony voice signalling (hRPC over WebSocket; text variant hrpc1.base64)',
-      connectRouteOptions: { integration: new WebSocketLambdaIntegration('ConnectIntegration', this.functions.connect.fn) },
-      defaultRouteOptions: { integration: new WebSocketLambdaIntegration('DefaultIntegration', this.functions.default.fn) },
-      disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.functions.disconnect.fn) },
+      connectRouteOptions: {
+        integration: new WebSocketLambdaIntegration('ConnectIntegration', this.functions.connect.fn),
+      },
+      defaultRouteOptions: {
+        integration: new WebSocketLambdaIntegration('DefaultIntegration', this.functions.default.fn),
+      },
+      disconnectRouteOptions: {
+        integration: new WebSocketLambdaIntegration('DisconnectIntegration', this.functions.disconnect.fn),
+      },
     });
 
     // Clients' keepalive frame ({"action":"keepalive"}, protocol/hrpc.ts) matches this route under the
@@ -199,7 +220,8 @@ export class SignallingStack extends Stack {
     });
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-APIG4',
-      reason: 'The $connect function verifies the session token and answers 401 before the upgrade; the other routes only exist on an authenticated connection.',
+      reason:
+        'The $connect function verifies the session token and answers 401 before the upgrade; the other routes only exist on an authenticated connection.',
     });
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
@@ -229,13 +251,17 @@ export class SignallingStack extends Stack {
       },
     });
     if (config.apiGatewayAccountLogsRole) {
-      if (!props.apiGatewayLogsRole) throw new Error('infra.signalling: apiGatewayAccountLogsRole is set but no role was made for it (app.ts)');
+      if (!props.apiGatewayLogsRole)
+        throw new Error('infra.signalling: apiGatewayAccountLogsRole is set but no role was made for it (app.ts)');
       this.stage.node.addDependency(this.accountLogs(props.apiGatewayLogsRole));
     }
     // $connect has its own, lower throttle: token verification and a DynamoDB write per attempt. The stage
     // waits for the route it names (stage-routes.ts).
     setRouteSettings(this.stage, this.api, {
-      $connect: { ThrottlingRateLimit: config.connectThrottleRateLimit, ThrottlingBurstLimit: config.connectThrottleBurstLimit },
+      $connect: {
+        ThrottlingRateLimit: config.connectThrottleRateLimit,
+        ThrottlingBurstLimit: config.connectThrottleBurstLimit,
+      },
     });
 
     this.grantAccess(props);
@@ -249,10 +275,15 @@ export class SignallingStack extends Stack {
     // One target per shard group (a rule takes at most 5): the groups sweep in parallel, each its own
     // DUE and LOST partitions. A missed tick is not worth replaying late: the next one starts within a minute.
     for (let group = 0; group < config.reaperShardGroups; group++) {
-      reaperRule.addTarget(new targets.LambdaFunction(this.functions.reaper.fn, {
-        retryAttempts: 0, maxEventAge: Duration.seconds(60),
-        event: events.RuleTargetInput.fromObject({ shards: shardGroup(group, config.reaperShardGroups, SWEEP_SHARDS) }),
-      }));
+      reaperRule.addTarget(
+        new targets.LambdaFunction(this.functions.reaper.fn, {
+          retryAttempts: 0,
+          maxEventAge: Duration.seconds(60),
+          event: events.RuleTargetInput.fromObject({
+            shards: shardGroup(group, config.reaperShardGroups, SWEEP_SHARDS),
+          }),
+        }),
+      );
     }
     this.functions.reaper.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
     // Concurrency (infra/config.ts): the sweep always has its own share; $connect and $default are bounded.
@@ -264,16 +295,23 @@ export class SignallingStack extends Stack {
     reserve('default', config.defaultReservedConcurrency);
 
     this.alarms = new SignallingAlarms(this, 'Alarms', {
-      api: this.api, stage: this.stage, accessLogs, functions: this.functions, logRetentionDays: config.logRetentionDays,
+      api: this.api,
+      stage: this.stage,
+      accessLogs,
+      functions: this.functions,
+      logRetentionDays: config.logRetentionDays,
     });
 
     new CfnOutput(this, 'WebSocketUrl', {
       description: config.frontDoor
-        ? 'The API itself (operators, tests); clients connect through the front door (its stack\'s WebSocketUrl)'
+        ? "The API itself (operators, tests); clients connect through the front door (its stack's WebSocketUrl)"
         : 'Clients connect here (subprotocol hrpc1.base64, token as Authorization header or last subprotocol)',
       value: this.stage.url,
     });
-    new CfnOutput(this, 'ConnectionsEndpoint', { description: 'The @connections management API of this stage', value: this.stage.callbackUrl });
+    new CfnOutput(this, 'ConnectionsEndpoint', {
+      description: 'The @connections management API of this stage',
+      value: this.stage.callbackUrl,
+    });
   }
 
   /** Least privilege, per handler, from the HANDLERS table. */
@@ -281,50 +319,83 @@ export class SignallingStack extends Stack {
     // The @connections methods the gateway adapter calls: POST (PostToConnection) and DELETE (DeleteConnection).
     // Nothing probes a connection (GET) since the sweep became event-driven.
     const connectionArns = CONNECTION_METHODS.map((method) =>
-      this.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${this.stage.stageName}/${method}/@connections/*` }),
+      this.formatArn({
+        service: 'execute-api',
+        resource: this.api.apiId,
+        resourceName: `${this.stage.stageName}/${method}/@connections/*`,
+      }),
     );
 
     // The state table's indexes are for the reaper alone, named one by one (a grant on the table object would
     // add `<table>/index/*` for every handler).
     for (const [name, spec] of Object.entries(HANDLERS) as [HandlerName, HandlerSpec][]) {
       const fn = this.functions[name].fn;
-      if (spec.stateTable.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: [...spec.stateTable], resources: [props.stateTable.tableArn] }));
+      if (spec.stateTable.length > 0)
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({ actions: [...spec.stateTable], resources: [props.stateTable.tableArn] }),
+        );
       if (spec.nodesTable.length > 0) {
         // The registry is listed only through its LISTING index (every node, one shard's loss reports: data/tables.ts);
         // single-item reads (a node's record, the placement candidates) and the reaper's deletes go to the base table.
         const reads = spec.nodesTable.filter((action) => action === NODES_LIST);
         const writes = spec.nodesTable.filter((action) => action !== NODES_LIST);
         if (reads.length > 0) {
-          fn.addToRolePolicy(new iam.PolicyStatement({ actions: reads, resources: [`${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`] }));
+          fn.addToRolePolicy(
+            new iam.PolicyStatement({
+              actions: reads,
+              resources: [`${props.nodesTable.tableArn}/index/${LISTING_INDEX.indexName}`],
+            }),
+          );
         }
-        if (writes.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: writes, resources: [props.nodesTable.tableArn] }));
+        if (writes.length > 0)
+          fn.addToRolePolicy(new iam.PolicyStatement({ actions: writes, resources: [props.nodesTable.tableArn] }));
       }
       if (spec.mediaNodes) {
-        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.mediaNodeSecret.secretArn] }));
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: [props.mediaNodeSecret.secretArn],
+          }),
+        );
       }
       if (name === 'default' && props.relaySecret) {
-        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.relaySecret.secretArn] }));
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: [props.relaySecret.secretArn],
+          }),
+        );
       }
       if (name === 'reaper') {
         // The sweep reads only what is due (DUE index) and the sessions of dead nodes (BY_NODE index).
-        fn.addToRolePolicy(new iam.PolicyStatement({
-          actions: ['dynamodb:Query'],
-          resources: [DUE_INDEX, BY_NODE_INDEX].map((index) => `${props.stateTable.tableArn}/index/${index.indexName}`),
-        }));
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['dynamodb:Query'],
+            resources: [DUE_INDEX, BY_NODE_INDEX].map(
+              (index) => `${props.stateTable.tableArn}/index/${index.indexName}`,
+            ),
+          }),
+        );
         // It publishes the placement candidates (routing/candidates.ts): PutItem on PLACE# items of the registry only,
         // never a node's partition (NODE#<instance ARN>, writable by that node alone).
-        fn.addToRolePolicy(new iam.PolicyStatement({
-          actions: ['dynamodb:PutItem'], resources: [props.nodesTable.tableArn],
-          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${PLACE_PREFIX}*`] } },
-        }));
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['dynamodb:PutItem'],
+            resources: [props.nodesTable.tableArn],
+            conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${PLACE_PREFIX}*`] } },
+          }),
+        );
       }
       if (spec.manageConnections) {
-        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }));
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: connectionArns }),
+        );
         const apiLogicalId = this.getLogicalId(this.api.node.defaultChild as apigwv2.CfnApi);
         for (const method of CONNECTION_METHODS) {
           Validations.of(fn.role!).acknowledge({
             id: `AwsSolutions-IAM5[Resource::${arnForNag(this, 'execute-api')}:<${apiLogicalId}>/${this.stage.stageName}/${method}/@connections/*]`,
-            reason: 'Connection ids are only known at run time; the ARN is pinned to this API, this stage and one method.',
+            reason:
+              'Connection ids are only known at run time; the ARN is pinned to this API, this stage and one method.',
           });
         }
       }
@@ -359,10 +430,15 @@ export function keepaliveRouteKey(): string {
  * SSM is resolved at deploy time (`resolveParameter`: a CloudFormation dynamic reference in the stack) into
  * TOKEN_PUBLIC_KEY, so no function reads SSM.
  */
-export function tokenEnvironment(config: InfraConfig, resolveParameter: (name: string) => string): Record<string, string> {
+export function tokenEnvironment(
+  config: InfraConfig,
+  resolveParameter: (name: string) => string,
+): Record<string, string> {
   return {
     TOKEN_ISSUER: config.tokenIssuer,
-    ...(config.tokenJwksUrl ? { TOKEN_JWKS_URL: config.tokenJwksUrl } : { TOKEN_PUBLIC_KEY: resolveParameter(config.tokenPublicKeyParameter) }),
+    ...(config.tokenJwksUrl
+      ? { TOKEN_JWKS_URL: config.tokenJwksUrl }
+      : { TOKEN_PUBLIC_KEY: resolveParameter(config.tokenPublicKeyParameter) }),
     ...(config.tokenAudience ? { TOKEN_AUDIENCE: config.tokenAudience } : { TOKEN_AUDIENCE_WAIVED: '1' }),
     ...(config.tokenUserClaim ? { TOKEN_USER_CLAIM: config.tokenUserClaim } : {}),
     ...(config.tokenGrantsClaim ? { TOKEN_GRANTS_CLAIM: config.tokenGrantsClaim } : {}),

@@ -48,7 +48,7 @@ export const METRIC = {
   internalErrors: 'InternalErrors',
   /** Count, dimension Race. Ordinary races logged at info (voice.expected-race): a client closing mid-step, a lost claim, a duplicate. */
   expectedRaces: 'ExpectedRaces',
-  /** Count, dimension Limit. A per-user limit refused a request (functions/voice/UserLimits.ts): connects, streams, joins, prepared, channel-prepared. */
+  /** Count, dimension Limit. A per-user limit refused a request (functions/voice/user-limits.ts): connects, streams, joins, prepared, channel-prepared. */
   userLimited: 'UserLimited',
 } as const;
 
@@ -76,7 +76,9 @@ export class MetricsSummary {
   private changed = false;
 
   readonly record = (sample: MetricSample): void => {
-    const dims = Object.entries(sample.dimensions ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    const dims = Object.entries(sample.dimensions ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
     const key = dims ? `${sample.name}{${dims}}` : sample.name;
     let s = this.series.get(key);
     if (!s) this.series.set(key, (s = { unit: sample.unit, count: 0, sum: 0, values: [] }));
@@ -115,7 +117,8 @@ export class MetricsSummary {
 /** A MetricsSummary snapshot as one terminal line: "metrics: Connects 2 · JoinLatency n=1 p50 40.1 p99 40.1 max 40.1 ms · …". */
 export function summaryLine(snapshot: ReturnType<MetricsSummary['snapshot']>): string {
   const parts = Object.entries(snapshot).map(([key, v]) =>
-    typeof v === 'number' ? `${key} ${v}` : `${key} n=${v.count} p50 ${v.p50} p99 ${v.p99} max ${v.max} ms`);
+    typeof v === 'number' ? `${key} ${v}` : `${key} n=${v.count} p50 ${v.p50} p99 ${v.p99} max ${v.max} ms`,
+  );
   return `metrics: ${parts.join(' · ') || 'none yet'}`;
 }
 

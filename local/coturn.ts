@@ -1,5 +1,5 @@
 // The embedded TURN relay (issue 19): Debian's coturn (`turnserver`), run as a child process with short-lived
-// credentials only (TURN REST API: `use-auth-secret` + `static-auth-secret`; functions/voice/RelayCredentials.ts
+// credentials only (TURN REST API: `use-auth-secret` + `static-auth-secret`; functions/voice/relay-credentials.ts
 // issues them) and never an open relay: every peer address is denied except the media nodes' (allowed-peer-ip
 // takes precedence over denied-peer-ip), no TCP relay, no multicast, per-user and total allocation quotas.
 // TLS (`turns:`) on `tlsPort` with a self-signed certificate made here for local use (a browser's TURN/TLS does
@@ -50,7 +50,20 @@ export function coturnAvailable(): boolean {
   return existsSync(TURNSERVER_PATH);
 }
 
-export function coturnConfig(o: Required<Pick<CoturnOptions, 'listenIp' | 'mediaNodeIps'>> & { secret: string; port: number; tlsPort: number; realm: string; userQuota: number; totalQuota: number; relayPorts: { min: number; max: number }; cert: string; pkey: string; pidFile: string }): string[] {
+export function coturnConfig(
+  o: Required<Pick<CoturnOptions, 'listenIp' | 'mediaNodeIps'>> & {
+    secret: string;
+    port: number;
+    tlsPort: number;
+    realm: string;
+    userQuota: number;
+    totalQuota: number;
+    relayPorts: { min: number; max: number };
+    cert: string;
+    pkey: string;
+    pidFile: string;
+  },
+): string[] {
   const loopback = o.listenIp.startsWith('127.') || o.mediaNodeIps.some((ip) => ip.startsWith('127.'));
   return [
     `listening-ip=${o.listenIp}`,
@@ -88,19 +101,50 @@ export function coturnConfig(o: Required<Pick<CoturnOptions, 'listenIp' | 'media
 }
 
 export async function startCoturn(options: CoturnOptions): Promise<Coturn> {
-  if (!coturnAvailable()) throw new Error(`coturn.missing: no ${TURNSERVER_PATH}; install it with \`apt-get install -y --no-install-recommends coturn\``);
+  if (!coturnAvailable())
+    throw new Error(
+      `coturn.missing: no ${TURNSERVER_PATH}; install it with \`apt-get install -y --no-install-recommends coturn\``,
+    );
   const dir = mkdtempSync(join(tmpdir(), 'harmony-coturn-'));
   const secret = options.secret ?? randomBytes(32).toString('base64url');
   const port = options.port ?? 3478;
   const tlsPort = options.tlsPort ?? 443;
   const cert = join(dir, 'cert.pem');
   const pkey = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=harmony-voice-local-relay', '-keyout', pkey, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=harmony-voice-local-relay',
+      '-keyout',
+      pkey,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   const config = coturnConfig({
-    listenIp: options.listenIp, mediaNodeIps: options.mediaNodeIps, secret, port, tlsPort,
-    realm: options.realm ?? 'harmony-voice.local', userQuota: options.userQuota ?? 4, totalQuota: options.totalQuota ?? 1000,
-    relayPorts: options.relayPorts ?? { min: 49160, max: 49959 }, cert, pkey, pidFile: join(dir, 'turnserver.pid'),
+    listenIp: options.listenIp,
+    mediaNodeIps: options.mediaNodeIps,
+    secret,
+    port,
+    tlsPort,
+    realm: options.realm ?? 'harmony-voice.local',
+    userQuota: options.userQuota ?? 4,
+    totalQuota: options.totalQuota ?? 1000,
+    relayPorts: options.relayPorts ?? { min: 49160, max: 49959 },
+    cert,
+    pkey,
+    pidFile: join(dir, 'turnserver.pid'),
   });
   const file = join(dir, 'turnserver.conf');
   writeFileSync(file, config.join('\n') + '\n', { mode: 0o600 });
@@ -133,8 +177,17 @@ export async function startCoturn(options: CoturnOptions): Promise<Coturn> {
   }
   const host = options.listenIp.includes(':') ? `[${options.listenIp}]` : options.listenIp;
   return {
-    secret, listenIp: options.listenIp, port, tlsPort, pid: child.pid!, config,
-    urls: [`turn:${host}:${port}?transport=udp`, `turn:${host}:${port}?transport=tcp`, `turns:${host}:${tlsPort}?transport=tcp`],
+    secret,
+    listenIp: options.listenIp,
+    port,
+    tlsPort,
+    pid: child.pid!,
+    config,
+    urls: [
+      `turn:${host}:${port}?transport=udp`,
+      `turn:${host}:${port}?transport=tcp`,
+      `turns:${host}:${tlsPort}?transport=tcp`,
+    ],
     close,
   };
 }

@@ -40,7 +40,11 @@ export class DevIssuer {
   unavailable = false;
   private readonly published: SigningKey[];
 
-  constructor(keys: SigningKey[], readonly issuer = DEV_TOKEN_ISSUER, readonly audience = DEV_TOKEN_AUDIENCE) {
+  constructor(
+    keys: SigningKey[],
+    readonly issuer = DEV_TOKEN_ISSUER,
+    readonly audience = DEV_TOKEN_AUDIENCE,
+  ) {
     if (keys.length === 0) throw new Error('dev-issuer: at least one key');
     this.published = [...keys];
   }
@@ -83,7 +87,9 @@ export class DevIssuer {
   /** A session token signed with jose (the tool and /dev/token use this). */
   async mint(request: DevTokenRequest): Promise<string> {
     const key = request.key ?? this.current;
-    return new SignJWT(this.claimsOf(request)).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+    return new SignJWT(this.claimsOf(request))
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .sign(key.privateKey);
   }
 
   /**
@@ -98,11 +104,23 @@ export class DevIssuer {
     return `${input}.${sign(null, Buffer.from(input), key.privateKey).toString('base64url')}`;
   }
 
-  private claimsOf({ user, guild, channels, ttlSeconds = 24 * 3600, claims, nowSeconds }: DevTokenRequest): Record<string, unknown> {
+  private claimsOf({
+    user,
+    guild,
+    channels,
+    ttlSeconds = 24 * 3600,
+    claims,
+    nowSeconds,
+  }: DevTokenRequest): Record<string, unknown> {
     const now = nowSeconds ?? Math.floor(Date.now() / 1000);
     return {
-      sub: user, iss: this.issuer, aud: this.audience, iat: now, exp: now + ttlSeconds,
-      channels: channels.map((c) => `${guild}:${c}`), ...claims,
+      sub: user,
+      iss: this.issuer,
+      aud: this.audience,
+      iat: now,
+      exp: now + ttlSeconds,
+      channels: channels.map((c) => `${guild}:${c}`),
+      ...claims,
     };
   }
 }
@@ -116,7 +134,11 @@ export function signingKey(privateKey: KeyObject): SigningKey {
 }
 
 function jwkThumbprint(jwk: JWK): string {
-  const members: Record<string, string[]> = { OKP: ['crv', 'kty', 'x'], EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'] };
+  const members: Record<string, string[]> = {
+    OKP: ['crv', 'kty', 'x'],
+    EC: ['crv', 'kty', 'x', 'y'],
+    RSA: ['e', 'kty', 'n'],
+  };
   const required = members[jwk.kty!];
   if (!required) throw new Error(`dev-issuer: no thumbprint for kty ${jwk.kty}`);
   const canonical = JSON.stringify(Object.fromEntries(required.map((m) => [m, (jwk as Record<string, unknown>)[m]])));

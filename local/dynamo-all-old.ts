@@ -25,7 +25,12 @@ export function emulateAllOldOnConditionFailure(server: Server): void {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      let body: { TableName?: string; Key?: Record<string, unknown>; Item?: Record<string, unknown>; ReturnValuesOnConditionCheckFailure?: string };
+      let body: {
+        TableName?: string;
+        Key?: Record<string, unknown>;
+        Item?: Record<string, unknown>;
+        ReturnValuesOnConditionCheckFailure?: string;
+      };
       try {
         body = JSON.parse(raw.toString('utf8'));
       } catch {
@@ -38,13 +43,16 @@ export function emulateAllOldOnConditionFailure(server: Server): void {
           const text = typeof data === 'string' || Buffer.isBuffer(data) ? data.toString() : '';
           if (res.statusCode !== 400 || !text.includes(CONDITION_FAILED)) return end(...args);
           const key = body.Key ?? (body.Item && { pk: body.Item.pk, sk: body.Item.sk });
-          void readItem(original, req.headers, api!, body.TableName ?? '', key ?? {}).then((item) => {
-            const error = JSON.parse(text) as Record<string, unknown>;
-            const answer = JSON.stringify(item ? { ...error, Item: item } : error);
-            res.setHeader('x-amz-crc32', crc32(answer));
-            res.setHeader('Content-Length', Buffer.byteLength(answer));
-            end(answer);
-          }, () => end(...args));
+          void readItem(original, req.headers, api!, body.TableName ?? '', key ?? {}).then(
+            (item) => {
+              const error = JSON.parse(text) as Record<string, unknown>;
+              const answer = JSON.stringify(item ? { ...error, Item: item } : error);
+              res.setHeader('x-amz-crc32', crc32(answer));
+              res.setHeader('Content-Length', Buffer.byteLength(answer));
+              end(answer);
+            },
+            () => end(...args),
+          );
           return res;
         }) as typeof res.end;
       }
@@ -55,13 +63,19 @@ export function emulateAllOldOnConditionFailure(server: Server): void {
 
 /** GetItem (strongly consistent) served by dynalite's own handler, as the wire item (undefined when absent). */
 function readItem(
-  original: Listener, headers: IncomingMessage['headers'], api: string, table: string, key: Record<string, unknown>,
+  original: Listener,
+  headers: IncomingMessage['headers'],
+  api: string,
+  table: string,
+  key: Record<string, unknown>,
 ): Promise<Record<string, unknown> | undefined> {
   return new Promise((resolve, reject) => {
     const body = Buffer.from(JSON.stringify({ TableName: table, Key: key, ConsistentRead: true }));
     const res = {
       statusCode: 200,
-      setHeader() { return res; },
+      setHeader() {
+        return res;
+      },
       end(data: unknown) {
         try {
           if (res.statusCode !== 200) throw new Error(`GetItem answered ${res.statusCode}`);
@@ -73,7 +87,9 @@ function readItem(
       },
     };
     const copy = Object.assign(new PassThrough(), {
-      headers: { ...headers, 'x-amz-target': `${api}.GetItem`, 'content-length': String(body.length) }, method: 'POST', url: '/',
+      headers: { ...headers, 'x-amz-target': `${api}.GetItem`, 'content-length': String(body.length) },
+      method: 'POST',
+      url: '/',
     });
     original(copy as unknown as IncomingMessage, res as unknown as ServerResponse);
     copy.end(body);
@@ -82,7 +98,12 @@ function readItem(
 
 /** Hands dynalite a request whose body is `body` (its handler reads the request as a stream). */
 function replay(original: Listener, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-  const copy = Object.assign(new PassThrough(), { headers: { ...req.headers, 'content-length': String(body.length) }, method: req.method, url: req.url, socket: req.socket });
+  const copy = Object.assign(new PassThrough(), {
+    headers: { ...req.headers, 'content-length': String(body.length) },
+    method: req.method,
+    url: req.url,
+    socket: req.socket,
+  });
   original(copy as unknown as IncomingMessage, res);
   copy.end(body);
 }

@@ -5,7 +5,18 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { RequestCounter } from './request-counter';
 
-const DATA_PLANE = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Scan', 'BatchGetItem', 'BatchWriteItem', 'TransactGetItems', 'TransactWriteItems']);
+const DATA_PLANE = new Set([
+  'GetItem',
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'Query',
+  'Scan',
+  'BatchGetItem',
+  'BatchWriteItem',
+  'TransactGetItems',
+  'TransactWriteItems',
+]);
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -38,10 +49,16 @@ export function countDynamoRequests(server: Server, counter: RequestCounter, ste
           try {
             const parsed = JSON.parse(data.toString()) as { ConsumedCapacity?: { CapacityUnits?: number } };
             units = parsed.ConsumedCapacity?.CapacityUnits ?? 0;
-          } catch { /* not JSON: no units */ }
+          } catch {
+            /* not JSON: no units */
+          }
         }
         const read = ['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems'].includes(operation);
-        counter.countDynamo(key, { read: read ? units : 0, write: read ? 0 : units, indexWrite: read ? 0 : indexWrites(operation, body) });
+        counter.countDynamo(key, {
+          read: read ? units : 0,
+          write: read ? 0 : units,
+          indexWrite: read ? 0 : indexWrites(operation, body),
+        });
         const pk = partitionKey(operation, body);
         if (pk) counter.countPartition(`${stem(table)}:${pk}`, { read: read ? units : 0, write: read ? 0 : units });
         return end(...args);
@@ -53,7 +70,12 @@ export function countDynamoRequests(server: Server, counter: RequestCounter, ste
 
 /** Hands dynalite a request whose body is `body` (its handler reads the request as a stream). */
 function replay(original: Listener, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-  const copy = Object.assign(new PassThrough(), { headers: { ...req.headers, 'content-length': String(body.length) }, method: req.method, url: req.url, socket: req.socket });
+  const copy = Object.assign(new PassThrough(), {
+    headers: { ...req.headers, 'content-length': String(body.length) },
+    method: req.method,
+    url: req.url,
+    socket: req.socket,
+  });
   original(copy as unknown as IncomingMessage, res);
   copy.end(body);
 }
@@ -65,7 +87,7 @@ function partitionKind(body: Record<string, unknown>): string {
   return key.split('#')[0]!;
 }
 
-/** A request on a per-user limit item (functions/voice/UserLimits.ts: USER#<id> items, a channel's PREPARED item). */
+/** A request on a per-user limit item (functions/voice/user-limits.ts: USER#<id> items, a channel's PREPARED item). */
 function limitItem(body: Record<string, unknown>): boolean {
   const key = (body.Key ?? body.Item) as { pk?: { S?: string }; sk?: { S?: string } } | undefined;
   return (key?.pk?.S ?? '').startsWith('USER#') || key?.sk?.S === 'PREPARED';

@@ -9,7 +9,12 @@ import { emulateAllOldOnConditionFailure } from './dynamo-all-old';
 import { countDynamoRequests } from './dynamo-counting';
 import type { RequestCounter } from './request-counter';
 
-type DynaliteFactory = (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number; path?: string }) => Server;
+type DynaliteFactory = (options: {
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+  path?: string;
+}) => Server;
 const dynalite = createRequire(import.meta.url)('dynalite') as DynaliteFactory;
 
 /** Credentials dynalite ignores but the SDK insists on. */
@@ -27,7 +32,8 @@ export interface LocalDynamo {
 
 /** harmony-voice-<prefix>-<stem>: VoiceState → state, MediaNodes → nodes. */
 export function localTableName(def: TableDefinition, prefix = 'local'): string {
-  const stem = def.logicalId === 'VoiceState' ? 'state' : def.logicalId === 'MediaNodes' ? 'nodes' : def.logicalId.toLowerCase();
+  const stem =
+    def.logicalId === 'VoiceState' ? 'state' : def.logicalId === 'MediaNodes' ? 'nodes' : def.logicalId.toLowerCase();
   return `harmony-voice-${prefix}-${stem}`;
 }
 
@@ -36,7 +42,12 @@ export async function startLocalDynamo(
 ): Promise<LocalDynamo> {
   const host = options.host ?? '127.0.0.1';
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const stems = new Map(TABLES.map((def) => [localTableName(def, options.tablePrefix), localTableName(def, '').replace(/^harmony-voice--/, '')]));
+  const stems = new Map(
+    TABLES.map((def) => [
+      localTableName(def, options.tablePrefix),
+      localTableName(def, '').replace(/^harmony-voice--/, ''),
+    ]),
+  );
   emulateAllOldOnConditionFailure(server);
   if (options.counter) countDynamoRequests(server, options.counter, (table) => stems.get(table) ?? table);
   const { port } = await listen(server, options.port ?? 0, host);

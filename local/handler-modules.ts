@@ -57,7 +57,12 @@ export interface ReaperSchedule {
 }
 
 /** Invokes the reaper every intervalMs. Runs never overlap: a tick during a run is skipped. */
-export function scheduleReaper(handler: LambdaHandler, intervalMs: number, log: Logger, timeoutMs = 60_000): ReaperSchedule {
+export function scheduleReaper(
+  handler: LambdaHandler,
+  intervalMs: number,
+  log: Logger,
+  timeoutMs = 60_000,
+): ReaperSchedule {
   let running: Promise<void> | undefined;
   const run = (): Promise<void> => {
     if (running) return running;

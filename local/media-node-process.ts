@@ -52,7 +52,8 @@ export async function startMediaNodeProcess(options: MediaNodeProcessOptions): P
 
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`media-node.not-ready: no "${READY_MSG}" line within ${options.readyTimeoutMs ?? 30_000} ms`)),
+      () =>
+        reject(new Error(`media-node.not-ready: no "${READY_MSG}" line within ${options.readyTimeoutMs ?? 30_000} ms`)),
       options.readyTimeoutMs ?? 30_000,
     );
     child.once('error', (err) => {
@@ -61,7 +62,11 @@ export async function startMediaNodeProcess(options: MediaNodeProcessOptions): P
     });
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`media-node.exited-early: exit code ${code} signal ${signal}; last stderr:\n${recentStderr.join('\n')}`));
+      reject(
+        new Error(
+          `media-node.exited-early: exit code ${code} signal ${signal}; last stderr:\n${recentStderr.join('\n')}`,
+        ),
+      );
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       options.onLine?.(line, 'stdout');

@@ -35,7 +35,8 @@ export interface MediaNodeSupervisor<N extends SupervisedNode> {
 const defaultBackoff = (attempt: number) => Math.min(8_000, 250 * 2 ** (attempt - 1));
 
 export async function superviseMediaNode<N extends SupervisedNode>(
-  start: () => Promise<N>, options: SupervisorOptions,
+  start: () => Promise<N>,
+  options: SupervisorOptions,
 ): Promise<MediaNodeSupervisor<N>> {
   const { log } = options;
   const backoff = options.backoffMs ?? defaultBackoff;
@@ -49,7 +50,13 @@ export async function superviseMediaNode<N extends SupervisedNode>(
     void node.exited.then(async ({ code, signal }) => {
       if (stopping || node !== current) return;
       const restart = options.restart ?? true;
-      log.error('media-node.died', { pid: node.pid, grpc: node.grpc, code, signal, note: restart ? 'starting a new media node' : 'restart is off' });
+      log.error('media-node.died', {
+        pid: node.pid,
+        grpc: node.grpc,
+        code,
+        signal,
+        note: restart ? 'starting a new media node' : 'restart is off',
+      });
       await node.stop().catch(() => undefined); // reaps its orphaned workers, if any are left
       if (!restart) return;
       for (let attempt = 1; !stopping; attempt++) {
@@ -73,8 +80,12 @@ export async function superviseMediaNode<N extends SupervisedNode>(
   watch(current);
 
   return {
-    get current() { return current; },
-    get restarts() { return restarts; },
+    get current() {
+      return current;
+    },
+    get restarts() {
+      return restarts;
+    },
     nextStart: () => new Promise<N>((resolve) => waiters.push(resolve)),
     async stop() {
       stopping = true;

@@ -34,7 +34,18 @@ export interface GatewayCounts {
 }
 
 export function emptyGatewayCounts(): GatewayCounts {
-  return { messagesIn: 0, keepalives: 0, post: 0, get: 0, delete: 0, gone: 0, connect: 0, default: 0, disconnect: 0, reaper: 0 };
+  return {
+    messagesIn: 0,
+    keepalives: 0,
+    post: 0,
+    get: 0,
+    delete: 0,
+    gone: 0,
+    connect: 0,
+    default: 0,
+    disconnect: 0,
+    reaper: 0,
+  };
 }
 
 /**
@@ -73,24 +84,35 @@ export class RequestCounter {
   }
 
   /** What was counted since `before` (a snapshot). */
-  since(before: ReturnType<RequestCounter['snapshot']>): { dynamo: DynamoCounts; gateway: GatewayCounts; partitions: PartitionCounts } {
+  since(before: ReturnType<RequestCounter['snapshot']>): {
+    dynamo: DynamoCounts;
+    gateway: GatewayCounts;
+    partitions: PartitionCounts;
+  } {
     const now = this.snapshot();
     const dynamo: DynamoCounts = {};
     for (const [key, c] of Object.entries(now.dynamo)) {
       const b = before.dynamo[key] ?? { requests: 0, readUnits: 0, writeUnits: 0, indexWriteUnits: 0 };
       if (c.requests === b.requests) continue;
       dynamo[key] = {
-        requests: c.requests - b.requests, readUnits: c.readUnits - b.readUnits,
-        writeUnits: c.writeUnits - b.writeUnits, indexWriteUnits: c.indexWriteUnits - b.indexWriteUnits,
+        requests: c.requests - b.requests,
+        readUnits: c.readUnits - b.readUnits,
+        writeUnits: c.writeUnits - b.writeUnits,
+        indexWriteUnits: c.indexWriteUnits - b.indexWriteUnits,
       };
     }
     const gateway = emptyGatewayCounts();
-    for (const key of Object.keys(gateway) as (keyof GatewayCounts)[]) gateway[key] = now.gateway[key] - before.gateway[key];
+    for (const key of Object.keys(gateway) as (keyof GatewayCounts)[])
+      gateway[key] = now.gateway[key] - before.gateway[key];
     const partitions: PartitionCounts = {};
     for (const [key, c] of Object.entries(now.partitions)) {
       const b = before.partitions?.[key] ?? { requests: 0, readUnits: 0, writeUnits: 0 };
       if (c.requests === b.requests) continue;
-      partitions[key] = { requests: c.requests - b.requests, readUnits: c.readUnits - b.readUnits, writeUnits: c.writeUnits - b.writeUnits };
+      partitions[key] = {
+        requests: c.requests - b.requests,
+        readUnits: c.readUnits - b.readUnits,
+        writeUnits: c.writeUnits - b.writeUnits,
+      };
     }
     return { dynamo, gateway, partitions };
   }

@@ -19,9 +19,15 @@ import type { StaticMount } from './gateway/static-files';
 import { loadHandlerModules, scheduleReaper, type HandlerName, type ReaperSchedule } from './handler-modules';
 import { startMediaNodeProcess, type MediaNodeProcess } from './media-node-process';
 import type { RequestCounter } from './request-counter';
-import { SWEEP_SCHEDULE } from '../functions/voice/Sweep';
+import { SWEEP_SCHEDULE } from '../functions/voice/sweep';
 import { superviseMediaNode, type MediaNodeSupervisor } from './media-node-supervisor';
-import { DEFAULT_PIPE_PORTS, formatPortRange, parsePortRange, splitPortRange, type PortRange } from '../media-node/src/span/pipe-ports';
+import {
+  DEFAULT_PIPE_PORTS,
+  formatPortRange,
+  parsePortRange,
+  splitPortRange,
+  type PortRange,
+} from '../media-node/src/span/pipe-ports';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
@@ -72,7 +78,7 @@ export interface LocalStackOptions {
   staticMounts?: StaticMount[];
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
-  /** How often the reaper sweeps, as each AWS invocation does (default 5 s: functions/voice/Sweep.ts SWEEP_SCHEDULE). */
+  /** How often the reaper sweeps, as each AWS invocation does (default 5 s: functions/voice/sweep.ts SWEEP_SCHEDULE). */
   reaperIntervalMs?: number;
   /** Where connect/default/disconnect/reaper.ts live (default functions/handlers). */
   handlersDir?: string;
@@ -155,22 +161,34 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (options.mediaNode !== false) {
       const perNode = mediaNodeList(options.mediaNodes, options.mediaNode ?? {});
       const pipeSlices = splitPortRange(
-        process.env.MEDIA_PIPE_PORTS ? parsePortRange('MEDIA_PIPE_PORTS', process.env.MEDIA_PIPE_PORTS) : DEFAULT_PIPE_PORTS, perNode.length);
+        process.env.MEDIA_PIPE_PORTS
+          ? parsePortRange('MEDIA_PIPE_PORTS', process.env.MEDIA_PIPE_PORTS)
+          : DEFAULT_PIPE_PORTS,
+        perNode.length,
+      );
       const nodeEnv = { ...awsEnv, MEDIA_NODE_SECRET: mediaNodeSecret, MEDIA_SPAN_SECRET: mediaSpanSecret };
       // Side by side: every node starts at once; if one fails, those that came up are stopped with the rest.
-      const started = await Promise.allSettled(perNode.map(async (nodeOptions, index) => {
-        const slot = { index, count: perNode.length, pipePorts: nodeOptions.pipePorts ?? pipeSlices[index]! };
-        const supervisor = await superviseMediaNode(() => startMediaNode(nodeOptions, nodeEnv, port === 0, slot), {
-          log: log.child({ mediaNode: index + 1 }), restart: nodeOptions.restart,
-        });
-        supervisors[index] = { supervisor, pipePorts: slot.pipePorts };
-        cleanups.push(() => supervisor.stop());
-        const node = supervisor.current;
-        log.info('media-node.started', {
-          node: index + 1, of: perNode.length, pid: node.pid, grpc: node.grpc, nodeId: node.ready.nodeId, metrics: node.ready.metrics,
-          pipePorts: formatPortRange(slot.pipePorts),
-        });
-      }));
+      const started = await Promise.allSettled(
+        perNode.map(async (nodeOptions, index) => {
+          const slot = { index, count: perNode.length, pipePorts: nodeOptions.pipePorts ?? pipeSlices[index]! };
+          const supervisor = await superviseMediaNode(() => startMediaNode(nodeOptions, nodeEnv, port === 0, slot), {
+            log: log.child({ mediaNode: index + 1 }),
+            restart: nodeOptions.restart,
+          });
+          supervisors[index] = { supervisor, pipePorts: slot.pipePorts };
+          cleanups.push(() => supervisor.stop());
+          const node = supervisor.current;
+          log.info('media-node.started', {
+            node: index + 1,
+            of: perNode.length,
+            pid: node.pid,
+            grpc: node.grpc,
+            nodeId: node.ready.nodeId,
+            metrics: node.ready.metrics,
+            pipePorts: formatPortRange(slot.pipePorts),
+          });
+        }),
+      );
       const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     }
@@ -184,11 +202,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The gateway starts before the handler modules load (their environment needs its port); an early
     // client waits for the modules instead of failing.
     let loaded: Promise<Record<HandlerName, LambdaHandler>> | undefined;
-    const lazy = (name: HandlerName): LambdaHandler => async (event, context, callback) => {
-      if (!loaded) throw new Error('local-stack: handler modules are not loaded yet');
-      return (await loaded)[name](event, context, callback);
+    const lazy =
+      (name: HandlerName): LambdaHandler =>
+      async (event, context, callback) => {
+        if (!loaded) throw new Error('local-stack: handler modules are not loaded yet');
+        return (await loaded)[name](event, context, callback);
+      };
+    const handlers: GatewayHandlers = {
+      connect: lazy('connect'),
+      default: lazy('default'),
+      disconnect: lazy('disconnect'),
     };
-    const handlers: GatewayHandlers = { connect: lazy('connect'), default: lazy('default'), disconnect: lazy('disconnect') };
     const strict = options.strict ?? process.env.LOCAL_GATEWAY_STRICT === '1';
     const gateway = await startLocalGateway({
       handlers,
@@ -197,11 +221,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       strict,
       idleTimeoutMs: options.idleTimeoutMs,
       maxConnectionMs: options.maxConnectionMs,
-      staticMounts: options.staticMounts ??
-        (options.staticDir ? [{ prefix: '/', dir: options.staticDir }] : [
-          { prefix: '/', dir: join(REPO_ROOT, 'web/public') },
-          { prefix: '/dist/', dir: join(REPO_ROOT, 'web/dist') },
-        ]),
+      staticMounts:
+        options.staticMounts ??
+        (options.staticDir
+          ? [{ prefix: '/', dir: options.staticDir }]
+          : [
+              { prefix: '/', dir: join(REPO_ROOT, 'web/public') },
+              { prefix: '/dist/', dir: join(REPO_ROOT, 'web/dist') },
+            ]),
       devIssuer: issuer,
       devMetrics: () => metrics.snapshot(),
       logger: options.logger,
@@ -233,10 +260,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // invocation a minute sweeps every REAPER_INTERVAL_MS until its time runs low).
     const reaperIntervalMs = options.reaperIntervalMs ?? SWEEP_SCHEDULE.intervalMs;
     const counter = options.counter;
-    const reaperHandler: LambdaHandler = counter ? (event, context, callback) => {
-      counter.countGateway('reaper');
-      return modules.reaper(event, context, callback);
-    } : modules.reaper;
+    const reaperHandler: LambdaHandler = counter
+      ? (event, context, callback) => {
+          counter.countGateway('reaper');
+          return modules.reaper(event, context, callback);
+        }
+      : modules.reaper;
     const reaper: ReaperSchedule = scheduleReaper(reaperHandler, reaperIntervalMs, log, reaperIntervalMs);
     cleanups.push(() => reaper.stop());
 
@@ -280,18 +309,24 @@ export function mediaNodeCount(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 1;
   const count = Number(raw);
   if (!Number.isInteger(count) || count < 1 || count > MAX_LOCAL_MEDIA_NODES) {
-    throw new Error(`config.bad-value: MEDIA_NODES must be an integer from 1 to ${MAX_LOCAL_MEDIA_NODES}, got ${JSON.stringify(raw)}`);
+    throw new Error(
+      `config.bad-value: MEDIA_NODES must be an integer from 1 to ${MAX_LOCAL_MEDIA_NODES}, got ${JSON.stringify(raw)}`,
+    );
   }
   return count;
 }
 
 /** The stack's media nodes' options: `mediaNodes` (a count, or per-node options over `shared`), default one. */
-export function mediaNodeList(nodes: number | MediaNodeOptions[] | undefined, shared: MediaNodeOptions): MediaNodeOptions[] {
-  const count = Array.isArray(nodes) ? nodes.length : nodes ?? 1;
+export function mediaNodeList(
+  nodes: number | MediaNodeOptions[] | undefined,
+  shared: MediaNodeOptions,
+): MediaNodeOptions[] {
+  const count = Array.isArray(nodes) ? nodes.length : (nodes ?? 1);
   if (!Number.isInteger(count) || count < 1 || count > MAX_LOCAL_MEDIA_NODES) {
     throw new Error(`local-stack.bad-media-nodes: between 1 and ${MAX_LOCAL_MEDIA_NODES} media nodes, got ${count}`);
   }
-  return Array.isArray(nodes) ? nodes.map((own) => ({ ...shared, ...own, env: { ...shared.env, ...own.env } }))
+  return Array.isArray(nodes)
+    ? nodes.map((own) => ({ ...shared, ...own, env: { ...shared.env, ...own.env } }))
     : Array.from({ length: count }, () => shared);
 }
 
@@ -308,7 +343,10 @@ export interface MediaNodeSlot {
  * (ephemeral) and -1 (off) stay as they are; and its slice of the pipe ports. Pure.
  */
 export function mediaNodePortEnv(
-  options: MediaNodeOptions, slot: MediaNodeSlot, ephemeral: boolean, env: NodeJS.ProcessEnv = process.env,
+  options: MediaNodeOptions,
+  slot: MediaNodeSlot,
+  ephemeral: boolean,
+  env: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {
   const workers = Number(options.workers ?? env.MEDIA_WORKERS ?? 1);
   const pick = (value: number | undefined, name: string, fallback: string, stride = 1) => {
@@ -331,18 +369,31 @@ export function mediaNodePortEnv(
  * `npm start` uses fixed ones (RTC 40000+, metrics 9464) unless the environment says otherwise; node i of
  * several gets them offset by i (mediaNodePortEnv).
  */
-function startMediaNode(options: MediaNodeOptions, env: Record<string, string>, ephemeral: boolean, slot: MediaNodeSlot): Promise<MediaNodeProcess> {
+function startMediaNode(
+  options: MediaNodeOptions,
+  env: Record<string, string>,
+  ephemeral: boolean,
+  slot: MediaNodeSlot,
+): Promise<MediaNodeProcess> {
   const forward = options.forwardLogs ?? true;
   if (!options.command && !existsSync(join(REPO_ROOT, 'media-node/main.ts'))) {
-    return Promise.reject(new Error(
-      'local-stack.missing-media-node: media-node/main.ts does not exist yet; the stack starts it as ' +
-        '`node --import tsx media-node/main.ts` (pass mediaNode: false for signalling-only runs)',
-    ));
+    return Promise.reject(
+      new Error(
+        'local-stack.missing-media-node: media-node/main.ts does not exist yet; the stack starts it as ' +
+          '`node --import tsx media-node/main.ts` (pass mediaNode: false for signalling-only runs)',
+      ),
+    );
   }
   return startMediaNodeProcess({
     command: options.command ?? [process.execPath, '--import', 'tsx', 'media-node/main.ts'],
     cwd: REPO_ROOT,
-    env: { ...withoutAwsProfile(process.env), ...env, ...mediaNodePortEnv(options, slot, ephemeral), ...testStackIceBound(ephemeral), ...options.env },
+    env: {
+      ...withoutAwsProfile(process.env),
+      ...env,
+      ...mediaNodePortEnv(options, slot, ephemeral),
+      ...testStackIceBound(ephemeral),
+      ...options.env,
+    },
     readyTimeoutMs: options.readyTimeoutMs,
     onLine: (line, stream) => {
       if (forward) (stream === 'stdout' ? process.stdout : process.stderr).write(line + '\n');

@@ -24,7 +24,9 @@ if (!RAW_EMF) process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 async function buildWebBundle(): Promise<void> {
   const file = join(REPO_ROOT, 'web/build.ts');
   if (!existsSync(file)) {
-    log.warn('web.build-skipped', { note: 'web/build.ts does not exist yet: the demo page is served without a fresh bundle' });
+    log.warn('web.build-skipped', {
+      note: 'web/build.ts does not exist yet: the demo page is served without a fresh bundle',
+    });
     return;
   }
   const mod = (await import(pathToFileURL(file).href)) as { buildWeb?: () => Promise<void> };
@@ -40,7 +42,11 @@ function mediaNodeLines(stack: LocalStack): string[] {
   const nodes = stack.mediaNodes;
   if (nodes.length === 0) return ['  media node gRPC      (not started)'];
   return [
-    ...(nodes.length > 1 ? [`  media nodes          ${nodes.length} (MEDIA_NODES), each in the registry ${stack.dynamo.tables.MEDIA_NODES_TABLE}`] : []),
+    ...(nodes.length > 1
+      ? [
+          `  media nodes          ${nodes.length} (MEDIA_NODES), each in the registry ${stack.dynamo.tables.MEDIA_NODES_TABLE}`,
+        ]
+      : []),
     ...nodes.flatMap((node) => {
       const metrics = node.ready.metrics;
       const rtc = (node.ready.workers as { udp?: number[] }[] | undefined)?.flatMap((w) => w.udp ?? []) ?? [];
@@ -74,8 +80,13 @@ async function startRelay(): Promise<Coturn | undefined> {
 }
 
 function relayLines(relay: Coturn | undefined): string[] {
-  if (!relay) return [`  TURN relay           ${coturnAvailable() ? '(LOCAL_TURN=off or it failed to start)' : '(not installed: apt-get install -y coturn)'}`];
-  return [`  TURN relay           ${relay.urls.join('  ')}   (coturn pid ${relay.pid}; short-lived credentials only, peers: the media nodes)`];
+  if (!relay)
+    return [
+      `  TURN relay           ${coturnAvailable() ? '(LOCAL_TURN=off or it failed to start)' : '(not installed: apt-get install -y coturn)'}`,
+    ];
+  return [
+    `  TURN relay           ${relay.urls.join('  ')}   (coturn pid ${relay.pid}; short-lived credentials only, peers: the media nodes)`,
+  ];
 }
 
 function banner(stack: LocalStack, relay?: Coturn): string {
@@ -157,13 +168,16 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info('stop.requested', { signal });
-    Promise.resolve(relay?.close()).then(() => stack.close()).then(stopRemainingChildren).then(
-      () => process.exit(0),
-      (err: Error) => {
-        log.error('stop.failed', { error: err });
-        process.exit(1);
-      },
-    );
+    Promise.resolve(relay?.close())
+      .then(() => stack.close())
+      .then(stopRemainingChildren)
+      .then(
+        () => process.exit(0),
+        (err: Error) => {
+          log.error('stop.failed', { error: err });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

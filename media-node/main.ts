@@ -2,8 +2,8 @@
 // Prints {"msg":"media-node.ready","grpc":...,"metrics":...} once serving; drains on SIGTERM.
 import { configFromEnv } from './src/node/config';
 import { createLogger } from '../lib/log';
-import { startMediaNode } from './src/node/MediaNode';
-import { autoScalingProtection, ScaleInProtection } from './src/node/ScaleInProtection';
+import { startMediaNode } from './src/node/media-node';
+import { autoScalingProtection, ScaleInProtection } from './src/node/scale-in-protection';
 
 const options = configFromEnv();
 const logger = createLogger({ level: options.logLevel ?? 'info' });
@@ -22,8 +22,10 @@ try {
   // On EC2 (install.sh sets both): scale-in protection while the node hosts rooms.
   const instanceId = process.env.MEDIA_INSTANCE_ID;
   const groupName = process.env.MEDIA_AUTOSCALING_GROUP;
-  const protection = instanceId && groupName
-    ? new ScaleInProtection(autoScalingProtection({ instanceId, autoScalingGroupName: groupName }), logger) : undefined;
+  const protection =
+    instanceId && groupName
+      ? new ScaleInProtection(autoScalingProtection({ instanceId, autoScalingGroupName: groupName }), logger)
+      : undefined;
   const syncProtection = () => protection?.update({ rooms: node.load().rooms, draining: node.state() !== 'active' });
   if (protection) {
     void syncProtection();
@@ -36,7 +38,7 @@ try {
       // A second signal: stop waiting for rooms to empty.
       logger.warn('media-node.forced-exit', { signal });
       node.rooms.closeAll('drained');
-      node.close().finally(() => process.exit(0));
+      void node.close().finally(() => process.exit(0));
       return;
     }
     logger.info('media-node.signal', { signal });

@@ -36,7 +36,12 @@ export const MAX_FEATURE_NAME_BYTES = 64;
 export function grantFeatures(asked: readonly string[], enabled: readonly string[] = KNOWN_FEATURES): Feature[] {
   const granted: Feature[] = [];
   for (const name of asked) {
-    if ((KNOWN_FEATURES as readonly string[]).includes(name) && enabled.includes(name) && !granted.includes(name as Feature)) granted.push(name as Feature);
+    if (
+      (KNOWN_FEATURES as readonly string[]).includes(name) &&
+      enabled.includes(name) &&
+      !granted.includes(name as Feature)
+    )
+      granted.push(name as Feature);
   }
   return granted;
 }

@@ -4,7 +4,10 @@
 // standard base64 in text frames (API Gateway rejects binary client frames).
 import { Error as HrpcErrorMessage, RetryInfo } from '../gen/hrpc/v1/hrpc';
 import { StreamMessageRequest, StreamMessageResponse } from '../gen/protocol/voice/v1/voice';
-import { ClientMessage as ExtClientMessage, ServerMessage as ExtServerMessage } from '../gen/harmonyvoice/ext/v1/session';
+import {
+  ClientMessage as ExtClientMessage,
+  ServerMessage as ExtServerMessage,
+} from '../gen/harmonyvoice/ext/v1/session';
 import { ErrorId, VoiceError } from './errors';
 import { SUBPROTOCOL_BASE64, SUBPROTOCOL_BASE64_EXT, SUBPROTOCOL_BINARY, SUBPROTOCOL_BINARY_EXT } from './extensions';
 
@@ -57,7 +60,11 @@ export type ClientFrame =
   | { kind: 'ext'; message: ExtClientMessage };
 
 export function variantOf(subprotocol: string): Variant {
-  return subprotocol === SUBPROTOCOL_BASE64 || subprotocol === SUBPROTOCOL_BASE64_RESUME || subprotocol === SUBPROTOCOL_BASE64_EXT ? 'base64' : 'binary';
+  return subprotocol === SUBPROTOCOL_BASE64 ||
+    subprotocol === SUBPROTOCOL_BASE64_RESUME ||
+    subprotocol === SUBPROTOCOL_BASE64_EXT
+    ? 'base64'
+    : 'binary';
 }
 
 // ---- client → server ----
@@ -68,7 +75,8 @@ export function encodeRequest(request: StreamMessageRequest): Uint8Array {
 
 /** Decodes one client frame. Every malformed input becomes a VoiceError, never another exception. */
 export function decodeRequest(bytes: Uint8Array): StreamMessageRequest {
-  if (bytes.length === 0) throw new VoiceError(ErrorId.badStreamingRequest, 'empty frame: expected one StreamMessageRequest');
+  if (bytes.length === 0)
+    throw new VoiceError(ErrorId.badStreamingRequest, 'empty frame: expected one StreamMessageRequest');
   if (bytes.length > MAX_FRAME_BYTES) {
     throw new VoiceError(ErrorId.frameTooLarge, `frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
   }
@@ -79,7 +87,10 @@ export function decodeRequest(bytes: Uint8Array): StreamMessageRequest {
     throw new VoiceError(ErrorId.badStreamingRequest, `undecodable StreamMessageRequest: ${(err as Error).message}`);
   }
   if (!request.message) {
-    throw new VoiceError(ErrorId.badStreamingRequest, 'StreamMessageRequest carries no message (no known oneof field set)');
+    throw new VoiceError(
+      ErrorId.badStreamingRequest,
+      'StreamMessageRequest carries no message (no known oneof field set)',
+    );
   }
   return request;
 }
@@ -99,9 +110,13 @@ export function decodeClientFrame(bytes: Uint8Array, ext: boolean): ClientFrame 
     try {
       message = ExtClientMessage.decode(bytes.subarray(1));
     } catch (err) {
-      throw new VoiceError(ErrorId.badStreamingRequest, `undecodable extension ClientMessage: ${(err as Error).message}`);
+      throw new VoiceError(
+        ErrorId.badStreamingRequest,
+        `undecodable extension ClientMessage: ${(err as Error).message}`,
+      );
     }
-    if (!message.message) throw new VoiceError(ErrorId.badStreamingRequest, 'extension ClientMessage carries no message');
+    if (!message.message)
+      throw new VoiceError(ErrorId.badStreamingRequest, 'extension ClientMessage carries no message');
     return { kind: 'ext', message };
   }
   return { kind: 'request', request: decodeRequest(bytes) };
@@ -119,7 +134,8 @@ export function encodeResponseFrame(response: StreamMessageResponse): Uint8Array
 }
 
 export function encodeErrorFrame(identifier: string, humanMessage: string, retryAfterSeconds?: number): Uint8Array {
-  const details = retryAfterSeconds === undefined ? new Uint8Array() : RetryInfo.encode({ retryAfter: retryAfterSeconds }).finish();
+  const details =
+    retryAfterSeconds === undefined ? new Uint8Array() : RetryInfo.encode({ retryAfter: retryAfterSeconds }).finish();
   return withOpcode(OPCODE_ERROR, HrpcErrorMessage.encode({ identifier, humanMessage, details }).finish());
 }
 
@@ -162,10 +178,12 @@ export function toWire(bytes: Uint8Array, variant: Variant): Uint8Array | string
 /** Frame payload → bytes. A text frame on the binary variant (or the reverse) is a client error. */
 export function fromWire(payload: Uint8Array | string, variant: Variant): Uint8Array {
   if (variant === 'binary') {
-    if (typeof payload === 'string') throw new VoiceError(ErrorId.badStreamingRequest, 'text frame on the binary hrpc1 subprotocol');
+    if (typeof payload === 'string')
+      throw new VoiceError(ErrorId.badStreamingRequest, 'text frame on the binary hrpc1 subprotocol');
     return payload;
   }
-  if (typeof payload !== 'string') throw new VoiceError(ErrorId.badStreamingRequest, 'binary frame on the hrpc1.base64 subprotocol');
+  if (typeof payload !== 'string')
+    throw new VoiceError(ErrorId.badStreamingRequest, 'binary frame on the hrpc1.base64 subprotocol');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(payload) || payload.length % 4 !== 0) {
     throw new VoiceError(ErrorId.badStreamingRequest, 'text frame is not standard base64');
   }
@@ -211,7 +229,12 @@ export interface HandshakeOptions {
 
 /** The server's preference: negotiation first, then resume.v1's own values, then the stock ones; text first in each. */
 const SELECTION_ORDER = [
-  SUBPROTOCOL_BASE64_EXT, SUBPROTOCOL_BINARY_EXT, SUBPROTOCOL_BASE64_RESUME, SUBPROTOCOL_BINARY_RESUME, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY,
+  SUBPROTOCOL_BASE64_EXT,
+  SUBPROTOCOL_BINARY_EXT,
+  SUBPROTOCOL_BASE64_RESUME,
+  SUBPROTOCOL_BINARY_RESUME,
+  SUBPROTOCOL_BASE64,
+  SUBPROTOCOL_BINARY,
 ];
 
 /**
@@ -223,16 +246,25 @@ export function parseHandshake(headers: Record<string, string | undefined>, opti
     for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
     return undefined;
   };
-  const offered = (header('sec-websocket-protocol') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const offered = (header('sec-websocket-protocol') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   // Where frames are text-only, a binary value is never selected, whatever else it carries.
-  const selectable = options.binaryFrames === false ? SELECTION_ORDER.filter((p) => variantOf(p) === 'base64') : SELECTION_ORDER;
+  const selectable =
+    options.binaryFrames === false ? SELECTION_ORDER.filter((p) => variantOf(p) === 'base64') : SELECTION_ORDER;
   const subprotocol = selectable.find((p) => offered.includes(p));
   if (!subprotocol) {
     if (SELECTION_ORDER.some((p) => offered.includes(p))) {
-      throw new VoiceError(ErrorId.badStreamingRequest,
-        `this endpoint carries text frames only: offer subprotocol ${SUBPROTOCOL_BASE64} (binary ${SUBPROTOCOL_BINARY} frames would be refused)`);
+      throw new VoiceError(
+        ErrorId.badStreamingRequest,
+        `this endpoint carries text frames only: offer subprotocol ${SUBPROTOCOL_BASE64} (binary ${SUBPROTOCOL_BINARY} frames would be refused)`,
+      );
     }
-    throw new VoiceError(ErrorId.badStreamingRequest, `no hRPC subprotocol offered (expected ${SUBPROTOCOL_BINARY} or ${SUBPROTOCOL_BASE64})`);
+    throw new VoiceError(
+      ErrorId.badStreamingRequest,
+      `no hRPC subprotocol offered (expected ${SUBPROTOCOL_BINARY} or ${SUBPROTOCOL_BASE64})`,
+    );
   }
   const authorization = header('authorization')?.trim();
   const last = offered[offered.length - 1];
@@ -240,7 +272,11 @@ export function parseHandshake(headers: Record<string, string | undefined>, opti
   const resume = subprotocol === SUBPROTOCOL_BASE64_RESUME || subprotocol === SUBPROTOCOL_BINARY_RESUME;
   const ext = subprotocol === SUBPROTOCOL_BASE64_EXT || subprotocol === SUBPROTOCOL_BINARY_EXT;
   return {
-    subprotocol, variant: variantOf(subprotocol), ...(resume ? { resume } : {}), ...(ext ? { ext } : {}), token: authorization || tokenFromProtocol,
+    subprotocol,
+    variant: variantOf(subprotocol),
+    ...(resume ? { resume } : {}),
+    ...(ext ? { ext } : {}),
+    token: authorization || tokenFromProtocol,
   };
 }
 

@@ -19,8 +19,10 @@ export const CANDIDATES_PER_LIST = 12;
 export const CANDIDATE_COPIES = 2;
 
 /** The fields placement reads, nothing else (keeps the item small: ~250 B per candidate). */
-export type Candidate = Pick<MediaNodeRecord, 'nodeId' | 'grpcAddress' | 'capacity' | 'rooms' | 'consumers' | 'load' | 'state' | 'heartbeatAt' | 'expiresAt'>
-  & { cpu?: MediaNodeRecord['cpu'] };
+export type Candidate = Pick<
+  MediaNodeRecord,
+  'nodeId' | 'grpcAddress' | 'capacity' | 'rooms' | 'consumers' | 'load' | 'state' | 'heartbeatAt' | 'expiresAt'
+> & { cpu?: MediaNodeRecord['cpu'] };
 
 export interface CandidateList {
   /** When the sweep published it (ms). */
@@ -29,19 +31,41 @@ export interface CandidateList {
 }
 
 /** The ranked candidates of a registry listing: active, alive, with headroom, least loaded first. */
-export function rankCandidates(nodes: readonly MediaNodeRecord[], nowMs: number, staleAfterMs?: number, limit = CANDIDATES_PER_LIST): Candidate[] {
+export function rankCandidates(
+  nodes: readonly MediaNodeRecord[],
+  nowMs: number,
+  staleAfterMs?: number,
+  limit = CANDIDATES_PER_LIST,
+): Candidate[] {
   return nodes
     .filter((n) => n.state === 'active' && isNodeAlive(n, nowMs, staleAfterMs) && hasHeadroom(n))
-    .sort((a, b) => nodeLoad(a) - nodeLoad(b) || a.rooms - b.rooms || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
+    .sort(
+      (a, b) =>
+        nodeLoad(a) - nodeLoad(b) || a.rooms - b.rooms || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),
+    )
     .slice(0, limit)
     .map((n) => ({
-      nodeId: n.nodeId, grpcAddress: n.grpcAddress, capacity: n.capacity, rooms: n.rooms, consumers: n.consumers,
+      nodeId: n.nodeId,
+      grpcAddress: n.grpcAddress,
+      capacity: n.capacity,
+      rooms: n.rooms,
+      consumers: n.consumers,
       // The load summary when the node sends one; CPU only for older nodes' records (nodeLoad's fallback).
-      ...(n.load ? { load: n.load } : { cpu: n.cpu }), state: n.state, heartbeatAt: n.heartbeatAt, expiresAt: n.expiresAt,
+      ...(n.load ? { load: n.load } : { cpu: n.cpu }),
+      state: n.state,
+      heartbeatAt: n.heartbeatAt,
+      expiresAt: n.expiresAt,
     }));
 }
 
 /** A candidate as a node record for pickNode (the counters it does not carry are zero). */
 export function candidateRecord(c: Candidate): MediaNodeRecord {
-  return { publicAddress: '', sessions: 0, transports: 0, producers: 0, ...c, cpu: c.cpu ?? { workers: [], avg: 0, max: 0 } };
+  return {
+    publicAddress: '',
+    sessions: 0,
+    transports: 0,
+    producers: 0,
+    ...c,
+    cpu: c.cpu ?? { workers: [], avg: 0, max: 0 },
+  };
 }

@@ -61,11 +61,19 @@ export function joinCost(room: { producers: number; receivedPerSecond: number })
 }
 
 export function addCost(use: WorkerUse, cost: JoinCost): WorkerUse {
-  return { ...use, forwardedPerSecond: use.forwardedPerSecond + cost.forwardedPerSecond, consumers: use.consumers + cost.consumers };
+  return {
+    ...use,
+    forwardedPerSecond: use.forwardedPerSecond + cost.forwardedPerSecond,
+    consumers: use.consumers + cost.consumers,
+  };
 }
 
 /** Admitted when the worker's load after the join stays within `limits.admitLoad`. */
-export function admits(use: WorkerUse, cost: JoinCost, limits: WorkerLimits): { admitted: boolean; loadBefore: number; loadAfter: number } {
+export function admits(
+  use: WorkerUse,
+  cost: JoinCost,
+  limits: WorkerLimits,
+): { admitted: boolean; loadBefore: number; loadAfter: number } {
   const loadBefore = workerLoad(use, limits);
   const loadAfter = workerLoad(addCost(use, cost), limits);
   return { admitted: loadAfter <= limits.admitLoad, loadBefore, loadAfter };
@@ -116,7 +124,10 @@ export function spanJoinCosts(parts: readonly RoomPartUse[], target: number): Ma
   const costs = new Map<number, JoinCost>();
   const add = (worker: number, forwardedPerSecond: number, consumers: number) => {
     const cost = costs.get(worker) ?? { forwardedPerSecond: 0, consumers: 0 };
-    costs.set(worker, { forwardedPerSecond: cost.forwardedPerSecond + forwardedPerSecond, consumers: cost.consumers + consumers });
+    costs.set(worker, {
+      forwardedPerSecond: cost.forwardedPerSecond + forwardedPerSecond,
+      consumers: cost.consumers + consumers,
+    });
   };
   // The joiner receives everyone (piped streams included) on its own worker.
   add(target, received, members);

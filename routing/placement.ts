@@ -36,13 +36,11 @@ export function pickNode(
   options: { staleAfterMs?: number } = {},
 ): MediaNodeRecord | undefined {
   const candidates = nodes.filter(
-    (node) =>
-      node.state === 'active' &&
-      isNodeAlive(node, nowMs, options.staleAfterMs) &&
-      hasHeadroom(node),
+    (node) => node.state === 'active' && isNodeAlive(node, nowMs, options.staleAfterMs) && hasHeadroom(node),
   );
   candidates.sort(
-    (a, b) => nodeLoad(a) - nodeLoad(b) || a.rooms - b.rooms || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),
+    (a, b) =>
+      nodeLoad(a) - nodeLoad(b) || a.rooms - b.rooms || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),
   );
   return candidates[0];
 }

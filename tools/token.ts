@@ -24,11 +24,24 @@ if (jwks) {
   console.log(JSON.stringify(dev.jwks()));
   process.exit(0);
 }
-if (!user || !guild || !channel?.length || ![user, guild, ...channel].every(isUint64Decimal) || !/^[0-9]+$/.test(ttl!)) {
-  console.error('usage: npm run -s token -- --user <id> --guild <id> --channel <id> [--channel <id>...] [--ttl <seconds>] [--issuer <iss>] [--audience <aud>]\n' +
-    '       npm run -s token -- --jwks   (prints the public JWKS of the signing key)\n' +
-    '(signs with .local/dev-token-key.pem, or the PEM file named by DEV_TOKEN_KEY_FILE)');
+if (
+  !user ||
+  !guild ||
+  !channel?.length ||
+  ![user, guild, ...channel].every(isUint64Decimal) ||
+  !/^[0-9]+$/.test(ttl!)
+) {
+  console.error(
+    'usage: npm run -s token -- --user <id> --guild <id> --channel <id> [--channel <id>...] [--ttl <seconds>] [--issuer <iss>] [--audience <aud>]\n' +
+      '       npm run -s token -- --jwks   (prints the public JWKS of the signing key)\n' +
+      '(signs with .local/dev-token-key.pem, or the PEM file named by DEV_TOKEN_KEY_FILE)',
+  );
   process.exit(2);
 }
-const token = await new DevIssuer([dev.current], issuer, audience).mint({ user, guild, channels: channel, ttlSeconds: Number(ttl) });
+const token = await new DevIssuer([dev.current], issuer, audience).mint({
+  user,
+  guild,
+  channels: channel,
+  ttlSeconds: Number(ttl),
+});
 console.log(token);

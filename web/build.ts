@@ -55,7 +55,12 @@ export async function buildWeb(options: { minify?: boolean } = {}): Promise<{ de
     ...applicationBuild(options),
   });
   await build({
-    stdin: { contents: `export * from '${PACKAGE_NAME}';`, resolveDir: WEB_DIR, sourcefile: 'voice-client.js', loader: 'js' },
+    stdin: {
+      contents: `export * from '${PACKAGE_NAME}';`,
+      resolveDir: WEB_DIR,
+      sourcefile: 'voice-client.js',
+      loader: 'js',
+    },
     outfile: join(WEB_DIST_DIR, 'voice-client.js'),
     ...applicationBuild(options),
   });
@@ -81,20 +86,34 @@ function applicationBuild(options: { minify?: boolean }) {
 
 function emitDeclarations(): void {
   const configFile = resolve(WEB_DIR, 'tsconfig.lib.json');
-  const parsed = ts.getParsedCommandLineOfConfigFile(configFile, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    configFile,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    },
+  );
   if (!parsed) throw new Error(`web/build: cannot read ${configFile}`);
   const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
   const result = program.emit(undefined, undefined, undefined, true);
   const diagnostics = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics];
   if (diagnostics.length > 0) {
-    throw new Error(`web/build: declarations failed:\n${ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => WEB_DIR, getNewLine: () => '\n' })}`);
+    throw new Error(
+      `web/build: declarations failed:\n${ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => WEB_DIR, getNewLine: () => '\n' })}`,
+    );
   }
   // Relative specifiers get their .js extension, so consumers with moduleResolution node16/nodenext resolve them too.
   for (const file of walk(join(WEB_LIB_DIR, 'types'))) {
     if (!file.endsWith('.d.ts')) continue;
     const text = readFileSync(file, 'utf8');
-    const fixed = text.replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)(['"])/g, (m, head: string, spec: string, tail: string) =>
-      /\.(js|mjs|cjs|json)$/.test(spec) ? m : `${head}${spec}.js${tail}`);
+    const fixed = text.replace(
+      /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)(['"])/g,
+      (m, head: string, spec: string, tail: string) =>
+        /\.(js|mjs|cjs|json)$/.test(spec) ? m : `${head}${spec}.js${tail}`,
+    );
     if (fixed !== text) writeFileSync(file, fixed);
   }
 }
@@ -110,5 +129,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const started = Date.now();
   if (process.argv.includes('--package')) await buildClientPackage();
   else await buildWeb();
-  console.log(JSON.stringify({ level: 'info', msg: 'web.built', dirs: process.argv.includes('--package') ? [WEB_LIB_DIR] : [WEB_LIB_DIR, WEB_DIST_DIR], ms: Date.now() - started }));
+  console.log(
+    JSON.stringify({
+      level: 'info',
+      msg: 'web.built',
+      dirs: process.argv.includes('--package') ? [WEB_LIB_DIR] : [WEB_LIB_DIR, WEB_DIST_DIR],
+      ms: Date.now() - started,
+    }),
+  );
 }

@@ -6,7 +6,8 @@ import { startMediaFlood } from './media-flood';
 
 const attack: Attack = {
   name: 'bitrate-flood',
-  description: 'a member\'s WebRTC producer sends 100 RTP packets/s of 1200 payload bytes (~970 kbit/s) into the honest channel',
+  description:
+    "a member's WebRTC producer sends 100 RTP packets/s of 1200 payload bytes (~970 kbit/s) into the honest channel",
   start: (target) => startMediaFlood(target, 100, 1200),
 };
 

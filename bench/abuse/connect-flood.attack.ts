@@ -1,7 +1,7 @@
 // Issue 18 part 4: one token floods `$connect` — connects and closes as fast as it can, and holds as many streams
 // open as it is given. Contained: at most VOICE_USER_CONNECTS_PER_MINUTE connects accepted per calendar minute,
-// at most VOICE_USER_MAX_STREAMS open at once, the rest refused with 429 `voice.rate-limited` (functions/voice/UserLimits.ts).
-import { DEFAULT_USER_LIMITS } from '../../functions/voice/UserLimits';
+// at most VOICE_USER_MAX_STREAMS open at once, the rest refused with 429 `voice.rate-limited` (functions/voice/user-limits.ts).
+import { DEFAULT_USER_LIMITS } from '../../functions/voice/user-limits';
 import { tryConnect } from '../../test/support/floods';
 import type { VoiceTestClient } from '../../test/support/voice-client';
 import type { Attack } from './attack';
@@ -25,7 +25,8 @@ const attack: Attack = {
           // Hold the first streams, close the rest at once (each a new connect).
           if (held.length < DEFAULT_USER_LIMITS.maxStreamsPerUser + 1) held.push(outcome.accepted);
           else outcome.accepted.close();
-        } else if (outcome?.refused.statusCode === 429 && outcome.refused.identifier === 'voice.rate-limited') refused++;
+        } else if (outcome?.refused.statusCode === 429 && outcome.refused.identifier === 'voice.rate-limited')
+          refused++;
         else other++;
       }
     })();
@@ -37,8 +38,14 @@ const attack: Attack = {
         const minutes = Math.floor((Date.now() - started) / 60_000) + 2; // calendar minutes touched, at most
         const openAtOnce = held.filter((c) => c.closed === undefined).length;
         for (const c of held) c.terminate();
-        const contained = refused > 0 && accepted <= minutes * DEFAULT_USER_LIMITS.connectsPerUserPerMinute && openAtOnce <= DEFAULT_USER_LIMITS.maxStreamsPerUser;
-        return { contained, detail: `${accepted} connects accepted (${openAtOnce} held open at the end), ${refused} refused 429 voice.rate-limited, ${other} other` };
+        const contained =
+          refused > 0 &&
+          accepted <= minutes * DEFAULT_USER_LIMITS.connectsPerUserPerMinute &&
+          openAtOnce <= DEFAULT_USER_LIMITS.maxStreamsPerUser;
+        return {
+          contained,
+          detail: `${accepted} connects accepted (${openAtOnce} held open at the end), ${refused} refused 429 voice.rate-limited, ${other} other`,
+        };
       },
     };
   },

@@ -7,7 +7,7 @@
 // both are counted by the harness too, so the measured cost is an upper bound.
 import { NODES_TABLE, STATE_TABLE } from '../../data/tables';
 import { createDocumentClient } from '../../routing/dynamo';
-import { NodeRegistry } from '../../routing/NodeRegistry';
+import { NodeRegistry } from '../../routing/node-registry';
 import { allConnectionRecords } from '../../test/support/state-table';
 import type { Attack } from './attack';
 
@@ -26,7 +26,10 @@ const attack: Attack = {
     const guild = String(target.guild);
     const channel = String(target.channel);
     const joinedHere = async () =>
-      (await allConnectionRecords(db, stateTable)).filter((r) => r.state === 'joined' && r.guildId === guild && r.channelId === channel && r.nodeId && r.nodeId !== FORGER);
+      (await allConnectionRecords(db, stateTable)).filter(
+        (r) =>
+          r.state === 'joined' && r.guildId === guild && r.channelId === channel && r.nodeId && r.nodeId !== FORGER,
+      );
     const result = (async (): Promise<{ contained: boolean; detail: string }> => {
       const deadline = Date.now() + WAIT_MS;
       let victims = await joinedHere();
@@ -34,9 +37,16 @@ const attack: Attack = {
         await new Promise((r) => setTimeout(r, 500));
         victims = await joinedHere();
       }
-      if (victims.length === 0) return { contained: false, detail: `no honest member joined within ${WAIT_MS / 1000} s: nothing forged` };
+      if (victims.length === 0)
+        return { contained: false, detail: `no honest member joined within ${WAIT_MS / 1000} s: nothing forged` };
       for (const v of victims) {
-        await registry.recordLostSession({ roomId: `${guild}:${channel}`, sessionId: v.connectionId, userId: v.userId, reason: 'ice-failed', nodeId: FORGER });
+        await registry.recordLostSession({
+          roomId: `${guild}:${channel}`,
+          sessionId: v.connectionId,
+          userId: v.userId,
+          reason: 'ice-failed',
+          nodeId: FORGER,
+        });
       }
       const written = (await registry.listLostSessions()).filter((l) => l.nodeId === FORGER).length;
       await target.stack.runReaper();
@@ -45,7 +55,8 @@ const attack: Attack = {
       const ended = victims.filter((v) => after.find((r) => r.connectionId === v.connectionId)?.state !== 'joined');
       return {
         contained: written === victims.length && left === 0 && ended.length === 0,
-        detail: `${victims.length} forged LOST reports (1 registry write each; on AWS a node's IAM role cannot even write another node's partition), ` +
+        detail:
+          `${victims.length} forged LOST reports (1 registry write each; on AWS a node's IAM role cannot even write another node's partition), ` +
           `${written} in the registry before the sweep, ${left} after it; ${ended.length} of the victims ended`,
       };
     })();

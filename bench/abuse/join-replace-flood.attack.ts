@@ -2,7 +2,7 @@
 // one (same-user replacement: every member is told a leave and a join, and consumes the new producer). Contained:
 // at most VOICE_USER_JOINS_PER_MINUTE joins and VOICE_USER_REPLACEMENTS_PER_MINUTE replacements a calendar minute
 // get through; the rest are refused (`voice.rate-limited`, or 429 at `$connect`) and change nothing.
-import { DEFAULT_USER_LIMITS } from '../../functions/voice/UserLimits';
+import { DEFAULT_USER_LIMITS } from '../../functions/voice/user-limits';
 import { initializedAndPrepareSent } from '../../test/support/floods';
 import { sendJoin } from '../../test/support/stack-flow';
 import type { VoiceTestClient } from '../../test/support/voice-client';
@@ -24,12 +24,23 @@ const attack: Attack = {
           const client = await initializedAndPrepareSent({ wsUrl: target.wsUrl, token }, target.guild, target.channel);
           opened.push(client);
           const prepared = await client.next(10_000);
-          if (prepared.kind === 'error') { refused++; client.terminate(); continue; }
+          if (prepared.kind === 'error') {
+            refused++;
+            client.terminate();
+            continue;
+          }
           sendJoin(client);
           for (;;) {
             const frame = await client.next(10_000);
-            if (frame.kind === 'error') { refused++; client.terminate(); break; }
-            if (frame.kind === 'response' && frame.response.message?.$case === 'joinedChannel') { joined++; break; }
+            if (frame.kind === 'error') {
+              refused++;
+              client.terminate();
+              break;
+            }
+            if (frame.kind === 'response' && frame.response.message?.$case === 'joinedChannel') {
+              joined++;
+              break;
+            }
           }
         } catch {
           refused++; // a refused connect (429) or a stream ended under it

@@ -1,7 +1,7 @@
 // What the packet-flood and bitrate-flood attacks share (not an attack: no `.attack.ts`): a member of the honest
 // channel whose real WebRTC producer (msc-node: ICE, DTLS, SRTP, as test/signalling/producer-police.test.ts does)
 // floods RTP through the real local stack, and a witness — an honest member that joined first and consumes the
-// flooder — counting what of the flood reaches it. The media node's police (media-node/src/session/ProducerPolice.ts,
+// flooder — counting what of the flood reaches it. The media node's police (media-node/src/session/producer-police.ts,
 // docs/media-node.md "Producer policing") should pause the producer (`voice.producer-policed`, non-fatal), keep it paused
 // while it goes on flooding, and end the session (fatal) at MEDIA_POLICE_MAX_OFFENCES. Contained: the flooder was
 // paused, and from half a second after the pause the witness received (nearly) nothing of it. The honest members'
@@ -14,10 +14,22 @@ const STRAGGLERS = 25;
 /** After the pause, packets already sent or forwarded may still arrive for this long. */
 const SETTLE_MS = 500;
 
-export async function startMediaFlood(target: AbuseTarget, packetsPerSecond: number, payloadBytes: number): Promise<RunningAttack> {
-  const witness = await joinWithMedia({ wsUrl: target.wsUrl, token: target.token(target.newUser()) }, target.guild, target.channel);
+export async function startMediaFlood(
+  target: AbuseTarget,
+  packetsPerSecond: number,
+  payloadBytes: number,
+): Promise<RunningAttack> {
+  const witness = await joinWithMedia(
+    { wsUrl: target.wsUrl, token: target.token(target.newUser()) },
+    target.guild,
+    target.channel,
+  );
   const flooderUser = target.newUser();
-  const flooder = await joinWithMedia({ wsUrl: target.wsUrl, token: target.token(flooderUser) }, target.guild, target.channel);
+  const flooder = await joinWithMedia(
+    { wsUrl: target.wsUrl, token: target.token(flooderUser) },
+    target.guild,
+    target.channel,
+  );
   // The witness consumes the flooder (its UserJoined; honest members' joins come later, from the harness).
   for (;;) {
     const joined = await witness.client.expect('userJoined', 10_000);
@@ -27,7 +39,9 @@ export async function startMediaFlood(target: AbuseTarget, packetsPerSecond: num
     }
   }
   const arrivals: number[] = [];
-  const unsubscribe = witness.onRtp((user, at) => { if (user === String(flooderUser)) arrivals.push(at); });
+  const unsubscribe = witness.onRtp((user, at) => {
+    if (user === String(flooderUser)) arrivals.push(at);
+  });
   const started = Date.now();
   const stopFlood = flooder.sendAt(packetsPerSecond, payloadBytes);
   const told: { identifier: string; at: number }[] = [];
@@ -38,7 +52,9 @@ export async function startMediaFlood(target: AbuseTarget, packetsPerSecond: num
       if (error) told.push({ identifier: error.identifier, at: Date.now() });
     }
   })();
-  target.note(`flooding ${packetsPerSecond} packets/s of ${payloadBytes} payload bytes (~${Math.round((packetsPerSecond * (payloadBytes + 12) * 8) / 1000)} kbit/s of RTP)`);
+  target.note(
+    `flooding ${packetsPerSecond} packets/s of ${payloadBytes} payload bytes (~${Math.round((packetsPerSecond * (payloadBytes + 12) * 8) / 1000)} kbit/s of RTP)`,
+  );
   return {
     tokens: 1,
     async stop() {
@@ -59,14 +75,18 @@ export async function startMediaFlood(target: AbuseTarget, packetsPerSecond: num
       const others = errors.filter((identifier) => identifier !== 'voice.producer-policed');
       const pausedAt = told.find((t) => t.identifier === 'voice.producer-policed')?.at;
       if (pausedAt === undefined) {
-        return { contained: false, detail: `never policed; the witness received ${arrivals.length} packets of the flood in ${((Date.now() - started) / 1000).toFixed(1)} s${others.length ? `; told ${others.join(', ')}` : ''}` };
+        return {
+          contained: false,
+          detail: `never policed; the witness received ${arrivals.length} packets of the flood in ${((Date.now() - started) / 1000).toFixed(1)} s${others.length ? `; told ${others.join(', ')}` : ''}`,
+        };
       }
       const before = arrivals.filter((at) => at < pausedAt).length;
       const after = arrivals.filter((at) => at >= pausedAt + SETTLE_MS).length;
       const contained = after <= STRAGGLERS;
       return {
         contained,
-        detail: `paused after ${((pausedAt - started) / 1000).toFixed(1)} s (voice.producer-policed), told ${policed}× in all, ` +
+        detail:
+          `paused after ${((pausedAt - started) / 1000).toFixed(1)} s (voice.producer-policed), told ${policed}× in all, ` +
           `session ${endedByNode ? 'ended by the node' : 'not ended within the phase'}; ` +
           `the witness received ${before} packets of the flood before the pause, ${after} from ${SETTLE_MS} ms after it${others.length ? `; also told ${others.join(', ')}` : ''}`,
       };

@@ -6,7 +6,8 @@ import { startMediaFlood } from './media-flood';
 
 const attack: Attack = {
   name: 'packet-flood',
-  description: 'a member\'s WebRTC producer sends 1000 RTP packets/s of 20 payload bytes (~256 kbit/s) into the honest channel',
+  description:
+    "a member's WebRTC producer sends 1000 RTP packets/s of 20 payload bytes (~256 kbit/s) into the honest channel",
   start: (target) => startMediaFlood(target, 1000, 20),
 };
 

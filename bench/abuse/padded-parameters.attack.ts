@@ -33,7 +33,14 @@ const attack: Attack = {
       await client.expect('initialized', 10_000);
       client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: clientRtpCapabilities() } });
       await client.expect('preparedForJoinChannel', 10_000);
-      client.send({ $case: 'joinChannel', value: { rtpParamaters: padded, producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
+      client.send({
+        $case: 'joinChannel',
+        value: {
+          rtpParamaters: padded,
+          producerDtlsParamaters: dtlsParameters(),
+          consumerDtlsParamaters: dtlsParameters(),
+        },
+      });
       for (;;) {
         const frame = await client.next(15_000);
         if (frame.kind === 'error') {
@@ -66,7 +73,10 @@ const attack: Attack = {
         stopped = true;
         await Promise.race([Promise.allSettled(loops), new Promise((r) => setTimeout(r, 20_000))]);
         for (const client of open) client.terminate();
-        return { contained: accepted === 0, detail: `${refused} joins refused (voice.bad-rtp-parameters), ${accepted} accepted, ${otherwise} other outcomes` };
+        return {
+          contained: accepted === 0,
+          detail: `${refused} joins refused (voice.bad-rtp-parameters), ${accepted} accepted, ${otherwise} other outcomes`,
+        };
       },
     };
   },

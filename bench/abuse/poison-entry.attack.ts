@@ -21,7 +21,8 @@ const attack: Attack = {
   description: `${HELPERS} members join normally, then one with ~19 KB of junk in its capabilities' Opus feedback`,
   async start(target) {
     const open: VoiceTestClient[] = [];
-    const join = (user: bigint, rtpCapabilities: string) => attempt(user, rtpCapabilities).catch((error: Error) => ({ outcome: `failed: ${error.message}` }));
+    const join = (user: bigint, rtpCapabilities: string) =>
+      attempt(user, rtpCapabilities).catch((error: Error) => ({ outcome: `failed: ${error.message}` }));
     const attempt = async (user: bigint, rtpCapabilities: string): Promise<{ outcome: string }> => {
       const client = await VoiceTestClient.connect({ wsUrl: target.wsUrl, token: target.token(user) });
       open.push(client);
@@ -30,12 +31,20 @@ const attack: Attack = {
       client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities } });
       const prepared = await client.next(10_000);
       if (prepared.kind === 'error') return { outcome: `prepare refused (${prepared.error.identifier})` };
-      client.send({ $case: 'joinChannel', value: { rtpParamaters: producerRtpParameters(), producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
+      client.send({
+        $case: 'joinChannel',
+        value: {
+          rtpParamaters: producerRtpParameters(),
+          producerDtlsParamaters: dtlsParameters(),
+          consumerDtlsParamaters: dtlsParameters(),
+        },
+      });
       try {
         for (;;) {
           const frame = await client.next(15_000);
           if (frame.kind === 'error') return { outcome: `join refused (${frame.error.identifier})` };
-          if (frame.kind === 'response' && frame.response.message?.$case === 'joinedChannel') return { outcome: 'joined' };
+          if (frame.kind === 'response' && frame.response.message?.$case === 'joinedChannel')
+            return { outcome: 'joined' };
         }
       } catch {
         return { outcome: 'no JoinedChannel within 15 s' };

@@ -1,7 +1,7 @@
 // Issue 18 part 4: one token prepares sessions in the honest channel and never joins them (each holds transports
 // and an admission reservation on the media node). Contained: at most VOICE_USER_MAX_PREPARED are prepared at once
 // (the rest refused with `voice.rate-limited`), and their reservations end with the prepare window.
-import { DEFAULT_USER_LIMITS } from '../../functions/voice/UserLimits';
+import { DEFAULT_USER_LIMITS } from '../../functions/voice/user-limits';
 import { initializedAndPrepareSent } from '../../test/support/floods';
 import type { VoiceTestClient } from '../../test/support/voice-client';
 import type { Attack } from './attack';
@@ -30,7 +30,10 @@ const attack: Attack = {
       tokens: 1,
       async stop() {
         for (const c of opened) c.terminate();
-        return { contained: prepared <= DEFAULT_USER_LIMITS.maxPreparedPerUser, detail: `${prepared} sessions prepared and never joined, ${refused} refused` };
+        return {
+          contained: prepared <= DEFAULT_USER_LIMITS.maxPreparedPerUser,
+          detail: `${prepared} sessions prepared and never joined, ${refused} refused`,
+        };
       },
     };
   },

@@ -1,7 +1,10 @@
 // Gateway over API Gateway's @connections management API, with the real AWS SDK client. Locally the
 // same client talks to the local gateway's @connections endpoint (CONNECTIONS_ENDPOINT).
 import {
-  ApiGatewayManagementApiClient, DeleteConnectionCommand, GoneException, PostToConnectionCommand,
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  GoneException,
+  PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { toWire, type Variant } from '../../protocol/hrpc';
 import { UndeliverableError, type Gateway, type SendResult } from '../voice/ports';
@@ -21,7 +24,8 @@ export class ApiGatewayConnections implements Gateway {
       return 'sent';
     } catch (err) {
       if (isGone(err)) return 'gone';
-      if (statusOf(err) === 413) throw new UndeliverableError(`API Gateway refused a ${data.length}-byte message as too large`);
+      if (statusOf(err) === 413)
+        throw new UndeliverableError(`API Gateway refused a ${data.length}-byte message as too large`);
       throw err;
     }
   }

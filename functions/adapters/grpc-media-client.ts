@@ -38,7 +38,8 @@ export class GrpcMediaClient implements MediaClient {
 
   async createTransports(node: Placement, req: Parameters<MediaClient['createTransports']>[1]) {
     const res = await this.call(node, 'createTransports', req, (api) => api.createTransports(req));
-    if (!res.consumerTransport || !res.producerTransport) throw new MediaError('internal', 'media node returned no transports');
+    if (!res.consumerTransport || !res.producerTransport)
+      throw new MediaError('internal', 'media node returned no transports');
     return { consumerTransport: res.consumerTransport, producerTransport: res.producerTransport };
   }
 
@@ -68,21 +69,50 @@ export class GrpcMediaClient implements MediaClient {
       truncated: res.truncated,
       entries: res.entries.map((e): HistoryEntry => {
         if (e.kind === HistoryEntry_Kind.KIND_JOIN) {
-          return { seq: e.seq, kind: 'join', sessionId: e.sessionId, userId: e.userId, forJoiner: e.forJoiner, forMembers: e.forMembers, states: e.states.map(flagsOf) };
+          return {
+            seq: e.seq,
+            kind: 'join',
+            sessionId: e.sessionId,
+            userId: e.userId,
+            forJoiner: e.forJoiner,
+            forMembers: e.forMembers,
+            states: e.states.map(flagsOf),
+          };
         }
         if (e.kind === HistoryEntry_Kind.KIND_STATE && e.state) {
-          return { seq: e.seq, kind: 'state', sessionId: e.sessionId, userId: e.userId, state: flagsOf(e.state), audience: e.stateAudience, actorUserId: e.actorUserId };
+          return {
+            seq: e.seq,
+            kind: 'state',
+            sessionId: e.sessionId,
+            userId: e.userId,
+            state: flagsOf(e.state),
+            audience: e.stateAudience,
+            actorUserId: e.actorUserId,
+          };
         }
-        return { seq: e.seq, kind: 'leave', sessionId: e.sessionId, userId: e.userId, audience: e.audience, reason: e.reason };
+        return {
+          seq: e.seq,
+          kind: 'leave',
+          sessionId: e.sessionId,
+          userId: e.userId,
+          audience: e.audience,
+          reason: e.reason,
+        };
       }),
     };
   }
 
   async setMemberState(node: Placement, req: Parameters<MediaClient['setMemberState']>[1]) {
     const { stamp, ...rest } = req;
-    const res = await this.call(node, 'setMemberState', req, (api) => api.setMemberState({ ...rest, stamp: BigInt(stamp ?? 0) }));
+    const res = await this.call(node, 'setMemberState', req, (api) =>
+      api.setMemberState({ ...rest, stamp: BigInt(stamp ?? 0) }),
+    );
     if (!res.state) throw new MediaError('internal', 'media node returned no member state');
-    return { changed: res.changed, seq: res.seq, state: { ...flagsOf(res.state), sessionId: res.state.sessionId, userId: res.state.userId } };
+    return {
+      changed: res.changed,
+      seq: res.seq,
+      state: { ...flagsOf(res.state), sessionId: res.state.sessionId, userId: res.state.userId },
+    };
   }
 
   close(): void {
@@ -104,7 +134,10 @@ export class GrpcMediaClient implements MediaClient {
   }
 
   private async call<T>(
-    node: Placement, method: string, ids: { roomId: string; sessionId?: string }, fn: (api: MediaNodeApi) => Promise<T>,
+    node: Placement,
+    method: string,
+    ids: { roomId: string; sessionId?: string },
+    fn: (api: MediaNodeApi) => Promise<T>,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -121,8 +154,15 @@ export class GrpcMediaClient implements MediaClient {
         }
         const level = unavailable ? 'warn' : reason === 'internal' || reason === 'unauthenticated' ? 'error' : 'info';
         (this.options.log ?? silentLogger)[level]('media.call-failed', {
-          method, roomId: ids.roomId, connectionId: ids.sessionId, nodeId: node.nodeId, grpcAddress: node.grpcAddress,
-          code: error.code, reason, details: error.details ?? error.message, attempts: attempt + 1,
+          method,
+          roomId: ids.roomId,
+          connectionId: ids.sessionId,
+          nodeId: node.nodeId,
+          grpcAddress: node.grpcAddress,
+          code: error.code,
+          reason,
+          details: error.details ?? error.message,
+          attempts: attempt + 1,
         });
         // Still refused after the retries (nothing listening): the node is gone or restarting, and its rooms with it.
         const unreachable = error.code === status.UNAVAILABLE && reason === 'internal';
@@ -133,5 +173,12 @@ export class GrpcMediaClient implements MediaClient {
 }
 
 function flagsOf(s: MemberStateInfo) {
-  return { sessionId: s.sessionId, userId: s.userId, selfMuted: s.selfMuted, selfDeafened: s.selfDeafened, serverMuted: s.serverMuted, serverDeafened: s.serverDeafened };
+  return {
+    sessionId: s.sessionId,
+    userId: s.userId,
+    selfMuted: s.selfMuted,
+    selfDeafened: s.selfDeafened,
+    serverMuted: s.serverMuted,
+    serverDeafened: s.serverDeafened,
+  };
 }

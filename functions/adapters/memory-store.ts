@@ -1,13 +1,22 @@
 // In-memory StateStore with the same conditional semantics as the DynamoDB one: the floor of the
 // signalling benchmark, the deterministic simulation and unit tests. Not for production (one process only).
 import {
-  applyTransition, recordOrConflict, socketOf, type Claim, type ConnectionRecord, type ConnectionState, type FeedCursor, type Placement, type StateStore,
-  type StoredPlacement, type Transition,
+  applyTransition,
+  recordOrConflict,
+  socketOf,
+  type Claim,
+  type ConnectionRecord,
+  type ConnectionState,
+  type FeedCursor,
+  type Placement,
+  type StateStore,
+  type StoredPlacement,
+  type Transition,
 } from '../voice/ports';
 import { sweepShardOf } from '../../data/tables';
 import type { Variant } from '../../protocol/hrpc';
-import type { DueItem } from '../voice/Sweep';
-import type { LimitedSet, RateEvent, SetAdmission, UserLimitStore } from '../voice/UserLimits';
+import type { DueItem } from '../voice/sweep';
+import type { LimitedSet, RateEvent, SetAdmission, UserLimitStore } from '../voice/user-limits';
 
 interface FeedItem extends FeedCursor {
   replaySet?: Set<string>;
@@ -49,7 +58,10 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     });
   }
 
-  async tryTransition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<Transition> {
+  async tryTransition(
+    expected: ConnectionRecord,
+    next: Partial<ConnectionRecord> & { state: ConnectionState },
+  ): Promise<Transition> {
     const current = this.connections.get(expected.connectionId);
     if (!current || current.state !== expected.state || current.version !== expected.version) {
       // As DynamoStateStore: the record as it is now (ALL_OLD), expired ones treated as absent.
@@ -61,13 +73,23 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
   }
 
   async claimFrom(
-    connectionId: string, from: ConnectionState, variant: Variant, next: Partial<ConnectionRecord> & { state: ConnectionState; deadline: number }, now: number,
+    connectionId: string,
+    from: ConnectionState,
+    variant: Variant,
+    next: Partial<ConnectionRecord> & { state: ConnectionState; deadline: number },
+    now: number,
   ): Promise<Claim> {
     const current = this.connections.get(connectionId);
     // As DynamoStateStore's condition: in `from`, its own socket's, of `variant`, live now and until the deadline.
     const live = current !== undefined && current.expiresAt * 1000 > now;
-    if (!current || !live || current.state !== from || socketOf(current) !== connectionId || current.variant !== variant
-      || current.expiresAt * 1000 < next.deadline) {
+    if (
+      !current ||
+      !live ||
+      current.state !== from ||
+      socketOf(current) !== connectionId ||
+      current.variant !== variant ||
+      current.expiresAt * 1000 < next.deadline
+    ) {
       return { ok: false, current: current && this.live(current) ? { ...current } : undefined };
     }
     const updated = applyTransition(current, next);
@@ -75,7 +97,10 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     return { ok: true, before: { ...current }, record: { ...updated } };
   }
 
-  async transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord> {
+  async transition(
+    expected: ConnectionRecord,
+    next: Partial<ConnectionRecord> & { state: ConnectionState },
+  ): Promise<ConnectionRecord> {
     return recordOrConflict(expected, await this.tryTransition(expected, next));
   }
 
@@ -88,7 +113,12 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     return placement && { ...placement };
   }
 
-  async placeChannel(channelKey: string, candidate: Placement, expiresAt: number, replacing?: string): Promise<Placement> {
+  async placeChannel(
+    channelKey: string,
+    candidate: Placement,
+    expiresAt: number,
+    replacing?: string,
+  ): Promise<Placement> {
     const current = this.placements.get(channelKey);
     if (current && current.nodeId !== replacing) return { nodeId: current.nodeId, grpcAddress: current.grpcAddress };
     this.placements.set(channelKey, { ...candidate, expiresAt });
@@ -100,14 +130,26 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     if (current?.nodeId === nodeId) current.expiresAt = expiresAt;
   }
 
-  async acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt?: number, replayFor?: string, attempt = 0): Promise<FeedCursor | undefined> {
+  async acquireFeed(
+    channelKey: string,
+    owner: string,
+    leaseUntil: number,
+    expiresAt?: number,
+    replayFor?: string,
+    attempt = 0,
+  ): Promise<FeedCursor | undefined> {
     // The same two conditional writes as DynamoStateStore, with the same gap between them (see `between`).
     const feed: FeedItem = this.feeds.get(channelKey) ?? { roomInstance: '', delivered: 0 };
     if (feed.owner === undefined || (feed.leaseUntil ?? 0) < this.nowMs()) {
       const replaySet = replayFor === undefined ? feed.replaySet : new Set([...(feed.replaySet ?? []), replayFor]);
       this.feeds.set(channelKey, { ...feed, owner, leaseUntil, wanted: false, ...(replaySet ? { replaySet } : {}) });
       const replay = [...(replaySet ?? [])];
-      return { roomInstance: feed.roomInstance, delivered: feed.delivered, ...(feed.node ? { node: feed.node } : {}), ...(replay.length ? { replay } : {}) };
+      return {
+        roomInstance: feed.roomInstance,
+        delivered: feed.delivered,
+        ...(feed.node ? { node: feed.node } : {}),
+        ...(replay.length ? { replay } : {}),
+      };
     }
     await this.between();
     // Held by someone else: mark it wanted, so the holder delivers again before letting go.
@@ -137,7 +179,12 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     return true;
   }
 
-  async releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'> {
+  async releaseFeed(
+    channelKey: string,
+    owner: string,
+    cursor: FeedCursor,
+    leaseUntil: number,
+  ): Promise<'released' | 'wanted' | 'lost'> {
     const feed = this.feeds.get(channelKey);
     if (feed?.owner !== owner) return 'lost';
     Object.assign(feed, cursorOnly(cursor));
@@ -165,9 +212,15 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     }
   }
 
-  // ---- per-user limits (functions/voice/UserLimits.ts), same meaning as in dynamo-store.ts ----
+  // ---- per-user limits (functions/voice/user-limits.ts), same meaning as in dynamo-store.ts ----
 
-  async countUserEvent(userId: string, window: number, event: RateEvent, limit: number | undefined, guards: readonly { event: RateEvent; limit: number }[] = []): Promise<boolean> {
+  async countUserEvent(
+    userId: string,
+    window: number,
+    event: RateEvent,
+    limit: number | undefined,
+    guards: readonly { event: RateEvent; limit: number }[] = [],
+  ): Promise<boolean> {
     const key = `${userId}#${window}`;
     const counts = this.rates.get(key) ?? {};
     if (limit !== undefined && (counts[event] ?? 0) >= limit) return false;
@@ -204,7 +257,7 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     return record.expiresAt * 1000 > this.nowMs();
   }
 
-  // ---- issue 11: the sweep's reads (functions/voice/Sweep.ts), same meaning as in dynamo-store.ts ----
+  // ---- issue 11: the sweep's reads (functions/voice/sweep.ts), same meaning as in dynamo-store.ts ----
 
   async listDue(shard: number, nowMs: number, limit: number): Promise<DueItem[]> {
     const dueAt = (c: ConnectionRecord) => Math.min(c.deadline ?? Number.POSITIVE_INFINITY, c.expiresAt * 1000);
@@ -216,11 +269,17 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
         .filter(([key, f]) => f.owner !== undefined && sweepShardOf(key) === shard && (f.leaseUntil ?? 0) <= nowMs)
         .map(([channelKey, f]) => ({ at: f.leaseUntil ?? 0, item: { kind: 'feed', channelKey } as DueItem })),
     ];
-    return items.sort((a, b) => a.at - b.at).slice(0, limit).map((i) => i.item);
+    return items
+      .sort((a, b) => a.at - b.at)
+      .slice(0, limit)
+      .map((i) => i.item);
   }
 
   async listOnNode(nodeId: string, limit: number): Promise<string[]> {
-    return [...this.connections.values()].filter((c) => c.nodeId === nodeId).slice(0, limit).map((c) => c.connectionId);
+    return [...this.connections.values()]
+      .filter((c) => c.nodeId === nodeId)
+      .slice(0, limit)
+      .map((c) => c.connectionId);
   }
 
   /** Expired records too: the sweep ends them. */

@@ -1,6 +1,6 @@
-// NodeDirectory over the media node registry table (routing/NodeRegistry.ts).
+// NodeDirectory over the media node registry table (routing/node-registry.ts).
 import { candidateRecord, rankCandidates } from '../../routing/candidates';
-import type { NodeRegistry } from '../../routing/NodeRegistry';
+import type { NodeRegistry } from '../../routing/node-registry';
 import type { MediaNodeRecord } from '../../routing/types';
 import type { LostSession, NodeDirectory } from '../voice/ports';
 

@@ -3,7 +3,14 @@
 // public key (the original configuration). Every source answers jose's "key for this protected header" question;
 // the verifier (token.ts) does the rest.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { Logger } from '../../lib/log';
 
 export type TokenAlgorithm = 'EdDSA' | 'ES256' | 'RS256';
@@ -83,8 +90,16 @@ export function jwksFromUrl(url: string, options: RemoteJwksOptions = {}): Token
   };
   const fallback = () => (good && now() - good.at <= maxStaleMs ? good.local : undefined);
   const tooStale = (err?: unknown) => {
-    options.log?.error('token.jwks-too-stale', { jwksUrl: where, maxStaleMs, obtainedAgoMs: now() - good!.at, ...(err ? { error: describe(err) } : {}) });
-    return new KeysUnavailableError(`the JWKS at ${where} could not be fetched and the last key set is older than ${maxStaleMs} ms`, { cause: err });
+    options.log?.error('token.jwks-too-stale', {
+      jwksUrl: where,
+      maxStaleMs,
+      obtainedAgoMs: now() - good!.at,
+      ...(err ? { error: describe(err) } : {}),
+    });
+    return new KeysUnavailableError(
+      `the JWKS at ${where} could not be fetched and the last key set is older than ${maxStaleMs} ms`,
+      { cause: err },
+    );
   };
   return {
     description: `jwks-url ${where}`,
@@ -109,13 +124,19 @@ export function jwksFromUrl(url: string, options: RemoteJwksOptions = {}): Token
         failedAt = now();
         if (last) {
           options.log?.warn('token.jwks-refresh-failed', {
-            jwksUrl: where, error: describe(err), using: 'the last key set fetched', retryInMs: retryAfterFailureMs,
+            jwksUrl: where,
+            error: describe(err),
+            using: 'the last key set fetched',
+            retryInMs: retryAfterFailureMs,
           });
           return last(header, token);
         }
         if (good) throw tooStale(err);
         options.log?.error('token.jwks-unavailable', { jwksUrl: where, error: describe(err) });
-        throw new KeysUnavailableError(`the JWKS at ${where} could not be fetched and no keys are cached: ${describe(err)}`, { cause: err });
+        throw new KeysUnavailableError(
+          `the JWKS at ${where} could not be fetched and no keys are cached: ${describe(err)}`,
+          { cause: err },
+        );
       }
     },
   };
@@ -152,7 +173,8 @@ export function keyFromPem(pem: string): TokenKeys {
   return {
     description: `pem (${alg})`,
     getKey(header) {
-      if (header.alg !== alg) throw new errors.JWKSNoMatchingKey(`the configured key is ${alg}, the token is ${header.alg}`);
+      if (header.alg !== alg)
+        throw new errors.JWKSNoMatchingKey(`the configured key is ${alg}, the token is ${header.alg}`);
       return key;
     },
   };
@@ -173,8 +195,12 @@ export function algorithmOf(key: KeyObject): TokenAlgorithm {
 
 /** Errors of choosing a key from a key set that was obtained (as opposed to failing to obtain it). */
 function isKeySelectionError(err: unknown): boolean {
-  return err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys ||
-    err instanceof errors.JOSENotSupported || err instanceof errors.JOSEAlgNotAllowed;
+  return (
+    err instanceof errors.JWKSNoMatchingKey ||
+    err instanceof errors.JWKSMultipleMatchingKeys ||
+    err instanceof errors.JOSENotSupported ||
+    err instanceof errors.JOSEAlgNotAllowed
+  );
 }
 
 function describe(err: unknown): string {

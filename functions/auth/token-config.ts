@@ -23,9 +23,21 @@ import { jwksFromJson, jwksFromUrl, keysFromText, TOKEN_ALGORITHMS, type TokenAl
 import { TokenVerifier } from './token';
 
 export const TOKEN_ENV_VARS = [
-  'TOKEN_ISSUER', 'TOKEN_AUDIENCE', 'TOKEN_JWKS_URL', 'TOKEN_JWKS', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER',
-  'TOKEN_ALGORITHMS', 'TOKEN_CLOCK_TOLERANCE_SECONDS', 'TOKEN_USER_CLAIM', 'TOKEN_GRANTS_CLAIM', 'TOKEN_MODERATE_CLAIM',
-  'TOKEN_JWKS_CACHE_MAX_AGE_MS', 'TOKEN_JWKS_COOLDOWN_MS', 'TOKEN_JWKS_MAX_STALE_MS', 'TOKEN_AUDIENCE_WAIVED',
+  'TOKEN_ISSUER',
+  'TOKEN_AUDIENCE',
+  'TOKEN_JWKS_URL',
+  'TOKEN_JWKS',
+  'TOKEN_PUBLIC_KEY',
+  'TOKEN_PUBLIC_KEY_PARAMETER',
+  'TOKEN_ALGORITHMS',
+  'TOKEN_CLOCK_TOLERANCE_SECONDS',
+  'TOKEN_USER_CLAIM',
+  'TOKEN_GRANTS_CLAIM',
+  'TOKEN_MODERATE_CLAIM',
+  'TOKEN_JWKS_CACHE_MAX_AGE_MS',
+  'TOKEN_JWKS_COOLDOWN_MS',
+  'TOKEN_JWKS_MAX_STALE_MS',
+  'TOKEN_AUDIENCE_WAIVED',
 ] as const;
 
 const KEY_SOURCES = ['TOKEN_JWKS_URL', 'TOKEN_JWKS', 'TOKEN_PUBLIC_KEY', 'TOKEN_PUBLIC_KEY_PARAMETER'] as const;
@@ -38,11 +50,14 @@ export async function tokenVerifierFromEnv(
   if (issuer.length === 0) throw new Error('config.missing: environment variable TOKEN_ISSUER is not set');
   const audience = list(env.TOKEN_AUDIENCE);
   if (audience.length === 0 && env.AWS_LAMBDA_FUNCTION_NAME && env.TOKEN_AUDIENCE_WAIVED !== '1') {
-    throw new Error('config.missing-token-audience: on AWS set TOKEN_AUDIENCE (CDK context tokenAudience), or waive it explicitly (tokenAudienceWaived)');
+    throw new Error(
+      'config.missing-token-audience: on AWS set TOKEN_AUDIENCE (CDK context tokenAudience), or waive it explicitly (tokenAudienceWaived)',
+    );
   }
   const algorithms = list(env.TOKEN_ALGORITHMS);
   const bad = algorithms.filter((a) => !(TOKEN_ALGORITHMS as readonly string[]).includes(a));
-  if (bad.length > 0) throw new Error(`config.bad-token-algorithms: ${bad.join(', ')} (choose from ${TOKEN_ALGORITHMS.join(', ')})`);
+  if (bad.length > 0)
+    throw new Error(`config.bad-token-algorithms: ${bad.join(', ')} (choose from ${TOKEN_ALGORITHMS.join(', ')})`);
   return new TokenVerifier({
     keys: await keysFromEnv(env, deps),
     issuer: issuer.length === 1 ? issuer[0]! : issuer,
@@ -50,16 +65,22 @@ export async function tokenVerifierFromEnv(
     algorithms: algorithms.length > 0 ? (algorithms as TokenAlgorithm[]) : undefined,
     clockToleranceSeconds: int(env, 'TOKEN_CLOCK_TOLERANCE_SECONDS', 0, 300),
     claims: {
-      userClaim: env.TOKEN_USER_CLAIM || undefined, grantsClaim: env.TOKEN_GRANTS_CLAIM || undefined,
+      userClaim: env.TOKEN_USER_CLAIM || undefined,
+      grantsClaim: env.TOKEN_GRANTS_CLAIM || undefined,
       moderateClaim: env.TOKEN_MODERATE_CLAIM || undefined,
     },
   });
 }
 
-async function keysFromEnv(env: NodeJS.ProcessEnv, deps: { readParameter(name: string): Promise<string>; log?: Logger }): Promise<TokenKeys> {
+async function keysFromEnv(
+  env: NodeJS.ProcessEnv,
+  deps: { readParameter(name: string): Promise<string>; log?: Logger },
+): Promise<TokenKeys> {
   const set = KEY_SOURCES.filter((name) => env[name]);
   if (set.length !== 1) {
-    throw new Error(`config.token-keys: set exactly one of ${KEY_SOURCES.join(', ')} (${set.length === 0 ? 'none is set' : `${set.join(' and ')} are set`})`);
+    throw new Error(
+      `config.token-keys: set exactly one of ${KEY_SOURCES.join(', ')} (${set.length === 0 ? 'none is set' : `${set.join(' and ')} are set`})`,
+    );
   }
   switch (set[0]!) {
     case 'TOKEN_JWKS_URL': {
@@ -88,13 +109,17 @@ async function keysFromEnv(env: NodeJS.ProcessEnv, deps: { readParameter(name: s
 }
 
 function list(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
   const value = env[name];
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`config.bad-token-setting: ${name}=${value} is not an integer in [${min}, ${max}]`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`config.bad-token-setting: ${name}=${value} is not an integer in [${min}, ${max}]`);
   return n;
 }

@@ -54,7 +54,9 @@ export class TokenVerifier {
     this.algorithms = options.algorithms ?? [...TOKEN_ALGORITHMS];
     const unknown = this.algorithms.filter((a) => !TOKEN_ALGORITHMS.includes(a));
     if (unknown.length > 0 || this.algorithms.length === 0) {
-      throw new Error(`config.bad-token-algorithms: choose from ${TOKEN_ALGORITHMS.join(', ')} (got ${this.algorithms.join(', ') || 'none'})`);
+      throw new Error(
+        `config.bad-token-algorithms: choose from ${TOKEN_ALGORITHMS.join(', ')} (got ${this.algorithms.join(', ') || 'none'})`,
+      );
     }
     this.claims = {
       userClaim: options.claims?.userClaim || DEFAULT_CLAIMS.userClaim,
@@ -66,7 +68,8 @@ export class TokenVerifier {
 
   /** The principal the token names; rejects with a fatal `h.blank-session` VoiceError saying why. */
   async verify(token: string | undefined, at?: { now?: Date }): Promise<VerifiedToken> {
-    if (!token) throw reject('no session token: send it as the Authorization header or the last Sec-WebSocket-Protocol value');
+    if (!token)
+      throw reject('no session token: send it as the Authorization header or the last Sec-WebSocket-Protocol value');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.options.keys.getKey, {
@@ -86,7 +89,10 @@ export class TokenVerifier {
       throw reject(`session token has no valid user id (claim "${this.claims.userClaim}" must be a decimal uint64)`);
     }
     const grants = grantsOf(claimAt(payload, this.claims.grantsClaim));
-    if (!grants) throw reject(`session token grants no channels (claim "${this.claims.grantsClaim}" must list "<guildId>:<channelId>")`);
+    if (!grants)
+      throw reject(
+        `session token grants no channels (claim "${this.claims.grantsClaim}" must list "<guildId>:<channelId>")`,
+      );
     // state.v1: channels the user may moderate; absent or malformed = none (it only ever adds a permission).
     const moderates = grantsOf(claimAt(payload, this.claims.moderateClaim)) ?? [];
     return { userId: user, grants, ...(moderates.length > 0 ? { moderates } : {}), expiresAt: payload.exp! };
@@ -115,7 +121,8 @@ function grantsOf(value: unknown): string[] | undefined {
 }
 
 function reasonFor(err: unknown, token: string, algorithms: string[]): string {
-  if (err instanceof KeysUnavailableError) return "the identity provider's signing keys (JWKS) could not be fetched; try again later";
+  if (err instanceof KeysUnavailableError)
+    return "the identity provider's signing keys (JWKS) could not be fetched; try again later";
   if (err instanceof errors.JWTExpired) return 'session token has expired';
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'iss') return 'session token was issued by someone else (iss)';
@@ -124,12 +131,17 @@ function reasonFor(err: unknown, token: string, algorithms: string[]): string {
     if (err.claim === 'exp') return 'session token has no expiry (exp)';
     return `session token claim "${err.claim}" is invalid`;
   }
-  if (err instanceof errors.JOSEAlgNotAllowed) return `session token algorithm ${headerAlg(token)} is not allowed (${algorithms.join(', ')})`;
-  if (err instanceof errors.JWKSNoMatchingKey) return `no key of the issuer matches the session token (kid ${headerKid(token)}, ${headerAlg(token)})`;
-  if (err instanceof errors.JWKSMultipleMatchingKeys) return 'several keys of the issuer match the session token and it names no kid';
+  if (err instanceof errors.JOSEAlgNotAllowed)
+    return `session token algorithm ${headerAlg(token)} is not allowed (${algorithms.join(', ')})`;
+  if (err instanceof errors.JWKSNoMatchingKey)
+    return `no key of the issuer matches the session token (kid ${headerKid(token)}, ${headerAlg(token)})`;
+  if (err instanceof errors.JWKSMultipleMatchingKeys)
+    return 'several keys of the issuer match the session token and it names no kid';
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'session token signature is invalid';
-  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return 'session token is not a valid compact JWS/JWT';
-  if (err instanceof errors.JOSENotSupported) return `session token uses an unsupported algorithm or key (${headerAlg(token)})`;
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid)
+    return 'session token is not a valid compact JWS/JWT';
+  if (err instanceof errors.JOSENotSupported)
+    return `session token uses an unsupported algorithm or key (${headerAlg(token)})`;
   return 'session token could not be verified';
 }
 

@@ -30,9 +30,14 @@ export function handler(event: WebSocketEvent, context?: Context): Promise<APIGa
       if (!verdict.allowed) {
         log.warn('voice.rate-limited', { dropped: verdict.dropped });
         if (verdict.tell) {
-          const error = new VoiceError(ErrorId.rateLimited, 'too many messages on this stream; this one was dropped, slow down',
-            { retryAfterSeconds: verdict.retryAfterSeconds });
-          await rt.gateway({ domainName, stage }).send(connectionId, errorFrameOf(error), event.isBase64Encoded ? 'binary' : 'base64');
+          const error = new VoiceError(
+            ErrorId.rateLimited,
+            'too many messages on this stream; this one was dropped, slow down',
+            { retryAfterSeconds: verdict.retryAfterSeconds },
+          );
+          await rt
+            .gateway({ domainName, stage })
+            .send(connectionId, errorFrameOf(error), event.isBase64Encoded ? 'binary' : 'base64');
         }
         return { statusCode: 200, body: '' };
       }

@@ -10,7 +10,9 @@ export function handler(event: WebSocketEvent, context?: Context): Promise<APIGa
     const { connectionId, domainName, stage, disconnectStatusCode } = event.requestContext;
     try {
       // resume.v1: a normal close (1000) is leaving; any other end of the socket suspends a resumable session.
-      await (await runtime()).core({ domainName, stage }, { log, metrics }).disconnect(connectionId, { normalClose: disconnectStatusCode === 1000 });
+      await (await runtime())
+        .core({ domainName, stage }, { log, metrics })
+        .disconnect(connectionId, { normalClose: disconnectStatusCode === 1000 });
     } catch (err) {
       log.error('voice.disconnect-failed', { error: (err as Error)?.stack ?? String(err) });
       metrics.count(METRIC.internalErrors);

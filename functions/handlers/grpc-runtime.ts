@@ -15,9 +15,12 @@ export { log };
 export const SECRET_MAX_AGE_MS = 5 * 60_000;
 
 // relay.v1's relays too (relay-env.ts): these handlers take the client frames (Hello, RefreshRelays).
-export const runtime = runtimeWith({
-  create: async (logger, env) => new GrpcMediaClient({ secret: await mediaSecret(env), log: logger }),
-}, { vars: RELAY_ENV_VARS, load: (env, logger) => relaysFromEnv(env, logger) });
+export const runtime = runtimeWith(
+  {
+    create: async (logger, env) => new GrpcMediaClient({ secret: await mediaSecret(env), log: logger }),
+  },
+  { vars: RELAY_ENV_VARS, load: (env, logger) => relaysFromEnv(env, logger) },
+);
 
 /** The secret (or a getter of the current one) the media client presents; undefined only with MEDIA_GRPC_INSECURE=1. */
 export async function mediaSecret(
@@ -38,14 +41,23 @@ export async function mediaSecret(
     let reading: Promise<void> | undefined;
     return () => {
       if (!reading && now() - readAt > (deps.maxAgeMs ?? SECRET_MAX_AGE_MS)) {
-        reading = read().then(
-          (fresh) => { value = fresh; readAt = now(); },
-          (error) => log.warn('voice.media-secret-refresh-failed', { error: (error as Error).message }),
-        ).finally(() => { reading = undefined; });
+        reading = read()
+          .then(
+            (fresh) => {
+              value = fresh;
+              readAt = now();
+            },
+            (error) => log.warn('voice.media-secret-refresh-failed', { error: (error as Error).message }),
+          )
+          .finally(() => {
+            reading = undefined;
+          });
       }
       return value;
     };
   }
   if (env.MEDIA_GRPC_INSECURE === '1') return undefined;
-  throw new Error('config.missing-media-secret: set MEDIA_NODE_SECRET or MEDIA_NODE_SECRET_ARN (or MEDIA_GRPC_INSECURE=1 on loopback)');
+  throw new Error(
+    'config.missing-media-secret: set MEDIA_NODE_SECRET or MEDIA_NODE_SECRET_ARN (or MEDIA_GRPC_INSECURE=1 on loopback)',
+  );
 }

@@ -32,7 +32,8 @@ export class MessageRateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(private readonly settings: RateLimitSettings = DEFAULT_RATE_LIMIT) {
-    if (!(settings.burst >= 1 && settings.ratePerSecond > 0)) throw new Error('rate-limit.bad-settings: burst >= 1 and ratePerSecond > 0');
+    if (!(settings.burst >= 1 && settings.ratePerSecond > 0))
+      throw new Error('rate-limit.bad-settings: burst >= 1 and ratePerSecond > 0');
   }
 
   /** Takes one message of `connectionId` at time `nowMs`. */
@@ -54,7 +55,12 @@ export class MessageRateLimiter {
       return { allowed: true };
     }
     bucket.dropped += 1;
-    return { allowed: false, tell: bucket.dropped === 1, dropped: bucket.dropped, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerSecond)) };
+    return {
+      allowed: false,
+      tell: bucket.dropped === 1,
+      dropped: bucket.dropped,
+      retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerSecond)),
+    };
   }
 
   /** Forgets a connection (its stream ended). */
@@ -78,7 +84,8 @@ export function rateLimitFromEnv(env: NodeJS.ProcessEnv): RateLimitSettings {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`config.bad-limit: ${name}=${raw} is not a positive number`);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new Error(`config.bad-limit: ${name}=${raw} is not a positive number`);
     return value;
   };
   return {

@@ -1,13 +1,13 @@
 // The scheduled reaper. EventBridge invokes it once a minute per group of shards (the event's `shards`;
 // none = every shard, as the local stack does), and one invocation sweeps its shards every
 // REAPER_INTERVAL_MS (default 5 s) for one minute, so consecutive invocations do not overlap and no
-// gap exceeds an interval. A sweep reads only what is due (functions/voice/Sweep.ts): at rest it costs
+// gap exceeds an interval. A sweep reads only what is due (functions/voice/sweep.ts): at rest it costs
 // two Queries per shard and one registry Query, whatever the number of connections.
 import type { Context } from 'aws-lambda';
 import { SWEEP_SHARDS } from '../../data/tables';
 import type { Logger } from '../../lib/log';
 import { METRIC } from '../../lib/metrics';
-import { SWEEP_SCHEDULE } from '../voice/Sweep';
+import { SWEEP_SCHEDULE } from '../voice/sweep';
 import { runtime } from './grpc-runtime';
 import { withInvocation } from './telemetry';
 
@@ -17,7 +17,8 @@ export interface ReaperEvent {
 }
 
 export function handler(
-  event: ReaperEvent | undefined, context: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Context>,
+  event: ReaperEvent | undefined,
+  context: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Context>,
 ): Promise<{ sweeps: number; ended: number }> {
   const lambdaContext = context.awsRequestId ? (context as Context) : undefined;
   return withInvocation({}, lambdaContext, async ({ log, metrics }) => {
@@ -56,7 +57,12 @@ export function handler(
     await sweep.settled();
     // Info on AWS (several sweeps per invocation: the SweepLagAlarm reads maxGapMs); the local stack's
     // one-sweep invocations stay at debug unless they ended something.
-    (sweeps > 1 || ended > 0 ? log.info : log.debug)('voice.reaper-done', { sweeps, ended, maxGapMs, shards: shards.length });
+    (sweeps > 1 || ended > 0 ? log.info : log.debug)('voice.reaper-done', {
+      sweeps,
+      ended,
+      maxGapMs,
+      shards: shards.length,
+    });
     return { sweeps, ended };
   });
 }
@@ -65,6 +71,7 @@ function shardsOf(event: ReaperEvent | undefined, log: Logger): number[] {
   const all = [...Array(SWEEP_SHARDS).keys()];
   if (!event || !Array.isArray(event.shards)) return all;
   const shards = event.shards.filter((s) => Number.isInteger(s) && s >= 0 && s < SWEEP_SHARDS);
-  if (shards.length !== event.shards.length) log.warn('voice.reaper-bad-shards', { shards: event.shards, sweeping: shards });
+  if (shards.length !== event.shards.length)
+    log.warn('voice.reaper-bad-shards', { shards: event.shards, sweeping: shards });
   return shards;
 }

@@ -27,7 +27,10 @@ function powertools() {
     tools = {
       root: new InvocationLogger({ serviceName, logLevel: levelFromEnv() }),
       coldStart: process.env.AWS_LAMBDA_INITIALIZATION_TYPE === 'on-demand', // as Powertools decides it
-      emf: new PowertoolsMetrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE, serviceName }),
+      emf: new PowertoolsMetrics({
+        namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
+        serviceName,
+      }),
     };
   }
   return tools;
@@ -70,7 +73,11 @@ interface Correlated {
  * Runs one handler invocation with a logger that carries the Lambda context and the event's correlation ids, and
  * publishes the invocation's metrics (one EMF line, plus the cold start metric once per container) when it ends.
  */
-export async function withInvocation<T>(event: Correlated, context: Context | undefined, run: (inv: Invocation) => Promise<T>): Promise<T> {
+export async function withInvocation<T>(
+  event: Correlated,
+  context: Context | undefined,
+  run: (inv: Invocation) => Promise<T>,
+): Promise<T> {
   const tools = powertools();
   const coldStart = tools.coldStart;
   tools.coldStart = false;
@@ -78,7 +85,10 @@ export async function withInvocation<T>(event: Correlated, context: Context | un
   const child = tools.root.forInvocation(context, coldStart);
   const rc = event.requestContext;
   if (rc?.requestId) child.setCorrelationId(rc.requestId);
-  const invocationLog = fromPowertools(() => child, rc?.connectionId ? { connectionId: rc.connectionId, routeKey: rc.routeKey } : {});
+  const invocationLog = fromPowertools(
+    () => child,
+    rc?.connectionId ? { connectionId: rc.connectionId, routeKey: rc.routeKey } : {},
+  );
   try {
     return await run({ log: invocationLog, metrics });
   } finally {
@@ -125,13 +135,22 @@ function plain(fields: LogFields): LogFields {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    out[RESERVED[key] ?? key] = typeof value === 'bigint' ? value.toString() : value instanceof Error ? { name: value.name, message: value.message } : value;
+    out[RESERVED[key] ?? key] =
+      typeof value === 'bigint'
+        ? value.toString()
+        : value instanceof Error
+          ? { name: value.name, message: value.message }
+          : value;
   }
   return out;
 }
 
 const RESERVED: Record<string, string> = {
-  message: 'humanMessage', level: 'fieldLevel', timestamp: 'fieldTimestamp', service: 'fieldService', sampling_rate: 'fieldSamplingRate',
+  message: 'humanMessage',
+  level: 'fieldLevel',
+  timestamp: 'fieldTimestamp',
+  service: 'fieldService',
+  sampling_rate: 'fieldSamplingRate',
 };
 
 function levelFromEnv(): 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT' {

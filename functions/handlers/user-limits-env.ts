@@ -1,6 +1,6 @@
-// The per-user limits' environment variables (functions/voice/UserLimits.ts): read by every handler's runtime
+// The per-user limits' environment variables (functions/voice/user-limits.ts): read by every handler's runtime
 // (functions/handlers/runtime.ts), set explicitly by the CDK stack on every function (infra/signalling-stack.ts).
-import { DEFAULT_USER_LIMITS, type UserLimitSettings } from '../voice/UserLimits';
+import { DEFAULT_USER_LIMITS, type UserLimitSettings } from '../voice/user-limits';
 
 export const USER_LIMIT_VARS: Record<string, keyof UserLimitSettings> = {
   VOICE_USER_MAX_STREAMS: 'maxStreamsPerUser',
@@ -26,5 +26,7 @@ export function userLimitsFrom(env: NodeJS.ProcessEnv): Partial<UserLimitSetting
 
 /** The defaults as a function's environment (the stack sets them, so an operator sees and tunes them). */
 export function userLimitsEnvironment(): Record<string, string> {
-  return Object.fromEntries(Object.entries(USER_LIMIT_VARS).map(([name, field]) => [name, String(DEFAULT_USER_LIMITS[field])]));
+  return Object.fromEntries(
+    Object.entries(USER_LIMIT_VARS).map(([name, field]) => [name, String(DEFAULT_USER_LIMITS[field])]),
+  );
 }

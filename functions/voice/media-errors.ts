@@ -16,17 +16,37 @@ export const MEDIA_REASON_MESSAGES: Readonly<Record<string, Mapping>> = {
   'bad-dtls-parameters': { id: ErrorId.badDtlsParameters, message: 'the media server rejected dtls_parameters' },
   'bad-rtp-parameters': { id: ErrorId.badRtpParameters, message: 'the media server rejected rtp_parameters' },
   'bad-rtp-capabilities': { id: ErrorId.badRtpCapabilities, message: 'the media server rejected rtp_capabilities' },
-  'cannot-consume': { id: ErrorId.badRtpCapabilities, message: 'rtp_capabilities cannot receive the audio of this channel' },
-  'unknown-consumer': { id: ErrorId.unknownConsumer, message: 'no consumer with that consumer_id exists in this channel' },
+  'cannot-consume': {
+    id: ErrorId.badRtpCapabilities,
+    message: 'rtp_capabilities cannot receive the audio of this channel',
+  },
+  'unknown-consumer': {
+    id: ErrorId.unknownConsumer,
+    message: 'no consumer with that consumer_id exists in this channel',
+  },
   'consumer-not-yours': { id: ErrorId.consumerNotYours, message: 'that consumer_id belongs to another stream' },
   'not-prepared': { id: ErrorId.outOfOrder, message: 'the media session is not prepared for that message yet' },
   'channel-full': { id: ErrorId.channelFull, message: 'the channel is full' },
-  'over-capacity': { id: ErrorId.unavailable, message: 'the media server carrying this channel is at capacity; retry shortly' },
-  'unknown-room': { id: ErrorId.mediaLost, message: 'the media server no longer hosts this channel; reconnect to rejoin', fatal: true },
-  'unknown-session': { id: ErrorId.mediaLost, message: 'the media server no longer has this session; reconnect to rejoin', fatal: true },
+  'over-capacity': {
+    id: ErrorId.unavailable,
+    message: 'the media server carrying this channel is at capacity; retry shortly',
+  },
+  'unknown-room': {
+    id: ErrorId.mediaLost,
+    message: 'the media server no longer hosts this channel; reconnect to rejoin',
+    fatal: true,
+  },
+  'unknown-session': {
+    id: ErrorId.mediaLost,
+    message: 'the media server no longer has this session; reconnect to rejoin',
+    fatal: true,
+  },
   draining: { id: ErrorId.unavailable, message: 'the media server is shutting down; retry shortly' },
-  // state.v1 (MemberState.ts): nothing changed.
-  'state-refused': { id: ErrorId.stateRefused, message: 'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself' },
+  // state.v1 (member-state.ts): nothing changed.
+  'state-refused': {
+    id: ErrorId.stateRefused,
+    message: 'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself',
+  },
   'unknown-member': { id: ErrorId.unknownMember, message: 'that user is not a member of this voice channel' },
 };
 
@@ -38,13 +58,19 @@ export const OVER_CAPACITY_RETRY_AFTER_SECONDS = 5;
 /** What a stream whose session the media node lost (ICE/DTLS failed or closed, worker died, drained) is told (fatal). */
 export function mediaLostError(reason: string): VoiceError {
   if (reason === 'policed') {
-    return new VoiceError(ErrorId.producerPoliced,
-      'your audio kept exceeding the media server\'s packet-rate or bitrate limit; the stream is closed', { fatal: true });
+    return new VoiceError(
+      ErrorId.producerPoliced,
+      "your audio kept exceeding the media server's packet-rate or bitrate limit; the stream is closed",
+      { fatal: true },
+    );
   }
   if (reason === 'media-unreachable') {
-    return new VoiceError(ErrorId.mediaUnreachable,
+    return new VoiceError(
+      ErrorId.mediaUnreachable,
       'your audio never connected to the media server: this network blocks every path to it (UDP, TCP, TCP 443 and the relay); ' +
-        'try another network (a phone hotspot), or ask its administrator to allow UDP or TCP port 443', { fatal: true });
+        'try another network (a phone hotspot), or ask its administrator to allow UDP or TCP port 443',
+      { fatal: true },
+    );
   }
   return new VoiceError(ErrorId.mediaLost, `media session lost (${reason}); reconnect to rejoin`, { fatal: true });
 }
@@ -52,8 +78,10 @@ export function mediaLostError(reason: string): VoiceError {
 /** What a stream is told for a media node's notice (non-fatal: the session goes on); undefined for a reason it does not know. */
 export function mediaNoticeError(reason: string): VoiceError | undefined {
   if (reason !== 'policed') return undefined;
-  return new VoiceError(ErrorId.producerPoliced,
-    'your audio exceeded the media server\'s packet-rate or bitrate limit and is paused for a cool-down; it resumes once you send at a voice rate, and repeated offences close the stream');
+  return new VoiceError(
+    ErrorId.producerPoliced,
+    "your audio exceeded the media server's packet-rate or bitrate limit and is paused for a cool-down; it resumes once you send at a voice rate, and repeated offences close the stream",
+  );
 }
 
 export function mediaErrorToVoiceError(err: unknown): VoiceError {
@@ -61,11 +89,17 @@ export function mediaErrorToVoiceError(err: unknown): VoiceError {
   if (err instanceof MediaError) {
     const mapped = MEDIA_REASON_MESSAGES[err.reason];
     if (err.reason === 'over-capacity') {
-      return new VoiceError(ErrorId.unavailable, mapped?.message ?? MEDIA_UNAVAILABLE_MESSAGE, { retryAfterSeconds: OVER_CAPACITY_RETRY_AFTER_SECONDS, cause: err });
+      return new VoiceError(ErrorId.unavailable, mapped?.message ?? MEDIA_UNAVAILABLE_MESSAGE, {
+        retryAfterSeconds: OVER_CAPACITY_RETRY_AFTER_SECONDS,
+        cause: err,
+      });
     }
     if (err.unavailable) {
-      return new VoiceError(ErrorId.unavailable, mapped?.id === ErrorId.unavailable ? mapped.message : MEDIA_UNAVAILABLE_MESSAGE,
-        { retryAfterSeconds: 2, cause: err });
+      return new VoiceError(
+        ErrorId.unavailable,
+        mapped?.id === ErrorId.unavailable ? mapped.message : MEDIA_UNAVAILABLE_MESSAGE,
+        { retryAfterSeconds: 2, cause: err },
+      );
     }
     if (mapped) return new VoiceError(mapped.id, mapped.message, { fatal: mapped.fatal, cause: err });
   }

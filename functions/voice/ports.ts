@@ -3,17 +3,26 @@
 // and in-memory ones (adapters/memory-*.ts) for the benchmark floor and unit tests.
 import type { Variant } from '../../protocol/hrpc';
 import type { MediaNodeRecord } from '../../routing/types';
-import type { UserLimitStore } from './UserLimits';
+import type { UserLimitStore } from './user-limits';
 
 /**
  * Where a connection is in the protocol (VOICE-PROTOCOL.md §3). `*ing` states are claimed while work is in flight.
- * resume.v1 (SessionResume.ts) adds: `suspended` (a joined session whose socket went away, waiting for a resume
+ * resume.v1 (session-resume.ts) adds: `suspended` (a joined session whose socket went away, waiting for a resume
  * until its deadline), `resuming` (claimed by a resume in flight) and `attached` (a connection that took over
  * another record's session: it only points at it).
  */
 export type ConnectionState =
-  | 'connected' | 'initializing' | 'initialized' | 'preparing' | 'prepared' | 'joining' | 'joined' | 'closing'
-  | 'suspended' | 'resuming' | 'attached';
+  | 'connected'
+  | 'initializing'
+  | 'initialized'
+  | 'preparing'
+  | 'prepared'
+  | 'joining'
+  | 'joined'
+  | 'closing'
+  | 'suspended'
+  | 'resuming'
+  | 'attached';
 
 export interface ConnectionRecord {
   connectionId: string;
@@ -40,7 +49,7 @@ export interface ConnectionRecord {
   expiresAt: number;
   /** `exp` (epoch seconds) of the token the stream carrying this record was opened with (a resume brings a newer one). */
   tokenExpiresAt?: number;
-  // ---- resume.v1 (functions/voice/SessionResume.ts) ----
+  // ---- resume.v1 (functions/voice/session-resume.ts) ----
   /** The stream selected a `+resume.v1` subprotocol: it may get extension frames. */
   resume?: boolean;
   /**
@@ -54,14 +63,14 @@ export interface ConnectionRecord {
   credentialHash?: string;
   /** A resumed session's last seen history position: the feed replays what came after it, then clears this. */
   replayFrom?: number;
-  // ---- the extension negotiation (functions/voice/ExtensionNegotiation.ts) ----
+  // ---- the extension negotiation (functions/voice/extension-negotiation.ts) ----
   /** The stream selected a `+ext.v1` subprotocol: its first message may be a Hello. */
   ext?: boolean;
   /** The features granted by Welcome (set once, by the Hello). */
   features?: string[];
   /** consumers.v1: this session's consumers are created resumed (the client sends no ResumeConsumer). */
   consumersResumed?: boolean;
-  /** state.v1 (MemberState.ts): the stream gets membership messages as Sequenced with states, and state changes. */
+  /** state.v1 (member-state.ts): the stream gets membership messages as Sequenced with states, and state changes. */
   voiceState?: boolean;
   /** "<guildId>:<channelId>" (or "<guildId>:*") the token lets this user moderate (TOKEN_MODERATE_CLAIM). */
   moderates?: string[];
@@ -83,7 +92,7 @@ export interface StoredPlacement extends Placement {
 }
 
 /**
- * How far a channel's history has been delivered to its members (functions/voice/ChannelFeed.ts).
+ * How far a channel's history has been delivered to its members (functions/voice/channel-feed.ts).
  * `roomInstance` names the media room whose history `delivered` counts positions of.
  */
 export interface FeedCursor {
@@ -100,16 +109,17 @@ export interface FeedCursor {
  * expired), read from the failed write itself (DynamoDB's ReturnValuesOnConditionCheckFailure: ALL_OLD).
  */
 export class ConflictError extends Error {
-  constructor(message: string, readonly current?: ConnectionRecord) {
+  constructor(
+    message: string,
+    readonly current?: ConnectionRecord,
+  ) {
     super(message);
     this.name = 'ConflictError';
   }
 }
 
 /** What a transition did: the record it wrote, or (its condition failed) the record as it is now. */
-export type Transition =
-  | { ok: true; record: ConnectionRecord }
-  | { ok: false; current: ConnectionRecord | undefined };
+export type Transition = { ok: true; record: ConnectionRecord } | { ok: false; current: ConnectionRecord | undefined };
 
 /** What claimFrom did: the record before and after it, or (it did not claim) the record as it is now. */
 export type Claim =
@@ -130,10 +140,13 @@ export function applyTransition(record: ConnectionRecord, next: Partial<Connecti
 /** A transition's record, or ConflictError (carrying the current record) when its condition failed. */
 export function recordOrConflict(expected: ConnectionRecord, result: Transition): ConnectionRecord {
   if (result.ok) return result.record;
-  throw new ConflictError(`connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`, result.current);
+  throw new ConflictError(
+    `connection ${expected.connectionId} is no longer ${expected.state}@${expected.version}`,
+    result.current,
+  );
 }
 
-/** The signalling state, per-user limits included (UserLimits.ts: items per user or per channel, no hot key). */
+/** The signalling state, per-user limits included (user-limits.ts: items per user or per channel, no hot key). */
 export interface StateStore extends UserLimitStore {
   putConnection(record: ConnectionRecord): Promise<void>;
   /** Strongly consistent; undefined when absent or expired. */
@@ -143,7 +156,10 @@ export interface StateStore extends UserLimitStore {
    * write; when the stored record is not at that state and version, returns it as it is now instead (one
    * request either way: nothing to re-read after losing a race).
    */
-  tryTransition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<Transition>;
+  tryTransition(
+    expected: ConnectionRecord,
+    next: Partial<ConnectionRecord> & { state: ConnectionState },
+  ): Promise<Transition>;
   /**
    * Claims a connection without reading it first: moves it from `from` to `next` (version + 1) in one request
    * that reads and writes, if it is in `from`, carried by its own socket, of `variant`, live at `now`, and lives
@@ -151,10 +167,17 @@ export interface StateStore extends UserLimitStore {
    * the record as it is (undefined when absent or expired), for the caller to go on as if it had read it.
    */
   claimFrom(
-    connectionId: string, from: ConnectionState, variant: Variant, next: Partial<ConnectionRecord> & { state: ConnectionState; deadline: number }, now: number,
+    connectionId: string,
+    from: ConnectionState,
+    variant: Variant,
+    next: Partial<ConnectionRecord> & { state: ConnectionState; deadline: number },
+    now: number,
   ): Promise<Claim>;
   /** tryTransition, throwing ConflictError (carrying the current record) when the condition failed. */
-  transition(expected: ConnectionRecord, next: Partial<ConnectionRecord> & { state: ConnectionState }): Promise<ConnectionRecord>;
+  transition(
+    expected: ConnectionRecord,
+    next: Partial<ConnectionRecord> & { state: ConnectionState },
+  ): Promise<ConnectionRecord>;
   deleteConnection(record: ConnectionRecord): Promise<void>;
   /** Strongly consistent reads of several connections (absent and expired ones left out). */
   getConnections(connectionIds: string[]): Promise<ConnectionRecord[]>;
@@ -172,7 +195,13 @@ export interface StateStore extends UserLimitStore {
    * returns the cursor, or undefined when another invocation holds it (then it is marked wanted, so the
    * holder delivers once more before it lets go).
    */
-  acquireFeed(channelKey: string, owner: string, leaseUntil: number, expiresAt: number, replayFor?: string): Promise<FeedCursor | undefined>;
+  acquireFeed(
+    channelKey: string,
+    owner: string,
+    leaseUntil: number,
+    expiresAt: number,
+    replayFor?: string,
+  ): Promise<FeedCursor | undefined>;
   /**
    * resume.v1: takes (and clears) the set of sessions waiting for a replay, while holding the lease. A session
    * is added to it by acquireFeed's `replayFor`, whether or not the lease was acquired.
@@ -184,7 +213,12 @@ export interface StateStore extends UserLimitStore {
    * Records the cursor and lets go of the lease — unless someone marked the feed wanted meanwhile: then the
    * mark is cleared, the lease kept, and 'wanted' returned (deliver again). 'lost' when the lease was lost.
    */
-  releaseFeed(channelKey: string, owner: string, cursor: FeedCursor, leaseUntil: number): Promise<'released' | 'wanted' | 'lost'>;
+  releaseFeed(
+    channelKey: string,
+    owner: string,
+    cursor: FeedCursor,
+    leaseUntil: number,
+  ): Promise<'released' | 'wanted' | 'lost'>;
   /**
    * The feed, if its holder's lease ran out (an invocation died or failed while delivering): the sweep, which
    * finds such feeds by their due time like any deadline, finishes them. Strongly consistent.
@@ -230,7 +264,7 @@ export interface ConsumerDelivery {
   rtpParameters: string;
 }
 
-/** state.v1: a member's voice state (proto/harmonyvoice/ext/v1/state.proto; MemberState.ts). */
+/** state.v1: a member's voice state (proto/harmonyvoice/ext/v1/state.proto; member-state.ts). */
 export interface VoiceFlags {
   selfMuted: boolean;
   selfDeafened: boolean;
@@ -245,15 +279,28 @@ export interface MemberVoiceState extends VoiceFlags {
 
 export type HistoryEntry =
   | {
-    seq: number; kind: 'join'; sessionId: string; userId: string; forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[];
-    /** state.v1: every member's state after the join (absent from nodes that predate it). */
-    states?: MemberVoiceState[];
-  }
+      seq: number;
+      kind: 'join';
+      sessionId: string;
+      userId: string;
+      forJoiner: ConsumerDelivery[];
+      forMembers: ConsumerDelivery[];
+      /** state.v1: every member's state after the join (absent from nodes that predate it). */
+      states?: MemberVoiceState[];
+    }
   | { seq: number; kind: 'leave'; sessionId: string; userId: string; audience: string[]; reason: string }
   /** state.v1: the member's state changed (told to `audience`: every member then in the room). */
-  | { seq: number; kind: 'state'; sessionId: string; userId: string; state: VoiceFlags; audience: string[]; actorUserId: string };
+  | {
+      seq: number;
+      kind: 'state';
+      sessionId: string;
+      userId: string;
+      state: VoiceFlags;
+      audience: string[];
+      actorUserId: string;
+    };
 
-/** A room's history after some position (media-node/src/room/RoomLedger.ts). */
+/** A room's history after some position (media-node/src/room/room-ledger.ts). */
 export interface RoomHistory {
   /** False when the room is not open on the node (closed empty, or the node restarted). */
   exists: boolean;
@@ -271,35 +318,68 @@ export interface MediaClient {
    * `reserveForMs`: the session's admission reservation lasts at most this long unless it joins (0 = the node's default).
    * `consumersResumed` (consumers.v1): the session's consumers are created resumed.
    */
-  createTransports(node: Placement, req: {
-    roomId: string; sessionId: string; userId: string; rtpCapabilities: string; minIceConsentTimeoutS?: number; reserveForMs?: number; consumersResumed?: boolean;
-  }):
-    Promise<{ consumerTransport: TransportOptionsJson; producerTransport: TransportOptionsJson }>;
+  createTransports(
+    node: Placement,
+    req: {
+      roomId: string;
+      sessionId: string;
+      userId: string;
+      rtpCapabilities: string;
+      minIceConsentTimeoutS?: number;
+      reserveForMs?: number;
+      consumersResumed?: boolean;
+    },
+  ): Promise<{ consumerTransport: TransportOptionsJson; producerTransport: TransportOptionsJson }>;
   /**
    * Joins the room (the commit point of a join: validated first, then one history entry, two when it takes
    * the seat from the same user's `replaced` session). Idempotent per session.
    */
-  join(node: Placement, req: {
-    roomId: string; sessionId: string; rtpParameters: string; producerDtlsParameters: string; consumerDtlsParameters: string;
-    maxMembers: number;
-  }): Promise<{ forJoiner: ConsumerDelivery[]; forMembers: ConsumerDelivery[]; seq: number; roomInstance: string; replaced: string[] }>;
+  join(
+    node: Placement,
+    req: {
+      roomId: string;
+      sessionId: string;
+      rtpParameters: string;
+      producerDtlsParameters: string;
+      consumerDtlsParameters: string;
+      maxMembers: number;
+    },
+  ): Promise<{
+    forJoiner: ConsumerDelivery[];
+    forMembers: ConsumerDelivery[];
+    seq: number;
+    roomInstance: string;
+    replaced: string[];
+  }>;
   resumeConsumer(node: Placement, req: { roomId: string; sessionId: string; consumerId: string }): Promise<void>;
   /** Removes the session (idempotent); `announced` when this call appended its leave to the history. */
-  leave(node: Placement, req: { roomId: string; sessionId: string }): Promise<{ wasPresent: boolean; announced: boolean }>;
+  leave(
+    node: Placement,
+    req: { roomId: string; sessionId: string },
+  ): Promise<{ wasPresent: boolean; announced: boolean }>;
   history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory>;
   /** resume.v1: restarts ICE on both of the session's transports; new IceParameters JSON of each. */
-  restartIce(node: Placement, req: { roomId: string; sessionId: string }): Promise<{ consumerIceParameters: string; producerIceParameters: string }>;
+  restartIce(
+    node: Placement,
+    req: { roomId: string; sessionId: string },
+  ): Promise<{ consumerIceParameters: string; producerIceParameters: string }>;
   /**
    * state.v1: sets the caller's own flags (no `targetUserId`) or, as a moderator, another member's server flags
    * (absolute values: idempotent). The node pauses/resumes the media and writes one history entry per change.
    */
-  setMemberState(node: Placement, req: { roomId: string; sessionId: string; targetUserId?: string; stamp?: number } & Partial<VoiceFlags>):
-    Promise<{ changed: boolean; seq: number; state: MemberVoiceState }>;
+  setMemberState(
+    node: Placement,
+    req: { roomId: string; sessionId: string; targetUserId?: string; stamp?: number } & Partial<VoiceFlags>,
+  ): Promise<{ changed: boolean; seq: number; state: MemberVoiceState }>;
 }
 
 /** A media-node failure, classified by the reason the node reported (media-node/api/errors.ts). */
 export class MediaError extends Error {
-  constructor(readonly reason: string, message: string, readonly unavailable = false) {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly unavailable = false,
+  ) {
     super(`${reason}: ${message}`);
     this.name = 'MediaError';
   }

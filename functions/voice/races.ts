@@ -10,7 +10,10 @@ import { METRIC, type Metrics } from '../../lib/metrics';
  * (VoiceCore.fail), never as an internal error.
  */
 export class ExpectedRace extends Error {
-  constructor(readonly race: string, message: string) {
+  constructor(
+    readonly race: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ExpectedRace';
   }

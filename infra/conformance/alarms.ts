@@ -34,45 +34,89 @@ export interface AlarmSpec {
 }
 
 export function metricFilters(template: TemplateJson): MetricFilterSpec[] {
-  return Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Logs::MetricFilter').map(([id, r]) => {
-    const p = r.Properties as { LogGroupName: unknown; FilterPattern: string; MetricTransformations: { MetricNamespace: string; MetricName: string; MetricValue: string }[] };
-    const t = p.MetricTransformations[0]!;
-    return { id, logGroup: p.LogGroupName, pattern: p.FilterPattern, namespace: t.MetricNamespace, metricName: t.MetricName, metricValue: t.MetricValue };
-  });
+  return Object.entries(template.Resources)
+    .filter(([, r]) => r.Type === 'AWS::Logs::MetricFilter')
+    .map(([id, r]) => {
+      const p = r.Properties as {
+        LogGroupName: unknown;
+        FilterPattern: string;
+        MetricTransformations: { MetricNamespace: string; MetricName: string; MetricValue: string }[];
+      };
+      const t = p.MetricTransformations[0]!;
+      return {
+        id,
+        logGroup: p.LogGroupName,
+        pattern: p.FilterPattern,
+        namespace: t.MetricNamespace,
+        metricName: t.MetricName,
+        metricValue: t.MetricValue,
+      };
+    });
 }
 
 export function alarms(template: TemplateJson): AlarmSpec[] {
-  return Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm').map(([id, r]) => {
-    const p = r.Properties as Record<string, any>;
-    const dims = (list: { Name: string; Value: unknown }[] | undefined) => Object.fromEntries((list ?? []).map((d) => [d.Name, d.Value]));
-    const base = { id, threshold: Number(p.Threshold), comparison: String(p.ComparisonOperator), treatMissingData: String(p.TreatMissingData ?? 'missing') };
-    if (p.MetricName) {
-      return { ...base, metrics: [{ namespace: p.Namespace, metricName: p.MetricName, dimensions: dims(p.Dimensions), statistic: p.Statistic ?? p.ExtendedStatistic }] };
-    }
-    const queries = (p.Metrics ?? []) as any[];
-    const expression = queries.find((q) => q.Expression)?.Expression as string | undefined;
-    const metrics = queries.filter((q) => q.MetricStat).map((q) => ({
-      id: q.Id as string,
-      namespace: q.MetricStat.Metric.Namespace, metricName: q.MetricStat.Metric.MetricName, dimensions: dims(q.MetricStat.Metric.Dimensions), statistic: q.MetricStat.Stat,
-    }));
-    return { ...base, metrics, expression };
-  });
+  return Object.entries(template.Resources)
+    .filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm')
+    .map(([id, r]) => {
+      const p = r.Properties as Record<string, any>;
+      const dims = (list: { Name: string; Value: unknown }[] | undefined) =>
+        Object.fromEntries((list ?? []).map((d) => [d.Name, d.Value]));
+      const base = {
+        id,
+        threshold: Number(p.Threshold),
+        comparison: String(p.ComparisonOperator),
+        treatMissingData: String(p.TreatMissingData ?? 'missing'),
+      };
+      if (p.MetricName) {
+        return {
+          ...base,
+          metrics: [
+            {
+              namespace: p.Namespace,
+              metricName: p.MetricName,
+              dimensions: dims(p.Dimensions),
+              statistic: p.Statistic ?? p.ExtendedStatistic,
+            },
+          ],
+        };
+      }
+      const queries = (p.Metrics ?? []) as any[];
+      const expression = queries.find((q) => q.Expression)?.Expression as string | undefined;
+      const metrics = queries
+        .filter((q) => q.MetricStat)
+        .map((q) => ({
+          id: q.Id as string,
+          namespace: q.MetricStat.Metric.Namespace,
+          metricName: q.MetricStat.Metric.MetricName,
+          dimensions: dims(q.MetricStat.Metric.Dimensions),
+          statistic: q.MetricStat.Stat,
+        }));
+      return { ...base, metrics, expression };
+    });
 }
 
 /** The values `filter` publishes for `lines` (one per matching line). */
 export function published(filter: MetricFilterSpec, lines: readonly string[]): number[] {
-  return lines.map((line) => metricValueOf(filter.pattern, filter.metricValue, line)).filter((v): v is number => v !== undefined);
+  return lines
+    .map((line) => metricValueOf(filter.pattern, filter.metricValue, line))
+    .filter((v): v is number => v !== undefined);
 }
 
 function statistic(name: string, values: number[]): number | undefined {
   if (values.length === 0) return undefined;
   switch (name) {
-    case 'Sum': return values.reduce((a, b) => a + b, 0);
-    case 'Maximum': return Math.max(...values);
-    case 'Minimum': return Math.min(...values);
-    case 'Average': return values.reduce((a, b) => a + b, 0) / values.length;
-    case 'SampleCount': return values.length;
-    default: throw new Error(`infra.alarms: statistic ${name} is not evaluated here`);
+    case 'Sum':
+      return values.reduce((a, b) => a + b, 0);
+    case 'Maximum':
+      return Math.max(...values);
+    case 'Minimum':
+      return Math.min(...values);
+    case 'Average':
+      return values.reduce((a, b) => a + b, 0) / values.length;
+    case 'SampleCount':
+      return values.length;
+    default:
+      throw new Error(`infra.alarms: statistic ${name} is not evaluated here`);
   }
 }
 
@@ -95,10 +139,15 @@ export function alarmFires(alarm: AlarmSpec, values: ReadonlyMap<string, number[
   }
   if (value === undefined) return alarm.treatMissingData === 'breaching';
   switch (alarm.comparison) {
-    case 'GreaterThanOrEqualToThreshold': return value >= alarm.threshold;
-    case 'GreaterThanThreshold': return value > alarm.threshold;
-    case 'LessThanThreshold': return value < alarm.threshold;
-    case 'LessThanOrEqualToThreshold': return value <= alarm.threshold;
-    default: throw new Error(`infra.alarms: comparison ${alarm.comparison}`);
+    case 'GreaterThanOrEqualToThreshold':
+      return value >= alarm.threshold;
+    case 'GreaterThanThreshold':
+      return value > alarm.threshold;
+    case 'LessThanThreshold':
+      return value < alarm.threshold;
+    case 'LessThanOrEqualToThreshold':
+      return value <= alarm.threshold;
+    default:
+      throw new Error(`infra.alarms: comparison ${alarm.comparison}`);
   }
 }

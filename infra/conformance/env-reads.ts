@@ -12,14 +12,24 @@ const ENV_NAME = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
 
 /** Names read by the code bundled for `entry` (absolute path), with the files reading each. */
 export function environmentReads(entry: string): Map<string, string[]> {
-  const result = buildSync({ ...handlerEsbuildOptions(), entryPoints: [entry], write: false, metafile: true, outdir: '/tmp/unused', logLevel: 'silent' });
+  const result = buildSync({
+    ...handlerEsbuildOptions(),
+    entryPoints: [entry],
+    write: false,
+    metafile: true,
+    outdir: '/tmp/unused',
+    logLevel: 'silent',
+  });
   const reads = new Map<string, string[]>();
   const add = (name: string, file: string) => reads.set(name, [...new Set([...(reads.get(name) ?? []), file])]);
   for (const input of Object.keys(result.metafile!.inputs)) {
     if (input.includes('node_modules/')) continue;
     const file = relative(REPO_ROOT, input.startsWith('/') ? input : `${REPO_ROOT}/${input}`);
-    const text = readFileSync(`${REPO_ROOT}/${file}`, 'utf8').replace(/^\s*\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
-    for (const m of text.matchAll(/\benv\s*(?:\.\s*([A-Z][A-Z0-9_]*)|\[\s*['"]([A-Z][A-Z0-9_]*)['"]\s*\])/g)) add(m[1] ?? m[2]!, file);
+    const text = readFileSync(`${REPO_ROOT}/${file}`, 'utf8')
+      .replace(/^\s*\/\/.*$/gm, '')
+      .replace(/\/\*[\s\S]*?\*\//g, '');
+    for (const m of text.matchAll(/\benv\s*(?:\.\s*([A-Z][A-Z0-9_]*)|\[\s*['"]([A-Z][A-Z0-9_]*)['"]\s*\])/g))
+      add(m[1] ?? m[2]!, file);
     if (/\benv\s*\[\s*[^'"\s]/.test(text)) {
       for (const m of text.matchAll(/['"]([A-Z][A-Z0-9_]+)['"]|^\s*([A-Z][A-Z0-9_]+)\s*:/gm)) {
         const name = m[1] ?? m[2]!;

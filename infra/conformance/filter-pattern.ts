@@ -27,7 +27,8 @@ export class FilterPatternError extends Error {
 /** Parses a JSON metric filter pattern (`{ ... }`). */
 export function parseFilterPattern(pattern: string): (event: Json) => boolean {
   const text = pattern.trim();
-  if (!text.startsWith('{') || !text.endsWith('}')) throw new FilterPatternError(pattern, 'only JSON patterns ({ ... }) are implemented');
+  if (!text.startsWith('{') || !text.endsWith('}'))
+    throw new FilterPatternError(pattern, 'only JSON patterns ({ ... }) are implemented');
   const tokens = tokenize(text.slice(1, -1), pattern);
   let at = 0;
   const peek = () => tokens[at];
@@ -73,11 +74,17 @@ export function parseFilterPattern(pattern: string): (event: Json) => boolean {
       return { kind: 'exists', selector, exists: false };
     }
     if (op === 'EXISTS') return { kind: 'exists', selector, exists: true };
-    if (op !== '=' && op !== '!=' && op !== '<' && op !== '>' && op !== '<=' && op !== '>=') throw new FilterPatternError(pattern, `operator ${op}`);
+    if (op !== '=' && op !== '!=' && op !== '<' && op !== '>' && op !== '<=' && op !== '>=')
+      throw new FilterPatternError(pattern, `operator ${op}`);
     const raw = take();
     if (raw === undefined) throw new FilterPatternError(pattern, 'missing value');
-    const value = raw.startsWith('"') ? (JSON.parse(raw) as string) : /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(raw) ? Number(raw) : raw;
-    if (typeof value === 'string' && !raw.startsWith('"') && (op !== '=' && op !== '!=')) throw new FilterPatternError(pattern, `numeric ${op} on ${raw}`);
+    const value = raw.startsWith('"')
+      ? (JSON.parse(raw) as string)
+      : /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(raw)
+        ? Number(raw)
+        : raw;
+    if (typeof value === 'string' && !raw.startsWith('"') && op !== '=' && op !== '!=')
+      throw new FilterPatternError(pattern, `numeric ${op} on ${raw}`);
     return { kind: 'cmp', selector, op, value };
   };
   const tree = parseOr();
@@ -108,7 +115,11 @@ export function metricValueOf(pattern: string, metricValue: string, line: string
   if (!matchesFilterPattern(pattern, line)) return undefined;
   if (!metricValue.startsWith('$')) return Number(metricValue);
   const value = select(JSON.parse(line) as Json, parseSelector(metricValue, metricValue));
-  return typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : undefined;
+  return typeof value === 'number'
+    ? value
+    : typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))
+      ? Number(value)
+      : undefined;
 }
 
 function tokenize(body: string, pattern: string): string[] {
@@ -120,7 +131,8 @@ function tokenize(body: string, pattern: string): string[] {
     out.push(m[1]!);
     last = re.lastIndex;
   }
-  if (body.slice(last).trim() !== '') throw new FilterPatternError(pattern, `cannot read ${JSON.stringify(body.slice(last))}`);
+  if (body.slice(last).trim() !== '')
+    throw new FilterPatternError(pattern, `cannot read ${JSON.stringify(body.slice(last))}`);
   return out;
 }
 
@@ -142,13 +154,25 @@ function select(event: Json, path: string[]): Json | typeof MISSING {
   let cur: Json | typeof MISSING = event;
   for (const part of path) {
     if (cur === MISSING || cur === null || typeof cur !== 'object') return MISSING;
-    cur = Array.isArray(cur) ? (/^\d+$/.test(part) ? cur[Number(part)] ?? MISSING : MISSING) : Object.hasOwn(cur, part) ? cur[part]! : MISSING;
+    cur = Array.isArray(cur)
+      ? /^\d+$/.test(part)
+        ? (cur[Number(part)] ?? MISSING)
+        : MISSING
+      : Object.hasOwn(cur, part)
+        ? cur[part]!
+        : MISSING;
   }
   return cur;
 }
 
 function wildcard(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+    's',
+  );
   return re.test(value);
 }
 
@@ -173,12 +197,18 @@ function evaluate(node: Node, event: Json): boolean {
       if (typeof value !== 'number') return false;
       const v = node.value;
       switch (node.op) {
-        case '=': return value === v;
-        case '!=': return value !== v;
-        case '<': return value < v;
-        case '>': return value > v;
-        case '<=': return value <= v;
-        case '>=': return value >= v;
+        case '=':
+          return value === v;
+        case '!=':
+          return value !== v;
+        case '<':
+          return value < v;
+        case '>':
+          return value > v;
+        case '<=':
+          return value <= v;
+        case '>=':
+          return value >= v;
       }
     }
   }

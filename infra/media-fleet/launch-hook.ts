@@ -12,11 +12,15 @@ export const LAUNCH_HOOK_NAME = 'launch-media-node';
 
 export function holdLaunchesUntilReady(group: autoscaling.AutoScalingGroup, readyTimeout: Duration): void {
   const cfn = group.node.defaultChild as CfnAutoScalingGroup;
-  const existing = (cfn.lifecycleHookSpecificationList ?? []) as CfnAutoScalingGroup.LifecycleHookSpecificationProperty[];
-  cfn.lifecycleHookSpecificationList = [...existing, {
-    lifecycleHookName: LAUNCH_HOOK_NAME,
-    lifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
-    heartbeatTimeout: readyTimeout.toSeconds(),
-    defaultResult: 'ABANDON',
-  }];
+  const existing = (cfn.lifecycleHookSpecificationList ??
+    []) as CfnAutoScalingGroup.LifecycleHookSpecificationProperty[];
+  cfn.lifecycleHookSpecificationList = [
+    ...existing,
+    {
+      lifecycleHookName: LAUNCH_HOOK_NAME,
+      lifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+      heartbeatTimeout: readyTimeout.toSeconds(),
+      defaultResult: 'ABANDON',
+    },
+  ];
 }

@@ -20,8 +20,13 @@ export interface Lockfile {
 }
 
 /** The lockfile of a package `name` depending on `roots` (names), with their transitive dependencies. */
-export function subsetLockfile(root: Lockfile, name: string, roots: readonly string[]): { manifest: Record<string, unknown>; lockfile: Lockfile } {
-  if (root.lockfileVersion < 2) throw new Error(`infra.lockfile: lockfileVersion ${root.lockfileVersion} has no "packages" map`);
+export function subsetLockfile(
+  root: Lockfile,
+  name: string,
+  roots: readonly string[],
+): { manifest: Record<string, unknown>; lockfile: Lockfile } {
+  if (root.lockfileVersion < 2)
+    throw new Error(`infra.lockfile: lockfileVersion ${root.lockfileVersion} has no "packages" map`);
   const packages: Record<string, LockEntry> = {};
   const dependencies: Record<string, string> = {};
 
@@ -44,7 +49,8 @@ export function subsetLockfile(root: Lockfile, name: string, roots: readonly str
     for (const dep of Object.keys(deps)) {
       const found = resolve(path, dep);
       if (found) visit(found);
-      else if (!entry.optionalDependencies?.[dep]) throw new Error(`infra.lockfile: ${path} needs ${dep}, which the lockfile does not have`);
+      else if (!entry.optionalDependencies?.[dep])
+        throw new Error(`infra.lockfile: ${path} needs ${dep}, which the lockfile does not have`);
     }
   };
   for (const dep of roots) {

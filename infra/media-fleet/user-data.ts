@@ -61,7 +61,10 @@ const RUNTIME_PACKAGES = 'tools/mediasoup-worker/runtime-packages.txt';
 
 /** The Debian packages whose libraries the shipped worker links (test/worker/runtime-packages.test.ts keeps the list true). */
 export function runtimePackages(): string[] {
-  return readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return readFileSync(repoPath(RUNTIME_PACKAGES), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 /** The media node's environment (non-secret). MEDIA_NODE_ID (prefix + instance id), the advertised address and the pipe address come from IMDS at boot. */
@@ -123,12 +126,19 @@ export function bootCommands(s: MediaHostSettings, source: BootSource): string[]
   ];
   const fleet = fleetEnvironment(s);
   const failScript = readFileSync(repoPath('infra/media-fleet/host/boot-fail.sh'), 'utf8');
-  if (failScript.includes('HARMONY_BOOT_FAIL')) throw new Error('infra.user-data: boot-fail.sh contains its heredoc delimiter');
+  if (failScript.includes('HARMONY_BOOT_FAIL'))
+    throw new Error('infra.user-data: boot-fail.sh contains its heredoc delimiter');
   const bundleZip = '/tmp/harmony-media-node.zip';
   return [
     'set -Eeuo pipefail',
     `export AWS_REGION=${s.region}`,
-    ...['HARMONY_ASG_NAME', 'HARMONY_LAUNCH_HOOK', 'HARMONY_STACK_NAME', 'HARMONY_SIGNAL_RESOURCE', 'HARMONY_LOG_GROUP'].map((k) => `export ${k}=${fleet[k]}`),
+    ...[
+      'HARMONY_ASG_NAME',
+      'HARMONY_LAUNCH_HOOK',
+      'HARMONY_STACK_NAME',
+      'HARMONY_SIGNAL_RESOURCE',
+      'HARMONY_LOG_GROUP',
+    ].map((k) => `export ${k}=${fleet[k]}`),
     `mkdir -p ${BOOT_FAIL_SCRIPT.slice(0, BOOT_FAIL_SCRIPT.lastIndexOf('/'))}`,
     `cat > ${BOOT_FAIL_SCRIPT} <<'HARMONY_BOOT_FAIL'`,
     ...failScript.trimEnd().split('\n'),
@@ -139,7 +149,13 @@ export function bootCommands(s: MediaHostSettings, source: BootSource): string[]
     'export DEBIAN_FRONTEND=noninteractive',
     `${APT} update -q`,
     `${APT} install -y -q --no-install-recommends ${[...HOST_TOOLS, ...runtimePackages()].join(' ')}`,
-    ...(source.ssmAgentUrl ? ['boot_step=ssm-agent', `curl -sSf -o /tmp/amazon-ssm-agent.deb ${source.ssmAgentUrl}`, `${APT} install -y -q /tmp/amazon-ssm-agent.deb`] : []),
+    ...(source.ssmAgentUrl
+      ? [
+          'boot_step=ssm-agent',
+          `curl -sSf -o /tmp/amazon-ssm-agent.deb ${source.ssmAgentUrl}`,
+          `${APT} install -y -q /tmp/amazon-ssm-agent.deb`,
+        ]
+      : []),
     'boot_step=download',
     `aws s3 cp s3://${source.bucket}/${source.key} ${bundleZip}`,
     'boot_step=unpack',

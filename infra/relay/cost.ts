@@ -37,7 +37,10 @@ export const RELAY_COST_DEFAULTS: RelayCostInputs = {
   crossAzShare: 0.5,
 };
 
-export interface RelayCost { perUserHour: number; parts: Record<'instances' | 'nlbHour' | 'nlbLcu' | 'crossAz', number> }
+export interface RelayCost {
+  perUserHour: number;
+  parts: Record<'instances' | 'nlbHour' | 'nlbLcu' | 'crossAz', number>;
+}
 
 export function relayCostPerUserHour(i: RelayCostInputs = RELAY_COST_DEFAULTS): RelayCost {
   const gbPerHourBothWays = (2 * i.kbpsEachWay * 1000 * 3600) / 8 / 1e9;

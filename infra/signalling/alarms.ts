@@ -38,13 +38,33 @@ export class SignallingAlarms extends Construct {
     const period = Duration.minutes(5);
     const count = (logGroup: logs.ILogGroup, metricName: string, pattern: logs.IFilterPattern, metricValue = '1') => {
       new logs.MetricFilter(this, `${metricName}Filter`, {
-        logGroup, metricNamespace: METRIC_NAMESPACE, metricName, filterPattern: pattern, metricValue, defaultValue: metricValue === '1' ? 0 : undefined,
+        logGroup,
+        metricNamespace: METRIC_NAMESPACE,
+        metricName,
+        filterPattern: pattern,
+        metricValue,
+        defaultValue: metricValue === '1' ? 0 : undefined,
       });
-      return new cloudwatch.Metric({ namespace: METRIC_NAMESPACE, metricName, statistic: cloudwatch.Stats.SUM, period });
+      return new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName,
+        statistic: cloudwatch.Stats.SUM,
+        period,
+      });
     };
-    const alarm = (name: string, metric: cloudwatch.IMetric, threshold: number, description: string, missing = cloudwatch.TreatMissingData.NOT_BREACHING) => {
+    const alarm = (
+      name: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+      description: string,
+      missing = cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) => {
       const a = new cloudwatch.Alarm(this, name, {
-        metric, threshold, evaluationPeriods: 1, alarmDescription: description, treatMissingData: missing,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        alarmDescription: description,
+        treatMissingData: missing,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       });
       this.alarms.push(a);
@@ -57,7 +77,12 @@ export class SignallingAlarms extends Construct {
     const api429 = count(props.accessLogs, 'Api429', logs.FilterPattern.stringValue('$.status', '=', '429'));
     alarm('Api5xxAlarm', api5xx, 1, 'API Gateway answered 5xx (a handler failed or timed out)');
     alarm('Api429Alarm', api429, 20, 'API Gateway throttled requests (stage or $connect route limit reached)');
-    alarm('Api4xxAlarm', api4xx, 200, 'Many 4xx from API Gateway (refused handshakes, bad tokens): a broken client or an attack');
+    alarm(
+      'Api4xxAlarm',
+      api4xx,
+      200,
+      'Many 4xx from API Gateway (refused handshakes, bad tokens): a broken client or an attack',
+    );
 
     // Lambda.
     const fnErrors: cloudwatch.IMetric[] = [];
@@ -70,51 +95,99 @@ export class SignallingAlarms extends Construct {
       fnErrors.push(errors);
       fnThrottles.push(throttles);
       alarm(`${title}ErrorsAlarm`, errors, 1, `The ${name} function failed (uncaught error or timeout)`);
-      alarm(`${title}ThrottlesAlarm`, throttles, 1, `The ${name} function was throttled (account or reserved concurrency)`);
-      errorLines.push(count(handler.logGroup, `${title}ErrorLines`, logs.FilterPattern.stringValue(HANDLER_LOG.level, '=', HANDLER_LOG.errorLevel)));
+      alarm(
+        `${title}ThrottlesAlarm`,
+        throttles,
+        1,
+        `The ${name} function was throttled (account or reserved concurrency)`,
+      );
+      errorLines.push(
+        count(
+          handler.logGroup,
+          `${title}ErrorLines`,
+          logs.FilterPattern.stringValue(HANDLER_LOG.level, '=', HANDLER_LOG.errorLevel),
+        ),
+      );
     }
     const allErrorLines = new cloudwatch.MathExpression({
       expression: errorLines.map((_m, i) => `e${i}`).join(' + '),
       usingMetrics: Object.fromEntries(errorLines.map((m, i) => [`e${i}`, m])),
-      period, label: 'error-level log lines',
+      period,
+      label: 'error-level log lines',
     });
-    alarm('ErrorLinesAlarm', allErrorLines, 5, 'Error-level log lines from the signalling functions (internal errors, failed deliveries)');
+    alarm(
+      'ErrorLinesAlarm',
+      allErrorLines,
+      5,
+      'Error-level log lines from the signalling functions (internal errors, failed deliveries)',
+    );
 
-    const joinFailures = count(props.functions.default.logGroup, 'JoinFailures', logs.FilterPattern.all(
-      logs.FilterPattern.stringValue(HANDLER_LOG.message, '=', 'voice.rejected'),
-      logs.FilterPattern.any(
-        logs.FilterPattern.stringValue('$.identifier', '=', 'hrpc.unavailable'),
-        logs.FilterPattern.stringValue('$.identifier', '=', 'voice.media-lost'),
-        logs.FilterPattern.stringValue('$.identifier', '=', 'hrpc.internal-server-error'),
+    const joinFailures = count(
+      props.functions.default.logGroup,
+      'JoinFailures',
+      logs.FilterPattern.all(
+        logs.FilterPattern.stringValue(HANDLER_LOG.message, '=', 'voice.rejected'),
+        logs.FilterPattern.any(
+          logs.FilterPattern.stringValue('$.identifier', '=', 'hrpc.unavailable'),
+          logs.FilterPattern.stringValue('$.identifier', '=', 'voice.media-lost'),
+          logs.FilterPattern.stringValue('$.identifier', '=', 'hrpc.internal-server-error'),
+        ),
       ),
-    ));
-    alarm('JoinFailuresAlarm', joinFailures, 5, 'Joins refused because no media node served them (hrpc.unavailable / media lost / internal)');
+    );
+    alarm(
+      'JoinFailuresAlarm',
+      joinFailures,
+      5,
+      'Joins refused because no media node served them (hrpc.unavailable / media lost / internal)',
+    );
 
-    const sweepGap = count(props.functions.reaper.logGroup, 'SweepGapMs',
-      logs.FilterPattern.stringValue(HANDLER_LOG.message, '=', 'voice.reaper-done'), '$.maxGapMs');
+    const sweepGap = count(
+      props.functions.reaper.logGroup,
+      'SweepGapMs',
+      logs.FilterPattern.stringValue(HANDLER_LOG.message, '=', 'voice.reaper-done'),
+      '$.maxGapMs',
+    );
     const sweepGapMax = sweepGap.with({ statistic: cloudwatch.Stats.MAXIMUM });
     // Lag is judged on the reaper's own reports; no report is not lag (a fresh stack, the minutes before the
     // first invocation ends). A reaper that stopped running is its own alarm, on Lambda's invocation count.
     alarm('SweepLagAlarm', sweepGapMax, SWEEP_GAP_ALARM_MS, 'The reaper fell behind (largest gap between sweeps)');
     const reaperRuns = props.functions.reaper.fn.metricInvocations({ period, statistic: cloudwatch.Stats.SUM });
-    this.alarms.push(new cloudwatch.Alarm(this, 'ReaperStoppedAlarm', {
-      metric: reaperRuns, threshold: 1, evaluationPeriods: 2, datapointsToAlarm: 2,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      // No invocation at all publishes no Invocations datapoint: missing is the failure this alarm is for.
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      alarmDescription: 'The reaper has not run for 10 minutes (schedule disabled, function failing to start, or throttled)',
-    }));
+    this.alarms.push(
+      new cloudwatch.Alarm(this, 'ReaperStoppedAlarm', {
+        metric: reaperRuns,
+        threshold: 1,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        // No invocation at all publishes no Invocations datapoint: missing is the failure this alarm is for.
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        alarmDescription:
+          'The reaper has not run for 10 minutes (schedule disabled, function failing to start, or throttled)',
+      }),
+    );
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       widgets: [
         [
-          new cloudwatch.GraphWidget({ title: 'API Gateway 4xx / 5xx / 429', left: [api4xx, api5xx, api429], width: 12 }),
-          new cloudwatch.GraphWidget({ title: 'Join failures, error log lines', left: [joinFailures, allErrorLines], width: 12 }),
+          new cloudwatch.GraphWidget({
+            title: 'API Gateway 4xx / 5xx / 429',
+            left: [api4xx, api5xx, api429],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Join failures, error log lines',
+            left: [joinFailures, allErrorLines],
+            width: 12,
+          }),
         ],
         [
           new cloudwatch.GraphWidget({ title: 'Lambda errors', left: fnErrors, width: 8 }),
           new cloudwatch.GraphWidget({ title: 'Lambda throttles', left: fnThrottles, width: 8 }),
-          new cloudwatch.GraphWidget({ title: 'Reaper: largest gap between sweeps (ms)', left: [sweepGapMax], width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Reaper: largest gap between sweeps (ms)',
+            left: [sweepGapMax],
+            width: 8,
+          }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Signalling alarms', alarms: this.alarms, width: 24 })],
       ],

@@ -3,7 +3,8 @@
 import type { BuildOptions } from 'esbuild';
 
 /** ESM bundles still contain CommonJS dependencies that call require() for Node built-ins. */
-export const ESM_REQUIRE_SHIM = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+export const ESM_REQUIRE_SHIM =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 /** The Lambda runtime's Node.js (config.ts LAMBDA_RUNTIMES). */
 export const HANDLER_TARGET = 'node24';
 /**

@@ -35,10 +35,12 @@ export function refuseOversizedEnvironment(scope: IConstruct, bounds: Record<str
   scope.node.addValidation({
     validate: () => {
       const bound = environmentBound(synthesizedEnvironment(scope), bounds);
-      return bound <= LAMBDA_ENV_LIMIT_BYTES ? [] : [
-        `infra.env-budget: ${scope.node.path}: its environment may reach ${bound} bytes once deployed, over Lambda's ${LAMBDA_ENV_LIMIT_BYTES}-byte limit ` +
-        `(TOKEN_PUBLIC_KEY counted at tokenPublicKeyMaxBytes=${bounds.TOKEN_PUBLIC_KEY ?? 0}); serve a large JWKS at tokenJwksUrl instead of SSM`,
-      ];
+      return bound <= LAMBDA_ENV_LIMIT_BYTES
+        ? []
+        : [
+            `infra.env-budget: ${scope.node.path}: its environment may reach ${bound} bytes once deployed, over Lambda's ${LAMBDA_ENV_LIMIT_BYTES}-byte limit ` +
+              `(TOKEN_PUBLIC_KEY counted at tokenPublicKeyMaxBytes=${bounds.TOKEN_PUBLIC_KEY ?? 0}); serve a large JWKS at tokenJwksUrl instead of SSM`,
+          ];
     },
   });
 }

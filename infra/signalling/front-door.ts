@@ -37,17 +37,29 @@ export interface FrontDoorWafStackProps extends StackProps {
 }
 
 /** The rules of the front door's WebACL (pure: template tests read them back). */
-export function frontDoorRules(config: Pick<InfraConfig, 'stackPrefix' | 'frontDoorUpgradesPerIpPerMinute'>): wafv2.CfnWebACL.RuleProperty[] {
-  return [{
-    name: 'upgrades-per-ip',
-    priority: 0,
-    // Every request counts, whatever the origin answers (WAF decides before the request reaches API Gateway).
-    statement: {
-      rateBasedStatement: { aggregateKeyType: 'IP', limit: config.frontDoorUpgradesPerIpPerMinute, evaluationWindowSec: FRONT_DOOR_WINDOW_SECONDS },
+export function frontDoorRules(
+  config: Pick<InfraConfig, 'stackPrefix' | 'frontDoorUpgradesPerIpPerMinute'>,
+): wafv2.CfnWebACL.RuleProperty[] {
+  return [
+    {
+      name: 'upgrades-per-ip',
+      priority: 0,
+      // Every request counts, whatever the origin answers (WAF decides before the request reaches API Gateway).
+      statement: {
+        rateBasedStatement: {
+          aggregateKeyType: 'IP',
+          limit: config.frontDoorUpgradesPerIpPerMinute,
+          evaluationWindowSec: FRONT_DOOR_WINDOW_SECONDS,
+        },
+      },
+      action: { block: { customResponse: { responseCode: 429 } } },
+      visibilityConfig: {
+        cloudWatchMetricsEnabled: true,
+        sampledRequestsEnabled: true,
+        metricName: `${config.stackPrefix}-upgrades-per-ip`,
+      },
     },
-    action: { block: { customResponse: { responseCode: 429 } } },
-    visibilityConfig: { cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: `${config.stackPrefix}-upgrades-per-ip` },
-  }];
+  ];
 }
 
 export class FrontDoorWafStack extends Stack {
@@ -62,7 +74,11 @@ export class FrontDoorWafStack extends Stack {
       scope: 'CLOUDFRONT',
       defaultAction: { allow: {} },
       rules: frontDoorRules(config),
-      visibilityConfig: { cloudWatchMetricsEnabled: true, sampledRequestsEnabled: true, metricName: `${config.stackPrefix}-front-door` },
+      visibilityConfig: {
+        cloudWatchMetricsEnabled: true,
+        sampledRequestsEnabled: true,
+        metricName: `${config.stackPrefix}-front-door`,
+      },
     });
     // WAF's own logs (name prefix required by WAF): who was blocked, by IP; the token headers are redacted.
     const logGroup = new logs.LogGroup(this, 'WafLogs', {
@@ -73,7 +89,14 @@ export class FrontDoorWafStack extends Stack {
     new wafv2.CfnLoggingConfiguration(this, 'WafLogging', {
       resourceArn: this.webAcl.attrArn,
       // WAF takes the log group ARN without the ":*" CloudFormation's Arn attribute ends with.
-      logDestinationConfigs: [this.formatArn({ service: 'logs', resource: 'log-group', resourceName: logGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      logDestinationConfigs: [
+        this.formatArn({
+          service: 'logs',
+          resource: 'log-group',
+          resourceName: logGroup.logGroupName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
       redactedFields: REDACTED_HEADERS.map((name) => ({ singleHeader: { Name: name } })),
     }).node.addDependency(logGroup);
   }
@@ -91,7 +114,8 @@ export function frontDoorOriginSecret(scope: Construct, connect: HandlerFunction
   });
   Validations.of(secret).acknowledge({
     id: 'AwsSolutions-SMG4',
-    reason: 'Rotating it means redeploying both the distribution and $connect (their values are resolved at deploy time).',
+    reason:
+      'Rotating it means redeploying both the distribution and $connect (their values are resolved at deploy time).',
   });
   connect.fn.addEnvironment('VOICE_FRONT_DOOR_SECRET', secret.secretValue.unsafeUnwrap());
   return secret;
@@ -137,7 +161,8 @@ export class FrontDoorStack extends Stack {
     this.url = `wss://${this.distribution.distributionDomainName}/${props.stageName}`;
     this.acknowledgeFindings();
     new CfnOutput(this, 'WebSocketUrl', {
-      description: 'Clients connect here: CloudFront with WAF per-IP limits in front of the WebSocket API (subprotocol hrpc1.base64)',
+      description:
+        'Clients connect here: CloudFront with WAF per-IP limits in front of the WebSocket API (subprotocol hrpc1.base64)',
       value: this.url,
     });
   }
@@ -149,11 +174,13 @@ export class FrontDoorStack extends Stack {
     });
     Validations.of(this.distribution).acknowledge({
       id: 'AwsSolutions-CFR3',
-      reason: 'WAF logs every request the distribution gets (aws-waf-logs-*, client IP, rule, tokens redacted); no S3 log bucket on top.',
+      reason:
+        'WAF logs every request the distribution gets (aws-waf-logs-*, client IP, rule, tokens redacted); no S3 log bucket on top.',
     });
     Validations.of(this.distribution).acknowledge({
       id: 'AwsSolutions-CFR4',
-      reason: 'The default *.cloudfront.net certificate fixes the viewer minimum at TLSv1; a custom domain with TLSv1.2_2021 is the upgrade.',
+      reason:
+        'The default *.cloudfront.net certificate fixes the viewer minimum at TLSv1; a custom domain with TLSv1.2_2021 is the upgrade.',
     });
   }
 }

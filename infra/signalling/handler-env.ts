@@ -3,7 +3,12 @@
 // listed here; every variable the stack sets is read).
 
 /** Set by the Lambda runtime itself. */
-export const LAMBDA_RUNTIME_ENV = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_LAMBDA_INITIALIZATION_TYPE', 'AWS_LAMBDA_FUNCTION_NAME'] as const;
+export const LAMBDA_RUNTIME_ENV = [
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_LAMBDA_INITIALIZATION_TYPE',
+  'AWS_LAMBDA_FUNCTION_NAME',
+] as const;
 
 /** Read with a default in the code: unset on AWS means the default. */
 export const OPTIONAL_HANDLER_ENV: Record<string, string> = {
@@ -12,21 +17,32 @@ export const OPTIONAL_HANDLER_ENV: Record<string, string> = {
   POWERTOOLS_METRICS_NAMESPACE: 'HarmonyVoice',
   REAPER_INTERVAL_MS: 'SWEEP_SCHEDULE.intervalMs (5 s)',
   REAPER_WINDOW_MS: 'the schedule period (60 s)',
-  VOICE_RATE_BURST: 'DEFAULT_RATE_LIMIT', VOICE_RATE_PER_SECOND: 'DEFAULT_RATE_LIMIT',
-  VOICE_INITIALIZE_WITHIN_MS: 'DEFAULT_LIMITS', VOICE_PREPARE_WITHIN_MS: 'DEFAULT_LIMITS', VOICE_JOIN_WITHIN_MS: 'DEFAULT_LIMITS',
-  VOICE_MAX_MEMBERS: 'DEFAULT_LIMITS', VOICE_NODE_STALE_AFTER_MS: 'DEFAULT_LIMITS', VOICE_STEP_WITHIN_MS: 'DEFAULT_LIMITS',
+  VOICE_RATE_BURST: 'DEFAULT_RATE_LIMIT',
+  VOICE_RATE_PER_SECOND: 'DEFAULT_RATE_LIMIT',
+  VOICE_INITIALIZE_WITHIN_MS: 'DEFAULT_LIMITS',
+  VOICE_PREPARE_WITHIN_MS: 'DEFAULT_LIMITS',
+  VOICE_JOIN_WITHIN_MS: 'DEFAULT_LIMITS',
+  VOICE_MAX_MEMBERS: 'DEFAULT_LIMITS',
+  VOICE_NODE_STALE_AFTER_MS: 'DEFAULT_LIMITS',
+  VOICE_STEP_WITHIN_MS: 'DEFAULT_LIMITS',
   VOICE_RESUME_GRACE_MS: 'DEFAULT_LIMITS',
   VOICE_TEXT_FRAMES_ONLY: 'binary frames allowed (the stack sets 1: API Gateway carries text only)',
-  TOKEN_AUDIENCE: 'not checked (config tokenAudience)', TOKEN_USER_CLAIM: 'sub', TOKEN_GRANTS_CLAIM: 'channels', TOKEN_MODERATE_CLAIM: 'moderates',
-  TOKEN_ALGORITHMS: 'from the key type', TOKEN_CLOCK_TOLERANCE_SECONDS: 'token-config default',
-  TOKEN_JWKS_CACHE_MAX_AGE_MS: 'token-config default', TOKEN_JWKS_COOLDOWN_MS: 'token-config default',
+  TOKEN_AUDIENCE: 'not checked (config tokenAudience)',
+  TOKEN_USER_CLAIM: 'sub',
+  TOKEN_GRANTS_CLAIM: 'channels',
+  TOKEN_MODERATE_CLAIM: 'moderates',
+  TOKEN_ALGORITHMS: 'from the key type',
+  TOKEN_CLOCK_TOLERANCE_SECONDS: 'token-config default',
+  TOKEN_JWKS_CACHE_MAX_AGE_MS: 'token-config default',
+  TOKEN_JWKS_COOLDOWN_MS: 'token-config default',
   TOKEN_JWKS_MAX_STALE_MS: 'token-config default (1 h)',
-  TOKEN_AUDIENCE_WAIVED: 'unset: an audience is required on Lambda (config tokenAudience; -c tokenAudienceWaived=true sets it)',
+  TOKEN_AUDIENCE_WAIVED:
+    'unset: an audience is required on Lambda (config tokenAudience; -c tokenAudienceWaived=true sets it)',
   CONNECTIONS_ENDPOINT: 'derived from the WebSocket event (the stack sets it for the reaper, whose event has none)',
   // relay.v1 (functions/handlers/relay-env.ts): read by the runtime of the handlers that call media nodes; set on $default only with -c relays=true.
   VOICE_RELAY_URLS: 'unset: no relays, relay.v1 is not granted (the stack sets it on $default with -c relays=true)',
   VOICE_RELAY_SECRET_ARN: 'unset without relays (the stack sets it on $default with -c relays=true)',
-  VOICE_RELAY_SECRET: 'the local stack\'s choice (a plain secret); AWS uses VOICE_RELAY_SECRET_ARN',
+  VOICE_RELAY_SECRET: "the local stack's choice (a plain secret); AWS uses VOICE_RELAY_SECRET_ARN",
   VOICE_RELAY_TTL_SECONDS: 'DEFAULT_RELAY_TTL_S (600)',
 };
 

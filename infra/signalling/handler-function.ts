@@ -1,13 +1,19 @@
 // One signalling Lambda function: Node 24, bundled by esbuild from the local toolchain (never Docker),
 // inside the VPC so it reaches media nodes' private gRPC addresses, with its own log group.
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { LambdaRuntime } from '../config';
-import { ESM_REQUIRE_SHIM, HANDLER_KEEP_NAMES, HANDLER_NODE_OPTIONS, HANDLER_SOURCE_MAP, HANDLER_TARGET } from './bundling';
+import {
+  ESM_REQUIRE_SHIM,
+  HANDLER_KEEP_NAMES,
+  HANDLER_NODE_OPTIONS,
+  HANDLER_SOURCE_MAP,
+  HANDLER_TARGET,
+} from './bundling';
 
 export interface HandlerFunctionProps {
   /** Absolute path of the TypeScript entry exporting `handler`. */

@@ -12,7 +12,11 @@ export interface RouteThrottle {
 }
 
 /** Sets the stage's RouteSettings and makes the stage depend on every route they name. */
-export function setRouteSettings(stage: apigwv2.WebSocketStage, api: apigwv2.WebSocketApi, settings: Record<string, RouteThrottle>): void {
+export function setRouteSettings(
+  stage: apigwv2.WebSocketStage,
+  api: apigwv2.WebSocketApi,
+  settings: Record<string, RouteThrottle>,
+): void {
   const routes = api.node.findAll().filter((c): c is CfnRoute => c instanceof CfnRoute);
   for (const key of Object.keys(settings)) {
     const route = routes.find((r) => r.routeKey === key);

@@ -65,7 +65,8 @@ export class GatewayConnection implements ManagedConnection {
 
     const inspector = new FrameInspector((frame) => {
       if (this.state !== 'open') return;
-      const data = frame.opcode === OPCODE_TEXT || frame.opcode === OPCODE_BINARY || frame.opcode === OPCODE_CONTINUATION;
+      const data =
+        frame.opcode === OPCODE_TEXT || frame.opcode === OPCODE_BINARY || frame.opcode === OPCODE_CONTINUATION;
       if (!data) return;
       if (frame.opcode === OPCODE_BINARY && rules.strict) return this.violate(CLOSE.unsupportedData);
       if (frame.payloadLength > rules.maxFrameBytes) return this.violate(CLOSE.tooBig);

@@ -29,7 +29,11 @@ export interface ConnectionsApiOptions {
 const PATH = /^\/(?:([^/]+)\/)?@connections\/([^/?]+)(?:\?.*)?$/;
 
 /** Handles the request when it targets `@connections`; returns false to let other routes try. */
-export function handleConnectionsRequest(req: IncomingMessage, res: ServerResponse, options: ConnectionsApiOptions): boolean {
+export function handleConnectionsRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ConnectionsApiOptions,
+): boolean {
   const match = PATH.exec(req.url ?? '');
   if (!match) return false;
   const [, stage, rawId] = match;
@@ -49,7 +53,12 @@ async function respond(
 ): Promise<void> {
   const body = await readBody(req, options.maxPostBytes);
   if (stage !== undefined && stage !== options.stage) {
-    return sendError(res, 404, 'NotFoundException', `no stage named ${stage} (this gateway serves stage ${options.stage})`);
+    return sendError(
+      res,
+      404,
+      'NotFoundException',
+      `no stage named ${stage} (this gateway serves stage ${options.stage})`,
+    );
   }
   // The management API is SigV4-signed on AWS; an unsigned call would be refused there, so it is here.
   if (!req.headers.authorization?.startsWith('AWS4-HMAC-SHA256 ')) {
@@ -67,12 +76,22 @@ async function respond(
   }
   if (method === 'POST' && body === 'too-large') {
     options.onAction?.('too-large', connectionId);
-    return sendError(res, 413, 'PayloadTooLargeException', `Message too long: the limit is ${options.maxPostBytes} bytes`);
+    return sendError(
+      res,
+      413,
+      'PayloadTooLargeException',
+      `Message too long: the limit is ${options.maxPostBytes} bytes`,
+    );
   }
   const limit = options.postLimitOf?.(connectionId);
   if (method === 'POST' && limit !== undefined && (body as Buffer).length > limit) {
     options.onAction?.('too-large', connectionId, (body as Buffer).length);
-    return sendError(res, 413, 'PayloadTooLargeException', `Message too long: the limit is ${options.maxPostBytes} bytes`);
+    return sendError(
+      res,
+      413,
+      'PayloadTooLargeException',
+      `Message too long: the limit is ${options.maxPostBytes} bytes`,
+    );
   }
   const connection = options.lookup(connectionId);
   if (!connection) {

@@ -26,31 +26,51 @@ export function parseDevTokenQuery(search: URLSearchParams): DevTokenQuery {
 }
 
 export async function mintDevToken(
-  issuer: DevIssuer, user: string, guild: string, channels: string[], nowSeconds = Math.floor(Date.now() / 1000), moderator = false,
+  issuer: DevIssuer,
+  user: string,
+  guild: string,
+  channels: string[],
+  nowSeconds = Math.floor(Date.now() / 1000),
+  moderator = false,
 ) {
   const claims = moderator ? { moderates: channels.map((c) => `${guild}:${c}`) } : undefined;
-  const token = await issuer.mint({ user, guild, channels, ttlSeconds: DEV_TOKEN_TTL_SECONDS, nowSeconds, ...(claims ? { claims } : {}) });
+  const token = await issuer.mint({
+    user,
+    guild,
+    channels,
+    ttlSeconds: DEV_TOKEN_TTL_SECONDS,
+    nowSeconds,
+    ...(claims ? { claims } : {}),
+  });
   return { token, expiresAt: nowSeconds + DEV_TOKEN_TTL_SECONDS };
 }
 
 /** Answers `/dev/token` and the JWKS; returns false for any other path. Token response: {"token","user","guild","channels","expiresAt"}. */
-export async function handleDevIssuerRequest(req: IncomingMessage, res: ServerResponse, issuer: DevIssuer): Promise<boolean> {
+export async function handleDevIssuerRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  issuer: DevIssuer,
+): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://gateway.invalid');
   if (url.pathname === JWKS_PATH) {
-    if (issuer.unavailable) respond(res, 503, { error: 'unavailable', message: 'the development issuer is switched off' });
+    if (issuer.unavailable)
+      respond(res, 503, { error: 'unavailable', message: 'the development issuer is switched off' });
     else respond(res, 200, issuer.jwks(), 'application/jwk-set+json');
     return true;
   }
   if (url.pathname !== DEV_TOKEN_PATH) return false;
-  const parsed: DevTokenQuery = req.method === 'GET' || req.method === undefined
-    ? parseDevTokenQuery(url.searchParams)
-    : { ok: false, message: `${req.method} ${DEV_TOKEN_PATH}: use GET` };
+  const parsed: DevTokenQuery =
+    req.method === 'GET' || req.method === undefined
+      ? parseDevTokenQuery(url.searchParams)
+      : { ok: false, message: `${req.method} ${DEV_TOKEN_PATH}: use GET` };
   const status = parsed.ok ? 200 : req.method === 'GET' ? 400 : 405;
   const body = parsed.ok
     ? {
-      ...(await mintDevToken(issuer, parsed.user, parsed.guild, parsed.channels, undefined, parsed.moderator)),
-      user: parsed.user, guild: parsed.guild, channels: parsed.channels,
-    }
+        ...(await mintDevToken(issuer, parsed.user, parsed.guild, parsed.channels, undefined, parsed.moderator)),
+        user: parsed.user,
+        guild: parsed.guild,
+        channels: parsed.channels,
+      }
     : { error: status === 405 ? 'method-not-allowed' : 'bad-request', message: parsed.message };
   respond(res, status, body);
   return true;
@@ -58,6 +78,10 @@ export async function handleDevIssuerRequest(req: IncomingMessage, res: ServerRe
 
 function respond(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': `${type}; charset=utf-8`,
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }

@@ -16,9 +16,21 @@ export interface ConnectionFacts {
   apiId: string;
 }
 
-export type WebSocketIdentity = Pick<APIGatewayEventIdentity,
-  | 'accessKey' | 'accountId' | 'caller' | 'cognitoAuthenticationProvider' | 'cognitoAuthenticationType'
-  | 'cognitoIdentityId' | 'cognitoIdentityPoolId' | 'principalOrgId' | 'sourceIp' | 'user' | 'userAgent' | 'userArn'>;
+export type WebSocketIdentity = Pick<
+  APIGatewayEventIdentity,
+  | 'accessKey'
+  | 'accountId'
+  | 'caller'
+  | 'cognitoAuthenticationProvider'
+  | 'cognitoAuthenticationType'
+  | 'cognitoIdentityId'
+  | 'cognitoIdentityPoolId'
+  | 'principalOrgId'
+  | 'sourceIp'
+  | 'user'
+  | 'userAgent'
+  | 'userArn'
+>;
 
 type BaseRequestContext = Omit<APIGatewayEventWebsocketRequestContextV2, 'messageId'> & { identity: WebSocketIdentity };
 
@@ -62,7 +74,8 @@ export interface UpgradeRequestFacts {
 export function connectEvent(facts: ConnectionFacts, request: UpgradeRequestFacts, now = Date.now()): ConnectEvent {
   // API Gateway passes the client's headers and adds its own forwarding ones.
   const pairs: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) pairs.push([request.rawHeaders[i]!, request.rawHeaders[i + 1]!]);
+  for (let i = 0; i + 1 < request.rawHeaders.length; i += 2)
+    pairs.push([request.rawHeaders[i]!, request.rawHeaders[i + 1]!]);
   pairs.push(
     ['X-Amzn-Trace-Id', `Root=1-${Math.floor(now / 1000).toString(16)}-${awsStyleId().slice(0, 12)}`],
     ['X-Forwarded-For', facts.sourceIp],

@@ -139,13 +139,22 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
   // Node's own headersTimeout only starts with a request's first byte and is checked every 30 s (a partial
   // handshake lived ~64 s, a silent socket forever): one timer per TCP connection until its first complete request.
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-  const server: Server = createServer({ headersTimeout: handshakeTimeoutMs, requestTimeout: handshakeTimeoutMs + 10_000, connectionsCheckingInterval: 5_000 },
-    (req, res) => void onRequest(req, res));
+  const server: Server = createServer(
+    {
+      headersTimeout: handshakeTimeoutMs,
+      requestTimeout: handshakeTimeoutMs + 10_000,
+      connectionsCheckingInterval: 5_000,
+    },
+    (req, res) => void onRequest(req, res),
+  );
   const handshakeTimers = new WeakMap<object, NodeJS.Timeout>();
   const handshakeDone = (socket: object) => clearTimeout(handshakeTimers.get(socket));
   server.on('connection', (socket) => {
     const timer = setTimeout(() => {
-      log.info('http.handshake-timeout', { timeoutMs: handshakeTimeoutMs, remoteAddress: socket.remoteAddress ?? null });
+      log.info('http.handshake-timeout', {
+        timeoutMs: handshakeTimeoutMs,
+        remoteAddress: socket.remoteAddress ?? null,
+      });
       socket.destroy();
     }, handshakeTimeoutMs);
     timer.unref();
@@ -163,9 +172,16 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     log.info('http.client-error', { status, code: err.code ?? null });
     if (!socket.writable) return socket.destroy();
-    rejectUpgrade(socket, status, hrpcErrorHeaders(), hrpcErrorBody(status === 431
-      ? 'the request headers are too large (is the session token bigger than a session token can be?)'
-      : 'the request could not be parsed as HTTP'));
+    rejectUpgrade(
+      socket,
+      status,
+      hrpcErrorHeaders(),
+      hrpcErrorBody(
+        status === 431
+          ? 'the request headers are too large (is the session token bigger than a session token can be?)'
+          : 'the request could not be parsed as HTTP',
+      ),
+    );
   });
 
   const { port } = await listen(server, options.port ?? 0, host);
@@ -174,20 +190,26 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      if (handleConnectionsRequest(req, res, {
-        stage,
-        maxPostBytes: maxMessageBytes,
-        postLimitOf: (id) => postLimits.get(id),
-        lookup: (id) => {
-          const connection = connections.get(id);
-          return connection?.open ? connection : undefined;
-        },
-        onAction: (action, connectionId, bytes) => {
-          if (action === 'gone') options.counter?.countGateway('gone');
-          else if (action !== 'too-large') options.counter?.countGateway(action);
-          log[action === 'gone' || action === 'too-large' ? 'info' : 'debug'](`connections.${action}`, { connectionId, bytes });
-        },
-      })) return;
+      if (
+        handleConnectionsRequest(req, res, {
+          stage,
+          maxPostBytes: maxMessageBytes,
+          postLimitOf: (id) => postLimits.get(id),
+          lookup: (id) => {
+            const connection = connections.get(id);
+            return connection?.open ? connection : undefined;
+          },
+          onAction: (action, connectionId, bytes) => {
+            if (action === 'gone') options.counter?.countGateway('gone');
+            else if (action !== 'too-large') options.counter?.countGateway(action);
+            log[action === 'gone' || action === 'too-large' ? 'info' : 'debug'](`connections.${action}`, {
+              connectionId,
+              bytes,
+            });
+          },
+        })
+      )
+        return;
       const path = new URL(req.url ?? '/', url).pathname;
       if (path === VOICE_STREAM_PATH) {
         return sendHrpcError(res, 400, 'expected a WebSocket upgrade (GET with Upgrade: websocket)');
@@ -195,7 +217,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       if (options.devIssuer && (await handleDevIssuerRequest(req, res, options.devIssuer))) return;
       if (options.devMetrics && path === '/dev/metrics' && req.method === 'GET') {
         const text = JSON.stringify(options.devMetrics(), null, 2);
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        res.writeHead(200, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(text),
+          'cache-control': 'no-store',
+        });
         return void res.end(text);
       }
       if (options.staticMounts && (await serveStatic(req, res, options.staticMounts))) return;
@@ -214,11 +240,17 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const path = new URL(req.url ?? '/', url).pathname;
     if (!(WEBSOCKET_PATHS as readonly string[]).includes(path)) {
       log.info('connect.bad-path', { path });
-      return rejectUpgrade(socket, 400, hrpcErrorHeaders(), hrpcErrorBody(`no WebSocket endpoint at ${path}: use ${VOICE_STREAM_PATH}`));
+      return rejectUpgrade(
+        socket,
+        400,
+        hrpcErrorHeaders(),
+        hrpcErrorBody(`no WebSocket endpoint at ${path}: use ${VOICE_STREAM_PATH}`),
+      );
     }
     const problem = handshakeProblem(req);
     if (problem) return rejectUpgrade(socket, 400, { 'Content-Type': 'text/plain' }, Buffer.from(problem));
-    if (closing) return rejectUpgrade(socket, 503, { 'Content-Type': 'text/plain' }, Buffer.from('gateway shutting down'));
+    if (closing)
+      return rejectUpgrade(socket, 503, { 'Content-Type': 'text/plain' }, Buffer.from('gateway shutting down'));
 
     let connectionId = awsStyleId();
     while (connections.has(connectionId)) connectionId = awsStyleId();
@@ -241,9 +273,17 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     let result: ProxyResult;
     if (!outcome.ok) {
       clog.error('connect.handler-error', { requestId: outcome.requestId, error: outcome.error });
-      return rejectUpgrade(socket, 502, { 'Content-Type': 'application/json' }, Buffer.from('{"message": "Internal server error"}'));
+      return rejectUpgrade(
+        socket,
+        502,
+        { 'Content-Type': 'application/json' },
+        Buffer.from('{"message": "Internal server error"}'),
+      );
     } else if (!outcome.result) {
-      clog.warn('connect.no-status', { requestId: outcome.requestId, note: 'the $connect handler returned no statusCode; accepting as 200' });
+      clog.warn('connect.no-status', {
+        requestId: outcome.requestId,
+        note: 'the $connect handler returned no statusCode; accepting as 200',
+      });
       result = { statusCode: 200 };
     } else {
       result = outcome.result;
@@ -261,23 +301,33 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     }
     if (subprotocol) chosenSubprotocol.set(req, subprotocol);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const connection = new GatewayConnection(facts, ws, socket, {
-        strict,
-        maxFrameBytes,
-        idleTimeoutMs,
-        maxConnectionMs,
-        subprotocol: ws.protocol || undefined,
-      }, {
-        onMessage: (conn, payload) => void track(runDefault(conn, payload)),
-        onClosed: (conn, status) => {
-          connections.delete(conn.id);
-          clog.info('disconnect', { code: status.code, reason: status.reason });
-          void track(runDisconnect(conn.facts, status));
+      const connection = new GatewayConnection(
+        facts,
+        ws,
+        socket,
+        {
+          strict,
+          maxFrameBytes,
+          idleTimeoutMs,
+          maxConnectionMs,
+          subprotocol: ws.protocol || undefined,
         },
-        onViolation: (_conn, status) => clog.info('connection.limit', { code: status.code, reason: status.reason }),
-      });
+        {
+          onMessage: (conn, payload) => void track(runDefault(conn, payload)),
+          onClosed: (conn, status) => {
+            connections.delete(conn.id);
+            clog.info('disconnect', { code: status.code, reason: status.reason });
+            void track(runDisconnect(conn.facts, status));
+          },
+          onViolation: (_conn, status) => clog.info('connection.limit', { code: status.code, reason: status.reason }),
+        },
+      );
       connections.set(connectionId, connection);
-      clog.info('connect.accepted', { subprotocol: ws.protocol || null, durationMs: outcome.durationMs, sourceIp: facts.sourceIp });
+      clog.info('connect.accepted', {
+        subprotocol: ws.protocol || null,
+        durationMs: outcome.durationMs,
+        sourceIp: facts.sourceIp,
+      });
     });
   }
 
@@ -291,7 +341,13 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     if (outcome.ok) return log.debug('message', { ...fields, bytes: event.body.length });
     log.error('message.handler-error', { ...fields, error: outcome.error });
     // What API Gateway tells the client when the integration fails.
-    connection.sendText(JSON.stringify({ message: 'Internal server error', connectionId: connection.id, requestId: event.requestContext.requestId }));
+    connection.sendText(
+      JSON.stringify({
+        message: 'Internal server error',
+        connectionId: connection.id,
+        requestId: event.requestContext.requestId,
+      }),
+    );
   }
 
   async function runDisconnect(facts: ConnectionFacts, status: DisconnectStatus): Promise<void> {
@@ -301,7 +357,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     }
     options.counter?.countGateway('disconnect');
     const outcome = await invoke(handlers.disconnect, disconnectEvent(facts, status), 'disconnect', handlerTimeoutMs);
-    if (!outcome.ok) log.error('disconnect.handler-error', { connectionId: facts.connectionId, requestId: outcome.requestId, error: outcome.error });
+    if (!outcome.ok)
+      log.error('disconnect.handler-error', {
+        connectionId: facts.connectionId,
+        requestId: outcome.requestId,
+        error: outcome.error,
+      });
   }
 
   async function idle(): Promise<void> {
@@ -353,7 +414,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     await idle();
   }
 
-  log.info('gateway.listening', { url, wsUrl: gateway.wsUrl, connectionsEndpoint: gateway.connectionsEndpoint, strict });
+  log.info('gateway.listening', {
+    url,
+    wsUrl: gateway.wsUrl,
+    connectionsEndpoint: gateway.connectionsEndpoint,
+    strict,
+  });
   return gateway;
 }
 
@@ -372,7 +438,9 @@ function hrpcErrorHeaders(): Record<string, string> {
 }
 
 function hrpcErrorBody(humanMessage: string): Buffer {
-  return Buffer.from(HrpcError.encode({ identifier: ErrorId.badStreamingRequest, humanMessage, details: new Uint8Array() }).finish());
+  return Buffer.from(
+    HrpcError.encode({ identifier: ErrorId.badStreamingRequest, humanMessage, details: new Uint8Array() }).finish(),
+  );
 }
 
 function sendHrpcError(res: ServerResponse, status: number, humanMessage: string): void {

@@ -1,5 +1,11 @@
 // The local API Gateway WebSocket emulator (see gateway.ts).
-export { startLocalGateway, WEBSOCKET_PATHS, type GatewayHandlers, type LocalGateway, type LocalGatewayOptions } from './gateway';
+export {
+  startLocalGateway,
+  WEBSOCKET_PATHS,
+  type GatewayHandlers,
+  type LocalGateway,
+  type LocalGatewayOptions,
+} from './gateway';
 export type { LambdaHandler, ProxyResult } from './lambda';
 export type { ConnectEvent, DisconnectEvent, MessageEvent } from './events';
 export { DEV_TOKEN_PATH, mintDevToken } from './dev-token';

@@ -16,7 +16,11 @@ export interface ProxyResult {
  * (e.g. APIGatewayProxyWebsocketHandlerV2, which also declares a callback) plug in unchanged.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type LambdaHandler = (event: any, context: Context, callback: (error?: unknown, result?: unknown) => void) => unknown;
+export type LambdaHandler = (
+  event: any,
+  context: Context,
+  callback: (error?: unknown, result?: unknown) => void,
+) => unknown;
 
 export type Invocation =
   | { ok: true; result: ProxyResult | undefined; requestId: string; durationMs: number }
@@ -63,14 +67,16 @@ function unsupportedCallback(): never {
 }
 
 function asProxyResult(value: unknown): ProxyResult | undefined {
-  if (value && typeof value === 'object' && typeof (value as ProxyResult).statusCode === 'number') return value as ProxyResult;
+  if (value && typeof value === 'object' && typeof (value as ProxyResult).statusCode === 'number')
+    return value as ProxyResult;
   return undefined;
 }
 
 /** A response header by name, any case; multiValueHeaders win like API Gateway merges them. */
 export function resultHeader(result: ProxyResult, name: string): string | undefined {
   const lower = name.toLowerCase();
-  for (const [k, v] of Object.entries(result.multiValueHeaders ?? {})) if (k.toLowerCase() === lower) return v.join(',');
+  for (const [k, v] of Object.entries(result.multiValueHeaders ?? {}))
+    if (k.toLowerCase() === lower) return v.join(',');
   for (const [k, v] of Object.entries(result.headers ?? {})) if (k.toLowerCase() === lower) return String(v);
   return undefined;
 }

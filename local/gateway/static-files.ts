@@ -56,7 +56,11 @@ export function resolveStaticPath(urlPath: string, mounts: readonly StaticMount[
 }
 
 /** Serves GET/HEAD for a file under the mounts; returns false when no file matches so other routes can answer. */
-export async function serveStatic(req: IncomingMessage, res: ServerResponse, mounts: readonly StaticMount[]): Promise<boolean> {
+export async function serveStatic(
+  req: IncomingMessage,
+  res: ServerResponse,
+  mounts: readonly StaticMount[],
+): Promise<boolean> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = new URL(req.url ?? '/', 'http://gateway.invalid').pathname;
   const file = resolveStaticPath(path, mounts);
@@ -72,6 +76,8 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, mou
     res.end();
     return true;
   }
-  createReadStream(file).on('error', (err) => res.destroy(err)).pipe(res);
+  createReadStream(file)
+    .on('error', (err) => res.destroy(err))
+    .pipe(res);
   return true;
 }

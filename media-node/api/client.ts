@@ -29,7 +29,9 @@ export interface MediaNodeApi {
   /** `holdMs` defaults to 0 (the node's own grace). */
   openRoom(request: Optional<OpenRoomRequest, 'holdMs'>): Promise<OpenRoomResponse>;
   /** `minIceConsentTimeoutS` defaults to 0 (the node's own ICE consent timeout). */
-  createTransports(request: Optional<CreateTransportsRequest, 'minIceConsentTimeoutS' | 'reserveForMs' | 'consumersResumed'>): Promise<CreateTransportsResponse>;
+  createTransports(
+    request: Optional<CreateTransportsRequest, 'minIceConsentTimeoutS' | 'reserveForMs' | 'consumersResumed'>,
+  ): Promise<CreateTransportsResponse>;
   /** `maxMembers` defaults to 0 (no limit). */
   join(request: Optional<JoinRequest, 'maxMembers'>): Promise<JoinResponse>;
   resumeConsumer(request: ResumeConsumerRequest): Promise<ResumeConsumerResponse>;
@@ -47,16 +49,19 @@ type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 
 export type MediaNodeApiOptions = CallerOptions;
 
-
 /** Connects (lazily) to the media node at `address` ("host:port"). Errors reject with the grpc ServiceError. */
 export function connectMediaNode(address: string, options: MediaNodeApiOptions = {}): MediaNodeApi {
   const client = new MediaNodeClient(address, credentials.createInsecure());
   const { call, metadata } = unaryCaller(client, options);
   return {
     openRoom: (request) => call(client.openRoom)({ holdMs: 0, ...request }),
-    createTransports: (request) => call(client.createTransports)({
-      ...request, minIceConsentTimeoutS: request.minIceConsentTimeoutS ?? 0, reserveForMs: request.reserveForMs ?? 0, consumersResumed: request.consumersResumed ?? false,
-    }),
+    createTransports: (request) =>
+      call(client.createTransports)({
+        ...request,
+        minIceConsentTimeoutS: request.minIceConsentTimeoutS ?? 0,
+        reserveForMs: request.reserveForMs ?? 0,
+        consumersResumed: request.consumersResumed ?? false,
+      }),
     join: (request) => call(client.join)({ maxMembers: 0, ...request }),
     resumeConsumer: call(client.resumeConsumer),
     leave: call(client.leave),

@@ -36,7 +36,7 @@ export const MEDIA_ERROR_STATUS: Record<MediaErrorReason, status> = {
   'not-prepared': status.FAILED_PRECONDITION,
   'channel-full': status.RESOURCE_EXHAUSTED,
   draining: status.UNAVAILABLE,
-  // Not UNAVAILABLE: the client must not retry it at once (media-node/src/load/Admission.ts).
+  // Not UNAVAILABLE: the client must not retry it at once (media-node/src/load/admission.ts).
   'over-capacity': status.RESOURCE_EXHAUSTED,
   unauthenticated: status.UNAUTHENTICATED,
   internal: status.INTERNAL,

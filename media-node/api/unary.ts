@@ -21,7 +21,8 @@ export interface CallerOptions {
 export function unaryCaller(client: Client, options: CallerOptions) {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const { secret } = options;
-  const metadata = () => (secret === undefined ? new Metadata() : authMetadata(typeof secret === 'function' ? secret() : secret));
+  const metadata = () =>
+    secret === undefined ? new Metadata() : authMetadata(typeof secret === 'function' ? secret() : secret);
   const call =
     <Req, Res>(method: Unary<Req, Res>) =>
     (request: Req) =>

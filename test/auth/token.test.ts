@@ -25,13 +25,20 @@ const rs = signingKey(generateKeyPairSync('rsa', { modulusLength: 2048 }).privat
 const jwksOf = (...keys: SigningKey[]): JSONWebKeySet => ({ keys: keys.map((k) => k.publicJwk) });
 
 /** A token as an identity provider would mint it with jose: kid in the header, no typ, header keys in its order. */
-function mint(key: SigningKey, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
+function mint(
+  key: SigningKey,
+  claims: Record<string, unknown> = {},
+  header: Record<string, unknown> = {},
+): Promise<string> {
   return new SignJWT({ sub: '42', channels: ['1:7'], iss: ISS, aud: AUD, iat: NOW, exp: NOW + 3600, ...claims })
     .setProtectedHeader({ kid: key.kid, alg: key.alg, ...header })
     .sign(key.privateKey);
 }
 
-function verifier(keys = jwksFromJson(jwksOf(ed, es, rs)), extra: Partial<ConstructorParameters<typeof TokenVerifier>[0]> = {}) {
+function verifier(
+  keys = jwksFromJson(jwksOf(ed, es, rs)),
+  extra: Partial<ConstructorParameters<typeof TokenVerifier>[0]> = {},
+) {
   return new TokenVerifier({ keys, issuer: ISS, audience: AUD, ...extra });
 }
 
@@ -46,7 +53,11 @@ async function refused(promise: Promise<unknown>, reason: RegExp): Promise<void>
 }
 
 /** A hand-made compact JWS (for headers jose refuses to produce). */
-function compact(header: Record<string, unknown>, payload: Record<string, unknown>, sign: (input: string) => string): string {
+function compact(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  sign: (input: string) => string,
+): string {
   const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const input = `${part(header)}.${part(payload)}`;
   return `${input}.${sign(input)}`;
@@ -61,19 +72,24 @@ describe('tokens from a standard issuer', () => {
     }
   });
 
-  test('the development issuer\'s kid is the RFC 7638 thumbprint jose computes', async () => {
+  test("the development issuer's kid is the RFC 7638 thumbprint jose computes", async () => {
     for (const key of [ed, es, rs]) assert.equal(key.kid, await calculateJwkThumbprint(key.publicJwk), key.alg);
   });
 
   test('a header with typ or without, in any key order, verifies', async () => {
     await verifier().verify(await mint(ed, {}, { typ: 'JWT' }), at);
-    const reordered = await new SignJWT(claims).setProtectedHeader({ typ: 'at+jwt', kid: ed.kid, alg: 'EdDSA' }).sign(ed.privateKey);
+    const reordered = await new SignJWT(claims)
+      .setProtectedHeader({ typ: 'at+jwt', kid: ed.kid, alg: 'EdDSA' })
+      .sign(ed.privateKey);
     assert.equal((await verifier().verify(reordered, at)).userId, '42');
   });
 
   test('a kid the key set does not hold is refused, naming the kid', async () => {
     const stranger = signingKey(generateKeyPairSync('ed25519').privateKey);
-    await refused(verifier().verify(await mint(stranger), at), new RegExp(`no key of the issuer matches .*${stranger.kid}`));
+    await refused(
+      verifier().verify(await mint(stranger), at),
+      new RegExp(`no key of the issuer matches .*${stranger.kid}`),
+    );
   });
 
   test('a valid signature by another key under a published kid is refused', async () => {
@@ -83,9 +99,16 @@ describe('tokens from a standard issuer', () => {
   });
 
   test('wrong iss, wrong aud, missing exp', async () => {
-    await refused(verifier().verify(await mint(ed, { iss: 'https://evil.test' }), at), /issued by someone else \(iss\)/);
+    await refused(
+      verifier().verify(await mint(ed, { iss: 'https://evil.test' }), at),
+      /issued by someone else \(iss\)/,
+    );
     await refused(verifier().verify(await mint(ed, { aud: 'another-app' }), at), /another audience \(aud\)/);
-    const noExp = await new SignJWT({ sub: '42', channels: [] }).setProtectedHeader({ alg: 'EdDSA', kid: ed.kid }).setIssuer(ISS).setAudience(AUD).sign(ed.privateKey);
+    const noExp = await new SignJWT({ sub: '42', channels: [] })
+      .setProtectedHeader({ alg: 'EdDSA', kid: ed.kid })
+      .setIssuer(ISS)
+      .setAudience(AUD)
+      .sign(ed.privateKey);
     await refused(verifier().verify(noExp, at), /no expiry \(exp\)/);
   });
 
@@ -100,7 +123,10 @@ describe('tokens from a standard issuer', () => {
     await verifier().verify(await mint(ed, { nbf: NOW + 5 }), at);
     await refused(verifier().verify(await mint(ed, { nbf: NOW + 6 }), at), /not valid yet \(nbf\)/);
     await refused(verifier().verify(await mint(ed, { nbf: NOW + 3600 }), at), /not valid yet/);
-    await refused(verifier(undefined, { clockToleranceSeconds: 0 }).verify(await mint(ed, { exp: NOW }), at), /has expired/);
+    await refused(
+      verifier(undefined, { clockToleranceSeconds: 0 }).verify(await mint(ed, { exp: NOW }), at),
+      /has expired/,
+    );
   });
 
   test('alg none is refused, whatever the key source', async () => {
@@ -115,7 +141,9 @@ describe('tokens from a standard issuer', () => {
     const secrets = [Buffer.from(pem), Buffer.from(ed.publicJwk.x!, 'base64url')];
     for (const secret of secrets) {
       for (const header of [{ alg: 'HS256', kid: ed.kid }, { alg: 'HS256' }]) {
-        const token = compact(header, claims, (input) => createHmac('sha256', secret).update(input).digest('base64url'));
+        const token = compact(header, claims, (input) =>
+          createHmac('sha256', secret).update(input).digest('base64url'),
+        );
         await refused(verifier().verify(token, at), /algorithm "HS256" is not allowed/);
         await refused(verifier(keyFromPem(pem)).verify(token, at), /algorithm "HS256" is not allowed/);
       }
@@ -123,7 +151,10 @@ describe('tokens from a standard issuer', () => {
   });
 
   test('the allow-list can be narrowed: an RS256 token when only EdDSA is allowed', async () => {
-    await refused(verifier(undefined, { algorithms: ['EdDSA'] }).verify(await mint(rs), at), /algorithm "RS256" is not allowed \(EdDSA\)/);
+    await refused(
+      verifier(undefined, { algorithms: ['EdDSA'] }).verify(await mint(rs), at),
+      /algorithm "RS256" is not allowed \(EdDSA\)/,
+    );
     assert.throws(() => verifier(undefined, { algorithms: ['HS256' as 'EdDSA'] }), /config\.bad-token-algorithms/);
   });
 
@@ -144,29 +175,58 @@ describe('tokens from a standard issuer', () => {
 
 describe('claims mapping', () => {
   test('user id and grants from configured claims: nested paths, URL-named claims, space-separated grants, numeric ids', async () => {
-    const nested = verifier(undefined, { claims: { userClaim: 'harmony.user_id', grantsClaim: 'https://harmony.example/voice' } });
-    const token = await mint(ed, { sub: 'auth0|abc', harmony: { user_id: '9223372036854775813' }, 'https://harmony.example/voice': '1:7 1:8' });
-    assert.deepEqual(await nested.verify(token, at), { userId: '9223372036854775813', grants: ['1:7', '1:8'], expiresAt: NOW + 3600 });
+    const nested = verifier(undefined, {
+      claims: { userClaim: 'harmony.user_id', grantsClaim: 'https://harmony.example/voice' },
+    });
+    const token = await mint(ed, {
+      sub: 'auth0|abc',
+      harmony: { user_id: '9223372036854775813' },
+      'https://harmony.example/voice': '1:7 1:8',
+    });
+    assert.deepEqual(await nested.verify(token, at), {
+      userId: '9223372036854775813',
+      grants: ['1:7', '1:8'],
+      expiresAt: NOW + 3600,
+    });
     const numeric = verifier(undefined, { claims: { userClaim: 'uid' } });
     assert.equal((await numeric.verify(await mint(ed, { uid: 1234 }), at)).userId, '1234');
   });
 
   test('state.v1: the channels a user may moderate come from the moderation claim (default `moderates`, or TOKEN_MODERATE_CLAIM)', async () => {
-    assert.deepEqual((await verifier().verify(await mint(ed, { moderates: ['1:7', '2:*'] }), at)).moderates, ['1:7', '2:*']);
+    assert.deepEqual((await verifier().verify(await mint(ed, { moderates: ['1:7', '2:*'] }), at)).moderates, [
+      '1:7',
+      '2:*',
+    ]);
     // Absent or malformed: no moderation (the claim only ever adds a permission; the token itself stays valid).
     assert.equal((await verifier().verify(await mint(ed), at)).moderates, undefined);
     assert.equal((await verifier().verify(await mint(ed, { moderates: 7 }), at)).moderates, undefined);
-    const v = await tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey), TOKEN_MODERATE_CLAIM: 'https://harmony.example/mod' }, {
-      readParameter: () => Promise.reject(new Error('no SSM here')),
-    });
-    assert.deepEqual((await v.verify(await mint(ed, { 'https://harmony.example/mod': '1:7 1:8', moderates: ['9:9'] }), at)).moderates, ['1:7', '1:8']);
+    const v = await tokenVerifierFromEnv(
+      {
+        TOKEN_ISSUER: ISS,
+        TOKEN_PUBLIC_KEY: pemOf(ed.privateKey),
+        TOKEN_MODERATE_CLAIM: 'https://harmony.example/mod',
+      },
+      {
+        readParameter: () => Promise.reject(new Error('no SSM here')),
+      },
+    );
+    assert.deepEqual(
+      (await v.verify(await mint(ed, { 'https://harmony.example/mod': '1:7 1:8', moderates: ['9:9'] }), at)).moderates,
+      ['1:7', '1:8'],
+    );
   });
 
   test('a user id that is not a decimal uint64, and missing grants, are refused with the claim named', async () => {
     await refused(verifier().verify(await mint(ed, { sub: 'auth0|abc' }), at), /claim "sub" must be a decimal uint64/);
     await refused(verifier().verify(await mint(ed, { sub: '18446744073709551616' }), at), /claim "sub"/);
-    await refused(verifier(undefined, { claims: { userClaim: 'uid' } }).verify(await mint(ed, { uid: 2 ** 60 }), at), /claim "uid"/);
-    await refused(verifier().verify(await mint(ed, { channels: undefined }), at), /grants no channels \(claim "channels"/);
+    await refused(
+      verifier(undefined, { claims: { userClaim: 'uid' } }).verify(await mint(ed, { uid: 2 ** 60 }), at),
+      /claim "uid"/,
+    );
+    await refused(
+      verifier().verify(await mint(ed, { channels: undefined }), at),
+      /grants no channels \(claim "channels"/,
+    );
   });
 });
 
@@ -177,7 +237,7 @@ describe('a JWKS URL', () => {
   let failing = false;
   let fetches = 0;
   before(async () => {
-    server = createServer((req, res) => {
+    server = createServer((_req, res) => {
       fetches++;
       if (failing) return void res.writeHead(503).end('down');
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(published));
@@ -186,7 +246,11 @@ describe('a JWKS URL', () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
-  const reset = () => { published = jwksOf(ed); failing = false; fetches = 0; };
+  const reset = () => {
+    published = jwksOf(ed);
+    failing = false;
+    fetches = 0;
+  };
   const now = () => ({ now: new Date() }); // the remote cache runs on the real clock; tokens are minted for it
   const live = (key: SigningKey, extra: Record<string, unknown> = {}) =>
     mint(key, { iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600, ...extra });
@@ -216,29 +280,43 @@ describe('a JWKS URL', () => {
   test('a failing JWKS URL: cached keys keep verifying, and a warning is logged', async () => {
     reset();
     const lines: string[] = [];
-    const v = verifier(jwksFromUrl(url, { cacheMaxAgeMs: 0, log: createLogger({ level: 'debug', write: (l) => lines.push(l) }) }));
+    const v = verifier(
+      jwksFromUrl(url, { cacheMaxAgeMs: 0, log: createLogger({ level: 'debug', write: (l) => lines.push(l) }) }),
+    );
     await v.verify(await live(ed), now());
     failing = true;
     const fetchesBefore = fetches;
     assert.equal((await v.verify(await live(ed), now())).userId, '42');
     assert.ok(fetches > fetchesBefore, 'it did try to refetch');
-    assert.ok(lines.some((l) => JSON.parse(l).msg === 'token.jwks-refresh-failed'), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => JSON.parse(l).msg === 'token.jwks-refresh-failed'),
+      lines.join('\n'),
+    );
   });
 
   test('the fallback has a maximum staleness: past maxStaleMs after the last fetch, tokens are refused until a fetch works', async () => {
     reset();
     let clock = Date.now();
     const lines: string[] = [];
-    const v = verifier(jwksFromUrl(url, {
-      cacheMaxAgeMs: 0, cooldownMs: 0, maxStaleMs: 60_000, now: () => clock, log: createLogger({ write: (l) => lines.push(l) }),
-    }));
+    const v = verifier(
+      jwksFromUrl(url, {
+        cacheMaxAgeMs: 0,
+        cooldownMs: 0,
+        maxStaleMs: 60_000,
+        now: () => clock,
+        log: createLogger({ write: (l) => lines.push(l) }),
+      }),
+    );
     await v.verify(await live(ed), now());
     failing = true; // the issuer becomes unreachable (it may have removed this key meanwhile)
     clock += 59_000;
     assert.equal((await v.verify(await live(ed), now())).userId, '42', 'within the bound the last set still verifies');
     clock += 2_000;
     await refused(v.verify(await live(ed), now()), /signing keys \(JWKS\) could not be fetched/);
-    assert.ok(lines.some((l) => JSON.parse(l).msg === 'token.jwks-too-stale'), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => JSON.parse(l).msg === 'token.jwks-too-stale'),
+      lines.join('\n'),
+    );
     failing = false; // back: a fresh fetch verifies again
     assert.equal((await v.verify(await live(ed), now())).userId, '42');
   });
@@ -279,29 +357,51 @@ describe('a JWKS URL', () => {
 describe('settings from the environment', () => {
   const noSsm = { readParameter: () => Promise.reject(new Error('no SSM here')) };
   test('TOKEN_PUBLIC_KEY (PEM) keeps working, with claim defaults when the claim variables are unset', async () => {
-    const v = await tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey), TOKEN_USER_CLAIM: '', TOKEN_GRANTS_CLAIM: undefined }, noSsm);
+    const v = await tokenVerifierFromEnv(
+      {
+        TOKEN_ISSUER: ISS,
+        TOKEN_PUBLIC_KEY: pemOf(ed.privateKey),
+        TOKEN_USER_CLAIM: '',
+        TOKEN_GRANTS_CLAIM: undefined,
+      },
+      noSsm,
+    );
     assert.deepEqual(await v.verify(await mint(ed), at), { userId: '42', grants: ['1:7'], expiresAt: NOW + 3600 });
   });
 
   test('TOKEN_JWKS, TOKEN_AUDIENCE, TOKEN_USER_CLAIM, TOKEN_ALGORITHMS, TOKEN_CLOCK_TOLERANCE_SECONDS', async () => {
-    const v = await tokenVerifierFromEnv({
-      TOKEN_ISSUER: `other,${ISS}`, TOKEN_AUDIENCE: AUD, TOKEN_JWKS: JSON.stringify(jwksOf(ed, es)), TOKEN_USER_CLAIM: 'uid',
-      TOKEN_ALGORITHMS: 'ES256', TOKEN_CLOCK_TOLERANCE_SECONDS: '0',
-    }, noSsm);
+    const v = await tokenVerifierFromEnv(
+      {
+        TOKEN_ISSUER: `other,${ISS}`,
+        TOKEN_AUDIENCE: AUD,
+        TOKEN_JWKS: JSON.stringify(jwksOf(ed, es)),
+        TOKEN_USER_CLAIM: 'uid',
+        TOKEN_ALGORITHMS: 'ES256',
+        TOKEN_CLOCK_TOLERANCE_SECONDS: '0',
+      },
+      noSsm,
+    );
     assert.equal((await v.verify(await mint(es, { uid: '7' }), at)).userId, '7');
     await refused(v.verify(await mint(ed, { uid: '7' }), at), /"EdDSA" is not allowed \(ES256\)/);
     await refused(v.verify(await mint(es, { uid: '7', exp: NOW }), at), /expired/);
   });
 
   test('TOKEN_PUBLIC_KEY_PARAMETER holding a JWKS is read through the loader', async () => {
-    const v = await tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY_PARAMETER: '/p' }, {
-      readParameter: async (name) => (name === '/p' ? JSON.stringify(jwksOf(rs)) : ''),
-    });
+    const v = await tokenVerifierFromEnv(
+      { TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY_PARAMETER: '/p' },
+      {
+        readParameter: async (name) => (name === '/p' ? JSON.stringify(jwksOf(rs)) : ''),
+      },
+    );
     await v.verify(await mint(rs), at);
   });
 
   test('on AWS (a Lambda environment) the audience is required unless explicitly waived', async () => {
-    const aws = { AWS_LAMBDA_FUNCTION_NAME: 'HarmonyVoice-ConnectHandler', TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey) };
+    const aws = {
+      AWS_LAMBDA_FUNCTION_NAME: 'HarmonyVoice-ConnectHandler',
+      TOKEN_ISSUER: ISS,
+      TOKEN_PUBLIC_KEY: pemOf(ed.privateKey),
+    };
     await assert.rejects(tokenVerifierFromEnv(aws, noSsm), /config\.missing-token-audience/);
     await tokenVerifierFromEnv({ ...aws, TOKEN_AUDIENCE: 'harmony-voice' }, noSsm);
     await tokenVerifierFromEnv({ ...aws, TOKEN_AUDIENCE_WAIVED: '1' }, noSsm);
@@ -311,11 +411,32 @@ describe('settings from the environment', () => {
   test('configuration mistakes fail loudly', async () => {
     await assert.rejects(tokenVerifierFromEnv({ TOKEN_PUBLIC_KEY: pemOf(ed.privateKey) }, noSsm), /TOKEN_ISSUER/);
     await assert.rejects(tokenVerifierFromEnv({ TOKEN_ISSUER: ISS }, noSsm), /exactly one of .*none is set/);
-    await assert.rejects(tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_JWKS_URL: 'https://x.test/j', TOKEN_PUBLIC_KEY: 'x' }, noSsm), /TOKEN_JWKS_URL and TOKEN_PUBLIC_KEY are set/);
-    await assert.rejects(tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_JWKS_URL: 'http://id.example.test/jwks' }, noSsm), /must be https/);
-    await assert.rejects(tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_JWKS: JSON.stringify({ keys: [ed.privateKey.export({ format: 'jwk' })] }) }, noSsm), /private or symmetric/);
-    await assert.rejects(tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_JWKS: '{}', TOKEN_ALGORITHMS: 'HS256' }, noSsm), /bad-token-algorithms/);
-    await assert.rejects(tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey), TOKEN_CLOCK_TOLERANCE_SECONDS: '3600' }, noSsm), /TOKEN_CLOCK_TOLERANCE_SECONDS/);
+    await assert.rejects(
+      tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_JWKS_URL: 'https://x.test/j', TOKEN_PUBLIC_KEY: 'x' }, noSsm),
+      /TOKEN_JWKS_URL and TOKEN_PUBLIC_KEY are set/,
+    );
+    await assert.rejects(
+      tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_JWKS_URL: 'http://id.example.test/jwks' }, noSsm),
+      /must be https/,
+    );
+    await assert.rejects(
+      tokenVerifierFromEnv(
+        { TOKEN_ISSUER: ISS, TOKEN_JWKS: JSON.stringify({ keys: [ed.privateKey.export({ format: 'jwk' })] }) },
+        noSsm,
+      ),
+      /private or symmetric/,
+    );
+    await assert.rejects(
+      tokenVerifierFromEnv({ TOKEN_ISSUER: ISS, TOKEN_JWKS: '{}', TOKEN_ALGORITHMS: 'HS256' }, noSsm),
+      /bad-token-algorithms/,
+    );
+    await assert.rejects(
+      tokenVerifierFromEnv(
+        { TOKEN_ISSUER: ISS, TOKEN_PUBLIC_KEY: pemOf(ed.privateKey), TOKEN_CLOCK_TOLERANCE_SECONDS: '3600' },
+        noSsm,
+      ),
+      /TOKEN_CLOCK_TOLERANCE_SECONDS/,
+    );
   });
 });
 

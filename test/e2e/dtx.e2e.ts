@@ -71,7 +71,12 @@ describe('Opus DTX with a speech-and-silence microphone (Chromium, local stack)'
     recording = await makeSpeechAndSilence();
     await buildWeb();
     browser = await launchChromium([`--use-file-for-fake-audio-capture=${recording.path}`]);
-    stack = await startLocalStack({ port: 0, strict: false, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }) });
+    stack = await startLocalStack({
+      port: 0,
+      strict: false,
+      mediaNode: { forwardLogs: false },
+      logger: createLogger({ level: 'warn' }),
+    });
   });
 
   after(async () => {
@@ -87,51 +92,72 @@ describe('Opus DTX with a speech-and-silence microphone (Chromium, local stack)'
     const page = await context.newPage();
     pages.push({ context, page });
     await page.goto(`${stack!.url}/`);
-    await page.evaluate(async ({ wsUrl, guild, channel, user, clientOptions }) => {
-      type Client = { connect(o: object): Promise<void>; on(e: string, l: (p: { track: MediaStreamTrack }) => void): void };
-      const sdk = (await import('/dist/voice-client.js' as string)) as { VoiceClient: new (o: object) => Client };
-      const token = async () => ((await (await fetch(`/dev/token?user=${user}&guild=${guild}&channel=${channel}`)).json()) as { token: string }).token;
-      const client = new sdk.VoiceClient({ ...clientOptions, backoff: { maxAttempts: 0 } });
-      // Played like an app would: Chromium measures a remote track's audioLevel only while it plays.
-      client.on('track', ({ track }) => {
-        const audio = new Audio();
-        audio.srcObject = new MediaStream([track]);
-        void audio.play();
-      });
-      await client.connect({ url: wsUrl, token, guildId: guild, channelId: channel });
-      (window as unknown as { e2eClient: Client }).e2eClient = client;
-    }, { wsUrl: stack!.wsUrl, guild: GUILD, channel: CHANNEL, user, clientOptions });
+    await page.evaluate(
+      async ({ wsUrl, guild, channel, user, clientOptions }) => {
+        type Client = {
+          connect(o: object): Promise<void>;
+          on(e: string, l: (p: { track: MediaStreamTrack }) => void): void;
+        };
+        const sdk = (await import('/dist/voice-client.js' as string)) as { VoiceClient: new (o: object) => Client };
+        const token = async () =>
+          (
+            (await (await fetch(`/dev/token?user=${user}&guild=${guild}&channel=${channel}`)).json()) as {
+              token: string;
+            }
+          ).token;
+        const client = new sdk.VoiceClient({ ...clientOptions, backoff: { maxAttempts: 0 } });
+        // Played like an app would: Chromium measures a remote track's audioLevel only while it plays.
+        client.on('track', ({ track }) => {
+          const audio = new Audio();
+          audio.srcObject = new MediaStream([track]);
+          void audio.play();
+        });
+        await client.connect({ url: wsUrl, token, guildId: guild, channelId: channel });
+        (window as unknown as { e2eClient: Client }).e2eClient = client;
+      },
+      { wsUrl: stack!.wsUrl, guild: GUILD, channel: CHANNEL, user, clientOptions },
+    );
     return { context, page };
   }
 
   /** getStats every SAMPLE_EVERY_MS for `durationMs`, in the page. */
   function sample(p: SdkPage, durationMs: number): Promise<{ series: Sample[]; ciphers: string[] }> {
-    return p.page.evaluate(async ({ durationMs, everyMs }) => {
-      type Stats = Record<string, unknown>;
-      const w = window as unknown as {
-        e2ePeerConnections: RTCPeerConnection[];
-        e2eClient: { getReceiveStats(): Promise<Array<{ userId: bigint; packetsReceived: number; audioLevel: number }>> };
-      };
-      const series: Array<{ t: number; sent: number; received: Record<string, { packets: number; audioLevel: number }> }> = [];
-      const ciphers = new Set<string>();
-      const end = performance.now() + durationMs;
-      while (performance.now() < end) {
-        const t = performance.now();
-        let sent = 0;
-        for (const pc of w.e2ePeerConnections) {
-          if (pc.connectionState === 'closed') continue;
-          (await pc.getStats()).forEach((s: Stats) => {
-            if (s.type === 'outbound-rtp' && s.kind === 'audio') sent += Number(s.packetsSent ?? 0);
-            if (s.type === 'transport' && typeof s.srtpCipher === 'string') ciphers.add(s.srtpCipher);
-          });
+    return p.page.evaluate(
+      async ({ durationMs, everyMs }) => {
+        type Stats = Record<string, unknown>;
+        const w = window as unknown as {
+          e2ePeerConnections: RTCPeerConnection[];
+          e2eClient: {
+            getReceiveStats(): Promise<Array<{ userId: bigint; packetsReceived: number; audioLevel: number }>>;
+          };
+        };
+        const series: Array<{
+          t: number;
+          sent: number;
+          received: Record<string, { packets: number; audioLevel: number }>;
+        }> = [];
+        const ciphers = new Set<string>();
+        const end = performance.now() + durationMs;
+        while (performance.now() < end) {
+          const t = performance.now();
+          let sent = 0;
+          for (const pc of w.e2ePeerConnections) {
+            if (pc.connectionState === 'closed') continue;
+            (await pc.getStats()).forEach((s: Stats) => {
+              if (s.type === 'outbound-rtp' && s.kind === 'audio') sent += Number(s.packetsSent ?? 0);
+              if (s.type === 'transport' && typeof s.srtpCipher === 'string') ciphers.add(s.srtpCipher);
+            });
+          }
+          const received: Record<string, { packets: number; audioLevel: number }> = {};
+          for (const r of await w.e2eClient.getReceiveStats())
+            received[r.userId.toString()] = { packets: r.packetsReceived, audioLevel: r.audioLevel };
+          series.push({ t, sent, received });
+          await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (performance.now() - t))));
         }
-        const received: Record<string, { packets: number; audioLevel: number }> = {};
-        for (const r of await w.e2eClient.getReceiveStats()) received[r.userId.toString()] = { packets: r.packetsReceived, audioLevel: r.audioLevel };
-        series.push({ t, sent, received });
-        await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (performance.now() - t))));
-      }
-      return { series, ciphers: [...ciphers] };
-    }, { durationMs, everyMs: SAMPLE_EVERY_MS });
+        return { series, ciphers: [...ciphers] };
+      },
+      { durationMs, everyMs: SAMPLE_EVERY_MS },
+    );
   }
 
   it('the sender sends a few packets/s in silence and ~50/s in speech; a listener receives the speech; opusDtx:false keeps 50/s', async () => {
@@ -149,11 +175,17 @@ describe('Opus DTX with a speech-and-silence microphone (Chromium, local stack)'
     const cyHearsAda = cyStats!.series.map((s) => s.received[USERS.ada]).filter((r) => r !== undefined);
     const maxLevel = Math.max(...cyHearsAda.map((r) => r.audioLevel));
     const total = (series: Sample[]) => series.at(-1)!.sent - series[0]!.sent;
-    console.log(`[e2e dtx] recording: ${recording.speechSeconds.toFixed(2)} s speech + ${recording.silenceSeconds} s silence, sampled ${(durationMs / 1000).toFixed(1)} s every ${SAMPLE_EVERY_MS} ms`);
+    console.log(
+      `[e2e dtx] recording: ${recording.speechSeconds.toFixed(2)} s speech + ${recording.silenceSeconds} s silence, sampled ${(durationMs / 1000).toFixed(1)} s every ${SAMPLE_EVERY_MS} ms`,
+    );
     console.log(`[e2e dtx] ada (DTX, default) sends ${fmt(adaSent)}; ${total(adaStats!.series)} packets in all`);
-    console.log(`[e2e dtx] bo (opusDtx: false) sends ${fmt(boSent)}; ${total(boStats!.series)} packets in all (ada/bo = ${(total(adaStats!.series) / total(boStats!.series)).toFixed(2)})`);
+    console.log(
+      `[e2e dtx] bo (opusDtx: false) sends ${fmt(boSent)}; ${total(boStats!.series)} packets in all (ada/bo = ${(total(adaStats!.series) / total(boStats!.series)).toFixed(2)})`,
+    );
     console.log(`[e2e dtx] cy receives ada at ${fmt(cyFromAda)}; max audioLevel ${maxLevel.toFixed(3)}`);
-    console.log(`[e2e dtx] SRTP cipher Chromium negotiated with the media node: ${[...new Set([...adaStats!.ciphers, ...boStats!.ciphers, ...cyStats!.ciphers])].join(', ')}`);
+    console.log(
+      `[e2e dtx] SRTP cipher Chromium negotiated with the media node: ${[...new Set([...adaStats!.ciphers, ...boStats!.ciphers, ...cyStats!.ciphers])].join(', ')}`,
+    );
 
     assert.ok(adaSent.length > 0 && boSent.length > 0 && cyFromAda.length > 0, 'enough samples for 1 s windows');
     // DTX: one packet per 400 ms in silence (2.5/s), 50/s in speech. (On a loaded machine Chromium's audio
@@ -164,7 +196,10 @@ describe('Opus DTX with a speech-and-silence microphone (Chromium, local stack)'
     assert.ok(Math.max(...adaSent) >= 40, `ada sends full rate while speaking (${fmt(adaSent)})`);
     const seconds = (series: Sample[]) => (series.at(-1)!.t - series[0]!.t) / 1000;
     const boAverage = total(boStats!.series) / seconds(boStats!.series);
-    assert.ok(boAverage >= 40, `with opusDtx: false every frame is sent: ${boAverage.toFixed(1)} packets/s on average (${fmt(boSent)})`);
+    assert.ok(
+      boAverage >= 40,
+      `with opusDtx: false every frame is sent: ${boAverage.toFixed(1)} packets/s on average (${fmt(boSent)})`,
+    );
     // This recording is ~55 % speech: DTX sends ~30/s on average against 50.
     const ratio = total(adaStats!.series) / total(boStats!.series);
     assert.ok(ratio <= 0.8, `DTX sends fewer packets over the same recording: ada/bo = ${ratio.toFixed(2)}`);

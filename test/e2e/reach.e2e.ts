@@ -46,7 +46,10 @@ type Paths = { send?: { rung: string; localCandidateType: string; protocol: stri
 
 async function mediaPaths(p: Participant): Promise<Paths> {
   return p.page.evaluate(() =>
-    (window as unknown as { harmonyVoiceDemo: { client: { getMediaPaths(): Promise<Paths> } } }).harmonyVoiceDemo.client.getMediaPaths());
+    (
+      window as unknown as { harmonyVoiceDemo: { client: { getMediaPaths(): Promise<Paths> } } }
+    ).harmonyVoiceDemo.client.getMediaPaths(),
+  );
 }
 
 const skip = labUnavailable();
@@ -67,16 +70,35 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
     hub = createLab({ profile: 'open' });
     // The relay (coturn) on its own host address (the media node's ICE-TCP holds 443 on the hub's), TLS on 443,
     // relaying to the media node only. The handlers grant relay.v1 with it: credentials reach the SDK on the wire.
-    relay = await startCoturn({ listenIp: hub.addHostAddress(), mediaNodeIps: [hub.hostIp], tlsPort: 443, port: 3478, onLine: (l) => relayLog.push(l) });
+    relay = await startCoturn({
+      listenIp: hub.addHostAddress(),
+      mediaNodeIps: [hub.hostIp],
+      tlsPort: 443,
+      port: 3478,
+      onLine: (l) => relayLog.push(l),
+    });
     const issuer = DevIssuer.load();
     stack = await startLocalStack({
-      port: 0, host: hub.hostIp, strict: true, logger: createLogger({ level: 'warn' }), issuer,
+      port: 0,
+      host: hub.hostIp,
+      strict: true,
+      logger: createLogger({ level: 'warn' }),
+      issuer,
       // Plain-http JWKS URLs are accepted on loopback only; the stack listens on a lab address, so the handlers get the keys inline.
       handlerEnv: {
-        TOKEN_JWKS_URL: '', TOKEN_JWKS: JSON.stringify(issuer.jwks()),
-        VOICE_RELAY_URLS: `turns:${relay.listenIp}:443?transport=tcp`, VOICE_RELAY_SECRET: relay.secret,
+        TOKEN_JWKS_URL: '',
+        TOKEN_JWKS: JSON.stringify(issuer.jwks()),
+        VOICE_RELAY_URLS: `turns:${relay.listenIp}:443?transport=tcp`,
+        VOICE_RELAY_SECRET: relay.secret,
       },
-      mediaNode: { forwardLogs: false, env: { MEDIA_LISTEN_IP: hub.hostIp, MEDIA_ICE_TCP_PORT: '443', MEDIA_ICE_CONNECT_TIMEOUT_MS: String(CONNECT_BOUND_MS) } },
+      mediaNode: {
+        forwardLogs: false,
+        env: {
+          MEDIA_LISTEN_IP: hub.hostIp,
+          MEDIA_ICE_TCP_PORT: '443',
+          MEDIA_ICE_CONNECT_TIMEOUT_MS: String(CONNECT_BOUND_MS),
+        },
+      },
     });
     // getUserMedia needs a secure origin; the lab's is plain http on a lab address.
     secureOrigin = `--unsafely-treat-insecure-origin-as-secure=${stack.url}`;
@@ -93,7 +115,13 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
   });
 
   /** A lab of `profile` with its own Chromium inside, one participant there and one in the root namespace, on a fresh channel. */
-  async function pair(profile: Profile, channel: string, body: (inLab: Participant, inRoot: Participant, lab: Lab) => Promise<void>, labQuery: Record<string, string> = {}, labArgs: string[] = []): Promise<void> {
+  async function pair(
+    profile: Profile,
+    channel: string,
+    body: (inLab: Participant, inRoot: Participant, lab: Lab) => Promise<void>,
+    labQuery: Record<string, string> = {},
+    labArgs: string[] = [],
+  ): Promise<void> {
     const signallingPort = Number(new URL(stack.url).port);
     const lab = createLab({ profile, signallingPort, relayIp: relay.listenIp });
     let labBrowser: Browser | undefined;
@@ -109,7 +137,9 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
     } catch (err) {
       const paths = await Promise.all(people.map((p) => mediaPaths(p).catch(() => undefined)));
       const tails = people.map((p) => p.tail(15)).join('\n');
-      throw new Error(`${profile}: ${(err as Error).message}\npaths (lab, root): ${JSON.stringify(paths)}\n${tails}\nrouter counters:\n${lab.counters()}`);
+      throw new Error(
+        `${profile}: ${(err as Error).message}\npaths (lab, root): ${JSON.stringify(paths)}\n${tails}\nrouter counters:\n${lab.counters()}`,
+      );
     } finally {
       await Promise.all(people.map((p) => p.close()));
       await labBrowser?.close().catch(() => {});
@@ -132,21 +162,33 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
         const heardAt = first[ROOT_USER]!;
         const [labHears] = await inLab.hears([ROOT_USER], 30_000);
         const [rootHears] = await inRoot.hears([LAB_USER], 30_000);
-        for (const [who, h] of [['lab ← root', labHears!], ['root ← lab', rootHears!]] as const) {
-          assert.ok(h.packetsLast > h.packetsFirst, `${who}: packetsReceived rises (${h.packetsFirst} → ${h.packetsLast})`);
+        for (const [who, h] of [
+          ['lab ← root', labHears!],
+          ['root ← lab', rootHears!],
+        ] as const) {
+          assert.ok(
+            h.packetsLast > h.packetsFirst,
+            `${who}: packetsReceived rises (${h.packetsFirst} → ${h.packetsLast})`,
+          );
           assert.ok(h.maxAudioLevel > 0, `${who}: audioLevel above zero (${h.maxAudioLevel})`);
         }
         const paths = await mediaPaths(inLab);
         const expected = EXPECTED[profile];
         assert.equal(paths.send?.rung, expected.rung, `rung of the send transport: ${JSON.stringify(paths)}`);
-        if (expected.remotePort !== undefined) assert.equal(paths.send?.remotePort, expected.remotePort, JSON.stringify(paths));
-        results.push(`[reach] ${profile}: heard both ways via ${paths.send?.rung} (${paths.send?.localCandidateType}/${paths.send?.protocol} → port ${paths.send?.remotePort}); click → first audio ${Math.round(heardAt - clickedAt)} ms`);
+        if (expected.remotePort !== undefined)
+          assert.equal(paths.send?.remotePort, expected.remotePort, JSON.stringify(paths));
+        results.push(
+          `[reach] ${profile}: heard both ways via ${paths.send?.rung} (${paths.send?.localCandidateType}/${paths.send?.protocol} → port ${paths.send?.remotePort}); click → first audio ${Math.round(heardAt - clickedAt)} ms`,
+        );
       });
     });
   }
 
   /** The lab participant joins with the root one; both must hear each other; returns the lab's send path and click → first audio. */
-  async function heardBothWays(inLab: Participant, inRoot: Participant): Promise<{ paths: Paths; firstAudioMs: number }> {
+  async function heardBothWays(
+    inLab: Participant,
+    inRoot: Participant,
+  ): Promise<{ paths: Paths; firstAudioMs: number }> {
     const firstAudio = inLab.firstPacketTimes([ROOT_USER], 60_000);
     const firstBack = inRoot.firstPacketTimes([LAB_USER], 60_000);
     const clickedAt = await inLab.page.evaluate(() => performance.now());
@@ -157,19 +199,28 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
     const [first] = await Promise.all([firstAudio, firstBack]);
     const [labHears] = await inLab.hears([ROOT_USER], 30_000);
     const [rootHears] = await inRoot.hears([LAB_USER], 30_000);
-    for (const h of [labHears!, rootHears!]) assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, JSON.stringify(h));
+    for (const h of [labHears!, rootHears!])
+      assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, JSON.stringify(h));
     return { paths: await mediaPaths(inLab), firstAudioMs: Math.round(first[ROOT_USER]! - clickedAt) };
   }
 
   it('(e) only TCP 443, relay only: heard both ways through TURN over TLS on 443, credentials from relay.v1', async () => {
     try {
-      await pair('tcp443-only', '1500', async (inLab, inRoot) => {
-        const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
-        assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
-        assert.equal(await inLab.subprotocol(), 'hrpc1.base64+ext.v1', 'the relays came through the negotiation');
-        results.push(`[reach] tcp443-only with relay only (relay.v1): heard both ways via ${paths.send?.rung}; click → first audio ${firstAudioMs} ms`);
-        // The lab relay's certificate is self-signed (made at start); a deployment's relay has the operator's.
-      }, { relay: '1', relayOnly: '1' }, ['--ignore-certificate-errors']);
+      await pair(
+        'tcp443-only',
+        '1500',
+        async (inLab, inRoot) => {
+          const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
+          assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
+          assert.equal(await inLab.subprotocol(), 'hrpc1.base64+ext.v1', 'the relays came through the negotiation');
+          results.push(
+            `[reach] tcp443-only with relay only (relay.v1): heard both ways via ${paths.send?.rung}; click → first audio ${firstAudioMs} ms`,
+          );
+          // The lab relay's certificate is self-signed (made at start); a deployment's relay has the operator's.
+        },
+        { relay: '1', relayOnly: '1' },
+        ['--ignore-certificate-errors'],
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
     }
@@ -177,15 +228,26 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
 
   it('STUN passes but no media (DTLS blocked): the direct rung never connects, the SDK takes the next rung (relay only) and both are heard', async () => {
     try {
-      await pair('stun-only', '1600', async (inLab, inRoot) => {
-        const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
-        const rung = await inLab.waitForEvent('nextRung', undefined, 1_000);
-        assert.ok(['voice.media-unreachable', 'client.media-unreachable'].includes(rung.identifier ?? ''), JSON.stringify(rung));
-        assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
-        const joins = (await inLab.events()).filter((e) => e.type === 'joined').length;
-        assert.equal(joins, 2, 'joined on the direct rung, then again on the relay rung');
-        results.push(`[reach] stun-only (DTLS blocked) with relay.v1: direct rung failed (${rung.identifier}), next rung ${paths.send?.rung}; click → first audio ${firstAudioMs} ms`);
-      }, { relay: '1' }, ['--ignore-certificate-errors']);
+      await pair(
+        'stun-only',
+        '1600',
+        async (inLab, inRoot) => {
+          const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
+          const rung = await inLab.waitForEvent('nextRung', undefined, 1_000);
+          assert.ok(
+            ['voice.media-unreachable', 'client.media-unreachable'].includes(rung.identifier ?? ''),
+            JSON.stringify(rung),
+          );
+          assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
+          const joins = (await inLab.events()).filter((e) => e.type === 'joined').length;
+          assert.equal(joins, 2, 'joined on the direct rung, then again on the relay rung');
+          results.push(
+            `[reach] stun-only (DTLS blocked) with relay.v1: direct rung failed (${rung.identifier}), next rung ${paths.send?.rung}; click → first audio ${firstAudioMs} ms`,
+          );
+        },
+        { relay: '1' },
+        ['--ignore-certificate-errors'],
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
     }
@@ -207,7 +269,9 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
       const banner = await inLab.banner();
       assert.equal(banner.title, 'Your audio could not connect.');
       const left = await inRoot.waitForEvent('userLeft', LAB_USER, 20_000);
-      results.push(`[reach] signalling-only: told voice.media-unreachable ${Math.round(error.wall! - joinedAt)} ms after joining (bound ${CONNECT_BOUND_MS} ms + sweep); the other saw it leave ${Math.round(left.wall! - joinedAt)} ms after`);
+      results.push(
+        `[reach] signalling-only: told voice.media-unreachable ${Math.round(error.wall! - joinedAt)} ms after joining (bound ${CONNECT_BOUND_MS} ms + sweep); the other saw it leave ${Math.round(left.wall! - joinedAt)} ms after`,
+      );
     });
   });
 });

@@ -29,9 +29,20 @@ let browser: Browser | undefined;
 const everyone: Participant[] = [];
 
 function person(name: string, user: string, stack: LocalStack, query: Record<string, string> = {}): Participant {
-  const p = new Participant(name, browser!, {
-    baseUrl: stack.url, user, guild: GUILD, channel: CHANNEL, variant: 'base64', server: stack.wsUrl, query: { resume: '1', ...query },
-  }, [HOLD_SOCKETS]);
+  const p = new Participant(
+    name,
+    browser!,
+    {
+      baseUrl: stack.url,
+      user,
+      guild: GUILD,
+      channel: CHANNEL,
+      variant: 'base64',
+      server: stack.wsUrl,
+      query: { resume: '1', ...query },
+    },
+    [HOLD_SOCKETS],
+  );
   everyone.push(p);
   return p;
 }
@@ -42,14 +53,27 @@ async function join(people: Participant[]): Promise<void> {
     await p.clickJoin();
     await p.waitJoined();
   }
-  await Promise.all(people.map((p) => p.hears(people.filter((o) => o !== p).map((o) => o.target.user), 20_000)));
+  await Promise.all(
+    people.map((p) =>
+      p.hears(
+        people.filter((o) => o !== p).map((o) => o.target.user),
+        20_000,
+      ),
+    ),
+  );
 }
 
 /** The socket currently carrying `user`'s session (from the state table). */
 async function socketOfUser(stack: LocalStack, user: string): Promise<string> {
-  const db = createDocumentClient({ endpoint: stack.dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
+  const db = createDocumentClient({
+    endpoint: stack.dynamo.endpoint,
+    region: LOCAL_AWS_REGION,
+    credentials: LOCAL_AWS_CREDENTIALS,
+  });
   try {
-    const record = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find((r) => r.userId === user && r.state === 'joined');
+    const record = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find(
+      (r) => r.userId === user && r.state === 'joined',
+    );
     assert.ok(record, `user ${user} has a joined session`);
     return socketOf(record);
   } finally {
@@ -59,10 +83,18 @@ async function socketOfUser(stack: LocalStack, user: string): Promise<string> {
 
 /** Waits until `p` has recorded more than `seen` events of `type`. */
 async function nextEvent(p: Participant, type: string, seen: number, timeoutMs: number): Promise<void> {
-  await p.page.waitForFunction(({ type, seen }) => (window as unknown as { e2eEvents: { type: string }[] }).e2eEvents.filter((e) => e.type === type).length > seen,
-    { type, seen }, { timeout: timeoutMs }).catch(async (err) => {
-    throw new Error(`${p.name}: no new ${type}: ${(err as Error).message}\nevents: ${JSON.stringify(await p.events())}\n${p.tail()}`);
-  });
+  await p.page
+    .waitForFunction(
+      ({ type, seen }) =>
+        (window as unknown as { e2eEvents: { type: string }[] }).e2eEvents.filter((e) => e.type === type).length > seen,
+      { type, seen },
+      { timeout: timeoutMs },
+    )
+    .catch(async (err) => {
+      throw new Error(
+        `${p.name}: no new ${type}: ${(err as Error).message}\nevents: ${JSON.stringify(await p.events())}\n${p.tail()}`,
+      );
+    });
 }
 
 async function count(p: Participant, type: string): Promise<number> {
@@ -70,7 +102,9 @@ async function count(p: Participant, type: string): Promise<number> {
 }
 
 async function membershipEvents(p: Participant): Promise<string[]> {
-  return (await p.events()).filter((e) => e.type === 'userJoined' || e.type === 'userLeft').map((e) => `${e.type}:${e.userId}`);
+  return (await p.events())
+    .filter((e) => e.type === 'userJoined' || e.type === 'userLeft')
+    .map((e) => `${e.type}:${e.userId}`);
 }
 
 type Watch = Awaited<ReturnType<Participant['stopStallWatch']>>;
@@ -79,18 +113,27 @@ type Watch = Awaited<ReturnType<Participant['stopStallWatch']>>;
  * switch began, to 1 s after the resume), no inbound counter stood still for more than 200 ms. Stalls outside
  * it are this shared machine's (printed, not asserted: they hit streams the resume does not touch as well).
  */
-function assertNoStall(name: string, watch: Watch, expectUsers: number, window: { from: number; to: number; clock?: 'wall' | 'page' }): void {
-  const round = (r: Record<string, number>) => JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Math.round(v)])));
+function assertNoStall(
+  name: string,
+  watch: Watch,
+  expectUsers: number,
+  window: { from: number; to: number; clock?: 'wall' | 'page' },
+): void {
+  const round = (r: Record<string, number>) =>
+    JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Math.round(v)])));
   const inWindow: Record<string, number> = {};
   for (const s of watch.stalls) {
     const at = window.clock === 'page' ? s.at : s.wallAt;
     if (at >= window.from && at - s.ms <= window.to) inWindow[s.userId] = Math.max(inWindow[s.userId] ?? 0, s.ms);
   }
-  console.log(`[e2e resume] ${name}: ${watch.samples} samples (${watch.late} late, not counted) of ${watch.users.length} remote users; ` +
-    `longest stall in the resume window (${window.to - window.from} ms) ${round(inWindow)} ms, over the whole run ${round(watch.worst)} ms`);
+  console.log(
+    `[e2e resume] ${name}: ${watch.samples} samples (${watch.late} late, not counted) of ${watch.users.length} remote users; ` +
+      `longest stall in the resume window (${window.to - window.from} ms) ${round(inWindow)} ms, over the whole run ${round(watch.worst)} ms`,
+  );
   assert.equal(watch.users.length, expectUsers, `${name} sampled everyone`);
   assert.ok(watch.samples > 20, `${name} sampled often enough`);
-  for (const [user, ms] of Object.entries(inWindow)) assert.ok(ms <= STALL_LIMIT_MS, `${name}: packets from ${user} stalled ${Math.round(ms)} ms during the resume`);
+  for (const [user, ms] of Object.entries(inWindow))
+    assert.ok(ms <= STALL_LIMIT_MS, `${name}: packets from ${user} stalled ${Math.round(ms)} ms during the resume`);
 }
 
 describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout: 240_000 }, () => {
@@ -107,7 +150,13 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
     let stack: LocalStack;
     let ada: Participant, bo: Participant, cy: Participant;
     before(async () => {
-      stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 1_000, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }) });
+      stack = await startLocalStack({
+        port: 0,
+        strict: true,
+        reaperIntervalMs: 1_000,
+        mediaNode: { forwardLogs: false },
+        logger: createLogger({ level: 'warn' }),
+      });
       ada = person('ada', USERS.ada, stack);
       bo = person('bo', USERS.bo, stack);
       cy = person('cy', USERS.cy, stack);
@@ -118,14 +167,18 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       await stack?.close();
     });
 
-    it('(a) is resumed: the others see nothing and no one\'s audio stalls for more than 200 ms', async () => {
-      assert.equal(await ada.subprotocol(), 'hrpc1.base64+ext.v1', 'the SDK negotiates resume.v1 through +ext.v1 (Hello/Welcome)');
+    it("(a) is resumed: the others see nothing and no one's audio stalls for more than 200 ms", async () => {
+      assert.equal(
+        await ada.subprotocol(),
+        'hrpc1.base64+ext.v1',
+        'the SDK negotiates resume.v1 through +ext.v1 (Hello/Welcome)',
+      );
       const before = await Promise.all([ada, bo, cy].map(membershipEvents));
       await Promise.all([ada, bo, cy].map((p) => p.startStallWatch(50)));
       await new Promise((r) => setTimeout(r, 1_000));
       const socket = await socketOfUser(stack, USERS.ada);
       const cutAt = Date.now();
-      assert.ok(stack.gateway.cut(socket), 'the gateway cut ada\'s socket');
+      assert.ok(stack.gateway.cut(socket), "the gateway cut ada's socket");
       const resumed = await ada.waitForEvent('resumed', undefined, 15_000);
       const window = { from: cutAt - 100, to: Date.now() + 1_000 };
       assert.equal(resumed.makeBeforeBreak, false);
@@ -134,8 +187,15 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       assertNoStall('ada', watches[0]!, 2, window);
       assertNoStall('bo', watches[1]!, 2, window);
       assertNoStall('cy', watches[2]!, 2, window);
-      assert.deepEqual(await Promise.all([ada, bo, cy].map(membershipEvents)), before, 'nobody saw a UserLeft or UserJoined');
-      assert.ok(!(await ada.events()).some((e) => e.type === 'closed' || e.type === 'joined' && e.reconnected), 'a resume, not a rejoin');
+      assert.deepEqual(
+        await Promise.all([ada, bo, cy].map(membershipEvents)),
+        before,
+        'nobody saw a UserLeft or UserJoined',
+      );
+      assert.ok(
+        !(await ada.events()).some((e) => e.type === 'closed' || (e.type === 'joined' && e.reconnected)),
+        'a resume, not a rejoin',
+      );
       assert.deepEqual(await ada.remoteUsers(), [USERS.bo, USERS.cy].sort());
     });
 
@@ -144,16 +204,22 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       await dee.open();
       const adaBefore = await membershipEvents(ada);
       const resumedBefore = await count(ada, 'resumed');
-      await ada.page.evaluate(() => { (window as unknown as { __holdSockets: boolean }).__holdSockets = true; });
+      await ada.page.evaluate(() => {
+        (window as unknown as { __holdSockets: boolean }).__holdSockets = true;
+      });
       assert.ok(stack.gateway.cut(await socketOfUser(stack, USERS.ada)));
       await dee.clickJoin();
       await dee.waitJoined();
       // B leaves on purpose (the SDK's leave(): a close with 1000); a resumable session whose page just vanished
       // would wait out its grace first.
-      await bo.page.evaluate(() => (window as unknown as { harmonyVoiceDemo: { client: { leave(): void } } }).harmonyVoiceDemo.client.leave());
+      await bo.page.evaluate(() =>
+        (window as unknown as { harmonyVoiceDemo: { client: { leave(): void } } }).harmonyVoiceDemo.client.leave(),
+      );
       await cy.waitForEvent('userLeft', USERS.bo, 10_000);
       await bo.close();
-      await ada.page.evaluate(() => { (window as unknown as { __holdSockets: boolean }).__holdSockets = false; });
+      await ada.page.evaluate(() => {
+        (window as unknown as { __holdSockets: boolean }).__holdSockets = false;
+      });
       await nextEvent(ada, 'resumed', resumedBefore, 20_000);
       await ada.hears([USERS.dee, USERS.cy], 15_000);
       await new Promise((r) => setTimeout(r, 500));
@@ -166,12 +232,17 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
     });
   });
 
-  describe('make-before-break before the gateway\'s maximum connection duration', () => {
+  describe("make-before-break before the gateway's maximum connection duration", () => {
     let stack: LocalStack;
     let ada: Participant, bo: Participant, cy: Participant;
     before(async () => {
       stack = await startLocalStack({
-        port: 0, strict: true, maxConnectionMs: MAX_CONNECTION_MS, reaperIntervalMs: 1_000, mediaNode: { forwardLogs: false }, logger: createLogger({ level: 'warn' }),
+        port: 0,
+        strict: true,
+        maxConnectionMs: MAX_CONNECTION_MS,
+        reaperIntervalMs: 1_000,
+        mediaNode: { forwardLogs: false },
+        logger: createLogger({ level: 'warn' }),
       });
       const query = { maxConnectionMs: String(MAX_CONNECTION_MS) };
       ada = person('ada2', USERS.ada, stack, query);
@@ -188,14 +259,22 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       const before = await Promise.all([ada, bo, cy].map(membershipEvents));
       await Promise.all([ada, bo, cy].map((p) => p.startStallWatch(50)));
       // Each page's switch, by its own clock: from when it began opening its new socket to 1 s after the switch.
-      const windows = await Promise.all([ada, bo, cy].map(async (p) => {
-        const resumed = await p.waitForEvent('resumed', undefined, MAX_CONNECTION_MS + 5_000);
-        return { from: resumed.at - (resumed.afterMs ?? 0) - 100, to: resumed.at + 1_000, clock: 'page' as const };
-      }));
+      const windows = await Promise.all(
+        [ada, bo, cy].map(async (p) => {
+          const resumed = await p.waitForEvent('resumed', undefined, MAX_CONNECTION_MS + 5_000);
+          return { from: resumed.at - (resumed.afterMs ?? 0) - 100, to: resumed.at + 1_000, clock: 'page' as const };
+        }),
+      );
       for (const p of [ada, bo, cy]) {
         const events = await p.events();
-        assert.ok(events.some((e) => e.type === 'resumed' && e.makeBeforeBreak), `${p.name} switched sockets before the cap`);
-        assert.ok(!events.some((e) => e.type === 'closed' || e.type === 'reconnecting'), `${p.name} never lost its stream`);
+        assert.ok(
+          events.some((e) => e.type === 'resumed' && e.makeBeforeBreak),
+          `${p.name} switched sockets before the cap`,
+        );
+        assert.ok(
+          !events.some((e) => e.type === 'closed' || e.type === 'reconnecting'),
+          `${p.name} never lost its stream`,
+        );
       }
       await new Promise((r) => setTimeout(r, 1_000));
       const watches = await Promise.all([ada, bo, cy].map((p) => p.stopStallWatch()));
@@ -207,7 +286,11 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       await dee.waitJoined();
       for (const p of [ada, bo, cy]) await p.waitForEvent('userJoined', USERS.dee, 10_000);
       for (const [i, p] of [ada, bo, cy].entries()) {
-        assert.deepEqual(await membershipEvents(p), [...before[i]!, `userJoined:${USERS.dee}`], `${p.name}: exactly one more membership message`);
+        assert.deepEqual(
+          await membershipEvents(p),
+          [...before[i]!, `userJoined:${USERS.dee}`],
+          `${p.name}: exactly one more membership message`,
+        );
       }
       await dee.close();
     });

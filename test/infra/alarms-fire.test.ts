@@ -8,7 +8,14 @@
 // filters selected `$.level = "error"` / `$.msg`, which Powertools' lines never carry.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { alarmFires, alarms, metricFilters, published, type AlarmSpec, type MetricFilterSpec } from '../../infra/conformance/alarms';
+import {
+  alarmFires,
+  alarms,
+  metricFilters,
+  published,
+  type AlarmSpec,
+  type MetricFilterSpec,
+} from '../../infra/conformance/alarms';
 import { LOAD_METRIC_DIMENSION, LOAD_METRIC_NAME } from '../../infra/media-fleet/load-metric';
 import type { TemplateJson } from '../../infra/conformance/ordering';
 import { collectAlarmCases, periodOf, provenAlarms, type AlarmCases } from '../support/alarm-cases';
@@ -37,7 +44,8 @@ describe('alarms fire on the lines they are for', () => {
       assert.ok(c, `${f.metricName}: no case here; a new filter needs the real line it is meant to count`);
       assert.equal(published(f, [c.trip]).length, 1, `${f.metricName} (${f.pattern}) matches ${c.trip}`);
       // A counting filter ignores the ordinary line; a value filter (the sweep gap) reads it, and its alarm stays OK below.
-      if (f.metricValue === '1') assert.deepEqual(published(f, [c.ordinary]), [], `${f.metricName} (${f.pattern}) ignores ${c.ordinary}`);
+      if (f.metricValue === '1')
+        assert.deepEqual(published(f, [c.ordinary]), [], `${f.metricName} (${f.pattern}) ignores ${c.ordinary}`);
     }
   });
 
@@ -49,12 +57,24 @@ describe('alarms fire on the lines they are for', () => {
       assert.ok(!alarmFires(a, period('ordinary', 50)), `${a.id} stays OK on ordinary lines`);
       assert.ok(!alarmFires(a, new Map()), `${a.id}: no lines is not an alarm (missing data: ${a.treatMissingData})`);
     }
-    assert.deepEqual(provenAlarms(allAlarms, filters, collected.cases).map((a) => a.id), checked.map((a) => a.id), 'what bench:boot counts');
+    assert.deepEqual(
+      provenAlarms(allAlarms, filters, collected.cases).map((a) => a.id),
+      checked.map((a) => a.id),
+      'what bench:boot counts',
+    );
   });
 
   it('alarms on metrics no filter publishes name an EMF metric and dimensions the handlers emit, an AWS metric, or the host load metric', () => {
-    const emf = collected.lines.map((l) => JSON.parse(l)).filter((l) => l._aws).flatMap((l) => l._aws.CloudWatchMetrics.flatMap((d: any) =>
-      d.Metrics.flatMap((m: any) => (d.Dimensions as string[][]).map((dims) => `${d.Namespace}/${m.Name}[${[...dims].sort().join(',')}]`))));
+    const emf = collected.lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l._aws)
+      .flatMap((l) =>
+        l._aws.CloudWatchMetrics.flatMap((d: any) =>
+          d.Metrics.flatMap((m: any) =>
+            (d.Dimensions as string[][]).map((dims) => `${d.Namespace}/${m.Name}[${[...dims].sort().join(',')}]`),
+          ),
+        ),
+      );
     assert.ok(emf.length > 0, 'the handlers emitted EMF lines');
     for (const a of allAlarms) {
       for (const m of a.metrics) {
@@ -64,13 +84,23 @@ describe('alarms fire on the lines they are for', () => {
           continue;
         }
         const key = `${m.namespace}/${m.metricName}[${Object.keys(m.dimensions).sort().join(',')}]`;
-        assert.ok(emf.includes(key), `${a.id} reads ${key}, which nothing emits (emitted: ${[...new Set(emf)].join(' ')})`);
+        assert.ok(
+          emf.includes(key),
+          `${a.id} reads ${key}, which nothing emits (emitted: ${[...new Set(emf)].join(' ')})`,
+        );
       }
     }
   });
 
   it('the matcher refuses a pattern it does not implement rather than passing it (control)', () => {
-    assert.equal(published({ ...filters[0]!, pattern: '{ $.level = "ERROR" }', metricValue: '1' }, ['{"level":"error"}']).length, 0, 'case-sensitive');
-    assert.throws(() => published({ ...filters[0]!, pattern: '[ip, user, ...]', metricValue: '1' }, ['x']), /only JSON patterns/);
+    assert.equal(
+      published({ ...filters[0]!, pattern: '{ $.level = "ERROR" }', metricValue: '1' }, ['{"level":"error"}']).length,
+      0,
+      'case-sensitive',
+    );
+    assert.throws(
+      () => published({ ...filters[0]!, pattern: '[ip, user, ...]', metricValue: '1' }, ['x']),
+      /only JSON patterns/,
+    );
   });
 });

@@ -40,8 +40,13 @@ describe('media host boot path', () => {
     assert.equal(run.status, 0, run.stdout + run.stderr);
     const apt = run.calls.filter((c) => c.startsWith('apt-get '));
     assert.equal(apt.length, 2, apt.join('\n'));
-    for (const call of apt) assert.ok(call.startsWith(`apt-get -o DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT_SECONDS} `), call);
-    assert.match(apt[1]!, / awscli jq unzip curl ca-certificates libuv1 /, 'host tools and the worker libraries in one apt run');
+    for (const call of apt)
+      assert.ok(call.startsWith(`apt-get -o DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT_SECONDS} `), call);
+    assert.match(
+      apt[1]!,
+      / awscli jq unzip curl ca-certificates libuv1 /,
+      'host tools and the worker libraries in one apt run',
+    );
     assert.doesNotMatch(apt[1]!, /\b(nodejs|npm)\b/, 'no Node.js or npm from Debian');
     assert.ok(!run.calls.some((c) => c.startsWith('npm ')), 'no npm at boot');
     const aws = run.calls.filter((c) => c.startsWith('aws '));
@@ -50,7 +55,10 @@ describe('media host boot path', () => {
       'aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id i-0abc --lifecycle-hook-name launch-media-node --auto-scaling-group-name grp',
       'aws cloudformation signal-resource --region eu-west-1 --stack-name stk --logical-resource-id Nodes1 --unique-id i-0abc --status SUCCESS',
     ]);
-    assert.deepEqual(run.steps.map((s) => s.step), ['packages', 'download', 'unpack', 'install']);
+    assert.deepEqual(
+      run.steps.map((s) => s.step),
+      ['packages', 'download', 'unpack', 'install'],
+    );
     assert.ok(!run.calls.includes('poweroff '));
   });
 
@@ -81,31 +89,49 @@ describe('media host boot path', () => {
       assert.match(event.detail!, detail);
       assert.equal(event.action, 'lifecycle abandoned, instance unhealthy');
       assert.equal(event.nodeId, 'i-0abc');
-      const shipped = run.calls.find((c) => c.startsWith('aws logs put-log-events --log-group-name node-logs --log-stream-name i-0abc'));
+      const shipped = run.calls.find((c) =>
+        c.startsWith('aws logs put-log-events --log-group-name node-logs --log-stream-name i-0abc'),
+      );
       assert.ok(shipped?.includes('media-host.boot-failed'), `the line is shipped to CloudWatch Logs: ${shipped}`);
       const tail = run.calls.slice(run.calls.indexOf(shipped!) + 1);
       assert.deepEqual(tail, ENDED, 'then the instance is ended, in this order, once');
-      assert.ok(!run.calls.some((c) => c.includes('--status SUCCESS') || c.includes('CONTINUE')), 'never reported ready');
+      assert.ok(
+        !run.calls.some((c) => c.includes('--status SUCCESS') || c.includes('CONTINUE')),
+        'never reported ready',
+      );
     });
   }
 
   it("every AWS call of the boot path, on success and on each failure, is granted to the node's role", () => {
     const t = synthVoiceApp({ skipBundling: true }).templates.mediaFleet;
-    const granted = new Set(resourcesOf(t, 'AWS::IAM::Policy').flatMap(([, p]) =>
-      (p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((st) => [st.Action].flat())));
+    const granted = new Set(
+      resourcesOf(t, 'AWS::IAM::Policy').flatMap(([, p]) =>
+        (p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((st) => [st.Action].flat()),
+      ),
+    );
     // The CLI's command → the IAM action it needs.
     const action = (call: string) => {
       const [, service, op] = call.split(' ');
       if (service === 's3' && op === 'cp') return 's3:GetObject';
       const prefix = { autoscaling: 'autoscaling', cloudformation: 'cloudformation', logs: 'logs' }[service!];
-      return `${prefix}:${op!.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('')}`;
+      return `${prefix}:${op!
+        .split('-')
+        .map((w) => w[0]!.toUpperCase() + w.slice(1))
+        .join('')}`;
     };
     const needed = new Set<string>();
     for (const fail of [undefined, 'download', 'ready'] as const) {
-      for (const call of boot(`iam-${fail ?? 'ok'}`, fail).calls.filter((c) => c.startsWith('aws '))) needed.add(action(call));
+      for (const call of boot(`iam-${fail ?? 'ok'}`, fail).calls.filter((c) => c.startsWith('aws ')))
+        needed.add(action(call));
     }
-    assert.deepEqual([...needed].sort(), ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth', 'cloudformation:SignalResource',
-      'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject']);
+    assert.deepEqual([...needed].sort(), [
+      'autoscaling:CompleteLifecycleAction',
+      'autoscaling:SetInstanceHealth',
+      'cloudformation:SignalResource',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      's3:GetObject',
+    ]);
     for (const a of needed) assert.ok(granted.has(a), `${a} is granted to the media node role`);
   });
 });

@@ -8,8 +8,9 @@ const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = 
   configFromContext((k) => ({ tokenAudience: 'harmony-voice', ...context })[k], env);
 
 describe('infra config', () => {
-  it('requires the tokens\' audience: synth refuses without tokenAudience unless explicitly waived', () => {
-    const bare = (context: Record<string, unknown>) => configFromContext((k) => ({ region: 'eu-west-1', ...context })[k], {});
+  it("requires the tokens' audience: synth refuses without tokenAudience unless explicitly waived", () => {
+    const bare = (context: Record<string, unknown>) =>
+      configFromContext((k) => ({ region: 'eu-west-1', ...context })[k], {});
     const refusedFor = (key: string) => (e: unknown) => e instanceof ConfigError && e.key === key;
     assert.throws(() => bare({}), refusedFor('tokenAudience'));
     assert.throws(() => bare({ tokenAudience: ' , ' }), refusedFor('tokenAudience'));
@@ -20,19 +21,37 @@ describe('infra config', () => {
 
   it('defaults to a small production-shaped deployment, region from the CLI environment', () => {
     const config = fromContext({}, { CDK_DEFAULT_REGION: 'us-east-1' });
-    assert.deepEqual({ ...config, region: undefined }, { ...DEFAULTS, tokenAudience: 'harmony-voice', region: undefined, account: undefined });
+    assert.deepEqual(
+      { ...config, region: undefined },
+      { ...DEFAULTS, tokenAudience: 'harmony-voice', region: undefined, account: undefined },
+    );
     assert.equal(config.region, 'us-east-1');
-    assert.equal(fromContext({ frontDoor: false }, {}).region, undefined, 'environment-agnostic without the front door');
+    assert.equal(
+      fromContext({ frontDoor: false }, {}).region,
+      undefined,
+      'environment-agnostic without the front door',
+    );
     // One truth for the pipe ports: the media node's default range.
     assert.deepEqual(pipePortRange(config), DEFAULT_PIPE_PORTS);
-    assert.deepEqual(pipePortRange(fromContext({ pipePortMin: '46000', pipePortMax: '46099' })), { min: 46000, max: 46099 });
+    assert.deepEqual(pipePortRange(fromContext({ pipePortMin: '46000', pipePortMax: '46099' })), {
+      min: 46000,
+      max: 46099,
+    });
   });
 
   it('parses `-c key=value` strings', () => {
     const config = fromContext({
-      region: 'eu-west-1', instanceType: 'c7gn.large', minNodes: '2', maxNodes: '8', mediaWorkers: '4',
-      rtcPortBase: '44000', tokenIssuer: 'https://chat.example.org', sessionManager: 'false', dataRemoval: 'retain',
-      lambdaRuntime: 'nodejs24.x', natGateways: '2',
+      region: 'eu-west-1',
+      instanceType: 'c7gn.large',
+      minNodes: '2',
+      maxNodes: '8',
+      mediaWorkers: '4',
+      rtcPortBase: '44000',
+      tokenIssuer: 'https://chat.example.org',
+      sessionManager: 'false',
+      dataRemoval: 'retain',
+      lambdaRuntime: 'nodejs24.x',
+      natGateways: '2',
     });
     assert.equal(config.region, 'eu-west-1');
     assert.equal(config.instanceType, 'c7gn.large');
@@ -48,7 +67,11 @@ describe('infra config', () => {
 
   it('rejects settings that cannot deploy or would collide', () => {
     const rejects = (context: Record<string, unknown>, key: string) =>
-      assert.throws(() => fromContext(context), (e: unknown) => e instanceof ConfigError && e.key === key, JSON.stringify(context));
+      assert.throws(
+        () => fromContext(context),
+        (e: unknown) => e instanceof ConfigError && e.key === key,
+        JSON.stringify(context),
+      );
     rejects({ minNodes: 3, maxNodes: 2 }, 'maxNodes');
     rejects({ grpcPort: 40001 }, 'grpcPort');
     rejects({ metricsPort: 40000, mediaWorkers: 2 }, 'metricsPort');
@@ -75,7 +98,11 @@ describe('infra config', () => {
     rejects({ defaultReservedConcurrency: 'lots' }, 'defaultReservedConcurrency');
     rejects({ frontDoorUpgradesPerIpPerMinute: 9 }, 'frontDoorUpgradesPerIpPerMinute'); // WAF's minimum is 10
     rejects({ tokenGraceSeconds: 0 }, 'tokenGraceSeconds');
-    assert.throws(() => fromContext({}, {}), (e: unknown) => e instanceof ConfigError && e.key === 'frontDoor', 'the front door needs a region');
+    assert.throws(
+      () => fromContext({}, {}),
+      (e: unknown) => e instanceof ConfigError && e.key === 'frontDoor',
+      'the front door needs a region',
+    );
     rejects({ pipePortMin: 45100, pipePortMax: 45099 }, 'pipePortMax');
     rejects({ pipePortMin: 40001, pipePortMax: 40100 }, 'pipePortMin'); // overlaps the RTC ports 40000..40001
     rejects({ grpcPort: 45500 }, 'grpcPort'); // inside the default pipe range

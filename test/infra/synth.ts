@@ -10,7 +10,14 @@ import { repoPath } from '../../infra/paths';
 
 export interface Synthesized extends VoiceStacks {
   readonly app: App;
-  readonly templates: { network: Template; data: Template; signalling: Template; mediaFleet: Template; frontDoorWaf?: Template; frontDoor?: Template };
+  readonly templates: {
+    network: Template;
+    data: Template;
+    signalling: Template;
+    mediaFleet: Template;
+    frontDoorWaf?: Template;
+    frontDoor?: Template;
+  };
 }
 
 export interface SynthOptions {
@@ -56,6 +63,9 @@ export function synthVoiceApp(options: SynthOptions = {}): Synthesized {
 }
 
 /** Resources of one type in a template, as [logicalId, resource] pairs. */
-export function resourcesOf(template: Template, type: string): [string, { Properties: Record<string, any>; [k: string]: any }][] {
+export function resourcesOf(
+  template: Template,
+  type: string,
+): [string, { Properties: Record<string, any>; [k: string]: any }][] {
   return Object.entries(template.findResources(type)) as [string, { Properties: Record<string, any> }][];
 }

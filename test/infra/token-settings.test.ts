@@ -6,7 +6,8 @@ import { ConfigError, configFromContext, DEFAULTS } from '../../infra/config';
 import { HANDLERS, tokenEnvironment } from '../../infra/signalling-stack';
 import { resourcesOf, synthVoiceApp, type Synthesized } from './synth';
 
-const fromContext = (context: Record<string, unknown>) => configFromContext((k) => ({ region: 'eu-west-1', ...context })[k], {});
+const fromContext = (context: Record<string, unknown>) =>
+  configFromContext((k) => ({ region: 'eu-west-1', ...context })[k], {});
 const ISSUER_CONTEXT = {
   tokenIssuer: 'https://id.example.org/',
   tokenJwksUrl: 'https://id.example.org/.well-known/jwks.json',
@@ -22,11 +23,15 @@ describe('token issuer settings (context)', () => {
     assert.equal(config.tokenJwksUrl, ISSUER_CONTEXT.tokenJwksUrl);
     assert.equal(config.tokenAudience, 'harmony-voice');
     for (const bad of ['http://id.example.org/jwks.json', 'id.example.org/jwks', 'https://']) {
-      assert.throws(() => fromContext({ tokenAudience: 'v', tokenJwksUrl: bad }), (e: unknown) => e instanceof ConfigError && e.key === 'tokenJwksUrl', bad);
+      assert.throws(
+        () => fromContext({ tokenAudience: 'v', tokenJwksUrl: bad }),
+        (e: unknown) => e instanceof ConfigError && e.key === 'tokenJwksUrl',
+        bad,
+      );
     }
   });
 
-  it('maps to the handlers\' environment: the JWKS URL replaces the key kept in SSM (resolved at deploy time); empty settings are left out', () => {
+  it("maps to the handlers' environment: the JWKS URL replaces the key kept in SSM (resolved at deploy time); empty settings are left out", () => {
     const resolve = (name: string) => `{{resolve:ssm:${name}}}`;
     assert.deepEqual(tokenEnvironment(fromContext(ISSUER_CONTEXT), resolve), {
       TOKEN_ISSUER: 'https://id.example.org/',
@@ -37,11 +42,15 @@ describe('token issuer settings (context)', () => {
       TOKEN_MODERATE_CLAIM: 'https://harmony.example.org/moderates',
     });
     assert.deepEqual(tokenEnvironment({ ...DEFAULTS, tokenAudience: 'v' }, resolve), {
-      TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter), TOKEN_AUDIENCE: 'v',
+      TOKEN_ISSUER: DEFAULTS.tokenIssuer,
+      TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter),
+      TOKEN_AUDIENCE: 'v',
     });
     // Waived explicitly: the functions are told so (on AWS they refuse to start with no audience otherwise).
     assert.deepEqual(tokenEnvironment(fromContext({ tokenAudienceWaived: true }), resolve), {
-      TOKEN_ISSUER: DEFAULTS.tokenIssuer, TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter), TOKEN_AUDIENCE_WAIVED: '1',
+      TOKEN_ISSUER: DEFAULTS.tokenIssuer,
+      TOKEN_PUBLIC_KEY: resolve(DEFAULTS.tokenPublicKeyParameter),
+      TOKEN_AUDIENCE_WAIVED: '1',
     });
   });
 

@@ -41,7 +41,9 @@ describe('@connections via the AWS SDK', () => {
   it('POST sends binary frames to hrpc1 connections', async () => {
     const ws = await openWs(gateway.wsUrl, ['hrpc1']);
     const message = nextMessage(ws);
-    await client.send(new PostToConnectionCommand({ ConnectionId: lastConnectionId(), Data: new Uint8Array([0x00, 0x1a, 0x00]) }));
+    await client.send(
+      new PostToConnectionCommand({ ConnectionId: lastConnectionId(), Data: new Uint8Array([0x00, 0x1a, 0x00]) }),
+    );
     const { data, isBinary } = await message;
     assert.equal(isBinary, true);
     assert.deepEqual([...data], [0x00, 0x1a, 0x00]);
@@ -88,10 +90,12 @@ describe('@connections via the AWS SDK', () => {
   });
 
   it('POST to an unknown or closed connection is a GoneException (410)', async () => {
-    const error = await client.send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: Buffer.from('x') })).then(
-      () => assert.fail('expected GoneException'),
-      (e: unknown) => e,
-    );
+    const error = await client
+      .send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: Buffer.from('x') }))
+      .then(
+        () => assert.fail('expected GoneException'),
+        (e: unknown) => e,
+      );
     assert.ok(error instanceof GoneException, String(error));
     assert.equal(error.$metadata.httpStatusCode, 410);
 
@@ -100,16 +104,21 @@ describe('@connections via the AWS SDK', () => {
     ws.close();
     await closed(ws);
     await waitUntil(() => !gateway.connectionIds().includes(id));
-    await assert.rejects(client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') })), GoneException);
+    await assert.rejects(
+      client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') })),
+      GoneException,
+    );
   });
 
   it('POST over 128 KB is a PayloadTooLargeException (413); 128 KB exactly is delivered', async () => {
     const ws = await openWs(gateway.wsUrl, ['hrpc1']);
     const id = lastConnectionId();
-    const error = await client.send(new PostToConnectionCommand({ ConnectionId: id, Data: new Uint8Array(128 * 1024 + 1) })).then(
-      () => assert.fail('expected PayloadTooLargeException'),
-      (e: unknown) => e,
-    );
+    const error = await client
+      .send(new PostToConnectionCommand({ ConnectionId: id, Data: new Uint8Array(128 * 1024 + 1) }))
+      .then(
+        () => assert.fail('expected PayloadTooLargeException'),
+        (e: unknown) => e,
+      );
     assert.ok(error instanceof PayloadTooLargeException, String(error));
     assert.equal(error.$metadata.httpStatusCode, 413);
     const message = nextMessage(ws);
@@ -122,7 +131,10 @@ describe('@connections via the AWS SDK', () => {
   it('refuses unsigned requests (403), as the SigV4-protected API does', async () => {
     const ws = await openWs(gateway.wsUrl, ['hrpc1']);
     const id = lastConnectionId();
-    const response = await fetch(`${gateway.connectionsEndpoint}/@connections/${encodeURIComponent(id)}`, { method: 'POST', body: 'x' });
+    const response = await fetch(`${gateway.connectionsEndpoint}/@connections/${encodeURIComponent(id)}`, {
+      method: 'POST',
+      body: 'x',
+    });
     assert.equal(response.status, 403);
     assert.equal(response.headers.get('x-amzn-errortype'), 'ForbiddenException');
     ws.close();

@@ -8,7 +8,11 @@ import { LOCAL_AWS_CREDENTIALS, startLocalDynamo } from '../../local/dynamo';
 describe('local dynamo', () => {
   it('creates the shared tables and serves strongly consistent queries', async () => {
     const dynamo = await startLocalDynamo();
-    const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'local', credentials: LOCAL_AWS_CREDENTIALS });
+    const client = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: 'local',
+      credentials: LOCAL_AWS_CREDENTIALS,
+    });
     try {
       assert.match(dynamo.endpoint, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.deepEqual(dynamo.tables, {
@@ -28,11 +32,17 @@ describe('local dynamo', () => {
         assert.equal(Table?.BillingModeSummary?.BillingMode, 'PAY_PER_REQUEST');
       }
       const table = dynamo.tables[STATE_TABLE.envVar]!;
-      await client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: 'CHAN#1:7' }, sk: { S: 'MEMBER#a' } } }));
-      const { Items } = await client.send(new QueryCommand({
-        TableName: table, ConsistentRead: true,
-        KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'CHAN#1:7' } },
-      }));
+      await client.send(
+        new PutItemCommand({ TableName: table, Item: { pk: { S: 'CHAN#1:7' }, sk: { S: 'MEMBER#a' } } }),
+      );
+      const { Items } = await client.send(
+        new QueryCommand({
+          TableName: table,
+          ConsistentRead: true,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: 'CHAN#1:7' } },
+        }),
+      );
       assert.equal(Items?.length, 1);
     } finally {
       client.destroy();
@@ -53,15 +63,30 @@ describe('local dynamo', () => {
 describe('local dynamo shutdown', () => {
   it('lets requests in flight finish instead of crashing the process with "Database is closed"', async () => {
     const dynamo = await startLocalDynamo();
-    const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'local', credentials: LOCAL_AWS_CREDENTIALS });
+    const client = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: 'local',
+      credentials: LOCAL_AWS_CREDENTIALS,
+    });
     const table = dynamo.tables[STATE_TABLE.envVar]!;
     const crashes: unknown[] = [];
     const onUncaught = (err: unknown) => crashes.push(err);
     process.on('uncaughtException', onUncaught);
     try {
-      const requests = Array.from({ length: 200 }, (_, i) => client.send(new QueryCommand({
-        TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: `p${i}` } },
-      })).then(() => 'ok', () => 'failed'));
+      const requests = Array.from({ length: 200 }, (_, i) =>
+        client
+          .send(
+            new QueryCommand({
+              TableName: table,
+              KeyConditionExpression: 'pk = :pk',
+              ExpressionAttributeValues: { ':pk': { S: `p${i}` } },
+            }),
+          )
+          .then(
+            () => 'ok',
+            () => 'failed',
+          ),
+      );
       await Promise.race(requests); // connections are up and the rest are being served
       await dynamo.close();
       const outcomes = await Promise.all(requests);

@@ -18,7 +18,9 @@ function typeFields(file: string, name: string): string[] {
 }
 
 const CONTEXT_FIELDS = typeFields('trigger/api-gateway-proxy.d.ts', 'APIGatewayEventWebsocketRequestContextV2');
-const IDENTITY_FIELDS = typeFields('common/api-gateway.d.ts', 'APIGatewayEventIdentity').filter((f) => !['clientCert', 'vpcId', 'vpceId', 'apiKey', 'apiKeyId'].includes(f));
+const IDENTITY_FIELDS = typeFields('common/api-gateway.d.ts', 'APIGatewayEventIdentity').filter(
+  (f) => !['clientCert', 'vpcId', 'vpceId', 'apiKey', 'apiKeyId'].includes(f),
+);
 
 describe('local gateway events', () => {
   let gateway: LocalGateway;
@@ -35,9 +37,15 @@ describe('local gateway events', () => {
     };
     gateway = await startLocalGateway({
       ...quiet,
-      handlers: { connect: wrap(rec.handlers.connect), default: wrap(rec.handlers.default), disconnect: wrap(rec.handlers.disconnect) },
+      handlers: {
+        connect: wrap(rec.handlers.connect),
+        default: wrap(rec.handlers.default),
+        disconnect: wrap(rec.handlers.disconnect),
+      },
     });
-    const ws = await openWs(`${gateway.wsUrl}?room=7&room=8&x=y`, ['hrpc1.base64', 'the-token'], { headers: { Authorization: 'tok', 'X-Multi': 'a' } });
+    const ws = await openWs(`${gateway.wsUrl}?room=7&room=8&x=y`, ['hrpc1.base64', 'the-token'], {
+      headers: { Authorization: 'tok', 'X-Multi': 'a' },
+    });
     ws.send('aGVsbG8=');
     await waitUntil(() => recorded.default.length === 1, 5_000, '$default');
     ws.close(4000, 'bye');
@@ -47,13 +55,23 @@ describe('local gateway events', () => {
   after(() => gateway.close());
 
   it('the @types/aws-lambda field lists were read', () => {
-    assert.ok(CONTEXT_FIELDS.includes('connectionId') && CONTEXT_FIELDS.includes('messageId'), CONTEXT_FIELDS.join(','));
+    assert.ok(
+      CONTEXT_FIELDS.includes('connectionId') && CONTEXT_FIELDS.includes('messageId'),
+      CONTEXT_FIELDS.join(','),
+    );
     assert.ok(IDENTITY_FIELDS.includes('sourceIp'));
   });
 
   it('$connect carries the upgrade headers, query string and a CONNECT requestContext', () => {
     const event = recorded.connect[0];
-    assert.deepEqual(Object.keys(event).sort(), ['headers', 'isBase64Encoded', 'multiValueHeaders', 'multiValueQueryStringParameters', 'queryStringParameters', 'requestContext']);
+    assert.deepEqual(Object.keys(event).sort(), [
+      'headers',
+      'isBase64Encoded',
+      'multiValueHeaders',
+      'multiValueQueryStringParameters',
+      'queryStringParameters',
+      'requestContext',
+    ]);
     assert.equal(event.isBase64Encoded, false);
     assert.equal(event.headers.Authorization, 'tok');
     assert.equal(event.headers['Sec-WebSocket-Protocol'], 'hrpc1.base64,the-token');
@@ -66,7 +84,8 @@ describe('local gateway events', () => {
     assert.deepEqual(event.queryStringParameters, { room: '8', x: 'y' });
     assert.deepEqual(event.multiValueQueryStringParameters, { room: ['7', '8'], x: ['y'] });
     const ctx = event.requestContext;
-    for (const field of CONTEXT_FIELDS.filter((f) => f !== 'messageId')) assert.ok(field in ctx, `$connect requestContext.${field}`);
+    for (const field of CONTEXT_FIELDS.filter((f) => f !== 'messageId'))
+      assert.ok(field in ctx, `$connect requestContext.${field}`);
     assert.equal('messageId' in ctx, false);
     assert.equal(ctx.routeKey, '$connect');
     assert.equal(ctx.eventType, 'CONNECT');
@@ -103,7 +122,8 @@ describe('local gateway events', () => {
     assert.deepEqual(Object.keys(event.headers), ['Host', 'x-api-key', 'X-Forwarded-For', 'x-restapi']);
     assert.equal(event.isBase64Encoded, false);
     const ctx = event.requestContext;
-    for (const field of CONTEXT_FIELDS.filter((f) => f !== 'messageId')) assert.ok(field in ctx, `$disconnect requestContext.${field}`);
+    for (const field of CONTEXT_FIELDS.filter((f) => f !== 'messageId'))
+      assert.ok(field in ctx, `$disconnect requestContext.${field}`);
     assert.equal(ctx.routeKey, '$disconnect');
     assert.equal(ctx.eventType, 'DISCONNECT');
     assert.equal(ctx.disconnectStatusCode, 4000);
@@ -113,7 +133,10 @@ describe('local gateway events', () => {
 
   it('each invocation gets a Lambda-like context with a deadline', () => {
     assert.equal(contexts.length, 3);
-    assert.deepEqual(contexts.map((c) => c.functionName), ['connect', 'default', 'disconnect']);
+    assert.deepEqual(
+      contexts.map((c) => c.functionName),
+      ['connect', 'default', 'disconnect'],
+    );
     assert.equal(new Set(contexts.map((c) => c.awsRequestId)).size, 3);
     const remaining = contexts[0]!.getRemainingTimeInMillis();
     assert.ok(remaining > 0 && remaining <= 29_000, String(remaining));

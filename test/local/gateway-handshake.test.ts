@@ -6,7 +6,16 @@ import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Error as HrpcError } from '../../gen/hrpc/v1/hrpc';
 import { startLocalGateway, type LocalGateway, type ProxyResult } from '../../local/gateway';
-import { closed, nextMessage, openWs, quiet, recordingHandlers, waitUntil, type Recorded, type Rejection } from './helpers';
+import {
+  closed,
+  nextMessage,
+  openWs,
+  quiet,
+  recordingHandlers,
+  waitUntil,
+  type Recorded,
+  type Rejection,
+} from './helpers';
 
 describe('local gateway handshake', () => {
   let gateway: LocalGateway;
@@ -17,7 +26,12 @@ describe('local gateway handshake', () => {
       connectResult: (event): ProxyResult | undefined => {
         const auth = event.headers.Authorization;
         if (auth === 'denied') {
-          return { statusCode: 401, headers: { 'Content-Type': 'application/hrpc', 'Hrpc-Version': '1' }, body: Buffer.from([1, 2, 3]).toString('base64'), isBase64Encoded: true };
+          return {
+            statusCode: 401,
+            headers: { 'Content-Type': 'application/hrpc', 'Hrpc-Version': '1' },
+            body: Buffer.from([1, 2, 3]).toString('base64'),
+            isBase64Encoded: true,
+          };
         }
         if (auth === 'throws') throw new Error('handler blew up');
         if (auth === 'no-protocol') return { statusCode: 200 };
@@ -46,7 +60,10 @@ describe('local gateway handshake', () => {
   });
 
   it('echoes no subprotocol when $connect returns none (the client then fails, as with AWS)', async () => {
-    await assert.rejects(openWs(gateway.wsUrl, ['hrpc1'], { headers: { Authorization: 'no-protocol' } }), /no subprotocol/i);
+    await assert.rejects(
+      openWs(gateway.wsUrl, ['hrpc1'], { headers: { Authorization: 'no-protocol' } }),
+      /no subprotocol/i,
+    );
     const ws = await openWs(gateway.wsUrl, [], { headers: { Authorization: 'no-protocol' } });
     assert.equal(ws.protocol, '');
     ws.close();
@@ -85,7 +102,9 @@ describe('local gateway handshake', () => {
 
   it('answers 400 with an hrpc.v1.Error body before the upgrade on other paths, without invoking $connect', async () => {
     const connects = recorded.connect.length;
-    const rejection = await openWs(`${gateway.url.replace('http', 'ws')}/protocol.voice.v1.VoiceService/Other`, ['hrpc1']).then(
+    const rejection = await openWs(`${gateway.url.replace('http', 'ws')}/protocol.voice.v1.VoiceService/Other`, [
+      'hrpc1',
+    ]).then(
       () => assert.fail('upgrade should be refused'),
       (r: Rejection) => r,
     );
@@ -113,7 +132,10 @@ describe('local gateway handshake', () => {
   });
 
   it('answers a request HTTP cannot parse with 400 and an hrpc.v1.Error body', async () => {
-    const raw = await rawExchange(gateway.port, 'GET /protocol.voice.v1.VoiceService/StreamMessage HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+    const raw = await rawExchange(
+      gateway.port,
+      'GET /protocol.voice.v1.VoiceService/StreamMessage HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n',
+    );
     assert.match(raw.toString('latin1'), /^HTTP\/1\.1 400 /);
     const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
     assert.equal(HrpcError.decode(body).identifier, 'hrpc.http.bad-streaming-request');
@@ -146,7 +168,11 @@ describe('local gateway handshake', () => {
   });
 
   it('tells the client "Internal server error" when $default throws, as API Gateway does', async () => {
-    const rec = recordingHandlers({ onMessage: () => { throw new Error('boom'); } });
+    const rec = recordingHandlers({
+      onMessage: () => {
+        throw new Error('boom');
+      },
+    });
     const g = await startLocalGateway({ ...quiet, handlers: rec.handlers });
     try {
       const ws = await openWs(g.wsUrl, ['hrpc1']);
@@ -165,13 +191,17 @@ describe('local gateway handshake', () => {
   });
 });
 
-function httpGet(url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function httpGet(
+  url: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     request(url, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 

@@ -30,14 +30,25 @@ function openTcp(): Promise<{ socket: Socket; openedAt: number; closedAt?: numbe
   });
 }
 
-test('silent TCP connections and partial handshakes are closed within ~30 s; an upgraded WebSocket stays', { timeout: 90_000 }, async () => {
+test('silent TCP connections and partial handshakes are closed within ~30 s; an upgraded WebSocket stays', {
+  timeout: 90_000,
+}, async () => {
   const silent = await Promise.all(Array.from({ length: 20 }, openTcp));
   const partial = await Promise.all(Array.from({ length: 3 }, openTcp));
-  for (const p of partial) p.socket.write('GET /protocol.voice.v1.VoiceService/StreamMessage HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
+  for (const p of partial)
+    p.socket.write('GET /protocol.voice.v1.VoiceService/StreamMessage HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
   const ws = await openWs(gateway.wsUrl, ['hrpc1']);
   const all = [...silent, ...partial];
-  await waitUntil(() => all.every((s) => s.closedAt !== undefined), BOUND_MS + 10_000, 'every silent or partial connection to be closed');
-  for (const s of all) assert.ok(s.closedAt! - s.openedAt <= BOUND_MS, `closed after ${s.closedAt! - s.openedAt} ms (bound ${BOUND_MS} ms)`);
+  await waitUntil(
+    () => all.every((s) => s.closedAt !== undefined),
+    BOUND_MS + 10_000,
+    'every silent or partial connection to be closed',
+  );
+  for (const s of all)
+    assert.ok(
+      s.closedAt! - s.openedAt <= BOUND_MS,
+      `closed after ${s.closedAt! - s.openedAt} ms (bound ${BOUND_MS} ms)`,
+    );
   assert.equal(ws.readyState, ws.OPEN, 'the upgraded WebSocket is still open');
   ws.close();
   await closed(ws);

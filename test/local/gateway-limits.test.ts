@@ -62,7 +62,10 @@ describe('size limits and binary frames', () => {
     ws.send('b'.repeat(32 * KB + 1));
     const { code } = await closed(ws);
     assert.equal(code, 1009);
-    assert.equal(lenientRec.default.some((e) => e.body.startsWith('b')), false);
+    assert.equal(
+      lenientRec.default.some((e) => e.body.startsWith('b')),
+      false,
+    );
   });
 
   it('accepts a 120 KB message in 30 KB fragments and closes with 1009 past 128 KB', async () => {
@@ -75,7 +78,10 @@ describe('size limits and binary frames', () => {
     ws.send('d'.repeat(30 * KB), { fin: true });
     const { code } = await closed(ws);
     assert.equal(code, 1009);
-    assert.equal(lenientRec.default.some((e) => e.body.startsWith('d')), false);
+    assert.equal(
+      lenientRec.default.some((e) => e.body.startsWith('d')),
+      false,
+    );
   });
 });
 

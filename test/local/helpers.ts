@@ -13,16 +13,25 @@ export interface Recorded {
 }
 
 /** Handlers that record every event; $connect answers with `connectResult` (default 200 echoing hrpc1 when offered). */
-export function recordingHandlers(options: {
-  connectResult?: (event: { headers: Record<string, string> }) => ProxyResult | undefined;
-  onMessage?: (event: { body: string; isBase64Encoded: boolean; requestContext: { connectionId: string } }) => Promise<void> | void;
-} = {}): { handlers: GatewayHandlers; recorded: Recorded } {
+export function recordingHandlers(
+  options: {
+    connectResult?: (event: { headers: Record<string, string> }) => ProxyResult | undefined;
+    onMessage?: (event: {
+      body: string;
+      isBase64Encoded: boolean;
+      requestContext: { connectionId: string };
+    }) => Promise<void> | void;
+  } = {},
+): { handlers: GatewayHandlers; recorded: Recorded } {
   const recorded: Recorded = { connect: [], default: [], disconnect: [] };
   const handlers: GatewayHandlers = {
     connect: async (event) => {
       recorded.connect.push(event);
       if (options.connectResult) return options.connectResult(event);
-      const offered = headerValue(event.headers, 'sec-websocket-protocol')?.split(',').map((s) => s.trim()) ?? [];
+      const offered =
+        headerValue(event.headers, 'sec-websocket-protocol')
+          ?.split(',')
+          .map((s) => s.trim()) ?? [];
       const chosen = offered.find((p) => p === 'hrpc1.base64' || p === 'hrpc1');
       return { statusCode: 200, headers: chosen ? { 'Sec-WebSocket-Protocol': chosen } : {} };
     },
@@ -57,7 +66,9 @@ export function openWs(url: string, protocols?: string[], options: ClientOptions
     ws.once('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => reject({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) } satisfies Rejection));
+      res.on('end', () =>
+        reject({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) } satisfies Rejection),
+      );
     });
     ws.once('error', reject);
   });
@@ -69,7 +80,9 @@ export function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: bo
 
 export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   if (ws.readyState === WebSocket.CLOSED) return Promise.resolve({ code: -1, reason: 'already closed' });
-  return new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })));
+  return new Promise((resolve) =>
+    ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() })),
+  );
 }
 
 export async function waitUntil(predicate: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {

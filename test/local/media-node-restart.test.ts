@@ -32,12 +32,22 @@ test('SIGKILL the media node: the stack logs it, starts a new one, and joins wor
   const fresh = await restarted;
   assert.notEqual(fresh.pid, dead.pid);
   assert.equal(stack.mediaNode!.pid, fresh.pid, 'the stack reports the new node');
-  assert.ok(lines.some((l) => l.msg === 'media-node.died' && l.pid === dead.pid && l.signal === 'SIGKILL'), 'the death is logged');
-  assert.ok(lines.some((l) => l.msg === 'media-node.restarted' && l.pid === fresh.pid), 'the restart is logged');
+  assert.ok(
+    lines.some((l) => l.msg === 'media-node.died' && l.pid === dead.pid && l.signal === 'SIGKILL'),
+    'the death is logged',
+  );
+  assert.ok(
+    lines.some((l) => l.msg === 'media-node.restarted' && l.pid === fresh.pid),
+    'the restart is logged',
+  );
 
   // A new channel, and the old one (placed on the dead node) again: both are placed on the new node.
   for (const channel of [2n, 1n]) {
-    const again = await joinedClient({ wsUrl: stack.wsUrl, token: devToken(10n + channel, GUILD, [channel]) }, GUILD, channel);
+    const again = await joinedClient(
+      { wsUrl: stack.wsUrl, token: devToken(10n + channel, GUILD, [channel]) },
+      GUILD,
+      channel,
+    );
     open.push(again.client);
     assert.ok(again.joined, `joined channel ${channel} after the restart`);
   }
@@ -54,7 +64,13 @@ test('the supervisor retries a node that fails to come up, with backoff, and sto
     let exit!: (v: { code: number | null; signal: NodeJS.Signals | null }) => void;
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => (exit = r));
     kill = () => exit({ code: null, signal: 'SIGKILL' });
-    return { pid: 1000 + starts, grpc: `fake:${starts}`, ready: {}, exited, stop: async () => exit({ code: 0, signal: null }) };
+    return {
+      pid: 1000 + starts,
+      grpc: `fake:${starts}`,
+      ready: {},
+      exited,
+      stop: async () => exit({ code: 0, signal: null }),
+    };
   };
   const delays: number[] = [];
   const supervisor = await superviseMediaNode(fake, { log, sleep: async (ms) => void delays.push(ms) });

@@ -8,7 +8,7 @@ import { NODES_TABLE } from '../../data/tables';
 import { createLogger, type Logger } from '../../lib/log';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { createDocumentClient } from '../../routing/dynamo';
-import { NodeRegistry } from '../../routing/NodeRegistry';
+import { NodeRegistry } from '../../routing/node-registry';
 import type { MediaNodeRecord } from '../../routing/types';
 import { joinWithMedia, type MediaJoined } from '../support/media-voice-client';
 import { devToken } from '../support/tokens';
@@ -24,7 +24,10 @@ const members: MediaJoined[] = [];
 
 before(async () => {
   stack = await startLocalStack({
-    port: 0, strict: true, logger, reaperIntervalMs: 500,
+    port: 0,
+    strict: true,
+    logger,
+    reaperIntervalMs: 500,
     mediaNodes: 2,
     // Heartbeat every 500 ms so placement sees a new room's load at once; 4 consumers per worker, so a
     // channel of two (2 consumers) makes its node 50 % loaded and the next channel goes to the other.
@@ -32,7 +35,10 @@ before(async () => {
     // A node silent for 2.5 s is dead: the sweep ends its sessions.
     handlerEnv: { VOICE_NODE_STALE_AFTER_MS: '2500' },
   });
-  registry = new NodeRegistry(createDocumentClient({ endpoint: stack.dynamo.endpoint }), stack.dynamo.tables[NODES_TABLE.envVar]!);
+  registry = new NodeRegistry(
+    createDocumentClient({ endpoint: stack.dynamo.endpoint }),
+    stack.dynamo.tables[NODES_TABLE.envVar]!,
+  );
 });
 after(async () => {
   for (const m of members) {
@@ -66,14 +72,19 @@ async function pair(users: [bigint, bigint], channel: bigint): Promise<[MediaJoi
 const record = async (nodeId: string): Promise<MediaNodeRecord | undefined> =>
   (await registry.listNodes()).find((n) => n.nodeId === nodeId);
 
-test('two media nodes: both registered, channels spread by load, RTP on each, a killed node takes only its own members', { timeout: 90_000 }, async () => {
+test('two media nodes: both registered, channels spread by load, RTP on each, a killed node takes only its own members', {
+  timeout: 90_000,
+}, async () => {
   // Two processes, their own ports, ids and pipe port slices, one registry.
   const nodes = stack.mediaNodes;
   assert.equal(nodes.length, 2);
   assert.notEqual(nodes[0]!.pid, nodes[1]!.pid);
   assert.notEqual(nodes[0]!.grpc, nodes[1]!.grpc);
   assert.ok(nodes[0]!.nodeId && nodes[1]!.nodeId && nodes[0]!.nodeId !== nodes[1]!.nodeId, 'own node ids');
-  assert.ok(nodes[0]!.pipePorts.max < nodes[1]!.pipePorts.min, `non-overlapping pipe ports: ${JSON.stringify(nodes.map((n) => n.pipePorts))}`);
+  assert.ok(
+    nodes[0]!.pipePorts.max < nodes[1]!.pipePorts.min,
+    `non-overlapping pipe ports: ${JSON.stringify(nodes.map((n) => n.pipePorts))}`,
+  );
   const ids = nodes.map((n) => n.nodeId!);
   const registered = await eventually('both nodes in the registry', async () => {
     const live = await registry.listNodes();
@@ -85,7 +96,7 @@ test('two media nodes: both registered, channels spread by load, RTP on each, a 
   const [a1, a2] = await pair([1n, 2n], 1n);
   const x = nodeOf(a1);
   assert.equal(nodeOf(a2), x, 'one channel, one node');
-  await eventually('the first channel in its node\'s record', async () => {
+  await eventually("the first channel in its node's record", async () => {
     const r = await record(ids[x]!);
     return r && r.rooms === 1 && r.consumers === 2 ? r : undefined;
   });
@@ -99,9 +110,16 @@ test('two media nodes: both registered, channels spread by load, RTP on each, a 
   });
 
   // RTP both ways in both channels (counted per speaker → listener pair).
-  const pairs = [[a1, 1n, a2], [a2, 2n, a1], [b1, 3n, b2], [b2, 4n, b1]] as const;
+  const pairs = [
+    [a1, 1n, a2],
+    [a2, 2n, a1],
+    [b1, 3n, b2],
+    [b2, 4n, b1],
+  ] as const;
   const counts = await Promise.all(pairs.map(([speaker, id, listener]) => hears(speaker, id, listener)));
-  console.log(`RTP packets received per pair before the kill: ${pairs.map(([, id], i) => `${id}→${id % 2n ? id + 1n : id - 1n}: ${counts[i]}`).join(', ')}`);
+  console.log(
+    `RTP packets received per pair before the kill: ${pairs.map(([, id], i) => `${id}→${id % 2n ? id + 1n : id - 1n}: ${counts[i]}`).join(', ')}`,
+  );
   for (const count of counts) assert.ok(count >= 10);
 
   // Kill node y's process: b1 and b2 are told and closed; a1 and a2 hear nothing of it and go on talking.
@@ -114,7 +132,10 @@ test('two media nodes: both registered, channels spread by load, RTP on each, a 
     assert.match(error.humanMessage, /media server .* stopped/);
     await m.client.waitClosed(10_000);
   }
-  assert.ok(lines.some((l) => l.msg === 'media-node.died' && l.pid === dead.pid && l.mediaNode === y + 1), 'the death is logged for that node');
+  assert.ok(
+    lines.some((l) => l.msg === 'media-node.died' && l.pid === dead.pid && l.mediaNode === y + 1),
+    'the death is logged for that node',
+  );
   const after = await Promise.all([hears(a1, 1n, a2), hears(a2, 2n, a1)]);
   console.log(`RTP packets received on the surviving node after the kill: 1→2: ${after[0]}, 2→1: ${after[1]}`);
   for (const m of [a1, a2]) {

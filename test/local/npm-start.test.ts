@@ -10,14 +10,24 @@ import { REPO_ROOT } from '../../local/stack';
 import { alive, closed, openWs, type Rejection } from './helpers';
 
 const READY = /harmony-voice is running on loopback/;
-const parts = ['media-node/main.ts', 'functions/handlers/connect.ts', 'functions/handlers/default.ts', 'functions/handlers/disconnect.ts', 'functions/handlers/reaper.ts'];
+const parts = [
+  'media-node/main.ts',
+  'functions/handlers/connect.ts',
+  'functions/handlers/default.ts',
+  'functions/handlers/disconnect.ts',
+  'functions/handlers/reaper.ts',
+];
 const missing = parts.filter((p) => !existsSync(join(REPO_ROOT, p)));
 
 /** The process and all its descendants, from ps. */
 function descendants(root: number): number[] {
-  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
   const found = [root];
-  for (let i = 0; i < found.length; i++) for (const [pid, ppid] of rows) if (ppid === found[i] && !found.includes(pid!)) found.push(pid!);
+  for (let i = 0; i < found.length; i++)
+    for (const [pid, ppid] of rows) if (ppid === found[i] && !found.includes(pid!)) found.push(pid!);
   return found;
 }
 
@@ -38,7 +48,9 @@ async function until(check: () => boolean, what: string, output: () => string, t
 }
 
 describe('npm start', { skip: missing.length ? `not written yet: ${missing.join(', ')}` : false }, () => {
-  it('starts everything, prints the addresses, and SIGTERM stops it all with exit 0', { timeout: 120_000 }, async () => {
+  it('starts everything, prints the addresses, and SIGTERM stops it all with exit 0', {
+    timeout: 120_000,
+  }, async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts'], {
       cwd: REPO_ROOT,
       env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', LOCAL_METRICS_SUMMARY_MS: '500' },
@@ -51,13 +63,17 @@ describe('npm start', { skip: missing.length ? `not written yet: ${missing.join(
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no banner within 90 s:\n${output}`)), 90_000);
-        const check = () => READY.test(output) && /Ctrl-C stops everything/.test(output) && (clearTimeout(timer), resolve());
+        const check = () =>
+          READY.test(output) && /Ctrl-C stops everything/.test(output) && (clearTimeout(timer), resolve());
         child.stdout.on('data', check);
         void exited.then((code) => reject(new Error(`npm start exited with ${code} before its banner:\n${output}`)));
       });
       const url = /demo page\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1];
       assert.ok(url, output);
-      assert.match(output, /WebSocket \(hRPC\)\s+ws:\/\/127\.0\.0\.1:\d+\/protocol\.voice\.v1\.VoiceService\/StreamMessage/);
+      assert.match(
+        output,
+        /WebSocket \(hRPC\)\s+ws:\/\/127\.0\.0\.1:\d+\/protocol\.voice\.v1\.VoiceService\/StreamMessage/,
+      );
       assert.match(output, /@connections API\s+http:\/\/127\.0\.0\.1:\d+\/local\/@connections\/\{connectionId\}/);
       assert.match(output, /dynalite\s+http:\/\/127\.0\.0\.1:\d+/);
       assert.match(output, /media node gRPC\s+\S+:\d+/);
@@ -71,18 +87,27 @@ describe('npm start', { skip: missing.length ? `not written yet: ${missing.join(
       assert.match(bundle.headers.get('content-type') ?? '', /^text\/javascript/);
 
       const { token } = (await (await fetch(`${url}/dev/token?user=42&guild=1&channel=7`)).json()) as { token: string };
-      const ws = await openWs(`${url.replace('http', 'ws')}/protocol.voice.v1.VoiceService/StreamMessage`, ['hrpc1.base64', token]);
+      const ws = await openWs(`${url.replace('http', 'ws')}/protocol.voice.v1.VoiceService/StreamMessage`, [
+        'hrpc1.base64',
+        token,
+      ]);
       assert.equal(ws.protocol, 'hrpc1.base64');
       ws.close();
       await closed(ws);
-      const refused = await openWs(`${url.replace('http', 'ws')}/protocol.voice.v1.VoiceService/StreamMessage`, ['hrpc1.base64']).then(
+      const refused = await openWs(`${url.replace('http', 'ws')}/protocol.voice.v1.VoiceService/StreamMessage`, [
+        'hrpc1.base64',
+      ]).then(
         () => assert.fail('expected 401'),
         (r: Rejection) => r,
       );
       assert.equal(refused.status, 401);
 
       // A quiet terminal: the handlers' metrics as one summary line, never their raw EMF lines.
-      await until(() => /^metrics: .*Connects 1\b/m.test(output), 'a metrics summary line', () => output);
+      await until(
+        () => /^metrics: .*Connects 1\b/m.test(output),
+        'a metrics summary line',
+        () => output,
+      );
       assert.doesNotMatch(output, /"_aws"/, 'no raw EMF line without --emf');
       assert.match(output, /raw EMF lines: npm start -- --emf/);
 
@@ -92,29 +117,47 @@ describe('npm start', { skip: missing.length ? `not written yet: ${missing.join(
       child.kill('SIGTERM');
       assert.equal(await exited, 0, output);
       const left = tree.filter(alive);
-      assert.deepEqual(left, [], `processes left behind: ${left.map((pid) => `${pid} ${commands.get(pid)}`).join('; ')}`);
+      assert.deepEqual(
+        left,
+        [],
+        `processes left behind: ${left.map((pid) => `${pid} ${commands.get(pid)}`).join('; ')}`,
+      );
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
 
-  it('prints the handlers\' raw EMF lines with --emf', { timeout: 120_000 }, async () => {
+  it("prints the handlers' raw EMF lines with --emf", { timeout: 120_000 }, async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--emf'], {
-      cwd: REPO_ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: REPO_ROOT,
+      env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await until(() => READY.test(output), 'banner', () => output, 90_000);
+      await until(
+        () => READY.test(output),
+        'banner',
+        () => output,
+        90_000,
+      );
       assert.match(output, /raw EMF lines on/);
       const url = /demo page\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1];
       const { token } = (await (await fetch(`${url}/dev/token?user=42&guild=1&channel=7`)).json()) as { token: string };
-      const ws = await openWs(`${url!.replace('http', 'ws')}/protocol.voice.v1.VoiceService/StreamMessage`, ['hrpc1.base64', token]);
+      const ws = await openWs(`${url!.replace('http', 'ws')}/protocol.voice.v1.VoiceService/StreamMessage`, [
+        'hrpc1.base64',
+        token,
+      ]);
       ws.close();
       await closed(ws);
-      await until(() => /^\{"_aws":.*"Connects":1/m.test(output), 'an EMF line of the $connect', () => output);
+      await until(
+        () => /^\{"_aws":.*"Connects":1/m.test(output),
+        'an EMF line of the $connect',
+        () => output,
+      );
       child.kill('SIGTERM');
       assert.equal(await exited, 0, output);
     } finally {

@@ -24,7 +24,10 @@ const members: MediaJoined[] = [];
 
 before(async () => {
   stack = await startLocalStack({
-    port: 0, strict: true, logger, reaperIntervalMs: 500,
+    port: 0,
+    strict: true,
+    logger,
+    reaperIntervalMs: 500,
     mediaNodes: 2,
     // Small admission limits on both nodes (two workers of 3 consumers each, admitting up to 80 %, so the main
     // worker spills past 60 %), so whichever node the channel is placed on keeps the first member on the room's
@@ -32,8 +35,15 @@ before(async () => {
     // worker for the third, which goes to the other node.
     // ICE consent off: msc-node never refreshes it; the only loss here is the killed node.
     mediaNode: {
-      forwardLogs: false, restart: false,
-      env: { MEDIA_WORKERS: '2', MEDIA_CAPACITY: '6', MEDIA_ADMIT_LOAD_PERCENT: '80', MEDIA_HEARTBEAT_MS: '500', MEDIA_ICE_CONSENT_TIMEOUT_S: '0' },
+      forwardLogs: false,
+      restart: false,
+      env: {
+        MEDIA_WORKERS: '2',
+        MEDIA_CAPACITY: '6',
+        MEDIA_ADMIT_LOAD_PERCENT: '80',
+        MEDIA_HEARTBEAT_MS: '500',
+        MEDIA_ICE_CONSENT_TIMEOUT_S: '0',
+      },
     },
     handlerEnv: { VOICE_NODE_STALE_AFTER_MS: '2500' },
   });
@@ -59,7 +69,9 @@ async function join(user: bigint): Promise<MediaJoined> {
   return joiner;
 }
 
-test('a channel spanning two nodes: RTP across them per pair; the far node killed ends only its member', { timeout: 90_000 }, async () => {
+test('a channel spanning two nodes: RTP across them per pair; the far node killed ends only its member', {
+  timeout: 90_000,
+}, async () => {
   const a = await join(1n);
   const c = await join(3n);
   const [placeA, placeC] = [placeOf(stack, a), placeOf(stack, c)];
@@ -68,14 +80,27 @@ test('a channel spanning two nodes: RTP across them per pair; the far node kille
   assert.notEqual(placeC.worker, placeA.worker, 'on its other worker (the room spans both)');
   const b = await join(2n);
   const far = nodeOf(stack, b);
-  assert.notEqual(far, home, 'the third member\'s media is on the other node');
+  assert.notEqual(far, home, "the third member's media is on the other node");
 
   // Every pair, across the nodes and within the home node.
-  const pairs = [[a, 1n, b], [b, 2n, a], [c, 3n, b], [b, 2n, c], [a, 1n, c], [c, 3n, a]] as const;
-  const ids = new Map<MediaJoined, bigint>([[a, 1n], [b, 2n], [c, 3n]]);
+  const pairs = [
+    [a, 1n, b],
+    [b, 2n, a],
+    [c, 3n, b],
+    [b, 2n, c],
+    [a, 1n, c],
+    [c, 3n, a],
+  ] as const;
+  const ids = new Map<MediaJoined, bigint>([
+    [a, 1n],
+    [b, 2n],
+    [c, 3n],
+  ]);
   const counts: number[] = [];
   for (const [speaker, id, listener] of pairs) counts.push(await hears(speaker, id, listener));
-  console.log(`RTP packets per pair (home node ${home + 1}: user 1 on worker ${placeA.worker}, user 3 on worker ${placeC.worker}; node ${far + 1}: user 2): ${pairs.map(([, id, l], i) => `${id}→${ids.get(l)}: ${counts[i]}`).join(', ')}`);
+  console.log(
+    `RTP packets per pair (home node ${home + 1}: user 1 on worker ${placeA.worker}, user 3 on worker ${placeC.worker}; node ${far + 1}: user 2): ${pairs.map(([, id, l], i) => `${id}→${ids.get(l)}: ${counts[i]}`).join(', ')}`,
+  );
 
   // Kill the far node: only b is told (its media is gone); a and c see b leave and go on.
   const dead = stack.mediaNodes[far]!;
@@ -88,9 +113,12 @@ test('a channel spanning two nodes: RTP across them per pair; the far node kille
   const after = [await hears(a, 1n, c), await hears(c, 3n, a)];
   console.log(`after node ${far + 1} died: 1→3: ${after[0]}, 3→1: ${after[1]}`);
   for (const m of [a, c]) {
-    assert.deepEqual(m.client.errors(), [], 'the home node\'s members get no error');
+    assert.deepEqual(m.client.errors(), [], "the home node's members get no error");
     assert.equal(m.client.closed, undefined);
   }
-  assert.ok(lines.some((l) => l.msg === 'media-node.died' && l.pid === dead.pid), 'the death is logged');
+  assert.ok(
+    lines.some((l) => l.msg === 'media-node.died' && l.pid === dead.pid),
+    'the death is logged',
+  );
   assert.equal(alive(stack.mediaNodes[home]!.pid), true, 'the home node runs on');
 });

@@ -19,7 +19,10 @@ const FAKE_MEDIA_NODE = [process.execPath, '--import', 'tsx', join(FIXTURES, 'fa
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
@@ -73,7 +76,10 @@ describe('local stack with fixture handlers and a fake media node', () => {
     assert.equal(ws.protocol, 'hrpc1.base64');
     ws.close();
     await closed(ws);
-    const rejection = await openWs(stack.wsUrl, ['hrpc1.base64']).then(() => assert.fail('expected 401'), (r: Rejection) => r);
+    const rejection = await openWs(stack.wsUrl, ['hrpc1.base64']).then(
+      () => assert.fail('expected 401'),
+      (r: Rejection) => r,
+    );
     assert.equal(rejection.status, 401);
   });
 
@@ -83,11 +89,19 @@ describe('local stack with fixture handlers and a fake media node', () => {
     ws.send('CgQIARAC');
     assert.equal((await reply).data.toString(), 'echo:CgQIARAC');
     const id = stack.gateway.connectionIds()[0]!;
-    const client = new DynamoDBClient({ endpoint: stack.dynamo.endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const client = new DynamoDBClient({
+      endpoint: stack.dynamo.endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     try {
-      const { Item } = await client.send(new GetItemCommand({
-        TableName: stack.dynamo.tables.VOICE_STATE_TABLE, Key: { pk: { S: `CONN#${id}` }, sk: { S: 'ECHO' } }, ConsistentRead: true,
-      }));
+      const { Item } = await client.send(
+        new GetItemCommand({
+          TableName: stack.dynamo.tables.VOICE_STATE_TABLE,
+          Key: { pk: { S: `CONN#${id}` }, sk: { S: 'ECHO' } },
+          ConsistentRead: true,
+        }),
+      );
       assert.equal(Item?.body?.S, 'CgQIARAC');
     } finally {
       client.destroy();
@@ -131,7 +145,12 @@ describe('local stack failures', () => {
     process.env.FAKE_PID_FILE = pidFile;
     try {
       await assert.rejects(
-        startLocalStack({ port: 0, handlersDir: join(dir, 'nowhere'), mediaNode: { command: FAKE_MEDIA_NODE, forwardLogs: false }, logger: silentLogger }),
+        startLocalStack({
+          port: 0,
+          handlersDir: join(dir, 'nowhere'),
+          mediaNode: { command: FAKE_MEDIA_NODE, forwardLogs: false },
+          logger: silentLogger,
+        }),
         /local-stack\.missing-handlers: connect\.ts, default\.ts, disconnect\.ts, reaper\.ts not found/,
       );
     } finally {
@@ -144,14 +163,21 @@ describe('local stack failures', () => {
 
   it('a media node that dies before its ready line: the error carries its stderr', async () => {
     await assert.rejects(
-      startMediaNodeProcess({ command: FAKE_MEDIA_NODE, cwd: REPO_ROOT, env: { ...process.env, FAKE_EXIT_EARLY: '1' } }),
+      startMediaNodeProcess({
+        command: FAKE_MEDIA_NODE,
+        cwd: REPO_ROOT,
+        env: { ...process.env, FAKE_EXIT_EARLY: '1' },
+      }),
       /media-node\.exited-early: exit code 3[\s\S]*refusing to start/,
     );
   });
 
   it('a media node that ignores SIGTERM is killed after the grace period', async () => {
     const node = await startMediaNodeProcess({
-      command: FAKE_MEDIA_NODE, cwd: REPO_ROOT, env: { ...process.env, FAKE_IGNORE_SIGTERM: '1' }, stopGraceMs: 300,
+      command: FAKE_MEDIA_NODE,
+      cwd: REPO_ROOT,
+      env: { ...process.env, FAKE_IGNORE_SIGTERM: '1' },
+      stopGraceMs: 300,
     });
     const started = Date.now();
     await node.stop();

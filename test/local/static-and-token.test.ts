@@ -29,8 +29,16 @@ describe('static files and /dev/token', () => {
     writeFileSync(join(dir, 'public/sub/index.html'), 'sub');
     writeFileSync(join(dir, 'dist/app.js'), 'console.log(1)');
     writeFileSync(join(dir, 'secret.txt'), 'outside');
-    const mounts = [{ prefix: '/', dir: join(dir, 'public') }, { prefix: '/dist/', dir: join(dir, 'dist') }];
-    gateway = await startLocalGateway({ ...quiet, handlers: recordingHandlers().handlers, staticMounts: mounts, devIssuer: issuer });
+    const mounts = [
+      { prefix: '/', dir: join(dir, 'public') },
+      { prefix: '/dist/', dir: join(dir, 'dist') },
+    ];
+    gateway = await startLocalGateway({
+      ...quiet,
+      handlers: recordingHandlers().handlers,
+      staticMounts: mounts,
+      devIssuer: issuer,
+    });
     bare = await startLocalGateway({ ...quiet, handlers: recordingHandlers().handlers });
   });
   after(async () => {
@@ -64,7 +72,10 @@ describe('static files and /dev/token', () => {
     assert.equal((await get(`${gateway.url}/%2e%2e/secret.txt`)).status, 404);
     assert.equal((await get(`${gateway.url}/dist/..%2fsecret.txt`)).status, 404);
     assert.equal(resolveStaticPath('/../secret.txt', [{ prefix: '/', dir: join(dir, 'public') }]), undefined);
-    assert.equal(resolveStaticPath('/dist/%2e%2e/%2e%2e/secret.txt', [{ prefix: '/dist/', dir: join(dir, 'dist') }]), undefined);
+    assert.equal(
+      resolveStaticPath('/dist/%2e%2e/%2e%2e/secret.txt', [{ prefix: '/dist/', dir: join(dir, 'dist') }]),
+      undefined,
+    );
     assert.equal((await get(`${bare.url}/`)).status, 404);
   });
 
@@ -76,16 +87,25 @@ describe('static files and /dev/token', () => {
     assert.equal(decodeProtectedHeader(body.token).kid, issuer.current.kid);
     const jwks = await get(`${gateway.url}/.well-known/jwks.json`);
     assert.equal(jwks.status, 200);
-    const verified = await new TokenVerifier({ keys: jwksFromJson(jwks.body), issuer: 'test-issuer', audience: 'test-audience' }).verify(body.token);
+    const verified = await new TokenVerifier({
+      keys: jwksFromJson(jwks.body),
+      issuer: 'test-issuer',
+      audience: 'test-audience',
+    }).verify(body.token);
     assert.equal(verified.userId, '42');
     assert.deepEqual(verified.grants, ['1:7']);
     assert.equal(body.expiresAt, verified.expiresAt);
     assert.ok(Math.abs(verified.expiresAt - Date.now() / 1000 - 24 * 60 * 60) < 60);
   });
 
-  it('serves the issuer\'s public JWKS only (no private members), 503 while the issuer is unavailable', async () => {
-    const jwks = JSON.parse((await get(`${gateway.url}/.well-known/jwks.json`)).body) as { keys: Record<string, unknown>[] };
-    assert.deepEqual(jwks.keys.map((k) => k.kid), [issuer.current.kid]);
+  it("serves the issuer's public JWKS only (no private members), 503 while the issuer is unavailable", async () => {
+    const jwks = JSON.parse((await get(`${gateway.url}/.well-known/jwks.json`)).body) as {
+      keys: Record<string, unknown>[];
+    };
+    assert.deepEqual(
+      jwks.keys.map((k) => k.kid),
+      [issuer.current.kid],
+    );
     assert.ok(jwks.keys.every((k) => k.d === undefined && k.kty === 'OKP' && k.alg === 'EdDSA'));
     issuer.unavailable = true;
     try {
@@ -104,13 +124,18 @@ describe('static files and /dev/token', () => {
   });
 });
 
-function get(url: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(
+  url: string,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     request(url, { method }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }

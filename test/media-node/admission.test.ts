@@ -6,21 +6,49 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { types } from 'mediasoup';
-import { admits, joinCost, pickNode, summarizeLoad, workerLoad, type MediaNodeRecord, type WorkerLimits } from '../../routing';
+import {
+  admits,
+  joinCost,
+  pickNode,
+  summarizeLoad,
+  workerLoad,
+  type MediaNodeRecord,
+  type WorkerLimits,
+} from '../../routing';
 import { spanJoinCosts } from '../../routing/load';
 import { mediaErrorToVoiceError } from '../../functions/voice/media-errors';
 import { MediaError as PortMediaError } from '../../functions/voice/ports';
 import { ErrorId } from '../../protocol/errors';
-import { clientRtpCapabilities, joinSession, rejectsWith, routerCounts, rtpPacket, startTestNode, udpSocket, waitFor } from './helpers';
+import {
+  clientRtpCapabilities,
+  joinSession,
+  rejectsWith,
+  routerCounts,
+  rtpPacket,
+  startTestNode,
+  udpSocket,
+  waitFor,
+} from './helpers';
 
 const LIMITS: WorkerLimits = { packetsPerSecond: 100_000, consumers: 20_000, admitLoad: 0.8 };
 const NOW = 1_700_000_000_000;
 
 function record(nodeId: string, workers: number[], overrides: Partial<MediaNodeRecord> = {}): MediaNodeRecord {
   return {
-    nodeId, grpcAddress: `10.0.0.1:${nodeId.length}`, publicAddress: '203.0.113.10', capacity: 40_000,
-    rooms: 1, sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [0, 0], avg: 0, max: 0 },
-    load: summarizeLoad(workers, 0.8), state: 'active', heartbeatAt: NOW, expiresAt: Math.floor(NOW / 1000) + 15,
+    nodeId,
+    grpcAddress: `10.0.0.1:${nodeId.length}`,
+    publicAddress: '203.0.113.10',
+    capacity: 40_000,
+    rooms: 1,
+    sessions: 0,
+    transports: 0,
+    producers: 0,
+    consumers: 0,
+    cpu: { workers: [0, 0], avg: 0, max: 0 },
+    load: summarizeLoad(workers, 0.8),
+    state: 'active',
+    heartbeatAt: NOW,
+    expiresAt: Math.floor(NOW / 1000) + 15,
     ...overrides,
   };
 }
@@ -32,7 +60,7 @@ describe('load formula (routing/load.ts)', () => {
     assert.equal(workerLoad({ forwardedPerSecond: 1_000, cpuPercent: 1, consumers: 18_000 }, LIMITS), 0.9);
   });
 
-  test('a join costs the room\'s current streams to the joiner plus the joiner to every member', () => {
+  test("a join costs the room's current streams to the joiner plus the joiner to every member", () => {
     // 19 members: one talking (50/s), 18 silent with DTX (2.5/s): 95/s in.
     const room = { producers: 19, receivedPerSecond: 50 + 18 * 2.5 };
     const cost = joinCost(room);
@@ -60,7 +88,10 @@ describe('load formula (routing/load.ts)', () => {
     ];
     assert.equal(pickNode(nodes, NOW)?.nodeId, 'light');
     assert.equal(pickNode([record('full', [0.85, 0.9])], NOW), undefined, 'no worker below 80 %: no new rooms');
-    assert.equal(pickNode([record('full', [0.85, 0.9]), record('one-free-worker', [0.95, 0.05])], NOW)?.nodeId, 'one-free-worker');
+    assert.equal(
+      pickNode([record('full', [0.85, 0.9]), record('one-free-worker', [0.95, 0.05])], NOW)?.nodeId,
+      'one-free-worker',
+    );
     // A record of an older node (no `load`) still places by consumers and CPU.
     const legacy = record('legacy', [], { load: undefined, consumers: 10, capacity: 1000 });
     assert.equal(pickNode([legacy, record('full', [0.85, 0.9])], NOW)?.nodeId, 'legacy');
@@ -74,21 +105,34 @@ describe('load formula (routing/load.ts)', () => {
   });
 });
 
-
-
 /** A member fed from a UDP socket (PlainTransport producer, appData like the room's) and listeners (PlainTransport consumers). */
 async function plainMember(router: types.Router, sessionId: string, ssrc: number, listeners: number, sink: Socket) {
-  const inbound = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
+  const inbound = await router.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+    rtcpMux: true,
+    comedia: true,
+  });
   const producer = await inbound.produce({
     kind: 'audio',
-    rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc }] },
+    rtpParameters: {
+      codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }],
+      encodings: [{ ssrc }],
+    },
     appData: { sessionId, userId: sessionId },
   });
   const consumers: types.Consumer[] = [];
   for (let i = 0; i < listeners; i++) {
-    const outbound = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: false });
+    const outbound = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      rtcpMux: true,
+      comedia: false,
+    });
     await outbound.connect({ ip: '127.0.0.1', port: (sink.address() as AddressInfo).port });
-    const consumer = await outbound.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
+    const consumer = await outbound.consume({
+      producerId: producer.id,
+      rtpCapabilities: router.rtpCapabilities,
+      paused: true,
+    });
     await consumer.resume();
     consumers.push(consumer);
   }
@@ -113,11 +157,12 @@ describe('PacketMeter and admission on a real worker', () => {
       }
       await waitFor(() => sinkPackets >= 120, 3000, '2 × 60 packets at the sink');
       await node.admission.sample();
-      const sent = async (c: types.Consumer) => (await c.getStats()).find((s) => s.type === 'outbound-rtp')?.packetCount ?? 0;
+      const sent = async (c: types.Consumer) =>
+        (await c.getStats()).find((s) => s.type === 'outbound-rtp')?.packetCount ?? 0;
       const consumerSent = (await sent(member.consumers[0]!)) + (await sent(member.consumers[1]!));
       const [worker] = node.admission.workers();
       assert.equal(consumerSent, 120);
-      assert.equal(worker!.forwardedTotal, consumerSent, 'the estimate equals the consumers\' own counts');
+      assert.equal(worker!.forwardedTotal, consumerSent, "the estimate equals the consumers' own counts");
       assert.ok(worker!.forwardedPerSecond > 0 && worker!.receivedPerSecond > 0);
       assert.equal(worker!.consumers, 2);
 
@@ -146,14 +191,22 @@ describe('PacketMeter and admission on a real worker', () => {
     try {
       await joinSession(api, 'adm:1', 'a', '1');
       await joinSession(api, 'adm:1', 'b', '2');
-      const message = await rejectsWith(joinSession(api, 'adm:1', 'c', '3'), status.RESOURCE_EXHAUSTED, 'over-capacity');
+      const message = await rejectsWith(
+        joinSession(api, 'adm:1', 'c', '3'),
+        status.RESOURCE_EXHAUSTED,
+        'over-capacity',
+      );
       assert.match(message, /worker 0 of channel adm:1/);
       const counts = await routerCounts(node, 'adm:1');
       assert.equal(counts.producers, 2, 'the refused join created no producer');
       assert.equal(counts.consumers, 2, 'and no consumer');
       // The same join retried (an idempotent Join of a member already in) is not refused.
       const again = await api.join({
-        roomId: 'adm:1', sessionId: 'b', rtpParameters: '{}', producerDtlsParameters: '{}', consumerDtlsParameters: '{}',
+        roomId: 'adm:1',
+        sessionId: 'b',
+        rtpParameters: '{}',
+        producerDtlsParameters: '{}',
+        consumerDtlsParameters: '{}',
       });
       assert.equal(again.forJoiner.length, 1);
       // No worker below 50 %: a new room is refused; the existing room still opens (members may rejoin it).
@@ -201,7 +254,11 @@ describe('PacketMeter and admission on a real worker', () => {
 });
 
 describe('joins into a room spanning workers (routing/load.ts spanJoinCosts)', () => {
-  const talking = (workerIndex: number, producers: number) => ({ workerIndex, producers, receivedPerSecond: 50 + (producers - 1) * 2.5 });
+  const talking = (workerIndex: number, producers: number) => ({
+    workerIndex,
+    producers,
+    receivedPerSecond: 50 + (producers - 1) * 2.5,
+  });
 
   test('with one part and the joiner on it, the cost is joinCost', () => {
     const part = talking(0, 19);
@@ -213,13 +270,25 @@ describe('joins into a room spanning workers (routing/load.ts spanJoinCosts)', (
     const main = talking(0, 19);
     const onMain = joinCost(main);
     const spill = spanJoinCosts([main], 1);
-    assert.deepEqual(spill.get(0), onMain, 'pipes out of the main worker + its members consuming the joiner = a join there');
-    assert.equal(spill.get(1)!.consumers, 19 + 1, 'on worker 1 the joiner consumes the 19 piped streams, and its own stream is piped out once');
+    assert.deepEqual(
+      spill.get(0),
+      onMain,
+      'pipes out of the main worker + its members consuming the joiner = a join there',
+    );
+    assert.equal(
+      spill.get(1)!.consumers,
+      19 + 1,
+      'on worker 1 the joiner consumes the 19 piped streams, and its own stream is piped out once',
+    );
     // The part now has a member; the next joiner on worker 1 costs worker 0 only its members' consumers of the joiner.
     const next = spanJoinCosts([main, { workerIndex: 1, producers: 1, receivedPerSecond: 2.5 }], 1);
     assert.equal(next.get(0)!.consumers, 19);
     assert.ok(next.get(0)!.forwardedPerSecond < onMain.forwardedPerSecond / 2);
-    assert.equal(next.get(1)!.consumers, 20 + 1 + 1, 'the joiner consumes 20, the part\'s member consumes it, one pipe out');
+    assert.equal(
+      next.get(1)!.consumers,
+      20 + 1 + 1,
+      "the joiner consumes 20, the part's member consumes it, one pipe out",
+    );
   });
 });
 
@@ -266,8 +335,19 @@ describe('admission reservations of sessions that never join (issue 18: prepared
       const consumersAt = () => node.admission.workers()[0]!.consumers;
       const base = consumersAt();
       // Prepared, never joined: one with a short window (as the signalling side asks: its JoinChannel window), one with the node's default.
-      await api.createTransports({ roomId: 'reserve:1', sessionId: 'short', userId: 'short', rtpCapabilities: clientRtpCapabilities(), reserveForMs: 300 });
-      await api.createTransports({ roomId: 'reserve:1', sessionId: 'default', userId: 'default', rtpCapabilities: clientRtpCapabilities() });
+      await api.createTransports({
+        roomId: 'reserve:1',
+        sessionId: 'short',
+        userId: 'short',
+        rtpCapabilities: clientRtpCapabilities(),
+        reserveForMs: 300,
+      });
+      await api.createTransports({
+        roomId: 'reserve:1',
+        sessionId: 'default',
+        userId: 'default',
+        rtpCapabilities: clientRtpCapabilities(),
+      });
       assert.equal(node.admission.reserved(), 2);
       const perJoin = (consumersAt() - base) / 2;
       assert.ok(perJoin >= 4, `a join into a room of 2 reserves their 2 streams and its own to each (${perJoin})`);

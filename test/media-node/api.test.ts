@@ -10,7 +10,10 @@ test('parseMediaError round-trips every reason and degrades unknown text to inte
     const error = new MediaError(reason, 'room 1:2: something: with colons');
     assert.deepEqual(parseMediaError(error.details), { reason, message: 'room 1:2: something: with colons' });
   }
-  assert.deepEqual(parseMediaError('No connection established'), { reason: 'internal', message: 'No connection established' });
+  assert.deepEqual(parseMediaError('No connection established'), {
+    reason: 'internal',
+    message: 'No connection established',
+  });
   assert.deepEqual(parseMediaError(undefined), { reason: 'internal', message: '' });
   assert.equal(new MediaError('draining', 'x').code, status.UNAVAILABLE);
   assert.equal(new MediaError('consumer-not-yours', 'x').code, status.PERMISSION_DENIED);

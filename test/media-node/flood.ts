@@ -8,9 +8,9 @@ import type { Socket } from 'node:dgram';
 import type { types } from 'mediasoup';
 import { MediaError } from '../../media-node/api/errors';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle, MediaNodeOptions } from '../../media-node/src/node/MediaNode';
-import type { PoliceEvent } from '../../media-node/src/session/ProducerPolice';
-import { localConsumer, localProducer, type LocalMediaFactory } from '../../media-node/src/session/SessionMedia';
+import type { MediaNodeHandle, MediaNodeOptions } from '../../media-node/src/node/media-node';
+import type { PoliceEvent } from '../../media-node/src/session/producer-police';
+import { localConsumer, localProducer, type LocalMediaFactory } from '../../media-node/src/session/session-media';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters, startTestNode, udpSocket } from './helpers';
 
 /** Members as PlainTransports: producer fed plain RTP (comedia), consumers sent to `sinkPort()`. */
@@ -32,7 +32,8 @@ export function plainMembers(sinkPort: () => number): LocalMediaFactory {
       start: async (rtpParameters, _producerDtls, _consumerDtls, appData) =>
         localProducer(await producerTransport.produce({ kind: 'audio', rtpParameters, appData })),
       consume: async (producerId, rtpCapabilities, appData) => {
-        if (!router.canConsume({ producerId, rtpCapabilities })) throw new MediaError('cannot-consume', `${appData.sessionId} cannot consume ${producerId}`);
+        if (!router.canConsume({ producerId, rtpCapabilities }))
+          throw new MediaError('cannot-consume', `${appData.sessionId} cannot consume ${producerId}`);
         return localConsumer(await consumerTransport.consume({ producerId, rtpCapabilities, paused: true, appData }));
       },
       restartIce: async () => {
@@ -79,11 +80,15 @@ export async function startFloodNode(options: MediaNodeOptions = {}): Promise<Fl
   const bySsrc = new Map<number, string>(); // consumer ssrc → `${receiver}<-${producer}`
   const counts = new Map<string, number>();
   sink.on('message', (msg) => {
-    if (msg.length < 12 || (msg[1]! & 0x7f) >= 72 && (msg[1]! & 0x7f) <= 76) return; // RTCP
+    if (msg.length < 12 || ((msg[1]! & 0x7f) >= 72 && (msg[1]! & 0x7f) <= 76)) return; // RTCP
     const key = bySsrc.get(msg.readUInt32BE(8));
     if (key) counts.set(key, (counts.get(key) ?? 0) + 1);
   });
-  const { node, api, stop } = await startTestNode({ iceConsentTimeoutS: 0, localMedia: plainMembers(() => sinkPort), ...options });
+  const { node, api, stop } = await startTestNode({
+    iceConsentTimeoutS: 0,
+    localMedia: plainMembers(() => sinkPort),
+    ...options,
+  });
   const events: PoliceEvent[] = [];
   node.police?.onPoliced((event) => events.push(event));
   const senders = new Set<Socket>();
@@ -92,11 +97,20 @@ export async function startFloodNode(options: MediaNodeOptions = {}): Promise<Fl
     await api.openRoom({ roomId });
     const members = new Map<string, { port: number; ssrc: number }>();
     for (const [i, sessionId] of sessionIds.entries()) {
-      const transports = await api.createTransports({ roomId, sessionId, userId: String(1000 + i), rtpCapabilities: clientRtpCapabilities() });
+      const transports = await api.createTransports({
+        roomId,
+        sessionId,
+        userId: String(1000 + i),
+        rtpCapabilities: clientRtpCapabilities(),
+      });
       const { port } = JSON.parse(transports.producerTransport!.iceCandidates[0]!) as { port: number };
       const ssrc = 0x10000 + i;
       const joined = await api.join({
-        roomId, sessionId, rtpParameters: producerRtpParameters(ssrc), producerDtlsParameters: dtlsParameters(), consumerDtlsParameters: dtlsParameters(),
+        roomId,
+        sessionId,
+        rtpParameters: producerRtpParameters(ssrc),
+        producerDtlsParameters: dtlsParameters(),
+        consumerDtlsParameters: dtlsParameters(),
       });
       for (const d of [...joined.forJoiner, ...joined.forMembers]) {
         const rtp = JSON.parse(d.rtpParameters) as types.RtpParameters;
@@ -195,7 +209,7 @@ export async function cpuOver(node: MediaNodeHandle, ms: number): Promise<number
   const before = await workerCpuMs(node);
   const at = performance.now();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  return (100 * (await workerCpuMs(node) - before)) / (performance.now() - at);
+  return (100 * ((await workerCpuMs(node)) - before)) / (performance.now() - at);
 }
 
 /** The floods of the abuse benchmark: a packet flood (small packets, many) and a bitrate flood (large packets, voice rate). */
@@ -227,7 +241,12 @@ export interface FloodFigures {
  * `listeners` listeners; measures quiet, then floods for `floodMs` (measured from the pause when the node
  * polices, else from `floodMs / 2`). Prints nothing: returns the figures.
  */
-export async function floodFigures(options: { flood: keyof typeof FLOODS; listeners: number; police: MediaNodeOptions['police']; floodMs?: number }): Promise<FloodFigures> {
+export async function floodFigures(options: {
+  flood: keyof typeof FLOODS;
+  listeners: number;
+  police: MediaNodeOptions['police'];
+  floodMs?: number;
+}): Promise<FloodFigures> {
   const floodMs = options.floodMs ?? 4000;
   const flood = await startFloodNode({ police: options.police });
   try {
@@ -253,7 +272,13 @@ export async function floodFigures(options: { flood: keyof typeof FLOODS; listen
     const floodReceivedPps = (room.received(listener, 'flooder') - f0) / (measureMs / 1000);
     room.stopAll();
     return {
-      flood: options.flood, listeners: options.listeners, honestQuietPps, honestFloodPps, floodReceivedPps, cpuQuiet, cpuFlood,
+      flood: options.flood,
+      listeners: options.listeners,
+      honestQuietPps,
+      honestFloodPps,
+      floodReceivedPps,
+      cpuQuiet,
+      cpuFlood,
       policed: flood.events.filter((e) => e.sessionId === 'flooder'),
     };
   } finally {

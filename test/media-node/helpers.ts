@@ -10,7 +10,7 @@ import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, startLocalDynamo as startProje
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError, type MediaErrorReason } from '../../media-node/api/errors';
 import { silentLogger } from '../../lib/log';
-import { startMediaNode, type MediaNodeHandle, type MediaNodeOptions } from '../../media-node/src/node/MediaNode';
+import { startMediaNode, type MediaNodeHandle, type MediaNodeOptions } from '../../media-node/src/node/media-node';
 import assert from 'node:assert/strict';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from '../support/client-params';
 
@@ -94,9 +94,18 @@ export async function routerCounts(node: MediaNodeHandle, roomId: string) {
 export { waitFor } from '../support/wait';
 
 /** The project's local DynamoDB (local/dynamo.ts) with a document client on the registry table. */
-export async function startLocalDynamo(): Promise<{ client: DynamoDBDocumentClient; endpoint: string; tableName: string; stop: () => Promise<void> }> {
+export async function startLocalDynamo(): Promise<{
+  client: DynamoDBDocumentClient;
+  endpoint: string;
+  tableName: string;
+  stop: () => Promise<void>;
+}> {
   const dynamo = await startProjectDynamo();
-  const client = createDocumentClient({ endpoint: dynamo.endpoint, region: LOCAL_AWS_REGION, credentials: LOCAL_AWS_CREDENTIALS });
+  const client = createDocumentClient({
+    endpoint: dynamo.endpoint,
+    region: LOCAL_AWS_REGION,
+    credentials: LOCAL_AWS_CREDENTIALS,
+  });
   return {
     client,
     endpoint: dynamo.endpoint,

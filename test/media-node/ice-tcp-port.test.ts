@@ -27,13 +27,25 @@ describe('ICE over TCP on an extra port', () => {
 
   test('every transport offers a TCP candidate on MEDIA_ICE_TCP_PORT besides its UDP and TCP base ports, and it accepts connections', async () => {
     await api.openRoom({ roomId: 'r-tcp' });
-    const created = await api.createTransports({ roomId: 'r-tcp', sessionId: 's1', userId: '1', rtpCapabilities: clientRtpCapabilities() });
+    const created = await api.createTransports({
+      roomId: 'r-tcp',
+      sessionId: 's1',
+      userId: '1',
+      rtpCapabilities: clientRtpCapabilities(),
+    });
     for (const transport of [created.consumerTransport!, created.producerTransport!]) {
-      const candidates = transport.iceCandidates.map((c) => JSON.parse(c) as { protocol: string; port: number; tcpType?: string });
+      const candidates = transport.iceCandidates.map(
+        (c) => JSON.parse(c) as { protocol: string; port: number; tcpType?: string },
+      );
       assert.deepEqual(candidates.map((c) => c.protocol).sort(), ['tcp', 'tcp', 'udp']);
-      assert.ok(candidates.some((c) => c.protocol === 'tcp' && c.port === port && c.tcpType === 'passive'), JSON.stringify(candidates));
+      assert.ok(
+        candidates.some((c) => c.protocol === 'tcp' && c.port === port && c.tcpType === 'passive'),
+        JSON.stringify(candidates),
+      );
       // It is the preferred TCP candidate (the browser tries it first, not after a blocked base port).
-      const tcp = candidates.filter((c) => c.protocol === 'tcp').sort((x, y) => (y as { priority?: number }).priority! - (x as { priority?: number }).priority!);
+      const tcp = candidates
+        .filter((c) => c.protocol === 'tcp')
+        .sort((x, y) => (y as { priority?: number }).priority! - (x as { priority?: number }).priority!);
       assert.equal(tcp[0]!.port, port, JSON.stringify(candidates));
     }
     await new Promise<void>((resolve, reject) => {
@@ -62,21 +74,37 @@ describe('a private UDP candidate for the relays (MEDIA_RELAY_PEER_IP / MEDIA_RE
 
   test('every transport also offers a UDP candidate on the relay-peer address, below the public UDP one', async () => {
     await api.openRoom({ roomId: 'r-relay-peer' });
-    const created = await api.createTransports({ roomId: 'r-relay-peer', sessionId: 's1', userId: '1', rtpCapabilities: clientRtpCapabilities() });
+    const created = await api.createTransports({
+      roomId: 'r-relay-peer',
+      sessionId: 's1',
+      userId: '1',
+      rtpCapabilities: clientRtpCapabilities(),
+    });
     for (const transport of [created.consumerTransport!, created.producerTransport!]) {
-      const candidates = transport.iceCandidates.map((c) => JSON.parse(c) as { protocol: string; address: string; priority: number });
+      const candidates = transport.iceCandidates.map(
+        (c) => JSON.parse(c) as { protocol: string; address: string; priority: number },
+      );
       const peer = candidates.filter((c) => c.address === '127.0.0.2');
       assert.equal(peer.length, 1, JSON.stringify(candidates));
       assert.equal(peer[0]!.protocol, 'udp');
       const publicUdp = candidates.filter((c) => c.protocol === 'udp' && c !== peer[0]);
-      assert.ok(publicUdp.length === 1 && publicUdp[0]!.priority > peer[0]!.priority, `clients try the public UDP candidate first: ${JSON.stringify(candidates)}`);
+      assert.ok(
+        publicUdp.length === 1 && publicUdp[0]!.priority > peer[0]!.priority,
+        `clients try the public UDP candidate first: ${JSON.stringify(candidates)}`,
+      );
     }
   });
 
   test('both variables or neither; an IPv4 address', () => {
-    assert.deepEqual(configFromEnv({ MEDIA_RELAY_PEER_IP: '10.0.1.5', MEDIA_RELAY_PEER_PORT_BASE: '41000' }).relayPeer, { ip: '10.0.1.5', portBase: 41000 });
+    assert.deepEqual(
+      configFromEnv({ MEDIA_RELAY_PEER_IP: '10.0.1.5', MEDIA_RELAY_PEER_PORT_BASE: '41000' }).relayPeer,
+      { ip: '10.0.1.5', portBase: 41000 },
+    );
     assert.equal(configFromEnv({}).relayPeer, undefined);
     assert.throws(() => configFromEnv({ MEDIA_RELAY_PEER_IP: '10.0.1.5' }), /config\.bad-value/);
-    assert.throws(() => configFromEnv({ MEDIA_RELAY_PEER_IP: 'media', MEDIA_RELAY_PEER_PORT_BASE: '41000' }), /config\.bad-value: MEDIA_RELAY_PEER_IP/);
+    assert.throws(
+      () => configFromEnv({ MEDIA_RELAY_PEER_IP: 'media', MEDIA_RELAY_PEER_PORT_BASE: '41000' }),
+      /config\.bad-value: MEDIA_RELAY_PEER_IP/,
+    );
   });
 });

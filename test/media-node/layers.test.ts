@@ -23,14 +23,17 @@ test('media-node/src has no import cycle', () => {
 
 test('the checks find what they look for: an upward import, a file outside the layers, a cycle', () => {
   const graph = new Map([
-    ['workers/Pool.ts', ['room/Room.ts']],
-    ['room/Room.ts', ['room/Ledger.ts', 'workers/Pool.ts']],
-    ['room/Ledger.ts', ['room/Room.ts']],
+    ['workers/Pool.ts', ['room/room.ts']],
+    ['room/room.ts', ['room/Ledger.ts', 'workers/Pool.ts']],
+    ['room/Ledger.ts', ['room/room.ts']],
     ['Flat.ts', []],
   ]);
   assert.deepEqual(upwardImports(graph, ['workers', 'room']), [
-    'workers/Pool.ts → room/Room.ts (workers imports room, a higher layer)',
+    'workers/Pool.ts → room/room.ts (workers imports room, a higher layer)',
     'Flat.ts is in no layer (folders, lowest first: workers, room)',
   ]);
-  assert.deepEqual(importCycles(graph).sort(), ['room/Ledger.ts → room/Room.ts → room/Ledger.ts', 'room/Room.ts → workers/Pool.ts → room/Room.ts']);
+  assert.deepEqual(importCycles(graph).sort(), [
+    'room/Ledger.ts → room/room.ts → room/Ledger.ts',
+    'room/room.ts → workers/Pool.ts → room/room.ts',
+  ]);
 });

@@ -11,7 +11,15 @@ import type { SessionLost } from '../../gen/medianode/v1/media_node';
 import { connectMediaNode, type MediaNodeApi } from '../../media-node/api/client';
 import { configFromEnv } from '../../media-node/src/node/config';
 import { NodeRegistry } from '../../routing';
-import { SECRET, clientRtpCapabilities, joinSession, rejectsWith, startLocalDynamo, startTestNode, waitFor } from './helpers';
+import {
+  SECRET,
+  clientRtpCapabilities,
+  joinSession,
+  rejectsWith,
+  startLocalDynamo,
+  startTestNode,
+  waitFor,
+} from './helpers';
 
 let dynamo: Awaited<ReturnType<typeof startLocalDynamo>>;
 let registry: NodeRegistry;
@@ -46,7 +54,11 @@ describe('registry heartbeat', () => {
 
       await joinSession(api, '1:1', 'a', '1');
       await joinSession(api, '1:1', 'b', '2');
-      await waitFor(async () => (await registry.getNode(node.nodeId))?.consumers === 2, 3000, 'heartbeat with 2 consumers');
+      await waitFor(
+        async () => (await registry.getNode(node.nodeId))?.consumers === 2,
+        3000,
+        'heartbeat with 2 consumers',
+      );
       const beat = (await registry.getNode(node.nodeId))!;
       assert.deepEqual([beat.rooms, beat.sessions, beat.transports, beat.producers], [1, 2, 4, 2]);
       assert.ok(beat.heartbeatAt > registered.heartbeatAt);
@@ -63,11 +75,20 @@ describe('drain', () => {
     try {
       await joinSession(api, '2:1', 'a', '1');
       const drained = node.drain(10_000);
-      await waitFor(async () => (await registry.getNode(node.nodeId))?.state === 'draining', 2000, 'registry shows draining');
+      await waitFor(
+        async () => (await registry.getNode(node.nodeId))?.state === 'draining',
+        2000,
+        'registry shows draining',
+      );
       await rejectsWith(api.openRoom({ roomId: '2:2' }), status.UNAVAILABLE, 'draining');
       // The existing room still works: another session can join it.
       await api.openRoom({ roomId: '2:1' });
-      await api.createTransports({ roomId: '2:1', sessionId: 'b', userId: '2', rtpCapabilities: clientRtpCapabilities() });
+      await api.createTransports({
+        roomId: '2:1',
+        sessionId: 'b',
+        userId: '2',
+        rtpCapabilities: clientRtpCapabilities(),
+      });
       await api.leave({ roomId: '2:1', sessionId: 'a' });
       await api.leave({ roomId: '2:1', sessionId: 'b' });
       const started = Date.now();
@@ -91,13 +112,10 @@ describe('drain', () => {
       const room = node.rooms.find('3:1')!;
       assert.equal(await node.drain(300), false);
       assert.equal(room.closed, true);
-      assert.deepEqual(
-        watcher.events.map((e) => [e.roomId, e.sessionId, e.userId, e.reason]).sort(),
-        [
-          ['3:1', 'a', '11', 'drained'],
-          ['3:1', 'b', '12', 'drained'],
-        ],
-      );
+      assert.deepEqual(watcher.events.map((e) => [e.roomId, e.sessionId, e.userId, e.reason]).sort(), [
+        ['3:1', 'a', '11', 'drained'],
+        ['3:1', 'b', '12', 'drained'],
+      ]);
       const lost = await registry.listLostSessions();
       assert.deepEqual(lost.map((l) => [l.sessionId, l.reason, l.nodeId]).sort(), [
         ['a', 'drained', node.nodeId],
@@ -121,14 +139,18 @@ describe('worker death', () => {
       const deadPid = node.pool.slots[0]!.worker.pid;
       process.kill(deadPid, 'SIGKILL');
       await waitFor(() => watcher.events.length === 2, 5000, 'two worker-died events');
-      assert.deepEqual(watcher.events.map((e) => `${e.sessionId}:${e.reason}`).sort(), ['a:worker-died', 'b:worker-died']);
+      assert.deepEqual(watcher.events.map((e) => `${e.sessionId}:${e.reason}`).sort(), [
+        'a:worker-died',
+        'b:worker-died',
+      ]);
       assert.equal((await api.getRoom({ roomId: '4:1' })).exists, false);
       await waitFor(() => node.pool.slots[0]!.ready, 5000, 'worker replaced');
       assert.notEqual(node.pool.slots[0]!.worker.pid, deadPid);
       const rejoined = await joinSession(api, '4:1', 'a2', '21');
       assert.ok(rejoined.transports.consumerTransport);
       await waitFor(async () => (await registry.listLostSessions()).length === 2, 3000, 'lost records');
-      for (const l of await registry.listLostSessions()) await registry.deleteLostSession(l.roomId, l.sessionId, l.nodeId);
+      for (const l of await registry.listLostSessions())
+        await registry.deleteLostSession(l.roomId, l.sessionId, l.nodeId);
     } finally {
       await stop();
     }
@@ -143,10 +165,20 @@ describe('metrics', () => {
       await joinSession(api, '5:1', 'a', '1');
       await joinSession(api, '5:1', 'b', '2');
       await joinSession(api, '5:1', 'c', '3');
-      await rejectsWith(api.resumeConsumer({ roomId: '5:1', sessionId: 'a', consumerId: 'x' }), status.NOT_FOUND, 'unknown-consumer');
+      await rejectsWith(
+        api.resumeConsumer({ roomId: '5:1', sessionId: 'a', consumerId: 'x' }),
+        status.NOT_FOUND,
+        'unknown-consumer',
+      );
       await node.heartbeatNow();
       const text = await (await fetch(`http://${node.metricsAddress}/metrics`)).text();
-      const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(line + ' '))?.split(' ')[1]);
+      const value = (line: string) =>
+        Number(
+          text
+            .split('\n')
+            .find((l) => l.startsWith(line + ' '))
+            ?.split(' ')[1],
+        );
       assert.equal(value('media_node_rooms'), 1);
       assert.equal(value('media_node_sessions'), 3);
       assert.equal(value('media_node_transports'), 6);
@@ -223,7 +255,10 @@ describe('main.ts process', () => {
       assert.ok(lines.some((l) => l.msg === 'media-node.drain-timeout'));
       assert.equal(await registry.getNode('proc-test-node'), undefined, 'deregistered');
       const lost = await registry.listLostSessions();
-      assert.deepEqual(lost.map((l) => [l.roomId, l.sessionId, l.userId, l.reason, l.nodeId]), [['6:1', 'p1', '31', 'drained', 'proc-test-node']]);
+      assert.deepEqual(
+        lost.map((l) => [l.roomId, l.sessionId, l.userId, l.reason, l.nodeId]),
+        [['6:1', 'p1', '31', 'drained', 'proc-test-node']],
+      );
       await registry.deleteLostSession('6:1', 'p1', 'proc-test-node');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
@@ -245,9 +280,16 @@ describe('main.ts process', () => {
 describe('announced address from EC2 metadata (IMDSv2)', () => {
   test('the public IPv4 from IMDS goes into ICE candidates and the registry', async () => {
     const imds = createServer((request, response) => {
-      if (request.method === 'PUT' && request.url === '/latest/api/token' && request.headers['x-aws-ec2-metadata-token-ttl-seconds']) {
+      if (
+        request.method === 'PUT' &&
+        request.url === '/latest/api/token' &&
+        request.headers['x-aws-ec2-metadata-token-ttl-seconds']
+      ) {
         response.end('token-123');
-      } else if (request.url === '/latest/meta-data/public-ipv4' && request.headers['x-aws-ec2-metadata-token'] === 'token-123') {
+      } else if (
+        request.url === '/latest/meta-data/public-ipv4' &&
+        request.headers['x-aws-ec2-metadata-token'] === 'token-123'
+      ) {
         response.end('198.51.100.7');
       } else {
         response.writeHead(401).end();
@@ -259,7 +301,12 @@ describe('announced address from EC2 metadata (IMDSv2)', () => {
     try {
       assert.equal(node.publicAddress, '198.51.100.7');
       await api.openRoom({ roomId: '7:1' });
-      const { consumerTransport } = await api.createTransports({ roomId: '7:1', sessionId: 's', userId: '1', rtpCapabilities: clientRtpCapabilities() });
+      const { consumerTransport } = await api.createTransports({
+        roomId: '7:1',
+        sessionId: 's',
+        userId: '1',
+        rtpCapabilities: clientRtpCapabilities(),
+      });
       assert.ok(consumerTransport!.iceCandidates.every((c) => JSON.parse(c).address === '198.51.100.7'));
       assert.equal((await registry.getNode(node.nodeId))?.publicAddress, '198.51.100.7');
     } finally {

@@ -20,11 +20,22 @@ describe('media that never connects', () => {
       await joinSession(node.api, roomId, 'conn-a', '601');
       await joinSession(node.api, roomId, 'conn-b', '602');
       await waitFor(() => lost.length === 2, 10_000, 'both sessions reported lost');
-      assert.deepEqual(lost.map((e) => [e.sessionId, e.reason]).sort(), [['conn-a', 'media-unreachable'], ['conn-b', 'media-unreachable']]);
+      assert.deepEqual(lost.map((e) => [e.sessionId, e.reason]).sort(), [
+        ['conn-a', 'media-unreachable'],
+        ['conn-b', 'media-unreachable'],
+      ]);
       assert.deepEqual((await node.api.getRoom({ roomId })).sessions, []);
-      const leaves = (await node.api.history({ roomId, after: 0 })).entries.filter((e) => e.kind === HistoryEntry_Kind.KIND_LEAVE);
-      assert.deepEqual(leaves.map((e) => e.reason), ['media-unreachable', 'media-unreachable']);
-      assert.ok(leaves.some((e) => e.audience.length === 1), 'the first to go is announced to the other');
+      const leaves = (await node.api.history({ roomId, after: 0 })).entries.filter(
+        (e) => e.kind === HistoryEntry_Kind.KIND_LEAVE,
+      );
+      assert.deepEqual(
+        leaves.map((e) => e.reason),
+        ['media-unreachable', 'media-unreachable'],
+      );
+      assert.ok(
+        leaves.some((e) => e.audience.length === 1),
+        'the first to go is announced to the other',
+      );
     } finally {
       stream.cancel();
       await node.stop();
@@ -36,7 +47,9 @@ describe('media that never connects', () => {
     try {
       await joinSession(node.api, 'unreachable:2', 'conn-c', '603');
       await new Promise((r) => setTimeout(r, 1_200));
-      assert.deepEqual((await node.api.getRoom({ roomId: 'unreachable:2' })).sessions, [{ sessionId: 'conn-c', userId: '603' }]);
+      assert.deepEqual((await node.api.getRoom({ roomId: 'unreachable:2' })).sessions, [
+        { sessionId: 'conn-c', userId: '603' },
+      ]);
     } finally {
       await node.stop();
     }

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
+import type { MediaNodeHandle } from '../../media-node/src/node/media-node';
 import { joinSession, routerCounts, rtpPacket, startTestNode, udpSocket, waitFor } from './helpers';
-import { TestClient } from './mscClient';
+import { TestClient } from './msc-client';
 
 let node: MediaNodeHandle;
 let api: MediaNodeApi;
@@ -16,8 +16,6 @@ before(async () => {
   ({ node, api, stop } = await startTestNode({ iceConsentTimeoutS: 0 }));
 });
 after(() => stop());
-
-
 
 describe('RTP through a room router', () => {
   test('a PlainTransport producer fed Opus RTP reaches a consumer: stats and a UDP socket both count it', async () => {
@@ -31,7 +29,11 @@ describe('RTP through a room router', () => {
     });
     const ssrc = 0x1234;
     try {
-      const inbound = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
+      const inbound = await router.createPlainTransport({
+        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+        rtcpMux: true,
+        comedia: true,
+      });
       const producer = await inbound.produce({
         kind: 'audio',
         rtpParameters: {
@@ -39,9 +41,17 @@ describe('RTP through a room router', () => {
           encodings: [{ ssrc }],
         },
       });
-      const outbound = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: false });
+      const outbound = await router.createPlainTransport({
+        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+        rtcpMux: true,
+        comedia: false,
+      });
       await outbound.connect({ ip: '127.0.0.1', port: (sink.address() as AddressInfo).port });
-      const consumer = await outbound.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities, paused: true });
+      const consumer = await outbound.consume({
+        producerId: producer.id,
+        rtpCapabilities: router.rtpCapabilities,
+        paused: true,
+      });
       await consumer.resume();
 
       const port = inbound.tuple.localPort;
@@ -78,7 +88,11 @@ describe('real WebRTC clients through the API (msc-node: ICE + DTLS + SRTP via t
       await a.consume(forA!);
 
       await Promise.all([a.speak(60), b.speak(60)]);
-      await waitFor(() => (b.received.get('conn-a') ?? 0) >= 50 && (a.received.get('conn-b') ?? 0) >= 50, 5000, 'RTP both ways');
+      await waitFor(
+        () => (b.received.get('conn-a') ?? 0) >= 50 && (a.received.get('conn-b') ?? 0) >= 50,
+        5000,
+        'RTP both ways',
+      );
       const room = node.rooms.find(roomId)!;
       for (const sessionId of ['conn-a', 'conn-b']) {
         const transports = room.transportsOf(sessionId)!;
@@ -114,8 +128,11 @@ describe('real WebRTC clients through the API (msc-node: ICE + DTLS + SRTP via t
       // The loss is in the room's history at once, with its audience (whom the signalling side tells, once).
       const history = await lossy.api.history({ roomId, after: 0 });
       const leave = history.entries.find((e) => e.kind === HistoryEntry_Kind.KIND_LEAVE);
-      assert.deepEqual(leave && { sessionId: leave.sessionId, audience: leave.audience, reason: leave.reason },
-        { sessionId: 'conn-a', audience: ['conn-l'], reason: 'ice-failed' });
+      assert.deepEqual(leave && { sessionId: leave.sessionId, audience: leave.audience, reason: leave.reason }, {
+        sessionId: 'conn-a',
+        audience: ['conn-l'],
+        reason: 'ice-failed',
+      });
       // The signalling side's later Leave is idempotent and appends nothing more.
       const late = await lossy.api.leave({ roomId, sessionId: 'conn-a' });
       assert.equal(late.announced, false);

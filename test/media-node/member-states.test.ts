@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MediaError } from '../../media-node/api/errors';
-import { heldFromStart, hold, holdsOf, release } from '../../media-node/src/session/MediaHolds';
-import { applyToMedia, MemberStates, UNMUTED } from '../../media-node/src/room/MemberStates';
-import { ProducerPolice } from '../../media-node/src/session/ProducerPolice';
+import { heldFromStart, hold, holdsOf, release } from '../../media-node/src/session/media-holds';
+import { applyToMedia, MemberStates, UNMUTED } from '../../media-node/src/room/member-states';
+import { ProducerPolice } from '../../media-node/src/session/producer-police';
 
 class FakeMedia {
   paused: boolean;
@@ -61,7 +61,10 @@ describe('MemberStates', () => {
     const states = new MemberStates();
     assert.deepEqual(states.apply('s1', 'u1', { selfMuted: true }, 'self').after, { ...UNMUTED, selfMuted: true });
     states.apply('s1', 'u1', { serverMuted: true }, 'moderator');
-    assert.throws(() => states.apply('s1', 'u1', { selfMuted: false }, 'self'), (e: unknown) => e instanceof MediaError && e.reason === 'state-refused');
+    assert.throws(
+      () => states.apply('s1', 'u1', { selfMuted: false }, 'self'),
+      (e: unknown) => e instanceof MediaError && e.reason === 'state-refused',
+    );
     assert.deepEqual(states.of('s1', 'u1'), { ...UNMUTED, selfMuted: true, serverMuted: true });
     assert.throws(() => states.apply('s1', 'u1', { serverMuted: false }, 'self'), MediaError);
     assert.throws(() => states.apply('s1', 'u1', { selfMuted: false }, 'moderator'), MediaError);
@@ -74,7 +77,11 @@ describe('MemberStates', () => {
   it('a request older than the last applied (a call the node runs late) changes nothing', () => {
     const states = new MemberStates();
     states.apply('s1', 'u1', { selfMuted: false }, 'self', 200);
-    assert.deepEqual(states.apply('s1', 'u1', { selfMuted: true }, 'self', 100).after, UNMUTED, 'the late mute is ignored');
+    assert.deepEqual(
+      states.apply('s1', 'u1', { selfMuted: true }, 'self', 100).after,
+      UNMUTED,
+      'the late mute is ignored',
+    );
     states.apply('s1', 'u1', { serverMuted: true }, 'moderator', 300);
     assert.equal(states.apply('s1', 'u1', { serverMuted: false }, 'moderator', 250).after.serverMuted, true);
     // Self and server stamps are apart: an older self request is judged against the last self change only.
@@ -95,10 +102,17 @@ describe('MemberStates', () => {
     await applyToMedia({ producer, consumers }, UNMUTED, { ...UNMUTED, selfMuted: true });
     assert.deepEqual([producer.paused, ...consumers.map((c) => c.paused)], [true, false, false]);
     // Server mute on top of self mute: still muted, no call.
-    await applyToMedia({ producer, consumers }, { ...UNMUTED, selfMuted: true }, { ...UNMUTED, selfMuted: true, serverMuted: true });
+    await applyToMedia(
+      { producer, consumers },
+      { ...UNMUTED, selfMuted: true },
+      { ...UNMUTED, selfMuted: true, serverMuted: true },
+    );
     assert.deepEqual(producer.calls, ['pause']);
     await applyToMedia({ producer, consumers }, UNMUTED, { ...UNMUTED, serverDeafened: true });
-    assert.deepEqual(consumers.map((c) => c.paused), [true, true]);
+    assert.deepEqual(
+      consumers.map((c) => c.paused),
+      [true, true],
+    );
   });
 });
 
@@ -108,7 +122,9 @@ describe('the police and state.v1 together (ProducerPolice over MediaHolds)', ()
     const police = new ProducerPolice({ sampleMs: 100, windowMs: 500, cooldownMs: 1_000, maxOffences: 5 }, () => now);
     const counts = { packets: 0, bytes: 0 };
     const producer = Object.assign(new FakeMedia(), {
-      id: 'p1', closed: false, getStats: async () => [{ packetCount: counts.packets, byteCount: counts.bytes }],
+      id: 'p1',
+      closed: false,
+      getStats: async () => [{ packetCount: counts.packets, byteCount: counts.bytes }],
     });
     police.watch(producer, { roomId: 'r', sessionId: 's', userId: 'u' }, () => {});
     const step = async (pps: number) => {

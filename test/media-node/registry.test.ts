@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { sweepShardOf } from '../../data/tables';
 import { NodeRegistry, isNodeAlive, pickNode, type MediaNodeRecord } from '../../routing';
-import { lostPartition, lostSessionKey, nodeListing, nodePartition } from '../../routing/NodeRegistry';
+import { lostPartition, lostSessionKey, nodeListing, nodePartition } from '../../routing/node-registry';
 import { startLocalDynamo } from './helpers';
 
 const NOW = 1_700_000_000_000;
@@ -47,7 +47,10 @@ describe('placement', () => {
     assert.equal(pickNode(nodes, NOW)?.nodeId, 'light');
     assert.equal(pickNode([node('full', { consumers: 1000 })], NOW), undefined, 'full nodes are skipped');
     assert.equal(pickNode([], NOW), undefined);
-    assert.equal(pickNode([node('b', { rooms: 2 }), node('a', { rooms: 2 }), node('c', { rooms: 1 })], NOW)?.nodeId, 'c');
+    assert.equal(
+      pickNode([node('b', { rooms: 2 }), node('a', { rooms: 2 }), node('c', { rooms: 1 })], NOW)?.nodeId,
+      'c',
+    );
     assert.equal(pickNode([node('b'), node('a')], NOW)?.nodeId, 'a', 'deterministic tie-break');
     assert.equal(pickNode([node('x', { heartbeatAt: NOW - 16_000 })], NOW, { staleAfterMs: 30_000 })?.nodeId, 'x');
   });
@@ -69,7 +72,11 @@ describe('NodeRegistry (dynalite)', () => {
     await registry.register(node('stale', { heartbeatAt: now - 60_000, expiresAt: Math.floor(now / 1000) + 15 }));
     await registry.register(node('expired', { heartbeatAt: now, expiresAt: Math.floor(now / 1000) - 1 }));
     assert.deepEqual(await registry.listNodes(), [fresh]);
-    assert.deepEqual((await registry.listNodes({ includeStale: true })).map((n) => n.nodeId).sort(), ['expired', 'n1', 'stale']);
+    assert.deepEqual((await registry.listNodes({ includeStale: true })).map((n) => n.nodeId).sort(), [
+      'expired',
+      'n1',
+      'stale',
+    ]);
 
     await registry.heartbeat({ ...fresh, consumers: 42, state: 'draining', heartbeatAt: now + 1 });
     const [updated] = await registry.listNodes();
@@ -86,8 +93,21 @@ describe('NodeRegistry (dynalite)', () => {
   });
 
   test('lost sessions are recorded, listed and deleted', async () => {
-    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-1', userId: '77', reason: 'dtls-failed', nodeId: 'n1', at: 1000 });
-    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-2', userId: '78', reason: 'worker-died', nodeId: 'n1' });
+    await registry.recordLostSession({
+      roomId: '1:2',
+      sessionId: 'conn-1',
+      userId: '77',
+      reason: 'dtls-failed',
+      nodeId: 'n1',
+      at: 1000,
+    });
+    await registry.recordLostSession({
+      roomId: '1:2',
+      sessionId: 'conn-2',
+      userId: '78',
+      reason: 'worker-died',
+      nodeId: 'n1',
+    });
     const lost = await registry.listLostSessions({ nowMs: 2000 });
     assert.deepEqual(
       lost.map((l) => [l.roomId, l.sessionId, l.userId, l.reason]),
@@ -106,29 +126,74 @@ describe('NodeRegistry (dynalite)', () => {
   });
 
   test('a notice (a policed pause) is its own item: handling it never deletes a loss of the same session', async () => {
-    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-3', userId: '79', reason: 'policed', nodeId: 'n1', notice: true });
-    await registry.recordLostSession({ roomId: '1:2', sessionId: 'conn-3', userId: '79', reason: 'policed', nodeId: 'n1' });
+    await registry.recordLostSession({
+      roomId: '1:2',
+      sessionId: 'conn-3',
+      userId: '79',
+      reason: 'policed',
+      nodeId: 'n1',
+      notice: true,
+    });
+    await registry.recordLostSession({
+      roomId: '1:2',
+      sessionId: 'conn-3',
+      userId: '79',
+      reason: 'policed',
+      nodeId: 'n1',
+    });
     const both = await registry.listLostSessions();
-    assert.deepEqual(both.map((l) => [l.sessionId, l.reason, l.notice ?? false]).sort(), [['conn-3', 'policed', false], ['conn-3', 'policed', true]]);
+    assert.deepEqual(both.map((l) => [l.sessionId, l.reason, l.notice ?? false]).sort(), [
+      ['conn-3', 'policed', false],
+      ['conn-3', 'policed', true],
+    ]);
     await registry.deleteLostSession('1:2', 'conn-3', 'n1', true);
-    assert.deepEqual((await registry.listLostSessions()).map((l) => [l.sessionId, l.notice ?? false]), [['conn-3', false]], 'the loss stays');
+    assert.deepEqual(
+      (await registry.listLostSessions()).map((l) => [l.sessionId, l.notice ?? false]),
+      [['conn-3', false]],
+      'the loss stays',
+    );
     await registry.deleteLostSession('1:2', 'conn-3', 'n1');
     assert.deepEqual(await registry.listLostSessions(), []);
   });
 
-  test('an item\'s writer is the partition it was written to, never what it claims inside', async () => {
+  test("an item's writer is the partition it was written to, never what it claims inside", async () => {
     // What a node with write access to its own partition only (IAM LeadingKeys on AWS) could try: claim another id.
-    await dynamo.client.send(new PutCommand({ TableName: registry.tableName, Item: {
-      pk: nodePartition('evil'), sk: lostSessionKey('1:2', 'conn-9'), listing: lostPartition(sweepShardOf('conn-9')),
-      roomId: '1:2', sessionId: 'conn-9', userId: '1', reason: 'ice-failed', nodeId: 'n1', at: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 60,
-    } }));
-    await dynamo.client.send(new PutCommand({ TableName: registry.tableName, Item: {
-      pk: nodePartition('evil'), sk: 'NODE', listing: nodeListing('n1'), ...node('n1', { heartbeatAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 15 }),
-    } }));
+    await dynamo.client.send(
+      new PutCommand({
+        TableName: registry.tableName,
+        Item: {
+          pk: nodePartition('evil'),
+          sk: lostSessionKey('1:2', 'conn-9'),
+          listing: lostPartition(sweepShardOf('conn-9')),
+          roomId: '1:2',
+          sessionId: 'conn-9',
+          userId: '1',
+          reason: 'ice-failed',
+          nodeId: 'n1',
+          at: Date.now(),
+          expiresAt: Math.floor(Date.now() / 1000) + 60,
+        },
+      }),
+    );
+    await dynamo.client.send(
+      new PutCommand({
+        TableName: registry.tableName,
+        Item: {
+          pk: nodePartition('evil'),
+          sk: 'NODE',
+          listing: nodeListing('n1'),
+          ...node('n1', { heartbeatAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 15 }),
+        },
+      }),
+    );
     const [lost] = await registry.listLostSessions({ shard: sweepShardOf('conn-9') });
     assert.equal(lost?.nodeId, 'evil', 'the report is attributed to its writer');
     const nodes = await registry.listNodes({ includeStale: true });
-    assert.deepEqual(nodes.map((n) => n.nodeId), ['evil'], 'a record is the node of its partition');
+    assert.deepEqual(
+      nodes.map((n) => n.nodeId),
+      ['evil'],
+      'a record is the node of its partition',
+    );
     assert.equal(await registry.getNode('n1'), undefined);
     await registry.deleteLostSession('1:2', 'conn-9', 'evil');
     await registry.deregister('evil');

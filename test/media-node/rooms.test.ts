@@ -5,7 +5,7 @@ import { status } from '@grpc/grpc-js';
 import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 import { connectMediaNode } from '../../media-node/api/client';
 import type { MediaNodeApi } from '../../media-node/api/client';
-import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
+import type { MediaNodeHandle } from '../../media-node/src/node/media-node';
 import {
   clientRtpCapabilities,
   dtlsParameters,
@@ -32,7 +32,11 @@ describe('rooms', () => {
     const again = await api.openRoom({ roomId: '1:10' });
     const caps = JSON.parse(first.rtpCapabilities);
     assert.deepEqual(
-      caps.codecs.map((c: { mimeType: string; clockRate: number; channels: number }) => [c.mimeType, c.clockRate, c.channels]),
+      caps.codecs.map((c: { mimeType: string; clockRate: number; channels: number }) => [
+        c.mimeType,
+        c.clockRate,
+        c.channels,
+      ]),
       [['audio/opus', 48000, 2]],
     );
     assert.ok(caps.headerExtensions.some((h: { uri: string }) => h.uri === 'urn:ietf:params:rtp-hdrext:sdes:mid'));
@@ -54,7 +58,10 @@ describe('rooms', () => {
       await joinSession(short.api, '3:30', 's1', '100');
       const routerId = short.node.rooms.find('3:30')!.router.id;
       const left = await short.api.leave({ roomId: '3:30', sessionId: 's1' });
-      assert.deepEqual({ ...left, roomInstance: undefined }, { wasPresent: true, remaining: [], roomClosed: false, announced: true, seq: 2, roomInstance: undefined });
+      assert.deepEqual(
+        { ...left, roomInstance: undefined },
+        { wasPresent: true, remaining: [], roomClosed: false, announced: true, seq: 2, roomInstance: undefined },
+      );
       assert.equal((await short.api.getRoom({ roomId: '3:30' })).exists, true, 'kept during the grace');
       await waitFor(async () => !(await short.api.getRoom({ roomId: '3:30' })).exists, 3000, 'grace close');
       const workerDump = await short.node.pool.slots[0]!.worker.dump();
@@ -66,7 +73,10 @@ describe('rooms', () => {
     try {
       await joinSession(zero.api, '3:31', 's1', '100');
       const left = await zero.api.leave({ roomId: '3:31', sessionId: 's1' });
-      assert.deepEqual({ ...left, roomInstance: undefined }, { wasPresent: true, remaining: [], roomClosed: true, announced: true, seq: 2, roomInstance: undefined });
+      assert.deepEqual(
+        { ...left, roomInstance: undefined },
+        { wasPresent: true, remaining: [], roomClosed: true, announced: true, seq: 2, roomInstance: undefined },
+      );
       assert.equal(zero.node.rooms.find('3:31'), undefined);
     } finally {
       await zero.stop();
@@ -132,7 +142,10 @@ describe('join', () => {
   test('three sessions: exactly 6 paused consumers, each delivered to its owner only', async () => {
     const roomId = '5:50';
     const a = await joinSession(api, roomId, 'A', '1');
-    assert.deepEqual({ ...a.joined, roomInstance: undefined }, { forJoiner: [], forMembers: [], seq: 1, roomInstance: undefined, replaced: [] });
+    assert.deepEqual(
+      { ...a.joined, roomInstance: undefined },
+      { forJoiner: [], forMembers: [], seq: 1, roomInstance: undefined, replaced: [] },
+    );
     const b = await joinSession(api, roomId, 'B', '2');
     assert.deepEqual(byReceiver(b.joined.forJoiner), ['B<-A']);
     assert.deepEqual(byReceiver(b.joined.forMembers), ['A<-B']);
@@ -156,10 +169,17 @@ describe('join', () => {
       const rtp = JSON.parse(d.rtpParameters);
       assert.equal(rtp.codecs[0].mimeType, 'audio/opus');
       const uris = rtp.headerExtensions.map((h: { uri: string }) => h.uri);
-      assert.equal(uris.includes('http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time'), d.receiverSessionId !== 'C', 'built against the receiver\'s capabilities');
+      assert.equal(
+        uris.includes('http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time'),
+        d.receiverSessionId !== 'C',
+        "built against the receiver's capabilities",
+      );
       assert.ok(uris.includes('urn:ietf:params:rtp-hdrext:ssrc-audio-level'));
       const receiverTransport = room.transportsOf(d.receiverSessionId)!.consumer;
-      assert.ok((await receiverTransport.dump()).consumerIds.includes(d.consumerId), 'on the receiver\'s consumer transport');
+      assert.ok(
+        (await receiverTransport.dump()).consumerIds.includes(d.consumerId),
+        "on the receiver's consumer transport",
+      );
       assert.equal((await room.consumerById(d.consumerId)!.dump()).paused, true, 'created paused');
     }
     assert.equal(a.transports.consumerTransport!.id, room.transportsOf('A')!.consumer.id);
@@ -203,20 +223,50 @@ describe('join', () => {
     await api.createTransports({ roomId, sessionId: 'bad', userId: '2', rtpCapabilities: clientRtpCapabilities() });
     const before = await routerCounts(node, roomId);
     assert.deepEqual(before, { transports: 4, producers: 1, consumers: 0 });
-    const good = { rtpParameters: producerRtpParameters(), producerDtlsParameters: dtlsParameters(), consumerDtlsParameters: dtlsParameters() };
+    const good = {
+      rtpParameters: producerRtpParameters(),
+      producerDtlsParameters: dtlsParameters(),
+      consumerDtlsParameters: dtlsParameters(),
+    };
     const cases: [Partial<typeof good>, 'bad-dtls-parameters' | 'bad-rtp-parameters'][] = [
       [{ producerDtlsParameters: '{not json' }, 'bad-dtls-parameters'],
       [{ consumerDtlsParameters: '{"role":"client","fingerprints":[]}' }, 'bad-dtls-parameters'],
-      [{ consumerDtlsParameters: '{"role":"client","fingerprints":[{"algorithm":"md5","value":"AA:BB"}]}' }, 'bad-dtls-parameters'],
-      [{ producerDtlsParameters: '{"role":"boss","fingerprints":[{"algorithm":"sha-256","value":"AA:BB"}]}' }, 'bad-dtls-parameters'],
+      [
+        { consumerDtlsParameters: '{"role":"client","fingerprints":[{"algorithm":"md5","value":"AA:BB"}]}' },
+        'bad-dtls-parameters',
+      ],
+      [
+        { producerDtlsParameters: '{"role":"boss","fingerprints":[{"algorithm":"sha-256","value":"AA:BB"}]}' },
+        'bad-dtls-parameters',
+      ],
       [{ rtpParameters: 'nope' }, 'bad-rtp-parameters'],
       [{ rtpParameters: '{"codecs":[]}' }, 'bad-rtp-parameters'],
-      [{ rtpParameters: JSON.stringify({ codecs: [{ mimeType: 'audio/PCMU', payloadType: 0, clockRate: 8000 }], encodings: [{ ssrc: 5 }] }) }, 'bad-rtp-parameters'],
-      [{ rtpParameters: JSON.stringify({ codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc: 5 }] }) }, 'bad-rtp-parameters'],
+      [
+        {
+          rtpParameters: JSON.stringify({
+            codecs: [{ mimeType: 'audio/PCMU', payloadType: 0, clockRate: 8000 }],
+            encodings: [{ ssrc: 5 }],
+          }),
+        },
+        'bad-rtp-parameters',
+      ],
+      [
+        {
+          rtpParameters: JSON.stringify({
+            codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }],
+            encodings: [{ ssrc: 5 }],
+          }),
+        },
+        'bad-rtp-parameters',
+      ],
     ];
     for (const [override, reason] of cases) {
       await rejectsWith(api.join({ roomId, sessionId: 'bad', ...good, ...override }), status.INVALID_ARGUMENT, reason);
-      assert.deepEqual(await routerCounts(node, roomId), before, `nothing left behind after ${JSON.stringify(override)}`);
+      assert.deepEqual(
+        await routerCounts(node, roomId),
+        before,
+        `nothing left behind after ${JSON.stringify(override)}`,
+      );
       assert.equal(node.rooms.find(roomId)!.load().consumers, 0);
     }
     // The session can still join correctly afterwards.
@@ -230,11 +280,19 @@ describe('join', () => {
     await api.openRoom({ roomId });
     const ids = Array.from({ length: 20 }, (_, i) => `s${i}`);
     await Promise.all(
-      ids.map((sessionId, i) => api.createTransports({ roomId, sessionId, userId: String(1000 + i), rtpCapabilities: clientRtpCapabilities() })),
+      ids.map((sessionId, i) =>
+        api.createTransports({ roomId, sessionId, userId: String(1000 + i), rtpCapabilities: clientRtpCapabilities() }),
+      ),
     );
     const results = await Promise.all(
       ids.map((sessionId) =>
-        api.join({ roomId, sessionId, rtpParameters: producerRtpParameters(), producerDtlsParameters: dtlsParameters(), consumerDtlsParameters: dtlsParameters() }),
+        api.join({
+          roomId,
+          sessionId,
+          rtpParameters: producerRtpParameters(),
+          producerDtlsParameters: dtlsParameters(),
+          consumerDtlsParameters: dtlsParameters(),
+        }),
       ),
     );
     const room = node.rooms.find(roomId)!;
@@ -260,24 +318,36 @@ describe('join', () => {
 });
 
 describe('resume and leave', () => {
-  test('a session resumes its own consumer; resuming another session\'s consumer is refused', async () => {
+  test("a session resumes its own consumer; resuming another session's consumer is refused", async () => {
     const roomId = '7:70';
     await joinSession(api, roomId, 'A', '1');
     const b = await joinSession(api, roomId, 'B', '2');
     const [forB] = b.joined.forJoiner;
     const [forA] = b.joined.forMembers;
     assert.ok(forA && forB);
-    await rejectsWith(api.resumeConsumer({ roomId, sessionId: 'A', consumerId: forB.consumerId }), status.PERMISSION_DENIED, 'consumer-not-yours');
-    await rejectsWith(api.resumeConsumer({ roomId, sessionId: 'A', consumerId: 'no-such' }), status.NOT_FOUND, 'unknown-consumer');
-    await rejectsWith(api.resumeConsumer({ roomId, sessionId: 'Z', consumerId: forA.consumerId }), status.NOT_FOUND, 'unknown-session');
+    await rejectsWith(
+      api.resumeConsumer({ roomId, sessionId: 'A', consumerId: forB.consumerId }),
+      status.PERMISSION_DENIED,
+      'consumer-not-yours',
+    );
+    await rejectsWith(
+      api.resumeConsumer({ roomId, sessionId: 'A', consumerId: 'no-such' }),
+      status.NOT_FOUND,
+      'unknown-consumer',
+    );
+    await rejectsWith(
+      api.resumeConsumer({ roomId, sessionId: 'Z', consumerId: forA.consumerId }),
+      status.NOT_FOUND,
+      'unknown-session',
+    );
     const room = node.rooms.find(roomId)!;
     const paused = async (id: string) => (await room.consumerById(id)!.dump()).paused;
     assert.equal(await paused(forB.consumerId), true, 'refused resume changed nothing');
     await api.resumeConsumer({ roomId, sessionId: 'B', consumerId: forB.consumerId });
-    assert.equal(await paused(forB.consumerId), false, 'B\'s consumer resumed');
-    assert.equal(await paused(forA.consumerId), true, 'A\'s consumer still paused');
+    assert.equal(await paused(forB.consumerId), false, "B's consumer resumed");
+    assert.equal(await paused(forA.consumerId), true, "A's consumer still paused");
     await api.resumeConsumer({ roomId, sessionId: 'A', consumerId: forA.consumerId });
-    assert.equal(await paused(forA.consumerId), false, 'A\'s consumer resumed');
+    assert.equal(await paused(forA.consumerId), false, "A's consumer resumed");
   });
 
   test('leave closes everything of the session, returns the rest, and is idempotent', async () => {
@@ -303,13 +373,27 @@ describe('resume and leave', () => {
     assert.equal(again.seq, left.seq);
     await api.leave({ roomId, sessionId: 'B' });
     const last = await api.leave({ roomId, sessionId: 'C' });
-    assert.deepEqual({ ...last, roomInstance: undefined }, { wasPresent: true, remaining: [], roomClosed: false, announced: true, seq: 6, roomInstance: undefined });
+    assert.deepEqual(
+      { ...last, roomInstance: undefined },
+      { wasPresent: true, remaining: [], roomClosed: false, announced: true, seq: 6, roomInstance: undefined },
+    );
     assert.deepEqual(await routerCounts(node, roomId), { transports: 0, producers: 0, consumers: 0 });
-    assert.deepEqual(await api.leave({ roomId: 'never-opened', sessionId: 'A' }), { wasPresent: false, remaining: [], roomClosed: true, announced: false, seq: 0, roomInstance: '' });
+    assert.deepEqual(await api.leave({ roomId: 'never-opened', sessionId: 'A' }), {
+      wasPresent: false,
+      remaining: [],
+      roomClosed: true,
+      announced: false,
+      seq: 0,
+      roomInstance: '',
+    });
     // The history: three joins, then three leaves, each leave told exactly to who was told of the join.
     const history = await api.history({ roomId, after: 0 });
-    assert.deepEqual(history.entries.map((e) => `${e.seq}:${e.kind === 1 ? 'join' : 'leave'}:${e.sessionId}:${[...e.audience].sort().join(',')}`),
-      ['1:join:A:', '2:join:B:', '3:join:C:', '4:leave:A:B,C', '5:leave:B:C', '6:leave:C:']);
+    assert.deepEqual(
+      history.entries.map(
+        (e) => `${e.seq}:${e.kind === 1 ? 'join' : 'leave'}:${e.sessionId}:${[...e.audience].sort().join(',')}`,
+      ),
+      ['1:join:A:', '2:join:B:', '3:join:C:', '4:leave:A:B,C', '5:leave:B:C', '6:leave:C:'],
+    );
   });
 });
 
@@ -325,12 +409,20 @@ describe('ICE restart (resume.v1)', () => {
     const producer = JSON.parse(restarted.producerIceParameters);
     const old = (t: { iceParameters: string }) => JSON.parse(t.iceParameters);
     assert.ok(consumer.usernameFragment && consumer.password && producer.usernameFragment && producer.password);
-    assert.notEqual(consumer.usernameFragment, old(a.transports.consumerTransport!).usernameFragment, 'new consumer ufrag');
+    assert.notEqual(
+      consumer.usernameFragment,
+      old(a.transports.consumerTransport!).usernameFragment,
+      'new consumer ufrag',
+    );
     assert.notEqual(producer.password, old(a.transports.producerTransport!).password, 'new producer password');
     assert.deepEqual(await routerCounts(node, roomId), before, 'same transports, producers and consumers');
     const transports = node.rooms.find(roomId)!.transportsOf('A')!;
-    assert.equal(transports.consumer.iceParameters.usernameFragment, consumer.usernameFragment, 'the node\'s transport carries them');
-    assert.equal((await api.history({ roomId, after: 0 })).head, head, 'nothing in the room\'s history');
+    assert.equal(
+      transports.consumer.iceParameters.usernameFragment,
+      consumer.usernameFragment,
+      "the node's transport carries them",
+    );
+    assert.equal((await api.history({ roomId, after: 0 })).head, head, "nothing in the room's history");
     await rejectsWith(api.restartIce({ roomId, sessionId: 'Z' }), status.NOT_FOUND, 'unknown-session');
   });
 });

@@ -1,9 +1,13 @@
-// Scale-in protection follows the rooms (media-node/src/node/ScaleInProtection.ts), with a fake AWS client.
+// Scale-in protection follows the rooms (media-node/src/node/scale-in-protection.ts), with a fake AWS client.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SetInstanceProtectionCommand } from '@aws-sdk/client-auto-scaling';
 import { silentLogger } from '../../lib/log';
-import { autoScalingProtection, ScaleInProtection, type ProtectionClient } from '../../media-node/src/node/ScaleInProtection';
+import {
+  autoScalingProtection,
+  ScaleInProtection,
+  type ProtectionClient,
+} from '../../media-node/src/node/scale-in-protection';
 
 function fakeClient(failures = 0) {
   const calls: boolean[] = [];
@@ -34,17 +38,24 @@ test('a failed call is retried at the next update; concurrent updates apply in o
   const protection = new ScaleInProtection(client, silentLogger);
   await protection.update({ rooms: 1, draining: false });
   assert.equal(protection.protected, undefined, 'not set after the failure');
-  await Promise.all([protection.update({ rooms: 1, draining: false }), protection.update({ rooms: 0, draining: false })]);
+  await Promise.all([
+    protection.update({ rooms: 1, draining: false }),
+    protection.update({ rooms: 0, draining: false }),
+  ]);
   assert.deepEqual(calls, [true, false]);
 });
 
 test('the AWS client sends SetInstanceProtection for this instance and group', async () => {
   const sent: unknown[] = [];
-  const client = autoScalingProtection({ instanceId: 'i-0123456789abcdef0', autoScalingGroupName: 'HarmonyVoice-media-nodes' },
-    { send: async (command: unknown) => void sent.push(command) } as never);
+  const client = autoScalingProtection(
+    { instanceId: 'i-0123456789abcdef0', autoScalingGroupName: 'HarmonyVoice-media-nodes' },
+    { send: async (command: unknown) => void sent.push(command) } as never,
+  );
   await client.setProtected(true);
   assert.ok(sent[0] instanceof SetInstanceProtectionCommand);
   assert.deepEqual((sent[0] as SetInstanceProtectionCommand).input, {
-    InstanceIds: ['i-0123456789abcdef0'], AutoScalingGroupName: 'HarmonyVoice-media-nodes', ProtectedFromScaleIn: true,
+    InstanceIds: ['i-0123456789abcdef0'],
+    AutoScalingGroupName: 'HarmonyVoice-media-nodes',
+    ProtectedFromScaleIn: true,
   });
 });

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { GetSecretValueCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
+import { type GetSecretValueCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
 import { connectMediaNode } from '../../media-node/api/client';
-import { connectMediaNodeSpan } from '../../media-node/api/spanClient';
+import { connectMediaNodeSpan } from '../../media-node/api/span-client';
 import { configFromEnv } from '../../media-node/src/node/config';
 import { secretsManagerRing } from '../../media-node/src/node/secrets';
 import { startTestNode } from './helpers';
@@ -31,12 +31,22 @@ async function code(promise: Promise<unknown>): Promise<number> {
 describe('two APIs, two secrets, each with a previous one', () => {
   let node: Awaited<ReturnType<typeof startTestNode>>;
   before(async () => {
-    node = await startTestNode({ secret: API, secretPrevious: API_OLD, spanSecret: SPAN, spanSecretPrevious: SPAN_OLD });
+    node = await startTestNode({
+      secret: API,
+      secretPrevious: API_OLD,
+      spanSecret: SPAN,
+      spanSecretPrevious: SPAN_OLD,
+    });
   });
   after(() => node.stop());
 
   test('the signalling API takes its current and previous secret, never the span secret', async () => {
-    for (const [secret, expected] of [[API, status.OK], [API_OLD, status.OK], [SPAN, status.UNAUTHENTICATED], [SPAN_OLD, status.UNAUTHENTICATED]] as const) {
+    for (const [secret, expected] of [
+      [API, status.OK],
+      [API_OLD, status.OK],
+      [SPAN, status.UNAUTHENTICATED],
+      [SPAN_OLD, status.UNAUTHENTICATED],
+    ] as const) {
       const api = connectMediaNode(node.node.grpcAddress, { secret });
       try {
         assert.equal(await code(api.openRoom({ roomId: '9:1' })), expected, `OpenRoom with ${secret}`);
@@ -47,7 +57,12 @@ describe('two APIs, two secrets, each with a previous one', () => {
   });
 
   test('the span API takes its current and previous secret, never the signalling one', async () => {
-    for (const [secret, refused] of [[SPAN, false], [SPAN_OLD, false], [API, true], [API_OLD, true]] as const) {
+    for (const [secret, refused] of [
+      [SPAN, false],
+      [SPAN_OLD, false],
+      [API, true],
+      [API_OLD, true],
+    ] as const) {
       const span = connectMediaNodeSpan(node.node.grpcAddress, { secret });
       try {
         // ClosePart of an unknown part: authenticated callers get past the secret check (OK or NOT_FOUND).
@@ -62,15 +77,30 @@ describe('two APIs, two secrets, each with a previous one', () => {
 
 test('configFromEnv takes both secrets and their previous ones, and deletes them from the environment', () => {
   const env: NodeJS.ProcessEnv = {
-    MEDIA_NODE_SECRET: API, MEDIA_NODE_SECRET_PREVIOUS: API_OLD, MEDIA_SPAN_SECRET: SPAN, MEDIA_SPAN_SECRET_PREVIOUS: SPAN_OLD,
-    MEDIA_NODE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:api', MEDIA_SPAN_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:span',
+    MEDIA_NODE_SECRET: API,
+    MEDIA_NODE_SECRET_PREVIOUS: API_OLD,
+    MEDIA_SPAN_SECRET: SPAN,
+    MEDIA_SPAN_SECRET_PREVIOUS: SPAN_OLD,
+    MEDIA_NODE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:api',
+    MEDIA_SPAN_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:span',
   };
   const config = configFromEnv(env);
   assert.deepEqual(
-    [config.secret, config.secretPrevious, config.spanSecret, config.spanSecretPrevious, config.secretArn, config.spanSecretArn],
+    [
+      config.secret,
+      config.secretPrevious,
+      config.spanSecret,
+      config.spanSecretPrevious,
+      config.secretArn,
+      config.spanSecretArn,
+    ],
     [API, API_OLD, SPAN, SPAN_OLD, env.MEDIA_NODE_SECRET_ARN, env.MEDIA_SPAN_SECRET_ARN],
   );
-  assert.deepEqual(Object.keys(env).sort(), ['MEDIA_NODE_SECRET_ARN', 'MEDIA_SPAN_SECRET_ARN'], 'only the (non-secret) ARNs are left');
+  assert.deepEqual(
+    Object.keys(env).sort(),
+    ['MEDIA_NODE_SECRET_ARN', 'MEDIA_SPAN_SECRET_ARN'],
+    'only the (non-secret) ARNs are left',
+  );
 });
 
 test('a Secrets Manager ring accepts AWSCURRENT, AWSPREVIOUS and AWSPENDING, sends AWSCURRENT, and follows a rotation', async () => {
@@ -96,15 +126,23 @@ test('a Secrets Manager ring accepts AWSCURRENT, AWSPREVIOUS and AWSPENDING, sen
   }
 });
 
-test('no secret in a real mediasoup worker\'s environment (/proc/<worker pid>/environ)', async () => {
+test("no secret in a real mediasoup worker's environment (/proc/<worker pid>/environ)", async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'media-node/main.ts'], {
     cwd: new URL('../../', import.meta.url).pathname,
     env: {
       ...process.env,
       MEDIA_NODE_ID: 'environ-test-node',
-      MEDIA_GRPC_PORT: '0', MEDIA_METRICS_PORT: '0', MEDIA_RTC_PORT_BASE: '0', MEDIA_WORKERS: '2',
-      MEDIA_NODE_SECRET: API, MEDIA_NODE_SECRET_PREVIOUS: API_OLD, MEDIA_SPAN_SECRET: SPAN, MEDIA_SPAN_SECRET_PREVIOUS: SPAN_OLD,
-      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEYID', AWS_SECRET_ACCESS_KEY: 'aws-secret-access-key-example', AWS_SESSION_TOKEN: 'aws-session-token-example',
+      MEDIA_GRPC_PORT: '0',
+      MEDIA_METRICS_PORT: '0',
+      MEDIA_RTC_PORT_BASE: '0',
+      MEDIA_WORKERS: '2',
+      MEDIA_NODE_SECRET: API,
+      MEDIA_NODE_SECRET_PREVIOUS: API_OLD,
+      MEDIA_SPAN_SECRET: SPAN,
+      MEDIA_SPAN_SECRET_PREVIOUS: SPAN_OLD,
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEYID',
+      AWS_SECRET_ACCESS_KEY: 'aws-secret-access-key-example',
+      AWS_SESSION_TOKEN: 'aws-session-token-example',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -123,18 +161,35 @@ test('no secret in a real mediasoup worker\'s environment (/proc/<worker pid>/en
       child.on('exit', () => reject(new Error(`exited before ready; stderr: ${stderr}`)));
     });
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
-    const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     const workers = children.filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mediasoup-worker'));
     assert.equal(workers.length, 2, `two worker processes among the node's children ${children.join(', ')}`);
     // The node itself no longer holds them in its environment block's live copy either (read from /proc: the
     // initial block is fixed at exec, so only the workers are checked there).
     for (const pid of workers) {
       const vars = environ(pid);
-      assert.ok(vars.some((v) => v.startsWith('MEDIASOUP_VERSION=')), 'this is a worker environment');
-      for (const secret of [API, API_OLD, SPAN, SPAN_OLD, 'aws-secret-access-key-example', 'aws-session-token-example']) {
+      assert.ok(
+        vars.some((v) => v.startsWith('MEDIASOUP_VERSION=')),
+        'this is a worker environment',
+      );
+      for (const secret of [
+        API,
+        API_OLD,
+        SPAN,
+        SPAN_OLD,
+        'aws-secret-access-key-example',
+        'aws-session-token-example',
+      ]) {
         assert.ok(!vars.some((v) => v.includes(secret)), `worker ${pid} does not see ${secret.slice(0, 12)}…`);
       }
-      assert.deepEqual(vars.filter((v) => /SECRET|TOKEN|AWS_/.test(v)), [], `worker ${pid}: no secret-looking variables`);
+      assert.deepEqual(
+        vars.filter((v) => /SECRET|TOKEN|AWS_/.test(v)),
+        [],
+        `worker ${pid}: no secret-looking variables`,
+      );
     }
   } finally {
     child.kill('SIGKILL');
@@ -147,7 +202,12 @@ test('the signalling handlers re-read the API secret from Secrets Manager once t
   let stored = 'first';
   let reads = 0;
   let clock = 0;
-  const client = { send: async () => { reads++; return { SecretString: stored }; } };
+  const client = {
+    send: async () => {
+      reads++;
+      return { SecretString: stored };
+    },
+  };
   const secret = await mediaSecret({ MEDIA_NODE_SECRET_ARN: 'arn:api' }, { client: client as never, now: () => clock });
   assert.equal(typeof secret, 'function');
   const current = secret as () => string;

@@ -10,16 +10,16 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { HistoryEntry_Kind, type SessionLost } from '../../gen/medianode/v1/media_node';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import { parseMediaError } from '../../media-node/api/errors';
-import { connectMediaNodeSpan } from '../../media-node/api/spanClient';
-import { listedFarNodes, registryFarNodes } from '../../media-node/src/span/FarNodes';
-import type { NodeRegistry } from '../../routing/NodeRegistry';
+import { connectMediaNodeSpan } from '../../media-node/api/span-client';
+import { listedFarNodes, registryFarNodes } from '../../media-node/src/span/far-nodes';
+import type { NodeRegistry } from '../../routing/node-registry';
 import { summarizeLoad } from '../../routing/load';
 import type { MediaNodeRecord } from '../../routing/types';
-import type { MediaNodeHandle } from '../../media-node/src/node/MediaNode';
-import type { RemotePart } from '../../media-node/src/span/RemotePart';
-import type { Room } from '../../media-node/src/room/Room';
+import type { MediaNodeHandle } from '../../media-node/src/node/media-node';
+import type { RemotePart } from '../../media-node/src/span/remote-part';
+import type { Room } from '../../media-node/src/room/room';
 import { joinSession, SECRET, startTestNode, waitFor } from './helpers';
-import { TestClient } from './mscClient';
+import { TestClient } from './msc-client';
 
 const ROOM = 'span:nodes';
 let home: MediaNodeHandle;
@@ -35,11 +35,21 @@ before(async () => {
   // ICE consent off: msc-node never refreshes it; losses here come from the far node's death only.
   // Node 2: 6 consumers per worker, admitting up to 100 % (spilling from 75 %), so its part spreads over
   // its two workers by its own admission too.
-  ({ node: far, stop: stopFar } = await startTestNode({ nodeId: 'node-2', workers: 2, capacity: 12, admitLoadPercent: 100, iceConsentTimeoutS: 0 }));
+  ({ node: far, stop: stopFar } = await startTestNode({
+    nodeId: 'node-2',
+    workers: 2,
+    capacity: 12,
+    admitLoadPercent: 100,
+    iceConsentTimeoutS: 0,
+  }));
   // The home node: 4 consumers per worker, admitting up to 100 % (spilling to another worker from 75 %):
   // two members fit on one worker; a third fits on neither (the first join on a new part costs the main
   // worker as much as joining there), so it goes to node 2.
-  ({ node: home, api, stop: stopHome } = await startTestNode({
+  ({
+    node: home,
+    api,
+    stop: stopHome,
+  } = await startTestNode({
     nodeId: 'node-1',
     workers: 2,
     capacity: 8,
@@ -65,7 +75,9 @@ function room(): Room {
 }
 
 function remotePart(): RemotePart {
-  const part = room().span.list().find((p) => p.kind === 'remote');
+  const part = room()
+    .span.list()
+    .find((p) => p.kind === 'remote');
   assert.ok(part && part.kind === 'remote', 'the room has a part on another node');
   return part;
 }
@@ -106,7 +118,10 @@ describe('a channel spanning two media nodes', () => {
     await home.admission.sample();
     await joinMember(b, [a]);
     await home.admission.sample();
-    assert.deepEqual(['a', 'b'].map((id) => room().span.partOf(id)?.kind), ['local', 'local']);
+    assert.deepEqual(
+      ['a', 'b'].map((id) => room().span.partOf(id)?.kind),
+      ['local', 'local'],
+    );
 
     c = client('c', '3');
     await joinMember(c, [a, b]);
@@ -114,10 +129,17 @@ describe('a channel spanning two media nodes', () => {
     assert.equal(room().span.partOf('c'), part, 'c is on the remote part');
     assert.equal(part.nodeId, 'node-2');
     const hosted = far.parts.list();
-    assert.deepEqual(hosted.map((p) => ({ roomId: p.roomId, home: p.homeNodeId, sessions: p.sessions })), [{ roomId: ROOM, home: 'node-1', sessions: ['c'] }]);
+    assert.deepEqual(
+      hosted.map((p) => ({ roomId: p.roomId, home: p.homeNodeId, sessions: p.sessions })),
+      [{ roomId: ROOM, home: 'node-1', sessions: ['c'] }],
+    );
     // c's transports are on node 2 (the signalling side never saw node 2: every call went to node 1).
     assert.equal(room().transportsOf('c'), undefined, 'no transport of c on the home node');
-    assert.equal((await hosted[0]!.router.dump()).transportIds.length, 2 + 1, 'c\'s two transports and the pipe on node 2');
+    assert.equal(
+      (await hosted[0]!.router.dump()).transportIds.length,
+      2 + 1,
+      "c's two transports and the pipe on node 2",
+    );
 
     // A second member for node 2 (no media): the part is reused, one pipe pair per node pair; on node 2 it
     // goes on the other worker (5 consumers would pass 75 % of 6 on the part's worker), so the part spans
@@ -128,8 +150,17 @@ describe('a channel spanning two media nodes', () => {
     assert.deepEqual(d.joined.forJoiner.map((x) => x.producerSessionId).sort(), ['a', 'b', 'c']);
     assert.equal(room().span.partOf('d'), part);
     assert.deepEqual(far.parts.list()[0]!.sessions.sort(), ['c', 'd']);
-    assert.deepEqual(far.parts.list()[0]!.workers, { [String(hosted[0]!.worker)]: 1, [String(1 - hosted[0]!.worker)]: 1 }, 'c and d on the two workers of node 2');
-    assert.equal(room().span.list().filter((p) => p.kind === 'remote').length, 1);
+    assert.deepEqual(
+      far.parts.list()[0]!.workers,
+      { [String(hosted[0]!.worker)]: 1, [String(1 - hosted[0]!.worker)]: 1 },
+      'c and d on the two workers of node 2',
+    );
+    assert.equal(
+      room()
+        .span.list()
+        .filter((p) => p.kind === 'remote').length,
+      1,
+    );
 
     // SRTP on both ends of the pipe.
     const homePipe = await part.pipeTransport.dump();
@@ -140,7 +171,13 @@ describe('a channel spanning two media nodes', () => {
 
     await Promise.all([a.speak(100), b.speak(100), c.speak(100)]);
     await waitFor(
-      () => heard(a, c) >= 50 && heard(b, c) >= 50 && heard(c, a) >= 50 && heard(c, b) >= 50 && heard(a, b) >= 50 && heard(b, a) >= 50,
+      () =>
+        heard(a, c) >= 50 &&
+        heard(b, c) >= 50 &&
+        heard(c, a) >= 50 &&
+        heard(c, b) >= 50 &&
+        heard(a, b) >= 50 &&
+        heard(b, a) >= 50,
       10_000,
       'RTP between every pair of a, b (node 1) and c (node 2)',
     );
@@ -150,8 +187,9 @@ describe('a channel spanning two media nodes', () => {
     const reset = () => {
       for (const m of [a, b, c]) for (const key of m.received.keys()) m.received.set(key, 0);
     };
-    const setState = (change: { selfMuted?: boolean; selfDeafened?: boolean }) => api.setMemberState({ roomId: ROOM, sessionId: 'c', ...change });
-    assert.equal(room().span.partOf('c')?.kind, 'remote', 'c\'s media is on node 2');
+    const setState = (change: { selfMuted?: boolean; selfDeafened?: boolean }) =>
+      api.setMemberState({ roomId: ROOM, sessionId: 'c', ...change });
+    assert.equal(room().span.partOf('c')?.kind, 'remote', "c's media is on node 2");
 
     assert.equal((await setState({ selfMuted: true })).changed, true);
     await new Promise((r) => setTimeout(r, 200)); // packets already in flight
@@ -182,8 +220,14 @@ describe('a channel spanning two media nodes', () => {
     for (const secret of ['wrong-' + SECRET, undefined]) {
       const intruder = connectMediaNodeSpan(far.grpcAddress, { secret });
       try {
-        for (const attempt of [intruder.openPart({ roomId: 'x:1', homeNodeId: 'evil' }), intruder.partCloseSession({ roomId: ROOM, sessionId: 'c' })]) {
-          const error = (await attempt.then(() => undefined, (e: unknown) => e)) as ServiceError | undefined;
+        for (const attempt of [
+          intruder.openPart({ roomId: 'x:1', homeNodeId: 'evil' }),
+          intruder.partCloseSession({ roomId: ROOM, sessionId: 'c' }),
+        ]) {
+          const error = (await attempt.then(
+            () => undefined,
+            (e: unknown) => e,
+          )) as ServiceError | undefined;
           assert.ok(error, 'the call was refused');
           assert.equal(error.code, status.UNAUTHENTICATED);
           assert.equal(parseMediaError(error.details).reason, 'unauthenticated');
@@ -198,7 +242,11 @@ describe('a channel spanning two media nodes', () => {
         intruder.close();
       }
     }
-    assert.deepEqual(far.parts.list().map((p) => p.sessions.sort()), [['c', 'd']], 'nothing changed on node 2');
+    assert.deepEqual(
+      far.parts.list().map((p) => p.sessions.sort()),
+      [['c', 'd']],
+      'nothing changed on node 2',
+    );
   });
 
   test('when the remote part empties, both nodes close their side: no router on node 2, no pipe on node 1', async () => {
@@ -211,10 +259,18 @@ describe('a channel spanning two media nodes', () => {
     assert.equal(room().span.list().length, 1);
     await waitFor(() => far.parts.list().length === 0, 3000, 'node 2 closes the part');
     assert.equal(await workerObjects(far), 0, 'no router is left on node 2');
-    await waitFor(async () => (await room().router.dump()).transportIds.length === 2 * 2, 3000, 'the home pipe transport closes');
+    await waitFor(
+      async () => (await room().router.dump()).transportIds.length === 2 * 2,
+      3000,
+      'the home pipe transport closes',
+    );
     const dump = await room().router.dump();
-    assert.equal(dump.mapProducerIdConsumerIds.length, 2, 'a\'s and b\'s producers, no pipe producer');
-    assert.equal(dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0), 2, 'a and b consume each other, no pipe consumer');
+    assert.equal(dump.mapProducerIdConsumerIds.length, 2, "a's and b's producers, no pipe producer");
+    assert.equal(
+      dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0),
+      2,
+      'a and b consume each other, no pipe consumer',
+    );
   });
 
   test('a worker of node 2 dies: only the members on it are lost (worker-died); the rest, on both nodes, keep talking', async () => {
@@ -226,7 +282,7 @@ describe('a channel spanning two media nodes', () => {
     const hosted = far.parts.list()[0]!;
     assert.deepEqual(hosted.sessions.sort(), ['c2', 'd2']);
     const other = 1 - hosted.worker;
-    assert.equal(hosted.workers[String(other)], 1, 'd2 is on node 2\'s other worker');
+    assert.equal(hosted.workers[String(other)], 1, "d2 is on node 2's other worker");
     const before = lost.length;
 
     process.kill(far.pool.slots[other]!.worker.pid, 'SIGKILL');
@@ -236,12 +292,16 @@ describe('a channel spanning two media nodes', () => {
     assert.equal(remotePart().closed, false, 'the part on node 2 lives on');
     for (const m of [a, c]) for (const key of m.received.keys()) m.received.set(key, 0);
     await Promise.all([a.speak(100), c.speak(100)]);
-    await waitFor(() => heard(a, c) >= 50 && heard(c, a) >= 50, 10_000, 'RTP between a (node 1) and c2 (node 2) after the worker died');
+    await waitFor(
+      () => heard(a, c) >= 50 && heard(c, a) >= 50,
+      10_000,
+      'RTP between a (node 1) and c2 (node 2) after the worker died',
+    );
     assert.equal(lost.length, before + 1, 'nobody else was lost');
     await waitFor(() => far.pool.slots[other]!.ready, 5000, 'node 2 replaced its worker');
   });
 
-  test('node 2 dies: only its members are lost (node-lost), the home node\'s members keep hearing each other', async () => {
+  test("node 2 dies: only its members are lost (node-lost), the home node's members keep hearing each other", async () => {
     await Promise.all([home.admission.sample(), far.admission.sample()]);
     await joinSession(api, ROOM, 'd2', '4');
     assert.equal(remotePart().nodeId, 'node-2');
@@ -249,18 +309,31 @@ describe('a channel spanning two media nodes', () => {
     const before = lost.length;
 
     far.abort();
-    await waitFor(() => lost.length >= before + 2, 10_000, 'node 2\'s members reported lost');
-    assert.deepEqual(lost.slice(before).map((e) => `${e.sessionId}:${e.reason}`).sort(), ['c2:node-lost', 'd2:node-lost']);
+    await waitFor(() => lost.length >= before + 2, 10_000, "node 2's members reported lost");
+    assert.deepEqual(
+      lost
+        .slice(before)
+        .map((e) => `${e.sessionId}:${e.reason}`)
+        .sort(),
+      ['c2:node-lost', 'd2:node-lost'],
+    );
     assert.deepEqual((await api.getRoom({ roomId: ROOM })).sessions.map((s) => s.sessionId).sort(), ['a', 'b']);
     const history = await api.history({ roomId: ROOM, after: 0 });
     const leaves = history.entries.slice(-2);
     for (const leave of leaves) {
       assert.equal(leave.kind, HistoryEntry_Kind.KIND_LEAVE);
       assert.equal(leave.reason, 'node-lost');
-      assert.ok(['a', 'b'].every((s) => leave.audience.includes(s)), 'the home node\'s members are told');
+      assert.ok(
+        ['a', 'b'].every((s) => leave.audience.includes(s)),
+        "the home node's members are told",
+      );
     }
     assert.equal(room().span.list().length, 1, 'the dead part is gone from the room');
-    await waitFor(async () => (await room().router.dump()).transportIds.length === 2 * 2, 3000, 'the pipe to node 2 is closed');
+    await waitFor(
+      async () => (await room().router.dump()).transportIds.length === 2 * 2,
+      3000,
+      'the pipe to node 2 is closed',
+    );
 
     for (const m of [a, b]) for (const key of m.received.keys()) m.received.set(key, 0);
     await Promise.all([a.speak(100), b.speak(100)]);
@@ -273,16 +346,37 @@ describe('FarNodes from the registry (production)', () => {
   test('the active, fresh node with a worker below its threshold, lowest mean load first, never an excluded one', async () => {
     const now = 1_700_000_000_000;
     const record = (nodeId: string, workers: number[], state: 'active' | 'draining' = 'active'): MediaNodeRecord => ({
-      nodeId, grpcAddress: `10.0.0.${nodeId.length}:50051`, publicAddress: '203.0.113.10', capacity: 40_000,
-      rooms: 1, sessions: 0, transports: 0, producers: 0, consumers: 0, cpu: { workers: [0, 0], avg: 0, max: 0 },
-      load: summarizeLoad(workers, 0.8), state, heartbeatAt: now, expiresAt: Math.floor(now / 1000) + 15,
+      nodeId,
+      grpcAddress: `10.0.0.${nodeId.length}:50051`,
+      publicAddress: '203.0.113.10',
+      capacity: 40_000,
+      rooms: 1,
+      sessions: 0,
+      transports: 0,
+      producers: 0,
+      consumers: 0,
+      cpu: { workers: [0, 0], avg: 0, max: 0 },
+      load: summarizeLoad(workers, 0.8),
+      state,
+      heartbeatAt: now,
+      expiresAt: Math.floor(now / 1000) + 15,
     });
-    const nodes = [record('self', [0.1, 0.1]), record('busy', [0.7, 0.6]), record('light', [0.3, 0.2]), record('gone', [0, 0], 'draining'), record('full', [0.9, 0.95])];
+    const nodes = [
+      record('self', [0.1, 0.1]),
+      record('busy', [0.7, 0.6]),
+      record('light', [0.3, 0.2]),
+      record('gone', [0, 0], 'draining'),
+      record('full', [0.9, 0.95]),
+    ];
     const registry = { listNodes: async () => nodes } as unknown as NodeRegistry;
     const far = registryFarNodes(registry, () => now);
     assert.deepEqual(await far.choose('1:2', ['self']), { nodeId: 'light', grpcAddress: '10.0.0.5:50051' });
     assert.equal((await far.choose('1:2', ['self', 'light']))?.nodeId, 'busy');
-    assert.equal(await far.choose('1:2', ['self', 'light', 'busy']), undefined, 'a draining or full node is never chosen');
+    assert.equal(
+      await far.choose('1:2', ['self', 'light', 'busy']),
+      undefined,
+      'a draining or full node is never chosen',
+    );
   });
 });
 
@@ -301,7 +395,11 @@ describe('a home node that dies', () => {
         await home2.node.admission.sample();
         await joinSession(home2.api, 'span:orphan', id, String(i + 1));
       }
-      assert.deepEqual(far2.node.parts.list().map((p) => p.sessions), [['r']], 'r went to the far node');
+      assert.deepEqual(
+        far2.node.parts.list().map((p) => p.sessions),
+        [['r']],
+        'r went to the far node',
+      );
       assert.equal(await workerObjects(far2.node), 1);
       home2.node.abort();
       await waitFor(() => far2.node.parts.list().length === 0, 10_000, 'the far node closes the abandoned part');

@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import type { types } from 'mediasoup';
 import { silentLogger } from '../../lib/log';
 import { ROOM_MEDIA_CODECS } from '../../media-node/src/workers/codecs';
-import { RoomSpan, type LocalPart, type SpanPart } from '../../media-node/src/span/RoomSpan';
-import { WorkerPool } from '../../media-node/src/workers/WorkerPool';
+import { RoomSpan, type LocalPart, type SpanPart } from '../../media-node/src/span/room-span';
+import { WorkerPool } from '../../media-node/src/workers/worker-pool';
 import { rtpPacket, udpSocket, waitFor } from './helpers';
 
 let pool: WorkerPool;
@@ -24,19 +24,28 @@ function localPart(part: SpanPart | undefined): LocalPart | undefined {
   return part as LocalPart | undefined;
 }
 
-
-
 async function producerOn(router: types.Router, ssrc: number) {
-  const transport = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
+  const transport = await router.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+    rtcpMux: true,
+    comedia: true,
+  });
   const producer = await transport.produce({
     kind: 'audio',
-    rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc }] },
+    rtpParameters: {
+      codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }],
+      encodings: [{ ssrc }],
+    },
   });
   return { producer, port: transport.tuple.localPort };
 }
 
 async function listenerOn(router: types.Router, producerId: string, sink: Socket) {
-  const transport = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: false });
+  const transport = await router.createPlainTransport({
+    listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+    rtcpMux: true,
+    comedia: false,
+  });
   await transport.connect({ ip: '127.0.0.1', port: (sink.address() as AddressInfo).port });
   const consumer = await transport.consume({ producerId, rtpCapabilities: router.rtpCapabilities, paused: true });
   await consumer.resume();
@@ -45,11 +54,17 @@ async function listenerOn(router: types.Router, producerId: string, sink: Socket
 
 describe('RoomSpan: one channel over two workers', () => {
   test('members on worker 0 and worker 1 hear each other; pipes are made once; an emptied part closes with its pipes', async () => {
-    const [slotA, slotB] = pool.slots as [typeof pool.slots[0], typeof pool.slots[0]];
+    const [slotA, slotB] = pool.slots as [(typeof pool.slots)[0], (typeof pool.slots)[0]];
     const main = await slotA.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS, appData: { roomId: 'span:1' } });
     // Sessions named "b…" go to worker 1, the rest stay on the main router's worker.
     let next: 'A' | 'B' = 'A';
-    const span = new RoomSpan({ roomId: 'span:1', mainRouter: main, mainSlot: slotA, mediaCodecs: ROOM_MEDIA_CODECS, chooseWorker: () => (next === 'B' ? slotB : undefined) });
+    const span = new RoomSpan({
+      roomId: 'span:1',
+      mainRouter: main,
+      mainSlot: slotA,
+      mediaCodecs: ROOM_MEDIA_CODECS,
+      chooseWorker: () => (next === 'B' ? slotB : undefined),
+    });
     const sender = await udpSocket();
     const sinkA = await udpSocket();
     const sinkB = await udpSocket();
@@ -80,20 +95,28 @@ describe('RoomSpan: one channel over two workers', () => {
       assert.equal(got.a, 40, 'a received every packet of b (worker 1 → worker 0)');
       assert.equal(got.b, 40, 'b received every packet of a (worker 0 → worker 1)');
       const dumpB = await b.router.dump();
-      assert.equal(dumpB.mapProducerIdConsumerIds.length, 2, 'part B holds b\'s producer and a single pipe producer of a');
+      assert.equal(
+        dumpB.mapProducerIdConsumerIds.length,
+        2,
+        "part B holds b's producer and a single pipe producer of a",
+      );
       assert.ok(bHearsA && aHearsB);
 
       // b leaves: its part closes, and with it the pipe transports on both routers.
       const pipesOnMainBefore = (await main.dump()).transportIds.length;
       span.release('b');
-      assert.equal(b.router.closed, true, 'the emptied part\'s router is closed');
+      assert.equal(b.router.closed, true, "the emptied part's router is closed");
       assert.equal(span.list().length, 1);
-      await waitFor(async () => (await main.dump()).transportIds.length === pipesOnMainBefore - 1, 3000, 'the pipe transport on the main router closes');
+      await waitFor(
+        async () => (await main.dump()).transportIds.length === pipesOnMainBefore - 1,
+        3000,
+        'the pipe transport on the main router closes',
+      );
       const dumpMain = await main.dump();
       const pipedIn = dumpMain.mapProducerIdConsumerIds.find((e) => e.key === fromB.producer.id);
-      assert.equal(pipedIn, undefined, 'b\'s pipe producer is gone from the main router');
+      assert.equal(pipedIn, undefined, "b's pipe producer is gone from the main router");
       span.release('a');
-      assert.equal(main.closed, false, 'the main router is the room\'s to close');
+      assert.equal(main.closed, false, "the main router is the room's to close");
     } finally {
       sender.close();
       sinkA.close();

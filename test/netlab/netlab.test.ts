@@ -13,7 +13,13 @@ const PROBE = join(REPO_ROOT, 'test/support/netlab-probe.mjs');
 const skip = labUnavailable();
 
 interface ProbeResult {
-  localUdpPort: number; udpSeenA?: string; udpSeenB?: string; echoed: number; sent: number; tcp?: string; tcp443?: string;
+  localUdpPort: number;
+  udpSeenA?: string;
+  udpSeenB?: string;
+  echoed: number;
+  sent: number;
+  tcp?: string;
+  tcp443?: string;
 }
 
 class ProbeServers {
@@ -47,7 +53,16 @@ class ProbeServers {
   }
 
   async probe(lab: Lab, lossCount = 0): Promise<ProbeResult> {
-    const out = await lab.execAsync([process.execPath, PROBE, lab.hostIp, String(this.ports.udpA), String(this.ports.udpB), String(this.ports.tcp), String(this.ports.tcp443), String(lossCount)]);
+    const out = await lab.execAsync([
+      process.execPath,
+      PROBE,
+      lab.hostIp,
+      String(this.ports.udpA),
+      String(this.ports.udpB),
+      String(this.ports.tcp),
+      String(this.ports.tcp443),
+      String(lossCount),
+    ]);
     return JSON.parse(out) as ProbeResult;
   }
 
@@ -58,7 +73,11 @@ class ProbeServers {
   }
 }
 
-async function withLab<T>(profile: Profile, body: (lab: Lab, servers: ProbeServers) => Promise<T>, signallingPort?: number): Promise<T> {
+async function withLab<T>(
+  profile: Profile,
+  body: (lab: Lab, servers: ProbeServers) => Promise<T>,
+  signallingPort?: number,
+): Promise<T> {
   const lab = createLab({ profile, signallingPort: signallingPort ?? 1 });
   const servers = new ProbeServers();
   try {
@@ -132,8 +151,11 @@ describe('network lab (ip netns + iptables)', { skip, timeout: 120_000 }, () => 
     const server = createServer((c) => c.end('ok'));
     try {
       await new Promise<void>((r) => server.listen(signallingPort, lab.hostIp, () => r()));
-      const out = await lab.execAsync([process.execPath, '-e',
-        `require('net').connect(${signallingPort}, '${lab.hostIp}').on('data', (d) => console.log(String(d))).on('error', () => console.log('blocked'))`]);
+      const out = await lab.execAsync([
+        process.execPath,
+        '-e',
+        `require('net').connect(${signallingPort}, '${lab.hostIp}').on('data', (d) => console.log(String(d))).on('error', () => console.log('blocked'))`,
+      ]);
       assert.equal(out.trim(), 'ok');
     } finally {
       server.close();
@@ -161,9 +183,15 @@ describe('network lab (ip netns + iptables)', { skip, timeout: 120_000 }, () => 
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal(lab.exec(['ip', '-6', '-o', 'addr', 'show']).trim(), '', 'the client namespace has no IPv6 address');
       // The root-namespace end of the lab: the interface holding the lab's host address.
-      const hostIf = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'to', lab.hostIp], { encoding: 'utf8' }).split(/\s+/)[1]!.split('@')[0]!;
+      const hostIf = execFileSync('ip', ['-4', '-o', 'addr', 'show', 'to', lab.hostIp], { encoding: 'utf8' })
+        .split(/\s+/)[1]!
+        .split('@')[0]!;
       assert.match(hostIf, /^rlh/);
-      assert.equal(execFileSync('ip', ['-6', '-o', 'addr', 'show', 'dev', hostIf], { encoding: 'utf8' }).trim(), '', `${hostIf} (root namespace) has no IPv6 address`);
+      assert.equal(
+        execFileSync('ip', ['-6', '-o', 'addr', 'show', 'dev', hostIf], { encoding: 'utf8' }).trim(),
+        '',
+        `${hostIf} (root namespace) has no IPv6 address`,
+      );
     } finally {
       lab.close();
     }
@@ -171,11 +199,14 @@ describe('network lab (ip netns + iptables)', { skip, timeout: 120_000 }, () => 
 
   it('a lab is removed even when the body throws, and twice-closing is harmless', async () => {
     let name = '';
-    await assert.rejects(withLab('nat', async (lab) => {
-      name = lab.clientNs;
-      assert.ok(labNamespaces().includes(name));
-      throw new Error('test body failed');
-    }), /test body failed/);
+    await assert.rejects(
+      withLab('nat', async (lab) => {
+        name = lab.clientNs;
+        assert.ok(labNamespaces().includes(name));
+        throw new Error('test body failed');
+      }),
+      /test body failed/,
+    );
     assert.ok(!labNamespaces().includes(name));
   });
 });

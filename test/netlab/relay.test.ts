@@ -1,15 +1,16 @@
 // The embedded TURN relay (local/coturn.ts, Debian's coturn) is never an open relay and takes only short-lived
-// credentials (functions/voice/RelayCredentials.ts): a TURN client allocates with fresh ones, and is refused with
+// credentials (functions/voice/relay-credentials.ts): a TURN client allocates with fresh ones, and is refused with
 // forged or expired ones; a permission for a media node's address is granted, for any other address refused.
 // It listens on a network-lab host address (test/support/netlab.ts), so nothing but lab addresses is used.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { issueRelayCredentials, turnRestCredential } from '../../functions/voice/RelayCredentials';
+import { issueRelayCredentials, turnRestCredential } from '../../functions/voice/relay-credentials';
 import { coturnAvailable, startCoturn, type Coturn } from '../../local/coturn';
 import { createLab, labUnavailable, type Lab } from '../support/netlab';
 import { TurnProbe } from '../support/turn-probe';
 
-const skip = labUnavailable() ?? (coturnAvailable() ? undefined : 'coturn is not installed (apt-get install -y coturn)');
+const skip =
+  labUnavailable() ?? (coturnAvailable() ? undefined : 'coturn is not installed (apt-get install -y coturn)');
 
 describe('TURN relay: short-lived credentials, media nodes only', { skip, timeout: 60_000 }, () => {
   let lab: Lab;
@@ -29,10 +30,15 @@ describe('TURN relay: short-lived credentials, media nodes only', { skip, timeou
     lab?.close();
   });
 
-  const probe = (username: string, credential: string) => new TurnProbe({ host: relay.listenIp, port: relay.port }, username, credential);
+  const probe = (username: string, credential: string) =>
+    new TurnProbe({ host: relay.listenIp, port: relay.port }, username, credential);
 
   it('fresh credentials allocate; a permission for the media node is granted, for another address refused with 403', async () => {
-    const creds = issueRelayCredentials({ secret: relay.secret, urls: relay.urls }, 9007199254740993n, Date.now() / 1000);
+    const creds = issueRelayCredentials(
+      { secret: relay.secret, urls: relay.urls },
+      9007199254740993n,
+      Date.now() / 1000,
+    );
     const turn = probe(creds.username, creds.credential);
     try {
       const allocation = await turn.allocate();
@@ -60,7 +66,11 @@ describe('TURN relay: short-lived credentials, media nodes only', { skip, timeou
   });
 
   it('expired credentials (right secret, expiry passed) are refused with 401', async () => {
-    const creds = issueRelayCredentials({ secret: relay.secret, urls: relay.urls, ttlSeconds: 60 }, 9007199254740993n, Date.now() / 1000 - 3600);
+    const creds = issueRelayCredentials(
+      { secret: relay.secret, urls: relay.urls, ttlSeconds: 60 },
+      9007199254740993n,
+      Date.now() / 1000 - 3600,
+    );
     assert.ok(creds.expiresAtSeconds < Date.now() / 1000);
     const turn = probe(creds.username, creds.credential);
     try {
@@ -77,6 +87,9 @@ describe('TURN relay: short-lived credentials, media nodes only', { skip, timeou
     assert.ok(relay.config.includes(`allowed-peer-ip=${mediaNodeIp}`));
     assert.ok(relay.config.includes('no-tcp-relay') && relay.config.includes('use-auth-secret'));
     assert.ok(relay.config.some((l) => /^user-quota=\d+$/.test(l)));
-    assert.ok(!relay.config.some((l) => /^(user=|lt-cred-mech|no-auth)/.test(l)), 'no static users, no unauthenticated mode');
+    assert.ok(
+      !relay.config.some((l) => /^(user=|lt-cred-mech|no-auth)/.test(l)),
+      'no static users, no unauthenticated mode',
+    );
   });
 });

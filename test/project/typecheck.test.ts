@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 test('tsc --noEmit reports no errors', () => {
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const result = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], { cwd: root, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   assert.equal(result.status, 0, result.stdout + result.stderr);
 });

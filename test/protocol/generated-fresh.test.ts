@@ -20,12 +20,19 @@ test('committed gen/ matches a fresh `npm run proto`', () => {
   const out = mkdtempSync(join(tmpdir(), 'gen-'));
   try {
     execFileSync(process.execPath, [join(root, 'tools/proto/generate.mjs'), out], { stdio: 'pipe' });
-    const fresh = listFiles(out).map((f) => relative(out, f)).sort();
-    const committed = listFiles(join(root, 'gen')).map((f) => relative(join(root, 'gen'), f)).sort();
+    const fresh = listFiles(out)
+      .map((f) => relative(out, f))
+      .sort();
+    const committed = listFiles(join(root, 'gen'))
+      .map((f) => relative(join(root, 'gen'), f))
+      .sort();
     assert.deepEqual(committed, fresh, 'gen/ has a different set of files: run `npm run proto`');
     for (const file of fresh) {
-      assert.equal(readFileSync(join(root, 'gen', file), 'utf8'), readFileSync(join(out, file), 'utf8'),
-        `gen/${file} is stale: run \`npm run proto\``);
+      assert.equal(
+        readFileSync(join(root, 'gen', file), 'utf8'),
+        readFileSync(join(out, file), 'utf8'),
+        `gen/${file} is stale: run \`npm run proto\``,
+      );
     }
   } finally {
     rmSync(out, { recursive: true, force: true });

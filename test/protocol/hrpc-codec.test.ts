@@ -2,8 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { StreamMessageRequest } from '../../gen/protocol/voice/v1/voice';
 import {
-  decodeRequest, decodeServerFrame, encodeErrorFrame, encodeRequest, encodeResponseFrame, fromWire,
-  MAX_FRAME_BYTES, normalizeId, parseHandshake, toWire,
+  decodeRequest,
+  decodeServerFrame,
+  encodeErrorFrame,
+  encodeRequest,
+  encodeResponseFrame,
+  fromWire,
+  MAX_FRAME_BYTES,
+  normalizeId,
+  parseHandshake,
+  toWire,
 } from '../../protocol/hrpc';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 
@@ -31,12 +39,16 @@ describe('VOICE-PROTOCOL.md §2 test vectors, byte-exact', () => {
     const frame = encodeResponseFrame({ message: { $case: 'initialized', value: { rtpCapabilities: '{}' } } });
     assert.equal(hex(frame), hex(unhex('00 0a 04 0a 02 7b 7d')));
     assert.deepEqual(decodeServerFrame(frame), {
-      kind: 'response', response: { message: { $case: 'initialized', value: { rtpCapabilities: '{}' } } },
+      kind: 'response',
+      response: { message: { $case: 'initialized', value: { rtpCapabilities: '{}' } } },
     });
   });
 
   test('server JoinedChannel{}', () => {
-    assert.equal(hex(encodeResponseFrame({ message: { $case: 'joinedChannel', value: { otherUsers: [] } } })), hex(unhex('00 1a 00')));
+    assert.equal(
+      hex(encodeResponseFrame({ message: { $case: 'joinedChannel', value: { otherUsers: [] } } })),
+      hex(unhex('00 1a 00')),
+    );
   });
 
   test('server UserLeft{user_id:7}', () => {
@@ -60,13 +72,17 @@ describe('VOICE-PROTOCOL.md §2 test vectors, byte-exact', () => {
 
 describe('malformed client frames become VoiceErrors, never other exceptions', () => {
   const rejects = (bytes: Uint8Array, identifier: string) => {
-    assert.throws(() => decodeRequest(bytes), (err: unknown) => err instanceof VoiceError && err.identifier === identifier);
+    assert.throws(
+      () => decodeRequest(bytes),
+      (err: unknown) => err instanceof VoiceError && err.identifier === identifier,
+    );
   };
   test('empty frame', () => rejects(new Uint8Array(), ErrorId.badStreamingRequest));
   test('truncated frame', () => rejects(unhex('0a 0e 08 85 80 80'), ErrorId.badStreamingRequest));
   test('garbage bytes', () => rejects(unhex('ff ff ff ff ff'), ErrorId.badStreamingRequest));
   test('valid protobuf with no known message', () => rejects(unhex('2a 00'), ErrorId.badStreamingRequest));
-  test('wrongly typed field (string where a message is expected)', () => rejects(unhex('0a 01 41'), ErrorId.badStreamingRequest));
+  test('wrongly typed field (string where a message is expected)', () =>
+    rejects(unhex('0a 01 41'), ErrorId.badStreamingRequest));
   test('oversized frame', () => rejects(new Uint8Array(MAX_FRAME_BYTES + 1), ErrorId.frameTooLarge));
   test('text frame on the binary variant', () => {
     assert.throws(() => fromWire('CgQIARAC', 'binary'), VoiceError);
@@ -85,7 +101,10 @@ describe('hrpc1.base64 variant', () => {
     assert.deepEqual(fromWire(wire, 'base64'), bytes);
     const frame = encodeResponseFrame({ message: { $case: 'userLeft', value: { userId: 2n ** 64n - 1n } } });
     const decoded = decodeServerFrame(fromWire(toWire(frame, 'base64'), 'base64'));
-    assert.deepEqual(decoded, { kind: 'response', response: { message: { $case: 'userLeft', value: { userId: 2n ** 64n - 1n } } } });
+    assert.deepEqual(decoded, {
+      kind: 'response',
+      response: { message: { $case: 'userLeft', value: { userId: 2n ** 64n - 1n } } },
+    });
   });
   test('binary variant passes bytes through untouched', () => {
     const bytes = new Uint8Array([10, 4, 8, 1, 16, 2]);

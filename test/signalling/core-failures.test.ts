@@ -6,7 +6,7 @@ import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { MediaClient, NodeDirectory } from '../../functions/voice/ports';
 import { listedNodeDirectory } from '../../functions/adapters/node-directory';
-import { VoiceCore } from '../../functions/voice/VoiceCore';
+import { VoiceCore } from '../../functions/voice/voice-core';
 import { silentLogger } from '../../lib/log';
 import { decodeServerFrame, encodeRequest, toWire, type ServerFrame } from '../../protocol/hrpc';
 
@@ -24,12 +24,26 @@ const noMedia = {} as MediaClient;
 test('a store outage while reading the stream state is answered with hrpc.internal-server-error', async () => {
   const store = new FailingStore();
   const gateway = new MemoryGateway();
-  const core = new VoiceCore({ store, nodes: noNodes, media: noMedia, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const core = new VoiceCore({
+    store,
+    nodes: noNodes,
+    media: noMedia,
+    gateway,
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
+  });
   const frames: ServerFrame[] = [];
   gateway.attach('c1', (frame) => frames.push(decodeServerFrame(frame)));
   await core.connect('c1', { userId: '1', grants: ['1:2'] }, 'base64');
   store.failing = true;
-  await core.receive('c1', toWire(encodeRequest({ message: { $case: 'initialize', value: { guildId: 1n, channelId: 2n } } }), 'base64') as string);
+  await core.receive(
+    'c1',
+    toWire(
+      encodeRequest({ message: { $case: 'initialize', value: { guildId: 1n, channelId: 2n } } }),
+      'base64',
+    ) as string,
+  );
   assert.equal(frames.length, 1);
   assert.equal(frames[0]!.kind, 'error');
   assert.equal(frames[0]!.kind === 'error' && frames[0]!.error.identifier, 'hrpc.internal-server-error');
@@ -38,7 +52,15 @@ test('a store outage while reading the stream state is answered with hrpc.intern
 test('with no media node available, Initialize is answered with hrpc.unavailable and a retry hint, and changes nothing', async () => {
   const store = new MemoryStateStore();
   const gateway = new MemoryGateway();
-  const core = new VoiceCore({ store, nodes: noNodes, media: noMedia, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const core = new VoiceCore({
+    store,
+    nodes: noNodes,
+    media: noMedia,
+    gateway,
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
+  });
   const frames: ServerFrame[] = [];
   gateway.attach('c2', (frame) => frames.push(decodeServerFrame(frame)));
   await core.connect('c2', { userId: '1', grants: ['1:2'] }, 'binary');

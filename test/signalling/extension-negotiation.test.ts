@@ -3,8 +3,8 @@
 // resume its consumers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ExtensionNegotiation } from '../../functions/voice/ExtensionNegotiation';
-import { RelayExtension } from '../../functions/voice/RelayExtension';
+import { ExtensionNegotiation } from '../../functions/voice/extension-negotiation';
+import { RelayExtension } from '../../functions/voice/relay-extension';
 import type { ConnectionRecord } from '../../functions/voice/ports';
 import { decodeServerFrame } from '../../protocol/hrpc';
 
@@ -18,12 +18,23 @@ describe('ExtensionNegotiation', () => {
       log: { info() {}, debug() {}, warn() {}, error() {} } as never,
       enabled: ['resume.v1'],
     });
-    const stream = { connectionId: 'c1', userId: '1', state: 'connected', version: 1, deadline: 0, ext: true, variant: 'binary' } as unknown as ConnectionRecord;
+    const stream = {
+      connectionId: 'c1',
+      userId: '1',
+      state: 'connected',
+      version: 1,
+      deadline: 0,
+      ext: true,
+      variant: 'binary',
+    } as unknown as ConnectionRecord;
     const next = await negotiation.hello(stream, { features: ['resume.v1', 'consumers.v1'] });
     assert.deepEqual(next.features, ['resume.v1']);
     assert.equal(written?.resume, true);
     assert.equal((written as { consumersResumed?: boolean }).consumersResumed, undefined);
-    const frame = decodeServerFrame(sent[0]!) as unknown as { kind: string; message?: { message?: { $case: string; value: { features: string[] } } } };
+    const frame = decodeServerFrame(sent[0]!) as unknown as {
+      kind: string;
+      message?: { message?: { $case: string; value: { features: string[] } } };
+    };
     assert.equal(frame.kind, 'ext');
     assert.deepEqual(frame.message?.message?.value.features, ['resume.v1']);
   });
@@ -35,7 +46,15 @@ describe('ExtensionNegotiation', () => {
       gateway: { send: async () => undefined } as never,
       log: { info() {}, debug() {}, warn() {}, error() {} } as never,
     });
-    const stream = { connectionId: 'c1', userId: '1', state: 'connected', version: 1, deadline: 0, ext: true, variant: 'binary' } as unknown as ConnectionRecord;
+    const stream = {
+      connectionId: 'c1',
+      userId: '1',
+      state: 'connected',
+      version: 1,
+      deadline: 0,
+      ext: true,
+      variant: 'binary',
+    } as unknown as ConnectionRecord;
     const next = await negotiation.hello(stream, { features: ['consumers.v1', 'resume.v1'] });
     assert.deepEqual(next.features, ['consumers.v1', 'resume.v1']);
     assert.equal((written as { consumersResumed?: boolean }).consumersResumed, true);
@@ -48,14 +67,33 @@ describe('ExtensionNegotiation', () => {
       const gateway = { send: async (_id: string, frame: Uint8Array) => void sent.push(frame) } as never;
       const log = { info() {}, debug() {}, warn() {}, error() {} } as never;
       const relays = new RelayExtension({
-        gateway, log, clock: { now: () => 1_800_000_000_000 },
-        ...(configured ? { relays: { secret: 's'.repeat(40), urls: ['turns:relay.example.com:443?transport=tcp'] } } : {}),
+        gateway,
+        log,
+        clock: { now: () => 1_800_000_000_000 },
+        ...(configured
+          ? { relays: { secret: 's'.repeat(40), urls: ['turns:relay.example.com:443?transport=tcp'] } }
+          : {}),
       });
-      const negotiation = new ExtensionNegotiation({ store: { transition: async (record, next) => ({ ...record, ...next } as ConnectionRecord) }, gateway, log, relays });
-      const stream = { connectionId: 'c1', userId: '7', state: 'connected', version: 1, deadline: 0, ext: true, variant: 'binary' } as unknown as ConnectionRecord;
+      const negotiation = new ExtensionNegotiation({
+        store: { transition: async (record, next) => ({ ...record, ...next }) as ConnectionRecord },
+        gateway,
+        log,
+        relays,
+      });
+      const stream = {
+        connectionId: 'c1',
+        userId: '7',
+        state: 'connected',
+        version: 1,
+        deadline: 0,
+        ext: true,
+        variant: 'binary',
+      } as unknown as ConnectionRecord;
       const next = await negotiation.hello(stream, { features: ['relay.v1', 'resume.v1'] });
       assert.deepEqual(next.features, configured ? ['relay.v1', 'resume.v1'] : ['resume.v1']);
-      const cases = sent.map((f) => (decodeServerFrame(f) as unknown as { message: { message: { $case: string } } }).message.message.$case);
+      const cases = sent.map(
+        (f) => (decodeServerFrame(f) as unknown as { message: { message: { $case: string } } }).message.message.$case,
+      );
       assert.deepEqual(cases, configured ? ['welcome', 'relays'] : ['welcome']);
     });
   }

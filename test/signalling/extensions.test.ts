@@ -50,7 +50,12 @@ function countResumes(client: VoiceTestClient): () => number {
 for (const variant of ['base64', 'binary'] as Variant[]) {
   describe(`${variant} variant`, () => {
     const channel = variant === 'base64' ? 11n : 12n;
-    const opts = (user: bigint, features?: string[]) => ({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel, 99n]), variant, ...(features ? { features } : {}) });
+    const opts = (user: bigint, features?: string[]) => ({
+      wsUrl: stack.wsUrl,
+      token: devToken(user, GUILD, [channel, 99n]),
+      variant,
+      ...(features ? { features } : {}),
+    });
 
     test('Hello → Welcome: the supported subset, nothing else; a second Hello is out of order and changes nothing', async () => {
       const client = track(await VoiceTestClient.connect(opts(1n, ['consumers.v1', 'relays.v9', 'resume.v1'])));
@@ -68,7 +73,9 @@ for (const variant of ['base64', 'binary'] as Variant[]) {
       stock.sendExt({ $case: 'hello', value: { features: ['consumers.v1'] } });
       assert.equal((await stock.expectError()).identifier, 'hrpc.http.bad-streaming-request');
       stock.close();
-      const negotiating = track(await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(4n, GUILD, [99n]), variant, features: [] }));
+      const negotiating = track(
+        await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(4n, GUILD, [99n]), variant, features: [] }),
+      );
       assert.deepEqual(negotiating.granted, [], 'asking for nothing is granted nothing');
       negotiating.send({ $case: 'initialize', value: { guildId: GUILD, channelId: 99n } });
       await negotiating.expect('initialized');
@@ -94,7 +101,11 @@ for (const variant of ['base64', 'binary'] as Variant[]) {
       const stopA = a.speak();
       const stopB = b.speak();
       try {
-        await waitFor(() => (a.received.get('20') ?? 0) >= 50, 15_000, 'A (consumers.v1) to receive 50 RTP packets from B');
+        await waitFor(
+          () => (a.received.get('20') ?? 0) >= 50,
+          15_000,
+          'A (consumers.v1) to receive 50 RTP packets from B',
+        );
         await waitFor(() => (b.received.get('10') ?? 0) >= 50, 15_000, 'B (stock) to receive 50 RTP packets from A');
       } finally {
         stopA();
@@ -102,7 +113,11 @@ for (const variant of ['base64', 'binary'] as Variant[]) {
       }
       assert.equal(aResumes(), 0, 'the consumers.v1 member sent no ResumeConsumer');
       assert.equal(bResumes(), 1, 'the stock member resumed its consumer, as voice.v1 wants');
-      assert.deepEqual(b.client.frames.filter((f) => f.kind === 'ext'), [], 'no extension frame ever reached the stock member');
+      assert.deepEqual(
+        b.client.frames.filter((f) => f.kind === 'ext'),
+        [],
+        'no extension frame ever reached the stock member',
+      );
       assert.deepEqual(b.client.errors(), []);
       assert.deepEqual(a.client.errors(), []);
       a.client.close();
@@ -117,13 +132,32 @@ for (const variant of ['base64', 'binary'] as Variant[]) {
       await client.expect('initialized');
       client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: clientRtpCapabilities() } });
       await client.expect('preparedForJoinChannel');
-      client.send({ $case: 'joinChannel', value: { rtpParamaters: producerRtpParameters(), producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
-      await waitFor(() => client.credential !== undefined && client.all('joinedChannel').length === 1, 10_000, 'the session credential and JoinedChannel');
+      client.send({
+        $case: 'joinChannel',
+        value: {
+          rtpParamaters: producerRtpParameters(),
+          producerDtlsParamaters: dtlsParameters(),
+          consumerDtlsParamaters: dtlsParameters(),
+        },
+      });
+      await waitFor(
+        () => client.credential !== undefined && client.all('joinedChannel').length === 1,
+        10_000,
+        'the session credential and JoinedChannel',
+      );
       assert.ok(client.seqs.size > 0, 'membership messages arrive as Sequenced, with their history position');
       const credential = client.credential!;
       client.terminate();
       const next = track(await VoiceTestClient.connect(opts(30n, ['resume.v1'])));
-      next.sendExt({ $case: 'resume', value: { sessionId: credential.sessionId, credential: credential.credential, lastSeq: BigInt(client.lastSeq), restartIce: false } });
+      next.sendExt({
+        $case: 'resume',
+        value: {
+          sessionId: credential.sessionId,
+          credential: credential.credential,
+          lastSeq: BigInt(client.lastSeq),
+          restartIce: false,
+        },
+      });
       assert.equal((await next.nextExt(10_000)).$case, 'resumed');
       next.close();
     });

@@ -20,11 +20,17 @@ after(async () => {
 });
 
 async function joinAll(users: bigint[], channel: bigint) {
-  return Promise.all(users.map(async (user) => {
-    const { client } = await joinedClient({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel]) }, GUILD, channel);
-    open.push(client);
-    return { user, client };
-  }));
+  return Promise.all(
+    users.map(async (user) => {
+      const { client } = await joinedClient(
+        { wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel]) },
+        GUILD,
+        channel,
+      );
+      open.push(client);
+      return { user, client };
+    }),
+  );
 }
 
 /** The consumers a client holds now: user id → consumer id, replaying its frames in order. */
@@ -57,17 +63,27 @@ test('20 clients joining one channel at once: each ends with exactly 19 consumer
   const members = await joinAll(users, 1n);
   await eventually(() => {
     for (const { user, client } of members) {
-      const consumers = [...client.all('joinedChannel').flatMap((j) => j.otherUsers), ...client.all('userJoined').map((u) => u.data!)];
+      const consumers = [
+        ...client.all('joinedChannel').flatMap((j) => j.otherUsers),
+        ...client.all('userJoined').map((u) => u.data!),
+      ];
       assert.equal(consumers.length, 19, `user ${user} has ${consumers.length} consumers`);
       assert.deepEqual(new Set(consumers.map((c) => c.userId)), new Set(users.filter((u) => u !== user)));
     }
   });
-  const all = members.flatMap(({ client }) => [...client.all('joinedChannel').flatMap((j) => j.otherUsers), ...client.all('userJoined').map((u) => u.data!)]);
+  const all = members.flatMap(({ client }) => [
+    ...client.all('joinedChannel').flatMap((j) => j.otherUsers),
+    ...client.all('userJoined').map((u) => u.data!),
+  ]);
   assert.equal(all.length, 380, 'every pair, both directions, exactly once');
   assert.equal(new Set(all.map((c) => c.consumerId)).size, 380, 'no consumer id delivered twice');
   const joinedCounts = members.map(({ client }) => client.all('joinedChannel')[0]!.otherUsers.length);
   const userJoinedTotal = members.reduce((n, { client }) => n + client.all('userJoined').length, 0);
-  assert.equal(userJoinedTotal, joinedCounts.reduce((a, b) => a + b, 0), 'every UserJoined matches a joiner that found that member');
+  assert.equal(
+    userJoinedTotal,
+    joinedCounts.reduce((a, b) => a + b, 0),
+    'every UserJoined matches a joiner that found that member',
+  );
   for (const { client } of members) assert.deepEqual(client.errors(), []);
 });
 
@@ -90,12 +106,19 @@ test('joins and leaves interleaved: the survivors consume exactly each other', a
   await eventually(() => {
     for (const { user, client } of survivors) {
       const live = liveConsumers(client);
-      assert.deepEqual(new Set(live.keys()), new Set([...survivorIds].filter((u) => u !== user)), `user ${user}'s consumers`);
+      assert.deepEqual(
+        new Set(live.keys()),
+        new Set([...survivorIds].filter((u) => u !== user)),
+        `user ${user}'s consumers`,
+      );
     }
   });
   for (const { client } of survivors) {
     for (const { user } of leavers) {
-      assert.ok(client.all('userLeft').filter((l) => l.userId === user).length <= 1, 'UserLeft at most once per leaver');
+      assert.ok(
+        client.all('userLeft').filter((l) => l.userId === user).length <= 1,
+        'UserLeft at most once per leaver',
+      );
     }
   }
 });

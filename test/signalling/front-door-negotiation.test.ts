@@ -51,7 +51,12 @@ test('the negotiating value: the text one is selected, the binary one never', as
 });
 
 test('binary-only offers of any extension get 400 with an hrpc.v1.Error naming hrpc1.base64', async () => {
-  for (const protocols of [['hrpc1+resume.v1'], ['hrpc1+resume.v1', 'hrpc1'], ['hrpc1+ext.v1'], ['hrpc1+ext.v1', 'hrpc1+resume.v1', 'hrpc1']]) {
+  for (const protocols of [
+    ['hrpc1+resume.v1'],
+    ['hrpc1+resume.v1', 'hrpc1'],
+    ['hrpc1+ext.v1'],
+    ['hrpc1+ext.v1', 'hrpc1+resume.v1', 'hrpc1'],
+  ]) {
     const answer = await offer(protocols);
     assert.ok('status' in answer, `${protocols} must be refused`);
     assert.equal(answer.status, 400);

@@ -13,7 +13,12 @@ const SECRET = 'front-door-origin-secret-0123456789';
 let stack: LocalStack;
 
 before(async () => {
-  stack = await startLocalStack({ port: 0, strict: true, mediaNode: false, handlerEnv: { VOICE_FRONT_DOOR_SECRET: SECRET } });
+  stack = await startLocalStack({
+    port: 0,
+    strict: true,
+    mediaNode: false,
+    handlerEnv: { VOICE_FRONT_DOOR_SECRET: SECRET },
+  });
 });
 after(() => stack.close());
 
@@ -30,7 +35,7 @@ function upgrade(headers: Record<string, string>): Promise<{ status: number; bod
   });
 }
 
-test('an upgrade without the front door\'s origin header is refused (403); with it, accepted', async () => {
+test("an upgrade without the front door's origin header is refused (403); with it, accepted", async () => {
   for (const headers of [{}, { [FRONT_DOOR_HEADER]: 'guess' }] as Record<string, string>[]) {
     const direct = await upgrade(headers);
     assert.equal(direct.status, 403, JSON.stringify(headers));

@@ -13,15 +13,24 @@ let stack: LocalStack;
 
 before(async () => {
   stack = await startLocalStack({
-    port: 0, strict: true, mediaNode: false,
+    port: 0,
+    strict: true,
+    mediaNode: false,
     handlerEnv: { VOICE_RATE_BURST: '3', VOICE_RATE_PER_SECOND: '0.01' },
   });
 });
 after(() => stack.close());
 
 test('strict mode: a binary-only hrpc1 offer gets 400 and an hrpc.v1.Error naming hrpc1.base64', async () => {
-  const refused = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(1n, GUILD, [1n]), variant: 'binary' }).then(
-    (c) => { c.terminate(); return assert.fail('the binary-only offer was accepted'); },
+  const refused = await VoiceTestClient.connect({
+    wsUrl: stack.wsUrl,
+    token: devToken(1n, GUILD, [1n]),
+    variant: 'binary',
+  }).then(
+    (c) => {
+      c.terminate();
+      return assert.fail('the binary-only offer was accepted');
+    },
     (err: { statusCode: number; body: Buffer }) => err,
   );
   assert.equal(refused.statusCode, 400);
@@ -29,7 +38,11 @@ test('strict mode: a binary-only hrpc1 offer gets 400 and an hrpc.v1.Error namin
   assert.equal(error.identifier, 'hrpc.http.bad-streaming-request');
   assert.match(error.humanMessage, /hrpc1\.base64/);
 
-  const accepted = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(1n, GUILD, [1n]), variant: 'base64' });
+  const accepted = await VoiceTestClient.connect({
+    wsUrl: stack.wsUrl,
+    token: devToken(1n, GUILD, [1n]),
+    variant: 'base64',
+  });
   assert.equal(accepted.protocol, 'hrpc1.base64', 'the text variant is still accepted');
   accepted.close();
 });
@@ -41,8 +54,16 @@ test('a flood of messages on one connection: burst handled, the first excess ans
   while (errors.length < 4) errors.push((await client.nextError(10_000)).identifier);
   await stack.gateway.idle();
   const all = client.errors().map((e) => e.identifier);
-  assert.equal(all.filter((id) => id === 'hrpc.http.bad-streaming-request').length, 3, 'the burst reached the voice core');
-  assert.equal(all.filter((id) => id === 'voice.rate-limited').length, 1, 'one answer for the whole run of dropped frames');
+  assert.equal(
+    all.filter((id) => id === 'hrpc.http.bad-streaming-request').length,
+    3,
+    'the burst reached the voice core',
+  );
+  assert.equal(
+    all.filter((id) => id === 'voice.rate-limited').length,
+    1,
+    'one answer for the whole run of dropped frames',
+  );
   assert.equal(all.length, 4);
   const limited = client.frames.find((f) => f.kind === 'error' && f.error.identifier === 'voice.rate-limited');
   assert.ok(limited?.kind === 'error' && (limited.retryAfterSeconds ?? 0) >= 1, 'with RetryInfo');

@@ -1,5 +1,5 @@
 // Sessions that end without a $disconnect (AWS only does its best), clients that stall mid-flow, and
-// sessions stuck in a step, are found by the scheduled reaper's sweep (functions/voice/Sweep.ts) and ended,
+// sessions stuck in a step, are found by the scheduled reaper's sweep (functions/voice/sweep.ts) and ended,
 // through the real local stack: the media node's ICE consent timeout reports a vanished client lost, and
 // the DUE index holds every other deadline. Nothing here is found by probing connections.
 import assert from 'node:assert/strict';
@@ -26,7 +26,10 @@ before(async () => {
   // The media node runs with its production ICE consent timeout and grace; the reaper sweeps every 5 s as
   // on AWS (functions/handlers/reaper.ts).
   stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 5_000, mediaNode: { forwardLogs: false } });
-  store = new DynamoStateStore(createDocumentClient({ endpoint: stack.dynamo.endpoint }), stack.dynamo.tables[STATE_TABLE.envVar]!);
+  store = new DynamoStateStore(
+    createDocumentClient({ endpoint: stack.dynamo.endpoint }),
+    stack.dynamo.tables[STATE_TABLE.envVar]!,
+  );
 });
 after(async () => {
   for (const c of open) c.terminate();
@@ -48,7 +51,9 @@ test(`a client that vanishes (no $disconnect, its media dead) is announced gone 
   b.client.terminate();
   assert.equal((await a.client.expect('userLeft', 60_000)).userId, 2n);
   const seconds = (Date.now() - started) / 1000;
-  console.log(`ghost announced gone ${seconds.toFixed(1)} s after it vanished (ICE consent 15 s + grace 5 s + sweep every 5 s)`);
+  console.log(
+    `ghost announced gone ${seconds.toFixed(1)} s after it vanished (ICE consent 15 s + grace 5 s + sweep every 5 s)`,
+  );
   assert.ok(seconds <= GHOST_BOUND_S, `announced after ${seconds.toFixed(1)} s: over the ${GHOST_BOUND_S} s bound`);
   const lefts = a.client.frames.filter((f) => f.kind === 'response' && f.response.message?.$case === 'userLeft');
   assert.equal(lefts.length, 1, 'A is told once');
@@ -78,16 +83,62 @@ test('a client that stalls after Initialize is closed and its channel slot freed
 
 test('sessions stuck in a step, stuck closing, or past the maximum duration are ended by the sweep', async () => {
   const now = Date.now();
-  const base = { userId: '9', grants: [`${GUILD}:9`], variant: 'base64' as const, version: 3, connectedAt: now - 60_000 };
+  const base = {
+    userId: '9',
+    grants: [`${GUILD}:9`],
+    variant: 'base64' as const,
+    version: 3,
+    connectedAt: now - 60_000,
+  };
   const expires = Math.ceil(now / 1000) + 3600;
   // A crash mid-join leaves `joining`; a crash while ending leaves `closing`.
-  await store.putConnection({ ...base, connectionId: 'stuck-joining', state: 'joining', guildId: `${GUILD}`, channelId: '9', deadline: now - 1, expiresAt: expires });
-  await store.putConnection({ ...base, connectionId: 'stuck-closing', state: 'closing', deadline: now - 1, expiresAt: expires });
-  await store.putConnection({ ...base, connectionId: 'expired-joined', state: 'joined', guildId: `${GUILD}`, channelId: '10', expiresAt: Math.floor(now / 1000) - 1 });
+  await store.putConnection({
+    ...base,
+    connectionId: 'stuck-joining',
+    state: 'joining',
+    guildId: `${GUILD}`,
+    channelId: '9',
+    deadline: now - 1,
+    expiresAt: expires,
+  });
+  await store.putConnection({
+    ...base,
+    connectionId: 'stuck-closing',
+    state: 'closing',
+    deadline: now - 1,
+    expiresAt: expires,
+  });
+  await store.putConnection({
+    ...base,
+    connectionId: 'expired-joined',
+    state: 'joined',
+    guildId: `${GUILD}`,
+    channelId: '10',
+    expiresAt: Math.floor(now / 1000) - 1,
+  });
   // Healthy ones the sweep must leave alone: joined (no deadline), closing within its step, connected in time.
-  await store.putConnection({ ...base, connectionId: 'healthy-joined', state: 'joined', guildId: `${GUILD}`, channelId: '11', expiresAt: expires });
-  await store.putConnection({ ...base, connectionId: 'closing-now', state: 'closing', deadline: now + 600_000, expiresAt: expires });
-  await store.putConnection({ ...base, connectionId: 'connected-now', state: 'connected', deadline: now + 600_000, expiresAt: expires });
+  await store.putConnection({
+    ...base,
+    connectionId: 'healthy-joined',
+    state: 'joined',
+    guildId: `${GUILD}`,
+    channelId: '11',
+    expiresAt: expires,
+  });
+  await store.putConnection({
+    ...base,
+    connectionId: 'closing-now',
+    state: 'closing',
+    deadline: now + 600_000,
+    expiresAt: expires,
+  });
+  await store.putConnection({
+    ...base,
+    connectionId: 'connected-now',
+    state: 'connected',
+    deadline: now + 600_000,
+    expiresAt: expires,
+  });
   await stack.runReaper();
   for (const id of ['stuck-joining', 'stuck-closing', 'expired-joined']) {
     assert.equal(await store.getConnectionForSweep(id), undefined, `${id} was ended`);

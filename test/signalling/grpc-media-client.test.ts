@@ -2,7 +2,14 @@
 // come back classified by the node's reason, the shared secret is presented, and idle channels are recreated.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Server, ServerCredentials, status, type Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type Metadata,
+  type ServerUnaryCall,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
 import { GrpcMediaClient } from '../../functions/adapters/grpc-media-client';
 import { MediaError } from '../../functions/voice/ports';
 import { MediaNodeService, type OpenRoomRequest, type OpenRoomResponse } from '../../gen/medianode/v1/media_node';
@@ -22,10 +29,16 @@ before(async () => {
       if (failuresLeft-- > 0) return callback(failWith);
       callback(null, { rtpCapabilities: '{"codecs":[]}' });
     },
-    createTransports: notUsed, join: notUsed, resumeConsumer: notUsed, leave: notUsed, getRoom: notUsed, watchSessions: () => undefined,
+    createTransports: notUsed,
+    join: notUsed,
+    resumeConsumer: notUsed,
+    leave: notUsed,
+    getRoom: notUsed,
+    watchSessions: () => undefined,
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
   address = `127.0.0.1:${port}`;
 });
 after(() => server.forceShutdown());
@@ -56,26 +69,41 @@ test('a draining node is not retried; other reasons are classified and not retri
   const client = new GrpcMediaClient({ retries: 3 });
   for (const [failure, reason, unavailable] of [
     [{ code: status.UNAVAILABLE, details: 'draining: node is draining' }, 'draining', true],
-    [{ code: status.INVALID_ARGUMENT, details: 'bad-dtls-parameters: fingerprints missing' }, 'bad-dtls-parameters', false],
+    [
+      { code: status.INVALID_ARGUMENT, details: 'bad-dtls-parameters: fingerprints missing' },
+      'bad-dtls-parameters',
+      false,
+    ],
   ] as const) {
     seen.length = 0;
     failuresLeft = 1;
     failWith = failure;
-    await assert.rejects(client.openRoom(node(), '1:2', 0), (err) => err instanceof MediaError && err.reason === reason && err.unavailable === unavailable);
+    await assert.rejects(
+      client.openRoom(node(), '1:2', 0),
+      (err) => err instanceof MediaError && err.reason === reason && err.unavailable === unavailable,
+    );
     assert.equal(seen.length, 1);
   }
   client.close();
 });
 
-test('an idle channel is recreated (a frozen Lambda\'s channel goes stale), a busy one reused', async () => {
+test("an idle channel is recreated (a frozen Lambda's channel goes stale), a busy one reused", async () => {
   const client = new GrpcMediaClient({ idleMs: 50 });
   failuresLeft = 0;
   await client.openRoom(node(), '1:2', 0);
   const first = (client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api;
   await client.openRoom(node(), '1:2', 0);
-  assert.equal((client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api, first, 'reused while busy');
+  assert.equal(
+    (client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api,
+    first,
+    'reused while busy',
+  );
   await new Promise((r) => setTimeout(r, 80));
   await client.openRoom(node(), '1:2', 0);
-  assert.notEqual((client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api, first, 'recreated after idle');
+  assert.notEqual(
+    (client as unknown as { channels: Map<string, { api: unknown }> }).channels.get(address)!.api,
+    first,
+    'recreated after idle',
+  );
   client.close();
 });

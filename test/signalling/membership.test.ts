@@ -11,8 +11,11 @@ import { VoiceTestClient } from '../support/voice-client';
 
 const GUILD = 91n;
 const CHURN_LIMITS = {
-  VOICE_USER_MAX_STREAMS: '1000', VOICE_USER_CONNECTS_PER_MINUTE: '10000', VOICE_USER_JOINS_PER_MINUTE: '10000',
-  VOICE_USER_REPLACEMENTS_PER_MINUTE: '10000', VOICE_USER_MAX_PREPARED: '1000',
+  VOICE_USER_MAX_STREAMS: '1000',
+  VOICE_USER_CONNECTS_PER_MINUTE: '10000',
+  VOICE_USER_JOINS_PER_MINUTE: '10000',
+  VOICE_USER_REPLACEMENTS_PER_MINUTE: '10000',
+  VOICE_USER_MAX_PREPARED: '1000',
 };
 let stack: LocalStack;
 const open: VoiceTestClient[] = [];
@@ -32,8 +35,14 @@ before(async () => {
 after(async () => {
   for (const c of open) c.terminate();
   await stack?.close();
-  for (const k of ['VOICE_JOIN_WITHIN_MS', 'VOICE_STEP_WITHIN_MS', 'MEDIA_ROOM_GRACE_MS', ...Object.keys(CHURN_LIMITS)]) {
-    if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+  for (const k of [
+    'VOICE_JOIN_WITHIN_MS',
+    'VOICE_STEP_WITHIN_MS',
+    'MEDIA_ROOM_GRACE_MS',
+    ...Object.keys(CHURN_LIMITS),
+  ]) {
+    if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
   }
 });
 
@@ -51,21 +60,34 @@ test('D1: a rejected join from a second stream changes nothing (the first stream
   const c2 = track(await VoiceTestClient.connect(options(30n, channel)));
   await initialize(c2, GUILD, channel);
   await prepare(c2);
-  c2.send({ $case: 'joinChannel', value: { rtpParamaters: '{"codecs":[]}', producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
+  c2.send({
+    $case: 'joinChannel',
+    value: {
+      rtpParamaters: '{"codecs":[]}',
+      producerDtlsParamaters: dtlsParameters(),
+      consumerDtlsParamaters: dtlsParameters(),
+    },
+  });
   assert.equal((await c2.expectError()).identifier, 'voice.bad-rtp-parameters');
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(c1.client.closed, undefined, 'the working first stream is not closed');
   assert.ok(!c1.client.frames.some((f) => f.kind === 'error'), 'the first stream is told nothing');
-  assert.ok(!m.client.frames.some((f) => f.kind === 'response' && f.response.message?.$case === 'userLeft'), 'the others see no UserLeft');
+  assert.ok(
+    !m.client.frames.some((f) => f.kind === 'response' && f.response.message?.$case === 'userLeft'),
+    'the others see no UserLeft',
+  );
   // A valid join from the second stream then replaces the first: UserLeft before UserJoined, in that order.
   const c3 = track(await joinedClient(options(30n, channel), GUILD, channel));
-  assert.deepEqual(c3.joined.otherUsers.map((u) => u.userId), [31n]);
+  assert.deepEqual(
+    c3.joined.otherUsers.map((u) => u.userId),
+    [31n],
+  );
   assert.equal((await c1.client.expectError()).identifier, 'voice.session-replaced');
   assert.equal((await m.client.expect('userLeft')).userId, 30n);
   assert.equal((await m.client.expect('userJoined')).data?.userId, 30n);
 });
 
-test('D5: a client inside its PrepareForJoinChannel window is served although the node\'s own room grace passed', async () => {
+test("D5: a client inside its PrepareForJoinChannel window is served although the node's own room grace passed", async () => {
   const client = track(await VoiceTestClient.connect(options(40n, 2n)));
   await initialize(client, GUILD, 2n);
   // Past the node's own grace (300 ms) and its 5 s minimum for a freshly opened room; well inside the 30 s window.
@@ -94,12 +116,22 @@ test('D4: a leave while the media node hangs is announced once the node is back'
   assert.equal((await b.client.expect('userLeft', 30_000)).userId, 52n);
 });
 
-test('churn with closes after every message, destroyed sockets, same-user races and a stopped media node: views equal membership', { timeout: 240_000 }, async () => {
+test('churn with closes after every message, destroyed sockets, same-user races and a stopped media node: views equal membership', {
+  timeout: 240_000,
+}, async () => {
   const report = await runChurn(stack, {
-    durationMs: 15_000, seed: 7, users: 8, channels: 2, concurrency: 4, stopMediaNodeMs: 2_500, guild: GUILD + 1n,
+    durationMs: 15_000,
+    seed: 7,
+    users: 8,
+    channels: 2,
+    concurrency: 4,
+    stopMediaNodeMs: 2_500,
+    guild: GUILD + 1n,
   });
-  console.log(`# churn: ${report.operations} operations, ${report.joins} joins, ${report.remaining} members at the end, ` +
-    `${report.anomalies.length} anomalies, ${report.mismatches.length} view mismatches`);
+  console.log(
+    `# churn: ${report.operations} operations, ${report.joins} joins, ${report.remaining} members at the end, ` +
+      `${report.anomalies.length} anomalies, ${report.mismatches.length} view mismatches`,
+  );
   assert.deepEqual(report.anomalies, []);
   assert.deepEqual(report.mismatches, []);
   assert.ok(report.joins > 10, 'the churn actually joined people');

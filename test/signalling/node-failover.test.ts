@@ -3,7 +3,7 @@
 // that drains reports its sessions lost through the registry for the reaper to end.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startMediaNode, type MediaNodeHandle } from '../../media-node/src/node/MediaNode';
+import { startMediaNode, type MediaNodeHandle } from '../../media-node/src/node/media-node';
 import { silentLogger } from '../../lib/log';
 import { NODES_TABLE } from '../../data/tables';
 import { startLocalStack, type LocalStack } from '../../local/stack';
@@ -18,7 +18,12 @@ const open: VoiceTestClient[] = [];
 
 before(async () => {
   process.env.VOICE_NODE_STALE_AFTER_MS = '3000';
-  stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 1_000, mediaNode: { forwardLogs: false, restart: false } });
+  stack = await startLocalStack({
+    port: 0,
+    strict: true,
+    reaperIntervalMs: 1_000,
+    mediaNode: { forwardLogs: false, restart: false },
+  });
 });
 after(async () => {
   for (const c of open) c.terminate();
@@ -36,8 +41,14 @@ test('a dead media node: its members are told and closed, and the channel is re-
   const a = await join(1n, 1n);
   const b = await join(2n, 1n);
   second = await startMediaNode({
-    grpcPort: 0, rtcPortBase: 0, metricsPort: -1, workers: 1, heartbeatMs: 500, logger: silentLogger,
-    secret: stack.env.MEDIA_NODE_SECRET, registryTable: stack.dynamo.tables[NODES_TABLE.envVar],
+    grpcPort: 0,
+    rtcPortBase: 0,
+    metricsPort: -1,
+    workers: 1,
+    heartbeatMs: 500,
+    logger: silentLogger,
+    secret: stack.env.MEDIA_NODE_SECRET,
+    registryTable: stack.dynamo.tables[NODES_TABLE.envVar],
   });
   const started = Date.now();
   process.kill(stack.mediaNode!.pid, 'SIGKILL');
@@ -45,7 +56,9 @@ test('a dead media node: its members are told and closed, and the channel is re-
     assert.equal((await client.nextError(30_000)).identifier, 'voice.media-lost');
     await client.waitClosed(10_000);
   }
-  console.log(`sessions on the dead node ended ${((Date.now() - started) / 1000).toFixed(1)} s after it died (stale after 3 s, sweep every 1 s)`);
+  console.log(
+    `sessions on the dead node ended ${((Date.now() - started) / 1000).toFixed(1)} s after it died (stale after 3 s, sweep every 1 s)`,
+  );
   const again = await join(1n, 1n);
   assert.deepEqual(again.joined.otherUsers, []);
   assert.equal(second.load().rooms, 1, 'the channel now lives on the surviving node');

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from '../support/client-params';
 import { joinWithMedia, waitFor, type MediaJoined } from '../support/media-voice-client';
-import { initialize, joinedClient, prepare } from '../support/stack-flow';
+import { initialize, joinedClient } from '../support/stack-flow';
 import { devToken } from '../support/tokens';
 import { VoiceTestClient } from '../support/voice-client';
 
@@ -37,7 +37,11 @@ function paddedRtpParameters(): string {
   return JSON.stringify(value);
 }
 
-async function preparedClient(user: bigint, channel: bigint, rtpCapabilities = clientRtpCapabilities()): Promise<VoiceTestClient> {
+async function preparedClient(
+  user: bigint,
+  channel: bigint,
+  rtpCapabilities = clientRtpCapabilities(),
+): Promise<VoiceTestClient> {
   const client = track(await VoiceTestClient.connect(options(user, channel)));
   await initialize(client, GUILD, channel);
   client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities } });
@@ -55,9 +59,17 @@ test('five members with ~19 KB padded Opus parameters are refused (voice.bad-rtp
   assert.ok(padded.length > 18_000 && padded.length < 24_000, `padded parameters are ~19 KB (${padded.length})`);
   const attackers = await Promise.all([0n, 1n, 2n, 3n, 4n].map((i) => preparedClient(110n + i, channel)));
   for (const attacker of attackers) {
-    attacker.send({ $case: 'joinChannel', value: { rtpParamaters: padded, producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
+    attacker.send({
+      $case: 'joinChannel',
+      value: {
+        rtpParamaters: padded,
+        producerDtlsParamaters: dtlsParameters(),
+        consumerDtlsParamaters: dtlsParameters(),
+      },
+    });
   }
-  for (const attacker of attackers) assert.equal((await attacker.expectError(10_000)).identifier, 'voice.bad-rtp-parameters');
+  for (const attacker of attackers)
+    assert.equal((await attacker.expectError(10_000)).identifier, 'voice.bad-rtp-parameters');
 
   // The honest member joins and is announced within the usual time (joinedClient waits 10 s for its JoinedChannel).
   const c = track(await joinedClient(options(102n, channel), GUILD, channel));
@@ -66,7 +78,10 @@ test('five members with ~19 KB padded Opus parameters are refused (voice.bad-rtp
   assert.equal((await b.client.expect('userJoined', 10_000)).data?.userId, 102n);
   // Nothing changed for anyone: no attacker was announced.
   for (const member of [a, b, c]) {
-    assert.ok(!member.client.all('userJoined').some((u) => (u.data?.userId ?? 0n) >= 110n), 'no attacker was announced');
+    assert.ok(
+      !member.client.all('userJoined').some((u) => (u.data?.userId ?? 0n) >= 110n),
+      'no attacker was announced',
+    );
   }
 });
 
@@ -80,26 +95,55 @@ test('odd but well-formed parameters: what other members receive carries nothing
   // The attacker's capabilities list junk codecs and header extensions beside its Opus (dropped, never an error),
   // and its producer has a cname, msid and mid of its own choosing and fmtp values written as strings.
   const caps = JSON.parse(clientRtpCapabilities()) as { codecs: unknown[]; headerExtensions: unknown[] };
-  caps.codecs.push({ kind: 'video', mimeType: 'video/ATTACKER', clockRate: 90000, preferredPayloadType: 96, parameters: { 'attacker-param': 'attacker' } });
+  caps.codecs.push({
+    kind: 'video',
+    mimeType: 'video/ATTACKER',
+    clockRate: 90000,
+    preferredPayloadType: 96,
+    parameters: { 'attacker-param': 'attacker' },
+  });
   caps.headerExtensions.push({ kind: 'audio', uri: 'urn:attacker:ext', preferredId: 13, direction: 'sendrecv' });
   const attacker = await preparedClient(201n, channel, JSON.stringify(caps));
-  const rtp = JSON.parse(producerRtpParameters()) as Record<string, unknown> & { codecs: { parameters: Record<string, unknown> }[]; rtcp: Record<string, unknown> };
+  const rtp = JSON.parse(producerRtpParameters()) as Record<string, unknown> & {
+    codecs: { parameters: Record<string, unknown> }[];
+    rtcp: Record<string, unknown>;
+  };
   rtp.mid = 'attackermid';
   rtp.msid = 'attacker-stream attacker-track';
   rtp.rtcp = { cname: 'attacker-cname', reducedSize: true };
   rtp.codecs[0]!.parameters = { useinbandfec: '1', stereo: '1', maxaveragebitrate: '64000' };
-  attacker.send({ $case: 'joinChannel', value: { rtpParamaters: JSON.stringify(rtp), producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
+  attacker.send({
+    $case: 'joinChannel',
+    value: {
+      rtpParamaters: JSON.stringify(rtp),
+      producerDtlsParamaters: dtlsParameters(),
+      consumerDtlsParamaters: dtlsParameters(),
+    },
+  });
   const joined = await attacker.expect('joinedChannel', 10_000);
-  assert.deepEqual(joined.otherUsers.map((u) => u.userId), [200n]);
+  assert.deepEqual(
+    joined.otherUsers.map((u) => u.userId),
+    [200n],
+  );
 
   const told = await honest.client.expect('userJoined', 10_000);
   assert.equal(told.data?.userId, 201n);
   const text = told.data!.rtpParameters;
-  assert.ok(!/attacker/i.test(text), `the honest member's consumer parameters carry nothing the attacker wrote: ${text}`);
-  const params = JSON.parse(text) as Record<string, unknown> & { codecs: { parameters: Record<string, unknown> }[]; rtcp: { cname: string } };
+  assert.ok(
+    !/attacker/i.test(text),
+    `the honest member's consumer parameters carry nothing the attacker wrote: ${text}`,
+  );
+  const params = JSON.parse(text) as Record<string, unknown> & {
+    codecs: { parameters: Record<string, unknown> }[];
+    rtcp: { cname: string };
+  };
   assert.deepEqual(Object.keys(params).sort(), ['codecs', 'encodings', 'headerExtensions', 'mid', 'rtcp'].sort());
   assert.notEqual(params.rtcp.cname, 'attacker-cname');
-  assert.deepEqual(params.codecs[0]!.parameters, { useinbandfec: 1, stereo: 1, maxaveragebitrate: 64000 }, 'fmtp values are the node\'s numbers');
+  assert.deepEqual(
+    params.codecs[0]!.parameters,
+    { useinbandfec: 1, stereo: 1, maxaveragebitrate: 64000 },
+    "fmtp values are the node's numbers",
+  );
   // The attacker's own consumer (built with its own capabilities) carries none of its junk either.
   assert.ok(!/attacker/i.test(joined.otherUsers[0]!.rtpParameters), joined.otherUsers[0]!.rtpParameters);
 
@@ -117,11 +161,18 @@ test('an entry the gateway refuses to one receiver (413) ends that receiver alon
   const before = new Set(stack.gateway.connectionIds());
   const x = await preparedClient(302n, channel);
   const [xId] = stack.gateway.connectionIds().filter((id) => !before.has(id));
-  assert.ok(xId, 'the receiver\'s connection id');
+  assert.ok(xId, "the receiver's connection id");
   // From now on a post to x over 600 bytes is refused as API Gateway refuses a message over its limit: its
   // JoinedChannel (two consumers) cannot be posted; the error frame that tells it why can.
   stack.gateway.limitPosts(xId, 600);
-  x.send({ $case: 'joinChannel', value: { rtpParamaters: producerRtpParameters(), producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters() } });
+  x.send({
+    $case: 'joinChannel',
+    value: {
+      rtpParamaters: producerRtpParameters(),
+      producerDtlsParamaters: dtlsParameters(),
+      consumerDtlsParamaters: dtlsParameters(),
+    },
+  });
   assert.equal((await x.expectError(10_000)).identifier, 'voice.undeliverable');
   await x.waitClosed(10_000);
   assert.ok(!x.frames.some((f) => f.kind === 'response' && f.response.message?.$case === 'joinedChannel'));
@@ -134,5 +185,9 @@ test('an entry the gateway refuses to one receiver (413) ends that receiver alon
   const c = track(await joinedClient(options(303n, channel), GUILD, channel));
   assert.deepEqual(c.joined.otherUsers.map((u) => u.userId).sort(), [300n, 301n]);
   for (const member of [a, b]) assert.equal((await member.client.expect('userJoined', 10_000)).data?.userId, 303n);
-  await waitFor(async () => (await stack.gateway.connectionIds()).includes(xId) === false, 5_000, 'x to be disconnected');
+  await waitFor(
+    async () => (await stack.gateway.connectionIds()).includes(xId) === false,
+    5_000,
+    'x to be disconnected',
+  );
 });

@@ -1,4 +1,4 @@
-// Placement without listing the fleet (routing/candidates.ts, functions/voice/ChannelPlacement.ts): a new channel
+// Placement without listing the fleet (routing/candidates.ts, functions/voice/channel-placement.ts): a new channel
 // is placed from the published candidate list (one read), with the same rule as from the full list; a dead,
 // draining or full node is never chosen once the bound has passed (death: 15 s after its last heartbeat, as with
 // the full list; drain/full: the next published list), even while an older list still names it; without a usable
@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
-import { ChannelPlacement } from '../../functions/voice/ChannelPlacement';
+import { ChannelPlacement } from '../../functions/voice/channel-placement';
 import type { NodeDirectory } from '../../functions/voice/ports';
 import { silentLogger } from '../../lib/log';
 import { candidateRecord, rankCandidates } from '../../routing/candidates';
@@ -18,9 +18,21 @@ let now = 1_800_000_000_000;
 
 function node(nodeId: string, overrides: Partial<MediaNodeRecord> = {}): MediaNodeRecord {
   return {
-    nodeId, grpcAddress: `${nodeId}:50051`, publicAddress: '203.0.113.1', capacity: 1000, rooms: 0, sessions: 0, transports: 0, producers: 0,
-    consumers: 0, cpu: { workers: [0], avg: 0, max: 0 }, load: { workers: [0.1], avg: 0.1, admitLoad: 0.8 }, state: 'active',
-    heartbeatAt: now, expiresAt: Math.floor(now / 1000) + 60, ...overrides,
+    nodeId,
+    grpcAddress: `${nodeId}:50051`,
+    publicAddress: '203.0.113.1',
+    capacity: 1000,
+    rooms: 0,
+    sessions: 0,
+    transports: 0,
+    producers: 0,
+    consumers: 0,
+    cpu: { workers: [0], avg: 0, max: 0 },
+    load: { workers: [0.1], avg: 0.1, admitLoad: 0.8 },
+    state: 'active',
+    heartbeatAt: now,
+    expiresAt: Math.floor(now / 1000) + 60,
+    ...overrides,
   };
 }
 
@@ -52,7 +64,13 @@ class Directory implements NodeDirectory {
 
 function placement(nodes: Directory, store = new MemoryStateStore(() => now)) {
   return new ChannelPlacement({
-    store, nodes, clock: { now: () => now }, log: silentLogger, holdMs: 60_000, placementLifetimeSeconds: 3600, nodeStaleAfterMs: STALE_MS,
+    store,
+    nodes,
+    clock: { now: () => now },
+    log: silentLogger,
+    holdMs: 60_000,
+    placementLifetimeSeconds: 3600,
+    nodeStaleAfterMs: STALE_MS,
     media: { openRoom: async () => ({ rtpCapabilities: '{}' }) },
   });
 }
@@ -60,7 +78,10 @@ function placement(nodes: Directory, store = new MemoryStateStore(() => now)) {
 describe('placement from the published candidates', () => {
   test('a new channel reads the list once and never lists the fleet; the least loaded node wins', async () => {
     const nodes = new Directory();
-    nodes.set(node('a', { load: { workers: [0.5], avg: 0.5, admitLoad: 0.8 } }), node('b', { load: { workers: [0.2], avg: 0.2, admitLoad: 0.8 } }));
+    nodes.set(
+      node('a', { load: { workers: [0.5], avg: 0.5, admitLoad: 0.8 } }),
+      node('b', { load: { workers: [0.2], avg: 0.2, admitLoad: 0.8 } }),
+    );
     nodes.publish();
     const opened = await placement(nodes).open('1:1');
     assert.equal(opened.placement.nodeId, 'b');
@@ -69,9 +90,16 @@ describe('placement from the published candidates', () => {
 
   test('a dead node is never chosen once its last heartbeat is 15 s old, though the list still names it', async () => {
     const nodes = new Directory();
-    nodes.set(node('dead', { load: { workers: [0], avg: 0, admitLoad: 0.8 } }), node('alive', { load: { workers: [0.6], avg: 0.6, admitLoad: 0.8 } }));
+    nodes.set(
+      node('dead', { load: { workers: [0], avg: 0, admitLoad: 0.8 } }),
+      node('alive', { load: { workers: [0.6], avg: 0.6, admitLoad: 0.8 } }),
+    );
     nodes.publish();
-    assert.equal((await placement(nodes).open('1:2')).placement.nodeId, 'dead', 'before the bound it is still the least loaded');
+    assert.equal(
+      (await placement(nodes).open('1:2')).placement.nodeId,
+      'dead',
+      'before the bound it is still the least loaded',
+    );
     // 'dead' stops heartbeating; 'alive' goes on. The list is not republished (the worst case: the sweep is late).
     now += STALE_MS + 1;
     nodes.set(node('alive', { heartbeatAt: now, load: { workers: [0.6], avg: 0.6, admitLoad: 0.8 } }));
@@ -80,16 +108,25 @@ describe('placement from the published candidates', () => {
       assert.equal(chosen, 'alive', 'the dead node is never chosen after the bound');
     }
     nodes.publish();
-    assert.deepEqual(nodes.published?.map((n) => n.nodeId), ['alive'], 'and the next list leaves it out');
+    assert.deepEqual(
+      nodes.published?.map((n) => n.nodeId),
+      ['alive'],
+      'and the next list leaves it out',
+    );
   });
 
   test('a draining or full node is never chosen from the next published list on', async () => {
     const nodes = new Directory();
-    nodes.set(node('x', { load: { workers: [0], avg: 0, admitLoad: 0.8 } }), node('y', { load: { workers: [0.3], avg: 0.3, admitLoad: 0.8 } }),
-      node('z', { load: { workers: [0.4], avg: 0.4, admitLoad: 0.8 } }));
+    nodes.set(
+      node('x', { load: { workers: [0], avg: 0, admitLoad: 0.8 } }),
+      node('y', { load: { workers: [0.3], avg: 0.3, admitLoad: 0.8 } }),
+      node('z', { load: { workers: [0.4], avg: 0.4, admitLoad: 0.8 } }),
+    );
     nodes.publish();
-    nodes.set(node('x', { state: 'draining', load: { workers: [0], avg: 0, admitLoad: 0.8 } }),
-      node('y', { load: { workers: [0.85], avg: 0.85, admitLoad: 0.8 } }));
+    nodes.set(
+      node('x', { state: 'draining', load: { workers: [0], avg: 0, admitLoad: 0.8 } }),
+      node('y', { load: { workers: [0.85], avg: 0.85, admitLoad: 0.8 } }),
+    );
     nodes.publish();
     for (let i = 0; i < 20; i++) assert.equal((await placement(nodes).open(`3:${i}`)).placement.nodeId, 'z');
   });
@@ -102,11 +139,15 @@ describe('placement from the published candidates', () => {
     nodes.publish();
     now += STALE_MS + 1;
     nodes.set(node('only', { heartbeatAt: now }));
-    assert.equal((await placement(nodes).open('4:2')).placement.nodeId, 'only', 'a stale list falls back to the fresh registry');
+    assert.equal(
+      (await placement(nodes).open('4:2')).placement.nodeId,
+      'only',
+      'a stale list falls back to the fresh registry',
+    );
     assert.equal(nodes.reads.list, 2);
   });
 
-  test('an existing channel is judged from its own node\'s fresh record (one read), never from the list', async () => {
+  test("an existing channel is judged from its own node's fresh record (one read), never from the list", async () => {
     const nodes = new Directory();
     nodes.set(node('home'), node('other', { load: { workers: [0], avg: 0, admitLoad: 0.8 } }));
     nodes.publish();
@@ -120,20 +161,24 @@ describe('placement from the published candidates', () => {
     assert.deepEqual(nodes.reads, { list: 0, get: 1, candidates: 0 });
   });
 
-  test('placement quality: from a fresh list the choice is the full list\'s, over 2,000 random fleets', () => {
+  test("placement quality: from a fresh list the choice is the full list's, over 2,000 random fleets", () => {
     let same = 0;
     for (let seed = 1; seed <= 2000; seed++) {
       let x = seed;
-      const rand = () => ((x = Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) >>> 0) / 2 ** 32);
+      const rand = () => (x = Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) >>> 0) / 2 ** 32;
       const fleet = Array.from({ length: 5 + Math.floor(rand() * 200) }, (_, i) => {
         const workers = [rand(), rand()];
         return node(`n${i}`, {
-          load: { workers, avg: (workers[0]! + workers[1]!) / 2, admitLoad: 0.8 }, rooms: Math.floor(rand() * 50),
-          state: rand() < 0.05 ? 'draining' : 'active', heartbeatAt: now - (rand() < 0.05 ? 20_000 : rand() * 5_000),
+          load: { workers, avg: (workers[0]! + workers[1]!) / 2, admitLoad: 0.8 },
+          rooms: Math.floor(rand() * 50),
+          state: rand() < 0.05 ? 'draining' : 'active',
+          heartbeatAt: now - (rand() < 0.05 ? 20_000 : rand() * 5_000),
         });
       });
       const full = pickNode(fleet, now, { staleAfterMs: STALE_MS })?.nodeId;
-      const fromList = pickNode(rankCandidates(fleet, now, STALE_MS).map(candidateRecord), now, { staleAfterMs: STALE_MS })?.nodeId;
+      const fromList = pickNode(rankCandidates(fleet, now, STALE_MS).map(candidateRecord), now, {
+        staleAfterMs: STALE_MS,
+      })?.nodeId;
       if (full === fromList) same++;
     }
     assert.equal(same, 2000);

@@ -9,9 +9,16 @@ import { test } from 'node:test';
 import { MemoryGateway } from '../../functions/adapters/memory-gateway';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
-import type { ConnectionRecord, ConsumerDelivery, HistoryEntry, MediaClient, NodeDirectory, Placement } from '../../functions/voice/ports';
+import type {
+  ConnectionRecord,
+  ConsumerDelivery,
+  HistoryEntry,
+  MediaClient,
+  NodeDirectory,
+  Placement,
+} from '../../functions/voice/ports';
 import { listedNodeDirectory } from '../../functions/adapters/node-directory';
-import { VoiceCore } from '../../functions/voice/VoiceCore';
+import { VoiceCore } from '../../functions/voice/voice-core';
 import { silentLogger } from '../../lib/log';
 import { decodeServerFrame, type ServerFrame } from '../../protocol/hrpc';
 
@@ -34,7 +41,11 @@ class HistoryMedia {
     history: async (_node: Placement, { after }: { after: number }) => {
       this.historyCalls++;
       return {
-        exists: true, roomInstance: 'r1', head: this.entries.length, entries: this.entries.filter((e) => e.seq > after).slice(0, this.pageSize), truncated: false,
+        exists: true,
+        roomInstance: 'r1',
+        head: this.entries.length,
+        entries: this.entries.filter((e) => e.seq > after).slice(0, this.pageSize),
+        truncated: false,
       };
     },
     leave: async (_node: Placement, { sessionId }: { sessionId: string }) => {
@@ -43,14 +54,33 @@ class HistoryMedia {
       this.members.delete(sessionId);
       for (const other of this.members.values()) other.toldTo.delete(sessionId);
       const audience = [...member.toldTo].filter((id) => this.members.has(id));
-      this.entries.push({ seq: this.entries.length + 1, kind: 'leave', sessionId, userId: member.userId, audience, reason: 'left' });
+      this.entries.push({
+        seq: this.entries.length + 1,
+        kind: 'leave',
+        sessionId,
+        userId: member.userId,
+        audience,
+        reason: 'left',
+      });
       return { wasPresent: true, announced: true };
     },
   } as unknown as MediaClient;
 }
 
-function delivery(receiver: string, producerSession: string, producerUser: string, rtpParameters = '{"codecs":[]}'): ConsumerDelivery {
-  return { receiverSessionId: receiver, producerSessionId: producerSession, producerUserId: producerUser, producerId: `p-${producerSession}`, consumerId: `c-${receiver}-${producerSession}`, rtpParameters };
+function delivery(
+  receiver: string,
+  producerSession: string,
+  producerUser: string,
+  rtpParameters = '{"codecs":[]}',
+): ConsumerDelivery {
+  return {
+    receiverSessionId: receiver,
+    producerSessionId: producerSession,
+    producerUserId: producerUser,
+    producerId: `p-${producerSession}`,
+    consumerId: `c-${receiver}-${producerSession}`,
+    rtpParameters,
+  };
 }
 
 test('an entry one receiver cannot be sent ends that receiver alone (voice.undeliverable); the feed goes on for everyone else', async () => {
@@ -58,13 +88,35 @@ test('an entry one receiver cannot be sent ends that receiver alone (voice.undel
   const gateway = new MemoryGateway();
   const media = new HistoryMedia();
   const nodes: NodeDirectory = listedNodeDirectory(async () => []);
-  const core = new VoiceCore({ store, nodes, media: media.client, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const core = new VoiceCore({
+    store,
+    nodes,
+    media: media.client,
+    gateway,
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
+  });
   const frames = new Map<string, ServerFrame[]>();
   const now = Date.now();
-  for (const [id, user] of [['a', '10'], ['x', '11'], ['c', '12']] as const) {
+  for (const [id, user] of [
+    ['a', '10'],
+    ['x', '11'],
+    ['c', '12'],
+  ] as const) {
     const record: ConnectionRecord = {
-      connectionId: id, userId: user, variant: 'base64', grants: [CHANNEL], state: 'joined', version: 1, guildId: '1', channelId: '2',
-      nodeId: NODE.nodeId, nodeAddress: NODE.grpcAddress, connectedAt: now, expiresAt: Math.ceil(now / 1000) + 3600,
+      connectionId: id,
+      userId: user,
+      variant: 'base64',
+      grants: [CHANNEL],
+      state: 'joined',
+      version: 1,
+      guildId: '1',
+      channelId: '2',
+      nodeId: NODE.nodeId,
+      nodeAddress: NODE.grpcAddress,
+      connectedAt: now,
+      expiresAt: Math.ceil(now / 1000) + 3600,
     };
     await store.putConnection(record);
     frames.set(id, []);
@@ -72,20 +124,44 @@ test('an entry one receiver cannot be sent ends that receiver alone (voice.undel
   }
   // x's JoinedChannel carries 120 KB: over the 96 KB a server message may carry. Everyone else's messages are small.
   media.join('a', '10', [], []);
-  media.join('x', '11', [delivery('x', 'a', '10', JSON.stringify({ pad: 'x'.repeat(120_000) }))], [delivery('a', 'x', '11')]);
-  media.join('c', '12', [delivery('c', 'a', '10'), delivery('c', 'x', '11')], [delivery('a', 'c', '12'), delivery('x', 'c', '12')]);
+  media.join(
+    'x',
+    '11',
+    [delivery('x', 'a', '10', JSON.stringify({ pad: 'x'.repeat(120_000) }))],
+    [delivery('a', 'x', '11')],
+  );
+  media.join(
+    'c',
+    '12',
+    [delivery('c', 'a', '10'), delivery('c', 'x', '11')],
+    [delivery('a', 'c', '12'), delivery('x', 'c', '12')],
+  );
 
   await core.announce({ channelKey: CHANNEL, node: NODE });
 
-  const kinds = (id: string) => frames.get(id)!.map((f) => (f.kind === 'error' ? f.error.identifier : f.kind === 'response' ? f.response.message?.$case : f.kind));
-  assert.deepEqual(kinds('x'), ['voice.undeliverable'], 'x is told why, and nothing after its refused entry reaches it');
+  const kinds = (id: string) =>
+    frames
+      .get(id)!
+      .map((f) =>
+        f.kind === 'error' ? f.error.identifier : f.kind === 'response' ? f.response.message?.$case : f.kind,
+      );
+  assert.deepEqual(
+    kinds('x'),
+    ['voice.undeliverable'],
+    'x is told why, and nothing after its refused entry reaches it',
+  );
   assert.ok(gateway.closed.has('x'), 'x is closed');
   assert.equal(await store.getConnection('x'), undefined, 'x is ended (its record is gone)');
   // The channel was not stalled: c's join (after the poison entry) is announced, and x's leave too.
   assert.deepEqual(kinds('c'), ['joinedChannel', 'userLeft']);
   assert.deepEqual(kinds('a'), ['joinedChannel', 'userJoined', 'userJoined', 'userLeft']);
   const joinedOfC = frames.get('c')![0]!;
-  assert.deepEqual(joinedOfC.kind === 'response' && joinedOfC.response.message?.$case === 'joinedChannel' && joinedOfC.response.message.value.otherUsers.map((u) => u.userId), [10n, 11n]);
+  assert.deepEqual(
+    joinedOfC.kind === 'response' &&
+      joinedOfC.response.message?.$case === 'joinedChannel' &&
+      joinedOfC.response.message.value.otherUsers.map((u) => u.userId),
+    [10n, 11n],
+  );
   // Nothing is left stalled for the sweep: the feed's cursor is at the head.
   assert.equal(await store.getStalledFeed(CHANNEL, Date.now() + 60_000), undefined);
 });
@@ -94,14 +170,32 @@ test('History answers are pages: the feed reads on until the head and delivers e
   const store = new MemoryStateStore();
   const gateway = new MemoryGateway();
   const media = new HistoryMedia(1);
-  const core = new VoiceCore({ store, nodes: listedNodeDirectory(async () => []), media: media.client, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const core = new VoiceCore({
+    store,
+    nodes: listedNodeDirectory(async () => []),
+    media: media.client,
+    gateway,
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
+  });
   const users = ['a', 'b', 'c', 'd'];
   const frames = new Map<string, string[]>();
   const now = Date.now();
   for (const [i, id] of users.entries()) {
     await store.putConnection({
-      connectionId: id, userId: String(20 + i), variant: 'binary', grants: [CHANNEL], state: 'joined', version: 1, guildId: '1', channelId: '2',
-      nodeId: NODE.nodeId, nodeAddress: NODE.grpcAddress, connectedAt: now, expiresAt: Math.ceil(now / 1000) + 3600,
+      connectionId: id,
+      userId: String(20 + i),
+      variant: 'binary',
+      grants: [CHANNEL],
+      state: 'joined',
+      version: 1,
+      guildId: '1',
+      channelId: '2',
+      nodeId: NODE.nodeId,
+      nodeAddress: NODE.grpcAddress,
+      connectedAt: now,
+      expiresAt: Math.ceil(now / 1000) + 3600,
     });
     frames.set(id, []);
     gateway.attach(id, (frame) => {
@@ -109,7 +203,12 @@ test('History answers are pages: the feed reads on until the head and delivers e
       frames.get(id)!.push(f.kind === 'response' ? `${f.response.message?.$case}` : f.kind);
     });
     const before = users.slice(0, i);
-    media.join(id, String(20 + i), before.map((m) => delivery(id, m, String(20 + users.indexOf(m)))), before.map((m) => delivery(m, id, String(20 + i))));
+    media.join(
+      id,
+      String(20 + i),
+      before.map((m) => delivery(id, m, String(20 + users.indexOf(m)))),
+      before.map((m) => delivery(m, id, String(20 + i))),
+    );
   }
   await core.announce({ channelKey: CHANNEL, node: NODE });
   assert.ok(media.historyCalls >= 4, `one page per entry (${media.historyCalls} History calls)`);

@@ -20,7 +20,12 @@ before(async () => {
     reaperIntervalMs: 1_000,
     mediaNode: {
       forwardLogs: false,
-      env: { MEDIA_POLICE_WINDOW_MS: '2000', MEDIA_POLICE_SAMPLE_MS: '250', MEDIA_POLICE_COOLDOWN_MS: '4000', MEDIA_POLICE_MAX_OFFENCES: '2' },
+      env: {
+        MEDIA_POLICE_WINDOW_MS: '2000',
+        MEDIA_POLICE_SAMPLE_MS: '250',
+        MEDIA_POLICE_COOLDOWN_MS: '4000',
+        MEDIA_POLICE_MAX_OFFENCES: '2',
+      },
     },
   });
 });

@@ -7,9 +7,9 @@ import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { listedNodeDirectory } from '../../functions/adapters/node-directory';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import type { ConnectionRecord, MediaClient, NodeDirectory } from '../../functions/voice/ports';
-import { ChannelFeed } from '../../functions/voice/ChannelFeed';
+import { ChannelFeed } from '../../functions/voice/channel-feed';
 import { Races } from '../../functions/voice/races';
-import { VoiceCore } from '../../functions/voice/VoiceCore';
+import { VoiceCore } from '../../functions/voice/voice-core';
 import { silentLogger } from '../../lib/log';
 import { METRIC, type MetricDimensions, type Metrics } from '../../lib/metrics';
 import { decodeServerFrame, encodeRequest, type ServerFrame } from '../../protocol/hrpc';
@@ -26,17 +26,40 @@ class ReadCountingStore extends MemoryStateStore {
 function harness() {
   const store = new ReadCountingStore();
   const counted: { name: string; dimensions?: MetricDimensions }[] = [];
-  const metrics: Metrics = { count: (name, _n, dimensions) => void counted.push({ name, dimensions }), timing: () => undefined };
+  const metrics: Metrics = {
+    count: (name, _n, dimensions) => void counted.push({ name, dimensions }),
+    timing: () => undefined,
+  };
   const nodes: NodeDirectory = listedNodeDirectory(async () => []);
   const media = { leave: async () => ({ wasPresent: false, announced: false }) } as unknown as MediaClient;
-  const core = new VoiceCore({ store, nodes, media, gateway: new MemoryGateway(), policy: new TokenGrantPolicy(), clock: Date, log: silentLogger, metrics });
+  const core = new VoiceCore({
+    store,
+    nodes,
+    media,
+    gateway: new MemoryGateway(),
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
+    metrics,
+  });
   const races = () => counted.filter((c) => c.name === METRIC.expectedRaces).map((c) => c.dimensions?.Race);
   return { store, core, races };
 }
 
 const session = (extra: Partial<ConnectionRecord> = {}): ConnectionRecord => ({
-  connectionId: 's1', userId: '7', variant: 'base64', grants: ['1:2'], state: 'joined', version: 3, connectedAt: Date.now(),
-  expiresAt: Math.ceil(Date.now() / 1000) + 3600, guildId: '1', channelId: '2', resume: true, credentialHash: 'ab', ...extra,
+  connectionId: 's1',
+  userId: '7',
+  variant: 'base64',
+  grants: ['1:2'],
+  state: 'joined',
+  version: 3,
+  connectedAt: Date.now(),
+  expiresAt: Math.ceil(Date.now() / 1000) + 3600,
+  guildId: '1',
+  channelId: '2',
+  resume: true,
+  credentialHash: 'ab',
+  ...extra,
 });
 
 test('ending a session from an outdated record claims it from the record the lost write returned (no re-read)', async () => {
@@ -57,7 +80,7 @@ test('suspending from an outdated record retries from the returned record (no re
   assert.equal((await store.getConnection('s1'))?.state, 'suspended');
 });
 
-test('resume.v1\'s races are counted with their Race dimension like the core\'s (they were only logged)', async () => {
+test("resume.v1's races are counted with their Race dimension like the core's (they were only logged)", async () => {
   const { store, core, races } = harness();
   await store.putConnection(session({ socket: 's2' }));
   // The old socket of a session that moved to s2 goes away: nothing changes, an expected race.
@@ -73,10 +96,30 @@ test('JoinChannel claims a prepared stream without reading it first; on any othe
     history: async () => ({ exists: false, roomInstance: '', head: 0, entries: [], truncated: false }),
   } as unknown as MediaClient;
   const joinCore = new VoiceCore({
-    store, nodes: listedNodeDirectory(async () => []), media, gateway: new MemoryGateway(), policy: new TokenGrantPolicy(), clock: Date, log: silentLogger,
+    store,
+    nodes: listedNodeDirectory(async () => []),
+    media,
+    gateway: new MemoryGateway(),
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
   });
-  const frame = encodeRequest({ message: { $case: 'joinChannel', value: { rtpParamaters: '{}', producerDtlsParamaters: '{}', consumerDtlsParamaters: '{}' } } });
-  const prepared = session({ connectionId: 'p1', state: 'prepared', variant: 'binary', resume: false, credentialHash: undefined, nodeId: 'n', nodeAddress: 'n:1', deadline: Date.now() + 60_000 });
+  const frame = encodeRequest({
+    message: {
+      $case: 'joinChannel',
+      value: { rtpParamaters: '{}', producerDtlsParamaters: '{}', consumerDtlsParamaters: '{}' },
+    },
+  });
+  const prepared = session({
+    connectionId: 'p1',
+    state: 'prepared',
+    variant: 'binary',
+    resume: false,
+    credentialHash: undefined,
+    nodeId: 'n',
+    nodeAddress: 'n:1',
+    deadline: Date.now() + 60_000,
+  });
   await store.putConnection(prepared);
   store.reads = 0;
   await joinCore.receive('p1', frame);
@@ -89,7 +132,15 @@ test('JoinChannel claims a prepared stream without reading it first; on any othe
   const gateway = new MemoryGateway();
   const frames: ServerFrame[] = [];
   gateway.attach('p2', (f) => frames.push(decodeServerFrame(f)));
-  const answering = new VoiceCore({ store, nodes: listedNodeDirectory(async () => []), media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
+  const answering = new VoiceCore({
+    store,
+    nodes: listedNodeDirectory(async () => []),
+    media,
+    gateway,
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
+  });
   await store.putConnection({ ...prepared, connectionId: 'p2', state: 'initialized' });
   store.reads = 0;
   await answering.receive('p2', frame);
@@ -99,16 +150,29 @@ test('JoinChannel claims a prepared stream without reading it first; on any othe
   assert.deepEqual(calls, ['join']);
 });
 
-test('the feed\'s lost race (a replay overtaken by a new suspend) is counted like every other', async () => {
+test("the feed's lost race (a replay overtaken by a new suspend) is counted like every other", async () => {
   const store = new MemoryStateStore();
   const counted: (string | undefined)[] = [];
-  const metrics: Metrics = { count: (name, _n, d) => void (name === METRIC.expectedRaces && counted.push(d?.Race)), timing: () => undefined };
+  const metrics: Metrics = {
+    count: (name, _n, d) => void (name === METRIC.expectedRaces && counted.push(d?.Race)),
+    timing: () => undefined,
+  };
   const node = { nodeId: 'n', grpcAddress: 'n:1' };
   const entry = { seq: 1, kind: 'join' as const, sessionId: 'other', userId: '8', forJoiner: [], forMembers: [] };
-  const media = { history: async () => ({ exists: true, roomInstance: 'r1', head: 1, entries: [entry], truncated: false }) } as unknown as MediaClient;
+  const media = {
+    history: async () => ({ exists: true, roomInstance: 'r1', head: 1, entries: [entry], truncated: false }),
+  } as unknown as MediaClient;
   const feed = new ChannelFeed({
-    store, media, gateway: new MemoryGateway(), clock: Date, log: silentLogger, metrics, races: new Races({ log: silentLogger, metrics }),
-    leaseMs: 10_000, ttlSeconds: 3600, assertFits: () => undefined,
+    store,
+    media,
+    gateway: new MemoryGateway(),
+    clock: Date,
+    log: silentLogger,
+    metrics,
+    races: new Races({ log: silentLogger, metrics }),
+    leaseMs: 10_000,
+    ttlSeconds: 3600,
+    assertFits: () => undefined,
   });
   // A resumed session waiting for its replay from position 0; its record moves on (suspended again) mid-replay.
   const resumed = session({ replayFrom: 0, nodeId: 'n', nodeAddress: 'n:1' });
@@ -125,14 +189,38 @@ test('the feed\'s lost race (a replay overtaken by a new suspend) is counted lik
 test('PrepareForJoinChannel claims an initialized stream without reading it first', async () => {
   const { store } = harness();
   const transport = { id: 't', iceParameters: '{}', iceCandidates: [], dtlsParameters: '{}' };
-  const media = { createTransports: async () => ({ consumerTransport: transport, producerTransport: transport }) } as unknown as MediaClient;
+  const media = {
+    createTransports: async () => ({ consumerTransport: transport, producerTransport: transport }),
+  } as unknown as MediaClient;
   const gateway = new MemoryGateway();
   const frames: ServerFrame[] = [];
   gateway.attach('i1', (f) => frames.push(decodeServerFrame(f)));
-  const core = new VoiceCore({ store, nodes: listedNodeDirectory(async () => []), media, gateway, policy: new TokenGrantPolicy(), clock: Date, log: silentLogger });
-  await store.putConnection(session({ connectionId: 'i1', state: 'initialized', variant: 'binary', resume: false, credentialHash: undefined, nodeId: 'n', nodeAddress: 'n:1', deadline: Date.now() + 60_000 }));
+  const core = new VoiceCore({
+    store,
+    nodes: listedNodeDirectory(async () => []),
+    media,
+    gateway,
+    policy: new TokenGrantPolicy(),
+    clock: Date,
+    log: silentLogger,
+  });
+  await store.putConnection(
+    session({
+      connectionId: 'i1',
+      state: 'initialized',
+      variant: 'binary',
+      resume: false,
+      credentialHash: undefined,
+      nodeId: 'n',
+      nodeAddress: 'n:1',
+      deadline: Date.now() + 60_000,
+    }),
+  );
   store.reads = 0;
-  await core.receive('i1', encodeRequest({ message: { $case: 'prepareForJoinChannel', value: { rtpCapabilities: '{"codecs":[]}' } } }));
+  await core.receive(
+    'i1',
+    encodeRequest({ message: { $case: 'prepareForJoinChannel', value: { rtpCapabilities: '{"codecs":[]}' } } }),
+  );
   assert.equal(store.reads, 0);
   assert.equal(frames[0]?.kind === 'response' && frames[0].response.message?.$case, 'preparedForJoinChannel');
   assert.equal((await store.getConnection('i1'))?.state, 'prepared');

@@ -7,7 +7,14 @@ test('a burst passes, the first excess message is told, later ones are dropped s
   const limiter = new MessageRateLimiter({ burst: 3, ratePerSecond: 1 });
   const verdicts = Array.from({ length: 6 }, () => limiter.take('c1', 1_000));
   assert.deepEqual(verdicts.slice(0, 3), [{ allowed: true }, { allowed: true }, { allowed: true }]);
-  assert.deepEqual(verdicts.slice(3).map((v) => !v.allowed && [v.tell, v.dropped]), [[true, 1], [false, 2], [false, 3]]);
+  assert.deepEqual(
+    verdicts.slice(3).map((v) => !v.allowed && [v.tell, v.dropped]),
+    [
+      [true, 1],
+      [false, 2],
+      [false, 3],
+    ],
+  );
   assert.ok(!verdicts[3]!.allowed && verdicts[3]!.retryAfterSeconds >= 1);
 });
 

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { NODES_TABLE, STATE_TABLE } from '../../data/tables';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { createDocumentClient } from '../../routing/dynamo';
-import { NodeRegistry } from '../../routing/NodeRegistry';
+import { NodeRegistry } from '../../routing/node-registry';
 import { joinedClient } from '../support/stack-flow';
 import { allConnectionRecords } from '../support/state-table';
 import { devToken } from '../support/tokens';
@@ -24,7 +24,7 @@ after(async () => {
   await stack?.close();
 });
 
-test('a forged LOST item (written as if by another node) ends nothing; the hosting node\'s own report does', async () => {
+test("a forged LOST item (written as if by another node) ends nothing; the hosting node's own report does", async () => {
   const db = createDocumentClient({ endpoint: stack.dynamo.endpoint });
   const registry = new NodeRegistry(db, stack.dynamo.tables[NODES_TABLE.envVar]!);
   const options = (user: bigint) => ({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [1n]) });
@@ -34,7 +34,9 @@ test('a forged LOST item (written as if by another node) ends nothing; the hosti
   open.push(b.client);
   assert.equal((await a.client.expect('userJoined')).data?.userId, 2n);
 
-  const victim = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find((r) => r.userId === '2' && r.state === 'joined')!;
+  const victim = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find(
+    (r) => r.userId === '2' && r.state === 'joined',
+  )!;
   assert.ok(victim?.nodeId, 'B is joined on a media node');
   const report = { roomId: `${GUILD}:1`, sessionId: victim.connectionId, userId: '2', reason: 'ice-failed' };
 
@@ -43,9 +45,14 @@ test('a forged LOST item (written as if by another node) ends nothing; the hosti
   assert.equal((await registry.listLostSessions()).length, 1, 'the forged report is in the registry');
   await stack.runReaper();
   assert.deepEqual(await registry.listLostSessions(), [], 'the sweep dropped it');
-  const still = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find((r) => r.connectionId === victim.connectionId);
+  const still = (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).find(
+    (r) => r.connectionId === victim.connectionId,
+  );
   assert.equal(still?.state, 'joined', 'B is still joined');
-  assert.ok(!a.client.frames.some((f) => f.kind === 'response' && f.response.message?.$case === 'userLeft'), 'nobody was told B left');
+  assert.ok(
+    !a.client.frames.some((f) => f.kind === 'response' && f.response.message?.$case === 'userLeft'),
+    'nobody was told B left',
+  );
 
   // The node hosting B reports it: B's session ends (proves the forged one took the same path and was refused).
   await registry.recordLostSession({ ...report, nodeId: victim.nodeId! });

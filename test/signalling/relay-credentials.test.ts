@@ -1,8 +1,12 @@
-// Short-lived TURN credentials (functions/voice/RelayCredentials.ts): the TURN REST API scheme coturn checks.
+// Short-lived TURN credentials (functions/voice/relay-credentials.ts): the TURN REST API scheme coturn checks.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { DEFAULT_RELAY_TTL_S, issueRelayCredentials, validateRelayConfig } from '../../functions/voice/RelayCredentials';
+import {
+  DEFAULT_RELAY_TTL_S,
+  issueRelayCredentials,
+  validateRelayConfig,
+} from '../../functions/voice/relay-credentials';
 
 const config = { secret: 'x'.repeat(40), urls: ['turns:198.18.1.1:443?transport=tcp'] };
 
@@ -45,18 +49,35 @@ test('relay.v1 configuration from the environment: none without urls; a plain se
   const log = { info() {}, debug() {}, warn() {}, error() {} } as never;
   const urls = 'turns:relay.example.com:443?transport=tcp, turn:relay.example.com:3478?transport=udp';
   assert.equal(await relaysFromEnv({}, log), undefined, 'no relays: relay.v1 not granted');
-  assert.deepEqual(await relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'x'.repeat(40), VOICE_RELAY_TTL_SECONDS: '300' }, log), {
-    urls: ['turns:relay.example.com:443?transport=tcp', 'turn:relay.example.com:3478?transport=udp'], ttlSeconds: 300, secret: 'x'.repeat(40),
-  });
+  assert.deepEqual(
+    await relaysFromEnv(
+      { VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'x'.repeat(40), VOICE_RELAY_TTL_SECONDS: '300' },
+      log,
+    ),
+    {
+      urls: ['turns:relay.example.com:443?transport=tcp', 'turn:relay.example.com:3478?transport=udp'],
+      ttlSeconds: 300,
+      secret: 'x'.repeat(40),
+    },
+  );
   await assert.rejects(relaysFromEnv({ VOICE_RELAY_URLS: urls }, log), /config\.missing-relay-secret/);
-  await assert.rejects(relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'short' }, log), /config\.relay-secret/);
-  await assert.rejects(relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'x'.repeat(40), VOICE_RELAY_TTL_SECONDS: 'ten' }, log), /config\.relay-ttl/);
+  await assert.rejects(
+    relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'short' }, log),
+    /config\.relay-secret/,
+  );
+  await assert.rejects(
+    relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET: 'x'.repeat(40), VOICE_RELAY_TTL_SECONDS: 'ten' }, log),
+    /config\.relay-ttl/,
+  );
 
   let value = 'a'.repeat(40);
   let reads = 0;
   const client = { send: async () => (reads++, { SecretString: value }) };
   let clock = 0;
-  const get = await relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET_ARN: 'arn:relay' }, log, { client: client as never, now: () => clock });
+  const get = await relaysFromEnv({ VOICE_RELAY_URLS: urls, VOICE_RELAY_SECRET_ARN: 'arn:relay' }, log, {
+    client: client as never,
+    now: () => clock,
+  });
   assert.equal(typeof get, 'function');
   const current = get as () => { secret: string };
   assert.equal(current().secret, 'a'.repeat(40));

@@ -20,8 +20,13 @@ const open: VoiceTestClient[] = [];
 
 before(async () => {
   stack = await startLocalStack({
-    port: 0, strict: true,
-    handlerEnv: { VOICE_RELAY_URLS: URLS.join(','), VOICE_RELAY_SECRET: SECRET, VOICE_RELAY_TTL_SECONDS: String(TTL_S) },
+    port: 0,
+    strict: true,
+    handlerEnv: {
+      VOICE_RELAY_URLS: URLS.join(','),
+      VOICE_RELAY_SECRET: SECRET,
+      VOICE_RELAY_TTL_SECONDS: String(TTL_S),
+    },
   });
 });
 after(async () => {
@@ -30,7 +35,11 @@ after(async () => {
 });
 
 const track = <T extends VoiceTestClient>(c: T): T => (open.push(c), c);
-const options = (user: bigint, channel: bigint, features?: string[]) => ({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel]), features });
+const options = (user: bigint, channel: bigint, features?: string[]) => ({
+  wsUrl: stack.wsUrl,
+  token: devToken(user, GUILD, [channel]),
+  features,
+});
 
 async function relaysOf(client: VoiceTestClient) {
   const m = await client.nextExt();
@@ -43,15 +52,25 @@ function assertIssuedFor(relays: Awaited<ReturnType<typeof relaysOf>>, user: big
   const [server] = relays.servers;
   assert.deepEqual(server!.urls, URLS);
   const [expiry, who] = server!.username.split(':');
-  assert.equal(who, user.toString(), 'issued for the user of the stream\'s token');
+  assert.equal(who, user.toString(), "issued for the user of the stream's token");
   const nowS = Date.now() / 1000;
-  assert.ok(Number(expiry) > nowS + TTL_S - 30 && Number(expiry) <= nowS + TTL_S + 1, `expiry ${expiry} is now + ${TTL_S} s`);
-  assert.equal(server!.credential, createHmac('sha1', SECRET).update(server!.username).digest('base64'), 'the TURN REST API credential of that username');
+  assert.ok(
+    Number(expiry) > nowS + TTL_S - 30 && Number(expiry) <= nowS + TTL_S + 1,
+    `expiry ${expiry} is now + ${TTL_S} s`,
+  );
+  assert.equal(
+    server!.credential,
+    createHmac('sha1', SECRET).update(server!.username).digest('base64'),
+    'the TURN REST API credential of that username',
+  );
   assert.equal(relays.expiresInS, TTL_S);
-  assert.ok(relays.refreshInS > 0 && relays.refreshInS < relays.expiresInS, `refresh (${relays.refreshInS} s) before expiry`);
+  assert.ok(
+    relays.refreshInS > 0 && relays.refreshInS < relays.expiresInS,
+    `refresh (${relays.refreshInS} s) before expiry`,
+  );
 }
 
-test('Hello{relay.v1} is granted where relays are configured; RelayServers follow Welcome, for the token\'s user; RefreshRelays gets fresh ones', async () => {
+test("Hello{relay.v1} is granted where relays are configured; RelayServers follow Welcome, for the token's user; RefreshRelays gets fresh ones", async () => {
   const user = 18446744073709551557n; // uint64 near the top: kept exact end to end
   const client = track(await VoiceTestClient.connect(options(user, 1n, ['resume.v1', 'relay.v1'])));
   assert.equal(client.protocol, 'hrpc1.base64+ext.v1');
@@ -69,17 +88,23 @@ test('a stream that did not ask for relay.v1 gets no relays, and RefreshRelays o
   const error = await client.expectError();
   assert.equal(error.identifier, 'hrpc.http.bad-streaming-request');
   assert.match(error.humanMessage, /relay\.v1/);
-  assert.ok(!client.frames.some((f) => f.kind === 'ext' && f.message.message?.$case === 'relays'), 'no RelayServers ever');
+  assert.ok(
+    !client.frames.some((f) => f.kind === 'ext' && f.message.message?.$case === 'relays'),
+    'no RelayServers ever',
+  );
 });
 
 test('a stock voice.v1 stream joins with no extension frame at all', async () => {
   const { client } = await joinedClient(options(22n, 3n), GUILD, 3n);
   track(client);
   assert.equal(client.protocol, 'hrpc1.base64');
-  assert.ok(client.frames.every((f) => f.kind !== 'ext'), 'no 0x02 frame reaches a stock stream');
+  assert.ok(
+    client.frames.every((f) => f.kind !== 'ext'),
+    'no 0x02 frame reaches a stock stream',
+  );
 });
 
-test('resume.v1 + relay.v1: the resumed session\'s new stream gets fresh relays with its Welcome, and refreshes on that stream', async () => {
+test("resume.v1 + relay.v1: the resumed session's new stream gets fresh relays with its Welcome, and refreshes on that stream", async () => {
   const user = 23n;
   const channel = 4n;
   const first = track(await VoiceTestClient.connect(options(user, channel, ['resume.v1', 'relay.v1'])));
@@ -93,7 +118,15 @@ test('resume.v1 + relay.v1: the resumed session\'s new stream gets fresh relays 
 
   const next = track(await VoiceTestClient.connect(options(user, channel, ['resume.v1', 'relay.v1'])));
   assertIssuedFor(await relaysOf(next), user);
-  next.sendExt({ $case: 'resume', value: { sessionId: first.credential!.sessionId, credential: first.credential!.credential, lastSeq: BigInt(first.lastSeq), restartIce: false } });
+  next.sendExt({
+    $case: 'resume',
+    value: {
+      sessionId: first.credential!.sessionId,
+      credential: first.credential!.credential,
+      lastSeq: BigInt(first.lastSeq),
+      restartIce: false,
+    },
+  });
   assert.equal((await next.nextExt(10_000)).$case, 'resumed');
   // The frame now resolves to the session record; the relays are still the asking stream's own grant.
   next.sendExt({ $case: 'refreshRelays', value: {} });

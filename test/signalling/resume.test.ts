@@ -28,7 +28,11 @@ after(async () => {
   else process.env.VOICE_RESUME_GRACE_MS = saved.VOICE_RESUME_GRACE_MS;
 });
 
-const options = (user: bigint, channel: bigint, resume = false) => ({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, [channel]), resume });
+const options = (user: bigint, channel: bigint, resume = false) => ({
+  wsUrl: stack.wsUrl,
+  token: devToken(user, GUILD, [channel]),
+  resume,
+});
 const track = <T extends VoiceTestClient>(c: T): T => {
   open.push(c);
   return c;
@@ -55,9 +59,21 @@ async function resumingMember(user: bigint, channel: bigint) {
   return { client, joined, credential: client.credential! };
 }
 
-async function resumeOn(user: bigint, channel: bigint, request: { sessionId: string; credential: string; lastSeq: number; restartIce?: boolean }) {
+async function resumeOn(
+  user: bigint,
+  channel: bigint,
+  request: { sessionId: string; credential: string; lastSeq: number; restartIce?: boolean },
+) {
   const next = track(await VoiceTestClient.connect(options(user, channel, true)));
-  next.sendExt({ $case: 'resume', value: { sessionId: request.sessionId, credential: request.credential, lastSeq: BigInt(request.lastSeq), restartIce: request.restartIce ?? false } });
+  next.sendExt({
+    $case: 'resume',
+    value: {
+      sessionId: request.sessionId,
+      credential: request.credential,
+      lastSeq: BigInt(request.lastSeq),
+      restartIce: request.restartIce ?? false,
+    },
+  });
   return next;
 }
 
@@ -77,12 +93,20 @@ test('a socket cut without a close frame is resumed: the others see nothing, the
   // While A is away: D joins (its JoinedChannel lists A: A is still there), B leaves.
   const d = await joinedClient(options(13n, channel), GUILD, channel);
   track(d.client);
-  assert.deepEqual(d.joined.otherUsers.map((u) => u.userId).sort(), [10n, 11n, 12n], 'A is still a member while suspended');
+  assert.deepEqual(
+    d.joined.otherUsers.map((u) => u.userId).sort(),
+    [10n, 11n, 12n],
+    'A is still a member while suspended',
+  );
   b.close();
   await c.expect('userJoined');
   assert.equal((await c.expect('userLeft')).userId, 11n);
 
-  const a2 = await resumeOn(10n, channel, { sessionId: a.credential.sessionId, credential: a.credential.credential, lastSeq: seenBefore });
+  const a2 = await resumeOn(10n, channel, {
+    sessionId: a.credential.sessionId,
+    credential: a.credential.credential,
+    lastSeq: seenBefore,
+  });
   const resumed = await a2.nextExt();
   assert.equal(resumed.$case, 'resumed');
   assert.notEqual(a2.credential?.credential, a.credential.credential, 'the credential is rotated');
@@ -114,7 +138,11 @@ test('make-before-break: a new socket resumes while the old one is still open; t
   const a = await resumingMember(20n, channel);
   const b = track((await joinedClient(options(21n, channel), GUILD, channel)).client);
   await a.client.expect('userJoined');
-  const a2 = await resumeOn(20n, channel, { sessionId: a.credential.sessionId, credential: a.credential.credential, lastSeq: a.client.lastSeq });
+  const a2 = await resumeOn(20n, channel, {
+    sessionId: a.credential.sessionId,
+    credential: a.credential.credential,
+    lastSeq: a.client.lastSeq,
+  });
   assert.equal((await a2.nextExt()).$case, 'resumed');
   await a.client.waitClosed();
   const c = track((await joinedClient(options(22n, channel), GUILD, channel)).client);
@@ -143,7 +171,11 @@ test('bad resumes are refused with voice.resume-refused and change nothing', asy
   await refusedBy(30n, { sessionId: a.credential.sessionId, credential: other.credential.credential, lastSeq: 0 });
   await refusedBy(30n, { sessionId: a.credential.sessionId, credential: 'x'.repeat(43), lastSeq: 0 });
   await refusedBy(31n, { sessionId: a.credential.sessionId, credential: a.credential.credential, lastSeq: 0 });
-  const unknown = await refusedBy(30n, { sessionId: 'no-such-session', credential: a.credential.credential, lastSeq: 0 });
+  const unknown = await refusedBy(30n, {
+    sessionId: 'no-such-session',
+    credential: a.credential.credential,
+    lastSeq: 0,
+  });
   // Nothing changed: the refused stream may still join normally; the right credential still works.
   unknown.send({ $case: 'initialize', value: { guildId: GUILD, channelId: channel } });
   assert.equal((await unknown.next()).kind, 'response');
@@ -151,13 +183,23 @@ test('bad resumes are refused with voice.resume-refused and change nothing', asy
 
   // Two resumes with one credential at once: exactly one wins.
   const [r1, r2] = await Promise.all([
-    resumeOn(30n, channel, { sessionId: a.credential.sessionId, credential: a.credential.credential, lastSeq: a.client.lastSeq }),
-    resumeOn(30n, channel, { sessionId: a.credential.sessionId, credential: a.credential.credential, lastSeq: a.client.lastSeq }),
+    resumeOn(30n, channel, {
+      sessionId: a.credential.sessionId,
+      credential: a.credential.credential,
+      lastSeq: a.client.lastSeq,
+    }),
+    resumeOn(30n, channel, {
+      sessionId: a.credential.sessionId,
+      credential: a.credential.credential,
+      lastSeq: a.client.lastSeq,
+    }),
   ]);
-  const outcomes = await Promise.all([r1, r2].map(async (s) => {
-    const f = await s.next();
-    return f.kind === 'ext' ? f.message.message?.$case : f.kind === 'error' ? f.error.identifier : 'response';
-  }));
+  const outcomes = await Promise.all(
+    [r1, r2].map(async (s) => {
+      const f = await s.next();
+      return f.kind === 'ext' ? f.message.message?.$case : f.kind === 'error' ? f.error.identifier : 'response';
+    }),
+  );
   assert.deepEqual(outcomes.sort(), ['resumed', 'voice.resume-refused']);
   const winner = outcomes[0] === 'resumed' ? r1 : r2;
   // The used credential is dead now.
@@ -176,18 +218,27 @@ test('after the grace the session ends with the ordinary leave (UserLeft once), 
   await sleep(GRACE_MS / 2);
   assert.deepEqual(membership(b), [], 'inside the grace nobody is told');
   assert.equal((await b.expect('userLeft', GRACE_MS + 5_000)).userId, 40n);
-  const late = await resumeOn(40n, channel, { sessionId: a.credential.sessionId, credential: a.credential.credential, lastSeq: a.client.lastSeq });
+  const late = await resumeOn(40n, channel, {
+    sessionId: a.credential.sessionId,
+    credential: a.credential.credential,
+    lastSeq: a.client.lastSeq,
+  });
   assert.equal((await late.expectError()).identifier, 'voice.resume-refused');
   await sleep(300);
   assert.deepEqual(membership(b), ['left:40'], 'UserLeft exactly once');
 });
 
-test('the old socket\'s late frames change nothing; a stock client of the same channel sees only voice.v1 frames', async () => {
+test("the old socket's late frames change nothing; a stock client of the same channel sees only voice.v1 frames", async () => {
   const channel = 5n;
   const stock = track((await joinedClient(options(50n, channel), GUILD, channel)).client);
   const a = await resumingMember(51n, channel);
   await stock.expect('userJoined');
-  const a2 = await resumeOn(51n, channel, { sessionId: a.credential.sessionId, credential: a.credential.credential, lastSeq: a.client.lastSeq, restartIce: true });
+  const a2 = await resumeOn(51n, channel, {
+    sessionId: a.credential.sessionId,
+    credential: a.credential.credential,
+    lastSeq: a.client.lastSeq,
+    restartIce: true,
+  });
   const resumed = await a2.nextExt();
   assert.ok(resumed.$case === 'resumed' && resumed.value.ice, 'ICE restarted on request');
   const ice = resumed.$case === 'resumed' ? resumed.value.ice! : undefined;
@@ -195,7 +246,10 @@ test('the old socket\'s late frames change nothing; a stock client of the same c
   assert.ok(JSON.parse(ice!.producerIceParameters).usernameFragment, 'new producer ICE parameters');
   await sleep(300);
   assert.equal(a2.closed, undefined);
-  assert.ok(stock.frames.every((f) => f.kind !== 'ext'), 'never an extension frame to a stock client');
+  assert.ok(
+    stock.frames.every((f) => f.kind !== 'ext'),
+    'never an extension frame to a stock client',
+  );
   assert.deepEqual(membership(stock), ['joined:51']);
 });
 
@@ -210,7 +264,7 @@ test('a suspended session whose media died is announced as left (regression: the
   const api = connectMediaNode(stack.mediaNode!.grpc, { secret: stack.env.MEDIA_NODE_SECRET });
   try {
     const left = await api.leave({ roomId: `${GUILD}:${channel}`, sessionId: a.credential.sessionId });
-    assert.equal(left.announced, true, 'the node wrote the leave into the room\'s history');
+    assert.equal(left.announced, true, "the node wrote the leave into the room's history");
   } finally {
     api.close();
   }

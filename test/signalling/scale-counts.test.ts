@@ -13,7 +13,7 @@ import { createDocumentClient } from '../../routing/dynamo';
 import { countIdleSweeps, seedJoined, type Window } from '../../bench/scale-counting';
 import { devToken } from '../support/tokens';
 import { VoiceTestClient } from '../support/voice-client';
-import { NODE_SHARDS } from '../../routing/NodeRegistry';
+import { NODE_SHARDS } from '../../routing/node-registry';
 
 const SWEEPS = 3;
 const node = { nodeId: 'scale-test-node', grpcAddress: '127.0.0.1:1' };
@@ -22,7 +22,14 @@ let stack: LocalStack;
 
 before(async () => {
   // No media node (nothing here calls one); the schedule never fires: the test runs the reaper itself.
-  stack = await startLocalStack({ port: 0, strict: true, mediaNode: false, reaperIntervalMs: 3_600_000, counter, logger: silentLogger });
+  stack = await startLocalStack({
+    port: 0,
+    strict: true,
+    mediaNode: false,
+    reaperIntervalMs: 3_600_000,
+    counter,
+    logger: silentLogger,
+  });
 });
 after(async () => {
   await stack?.close();
@@ -42,7 +49,9 @@ test('idle sweeps cost the same at 1,000 and 10,000 joined sessions, and read no
   // Query per NODES# listing shard). (The placement candidates the sweep publishes, CANDIDATE_COPIES PutItems per sweep,
   // are counted with the registry's puts, left out of this window like the heartbeats: bench/scale.ts adds them.)
   assert.deepEqual(perSweep(at10k), {
-    'nodes:Query:Listing(NODES)': NODE_SHARDS, 'nodes:Query:Listing(LOST)': SWEEP_SHARDS, 'state:Query:Due(DUE)': SWEEP_SHARDS,
+    'nodes:Query:Listing(NODES)': NODE_SHARDS,
+    'nodes:Query:Listing(LOST)': SWEEP_SHARDS,
+    'state:Query:Due(DUE)': SWEEP_SHARDS,
   });
   assert.equal(dynamoTotals(at10k.dynamo).writeUnits, 0, 'no session is written at rest');
   for (const w of [at1k, at10k]) {
@@ -52,13 +61,23 @@ test('idle sweeps cost the same at 1,000 and 10,000 joined sessions, and read no
 });
 
 test('a sweep among 10,000 sessions does work for the sessions due and no others', async () => {
-  const store = new DynamoStateStore(createDocumentClient({ endpoint: stack.dynamo.endpoint }), stack.dynamo.tables[STATE_TABLE.envVar]!);
+  const store = new DynamoStateStore(
+    createDocumentClient({ endpoint: stack.dynamo.endpoint }),
+    stack.dynamo.tables[STATE_TABLE.envVar]!,
+  );
   const now = Date.now();
   const due = ['due-1', 'due-2', 'due-3', 'due-4', 'due-5'];
   for (const connectionId of due) {
     await store.putConnection({
-      connectionId, userId: '5', grants: [], variant: 'base64', state: 'connected', version: 1, connectedAt: now - 60_000,
-      deadline: now - 1_000, expiresAt: Math.ceil(now / 1000) + 3600,
+      connectionId,
+      userId: '5',
+      grants: [],
+      variant: 'base64',
+      state: 'connected',
+      version: 1,
+      connectedAt: now - 60_000,
+      deadline: now - 1_000,
+      expiresAt: Math.ceil(now / 1000) + 3600,
     });
   }
   const w = await countIdleSweeps(stack, counter, 1);
@@ -72,7 +91,7 @@ test('a sweep among 10,000 sessions does work for the sessions due and no others
   assert.equal(w.gateway.gone, 2 * due.length);
 });
 
-test('per-user limits: a connect and its close cost 3 conditional writes on the user\'s own items, and no message costs one', async () => {
+test("per-user limits: a connect and its close cost 3 conditional writes on the user's own items, and no message costs one", async () => {
   const options = { wsUrl: stack.wsUrl, token: devToken(4321n, 1n, [1n]) };
   const connectAndClose = async (messages: number) => {
     const client = await VoiceTestClient.connect(options);
@@ -91,11 +110,24 @@ test('per-user limits: a connect and its close cost 3 conditional writes on the 
   const before = counter.snapshot();
   const messages = await connectAndClose(20);
   const w = counter.since(before);
-  const limits = Object.fromEntries(Object.entries(w.dynamo).filter(([k]) => k.includes('(limits)')).map(([k, c]) => [k, c.requests]));
-  console.log(`connect + 20 messages + close: ${JSON.stringify(Object.fromEntries(Object.entries(w.dynamo).map(([k, c]) => [k, c.requests])))}`);
+  const limits = Object.fromEntries(
+    Object.entries(w.dynamo)
+      .filter(([k]) => k.includes('(limits)'))
+      .map(([k, c]) => [k, c.requests]),
+  );
+  console.log(
+    `connect + 20 messages + close: ${JSON.stringify(Object.fromEntries(Object.entries(w.dynamo).map(([k, c]) => [k, c.requests])))}`,
+  );
   // The connect counts its minute and takes a stream slot; the close frees the slot.
   assert.deepEqual(limits, { 'state:UpdateItem(limits)': 3 });
   assert.equal(messages.gateway.default, 20, 'the messages were handled');
-  assert.deepEqual(Object.keys(messages.dynamo).filter((k) => k.includes('(limits)')), [], 'no per-user write for a message');
-  assert.ok(Object.values(messages.dynamo).every((c) => c.writeUnits === 0), 'no write at all for a message');
+  assert.deepEqual(
+    Object.keys(messages.dynamo).filter((k) => k.includes('(limits)')),
+    [],
+    'no per-user write for a message',
+  );
+  assert.ok(
+    Object.values(messages.dynamo).every((c) => c.writeUnits === 0),
+    'no write at all for a message',
+  );
 });

@@ -1,11 +1,11 @@
-// The sweep's own rules (functions/voice/Sweep.ts) over the in-memory store: what counts as due, bounded work
+// The sweep's own rules (functions/voice/sweep.ts) over the in-memory store: what counts as due, bounded work
 // per shard, one slow session never holding up the others, dead media nodes emptied and then forgotten.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SWEEP_SHARDS, sweepShardOf } from '../../data/tables';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import type { ConnectionRecord, LostSession } from '../../functions/voice/ports';
-import { judge, Sweep, type SweepNodes } from '../../functions/voice/Sweep';
+import { judge, Sweep, type SweepNodes } from '../../functions/voice/sweep';
 import { silentLogger } from '../../lib/log';
 import type { MediaNodeRecord } from '../../routing/types';
 
@@ -14,22 +14,55 @@ const ALL = [...Array(SWEEP_SHARDS).keys()];
 const clock = { now: () => NOW };
 
 function record(connectionId: string, fields: Partial<ConnectionRecord>): ConnectionRecord {
-  return { connectionId, userId: '1', grants: [], variant: 'base64', state: 'joined', version: 1, connectedAt: NOW - 60_000,
-    expiresAt: Math.ceil(NOW / 1000) + 3600, ...fields };
+  return {
+    connectionId,
+    userId: '1',
+    grants: [],
+    variant: 'base64',
+    state: 'joined',
+    version: 1,
+    connectedAt: NOW - 60_000,
+    expiresAt: Math.ceil(NOW / 1000) + 3600,
+    ...fields,
+  };
 }
 
 function node(nodeId: string, heartbeatAt: number): MediaNodeRecord {
-  return { nodeId, grpcAddress: 'x:1', publicAddress: 'x', capacity: 1000, rooms: 0, sessions: 0, transports: 0, producers: 0, consumers: 0,
-    cpu: { workers: [], avg: 0, max: 0 }, state: 'active', heartbeatAt, expiresAt: Math.ceil(heartbeatAt / 1000) + 3600 };
+  return {
+    nodeId,
+    grpcAddress: 'x:1',
+    publicAddress: 'x',
+    capacity: 1000,
+    rooms: 0,
+    sessions: 0,
+    transports: 0,
+    producers: 0,
+    consumers: 0,
+    cpu: { workers: [], avg: 0, max: 0 },
+    state: 'active',
+    heartbeatAt,
+    expiresAt: Math.ceil(heartbeatAt / 1000) + 3600,
+  };
 }
 
 /** Nodes and lost sessions in memory; retired nodes are removed. */
 class Nodes implements SweepNodes {
-  constructor(public nodes: MediaNodeRecord[] = [], public lost: LostSession[] = []) {}
-  async listNodes() { return this.nodes; }
-  async listLostSessions(shard: number, limit: number) { return this.lost.filter((l) => sweepShardOf(l.sessionId) === shard).slice(0, limit); }
-  async deleteLostSession(lost: LostSession) { this.lost = this.lost.filter((l) => l !== lost); }
-  async retireNode(n: MediaNodeRecord) { this.nodes = this.nodes.filter((x) => x.nodeId !== n.nodeId); }
+  constructor(
+    public nodes: MediaNodeRecord[] = [],
+    public lost: LostSession[] = [],
+  ) {}
+  async listNodes() {
+    return this.nodes;
+  }
+  async listLostSessions(shard: number, limit: number) {
+    return this.lost.filter((l) => sweepShardOf(l.sessionId) === shard).slice(0, limit);
+  }
+  async deleteLostSession(lost: LostSession) {
+    this.lost = this.lost.filter((l) => l !== lost);
+  }
+  async retireNode(n: MediaNodeRecord) {
+    this.nodes = this.nodes.filter((x) => x.nodeId !== n.nodeId);
+  }
 }
 
 /** A core whose endSession deletes the record and records why (optionally never finishing for some ids). */
@@ -38,7 +71,9 @@ function fakeCore(store: MemoryStateStore, hang: Set<string> = new Set()) {
   const told: { id: string; identifier: string; fatal: boolean }[] = [];
   const release: (() => void)[] = [];
   return {
-    ended, release, told,
+    ended,
+    release,
+    told,
     core: {
       async tellSession(id: string, error: { identifier: string; fatal: boolean }) {
         const conn = await store.getConnection(id);
@@ -70,9 +105,18 @@ test('judge: stalled, stuck closing and expired are due; joined, in-time and clo
   assert.equal(judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000) }), NOW)?.reason, 'expired');
   assert.equal(judge(record('a', { state: 'joined' }), NOW), undefined);
   // Expired because its token's exp (+ grace) passed: said so, with its own identifier.
-  const tokenBound = judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) - 120 }), NOW);
+  const tokenBound = judge(
+    record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) - 120 }),
+    NOW,
+  );
   assert.deepEqual([tokenBound?.reason, tokenBound?.error?.identifier], ['expired', 'voice.token-expired']);
-  assert.equal(judge(record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) + 60 }), NOW)?.error?.identifier, 'voice.timeout');
+  assert.equal(
+    judge(
+      record('a', { state: 'joined', expiresAt: Math.floor(NOW / 1000), tokenExpiresAt: Math.floor(NOW / 1000) + 60 }),
+      NOW,
+    )?.error?.identifier,
+    'voice.timeout',
+  );
   assert.equal(judge(record('a', { state: 'prepared', deadline: NOW + 1 }), NOW), undefined);
   assert.equal(judge(record('a', { state: 'closing', deadline: NOW + 1 }), NOW), undefined);
 });
@@ -86,7 +130,8 @@ test('ends exactly the due sessions and the lost ones, leaving healthy ones alon
   const { core, ended } = fakeCore(store);
   const result = await new Sweep({ core, store, nodes, clock, log: silentLogger }).run(ALL);
   assert.deepEqual(ended.map((e) => [e.id, e.reason, e.identifier]).sort(), [
-    ['lost', 'media-lost', 'voice.media-lost'], ['stalled', 'timeout', 'voice.timeout'],
+    ['lost', 'media-lost', 'voice.media-lost'],
+    ['stalled', 'timeout', 'voice.timeout'],
   ]);
   assert.deepEqual(result.ended, { 'media-lost': 1, 'node-dead': 0, timeout: 1, stuck: 0, expired: 0 });
   assert.equal(nodes.lost.length, 0, 'the loss report is consumed');
@@ -97,15 +142,21 @@ test('media-node notices are told once, non-fatal, and consumed; a policed loss 
   const store = new MemoryStateStore(clock.now);
   await store.putConnection(record('paused', { nodeId: 'n1', guildId: '1', channelId: '2' }));
   await store.putConnection(record('flooder', { nodeId: 'n1', guildId: '1', channelId: '2' }));
-  const nodes = new Nodes([], [
-    { roomId: '1:2', sessionId: 'paused', userId: '1', reason: 'policed', notice: true, nodeId: 'n1' },
-    { roomId: '1:2', sessionId: 'gone', userId: '1', reason: 'policed', notice: true, nodeId: 'n1' },
-    { roomId: '1:2', sessionId: 'flooder', userId: '2', reason: 'policed', nodeId: 'n1' },
-  ]);
+  const nodes = new Nodes(
+    [],
+    [
+      { roomId: '1:2', sessionId: 'paused', userId: '1', reason: 'policed', notice: true, nodeId: 'n1' },
+      { roomId: '1:2', sessionId: 'gone', userId: '1', reason: 'policed', notice: true, nodeId: 'n1' },
+      { roomId: '1:2', sessionId: 'flooder', userId: '2', reason: 'policed', nodeId: 'n1' },
+    ],
+  );
   const { core, ended, told } = fakeCore(store);
   const result = await new Sweep({ core, store, nodes, clock, log: silentLogger }).run(ALL);
   assert.deepEqual(told, [{ id: 'paused', identifier: 'voice.producer-policed', fatal: false }]);
-  assert.deepEqual(ended.map((e) => [e.id, e.reason, e.identifier]), [['flooder', 'media-lost', 'voice.producer-policed']]);
+  assert.deepEqual(
+    ended.map((e) => [e.id, e.reason, e.identifier]),
+    [['flooder', 'media-lost', 'voice.producer-policed']],
+  );
   assert.equal(result.told, 1);
   assert.equal(nodes.lost.length, 0, 'notices (told or not) and the loss are consumed');
   assert.ok(await store.getConnection('paused'), 'a notice does not end the session');
@@ -115,11 +166,14 @@ test('a loss report counts only from the node hosting the session: a forged one 
   const store = new MemoryStateStore(clock.now);
   await store.putConnection(record('victim', { nodeId: 'n1', guildId: '1', channelId: '2' }));
   await store.putConnection(record('victim2', { nodeId: 'n1', guildId: '1', channelId: '2' }));
-  const nodes = new Nodes([], [
-    { roomId: '1:2', sessionId: 'victim', userId: '1', reason: 'ice-failed', nodeId: 'n2' }, // written by another node
-    { roomId: '9:9', sessionId: 'victim2', userId: '1', reason: 'ice-failed', nodeId: 'n1' }, // its node, another room
-    { roomId: '1:2', sessionId: 'victim', userId: '1', reason: 'policed', notice: true, nodeId: 'n2' }, // a forged notice
-  ]);
+  const nodes = new Nodes(
+    [],
+    [
+      { roomId: '1:2', sessionId: 'victim', userId: '1', reason: 'ice-failed', nodeId: 'n2' }, // written by another node
+      { roomId: '9:9', sessionId: 'victim2', userId: '1', reason: 'ice-failed', nodeId: 'n1' }, // its node, another room
+      { roomId: '1:2', sessionId: 'victim', userId: '1', reason: 'policed', notice: true, nodeId: 'n2' }, // a forged notice
+    ],
+  );
   const { core, ended, told } = fakeCore(store);
   const result = await new Sweep({ core, store, nodes, clock, log: silentLogger }).run(ALL);
   assert.deepEqual(ended, [], 'no session ended');
@@ -134,10 +188,20 @@ test('a loss report counts only from the node hosting the session: a forged one 
 test('bounded: one sweep takes at most maxItemsPerShard from a shard; the next takes the rest', async () => {
   const store = new MemoryStateStore(clock.now);
   const shard = 3;
-  const ids = [...Array(200).keys()].map((i) => `c${i}`).filter((id) => sweepShardOf(id) === shard).slice(0, 5);
+  const ids = [...Array(200).keys()]
+    .map((i) => `c${i}`)
+    .filter((id) => sweepShardOf(id) === shard)
+    .slice(0, 5);
   for (const id of ids) await store.putConnection(record(id, { state: 'connected', deadline: NOW - 1 }));
   const { core, ended } = fakeCore(store);
-  const sweep = new Sweep({ core, store, nodes: new Nodes(), clock, log: silentLogger, limits: { maxItemsPerShard: 3 } });
+  const sweep = new Sweep({
+    core,
+    store,
+    nodes: new Nodes(),
+    clock,
+    log: silentLogger,
+    limits: { maxItemsPerShard: 3 },
+  });
   const first = await sweep.run([shard]);
   assert.equal(ended.length, 3);
   assert.deepEqual(first.saturated, [shard]);
@@ -148,9 +212,17 @@ test('bounded: one sweep takes at most maxItemsPerShard from a shard; the next t
 
 test('a slow session does not hold up the others: the sweep moves on and settled() waits for it', async () => {
   const store = new MemoryStateStore(clock.now);
-  for (const id of ['slow', 'a', 'b', 'c']) await store.putConnection(record(id, { state: 'connected', deadline: NOW - 1 }));
+  for (const id of ['slow', 'a', 'b', 'c'])
+    await store.putConnection(record(id, { state: 'connected', deadline: NOW - 1 }));
   const { core, ended, release } = fakeCore(store, new Set(['slow']));
-  const sweep = new Sweep({ core, store, nodes: new Nodes(), clock, log: silentLogger, limits: { concurrency: 1, itemTimeoutMs: 20 } });
+  const sweep = new Sweep({
+    core,
+    store,
+    nodes: new Nodes(),
+    clock,
+    log: silentLogger,
+    limits: { concurrency: 1, itemTimeoutMs: 20 },
+  });
   // With one worker, the slow item would block every other one if the sweep waited for it.
   const result = await sweep.run(ALL);
   assert.deepEqual(ended.map((e) => e.id).sort(), ['a', 'b', 'c']);
@@ -176,13 +248,20 @@ test('a dead media node: its sessions end with voice.media-lost, then the node i
   assert.deepEqual(ended.map((e) => e.id).sort(), ['on-dead-1', 'on-dead-2']);
   assert.ok(ended.every((e) => e.identifier === 'voice.media-lost'));
   assert.equal(first.ended['node-dead'], 2);
-  assert.deepEqual(nodes.nodes.map((n) => n.nodeId).sort(), ['dead', 'live'], 'retired only once nothing is left on it');
+  assert.deepEqual(
+    nodes.nodes.map((n) => n.nodeId).sort(),
+    ['dead', 'live'],
+    'retired only once nothing is left on it',
+  );
   await sweep.run(ALL);
-  assert.deepEqual(nodes.nodes.map((n) => n.nodeId), ['live']);
+  assert.deepEqual(
+    nodes.nodes.map((n) => n.nodeId),
+    ['live'],
+  );
   assert.ok(await store.getConnection('on-live'));
 });
 
-test('shards split the dead node\'s sessions: each invocation ends only those of its own shards', async () => {
+test("shards split the dead node's sessions: each invocation ends only those of its own shards", async () => {
   const store = new MemoryStateStore(clock.now);
   const ids = [...Array(40).keys()].map((i) => `s${i}`);
   for (const id of ids) await store.putConnection(record(id, { nodeId: 'dead' }));

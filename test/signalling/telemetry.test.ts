@@ -32,19 +32,24 @@ function capture(stream: NodeJS.WriteStream): void {
 }
 
 // Per write: the test runner's own (binary) reports share stdout and do not end in a newline.
-const jsonLines = () => written.flatMap((chunk) => chunk.split('\n')).flatMap((line) => {
-  if (!line.startsWith('{')) return [];
-  try {
-    return [JSON.parse(line) as Record<string, any>];
-  } catch {
-    return [];
-  }
-});
+const jsonLines = () =>
+  written
+    .flatMap((chunk) => chunk.split('\n'))
+    .flatMap((line) => {
+      if (!line.startsWith('{')) return [];
+      try {
+        return [JSON.parse(line) as Record<string, any>];
+      } catch {
+        return [];
+      }
+    });
 const emfLines = () => jsonLines().filter((l) => l._aws);
 const handlerLogLines = () => jsonLines().filter((l) => !l._aws && l.service === SERVICE);
 
 function mint(user: bigint, claims: Record<string, unknown> = {}): Promise<string> {
-  return issuer.mint({ user: String(user), guild: String(GUILD), channels: [String(CHANNEL)], claims }).then((t) => (tokens.push(t), t));
+  return issuer
+    .mint({ user: String(user), guild: String(GUILD), channels: [String(CHANNEL)], claims })
+    .then((t) => (tokens.push(t), t));
 }
 
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
@@ -76,27 +81,41 @@ function assertEmf(line: Record<string, any>): void {
       assert.ok(['Count', 'Milliseconds'].includes(metric.Unit), `${metric.Name}: unit ${metric.Unit}`);
       const value = line[metric.Name];
       const values = Array.isArray(value) ? value : [value];
-      assert.ok(values.length > 0 && values.every((v) => typeof v === 'number' && Number.isFinite(v)), `${metric.Name} has numeric values`);
+      assert.ok(
+        values.length > 0 && values.every((v) => typeof v === 'number' && Number.isFinite(v)),
+        `${metric.Name} has numeric values`,
+      );
     }
   }
 }
 
 /** Every EMF sample of a metric: [{ value, unit, dimensions }]. */
 function samples(name: string): { value: number; unit: string; dimensions: Record<string, string> }[] {
-  return emfLines().flatMap((line) => line._aws.CloudWatchMetrics.flatMap((d: any) => d.Metrics
-    .filter((m: any) => m.Name === name)
-    .flatMap((m: any) => (Array.isArray(line[name]) ? line[name] : [line[name]]).map((value: number) => ({
-      value, unit: m.Unit,
-      dimensions: Object.fromEntries((d.Dimensions.flat() as string[]).map((k) => [k, line[k]])),
-    })))));
+  return emfLines().flatMap((line) =>
+    line._aws.CloudWatchMetrics.flatMap((d: any) =>
+      d.Metrics.filter((m: any) => m.Name === name).flatMap((m: any) =>
+        (Array.isArray(line[name]) ? line[name] : [line[name]]).map((value: number) => ({
+          value,
+          unit: m.Unit,
+          dimensions: Object.fromEntries((d.Dimensions.flat() as string[]).map((k) => [k, line[k]])),
+        })),
+      ),
+    ),
+  );
 }
 
 before(async () => {
   capture(process.stdout);
   capture(process.stderr);
   issuer = new DevIssuer([signingKey(generateKeyPairSync('ed25519').privateKey)]);
-  stack = await startLocalStack({ port: 0, strict: true, reaperIntervalMs: 500, issuer, mediaNode: { forwardLogs: true },
-    handlerEnv: { LOG_LEVEL: 'debug' } }); // debug lines are checked for secrets too
+  stack = await startLocalStack({
+    port: 0,
+    strict: true,
+    reaperIntervalMs: 500,
+    issuer,
+    mediaNode: { forwardLogs: true },
+    handlerEnv: { LOG_LEVEL: 'debug' },
+  }); // debug lines are checked for secrets too
 });
 after(async () => {
   await stack?.close();
@@ -114,7 +133,10 @@ describe('handler telemetry through the local stack', () => {
     assert.equal((await c.nextError()).identifier, 'voice.out-of-order');
     c.close();
     // A token for another audience: refused at $connect.
-    await assert.rejects(VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: await mint(4n, { aud: 'another-app' }) }), /401/);
+    await assert.rejects(
+      VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: await mint(4n, { aud: 'another-app' }) }),
+      /401/,
+    );
     b.client.close();
     await a.client.expect('userLeft');
     a.client.close();
@@ -132,12 +154,30 @@ describe('handler telemetry through the local stack', () => {
     assert.equal(sum(METRIC.joins), 2);
     // Per history entry: a's join (JoinedChannel), b's join (JoinedChannel + UserJoined to a), b's leave (UserLeft to a);
     // a's own leave, with nobody left to tell, posts nothing.
-    assert.deepEqual(samples(METRIC.fanOutSize).map((s) => [s.unit, s.value]), [['Count', 1], ['Count', 2], ['Count', 1]]);
+    assert.deepEqual(
+      samples(METRIC.fanOutSize).map((s) => [s.unit, s.value]),
+      [
+        ['Count', 1],
+        ['Count', 2],
+        ['Count', 1],
+      ],
+    );
     assert.equal(sum(METRIC.leaves), 2);
-    assert.deepEqual(samples(METRIC.joinFailures).map((s) => s.dimensions), [{ service: SERVICE, Identifier: 'voice.out-of-order' }]);
-    assert.deepEqual(samples(METRIC.connectsRefused).map((s) => s.dimensions), [{ service: SERVICE, Identifier: 'h.blank-session' }]);
+    assert.deepEqual(
+      samples(METRIC.joinFailures).map((s) => s.dimensions),
+      [{ service: SERVICE, Identifier: 'voice.out-of-order' }],
+    );
+    assert.deepEqual(
+      samples(METRIC.connectsRefused).map((s) => s.dimensions),
+      [{ service: SERVICE, Identifier: 'h.blank-session' }],
+    );
     assert.equal(sum(METRIC.connects), 3);
-    assert.deepEqual(samples(METRIC.sessionsEnded).map((s) => s.dimensions.Reason).sort(), ['disconnected', 'disconnected', 'disconnected']);
+    assert.deepEqual(
+      samples(METRIC.sessionsEnded)
+        .map((s) => s.dimensions.Reason)
+        .sort(),
+      ['disconnected', 'disconnected', 'disconnected'],
+    );
     assert.equal(samples('ColdStart').length, 1, 'one cold start for the first invocation of this container (process)');
 
     // The local summary aggregates the same samples (and serves them).
@@ -145,7 +185,7 @@ describe('handler telemetry through the local stack', () => {
     assert.equal(summary[METRIC.joins], 2);
     assert.equal(summary[`${METRIC.joinFailures}{Identifier=voice.out-of-order}`], 1);
     assert.equal((summary[METRIC.joinLatency] as { count: number }).count, 2);
-    const served = await (await fetch(`${stack.url}/dev/metrics`)).json() as Record<string, unknown>;
+    const served = (await (await fetch(`${stack.url}/dev/metrics`)).json()) as Record<string, unknown>;
     assert.equal(served[METRIC.joins], 2);
   });
 
@@ -158,7 +198,10 @@ describe('handler telemetry through the local stack', () => {
   test('handler log lines carry the Lambda context and the correlation ids', () => {
     const lines = handlerLogLines();
     const byMsg = (m: string) => lines.filter((l) => l.message === m);
-    assert.ok(byMsg('voice.joined').length === 2 && byMsg('voice.connect-rejected').length === 1, lines.map((l) => l.message).join(', '));
+    assert.ok(
+      byMsg('voice.joined').length === 2 && byMsg('voice.connect-rejected').length === 1,
+      lines.map((l) => l.message).join(', '),
+    );
     for (const line of lines) {
       assert.match(line.function_request_id, /^[0-9a-f-]{36}$/, JSON.stringify(line));
       assert.ok(['connect', 'default', 'disconnect', 'reaper'].includes(line.function_name), line.function_name);
@@ -187,13 +230,15 @@ describe('handler telemetry through the local stack', () => {
     const text = written.join('');
     assert.ok(tokens.length >= 4);
     const secrets = [
-      ...tokens, ...tokens.map((t) => t.split('.')[2]!),
+      ...tokens,
+      ...tokens.map((t) => t.split('.')[2]!),
       stack.env.MEDIA_NODE_SECRET!,
       issuer.current.privateKey.export({ format: 'jwk' }).d!,
       (issuer.current.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string).split('\n')[1]!,
     ];
-    for (const secret of secrets) assert.ok(secret.length >= 20 && !text.includes(secret), 'a secret was written to the logs');
-    assert.ok(text.includes('voice.joined'), 'the capture saw the handlers\' lines');
+    for (const secret of secrets)
+      assert.ok(secret.length >= 20 && !text.includes(secret), 'a secret was written to the logs');
+    assert.ok(text.includes('voice.joined'), "the capture saw the handlers' lines");
   });
 });
 

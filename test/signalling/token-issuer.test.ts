@@ -18,12 +18,19 @@ before(async () => {
   issuer = new DevIssuer([signingKey(generateKeyPairSync('ed25519').privateKey)]);
   // Refetch the JWKS for every verification (cache max age 0), so rotation and outages show without waiting;
   // the cooldown and max-age semantics themselves are unit-tested (test/auth/token.test.ts).
-  stack = await startLocalStack({ port: 0, strict: true, mediaNode: false, issuer, handlerEnv: { TOKEN_JWKS_CACHE_MAX_AGE_MS: '0' } });
+  stack = await startLocalStack({
+    port: 0,
+    strict: true,
+    mediaNode: false,
+    issuer,
+    handlerEnv: { TOKEN_JWKS_CACHE_MAX_AGE_MS: '0' },
+  });
 });
 after(() => stack?.close());
 
 const now = () => Math.floor(Date.now() / 1000);
-const mint = (claims: Record<string, unknown> = {}, key = issuer.current) => issuer.mint({ user: '42', guild: '1', channels: ['7'], ttlSeconds: 600, claims, key });
+const mint = (claims: Record<string, unknown> = {}, key = issuer.current) =>
+  issuer.mint({ user: '42', guild: '1', channels: ['7'], ttlSeconds: 600, claims, key });
 
 async function accepted(token: string): Promise<void> {
   const client = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token });
@@ -46,7 +53,7 @@ async function refused(token: string, reason: RegExp): Promise<void> {
   assert.fail(`the upgrade was accepted (expected a refusal matching ${reason})`);
 }
 
-describe('tokens at $connect, keys from the issuer\'s JWKS URL', () => {
+describe("tokens at $connect, keys from the issuer's JWKS URL", () => {
   test('the issuer unreachable before its keys were ever fetched: a clear refusal', async () => {
     issuer.unavailable = true;
     try {
@@ -72,13 +79,16 @@ describe('tokens at $connect, keys from the issuer\'s JWKS URL', () => {
     await accepted(await mint({ nbf: now() + 3 }));
   });
 
-  test('alg none and HS256 keyed with the issuer\'s public key are refused', async () => {
+  test("alg none and HS256 keyed with the issuer's public key are refused", async () => {
     const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
     const payload = part({ sub: '42', iss: issuer.issuer, aud: issuer.audience, exp: now() + 600, channels: ['1:7'] });
     await refused(`${part({ alg: 'none', typ: 'JWT' })}.${payload}.`, /algorithm "none" is not allowed/);
     const secret = Buffer.from(issuer.current.publicJwk.x!, 'base64url');
     const input = `${part({ alg: 'HS256', kid: issuer.current.kid })}.${payload}`;
-    await refused(`${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`, /algorithm "HS256" is not allowed/);
+    await refused(
+      `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`,
+      /algorithm "HS256" is not allowed/,
+    );
   });
 
   test('rotation: the new key works at once; once the old key is retired its tokens are refused', async () => {
@@ -86,8 +96,8 @@ describe('tokens at $connect, keys from the issuer\'s JWKS URL', () => {
     const oldToken = await mint();
     const next = issuer.rotate(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
     assert.equal(next.alg, 'ES256');
-    await accepted(await mint());          // ES256, new kid
-    await accepted(oldToken);              // both published
+    await accepted(await mint()); // ES256, new kid
+    await accepted(oldToken); // both published
     issuer.retire(old.kid);
     await refused(oldToken, new RegExp(`no key of the issuer matches .*${old.kid}`));
     await accepted(await mint());
@@ -95,8 +105,12 @@ describe('tokens at $connect, keys from the issuer\'s JWKS URL', () => {
 
   test('a token signed by a key the issuer never published is refused', async () => {
     const stranger = signingKey(generateKeyPairSync('ed25519').privateKey);
-    await refused(await new SignJWT({ sub: '42', channels: ['1:7'], iss: issuer.issuer, aud: issuer.audience, exp: now() + 60 })
-      .setProtectedHeader({ alg: 'EdDSA', kid: stranger.kid }).sign(stranger.privateKey), /no key of the issuer matches/);
+    await refused(
+      await new SignJWT({ sub: '42', channels: ['1:7'], iss: issuer.issuer, aud: issuer.audience, exp: now() + 60 })
+        .setProtectedHeader({ alg: 'EdDSA', kid: stranger.kid })
+        .sign(stranger.privateKey),
+      /no key of the issuer matches/,
+    );
   });
 
   test('the issuer goes down after its keys were fetched: cached keys keep working', async () => {

@@ -17,7 +17,14 @@ import { REPO_ROOT, startLocalStack, type LocalStack } from '../../local/stack';
 import { SUBPROTOCOL_BASE64, VOICE_STREAM_PATH } from '../../protocol/hrpc';
 import type { WebSocketEvent } from '../../functions/handlers/event';
 import {
-  clearOfMinuteEdge, connectFlood, initializedAndPrepareSent, joinLeaveFlood, nextErrorFrame, replaceFlood, streamFlood, tryConnect,
+  clearOfMinuteEdge,
+  connectFlood,
+  initializedAndPrepareSent,
+  joinLeaveFlood,
+  nextErrorFrame,
+  replaceFlood,
+  streamFlood,
+  tryConnect,
   type ConnectOutcome,
 } from '../support/floods';
 import { allConnectionRecords } from '../support/state-table';
@@ -47,7 +54,10 @@ after(async () => {
   await stack?.close();
 });
 
-const as = (user: bigint, ...channels: bigint[]) => ({ wsUrl: stack.wsUrl, token: devToken(user, GUILD, channels.length ? channels : [1n]) });
+const as = (user: bigint, ...channels: bigint[]) => ({
+  wsUrl: stack.wsUrl,
+  token: devToken(user, GUILD, channels.length ? channels : [1n]),
+});
 const keep = <T extends VoiceTestClient>(c: T): T => (open.push(c), c);
 const accepted = (outcomes: ConnectOutcome[]) => outcomes.flatMap((o) => ('accepted' in o ? [keep(o.accepted)] : []));
 const refusals = (outcomes: ConnectOutcome[]) => outcomes.flatMap((o) => ('refused' in o ? [o.refused] : []));
@@ -56,7 +66,9 @@ async function recordsOf(user: bigint) {
   await stack.gateway.idle();
   const db = createDocumentClient({ endpoint: stack.dynamo.endpoint });
   try {
-    return (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).filter((r) => r.userId === String(user));
+    return (await allConnectionRecords(db, stack.dynamo.tables[STATE_TABLE.envVar]!)).filter(
+      (r) => r.userId === String(user),
+    );
   } finally {
     db.destroy();
   }
@@ -66,7 +78,10 @@ function assertRateLimited(error: Awaited<ReturnType<typeof nextErrorFrame>>, wh
   assert.ok('identifier' in error, `expected an error frame, got ${JSON.stringify(error)}`);
   assert.equal(error.identifier, 'voice.rate-limited');
   assert.match(error.humanMessage, what);
-  assert.ok((error.retryAfterSeconds ?? 0) >= 1 && error.retryAfterSeconds! <= 60, `RetryInfo ${error.retryAfterSeconds}`);
+  assert.ok(
+    (error.retryAfterSeconds ?? 0) >= 1 && error.retryAfterSeconds! <= 60,
+    `RetryInfo ${error.retryAfterSeconds}`,
+  );
 }
 
 test('connect flood: the 7th connect of a minute gets 429 voice.rate-limited with RetryInfo, nothing recorded; other users connect', async () => {
@@ -113,17 +128,27 @@ test('join flood: the 5th join of a minute is refused with voice.rate-limited; t
   const observer = keep((await joinedClient(as(106n, 11n), GUILD, 11n)).client);
   const attacker = 105n;
   const leftSoFar = () => observer.all('userLeft').filter((u) => u.userId === attacker).length;
-  const result = await joinLeaveFlood(as(attacker, 11n), GUILD, 11n, 6, (cycle) => waitFor(() => leftSoFar() === cycle + 1, 10_000, 'the leave'));
+  const result = await joinLeaveFlood(as(attacker, 11n), GUILD, 11n, 6, (cycle) =>
+    waitFor(() => leftSoFar() === cycle + 1, 10_000, 'the leave'),
+  );
   assert.equal(result.joined, 4);
   assert.ok(result.refused, 'the 5th join was refused');
   keep(result.refused.client);
   assertRateLimited(result.refused.error, /joins/);
 
   await stack.gateway.idle();
-  assert.equal(observer.all('userJoined').filter((u) => u.data?.userId === attacker).length, 4, 'the observer heard of 4 joins, not 5');
+  assert.equal(
+    observer.all('userJoined').filter((u) => u.data?.userId === attacker).length,
+    4,
+    'the observer heard of 4 joins, not 5',
+  );
   assert.equal(leftSoFar(), 4);
   assert.equal(result.refused.client.closed, undefined, 'a refusal does not end the stream');
-  assert.deepEqual((await recordsOf(attacker)).map((r) => r.state), ['prepared'], 'the refused stream is still prepared');
+  assert.deepEqual(
+    (await recordsOf(attacker)).map((r) => r.state),
+    ['prepared'],
+    'the refused stream is still prepared',
+  );
 });
 
 test('replacement flood: after 2 replacements in a minute the next join waits; the seated session and the channel are untouched', async () => {
@@ -137,10 +162,22 @@ test('replacement flood: after 2 replacements in a minute the next join waits; t
   keep(result.refused.client);
   assertRateLimited(result.refused.error, /replacements/);
 
-  await waitFor(() => observer.all('userJoined').filter((u) => u.data?.userId === attacker).length === 3, 10_000, 'the joins');
+  await waitFor(
+    () => observer.all('userJoined').filter((u) => u.data?.userId === attacker).length === 3,
+    10_000,
+    'the joins',
+  );
   await stack.gateway.idle();
-  assert.equal(observer.all('userJoined').filter((u) => u.data?.userId === attacker).length, 3, 'the first join and 2 replacements');
-  assert.equal(observer.all('userLeft').filter((u) => u.userId === attacker).length, 2, 'only the 2 replaced sessions left');
+  assert.equal(
+    observer.all('userJoined').filter((u) => u.data?.userId === attacker).length,
+    3,
+    'the first join and 2 replacements',
+  );
+  assert.equal(
+    observer.all('userLeft').filter((u) => u.userId === attacker).length,
+    2,
+    'only the 2 replaced sessions left',
+  );
   assert.equal(result.seated.closed, undefined, 'the seated session was not replaced');
   assert.deepEqual((await recordsOf(attacker)).map((r) => r.state).sort(), ['joined', 'prepared']);
 });
@@ -160,7 +197,10 @@ test('prepare flood (per user): a 3rd session waiting to join is refused and sta
 
   sendJoin(a);
   await a.expect('joinedChannel');
-  c.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: (await import('../support/client-params')).clientRtpCapabilities() } });
+  c.send({
+    $case: 'prepareForJoinChannel',
+    value: { rtpCapabilities: (await import('../support/client-params')).clientRtpCapabilities() },
+  });
   await c.expect('preparedForJoinChannel');
 });
 
@@ -176,11 +216,17 @@ test('prepare flood (per channel): a 4th session waiting to join one channel is 
   assertRateLimited(await nextErrorFrame(late), /waiting to join this channel/);
   const elsewhere = keep(await initializedAndPrepareSent(as(114n, 15n), GUILD, 15n));
   await elsewhere.expect('preparedForJoinChannel');
-  assert.deepEqual((await recordsOf(113n)).map((r) => r.state), ['initialized']);
+  assert.deepEqual(
+    (await recordsOf(113n)).map((r) => r.state),
+    ['initialized'],
+  );
 
   sendJoin(waiting[0]!);
   await waiting[0]!.expect('joinedChannel');
-  late.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: (await import('../support/client-params')).clientRtpCapabilities() } });
+  late.send({
+    $case: 'prepareForJoinChannel',
+    value: { rtpCapabilities: (await import('../support/client-params')).clientRtpCapabilities() },
+  });
   await late.expect('preparedForJoinChannel');
 });
 
@@ -195,10 +241,22 @@ async function container(name: 'connect' | 'disconnect', instance: string): Prom
 }
 
 function facts(): ConnectionFacts {
-  return { connectionId: awsStyleId(), connectedAt: Date.now(), sourceIp: '127.0.0.1', userAgent: null, domainName: '127.0.0.1', stage: 'local', apiId: 'local' };
+  return {
+    connectionId: awsStyleId(),
+    connectedAt: Date.now(),
+    sourceIp: '127.0.0.1',
+    userAgent: null,
+    domainName: '127.0.0.1',
+    stage: 'local',
+    apiId: 'local',
+  };
 }
 
-const upgrade = (token: string) => ({ rawHeaders: ['Sec-WebSocket-Protocol', `${SUBPROTOCOL_BASE64}, ${token}`], url: VOICE_STREAM_PATH, localPort: 1 });
+const upgrade = (token: string) => ({
+  rawHeaders: ['Sec-WebSocket-Protocol', `${SUBPROTOCOL_BASE64}, ${token}`],
+  url: VOICE_STREAM_PATH,
+  localPort: 1,
+});
 
 test('across containers: connects and open streams of one user through two handler instances are bounded by one limit', async () => {
   await clearOfMinuteEdge(15_000);
@@ -218,7 +276,9 @@ test('across containers: connects and open streams of one user through two handl
 
   // Concurrent connects of another user, half in each container: exactly 3 open streams between them.
   const other = devToken(116n, GUILD, [1n]);
-  const results = await Promise.all(Array.from({ length: 6 }, (_, i) => connects[i % 2]!(connectEvent(facts(), upgrade(other)))));
+  const results = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => connects[i % 2]!(connectEvent(facts(), upgrade(other)))),
+  );
   assert.equal(results.filter((r) => r.statusCode === 200).length, 3);
   assert.equal(results.filter((r) => r.statusCode === 429).length, 3);
   assert.equal((await recordsOf(116n)).length, 3);

@@ -49,7 +49,10 @@ describe('three users in one channel', () => {
     assert.deepEqual(a.joined.otherUsers, []);
 
     b = await join(2n, channel);
-    assert.deepEqual(b.joined.otherUsers.map((u) => u.userId), [1n]);
+    assert.deepEqual(
+      b.joined.otherUsers.map((u) => u.userId),
+      [1n],
+    );
     const aSeesB = await a.client.expect('userJoined');
     assert.equal(aSeesB.data?.userId, 2n);
 
@@ -60,11 +63,21 @@ describe('three users in one channel', () => {
 
     // Six consumers in all, each id delivered to exactly one user, none about oneself.
     const delivered: [bigint, UserConsumerOptions][] = [];
-    for (const [self, client] of [[1n, a.client], [2n, b.client], [3n, c.client]] as const) {
-      const options = [...client.all('joinedChannel').flatMap((j) => j.otherUsers), ...client.all('userJoined').map((u) => u.data!)];
+    for (const [self, client] of [
+      [1n, a.client],
+      [2n, b.client],
+      [3n, c.client],
+    ] as const) {
+      const options = [
+        ...client.all('joinedChannel').flatMap((j) => j.otherUsers),
+        ...client.all('userJoined').map((u) => u.data!),
+      ];
       for (const o of options) delivered.push([self, o]);
       assert.equal(options.length, 2, `user ${self} has one consumer per other member`);
-      assert.ok(options.every((o) => o.userId !== self), `user ${self} never hears about itself`);
+      assert.ok(
+        options.every((o) => o.userId !== self),
+        `user ${self} never hears about itself`,
+      );
       for (const o of options) {
         assert.equal(JSON.parse(o.rtpParameters).codecs[0].mimeType.toLowerCase(), 'audio/opus');
         assert.match(o.consumerId, /^[0-9a-f-]{36}$/, 'raw id strings, not JSON-quoted');
@@ -100,7 +113,10 @@ describe('three users in one channel', () => {
 
   test('the same user joining again replaces the old session', async () => {
     const a2 = await join(1n, channel);
-    assert.deepEqual(a2.joined.otherUsers.map((u) => u.userId), [2n]);
+    assert.deepEqual(
+      a2.joined.otherUsers.map((u) => u.userId),
+      [2n],
+    );
     const old = await a.client.expectError();
     assert.equal(old.identifier, 'voice.session-replaced');
     await a.client.waitClosed();
@@ -134,7 +150,10 @@ describe('out of order and duplicate messages change nothing', () => {
     sendJoin(client);
     sendJoin(client);
     const frames = [await client.next(), await client.next()];
-    assert.equal(frames.filter((f) => f.kind === 'response' && f.response.message?.$case === 'joinedChannel').length, 1);
+    assert.equal(
+      frames.filter((f) => f.kind === 'response' && f.response.message?.$case === 'joinedChannel').length,
+      1,
+    );
     assert.equal(frames.filter((f) => f.kind === 'error' && f.error.identifier === 'voice.out-of-order').length, 1);
   });
 
@@ -147,7 +166,11 @@ describe('out of order and duplicate messages change nothing', () => {
     assert.equal((await client.expectError()).identifier, 'hrpc.http.bad-streaming-request');
     client.sendRaw(Buffer.from([0xff, 0xff, 0xff]).toString('base64')); // garbage protobuf
     assert.equal((await client.expectError()).identifier, 'hrpc.http.bad-streaming-request');
-    client.sendRaw(Buffer.from(encodeRequest({ message: { $case: 'initialize', value: { guildId: GUILD, channelId: 102n } } }).subarray(0, 4)).toString('base64'));
+    client.sendRaw(
+      Buffer.from(
+        encodeRequest({ message: { $case: 'initialize', value: { guildId: GUILD, channelId: 102n } } }).subarray(0, 4),
+      ).toString('base64'),
+    );
     assert.equal((await client.expectError()).identifier, 'hrpc.http.bad-streaming-request');
     client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: 'not json' } });
     assert.equal((await client.expectError()).identifier, 'voice.out-of-order');
@@ -155,7 +178,10 @@ describe('out of order and duplicate messages change nothing', () => {
     client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: 'not json' } });
     assert.equal((await client.expectError()).identifier, 'voice.bad-rtp-capabilities');
     await prepare(client);
-    client.send({ $case: 'joinChannel', value: { rtpParamaters: '{}', producerDtlsParamaters: '{"role":"client"}', consumerDtlsParamaters: '{}' } });
+    client.send({
+      $case: 'joinChannel',
+      value: { rtpParamaters: '{}', producerDtlsParamaters: '{"role":"client"}', consumerDtlsParamaters: '{}' },
+    });
     const bad = await client.expectError();
     assert.ok(['voice.bad-dtls-parameters', 'voice.bad-rtp-parameters'].includes(bad.identifier), bad.identifier);
     sendJoin(client); // the failed join left nothing behind: a good one succeeds
@@ -195,7 +221,11 @@ describe('authentication and authorization', () => {
   });
 
   test('token in the Authorization header works too', async () => {
-    const client = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(20n, GUILD, [103n]), tokenInHeader: true });
+    const client = await VoiceTestClient.connect({
+      wsUrl: stack.wsUrl,
+      token: devToken(20n, GUILD, [103n]),
+      tokenInHeader: true,
+    });
     open.push(client);
     await initialize(client, GUILD, 103n);
   });

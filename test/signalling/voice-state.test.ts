@@ -29,8 +29,18 @@ after(async () => {
 });
 
 async function join(user: bigint, opts: { state?: boolean; moderator?: boolean } = {}): Promise<MediaJoined> {
-  const token = devToken(user, GUILD, [CHANNEL], 3600, opts.moderator ? { moderates: [`${GUILD}:${CHANNEL}`] } : undefined);
-  const member = await joinWithMedia({ wsUrl: stack.wsUrl, token, ...(opts.state ? { features: ['resume.v1', 'state.v1'] } : {}) }, GUILD, CHANNEL);
+  const token = devToken(
+    user,
+    GUILD,
+    [CHANNEL],
+    3600,
+    opts.moderator ? { moderates: [`${GUILD}:${CHANNEL}`] } : undefined,
+  );
+  const member = await joinWithMedia(
+    { wsUrl: stack.wsUrl, token, ...(opts.state ? { features: ['resume.v1', 'state.v1'] } : {}) },
+    GUILD,
+    CHANNEL,
+  );
   open.push(member);
   return member;
 }
@@ -44,7 +54,13 @@ function stateOf(member: MediaJoined, user: bigint): Omit<MemberState, 'userId'>
   return flags;
 }
 
-const flags = (f: Partial<Omit<MemberState, 'userId'>>) => ({ selfMuted: false, selfDeafened: false, serverMuted: false, serverDeafened: false, ...f });
+const flags = (f: Partial<Omit<MemberState, 'userId'>>) => ({
+  selfMuted: false,
+  selfDeafened: false,
+  serverMuted: false,
+  serverDeafened: false,
+  ...f,
+});
 
 /** Packets from `user` reaching `member` stop: none arrives in a second once in-flight ones are through. */
 async function assertSilent(member: MediaJoined, user: bigint, what: string): Promise<void> {
@@ -59,7 +75,9 @@ async function assertFlowing(member: MediaJoined, user: bigint, what: string): P
   await waitFor(() => (member.received.get(String(user)) ?? 0) > before + 10, 5_000, what);
 }
 
-test('state.v1: mute, deafen and server mute act on the media node; a stock voice.v1 member sees plain voice.v1 and can be server-muted', { timeout: 120_000 }, async () => {
+test('state.v1: mute, deafen and server mute act on the media node; a stock voice.v1 member sees plain voice.v1 and can be server-muted', {
+  timeout: 120_000,
+}, async () => {
   const a = await join(1n, { state: true });
   const m = await join(2n, { state: true, moderator: true });
   const c = await join(3n); // stock voice.v1
@@ -127,17 +145,35 @@ test('state.v1: mute, deafen and server mute act on the media node; a stock voic
     await waitFor(() => c.client.all('userJoined').length > 0, 5_000, 'C to be told D joined');
     assert.equal(c.client.extFrames, 0, 'no extension frame reached the stock voice.v1 member');
     assert.deepEqual(c.client.errors(), []);
-    assert.ok(c.client.frames.every((f) => f.kind === 'response'), 'only voice.v1 responses');
-    assert.deepEqual(c.client.all('userJoined').map((u) => u.data?.userId), [4n]);
+    assert.ok(
+      c.client.frames.every((f) => f.kind === 'response'),
+      'only voice.v1 responses',
+    );
+    assert.deepEqual(
+      c.client.all('userJoined').map((u) => u.data?.userId),
+      [4n],
+    );
     // Moderation follows the newest token: M resumes its session on a new socket with a token without the claim,
     // and its Moderate is refused from then on (its right was withdrawn).
     await waitFor(() => m.client.credential !== undefined, 5_000, 'M to have its resume credential');
     const credential = m.client.credential!;
     const lastSeq = m.client.lastSeq;
     m.client.terminate();
-    const resumed = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token: devToken(2n, GUILD, [CHANNEL]), features: ['resume.v1', 'state.v1'] });
+    const resumed = await VoiceTestClient.connect({
+      wsUrl: stack.wsUrl,
+      token: devToken(2n, GUILD, [CHANNEL]),
+      features: ['resume.v1', 'state.v1'],
+    });
     m.client = resumed;
-    resumed.sendExt({ $case: 'resume', value: { sessionId: credential.sessionId, credential: credential.credential, lastSeq: BigInt(lastSeq), restartIce: false } });
+    resumed.sendExt({
+      $case: 'resume',
+      value: {
+        sessionId: credential.sessionId,
+        credential: credential.credential,
+        lastSeq: BigInt(lastSeq),
+        restartIce: false,
+      },
+    });
     assert.equal((await resumed.nextExt(10_000)).$case, 'resumed');
     resumed.sendExt({ $case: 'moderate', value: { userId: 3n, serverMuted: false } });
     assert.equal((await resumed.nextError()).identifier, 'voice.not-moderator');

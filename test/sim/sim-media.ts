@@ -1,4 +1,4 @@
-// Simulated media nodes for the deterministic simulation: the real room ledger (media-node/src/room/RoomLedger.ts,
+// Simulated media nodes for the deterministic simulation: the real room ledger (media-node/src/room/room-ledger.ts,
 // the same module the real Room writes its history with) behind the MediaClient port, with the media
 // node's rules (validate before committing, seat per user, idempotent join/leave) and its faults: a call
 // that fails before it runs, one whose answer is lost after it ran, one that hangs past its deadline and
@@ -6,10 +6,10 @@
 import type { ConsumerDelivery } from '../../gen/medianode/v1/media_node';
 import type { LostSession, MediaClient, NodeDirectory, Placement, RoomHistory } from '../../functions/voice/ports';
 import { MediaError } from '../../functions/voice/ports';
-import { RoomLedger } from '../../media-node/src/room/RoomLedger';
-import { MemberStates, sameFlags } from '../../media-node/src/room/MemberStates';
+import { RoomLedger } from '../../media-node/src/room/room-ledger';
+import { MemberStates, sameFlags } from '../../media-node/src/room/member-states';
 import { MediaError as NodeMediaError } from '../../media-node/api/errors';
-import type { SweepNodes } from '../../functions/voice/Sweep';
+import type { SweepNodes } from '../../functions/voice/sweep';
 import type { MediaNodeRecord } from '../../routing/types';
 import { sweepShardOf } from '../../data/tables';
 import { candidateRecord, rankCandidates } from '../../routing/candidates';
@@ -52,7 +52,11 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   readonly resumedConsumers = new Set<string>();
   private consumerIds = 0;
 
-  constructor(private readonly sim: Scheduler, private readonly faults: MediaFaults, nodeIds = ['node-1', 'node-2']) {
+  constructor(
+    private readonly sim: Scheduler,
+    private readonly faults: MediaFaults,
+    nodeIds = ['node-1', 'node-2'],
+  ) {
     this.nodes = nodeIds.map((id) => new SimNode(id));
   }
 
@@ -61,12 +65,23 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   async listNodes(): Promise<MediaNodeRecord[]> {
     await this.sim.point();
     const now = this.sim.time;
-    return this.nodes.filter((n) => !n.retired).map((n, i) => ({
-      nodeId: n.nodeId, grpcAddress: `${n.nodeId}:50051`, publicAddress: '127.0.0.1', capacity: 1000,
-      rooms: n.rooms.size + i, sessions: 0, transports: 0, producers: 0, consumers: 0,
-      cpu: { workers: [], avg: 0, max: 0 }, state: 'active',
-      heartbeatAt: n.alive ? now : now - 60_000, expiresAt: Math.floor(now / 1000) + (n.alive ? 15 : -45),
-    }));
+    return this.nodes
+      .filter((n) => !n.retired)
+      .map((n, i) => ({
+        nodeId: n.nodeId,
+        grpcAddress: `${n.nodeId}:50051`,
+        publicAddress: '127.0.0.1',
+        capacity: 1000,
+        rooms: n.rooms.size + i,
+        sessions: 0,
+        transports: 0,
+        producers: 0,
+        consumers: 0,
+        cpu: { workers: [], avg: 0, max: 0 },
+        state: 'active',
+        heartbeatAt: n.alive ? now : now - 60_000,
+        expiresAt: Math.floor(now / 1000) + (n.alive ? 15 : -45),
+      }));
   }
 
   async getNode(nodeId: string): Promise<MediaNodeRecord | undefined> {
@@ -113,15 +128,28 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
 
   /** A joined session dies on the media side (ICE consent lost): written to the history, reported lost. */
   loseSession(): string | undefined {
-    const candidates = this.nodes.filter((n) => n.alive).flatMap((n) => [...n.rooms].flatMap(([roomId, room]) =>
-      [...room.sessions].filter(([, s]) => s.joined).map(([sessionId, s]) => ({ roomId, room, sessionId, userId: s.userId }))));
+    const candidates = this.nodes
+      .filter((n) => n.alive)
+      .flatMap((n) =>
+        [...n.rooms].flatMap(([roomId, room]) =>
+          [...room.sessions]
+            .filter(([, s]) => s.joined)
+            .map(([sessionId, s]) => ({ roomId, room, sessionId, userId: s.userId })),
+        ),
+      );
     if (candidates.length === 0) return undefined;
     const victim = this.sim.pick(candidates);
     victim.room.ledger.leave(victim.sessionId, 'ice-failed');
     victim.room.states.forget(victim.sessionId);
     victim.room.sessions.delete(victim.sessionId);
     const host = this.nodes.find((n) => n.rooms.get(victim.roomId) === victim.room)!;
-    this.lost.push({ roomId: victim.roomId, sessionId: victim.sessionId, userId: victim.userId, reason: 'ice-failed', nodeId: host.nodeId });
+    this.lost.push({
+      roomId: victim.roomId,
+      sessionId: victim.sessionId,
+      userId: victim.userId,
+      reason: 'ice-failed',
+      nodeId: host.nodeId,
+    });
     return victim.sessionId;
   }
 
@@ -139,7 +167,8 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
           if (!session) continue;
           room.sessions.delete(sessionId);
           room.states.forget(sessionId);
-          if (room.ledger.leave(sessionId, 'ice-failed')) this.lost.push({ roomId, sessionId, userId: session.userId, reason: 'ice-failed', nodeId: node.nodeId });
+          if (room.ledger.leave(sessionId, 'ice-failed'))
+            this.lost.push({ roomId, sessionId, userId: session.userId, reason: 'ice-failed', nodeId: node.nodeId });
         }
       }
     });
@@ -160,7 +189,11 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   openRoom(node: Placement, roomId: string): Promise<{ rtpCapabilities: string }> {
     return this.call(node, (n) => {
       if (!n.rooms.has(roomId)) {
-        n.rooms.set(roomId, { ledger: new RoomLedger({ retainMs: 600_000, maxEntries: 10_000, now: this.sim.clock.now }), sessions: new Map(), states: new MemberStates() });
+        n.rooms.set(roomId, {
+          ledger: new RoomLedger({ retainMs: 600_000, maxEntries: 10_000, now: this.sim.clock.now }),
+          sessions: new Map(),
+          states: new MemberStates(),
+        });
       }
       return { rtpCapabilities: '{"codecs":[]}' };
     });
@@ -169,8 +202,17 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   createTransports(node: Placement, req: Parameters<MediaClient['createTransports']>[1]) {
     return this.call(node, (n) => {
       const room = this.room(n, req.roomId);
-      if (!room.sessions.has(req.sessionId)) room.sessions.set(req.sessionId, { userId: req.userId, ...(req.consumersResumed ? { consumersResumed: true } : {}) });
-      const t = (role: string) => ({ id: `${req.sessionId}-${role}`, iceParameters: '{}', iceCandidates: [], dtlsParameters: '{}' });
+      if (!room.sessions.has(req.sessionId))
+        room.sessions.set(req.sessionId, {
+          userId: req.userId,
+          ...(req.consumersResumed ? { consumersResumed: true } : {}),
+        });
+      const t = (role: string) => ({
+        id: `${req.sessionId}-${role}`,
+        iceParameters: '{}',
+        iceCandidates: [],
+        dtlsParameters: '{}',
+      });
       return { consumerTransport: t('c'), producerTransport: t('p') };
     });
   }
@@ -182,7 +224,8 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
       if (!joiner) throw new MediaError('not-prepared', 'session has no transports');
       const result = (j: NonNullable<SimSession['joined']>) => ({ ...j, roomInstance: room.ledger.instance });
       if (joiner.joined) return result(joiner.joined);
-      if (req.rtpParameters.includes('"codecs":[]')) throw new MediaError('bad-rtp-parameters', 'producer rejected: no codecs');
+      if (req.rtpParameters.includes('"codecs":[]'))
+        throw new MediaError('bad-rtp-parameters', 'producer rejected: no codecs');
       const previous = room.ledger.memberOfUser(joiner.userId);
       if (req.maxMembers && room.ledger.memberCount() - (previous ? 1 : 0) >= req.maxMembers) {
         throw new MediaError('channel-full', 'the channel is full');
@@ -192,8 +235,12 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
         const consumerId = `c${++this.consumerIds}`;
         if (room.sessions.get(receiver)?.consumersResumed) this.resumedConsumers.add(consumerId);
         return {
-          receiverSessionId: receiver, producerSessionId: producer.sessionId, producerUserId: producer.userId,
-          producerId: `p-${producer.sessionId}`, consumerId, rtpParameters: '{}',
+          receiverSessionId: receiver,
+          producerSessionId: producer.sessionId,
+          producerUserId: producer.userId,
+          producerId: `p-${producer.sessionId}`,
+          consumerId,
+          rtpParameters: '{}',
         };
       };
       const forJoiner = members.map((m) => delivery(req.sessionId, m));
@@ -205,7 +252,9 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
         room.states.forget(previous);
         replaced.push(previous);
       }
-      const entry = room.ledger.join(req.sessionId, joiner.userId, forJoiner, forMembers, (m) => room.states.of(m.sessionId, m.userId));
+      const entry = room.ledger.join(req.sessionId, joiner.userId, forJoiner, forMembers, (m) =>
+        room.states.of(m.sessionId, m.userId),
+      );
       joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
       return result(joiner.joined);
     });
@@ -245,7 +294,8 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
     return this.call(node, (n) => {
       const room = this.room(n, req.roomId);
       const caller = room.sessions.get(req.sessionId);
-      if (!caller || !room.ledger.isMember(req.sessionId)) throw new MediaError('unknown-session', 'session is not a member');
+      if (!caller || !room.ledger.isMember(req.sessionId))
+        throw new MediaError('unknown-session', 'session is not a member');
       const targetId = req.targetUserId ? room.ledger.memberOfUser(req.targetUserId) : req.sessionId;
       const target = targetId && room.sessions.get(targetId);
       if (!targetId || !target) throw new MediaError('unknown-member', 'user is not a member');
@@ -266,10 +316,17 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
   }
 
   /** The real states (node/room → session → flags), for the simulation's invariant. */
-  statesOf(nodeId: string, roomId: string): Map<string, { userId: string; flags: ReturnType<MemberStates['of']> }> | undefined {
+  statesOf(
+    nodeId: string,
+    roomId: string,
+  ): Map<string, { userId: string; flags: ReturnType<MemberStates['of']> }> | undefined {
     const room = this.nodes.find((n) => n.nodeId === nodeId && n.alive)?.rooms.get(roomId);
     if (!room) return undefined;
-    return new Map(room.ledger.memberList().map((m) => [m.sessionId, { userId: m.userId, flags: room.states.of(m.sessionId, m.userId) }]));
+    return new Map(
+      room.ledger
+        .memberList()
+        .map((m) => [m.sessionId, { userId: m.userId, flags: room.states.of(m.sessionId, m.userId) }]),
+    );
   }
 
   history(node: Placement, req: { roomId: string; after: number }): Promise<RoomHistory> {
@@ -277,13 +334,23 @@ export class SimMedia implements MediaClient, NodeDirectory, SweepNodes {
       const room = n.rooms.get(req.roomId);
       if (!room) return { exists: false, roomInstance: '', head: 0, entries: [], truncated: false };
       const slice = room.ledger.since(req.after);
-      return { exists: true, roomInstance: slice.instance, head: slice.head, truncated: slice.truncated, entries: slice.entries };
+      return {
+        exists: true,
+        roomInstance: slice.instance,
+        head: slice.head,
+        truncated: slice.truncated,
+        entries: slice.entries,
+      };
     });
   }
 
   // ---- the call model ----
 
-  private async call<T>(placement: Placement, run: (node: SimNode) => T, options: { faultFree?: boolean } = {}): Promise<T> {
+  private async call<T>(
+    placement: Placement,
+    run: (node: SimNode) => T,
+    options: { faultFree?: boolean } = {},
+  ): Promise<T> {
     await this.sim.point();
     const node = this.node(placement.nodeId);
     const unavailable = () => new MediaError('internal', 'deadline exceeded', true);

@@ -33,35 +33,75 @@ async function explore(name: string, options: WorldOptions, seeds: number, first
     consumersGranted += [...world.clients.values()].filter((c) => c.consumersResumed && c.view).length;
     if (problems.length > 0) {
       if (process.env.SIM_TRACE) for (const l of world.logLines) console.log(l.line);
-      assert.fail(`${name}: seed ${seed} broke the invariant (replay: SIM_SEED=${seed} node --import tsx --test test/sim/simulation.test.ts)\n  ${problems.slice(0, 12).join('\n  ')}`);
+      assert.fail(
+        `${name}: seed ${seed} broke the invariant (replay: SIM_SEED=${seed} node --import tsx --test test/sim/simulation.test.ts)\n  ${problems.slice(0, 12).join('\n  ')}`,
+      );
     }
   }
-  console.log(`# ${name}: ${list.length} seeds, ${steps} scheduling steps, ${joins} joins${options.resumeClients || options.extClients ? `, ${suspended} suspended, ${resumed} resumed` : ''}${options.extClients ? `, ${consumersGranted} joined with consumers.v1` : ''}: invariant held`);
+  console.log(
+    `# ${name}: ${list.length} seeds, ${steps} scheduling steps, ${joins} joins${options.resumeClients || options.extClients ? `, ${suspended} suspended, ${resumed} resumed` : ''}${options.extClients ? `, ${consumersGranted} joined with consumers.v1` : ''}: invariant held`,
+  );
   assert.ok(joins > list.length, 'the scenarios actually join people (the check is not vacuous)');
-  if (options.extClients && ONLY === undefined) assert.ok(consumersGranted > list.length / 2 && resumed > list.length / 8, 'the negotiated scenario actually joins with consumers.v1 and resumes with resume.v1 granted by Welcome');
-  if (options.resumeClients && ONLY === undefined) assert.ok(resumed > list.length / 4 && suspended > list.length / 4, 'the resume scenario actually suspends and resumes sessions');
+  if (options.extClients && ONLY === undefined)
+    assert.ok(
+      consumersGranted > list.length / 2 && resumed > list.length / 8,
+      'the negotiated scenario actually joins with consumers.v1 and resumes with resume.v1 granted by Welcome',
+    );
+  if (options.resumeClients && ONLY === undefined)
+    assert.ok(
+      resumed > list.length / 4 && suspended > list.length / 4,
+      'the resume scenario actually suspends and resumes sessions',
+    );
 }
 
-test('members\' views are exact under every interleaving: churn with faults', { timeout: 600_000 }, async () => {
+test("members' views are exact under every interleaving: churn with faults", { timeout: 600_000 }, async () => {
   await explore('churn', DEFAULT_WORLD, SEEDS, 1);
 });
 
 test('same-user races: five streams of one user into one channel at once', { timeout: 600_000 }, async () => {
-  await explore('same-user', { ...DEFAULT_WORLD, clients: 6, users: 2, closeAfterMessage: 0.03 }, Math.ceil(SEEDS / 3), 100_001);
+  await explore(
+    'same-user',
+    { ...DEFAULT_WORLD, clients: 6, users: 2, closeAfterMessage: 0.03 },
+    Math.ceil(SEEDS / 3),
+    100_001,
+  );
 });
 
-test('resume.v1: sockets cut (and replaced before they break), sessions suspended and resumed, or never resumed', { timeout: 600_000 }, async () => {
-  await explore('resume', { ...DEFAULT_WORLD, resumeClients: 0.7, cut: 0.8, loseLate: 0.5 }, Math.ceil(SEEDS / 3), 200_001);
+test('resume.v1: sockets cut (and replaced before they break), sessions suspended and resumed, or never resumed', {
+  timeout: 600_000,
+}, async () => {
+  await explore(
+    'resume',
+    { ...DEFAULT_WORLD, resumeClients: 0.7, cut: 0.8, loseLate: 0.5 },
+    Math.ceil(SEEDS / 3),
+    200_001,
+  );
 });
 
-test('poison entry: one entry undeliverable to receiver X ends X alone (voice.undeliverable); everyone else\'s view holds', { timeout: 600_000 }, async () => {
-  await explore('undeliverable', { ...DEFAULT_WORLD, undeliverable: 0.3, resumeClients: 0.7, cut: 0.8 }, Math.ceil(SEEDS / 3), 300_001);
+test("poison entry: one entry undeliverable to receiver X ends X alone (voice.undeliverable); everyone else's view holds", {
+  timeout: 600_000,
+}, async () => {
+  await explore(
+    'undeliverable',
+    { ...DEFAULT_WORLD, undeliverable: 0.3, resumeClients: 0.7, cut: 0.8 },
+    Math.ceil(SEEDS / 3),
+    300_001,
+  );
   // The fault actually fires, and the receiver it hits is ended with the documented identifier.
   let refused = 0;
   let told = 0;
   for (let seed = 300_001; seed <= 300_060; seed++) {
-    const world = new World(new Scheduler(seed), { ...DEFAULT_WORLD, undeliverable: 0.3, faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
-      closeAfterMessage: 0, dropDisconnect: 0, duplicate: 0, badJoin: 0, loseSession: 0, killNode: 0 });
+    const world = new World(new Scheduler(seed), {
+      ...DEFAULT_WORLD,
+      undeliverable: 0.3,
+      faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
+      closeAfterMessage: 0,
+      dropDisconnect: 0,
+      duplicate: 0,
+      badJoin: 0,
+      loseSession: 0,
+      killNode: 0,
+    });
     await world.run();
     assert.deepEqual([...world.check(), ...(await world.leftovers())], [], `seed ${seed}`);
     for (const client of world.clients.values()) {
@@ -72,15 +112,35 @@ test('poison entry: one entry undeliverable to receiver X ends X alone (voice.un
       if (client.errors.includes('voice.undeliverable')) told++;
     }
   }
-  assert.ok(refused > 10 && told > refused / 2, `the fault fired (${refused} receivers, ${told} told voice.undeliverable)`);
+  assert.ok(
+    refused > 10 && told > refused / 2,
+    `the fault fired (${refused} receivers, ${told} told voice.undeliverable)`,
+  );
 });
 
-test('extensions negotiated (+ext.v1: Hello/Welcome): resume.v1 and consumers.v1 in any subset, next to stock clients', { timeout: 600_000 }, async () => {
-  await explore('negotiated', { ...DEFAULT_WORLD, extClients: 0.7, cut: 0.8, loseLate: 0.3 }, Math.ceil(SEEDS / 3), 400_001);
+test('extensions negotiated (+ext.v1: Hello/Welcome): resume.v1 and consumers.v1 in any subset, next to stock clients', {
+  timeout: 600_000,
+}, async () => {
+  await explore(
+    'negotiated',
+    { ...DEFAULT_WORLD, extClients: 0.7, cut: 0.8, loseLate: 0.3 },
+    Math.ceil(SEEDS / 3),
+    400_001,
+  );
 });
 
-test('state.v1: mute/deafen and moderation interleaved with joins, leaves, replacements, cuts and faults; every view of every state is the room\'s', { timeout: 600_000 }, async () => {
-  const options: WorldOptions = { ...DEFAULT_WORLD, extClients: 0.4, stateClients: 0.8, moderators: 0.4, resumeClients: 0.5, cut: 0.6, loseLate: 0.3 };
+test("state.v1: mute/deafen and moderation interleaved with joins, leaves, replacements, cuts and faults; every view of every state is the room's", {
+  timeout: 600_000,
+}, async () => {
+  const options: WorldOptions = {
+    ...DEFAULT_WORLD,
+    extClients: 0.4,
+    stateClients: 0.8,
+    moderators: 0.4,
+    resumeClients: 0.5,
+    cut: 0.6,
+    loseLate: 0.3,
+  };
   await explore('state', options, Math.ceil(SEEDS / 3), 500_001);
   // The scenario actually changes states, moderates and refuses (a server-muted member unmuting itself).
   let changes = 0;
@@ -96,13 +156,26 @@ test('state.v1: mute/deafen and moderation interleaved with joins, leaves, repla
     moderated += moderations.filter((l) => l.line.includes('"changed":true')).length;
     refused += [...world.clients.values()].filter((c) => c.errors.includes('voice.state-refused')).length;
   }
-  assert.ok(changes > 60 && moderated > 10 && refused > 0, `states changed (${changes}), moderated (${moderated}), refused (${refused})`);
+  assert.ok(
+    changes > 60 && moderated > 10 && refused > 0,
+    `states changed (${changes}), moderated (${moderated}), refused (${refused})`,
+  );
 });
 
 test('resume.v1 without faults: every cut client that comes back is resumed and keeps an exact view', async () => {
   const options: WorldOptions = {
-    ...DEFAULT_WORLD, clients: 5, users: 5, faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
-    closeAfterMessage: 0, dropDisconnect: 0, duplicate: 0, badJoin: 0, loseSession: 0, killNode: 0, resumeClients: 1, cut: 1,
+    ...DEFAULT_WORLD,
+    clients: 5,
+    users: 5,
+    faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
+    closeAfterMessage: 0,
+    dropDisconnect: 0,
+    duplicate: 0,
+    badJoin: 0,
+    loseSession: 0,
+    killNode: 0,
+    resumeClients: 1,
+    cut: 1,
   };
   let resumed = 0;
   for (let seed = 1; seed <= 30; seed++) {
@@ -116,8 +189,16 @@ test('resume.v1 without faults: every cut client that comes back is resumed and 
 
 test('a fault-free world keeps everyone who did not leave (the check sees real views)', async () => {
   const options: WorldOptions = {
-    ...DEFAULT_WORLD, clients: 5, users: 5, faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
-    closeAfterMessage: 0, dropDisconnect: 0, duplicate: 0, badJoin: 0, loseSession: 0, killNode: 0,
+    ...DEFAULT_WORLD,
+    clients: 5,
+    users: 5,
+    faults: { failBefore: 0, loseAnswer: 0, hang: 0 },
+    closeAfterMessage: 0,
+    dropDisconnect: 0,
+    duplicate: 0,
+    badJoin: 0,
+    loseSession: 0,
+    killNode: 0,
   };
   for (let seed = 1; seed <= 20; seed++) {
     const sim = new Scheduler(seed);
@@ -125,7 +206,8 @@ test('a fault-free world keeps everyone who did not leave (the check sees real v
     await world.run();
     assert.deepEqual([...world.check(), ...(await world.leftovers())], []);
     const stayed = [...world.clients.values()].filter((c) => c.open);
-    for (const client of stayed) assert.equal(client.view?.size, stayed.length - 1, `seed ${seed}: ${client.connectionId} sees everyone else`);
+    for (const client of stayed)
+      assert.equal(client.view?.size, stayed.length - 1, `seed ${seed}: ${client.connectionId} sees everyone else`);
   }
 });
 
@@ -133,5 +215,8 @@ test('the same seed replays the same run', async () => {
   const a = await runSeed(4242, DEFAULT_WORLD);
   const b = await runSeed(4242, DEFAULT_WORLD);
   assert.equal(a.world.sim.steps, b.world.sim.steps);
-  assert.deepEqual(a.world.logLines.map((l) => l.msg), b.world.logLines.map((l) => l.msg));
+  assert.deepEqual(
+    a.world.logLines.map((l) => l.msg),
+    b.world.logLines.map((l) => l.msg),
+  );
 });

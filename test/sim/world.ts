@@ -24,8 +24,8 @@
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import { UndeliverableError, type Gateway, type SendResult, type StateStore } from '../../functions/voice/ports';
-import { Sweep, type SweepStore } from '../../functions/voice/Sweep';
-import { VoiceCore } from '../../functions/voice/VoiceCore';
+import { Sweep, type SweepStore } from '../../functions/voice/sweep';
+import { VoiceCore } from '../../functions/voice/voice-core';
 import { SWEEP_SHARDS } from '../../data/tables';
 import type { SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
 import type { MemberState } from '../../gen/harmonyvoice/ext/v1/state';
@@ -95,7 +95,8 @@ class SimGateway implements Gateway {
     await this.world.sim.point();
     const socket = this.world.sockets.get(connectionId);
     if (!socket?.open) return 'gone';
-    if (socket.client.refusesEntry(frame)) throw new UndeliverableError('simulated: the gateway refuses this message for good');
+    if (socket.client.refusesEntry(frame))
+      throw new UndeliverableError('simulated: the gateway refuses this message for good');
     socket.client.receive(frame, connectionId);
     await this.world.sim.point();
     return 'sent';
@@ -109,7 +110,9 @@ class SimGateway implements Gateway {
     if (socket.client.connectionId === connectionId) socket.client.closedBy = 'server';
     // API Gateway sends $disconnect after a server-side close too (best effort), with status 1000.
     if (!this.world.sim.chance(this.world.options.dropDisconnect)) {
-      this.world.sim.spawn(`$disconnect ${connectionId}`, () => this.world.core.disconnect(connectionId, { normalClose: true }));
+      this.world.sim.spawn(`$disconnect ${connectionId}`, () =>
+        this.world.core.disconnect(connectionId, { normalClose: true }),
+      );
     }
   }
 }
@@ -187,11 +190,27 @@ export class SimClient {
         for (let k = sim.int(0, 25); k > 0; k--) await sim.point();
         if (!this.open || this.stage !== 'joined') return;
         const others = [...(this.view ?? [])];
-        const frame = this.moderator && others.length > 0 && sim.chance(0.5)
-          ? encodeExtRequest({ message: { $case: 'moderate', value: { userId: BigInt(sim.pick(others)),
-            ...(sim.chance(0.7) ? { serverMuted: sim.chance(0.6) } : {}), ...(sim.chance(0.5) ? { serverDeafened: sim.chance(0.5) } : {}) } } })
-          : encodeExtRequest({ message: { $case: 'setSelfState', value: {
-            ...(sim.chance(0.7) ? { selfMuted: sim.chance(0.5) } : {}), ...(sim.chance(0.5) ? { selfDeafened: sim.chance(0.5) } : {}) } } });
+        const frame =
+          this.moderator && others.length > 0 && sim.chance(0.5)
+            ? encodeExtRequest({
+                message: {
+                  $case: 'moderate',
+                  value: {
+                    userId: BigInt(sim.pick(others)),
+                    ...(sim.chance(0.7) ? { serverMuted: sim.chance(0.6) } : {}),
+                    ...(sim.chance(0.5) ? { serverDeafened: sim.chance(0.5) } : {}),
+                  },
+                },
+              })
+            : encodeExtRequest({
+                message: {
+                  $case: 'setSelfState',
+                  value: {
+                    ...(sim.chance(0.7) ? { selfMuted: sim.chance(0.5) } : {}),
+                    ...(sim.chance(0.5) ? { selfDeafened: sim.chance(0.5) } : {}),
+                  },
+                },
+              });
         const socket = this.connectionId;
         sim.spawn(`$default ${socket} state`, () => core.receive(socket, frame));
       }
@@ -208,9 +227,11 @@ export class SimClient {
   refusesEntry(frame: Uint8Array): boolean {
     if (this.refuseMembershipMessage === undefined) return false;
     const decoded = decodeServerFrame(frame);
-    const membership = decoded.kind === 'ext'
-      ? decoded.message.message?.$case === 'sequenced'
-      : decoded.kind === 'response' && ['joinedChannel', 'userJoined', 'userLeft'].includes(decoded.response.message?.$case ?? '');
+    const membership =
+      decoded.kind === 'ext'
+        ? decoded.message.message?.$case === 'sequenced'
+        : decoded.kind === 'response' &&
+          ['joinedChannel', 'userJoined', 'userLeft'].includes(decoded.response.message?.$case ?? '');
     if (!membership || ++this.membershipMessages !== this.refuseMembershipMessage) return false;
     this.refused = true;
     return true;
@@ -222,20 +243,27 @@ export class SimClient {
   }
 
   start(): void {
-    this.openSocket(this.sessionId, () => this.send({ message: { $case: 'initialize', value: { guildId: GUILD, channelId: this.channelId } } }));
+    this.openSocket(this.sessionId, () =>
+      this.send({ message: { $case: 'initialize', value: { guildId: GUILD, channelId: this.channelId } } }),
+    );
   }
 
   private openSocket(id: string, then: () => void): void {
     this.world.sockets.set(id, { client: this, open: true });
     this.world.sim.spawn(`$connect ${id}`, async () => {
       const grants = [`${GUILD}:${this.channelId}`];
-      await this.world.core.connect(id, { userId: this.userId, grants, ...(this.moderator ? { moderates: grants } : {}) }, 'binary',
-        this.ext ? { ext: true } : this.resume ? { resume: true } : {});
+      await this.world.core.connect(
+        id,
+        { userId: this.userId, grants, ...(this.moderator ? { moderates: grants } : {}) },
+        'binary',
+        this.ext ? { ext: true } : this.resume ? { resume: true } : {},
+      );
       if (!this.ext) return then();
       this.afterWelcome.set(id, then);
       const hello = encodeExtRequest({ message: { $case: 'hello', value: { features: this.ext.features } } });
       const copies = this.world.sim.chance(this.world.options.duplicate) ? 2 : 1;
-      for (let i = 0; i < copies; i++) this.world.sim.spawn(`$default ${id} hello`, () => this.world.core.receive(id, hello));
+      for (let i = 0; i < copies; i++)
+        this.world.sim.spawn(`$default ${id} hello`, () => this.world.core.receive(id, hello));
     });
   }
 
@@ -244,7 +272,12 @@ export class SimClient {
 
   receive(frame: Uint8Array, socket: string): void {
     const decoded = decodeServerFrame(frame);
-    const what = decoded.kind === 'error' ? decoded.error.identifier : decoded.kind === 'ext' ? `ext:${decoded.message.message?.$case}${decoded.message.message?.$case === 'sequenced' ? `#${decoded.message.message.value.seq}:${decoded.message.message.value.message?.message?.$case}` : ''}` : decoded.response.message?.$case;
+    const what =
+      decoded.kind === 'error'
+        ? decoded.error.identifier
+        : decoded.kind === 'ext'
+          ? `ext:${decoded.message.message?.$case}${decoded.message.message?.$case === 'sequenced' ? `#${decoded.message.message.value.seq}:${decoded.message.message.value.message?.message?.$case}` : ''}`
+          : decoded.response.message?.$case;
     this.received.push(`${socket}${socket === this.connectionId ? '' : '(ignored)'} ${what}`);
     // A resuming client reads only its newest socket.
     if (socket !== this.connectionId) return;
@@ -259,7 +292,8 @@ export class SimClient {
       if (ext?.$case === 'welcome') {
         if (!this.ext) this.anomalies.push('a Welcome reached a client that did not select +ext.v1');
         const asked = this.ext?.features ?? [];
-        if (ext.value.features.some((f) => !asked.includes(f))) this.anomalies.push(`Welcome granted what was not asked: ${ext.value.features}`);
+        if (ext.value.features.some((f) => !asked.includes(f)))
+          this.anomalies.push(`Welcome granted what was not asked: ${ext.value.features}`);
         this.resume = ext.value.features.includes(FEATURE.resume);
         this.consumersResumed = ext.value.features.includes(FEATURE.consumers);
         this.state = ext.value.features.includes(FEATURE.state);
@@ -276,7 +310,8 @@ export class SimClient {
       }
       if (ext?.$case !== 'sequenced') return;
       const seq = Number(ext.value.seq);
-      if (seq <= this.lastSeq) this.anomalies.push(`seq ${seq} received after seq ${this.lastSeq} (duplicate or out of order)`);
+      if (seq <= this.lastSeq)
+        this.anomalies.push(`seq ${seq} received after seq ${this.lastSeq} (duplicate or out of order)`);
       this.lastSeq = Math.max(this.lastSeq, seq);
       if (!ext.value.message) {
         // state.v1: a state change on its own.
@@ -285,11 +320,20 @@ export class SimClient {
         return;
       }
       response = ext.value.message;
-      if (response.message?.$case === 'joinedChannel' || response.message?.$case === 'userJoined') this.applyStates(ext.value.states, response.message.$case);
+      if (response.message?.$case === 'joinedChannel' || response.message?.$case === 'userJoined')
+        this.applyStates(ext.value.states, response.message.$case);
       else if (ext.value.states.length > 0) this.anomalies.push(`states with ${response.message?.$case}`);
-    } else if (this.state && response.message && ['joinedChannel', 'userJoined', 'userLeft'].includes(response.message.$case)) {
+    } else if (
+      this.state &&
+      response.message &&
+      ['joinedChannel', 'userJoined', 'userLeft'].includes(response.message.$case)
+    ) {
       this.anomalies.push('a state.v1 client got a membership message without its seq');
-    } else if (this.resume && response.message && ['joinedChannel', 'userJoined', 'userLeft'].includes(response.message.$case)) {
+    } else if (
+      this.resume &&
+      response.message &&
+      ['joinedChannel', 'userJoined', 'userLeft'].includes(response.message.$case)
+    ) {
       this.anomalies.push('an opted-in client got a membership message without its seq');
     }
     const message = response.message;
@@ -306,9 +350,16 @@ export class SimClient {
         if (this.stage === 'prepare') {
           this.stage = 'join';
           const bad = this.world.sim.chance(this.world.options.badJoin);
-          this.send({ message: { $case: 'joinChannel', value: {
-            rtpParamaters: bad ? '{"codecs":[]}' : '{"codecs":[{"mimeType":"audio/opus"}]}', producerDtlsParamaters: '{}', consumerDtlsParamaters: '{}',
-          } } });
+          this.send({
+            message: {
+              $case: 'joinChannel',
+              value: {
+                rtpParamaters: bad ? '{"codecs":[]}' : '{"codecs":[{"mimeType":"audio/opus"}]}',
+                producerDtlsParamaters: '{}',
+                consumerDtlsParamaters: '{}',
+              },
+            },
+          });
         }
         return;
       case 'joinedChannel': {
@@ -322,7 +373,8 @@ export class SimClient {
         if (this.state) this.startStateChanges();
         const first = message.value.otherUsers[0];
         // consumers.v1: nothing to resume (they were created resumed).
-        if (first && !this.consumersResumed) this.send({ message: { $case: 'resumeConsumer', value: { consumerId: first.consumerId } } });
+        if (first && !this.consumersResumed)
+          this.send({ message: { $case: 'resumeConsumer', value: { consumerId: first.consumerId } } });
         return;
       }
       case 'userJoined': {
@@ -349,8 +401,10 @@ export class SimClient {
   /** consumers.v1: a granted client's consumers were created resumed; anyone else's paused (voice.v1 unchanged). */
   private checkConsumer(consumerId: string): void {
     const resumed = this.world.media.resumedConsumers.has(consumerId);
-    if (this.consumersResumed && !resumed) this.anomalies.push(`consumers.v1 granted but consumer ${consumerId} was created paused`);
-    if (!this.consumersResumed && resumed) this.anomalies.push(`consumer ${consumerId} was created resumed for a client without consumers.v1`);
+    if (this.consumersResumed && !resumed)
+      this.anomalies.push(`consumers.v1 granted but consumer ${consumerId} was created paused`);
+    if (!this.consumersResumed && resumed)
+      this.anomalies.push(`consumer ${consumerId} was created resumed for a client without consumers.v1`);
   }
 
   private send(request: StreamMessageRequest): void {
@@ -360,7 +414,8 @@ export class SimClient {
     const copies = sim.chance(options.duplicate) ? 2 : 1;
     // The frame travels on the socket it was sent on (a resume may switch sockets before it is handled).
     const socket = this.connectionId;
-    for (let i = 0; i < copies; i++) sim.spawn(`$default ${socket} ${request.message?.$case}`, () => core.receive(socket, frame));
+    for (let i = 0; i < copies; i++)
+      sim.spawn(`$default ${socket} ${request.message?.$case}`, () => core.receive(socket, frame));
     if (sim.chance(options.closeAfterMessage)) this.closeSoon();
   }
 
@@ -376,7 +431,8 @@ export class SimClient {
       // The page is gone, and its media with it: the media session is the client's session, whatever socket
       // carries it now (a resumed client's socket id is not its session id).
       this.world.media.vanish(this.sessionId);
-      if (!sim.chance(options.dropDisconnect)) sim.spawn(`$disconnect ${id}`, () => core.disconnect(id, { normalClose: true }));
+      if (!sim.chance(options.dropDisconnect))
+        sim.spawn(`$disconnect ${id}`, () => core.disconnect(id, { normalClose: true }));
     });
   }
 
@@ -414,9 +470,17 @@ export class SimClient {
       this.stage = 'resuming';
       const credential = this.credential;
       this.openSocket(next, () => {
-        const frame = encodeExtRequest({ message: { $case: 'resume', value: {
-          sessionId: credential.sessionId, credential: credential.credential, lastSeq: BigInt(this.lastSeq), restartIce: sim.chance(0.3),
-        } } });
+        const frame = encodeExtRequest({
+          message: {
+            $case: 'resume',
+            value: {
+              sessionId: credential.sessionId,
+              credential: credential.credential,
+              lastSeq: BigInt(this.lastSeq),
+              restartIce: sim.chance(0.3),
+            },
+          },
+        });
         sim.spawn(`$default ${next} resume`, () => core.receive(next, frame));
       });
     });
@@ -441,12 +505,15 @@ export class World {
   readonly media: SimMedia;
   readonly store: MemoryStateStore;
   readonly core: VoiceCore;
-  /** The reaper's sweep (functions/voice/Sweep.ts) over the same store and nodes. */
+  /** The reaper's sweep (functions/voice/sweep.ts) over the same store and nodes. */
   readonly sweep: Sweep;
   readonly logLines: { level: string; msg: string; line: string }[] = [];
   private readonly log: Logger;
 
-  constructor(readonly sim: Scheduler, readonly options: WorldOptions = DEFAULT_WORLD) {
+  constructor(
+    readonly sim: Scheduler,
+    readonly options: WorldOptions = DEFAULT_WORLD,
+  ) {
     this.media = new SimMedia(sim, options.faults);
     // Busy feed acquires get the DynamoDB adapter's gap between their two writes, where anything may run.
     this.store = new MemoryStateStore(sim.clock.now, () => sim.point());
@@ -459,8 +526,13 @@ export class World {
     });
     const store = scheduledStore<StateStore & SweepStore>(sim, this.store);
     this.core = new VoiceCore({
-      store, nodes: this.media, media: this.media, gateway: new SimGateway(this),
-      policy: new TokenGrantPolicy(), clock: sim.clock, log: this.log,
+      store,
+      nodes: this.media,
+      media: this.media,
+      gateway: new SimGateway(this),
+      policy: new TokenGrantPolicy(),
+      clock: sim.clock,
+      log: this.log,
     });
     this.sweep = new Sweep({ core: this.core, store, nodes: this.media, clock: sim.clock, log: this.log });
   }
@@ -469,7 +541,8 @@ export class World {
   async run(): Promise<void> {
     const { sim, options } = this;
     for (let i = 0; i < options.clients; i++) {
-      let resume = options.resumeClients !== undefined && options.resumeClients > 0 && sim.chance(options.resumeClients);
+      let resume =
+        options.resumeClients !== undefined && options.resumeClients > 0 && sim.chance(options.resumeClients);
       let ext: { features: string[] } | undefined;
       if (options.extClients !== undefined && options.extClients > 0 && sim.chance(options.extClients)) {
         // Any subset, unknown names included (never granted); resume.v1 then comes from Welcome, not the subprotocol.
@@ -482,33 +555,46 @@ export class World {
         resume = false;
       }
       const moderator = ext?.features.includes(FEATURE.state) === true && sim.chance(options.moderators ?? 0);
-      const client = new SimClient(this, `conn-${i}`, String(1000 + sim.int(1, options.users)), BigInt(sim.int(1, options.channels)), resume, ext, moderator);
+      const client = new SimClient(
+        this,
+        `conn-${i}`,
+        String(1000 + sim.int(1, options.users)),
+        BigInt(sim.int(1, options.channels)),
+        resume,
+        ext,
+        moderator,
+      );
       this.clients.set(client.sessionId, client);
       if (options.undeliverable && sim.chance(options.undeliverable)) client.refuseMembershipMessage = sim.int(1, 3);
       client.start();
-      if ((resume || ext?.features.includes(FEATURE.resume)) && sim.chance(options.cut ?? 0)) sim.spawn(`later-cut ${client.sessionId}`, async () => {
-        for (let k = sim.int(5, 60); k > 0; k--) await sim.point();
-        client.cutSoon();
-      });
+      if ((resume || ext?.features.includes(FEATURE.resume)) && sim.chance(options.cut ?? 0))
+        sim.spawn(`later-cut ${client.sessionId}`, async () => {
+          for (let k = sim.int(5, 60); k > 0; k--) await sim.point();
+          client.cutSoon();
+        });
       // Some clients leave later on their own (an ordinary leave).
-      if (sim.chance(0.3)) sim.spawn(`later-close ${client.connectionId}`, async () => {
-        for (let k = sim.int(0, 30); k > 0; k--) await sim.point();
-        client.closeSoon();
-      });
+      if (sim.chance(0.3))
+        sim.spawn(`later-close ${client.connectionId}`, async () => {
+          for (let k = sim.int(0, 30); k > 0; k--) await sim.point();
+          client.closeSoon();
+        });
     }
     for (let i = 0; i < 2; i++) sim.spawn('reaper', () => this.reap());
-    if (sim.chance(options.loseSession)) sim.spawn('media-loss', async () => {
-      for (let k = sim.int(0, 40); k > 0; k--) await sim.point();
-      this.media.loseSession();
-    });
-    if (options.loseLate && sim.chance(options.loseLate)) sim.spawn('late-media-loss', async () => {
-      for (let k = sim.int(60, 160); k > 0; k--) await sim.point();
-      this.media.loseSession();
-    });
-    if (sim.chance(options.killNode)) sim.spawn('node-death', async () => {
-      for (let k = sim.int(0, 60); k > 0; k--) await sim.point();
-      this.media.kill(this.media.nodes[0]!.nodeId);
-    });
+    if (sim.chance(options.loseSession))
+      sim.spawn('media-loss', async () => {
+        for (let k = sim.int(0, 40); k > 0; k--) await sim.point();
+        this.media.loseSession();
+      });
+    if (options.loseLate && sim.chance(options.loseLate))
+      sim.spawn('late-media-loss', async () => {
+        for (let k = sim.int(60, 160); k > 0; k--) await sim.point();
+        this.media.loseSession();
+      });
+    if (sim.chance(options.killNode))
+      sim.spawn('node-death', async () => {
+        for (let k = sim.int(0, 60); k > 0; k--) await sim.point();
+        this.media.kill(this.media.nodes[0]!.nodeId);
+      });
     if (!(await sim.run())) throw new Error('the simulation did not quiesce');
     // Quiet time: every deadline passes, the reaper runs (concurrently with itself) and finishes the rest.
     for (let i = 0; i < options.reaperRuns; i++) {
@@ -528,13 +614,17 @@ export class World {
   /** Every broken promise, as a readable list (empty when the invariant holds). */
   check(): string[] {
     const problems: string[] = [];
-    for (const { task, error } of this.sim.crashes) problems.push(`task ${task} crashed: ${(error as Error)?.stack ?? String(error)}`);
+    for (const { task, error } of this.sim.crashes)
+      problems.push(`task ${task} crashed: ${(error as Error)?.stack ?? String(error)}`);
     for (const l of this.logLines) if (l.level === 'error') problems.push(`error-level log: ${l.line}`);
     const rooms = this.media.members();
     const membershipOf = new Map<string, { room: string; others: (self: string) => Set<string> }>();
     for (const [room, members] of rooms) {
       for (const m of members) {
-        membershipOf.set(m.sessionId, { room, others: (self) => new Set(members.filter((o) => o.sessionId !== self).map((o) => o.userId)) });
+        membershipOf.set(m.sessionId, {
+          room,
+          others: (self) => new Set(members.filter((o) => o.sessionId !== self).map((o) => o.userId)),
+        });
       }
     }
     // state.v1: each opted-in member's view of every member's state (itself included) equals the room's.
@@ -542,32 +632,52 @@ export class World {
       const [nodeId, roomId] = [room.slice(0, room.indexOf('/')), room.slice(room.indexOf('/') + 1)];
       const real = this.media.statesOf(nodeId, roomId);
       if (!real) continue;
-      const expected = [...real.values()].map((m) => `${m.userId}:${flagString(m.flags)}`).sort().join(' ');
+      const expected = [...real.values()]
+        .map((m) => `${m.userId}:${flagString(m.flags)}`)
+        .sort()
+        .join(' ');
       for (const m of members) {
         const client = this.clients.get(m.sessionId);
         if (!client?.state || !client.open || !client.view) continue;
-        const seen = [...(client.states ?? new Map())].map(([user, flags]) => `${user}:${flagString(flags)}`).sort().join(' ');
-        if (seen !== expected) problems.push(`${client.sessionId} (user ${client.userId}) sees states [${seen}] but ${room} has [${expected}]`);
+        const seen = [...(client.states ?? new Map())]
+          .map(([user, flags]) => `${user}:${flagString(flags)}`)
+          .sort()
+          .join(' ');
+        if (seen !== expected)
+          problems.push(
+            `${client.sessionId} (user ${client.userId}) sees states [${seen}] but ${room} has [${expected}]`,
+          );
       }
     }
     for (const client of this.clients.values()) {
       // A client is its session: the media session id is its first connection id, whatever socket it uses now.
-      const name = client.sessionId === client.connectionId ? client.sessionId : `${client.sessionId} (now ${client.connectionId})`;
+      const name =
+        client.sessionId === client.connectionId
+          ? client.sessionId
+          : `${client.sessionId} (now ${client.connectionId})`;
       for (const a of client.anomalies) problems.push(`${name} (user ${client.userId}): ${a}`);
       const membership = membershipOf.get(client.sessionId);
       if (!client.open) {
-        if (membership) problems.push(`${name} (user ${client.userId}) closed (${client.closedBy ?? 'cut'}) but is still a member of ${membership.room}`);
+        if (membership)
+          problems.push(
+            `${name} (user ${client.userId}) closed (${client.closedBy ?? 'cut'}) but is still a member of ${membership.room}`,
+          );
         continue;
       }
       if (client.view && membership) {
         const expected = membership.others(client.sessionId);
         const view = [...client.view].sort().join(',');
         const real = [...expected].sort().join(',');
-        if (view !== real) problems.push(`${name} (user ${client.userId}) sees [${view}] but ${membership.room} has [${real}]`);
+        if (view !== real)
+          problems.push(`${name} (user ${client.userId}) sees [${view}] but ${membership.room} has [${real}]`);
       } else if (membership) {
-        problems.push(`${name} (user ${client.userId}) is a member of ${membership.room} but was never told (no JoinedChannel)`);
+        problems.push(
+          `${name} (user ${client.userId}) is a member of ${membership.room} but was never told (no JoinedChannel)`,
+        );
       } else if (client.view) {
-        problems.push(`${name} (user ${client.userId}) is open with a view but is no member (ended without being closed)`);
+        problems.push(
+          `${name} (user ${client.userId}) is open with a view but is no member (ended without being closed)`,
+        );
       }
     }
     return problems;
@@ -585,22 +695,29 @@ export class World {
       if (record.state === 'attached') continue;
       const client = this.clients.get(record.connectionId);
       if (!client?.open) problems.push(`record of ended stream ${record.connectionId} left in state ${record.state}`);
-      else if (record.state !== 'joined') problems.push(`open stream ${record.connectionId} left in state ${record.state} after every deadline passed`);
+      else if (record.state !== 'joined')
+        problems.push(`open stream ${record.connectionId} left in state ${record.state} after every deadline passed`);
     }
     for (let shard = 0; shard < SWEEP_SHARDS; shard++) {
       for (const due of await this.store.listDue(shard, this.sim.time + 1e9, 1000)) {
         if (due.kind === 'feed') problems.push(`feed of ${due.channelKey} still held`);
       }
     }
-    // Per-user limits (UserLimits.ts): an open-stream slot is held only by a connection record that exists, a
+    // Per-user limits (user-limits.ts): an open-stream slot is held only by a connection record that exists, a
     // prepared slot (still live) only by a session still waiting to join: every ending gave its slots back.
     const records = new Map((await this.store.listConnections()).map((r) => [r.connectionId, r]));
     for (const { set, entries } of this.store.heldLimitSets()) {
       for (const [id, until] of entries) {
         const holder = records.get(id);
         if (set.startsWith('streams:') && !holder) problems.push(`${set} still holds ended stream ${id}`);
-        if (!set.startsWith('streams:') && until > this.sim.time && !['preparing', 'prepared', 'joining'].includes(holder?.state ?? '')) {
-          problems.push(`${set} still holds ${id} (${holder?.state ?? 'ended'}) until ${until - this.sim.time} ms from now`);
+        if (
+          !set.startsWith('streams:') &&
+          until > this.sim.time &&
+          !['preparing', 'prepared', 'joining'].includes(holder?.state ?? '')
+        ) {
+          problems.push(
+            `${set} still holds ${id} (${holder?.state ?? 'ended'}) until ${until - this.sim.time} ms from now`,
+          );
         }
       }
     }
@@ -611,7 +728,8 @@ export class World {
       this.sim.spawn('reaper', () => this.reap());
       await this.sim.run();
       for (const record of staleAliases) {
-        if (await this.store.getConnectionForSweep(record.connectionId)) problems.push(`attached record of ended socket ${record.connectionId} never collected`);
+        if (await this.store.getConnectionForSweep(record.connectionId))
+          problems.push(`attached record of ended socket ${record.connectionId} never collected`);
       }
     }
     return problems;
@@ -619,6 +737,11 @@ export class World {
 }
 
 /** A member's flags as four letters (M: self muted, D: self deafened, S: server muted, X: server deafened; - unset). */
-function flagString(f: { selfMuted: boolean; selfDeafened: boolean; serverMuted: boolean; serverDeafened: boolean }): string {
+function flagString(f: {
+  selfMuted: boolean;
+  selfDeafened: boolean;
+  serverMuted: boolean;
+  serverDeafened: boolean;
+}): string {
   return `${f.selfMuted ? 'M' : '-'}${f.selfDeafened ? 'D' : '-'}${f.serverMuted ? 'S' : '-'}${f.serverDeafened ? 'X' : '-'}`;
 }

@@ -19,7 +19,13 @@ export interface AwsCall {
   readonly resource: string;
 }
 
-const TRANSACT_ACTIONS: Record<string, string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem', Get: 'GetItem' };
+const TRANSACT_ACTIONS: Record<string, string> = {
+  Put: 'PutItem',
+  Update: 'UpdateItem',
+  Delete: 'DeleteItem',
+  ConditionCheck: 'ConditionCheckItem',
+  Get: 'GetItem',
+};
 
 /** Starts recording into `calls`; `stem` maps a physical table name to its stem (state, nodes). Returns the stop function. */
 export function recordAwsCalls(calls: AwsCall[], stem: (table: string) => string): () => void {
@@ -45,7 +51,13 @@ export function recordAwsCalls(calls: AwsCall[], stem: (table: string) => string
   return () => unsubscribe('http.client.request.created', onStart);
 }
 
-function classify(fn: string, request: ClientRequest, target: string, body: string, stem: (table: string) => string): AwsCall[] {
+function classify(
+  fn: string,
+  request: ClientRequest,
+  target: string,
+  body: string,
+  stem: (table: string) => string,
+): AwsCall[] {
   if (target.startsWith('DynamoDB_')) {
     const op = target.split('.')[1]!;
     const parsed = (body ? JSON.parse(body) : {}) as Record<string, any>;
@@ -57,11 +69,16 @@ function classify(fn: string, request: ClientRequest, target: string, body: stri
       });
     }
     if (op === 'BatchGetItem' || op === 'BatchWriteItem') {
-      return Object.keys(parsed.RequestItems ?? {}).map((table) => ({ fn, action: `dynamodb:${op}`, resource: on(table) }));
+      return Object.keys(parsed.RequestItems ?? {}).map((table) => ({
+        fn,
+        action: `dynamodb:${op}`,
+        resource: on(table),
+      }));
     }
     return [{ fn, action: `dynamodb:${op}`, resource: on(parsed.TableName, parsed.IndexName) }];
   }
-  if (request.path.includes('/@connections/')) return [{ fn, action: 'execute-api:ManageConnections', resource: `connections:${request.method}` }];
+  if (request.path.includes('/@connections/'))
+    return [{ fn, action: 'execute-api:ManageConnections', resource: `connections:${request.method}` }];
   return [{ fn, action: `unknown:${request.method} ${request.host}${request.path}`, resource: '?' }];
 }
 
@@ -72,10 +89,13 @@ export function handlerWrappers(dir: string, realDir: string, names: readonly st
   for (const name of names) {
     // .mjs: ESM wherever the directory is (a .ts outside the repository would load as CommonJS, with its own
     // copy of this module and so another AsyncLocalStorage).
-    writeFileSync(join(dir, `${name}.mjs`), [
-      `import { invocation } from '${recorder}';`,
-      `import { handler as real } from '${pathToFileURL(join(realDir, `${name}.ts`)).href}';`,
-      `export const handler = (event, context, callback) => invocation.run('${name}', () => real(event, context, callback));`,
-    ].join('\n'));
+    writeFileSync(
+      join(dir, `${name}.mjs`),
+      [
+        `import { invocation } from '${recorder}';`,
+        `import { handler as real } from '${pathToFileURL(join(realDir, `${name}.ts`)).href}';`,
+        `export const handler = (event, context, callback) => invocation.run('${name}', () => real(event, context, callback));`,
+      ].join('\n'),
+    );
   }
 }

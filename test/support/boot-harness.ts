@@ -8,17 +8,37 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeChecksums } from '../../infra/media-fleet/bundle';
-import { APP_DIR, BOOT_FAIL_SCRIPT, bootCommands, CONF_DIR, type MediaHostSettings } from '../../infra/media-fleet/user-data';
+import {
+  APP_DIR,
+  BOOT_FAIL_SCRIPT,
+  bootCommands,
+  CONF_DIR,
+  type MediaHostSettings,
+} from '../../infra/media-fleet/user-data';
 import { repoPath } from '../../infra/paths';
 
 export type BootFailure = 'apt-lock' | 'packages' | 'download' | 'unpack' | 'install' | 'ready';
 
 export const BOOT_SETTINGS: MediaHostSettings = {
-  region: 'eu-west-1', nodesTable: 'nodes-table', secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:s',
-  spanSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:span', nodeIdPrefix: 'arn:aws:ec2:eu-west-1:123456789012:instance/', autoScalingGroupName: 'grp',
-  lifecycleHookName: 'drain-media-node', launchHookName: 'launch-media-node', grpcPort: 50051, rtcPortBase: 40000, workers: 2, capacity: 2000,
-  metricsPort: 9464, pipePorts: '45000-45999', drainTimeoutSeconds: 600, stackName: 'stk', signalResource: 'Nodes1',
-  readyTimeoutSeconds: 15, logGroup: 'node-logs',
+  region: 'eu-west-1',
+  nodesTable: 'nodes-table',
+  secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:s',
+  spanSecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:span',
+  nodeIdPrefix: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
+  autoScalingGroupName: 'grp',
+  lifecycleHookName: 'drain-media-node',
+  launchHookName: 'launch-media-node',
+  grpcPort: 50051,
+  rtcPortBase: 40000,
+  workers: 2,
+  capacity: 2000,
+  metricsPort: 9464,
+  pipePorts: '45000-45999',
+  drainTimeoutSeconds: 600,
+  stackName: 'stk',
+  signalResource: 'Nodes1',
+  readyTimeoutSeconds: 15,
+  logGroup: 'node-logs',
 };
 
 export interface BootRun {
@@ -53,7 +73,12 @@ export function zipAsset(dir: string, zip: string): void {
 }
 
 /** Runs the whole boot in `root` (a fresh directory) against the zipped asset `zip`. */
-export function runBoot(root: string, zip: string, fail?: BootFailure, options: { realWorkerChecks?: boolean; continueFailsOnce?: boolean } = {}): BootRun {
+export function runBoot(
+  root: string,
+  zip: string,
+  fail?: BootFailure,
+  options: { realWorkerChecks?: boolean; continueFailsOnce?: boolean } = {},
+): BootRun {
   const bin = join(root, 'bin');
   const app = join(root, 'app');
   const conf = join(root, 'conf');
@@ -68,9 +93,12 @@ export function runBoot(root: string, zip: string, fail?: BootFailure, options: 
   const fakes: Record<string, string> = {
     curl: `for a in "$@"; do case "$a" in http*) url="$a" ;; esac; done
 case "$url" in */api/token) echo t ;; */instance-id) echo i-0abc ;; */local-ipv4) echo 10.0.1.7 ;; *) exit 22 ;; esac`,
-    'apt-get': fail === 'apt-lock'
-      ? 'echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)" >&2; exit 100'
-      : fail === 'packages' ? 'echo "E: Unable to locate package libuv1" >&2; exit 100' : 'exit 0',
+    'apt-get':
+      fail === 'apt-lock'
+        ? 'echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)" >&2; exit 100'
+        : fail === 'packages'
+          ? 'echo "E: Unable to locate package libuv1" >&2; exit 100'
+          : 'exit 0',
     aws: `if [ "$1 $2" = "s3 cp" ]; then ${fail === 'download' ? 'echo "fatal error: An error occurred (403)" >&2; exit 1' : `cp '${zip}' "$4"`}; fi
 ${options.continueFailsOnce ? `if [[ "$*" == *CONTINUE* ]] && [ "$(grep -c CONTINUE ${log})" -eq 1 ]; then echo "An error occurred (Throttling)" >&2; exit 254; fi` : ''}
 exit 0`,
@@ -101,18 +129,31 @@ exit 0`,
   const tamper = fail === 'install' ? `\nprintf 'x' >> ${join(app, 'worker/mediasoup-worker')}` : '';
   const finalScript = script.replace(`bash ${app}/host/install.sh`, `${tamper}\nbash ${app}/host/install.sh`);
   const run = spawnSync('bash', ['-c', `${finalScript}\necho "end $(date +%s%N)" >> ${stepLog}`], {
-    encoding: 'utf8', timeout: 120_000,
+    encoding: 'utf8',
+    timeout: 120_000,
     env: {
-      PATH: `${bin}:/usr/bin:/bin`, HARMONY_APP_DIR: app, HARMONY_CONF_DIR: conf,
-      HARMONY_SYSTEMD_DIR: join(root, 'units'), HARMONY_STATE_DIR: join(root, 'state'),
-      HARMONY_BOOT_STATE: join(root, 'boot'), HARMONY_BOOT_OUTPUT: join(root, 'cloud-init-output.log'),
+      PATH: `${bin}:/usr/bin:/bin`,
+      HARMONY_APP_DIR: app,
+      HARMONY_CONF_DIR: conf,
+      HARMONY_SYSTEMD_DIR: join(root, 'units'),
+      HARMONY_STATE_DIR: join(root, 'state'),
+      HARMONY_BOOT_STATE: join(root, 'boot'),
+      HARMONY_BOOT_OUTPUT: join(root, 'cloud-init-output.log'),
     },
   });
-  const marks = readFileSync(stepLog, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]);
+  const marks = readFileSync(stepLog, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ') as [string, string]);
   if (!marks.some(([s]) => s === 'end')) marks.push(['end', String(BigInt(Date.now()) * 1_000_000n)]);
-  const steps = marks.slice(0, -1).map(([step, t], i) => ({ step, seconds: Number(BigInt(marks[i + 1]![1]) - BigInt(t)) / 1e9 }));
+  const steps = marks
+    .slice(0, -1)
+    .map(([step, t], i) => ({ step, seconds: Number(BigInt(marks[i + 1]![1]) - BigInt(t)) / 1e9 }));
   return {
-    status: run.status, stdout: run.stdout, stderr: run.stderr,
-    calls: existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [], steps,
+    status: run.status,
+    stdout: run.stdout,
+    stderr: run.stderr,
+    calls: existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [],
+    steps,
   };
 }

@@ -35,14 +35,23 @@ class ChurnClient {
   fatal = false;
   private seen = 0;
 
-  constructor(readonly client: VoiceTestClient, readonly user: string, readonly channel: bigint) {}
+  constructor(
+    readonly client: VoiceTestClient,
+    readonly user: string,
+    readonly channel: bigint,
+  ) {}
 
   /** Applies every frame received so far to the view. */
   absorb(): void {
     for (; this.seen < this.client.frames.length; this.seen++) {
       const frame = this.client.frames[this.seen]!;
       if (frame.kind === 'error') {
-        if (['voice.session-replaced', 'voice.media-lost', 'voice.timeout', 'hrpc.not-found'].includes(frame.error.identifier)) this.fatal = true;
+        if (
+          ['voice.session-replaced', 'voice.media-lost', 'voice.timeout', 'hrpc.not-found'].includes(
+            frame.error.identifier,
+          )
+        )
+          this.fatal = true;
         continue;
       }
       if (frame.kind === 'ext') continue;
@@ -101,9 +110,14 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
       c.client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: clientRtpCapabilities() } });
       if (cutAfter === 'prepare') return cut();
       await c.client.expect('preparedForJoinChannel', 15_000);
-      c.client.send({ $case: 'joinChannel', value: {
-        rtpParamaters: producerRtpParameters(), producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters(),
-      } });
+      c.client.send({
+        $case: 'joinChannel',
+        value: {
+          rtpParamaters: producerRtpParameters(),
+          producerDtlsParamaters: dtlsParameters(),
+          consumerDtlsParamaters: dtlsParameters(),
+        },
+      });
       joins++;
       if (cutAfter === 'join') return cut();
     } catch {
@@ -122,41 +136,54 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
       const live = clients.filter((c) => c.live);
       if (live.length) {
         const victim = pick(live);
-        if (random() < 0.5) victim.client.close(); else victim.client.terminate();
+        if (random() < 0.5) victim.client.close();
+        else victim.client.terminate();
       }
     } else if (roll < 0.8) {
       const destroy = random() < 0.5;
       await flow(await open(user, channel), pick(['initialize', 'prepare', 'join'] as const), destroy);
     } else {
       // Same-user race: several streams of one user into one channel at once.
-      const streams = await Promise.all(Array.from({ length: 2 + Math.floor(random() * 4) }, () => open(user, channel)));
+      const streams = await Promise.all(
+        Array.from({ length: 2 + Math.floor(random() * 4) }, () => open(user, channel)),
+      );
       await Promise.all(streams.map((s) => flow(s)));
     }
   };
 
   let stopped = false;
-  const stopper = options.stopMediaNodeMs > 0 && stack.mediaNode ? (async () => {
-    await sleep(options.durationMs / 2);
-    process.kill(stack.mediaNode!.pid, 'SIGSTOP');
-    stopped = true;
-    await sleep(options.stopMediaNodeMs);
-    process.kill(stack.mediaNode!.pid, 'SIGCONT');
-    stopped = false;
-  })() : Promise.resolve();
+  const stopper =
+    options.stopMediaNodeMs > 0 && stack.mediaNode
+      ? (async () => {
+          await sleep(options.durationMs / 2);
+          process.kill(stack.mediaNode!.pid, 'SIGSTOP');
+          stopped = true;
+          await sleep(options.stopMediaNodeMs);
+          process.kill(stack.mediaNode!.pid, 'SIGCONT');
+          stopped = false;
+        })()
+      : Promise.resolve();
 
-  await Promise.all(Array.from({ length: options.concurrency }, async () => {
-    while (Date.now() < deadline) {
-      await operation();
-      await sleep(Math.floor(random() * 150));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      while (Date.now() < deadline) {
+        await operation();
+        await sleep(Math.floor(random() * 150));
+      }
+    }),
+  );
   await stopper;
   if (stopped) process.kill(stack.mediaNode!.pid, 'SIGCONT');
   return settle(clients, operations, joins);
 }
 
 /** Waits until every view stops changing (and matches), then compares views with the membership. */
-async function settle(clients: ChurnClient[], operations: number, joins: number, timeoutMs = 90_000): Promise<ChurnReport> {
+async function settle(
+  clients: ChurnClient[],
+  operations: number,
+  joins: number,
+  timeoutMs = 90_000,
+): Promise<ChurnReport> {
   const deadline = Date.now() + timeoutMs;
   let mismatches: string[] = [];
   for (;;) {

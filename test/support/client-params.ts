@@ -5,7 +5,13 @@ import { randomBytes } from 'node:crypto';
 /** RtpCapabilities as a browser's mediasoup-client Device reports them (audio part). */
 export function clientRtpCapabilities(options: { absSendTime?: boolean } = {}): string {
   // Header extension ids are the router's: mediasoup-client's Device takes them from the router.
-  const absSendTime = { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' };
+  const absSendTime = {
+    kind: 'audio',
+    uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+    preferredId: 4,
+    preferredEncrypt: false,
+    direction: 'sendrecv',
+  };
   return JSON.stringify({
     codecs: [
       {
@@ -19,9 +25,21 @@ export function clientRtpCapabilities(options: { absSendTime?: boolean } = {}): 
       },
     ],
     headerExtensions: [
-      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1, preferredEncrypt: false, direction: 'sendrecv' },
+      {
+        kind: 'audio',
+        uri: 'urn:ietf:params:rtp-hdrext:sdes:mid',
+        preferredId: 1,
+        preferredEncrypt: false,
+        direction: 'sendrecv',
+      },
       ...(options.absSendTime === false ? [] : [absSendTime]),
-      { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', preferredId: 6, preferredEncrypt: false, direction: 'sendrecv' },
+      {
+        kind: 'audio',
+        uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level',
+        preferredId: 6,
+        preferredEncrypt: false,
+        direction: 'sendrecv',
+      },
     ],
   });
 }

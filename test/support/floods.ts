@@ -26,7 +26,9 @@ export async function tryConnect(options: ClientOptions): Promise<ConnectOutcome
     const error = HrpcError.decode(body);
     return {
       refused: {
-        statusCode, identifier: error.identifier, humanMessage: error.humanMessage,
+        statusCode,
+        identifier: error.identifier,
+        humanMessage: error.humanMessage,
         ...(error.details.length > 0 ? { retryAfterSeconds: RetryInfo.decode(error.details).retryAfter } : {}),
       },
     };
@@ -55,14 +57,26 @@ export async function streamFlood(options: ClientOptions, count: number): Promis
 }
 
 /** The next frame of a client, which should be an error frame: its identifier and RetryInfo (or what came instead). */
-export async function nextErrorFrame(client: VoiceTestClient, timeoutMs = 10_000): Promise<{ identifier: string; humanMessage: string; retryAfterSeconds?: number } | { unexpected: string }> {
+export async function nextErrorFrame(
+  client: VoiceTestClient,
+  timeoutMs = 10_000,
+): Promise<{ identifier: string; humanMessage: string; retryAfterSeconds?: number } | { unexpected: string }> {
   const frame = await client.next(timeoutMs);
-  if (frame.kind !== 'error') return { unexpected: frame.kind === 'response' ? `response ${frame.response.message?.$case}` : 'extension frame' };
-  return { identifier: frame.error.identifier, humanMessage: frame.error.humanMessage, retryAfterSeconds: frame.retryAfterSeconds };
+  if (frame.kind !== 'error')
+    return { unexpected: frame.kind === 'response' ? `response ${frame.response.message?.$case}` : 'extension frame' };
+  return {
+    identifier: frame.error.identifier,
+    humanMessage: frame.error.humanMessage,
+    retryAfterSeconds: frame.retryAfterSeconds,
+  };
 }
 
 /** Connect + Initialize, then PrepareForJoinChannel sent: the caller reads the answer (PreparedForJoinChannel or an error). */
-export async function initializedAndPrepareSent(options: ClientOptions, guildId: bigint, channelId: bigint): Promise<VoiceTestClient> {
+export async function initializedAndPrepareSent(
+  options: ClientOptions,
+  guildId: bigint,
+  channelId: bigint,
+): Promise<VoiceTestClient> {
   const client = await VoiceTestClient.connect(options);
   await initialize(client, guildId, channelId);
   client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: clientRtpCapabilities() } });
@@ -75,8 +89,15 @@ export async function initializedAndPrepareSent(options: ClientOptions, guildId:
  * returned open, for the caller to inspect).
  */
 export async function joinLeaveFlood(
-  options: ClientOptions, guildId: bigint, channelId: bigint, cycles: number, settled: (cycle: number) => Promise<void>,
-): Promise<{ joined: number; refused?: { client: VoiceTestClient; error: Awaited<ReturnType<typeof nextErrorFrame>> } }> {
+  options: ClientOptions,
+  guildId: bigint,
+  channelId: bigint,
+  cycles: number,
+  settled: (cycle: number) => Promise<void>,
+): Promise<{
+  joined: number;
+  refused?: { client: VoiceTestClient; error: Awaited<ReturnType<typeof nextErrorFrame>> };
+}> {
   for (let cycle = 0; cycle < cycles; cycle++) {
     const attempt = await joinOrRefusal(options, guildId, channelId);
     if ('refused' in attempt) return { joined: cycle, refused: attempt.refused };
@@ -92,8 +113,15 @@ export async function joinLeaveFlood(
  * one (which the server closes). Stops at the first refusal; returns the stream holding the seat and the refused one.
  */
 export async function replaceFlood(
-  options: ClientOptions, guildId: bigint, channelId: bigint, replacements: number,
-): Promise<{ replaced: number; seated: VoiceTestClient; refused?: { client: VoiceTestClient; error: Awaited<ReturnType<typeof nextErrorFrame>> } }> {
+  options: ClientOptions,
+  guildId: bigint,
+  channelId: bigint,
+  replacements: number,
+): Promise<{
+  replaced: number;
+  seated: VoiceTestClient;
+  refused?: { client: VoiceTestClient; error: Awaited<ReturnType<typeof nextErrorFrame>> };
+}> {
   let seated = (await joinedClient(options, guildId, channelId)).client;
   for (let i = 0; i < replacements; i++) {
     const attempt = await joinOrRefusal(options, guildId, channelId);
@@ -104,8 +132,14 @@ export async function replaceFlood(
   return { replaced: replacements, seated };
 }
 
-async function joinOrRefusal(options: ClientOptions, guildId: bigint, channelId: bigint):
-  Promise<{ client: VoiceTestClient } | { refused: { client: VoiceTestClient; error: Awaited<ReturnType<typeof nextErrorFrame>> } }> {
+async function joinOrRefusal(
+  options: ClientOptions,
+  guildId: bigint,
+  channelId: bigint,
+): Promise<
+  | { client: VoiceTestClient }
+  | { refused: { client: VoiceTestClient; error: Awaited<ReturnType<typeof nextErrorFrame>> } }
+> {
   const client = await initializedAndPrepareSent(options, guildId, channelId);
   await client.expect('preparedForJoinChannel');
   sendJoin(client);
@@ -115,7 +149,16 @@ async function joinOrRefusal(options: ClientOptions, guildId: bigint, channelId:
     if (frame.kind === 'response' && frame.response.message?.$case === 'userJoined') continue;
     if (frame.kind === 'ext') continue;
     if (frame.kind === 'error') {
-      return { refused: { client, error: { identifier: frame.error.identifier, humanMessage: frame.error.humanMessage, retryAfterSeconds: frame.retryAfterSeconds } } };
+      return {
+        refused: {
+          client,
+          error: {
+            identifier: frame.error.identifier,
+            humanMessage: frame.error.humanMessage,
+            retryAfterSeconds: frame.retryAfterSeconds,
+          },
+        },
+      };
     }
     throw new Error(`unexpected frame while joining: ${frame.response.message?.$case}`);
   }

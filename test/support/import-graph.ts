@@ -35,7 +35,8 @@ export function upwardImports(graph: ImportGraph, layers: readonly string[]): st
       continue;
     }
     for (const target of targets) {
-      if (layerOf(target) > layerOf(file)) problems.push(`${file} → ${target} (${file.split('/')[0]} imports ${target.split('/')[0]}, a higher layer)`);
+      if (layerOf(target) > layerOf(file))
+        problems.push(`${file} → ${target} (${file.split('/')[0]} imports ${target.split('/')[0]}, a higher layer)`);
     }
   }
   return problems;

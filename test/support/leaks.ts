@@ -9,7 +9,10 @@ const PATTERNS: ReadonlyArray<readonly [string, RegExp]> = [
   // Media node ids and gRPC addresses: host:port (local ids are <hostname>:<port>, EC2 ones i-…).
   ['a node id or address', /\b[\w.-]+:\d{2,5}\b|\bi-[0-9a-f]{8,17}\b/],
   // grpc-js and socket error texts.
-  ['gRPC or socket internals', /\b\d{1,2} (?:UNAVAILABLE|DEADLINE_EXCEEDED|INTERNAL|UNKNOWN|CANCELLED)\b|No connection established|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Received RST_STREAM/],
+  [
+    'gRPC or socket internals',
+    /\b\d{1,2} (?:UNAVAILABLE|DEADLINE_EXCEEDED|INTERNAL|UNKNOWN|CANCELLED)\b|No connection established|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Received RST_STREAM/,
+  ],
   // mediasoup object ids (UUIDs) of transports, producers, routers.
   ['a mediasoup object id', /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/i],
 ];

@@ -38,13 +38,22 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       router.observer.on('newtransport', (transport) => {
         if (transport.type !== 'webrtc') return;
         const appData = transport.appData as { sessionId?: string; role?: string };
-        (transport as mediasoup.types.WebRtcTransport).observer.on('iceselectedtuplechange', (tuple?: mediasoup.types.TransportTuple) => {
-          const line: SelectedTupleLine = {
-            msg: ICE_TUPLE_MSG, transportId: transport.id, sessionId: appData.sessionId ?? '', role: appData.role ?? '',
-            remoteIp: tuple?.remoteIp, remotePort: tuple?.remotePort, protocol: tuple?.protocol, at: Date.now(),
-          };
-          process.stdout.write(JSON.stringify(line) + '\n');
-        });
+        (transport as mediasoup.types.WebRtcTransport).observer.on(
+          'iceselectedtuplechange',
+          (tuple?: mediasoup.types.TransportTuple) => {
+            const line: SelectedTupleLine = {
+              msg: ICE_TUPLE_MSG,
+              transportId: transport.id,
+              sessionId: appData.sessionId ?? '',
+              role: appData.role ?? '',
+              remoteIp: tuple?.remoteIp,
+              remotePort: tuple?.remotePort,
+              protocol: tuple?.protocol,
+              at: Date.now(),
+            };
+            process.stdout.write(JSON.stringify(line) + '\n');
+          },
+        );
       });
     });
   });

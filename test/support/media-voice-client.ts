@@ -5,24 +5,39 @@
 // count the RTP it receives per user; its transports can restart ICE (werift-ice-restart.ts).
 import { createRequire } from 'node:module';
 import { Device, MediaStreamTrack, RTCCertificate, RTCRtpCodecParameters, RtpHeader, RtpPacket } from 'msc-node';
-import type { StreamMessageResponse_JoinedChannel, StreamMessageResponse_PreparedForJoinChannel, UserConsumerOptions } from '../../gen/protocol/voice/v1/voice';
+import type {
+  StreamMessageResponse_JoinedChannel,
+  StreamMessageResponse_PreparedForJoinChannel,
+  UserConsumerOptions,
+} from '../../gen/protocol/voice/v1/voice';
 import { enableIceRestart } from './werift-ice-restart';
 import { describe, VoiceTestClient, type ClientOptions } from './voice-client';
 import { waitFor } from './wait';
 
 type Transport = ReturnType<Device['createSendTransport']>;
-interface Keys { certPem: string; keyPem: string; signatureHash: { hash: number; signature: number } }
+interface Keys {
+  certPem: string;
+  keyPem: string;
+  signatureHash: { hash: number; signature: number };
+}
 
 async function generateKeys(): Promise<Keys> {
   const require = createRequire(createRequire(import.meta.url).resolve('msc-node'));
   const { CipherContext } = require('werift/lib/dtls/src/context/cipher') as {
-    CipherContext: { createSelfSignedCertificateWithKey(hash: { signature: number; hash: number }, curve: number): Promise<Keys> };
+    CipherContext: {
+      createSelfSignedCertificateWithKey(hash: { signature: number; hash: number }, curve: number): Promise<Keys>;
+    };
   };
   return CipherContext.createSelfSignedCertificateWithKey({ signature: 3, hash: 4 }, 23);
 }
 
 function toOptions(t: { id: string; iceParameters: string; iceCandidates: string[]; dtlsParameters: string }) {
-  return { id: t.id, iceParameters: JSON.parse(t.iceParameters), iceCandidates: t.iceCandidates.map((c) => JSON.parse(c)), dtlsParameters: JSON.parse(t.dtlsParameters) };
+  return {
+    id: t.id,
+    iceParameters: JSON.parse(t.iceParameters),
+    iceCandidates: t.iceCandidates.map((c) => JSON.parse(c)),
+    dtlsParameters: JSON.parse(t.dtlsParameters),
+  };
 }
 
 export interface MediaJoined {
@@ -68,19 +83,29 @@ export async function joinWithMedia(options: ClientOptions, guildId: bigint, cha
   }
 }
 
-async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: bigint, channelId: bigint): Promise<MediaJoined> {
+async function joinOn(
+  client: VoiceTestClient,
+  opened: Transport[],
+  guildId: bigint,
+  channelId: bigint,
+): Promise<MediaJoined> {
   client.send({ $case: 'initialize', value: { guildId, channelId } });
   const { rtpCapabilities } = await client.expect('initialized');
   // handlerName: Node >= 21 has a global `navigator`, which msc-node's detection takes for a browser.
-  const device = new Device({ codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] } },
-    { handlerName: 'werift' });
+  const device = new Device(
+    { codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] } },
+    { handlerName: 'werift' },
+  );
   await device.load({ routerRtpCapabilities: JSON.parse(rtpCapabilities) });
   client.send({ $case: 'prepareForJoinChannel', value: { rtpCapabilities: JSON.stringify(device.rtpCapabilities) } });
   const prepared = await client.expect('preparedForJoinChannel', 10_000);
   const keys = await generateKeys();
   const fingerprints = new RTCCertificate(keys.keyPem, keys.certPem, keys.signatureHash as never).getFingerprints();
   const send = device.createSendTransport(toOptions(prepared.producerTransportOptions!));
-  const recv = device.createRecvTransport({ ...toOptions(prepared.consumerTransportOptions!), additionalSettings: { dtls: { keys } } });
+  const recv = device.createRecvTransport({
+    ...toOptions(prepared.consumerTransportOptions!),
+    additionalSettings: { dtls: { keys } },
+  });
   opened.push(send, recv);
   enableIceRestart(send);
   enableIceRestart(recv);
@@ -91,11 +116,14 @@ async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: big
     ok();
   });
   send.on('produce', ({ rtpParameters }, ok, fail) => {
-    client.send({ $case: 'joinChannel', value: {
-      rtpParamaters: JSON.stringify(rtpParameters),
-      producerDtlsParamaters: JSON.stringify(producerDtls),
-      consumerDtlsParamaters: JSON.stringify({ role: 'client', fingerprints }),
-    } });
+    client.send({
+      $case: 'joinChannel',
+      value: {
+        rtpParamaters: JSON.stringify(rtpParameters),
+        producerDtlsParamaters: JSON.stringify(producerDtls),
+        consumerDtlsParamaters: JSON.stringify({ role: 'client', fingerprints }),
+      },
+    });
     joinedOn(client).then((value) => {
       joined = value;
       ok({ id: `local-${Date.now()}` });
@@ -105,22 +133,43 @@ async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: big
   const track = new MediaStreamTrack({ kind: 'audio' });
   const producer = await send.produce({ track });
   await waitFor(() => send.connectionState === 'connected', 10_000, 'the producer transport to connect');
-  const rtp = { payloadType: producer.rtpParameters.codecs[0]!.payloadType, ssrc: producer.rtpParameters.encodings![0]!.ssrc! };
+  const rtp = {
+    payloadType: producer.rtpParameters.codecs[0]!.payloadType,
+    ssrc: producer.rtpParameters.encodings![0]!.ssrc!,
+  };
 
   let seq = 0;
   const sendOne = (payloadBytes = 80) => {
     seq++;
-    const header = new RtpHeader({ payloadType: rtp.payloadType, sequenceNumber: seq & 0xffff, timestamp: (seq * 960) >>> 0, ssrc: rtp.ssrc, marker: false });
+    const header = new RtpHeader({
+      payloadType: rtp.payloadType,
+      sequenceNumber: seq & 0xffff,
+      timestamp: (seq * 960) >>> 0,
+      ssrc: rtp.ssrc,
+      marker: false,
+    });
     track.writeRtp(new RtpPacket(header, Buffer.alloc(payloadBytes, seq & 0xff)));
   };
   const received = new Map<string, number>();
   const listeners = new Set<(user: string, at: number) => void>();
   const consumers = new Map<string, string>();
   const result: MediaJoined = {
-    client, joined: joined!, transports: [send, recv], send, recv, received, consumers, prepared,
+    client,
+    joined: joined!,
+    transports: [send, recv],
+    send,
+    recv,
+    received,
+    consumers,
+    prepared,
     async consume(data) {
       const user = String(data.userId);
-      const consumer = await recv.consume({ id: data.consumerId, producerId: data.producerId, kind: 'audio', rtpParameters: JSON.parse(data.rtpParameters) });
+      const consumer = await recv.consume({
+        id: data.consumerId,
+        producerId: data.producerId,
+        kind: 'audio',
+        rtpParameters: JSON.parse(data.rtpParameters),
+      });
       consumers.set(user, data.consumerId);
       received.set(user, received.get(user) ?? 0);
       consumer.track.onReceiveRtp.subscribe(() => {
@@ -128,7 +177,8 @@ async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: big
         if (listeners.size > 0) for (const listener of listeners) listener(user, Date.now());
       });
       // consumers.v1: the consumer was created resumed; a stock client resumes it.
-      if (!result.client.granted.includes('consumers.v1')) result.client.send({ $case: 'resumeConsumer', value: { consumerId: data.consumerId } });
+      if (!result.client.granted.includes('consumers.v1'))
+        result.client.send({ $case: 'resumeConsumer', value: { consumerId: data.consumerId } });
     },
     onRtp(listener) {
       listeners.add(listener);
@@ -160,7 +210,8 @@ async function joinOn(client: VoiceTestClient, opened: Transport[], guildId: big
 async function joinedOn(client: VoiceTestClient): Promise<StreamMessageResponse_JoinedChannel> {
   for (;;) {
     const frame = await client.next(10_000);
-    if (frame.kind === 'response' && frame.response.message?.$case === 'joinedChannel') return frame.response.message.value;
+    if (frame.kind === 'response' && frame.response.message?.$case === 'joinedChannel')
+      return frame.response.message.value;
     if (frame.kind === 'ext' || (frame.kind === 'response' && frame.response.message?.$case === 'userJoined')) continue;
     throw new Error(`expected joinedChannel, got ${describe(frame)}`);
   }

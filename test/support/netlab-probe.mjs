@@ -7,7 +7,10 @@ const [host, udpPort, udpPort2, tcpPort, tcp443Port, lossCount] = process.argv.s
 
 function udpAsk(socket, port, payload, waitMs = 800) {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { socket.off('message', on); resolve(undefined); }, waitMs);
+    const timer = setTimeout(() => {
+      socket.off('message', on);
+      resolve(undefined);
+    }, waitMs);
     const on = (msg) => {
       const text = msg.toString();
       if (!text.startsWith(payload + ' ')) return;
@@ -23,11 +26,22 @@ function udpAsk(socket, port, payload, waitMs = 800) {
 function tcpAsk(port) {
   return new Promise((resolve) => {
     const s = connect({ host, port: Number(port) });
-    const timer = setTimeout(() => { s.destroy(); resolve(undefined); }, 1500);
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(undefined);
+    }, 1500);
     let data = '';
-    s.on('data', (d) => { data += d; });
-    s.on('end', () => { clearTimeout(timer); resolve(data); });
-    s.on('error', () => { clearTimeout(timer); resolve(undefined); });
+    s.on('data', (d) => {
+      data += d;
+    });
+    s.on('end', () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+    s.on('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
   });
 }
 
@@ -40,7 +54,9 @@ let echoed = 0;
 const count = Number(lossCount);
 if (count > 0 && seenA !== undefined) {
   let got = 0;
-  socket.on('message', (m) => { if (m.toString().startsWith('n')) got++; });
+  socket.on('message', (m) => {
+    if (m.toString().startsWith('n')) got++;
+  });
   for (let i = 0; i < count; i++) {
     socket.send(`n${i}`, Number(udpPort), host);
     if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
@@ -51,4 +67,6 @@ if (count > 0 && seenA !== undefined) {
 socket.close();
 const tcp = await tcpAsk(tcpPort);
 const tcp443 = await tcpAsk(tcp443Port);
-console.log(JSON.stringify({ localUdpPort: local, udpSeenA: seenA, udpSeenB: seenB, echoed, sent: count, tcp, tcp443 }));
+console.log(
+  JSON.stringify({ localUdpPort: local, udpSeenA: seenA, udpSeenB: seenB, echoed, sent: count, tcp, tcp443 }),
+);

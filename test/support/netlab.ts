@@ -46,7 +46,15 @@ export type Profile =
    */
   | 'stun-only';
 
-export const PROFILES: readonly Profile[] = ['open', 'nat', 'symmetric-nat', 'udp-blocked', 'tcp443-only', 'loss10', 'tcp443-loss10'];
+export const PROFILES: readonly Profile[] = [
+  'open',
+  'nat',
+  'symmetric-nat',
+  'udp-blocked',
+  'tcp443-only',
+  'loss10',
+  'tcp443-loss10',
+];
 
 export interface LabOptions {
   profile: Profile;
@@ -90,7 +98,11 @@ const open = new Set<Lab>();
 let exitHookInstalled = false;
 
 function run(argv: string[], timeoutMs = 10_000): string {
-  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(argv[0]!, argv.slice(1), {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 function tryRun(argv: string[]): void {
@@ -194,7 +206,9 @@ export function createLab(options: LabOptions): Lab {
     routerOuterIp,
     execPrefix: inC,
     exec: (argv, timeoutMs) => run([...inC, ...argv], timeoutMs),
-    execAsync: async (argv, timeoutMs = 30_000) => (await execFileAsync('ip', ['netns', 'exec', clientNs, ...argv], { encoding: 'utf8', timeout: timeoutMs })).stdout,
+    execAsync: async (argv, timeoutMs = 30_000) =>
+      (await execFileAsync('ip', ['netns', 'exec', clientNs, ...argv], { encoding: 'utf8', timeout: timeoutMs }))
+        .stdout,
     wrapper(binary) {
       wrapperDir ??= mkdtempSync(join(tmpdir(), 'reachlab-'));
       const file = join(wrapperDir, 'exec-in-lab.sh');
@@ -227,7 +241,8 @@ export function createLab(options: LabOptions): Lab {
     // ~1–2 s later (duplicate address detection); Chromium sees that as a network change and aborts what it is loading
     // with net::ERR_NETWORK_CHANGED (CI: a lab page's first navigation). The lab's interfaces never get one.
     for (const ns of [inC, inR]) {
-      for (const scope of ['all', 'default']) run([...ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${scope}.disable_ipv6=1`]);
+      for (const scope of ['all', 'default'])
+        run([...ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${scope}.disable_ipv6=1`]);
     }
     // client ↔ router
     run(['ip', 'link', 'add', 'cli0', 'netns', clientNs, 'type', 'veth', 'peer', 'name', 'rin0', 'netns', routerNs]);
@@ -260,13 +275,30 @@ export function createLab(options: LabOptions): Lab {
 
 function applyProfile(
   options: LabOptions,
-  ctx: { ipt: (...args: string[]) => string; inR: string[]; hostIf: string; clientIp: string; routerOuterIp: string; k: number },
+  ctx: {
+    ipt: (...args: string[]) => string;
+    inR: string[];
+    hostIf: string;
+    clientIp: string;
+    routerOuterIp: string;
+    k: number;
+  },
 ): void {
   const { ipt } = ctx;
   const profile = options.profile;
   const nat = profile !== 'open';
   if (nat) {
-    ipt('-t', 'nat', '-A', 'POSTROUTING', '-o', 'rout0', '-j', 'MASQUERADE', ...(profile === 'symmetric-nat' ? ['--random-fully'] : []));
+    ipt(
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-o',
+      'rout0',
+      '-j',
+      'MASQUERADE',
+      ...(profile === 'symmetric-nat' ? ['--random-fully'] : []),
+    );
   } else {
     // Routed: the root namespace reaches the client's subnet through the router (the route goes with hostIf).
     run(['ip', 'route', 'add', `10.213.${ctx.k}.0/24`, 'via', ctx.routerOuterIp, 'dev', ctx.hostIf]);
@@ -282,7 +314,8 @@ function applyProfile(
     ipt('-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');
   }
   if (profile === 'stun-only') {
-    if (options.signallingPort === undefined || options.relayIp === undefined) throw new Error('netlab: profile stun-only needs signallingPort and relayIp');
+    if (options.signallingPort === undefined || options.relayIp === undefined)
+      throw new Error('netlab: profile stun-only needs signallingPort and relayIp');
     // Every UDP packet is looked at (before conntrack's ESTABLISHED, which would pass a flow's DTLS once STUN was answered).
     ipt('-A', 'FORWARD', '-p', 'udp', '-m', 'u32', '--u32', '0>>22&0x3C@8>>24=0:3', '-j', 'ACCEPT');
     ipt('-A', 'FORWARD', '-p', 'udp', '-j', 'DROP');

@@ -14,14 +14,22 @@ export async function prepare(client: VoiceTestClient, timeoutMs?: number) {
 }
 
 export function sendJoin(client: VoiceTestClient): void {
-  client.send({ $case: 'joinChannel', value: {
-    rtpParamaters: producerRtpParameters(), producerDtlsParamaters: dtlsParameters(), consumerDtlsParamaters: dtlsParameters(),
-  } });
+  client.send({
+    $case: 'joinChannel',
+    value: {
+      rtpParamaters: producerRtpParameters(),
+      producerDtlsParamaters: dtlsParameters(),
+      consumerDtlsParamaters: dtlsParameters(),
+    },
+  });
 }
 
 /** Connect + Initialize + Prepare + Join; returns the client and its JoinedChannel. */
 export async function joinedClient(
-  options: ClientOptions, guildId: bigint, channelId: bigint, stepTimeoutMs?: number,
+  options: ClientOptions,
+  guildId: bigint,
+  channelId: bigint,
+  stepTimeoutMs?: number,
 ): Promise<{ client: VoiceTestClient; joined: StreamMessageResponse_JoinedChannel }> {
   const client = await VoiceTestClient.connect(options);
   await initialize(client, guildId, channelId, stepTimeoutMs);
@@ -35,6 +43,8 @@ export async function joinedClient(
     }
     if (frame.kind === 'response' && frame.response.message?.$case === 'userJoined') continue;
     if (frame.kind === 'ext') continue; // resume.v1: the session's credential
-    throw new Error(`expected joinedChannel, got ${JSON.stringify(frame, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
+    throw new Error(
+      `expected joinedChannel, got ${JSON.stringify(frame, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`,
+    );
   }
 }

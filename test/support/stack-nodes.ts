@@ -25,13 +25,20 @@ export function placeOf(stack: LocalStack, m: MediaJoined): { node: number; work
   const found = stack.mediaNodes.flatMap((node) =>
     (node.ready.workers as { index: number; udp: number[]; tcp: number[] }[])
       .filter((w) => [...w.udp, ...w.tcp].some((p) => ports.includes(p)))
-      .map((w) => ({ node: node.index, worker: w.index })));
+      .map((w) => ({ node: node.index, worker: w.index })),
+  );
   assert.equal(found.length, 1, `ICE ports ${ports} belong to exactly one worker of one node`);
   return found[0]!;
 }
 
 /** Speaks until the listener has received `atLeast` more packets from the speaker than `from`; returns how many. */
-export async function hears(speaker: MediaJoined, speakerId: bigint, listener: MediaJoined, atLeast = 10, from = listener.received.get(String(speakerId)) ?? 0) {
+export async function hears(
+  speaker: MediaJoined,
+  speakerId: bigint,
+  listener: MediaJoined,
+  atLeast = 10,
+  from = listener.received.get(String(speakerId)) ?? 0,
+) {
   await eventually(`user ${speakerId}'s RTP to arrive`, async () => {
     await speaker.speakPackets(5);
     return (listener.received.get(String(speakerId)) ?? 0) >= from + atLeast ? true : undefined;

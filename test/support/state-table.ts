@@ -7,10 +7,15 @@ export async function allConnectionRecords(db: DynamoDBDocumentClient, table: st
   const records: ConnectionRecord[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await db.send(new ScanCommand({
-      TableName: table, ExclusiveStartKey: startKey, ConsistentRead: true,
-      FilterExpression: 'sk = :conn', ExpressionAttributeValues: { ':conn': 'CONN' },
-    }));
+    const page = await db.send(
+      new ScanCommand({
+        TableName: table,
+        ExclusiveStartKey: startKey,
+        ConsistentRead: true,
+        FilterExpression: 'sk = :conn',
+        ExpressionAttributeValues: { ':conn': 'CONN' },
+      }),
+    );
     for (const item of page.Items ?? []) {
       const { pk: _pk, sk: _sk, due: _due, dueAt: _dueAt, onNode: _onNode, ...record } = item;
       records.push(record as ConnectionRecord);

@@ -4,8 +4,18 @@ import { DevIssuer } from '../../local/dev-issuer';
 let issuer: DevIssuer | undefined;
 
 export function devToken(
-  user: string | bigint, guild: string | bigint, channels: (string | bigint)[], ttlSeconds = 3600, claims?: Record<string, unknown>,
+  user: string | bigint,
+  guild: string | bigint,
+  channels: (string | bigint)[],
+  ttlSeconds = 3600,
+  claims?: Record<string, unknown>,
 ): string {
   issuer ??= DevIssuer.load();
-  return issuer.mintSync({ user: String(user), guild: String(guild), channels: channels.map(String), ttlSeconds, ...(claims ? { claims } : {}) });
+  return issuer.mintSync({
+    user: String(user),
+    guild: String(guild),
+    channels: channels.map(String),
+    ttlSeconds,
+    ...(claims ? { claims } : {}),
+  });
 }

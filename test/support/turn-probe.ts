@@ -20,20 +20,36 @@ export class TurnProbe {
   private realm?: string;
   private nonce?: Buffer;
 
-  constructor(private readonly server: { host: string; port: number }, private readonly username: string, private readonly password: string) {}
+  constructor(
+    private readonly server: { host: string; port: number },
+    private readonly username: string,
+    private readonly password: string,
+  ) {}
 
   /** Allocate: the unauthenticated first try (401 with realm and nonce), then with the credential. */
   async allocate(): Promise<TurnAnswer & { relayed?: [string, number] }> {
-    const first = await this.send(new Message(methods.ALLOCATE, classes.REQUEST).setAttribute('REQUESTED-TRANSPORT', UDP_TRANSPORT) as Message, false);
+    const first = await this.send(
+      new Message(methods.ALLOCATE, classes.REQUEST).setAttribute('REQUESTED-TRANSPORT', UDP_TRANSPORT) as Message,
+      false,
+    );
     this.realm = first.message.getAttributeValue('REALM') as string;
     this.nonce = first.message.getAttributeValue('NONCE') as Buffer;
     this.key = createHash('md5').update(`${this.username}:${this.realm}:${this.password}`).digest();
-    const answer = await this.send(new Message(methods.ALLOCATE, classes.REQUEST).setAttribute('REQUESTED-TRANSPORT', UDP_TRANSPORT) as Message, true);
-    return { ...answer, relayed: answer.ok ? (answer.message.getAttributeValue('XOR-RELAYED-ADDRESS') as [string, number]) : undefined };
+    const answer = await this.send(
+      new Message(methods.ALLOCATE, classes.REQUEST).setAttribute('REQUESTED-TRANSPORT', UDP_TRANSPORT) as Message,
+      true,
+    );
+    return {
+      ...answer,
+      relayed: answer.ok ? (answer.message.getAttributeValue('XOR-RELAYED-ADDRESS') as [string, number]) : undefined,
+    };
   }
 
   createPermission(peer: [string, number]): Promise<TurnAnswer> {
-    return this.send(new Message(methods.CREATE_PERMISSION, classes.REQUEST).setAttribute('XOR-PEER-ADDRESS', peer) as Message, true);
+    return this.send(
+      new Message(methods.CREATE_PERMISSION, classes.REQUEST).setAttribute('XOR-PEER-ADDRESS', peer) as Message,
+      true,
+    );
   }
 
   close(): void {
@@ -42,7 +58,10 @@ export class TurnProbe {
 
   private send(request: Message, signed: boolean): Promise<TurnAnswer> {
     if (signed) {
-      request.setAttribute('USERNAME', this.username).setAttribute('REALM', this.realm!).setAttribute('NONCE', this.nonce!);
+      request
+        .setAttribute('USERNAME', this.username)
+        .setAttribute('REALM', this.realm!)
+        .setAttribute('NONCE', this.nonce!);
       request.addMessageIntegrity(this.key!);
       request.addFingerprint();
     }

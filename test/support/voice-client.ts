@@ -6,8 +6,20 @@ import WebSocket from 'ws';
 import type { ClientMessage, SessionCredential } from '../../gen/harmonyvoice/ext/v1/session';
 import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
 import {
-  decodeServerFrame, encodeExtRequest, encodeRequest, fromWire, SUBPROTOCOL_BASE64, SUBPROTOCOL_BASE64_EXT, SUBPROTOCOL_BASE64_RESUME,
-  SUBPROTOCOL_BINARY, SUBPROTOCOL_BINARY_EXT, SUBPROTOCOL_BINARY_RESUME, toWire, VOICE_STREAM_PATH, type ServerFrame, type Variant,
+  decodeServerFrame,
+  encodeExtRequest,
+  encodeRequest,
+  fromWire,
+  SUBPROTOCOL_BASE64,
+  SUBPROTOCOL_BASE64_EXT,
+  SUBPROTOCOL_BASE64_RESUME,
+  SUBPROTOCOL_BINARY,
+  SUBPROTOCOL_BINARY_EXT,
+  SUBPROTOCOL_BINARY_RESUME,
+  toWire,
+  VOICE_STREAM_PATH,
+  type ServerFrame,
+  type Variant,
 } from '../../protocol/hrpc';
 import { assertNoLeaks, checkClientMessage } from './leaks';
 
@@ -52,7 +64,10 @@ export class VoiceTestClient {
   private readonly waiters: (() => void)[] = [];
   private cursor = 0;
 
-  private constructor(private readonly ws: WebSocket, readonly variant: Variant) {
+  private constructor(
+    private readonly ws: WebSocket,
+    readonly variant: Variant,
+  ) {
     ws.on('message', (data, isBinary) => {
       if (this.deaf) return;
       const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString('utf8');
@@ -63,7 +78,8 @@ export class VoiceTestClient {
         const { seq, message, states } = frame.message.message.value;
         this.lastSeq = Math.max(this.lastSeq, Number(seq));
         // state.v1: the states a Sequenced carries (with a membership message, or alone: a change).
-        if (states.length > 0 || !message) this.stateLog.push({ seq: Number(seq), states, with: message?.message?.$case, at: performance.now() });
+        if (states.length > 0 || !message)
+          this.stateLog.push({ seq: Number(seq), states, with: message?.message?.$case, at: performance.now() });
         if (!message) {
           this.wake();
           return;
@@ -72,8 +88,10 @@ export class VoiceTestClient {
         this.frames.push({ kind: 'response', response: message });
       } else {
         if (frame.kind === 'error') checkClientMessage(frame.error.identifier, frame.error.humanMessage);
-        if (frame.kind === 'ext' && frame.message.message?.$case === 'credential') this.credential = frame.message.message.value;
-        if (frame.kind === 'ext' && frame.message.message?.$case === 'resumed') this.credential = frame.message.message.value.credential;
+        if (frame.kind === 'ext' && frame.message.message?.$case === 'credential')
+          this.credential = frame.message.message.value;
+        if (frame.kind === 'ext' && frame.message.message?.$case === 'resumed')
+          this.credential = frame.message.message.value.credential;
         this.frames.push(frame);
       }
       this.wake();
@@ -92,14 +110,23 @@ export class VoiceTestClient {
     if (options.features) protocols.unshift(variant === 'base64' ? SUBPROTOCOL_BASE64_EXT : SUBPROTOCOL_BINARY_EXT);
     if (options.token && !options.tokenInHeader) protocols.push(options.token);
     const headers = options.token && options.tokenInHeader ? { Authorization: options.token } : undefined;
-    const url = options.wsUrl.endsWith(VOICE_STREAM_PATH) ? options.wsUrl : `${options.wsUrl.replace(/\/$/, '')}${VOICE_STREAM_PATH}`;
+    const url = options.wsUrl.endsWith(VOICE_STREAM_PATH)
+      ? options.wsUrl
+      : `${options.wsUrl.replace(/\/$/, '')}${VOICE_STREAM_PATH}`;
     const ws = new WebSocket(url, protocols, { headers });
     const opened = new Promise<VoiceTestClient>((resolve, reject) => {
       ws.once('open', () => resolve(new VoiceTestClient(ws, variant)));
       ws.once('unexpected-response', (_req, res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode, body: Buffer.concat(chunks) })));
+        res.on('end', () =>
+          reject(
+            Object.assign(new Error(`upgrade refused: ${res.statusCode}`), {
+              statusCode: res.statusCode,
+              body: Buffer.concat(chunks),
+            }),
+          ),
+        );
       });
       ws.once('error', reject);
     });
@@ -145,12 +172,16 @@ export class VoiceTestClient {
   async next(timeoutMs = 5_000): Promise<ServerFrame> {
     const deadline = Date.now() + timeoutMs;
     while (this.cursor >= this.frames.length) {
-      if (this.closed) throw new Error(`stream closed (${this.closed.code} ${this.closed.reason}) while waiting for a frame`);
+      if (this.closed)
+        throw new Error(`stream closed (${this.closed.code} ${this.closed.reason}) while waiting for a frame`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no frame within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
-        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     }
     return this.frames[this.cursor++]!;
@@ -194,7 +225,8 @@ export class VoiceTestClient {
   /** Every response of a kind received so far (read or not). */
   all<C extends ResponseCase>(kind: C): ResponseOf<C>[] {
     return this.frames.flatMap((f) =>
-      f.kind === 'response' && f.response.message?.$case === kind ? [f.response.message.value as ResponseOf<C>] : []);
+      f.kind === 'response' && f.response.message?.$case === kind ? [f.response.message.value as ResponseOf<C>] : [],
+    );
   }
 
   errors(): { identifier: string; humanMessage: string }[] {
@@ -217,5 +249,7 @@ export class VoiceTestClient {
 
 export function describe(frame: ServerFrame): string {
   if (frame.kind === 'ext') return `extension ${frame.message.message?.$case}`;
-  return frame.kind === 'error' ? `error ${frame.error.identifier} (${frame.error.humanMessage})` : `response ${frame.response.message?.$case}`;
+  return frame.kind === 'error'
+    ? `error ${frame.error.identifier} (${frame.error.humanMessage})`
+    : `response ${frame.response.message?.$case}`;
 }

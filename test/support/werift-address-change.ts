@@ -107,7 +107,7 @@ export function parseStun(data: Buffer): Omit<StunSeen, 'direction' | 'peer' | '
   let username: string | undefined;
   let useCandidate = false;
   const end = Math.min(data.length, 20 + data.readUInt16BE(2));
-  for (let at = 20; at + 4 <= end;) {
+  for (let at = 20; at + 4 <= end; ) {
     const attr = data.readUInt16BE(at);
     const length = data.readUInt16BE(at + 2);
     if (attr === ATTR_USERNAME) username = data.subarray(at + 4, at + 4 + length).toString('utf8');

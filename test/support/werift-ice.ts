@@ -21,7 +21,11 @@ export interface WeriftStunProtocol {
   readonly type: string;
   localAddress?: string;
   localCandidate?: WeriftCandidate;
-  transport: { socket: import('node:dgram').Socket; send(data: Buffer, addr: [string, number]): Promise<void>; onData(data: Buffer, addr: [string, number]): void };
+  transport: {
+    socket: import('node:dgram').Socket;
+    send(data: Buffer, addr: [string, number]): Promise<void>;
+    onData(data: Buffer, addr: [string, number]): void;
+  };
   connectionMade(useIpv4: boolean, portRange?: [number, number], interfaceAddresses?: unknown): Promise<void>;
   getExtraInfo(): [string, number];
   close(): Promise<void>;
@@ -69,7 +73,8 @@ export interface WeriftHandler {
 /** The werift handler behind an msc-node transport. */
 export function handlerOf(transport: MscTransport): WeriftHandler {
   const handler = (transport as unknown as { _handler?: WeriftHandler })._handler;
-  if (!handler || handler.restartIce === undefined) throw new Error('werift-ice.no-handler: not an msc-node werift transport');
+  if (!handler || handler.restartIce === undefined)
+    throw new Error('werift-ice.no-handler: not an msc-node werift transport');
   return handler;
 }
 

@@ -7,11 +7,16 @@ import { base64ToBytes, bytesToBase64, decodeClientFrame, encodeExtFrame } from 
 import { askedFeatures } from '../../web/src/extensions';
 import { openHrpcSocket } from './fake-websocket';
 
-const welcome = (features: string[]) => bytesToBase64(encodeExtFrame({ message: { $case: 'welcome', value: { features } } }));
+const welcome = (features: string[]) =>
+  bytesToBase64(encodeExtFrame({ message: { $case: 'welcome', value: { features } } }));
 
 describe('HrpcSocket negotiating extensions', () => {
   it('offers +ext.v1 first, sends Hello, and opens with what Welcome granted', async () => {
-    const { opening, ws } = openHrpcSocket({ variant: 'base64', extensions: ['resume.v1', 'consumers.v1'], resume: true });
+    const { opening, ws } = openHrpcSocket({
+      variant: 'base64',
+      extensions: ['resume.v1', 'consumers.v1'],
+      resume: true,
+    });
     assert.deepEqual(ws().protocols, ['hrpc1.base64+ext.v1', 'hrpc1.base64+resume.v1', 'hrpc1.base64', 'tok.en-1']);
     ws().accept('hrpc1.base64+ext.v1');
     assert.equal(ws().sent.length, 1, 'Hello, and nothing else before Welcome');
@@ -28,7 +33,7 @@ describe('HrpcSocket negotiating extensions', () => {
     assert.equal(socket.resumable, false, 'resume.v1 was not granted');
   });
 
-  it('the socket\'s age counts from its creation, not from Welcome (a renewal timed from Welcome met the gateway\'s cap)', async () => {
+  it("the socket's age counts from its creation, not from Welcome (a renewal timed from Welcome met the gateway's cap)", async () => {
     mock.timers.enable({ apis: ['Date', 'setTimeout'], now: 1_000_000 });
     try {
       const { opening, ws } = openHrpcSocket({ variant: 'base64', extensions: ['resume.v1'], resume: true });
@@ -56,7 +61,7 @@ describe('HrpcSocket negotiating extensions', () => {
     assert.deepEqual(b.ws().sent, []);
   });
 
-  it('the SDK asks for consumers.v1 by default and resume.v1 when opted in; nothing asked keeps voice.v1\'s offer', async () => {
+  it("the SDK asks for consumers.v1 by default and resume.v1 when opted in; nothing asked keeps voice.v1's offer", async () => {
     assert.deepEqual(askedFeatures({ resume: false, consumersResumed: true }), ['consumers.v1']);
     assert.deepEqual(askedFeatures({ resume: true, consumersResumed: true }), ['resume.v1', 'consumers.v1']);
     assert.deepEqual(askedFeatures({ resume: false, consumersResumed: false }), []);

@@ -11,7 +11,10 @@ export class FakeWebSocket {
   onopen: (() => void) | null = null;
   onclose: ((e: { code: number; reason: string; wasClean: boolean }) => void) | null = null;
   onmessage: ((e: { data: unknown }) => void) | null = null;
-  constructor(readonly url: string, readonly protocols: string[]) {}
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+  ) {}
   send(data: string | Uint8Array) {
     this.sent.push(data);
   }
@@ -31,11 +34,19 @@ export class FakeWebSocket {
 }
 
 /** Opens an HrpcSocket over a FakeWebSocket; `ws()` is that socket once HrpcSocket made it. */
-export function openHrpcSocket(options: { variant: 'base64' | 'binary'; token?: string; resume?: boolean; url?: string; extensions?: string[] }) {
+export function openHrpcSocket(options: {
+  variant: 'base64' | 'binary';
+  token?: string;
+  resume?: boolean;
+  url?: string;
+  extensions?: string[];
+}) {
   let ws!: FakeWebSocket;
   const opening = HrpcSocket.open({
     url: options.url ?? 'ws://voice.test/protocol.voice.v1.VoiceService/StreamMessage',
-    token: options.token ?? 'tok.en-1', variant: options.variant, timeoutMs: 1000,
+    token: options.token ?? 'tok.en-1',
+    variant: options.variant,
+    timeoutMs: 1000,
     ...(options.resume === undefined ? {} : { resume: options.resume }),
     ...(options.extensions === undefined ? {} : { extensions: options.extensions }),
     createWebSocket: (url, protocols) => (ws = new FakeWebSocket(url, protocols)) as unknown as WebSocket,

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mediaPathFromStats } from '../../web/src/media-path';
 
-const report = (stats: Record<string, unknown>[]) => ({ forEach: (cb: (s: never) => void) => stats.forEach((s) => cb(s as never)) });
+const report = (stats: Record<string, unknown>[]) => ({
+  forEach: (cb: (s: never) => void) => stats.forEach((s) => cb(s as never)),
+});
 
 function stats(local: Record<string, unknown>) {
   return report([
@@ -17,13 +19,30 @@ function stats(local: Record<string, unknown>) {
 }
 
 test('the selected pair decides: host/prflx over udp or tcp, and relay by its protocol to the TURN server', () => {
-  assert.deepEqual(mediaPathFromStats(stats({ candidateType: 'host', protocol: 'tcp' })),
-    { rung: 'tcp', localCandidateType: 'host', protocol: 'tcp', remotePort: 443 });
+  assert.deepEqual(mediaPathFromStats(stats({ candidateType: 'host', protocol: 'tcp' })), {
+    rung: 'tcp',
+    localCandidateType: 'host',
+    protocol: 'tcp',
+    remotePort: 443,
+  });
   assert.equal(mediaPathFromStats(stats({ candidateType: 'prflx', protocol: 'udp' }))?.rung, 'udp');
-  assert.deepEqual(mediaPathFromStats(stats({ candidateType: 'relay', protocol: 'udp', relayProtocol: 'tls' })),
-    { rung: 'relay-tls', localCandidateType: 'relay', protocol: 'udp', relayProtocol: 'tls', remotePort: 443 });
+  assert.deepEqual(mediaPathFromStats(stats({ candidateType: 'relay', protocol: 'udp', relayProtocol: 'tls' })), {
+    rung: 'relay-tls',
+    localCandidateType: 'relay',
+    protocol: 'udp',
+    relayProtocol: 'tls',
+    remotePort: 443,
+  });
 });
 
 test('no selected pair yet: undefined', () => {
-  assert.equal(mediaPathFromStats(report([{ id: 'T1', type: 'transport' }, { id: 'L0', type: 'local-candidate', candidateType: 'host', protocol: 'udp' }])), undefined);
+  assert.equal(
+    mediaPathFromStats(
+      report([
+        { id: 'T1', type: 'transport' },
+        { id: 'L0', type: 'local-candidate', candidateType: 'host', protocol: 'udp' },
+      ]),
+    ),
+    undefined,
+  );
 });

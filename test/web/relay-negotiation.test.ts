@@ -10,7 +10,12 @@ import { FakeWebSocket } from './fake-websocket';
 function open(features?: string[], resume?: boolean) {
   let ws!: FakeWebSocket;
   const opening = HrpcSocket.open({
-    url: 'ws://voice.test/x', token: 'tok', variant: 'base64', timeoutMs: 1000, extensions: features, resume,
+    url: 'ws://voice.test/x',
+    token: 'tok',
+    variant: 'base64',
+    timeoutMs: 1000,
+    extensions: features,
+    resume,
     createWebSocket: (url, protocols) => (ws = new FakeWebSocket(url, protocols)) as unknown as WebSocket,
   });
   return { opening, ws: () => ws };
@@ -27,11 +32,22 @@ test('features: +ext.v1 offered first; Hello first; open after Welcome and Relay
   assert.ok(hello.kind === 'ext' && hello.message.message?.$case === 'hello');
   assert.deepEqual(hello.message.message.value.features, ['resume.v1', 'relay.v1']);
   let opened = false;
-  void opening.then(() => { opened = true; });
+  void opening.then(() => {
+    opened = true;
+  });
   serverSends(ws(), { message: { $case: 'welcome', value: { features: ['resume.v1', 'relay.v1'] } } });
   await new Promise((r) => setImmediate(r));
   assert.equal(opened, false, 'relay.v1 granted: waits for its RelayServers');
-  serverSends(ws(), { message: { $case: 'relays', value: { servers: [{ urls: ['turns:r:443?transport=tcp'], username: '9:1', credential: 'c' }], expiresInS: 600, refreshInS: 480 } } });
+  serverSends(ws(), {
+    message: {
+      $case: 'relays',
+      value: {
+        servers: [{ urls: ['turns:r:443?transport=tcp'], username: '9:1', credential: 'c' }],
+        expiresInS: 600,
+        refreshInS: 480,
+      },
+    },
+  });
   const socket = await opening;
   assert.deepEqual(socket.features, ['resume.v1', 'relay.v1']);
   assert.equal(socket.relays?.servers[0]?.username, '9:1');
@@ -56,7 +72,10 @@ test('a server without the negotiation selects the plain value: no Hello sent, n
 });
 
 test('no features: the offer is what it always was (stock, or +resume.v1)', async () => {
-  for (const [resume, offer] of [[undefined, ['hrpc1.base64', 'tok']], [true, ['hrpc1.base64+resume.v1', 'hrpc1.base64', 'tok']]] as const) {
+  for (const [resume, offer] of [
+    [undefined, ['hrpc1.base64', 'tok']],
+    [true, ['hrpc1.base64+resume.v1', 'hrpc1.base64', 'tok']],
+  ] as const) {
     const { opening, ws } = open(undefined, resume);
     assert.deepEqual(ws().protocols, offer);
     ws().accept(offer[0]);

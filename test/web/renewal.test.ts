@@ -12,30 +12,45 @@ describe('renewal', () => {
     const token = devToken(1n, 2n, [3n], 600);
     const exp = tokenExpiry(token)!;
     assert.ok(Math.abs(exp - (Date.now() / 1000 + 600)) < 5, `exp ${exp}`);
-    for (const bad of ['', 'a.b.c', 'not-a-jwt', `x.${Buffer.from('{"exp":"soon"}').toString('base64url')}.y`]) assert.equal(tokenExpiry(bad), undefined, bad);
+    for (const bad of ['', 'a.b.c', 'not-a-jwt', `x.${Buffer.from('{"exp":"soon"}').toString('base64url')}.y`])
+      assert.equal(tokenExpiry(bad), undefined, bad);
   });
 
   it('a token that expires before the connection cap: renew 60 s before its exp', () => {
     const now = 1_000_000_000_000;
-    const delay = renewalDelayMs({ now, socketOpenedAt: now, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 900 });
+    const delay = renewalDelayMs({
+      now,
+      socketOpenedAt: now,
+      maxConnectionMs: 2 * HOUR,
+      tokenExpiresAt: now / 1000 + 900,
+    });
     assert.equal(delay, 900_000 - 60_000);
   });
 
   it('a short token still renews before it expires (half of its life at most as margin)', () => {
     const now = 1_000_000_000_000;
-    assert.equal(renewalDelayMs({ now, socketOpenedAt: now, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 30 }), 15_000);
+    assert.equal(
+      renewalDelayMs({ now, socketOpenedAt: now, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 30 }),
+      15_000,
+    );
   });
 
   it('a long token, or none: the connection cap decides, as before', () => {
     const now = 1_000_000_000_000;
     const cap = renewalDelayMs({ now, socketOpenedAt: now, maxConnectionMs: 2 * HOUR });
     assert.equal(cap, 2 * HOUR - 60_000);
-    assert.equal(renewalDelayMs({ now, socketOpenedAt: now, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 24 * 3600 }), cap);
+    assert.equal(
+      renewalDelayMs({ now, socketOpenedAt: now, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 24 * 3600 }),
+      cap,
+    );
   });
 
   it('already past the point: renew now', () => {
     const now = 1_000_000_000_000;
-    assert.equal(renewalDelayMs({ now, socketOpenedAt: now - HOUR, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 10 }), 0);
+    assert.equal(
+      renewalDelayMs({ now, socketOpenedAt: now - HOUR, maxConnectionMs: 2 * HOUR, tokenExpiresAt: now / 1000 + 10 }),
+      0,
+    );
   });
 
   describe('one move between sockets at a time (CI: a resume raced a renewal, was refused bad-credential, and the client left)', () => {

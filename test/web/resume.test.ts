@@ -8,7 +8,9 @@ function open(resume: boolean, variant: 'base64' | 'binary' = 'base64') {
   return openHrpcSocket({ variant, resume, url: 'ws://voice.test/x' });
 }
 
-const resume = { message: { $case: 'resume' as const, value: { sessionId: 'S1', credential: 'c', lastSeq: 3n, restartIce: false } } };
+const resume = {
+  message: { $case: 'resume' as const, value: { sessionId: 'S1', credential: 'c', lastSeq: 3n, restartIce: false } },
+};
 
 describe('HrpcSocket with resume.v1', () => {
   it('offers the combined subprotocol before the plain one and the token; sends 0x02 frames when selected', async () => {
@@ -31,7 +33,7 @@ describe('HrpcSocket with resume.v1', () => {
     assert.deepEqual(ws().sent, []);
   });
 
-  it('without resume the offer is exactly voice.v1\'s', async () => {
+  it("without resume the offer is exactly voice.v1's", async () => {
     const { opening, ws } = open(false);
     assert.deepEqual(ws().protocols, ['hrpc1.base64', 'tok.en-1']);
     ws().accept('hrpc1.base64');

@@ -3,10 +3,16 @@
 // in Chromium by test/e2e/voice.e2e.ts.
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { encodeErrorFrame, encodeResponseFrame, bytesToBase64, decodeRequest, base64ToBytes } from '../../protocol/hrpc';
+import {
+  encodeErrorFrame,
+  encodeResponseFrame,
+  bytesToBase64,
+  decodeRequest,
+  base64ToBytes,
+} from '../../protocol/hrpc';
 import { DEFAULT_BACKOFF, backoffDelayMs } from '../../web/src/backoff';
 import { normalizeFingerprints, presentsAnnouncedFingerprint } from '../../web/src/dtls';
-import { VoiceClientError } from '../../web/src/errors';
+import type { VoiceClientError } from '../../web/src/errors';
 import { toUint64 } from '../../web/src/ids';
 import { KEEPALIVE_FRAME, startKeepalive, DEFAULT_KEEPALIVE } from '../../web/src/keepalive';
 import { openHrpcSocket } from './fake-websocket';
@@ -25,7 +31,10 @@ describe('HrpcSocket (browser WebSocket adapter)', () => {
     const frame = ws().sent[0];
     assert.equal(typeof frame, 'string');
     // VOICE-PROTOCOL.md §2 test vector: Initialize{2^63+5, 300}.
-    assert.deepEqual([...base64ToBytes(frame as string)], [0x0a, 0x0e, 0x08, 0x85, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x10, 0xac, 0x02]);
+    assert.deepEqual(
+      [...base64ToBytes(frame as string)],
+      [0x0a, 0x0e, 0x08, 0x85, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x10, 0xac, 0x02],
+    );
     assert.equal(decodeRequest(base64ToBytes(frame as string)).message?.$case, 'initialize');
   });
 
@@ -38,11 +47,17 @@ describe('HrpcSocket (browser WebSocket adapter)', () => {
     socket.onFrame = (f) => frames.push(f);
     socket.send({ message: { $case: 'resumeConsumer', value: { consumerId: 'c1' } } });
     assert.ok(ws().sent[0] instanceof Uint8Array);
-    ws().onmessage!({ data: encodeResponseFrame({ message: { $case: 'userLeft', value: { userId: 7n } } }).slice().buffer });
+    ws().onmessage!({
+      data: encodeResponseFrame({ message: { $case: 'userLeft', value: { userId: 7n } } }).slice().buffer,
+    });
     ws().onmessage!({ data: encodeErrorFrame('h.bad-guild-id', 'x').slice().buffer });
     assert.deepEqual(frames, [
       { kind: 'response', response: { message: { $case: 'userLeft', value: { userId: 7n } } } },
-      { kind: 'error', error: { identifier: 'h.bad-guild-id', humanMessage: 'x', details: new Uint8Array() }, retryAfterSeconds: undefined },
+      {
+        kind: 'error',
+        error: { identifier: 'h.bad-guild-id', humanMessage: 'x', details: new Uint8Array() },
+        retryAfterSeconds: undefined,
+      },
     ]);
   });
 
@@ -57,7 +72,9 @@ describe('HrpcSocket (browser WebSocket adapter)', () => {
     assert.equal(bad.length, 2);
     const frames: unknown[] = [];
     socket.onFrame = (f) => frames.push(f);
-    ws().onmessage!({ data: bytesToBase64(encodeResponseFrame({ message: { $case: 'joinedChannel', value: { otherUsers: [] } } })) });
+    ws().onmessage!({
+      data: bytesToBase64(encodeResponseFrame({ message: { $case: 'joinedChannel', value: { otherUsers: [] } } })),
+    });
     assert.equal(frames.length, 1);
   });
 
@@ -72,8 +89,14 @@ describe('HrpcSocket (browser WebSocket adapter)', () => {
     ws().accept('hrpc1');
     await assert.rejects(opening, (err: VoiceClientError) => err.identifier === 'client.protocol');
     assert.equal(ws().closedWith?.code, 1002);
-    await assert.rejects(openWith('base64', 'Bearer abc').opening, (err: VoiceClientError) => err.identifier === 'client.bad-token');
-    await assert.rejects(openWith('base64', '').opening, (err: VoiceClientError) => err.identifier === 'client.bad-token');
+    await assert.rejects(
+      openWith('base64', 'Bearer abc').opening,
+      (err: VoiceClientError) => err.identifier === 'client.bad-token',
+    );
+    await assert.rejects(
+      openWith('base64', '').opening,
+      (err: VoiceClientError) => err.identifier === 'client.bad-token',
+    );
   });
 
   it('reports its close once, with the code', async () => {
@@ -90,15 +113,25 @@ describe('HrpcSocket (browser WebSocket adapter)', () => {
 
 describe('receive-transport DTLS parameters', () => {
   it('normalizes fingerprints to what mediasoup compares: lowercase algorithm, uppercase hex', () => {
-    assert.deepEqual(normalizeFingerprints([{ algorithm: 'SHA-256', value: 'ab:cd:ef' }, { algorithm: 'md5', value: '00' }]), [
-      { algorithm: 'sha-256', value: 'AB:CD:EF' },
-    ]);
+    assert.deepEqual(
+      normalizeFingerprints([
+        { algorithm: 'SHA-256', value: 'ab:cd:ef' },
+        { algorithm: 'md5', value: '00' },
+      ]),
+      [{ algorithm: 'sha-256', value: 'AB:CD:EF' }],
+    );
   });
 
   it('checks that a transport presents an announced fingerprint', () => {
     const announced = { role: 'client' as const, fingerprints: [{ algorithm: 'sha-256' as const, value: 'AB:CD' }] };
-    assert.equal(presentsAnnouncedFingerprint(announced, { fingerprints: [{ algorithm: 'sha-256', value: 'ab:cd' }] }), true);
-    assert.equal(presentsAnnouncedFingerprint(announced, { fingerprints: [{ algorithm: 'sha-256', value: 'AB:CE' }] }), false);
+    assert.equal(
+      presentsAnnouncedFingerprint(announced, { fingerprints: [{ algorithm: 'sha-256', value: 'ab:cd' }] }),
+      true,
+    );
+    assert.equal(
+      presentsAnnouncedFingerprint(announced, { fingerprints: [{ algorithm: 'sha-256', value: 'AB:CE' }] }),
+      false,
+    );
   });
 });
 
@@ -107,17 +140,33 @@ describe('ids, backoff, keepalive', () => {
     assert.equal(toUint64('18446744073709551615', 'id'), 2n ** 64n - 1n);
     assert.equal(toUint64(9007199254740993n, 'id'), 9007199254740993n);
     for (const bad of ['18446744073709551616', '-1', '1e3', '0x10', ' ', '01']) {
-      assert.throws(() => toUint64(bad, 'id'), (err: VoiceClientError) => err.identifier === 'client.bad-argument', bad);
+      assert.throws(
+        () => toUint64(bad, 'id'),
+        (err: VoiceClientError) => err.identifier === 'client.bad-argument',
+        bad,
+      );
     }
     assert.throws(() => toUint64(7 as unknown as bigint, 'id'));
   });
 
   it('backs off exponentially with equal jitter, capped', () => {
     const policy = { baseMs: 500, maxMs: 4000, maxAttempts: 8 };
-    assert.equal(backoffDelayMs(0, policy, () => 0), 250);
-    assert.equal(backoffDelayMs(0, policy, () => 0.999999), 500);
-    assert.equal(backoffDelayMs(2, policy, () => 0), 1000);
-    assert.equal(backoffDelayMs(10, policy, () => 0.5), 3000);
+    assert.equal(
+      backoffDelayMs(0, policy, () => 0),
+      250,
+    );
+    assert.equal(
+      backoffDelayMs(0, policy, () => 0.999999),
+      500,
+    );
+    assert.equal(
+      backoffDelayMs(2, policy, () => 0),
+      1000,
+    );
+    assert.equal(
+      backoffDelayMs(10, policy, () => 0.5),
+      3000,
+    );
     const delays = new Set(Array.from({ length: 50 }, () => backoffDelayMs(3, DEFAULT_BACKOFF)));
     assert.ok(delays.size > 10, 'jittered');
   });
@@ -126,9 +175,18 @@ describe('ids, backoff, keepalive', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
     try {
       const sent: Array<string | Uint8Array> = [];
-      const socket = { variant: 'base64' as const, lastSentAt: Date.now(), send() {}, sendWire: (p: string | Uint8Array) => sent.push(p) };
+      const socket = {
+        variant: 'base64' as const,
+        lastSentAt: Date.now(),
+        send() {},
+        sendWire: (p: string | Uint8Array) => sent.push(p),
+      };
       const stop = startKeepalive(DEFAULT_KEEPALIVE, socket);
-      assert.equal(DEFAULT_KEEPALIVE.intervalMs, 9 * 60_000, 'just under API Gateway\'s 10-minute idle timeout, with a 60 s margin');
+      assert.equal(
+        DEFAULT_KEEPALIVE.intervalMs,
+        9 * 60_000,
+        "just under API Gateway's 10-minute idle timeout, with a 60 s margin",
+      );
       mock.timers.tick(DEFAULT_KEEPALIVE.intervalMs - 1);
       assert.deepEqual(sent, []);
       mock.timers.tick(1);

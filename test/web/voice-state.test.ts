@@ -13,18 +13,31 @@ import { VoiceClientError } from '../../web/src/errors';
 
 const decodeSent = (frame: string | Uint8Array) => ClientMessage.decode(base64ToBytes(frame as string).subarray(1));
 
-describe('state.v1 in the SDK\'s negotiation', () => {
+describe("state.v1 in the SDK's negotiation", () => {
   it('voiceState asks for state.v1 next to the other features; a stream granted it sends state frames', async () => {
-    assert.deepEqual(askedFeatures({ resume: true, consumersResumed: true, voiceState: true }), ['resume.v1', 'consumers.v1', 'state.v1']);
-    assert.deepEqual(askedFeatures({ resume: false, consumersResumed: false }), [], 'without voiceState nothing more is asked');
+    assert.deepEqual(askedFeatures({ resume: true, consumersResumed: true, voiceState: true }), [
+      'resume.v1',
+      'consumers.v1',
+      'state.v1',
+    ]);
+    assert.deepEqual(
+      askedFeatures({ resume: false, consumersResumed: false }),
+      [],
+      'without voiceState nothing more is asked',
+    );
     const { opening, ws } = openHrpcSocket({ variant: 'base64', extensions: ['state.v1'] });
     assert.deepEqual(ws().protocols.slice(0, 1), ['hrpc1.base64+ext.v1']);
     ws().accept('hrpc1.base64+ext.v1');
     assert.deepEqual(decodeSent(ws().sent[0]!).message, { $case: 'hello', value: { features: ['state.v1'] } });
-    ws().onmessage?.({ data: bytesToBase64(encodeExtFrame({ message: { $case: 'welcome', value: { features: ['state.v1'] } } })) });
+    ws().onmessage?.({
+      data: bytesToBase64(encodeExtFrame({ message: { $case: 'welcome', value: { features: ['state.v1'] } } })),
+    });
     const socket = await opening;
     socket.sendExt({ message: { $case: 'setSelfState', value: { selfMuted: true } } });
-    assert.deepEqual(decodeSent(ws().sent[1]!).message, { $case: 'setSelfState', value: { selfMuted: true, selfDeafened: undefined } });
+    assert.deepEqual(decodeSent(ws().sent[1]!).message, {
+      $case: 'setSelfState',
+      value: { selfMuted: true, selfDeafened: undefined },
+    });
   });
 
   it('a stream without state.v1 never sends a state frame', async () => {
@@ -66,7 +79,7 @@ describe('SpeakingDetector', () => {
 });
 
 describe('state.v1: a change of its own state the server refuses', () => {
-  it('is undone in the SDK (a server-muted member\'s unmute): muted again, and the app told (was left unmuted)', () => {
+  it("is undone in the SDK (a server-muted member's unmute): muted again, and the app told (was left unmuted)", () => {
     const client = new VoiceClient({ log: () => {} });
     const events: string[] = [];
     client.on('muted', ({ muted }) => events.push(`muted:${muted}`));
@@ -75,8 +88,18 @@ describe('state.v1: a change of its own state the server refuses', () => {
     client.setSelfMuted(true);
     client.setSelfMuted(false); // the server refuses it: a moderator muted this member
     // The session's sink as the server's error frame reaches it (no browser here: no session is running).
-    const internals = client as unknown as { epoch: number; sinkFor(epoch: number): { error(e: VoiceClientError): void } };
-    internals.sinkFor(internals.epoch).error(new VoiceClientError('voice.state-refused', 'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself'));
+    const internals = client as unknown as {
+      epoch: number;
+      sinkFor(epoch: number): { error(e: VoiceClientError): void };
+    };
+    internals
+      .sinkFor(internals.epoch)
+      .error(
+        new VoiceClientError(
+          'voice.state-refused',
+          'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself',
+        ),
+      );
     assert.equal(client.muted, true);
     assert.deepEqual(events, ['muted:true', 'muted:false', 'muted:true', 'error:voice.state-refused']);
     // Another error changes nothing; a second refusal has nothing left to undo.

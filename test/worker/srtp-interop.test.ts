@@ -17,7 +17,10 @@ const SSRC = 0x1111;
 const PT = 101;
 const payloadOf = (i: number) => Buffer.from(`opus-frame-${i}-`.padEnd(60 + (i % 7), 'x'));
 const rtpPacket = (i: number) =>
-  new RtpPacket(new RtpHeader({ payloadType: PT, sequenceNumber: 1000 + i, timestamp: 960 * i, ssrc: SSRC, marker: false }), payloadOf(i)).serialize();
+  new RtpPacket(
+    new RtpHeader({ payloadType: PT, sequenceNumber: 1000 + i, timestamp: 960 * i, ssrc: SSRC, marker: false }),
+    payloadOf(i),
+  ).serialize();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const isRtcp = (packet: Buffer) => (packet[1] ?? 0) >= 192 && (packet[1] ?? 0) <= 223;
 
@@ -30,7 +33,10 @@ describe('srtp-reference (the independent implementation itself)', () => {
     assert.equal(deriveKey(key, salt, 1, 20).toString('hex'), 'cebe321f6ff7716b6fd4ab49af256a156d38baa4');
   });
 
-  for (const [suite, profile] of [['AES_CM_128_HMAC_SHA1_80', 1], ['AEAD_AES_128_GCM', 7]] as const) {
+  for (const [suite, profile] of [
+    ['AES_CM_128_HMAC_SHA1_80', 1],
+    ['AEAD_AES_128_GCM', 7],
+  ] as const) {
     it(`agrees with werift both ways for ${suite}`, () => {
       const { keyLen, saltLen } = SUITES[suite];
       const master = crypto.randomBytes(keyLen + saltLen);
@@ -74,66 +80,92 @@ describe('worker SRTP against the independent implementation', () => {
 
   // All suites run at once so they share the wait for the worker's first RTCP report.
   it('decrypts our SRTP and encrypts SRTP/SRTCP we can verify, for every suite', { timeout: 30_000 }, async () => {
-    const results = await Promise.all((Object.keys(SUITES) as SrtpSuite[]).map(async (suite) => {
-      const { keyLen, saltLen } = SUITES[suite];
-      const router = await worker.createRouter({
-        mediaCodecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 }],
-      });
-      const listenInfo = { protocol: 'udp' as const, ip: '127.0.0.1' };
+    const results = await Promise.all(
+      (Object.keys(SUITES) as SrtpSuite[]).map(async (suite) => {
+        const { keyLen, saltLen } = SUITES[suite];
+        const router = await worker.createRouter({
+          mediaCodecs: [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 }],
+        });
+        const listenInfo = { protocol: 'udp' as const, ip: '127.0.0.1' };
 
-      // client --SRTP--> worker: the worker's unprotect.
-      const ingress = await router.createPlainTransport({ listenInfo, rtcpMux: true, comedia: true, enableSrtp: true, srtpCryptoSuite: suite });
-      const clientKey = crypto.randomBytes(keyLen + saltLen);
-      await ingress.connect({ srtpParameters: { cryptoSuite: suite, keyBase64: clientKey.toString('base64') } });
-      const producer = await ingress.produce({
-        kind: 'audio',
-        rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: PT, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: SSRC }] },
-      });
+        // client --SRTP--> worker: the worker's unprotect.
+        const ingress = await router.createPlainTransport({
+          listenInfo,
+          rtcpMux: true,
+          comedia: true,
+          enableSrtp: true,
+          srtpCryptoSuite: suite,
+        });
+        const clientKey = crypto.randomBytes(keyLen + saltLen);
+        await ingress.connect({ srtpParameters: { cryptoSuite: suite, keyBase64: clientKey.toString('base64') } });
+        const producer = await ingress.produce({
+          kind: 'audio',
+          rtpParameters: {
+            codecs: [{ mimeType: 'audio/opus', payloadType: PT, clockRate: 48000, channels: 2 }],
+            encodings: [{ ssrc: SSRC }],
+          },
+        });
 
-      // worker --SRTP/SRTCP--> client: the worker's protect and protect_rtcp.
-      const receiver = await udpSocket();
-      const egress = await router.createPlainTransport({ listenInfo, rtcpMux: true, comedia: false, enableSrtp: true, srtpCryptoSuite: suite });
-      await egress.connect({
-        ip: '127.0.0.1',
-        port: receiver.address().port,
-        srtpParameters: { cryptoSuite: suite, keyBase64: crypto.randomBytes(keyLen + saltLen).toString('base64') },
-      });
-      await egress.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
-      const workerKey = Buffer.from(egress.srtpParameters?.keyBase64 ?? '', 'base64');
-      const fromWorker = new SrtpContext(suite, workerKey);
-      const payloads: string[] = [];
-      let srtcpVerified = 0;
-      let failures = 0;
-      receiver.on('message', (packet: Buffer) => {
-        try {
-          if (isRtcp(packet)) {
-            fromWorker.unprotectRtcp(packet);
-            srtcpVerified++;
-          } else {
-            payloads.push(RtpPacket.deSerialize(fromWorker.unprotectRtp(packet)).payload.toString());
+        // worker --SRTP/SRTCP--> client: the worker's protect and protect_rtcp.
+        const receiver = await udpSocket();
+        const egress = await router.createPlainTransport({
+          listenInfo,
+          rtcpMux: true,
+          comedia: false,
+          enableSrtp: true,
+          srtpCryptoSuite: suite,
+        });
+        await egress.connect({
+          ip: '127.0.0.1',
+          port: receiver.address().port,
+          srtpParameters: { cryptoSuite: suite, keyBase64: crypto.randomBytes(keyLen + saltLen).toString('base64') },
+        });
+        await egress.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+        const workerKey = Buffer.from(egress.srtpParameters?.keyBase64 ?? '', 'base64');
+        const fromWorker = new SrtpContext(suite, workerKey);
+        const payloads: string[] = [];
+        let srtcpVerified = 0;
+        let failures = 0;
+        receiver.on('message', (packet: Buffer) => {
+          try {
+            if (isRtcp(packet)) {
+              fromWorker.unprotectRtcp(packet);
+              srtcpVerified++;
+            } else {
+              payloads.push(RtpPacket.deSerialize(fromWorker.unprotectRtp(packet)).payload.toString());
+            }
+          } catch {
+            failures++;
           }
-        } catch {
-          failures++;
+        });
+
+        const toWorker = new SrtpContext(suite, clientKey);
+        const sender = await udpSocket();
+        for (let i = 0; i < PACKETS; i++) {
+          sender.send(toWorker.protectRtp(rtpPacket(i)), ingress.tuple.localPort, '127.0.0.1');
+          await sleep(20);
         }
-      });
+        for (let waited = 0; (payloads.length < PACKETS || srtcpVerified === 0) && waited < 12_000; waited += 100)
+          await sleep(100);
 
-      const toWorker = new SrtpContext(suite, clientKey);
-      const sender = await udpSocket();
-      for (let i = 0; i < PACKETS; i++) {
-        sender.send(toWorker.protectRtp(rtpPacket(i)), ingress.tuple.localPort, '127.0.0.1');
-        await sleep(20);
-      }
-      for (let waited = 0; (payloads.length < PACKETS || srtcpVerified === 0) && waited < 12_000; waited += 100) await sleep(100);
-
-      const [producerStats] = await producer.getStats();
-      router.close();
-      return { suite, unprotected: producerStats?.packetCount ?? 0, payloads, srtcpVerified, failures };
-    }));
+        const [producerStats] = await producer.getStats();
+        router.close();
+        return { suite, unprotected: producerStats?.packetCount ?? 0, payloads, srtcpVerified, failures };
+      }),
+    );
 
     for (const r of results) {
-      assert.equal(r.unprotected, PACKETS, `${r.suite}: the worker decrypted ${r.unprotected} of our ${PACKETS} packets`);
+      assert.equal(
+        r.unprotected,
+        PACKETS,
+        `${r.suite}: the worker decrypted ${r.unprotected} of our ${PACKETS} packets`,
+      );
       assert.equal(r.failures, 0, `${r.suite}: ${r.failures} packets from the worker failed to verify`);
-      assert.deepEqual(r.payloads, Array.from({ length: PACKETS }, (_, i) => payloadOf(i).toString()), `${r.suite}: payloads`);
+      assert.deepEqual(
+        r.payloads,
+        Array.from({ length: PACKETS }, (_, i) => payloadOf(i).toString()),
+        `${r.suite}: payloads`,
+      );
       assert.ok(r.srtcpVerified > 0, `${r.suite}: no SRTCP report from the worker verified`);
     }
   });

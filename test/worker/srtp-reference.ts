@@ -5,11 +5,7 @@
 // Test-only: no MKI, key derivation rate 0, one SSRC per context.
 import crypto from 'node:crypto';
 
-export type SrtpSuite =
-  | 'AES_CM_128_HMAC_SHA1_80'
-  | 'AES_CM_128_HMAC_SHA1_32'
-  | 'AEAD_AES_128_GCM'
-  | 'AEAD_AES_256_GCM';
+export type SrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32' | 'AEAD_AES_128_GCM' | 'AEAD_AES_256_GCM';
 
 export const SUITES: Record<SrtpSuite, { keyLen: number; saltLen: number; gcm: boolean; rtpTagLen: number }> = {
   AES_CM_128_HMAC_SHA1_80: { keyLen: 16, saltLen: 14, gcm: false, rtpTagLen: 10 },
@@ -110,7 +106,8 @@ export class SrtpContext {
     masterKeyAndSalt: Buffer,
   ) {
     const { keyLen, saltLen } = SUITES[suite];
-    if (masterKeyAndSalt.length !== keyLen + saltLen) throw new Error(`${suite}: key+salt must be ${keyLen + saltLen} bytes`);
+    if (masterKeyAndSalt.length !== keyLen + saltLen)
+      throw new Error(`${suite}: key+salt must be ${keyLen + saltLen} bytes`);
     this.rtp = sessionKeys(suite, masterKeyAndSalt, false);
     this.rtcp = sessionKeys(suite, masterKeyAndSalt, true);
   }
@@ -122,8 +119,15 @@ export class SrtpContext {
     const payload = packet.subarray(headerLen);
     const ssrc = packet.readUInt32BE(8);
     const seq = packet.readUInt16BE(2);
-    if (isGcm) return Buffer.concat([header, gcm('encrypt', this.rtp.encKey, gcmIv(this.rtp.salt, ssrc, 0, seq, 2), header, payload)]);
-    const encrypted = Buffer.concat([header, aesEcbCtr(this.rtp.encKey, cmIv(this.rtp.salt, ssrc, BigInt(seq)), payload)]);
+    if (isGcm)
+      return Buffer.concat([
+        header,
+        gcm('encrypt', this.rtp.encKey, gcmIv(this.rtp.salt, ssrc, 0, seq, 2), header, payload),
+      ]);
+    const encrypted = Buffer.concat([
+      header,
+      aesEcbCtr(this.rtp.encKey, cmIv(this.rtp.salt, ssrc, BigInt(seq)), payload),
+    ]);
     return Buffer.concat([encrypted, hmacTag(this.rtp.authKey, rtpTagLen, encrypted, Buffer.alloc(4))]);
   }
 
@@ -135,8 +139,17 @@ export class SrtpContext {
     const seq = packet.readUInt16BE(2);
     const body = packet.subarray(headerLen, packet.length - rtpTagLen);
     const tag = packet.subarray(packet.length - rtpTagLen);
-    if (isGcm) return Buffer.concat([header, gcm('decrypt', this.rtp.encKey, gcmIv(this.rtp.salt, ssrc, 0, seq, 2), header, body, tag)]);
-    const expected = hmacTag(this.rtp.authKey, rtpTagLen, packet.subarray(0, packet.length - rtpTagLen), Buffer.alloc(4));
+    if (isGcm)
+      return Buffer.concat([
+        header,
+        gcm('decrypt', this.rtp.encKey, gcmIv(this.rtp.salt, ssrc, 0, seq, 2), header, body, tag),
+      ]);
+    const expected = hmacTag(
+      this.rtp.authKey,
+      rtpTagLen,
+      packet.subarray(0, packet.length - rtpTagLen),
+      Buffer.alloc(4),
+    );
     if (!crypto.timingSafeEqual(expected, tag)) throw new Error('SRTP authentication failed');
     return Buffer.concat([header, aesEcbCtr(this.rtp.encKey, cmIv(this.rtp.salt, ssrc, BigInt(seq)), body)]);
   }
@@ -149,10 +162,20 @@ export class SrtpContext {
     const ssrc = packet.readUInt32BE(4);
     if (SUITES[this.suite].gcm) {
       const aad = Buffer.concat([header, eIndex]);
-      const sealed = gcm('encrypt', this.rtcp.encKey, gcmIv(this.rtcp.salt, ssrc, 0, index, 4), aad, packet.subarray(8));
+      const sealed = gcm(
+        'encrypt',
+        this.rtcp.encKey,
+        gcmIv(this.rtcp.salt, ssrc, 0, index, 4),
+        aad,
+        packet.subarray(8),
+      );
       return Buffer.concat([header, sealed, eIndex]);
     }
-    const encrypted = Buffer.concat([header, aesEcbCtr(this.rtcp.encKey, cmIv(this.rtcp.salt, ssrc, BigInt(index)), packet.subarray(8)), eIndex]);
+    const encrypted = Buffer.concat([
+      header,
+      aesEcbCtr(this.rtcp.encKey, cmIv(this.rtcp.salt, ssrc, BigInt(index)), packet.subarray(8)),
+      eIndex,
+    ]);
     return Buffer.concat([encrypted, hmacTag(this.rtcp.authKey, SRTCP_CM_TAG_LEN, encrypted)]);
   }
 
@@ -170,11 +193,15 @@ export class SrtpContext {
       const body = sealed.subarray(0, sealed.length - GCM_TAG_LEN);
       const tag = sealed.subarray(sealed.length - GCM_TAG_LEN);
       const aad = Buffer.concat([header, eIndex]);
-      return Buffer.concat([header, gcm('decrypt', this.rtcp.encKey, gcmIv(this.rtcp.salt, ssrc, 0, index, 4), aad, body, tag)]);
+      return Buffer.concat([
+        header,
+        gcm('decrypt', this.rtcp.encKey, gcmIv(this.rtcp.salt, ssrc, 0, index, 4), aad, body, tag),
+      ]);
     }
     const authenticated = packet.subarray(0, packet.length - tagLen);
     const expected = hmacTag(this.rtcp.authKey, tagLen, authenticated);
-    if (!crypto.timingSafeEqual(expected, packet.subarray(packet.length - tagLen))) throw new Error('SRTCP authentication failed');
+    if (!crypto.timingSafeEqual(expected, packet.subarray(packet.length - tagLen)))
+      throw new Error('SRTCP authentication failed');
     const body = packet.subarray(8, packet.length - tagLen - 4);
     return Buffer.concat([header, aesEcbCtr(this.rtcp.encKey, cmIv(this.rtcp.salt, ssrc, BigInt(index)), body)]);
   }

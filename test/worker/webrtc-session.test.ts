@@ -44,9 +44,12 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     const serverRecv = await router.createWebRtcTransport(listen);
 
     // handlerName: Node >= 21 has a global `navigator`, which msc-node's detection takes for a browser.
-    const device = new Device({
-      codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] },
-    }, { handlerName: 'werift' });
+    const device = new Device(
+      {
+        codecs: { audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })] },
+      },
+      { handlerName: 'werift' },
+    );
     await device.load({ routerRtpCapabilities: router.rtpCapabilities });
 
     const send = device.createSendTransport({
@@ -95,7 +98,11 @@ describe('ICE + DTLS + SRTP with msc-node', () => {
     assert.ok(payloadType !== undefined && ssrc !== undefined, 'producer has a codec and an SSRC');
     // Count packets only once both DTLS sessions are up: the receive side connects lazily at consume(), and
     // packets the worker forwards before its handshake completes are (rightly) dropped, more so on a busy machine.
-    for (let waited = 0; (serverSend.dtlsState !== 'connected' || serverRecv.dtlsState !== 'connected') && waited < 10_000; waited += 20) {
+    for (
+      let waited = 0;
+      (serverSend.dtlsState !== 'connected' || serverRecv.dtlsState !== 'connected') && waited < 10_000;
+      waited += 20
+    ) {
       await sleep(20);
     }
     for (let i = 0; i < PACKETS; i++) {

@@ -69,21 +69,32 @@ describe('installWorker decision', () => {
   });
 
   it("runs mediasoup's own install when its prebuilt host answers", async () => {
-    const { fx, calls, logs } = fakeEffects({ probe: { reachable: true, detail: 'HTTP 302' }, mediasoupInstall: 'works' });
+    const { fx, calls, logs } = fakeEffects({
+      probe: { reachable: true, detail: 'HTTP 302' },
+      mediasoupInstall: 'works',
+    });
     assert.equal((await installWorker(ctx(), fx)).choice, 'mediasoup-install');
     assert.deepEqual(calls, ['probe', 'mediasoup-install']);
     assert.ok(logs.some((l) => /prebuilt download host answers/.test(l.msg)));
   });
 
   it("falls back to the offline build when mediasoup's install fails", async () => {
-    const { fx, calls, logs } = fakeEffects({ probe: { reachable: true }, mediasoupInstall: 'fails', offline: 'works' });
+    const { fx, calls, logs } = fakeEffects({
+      probe: { reachable: true },
+      mediasoupInstall: 'fails',
+      offline: 'works',
+    });
     assert.equal((await installWorker(ctx(), fx)).choice, 'offline-build');
     assert.deepEqual(calls, ['probe', 'mediasoup-install', 'offline-build', `copy ${CACHED} -> ${TARGET}`]);
     assert.ok(logs.some((l) => l.level === 'warn'));
   });
 
   it("falls back when mediasoup's install exits 0 but leaves a binary that does not run", async () => {
-    const { fx, calls } = fakeEffects({ probe: { reachable: true }, mediasoupInstall: 'exits-ok-but-broken', offline: 'works' });
+    const { fx, calls } = fakeEffects({
+      probe: { reachable: true },
+      mediasoupInstall: 'exits-ok-but-broken',
+      offline: 'works',
+    });
     assert.equal((await installWorker(ctx(), fx)).choice, 'offline-build');
     assert.ok(calls.includes('offline-build'));
   });
@@ -112,7 +123,10 @@ const mediasoupDir = path.join(projectDir, 'node_modules/mediasoup');
 
 describe('prebuiltWorkerUrl', () => {
   it("names the tarball exactly as the installed mediasoup's npm-scripts.mjs does", async () => {
-    const out = execFileSync(process.execPath, ['npm-scripts.mjs', 'worker:prebuild-name'], { cwd: mediasoupDir, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['npm-scripts.mjs', 'worker:prebuild-name'], {
+      cwd: mediasoupDir,
+      encoding: 'utf8',
+    });
     const theirs = /workerPrebuildTarName:([^\]]+)\]/.exec(out)?.[1];
     assert.ok(theirs, `no tarball name in: ${out}`);
     const { default: os } = await import('node:os');
@@ -154,7 +168,10 @@ describe('install.mjs (the real postinstall)', () => {
       timeout: 30_000,
     });
     assert.equal(run.status, 0, run.stderr);
-    const events = run.stderr.trim().split('\n').map((line) => JSON.parse(line) as { level: string; msg: string });
+    const events = run.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { level: string; msg: string });
     assert.deepEqual(
       events.map((e) => e.msg),
       ['a working mediasoup-worker is already in place'],

@@ -49,7 +49,11 @@ const effects = {
     });
     try {
       // Any HTTP answer (GitHub redirects release assets) means the host is reachable.
-      const res = await fetch(url, { method: 'HEAD', redirect: 'manual', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      const res = await fetch(url, {
+        method: 'HEAD',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      });
       return { reachable: true, url, detail: `HTTP ${res.status}` };
     } catch (error) {
       return { reachable: false, url, detail: String(error?.cause?.code ?? error?.name ?? error) };
@@ -57,7 +61,10 @@ const effects = {
   },
 
   runMediasoupInstall() {
-    const run = spawnSync(process.execPath, ['npm-scripts.mjs', 'postinstall'], { cwd: mediasoupDir, stdio: 'inherit' });
+    const run = spawnSync(process.execPath, ['npm-scripts.mjs', 'postinstall'], {
+      cwd: mediasoupDir,
+      stdio: 'inherit',
+    });
     return run.status === 0;
   },
 

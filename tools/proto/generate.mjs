@@ -10,8 +10,14 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const out = resolve(root, process.argv[2] ?? 'gen');
 
 // forceLong=bigint: uint64 ids are bigints end to end, never a JS number.
-const common = ['forceLong=bigint', 'oneof=unions-value', 'esModuleInterop=true', 'outputJsonMethods=false',
-  'outputPartialMethods=false', 'useOptionals=none'];
+const common = [
+  'forceLong=bigint',
+  'oneof=unions-value',
+  'esModuleInterop=true',
+  'outputJsonMethods=false',
+  'outputPartialMethods=false',
+  'useOptionals=none',
+];
 const targets = [
   // Public protocol: also bundled for browsers, so no gRPC service code (it would pull in @grpc/grpc-js).
   { paths: ['protocol', 'hrpc', 'harmonyvoice'], opt: [...common, 'outputServices=false', 'env=both'] },
@@ -25,7 +31,9 @@ for (const { paths, opt } of targets) {
     version: 'v2',
     plugins: [{ local: resolve(root, 'node_modules/.bin/protoc-gen-ts_proto'), out, strategy: 'all', opt }],
   });
-  execFileSync(resolve(root, 'node_modules/.bin/buf'),
+  execFileSync(
+    resolve(root, 'node_modules/.bin/buf'),
     ['generate', '--template', template, ...paths.flatMap((p) => ['--path', p])],
-    { cwd: resolve(root, 'proto'), stdio: 'inherit' });
+    { cwd: resolve(root, 'proto'), stdio: 'inherit' },
+  );
 }

@@ -31,7 +31,11 @@ export function prefill(form: HTMLFormElement): void {
 /** Returns the request, or the message for the first invalid field (and marks it). */
 export function read(form: HTMLFormElement): JoinRequest | { invalid: string } {
   const value = (name: string) => ((form.elements.namedItem(name) as HTMLInputElement).value ?? '').trim();
-  for (const [name, label] of [['user', 'User ID'], ['guild', 'Guild ID'], ['channel', 'Channel ID']] as const) {
+  for (const [name, label] of [
+    ['user', 'User ID'],
+    ['guild', 'Guild ID'],
+    ['channel', 'Channel ID'],
+  ] as const) {
     const input = form.elements.namedItem(name) as HTMLInputElement;
     const ok = UINT64.test(value(name)) && BigInt(value(name)) < 1n << 64n && value(name) !== '0';
     input.setAttribute('aria-invalid', String(!ok));
@@ -43,8 +47,11 @@ export function read(form: HTMLFormElement): JoinRequest | { invalid: string } {
   const server = value('server') || defaultServerUrl();
   if (!/^wss?:\/\//.test(server)) return { invalid: 'The voice server address must start with ws:// or wss://.' };
   return {
-    user: value('user'), guild: value('guild'), channel: value('channel'),
-    token: value('token').replace(/\s+/g, ''), server,
+    user: value('user'),
+    guild: value('guild'),
+    channel: value('channel'),
+    token: value('token').replace(/\s+/g, ''),
+    server,
     variant: value('variant') === 'binary' ? 'binary' : 'base64',
   };
 }

@@ -40,7 +40,13 @@ export class LevelMeters {
     const analyser = context.createAnalyser();
     analyser.fftSize = 1024;
     source.connect(analyser); // analysis only: never connected to the speakers (playback is the <audio> element's)
-    this.meters.set(key, { source, analyser, samples: new Float32Array(analyser.fftSize), lastLoudAt: 0, level: { rms: 0, speaking: false } });
+    this.meters.set(key, {
+      source,
+      analyser,
+      samples: new Float32Array(analyser.fftSize),
+      lastLoudAt: 0,
+      level: { rms: 0, speaking: false },
+    });
   }
 
   unwatch(key: string): void {

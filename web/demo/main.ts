@@ -1,5 +1,14 @@
 // The demo page: join a channel with the microphone, see who is there and who is speaking, mute, leave.
-import { ClientErrorId, consoleLogger, SUBPROTOCOL_BASE64, SUBPROTOCOL_BINARY, VoiceClient, VoiceClientError, type ClientState, type VoiceErrorEvent } from '@harmony-voice/client';
+import {
+  ClientErrorId,
+  consoleLogger,
+  SUBPROTOCOL_BASE64,
+  SUBPROTOCOL_BINARY,
+  VoiceClient,
+  VoiceClientError,
+  type ClientState,
+  type VoiceErrorEvent,
+} from '@harmony-voice/client';
 import { prefill, read, remember, type JoinRequest } from './form';
 import { LevelMeters, type Level } from './levels';
 import { describeError, type Message } from './messages';
@@ -105,15 +114,26 @@ async function join(): Promise<void> {
 }
 
 async function fetchDevToken(request: JoinRequest): Promise<string> {
-  const query = new URLSearchParams({ user: request.user, guild: request.guild, channel: request.channel, ...(params.get('moderator') === '1' ? { moderator: '1' } : {}) });
+  const query = new URLSearchParams({
+    user: request.user,
+    guild: request.guild,
+    channel: request.channel,
+    ...(params.get('moderator') === '1' ? { moderator: '1' } : {}),
+  });
   let response: Response;
   try {
     response = await fetch(`/dev/token?${query}`);
   } catch (err) {
-    throw new VoiceClientError(ClientErrorId.connectFailed, `could not reach this server for a development token: ${(err as Error).message}`);
+    throw new VoiceClientError(
+      ClientErrorId.connectFailed,
+      `could not reach this server for a development token: ${(err as Error).message}`,
+    );
   }
   if (response.status === 404) {
-    throw new VoiceClientError(ClientErrorId.badToken, 'this server does not issue development tokens: paste a session token');
+    throw new VoiceClientError(
+      ClientErrorId.badToken,
+      'this server does not issue development tokens: paste a session token',
+    );
   }
   const body = (await response.text()).trim();
   // The local stack answers {"token": ...} (or an {"error","message"}); a bare token is accepted too.
@@ -123,7 +143,11 @@ async function fetchDevToken(request: JoinRequest): Promise<string> {
   } catch {
     parsed = undefined;
   }
-  if (!response.ok) throw new VoiceClientError(ClientErrorId.badToken, `no development token: ${parsed?.message ?? (body || response.status)}`);
+  if (!response.ok)
+    throw new VoiceClientError(
+      ClientErrorId.badToken,
+      `no development token: ${parsed?.message ?? (body || response.status)}`,
+    );
   const token = parsed ? parsed.token : body;
   if (!token) throw new VoiceClientError(ClientErrorId.badToken, 'the development token response carried no token');
   tokenModerates = moderatesOf(token);
@@ -137,9 +161,15 @@ async function fetchDevToken(request: JoinRequest): Promise<string> {
 let tokenModerates: string[] = [];
 function moderatesOf(token: string): string[] {
   try {
-    const payload = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { moderates?: unknown };
+    const payload = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as {
+      moderates?: unknown;
+    };
     const m = payload.moderates;
-    return Array.isArray(m) ? m.filter((x): x is string => typeof x === 'string') : typeof m === 'string' ? m.split(/\s+/) : [];
+    return Array.isArray(m)
+      ? m.filter((x): x is string => typeof x === 'string')
+      : typeof m === 'string'
+        ? m.split(/\s+/)
+        : [];
   } catch {
     return [];
   }
@@ -147,7 +177,9 @@ function moderatesOf(token: string): string[] {
 
 function canModerate(): boolean {
   if (!current || !client.voiceState) return false;
-  return tokenModerates.includes(`${current.guild}:${current.channel}`) || tokenModerates.includes(`${current.guild}:*`);
+  return (
+    tokenModerates.includes(`${current.guild}:${current.channel}`) || tokenModerates.includes(`${current.guild}:*`)
+  );
 }
 
 // ---- client events ----
@@ -159,7 +191,8 @@ client.on('joined', ({ guildId, channelId, users, reconnected }) => {
   for (const userId of users) remotes.set(userId.toString(), { userId: userId.toString() });
   if (client.localTrack) meters.watch(SELF, client.localTrack);
   el('channel-title').textContent = `# channel ${channelId}`;
-  el('transport-badge').textContent = client.subprotocol ?? (current?.variant === 'binary' ? SUBPROTOCOL_BINARY : SUBPROTOCOL_BASE64);
+  el('transport-badge').textContent =
+    client.subprotocol ?? (current?.variant === 'binary' ? SUBPROTOCOL_BINARY : SUBPROTOCOL_BASE64);
   el('channel-sub').dataset.guild = guildId.toString();
   el('join-view').hidden = true;
   el('call-view').hidden = false;
@@ -185,7 +218,11 @@ client.on('track', ({ userId, track }) => {
   audio.srcObject = new MediaStream([track]);
   audio.dataset.userId = key;
   el('remote-audio').append(audio);
-  void audio.play().catch(() => showBanner({ kind: 'warn', title: 'Audio is blocked.', text: 'Click anywhere on the page to hear the others.' }));
+  void audio
+    .play()
+    .catch(() =>
+      showBanner({ kind: 'warn', title: 'Audio is blocked.', text: 'Click anywhere on the page to hear the others.' }),
+    );
   remote.audio = audio;
   remotes.set(key, remote);
   meters.watch(key, track);
@@ -201,7 +238,11 @@ client.on('error', (error: VoiceErrorEvent) => showBanner(describeError(error)))
 
 client.on('nextRung', () => {
   // relay.v1: the direct paths never connected; the client joins again over the relay only.
-  showBanner({ kind: 'warn', title: 'Direct audio paths are blocked on this network.', text: 'Joining again through the relay (TURN over TLS on 443)…' });
+  showBanner({
+    kind: 'warn',
+    title: 'Direct audio paths are blocked on this network.',
+    text: 'Joining again through the relay (TURN over TLS on 443)…',
+  });
 });
 
 client.on('resumed', () => {
@@ -259,16 +300,32 @@ function render(): void {
   const tiles: Tile[] = [];
   const flags = (key: string) => {
     const s = stateOf(key);
-    return s ? { deafened: s.selfDeafened || s.serverDeafened, serverMuted: s.serverMuted, serverDeafened: s.serverDeafened } : {};
+    return s
+      ? { deafened: s.selfDeafened || s.serverDeafened, serverMuted: s.serverMuted, serverDeafened: s.serverDeafened }
+      : {};
   };
   const moderator = canModerate();
   if (current && client.state !== 'idle' && client.state !== 'closed') {
-    tiles.push({ key: SELF, userId: current.user, self: true, muted: mutedKey(SELF), connecting: false, ...flags(SELF) });
+    tiles.push({
+      key: SELF,
+      userId: current.user,
+      self: true,
+      muted: mutedKey(SELF),
+      connecting: false,
+      ...flags(SELF),
+    });
   }
   for (const [key, remote] of remotes) {
     tiles.push({
-      key, userId: remote.userId, self: false, muted: mutedKey(key), connecting: !remote.track, ...flags(key),
-      ...(moderator ? { moderate: (change: { serverMuted?: boolean; serverDeafened?: boolean }) => client.moderate(key, change) } : {}),
+      key,
+      userId: remote.userId,
+      self: false,
+      muted: mutedKey(key),
+      connecting: !remote.track,
+      ...flags(key),
+      ...(moderator
+        ? { moderate: (change: { serverMuted?: boolean; serverDeafened?: boolean }) => client.moderate(key, change) }
+        : {}),
     });
   }
   list.render(tiles);
@@ -277,7 +334,8 @@ function render(): void {
   el('alone-hint').hidden = !(client.state === 'joined' && count === 1);
   const guild = el('channel-sub').dataset.guild ?? current?.guild ?? '';
   el('channel-sub').textContent = `Guild ${guild} · ${count} ${count === 1 ? 'person' : 'people'} connected`;
-  if (client.state === 'joined') el('status-text').textContent = `Connected · ${count} in channel${mediaPath ? ` · audio via ${mediaPath}` : ''}`;
+  if (client.state === 'joined')
+    el('status-text').textContent = `Connected · ${count} in channel${mediaPath ? ` · audio via ${mediaPath}` : ''}`;
 }
 
 // Which rung the send transport uses (udp / tcp / relay-tls): shown in the status line once known.
@@ -287,13 +345,16 @@ setInterval(() => {
     if (mediaPath) mediaPath = '';
     return;
   }
-  void client.getMediaPaths().then((paths) => {
-    const rung = paths.send?.rung ?? '';
-    if (rung !== mediaPath) {
-      mediaPath = rung;
-      render();
-    }
-  }).catch(() => {});
+  void client
+    .getMediaPaths()
+    .then((paths) => {
+      const rung = paths.send?.rung ?? '';
+      if (rung !== mediaPath) {
+        mediaPath = rung;
+        render();
+      }
+    })
+    .catch(() => {});
 }, 1000);
 
 function dropRemote(key: string): void {
@@ -306,7 +367,11 @@ function dropRemote(key: string): void {
 function showState(state: ClientState): void {
   el('status').dataset.state = state;
   const text: Record<ClientState, string> = {
-    idle: 'Not connected', connecting: 'Connecting…', joined: 'Connected', reconnecting: 'Reconnecting…', closed: 'Not connected',
+    idle: 'Not connected',
+    connecting: 'Connecting…',
+    joined: 'Connected',
+    reconnecting: 'Reconnecting…',
+    closed: 'Not connected',
   };
   el('status-text').textContent = text[state];
   if (state === 'joined') render();

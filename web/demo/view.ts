@@ -16,8 +16,10 @@ export interface Tile {
   moderate?: (change: { serverMuted?: boolean; serverDeafened?: boolean }) => void;
 }
 
-const HEADPHONES_OFF = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 15v-3a8 8 0 0 1 13.7-5.6M20 12v3M4 15h3v5H4zM17 15h3v5h-3M4 4l16 16"/></svg>';
-const MIC_OFF = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M9 9v3a3 3 0 0 0 5.1 2.1M15 9.3V6a3 3 0 0 0-5.7-1.3M19 12a7 7 0 0 1-1.2 3.9M5 12a7 7 0 0 0 11 5.7M12 19v3M4 4l16 16"/></svg>';
+const HEADPHONES_OFF =
+  '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 15v-3a8 8 0 0 1 13.7-5.6M20 12v3M4 15h3v5H4zM17 15h3v5h-3M4 4l16 16"/></svg>';
+const MIC_OFF =
+  '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M9 9v3a3 3 0 0 0 5.1 2.1M15 9.3V6a3 3 0 0 0-5.7-1.3M19 12a7 7 0 0 1-1.2 3.9M5 12a7 7 0 0 0 11 5.7M12 19v3M4 4l16 16"/></svg>';
 
 export class ParticipantList {
   private readonly elements = new Map<string, HTMLLIElement>();
@@ -60,7 +62,11 @@ export class ParticipantList {
   }
 
   /** `speaking` overrides the level's own verdict (remote members: the SDK's speakingChanged). */
-  showLevels(levels: ReadonlyMap<string, Level>, muted: (key: string) => boolean, speakingOf?: (key: string) => boolean | undefined): void {
+  showLevels(
+    levels: ReadonlyMap<string, Level>,
+    muted: (key: string) => boolean,
+    speakingOf?: (key: string) => boolean | undefined,
+  ): void {
     for (const [key, el] of this.elements) {
       const level = levels.get(key);
       const speaking = (speakingOf?.(key) ?? !!level?.speaking) && !muted(key);
@@ -69,7 +75,11 @@ export class ParticipantList {
       const fill = el.querySelector<HTMLElement>('.meter__fill')!;
       fill.style.width = `${meterPercent(level?.rms ?? 0)}%`;
       if (!el.classList.contains('participant--connecting')) {
-        el.querySelector<HTMLElement>('.participant__state')!.textContent = muted(key) ? 'Muted' : speaking ? 'Speaking' : '';
+        el.querySelector<HTMLElement>('.participant__state')!.textContent = muted(key)
+          ? 'Muted'
+          : speaking
+            ? 'Speaking'
+            : '';
       }
     }
   }
@@ -109,7 +119,8 @@ function createTile(tile: Tile): HTMLLIElement {
   const moderation = document.createElement('div');
   moderation.className = 'moderation';
   moderation.hidden = true;
-  moderation.innerHTML = '<button type="button" class="btn btn--ghost btn--small" data-action="server-mute"></button><button type="button" class="btn btn--ghost btn--small" data-action="server-deafen"></button>';
+  moderation.innerHTML =
+    '<button type="button" class="btn btn--ghost btn--small" data-action="server-mute"></button><button type="button" class="btn btn--ghost btn--small" data-action="server-deafen"></button>';
   li.append(mutedIcon, deafenedIcon, avatar, name, meter, state, moderation);
   if (tile.self) {
     const you = document.createElement('span');

@@ -16,7 +16,8 @@ interface HandlerFactoryLike {
 export function withOpusNack(caps: RtpCapabilities): RtpCapabilities {
   for (const codec of caps.codecs ?? []) {
     if (codec.mimeType.toLowerCase() !== 'audio/opus') continue;
-    if (!(codec.rtcpFeedback ?? []).some((fb) => fb.type === 'nack' && !fb.parameter)) codec.rtcpFeedback = [...(codec.rtcpFeedback ?? []), { type: 'nack', parameter: '' }];
+    if (!(codec.rtcpFeedback ?? []).some((fb) => fb.type === 'nack' && !fb.parameter))
+      codec.rtcpFeedback = [...(codec.rtcpFeedback ?? []), { type: 'nack', parameter: '' }];
   }
   return caps;
 }
@@ -27,6 +28,9 @@ export async function createDevice(nack: boolean): Promise<Device> {
   if (!nack) return detected;
   const base = (detected as unknown as { _handlerFactory?: HandlerFactoryLike })._handlerFactory;
   if (!base) return detected; // a mediasoup-client without the hook: plain Opus (no retransmission), still working
-  const handlerFactory = { ...base, getNativeRtpCapabilities: async (options: unknown) => withOpusNack(await base.getNativeRtpCapabilities(options)) };
+  const handlerFactory = {
+    ...base,
+    getNativeRtpCapabilities: async (options: unknown) => withOpusNack(await base.getNativeRtpCapabilities(options)),
+  };
   return new Device({ handlerFactory: handlerFactory as never });
 }

@@ -5,7 +5,13 @@
 // exactly what the browser will present in the DTLS handshake.
 import type { DtlsFingerprint, DtlsParameters, FingerprintAlgorithm } from 'mediasoup-client/types';
 
-const ALGORITHMS: ReadonlySet<string> = new Set<FingerprintAlgorithm>(['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512']);
+const ALGORITHMS: ReadonlySet<string> = new Set<FingerprintAlgorithm>([
+  'sha-1',
+  'sha-224',
+  'sha-256',
+  'sha-384',
+  'sha-512',
+]);
 
 export function generateDtlsCertificate(): Promise<RTCCertificate> {
   return RTCPeerConnection.generateCertificate({ name: 'ECDSA', namedCurve: 'P-256' } as EcKeyGenParams);
@@ -20,7 +26,9 @@ export function receiveDtlsParameters(certificate: RTCCertificate): DtlsParamete
   return { role: 'client', fingerprints: normalizeFingerprints(certificate.getFingerprints()) };
 }
 
-export function normalizeFingerprints(fingerprints: readonly RTCDtlsFingerprint[] | readonly DtlsFingerprint[]): DtlsFingerprint[] {
+export function normalizeFingerprints(
+  fingerprints: readonly RTCDtlsFingerprint[] | readonly DtlsFingerprint[],
+): DtlsFingerprint[] {
   const out: DtlsFingerprint[] = [];
   for (const { algorithm, value } of fingerprints) {
     const name = (algorithm ?? '').toLowerCase();

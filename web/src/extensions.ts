@@ -18,7 +18,9 @@ export interface ExtensionChoice {
 /** The features a Hello asks for (empty: the offer stays exactly voice.v1's, or resume.v1's). */
 export function askedFeatures(choice: ExtensionChoice): string[] {
   return [
-    ...(choice.resume ? [FEATURE.resume] : []), ...(choice.consumersResumed ? [FEATURE.consumers] : []), ...(choice.relays ? [FEATURE.relay] : []),
+    ...(choice.resume ? [FEATURE.resume] : []),
+    ...(choice.consumersResumed ? [FEATURE.consumers] : []),
+    ...(choice.relays ? [FEATURE.relay] : []),
     ...(choice.voiceState ? [FEATURE.state] : []),
   ];
 }

@@ -91,26 +91,50 @@ export class HrpcSocket {
     const asked = options.extensions ?? [];
     const offered = [...(asked.length > 0 ? [negotiating] : []), ...(options.resume ? [extended] : []), subprotocol];
     if (!TOKEN_CHARS.test(options.token)) {
-      return Promise.reject(new VoiceClientError(ClientErrorId.badToken, 'the session token is empty or contains characters that cannot be sent as a WebSocket subprotocol'));
+      return Promise.reject(
+        new VoiceClientError(
+          ClientErrorId.badToken,
+          'the session token is empty or contains characters that cannot be sent as a WebSocket subprotocol',
+        ),
+      );
     }
     let ws: WebSocket;
     const createdAt = Date.now();
     try {
-      ws = (options.createWebSocket ?? ((url, protocols) => new WebSocket(url, protocols)))(options.url, [...offered, options.token]);
+      ws = (options.createWebSocket ?? ((url, protocols) => new WebSocket(url, protocols)))(options.url, [
+        ...offered,
+        options.token,
+      ]);
     } catch (err) {
-      return Promise.reject(new VoiceClientError(ClientErrorId.connectFailed, `cannot open a WebSocket to ${options.url}: ${(err as Error).message}`, { cause: err }));
+      return Promise.reject(
+        new VoiceClientError(
+          ClientErrorId.connectFailed,
+          `cannot open a WebSocket to ${options.url}: ${(err as Error).message}`,
+          { cause: err },
+        ),
+      );
     }
     ws.binaryType = 'arraybuffer';
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         ws.close();
-        reject(new VoiceClientError(ClientErrorId.connectFailed, `the voice server did not answer within ${options.timeoutMs} ms`));
+        reject(
+          new VoiceClientError(
+            ClientErrorId.connectFailed,
+            `the voice server did not answer within ${options.timeoutMs} ms`,
+          ),
+        );
       }, options.timeoutMs);
       ws.onopen = () => {
         clearTimeout(timer);
         if (!offered.includes(ws.protocol)) {
           ws.close(1002, 'subprotocol mismatch');
-          reject(new VoiceClientError(ClientErrorId.protocol, `the server answered subprotocol "${ws.protocol}" instead of "${subprotocol}"`));
+          reject(
+            new VoiceClientError(
+              ClientErrorId.protocol,
+              `the server answered subprotocol "${ws.protocol}" instead of "${subprotocol}"`,
+            ),
+          );
           return;
         }
         const socket = new HrpcSocket(ws, options.variant, createdAt);
@@ -119,7 +143,12 @@ export class HrpcSocket {
         // The negotiation: Hello first, and nothing else until Welcome names what this stream has.
         const helloTimer = setTimeout(() => {
           socket.close(4000, 'no Welcome');
-          reject(new VoiceClientError(ClientErrorId.connectFailed, `the voice server did not answer Hello within ${options.timeoutMs} ms`));
+          reject(
+            new VoiceClientError(
+              ClientErrorId.connectFailed,
+              `the voice server did not answer Hello within ${options.timeoutMs} ms`,
+            ),
+          );
         }, options.timeoutMs);
         let welcomed = false;
         socket.onFrame = (frame) => {
@@ -138,7 +167,14 @@ export class HrpcSocket {
             socket.onFrame = () => {};
             socket.onClose = () => {};
             socket.close(1002, 'expected Welcome');
-            reject(new VoiceClientError(ClientErrorId.protocol, welcomed ? 'the server granted relay.v1 but sent no RelayServers after Welcome' : 'the server did not answer Hello with Welcome'));
+            reject(
+              new VoiceClientError(
+                ClientErrorId.protocol,
+                welcomed
+                  ? 'the server granted relay.v1 but sent no RelayServers after Welcome'
+                  : 'the server did not answer Hello with Welcome',
+              ),
+            );
             return;
           }
           welcomed = true;
@@ -151,17 +187,24 @@ export class HrpcSocket {
         };
         socket.onClose = (close) => {
           clearTimeout(helloTimer);
-          reject(new VoiceClientError(ClientErrorId.connectFailed, `the voice server closed the stream before Welcome (close ${close.code})`));
+          reject(
+            new VoiceClientError(
+              ClientErrorId.connectFailed,
+              `the voice server closed the stream before Welcome (close ${close.code})`,
+            ),
+          );
         };
         ws.send(toWire(encodeExtRequest({ message: { $case: 'hello', value: { features: asked } } }), options.variant));
       };
       // Browsers hide why a handshake failed (always 1006): a refused token and an unreachable host look alike.
       ws.onclose = (event) => {
         clearTimeout(timer);
-        reject(new VoiceClientError(
-          ClientErrorId.connectFailed,
-          `the voice server refused or dropped the connection before it opened (close ${event.code}); a missing, invalid or expired token is refused at connect`,
-        ));
+        reject(
+          new VoiceClientError(
+            ClientErrorId.connectFailed,
+            `the voice server refused or dropped the connection before it opened (close ${event.code}); a missing, invalid or expired token is refused at connect`,
+          ),
+        );
       };
     });
   }

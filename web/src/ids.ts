@@ -13,5 +13,8 @@ export function toUint64(value: Uint64Input, what: string): bigint {
     const parsed = BigInt(value.trim());
     if (parsed < 1n << 64n) return parsed;
   }
-  throw new VoiceClientError(ClientErrorId.badArgument, `${what} must be a uint64 as a bigint or a decimal string, got ${String(value)}`);
+  throw new VoiceClientError(
+    ClientErrorId.badArgument,
+    `${what} must be a uint64 as a bigint or a decimal string, got ${String(value)}`,
+  );
 }

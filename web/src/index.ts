@@ -1,6 +1,14 @@
 // The browser voice SDK for protocol.voice.v1 (see docs/development.md, "Browser client and demo").
 export { VoiceClient } from './voice-client';
-export type { ClientState, ConnectOptions, MemberStateEvent, Participant, VoiceClientEvents, VoiceClientOptions, VoiceErrorEvent } from './voice-client';
+export type {
+  ClientState,
+  ConnectOptions,
+  MemberStateEvent,
+  Participant,
+  VoiceClientEvents,
+  VoiceClientOptions,
+  VoiceErrorEvent,
+} from './voice-client';
 export { DEFAULT_SPEAKING, SpeakingDetector, type SpeakingOptions } from './speaking';
 export type { ReceiveStats } from './voice-session';
 export { mediaPathFromStats, type MediaPath, type MediaRung } from './media-path';

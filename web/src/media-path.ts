@@ -23,10 +23,13 @@ export function mediaPathFromStats(report: { forEach(cb: (s: Stat) => void): voi
   report.forEach((s) => byId.set(s.id, s));
   let pair: Stat | undefined;
   for (const s of byId.values()) {
-    if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') pair = byId.get(s.selectedCandidatePairId);
+    if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string')
+      pair = byId.get(s.selectedCandidatePairId);
   }
   // Some reports carry the choice only on the pair itself.
-  pair ??= [...byId.values()].find((s) => s.type === 'candidate-pair' && (s.selected === true || (s.nominated === true && s.state === 'succeeded')));
+  pair ??= [...byId.values()].find(
+    (s) => s.type === 'candidate-pair' && (s.selected === true || (s.nominated === true && s.state === 'succeeded')),
+  );
   if (!pair) return undefined;
   const local = byId.get(String(pair.localCandidateId));
   const remote = byId.get(String(pair.remoteCandidateId));
@@ -34,8 +37,17 @@ export function mediaPathFromStats(report: { forEach(cb: (s: Stat) => void): voi
   const localCandidateType = String(local.candidateType ?? '');
   const protocol = String(local.protocol ?? '');
   const relayProtocol = typeof local.relayProtocol === 'string' ? local.relayProtocol : undefined;
-  const rung: MediaRung = localCandidateType === 'relay'
-    ? (`relay-${relayProtocol ?? 'udp'}` as MediaRung)
-    : protocol === 'tcp' ? 'tcp' : 'udp';
-  return { rung, localCandidateType, protocol, ...(relayProtocol ? { relayProtocol } : {}), ...(remote?.port !== undefined ? { remotePort: Number(remote.port) } : {}) };
+  const rung: MediaRung =
+    localCandidateType === 'relay'
+      ? (`relay-${relayProtocol ?? 'udp'}` as MediaRung)
+      : protocol === 'tcp'
+        ? 'tcp'
+        : 'udp';
+  return {
+    rung,
+    localCandidateType,
+    protocol,
+    ...(relayProtocol ? { relayProtocol } : {}),
+    ...(remote?.port !== undefined ? { remotePort: Number(remote.port) } : {}),
+  };
 }

@@ -34,7 +34,10 @@ export function renewalDelayMs(input: RenewalInput): number {
   let due = input.socketOpenedAt + input.maxConnectionMs - before;
   if (input.tokenExpiresAt !== undefined) {
     const expiresAt = input.tokenExpiresAt * 1000;
-    const margin = Math.min(input.renewBeforeTokenExpiryMs ?? 60_000, Math.max(0, (expiresAt - input.socketOpenedAt) / 2));
+    const margin = Math.min(
+      input.renewBeforeTokenExpiryMs ?? 60_000,
+      Math.max(0, (expiresAt - input.socketOpenedAt) / 2),
+    );
     due = Math.min(due, expiresAt - margin);
   }
   return Math.max(0, due - input.now);

@@ -30,7 +30,14 @@ export class TypedEmitter<Events extends object> {
       try {
         (listener as Listener<Events[K]>)(payload);
       } catch (err) {
-        console.error(JSON.stringify({ level: 'error', msg: 'voice client listener threw', event: String(event), error: String(err) }));
+        console.error(
+          JSON.stringify({
+            level: 'error',
+            msg: 'voice client listener threw',
+            event: String(event),
+            error: String(err),
+          }),
+        );
       }
     }
   }

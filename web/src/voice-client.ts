@@ -164,8 +164,14 @@ export interface Participant {
 }
 
 export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
-  private readonly options: Required<Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs' | 'renewBeforeTokenExpiryMs'>> & {
-    backoff: BackoffPolicy; createWebSocket?: WebSocketFactory; renewBeforeMs?: number; renewBeforeTokenExpiryMs?: number; restartIceOnResume: boolean;
+  private readonly options: Required<
+    Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs' | 'renewBeforeTokenExpiryMs'>
+  > & {
+    backoff: BackoffPolicy;
+    createWebSocket?: WebSocketFactory;
+    renewBeforeMs?: number;
+    renewBeforeTokenExpiryMs?: number;
+    restartIceOnResume: boolean;
   };
   /** `exp` of the token the session's current socket was opened with (renewal before it: renewal.ts). */
   private tokenExpiresAt?: number;
@@ -176,7 +182,15 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private readonly switching = new SocketSwitch();
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
-  private target?: { url: string; token: ConnectOptions['token']; guildId: bigint; channelId: bigint; variant: Variant; resume: boolean; extensions: string[] };
+  private target?: {
+    url: string;
+    token: ConnectOptions['token'];
+    guildId: bigint;
+    channelId: bigint;
+    variant: Variant;
+    resume: boolean;
+    extensions: string[];
+  };
   /** The connection ladder's last rung was taken for this connect(): sessions use the relays only. */
   private relayOnly = false;
   private microphone?: MediaStreamTrack;
@@ -204,7 +218,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       joinTimeoutMs: options.joinTimeoutMs ?? 20_000,
-      audioConstraints: options.audioConstraints ?? { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      audioConstraints: options.audioConstraints ?? {
+        echoCancellation: true,
+        noiseSuppression: true,
+        autoGainControl: true,
+      },
       opusDtx: options.opusDtx ?? true,
       opusFec: options.opusFec ?? true,
       audioNack: options.audioNack ?? DEFAULT_AUDIO_NACK,
@@ -218,7 +236,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       restartIceOnResume: options.restartIceOnResume ?? false,
       speaking: options.speaking ?? {},
     };
-    this.speaking = options.speaking === false ? undefined : new SpeakingDetector({ ...DEFAULT_SPEAKING, ...options.speaking });
+    this.speaking =
+      options.speaking === false ? undefined : new SpeakingDetector({ ...DEFAULT_SPEAKING, ...options.speaking });
   }
 
   get deafened(): boolean {
@@ -298,7 +317,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   }
 
   get participants(): Participant[] {
-    return [...(this.session?.participants.values() ?? [])].map(({ userId, consumer }) => ({ userId, track: consumer.track, consumerId: consumer.id }));
+    return [...(this.session?.participants.values() ?? [])].map(({ userId, consumer }) => ({
+      userId,
+      track: consumer.track,
+      consumerId: consumer.id,
+    }));
   }
 
   /** Resolves once joined; rejects with a VoiceClientError (also emitted as `error`). */
@@ -316,7 +339,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         variant: options.variant ?? 'base64',
         resume: options.resume ?? false,
         extensions: askedFeatures({
-          resume: options.resume ?? false, consumersResumed: options.consumersResumed ?? true, relays: options.relays ?? false,
+          resume: options.resume ?? false,
+          consumersResumed: options.consumersResumed ?? true,
+          relays: options.relays ?? false,
           voiceState: options.voiceState ?? false,
         }),
       };
@@ -327,7 +352,10 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       if (epoch !== this.epoch) throw new VoiceClientError(ClientErrorId.invalidState, 'left before joining');
       await this.startSession(epoch, false);
     } catch (err) {
-      const error = err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.media, (err as Error).message, { cause: err });
+      const error =
+        err instanceof VoiceClientError
+          ? err
+          : new VoiceClientError(ClientErrorId.media, (err as Error).message, { cause: err });
       if (epoch === this.epoch) {
         this.emitError(error);
         this.finish({ code: 1006, reason: error.identifier, wasClean: false }, error);
@@ -375,7 +403,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   }
 
   /** The microphone producer's outbound-rtp counters (packets, NACKs received, retransmissions). */
-  async getSendStats(): Promise<{ packetsSent: number; nackCount: number; retransmittedPacketsSent: number } | undefined> {
+  async getSendStats(): Promise<
+    { packetsSent: number; nackCount: number; retransmittedPacketsSent: number } | undefined
+  > {
     return this.session?.sendStats();
   }
 
@@ -392,11 +422,27 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.tokenExpiresAt = tokenExpiry(token);
     const session = await VoiceSession.start(
       {
-        url: target.url, token, variant: target.variant, guildId: target.guildId, channelId: target.channelId,
-        microphone: this.microphone!, certificate: this.certificate!, muted: () => this.mutedValue,
-        keepalive: this.options.keepalive, opusDtx: this.options.opusDtx, opusFec: this.options.opusFec, audioNack: this.options.audioNack,
-        iceServers: this.options.iceServers, iceTransportPolicy: this.options.iceTransportPolicy, connectTimeoutMs: this.options.connectTimeoutMs, joinTimeoutMs: this.options.joinTimeoutMs,
-        createWebSocket: this.options.createWebSocket, log: this.options.log, resume: target.resume, extensions: target.extensions, relayOnly: this.relayOnly,
+        url: target.url,
+        token,
+        variant: target.variant,
+        guildId: target.guildId,
+        channelId: target.channelId,
+        microphone: this.microphone!,
+        certificate: this.certificate!,
+        muted: () => this.mutedValue,
+        keepalive: this.options.keepalive,
+        opusDtx: this.options.opusDtx,
+        opusFec: this.options.opusFec,
+        audioNack: this.options.audioNack,
+        iceServers: this.options.iceServers,
+        iceTransportPolicy: this.options.iceTransportPolicy,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        joinTimeoutMs: this.options.joinTimeoutMs,
+        createWebSocket: this.options.createWebSocket,
+        log: this.options.log,
+        resume: target.resume,
+        extensions: target.extensions,
+        relayOnly: this.relayOnly,
       },
       this.sinkFor(epoch),
     );
@@ -408,15 +454,22 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.setState('joined');
     this.scheduleRenewal(epoch);
     // A new session starts unmuted on the server: say what this member is (a mute pressed while joining, a rejoin).
-    if (this.mutedValue || this.deafenedValue) session.setSelfState({ selfMuted: this.mutedValue, selfDeafened: this.deafenedValue });
+    if (this.mutedValue || this.deafenedValue)
+      session.setSelfState({ selfMuted: this.mutedValue, selfDeafened: this.deafenedValue });
     this.startSpeakingDetection(epoch);
     // Members in JoinedChannel plus any whose UserJoined raced it (handled before the join completed).
     const users = new Map(session.initialMembers.map((id) => [id.toString(), id]));
     for (const p of this.participants) users.set(p.userId.toString(), p.userId);
-    this.emit('joined', { guildId: target.guildId, channelId: target.channelId, users: [...users.values()], reconnected });
+    this.emit('joined', {
+      guildId: target.guildId,
+      channelId: target.channelId,
+      users: [...users.values()],
+      reconnected,
+    });
     // Tracks of the members already present were delivered before `joined`; repeat them now that
     // the app can tell which session they belong to.
-    for (const p of this.participants) this.emit('track', { userId: p.userId, track: p.track, consumerId: p.consumerId });
+    for (const p of this.participants)
+      this.emit('track', { userId: p.userId, track: p.track, consumerId: p.consumerId });
   }
 
   private sinkFor(epoch: number): SessionSink {
@@ -453,7 +506,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         const lostAt = Date.now();
         void this.switching.movedByRenewal().then((moved) => {
           if (!live()) return;
-          this.options.log('info', 'voice.stream-lost', { code: close.code, reason: close.reason, resuming: !moved, movedByRenewal: moved });
+          this.options.log('info', 'voice.stream-lost', {
+            code: close.code,
+            reason: close.reason,
+            resuming: !moved,
+            movedByRenewal: moved,
+          });
           if (!moved) void this.resumeSession(epoch, lostAt);
         });
       },
@@ -463,21 +521,46 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         const ended = this.session;
         this.session = undefined;
         // The connection ladder: media that never connected directly, with relays at hand, gets one more try over them.
-        if (lastError && MEDIA_NEVER_CONNECTED.has(lastError.identifier) && ended?.rung === 'direct' && ended.relayIceServers.length > 0 && ended.mediaNeverConnected) {
+        if (
+          lastError &&
+          MEDIA_NEVER_CONNECTED.has(lastError.identifier) &&
+          ended?.rung === 'direct' &&
+          ended.relayIceServers.length > 0 &&
+          ended.mediaNeverConnected
+        ) {
           this.relayOnly = true;
-          this.options.log('info', 'voice.next-rung', { rung: 'relay', identifier: lastError.identifier, message: lastError.message });
-          this.emit('closed', { code: close.code, reason: close.reason, willReconnect: true, error: toEvent(lastError) });
+          this.options.log('info', 'voice.next-rung', {
+            rung: 'relay',
+            identifier: lastError.identifier,
+            message: lastError.message,
+          });
+          this.emit('closed', {
+            code: close.code,
+            reason: close.reason,
+            willReconnect: true,
+            error: toEvent(lastError),
+          });
           this.emit('nextRung', { rung: 'relay', identifier: lastError.identifier });
           void this.reconnect(epoch, undefined);
           return;
         }
         const willReconnect = reconnectsAfter(close.code, lastError);
-        this.options.log('info', 'voice.stream-closed', { code: close.code, reason: close.reason, willReconnect, identifier: lastError?.identifier });
+        this.options.log('info', 'voice.stream-closed', {
+          code: close.code,
+          reason: close.reason,
+          willReconnect,
+          identifier: lastError?.identifier,
+        });
         if (!willReconnect) {
           this.finish(close, lastError);
           return;
         }
-        this.emit('closed', { code: close.code, reason: close.reason, willReconnect: true, error: lastError && toEvent(lastError) });
+        this.emit('closed', {
+          code: close.code,
+          reason: close.reason,
+          willReconnect: true,
+          error: lastError && toEvent(lastError),
+        });
         void this.reconnect(epoch, lastError);
       },
     };
@@ -490,23 +573,26 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const detector = this.speaking;
     if (!detector) return;
     let busy = false;
-    this.speakingTimer = setInterval(async () => {
-      if (epoch !== this.epoch) return clearInterval(this.speakingTimer);
-      if (busy || !this.session) return;
-      busy = true;
-      try {
-        const levels = await this.session.audioLevels();
-        const now = Date.now();
-        for (const [userId, level] of levels) {
-          const changed = detector.update(userId.toString(), level, now);
-          if (changed !== undefined) this.emit('speakingChanged', { userId, speaking: changed });
+    this.speakingTimer = setInterval(
+      async () => {
+        if (epoch !== this.epoch) return clearInterval(this.speakingTimer);
+        if (busy || !this.session) return;
+        busy = true;
+        try {
+          const levels = await this.session.audioLevels();
+          const now = Date.now();
+          for (const [userId, level] of levels) {
+            const changed = detector.update(userId.toString(), level, now);
+            if (changed !== undefined) this.emit('speakingChanged', { userId, speaking: changed });
+          }
+        } catch {
+          // a transport closing meanwhile: the next tick sees the new one
+        } finally {
+          busy = false;
         }
-      } catch {
-        // a transport closing meanwhile: the next tick sees the new one
-      } finally {
-        busy = false;
-      }
-    }, { ...DEFAULT_SPEAKING, ...(this.options.speaking || {}) }.intervalMs);
+      },
+      { ...DEFAULT_SPEAKING, ...(this.options.speaking || {}) }.intervalMs,
+    );
   }
 
   // ---- resume.v1 ----
@@ -516,8 +602,13 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const target = this.target!;
     const token = typeof target.token === 'function' ? await target.token() : target.token;
     const socket = await HrpcSocket.open({
-      url: target.url, token, variant: target.variant, timeoutMs: this.options.connectTimeoutMs,
-      createWebSocket: this.options.createWebSocket, resume: true, extensions: target.extensions,
+      url: target.url,
+      token,
+      variant: target.variant,
+      timeoutMs: this.options.connectTimeoutMs,
+      createWebSocket: this.options.createWebSocket,
+      resume: true,
+      extensions: target.extensions,
     });
     this.pendingTokenExpiresAt = tokenExpiry(token);
     return socket;
@@ -535,7 +626,10 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const graceMs = session.graceMs ?? 30_000;
     let lastError: VoiceClientError | undefined;
     for (let attempt = 0; Date.now() - lostAt < graceMs && attempt < Math.max(policy.maxAttempts, 3); attempt++) {
-      const delayMs = attempt === 0 ? 0 : Math.min(backoffDelayMs(attempt - 1, policy), Math.max(0, graceMs - (Date.now() - lostAt) - 500));
+      const delayMs =
+        attempt === 0
+          ? 0
+          : Math.min(backoffDelayMs(attempt - 1, policy), Math.max(0, graceMs - (Date.now() - lostAt) - 500));
       this.emit('reconnecting', { attempt: attempt + 1, delayMs });
       if (delayMs > 0) await this.wait(delayMs);
       if (epoch !== this.epoch) return;
@@ -543,7 +637,10 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       try {
         socket = await this.openResumeSocket();
         if (epoch !== this.epoch) return socket.close(1000, 'leave');
-        const iceRestarted = await session.resumeOn(socket, this.options.restartIceOnResume ? { restartIce: true } : {});
+        const iceRestarted = await session.resumeOn(
+          socket,
+          this.options.restartIceOnResume ? { restartIce: true } : {},
+        );
         this.tokenExpiresAt = this.pendingTokenExpiresAt;
         this.setState('joined');
         this.emit('resumed', { makeBeforeBreak: false, iceRestarted, afterMs: Date.now() - lostAt });
@@ -551,20 +648,30 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         return;
       } catch (err) {
         if (epoch !== this.epoch) return;
-        lastError = err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.connectFailed, String(err));
+        lastError =
+          err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.connectFailed, String(err));
         // Not 1000: had the server moved the session onto this socket after all, 1000 would end it (leave).
         socket?.close(4001, 'resume failed');
         // Only a socket that could not be opened or answered in time is worth another try; anything the
         // server said (refused, media lost, ...) means the session cannot be resumed.
-        if (![ClientErrorId.connectFailed, ClientErrorId.timeout, 'hrpc.unavailable'].includes(lastError.identifier)) break;
-        this.options.log('info', 'voice.resume-retry', { identifier: lastError.identifier, message: lastError.message });
+        if (![ClientErrorId.connectFailed, ClientErrorId.timeout, 'hrpc.unavailable'].includes(lastError.identifier))
+          break;
+        this.options.log('info', 'voice.resume-retry', {
+          identifier: lastError.identifier,
+          message: lastError.message,
+        });
       }
     }
     // Cannot be resumed: today's rejoin (others will see a leave and a join).
     this.options.log('info', 'voice.resume-gave-up', { identifier: lastError?.identifier });
     session.abandon();
     this.session = undefined;
-    this.emit('closed', { code: 1006, reason: 'session could not be resumed', willReconnect: true, error: lastError && toEvent(lastError) });
+    this.emit('closed', {
+      code: 1006,
+      reason: 'session could not be resumed',
+      willReconnect: true,
+      error: lastError && toEvent(lastError),
+    });
     void this.reconnect(epoch, undefined);
   }
 
@@ -578,8 +685,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     }
     // Only a token function can give a fresh token: a fixed token renews nothing (the session then ends at its exp + grace).
     const dueIn = renewalDelayMs({
-      now: Date.now(), socketOpenedAt: this.session.socketOpenedAt, maxConnectionMs: this.options.maxConnectionMs,
-      renewBeforeMs: this.options.renewBeforeMs, renewBeforeTokenExpiryMs: this.options.renewBeforeTokenExpiryMs,
+      now: Date.now(),
+      socketOpenedAt: this.session.socketOpenedAt,
+      maxConnectionMs: this.options.maxConnectionMs,
+      renewBeforeMs: this.options.renewBeforeMs,
+      renewBeforeTokenExpiryMs: this.options.renewBeforeTokenExpiryMs,
       tokenExpiresAt: typeof this.target.token === 'function' ? this.tokenExpiresAt : undefined,
     });
     this.renewTimer = setTimeout(() => void this.renew(epoch), dueIn);
@@ -659,7 +769,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     if (this.ownsMicrophone) this.microphone = undefined;
     this.ownsMicrophone = false;
     this.setState('closed');
-    this.emit('closed', { code: close.code, reason: close.reason, willReconnect: false, error: error && toEvent(error) });
+    this.emit('closed', {
+      code: close.code,
+      reason: close.reason,
+      willReconnect: false,
+      error: error && toEvent(error),
+    });
   }
 
   private async acquireMicrophone(track: MediaStreamTrack | undefined): Promise<void> {
@@ -670,7 +785,10 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     }
     if (this.microphone && this.microphone.readyState === 'live') return;
     if (!navigator.mediaDevices?.getUserMedia) {
-      throw new VoiceClientError(ClientErrorId.unsupported, 'this page cannot use the microphone: it needs HTTPS (or localhost) and a WebRTC-capable browser');
+      throw new VoiceClientError(
+        ClientErrorId.unsupported,
+        'this page cannot use the microphone: it needs HTTPS (or localhost) and a WebRTC-capable browser',
+      );
     }
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: this.options.audioConstraints, video: false });
@@ -681,9 +799,14 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       if (name === 'NotAllowedError' || name === 'SecurityError') {
         throw new VoiceClientError(ClientErrorId.microphoneDenied, 'microphone access was denied', { cause: err });
       }
-      throw new VoiceClientError(ClientErrorId.microphoneUnavailable, `no usable microphone (${name ?? 'error'}: ${(err as Error)?.message ?? ''})`, { cause: err });
+      throw new VoiceClientError(
+        ClientErrorId.microphoneUnavailable,
+        `no usable microphone (${name ?? 'error'}: ${(err as Error)?.message ?? ''})`,
+        { cause: err },
+      );
     }
-    if (!this.microphone) throw new VoiceClientError(ClientErrorId.microphoneUnavailable, 'the microphone gave no audio track');
+    if (!this.microphone)
+      throw new VoiceClientError(ClientErrorId.microphoneUnavailable, 'the microphone gave no audio track');
   }
 
   private emitError(error: VoiceClientError): void {

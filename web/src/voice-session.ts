@@ -9,7 +9,14 @@
 import { mediaPathFromStats, type MediaPath } from './media-path';
 import type { Device } from 'mediasoup-client';
 import { createDevice } from './audio-nack';
-import type { Consumer, DtlsParameters, Producer, RtpParameters, Transport, TransportOptions as MsTransportOptions } from 'mediasoup-client/types';
+import type {
+  Consumer,
+  DtlsParameters,
+  Producer,
+  RtpParameters,
+  Transport,
+  TransportOptions as MsTransportOptions,
+} from 'mediasoup-client/types';
 import type { ServerFrame } from '../../protocol/hrpc';
 import { normalizeId } from '../../protocol/hrpc';
 import type {
@@ -67,7 +74,15 @@ export interface SessionOptions {
 }
 
 /** Server errors after which a session cannot be resumed (the server ended it). */
-const ENDING_ERRORS = new Set(['voice.session-replaced', 'voice.media-lost', 'voice.media-unreachable', 'voice.timeout', 'voice.undeliverable', 'voice.token-expired', 'hrpc.not-found']);
+const ENDING_ERRORS = new Set([
+  'voice.session-replaced',
+  'voice.media-lost',
+  'voice.media-unreachable',
+  'voice.timeout',
+  'voice.undeliverable',
+  'voice.token-expired',
+  'hrpc.not-found',
+]);
 export const RESUME_REFUSED = 'voice.resume-refused';
 
 /** What a session reports to its owner. */
@@ -140,7 +155,10 @@ export class VoiceSession {
   socketOpenedAt: number;
   /** Requests made while a resume is in flight wait here, for the socket that will carry the session. */
   private outbox?: StreamMessageRequest[];
-  private pendingResume?: { resolve: (ice?: { consumerIceParameters: string; producerIceParameters: string }) => void; reject: (error: VoiceClientError) => void };
+  private pendingResume?: {
+    resolve: (ice?: { consumerIceParameters: string; producerIceParameters: string }) => void;
+    reject: (error: VoiceClientError) => void;
+  };
   // relay.v1
   private relayServers?: RelayServers;
   private relayRefresh?: ReturnType<typeof setTimeout>;
@@ -167,7 +185,11 @@ export class VoiceSession {
 
   /** The TURN relays the server gave this session (relay.v1), with their short-lived credentials. */
   get relayIceServers(): RTCIceServer[] {
-    return (this.relayServers?.servers ?? []).map((s) => ({ urls: [...s.urls], username: s.username, credential: s.credential }));
+    return (this.relayServers?.servers ?? []).map((s) => ({
+      urls: [...s.urls],
+      username: s.username,
+      credential: s.credential,
+    }));
   }
 
   /** Which rung this session's ICE was allowed: `relay` (relays only), or `direct` (UDP / TCP, relays as ICE's last resort). */
@@ -185,15 +207,23 @@ export class VoiceSession {
     if (!relays) return;
     this.relayServers = relays;
     const iceServers = [...(this.options.iceServers ?? []), ...this.relayIceServers];
-    for (const t of [this.sendTransport, this.recvTransport]) if (t && !t.closed) void t.updateIceServers({ iceServers }).catch(() => undefined);
+    for (const t of [this.sendTransport, this.recvTransport])
+      if (t && !t.closed) void t.updateIceServers({ iceServers }).catch(() => undefined);
     clearTimeout(this.relayRefresh);
     // At least 10 s apart: a server that says "now" cannot make this client ask in a loop.
-    this.relayRefresh = setTimeout(() => this.socket.sendExt({ message: { $case: 'refreshRelays', value: {} } }), Math.max(10, relays.refreshInS) * 1000);
+    this.relayRefresh = setTimeout(
+      () => this.socket.sendExt({ message: { $case: 'refreshRelays', value: {} } }),
+      Math.max(10, relays.refreshInS) * 1000,
+    );
   }
 
   private wire(socket: HrpcSocket): void {
     socket.onFrame = (frame) => this.enqueue(() => this.onFrame(frame));
-    socket.onBadFrame = (err) => this.fail(new VoiceClientError(ClientErrorId.protocol, `undecodable server frame: ${err.message}`, { cause: err }), false);
+    socket.onBadFrame = (err) =>
+      this.fail(
+        new VoiceClientError(ClientErrorId.protocol, `undecodable server frame: ${err.message}`, { cause: err }),
+        false,
+      );
     socket.onClose = (close) => this.onSocketClosed(close);
   }
 
@@ -210,21 +240,40 @@ export class VoiceSession {
    * error) when the session cannot be resumed; the caller then rejoins.
    */
   async resumeOn(socket: HrpcSocket, options: { restartIce?: boolean } = {}): Promise<boolean> {
-    if (!this.credential || !socket.resumable) throw new VoiceClientError(RESUME_REFUSED, 'this session cannot be resumed here');
+    if (!this.credential || !socket.resumable)
+      throw new VoiceClientError(RESUME_REFUSED, 'this session cannot be resumed here');
     const old = this.socket;
     old.detach();
     this.stopKeepalive();
     this.outbox = [];
     this.socket = socket;
     this.wire(socket);
-    const restartIce = options.restartIce ?? [this.sendTransport, this.recvTransport].some((t) => t && t.connectionState !== 'connected');
-    const answered = new Promise<{ consumerIceParameters: string; producerIceParameters: string } | undefined>((resolve, reject) => {
-      this.pendingResume = { resolve, reject };
+    const restartIce =
+      options.restartIce ??
+      [this.sendTransport, this.recvTransport].some((t) => t && t.connectionState !== 'connected');
+    const answered = new Promise<{ consumerIceParameters: string; producerIceParameters: string } | undefined>(
+      (resolve, reject) => {
+        this.pendingResume = { resolve, reject };
+      },
+    );
+    const timer = setTimeout(
+      () =>
+        this.pendingResume?.reject(
+          new VoiceClientError(ClientErrorId.timeout, 'the server did not answer Resume in time'),
+        ),
+      this.options.joinTimeoutMs,
+    );
+    socket.sendExt({
+      message: {
+        $case: 'resume',
+        value: {
+          sessionId: this.credential.sessionId,
+          credential: this.credential.credential,
+          lastSeq: BigInt(this.lastSeq),
+          restartIce,
+        },
+      },
     });
-    const timer = setTimeout(() => this.pendingResume?.reject(new VoiceClientError(ClientErrorId.timeout, 'the server did not answer Resume in time')), this.options.joinTimeoutMs);
-    socket.sendExt({ message: { $case: 'resume', value: {
-      sessionId: this.credential.sessionId, credential: this.credential.credential, lastSeq: BigInt(this.lastSeq), restartIce,
-    } } });
     let ice: Awaited<typeof answered>;
     try {
       ice = await answered;
@@ -243,8 +292,12 @@ export class VoiceSession {
     // relay.v1: the new stream got fresh relays with its own Welcome.
     this.takeRelays(socket.relays);
     if (ice) {
-      await this.sendTransport?.restartIce({ iceParameters: parseJson(ice.producerIceParameters, 'Resumed.ice.producer_ice_parameters') });
-      await this.recvTransport?.restartIce({ iceParameters: parseJson(ice.consumerIceParameters, 'Resumed.ice.consumer_ice_parameters') });
+      await this.sendTransport?.restartIce({
+        iceParameters: parseJson(ice.producerIceParameters, 'Resumed.ice.producer_ice_parameters'),
+      });
+      await this.recvTransport?.restartIce({
+        iceParameters: parseJson(ice.consumerIceParameters, 'Resumed.ice.consumer_ice_parameters'),
+      });
     }
     if (old !== socket) old.close(1000, 'resumed elsewhere');
     this.step = 'joined';
@@ -280,8 +333,13 @@ export class VoiceSession {
   /** Opens the socket and runs the join flow; resolves once joined. On failure everything is closed. */
   static async start(options: SessionOptions, sink: SessionSink): Promise<VoiceSession> {
     const socket = await HrpcSocket.open({
-      url: options.url, token: options.token, variant: options.variant,
-      timeoutMs: options.connectTimeoutMs, createWebSocket: options.createWebSocket, resume: options.resume, extensions: options.extensions,
+      url: options.url,
+      token: options.token,
+      variant: options.variant,
+      timeoutMs: options.connectTimeoutMs,
+      createWebSocket: options.createWebSocket,
+      resume: options.resume,
+      extensions: options.extensions,
     });
     const session = new VoiceSession(socket, options, sink);
     await session.join();
@@ -343,7 +401,9 @@ export class VoiceSession {
   /** The rung each transport uses now (undefined for one not connected yet). */
   async mediaPaths(): Promise<{ send?: MediaPath; receive?: MediaPath }> {
     const path = async (t: { closed: boolean; getStats(): Promise<RTCStatsReport> } | undefined) =>
-      t && !t.closed ? mediaPathFromStats((await t.getStats()) as unknown as Parameters<typeof mediaPathFromStats>[0]) : undefined;
+      t && !t.closed
+        ? mediaPathFromStats((await t.getStats()) as unknown as Parameters<typeof mediaPathFromStats>[0])
+        : undefined;
     const [send, receive] = await Promise.all([path(this.sendTransport), path(this.recvTransport)]);
     return { ...(send ? { send } : {}), ...(receive ? { receive } : {}) };
   }
@@ -354,7 +414,11 @@ export class VoiceSession {
     let out: { packetsSent: number; nackCount: number; retransmittedPacketsSent: number } | undefined;
     (await this.producer.getStats()).forEach((s: Record<string, unknown>) => {
       if (s.type === 'outbound-rtp' && s.kind === 'audio') {
-        out = { packetsSent: Number(s.packetsSent ?? 0), nackCount: Number(s.nackCount ?? 0), retransmittedPacketsSent: Number(s.retransmittedPacketsSent ?? 0) };
+        out = {
+          packetsSent: Number(s.packetsSent ?? 0),
+          nackCount: Number(s.nackCount ?? 0),
+          retransmittedPacketsSent: Number(s.retransmittedPacketsSent ?? 0),
+        };
       }
     });
     return out;
@@ -368,11 +432,19 @@ export class VoiceSession {
       report.forEach((s: Record<string, unknown>) => {
         if (s.type !== 'inbound-rtp' || s.kind !== 'audio') return;
         out.push({
-          userId, consumerId: consumer.id,
-          packetsReceived: Number(s.packetsReceived ?? 0), bytesReceived: Number(s.bytesReceived ?? 0),
-          audioLevel: Number(s.audioLevel ?? 0), totalAudioEnergy: Number(s.totalAudioEnergy ?? 0), jitter: Number(s.jitter ?? 0),
-          totalSamplesReceived: Number(s.totalSamplesReceived ?? 0), concealedSamples: Number(s.concealedSamples ?? 0), nackCount: Number(s.nackCount ?? 0),
-          ...(s.lastPacketReceivedTimestamp !== undefined ? { lastPacketReceivedTimestamp: Number(s.lastPacketReceivedTimestamp) } : {}),
+          userId,
+          consumerId: consumer.id,
+          packetsReceived: Number(s.packetsReceived ?? 0),
+          bytesReceived: Number(s.bytesReceived ?? 0),
+          audioLevel: Number(s.audioLevel ?? 0),
+          totalAudioEnergy: Number(s.totalAudioEnergy ?? 0),
+          jitter: Number(s.jitter ?? 0),
+          totalSamplesReceived: Number(s.totalSamplesReceived ?? 0),
+          concealedSamples: Number(s.concealedSamples ?? 0),
+          nackCount: Number(s.nackCount ?? 0),
+          ...(s.lastPacketReceivedTimestamp !== undefined
+            ? { lastPacketReceivedTimestamp: Number(s.lastPacketReceivedTimestamp) }
+            : {}),
           ...(s.timestamp !== undefined ? { timestamp: Number(s.timestamp) } : {}),
         });
       });
@@ -384,10 +456,18 @@ export class VoiceSession {
 
   private async join(): Promise<void> {
     const timer = setTimeout(() => {
-      this.fail(new VoiceClientError(ClientErrorId.timeout, `joining did not finish within ${this.options.joinTimeoutMs} ms (stuck at ${this.step})`), true);
+      this.fail(
+        new VoiceClientError(
+          ClientErrorId.timeout,
+          `joining did not finish within ${this.options.joinTimeoutMs} ms (stuck at ${this.step})`,
+        ),
+        true,
+      );
     }, this.options.joinTimeoutMs);
     this.stopKeepalive = startKeepalive(this.options.keepalive, this.socket);
-    this.socket.send({ message: { $case: 'initialize', value: { guildId: this.options.guildId, channelId: this.options.channelId } } });
+    this.socket.send({
+      message: { $case: 'initialize', value: { guildId: this.options.guildId, channelId: this.options.channelId } },
+    });
     try {
       await this.joinedPromise;
     } catch (err) {
@@ -401,9 +481,13 @@ export class VoiceSession {
   private async onFrame(frame: ServerFrame): Promise<void> {
     if (this.step === 'ended') return;
     if (frame.kind === 'error') {
-      const error = new VoiceClientError(frame.error.identifier || 'hrpc.internal-server-error', frame.error.humanMessage || 'the server reported an error', {
-        retryAfterSeconds: frame.retryAfterSeconds,
-      });
+      const error = new VoiceClientError(
+        frame.error.identifier || 'hrpc.internal-server-error',
+        frame.error.humanMessage || 'the server reported an error',
+        {
+          retryAfterSeconds: frame.retryAfterSeconds,
+        },
+      );
       // Only a refusal or an ending error answers a Resume; any other error frame is an ordinary one.
       if (this.pendingResume && (error.identifier === RESUME_REFUSED || ENDING_ERRORS.has(error.identifier))) {
         this.pendingResume.reject(error);
@@ -471,12 +555,19 @@ export class VoiceSession {
     try {
       await device.load({ routerRtpCapabilities: parseJson(rtpCapabilities, 'Initialized.rtp_capabilities') });
     } catch (err) {
-      throw new VoiceClientError(ClientErrorId.unsupported, `this browser cannot use the server's codecs: ${(err as Error).message}`, { cause: err });
+      throw new VoiceClientError(
+        ClientErrorId.unsupported,
+        `this browser cannot use the server's codecs: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
-    if (!device.canProduce('audio')) throw new VoiceClientError(ClientErrorId.unsupported, 'this browser cannot send audio with the server\'s codecs');
+    if (!device.canProduce('audio'))
+      throw new VoiceClientError(ClientErrorId.unsupported, "this browser cannot send audio with the server's codecs");
     this.device = device;
     this.step = 'preparing';
-    this.socket.send({ message: { $case: 'prepareForJoinChannel', value: { rtpCapabilities: JSON.stringify(device.rtpCapabilities) } } });
+    this.socket.send({
+      message: { $case: 'prepareForJoinChannel', value: { rtpCapabilities: JSON.stringify(device.rtpCapabilities) } },
+    });
   }
 
   private async onPrepared(prepared: StreamMessageResponse_PreparedForJoinChannel): Promise<void> {
@@ -484,7 +575,7 @@ export class VoiceSession {
     // relay.v1: the server's relays join the app's; ICE uses them as its last resort, or only them on the ladder's last rung.
     const ice = {
       iceServers: [...(this.options.iceServers ?? []), ...this.relayIceServers],
-      iceTransportPolicy: this.rung === 'relay' ? 'relay' as const : this.options.iceTransportPolicy ?? 'all',
+      iceTransportPolicy: this.rung === 'relay' ? ('relay' as const) : (this.options.iceTransportPolicy ?? 'all'),
     };
     const recv = device.createRecvTransport({
       ...transportOptions(prepared.consumerTransportOptions, 'consumer_transport_options'),
@@ -496,12 +587,18 @@ export class VoiceSession {
     // really uses the announced certificate, or DTLS would fail later with no explanation.
     recv.on('connect', ({ dtlsParameters }, callback, errback) => {
       if (presentsAnnouncedFingerprint(this.receiveDtls, dtlsParameters)) return callback();
-      const error = new VoiceClientError(ClientErrorId.media, 'the receive transport does not use the announced DTLS certificate');
+      const error = new VoiceClientError(
+        ClientErrorId.media,
+        'the receive transport does not use the announced DTLS certificate',
+      );
       errback(error);
       this.fail(error, false);
     });
 
-    const send = device.createSendTransport({ ...transportOptions(prepared.producerTransportOptions, 'producer_transport_options'), ...ice });
+    const send = device.createSendTransport({
+      ...transportOptions(prepared.producerTransportOptions, 'producer_transport_options'),
+      ...ice,
+    });
     this.sendTransport = send;
     for (const transport of [send, recv]) {
       transport.on('connectionstatechange', (state) => {
@@ -510,10 +607,22 @@ export class VoiceSession {
         if (state !== 'failed') return;
         if (!this.mediaConnected[transport.direction]) {
           // It never connected: this rung does not get through this network (the ladder may try the next one).
-          const rung = this.rung === 'relay' ? 'the relay (TURN)' : `direct UDP / TCP${this.relayServers ? ' and the relay as a last resort' : ''}`;
-          this.fail(new VoiceClientError(ClientErrorId.mediaUnreachable, `the ${transport.direction} media transport never connected over ${rung} (ICE/DTLS failed)`), true);
+          const rung =
+            this.rung === 'relay'
+              ? 'the relay (TURN)'
+              : `direct UDP / TCP${this.relayServers ? ' and the relay as a last resort' : ''}`;
+          this.fail(
+            new VoiceClientError(
+              ClientErrorId.mediaUnreachable,
+              `the ${transport.direction} media transport never connected over ${rung} (ICE/DTLS failed)`,
+            ),
+            true,
+          );
         } else {
-          this.fail(new VoiceClientError(ClientErrorId.media, `the ${transport.direction} media transport failed (ICE/DTLS)`), true);
+          this.fail(
+            new VoiceClientError(ClientErrorId.media, `the ${transport.direction} media transport failed (ICE/DTLS)`),
+            true,
+          );
         }
       });
     }
@@ -548,7 +657,10 @@ export class VoiceSession {
 
   private sendJoinChannel(rtpParameters: RtpParameters): void {
     if (!this.producerDtls) {
-      this.fail(new VoiceClientError(ClientErrorId.media, 'the send transport produced before revealing its DTLS parameters'), true);
+      this.fail(
+        new VoiceClientError(ClientErrorId.media, 'the send transport produced before revealing its DTLS parameters'),
+        true,
+      );
       return;
     }
     this.socket.send({
@@ -565,7 +677,8 @@ export class VoiceSession {
 
   private async onJoined(joined: StreamMessageResponse_JoinedChannel): Promise<void> {
     const pending = this.pendingProduce;
-    if (!pending) throw new VoiceClientError(ClientErrorId.protocol, 'JoinedChannel arrived before JoinChannel was sent');
+    if (!pending)
+      throw new VoiceClientError(ClientErrorId.protocol, 'JoinedChannel arrived before JoinChannel was sent');
     this.pendingProduce = undefined;
     pending.callback({ id: LOCAL_PRODUCER_ID });
     this.producer = await this.producing!;
@@ -619,7 +732,8 @@ export class VoiceSession {
     this.participants.set(key, { userId: user.userId, consumer });
     // The server created the consumer paused; resume only once we are ready to play it. With consumers.v1 it
     // was created resumed (its first packets before this point are dropped, as for a late ResumeConsumer).
-    if (!this.consumersResumed) this.sendRequest({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
+    if (!this.consumersResumed)
+      this.sendRequest({ message: { $case: 'resumeConsumer', value: { consumerId: consumer.id } } });
     this.sink.track(user.userId, consumer.track, consumer.id);
   }
 
@@ -633,7 +747,11 @@ export class VoiceSession {
   private fail(error: VoiceClientError, closeStream: boolean): void {
     if (this.step === 'ended') return;
     this.lastError = error;
-    this.options.log(closeStream ? 'warn' : 'info', 'voice.error', { identifier: error.identifier, message: error.message, step: this.step });
+    this.options.log(closeStream ? 'warn' : 'info', 'voice.error', {
+      identifier: error.identifier,
+      message: error.message,
+      step: this.step,
+    });
     if (this.pendingProduce) {
       this.pendingProduce.errback(error);
       this.pendingProduce = undefined;
@@ -655,7 +773,13 @@ export class VoiceSession {
       return;
     }
     if (!wasJoined) {
-      this.joinSettled.reject(this.lastError ?? new VoiceClientError(ClientErrorId.connectFailed, `the server closed the stream while joining (close ${close.code}${close.reason ? `: ${close.reason}` : ''})`));
+      this.joinSettled.reject(
+        this.lastError ??
+          new VoiceClientError(
+            ClientErrorId.connectFailed,
+            `the server closed the stream while joining (close ${close.code}${close.reason ? `: ${close.reason}` : ''})`,
+          ),
+      );
     }
     this.teardown();
     if (wasJoined) this.sink.ended(close, this.lastError);

@@ -1,11 +1,16 @@
 // Environment → MediaNodeOptions. Defaults work on loopback; see docs/media-node.md.
 import { isIP } from 'node:net';
-import type { MediaNodeOptions } from './MediaNode';
+import type { MediaNodeOptions } from './media-node';
 import { DEFAULT_PIPE_PORTS, parsePortRange } from '../span/pipe-ports';
-import { DEFAULT_POLICE_LIMITS, type PoliceLimits } from '../session/ProducerPolice';
+import { DEFAULT_POLICE_LIMITS, type PoliceLimits } from '../session/producer-police';
 
 /** Secrets the node reads from its environment; configFromEnv deletes them from it once read. */
-export const SECRET_ENV_VARS = ['MEDIA_NODE_SECRET', 'MEDIA_NODE_SECRET_PREVIOUS', 'MEDIA_SPAN_SECRET', 'MEDIA_SPAN_SECRET_PREVIOUS'] as const;
+export const SECRET_ENV_VARS = [
+  'MEDIA_NODE_SECRET',
+  'MEDIA_NODE_SECRET_PREVIOUS',
+  'MEDIA_SPAN_SECRET',
+  'MEDIA_SPAN_SECRET_PREVIOUS',
+] as const;
 
 /**
  * The node's options from `env`. The secrets (SECRET_ENV_VARS) are deleted from `env` once read: nothing
@@ -17,7 +22,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
     if (raw === undefined || raw === '') return undefined;
     const value = Number(raw);
     if (!Number.isInteger(value) || value < (options.min ?? 0)) {
-      throw new Error(`config.bad-value: ${name} must be an integer >= ${options.min ?? 0}, got ${JSON.stringify(raw)}`);
+      throw new Error(
+        `config.bad-value: ${name} must be an integer >= ${options.min ?? 0}, got ${JSON.stringify(raw)}`,
+      );
     }
     return value;
   };
@@ -70,8 +77,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): MediaNodeOp
 export function relayPeerFromEnv(env: NodeJS.ProcessEnv, portBase: number | undefined): MediaNodeOptions['relayPeer'] {
   const ip = env.MEDIA_RELAY_PEER_IP || undefined;
   if (ip === undefined && portBase === undefined) return undefined;
-  if (ip === undefined || portBase === undefined) throw new Error('config.bad-value: set both MEDIA_RELAY_PEER_IP and MEDIA_RELAY_PEER_PORT_BASE, or neither');
-  if (isIP(ip) !== 4) throw new Error(`config.bad-value: MEDIA_RELAY_PEER_IP must be an IPv4 address, got ${JSON.stringify(ip)}`);
+  if (ip === undefined || portBase === undefined)
+    throw new Error('config.bad-value: set both MEDIA_RELAY_PEER_IP and MEDIA_RELAY_PEER_PORT_BASE, or neither');
+  if (isIP(ip) !== 4)
+    throw new Error(`config.bad-value: MEDIA_RELAY_PEER_IP must be an IPv4 address, got ${JSON.stringify(ip)}`);
   return { ip, portBase };
 }
 
@@ -97,7 +106,9 @@ export function policeFromEnv(
   const limits: Partial<PoliceLimits> = Object.fromEntries(entries.filter(([, value]) => value !== undefined));
   const { windowMs, sampleMs } = { ...DEFAULT_POLICE_LIMITS, ...limits };
   if (windowMs < 2 * sampleMs) {
-    throw new Error(`config.bad-value: MEDIA_POLICE_WINDOW_MS (${windowMs}) must be at least twice MEDIA_POLICE_SAMPLE_MS (${sampleMs})`);
+    throw new Error(
+      `config.bad-value: MEDIA_POLICE_WINDOW_MS (${windowMs}) must be at least twice MEDIA_POLICE_SAMPLE_MS (${sampleMs})`,
+    );
   }
   return limits;
 }
@@ -115,16 +126,22 @@ export function pipeFromEnv(env: NodeJS.ProcessEnv, rtcPortBase?: number, worker
   if (!listen && !announced && !ports) return undefined;
   const listenIp = listen ?? (env.MEDIA_LISTEN_IP || '127.0.0.1');
   if (!isIP(listenIp)) {
-    throw new Error(`config.bad-value: ${listen ? 'MEDIA_PIPE_LISTEN_IP' : 'MEDIA_LISTEN_IP'} must be an IP address, got ${JSON.stringify(listenIp)}`);
+    throw new Error(
+      `config.bad-value: ${listen ? 'MEDIA_PIPE_LISTEN_IP' : 'MEDIA_LISTEN_IP'} must be an IP address, got ${JSON.stringify(listenIp)}`,
+    );
   }
   if ((listenIp === '0.0.0.0' || listenIp === '::') && !announced) {
-    throw new Error(`config.missing-value: the pipe listens on ${listenIp}; set MEDIA_PIPE_ANNOUNCED_ADDRESS to the address other nodes reach (on EC2 the private IPv4)`);
+    throw new Error(
+      `config.missing-value: the pipe listens on ${listenIp}; set MEDIA_PIPE_ANNOUNCED_ADDRESS to the address other nodes reach (on EC2 the private IPv4)`,
+    );
   }
   const range = ports ? parsePortRange('MEDIA_PIPE_PORTS', ports) : DEFAULT_PIPE_PORTS;
   if (rtcPortBase && rtcPortBase > 0) {
     const rtcLast = rtcPortBase + (workers ?? 1) - 1;
     if (range.min <= rtcLast && rtcPortBase <= range.max) {
-      throw new Error(`config.bad-value: MEDIA_PIPE_PORTS ${range.min}-${range.max} overlaps the WebRtcServer ports ${rtcPortBase}-${rtcLast}`);
+      throw new Error(
+        `config.bad-value: MEDIA_PIPE_PORTS ${range.min}-${range.max} overlaps the WebRtcServer ports ${rtcPortBase}-${rtcLast}`,
+      );
     }
   }
   return { listenIp, ...(announced ? { announcedAddress: announced } : {}), portMin: range.min, portMax: range.max };

@@ -7,7 +7,11 @@
 //     AWSPREVIOUS and AWSPENDING versions itself (never through its environment) and reads them again every
 //     `refreshMs`, so a rotation reaches running nodes without a restart: accept-new first (AWSPENDING), then
 //     promote (AWSCURRENT; the old one stays accepted as AWSPREVIOUS).
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import type { SecretRing } from '../../api/auth';
 import type { Logger } from '../../../lib/log';
 
@@ -31,17 +35,26 @@ export interface RefreshingRing extends SecretRing {
 const STAGES = ['AWSCURRENT', 'AWSPREVIOUS', 'AWSPENDING'] as const;
 
 /** A ring over one Secrets Manager secret; resolves once AWSCURRENT has been read. */
-export async function secretsManagerRing(secretId: string, options: SecretsManagerRingOptions): Promise<RefreshingRing> {
+export async function secretsManagerRing(
+  secretId: string,
+  options: SecretsManagerRingOptions,
+): Promise<RefreshingRing> {
   const client = options.client ?? new SecretsManagerClient({});
   let current = '';
   let accepted: string[] = [];
   const read = async (stage: (typeof STAGES)[number]): Promise<string | undefined> => {
     try {
-      const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+      const { SecretString } = await client.send(
+        new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }),
+      );
       return SecretString || undefined;
     } catch (err) {
       // No version carries this stage (no rotation under way, or never rotated): nothing to accept.
-      if (stage !== 'AWSCURRENT' && (err instanceof ResourceNotFoundException || (err as Error)?.name === 'ResourceNotFoundException')) return undefined;
+      if (
+        stage !== 'AWSCURRENT' &&
+        (err instanceof ResourceNotFoundException || (err as Error)?.name === 'ResourceNotFoundException')
+      )
+        return undefined;
       throw err;
     }
   };
@@ -55,7 +68,12 @@ export async function secretsManagerRing(secretId: string, options: SecretsManag
   };
   await refresh();
   const timer = setInterval(() => {
-    refresh().catch((error) => options.logger?.warn('media-node.secret-refresh-failed', { secret: options.name, error: (error as Error).message }));
+    refresh().catch((error) =>
+      options.logger?.warn('media-node.secret-refresh-failed', {
+        secret: options.name,
+        error: (error as Error).message,
+      }),
+    );
   }, options.refreshMs ?? SECRET_REFRESH_MS);
   timer.unref();
   return { current: () => current, accepted: () => accepted, refresh, stop: () => clearInterval(timer) };

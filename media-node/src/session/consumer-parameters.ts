@@ -20,9 +20,13 @@ export function consumerParametersJson(p: types.RtpParameters): string {
       clockRate: c.clockRate,
       ...(c.channels !== undefined ? { channels: c.channels } : {}),
       parameters: Object.fromEntries(
-        Object.entries(c.parameters ?? {}).filter(([key, value]) => Object.hasOwn(OPUS_FMTP, key) && typeof value === 'number'),
+        Object.entries(c.parameters ?? {}).filter(
+          ([key, value]) => Object.hasOwn(OPUS_FMTP, key) && typeof value === 'number',
+        ),
       ),
-      rtcpFeedback: (c.rtcpFeedback ?? []).filter((f) => FEEDBACK.has(f.type) && !f.parameter).map((f) => ({ type: f.type })),
+      rtcpFeedback: (c.rtcpFeedback ?? [])
+        .filter((f) => FEEDBACK.has(f.type) && !f.parameter)
+        .map((f) => ({ type: f.type })),
     })),
     headerExtensions: (p.headerExtensions ?? [])
       .filter((e) => RECEIVABLE_HEADER_EXTENSIONS.has(e.uri))
@@ -32,7 +36,10 @@ export function consumerParametersJson(p: types.RtpParameters): string {
   };
   const json = JSON.stringify(built);
   if (json.length > MAX_CONSUMER_RTP_PARAMETERS_BYTES) {
-    throw new MediaError('internal', `consumer parameters of ${json.length} bytes are over the ${MAX_CONSUMER_RTP_PARAMETERS_BYTES}-byte bound`);
+    throw new MediaError(
+      'internal',
+      `consumer parameters of ${json.length} bytes are over the ${MAX_CONSUMER_RTP_PARAMETERS_BYTES}-byte bound`,
+    );
   }
   return json;
 }

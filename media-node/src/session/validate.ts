@@ -69,7 +69,13 @@ const MID = /^[A-Za-z0-9_-]{1,16}$/;
 /** Opus payload types: the dynamic range (RFC 3551), and the lower range Chrome also allocates from (35–63). */
 const isDynamicPayloadType = (pt: number) => (pt >= 96 && pt <= 127) || (pt >= 35 && pt <= 63);
 
-const FINGERPRINT_BYTES: Readonly<Record<string, number>> = { 'sha-1': 20, 'sha-224': 28, 'sha-256': 32, 'sha-384': 48, 'sha-512': 64 };
+const FINGERPRINT_BYTES: Readonly<Record<string, number>> = {
+  'sha-1': 20,
+  'sha-224': 28,
+  'sha-256': 32,
+  'sha-384': 48,
+  'sha-512': 64,
+};
 const DTLS_ROLES = new Set(['auto', 'client', 'server']);
 const FINGERPRINT_VALUE = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})+$/;
 const MAX_FINGERPRINTS = 3;
@@ -95,7 +101,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function onlyKeys(value: Record<string, unknown>, allowed: readonly string[], what: string, bad: Bad): void {
-  for (const key of Object.keys(value)) if (!allowed.includes(key)) throw bad(`${what} has an unexpected field (only ${allowed.join(', ')})`);
+  for (const key of Object.keys(value))
+    if (!allowed.includes(key)) throw bad(`${what} has an unexpected field (only ${allowed.join(', ')})`);
 }
 
 function integerIn(value: unknown, min: number, max: number): value is number {
@@ -150,14 +157,16 @@ export function parseProducerRtpParameters(json: string): types.RtpParameters {
   // msid: a client's stream/track label; mediasoup-client sends one, and it is never passed on.
   onlyKeys(value, ['mid', 'codecs', 'headerExtensions', 'encodings', 'rtcp', 'msid'], 'rtp parameters', bad);
 
-  if (value.mid !== undefined && !(typeof value.mid === 'string' && MID.test(value.mid))) throw bad('mid must be a short plain string');
+  if (value.mid !== undefined && !(typeof value.mid === 'string' && MID.test(value.mid)))
+    throw bad('mid must be a short plain string');
 
   const codecs = value.codecs;
   if (!Array.isArray(codecs) || codecs.length !== 1) throw bad('codecs must list exactly one codec (audio/opus)');
   const codec = codecs[0] as unknown;
   if (!isRecord(codec)) throw bad('the codec must be an object');
   onlyKeys(codec, ['mimeType', 'payloadType', 'clockRate', 'channels', 'parameters', 'rtcpFeedback'], 'the codec', bad);
-  if (typeof codec.mimeType !== 'string' || codec.mimeType.toLowerCase() !== 'audio/opus') throw bad('only audio/opus is accepted');
+  if (typeof codec.mimeType !== 'string' || codec.mimeType.toLowerCase() !== 'audio/opus')
+    throw bad('only audio/opus is accepted');
   if (!integerIn(codec.payloadType, 0, 127) || !isDynamicPayloadType(codec.payloadType)) {
     throw bad('payloadType must be a dynamic payload type (96–127 or 35–63)');
   }
@@ -182,7 +191,8 @@ export function parseProducerRtpParameters(json: string): types.RtpParameters {
   for (const ext of headerExtensions as unknown[]) {
     if (!isRecord(ext)) throw bad('every header extension must be an object');
     onlyKeys(ext, ['uri', 'id', 'encrypt', 'parameters'], 'a header extension', bad);
-    if (typeof ext.uri !== 'string' || !AUDIO_HEADER_EXTENSIONS.has(ext.uri)) throw bad('a header extension has a URI this server does not accept');
+    if (typeof ext.uri !== 'string' || !AUDIO_HEADER_EXTENSIONS.has(ext.uri))
+      throw bad('a header extension has a URI this server does not accept');
     if (!integerIn(ext.id, 1, 255)) throw bad(`header extension ${ext.uri} needs an integer id from 1 to 255`);
     if (ids.has(ext.id) || uris.has(ext.uri)) throw bad('header extension ids and URIs must be distinct');
     if (ext.encrypt !== undefined && typeof ext.encrypt !== 'boolean') throw bad('encrypt must be a boolean');
@@ -191,26 +201,35 @@ export function parseProducerRtpParameters(json: string): types.RtpParameters {
     }
     ids.add(ext.id);
     uris.add(ext.uri);
-    builtExtensions.push({ uri: ext.uri as types.RtpHeaderExtensionUri, id: ext.id, encrypt: ext.encrypt === true, parameters: {} });
+    builtExtensions.push({
+      uri: ext.uri as types.RtpHeaderExtensionUri,
+      id: ext.id,
+      encrypt: ext.encrypt === true,
+      parameters: {},
+    });
   }
 
   const rtcp = value.rtcp ?? {};
   if (!isRecord(rtcp)) throw bad('rtcp must be an object');
   onlyKeys(rtcp, ['cname', 'reducedSize', 'mux'], 'rtcp', bad);
-  if (rtcp.cname !== undefined && (typeof rtcp.cname !== 'string' || rtcp.cname.length > 64)) throw bad('rtcp.cname must be a short string');
-  if (rtcp.reducedSize !== undefined && typeof rtcp.reducedSize !== 'boolean') throw bad('rtcp.reducedSize must be a boolean');
+  if (rtcp.cname !== undefined && (typeof rtcp.cname !== 'string' || rtcp.cname.length > 64))
+    throw bad('rtcp.cname must be a short string');
+  if (rtcp.reducedSize !== undefined && typeof rtcp.reducedSize !== 'boolean')
+    throw bad('rtcp.reducedSize must be a boolean');
   if (rtcp.mux !== undefined && typeof rtcp.mux !== 'boolean') throw bad('rtcp.mux must be a boolean');
 
   return {
     ...(value.mid !== undefined ? { mid: value.mid as string } : {}),
-    codecs: [{
-      mimeType: 'audio/opus',
-      payloadType: codec.payloadType,
-      clockRate: 48000,
-      channels: 2,
-      parameters: opusParameters(codec.parameters, 'codec parameters', bad, true),
-      rtcpFeedback: opusFeedback(codec.rtcpFeedback, 'codec rtcpFeedback', bad, true),
-    }],
+    codecs: [
+      {
+        mimeType: 'audio/opus',
+        payloadType: codec.payloadType,
+        clockRate: 48000,
+        channels: 2,
+        parameters: opusParameters(codec.parameters, 'codec parameters', bad, true),
+        rtcpFeedback: opusFeedback(codec.rtcpFeedback, 'codec rtcpFeedback', bad, true),
+      },
+    ],
     headerExtensions: builtExtensions,
     encodings: [{ ssrc: encoding.ssrc, ...(encoding.dtx !== undefined ? { dtx: encoding.dtx } : {}) }],
     // The client's cname is never used: every consumer of this producer carries the one made here.
@@ -233,15 +252,18 @@ export function parseRtpCapabilities(json: string): types.RtpCapabilities {
   const bad: Bad = (why) => new MediaError('bad-rtp-capabilities', `rtp capabilities: ${why}`);
   const value = parseObject(json, 'rtp capabilities', 'bad-rtp-capabilities', MAX_RTP_CAPABILITIES_JSON);
   const codecs = value.codecs;
-  if (!Array.isArray(codecs) || codecs.length > MAX_CAPABILITY_CODECS) throw bad(`codecs must be an array of at most ${MAX_CAPABILITY_CODECS}`);
+  if (!Array.isArray(codecs) || codecs.length > MAX_CAPABILITY_CODECS)
+    throw bad(`codecs must be an array of at most ${MAX_CAPABILITY_CODECS}`);
   const builtCodecs: types.RtpCodecCapability[] = [];
   for (const codec of codecs as unknown[]) {
     if (!isRecord(codec) || typeof codec.mimeType !== 'string' || typeof codec.clockRate !== 'number') {
       throw bad('every codec needs mimeType and clockRate');
     }
     if (codec.mimeType.toLowerCase() !== 'audio/opus' || codec.clockRate !== 48000) continue; // not used for the room's audio
-    if (!integerIn(codec.preferredPayloadType, 0, 127)) throw bad('audio/opus needs an integer preferredPayloadType from 0 to 127');
-    if (codec.channels !== undefined && !integerIn(codec.channels, 1, 2)) throw bad('audio/opus channels must be 1 or 2');
+    if (!integerIn(codec.preferredPayloadType, 0, 127))
+      throw bad('audio/opus needs an integer preferredPayloadType from 0 to 127');
+    if (codec.channels !== undefined && !integerIn(codec.channels, 1, 2))
+      throw bad('audio/opus channels must be 1 or 2');
     if (builtCodecs.length >= 2) throw bad('at most two audio/opus codecs');
     builtCodecs.push({
       kind: 'audio',
@@ -263,9 +285,11 @@ export function parseRtpCapabilities(json: string): types.RtpCapabilities {
   for (const ext of headerExtensions as unknown[]) {
     if (!isRecord(ext) || typeof ext.uri !== 'string') throw bad('every header extension needs a uri');
     if ((ext.kind !== undefined && ext.kind !== 'audio') || !RECEIVABLE_HEADER_EXTENSIONS.has(ext.uri)) continue;
-    if (!integerIn(ext.preferredId, 1, 255)) throw bad(`header extension ${ext.uri} needs an integer preferredId from 1 to 255`);
+    if (!integerIn(ext.preferredId, 1, 255))
+      throw bad(`header extension ${ext.uri} needs an integer preferredId from 1 to 255`);
     if (builtExtensions.some((b) => b.uri === ext.uri)) continue;
-    const direction = typeof ext.direction === 'string' && HEADER_EXTENSION_DIRECTIONS.has(ext.direction) ? ext.direction : 'sendrecv';
+    const direction =
+      typeof ext.direction === 'string' && HEADER_EXTENSION_DIRECTIONS.has(ext.direction) ? ext.direction : 'sendrecv';
     builtExtensions.push({
       kind: 'audio',
       uri: ext.uri as types.RtpHeaderExtensionUri,
@@ -293,7 +317,10 @@ export function parseDtlsParameters(json: string, what: string): types.DtlsParam
     if (!isRecord(fingerprint)) throw bad('every fingerprint must be an object');
     onlyKeys(fingerprint, ['algorithm', 'value'], 'a fingerprint', bad);
     const { algorithm, value: digest } = fingerprint;
-    const bytes = typeof algorithm === 'string' && Object.hasOwn(FINGERPRINT_BYTES, algorithm) ? FINGERPRINT_BYTES[algorithm] : undefined;
+    const bytes =
+      typeof algorithm === 'string' && Object.hasOwn(FINGERPRINT_BYTES, algorithm)
+        ? FINGERPRINT_BYTES[algorithm]
+        : undefined;
     if (bytes === undefined) throw bad('unsupported fingerprint algorithm (sha-1, sha-224, sha-256, sha-384, sha-512)');
     if (typeof digest !== 'string' || !FINGERPRINT_VALUE.test(digest) || digest.length !== bytes * 3 - 1) {
       throw bad(`a ${algorithm} fingerprint value must be ${bytes} colon-separated hex bytes`);

@@ -13,7 +13,10 @@ export const DEFAULT_PIPE_PORTS: PortRange = { min: 45000, max: 45999 };
 /** "min-max" (inclusive, 1024..65535, min <= max); throws `config.bad-value: <name> …` otherwise. */
 export function parsePortRange(name: string, raw: string): PortRange {
   const match = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(raw);
-  const bad = (why: string) => new Error(`config.bad-value: ${name} must be "min-max" with 1024 <= min <= max <= 65535 (${why}), got ${JSON.stringify(raw)}`);
+  const bad = (why: string) =>
+    new Error(
+      `config.bad-value: ${name} must be "min-max" with 1024 <= min <= max <= 65535 (${why}), got ${JSON.stringify(raw)}`,
+    );
   if (!match) throw bad('not two port numbers joined by "-"');
   const min = Number(match[1]);
   const max = Number(match[2]);

@@ -6,7 +6,9 @@ import { listen } from '../../../lib/listen';
 type Labels = Record<string, string>;
 
 function labelText(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+  );
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 
@@ -55,7 +57,11 @@ export class Histogram {
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     this.buckets.forEach((bound, i) => lines.push(`${this.name}_bucket{le="${bound}"} ${this.counts[i]}`));
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+    lines.push(
+      `${this.name}_bucket{le="+Inf"} ${this.count}`,
+      `${this.name}_sum ${this.sum}`,
+      `${this.name}_count ${this.count}`,
+    );
     return lines.join('\n');
   }
 }
@@ -76,12 +82,17 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   return {
-    joinDuration: new Histogram('media_node_join_duration_seconds', 'Time to apply one Join (queue wait included)', [
-      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-    ]),
+    joinDuration: new Histogram(
+      'media_node_join_duration_seconds',
+      'Time to apply one Join (queue wait included)',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    ),
     sessionsLost: new Counter('media_node_sessions_lost_total', 'Sessions that died on the media side, by reason'),
     callFailures: new Counter('media_node_call_failures_total', 'Failed gRPC calls, by method and reason'),
-    admissionRefused: new Counter('media_node_admission_refused_total', 'New rooms and joins refused as over capacity, by kind (room, join)'),
+    admissionRefused: new Counter(
+      'media_node_admission_refused_total',
+      'New rooms and joins refused as over capacity, by kind (room, join)',
+    ),
     producersPoliced: new Counter(
       'media_node_producers_policed_total',
       'Producers the police acted on, by action: paused (an offence: over the packet-rate or bitrate limit; the member is told), resumed (back under after the cool-down), ended (repeated offences: the session was ended)',

@@ -26,10 +26,20 @@ export const CHROMIUM_ARGS = [
  * `launch` gives every browser a fresh temporary profile (user data dir), removed on close.
  * `extraArgs` add switches, e.g. `--use-file-for-fake-audio-capture=<wav>` for a recorded microphone.
  */
-export async function launchChromium(extraArgs: string[] = [], options: { executablePath?: string } = {}): Promise<Browser> {
+export async function launchChromium(
+  extraArgs: string[] = [],
+  options: { executablePath?: string } = {},
+): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`e2e: no Chromium at ${CHROMIUM_PATH}; install it with \`apt-get install -y --no-install-recommends chromium\` (or set CHROMIUM_PATH)`);
+    throw new Error(
+      `e2e: no Chromium at ${CHROMIUM_PATH}; install it with \`apt-get install -y --no-install-recommends chromium\` (or set CHROMIUM_PATH)`,
+    );
   }
   // executablePath: e.g. the network lab's wrapper that runs Chromium inside a namespace (test/support/netlab.ts).
-  return chromium.launch({ executablePath: options.executablePath ?? CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 60_000 });
+  return chromium.launch({
+    executablePath: options.executablePath ?? CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+    timeout: 60_000,
+  });
 }

@@ -50,7 +50,17 @@ type DemoWindow = Window & {
       state: string;
       subprotocol?: string;
       participants: Array<{ userId: bigint; consumerId: string; track: MediaStreamTrack }>;
-      getReceiveStats(): Promise<Array<{ userId: bigint; consumerId: string; packetsReceived: number; audioLevel: number; totalAudioEnergy: number; lastPacketReceivedTimestamp?: number; timestamp?: number }>>;
+      getReceiveStats(): Promise<
+        Array<{
+          userId: bigint;
+          consumerId: string;
+          packetsReceived: number;
+          audioLevel: number;
+          totalAudioEnergy: number;
+          lastPacketReceivedTimestamp?: number;
+          timestamp?: number;
+        }>
+      >;
       on(event: string, listener: (payload: Record<string, unknown>) => void): () => void;
     };
     joinClickedAt?: number;
@@ -85,7 +95,13 @@ export class Participant {
   }
 
   get url(): string {
-    const q = new URLSearchParams({ user: this.target.user, guild: this.target.guild, channel: this.target.channel, variant: this.target.variant, debug: '1' });
+    const q = new URLSearchParams({
+      user: this.target.user,
+      guild: this.target.guild,
+      channel: this.target.channel,
+      variant: this.target.variant,
+      debug: '1',
+    });
     if (this.target.server) q.set('server', this.target.server);
     for (const [k, v] of Object.entries(this.target.query ?? {})) q.set(k, v);
     return `${this.target.baseUrl}/?${q}`;
@@ -117,7 +133,8 @@ export class Participant {
   /** Fills nothing but checks the prefilled form, then clicks Join (a real user gesture). */
   async clickJoin(): Promise<void> {
     const form = this.page.locator('#join-form');
-    if ((await form.locator('[name=user]').inputValue()) !== this.target.user) throw new Error(`${this.name}: the form is not prefilled from the URL`);
+    if ((await form.locator('[name=user]').inputValue()) !== this.target.user)
+      throw new Error(`${this.name}: the form is not prefilled from the URL`);
     await this.page.click('#join-button');
   }
 
@@ -138,7 +155,11 @@ export class Participant {
 
   async waitJoined(timeoutMs = 20_000): Promise<void> {
     try {
-      await this.page.waitForFunction(() => (window as unknown as DemoWindow).harmonyVoiceDemo.client.state === 'joined', undefined, { timeout: timeoutMs });
+      await this.page.waitForFunction(
+        () => (window as unknown as DemoWindow).harmonyVoiceDemo.client.state === 'joined',
+        undefined,
+        { timeout: timeoutMs },
+      );
     } catch (err) {
       throw new Error(`${this.name} did not join: ${(err as Error).message}\n${this.tail()}`);
     }
@@ -149,20 +170,26 @@ export class Participant {
    * `from` (user ids) arrived; returns performance.now() of each, i.e. ms since this page started loading.
    */
   firstPacketTimes(from: string[], timeoutMs = 20_000): Promise<Record<string, number>> {
-    return this.page.evaluate(async ({ from, timeoutMs }) => {
-      const w = window as unknown as DemoWindow;
-      const seen: Record<string, number> = {};
-      const deadline = performance.now() + timeoutMs;
-      while (Object.keys(seen).length < from.length) {
-        if (performance.now() > deadline) throw new Error(`no inbound audio from ${from.filter((u) => !(u in seen)).join(', ')} within ${timeoutMs} ms`);
-        for (const s of await w.harmonyVoiceDemo.client.getReceiveStats()) {
-          const id = s.userId.toString();
-          if (s.packetsReceived > 0 && from.includes(id) && !(id in seen)) seen[id] = performance.now();
+    return this.page.evaluate(
+      async ({ from, timeoutMs }) => {
+        const w = window as unknown as DemoWindow;
+        const seen: Record<string, number> = {};
+        const deadline = performance.now() + timeoutMs;
+        while (Object.keys(seen).length < from.length) {
+          if (performance.now() > deadline)
+            throw new Error(
+              `no inbound audio from ${from.filter((u) => !(u in seen)).join(', ')} within ${timeoutMs} ms`,
+            );
+          for (const s of await w.harmonyVoiceDemo.client.getReceiveStats()) {
+            const id = s.userId.toString();
+            if (s.packetsReceived > 0 && from.includes(id) && !(id in seen)) seen[id] = performance.now();
+          }
+          await new Promise((r) => setTimeout(r, 20));
         }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      return seen;
-    }, { from, timeoutMs });
+        return seen;
+      },
+      { from, timeoutMs },
+    );
   }
 
   /**
@@ -171,37 +198,53 @@ export class Participant {
    */
   async hears(from: string[], timeoutMs = 15_000): Promise<HeardUser[]> {
     try {
-      return await this.page.evaluate(async ({ from, timeoutMs }) => {
-        const w = window as unknown as DemoWindow;
-        const first = new Map<string, number>();
-        const best = new Map<string, { userId: string; consumerId: string; packetsFirst: number; packetsLast: number; maxAudioLevel: number; totalAudioEnergy: number }>();
-        const deadline = performance.now() + timeoutMs;
-        const done = () => from.every((u) => {
-          const b = best.get(u);
-          return !!b && b.packetsLast > b.packetsFirst && b.maxAudioLevel > 0;
-        });
-        while (!done()) {
-          if (performance.now() > deadline) {
-            throw new Error(`not hearing everyone within ${timeoutMs} ms: ${JSON.stringify([...best.values()])}`);
-          }
-          for (const s of await w.harmonyVoiceDemo.client.getReceiveStats()) {
-            const userId = s.userId.toString();
-            if (!from.includes(userId)) continue;
-            const key = `${userId}/${s.consumerId}`;
-            if (!first.has(key)) first.set(key, s.packetsReceived);
-            const previous = best.get(userId);
-            const sameConsumer = previous?.consumerId === s.consumerId;
-            best.set(userId, {
-              userId, consumerId: s.consumerId,
-              packetsFirst: first.get(key)!, packetsLast: s.packetsReceived,
-              maxAudioLevel: Math.max(sameConsumer ? previous!.maxAudioLevel : 0, s.audioLevel),
-              totalAudioEnergy: s.totalAudioEnergy,
+      return await this.page.evaluate(
+        async ({ from, timeoutMs }) => {
+          const w = window as unknown as DemoWindow;
+          const first = new Map<string, number>();
+          const best = new Map<
+            string,
+            {
+              userId: string;
+              consumerId: string;
+              packetsFirst: number;
+              packetsLast: number;
+              maxAudioLevel: number;
+              totalAudioEnergy: number;
+            }
+          >();
+          const deadline = performance.now() + timeoutMs;
+          const done = () =>
+            from.every((u) => {
+              const b = best.get(u);
+              return !!b && b.packetsLast > b.packetsFirst && b.maxAudioLevel > 0;
             });
+          while (!done()) {
+            if (performance.now() > deadline) {
+              throw new Error(`not hearing everyone within ${timeoutMs} ms: ${JSON.stringify([...best.values()])}`);
+            }
+            for (const s of await w.harmonyVoiceDemo.client.getReceiveStats()) {
+              const userId = s.userId.toString();
+              if (!from.includes(userId)) continue;
+              const key = `${userId}/${s.consumerId}`;
+              if (!first.has(key)) first.set(key, s.packetsReceived);
+              const previous = best.get(userId);
+              const sameConsumer = previous?.consumerId === s.consumerId;
+              best.set(userId, {
+                userId,
+                consumerId: s.consumerId,
+                packetsFirst: first.get(key)!,
+                packetsLast: s.packetsReceived,
+                maxAudioLevel: Math.max(sameConsumer ? previous!.maxAudioLevel : 0, s.audioLevel),
+                totalAudioEnergy: s.totalAudioEnergy,
+              });
+            }
+            await new Promise((r) => setTimeout(r, 250));
           }
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        return from.map((u) => best.get(u)!);
-      }, { from, timeoutMs });
+          return from.map((u) => best.get(u)!);
+        },
+        { from, timeoutMs },
+      );
     } catch (err) {
       throw new Error(`${this.name} (user ${this.target.user}): ${(err as Error).message}\n${this.tail()}`);
     }
@@ -218,8 +261,16 @@ export class Participant {
     await this.page.evaluate((everyMs) => {
       type Last = { packets: number; at: number };
       const w = window as unknown as DemoWindow & { e2eStall?: unknown };
-      const state = { stop: false, last: {} as Record<string, Last>, worst: {} as Record<string, number>, worstAt: {} as Record<string, number>, sampled: {} as Record<string, number>, samples: 0, late: 0,
-        stalls: [] as { userId: string; ms: number; wallAt: number; at: number }[] };
+      const state = {
+        stop: false,
+        last: {} as Record<string, Last>,
+        worst: {} as Record<string, number>,
+        worstAt: {} as Record<string, number>,
+        sampled: {} as Record<string, number>,
+        samples: 0,
+        late: 0,
+        stalls: [] as { userId: string; ms: number; wallAt: number; at: number }[],
+      };
       // Per consumer: its last count (a rejoin gives a user a new consumer, whose counter starts again at 0).
       const byConsumer: Record<string, number> = {};
       w.e2eStall = state;
@@ -240,7 +291,8 @@ export class Participant {
             const before = byConsumer[s.consumerId];
             if (before === undefined ? s.packetsReceived > 0 : s.packetsReceived > before) risen.add(id);
             byConsumer[s.consumerId] = s.packetsReceived;
-            if (s.timestamp !== undefined && s.lastPacketReceivedTimestamp !== undefined) age[id] = s.timestamp - s.lastPacketReceivedTimestamp;
+            if (s.timestamp !== undefined && s.lastPacketReceivedTimestamp !== undefined)
+              age[id] = s.timestamp - s.lastPacketReceivedTimestamp;
           }
           for (const id of new Set([...Object.keys(state.last), ...risen])) {
             const last = state.last[id];
@@ -265,15 +317,39 @@ export class Participant {
   }
 
   async stopStallWatch(): Promise<{
-    worst: Record<string, number>; worstAt: Record<string, number>; sampled: Record<string, number>; samples: number; late: number; users: string[];
+    worst: Record<string, number>;
+    worstAt: Record<string, number>;
+    sampled: Record<string, number>;
+    samples: number;
+    late: number;
+    users: string[];
     /** Every sample with a stall over the sampling period: user, how long, wall-clock time (Date.now()), performance.now(). */
     stalls: { userId: string; ms: number; wallAt: number; at: number }[];
   }> {
     return this.page.evaluate(() => {
-      const w = window as unknown as { e2eStall: { stop: boolean; last: Record<string, unknown>; worst: Record<string, number>; worstAt: Record<string, number>; sampled: Record<string, number>; samples: number; late: number; stalls: { userId: string; ms: number; wallAt: number; at: number }[] } };
+      const w = window as unknown as {
+        e2eStall: {
+          stop: boolean;
+          last: Record<string, unknown>;
+          worst: Record<string, number>;
+          worstAt: Record<string, number>;
+          sampled: Record<string, number>;
+          samples: number;
+          late: number;
+          stalls: { userId: string; ms: number; wallAt: number; at: number }[];
+        };
+      };
       w.e2eStall.stop = true;
       const s = w.e2eStall;
-      return { worst: s.worst, worstAt: s.worstAt, sampled: s.sampled, samples: s.samples, late: s.late, users: Object.keys(s.last), stalls: s.stalls };
+      return {
+        worst: s.worst,
+        worstAt: s.worstAt,
+        sampled: s.sampled,
+        samples: s.samples,
+        late: s.late,
+        users: Object.keys(s.last),
+        stalls: s.stalls,
+      };
     });
   }
 
@@ -287,13 +363,21 @@ export class Participant {
 
   /** User ids this participant currently has a consumer for. */
   remoteUsers(): Promise<string[]> {
-    return this.page.evaluate(() => (window as unknown as DemoWindow).harmonyVoiceDemo.client.participants.map((p) => p.userId.toString()).sort());
+    return this.page.evaluate(() =>
+      (window as unknown as DemoWindow).harmonyVoiceDemo.client.participants.map((p) => p.userId.toString()).sort(),
+    );
   }
 
   /** Consumer ids this participant currently receives, by user id. */
   consumers(): Promise<Record<string, string>> {
     return this.page.evaluate(() =>
-      Object.fromEntries((window as unknown as DemoWindow).harmonyVoiceDemo.client.participants.map((p) => [p.userId.toString(), p.consumerId])));
+      Object.fromEntries(
+        (window as unknown as DemoWindow).harmonyVoiceDemo.client.participants.map((p) => [
+          p.userId.toString(),
+          p.consumerId,
+        ]),
+      ),
+    );
   }
 
   subprotocol(): Promise<string | undefined> {
@@ -313,22 +397,30 @@ export class Participant {
   async waitForEvent(type: string, userId?: string, timeoutMs = 15_000): Promise<RecordedEvent> {
     try {
       const handle = await this.page.waitForFunction(
-        ({ type, userId }) => (window as unknown as DemoWindow).e2eEvents.find((e) => e.type === type && (userId === undefined || e.userId === userId)),
-        { type, userId }, { timeout: timeoutMs },
+        ({ type, userId }) =>
+          (window as unknown as DemoWindow).e2eEvents.find(
+            (e) => e.type === type && (userId === undefined || e.userId === userId),
+          ),
+        { type, userId },
+        { timeout: timeoutMs },
       );
       return (await handle.jsonValue()) as RecordedEvent;
     } catch (err) {
-      throw new Error(`${this.name}: no ${type} for user ${userId}: ${(err as Error).message}\nevents: ${JSON.stringify(await this.events())}\n${this.tail()}`);
+      throw new Error(
+        `${this.name}: no ${type} for user ${userId}: ${(err as Error).message}\nevents: ${JSON.stringify(await this.events())}\n${this.tail()}`,
+      );
     }
   }
 
   /** Participant tiles shown on the page: user id → speaking flag. */
   tiles(): Promise<Array<{ userId: string; self: boolean; connecting: boolean }>> {
-    return this.page.$$eval('#participants .participant', (els) => els.map((el) => ({
-      userId: (el as HTMLElement).dataset.userId ?? '',
-      self: (el as HTMLElement).dataset.self === 'true',
-      connecting: el.classList.contains('participant--connecting'),
-    })));
+    return this.page.$$eval('#participants .participant', (els) =>
+      els.map((el) => ({
+        userId: (el as HTMLElement).dataset.userId ?? '',
+        self: (el as HTMLElement).dataset.self === 'true',
+        connecting: el.classList.contains('participant--connecting'),
+      })),
+    );
   }
 
   async close(): Promise<void> {
@@ -336,7 +428,10 @@ export class Participant {
   }
 
   tail(lines = 25): string {
-    return this.logs.slice(-lines).map((l) => `  [${this.name}] ${l}`).join('\n');
+    return this.logs
+      .slice(-lines)
+      .map((l) => `  [${this.name}] ${l}`)
+      .join('\n');
   }
 
   private keepLog(line: string): void {
@@ -349,19 +444,37 @@ export class Participant {
     await this.page.evaluate(() => {
       const w = window as unknown as DemoWindow;
       w.e2eEvents = [];
-      for (const type of ['joined', 'userJoined', 'userLeft', 'track', 'error', 'closed', 'reconnecting', 'resumed', 'nextRung', 'memberState', 'speakingChanged']) {
+      for (const type of [
+        'joined',
+        'userJoined',
+        'userLeft',
+        'track',
+        'error',
+        'closed',
+        'reconnecting',
+        'resumed',
+        'nextRung',
+        'memberState',
+        'speakingChanged',
+      ]) {
         w.harmonyVoiceDemo.client.on(type, (payload) => {
           w.e2eEvents.push({
             type,
             userId: payload.userId === undefined ? undefined : String(payload.userId),
-            identifier: (payload.identifier as string | undefined) ?? (payload.error as { identifier?: string } | undefined)?.identifier,
+            identifier:
+              (payload.identifier as string | undefined) ??
+              (payload.error as { identifier?: string } | undefined)?.identifier,
             message: payload.message as string | undefined,
             code: payload.code as number | undefined,
             reconnected: payload.reconnected as boolean | undefined,
             willReconnect: payload.willReconnect as boolean | undefined,
             makeBeforeBreak: payload.makeBeforeBreak as boolean | undefined,
             afterMs: payload.afterMs as number | undefined,
-            ...(type === 'memberState' ? { flags: `${payload.selfMuted ? 'M' : '-'}${payload.selfDeafened ? 'D' : '-'}${payload.serverMuted ? 'S' : '-'}${payload.serverDeafened ? 'X' : '-'}` } : {}),
+            ...(type === 'memberState'
+              ? {
+                  flags: `${payload.selfMuted ? 'M' : '-'}${payload.selfDeafened ? 'D' : '-'}${payload.serverMuted ? 'S' : '-'}${payload.serverDeafened ? 'X' : '-'}`,
+                }
+              : {}),
             ...(type === 'speakingChanged' ? { speaking: payload.speaking as boolean } : {}),
             wall: Date.now(),
             at: performance.now(),

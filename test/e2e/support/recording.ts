@@ -18,7 +18,9 @@ export interface SpeechRecording {
 }
 
 /** Speech, silence, speech, silence …: `cycles` times; returns the WAV's path and its shape. */
-export async function makeSpeechAndSilence(options: { text?: string; silenceSeconds?: number; cycles?: number } = {}): Promise<SpeechRecording> {
+export async function makeSpeechAndSilence(
+  options: { text?: string; silenceSeconds?: number; cycles?: number } = {},
+): Promise<SpeechRecording> {
   const text = options.text ?? 'Hello, can you hear me now? One, two, three.';
   const silenceSeconds = options.silenceSeconds ?? 3;
   const cycles = options.cycles ?? 2;
@@ -36,7 +38,10 @@ export async function makeSpeechAndSilence(options: { text?: string; silenceSeco
     return { path, speechSeconds: Number(stdout.trim()), silenceSeconds, cycles };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') throw new Error(`e2e: ${e.path ?? 'espeak-ng/sox'} is missing; install it with \`apt-get install -y --no-install-recommends espeak-ng sox\``);
+    if (e.code === 'ENOENT')
+      throw new Error(
+        `e2e: ${e.path ?? 'espeak-ng/sox'} is missing; install it with \`apt-get install -y --no-install-recommends espeak-ng sox\``,
+      );
     throw err;
   }
 }

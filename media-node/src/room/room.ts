@@ -1,0 +1,673 @@
+// One voice channel: its sessions and the consumer mesh between them, on the room's main Router and,
+// when its worker is full, on parts on other workers of the node or on other nodes (RoomSpan: where a
+// session's media lives; SessionMedia: the same shape wherever it is; producers are piped to the parts
+// where their listeners are). The room stays on its home node with its ledger, wherever its media is. Joins, leaves and losses run one
+// at a time through the room's queue, so concurrent joins each see the members already joined and every
+// pair ends up consuming each other exactly once. Each membership change is written to the room's
+// ledger in that same order: the channel's one history.
+import type { types } from 'mediasoup';
+import type { ConsumerDelivery, SessionRef, TransportOptions } from '../../../gen/medianode/v1/media_node';
+import type { FarNode } from '../span/far-nodes';
+import type { RemotePart } from '../span/remote-part';
+import { MediaError } from '../../api/errors';
+import type { Logger } from '../../../lib/log';
+import { ROOM_MEDIA_CODECS } from '../workers/codecs';
+import { consumerParametersJson } from '../session/consumer-parameters';
+import { RoomLedger, type HistorySlice, type StateEntry } from './room-ledger';
+import { heldFromStart, release } from '../session/media-holds';
+import {
+  applyToMedia,
+  isDeafened,
+  MemberStates,
+  sameFlags,
+  UNMUTED,
+  type FlagChange,
+  type VoiceFlags,
+} from './member-states';
+import { RoomSpan, type SpanPart } from '../span/room-span';
+import {
+  createLocalMedia,
+  type ConsumerHandle,
+  type LocalMediaFactory,
+  type MediaLossReason,
+  type ProducerHandle,
+  type SessionMedia,
+} from '../session/session-media';
+import { SerialQueue } from './serial-queue';
+import type { ProducerPolice } from '../session/producer-police';
+import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from '../session/validate';
+import type { WorkerSlot } from '../workers/worker-pool';
+
+/** History entries are kept this long (the signalling side delivers them within seconds; replay needs minutes). */
+const HISTORY_RETAIN_MS = 10 * 60 * 1000;
+const HISTORY_MAX_ENTRIES = 10_000;
+/**
+ * One History answer carries at most about this much (always at least one entry; a 100-member join is ~0.2 MB),
+ * far inside gRPC's 4 MB default; the signalling side pages on (functions/voice/channel-feed.ts).
+ */
+export const HISTORY_PAGE_BYTES = 1024 * 1024;
+
+export type LossReason = MediaLossReason;
+
+export interface SessionLostEvent {
+  roomId: string;
+  sessionId: string;
+  userId: string;
+  reason: LossReason;
+}
+
+/**
+ * Where a new session's transports go (a worker: Admission.chooseSpanWorker; or another node when no worker
+ * of this one admits it: FarNodes), with its join's reservation.
+ */
+export interface SessionPlacement {
+  where: WorkerSlot | FarNode;
+  /** true: the session joined (the reservation stays until the next load sample); false: drop it. */
+  settle(joined: boolean): void;
+}
+
+interface Session {
+  readonly id: string;
+  readonly userId: string;
+  /** The part (router) its transports are on. */
+  readonly part: SpanPart;
+  /** The admission reservation of its join, until the join completes or the session goes. */
+  settle?: (joined: boolean) => void;
+  rtpCapabilities: types.RtpCapabilities;
+  /** Its transports, producer and consumers, on this node or another. */
+  readonly media: SessionMedia;
+  producer?: ProducerHandle;
+  /** What the join created and where it stands in the history, kept so a retried join answers the same. */
+  joined?: { forJoiner: string[]; forMembers: string[]; seq: number; replaced: string[] };
+  /** consumers.v1: its consumers are created resumed (its client sends no ResumeConsumer). */
+  consumersResumed?: boolean;
+}
+
+interface ConsumerRecord {
+  readonly consumer: ConsumerHandle;
+  /** The consumer's parameters as its receiver gets them (consumer-parameters.ts). */
+  readonly rtpParametersJson: string;
+  readonly ownerSessionId: string;
+  readonly producerSessionId: string;
+  readonly producerUserId: string;
+}
+
+export interface RoomHooks {
+  logger: Logger;
+  /** How long ICE may stay 'disconnected' before the session counts as lost. */
+  iceDisconnectedGraceMs: number;
+  /** A started transport not connected this long: the session is lost as 'media-unreachable' (SessionMedia). */
+  iceConnectTimeoutMs?: number;
+  /** Seconds without ICE consent (the client's STUN checks) before mediasoup calls ICE disconnected. */
+  iceConsentTimeoutS: number;
+  onSessionLost(event: SessionLostEvent): void;
+  /** Opens a part of the room on another node (RemotePart.open); without it the room stays on this node. */
+  openRemote?(room: Room, far: FarNode): Promise<RemotePart>;
+  /** How a session's media is made on this node; default LocalSessionMedia.create (WebRTC). */
+  localMedia?: LocalMediaFactory;
+  /** Polices every producer made on this node (ProducerPolice); unset = none. */
+  police?: ProducerPolice;
+  /** Called (inside the queue) when the last session went away. */
+  onEmpty(room: Room): void;
+}
+
+export interface JoinResult {
+  forJoiner: ConsumerDelivery[];
+  forMembers: ConsumerDelivery[];
+  seq: number;
+  roomInstance: string;
+  replaced: string[];
+}
+
+export interface LeaveResult {
+  wasPresent: boolean;
+  /** The leave entry's audience (empty when nothing was announced). */
+  remaining: SessionRef[];
+  announced: boolean;
+  seq: number;
+  roomInstance: string;
+}
+
+export interface RoomLoad {
+  sessions: number;
+  transports: number;
+  producers: number;
+  consumers: number;
+}
+
+export class Room {
+  private readonly sessions = new Map<string, Session>();
+  private readonly consumers = new Map<string, ConsumerRecord>();
+  /** Membership and its ordered history. */
+  readonly ledger = new RoomLedger({ retainMs: HISTORY_RETAIN_MS, maxEntries: HISTORY_MAX_ENTRIES });
+  /** state.v1: who is muted and deafened (written to the ledger, acted on by the media). */
+  readonly states = new MemberStates();
+  private readonly queue = new SerialQueue();
+  private readonly log: Logger;
+  closed = false;
+  /** The worker this room's router lives on (a replaced slot holds a different one). */
+  readonly worker: types.Worker;
+  /** The room's parts: the main router and routers on other workers (RoomSpan). */
+  readonly span: RoomSpan;
+
+  constructor(
+    readonly id: string,
+    readonly router: types.Router,
+    readonly slot: WorkerSlot,
+    private readonly hooks: RoomHooks,
+  ) {
+    this.log = hooks.logger.child({ roomId: id });
+    this.worker = slot.worker;
+    const openRemote = hooks.openRemote;
+    this.span = new RoomSpan({
+      roomId: id,
+      mainRouter: router,
+      mainSlot: slot,
+      mediaCodecs: ROOM_MEDIA_CODECS,
+      openRemote: openRemote && ((far) => openRemote(this, far)),
+    });
+  }
+
+  get rtpCapabilities(): types.RtpCapabilities {
+    return this.router.rtpCapabilities;
+  }
+
+  get isEmpty(): boolean {
+    return this.sessions.size === 0;
+  }
+
+  sessionRefs(): SessionRef[] {
+    return [...this.sessions.values()].map((s) => ({ sessionId: s.id, userId: s.userId }));
+  }
+
+  /** What the room holds on this node (sessions on a remote part count where their media is: on that node). */
+  load(): RoomLoad {
+    let sessions = 0;
+    let producers = 0;
+    for (const session of this.sessions.values()) {
+      if (session.part.kind === 'remote') continue;
+      sessions++;
+      if (session.producer) producers++;
+    }
+    let consumers = 0;
+    for (const record of this.consumers.values()) if (record.consumer.local) consumers++;
+    return { sessions, transports: 2 * sessions, producers, consumers };
+  }
+
+  /** Consumers on transports of sessions whose part is on `worker` (load per worker, parts included). */
+  consumersOnWorker(worker: types.Worker): number {
+    let count = 0;
+    for (const record of this.consumers.values()) {
+      const part = this.sessions.get(record.ownerSessionId)?.part;
+      if (part?.kind === 'local' && part.worker === worker) count++;
+    }
+    return count;
+  }
+
+  /** Consumer ids owned by (consuming on the transport of) a session; for tests and diagnostics. */
+  consumerIdsOf(sessionId: string): string[] {
+    return [...this.consumers.values()].filter((r) => r.ownerSessionId === sessionId).map((r) => r.consumer.id);
+  }
+
+  /** A consumer on this node (tests and diagnostics). */
+  consumerById(consumerId: string): types.Consumer | undefined {
+    return this.consumers.get(consumerId)?.consumer.local;
+  }
+
+  /** The session's mediasoup transports (tests and diagnostics). */
+  transportsOf(sessionId: string): { consumer: types.WebRtcTransport; producer: types.WebRtcTransport } | undefined {
+    return this.sessions.get(sessionId)?.media.local;
+  }
+
+  /**
+   * The session's two transports, made on first call (later calls return the same). `place` says where a
+   * new session goes (and reserves its join there); without it, on the main router.
+   */
+  createTransports(
+    sessionId: string,
+    userId: string,
+    rtpCapabilitiesJson: string,
+    options: {
+      place?: () => SessionPlacement | Promise<SessionPlacement>;
+      minIceConsentTimeoutS?: number;
+      consumersResumed?: boolean;
+    } = {},
+  ): Promise<{ consumer: TransportOptions; producer: TransportOptions }> {
+    const rtpCapabilities = parseRtpCapabilities(rtpCapabilitiesJson);
+    return this.serial(async () => {
+      let session = this.sessions.get(sessionId);
+      if (session) {
+        if (!session.joined) session.rtpCapabilities = rtpCapabilities;
+      } else {
+        const placement = await options.place?.();
+        const minIceConsentTimeoutS = options.minIceConsentTimeoutS ?? 0;
+        try {
+          session = await this.newSession(sessionId, userId, rtpCapabilities, placement, minIceConsentTimeoutS);
+        } catch (error) {
+          placement?.settle(false);
+          throw error;
+        }
+        if (options.consumersResumed) session.consumersResumed = true;
+        this.sessions.set(sessionId, session);
+        this.log.info('media-node.session-prepared', {
+          sessionId,
+          userId,
+          minIceConsentTimeoutS,
+          ...(session.consumersResumed ? { consumersResumed: true } : {}),
+          ...describePart(session.part),
+        });
+      }
+      return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
+    });
+  }
+
+  /**
+   * Joins a prepared session: validates, produces, connects and meshes it with every member, and only
+   * then (nothing has failed) takes the seat from the same user's previous session, if any. A rejected
+   * join changes nothing; a completed one is one history entry (two with a replacement: leave, then join).
+   */
+  join(request: {
+    sessionId: string;
+    rtpParameters: string;
+    producerDtlsParameters: string;
+    consumerDtlsParameters: string;
+    maxMembers?: number;
+  }): Promise<JoinResult> {
+    return this.serial(async () => {
+      const joiner = this.sessions.get(request.sessionId);
+      if (!joiner) {
+        throw new MediaError('not-prepared', `session ${request.sessionId} has no transports in room ${this.id}`);
+      }
+      if (joiner.joined) return this.joinResult(joiner.joined);
+
+      const rtpParameters = parseProducerRtpParameters(request.rtpParameters);
+      const producerDtls = parseDtlsParameters(request.producerDtlsParameters, 'producer dtls parameters');
+      const consumerDtls = parseDtlsParameters(request.consumerDtlsParameters, 'consumer dtls parameters');
+      const previous = this.ledger.memberOfUser(joiner.userId);
+      const members = this.ledger.memberCount() - (previous ? 1 : 0);
+      if (request.maxMembers && members >= request.maxMembers) {
+        throw new MediaError('channel-full', `the channel is full (${request.maxMembers} members)`);
+      }
+
+      const producer = await joiner.media.start(rtpParameters, producerDtls, consumerDtls, {
+        sessionId: joiner.id,
+        userId: joiner.userId,
+      });
+      joiner.producer = producer;
+
+      const created = await this.meshWith(joiner, previous);
+      const replaced: string[] = [];
+      const previousSession = previous ? this.sessions.get(previous) : undefined;
+      if (previous) {
+        this.ledger.leave(previous, 'replaced');
+        if (previousSession) this.closeSession(previousSession);
+        replaced.push(previous);
+        this.log.info('media-node.session-replaced', { sessionId: previous, userId: joiner.userId, by: joiner.id });
+      }
+      const forJoiner = created.filter((r) => r.ownerSessionId === joiner.id).map((r) => r.consumer.id);
+      const forMembers = created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id);
+      const entry = this.ledger.join(
+        joiner.id,
+        joiner.userId,
+        this.describe(forJoiner),
+        this.describe(forMembers),
+        (m) => this.states.of(m.sessionId, m.userId),
+      );
+      // state.v1: a user server-muted/deafened in this room still is after rejoining.
+      await this.applyState(joiner, UNMUTED, this.states.of(joiner.id, joiner.userId));
+      joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
+      joiner.settle?.(true);
+      joiner.settle = undefined;
+      this.log.info('media-node.session-joined', {
+        sessionId: joiner.id,
+        userId: joiner.userId,
+        producerId: producer.id,
+        ...describePart(joiner.part),
+        consumersCreated: created.length,
+        seq: entry.seq,
+      });
+      return this.joinResult(joiner.joined);
+    });
+  }
+
+  /** The room's history after position `after`: one bounded page (HISTORY_PAGE_BYTES; the caller pages on). */
+  history(after: number): HistorySlice {
+    return this.ledger.since(after, HISTORY_PAGE_BYTES);
+  }
+
+  /**
+   * resume.v1: new ICE credentials for both of the session's transports (the client's address may have
+   * changed). Transports, producer and consumers stay; the client restarts ICE with these parameters.
+   */
+  async restartIce(sessionId: string): Promise<{ consumerIceParameters: string; producerIceParameters: string }> {
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
+    const { consumer, producer } = await session.media.restartIce();
+    return { consumerIceParameters: JSON.stringify(consumer), producerIceParameters: JSON.stringify(producer) };
+  }
+
+  async resume(sessionId: string, consumerId: string): Promise<void> {
+    if (!this.sessions.has(sessionId))
+      throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
+    const record = this.consumers.get(consumerId);
+    if (!record || record.consumer.closed) {
+      throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in room ${this.id}`);
+    }
+    if (record.ownerSessionId !== sessionId) {
+      throw new MediaError('consumer-not-yours', `consumer ${consumerId} does not belong to session ${sessionId}`);
+    }
+    try {
+      // Runs only if nothing else holds it paused (state.v1: its receiver is deafened; MediaHolds).
+      await release(record.consumer, 'client');
+    } catch (error) {
+      if (record.consumer.closed)
+        throw new MediaError('unknown-consumer', `consumer ${consumerId} closed while resuming`);
+      throw error;
+    }
+  }
+
+  /**
+   * Removes the session (idempotent). A member's leave is appended to the history; a session the media
+   * side already lost (or a replaced one) was written there when that happened, so it is not written twice.
+   */
+  leave(sessionId: string): Promise<LeaveResult> {
+    return this.serial(async () => {
+      const session = this.sessions.get(sessionId);
+      const entry = this.ledger.leave(sessionId, 'left');
+      if (session) {
+        this.closeSession(session);
+        this.log.info('media-node.session-left', { sessionId, userId: session.userId, seq: entry?.seq });
+      }
+      const audience = new Set(entry?.audience ?? []);
+      return {
+        wasPresent: session !== undefined,
+        remaining: this.sessionRefs().filter((r) => audience.has(r.sessionId)),
+        announced: entry !== undefined,
+        seq: this.ledger.head,
+        roomInstance: this.ledger.instance,
+      };
+    });
+  }
+
+  /**
+   * state.v1: changes a member's voice state — its own (`targetUserId` unset: self flags only) or, for a moderator
+   * (the signalling side checked the permission), another member's server flags — and pauses or resumes its media
+   * to match. A change is one history entry; setting what already is changes nothing (no entry).
+   */
+  setMemberState(request: {
+    sessionId: string;
+    targetUserId?: string;
+    change: FlagChange;
+    stamp?: number;
+  }): Promise<{ changed: boolean; seq: number; state: VoiceFlags; sessionId: string; userId: string }> {
+    return this.serial(async () => {
+      const caller = this.sessions.get(request.sessionId);
+      if (!caller || !this.ledger.isMember(caller.id))
+        throw new MediaError('unknown-session', `session ${request.sessionId} is not a member of room ${this.id}`);
+      const targetId = request.targetUserId ? this.ledger.memberOfUser(request.targetUserId) : caller.id;
+      const target = targetId === undefined ? undefined : this.sessions.get(targetId);
+      if (!target)
+        throw new MediaError('unknown-member', `user ${request.targetUserId} is not a member of room ${this.id}`);
+      const { before, after } = this.states.apply(
+        target.id,
+        target.userId,
+        request.change,
+        request.targetUserId ? 'moderator' : 'self',
+        request.stamp,
+      );
+      const changed = !sameFlags(before, after);
+      let entry: StateEntry | undefined;
+      if (changed) {
+        entry = this.ledger.state(target.id, after, caller.userId);
+        await this.applyState(target, before, after);
+        this.log.info('media-node.member-state', {
+          sessionId: target.id,
+          userId: target.userId,
+          by: caller.userId,
+          ...after,
+          seq: entry?.seq,
+        });
+      }
+      return { changed, seq: entry?.seq ?? 0, state: after, sessionId: target.id, userId: target.userId };
+    });
+  }
+
+  private async applyState(session: Session, before: VoiceFlags, after: VoiceFlags): Promise<void> {
+    const consumers = [...this.consumers.values()]
+      .filter((r) => r.ownerSessionId === session.id)
+      .map((r) => r.consumer);
+    // A producer on another node is muted there (its police's hold is there too): RemoteSessionMedia.remoteMute.
+    const producer = session.producer ? (session.producer.local ?? session.media.remoteMute) : undefined;
+    const failures = await applyToMedia({ producer, consumers }, before, after);
+    if (failures.length > 0) {
+      this.log.warn('media-node.member-state-media', {
+        sessionId: session.id,
+        failures: failures.map(String),
+        remoteProducer: !session.producer?.local,
+      });
+    }
+  }
+
+  /** Closes the router if nobody is in the room; true when it did. */
+  closeIfEmpty(): Promise<boolean> {
+    return this.serial(async () => {
+      if (!this.isEmpty) return false;
+      this.close();
+      return true;
+    }).catch(() => this.closed);
+  }
+
+  /**
+   * Closes everything. With a reason, every session still present is reported lost
+   * (drain, worker death); without one the room was empty or the node is shutting down.
+   */
+  close(reason?: LossReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const session of [...this.sessions.values()]) {
+      this.closeSession(session);
+      if (reason) this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });
+    }
+    this.span.close();
+    this.router.close();
+    this.log.info('media-node.room-closed', { reason: reason ?? 'empty' });
+  }
+
+  /**
+   * A worker holding one of the room's parts (not the main router's) died: its sessions are lost
+   * ('worker-died'); the rest of the channel keeps talking (their pipes to it closed with its router).
+   */
+  partWorkerDied(worker: types.Worker): void {
+    // (A remote part's losses come from its node: RemotePart reports them per session.)
+    for (const sessionId of this.span.sessionsOnWorker(worker)) {
+      const session = this.sessions.get(sessionId);
+      if (session) this.lose(session, 'worker-died');
+    }
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      if (this.closed) throw new MediaError('unknown-room', `room ${this.id} is closed`);
+      const result = await task();
+      if (this.isEmpty && !this.closed) this.hooks.onEmpty(this);
+      return result;
+    });
+  }
+
+  private async newSession(
+    id: string,
+    userId: string,
+    rtpCapabilities: types.RtpCapabilities,
+    placement: SessionPlacement | undefined,
+    minIceConsentTimeoutS: number,
+  ): Promise<Session> {
+    const part = await this.span.place(id, placement?.where);
+    // Its media-side death (ICE/DTLS, its node lost) is reported here once the session exists.
+    let session: Session | undefined;
+    const onLost = (reason: LossReason) => session && this.lose(session, reason);
+    try {
+      const media =
+        part.kind === 'local'
+          ? await createLocalMedia(part, this.hooks, id, minIceConsentTimeoutS, onLost)
+          : await part.createSession(id, userId, onLost, minIceConsentTimeoutS);
+      session = { id, userId, part, settle: placement?.settle, rtpCapabilities, media };
+      return session;
+    } catch (error) {
+      this.span.release(id);
+      throw error;
+    }
+  }
+
+  private lose(session: Session, reason: LossReason): void {
+    this.serial(async () => {
+      if (this.sessions.get(session.id) !== session) return;
+      this.ledger.leave(session.id, reason);
+      this.closeSession(session);
+      this.log.warn('media-node.session-lost', { sessionId: session.id, userId: session.userId, reason });
+      this.hooks.onSessionLost({ roomId: this.id, sessionId: session.id, userId: session.userId, reason });
+    }).catch(() => {
+      // The room closed first; whoever closed it reported its sessions.
+    });
+  }
+
+  /**
+   * Consumers (paused, or resumed for consumers.v1 receivers) both ways between the joiner and every joined member. A joiner that cannot
+   * consume someone fails the whole join (rolled back); a member that cannot consume the joiner
+   * is skipped and logged, so one odd client cannot keep others out.
+   */
+  private async meshWith(joiner: Session, replacing: string | undefined): Promise<ConsumerRecord[]> {
+    const members = [...this.sessions.values()].filter(
+      (m) => m !== joiner && m.id !== replacing && m.producer && this.ledger.isMember(m.id),
+    );
+    const attempts = members.flatMap((member) => [
+      { receiver: joiner, sender: member },
+      { receiver: member, sender: joiner },
+    ]);
+    const results = await Promise.allSettled(attempts.map(({ receiver, sender }) => this.consume(receiver, sender)));
+    const created: ConsumerRecord[] = [];
+    let failure: unknown;
+    results.forEach((result, i) => {
+      const attempt = attempts[i]!;
+      if (result.status === 'fulfilled') created.push(result.value);
+      else if (
+        attempt.receiver !== joiner &&
+        result.reason instanceof MediaError &&
+        result.reason.reason === 'cannot-consume'
+      ) {
+        this.log.warn('media-node.member-cannot-consume', {
+          sessionId: attempt.receiver.id,
+          producerSessionId: joiner.id,
+        });
+      } else failure ??= result.reason;
+    });
+    if (failure !== undefined) {
+      for (const record of created) this.dropConsumer(record.consumer.id);
+      joiner.producer?.close();
+      joiner.producer = undefined;
+      throw failure;
+    }
+    return created;
+  }
+
+  private async consume(receiver: Session, sender: Session): Promise<ConsumerRecord> {
+    const producer = sender.producer!;
+    // The sender's stream is piped to the receiver's part first (once per producer and part); the
+    // receiver's router checks it can consume it.
+    await this.span.reach(producer.id, sender.part, receiver.part);
+    const consumer = await receiver.media.consume(producer.id, receiver.rtpCapabilities, {
+      sessionId: receiver.id,
+      producerSessionId: sender.id,
+    });
+    let rtpParametersJson: string;
+    try {
+      // What its receiver will be handed: built from allow-listed fields and bounded (consumer-parameters.ts).
+      rtpParametersJson = consumerParametersJson(consumer.rtpParameters);
+    } catch (error) {
+      consumer.close();
+      throw error;
+    }
+    // consumers.v1: created resumed, before anyone is told of it (a failure fails the mesh like a failed consume).
+    if (receiver.consumersResumed) {
+      try {
+        await consumer.resume();
+      } catch (error) {
+        consumer.close();
+        throw error;
+      }
+    }
+    const record: ConsumerRecord = {
+      rtpParametersJson,
+      consumer,
+      ownerSessionId: receiver.id,
+      producerSessionId: sender.id,
+      producerUserId: sender.userId,
+    };
+    this.consumers.set(consumer.id, record);
+    // Created paused: it runs once its receiver resumes it, and (state.v1) while its receiver is not deafened.
+    if (consumer.local?.paused ?? true) heldFromStart(consumer, 'client');
+    if (isDeafened(this.states.of(receiver.id, receiver.userId))) heldFromStart(consumer, 'deafened');
+    // Closed by the worker (producer gone, transport gone): forget it.
+    consumer.onClose(() => {
+      if (this.consumers.get(consumer.id) === record) this.consumers.delete(consumer.id);
+    });
+    return record;
+  }
+
+  private dropConsumer(consumerId: string): void {
+    const record = this.consumers.get(consumerId);
+    if (!record) return;
+    this.consumers.delete(consumerId);
+    record.consumer.close();
+  }
+
+  private closeSession(session: Session): void {
+    // Close both ends of the session's mesh now rather than when the worker reports them,
+    // so the bookkeeping is exact as soon as the leave returns.
+    for (const [id, record] of this.consumers) {
+      if (record.ownerSessionId === session.id || record.producerSessionId === session.id) this.dropConsumer(id);
+    }
+    session.producer?.close();
+    session.media.close();
+    this.sessions.delete(session.id);
+    this.states.forget(session.id);
+    // Its part's router closes with its last session (and the pipes to it with the router).
+    this.span.release(session.id);
+    session.settle?.(false);
+    session.settle = undefined;
+  }
+
+  private describe(ids: string[]): ConsumerDelivery[] {
+    return ids.flatMap((id) => {
+      const record = this.consumers.get(id);
+      return record && !record.consumer.closed ? [delivery(record)] : [];
+    });
+  }
+
+  private joinResult(joined: NonNullable<Session['joined']>): JoinResult {
+    return {
+      forJoiner: this.describe(joined.forJoiner),
+      forMembers: this.describe(joined.forMembers),
+      seq: joined.seq,
+      roomInstance: this.ledger.instance,
+      replaced: joined.replaced,
+    };
+  }
+}
+
+function delivery(record: ConsumerRecord): ConsumerDelivery {
+  const { consumer } = record;
+  return {
+    receiverSessionId: record.ownerSessionId,
+    producerUserId: record.producerUserId,
+    producerSessionId: record.producerSessionId,
+    producerId: consumer.producerId,
+    consumerId: consumer.id,
+    rtpParameters: record.rtpParametersJson,
+  };
+}
+
+function describePart(part: SpanPart): Record<string, unknown> {
+  return part.kind === 'local'
+    ? { worker: part.slot.index, routerId: part.router.id, spanPart: !part.main }
+    : { farNodeId: part.nodeId, spanPart: true };
+}
