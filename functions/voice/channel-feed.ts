@@ -36,6 +36,7 @@ import {
   type StateStore,
 } from './ports';
 import { wireMemberState } from './member-state';
+import { stateRule } from './protocol-table';
 
 export interface ChannelFeedDeps {
   store: StateStore;
@@ -325,11 +326,7 @@ export class ChannelFeed {
         if (!receiver || gone.get(to) === socketOf(receiver) || undeliverable.get(to) === socketOf(receiver)) return;
         // resume.v1: no socket now (suspended, or a resume in flight), or its replay is still to come: the
         // history keeps this entry for its replay.
-        if (
-          receiver.state === 'suspended' ||
-          receiver.state === 'resuming' ||
-          (receiver.replayFrom !== undefined && onlyTo === undefined)
-        )
+        if (stateRule(receiver.state).socket !== 'own' || (receiver.replayFrom !== undefined && onlyTo === undefined))
           return;
         const socket = socketOf(receiver);
         const refuse = async (err: unknown) => {

@@ -21,6 +21,7 @@ import {
 import { encodeExtFrame } from '../../protocol/hrpc';
 import type { Logger } from '../../lib/log';
 import { ConflictError, type ConnectionRecord, type Gateway, type StateStore } from './ports';
+import { allows, outOfOrder, STEPS } from './protocol-table';
 import type { RelayExtension } from './relay-extension';
 
 export interface ExtensionNegotiationDeps {
@@ -58,12 +59,8 @@ export class ExtensionNegotiation {
         ErrorId.badStreamingRequest,
         'this stream did not select the hrpc1+ext.v1 / hrpc1.base64+ext.v1 subprotocol',
       );
-    if (stream.state !== 'connected' || stream.features !== undefined) {
-      throw new VoiceError(
-        ErrorId.outOfOrder,
-        `Hello must be the first message of a stream, once (stream is ${stream.state})`,
-      );
-    }
+    if (!allows(STEPS.hello, stream.state) || stream.features !== undefined)
+      throw outOfOrder(STEPS.hello, stream.state);
     if (
       hello.features.length > MAX_HELLO_FEATURES ||
       hello.features.some((f) => new TextEncoder().encode(f).length > MAX_FEATURE_NAME_BYTES)

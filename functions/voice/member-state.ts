@@ -13,6 +13,7 @@ import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { mediaErrorToVoiceError } from './media-errors';
 import type { ConnectionRecord, MediaClient, MemberVoiceState, VoiceFlags } from './ports';
+import { requireStep, STEPS } from './protocol-table';
 
 export interface MemberStateDeps {
   media: Pick<MediaClient, 'setMemberState'>;
@@ -66,8 +67,7 @@ export class MemberStateControl {
   private requireJoined(conn: ConnectionRecord): void {
     if (!conn.voiceState)
       throw new VoiceError(ErrorId.badStreamingRequest, 'this stream was not granted state.v1 (ask for it in Hello)');
-    if (conn.state !== 'joined')
-      throw new VoiceError(ErrorId.outOfOrder, `voice state can be set once joined (stream is ${conn.state})`);
+    requireStep(STEPS.memberState, conn.state);
   }
 
   /**

@@ -3,26 +3,11 @@
 // and in-memory ones (adapters/memory-*.ts) for the benchmark floor and unit tests.
 import type { Variant } from '../../protocol/hrpc';
 import type { MediaNodeRecord } from '../../routing/types';
+import type { ConnectionState } from './protocol-table';
 import type { UserLimitStore } from './user-limits';
 
-/**
- * Where a connection is in the protocol (VOICE-PROTOCOL.md §3). `*ing` states are claimed while work is in flight.
- * resume.v1 (session-resume.ts) adds: `suspended` (a joined session whose socket went away, waiting for a resume
- * until its deadline), `resuming` (claimed by a resume in flight) and `attached` (a connection that took over
- * another record's session: it only points at it).
- */
-export type ConnectionState =
-  | 'connected'
-  | 'initializing'
-  | 'initialized'
-  | 'preparing'
-  | 'prepared'
-  | 'joining'
-  | 'joined'
-  | 'closing'
-  | 'suspended'
-  | 'resuming'
-  | 'attached';
+/** Where a connection is in the protocol: its states and their rules are the protocol table's (protocol-table.ts). */
+export type { ConnectionState };
 
 export interface ConnectionRecord {
   connectionId: string;

@@ -21,6 +21,8 @@ import { ErrorId, VoiceError } from '../../protocol/errors';
 import { encodeExtFrame } from '../../protocol/hrpc';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
+import { endError } from './end-reasons';
+import type { VoiceLimits } from './limits';
 import { mediaErrorToVoiceError } from './media-errors';
 import type { Races } from './races';
 import {
@@ -32,6 +34,7 @@ import {
   type MediaClient,
   type StateStore,
 } from './ports';
+import { deadlineAt, requireStep, STEPS, stateRule } from './protocol-table';
 
 export interface SessionResumeDeps {
   store: StateStore;
@@ -42,15 +45,15 @@ export interface SessionResumeDeps {
   log: Logger;
   /** Where expected races are logged and counted. */
   races: Races;
-  /** How long a suspended session waits for a resume (≤ the media node's ICE consent timeout). */
-  graceMs: number;
-  /** How long the resume's own claimed step may take before the sweep ends it. */
-  stepWithinMs: number;
-  connectionTtlSeconds: number;
+  /**
+   * `resumeGraceMs`: how long a suspended session waits for a resume (≤ the media node's ICE consent timeout);
+   * `stepWithinMs`: how long the resume's own claimed step may take before the sweep ends it (protocol-table.ts).
+   */
+  limits: VoiceLimits;
   /** Delivers the channel's pending history (and `replayFor`'s replay) under the feed's lease. */
   announce(session: ConnectionRecord, replayFor?: string): Promise<void>;
   /** Ends a session (the ordinary leave), telling its current socket why. */
-  endMediaLost(session: ConnectionRecord, error: VoiceError): Promise<void>;
+  endMediaLost(session: ConnectionRecord, error: VoiceError | undefined): Promise<void>;
 }
 
 /** Why a resume was refused (logged; the client hears one identifier, `voice.resume-refused`). */
@@ -87,7 +90,7 @@ export class SessionResume {
     const frame = encodeExtFrame({
       message: {
         $case: 'credential',
-        value: { sessionId: session.connectionId, credential, graceMs: this.deps.graceMs },
+        value: { sessionId: session.connectionId, credential, graceMs: this.deps.limits.resumeGraceMs },
       },
     });
     await this.deps.gateway.send(socketOf(session), frame, session.variant);
@@ -95,13 +98,9 @@ export class SessionResume {
 
   // ---- suspend ----
 
-  /** Whether losing this session's socket suspends it (rather than ending it). */
+  /** Whether losing this session's socket suspends it (rather than ending it): its state allows it, and it opted in. */
   static suspendable(record: ConnectionRecord): boolean {
-    return (
-      record.resume === true &&
-      record.credentialHash !== undefined &&
-      (record.state === 'joined' || record.state === 'resuming')
-    );
+    return record.resume === true && record.credentialHash !== undefined && stateRule(record.state).suspendable;
   }
 
   /**
@@ -119,7 +118,7 @@ export class SessionResume {
       if (!SessionResume.suspendable(current)) return false;
       const result = await this.deps.store.tryTransition(current, {
         state: 'suspended',
-        deadline: this.deps.clock.now() + this.deps.graceMs,
+        deadline: this.deadlineAt('suspended', this.deps.clock.now()),
         replayFrom: undefined,
       });
       if (result.ok) {
@@ -127,7 +126,7 @@ export class SessionResume {
           ...ids(result.record),
           socket,
           reason,
-          graceMs: this.deps.graceMs,
+          graceMs: this.deps.limits.resumeGraceMs,
         });
         return true;
       }
@@ -144,15 +143,14 @@ export class SessionResume {
    */
   async resume(stream: ConnectionRecord, request: Resume): Promise<void> {
     if (!stream.resume) throw new VoiceError(ErrorId.badStreamingRequest, 'this stream did not opt in to resume.v1');
-    if (stream.state !== 'connected')
-      throw new VoiceError(
-        ErrorId.outOfOrder,
-        `Resume must be the first message of a stream (stream is ${stream.state})`,
-      );
+    requireStep(STEPS.resume, stream.state);
     const now = this.deps.clock.now();
     let claimed: ConnectionRecord;
     try {
-      claimed = await this.deps.store.transition(stream, { state: 'resuming', deadline: now + this.deps.stepWithinMs });
+      claimed = await this.deps.store.transition(stream, {
+        state: 'resuming',
+        deadline: this.deadlineAt('resuming', now),
+      });
     } catch (err) {
       if (err instanceof ConflictError)
         throw new VoiceError(
@@ -178,7 +176,8 @@ export class SessionResume {
       request.sessionId && request.sessionId !== stream.connectionId
         ? await this.deps.store.getConnection(request.sessionId)
         : undefined;
-    if (!session || session.state === 'attached' || !session.guildId || !session.channelId) return refuse('no-session');
+    if (!session || stateRule(session.state).record === 'alias' || !session.guildId || !session.channelId)
+      return refuse('no-session');
     if (session.userId !== stream.userId) return refuse('other-user');
     if (!SessionResume.matches(session, stream.userId, request.credential)) return refuse('bad-credential');
     if (session.state === 'suspended' && (session.deadline ?? 0) <= now) return refuse('grace-over');
@@ -206,7 +205,7 @@ export class SessionResume {
         resume: true,
         credentialHash: hash,
         // The session now lives as long as the new stream's token allows (a resume with a fresh token renews it).
-        deadline: now + this.deps.stepWithinMs,
+        deadline: this.deadlineAt('resuming', now),
         replayFrom: undefined,
         expiresAt: stream.expiresAt,
         tokenExpiresAt: stream.tokenExpiresAt,
@@ -225,7 +224,7 @@ export class SessionResume {
           socket: session.socket,
           credentialHash: session.credentialHash,
           variant: session.variant,
-          deadline: session.state === 'suspended' ? session.deadline : now + this.deps.graceMs,
+          deadline: session.state === 'suspended' ? session.deadline : this.deadlineAt('suspended', now),
           expiresAt: session.expiresAt,
           tokenExpiresAt: session.tokenExpiresAt,
           moderates: session.moderates,
@@ -257,19 +256,14 @@ export class SessionResume {
         const error = mediaErrorToVoiceError(err);
         if (error.identifier === ErrorId.unavailable) return giveBack('stream-gone');
         // The media session is gone: the session ends (its socket, now this stream, is told why).
-        return this.deps.endMediaLost(
-          taken,
-          new VoiceError(ErrorId.mediaLost, `the media session cannot be resumed (${error.identifier}); join again`, {
-            fatal: true,
-          }),
-        );
+        return this.deps.endMediaLost(taken, endError('media-lost', { resumeFailed: error.identifier }));
       }
     }
     const resumed = encodeExtFrame({
       message: {
         $case: 'resumed',
         value: {
-          credential: { sessionId: taken.connectionId, credential, graceMs: this.deps.graceMs },
+          credential: { sessionId: taken.connectionId, credential, graceMs: this.deps.limits.resumeGraceMs },
           ice,
         },
       },
@@ -282,7 +276,8 @@ export class SessionResume {
       // Due again (the sweep's index) if the replay has not been delivered within a step: the sweep asks the feed again.
       joined = await this.deps.store.transition(taken, {
         state: 'joined',
-        deadline: this.deps.clock.now() + this.deps.stepWithinMs,
+        // The table's `replay-owed`: due again after one step while the replay is still owed.
+        deadline: this.deps.clock.now() + this.deps.limits.stepWithinMs,
         replayFrom: Number(request.lastSeq),
       });
     } catch (err) {
@@ -303,29 +298,32 @@ export class SessionResume {
     await this.deps.announce(joined, joined.connectionId);
   }
 
-  // ---- the sweep (issue 11 moves the sweep into sweep.ts: this is the one hook it needs) ----
+  // ---- the sweep ----
 
   /**
-   * SWEEP HOOK (resume.v1). Handles records of this extension's states; returns undefined for the others.
-   * 'end': a suspended session past its grace (or a resume stuck past its step): the caller ends it (the
-   * ordinary leave). 'keep': nothing to do now. 'drop-alias': an attached record whose session moved on.
-   * 'replay': a resumed session still waiting for its replay (the delivery that took it failed): the caller
-   * asks the feed again. With a deadline index (issue 11), suspended sessions are found by their deadline like
-   * every other state.
+   * The sweep's rules for this extension's records (protocol-table.ts SweepRule); undefined for the others.
+   * `grace-over` (suspended, resuming): 'end' past its deadline (the caller ends it: the ordinary leave), else 'keep'.
+   * `drop-alias` (attached): 'drop-alias' once its session moved to another socket (or ended), else 'keep'.
+   * `replay-owed` (joined): 'replay' while a resumed session's replay is still owed (the delivery that took it
+   * failed): the caller asks the feed again.
    */
   async sweepDecision(
     record: ConnectionRecord,
     now: number,
   ): Promise<'end' | 'keep' | 'drop-alias' | 'replay' | undefined> {
-    if (record.state === 'joined' && record.replayFrom !== undefined) return 'replay';
-    if (record.state === 'suspended' || record.state === 'resuming') {
-      return (record.deadline ?? 0) < now ? 'end' : 'keep';
-    }
-    if (record.state === 'attached') {
+    const rule = stateRule(record.state).sweep;
+    if (rule === 'replay-owed') return record.replayFrom !== undefined ? 'replay' : undefined;
+    if (rule === 'grace-over') return (record.deadline ?? 0) < now ? 'end' : 'keep';
+    if (rule === 'drop-alias') {
       const session = record.sessionId ? await this.deps.store.getConnection(record.sessionId) : undefined;
       return session && socketOf(session) === record.connectionId ? 'keep' : 'drop-alias';
     }
     return undefined;
+  }
+
+  /** The deadline of a record entering `state` at `now` (the protocol table's window; both states have one). */
+  private deadlineAt(state: 'suspended' | 'resuming', now: number): number {
+    return deadlineAt(state, this.deps.limits, now)!;
   }
 
   private race(race: string, fields: Record<string, unknown>): void {

@@ -21,12 +21,14 @@
 // Ending is the core's `endSession`, itself a claim: two sweeps of one shard never end a session twice.
 // GetConnection (@connections) is never called here: no connection is probed without a concrete event.
 import { sweepShardOf } from '../../data/tables';
-import { ErrorId, VoiceError } from '../../protocol/errors';
+import type { VoiceError } from '../../protocol/errors';
 import { isNodeAlive } from '../../routing/placement';
 import type { MediaNodeRecord } from '../../routing/types';
 import type { Logger } from '../../lib/log';
 import type { Clock, ConnectionRecord, LostSession } from './ports';
-import { mediaLostError, mediaNoticeError } from './media-errors';
+import { endError } from './end-reasons';
+import { mediaNoticeError } from './media-errors';
+import { stateRule } from './protocol-table';
 import type { VoiceCore } from './voice-core';
 
 /** Something due in a shard: a connection at its deadline, or a channel feed whose delivering holder's lease ran out. */
@@ -112,31 +114,22 @@ export interface SweepResult {
 
 type Verdict = { reason: 'timeout' | 'stuck' | 'expired'; error?: VoiceError } | undefined;
 
-/** Why a due connection must end now, or undefined when it is not due (any more). Pure. */
+/**
+ * Why a due connection must end now, or undefined when it is not due (any more). Pure. Past its expiry: `expired`;
+ * otherwise its state's sweep rule (protocol-table.ts): `finish-end` (closing) past its deadline is `stuck`; a
+ * joined session (`replay-owed`) has no deadline of its own to miss; any other state past its deadline timed out.
+ * (resume.v1's records are the core's to judge first: VoiceCore.sweepResumable.)
+ */
 export function judge(conn: ConnectionRecord, nowMs: number): Verdict {
   if (conn.expiresAt * 1000 <= nowMs) {
     // Past its expiry because the token it was opened with expired (and the grace after it ran out): say so.
-    if (conn.tokenExpiresAt !== undefined && conn.tokenExpiresAt * 1000 <= nowMs) {
-      return {
-        reason: 'expired',
-        error: new VoiceError(ErrorId.tokenExpired, 'the session token expired; connect again with a fresh token', {
-          fatal: true,
-        }),
-      };
-    }
-    return {
-      reason: 'expired',
-      error: new VoiceError(ErrorId.timeout, 'the stream reached its maximum duration', { fatal: true }),
-    };
+    const tokenExpired = conn.tokenExpiresAt !== undefined && conn.tokenExpiresAt * 1000 <= nowMs;
+    return { reason: 'expired', error: endError('expired', { tokenExpired }) };
   }
-  if (conn.state === 'closing') return (conn.deadline ?? 0) < nowMs ? { reason: 'stuck' } : undefined;
-  if (conn.state !== 'joined' && conn.deadline !== undefined && conn.deadline < nowMs) {
-    return {
-      reason: 'timeout',
-      error: new VoiceError(ErrorId.timeout, `no progress from state ${conn.state} in time; the stream is closed`, {
-        fatal: true,
-      }),
-    };
+  const rule = stateRule(conn.state).sweep;
+  if (rule === 'finish-end') return (conn.deadline ?? 0) < nowMs ? { reason: 'stuck' } : undefined;
+  if (rule !== 'replay-owed' && conn.deadline !== undefined && conn.deadline < nowMs) {
+    return { reason: 'timeout', error: endError('timeout', conn.state) };
   }
   return undefined;
 }
@@ -223,7 +216,8 @@ export class Sweep {
           await this.deps.nodes.deleteLostSession(l);
           return;
         }
-        if (conn) await this.deps.core.endSession(conn, 'media-lost', mediaLostError(l.reason));
+        if (conn)
+          await this.deps.core.endSession(conn, 'media-lost', endError('media-lost', { mediaReason: l.reason }));
         await this.deps.nodes.deleteLostSession(l);
         if (conn) result.ended['media-lost']++;
         else result.skipped++;
@@ -268,13 +262,7 @@ export class Sweep {
           result.skipped++;
           return;
         }
-        await this.deps.core.endSession(
-          conn,
-          'media-lost',
-          new VoiceError(ErrorId.mediaLost, 'the media server hosting this channel stopped; reconnect to rejoin', {
-            fatal: true,
-          }),
-        );
+        await this.deps.core.endSession(conn, 'media-lost', endError('media-lost', { nodeStopped: true }));
         result.ended['node-dead']++;
       }),
       result,

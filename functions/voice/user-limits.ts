@@ -16,6 +16,7 @@ import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
 import { ErrorId, VoiceError } from '../../protocol/errors';
 import type { Clock, ConnectionRecord, ConnectionState } from './ports';
+import { stateRule } from './protocol-table';
 
 export interface UserLimitSettings {
   /** Connection records of one user at once (a resumed session counts its first and its current connection). */
@@ -112,9 +113,6 @@ export class RefusedMinutes {
 const STREAMS_RETRY_AFTER_S = 10;
 /** A prepared slot frees at its holder's join (usually well within a second) or at the latest when its window ends. */
 const PREPARED_RETRY_AFTER_MAX_S = 10;
-
-/** States in which a session holds a prepared slot (it made transports and has not joined). */
-const PENDING: readonly ConnectionState[] = ['preparing', 'prepared', 'joining'];
 
 export interface UserLimitsDeps {
   store: UserLimitStore;
@@ -243,7 +241,9 @@ export class UserLimits {
    * an entry left behind frees itself at its expiry.
    */
   async ended(record: ConnectionRecord, previousState?: ConnectionState): Promise<void> {
-    const pending = previousState !== undefined && PENDING.includes(previousState) && record.guildId !== undefined;
+    // Its state held a prepared slot (protocol-table.ts: it made transports and had not joined).
+    const pending =
+      previousState !== undefined && stateRule(previousState).preparedSlot && record.guildId !== undefined;
     await this.release(record, pending, true).catch((err) =>
       this.deps.log.warn('voice.user-limits-update-failed', {
         connectionId: record.connectionId,

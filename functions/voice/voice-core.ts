@@ -7,85 +7,51 @@
 // Membership has one truth and one order: the media room's history (media-node/src/room/room-ledger.ts), where
 // a join is committed only once the node validated and meshed it and a leave once the node removed it.
 // Members are told about it only by the channel's feed (channel-feed.ts), in that order, each entry once.
-import type { StreamMessageRequest, StreamMessageResponse } from '../../gen/protocol/voice/v1/voice';
+//
+// This file is the entry points ($connect, $default, $disconnect, the sweep's hooks) and the wiring. The parts:
+// the protocol table (protocol-table.ts: per state its rules, per client message the state it needs), the step
+// runner (step-runner.ts) and the steps it runs (client-steps.ts), ending a session (session-end.ts, with the end
+// reasons' table end-reasons.ts), streams following the history (history-sync.ts), replies (replies.ts), records
+// (records.ts), limits (limits.ts); the extensions in their own modules (session-resume.ts, extension-negotiation.ts,
+// relay-extension.ts, member-state.ts).
 import { ErrorId, VoiceError } from '../../protocol/errors';
-import {
-  decodeClientFrame,
-  encodeResponseFrame,
-  errorFrameOf,
-  fromWire,
-  KEEPALIVE_FRAME,
-  MAX_MESSAGE_BYTES,
-  normalizeId,
-  type Variant,
-} from '../../protocol/hrpc';
+import { decodeClientFrame, errorFrameOf, fromWire, KEEPALIVE_FRAME, type Variant } from '../../protocol/hrpc';
 import type { ChannelPolicy } from '../auth/policy';
 import type { Logger } from '../../lib/log';
 import { METRIC, type Metrics } from '../../lib/metrics';
-import { MAX_USER_CONSUMER_OPTIONS_BYTES } from '../../media-node/api/limits';
 import { ChannelFeed } from './channel-feed';
 import { ChannelPlacement } from './channel-placement';
-import { mediaErrorToVoiceError, mediaLostError } from './media-errors';
-import { SessionResume } from './session-resume';
-import { DEFAULT_USER_LIMITS, UserLimits, type RefusedMinutes, type UserLimitSettings } from './user-limits';
+import { claimableStep, ClientSteps } from './client-steps';
+import { endError, type EndReason } from './end-reasons';
 import { ExtensionNegotiation } from './extension-negotiation';
-import { RelayExtension } from './relay-extension';
-import type { RelayConfig } from './relay-credentials';
-import { ExpectedRace, Races } from './races';
+import { HistorySync } from './history-sync';
+import { DEFAULT_LIMITS, preparedForMs, type VoiceLimits } from './limits';
 import { MemberStateControl } from './member-state';
 import {
   ConflictError,
   socketOf,
-  type Clock,
   type ConnectionRecord,
-  type ConnectionState,
   type Gateway,
   type MediaClient,
   type NodeDirectory,
   type Placement,
   type StateStore,
+  type Clock,
 } from './ports';
+import { ExpectedRace, Races } from './races';
+import { logIds, resolveRecord } from './records';
+import type { RelayConfig } from './relay-credentials';
+import { RelayExtension } from './relay-extension';
+import { assertFits, Replies } from './replies';
+import { SessionEnd } from './session-end';
+import { SessionResume } from './session-resume';
+import { StepRunner } from './step-runner';
+import { DEFAULT_USER_LIMITS, UserLimits, type RefusedMinutes, type UserLimitSettings } from './user-limits';
 
-export interface VoiceLimits {
-  /** A client must send Initialize this soon after connecting, PrepareForJoinChannel after Initialized, ... */
-  initializeWithinMs: number;
-  prepareWithinMs: number;
-  joinWithinMs: number;
-  /** How long a claimed ("…ing") step may take before the sweep treats it as stuck. */
-  stepWithinMs: number;
-  /** API Gateway closes connections after 2 hours; records outlive that a little, for cleanup. */
-  connectionTtlSeconds: number;
-  /** A node whose heartbeat is older than this is dead: its channels are re-placed. */
-  nodeStaleAfterMs: number;
-  maxMembersPerChannel: number;
-  /** How long a channel's delivery lease lasts (ChannelFeed). */
-  feedLeaseMs: number;
-  /**
-   * resume.v1: how long a session whose socket went away waits for a resume. Its transports are created with an
-   * ICE consent timeout of at least this (CreateTransports `min_ice_consent_timeout_s`, capped at 120 s by the
-   * node), so its media survives the grace even when the client's network changed.
-   */
-  resumeGraceMs: number;
-  /**
-   * How long a stream may outlive its token's `exp` (VOICE_TOKEN_GRACE_SECONDS): the record expires then and the
-   * sweep ends the session with `voice.token-expired`. resume.v1 clients renew before it by resuming on a new
-   * socket with a fresh token (the SDK does, web/src/voice-client.ts).
-   */
-  tokenGraceSeconds: number;
-}
-
-export const DEFAULT_LIMITS: VoiceLimits = {
-  initializeWithinMs: 30_000,
-  prepareWithinMs: 30_000,
-  joinWithinMs: 60_000,
-  stepWithinMs: 30_000,
-  connectionTtlSeconds: 2 * 3600 + 600,
-  nodeStaleAfterMs: 15_000,
-  maxMembersPerChannel: 100,
-  feedLeaseMs: 15_000,
-  resumeGraceMs: 30_000,
-  tokenGraceSeconds: 120,
-};
+// The public surface the adapters, benchmarks and tests import from here.
+export { DEFAULT_LIMITS, type VoiceLimits } from './limits';
+export { MAX_MEMBERS_THAT_FIT, MAX_SERVER_MESSAGE_BYTES } from './replies';
+export type { EndReason } from './end-reasons';
 
 export interface VoiceCoreDeps {
   store: StateStore;
@@ -106,100 +72,113 @@ export interface VoiceCoreDeps {
   relays?: RelayConfig | (() => RelayConfig);
 }
 
-/** A session claimed for ending (claimEnd), to be finished (finishEnd). */
-interface EndClaim {
-  claimed: ConnectionRecord;
-  previousState: ConnectionState | undefined;
-}
-
-type EndReason =
-  | 'disconnected'
-  | 'rejected'
-  | 'gone'
-  | 'replaced'
-  | 'timeout'
-  | 'media-lost'
-  | 'expired'
-  | 'stuck'
-  | 'resume-grace-over'
-  | 'undeliverable';
-
 export class VoiceCore {
   private readonly limits: VoiceLimits;
   readonly feed: ChannelFeed;
   readonly resumption: SessionResume;
-  private readonly placement: ChannelPlacement;
   readonly userLimits: UserLimits;
+  private readonly placement: ChannelPlacement;
   private readonly negotiation: ExtensionNegotiation;
   private readonly relays: RelayExtension;
   private readonly races: Races;
   private readonly memberState: MemberStateControl;
+  private readonly runner: StepRunner;
+  private readonly steps: ClientSteps;
+  private readonly ends: SessionEnd;
+  private readonly sync: HistorySync;
 
   constructor(private readonly deps: VoiceCoreDeps) {
-    this.limits = { ...DEFAULT_LIMITS, ...deps.limits };
-    this.races = new Races({ log: deps.log, metrics: deps.metrics });
+    const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    this.limits = limits;
+    const { store, media, gateway, clock, log, metrics } = deps;
+    const races = new Races({ log, metrics });
+    this.races = races;
     this.userLimits = new UserLimits({
-      store: deps.store,
-      clock: deps.clock,
-      log: deps.log,
-      metrics: deps.metrics,
+      store,
+      clock,
+      log,
+      metrics,
       settings: { ...DEFAULT_USER_LIMITS, ...deps.userLimits },
       // A prepared session may wait this long: the prepare step, the JoinChannel window, the join step.
-      preparedForMs: this.preparedForMs(),
+      preparedForMs: preparedForMs(limits),
       refusedMinutes: deps.refusedMinutes,
     });
     this.feed = new ChannelFeed({
-      store: deps.store,
-      media: deps.media,
-      gateway: deps.gateway,
-      clock: deps.clock,
-      log: deps.log,
-      metrics: deps.metrics,
-      races: this.races,
-      leaseMs: this.limits.feedLeaseMs,
-      ttlSeconds: this.limits.connectionTtlSeconds,
+      store,
+      media,
+      gateway,
+      clock,
+      log,
+      metrics,
+      races,
+      leaseMs: limits.feedLeaseMs,
+      ttlSeconds: limits.connectionTtlSeconds,
       assertFits,
     });
     this.placement = new ChannelPlacement({
-      store: deps.store,
+      store,
       nodes: deps.nodes,
-      media: deps.media,
-      clock: deps.clock,
-      log: deps.log,
-      holdMs: this.limits.prepareWithinMs + this.limits.stepWithinMs,
-      placementLifetimeSeconds: 2 * this.limits.connectionTtlSeconds,
-      nodeStaleAfterMs: this.limits.nodeStaleAfterMs,
+      media,
+      clock,
+      log,
+      holdMs: limits.prepareWithinMs + limits.stepWithinMs,
+      placementLifetimeSeconds: 2 * limits.connectionTtlSeconds,
+      nodeStaleAfterMs: limits.nodeStaleAfterMs,
     });
     this.resumption = new SessionResume({
-      store: deps.store,
-      gateway: deps.gateway,
-      media: deps.media,
+      store,
+      gateway,
+      media,
       policy: deps.policy,
-      clock: deps.clock,
-      log: deps.log,
-      races: this.races,
-      graceMs: this.limits.resumeGraceMs,
-      stepWithinMs: this.limits.stepWithinMs,
-      connectionTtlSeconds: this.limits.connectionTtlSeconds,
+      clock,
+      log,
+      races,
+      limits,
       announce: async (session, replayFor) => {
-        await this.tryAnnounce(session, replayFor);
+        await this.sync.tryAnnounce(session, replayFor);
       },
-      endMediaLost: (session, error) => this.endSession(session, 'media-lost', error),
+      endMediaLost: (session, error) => this.ends.end(session, 'media-lost', error),
     });
-    this.relays = new RelayExtension({ gateway: deps.gateway, clock: deps.clock, log: deps.log, relays: deps.relays });
-    this.negotiation = new ExtensionNegotiation({
-      store: deps.store,
-      gateway: deps.gateway,
-      log: deps.log,
-      relays: this.relays,
+    this.ends = new SessionEnd({
+      store,
+      media,
+      gateway,
+      clock,
+      log,
+      metrics,
+      races,
+      limits,
+      userLimits: this.userLimits,
+      placement: this.placement,
+      resumption: this.resumption,
+      announce: (conn) => this.sync.tryAnnounce(conn),
     });
-    this.memberState = new MemberStateControl({
-      media: deps.media,
+    this.sync = new HistorySync({ store, feed: this.feed, log, races, ends: this.ends });
+    this.runner = new StepRunner({ store, clock, log, races, limits });
+    this.steps = new ClientSteps({
+      runner: this.runner,
+      placement: this.placement,
+      media,
       policy: deps.policy,
-      clock: deps.clock,
-      log: deps.log,
+      clock,
+      log,
+      metrics,
+      limits,
+      userLimits: this.userLimits,
+      replies: new Replies({ gateway, metrics, gone: (connectionId) => this.ends.end(connectionId, 'gone') }),
+      resumption: this.resumption,
+      ends: this.ends,
+      sync: this.sync,
+    });
+    this.relays = new RelayExtension({ gateway, clock, log, relays: deps.relays });
+    this.negotiation = new ExtensionNegotiation({ store, gateway, log, relays: this.relays });
+    this.memberState = new MemberStateControl({
+      media,
+      policy: deps.policy,
+      clock,
+      log,
       announce: async (conn) => {
-        await this.tryAnnounce(conn);
+        await this.sync.tryAnnounce(conn);
       },
     });
   }
@@ -229,7 +208,7 @@ export class VoiceCore {
       state: 'connected',
       version: 1,
       connectedAt: now,
-      deadline: this.deadlineIn('connected'),
+      deadline: this.runner.deadlineIn('connected'),
       expiresAt: Math.min(Math.ceil(now / 1000) + this.limits.connectionTtlSeconds, tokenBound),
       ...(principal.expiresAt !== undefined ? { tokenExpiresAt: principal.expiresAt } : {}),
       ...(extensions.resume ? { resume: true } : {}),
@@ -252,20 +231,6 @@ export class VoiceCore {
     });
   }
 
-  /**
-   * The record a frame or event of `connectionId` acts on: its own, or (resume.v1) the session it was
-   * attached to by a resume. `stale` when the connection no longer carries that session (an old socket).
-   */
-  private async resolve(
-    connectionId: string,
-    read?: { own: ConnectionRecord | undefined },
-  ): Promise<{ conn?: ConnectionRecord; alias?: ConnectionRecord; stale: boolean }> {
-    const own = read ? read.own : await this.deps.store.getConnection(connectionId);
-    if (own?.state !== 'attached') return { conn: own, stale: own !== undefined && socketOf(own) !== connectionId };
-    const session = own.sessionId ? await this.deps.store.getConnection(own.sessionId) : undefined;
-    return { conn: session, alias: own, stale: !session || socketOf(session) !== connectionId };
-  }
-
   // ---- $default ----
 
   /** Handles one client frame (text for hrpc1.base64, bytes for hrpc1). Never throws. */
@@ -279,25 +244,18 @@ export class VoiceCore {
       const early = claimableStep(payload, guessed);
       let read: { own: ConnectionRecord | undefined } | undefined;
       if (early) {
-        const claim = await this.deps.store.claimFrom(
-          connectionId,
-          early.from,
-          guessed,
-          { state: early.to, deadline: this.deadlineIn(early.to) },
-          this.deps.clock.now(),
-        );
+        const claim = await this.runner.claimOnArrival(connectionId, early.step, guessed);
         if (claim.ok) {
           conn = claim.before;
-          if (early.kind === 'prepare') return await this.prepare(claim.before, early.rtpCapabilities, claim.record);
-          return await this.joinStep(claim.before, early.msg, claim.record);
+          return await this.steps.runEarly(early, claim.before, claim.record);
         }
         read = { own: claim.current }; // not claimable: on as if read (the same answers as every other frame)
       }
-      const resolved = await this.resolve(connectionId, read);
+      const resolved = await resolveRecord(this.deps.store, connectionId, read);
       conn = resolved.conn;
       if (resolved.stale) {
         // resume.v1: a late frame of a socket whose session moved to another stream: it changes nothing.
-        this.race('frame-of-old-socket', { connectionId, sessionId: conn?.connectionId });
+        this.races.lost('frame-of-old-socket', { connectionId, sessionId: conn?.connectionId });
         await this.deps.gateway.close(connectionId).catch(() => undefined);
         return;
       }
@@ -323,503 +281,13 @@ export class VoiceCore {
         else await this.resumption.resume(conn, ext.value);
         return;
       }
-      await this.dispatch(conn, frame.request);
+      await this.steps.dispatch(conn, frame.request);
     } catch (err) {
       await this.fail(connectionId, conn, err, guessed);
     }
   }
 
-  private async dispatch(conn: ConnectionRecord, request: StreamMessageRequest): Promise<void> {
-    const message = request.message!;
-    switch (message.$case) {
-      case 'initialize':
-        return this.initialize(conn, message.value.guildId, message.value.channelId);
-      case 'prepareForJoinChannel':
-        return this.prepare(conn, message.value.rtpCapabilities);
-      case 'joinChannel':
-        return this.joinStep(conn, message.value);
-      case 'resumeConsumer':
-        return this.resume(conn, message.value.consumerId);
-    }
-  }
-
-  /** JoinChannel, its failures counted by identifier (a lost race is not a failure). `claimed`: see join(). */
-  private joinStep(conn: ConnectionRecord, msg: JoinMessage, claimed?: ConnectionRecord): Promise<void> {
-    return this.join(conn, msg, claimed).catch((err) => {
-      if (!(err instanceof ExpectedRace || err instanceof ConflictError)) {
-        this.deps.metrics?.count(METRIC.joinFailures, 1, {
-          Identifier: err instanceof VoiceError ? err.identifier : ErrorId.internal,
-        });
-      }
-      throw err;
-    });
-  }
-
-  private async initialize(conn: ConnectionRecord, guildId: bigint, channelId: bigint): Promise<void> {
-    requireState(conn, 'connected', 'Initialize must be the first and only Initialize of a stream');
-    if (guildId === 0n) throw new VoiceError(ErrorId.badGuildId, 'guild_id 0 is not a guild');
-    if (channelId === 0n) throw new VoiceError(ErrorId.badChannelId, 'channel_id 0 is not a channel');
-    await this.deps.policy.authorize({ userId: conn.userId, grants: conn.grants }, guildId, channelId);
-
-    const roomId = `${guildId}:${channelId}`;
-    const claimed = await this.claim(conn, {
-      state: 'initializing',
-      guildId: guildId.toString(),
-      channelId: channelId.toString(),
-    });
-    let next: ConnectionRecord;
-    let rtpCapabilities: string;
-    try {
-      const opened = await this.placement.open(roomId);
-      rtpCapabilities = opened.rtpCapabilities;
-      next = await this.advance(claimed, {
-        state: 'initialized',
-        nodeId: opened.placement.nodeId,
-        nodeAddress: opened.placement.grpcAddress,
-        deadline: this.deadlineIn('initialized'),
-      });
-    } catch (err) {
-      await this.revert(claimed, 'connected');
-      throw err;
-    }
-    this.deps.log.info('voice.initialized', logIds(next));
-    await this.send(next, { message: { $case: 'initialized', value: { rtpCapabilities } } });
-  }
-
-  /** `early`: the stream was claimed on arrival (claimableStep: the same checks passed, it was initialized). */
-  private async prepare(conn: ConnectionRecord, rtpCapabilities: string, early?: ConnectionRecord): Promise<void> {
-    if (!early) {
-      requireState(conn, 'initialized', 'PrepareForJoinChannel must follow Initialized, once');
-      checkPrepare(rtpCapabilities);
-    }
-    const claimed = early ?? (await this.claim(conn, { state: 'preparing' }));
-    try {
-      await this.userLimits.admitPrepare(claimed);
-    } catch (err) {
-      await this.revert(claimed, 'initialized');
-      throw err;
-    }
-    let prepared = false;
-    try {
-      const transports = await this.media(claimed, (node) =>
-        this.deps.media.createTransports(node, {
-          roomId: roomOf(claimed),
-          sessionId: claimed.connectionId,
-          userId: claimed.userId,
-          rtpCapabilities,
-          // resume.v1: the session's media outlives its socket for the whole grace, even if the network changed.
-          ...(claimed.resume ? { minIceConsentTimeoutS: Math.ceil(this.limits.resumeGraceMs / 1000) } : {}),
-          // Its admission reservation on the node lasts as long as it may wait to join (UserLimits' window).
-          reserveForMs: this.preparedForMs(),
-          // consumers.v1: the session's consumers are created resumed (its client sends no ResumeConsumer).
-          ...(claimed.consumersResumed ? { consumersResumed: true } : {}),
-        }),
-      );
-      const next = await this.advance(claimed, { state: 'prepared', deadline: this.deadlineIn('prepared') });
-      prepared = true;
-      this.deps.log.info('voice.prepared', logIds(next));
-      const toWire = (t: typeof transports.consumerTransport) => ({
-        id: t.id,
-        dtlsParameters: t.dtlsParameters,
-        iceCandidates: t.iceCandidates,
-        iceParameters: t.iceParameters,
-      });
-      await this.send(next, {
-        message: {
-          $case: 'preparedForJoinChannel',
-          value: {
-            consumerTransportOptions: toWire(transports.consumerTransport),
-            producerTransportOptions: toWire(transports.producerTransport),
-          },
-        },
-      });
-    } catch (err) {
-      if (!prepared) await this.userLimits.prepareFailed(claimed).catch(() => undefined);
-      await this.revert(claimed, 'initialized');
-      throw err;
-    }
-  }
-
-  /**
-   * JoinChannel. The media node's join is the commit point: it validates everything first (a rejected
-   * join changes nothing — no seat taken, no session replaced), then meshes the joiner, takes the seat from
-   * the same user's previous session and writes both to the room's history. The feed then tells everyone.
-   */
-  private async join(conn: ConnectionRecord, msg: JoinMessage, early?: ConnectionRecord): Promise<void> {
-    const started = this.deps.clock.now();
-    let claimed: ConnectionRecord;
-    if (early) {
-      // Claimed on arrival (joinClaimable: the same checks passed, the stream was prepared): counted after the claim.
-      claimed = early;
-      try {
-        await this.userLimits.admitJoin(conn);
-      } catch (err) {
-        await this.revert(claimed, 'prepared', conn.deadline);
-        throw err;
-      }
-    } else {
-      requireState(conn, 'prepared', 'JoinChannel must follow PreparedForJoinChannel, once');
-      checkJoin(msg);
-      await this.userLimits.admitJoin(conn);
-      claimed = await this.claim(conn, { state: 'joining' });
-    }
-    const channelKey = roomOf(conn);
-    let result: Awaited<ReturnType<MediaClient['join']>>;
-    try {
-      result = await this.media(claimed, (node) =>
-        this.deps.media.join(node, {
-          roomId: channelKey,
-          sessionId: claimed.connectionId,
-          rtpParameters: msg.rtpParamaters,
-          producerDtlsParameters: msg.producerDtlsParamaters,
-          consumerDtlsParameters: msg.consumerDtlsParamaters,
-          maxMembers: this.limits.maxMembersPerChannel,
-        }),
-      );
-    } catch (err) {
-      // A failed join leaves the stream prepared within its original window (JoinChannel within
-      // VOICE_JOIN_WITHIN_MS of PreparedForJoinChannel, however many attempts).
-      await this.revert(claimed, 'prepared', conn.deadline);
-      throw err;
-    }
-    // From here the join is a fact of the channel's history, whatever happens to this stream.
-    try {
-      // resume.v1: a stream that opted in gets the session's credential with its joined state.
-      const issued = claimed.resume ? SessionResume.issue(claimed.userId, claimed.connectionId) : undefined;
-      const joined = await this.deps.store.transition(claimed, {
-        state: 'joined',
-        deadline: undefined,
-        ...(issued ? { credentialHash: issued.hash } : {}),
-      });
-      this.deps.log.info('voice.joined', { ...logIds(joined), others: result.forJoiner.length, seq: result.seq });
-      if (issued) await this.resumption.sendCredential(joined, issued.credential);
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      // The stream is being ended meanwhile (closed right after JoinChannel): its end leaves the room, and
-      // the history announces the join and the leave in order.
-      this.race('join-overtaken', logIds(claimed));
-    }
-    await Promise.all(result.replaced.map((sessionId) => this.endSession(sessionId, 'replaced', replacedError())));
-    await this.tryAnnounce(claimed);
-    this.deps.metrics?.timing(METRIC.joinLatency, this.deps.clock.now() - started);
-    this.deps.metrics?.count(METRIC.joins);
-    await this.userLimits.joined(claimed, result.replaced.length);
-  }
-
-  private async resume(conn: ConnectionRecord, consumerId: string): Promise<void> {
-    // `joining` too: JoinedChannel can reach the client before its join's own invocation wrote `joined`.
-    if (conn.state !== 'joining') requireState(conn, 'joined', 'ResumeConsumer needs a joined channel');
-    const id = normalizeId(consumerId);
-    if (!id) throw new VoiceError(ErrorId.unknownConsumer, 'consumer_id is empty');
-    await this.media(conn, (node) =>
-      this.deps.media.resumeConsumer(node, { roomId: roomOf(conn), sessionId: conn.connectionId, consumerId: id }),
-    );
-    this.deps.log.info('voice.consumer-resumed', { ...logIds(conn), consumerId: id });
-  }
-
-  // ---- $disconnect and every other way a session ends ----
-
-  /** `normalClose`: the socket ended with status 1000 (a client leaving on purpose): never suspended. */
-  async disconnect(connectionId: string, options: { normalClose?: boolean } = {}): Promise<void> {
-    const { conn, alias, stale } = await this.resolve(connectionId);
-    if (alias && stale) await this.forget(alias); // its session moved on (or ended)
-    if (!conn) return;
-    if (stale) return this.race('disconnect-of-old-socket', { connectionId, sessionId: conn.connectionId });
-    // resume.v1: a session that can be resumed waits for its client (suspended) instead of ending.
-    if (!options.normalClose && (await this.resumption.suspend(conn, connectionId, 'disconnected'))) {
-      if (alias) await this.forget(alias);
-      return;
-    }
-    await this.endSession(conn, 'disconnected');
-    if (alias) await this.forget(alias);
-  }
-
-  /**
-   * A post to `socket` found it gone (410): the session it carried is suspended (resume.v1) or ended. Nothing
-   * happens when the session has moved to another socket meanwhile.
-   */
-  private async socketGone(sessionId: string, socket: string): Promise<void> {
-    const conn = await this.deps.store.getConnection(sessionId);
-    if (!conn) return;
-    if (await this.resumption.suspend(conn, socket, 'gone')) return;
-    await this.endSession(conn, 'gone');
-  }
-
-  /**
-   * Ends a session exactly once: claims it (state `closing`), optionally tells the client why and closes
-   * the socket, and leaves the media room. The leave is in the room's history (written by the node, once),
-   * and the channel's feed announces it. A leave the node did not confirm (slow, hung) keeps the record
-   * `closing`, and the sweep finishes it: the node may still carry it out, and then it must be announced.
-   */
-  async endSession(target: string | ConnectionRecord, reason: EndReason, error?: VoiceError): Promise<void> {
-    const claim = await this.claimEnd(target, reason, error);
-    if (claim) await this.finishEnd(claim, reason);
-  }
-
-  /**
-   * The first half of ending a session: claims it (`closing`; undefined when another invocation is ending it),
-   * tells the client why and closes its socket. The record stays `closing` until finishEnd (or the sweep) ends it.
-   */
-  private async claimEnd(
-    target: string | ConnectionRecord,
-    reason: EndReason,
-    error?: VoiceError,
-  ): Promise<EndClaim | undefined> {
-    let conn = typeof target === 'string' ? await this.deps.store.getConnection(target) : target;
-    let claimed: ConnectionRecord | undefined;
-    let previousState: ConnectionState | undefined;
-    for (let attempt = 0; conn && !claimed && attempt < 5; attempt++) {
-      const stuckClosing = conn.state === 'closing' && (conn.deadline ?? 0) < this.deps.clock.now();
-      if (conn.state === 'closing' && !stuckClosing) return undefined; // another invocation is ending it
-      previousState = conn.state;
-      const result = await this.deps.store.tryTransition(conn, {
-        state: 'closing',
-        deadline: this.deadlineIn('closing'),
-      });
-      // Lost to another invocation: try again from the record as that one left it (no re-read).
-      if (result.ok) claimed = result.record;
-      else conn = result.current;
-    }
-    if (!claimed) return undefined;
-    this.deps.log.info('voice.session-ending', { ...logIds(claimed), reason, from: previousState });
-    // Its stream is over (the socket is gone, or closed below) even while the leave is still to be finished:
-    // the user's stream slot, and its prepared slots if it was still waiting to join, are free.
-    await this.userLimits.ended(claimed, previousState);
-    // A suspended session has no socket to tell (resume.v1); any other is told on the socket carrying it.
-    if (previousState !== 'suspended') {
-      if (error) {
-        await this.deps.gateway.send(socketOf(claimed), errorFrameOf(error), claimed.variant).catch(() => 'gone');
-      }
-      if (error || reason === 'gone') await this.deps.gateway.close(socketOf(claimed)).catch(() => undefined);
-    }
-    return { claimed, previousState };
-  }
-
-  /** The second half: leaves the media room, announces what that wrote, and deletes the record. */
-  private async finishEnd({ claimed, previousState }: EndClaim, reason: EndReason): Promise<void> {
-    if (claimed.nodeId && claimed.guildId) {
-      const roomId = roomOf(claimed);
-      try {
-        const left = await this.media(claimed, (node) =>
-          this.deps.media.leave(node, { roomId, sessionId: claimed.connectionId }),
-        );
-        if (left.announced) this.deps.metrics?.count(METRIC.leaves);
-        // A member — or a prepared session whose join ran late on a hung node, a join in flight, a retried leave
-        // that may have landed late, a suspended (or resuming) session whose media died meanwhile (resume.v1) —
-        // has history to announce: its leave entry, written by this call or when the node lost or replaced it.
-        const mayHaveHistory =
-          left.announced ||
-          ['prepared', 'joining', 'joined', 'closing', 'suspended', 'resuming'].includes(previousState ?? '');
-        if (mayHaveHistory && !(await this.tryAnnounce(claimed))) return; // the sweep finishes it (record stays `closing`)
-      } catch (err) {
-        if (await this.placement.isAlive(claimed.nodeId)) {
-          // The node may carry the leave out later (it was slow or hung): keep the record `closing`, so the
-          // sweep retries the (idempotent) leave and announces what the node's history then says.
-          this.deps.log.warn('voice.leave-deferred', { ...logIds(claimed), reason, error: (err as Error).message });
-          return;
-        }
-        // A dead node took its room with it; the sweep ends the other members' sessions.
-        this.deps.log.info('voice.leave-skipped', { ...logIds(claimed), reason, why: 'media node is gone' });
-      }
-    }
-    await this.deps.store.deleteConnection(claimed);
-    this.deps.log.info('voice.session-ended', { ...logIds(claimed), reason });
-    this.deps.metrics?.count(METRIC.sessionsEnded, 1, { Reason: reason });
-  }
-
-  /**
-   * The sweep's part of the feed: a channel whose delivering invocation died (or failed) is finished from its
-   * cursor on the node holding the room — or let go when that node is dead (its room, and everyone in it, is
-   * gone: nobody is left to tell). False when the feed was not stalled (any more).
-   */
-  async finishFeed(channelKey: string, isAlive: (nodeId: string) => boolean): Promise<boolean> {
-    const now = this.deps.clock.now();
-    const stalled = await this.deps.store.getStalledFeed(channelKey, now);
-    if (!stalled) return false;
-    const node = stalled.node ?? (await this.deps.store.getPlacement(channelKey));
-    if (!node || !isAlive(node.nodeId)) {
-      await this.deps.store.dropStalledFeed(channelKey, now);
-      this.deps.log.info('voice.feed-dropped', { channelKey, nodeId: node?.nodeId, why: 'its media node is gone' });
-      return true;
-    }
-    this.deps.log.info('voice.feed-resumed', { channelKey, nodeId: node.nodeId });
-    await this.announce({ channelKey, node: { nodeId: node.nodeId, grpcAddress: node.grpcAddress } });
-    return true;
-  }
-
-  /** announce(), with a failure left to the sweep (the feed is left stalled): false when it failed. */
-  private async tryAnnounce(conn: ConnectionRecord, replayFor?: string): Promise<boolean> {
-    try {
-      await this.announce(conn, replayFor);
-      return true;
-    } catch (err) {
-      this.deps.log.warn('voice.announce-deferred', { ...logIds(conn), error: (err as Error).message });
-      return false;
-    }
-  }
-
-  /**
-   * Delivers the channel's pending history, ends every receiver a post found gone, and brings the streams
-   * the entries were about in line with the history. Throws (after doing all that) when delivery stopped
-   * on a failure: the feed is then stalled and the sweep finishes it.
-   */
-  async announce(conn: ConnectionRecord | { channelKey: string; node: Placement }, replayFor?: string): Promise<void> {
-    const channelKey = 'channelKey' in conn ? conn.channelKey : roomOf(conn);
-    const node =
-      'node' in conn
-        ? conn.node
-        : conn.nodeId && conn.nodeAddress
-          ? { nodeId: conn.nodeId, grpcAddress: conn.nodeAddress }
-          : undefined;
-    if (!node) return;
-    // A receiver an entry cannot be posted to is claimed, told and cut off inside the delivery (so no later entry
-    // reaches it), and its leave is carried out once the delivery is done.
-    const refused: EndClaim[] = [];
-    const { gone, subjects, error } = await this.feed.drain(channelKey, node, replayFor, async (receiver) => {
-      const claim = await this.claimEnd(receiver, 'undeliverable', undeliverableError());
-      if (claim) refused.push(claim);
-    });
-    for (const { sessionId, socket } of gone) await this.socketGone(sessionId, socket);
-    for (const claim of refused) await this.finishEnd(claim, 'undeliverable');
-    // The history is the truth; streams follow it.
-    for (const { entry, record } of subjects) {
-      if (entry.kind === 'join' && record.state === 'prepared') {
-        // Its join happened on the node though its own invocation lost the answer (and put the stream back).
-        const result = await this.deps.store.tryTransition(record, { state: 'joined', deadline: undefined });
-        if (result.ok) this.race('join-answer-lost', { ...logIds(record), seq: entry.seq });
-      } else if (entry.kind === 'leave' && record.state !== 'closing') {
-        // (Also when a post found its socket gone: that only suspends a resumable session, and this one has
-        // left the room. Ending twice is harmless: the first claim wins.)
-        // Its session left the room without this stream ending: replaced, or lost on the media side.
-        if (entry.reason === 'replaced') await this.endSession(record, 'replaced', replacedError());
-        else await this.endSession(record, 'media-lost', mediaLostError(entry.reason));
-      }
-    }
-    if (error) throw error;
-  }
-
-  // ---- the reaper's part (functions/voice/sweep.ts calls these) ----
-
-  /**
-   * Tells a joined session something that does not end it (a media node's notice: its producer was paused by the
-   * node's police). A session not joined now (ended, closing, suspended without a socket) is told nothing.
-   */
-  async tellSession(connectionId: string, error: VoiceError): Promise<boolean> {
-    const conn = await this.deps.store.getConnection(connectionId);
-    if (conn?.state !== 'joined') return false;
-    this.deps.log.info('voice.session-told', { ...logIds(conn), identifier: error.identifier });
-    return (
-      (await this.deps.gateway.send(socketOf(conn), errorFrameOf(error), conn.variant).catch(() => 'gone' as const)) !==
-      'gone'
-    );
-  }
-
-  /**
-   * resume.v1's part of the sweep, for a due record: a suspended session past its grace ends (the ordinary leave);
-   * an attached alias whose session moved on is dropped; a resumed session still waiting for its replay (the
-   * delivery that took it failed) asks the feed again. True when the record was handled here.
-   */
-  async sweepResumable(conn: ConnectionRecord, isAlive: (nodeId: string) => boolean): Promise<boolean> {
-    const now = this.deps.clock.now();
-    const decision = await this.resumption.sweepDecision(conn, now);
-    if (decision === undefined) return false;
-    if (decision === 'drop-alias') await this.forget(conn);
-    else if (decision === 'end') await this.endSession(conn, 'resume-grace-over');
-    else if (decision === 'replay' && conn.nodeId && isAlive(conn.nodeId))
-      await this.tryAnnounce(conn, conn.connectionId);
-    else if (decision === 'keep' && conn.nodeId && !isAlive(conn.nodeId)) {
-      await this.endSession(conn, 'media-lost');
-    } else if (decision === 'keep' && conn.expiresAt * 1000 <= now) {
-      return false; // expired: judged as any other record
-    }
-    return true;
-  }
-
-  // ---- helpers ----
-
-  /** Deletes an `attached` record (resume.v1 alias): its connection's stream slot is free. */
-  private async forget(record: ConnectionRecord): Promise<void> {
-    await this.deps.store.deleteConnection(record);
-    await this.userLimits.ended(record);
-  }
-
-  /** How long a prepared session may wait to join: the prepare step, the JoinChannel window, the join step. */
-  private preparedForMs(): number {
-    return this.limits.stepWithinMs + this.limits.joinWithinMs + this.limits.stepWithinMs;
-  }
-
-  private async claim(
-    conn: ConnectionRecord,
-    next: Partial<ConnectionRecord> & { state: ConnectionState },
-  ): Promise<ConnectionRecord> {
-    const result = await this.deps.store.tryTransition(conn, { ...next, deadline: this.deadlineIn(next.state) });
-    if (result.ok) return result.record;
-    throw new VoiceError(
-      ErrorId.outOfOrder,
-      `another message of this stream is being handled (${conn.state}); this one changes nothing`,
-    );
-  }
-
-  /**
-   * When a connection in `state` must have moved on: the client's turn in connected/initialized/prepared,
-   * the server's own step (a claimed `…ing` or `closing`) otherwise. `joined` has no deadline.
-   */
-  private deadlineIn(state: ConnectionState): number {
-    const clientTurn: Partial<Record<ConnectionState, number>> = {
-      connected: this.limits.initializeWithinMs,
-      initialized: this.limits.prepareWithinMs,
-      prepared: this.limits.joinWithinMs,
-    };
-    return this.deps.clock.now() + (clientTurn[state] ?? this.limits.stepWithinMs);
-  }
-
-  /** The step's own transition after its claim: losing it means the stream was ended meanwhile. */
-  private async advance(
-    claimed: ConnectionRecord,
-    next: Partial<ConnectionRecord> & { state: ConnectionState },
-  ): Promise<ConnectionRecord> {
-    const result = await this.deps.store.tryTransition(claimed, next);
-    if (result.ok) return result.record;
-    throw new ExpectedRace('step-overtaken', `the stream was ended while ${claimed.state}`);
-  }
-
-  private async revert(
-    claimed: ConnectionRecord,
-    state: ConnectionState,
-    deadline = this.deadlineIn(state),
-  ): Promise<void> {
-    const result = await this.deps.store.tryTransition(claimed, { state, deadline }).catch((err: Error) => {
-      this.deps.log.warn('voice.revert-failed', { ...logIds(claimed), error: err.message });
-    });
-    // Losing the claim here means the stream is being ended: nothing to put back.
-    if (result && !result.ok) this.race('revert-overtaken', logIds(claimed));
-  }
-
-  /** An expected race (races.ts: logged and counted with its name). */
-  private race(race: string, fields: Record<string, unknown>): void {
-    this.races.lost(race, fields);
-  }
-
-  /** Calls the connection's media node, mapping failures to voice errors. */
-  private async media<T>(conn: ConnectionRecord, call: (node: Placement) => Promise<T>): Promise<T> {
-    if (!conn.nodeId || !conn.nodeAddress) throw new Error(`connection ${conn.connectionId} has no media node`);
-    try {
-      return await call({ nodeId: conn.nodeId, grpcAddress: conn.nodeAddress });
-    } catch (err) {
-      throw mediaErrorToVoiceError(err);
-    }
-  }
-
-  private async send(conn: ConnectionRecord, response: StreamMessageResponse): Promise<void> {
-    const frame = encodeResponseFrame(response);
-    assertFits(frame);
-    const result = await this.deps.gateway.send(conn.connectionId, frame, conn.variant);
-    if (result === 'gone') {
-      this.deps.metrics?.count(METRIC.deliveriesGone);
-      await this.endSession(conn.connectionId, 'gone');
-    }
-  }
-
+  /** What a step that threw tells its client: a race is no error; a fatal error ends the session. */
   private async fail(
     connectionId: string,
     conn: ConnectionRecord | undefined,
@@ -828,7 +296,7 @@ export class VoiceCore {
   ): Promise<void> {
     if (err instanceof ExpectedRace || err instanceof ConflictError) {
       // The stream was ended by another invocation while this step ran; that invocation tells the client.
-      this.race(err instanceof ExpectedRace ? err.race : 'conflict', {
+      this.races.lost(err instanceof ExpectedRace ? err.race : 'conflict', {
         connectionId,
         userId: conn?.userId,
         message: err.message,
@@ -854,7 +322,7 @@ export class VoiceCore {
         message: error.humanMessage,
       });
     }
-    if (conn && error.fatal) return this.endSession(conn.connectionId, 'rejected', error);
+    if (conn && error.fatal) return this.ends.end(conn.connectionId, 'rejected', endError('rejected', error));
     try {
       // Even when the state could not be read (a store outage), the client hears why nothing happened.
       await this.deps.gateway.send(connectionId, errorFrameOf(error), conn?.variant ?? guessed);
@@ -862,111 +330,71 @@ export class VoiceCore {
       this.deps.log.error('voice.error-send-failed', { connectionId, error: (sendErr as Error).message });
     }
   }
-}
 
-type JoinMessage = { rtpParamaters: string; producerDtlsParamaters: string; consumerDtlsParamaters: string };
+  // ---- $disconnect and every other way a session ends (session-end.ts) ----
 
-/** JoinChannel's own checks (before anything is written). */
-function checkJoin(msg: JoinMessage): void {
-  parseJson(msg.rtpParamaters, ErrorId.badRtpParameters, 'rtp_paramaters');
-  parseJson(msg.producerDtlsParamaters, ErrorId.badDtlsParameters, 'producer_dtls_paramaters');
-  parseJson(msg.consumerDtlsParamaters, ErrorId.badDtlsParameters, 'consumer_dtls_paramaters');
-}
-
-/** PrepareForJoinChannel's own checks (before anything is written). */
-function checkPrepare(rtpCapabilities: string): void {
-  const caps = parseJson(rtpCapabilities, ErrorId.badRtpCapabilities, 'rtp_capabilities');
-  if (!Array.isArray((caps as { codecs?: unknown }).codecs)) {
-    throw new VoiceError(ErrorId.badRtpCapabilities, 'rtp_capabilities has no codecs array');
+  /** `normalClose`: the socket ended with status 1000 (a client leaving on purpose): never suspended. */
+  disconnect(connectionId: string, options: { normalClose?: boolean } = {}): Promise<void> {
+    return this.ends.disconnect(connectionId, options);
   }
-}
 
-/** A step that may claim its stream on arrival: from which state, into which. */
-type EarlyStep =
-  | { kind: 'prepare'; from: 'initialized'; to: 'preparing'; rtpCapabilities: string }
-  | { kind: 'join'; from: 'prepared'; to: 'joining'; msg: JoinMessage };
-
-/**
- * The PrepareForJoinChannel or JoinChannel a frame carries, if it may claim its stream on arrival: a plain request
- * in the frame's own variant that passes the step's checks. Anything else (or a check failing) takes the ordinary
- * path, so the answer is the same as if the stream had been read first.
- */
-function claimableStep(payload: string | Uint8Array, variant: Variant): EarlyStep | undefined {
-  try {
-    const frame = decodeClientFrame(fromWire(payload, variant), false);
-    const message = frame.kind === 'request' ? frame.request.message : undefined;
-    if (message?.$case === 'prepareForJoinChannel') {
-      checkPrepare(message.value.rtpCapabilities);
-      return { kind: 'prepare', from: 'initialized', to: 'preparing', rtpCapabilities: message.value.rtpCapabilities };
-    }
-    if (message?.$case !== 'joinChannel') return undefined;
-    checkJoin(message.value);
-    return { kind: 'join', from: 'prepared', to: 'joining', msg: message.value };
-  } catch {
-    return undefined;
+  /** Ends a session exactly once (session-end.ts); `error`: what its client is told (end-reasons.ts endError). */
+  endSession(target: string | ConnectionRecord, reason: EndReason, error?: VoiceError): Promise<void> {
+    return this.ends.end(target, reason, error);
   }
-}
 
-function requireState(conn: ConnectionRecord, expected: ConnectionState, rule: string): void {
-  if (conn.state !== expected) throw new VoiceError(ErrorId.outOfOrder, `${rule} (stream is ${conn.state})`);
-}
-
-function parseJson(text: string, identifier: (typeof ErrorId)[keyof typeof ErrorId], field: string): unknown {
-  try {
-    const value = JSON.parse(text);
-    if (value && typeof value === 'object') return value;
-  } catch {
-    /* fall through */
+  /**
+   * Delivers the channel's pending history and brings the streams it is about in line with it (history-sync.ts).
+   * Throws (after doing all that) when delivery stopped on a failure: the feed is then stalled and the sweep finishes it.
+   */
+  announce(conn: ConnectionRecord | { channelKey: string; node: Placement }, replayFor?: string): Promise<void> {
+    return this.sync.announce(conn, replayFor);
   }
-  throw new VoiceError(identifier, `${field} is not a JSON object`);
-}
 
-/**
- * What a stream an entry of its channel's history could not be posted to is told (fatal): it cannot keep a true
- * view, so it alone ends — never suspended (a replay would meet the same entry).
- */
-function undeliverableError(): VoiceError {
-  return new VoiceError(
-    ErrorId.undeliverable,
-    'a membership message of this channel could not be delivered to this stream; join again',
-    { fatal: true },
-  );
-}
+  // ---- the reaper's part (functions/voice/sweep.ts calls these) ----
 
-/** What a stream whose seat another stream of the same user took is told (fatal). */
-function replacedError(): VoiceError {
-  return new VoiceError(ErrorId.replaced, 'the same user joined this channel from another stream', { fatal: true });
-}
+  /**
+   * The sweep's part of the feed: a channel whose delivering invocation died (or failed) is finished from its
+   * cursor on the node holding the room — or let go when that node is dead. False when it was not stalled (any more).
+   */
+  finishFeed(channelKey: string, isAlive: (nodeId: string) => boolean): Promise<boolean> {
+    return this.sync.finishFeed(channelKey, isAlive, this.deps.clock.now());
+  }
 
-function roomOf(conn: ConnectionRecord): string {
-  return `${conn.guildId}:${conn.channelId}`;
-}
-
-function logIds(conn: ConnectionRecord) {
-  return {
-    connectionId: conn.connectionId,
-    userId: conn.userId,
-    guildId: conn.guildId,
-    channelId: conn.channelId,
-    nodeId: conn.nodeId,
-  };
-}
-
-/**
- * API Gateway accepts at most 128 KB per PostToConnection, and the hrpc1.base64 variant grows bytes by 4/3,
- * so a server message may carry at most 96 KB. maxMembersPerChannel keeps JoinedChannel inside it.
- */
-export const MAX_SERVER_MESSAGE_BYTES = Math.floor((MAX_MESSAGE_BYTES * 3) / 4);
-/**
- * The most members a channel may have so that JoinedChannel (every other member's UserConsumerOptions, each at
- * most MAX_USER_CONSUMER_OPTIONS_BYTES by construction, plus 64 bytes of framing and the resume.v1 wrapper)
- * always fits MAX_SERVER_MESSAGE_BYTES: 115. The default (100) leaves ~13% of the budget spare.
- */
-export const MAX_MEMBERS_THAT_FIT = Math.floor((MAX_SERVER_MESSAGE_BYTES - 64) / MAX_USER_CONSUMER_OPTIONS_BYTES) + 1;
-function assertFits(frame: Uint8Array): void {
-  if (frame.length > MAX_SERVER_MESSAGE_BYTES) {
-    throw new Error(
-      `server message of ${frame.length} bytes exceeds the ${MAX_SERVER_MESSAGE_BYTES}-byte budget of one API Gateway message`,
+  /**
+   * Tells a joined session something that does not end it (a media node's notice: its producer was paused by the
+   * node's police). A session not joined now (ended, closing, suspended without a socket) is told nothing.
+   */
+  async tellSession(connectionId: string, error: VoiceError): Promise<boolean> {
+    const conn = await this.deps.store.getConnection(connectionId);
+    if (conn?.state !== 'joined') return false;
+    this.deps.log.info('voice.session-told', { ...logIds(conn), identifier: error.identifier });
+    return (
+      (await this.deps.gateway.send(socketOf(conn), errorFrameOf(error), conn.variant).catch(() => 'gone' as const)) !==
+      'gone'
     );
+  }
+
+  /**
+   * The sweep's rules for the records resume.v1 adds (protocol-table.ts: `grace-over`, `drop-alias`, and a joined
+   * session's `replay-owed`), for a due record: a suspended session past its grace ends (the ordinary leave); an
+   * attached alias whose session moved on is dropped; a resumed session still waiting for its replay (the delivery
+   * that took it failed) asks the feed again. True when the record was handled here.
+   */
+  async sweepResumable(conn: ConnectionRecord, isAlive: (nodeId: string) => boolean): Promise<boolean> {
+    const now = this.deps.clock.now();
+    const decision = await this.resumption.sweepDecision(conn, now);
+    if (decision === undefined) return false;
+    if (decision === 'drop-alias') await this.ends.forget(conn);
+    else if (decision === 'end') await this.ends.end(conn, 'resume-grace-over');
+    else if (decision === 'replay' && conn.nodeId && isAlive(conn.nodeId))
+      await this.sync.tryAnnounce(conn, conn.connectionId);
+    else if (decision === 'keep' && conn.nodeId && !isAlive(conn.nodeId)) {
+      // Nobody to tell (no socket, or one still taking it over): endError gives none.
+      await this.ends.end(conn, 'media-lost', endError('media-lost', undefined));
+    } else if (decision === 'keep' && conn.expiresAt * 1000 <= now) {
+      return false; // expired: judged as any other record
+    }
+    return true;
   }
 }
