@@ -23,7 +23,15 @@
 // may ever see a state frame.
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
-import { UndeliverableError, type Gateway, type SendResult, type StateStore } from '../../functions/voice/ports';
+import {
+  UndeliverableError,
+  type ConnectionRecord,
+  type Gateway,
+  type SendResult,
+  type StateStore,
+  type Transition,
+} from '../../functions/voice/ports';
+import { stateRule } from '../../functions/voice/protocol-table';
 import { Sweep, type SweepStore } from '../../functions/voice/sweep';
 import { VoiceCore } from '../../functions/voice/voice-core';
 import { SWEEP_SHARDS } from '../../data/tables';
@@ -115,6 +123,36 @@ class SimGateway implements Gateway {
       );
     }
   }
+}
+
+/**
+ * Checks every connection record the core writes against the protocol table (functions/voice/protocol-table.ts):
+ * it carries a deadline exactly when its state has one (or, joined, while a resumed session's replay is owed).
+ * Adds no scheduling point.
+ */
+function tableChecked<T extends StateStore>(store: T, problems: string[]): T {
+  const check = (record: ConnectionRecord | undefined, how: string) => {
+    if (!record) return;
+    const due = stateRule(record.state).deadline !== undefined || record.replayFrom !== undefined;
+    if (due !== (record.deadline !== undefined))
+      problems.push(
+        `${how} wrote ${record.connectionId} in state ${record.state} ${due ? 'without' : 'with'} a deadline (the protocol table says ${due ? 'it has one' : 'none'})`,
+      );
+  };
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (prop === 'putConnection') check(args[0] as ConnectionRecord, prop);
+        if (prop === 'transition') check(result as ConnectionRecord, prop);
+        if ((prop === 'tryTransition' || prop === 'claimFrom') && (result as Transition).ok)
+          check((result as { record: ConnectionRecord }).record, prop);
+        return result;
+      };
+    },
+  });
 }
 
 /** Wraps every store operation in a scheduling point. */
@@ -508,6 +546,8 @@ export class World {
   /** The reaper's sweep (functions/voice/sweep.ts) over the same store and nodes. */
   readonly sweep: Sweep;
   readonly logLines: { level: string; msg: string; line: string }[] = [];
+  /** Records the core wrote that break the protocol table (tableChecked). */
+  private readonly tableProblems: string[] = [];
   private readonly log: Logger;
 
   constructor(
@@ -524,7 +564,7 @@ export class World {
         this.logLines.push({ level, msg, line });
       },
     });
-    const store = scheduledStore<StateStore & SweepStore>(sim, this.store);
+    const store = scheduledStore<StateStore & SweepStore>(sim, tableChecked(this.store, this.tableProblems));
     this.core = new VoiceCore({
       store,
       nodes: this.media,
@@ -613,7 +653,7 @@ export class World {
 
   /** Every broken promise, as a readable list (empty when the invariant holds). */
   check(): string[] {
-    const problems: string[] = [];
+    const problems: string[] = [...this.tableProblems];
     for (const { task, error } of this.sim.crashes)
       problems.push(`task ${task} crashed: ${(error as Error)?.stack ?? String(error)}`);
     for (const l of this.logLines) if (l.level === 'error') problems.push(`error-level log: ${l.line}`);
@@ -686,16 +726,19 @@ export class World {
   /** State left behind after quiescence: records of ended streams, held feeds. */
   async leftovers(): Promise<string[]> {
     const problems: string[] = [];
+    // The protocol table (functions/voice/protocol-table.ts) says which records are aliases, which states must move
+    // on by a deadline and which hold a prepared slot: the invariants below read it rather than name states.
     const staleAliases = (await this.store.listConnections()).filter((record) => {
-      if (record.state !== 'attached') return false;
+      if (stateRule(record.state).record !== 'alias') return false;
       const socket = this.sockets.get(record.connectionId);
       return !socket?.open || socket.client.connectionId !== record.connectionId;
     });
     for (const record of await this.store.listConnections()) {
-      if (record.state === 'attached') continue;
+      if (stateRule(record.state).record === 'alias') continue;
       const client = this.clients.get(record.connectionId);
       if (!client?.open) problems.push(`record of ended stream ${record.connectionId} left in state ${record.state}`);
-      else if (record.state !== 'joined')
+      // Every deadline has passed and the sweep ran: only a state without one (joined) may be left.
+      else if (stateRule(record.state).deadline !== undefined)
         problems.push(`open stream ${record.connectionId} left in state ${record.state} after every deadline passed`);
     }
     for (let shard = 0; shard < SWEEP_SHARDS; shard++) {
@@ -710,11 +753,7 @@ export class World {
       for (const [id, until] of entries) {
         const holder = records.get(id);
         if (set.startsWith('streams:') && !holder) problems.push(`${set} still holds ended stream ${id}`);
-        if (
-          !set.startsWith('streams:') &&
-          until > this.sim.time &&
-          !['preparing', 'prepared', 'joining'].includes(holder?.state ?? '')
-        ) {
+        if (!set.startsWith('streams:') && until > this.sim.time && !(holder && stateRule(holder.state).preparedSlot)) {
           problems.push(
             `${set} still holds ${id} (${holder?.state ?? 'ended'}) until ${until - this.sim.time} ms from now`,
           );
