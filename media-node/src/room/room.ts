@@ -164,7 +164,7 @@ export class Room {
     let producers = 0;
     let consumers = 0;
     for (const { seat } of this.sessions.values()) {
-      for (const record of seat.consumerList()) if (record.consumer.local) consumers++;
+      for (const record of seat.consumerRecords()) if (record.consumer.local) consumers++;
       if (seat.part.kind === 'remote') continue;
       sessions++;
       if (seat.producer) producers++;
@@ -176,7 +176,7 @@ export class Room {
   consumersOnWorker(worker: types.Worker): number {
     let count = 0;
     for (const { seat } of this.sessions.values())
-      if (seat.part.kind === 'local' && seat.part.worker === worker) count += seat.consumerList().length;
+      if (seat.part.kind === 'local' && seat.part.worker === worker) count += seat.consumerCount;
     return count;
   }
 

@@ -197,6 +197,16 @@ export class SessionSeat<P> {
     return [...this.consumers.values()];
   }
 
+  /** How many consumers it has (load, metrics). */
+  get consumerCount(): number {
+    return this.consumers.size;
+  }
+
+  /** Its consumers, without a copy (not to be changed while iterating). */
+  consumerRecords(): Iterable<SeatConsumer> {
+    return this.consumers.values();
+  }
+
   /** Closes one of its consumers now (rather than when the worker reports it), so the bookkeeping is exact. */
   dropConsumer(consumerId: string): void {
     const record = this.consumers.get(consumerId);
