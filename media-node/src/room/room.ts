@@ -1,7 +1,9 @@
 // One voice channel: its sessions and the consumer mesh between them, on the room's main Router and,
 // when its worker is full, on parts on other workers of the node or on other nodes (RoomSpan: where a
 // session's media lives; SessionMedia: the same shape wherever it is; producers are piped to the parts
-// where their listeners are). The room stays on its home node with its ledger, wherever its media is. Joins, leaves and losses run one
+// where their listeners are). Each session is a SessionSeat (its media, producer, consumers, holds, reservation),
+// as on a far node's PartHost; the room adds membership and the mesh between seats.
+// The room stays on its home node with its ledger, wherever its media is. Joins, leaves and losses run one
 // at a time through the room's queue, so concurrent joins each see the members already joined and every
 // pair ends up consuming each other exactly once. Each membership change is written to the room's
 // ledger in that same order: the channel's one history.

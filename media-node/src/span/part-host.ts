@@ -5,6 +5,7 @@
 // MediaNodeSpan gRPC service); this node keeps no membership or history for it — the home's ledger is
 // the channel's one history. Sessions lost here (ICE/DTLS, worker death) are reported to the home node
 // through WatchPart; a part whose worker died ends its watchers, which the home reads as the part lost.
+// Each hosted session is a SessionSeat, as in the home node's Room.
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { PipeEndpoint, SessionLost, TransportOptions } from '../../../gen/medianode/v1/media_node';
