@@ -38,31 +38,15 @@ import { ICE_TUPLE_NODE_COMMAND, parseTupleLine, type SelectedTupleLine } from '
 import { joinWithMedia, waitFor, type MediaJoined } from '../test/support/media-voice-client';
 import { VoiceTestClient } from '../test/support/voice-client';
 import { changeLocalAddress } from '../test/support/werift-address-change';
-import { percentile as sortedPercentile } from './stats';
+import { fmt, parseLegs, percentile, sleep, summary } from './leg-kit';
 
 const ALL_LEGS = ['drop', 'address', 'make-before-break', 'rejoin'];
 const { values } = parseArgs({
   options: { trials: { type: 'string', default: '20' }, legs: { type: 'string', default: ALL_LEGS.join(',') } },
 });
 const TRIALS = Math.max(1, Number(values.trials));
-const LEGS = new Set(values.legs.split(',').map((l) => l.trim()));
-for (const leg of LEGS)
-  if (!ALL_LEGS.includes(leg)) throw new Error(`bench.unknown-leg: ${leg} (legs: ${ALL_LEGS.join(', ')})`);
+const LEGS = parseLegs(values.legs, ALL_LEGS);
 const GUILD = '9223372036854775813';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-process.env.LOG_LEVEL ??= 'warn';
-
-/** The p-th percentile of unsorted samples (bench/stats.ts). */
-const percentile = (values: number[], p: number) =>
-  sortedPercentile(
-    [...values].sort((a, b) => a - b),
-    p,
-  );
-const fmt = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : 'n/a');
-const summary = (label: string, v: number[]) =>
-  console.log(
-    `  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(Math.max(...v))} ms`,
-  );
 
 let browser: Browser | undefined;
 const pages: Participant[] = [];

@@ -19,14 +19,13 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
 import { connectMediaNode } from '../media-node/api/client';
-import { MediaError } from '../media-node/api/errors';
 import { listedFarNodes } from '../media-node/src/span/far-nodes';
 import { startMediaNode, type MediaNodeHandle } from '../media-node/src/node/media-node';
-import { localConsumer, type LocalMediaFactory } from '../media-node/src/session/session-media';
 import { silentLogger } from '../lib/log';
 import { clientRtpCapabilities, dtlsParameters } from '../test/support/client-params';
+import { plainMembers } from '../test/support/plain-members';
 import { machineLoad } from './media-all-talking';
-import { bind, cpuMs, listenerTransport, parseSuite, PAYLOAD_TYPE, rtp, sleep, type SrtpSuite } from './media-kit';
+import { bind, cpuMs, listenerTransport, parseSuite, PAYLOAD_TYPE, rtp, sleep } from './media-kit';
 
 const { values: args } = parseArgs({
   options: {
@@ -76,42 +75,6 @@ async function startSsrcSink(): Promise<{
   };
 }
 
-/** Members as PlainTransports: producer fed plain RTP (comedia), consumers sent with SRTP to a sink. */
-function plainMembers(sinkPortOf: (sessionId: string) => number, suite: SrtpSuite): LocalMediaFactory {
-  return async ({ router, sessionId }) => {
-    const producerTransport = await router.createPlainTransport({
-      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-      rtcpMux: true,
-      comedia: true,
-    });
-    const consumerTransport = await listenerTransport(router, sinkPortOf(sessionId), suite);
-    const options = (t: types.PlainTransport) => ({
-      id: t.id,
-      iceParameters: '{}',
-      iceCandidates: [JSON.stringify({ ip: t.tuple.localIp, port: t.tuple.localPort })],
-      dtlsParameters: '{}',
-    });
-    return {
-      consumerOptions: options(consumerTransport),
-      producerOptions: options(producerTransport),
-      start: (rtpParameters, _producerDtls, _consumerDtls, appData) =>
-        producerTransport.produce({ kind: 'audio', rtpParameters, appData }),
-      consume: async (producerId, rtpCapabilities, appData) => {
-        if (!router.canConsume({ producerId, rtpCapabilities }))
-          throw new MediaError('cannot-consume', `${appData.sessionId} cannot consume ${producerId}`);
-        return localConsumer(await consumerTransport.consume({ producerId, rtpCapabilities, paused: true, appData }));
-      },
-      restartIce: async () => {
-        throw new MediaError('internal', 'plain members do not restart ICE');
-      },
-      close: () => {
-        producerTransport.close();
-        consumerTransport.close();
-      },
-    };
-  };
-}
-
 /** Pipe transports, producers and consumers alive on a node's workers (from mediasoup's observers). */
 function watchPipes(node: MediaNodeHandle, name: string) {
   const live = new Map<string, { worker: number; transport: types.Transport; srtp: boolean }>();
@@ -152,7 +115,11 @@ async function main(): Promise<void> {
   const sinks = await Promise.all(Array.from({ length: Number(args.sinks) }, () => startSsrcSink()));
   const sessionIds = Array.from({ length: members }, (_, i) => `m${String(i).padStart(3, '0')}`);
   const sinkOf = new Map(sessionIds.map((id, i) => [id, sinks[i % sinks.length]!]));
-  const localMedia = plainMembers((id) => sinkOf.get(id)!.port, suite);
+  // Consumers send SRTP to their sink (test/support/plain-members.ts).
+  const localMedia = plainMembers({
+    sinkPort: (id) => sinkOf.get(id)!.port,
+    consumerTransport: (router, port) => listenerTransport(router, port, suite),
+  });
   const common = {
     grpcPort: 0,
     rtcPortBase: 0,
@@ -163,6 +130,9 @@ async function main(): Promise<void> {
     heartbeatMs: 3_600_000,
     localMedia,
     admitLoadPercent: 80,
+    // Members unpoliced, as this benchmark always ran them (its own factory's producers never reached the police);
+    // bench:abuse measures the police.
+    police: false as const,
   };
   const far = await startMediaNode({ ...common, nodeId: 'node-2', capacity: 2 * Number(args['node2-consumers']) });
   const home = await startMediaNode({

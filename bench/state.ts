@@ -21,7 +21,7 @@ import { makeSpeechAndSilence } from '../test/e2e/support/recording';
 import { joinWithMedia, waitFor, type MediaJoined } from '../test/support/media-voice-client';
 import { devToken } from '../test/support/tokens';
 import { buildWeb } from '../web/build';
-import { percentile as sortedPercentile } from './stats';
+import { fmt, parseLegs, percentile, sleep, summary } from './leg-kit';
 
 const ALL_LEGS = ['mute', 'speaking'];
 const { values } = parseArgs({
@@ -35,24 +35,8 @@ const { values } = parseArgs({
 const MEMBERS = Math.max(2, Number(values.members));
 const ROUNDS = Math.max(1, Number(values.rounds));
 const CYCLES = Math.max(2, Number(values.cycles));
-const LEGS = new Set(values.legs.split(',').map((l) => l.trim()));
-for (const leg of LEGS)
-  if (!ALL_LEGS.includes(leg)) throw new Error(`bench.unknown-leg: ${leg} (legs: ${ALL_LEGS.join(', ')})`);
+const LEGS = parseLegs(values.legs, ALL_LEGS);
 const GUILD = 20n;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-process.env.LOG_LEVEL ??= 'warn';
-
-/** The p-th percentile of unsorted samples (bench/stats.ts). */
-const percentile = (values: number[], p: number) =>
-  sortedPercentile(
-    [...values].sort((a, b) => a - b),
-    p,
-  );
-const fmt = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : 'n/a');
-const summary = (label: string, v: number[]) =>
-  console.log(
-    `  ${label}: n=${v.length} p50 ${fmt(percentile(v, 50))} ms, p95 ${fmt(percentile(v, 95))} ms, max ${fmt(v.length ? Math.max(...v) : NaN)} ms`,
-  );
 
 async function muteLeg(stack: LocalStack): Promise<{ seen: number[]; stop: number[] }> {
   const members: MediaJoined[] = [];

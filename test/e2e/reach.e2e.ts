@@ -147,70 +147,67 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
     }
   }
 
-  for (const [i, profile] of PROFILES.entries()) {
-    it(`(${String.fromCharCode(97 + i)}) ${profile}: both hear each other, on the expected rung`, async () => {
-      await pair(profile, String(1000 + i), async (inLab, inRoot) => {
-        const firstAudio = inLab.firstPacketTimes([ROOT_USER], 45_000);
-        const firstBack = inRoot.firstPacketTimes([LAB_USER], 45_000);
-        const clickedAt = await inLab.page.evaluate(() => performance.now());
-        await inRoot.clickJoin();
-        await inRoot.waitJoined();
-        await inLab.clickJoin();
-        await inLab.waitJoined(30_000);
-        // Both awaited together: neither rejection may escape this test while the lab still runs.
-        const [first] = await Promise.all([firstAudio, firstBack]);
-        const heardAt = first[ROOT_USER]!;
-        const [labHears] = await inLab.hears([ROOT_USER], 30_000);
-        const [rootHears] = await inRoot.hears([LAB_USER], 30_000);
-        for (const [who, h] of [
-          ['lab ← root', labHears!],
-          ['root ← lab', rootHears!],
-        ] as const) {
-          assert.ok(
-            h.packetsLast > h.packetsFirst,
-            `${who}: packetsReceived rises (${h.packetsFirst} → ${h.packetsLast})`,
-          );
-          assert.ok(h.maxAudioLevel > 0, `${who}: audioLevel above zero (${h.maxAudioLevel})`);
-        }
-        const paths = await mediaPaths(inLab);
-        const expected = EXPECTED[profile];
-        assert.equal(paths.send?.rung, expected.rung, `rung of the send transport: ${JSON.stringify(paths)}`);
-        if (expected.remotePort !== undefined)
-          assert.equal(paths.send?.remotePort, expected.remotePort, JSON.stringify(paths));
-        results.push(
-          `[reach] ${profile}: heard both ways via ${paths.send?.rung} (${paths.send?.localCandidateType}/${paths.send?.protocol} → port ${paths.send?.remotePort}); click → first audio ${Math.round(heardAt - clickedAt)} ms`,
-        );
-      });
-    });
-  }
-
-  /** The lab participant joins with the root one; both must hear each other; returns the lab's send path and click → first audio. */
+  /**
+   * The lab participant joins with the root one; each must hear the other (packets rising, audio level above zero);
+   * returns the lab's send path and the time from its click to its first audio packet.
+   */
   async function heardBothWays(
     inLab: Participant,
     inRoot: Participant,
+    firstAudioWithinMs: number,
   ): Promise<{ paths: Paths; firstAudioMs: number }> {
-    const firstAudio = inLab.firstPacketTimes([ROOT_USER], 60_000);
-    const firstBack = inRoot.firstPacketTimes([LAB_USER], 60_000);
+    const firstAudio = inLab.firstPacketTimes([ROOT_USER], firstAudioWithinMs);
+    const firstBack = inRoot.firstPacketTimes([LAB_USER], firstAudioWithinMs);
     const clickedAt = await inLab.page.evaluate(() => performance.now());
     await inRoot.clickJoin();
     await inRoot.waitJoined();
     await inLab.clickJoin();
     await inLab.waitJoined(30_000);
+    // Both awaited together: neither rejection may escape the test while the lab still runs.
     const [first] = await Promise.all([firstAudio, firstBack]);
     const [labHears] = await inLab.hears([ROOT_USER], 30_000);
     const [rootHears] = await inRoot.hears([LAB_USER], 30_000);
-    for (const h of [labHears!, rootHears!])
-      assert.ok(h.packetsLast > h.packetsFirst && h.maxAudioLevel > 0, JSON.stringify(h));
+    for (const [who, h] of [
+      ['lab ← root', labHears!],
+      ['root ← lab', rootHears!],
+    ] as const) {
+      assert.ok(h.packetsLast > h.packetsFirst, `${who}: packetsReceived rises (${h.packetsFirst} → ${h.packetsLast})`);
+      assert.ok(h.maxAudioLevel > 0, `${who}: audioLevel above zero (${h.maxAudioLevel})`);
+    }
     return { paths: await mediaPaths(inLab), firstAudioMs: Math.round(first[ROOT_USER]! - clickedAt) };
   }
 
-  it('(e) only TCP 443, relay only: heard both ways through TURN over TLS on 443, credentials from relay.v1', async () => {
+  /** Runs a relay test; a failure carries the relay's last log lines. */
+  async function withRelayLog(run: () => Promise<void>): Promise<void> {
     try {
-      await pair(
+      await run();
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
+    }
+  }
+
+  for (const [i, profile] of PROFILES.entries()) {
+    it(`(${String.fromCharCode(97 + i)}) ${profile}: both hear each other, on the expected rung`, async () => {
+      await pair(profile, String(1000 + i), async (inLab, inRoot) => {
+        const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot, 45_000);
+        const expected = EXPECTED[profile];
+        assert.equal(paths.send?.rung, expected.rung, `rung of the send transport: ${JSON.stringify(paths)}`);
+        if (expected.remotePort !== undefined)
+          assert.equal(paths.send?.remotePort, expected.remotePort, JSON.stringify(paths));
+        results.push(
+          `[reach] ${profile}: heard both ways via ${paths.send?.rung} (${paths.send?.localCandidateType}/${paths.send?.protocol} → port ${paths.send?.remotePort}); click → first audio ${firstAudioMs} ms`,
+        );
+      });
+    });
+  }
+
+  it('(e) only TCP 443, relay only: heard both ways through TURN over TLS on 443, credentials from relay.v1', async () => {
+    await withRelayLog(() =>
+      pair(
         'tcp443-only',
         '1500',
         async (inLab, inRoot) => {
-          const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
+          const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot, 60_000);
           assert.equal(paths.send?.rung, 'relay-tls', JSON.stringify(paths));
           assert.equal(await inLab.subprotocol(), 'hrpc1.base64+ext.v1', 'the relays came through the negotiation');
           results.push(
@@ -220,19 +217,17 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
         },
         { relay: '1', relayOnly: '1' },
         ['--ignore-certificate-errors'],
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
-    }
+      ),
+    );
   });
 
   it('STUN passes but no media (DTLS blocked): the direct rung never connects, the SDK takes the next rung (relay only) and both are heard', async () => {
-    try {
-      await pair(
+    await withRelayLog(() =>
+      pair(
         'stun-only',
         '1600',
         async (inLab, inRoot) => {
-          const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot);
+          const { paths, firstAudioMs } = await heardBothWays(inLab, inRoot, 60_000);
           const rung = await inLab.waitForEvent('nextRung', undefined, 1_000);
           assert.ok(
             ['voice.media-unreachable', 'client.media-unreachable'].includes(rung.identifier ?? ''),
@@ -247,10 +242,8 @@ describe('reach: every network profile is heard (network lab, Chromium)', { skip
         },
         { relay: '1' },
         ['--ignore-certificate-errors'],
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\nrelay log:\n${relayLog.slice(-40).join('\n')}`);
-    }
+      ),
+    );
   });
 
   it('only the signalling port open: the participant is told voice.media-unreachable within the bound, the other sees it leave', async () => {

@@ -304,7 +304,7 @@ describe('Admission.chooseSpanWorker (where CreateTransports places a new sessio
       // A fourth member: 6 + 6 = 12 consumers (40 %) on the main worker.
       const fourth = node.admission.chooseSpanWorker('spill:1', main, 'd');
       assert.equal(fourth.worker, main);
-      fourth.settle(false);
+      fourth.reservation.release();
       await joinSession(api, 'spill:1', 'd', 'd');
       await node.admission.sample();
       // A fifth: 12 + 8 = 20 consumers (67 %) would pass 60 %: spill to the other worker, where the joiner's
@@ -315,7 +315,7 @@ describe('Admission.chooseSpanWorker (where CreateTransports places a new sessio
       const reserved = node.admission.workers();
       assert.equal(reserved[main]!.consumers, 12 + 8);
       assert.equal(reserved[other]!.consumers, 4 + 1);
-      fifth.settle(false);
+      fifth.reservation.release();
       assert.equal(node.admission.workers()[main]!.consumers, 12, 'a failed join drops its reservations');
       // A member already in is placed where it is, without a reservation.
       assert.equal(node.admission.chooseSpanWorker('spill:1', main, 'a').worker, main);

@@ -1,51 +1,16 @@
 // Real RTP into a real media node for the producer police (test/media-node/police.test.ts) and for a benchmark
 // (`floodFigures`: a bench can call it as it is). Members are PlainTransports made by the node's `localMedia`
-// seam (as bench/span.ts does): each member's producer is fed plain RTP from a UDP socket of this process
+// seam (test/support/plain-members.ts, as bench/span.ts does): each member's producer is fed plain RTP from a UDP socket of this process
 // (comedia), and every consumer sends to one sink socket, where packets are counted per (receiver, producer) by
 // the consumer's SSRC. Everything else — rooms, joins, the consumer mesh, the police — is the node's own.
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:dgram';
 import type { types } from 'mediasoup';
-import { MediaError } from '../../media-node/api/errors';
 import type { MediaNodeApi } from '../../media-node/api/client';
 import type { MediaNodeHandle, MediaNodeOptions } from '../../media-node/src/node/media-node';
 import type { PoliceEvent } from '../../media-node/src/session/producer-police';
-import { localConsumer, localProducer, type LocalMediaFactory } from '../../media-node/src/session/session-media';
+import { plainMembers } from '../support/plain-members';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters, startTestNode, udpSocket } from './helpers';
-
-/** Members as PlainTransports: producer fed plain RTP (comedia), consumers sent to `sinkPort()`. */
-export function plainMembers(sinkPort: () => number): LocalMediaFactory {
-  return async ({ router }) => {
-    const listen = { protocol: 'udp' as const, ip: '127.0.0.1' };
-    const producerTransport = await router.createPlainTransport({ listenInfo: listen, rtcpMux: true, comedia: true });
-    const consumerTransport = await router.createPlainTransport({ listenInfo: listen, rtcpMux: true, comedia: false });
-    await consumerTransport.connect({ ip: '127.0.0.1', port: sinkPort() });
-    const options = (t: types.PlainTransport) => ({
-      id: t.id,
-      iceParameters: '{}',
-      iceCandidates: [JSON.stringify({ ip: t.tuple.localIp, port: t.tuple.localPort })],
-      dtlsParameters: '{}',
-    });
-    return {
-      consumerOptions: options(consumerTransport),
-      producerOptions: options(producerTransport),
-      start: async (rtpParameters, _producerDtls, _consumerDtls, appData) =>
-        localProducer(await producerTransport.produce({ kind: 'audio', rtpParameters, appData })),
-      consume: async (producerId, rtpCapabilities, appData) => {
-        if (!router.canConsume({ producerId, rtpCapabilities }))
-          throw new MediaError('cannot-consume', `${appData.sessionId} cannot consume ${producerId}`);
-        return localConsumer(await consumerTransport.consume({ producerId, rtpCapabilities, paused: true, appData }));
-      },
-      restartIce: async () => {
-        throw new MediaError('internal', 'plain members do not restart ICE');
-      },
-      close: () => {
-        producerTransport.close();
-        consumerTransport.close();
-      },
-    };
-  };
-}
 
 /** What a sender puts on the wire: packets/s and whole RTP packet sizes; DTX alternates talk and silence. */
 export interface SendShape {
@@ -86,7 +51,7 @@ export async function startFloodNode(options: MediaNodeOptions = {}): Promise<Fl
   });
   const { node, api, stop } = await startTestNode({
     iceConsentTimeoutS: 0,
-    localMedia: plainMembers(() => sinkPort),
+    localMedia: plainMembers({ sinkPort: () => sinkPort }),
     ...options,
   });
   const events: PoliceEvent[] = [];

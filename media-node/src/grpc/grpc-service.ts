@@ -103,7 +103,7 @@ export function createMediaNodeService({
       async ({ roomId, sessionId, userId, rtpCapabilities, minIceConsentTimeoutS, reserveForMs, consumersResumed }) => {
         requireSessionId(sessionId);
         const room = rooms.get(roomId);
-        // A new session is admitted and placed here (room/place-session.ts); its Join settles the reservation.
+        // A new session is admitted and placed here (room/place-session.ts); its Join commits the reservation.
         const place = sessionPlacer(placer, room, sessionId, reserveForMs || undefined);
         const { consumer, producer } = await room.createTransports(sessionId, userId, rtpCapabilities, {
           place,
@@ -116,7 +116,7 @@ export function createMediaNodeService({
     join: unary('Join', async (request) => {
       requireSessionId(request.sessionId);
       const stopTimer = metrics.joinDuration.startTimer();
-      // Admitted (and placed) at CreateTransports; the join settles that reservation.
+      // Admitted (and placed) at CreateTransports; the join commits that reservation.
       const result = await rooms.get(request.roomId).join(request);
       stopTimer();
       return result;

@@ -9,18 +9,11 @@
 // reserved on their worker until a sample that started after them, so a burst of concurrent joins
 // cannot all pass on one stale sample. A session prepared and never joined holds its reservation only for
 // its window (`reserveForMs`: the signalling side's time to JoinChannel), so abandoned prepares cannot keep
-// a worker looking full.
+// a worker looking full. Each join's reservation is one object (reservation.ts) that its session commits or releases.
 import { MediaError } from '../../api/errors';
-import {
-  addCost,
-  admits,
-  spanJoinCosts,
-  workerLoad,
-  type JoinCost,
-  type WorkerLimits,
-  type WorkerUse,
-} from '../../../routing/load';
+import { addCost, admits, spanJoinCosts, workerLoad, type WorkerLimits, type WorkerUse } from '../../../routing/load';
 import type { PacketMeter, WorkerPackets } from './packet-meter';
+import { Reservation } from './reservation';
 import type { WorkerCpu, WorkerPool, WorkerSlot } from '../workers/worker-pool';
 
 export interface WorkerLoadView extends WorkerUse {
@@ -34,15 +27,6 @@ export interface WorkerLoadView extends WorkerUse {
 /** Rooms only break ties: 100 empty rooms weigh as much as 1 % of load. */
 const ROOM_TIE_BREAK = 1e-4;
 
-interface Reservation {
-  readonly id: number;
-  readonly worker: number;
-  readonly cost: JoinCost;
-  done: boolean;
-  /** Epoch ms after which a reservation whose session has not joined no longer counts. */
-  readonly until: number;
-}
-
 export interface AdmissionOptions {
   /** How long a reservation of a session that has not joined counts (default 120 s). */
   reserveForMs?: number;
@@ -52,8 +36,13 @@ export interface AdmissionOptions {
 export class Admission {
   private cpu: WorkerCpu[] = [];
   private packets: WorkerPackets[] = [];
+  /** Joins reserved and not yet seen by a sample (committed) or still within their window (held). */
   private readonly reservations = new Set<Reservation>();
-  private nextId = 0;
+  private nextSeq = 0;
+  private readonly owner = {
+    committed: (r: Reservation) => this.reservations.add(r),
+    released: (r: Reservation) => this.reservations.delete(r),
+  };
 
   constructor(
     private readonly pool: WorkerPool,
@@ -64,14 +53,17 @@ export class Admission {
 
   /** Samples CPU and packets of every worker (the heartbeat calls this). */
   async sample(): Promise<void> {
-    const startedAt = this.nextId;
+    const startedAt = this.nextSeq;
     [this.cpu, this.packets] = await Promise.all([this.pool.cpu(), this.meter.sample()]);
-    for (const r of this.reservations) if ((r.done && r.id < startedAt) || !this.counts(r)) this.reservations.delete(r);
+    const now = this.now();
+    for (const r of this.reservations)
+      if ((r.state === 'committed' && r.seq < startedAt) || !r.counts(now)) this.reservations.delete(r);
   }
 
-  /** Reservations counted now (joined ones until the next sample, the others within their window). */
+  /** Joins reserved that count now (joined ones until the next sample, the others within their window). */
   reserved(): number {
-    return [...this.reservations].filter((r) => this.counts(r)).length;
+    const now = this.now();
+    return [...this.reservations].filter((r) => r.counts(now)).length;
   }
 
   /** Per-worker CPU of the latest sample (metrics, registry). */
@@ -113,11 +105,11 @@ export class Admission {
     mainIndex: number,
     sessionId: string,
     options: { spillLoad?: number; reserveForMs?: number } = {},
-  ): { worker: number; settle: (joined: boolean) => void } {
+  ): { worker: number; reservation: Reservation } {
     const spillLoad = options.spillLoad ?? 0.75 * this.limits.admitLoad;
     const until = this.now() + (options.reserveForMs ?? this.options.reserveForMs ?? DEFAULT_RESERVE_FOR_MS);
     const room = this.meter.room(roomId);
-    if (room?.producerSessions.has(sessionId)) return { worker: mainIndex, settle: () => {} };
+    if (room?.producerSessions.has(sessionId)) return { worker: mainIndex, reservation: Reservation.none() };
     const parts =
       room && room.parts.length > 0 ? room.parts : [{ workerIndex: mainIndex, producers: 0, receivedPerSecond: 0 }];
     const fits = (target: number, threshold: number) => {
@@ -140,29 +132,15 @@ export class Admission {
     for (const [worker, threshold] of candidates) {
       const costs = fits(worker, threshold);
       if (!costs) continue;
-      const reservations = [...costs].map(
-        ([w, cost]): Reservation => ({ id: this.nextId++, worker: w, cost, done: false, until }),
-      );
-      for (const r of reservations) this.reservations.add(r);
-      return {
-        worker,
-        settle: (joined) => {
-          for (const r of reservations) {
-            if (joined) r.done = true;
-            else this.reservations.delete(r);
-          }
-        },
-      };
+      const reservation = new Reservation(costs, until, this.nextSeq++, this.owner);
+      this.reservations.add(reservation);
+      return { worker, reservation };
     }
     const onMain = admits(this.view(mainIndex), spanJoinCosts(parts, mainIndex).get(mainIndex)!, this.limits);
     throw new MediaError(
       'over-capacity',
       `worker ${mainIndex} of channel ${roomId} is at ${pct(onMain.loadBefore)}; this join would take it to ${pct(onMain.loadAfter)} (admitting up to ${pct(this.limits.admitLoad)}), and no other worker of this node can take it`,
     );
-  }
-
-  private counts(r: Reservation): boolean {
-    return r.done || r.until > this.now();
   }
 
   private now(): number {
@@ -177,7 +155,11 @@ export class Admission {
       cpuPercent: cpu?.cpuPercent ?? 0,
       consumers: packets?.consumers ?? 0,
     };
-    for (const r of this.reservations) if (r.worker === index && this.counts(r)) use = addCost(use, r.cost);
+    const now = this.now();
+    for (const r of this.reservations) {
+      const cost = r.costs.get(index);
+      if (cost && r.counts(now)) use = addCost(use, cost);
+    }
     return {
       index,
       ...use,

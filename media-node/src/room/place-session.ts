@@ -1,10 +1,11 @@
 // Where a new session of a room goes (CreateTransports): the worker with room for it — the room's main router
-// while it has room, else another worker, where the room spans (RoomSpan) — reserved until its Join settles it.
+// while it has room, else another worker, where the room spans (RoomSpan) — reserved until its Join commits it.
 // When no worker of this node has room, part of the room goes on another node (a remote part), if one has room:
 // a node already holding part of the room first (one pipe pair per node pair), else one with headroom.
 import { MediaError } from '../../api/errors';
 import type { Logger } from '../../../lib/log';
 import type { Admission } from '../load/admission';
+import { Reservation } from '../load/reservation';
 import type { FarNodes } from '../span/far-nodes';
 import type { Room, SessionPlacement } from './room';
 import type { Rooms } from './rooms';
@@ -35,8 +36,10 @@ export function sessionPlacer(
   };
   return async () => {
     try {
-      const { worker, settle } = admission.chooseSpanWorker(room.id, room.slot.index, sessionId, { reserveForMs });
-      return { where: rooms.slotAt(worker), settle };
+      const { worker, reservation } = admission.chooseSpanWorker(room.id, room.slot.index, sessionId, {
+        reserveForMs,
+      });
+      return { where: rooms.slotAt(worker), reservation };
     } catch (error) {
       if (!(error instanceof MediaError && error.reason === 'over-capacity') || !farNodes) return refuse(error);
       const spanned = room.span.list().find((p) => p.kind === 'remote' && !p.closed);
@@ -46,7 +49,7 @@ export function sessionPlacer(
           : await farNodes.choose(room.id, nodeId ? [nodeId()] : []);
       if (!far) return refuse(error);
       logger.info('media-node.join-spills-to-node', { roomId: room.id, sessionId, farNodeId: far.nodeId });
-      return { where: far, settle: () => {} };
+      return { where: far, reservation: Reservation.none() };
     }
   };
 }

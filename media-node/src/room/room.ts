@@ -1,7 +1,9 @@
 // One voice channel: its sessions and the consumer mesh between them, on the room's main Router and,
 // when its worker is full, on parts on other workers of the node or on other nodes (RoomSpan: where a
 // session's media lives; SessionMedia: the same shape wherever it is; producers are piped to the parts
-// where their listeners are). The room stays on its home node with its ledger, wherever its media is. Joins, leaves and losses run one
+// where their listeners are). Each session is a SessionSeat (its media, producer, consumers, holds, reservation),
+// as on a far node's PartHost; the room adds membership and the mesh between seats.
+// The room stays on its home node with its ledger, wherever its media is. Joins, leaves and losses run one
 // at a time through the room's queue, so concurrent joins each see the members already joined and every
 // pair ends up consuming each other exactly once. Each membership change is written to the room's
 // ledger in that same order: the channel's one history.
@@ -14,7 +16,7 @@ import type { Logger } from '../../../lib/log';
 import { ROOM_MEDIA_CODECS } from '../workers/codecs';
 import { consumerParametersJson } from '../session/consumer-parameters';
 import { RoomLedger, type HistorySlice, type StateEntry } from './room-ledger';
-import { heldFromStart, release } from '../session/media-holds';
+import { release } from '../session/media-holds';
 import {
   applyToMedia,
   isDeafened,
@@ -25,14 +27,9 @@ import {
   type VoiceFlags,
 } from './member-states';
 import { RoomSpan, type SpanPart } from '../span/room-span';
-import {
-  createLocalMedia,
-  type ConsumerHandle,
-  type LocalMediaFactory,
-  type MediaLossReason,
-  type ProducerHandle,
-  type SessionMedia,
-} from '../session/session-media';
+import { createLocalMedia, type LocalMediaFactory, type MediaLossReason } from '../session/session-media';
+import { type SeatConsumer, SessionSeat } from '../session/session-seat';
+import { Reservation } from '../load/reservation';
 import { SerialQueue } from './serial-queue';
 import type { ProducerPolice } from '../session/producer-police';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from '../session/validate';
@@ -62,34 +59,18 @@ export interface SessionLostEvent {
  */
 export interface SessionPlacement {
   where: WorkerSlot | FarNode;
-  /** true: the session joined (the reservation stays until the next load sample); false: drop it. */
-  settle(joined: boolean): void;
+  /** Committed when the session joins (it counts until the next load sample), released if it goes first. */
+  reservation: Reservation;
 }
 
 interface Session {
   readonly id: string;
   readonly userId: string;
-  /** The part (router) its transports are on. */
-  readonly part: SpanPart;
-  /** The admission reservation of its join, until the join completes or the session goes. */
-  settle?: (joined: boolean) => void;
+  /** Its seat: part, media (on this node or another), producer, its consumers, its join's reservation. */
+  readonly seat: SessionSeat<SpanPart>;
   rtpCapabilities: types.RtpCapabilities;
-  /** Its transports, producer and consumers, on this node or another. */
-  readonly media: SessionMedia;
-  producer?: ProducerHandle;
   /** What the join created and where it stands in the history, kept so a retried join answers the same. */
   joined?: { forJoiner: string[]; forMembers: string[]; seq: number; replaced: string[] };
-  /** consumers.v1: its consumers are created resumed (its client sends no ResumeConsumer). */
-  consumersResumed?: boolean;
-}
-
-interface ConsumerRecord {
-  readonly consumer: ConsumerHandle;
-  /** The consumer's parameters as its receiver gets them (consumer-parameters.ts). */
-  readonly rtpParametersJson: string;
-  readonly ownerSessionId: string;
-  readonly producerSessionId: string;
-  readonly producerUserId: string;
 }
 
 export interface RoomHooks {
@@ -137,7 +118,6 @@ export interface RoomLoad {
 
 export class Room {
   private readonly sessions = new Map<string, Session>();
-  private readonly consumers = new Map<string, ConsumerRecord>();
   /** Membership and its ordered history. */
   readonly ledger = new RoomLedger({ retainMs: HISTORY_RETAIN_MS, maxEntries: HISTORY_MAX_ENTRIES });
   /** state.v1: who is muted and deafened (written to the ledger, acted on by the media). */
@@ -184,39 +164,37 @@ export class Room {
   load(): RoomLoad {
     let sessions = 0;
     let producers = 0;
-    for (const session of this.sessions.values()) {
-      if (session.part.kind === 'remote') continue;
-      sessions++;
-      if (session.producer) producers++;
-    }
     let consumers = 0;
-    for (const record of this.consumers.values()) if (record.consumer.local) consumers++;
+    for (const { seat } of this.sessions.values()) {
+      for (const record of seat.consumerRecords()) if (record.consumer.local) consumers++;
+      if (seat.part.kind === 'remote') continue;
+      sessions++;
+      if (seat.producer) producers++;
+    }
     return { sessions, transports: 2 * sessions, producers, consumers };
   }
 
   /** Consumers on transports of sessions whose part is on `worker` (load per worker, parts included). */
   consumersOnWorker(worker: types.Worker): number {
     let count = 0;
-    for (const record of this.consumers.values()) {
-      const part = this.sessions.get(record.ownerSessionId)?.part;
-      if (part?.kind === 'local' && part.worker === worker) count++;
-    }
+    for (const { seat } of this.sessions.values())
+      if (seat.part.kind === 'local' && seat.part.worker === worker) count += seat.consumerCount;
     return count;
   }
 
   /** Consumer ids owned by (consuming on the transport of) a session; for tests and diagnostics. */
   consumerIdsOf(sessionId: string): string[] {
-    return [...this.consumers.values()].filter((r) => r.ownerSessionId === sessionId).map((r) => r.consumer.id);
+    return (this.sessions.get(sessionId)?.seat.consumerList() ?? []).map((r) => r.consumer.id);
   }
 
   /** A consumer on this node (tests and diagnostics). */
   consumerById(consumerId: string): types.Consumer | undefined {
-    return this.consumers.get(consumerId)?.consumer.local;
+    return this.findConsumer(consumerId)?.consumer.local;
   }
 
   /** The session's mediasoup transports (tests and diagnostics). */
   transportsOf(sessionId: string): { consumer: types.WebRtcTransport; producer: types.WebRtcTransport } | undefined {
-    return this.sessions.get(sessionId)?.media.local;
+    return this.sessions.get(sessionId)?.seat.media.local;
   }
 
   /**
@@ -241,23 +219,21 @@ export class Room {
       } else {
         const placement = await options.place?.();
         const minIceConsentTimeoutS = options.minIceConsentTimeoutS ?? 0;
-        try {
-          session = await this.newSession(sessionId, userId, rtpCapabilities, placement, minIceConsentTimeoutS);
-        } catch (error) {
-          placement?.settle(false);
-          throw error;
-        }
-        if (options.consumersResumed) session.consumersResumed = true;
+        session = await this.newSession(sessionId, userId, rtpCapabilities, placement, {
+          minIceConsentTimeoutS,
+          consumersResumed: options.consumersResumed ?? false,
+        });
         this.sessions.set(sessionId, session);
         this.log.info('media-node.session-prepared', {
           sessionId,
           userId,
           minIceConsentTimeoutS,
-          ...(session.consumersResumed ? { consumersResumed: true } : {}),
-          ...describePart(session.part),
+          ...(session.seat.consumersResumed ? { consumersResumed: true } : {}),
+          ...describePart(session.seat.part),
         });
       }
-      return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
+      const { media } = session.seat;
+      return { consumer: media.consumerOptions, producer: media.producerOptions };
     });
   }
 
@@ -289,11 +265,7 @@ export class Room {
         throw new MediaError('channel-full', `the channel is full (${request.maxMembers} members)`);
       }
 
-      const producer = await joiner.media.start(rtpParameters, producerDtls, consumerDtls, {
-        sessionId: joiner.id,
-        userId: joiner.userId,
-      });
-      joiner.producer = producer;
+      const producer = await joiner.seat.produce(rtpParameters, producerDtls, consumerDtls);
 
       const created = await this.meshWith(joiner, previous);
       const replaced: string[] = [];
@@ -316,13 +288,12 @@ export class Room {
       // state.v1: a user server-muted/deafened in this room still is after rejoining.
       await this.applyState(joiner, UNMUTED, this.states.of(joiner.id, joiner.userId));
       joiner.joined = { forJoiner, forMembers, seq: entry.seq, replaced };
-      joiner.settle?.(true);
-      joiner.settle = undefined;
+      joiner.seat.reservation.commit();
       this.log.info('media-node.session-joined', {
         sessionId: joiner.id,
         userId: joiner.userId,
         producerId: producer.id,
-        ...describePart(joiner.part),
+        ...describePart(joiner.seat.part),
         consumersCreated: created.length,
         seq: entry.seq,
       });
@@ -342,15 +313,15 @@ export class Room {
   async restartIce(sessionId: string): Promise<{ consumerIceParameters: string; producerIceParameters: string }> {
     const session = this.sessions.get(sessionId);
     if (!session) throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
-    const { consumer, producer } = await session.media.restartIce();
+    const { consumer, producer } = await session.seat.restartIce();
     return { consumerIceParameters: JSON.stringify(consumer), producerIceParameters: JSON.stringify(producer) };
   }
 
   async resume(sessionId: string, consumerId: string): Promise<void> {
     if (!this.sessions.has(sessionId))
       throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
-    const record = this.consumers.get(consumerId);
-    if (!record || record.consumer.closed) {
+    const record = this.findConsumer(consumerId);
+    if (!record) {
       throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in room ${this.id}`);
     }
     if (record.ownerSessionId !== sessionId) {
@@ -433,17 +404,16 @@ export class Room {
   }
 
   private async applyState(session: Session, before: VoiceFlags, after: VoiceFlags): Promise<void> {
-    const consumers = [...this.consumers.values()]
-      .filter((r) => r.ownerSessionId === session.id)
-      .map((r) => r.consumer);
+    const { seat } = session;
+    const consumers = seat.consumerList().map((r) => r.consumer);
     // A producer on another node is muted there (its police's hold is there too): RemoteSessionMedia.remoteMute.
-    const producer = session.producer ? (session.producer.local ?? session.media.remoteMute) : undefined;
+    const producer = seat.producer ? (seat.producer.local ?? seat.media.remoteMute) : undefined;
     const failures = await applyToMedia({ producer, consumers }, before, after);
     if (failures.length > 0) {
       this.log.warn('media-node.member-state-media', {
         sessionId: session.id,
         failures: failures.map(String),
-        remoteProducer: !session.producer?.local,
+        remoteProducer: !seat.producer?.local,
       });
     }
   }
@@ -499,23 +469,26 @@ export class Room {
     userId: string,
     rtpCapabilities: types.RtpCapabilities,
     placement: SessionPlacement | undefined,
-    minIceConsentTimeoutS: number,
+    options: { minIceConsentTimeoutS: number; consumersResumed: boolean },
   ): Promise<Session> {
-    const part = await this.span.place(id, placement?.where);
+    const { minIceConsentTimeoutS } = options;
     // Its media-side death (ICE/DTLS, its node lost) is reported here once the session exists.
     let session: Session | undefined;
-    const onLost = (reason: LossReason) => session && this.lose(session, reason);
-    try {
-      const media =
+    const seat = await SessionSeat.open<SpanPart>({
+      id,
+      userId,
+      reservation: placement?.reservation ?? Reservation.none(),
+      span: this.span,
+      consumersResumed: options.consumersResumed,
+      place: () => this.span.place(id, placement?.where),
+      media: (part, onLost) =>
         part.kind === 'local'
-          ? await createLocalMedia(part, this.hooks, id, minIceConsentTimeoutS, onLost)
-          : await part.createSession(id, userId, onLost, minIceConsentTimeoutS);
-      session = { id, userId, part, settle: placement?.settle, rtpCapabilities, media };
-      return session;
-    } catch (error) {
-      this.span.release(id);
-      throw error;
-    }
+          ? createLocalMedia(part, this.hooks, id, minIceConsentTimeoutS, onLost)
+          : part.createSession(id, userId, onLost, minIceConsentTimeoutS),
+      onLost: (_seat, reason) => session && this.lose(session, reason),
+    });
+    session = { id, userId, seat, rtpCapabilities };
+    return session;
   }
 
   private lose(session: Session, reason: LossReason): void {
@@ -535,16 +508,16 @@ export class Room {
    * consume someone fails the whole join (rolled back); a member that cannot consume the joiner
    * is skipped and logged, so one odd client cannot keep others out.
    */
-  private async meshWith(joiner: Session, replacing: string | undefined): Promise<ConsumerRecord[]> {
+  private async meshWith(joiner: Session, replacing: string | undefined): Promise<SeatConsumer[]> {
     const members = [...this.sessions.values()].filter(
-      (m) => m !== joiner && m.id !== replacing && m.producer && this.ledger.isMember(m.id),
+      (m) => m !== joiner && m.id !== replacing && m.seat.producer && this.ledger.isMember(m.id),
     );
     const attempts = members.flatMap((member) => [
       { receiver: joiner, sender: member },
       { receiver: member, sender: joiner },
     ]);
     const results = await Promise.allSettled(attempts.map(({ receiver, sender }) => this.consume(receiver, sender)));
-    const created: ConsumerRecord[] = [];
+    const created: SeatConsumer[] = [];
     let failure: unknown;
     results.forEach((result, i) => {
       const attempt = attempts[i]!;
@@ -561,85 +534,51 @@ export class Room {
       } else failure ??= result.reason;
     });
     if (failure !== undefined) {
-      for (const record of created) this.dropConsumer(record.consumer.id);
-      joiner.producer?.close();
-      joiner.producer = undefined;
+      for (const record of created) this.sessions.get(record.ownerSessionId)?.seat.dropConsumer(record.consumer.id);
+      joiner.seat.dropProducer();
       throw failure;
     }
     return created;
   }
 
-  private async consume(receiver: Session, sender: Session): Promise<ConsumerRecord> {
-    const producer = sender.producer!;
-    // The sender's stream is piped to the receiver's part first (once per producer and part); the
-    // receiver's router checks it can consume it.
-    await this.span.reach(producer.id, sender.part, receiver.part);
-    const consumer = await receiver.media.consume(producer.id, receiver.rtpCapabilities, {
-      sessionId: receiver.id,
-      producerSessionId: sender.id,
-    });
-    let rtpParametersJson: string;
-    try {
-      // What its receiver will be handed: built from allow-listed fields and bounded (consumer-parameters.ts).
-      rtpParametersJson = consumerParametersJson(consumer.rtpParameters);
-    } catch (error) {
-      consumer.close();
-      throw error;
-    }
-    // consumers.v1: created resumed, before anyone is told of it (a failure fails the mesh like a failed consume).
-    if (receiver.consumersResumed) {
-      try {
-        await consumer.resume();
-      } catch (error) {
-        consumer.close();
-        throw error;
-      }
-    }
-    const record: ConsumerRecord = {
-      rtpParametersJson,
-      consumer,
-      ownerSessionId: receiver.id,
-      producerSessionId: sender.id,
-      producerUserId: sender.userId,
-    };
-    this.consumers.set(consumer.id, record);
-    // Created paused: it runs once its receiver resumes it, and (state.v1) while its receiver is not deafened.
-    if (consumer.local?.paused ?? true) heldFromStart(consumer, 'client');
-    if (isDeafened(this.states.of(receiver.id, receiver.userId))) heldFromStart(consumer, 'deafened');
-    // Closed by the worker (producer gone, transport gone): forget it.
-    consumer.onClose(() => {
-      if (this.consumers.get(consumer.id) === record) this.consumers.delete(consumer.id);
-    });
-    return record;
+  private consume(receiver: Session, sender: Session): Promise<SeatConsumer> {
+    // The sender's stream is piped to the receiver's part first; what the receiver is handed is built from
+    // allow-listed fields and bounded (consumer-parameters.ts). Created paused: it runs once its receiver resumes
+    // it, and (state.v1) while its receiver is not deafened.
+    return receiver.seat.consume(
+      { producerId: sender.seat.producer!.id, sessionId: sender.id, userId: sender.userId, part: sender.seat.part },
+      receiver.rtpCapabilities,
+      {
+        parameters: (consumer) => consumerParametersJson(consumer.rtpParameters),
+        deafened: () => isDeafened(this.states.of(receiver.id, receiver.userId)),
+      },
+    );
   }
 
-  private dropConsumer(consumerId: string): void {
-    const record = this.consumers.get(consumerId);
-    if (!record) return;
-    this.consumers.delete(consumerId);
-    record.consumer.close();
+  /** A consumer of any session in the room, while open. */
+  private findConsumer(consumerId: string): SeatConsumer | undefined {
+    for (const { seat } of this.sessions.values()) {
+      const record = seat.consumer(consumerId);
+      if (record) return record;
+    }
+    return undefined;
   }
 
   private closeSession(session: Session): void {
     // Close both ends of the session's mesh now rather than when the worker reports them,
     // so the bookkeeping is exact as soon as the leave returns.
-    for (const [id, record] of this.consumers) {
-      if (record.ownerSessionId === session.id || record.producerSessionId === session.id) this.dropConsumer(id);
-    }
-    session.producer?.close();
-    session.media.close();
+    for (const other of this.sessions.values()) if (other !== session) other.seat.dropConsumersOf(session.id);
+    // Its part's router closes with its last session (and the pipes to it with the router); a reservation of
+    // a session that never joined is released.
+    session.seat.close();
     this.sessions.delete(session.id);
     this.states.forget(session.id);
-    // Its part's router closes with its last session (and the pipes to it with the router).
-    this.span.release(session.id);
-    session.settle?.(false);
-    session.settle = undefined;
   }
 
   private describe(ids: string[]): ConsumerDelivery[] {
     return ids.flatMap((id) => {
-      const record = this.consumers.get(id);
-      return record && !record.consumer.closed ? [delivery(record)] : [];
+      const record = this.findConsumer(id);
+      return record ? [delivery(record)] : [];
     });
   }
 
@@ -654,7 +593,7 @@ export class Room {
   }
 }
 
-function delivery(record: ConsumerRecord): ConsumerDelivery {
+function delivery(record: SeatConsumer): ConsumerDelivery {
   const { consumer } = record;
   return {
     receiverSessionId: record.ownerSessionId,

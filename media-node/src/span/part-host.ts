@@ -5,6 +5,7 @@
 // MediaNodeSpan gRPC service); this node keeps no membership or history for it — the home's ledger is
 // the channel's one history. Sessions lost here (ICE/DTLS, worker death) are reported to the home node
 // through WatchPart; a part whose worker died ends its watchers, which the home reads as the part lost.
+// Each hosted session is a SessionSeat, as in the home node's Room.
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { PipeEndpoint, SessionLost, TransportOptions } from '../../../gen/medianode/v1/media_node';
@@ -13,7 +14,6 @@ import type { Logger } from '../../../lib/log';
 import { ROOM_MEDIA_CODECS } from '../workers/codecs';
 import { NodePipe, type PipeListen } from './node-pipe';
 import { RoomSpan, type LocalPart } from './room-span';
-import { hold, holdsOf, release } from '../session/media-holds';
 import type { ProducerPolice } from '../session/producer-police';
 import { NOTICE_PREFIX } from './remote-part';
 import {
@@ -21,9 +21,9 @@ import {
   type ConsumerHandle,
   type LocalMediaFactory,
   type MediaLossReason,
-  type ProducerHandle,
-  type SessionMedia,
 } from '../session/session-media';
+import { SessionSeat } from '../session/session-seat';
+import { Reservation } from '../load/reservation';
 import { parseDtlsParameters, parseProducerRtpParameters, parseRtpCapabilities } from '../session/validate';
 import type { WorkerPool, WorkerSlot } from '../workers/worker-pool';
 
@@ -37,11 +37,7 @@ export interface PartHostOptions {
    * Which worker a new session of a part goes on, with its join's reservation (Admission.chooseSpanWorker:
    * 'over-capacity' when none has room); unset = the part's main worker.
    */
-  chooseWorker?: (
-    roomId: string,
-    mainIndex: number,
-    sessionId: string,
-  ) => { worker: number; settle(joined: boolean): void };
+  chooseWorker?: (roomId: string, mainIndex: number, sessionId: string) => { worker: number; reservation: Reservation };
   pipe: PipeListen;
   iceConsentTimeoutS: number;
   iceDisconnectedGraceMs: number;
@@ -58,17 +54,8 @@ export interface PartHostOptions {
   logger: Logger;
 }
 
-interface HostedSession {
-  readonly userId: string;
-  /** The router (of the part's span) its transports are on. */
-  readonly place: LocalPart;
-  settle?: (joined: boolean) => void;
-  readonly media: SessionMedia;
-  producer?: ProducerHandle;
-  readonly consumers: Map<string, ConsumerHandle>;
-  /** state.v1: the home node said this member is muted (its producer is held paused here). */
-  muted?: boolean;
-}
+/** A session of a hosted part: its seat on one of the part's routers (the home node keeps its membership). */
+type HostedSession = SessionSeat<LocalPart>;
 
 interface HostedPart {
   readonly roomId: string;
@@ -165,26 +152,17 @@ export class PartHost {
     if (!session) {
       const chosen = this.options.chooseWorker?.(roomId, part.slot.index, sessionId);
       const slot = chosen ? this.options.pool.slots[chosen.worker] : undefined;
-      let place: LocalPart;
-      let media: SessionMedia;
-      try {
-        place = (await part.span.place(sessionId, slot)) as LocalPart;
-      } catch (error) {
-        chosen?.settle(false);
-        throw error;
-      }
-      try {
-        media = await createLocalMedia(place, this.options, sessionId, minIceConsentTimeoutS, (reason) =>
-          this.lose(part, sessionId, userId, reason),
-        );
-      } catch (error) {
-        part.span.release(sessionId);
-        chosen?.settle(false);
-        throw error;
-      }
-      session = { userId, place, settle: chosen?.settle, media, consumers: new Map() };
+      session = await SessionSeat.open<LocalPart>({
+        id: sessionId,
+        userId,
+        reservation: chosen?.reservation ?? Reservation.none(),
+        span: part.span,
+        place: async () => (await part.span.place(sessionId, slot)) as LocalPart,
+        media: (place, onLost) => createLocalMedia(place, this.options, sessionId, minIceConsentTimeoutS, onLost),
+        onLost: (_seat, reason) => this.lose(part, sessionId, userId, reason),
+      });
       part.sessions.set(sessionId, session);
-      this.log(part).info('media-node.part-session-prepared', { sessionId, userId, worker: place.slot.index });
+      this.log(part).info('media-node.part-session-prepared', { sessionId, userId, worker: session.part.slot.index });
     }
     return { consumer: session.media.consumerOptions, producer: session.media.producerOptions };
   }
@@ -198,17 +176,14 @@ export class PartHost {
   ): Promise<string> {
     const session = this.session(roomId, sessionId);
     if (session.producer) return session.producer.id;
-    session.producer = await session.media.start(
+    const producer = await session.produce(
       parseProducerRtpParameters(rtp),
       parseDtlsParameters(producerDtls, 'producer dtls parameters'),
       parseDtlsParameters(consumerDtls, 'consumer dtls parameters'),
-      { sessionId, userId: session.userId },
     );
-    this.get(roomId).producers.set(session.producer.id, session.place);
-    if (session.muted && session.producer.local) await hold(session.producer.local, 'muted');
-    session.settle?.(true);
-    session.settle = undefined;
-    return session.producer.id;
+    this.get(roomId).producers.set(producer.id, session.part);
+    session.reservation.commit();
+    return producer.id;
   }
 
   async consume(
@@ -221,29 +196,21 @@ export class PartHost {
     const session = this.session(roomId, sessionId);
     const part = this.get(roomId);
     // A member's producer, or one piped in from the home node (on the main router): piped to the receiver's router first.
-    await part.span.reach(producerId, part.producers.get(producerId) ?? part.span.mainPart, session.place);
-    const consumer = await session.media.consume(producerId, parseRtpCapabilities(rtpCapabilities), {
-      sessionId,
-      producerSessionId,
-    });
-    session.consumers.set(consumer.id, consumer);
-    consumer.onClose(() => session.consumers.delete(consumer.id));
-    return consumer;
+    const from = part.producers.get(producerId) ?? part.span.mainPart;
+    const record = await session.consume(
+      { producerId, sessionId: producerSessionId, part: from },
+      parseRtpCapabilities(rtpCapabilities),
+    );
+    return record.consumer;
   }
 
   async resumeConsumer(roomId: string, sessionId: string, consumerId: string): Promise<void> {
-    const consumer = this.session(roomId, sessionId).consumers.get(consumerId);
-    if (!consumer || consumer.closed)
-      throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in part ${roomId}`);
-    await consumer.resume();
+    await this.consumer(roomId, sessionId, consumerId).resume();
   }
 
   /** state.v1: a deafened receiver's consumer (the home node keeps that consumer's holds and asks for resume too). */
   async pauseConsumer(roomId: string, sessionId: string, consumerId: string): Promise<void> {
-    const consumer = this.session(roomId, sessionId).consumers.get(consumerId);
-    if (!consumer || consumer.closed)
-      throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in part ${roomId}`);
-    await consumer.pause();
+    await this.consumer(roomId, sessionId, consumerId).pause();
   }
 
   /**
@@ -252,23 +219,18 @@ export class PartHost {
    * muted before its producer exists gets it held when it produces (join).
    */
   async setMuted(roomId: string, sessionId: string, muted: boolean): Promise<void> {
-    const session = this.session(roomId, sessionId);
-    session.muted = muted;
-    const producer = session.producer?.local;
-    if (!producer) return;
-    if (muted) await hold(producer, 'muted');
-    else if (holdsOf(producer).includes('muted')) await release(producer, 'muted');
+    await this.session(roomId, sessionId).setMuted(muted);
   }
 
   closeConsumer(roomId: string, sessionId: string, consumerId: string): void {
-    this.parts.get(roomId)?.sessions.get(sessionId)?.consumers.get(consumerId)?.close();
+    this.parts.get(roomId)?.sessions.get(sessionId)?.dropConsumer(consumerId);
   }
 
   async restartIce(
     roomId: string,
     sessionId: string,
   ): Promise<{ consumer: types.IceParameters; producer: types.IceParameters }> {
-    return this.session(roomId, sessionId).media.restartIce();
+    return this.session(roomId, sessionId).restartIce();
   }
 
   closeSession(roomId: string, sessionId: string): void {
@@ -276,13 +238,8 @@ export class PartHost {
     const session = part?.sessions.get(sessionId);
     if (!part || !session) return;
     part.sessions.delete(sessionId);
-    if (session.producer) {
-      part.producers.delete(session.producer.id);
-      session.producer.close();
-    }
-    session.media.close();
-    part.span.release(sessionId);
-    session.settle?.(false);
+    if (session.producer) part.producers.delete(session.producer.id);
+    session.close();
     this.log(part).info('media-node.part-session-closed', { sessionId });
   }
 
@@ -379,10 +336,7 @@ export class PartHost {
     if (!part) return;
     this.parts.delete(roomId);
     clearTimeout(part.unwatched);
-    for (const session of part.sessions.values()) {
-      session.media.close();
-      session.settle?.(false);
-    }
+    for (const session of part.sessions.values()) session.close();
     part.sessions.clear();
     part.span.close();
     part.router.close();
@@ -448,6 +402,12 @@ export class PartHost {
     const part = this.parts.get(roomId);
     if (!part) throw new MediaError('unknown-room', `no part of room ${roomId} is hosted on this node`);
     return part;
+  }
+
+  private consumer(roomId: string, sessionId: string, consumerId: string): ConsumerHandle {
+    const record = this.session(roomId, sessionId).consumer(consumerId);
+    if (!record) throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in part ${roomId}`);
+    return record.consumer;
   }
 
   private session(roomId: string, sessionId: string): HostedSession {
