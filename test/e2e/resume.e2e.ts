@@ -210,10 +210,12 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       assert.ok(stack.gateway.cut(await socketOfUser(stack, USERS.ada)));
       await dee.clickJoin();
       await dee.waitJoined();
-      // B leaves on purpose (the SDK's leave(): a close with 1000); a resumable session whose page just vanished
-      // would wait out its grace first.
+      // B leaves on purpose (the SDK's leave(): a close with 1000, resolved once the socket and media are closed); a
+      // resumable session whose page just vanished would wait out its grace first.
       await bo.page.evaluate(() =>
-        (window as unknown as { harmonyVoiceDemo: { client: { leave(): void } } }).harmonyVoiceDemo.client.leave(),
+        (
+          window as unknown as { harmonyVoiceDemo: { client: { leave(): Promise<void> } } }
+        ).harmonyVoiceDemo.client.leave(),
       );
       await cy.waitForEvent('userLeft', USERS.bo, 10_000);
       await bo.close();
