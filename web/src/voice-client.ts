@@ -220,8 +220,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
    * joins, rejoins, resumes, renewals, waits, the session's events — holds its signal, and stops when it is aborted.
    */
   private run?: AbortController;
-  /** Work of the current run still settling (sessions starting, rejoin and resume loops, renewals): leave() waits. */
-  private readonly inflight = new Set<Promise<unknown>>();
+  /** Per run: its work still settling (sessions starting, rejoin and resume loops, renewals, closes): leave() waits. */
+  private readonly inflight = new WeakMap<AbortSignal, Set<Promise<unknown>>>();
   /** What the last leave() waits for (a second leave() returns it). */
   private leaving: Promise<void> = Promise.resolve();
 
@@ -364,6 +364,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       this.relayOnly = false;
       this.setState('connecting');
       await this.track(
+        signal,
         (async () => {
           this.certificate ??= await generateDtlsCertificate();
           await this.microphone.acquire(options.microphone, this.options.audioConstraints, signal);
@@ -409,13 +410,19 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
    */
   leave(): Promise<void> {
     if (this.stateValue === 'idle' || this.stateValue === 'closed') return this.leaving;
-    this.run?.abort(leftError());
+    const run = this.run;
+    run?.abort(leftError());
     clearTimeout(this.renewTimer);
     const session = this.session;
     this.session = undefined;
     const closing = session?.close(1000, 'leave');
     this.finish({ code: 1000, reason: 'leave', wasClean: true }, undefined);
-    this.leaving = Promise.allSettled([closing, ...this.inflight]).then(() => undefined);
+    this.leaving = (async () => {
+      await closing;
+      // Work that unwinds may start closes of its own (an aborted join closes its socket): wait until none is left.
+      const work = run ? this.inflight.get(run.signal) : undefined;
+      while (work && work.size > 0) await Promise.all([...work]);
+    })();
     return this.leaving;
   }
 
@@ -438,14 +445,16 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
 
   // ---- sessions and reconnecting ----
 
-  /** Keeps `work` in the run's in-flight set until it settles (leave() waits for it). */
-  private track<T>(work: Promise<T>): Promise<T> {
+  /** Keeps `work` in its run's in-flight set (the run of `signal`) until it settles: leave() waits for it. */
+  private track<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+    let set = this.inflight.get(signal);
+    if (!set) this.inflight.set(signal, (set = new Set()));
     const settled = work.then(
       () => undefined,
       () => undefined,
     );
-    this.inflight.add(settled);
-    void settled.then(() => this.inflight.delete(settled));
+    set.add(settled);
+    void settled.then(() => set.delete(settled));
     return work;
   }
 
@@ -478,11 +487,12 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         extensions: target.extensions,
         relayOnly: this.relayOnly,
         signal,
+        closing: (closed) => void this.track(signal, closed),
       },
       this.sinkFor(signal),
     );
     if (signal.aborted) {
-      await session.close(1000, 'leave');
+      void this.track(signal, session.close(1000, 'leave'));
       throw signal.reason;
     }
     this.session = session;
@@ -541,6 +551,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         clearTimeout(this.renewTimer);
         const lostAt = Date.now();
         void this.track(
+          signal,
           this.switching.movedByRenewal().then((moved) => {
             if (!live()) return;
             this.options.log('info', 'voice.stream-lost', {
@@ -732,7 +743,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       renewBeforeTokenExpiryMs: this.options.renewBeforeTokenExpiryMs,
       tokenExpiresAt: typeof this.target.token === 'function' ? this.tokenExpiresAt : undefined,
     });
-    this.renewTimer = setTimeout(() => void this.track(this.renew(signal)), dueIn);
+    this.renewTimer = setTimeout(() => void this.track(signal, this.renew(signal)), dueIn);
   }
 
   private async renew(signal: AbortSignal): Promise<void> {
@@ -770,7 +781,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     });
     let result: RetryResult<void>;
     try {
-      result = await this.track(rejoining);
+      result = await this.track(signal, rejoining);
     } catch {
       return; // left meanwhile
     }

@@ -52,6 +52,8 @@ export interface SessionOptions {
   relayOnly?: boolean;
   /** Aborting it while joining gives the join up (the socket closes with 1000, start() rejects with its reason). */
   signal?: AbortSignal;
+  /** Told of a close the session started and does not wait for (an aborted join's): resolves when it is over. */
+  closing?(closed: Promise<void>): void;
 }
 
 /** What a session reports to its owner. */
@@ -306,7 +308,7 @@ export class VoiceSession {
       if (signal?.aborted) aborted();
       await this.joinedPromise;
     } catch (err) {
-      if (signal?.aborted) await this.close(1000, 'leave');
+      if (signal?.aborted) this.options.closing?.(this.close(1000, 'leave'));
       else void this.link.close(4000, 'join failed');
       throw err;
     } finally {
