@@ -150,6 +150,31 @@ describe('a lost resume.v1 stream', () => {
   });
 });
 
+describe('reconnectPolicy', () => {
+  it('decides the rejoin: asked with the error that ended the stream; null gives up (closed, with that error)', async () => {
+    const asked: Array<{ attempt: number; identifier?: string }> = [];
+    const { client, states } = clientWithFakeSockets({
+      reconnectPolicy: {
+        nextRetryDelayMs: ({ attempt, error }) => (asked.push({ attempt, identifier: error?.identifier }), null),
+      },
+    });
+    const closed = new Promise<{ willReconnect: boolean; error?: { identifier: string } }>((resolve) =>
+      client.once('closed', resolve),
+    );
+    const internals = client as unknown as {
+      run: AbortController;
+      reconnect(signal: AbortSignal, cause: VoiceClientError | undefined): Promise<void>;
+    };
+    internals.run = new AbortController();
+    await internals.reconnect(internals.run.signal, new VoiceClientError('voice.media-lost', 'the media node died'));
+    assert.deepEqual(asked, [{ attempt: 0, identifier: 'voice.media-lost' }]);
+    const event = await closed;
+    assert.equal(event.willReconnect, false);
+    assert.equal(event.error?.identifier, 'voice.media-lost');
+    assert.deepEqual(states, ['reconnecting', 'closed']);
+  });
+});
+
 describe('errors keep their cause', () => {
   it('VoiceClientError passes `cause` to Error (standard Error.cause)', () => {
     const original = new TypeError('boom');

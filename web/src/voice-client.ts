@@ -19,7 +19,14 @@ import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from './keepalive';
 import { consoleLog, type Log } from './log';
 import type { MediaPath } from './media-path';
 import { Microphone } from './microphone';
-import { type RetryResult, rejoinPolicy, resumePolicy, resumeRetryable, retry } from './reconnect-policy';
+import {
+  type ReconnectPolicy,
+  type RetryResult,
+  rejoinPolicy,
+  resumePolicy,
+  resumeRetryable,
+  retry,
+} from './reconnect-policy';
 import { renewalDelayMs, SocketSwitch, tokenExpiry } from './renewal';
 import { DEFAULT_SPEAKING, SpeakingDetector, type SpeakingOptions } from './speaking';
 import type { ReceiveStats } from './stats';
@@ -63,6 +70,12 @@ export interface ConnectOptions {
 export interface VoiceClientOptions {
   keepalive?: KeepalivePolicy | false;
   backoff?: Partial<BackoffPolicy>;
+  /**
+   * When to rejoin after a stream ended, and how long to wait first (`nextRetryDelayMs({ attempt, elapsedMs, error })`
+   * → ms, or null to give up). Default: `rejoinPolicy(backoff)` (jittered backoff, the server's retry_after, never
+   * after an error a retry cannot fix). The resume.v1 resume keeps its own policy (bounded by the server's grace).
+   */
+  reconnectPolicy?: ReconnectPolicy;
   connectTimeoutMs?: number;
   joinTimeoutMs?: number;
   audioConstraints?: MediaTrackConstraints;
@@ -174,9 +187,13 @@ export interface Participant {
 
 export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private readonly options: Required<
-    Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs' | 'renewBeforeTokenExpiryMs'>
+    Omit<
+      VoiceClientOptions,
+      'createWebSocket' | 'backoff' | 'reconnectPolicy' | 'renewBeforeMs' | 'renewBeforeTokenExpiryMs'
+    >
   > & {
     backoff: BackoffPolicy;
+    reconnectPolicy: ReconnectPolicy;
     createWebSocket?: WebSocketFactory;
     renewBeforeMs?: number;
     renewBeforeTokenExpiryMs?: number;
@@ -230,6 +247,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.options = {
       keepalive: options.keepalive ?? DEFAULT_KEEPALIVE,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      reconnectPolicy: options.reconnectPolicy ?? rejoinPolicy({ ...DEFAULT_BACKOFF, ...options.backoff }),
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       joinTimeoutMs: options.joinTimeoutMs ?? 20_000,
       audioConstraints: options.audioConstraints ?? {
@@ -772,7 +790,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   /** The stream ended and may be joined again: rejoin with the rejoin policy (state `reconnecting`). */
   private async reconnect(signal: AbortSignal, cause: VoiceClientError | undefined): Promise<void> {
     this.setState('reconnecting');
-    const rejoining = retry(rejoinPolicy(this.options.backoff), (signal) => this.startSession(signal, true), {
+    const rejoining = retry(this.options.reconnectPolicy, (signal) => this.startSession(signal, true), {
       signal,
       error: cause,
       wrapAs: ClientErrorId.media,
