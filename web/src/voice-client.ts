@@ -13,21 +13,15 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff';
 import { generateDtlsCertificate } from './dtls';
 import { asClientError, ClientErrorId, leftError, reconnectsAfter, VoiceClientError } from './errors';
 import { askedFeatures } from './extensions';
-import { HrpcSocket, type SocketClose, type Variant, type WebSocketFactory } from './hrpc-socket';
+import type { SocketClose, Variant, WebSocketFactory } from './hrpc-socket';
 import { toUint64, type Uint64Input } from './ids';
 import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from './keepalive';
 import { consoleLog, type Log } from './log';
 import type { MediaPath } from './media-path';
 import { Microphone } from './microphone';
-import {
-  type ReconnectPolicy,
-  type RetryResult,
-  rejoinPolicy,
-  resumePolicy,
-  resumeRetryable,
-  retry,
-} from './reconnect-policy';
-import { renewalDelayMs, SocketSwitch, tokenExpiry } from './renewal';
+import { type ReconnectPolicy, type RetryResult, rejoinPolicy, retry } from './reconnect-policy';
+import { tokenExpiry } from './renewal';
+import { SessionMoves } from './session-moves';
 import { DEFAULT_SPEAKING, SpeakingDetector, type SpeakingOptions } from './speaking';
 import type { ReceiveStats } from './stats';
 import { TypedEmitter } from './typed-emitter';
@@ -199,13 +193,8 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     renewBeforeTokenExpiryMs?: number;
     restartIceOnResume: boolean;
   };
-  /** `exp` of the token the session's current socket was opened with (renewal before it: renewal.ts). */
-  private tokenExpiresAt?: number;
-  /** The same of the socket a resume is moving the session to (it becomes the session's once resumed). */
-  private pendingTokenExpiresAt?: number;
-  private renewTimer?: ReturnType<typeof setTimeout>;
-  /** Renewal and resume never run at once (web/src/renewal.ts). */
-  private readonly switching = new SocketSwitch();
+  /** resume.v1: the resume after a lost socket and the make-before-break renewal (session-moves.ts). */
+  private readonly moves: SessionMoves;
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
   private target?: {
@@ -270,6 +259,37 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     };
     this.speaking =
       options.speaking === false ? undefined : new SpeakingDetector({ ...DEFAULT_SPEAKING, ...options.speaking });
+    const client = this;
+    this.moves = new SessionMoves(this.options, {
+      get target() {
+        return client.target;
+      },
+      get session() {
+        return client.session;
+      },
+      get joined() {
+        return client.stateValue === 'joined';
+      },
+      resuming: () => this.setState('resuming'),
+      resumed: (event) => {
+        this.setState('joined');
+        this.emit('resumed', event);
+      },
+      attempt: (event) => this.emit('reconnecting', event),
+      cannotResume: (signal, session, error) => {
+        // The rejoin (others will see a leave and a join).
+        void session.abandon();
+        this.session = undefined;
+        this.emit('closed', {
+          code: 1006,
+          reason: 'session could not be resumed',
+          willReconnect: true,
+          error: error && toEvent(error),
+        });
+        void this.reconnect(signal, undefined);
+      },
+      track: (signal, work) => void this.track(signal, work),
+    });
   }
 
   get deafened(): boolean {
@@ -430,7 +450,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     if (this.stateValue === 'idle' || this.stateValue === 'closed') return this.leaving;
     const run = this.run;
     run?.abort(leftError());
-    clearTimeout(this.renewTimer);
+    this.moves.cancel();
     const session = this.session;
     this.session = undefined;
     const closing = session?.close(1000, 'leave');
@@ -480,7 +500,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     const target = this.target!;
     const token = typeof target.token === 'function' ? await target.token() : target.token;
     signal.throwIfAborted();
-    this.tokenExpiresAt = tokenExpiry(token);
+    this.moves.tokenExpiresAt = tokenExpiry(token);
     const session = await VoiceSession.start(
       {
         url: target.url,
@@ -515,7 +535,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     }
     this.session = session;
     this.setState('joined');
-    this.scheduleRenewal(signal);
+    this.moves.schedule(signal);
     // A new session starts unmuted on the server: say what this member is (a mute pressed while joining, a rejoin).
     if (this.mutedValue || this.deafenedValue)
       session.setSelfState({ selfMuted: this.mutedValue, selfDeafened: this.deafenedValue });
@@ -565,26 +585,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         this.emitError(error);
       },
       suspended: (close) => {
-        if (!live()) return;
-        clearTimeout(this.renewTimer);
-        const lostAt = Date.now();
-        void this.track(
-          signal,
-          this.switching.movedByRenewal().then((moved) => {
-            if (!live()) return;
-            this.options.log('info', 'voice.stream-lost', {
-              code: close.code,
-              reason: close.reason,
-              resuming: !moved,
-              movedByRenewal: moved,
-            });
-            if (!moved) return this.resumeSession(signal, lostAt);
-          }),
-        );
+        if (live()) this.moves.lost(signal, close);
       },
       ended: (close, lastError) => {
         if (!live()) return;
-        clearTimeout(this.renewTimer);
+        this.moves.cancel();
         const ended = this.session;
         this.session = undefined;
         // The connection ladder: media that never connected directly, with relays at hand, gets one more try over them.
@@ -662,131 +667,6 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     );
   }
 
-  // ---- resume.v1 ----
-
-  /** Opens a new socket for this client's target, offering resume.v1 (closed again when `signal` aborts). */
-  private async openResumeSocket(signal: AbortSignal): Promise<HrpcSocket> {
-    const target = this.target!;
-    const token = typeof target.token === 'function' ? await target.token() : target.token;
-    const socket = await HrpcSocket.open({
-      url: target.url,
-      token,
-      variant: target.variant,
-      timeoutMs: this.options.connectTimeoutMs,
-      createWebSocket: this.options.createWebSocket,
-      resume: true,
-      extensions: target.extensions,
-      signal,
-    });
-    if (signal.aborted) {
-      void socket.close(1000, 'leave');
-      throw signal.reason;
-    }
-    this.pendingTokenExpiresAt = tokenExpiry(token);
-    return socket;
-  }
-
-  /**
-   * The socket was lost while joined: resume the same session on a new socket (state `resuming`), with backoff, for
-   * as long as the server keeps it (its grace). A refusal (or the grace running out) falls back to the rejoin.
-   */
-  private async resumeSession(signal: AbortSignal, lostAt: number): Promise<void> {
-    const session = this.session;
-    if (!session) return;
-    this.setState('resuming');
-    const policy = resumePolicy(this.options.backoff, session.graceMs ?? 30_000);
-    let result: RetryResult<boolean>;
-    try {
-      result = await retry(
-        policy,
-        async (signal) => {
-          let socket: HrpcSocket | undefined;
-          try {
-            socket = await this.openResumeSocket(signal);
-            return await session.resumeOn(socket, this.options.restartIceOnResume ? { restartIce: true } : {});
-          } catch (err) {
-            // Not 1000: had the server moved the session onto this socket after all, 1000 would end it (leave).
-            if (!signal.aborted) void socket?.close(4001, 'resume failed');
-            throw err;
-          }
-        },
-        {
-          signal,
-          since: lostAt,
-          onAttempt: (attempt, delayMs) => this.emit('reconnecting', { attempt, delayMs }),
-          onFailure: (error) => {
-            if (resumeRetryable(error))
-              this.options.log('info', 'voice.resume-retry', { identifier: error.identifier, message: error.message });
-          },
-        },
-      );
-    } catch {
-      return; // left meanwhile (the signal's abort): leave() closed everything
-    }
-    if (result.ok) {
-      this.tokenExpiresAt = this.pendingTokenExpiresAt;
-      this.setState('joined');
-      this.emit('resumed', { makeBeforeBreak: false, iceRestarted: result.value, afterMs: Date.now() - lostAt });
-      this.scheduleRenewal(signal);
-      return;
-    }
-    // Cannot be resumed: the rejoin (others will see a leave and a join).
-    this.options.log('info', 'voice.resume-gave-up', { identifier: result.error?.identifier });
-    void session.abandon();
-    this.session = undefined;
-    this.emit('closed', {
-      code: 1006,
-      reason: 'session could not be resumed',
-      willReconnect: true,
-      error: result.error && toEvent(result.error),
-    });
-    void this.reconnect(signal, undefined);
-  }
-
-  /** Make-before-break: before the gateway's maximum connection duration, move the session to a new socket. */
-  private scheduleRenewal(signal: AbortSignal): void {
-    clearTimeout(this.renewTimer);
-    if (signal.aborted) return;
-    if (!this.target?.resume || !this.session?.canResume) {
-      // The credential may arrive just after JoinedChannel: look again shortly.
-      if (this.target?.resume && this.session) this.renewTimer = setTimeout(() => this.scheduleRenewal(signal), 200);
-      return;
-    }
-    // Only a token function can give a fresh token: a fixed token renews nothing (the session then ends at its exp + grace).
-    const dueIn = renewalDelayMs({
-      now: Date.now(),
-      socketOpenedAt: this.session.socketOpenedAt,
-      maxConnectionMs: this.options.maxConnectionMs,
-      renewBeforeMs: this.options.renewBeforeMs,
-      renewBeforeTokenExpiryMs: this.options.renewBeforeTokenExpiryMs,
-      tokenExpiresAt: typeof this.target.token === 'function' ? this.tokenExpiresAt : undefined,
-    });
-    this.renewTimer = setTimeout(() => void this.track(signal, this.renew(signal)), dueIn);
-  }
-
-  private async renew(signal: AbortSignal): Promise<void> {
-    const session = this.session;
-    if (signal.aborted || !session || this.stateValue !== 'joined') return;
-    const started = Date.now();
-    await this.switching.renew(async () => {
-      let socket: HrpcSocket | undefined;
-      try {
-        socket = await this.openResumeSocket(signal);
-        const iceRestarted = await session.resumeOn(socket, { restartIce: false });
-        this.tokenExpiresAt = this.pendingTokenExpiresAt;
-        this.emit('resumed', { makeBeforeBreak: true, iceRestarted, afterMs: Date.now() - started });
-        return true;
-      } catch (err) {
-        if (signal.aborted) return false; // left meanwhile: leave() closed both sockets
-        // The old socket may still work; when it is (or was meanwhile) lost, the ordinary resume takes over.
-        void socket?.close(4001, 'renewal failed');
-        this.options.log('warn', 'voice.renewal-failed', { message: (err as Error).message });
-        return false;
-      }
-    });
-    if (!signal.aborted && this.stateValue === 'joined') this.scheduleRenewal(signal);
-  }
-
   /** The stream ended and may be joined again: rejoin with the rejoin policy (state `reconnecting`). */
   private async reconnect(signal: AbortSignal, cause: VoiceClientError | undefined): Promise<void> {
     this.setState('reconnecting');
@@ -810,7 +690,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private finish(close: SocketClose, error: VoiceClientError | undefined): void {
     this.run?.abort(new VoiceClientError(ClientErrorId.invalidState, 'the client closed'));
     this.session = undefined;
-    clearTimeout(this.renewTimer);
+    this.moves.cancel();
     clearInterval(this.speakingTimer);
     this.states.clear();
     for (const key of this.speaking?.keys() ?? []) this.speaking?.forget(key);
