@@ -177,11 +177,17 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       await Promise.all([ada, bo, cy].map((p) => p.startStallWatch(50)));
       await new Promise((r) => setTimeout(r, 1_000));
       const socket = await socketOfUser(stack, USERS.ada);
+      const statesBefore = (await ada.states()).length;
       const cutAt = Date.now();
       assert.ok(stack.gateway.cut(socket), "the gateway cut ada's socket");
       const resumed = await ada.waitForEvent('resumed', undefined, 15_000);
       const window = { from: cutAt - 100, to: Date.now() + 1_000 };
       assert.equal(resumed.makeBeforeBreak, false);
+      assert.deepEqual(
+        (await ada.states()).slice(statesBefore),
+        ['resuming', 'joined'],
+        'the app saw `resuming` while the session moved (not `reconnecting`: no rejoin)',
+      );
       await new Promise((r) => setTimeout(r, 2_000));
       const watches = await Promise.all([ada, bo, cy].map((p) => p.stopStallWatch()));
       assertNoStall('ada', watches[0]!, 2, window);
@@ -210,10 +216,12 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
       assert.ok(stack.gateway.cut(await socketOfUser(stack, USERS.ada)));
       await dee.clickJoin();
       await dee.waitJoined();
-      // B leaves on purpose (the SDK's leave(): a close with 1000); a resumable session whose page just vanished
-      // would wait out its grace first.
+      // B leaves on purpose (the SDK's leave(): a close with 1000, resolved once the socket and media are closed); a
+      // resumable session whose page just vanished would wait out its grace first.
       await bo.page.evaluate(() =>
-        (window as unknown as { harmonyVoiceDemo: { client: { leave(): void } } }).harmonyVoiceDemo.client.leave(),
+        (
+          window as unknown as { harmonyVoiceDemo: { client: { leave(): Promise<void> } } }
+        ).harmonyVoiceDemo.client.leave(),
       );
       await cy.waitForEvent('userLeft', USERS.bo, 10_000);
       await bo.close();
@@ -275,6 +283,7 @@ describe('resume.v1 in a real browser (Chromium, strict local stack)', { timeout
           !events.some((e) => e.type === 'closed' || e.type === 'reconnecting'),
           `${p.name} never lost its stream`,
         );
+        assert.deepEqual(await p.states(), ['connecting', 'joined'], `${p.name} stayed joined while switching`);
       }
       await new Promise((r) => setTimeout(r, 1_000));
       const watches = await Promise.all([ada, bo, cy].map((p) => p.stopStallWatch()));

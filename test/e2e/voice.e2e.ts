@@ -376,7 +376,7 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
               ) => {
                 state: string;
                 connect(o: object): Promise<void>;
-                leave(): void;
+                leave(): Promise<void>;
                 on(e: string, l: (p: Record<string, unknown>) => void): void;
               };
               KEEPALIVE_FRAME: string;
@@ -406,7 +406,7 @@ describe('voice in a real browser (Chromium, local stack)', { timeout: 240_000 }
               kept: { state: kept.client.state, events: [...kept.events] },
               quiet: { state: quiet.client.state, events: [...quiet.events] },
             };
-            kept.client.leave();
+            await kept.client.leave();
             return out;
           },
           { wsUrl: stack.wsUrl, guild: GUILD, channel: CHANNEL, idleMs: IDLE_TIMEOUT_MS },

@@ -151,7 +151,7 @@ export async function join(server: string, token: () => Promise<string>): Promis
     throw err;
   }
   voice.mute();
-  voice.leave();
+  await voice.leave();
 }
 `;
 

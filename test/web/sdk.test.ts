@@ -106,7 +106,7 @@ describe('HrpcSocket (browser WebSocket adapter)', () => {
     const closes: number[] = [];
     socket.onClose = (c) => closes.push(c.code);
     ws().onclose!({ code: 1001, reason: 'Going away', wasClean: true });
-    socket.close();
+    void socket.close();
     assert.deepEqual(closes, [1001]);
   });
 });

@@ -89,21 +89,19 @@ describe('state.v1: a change of its own state the server refuses', () => {
     client.setSelfMuted(false); // the server refuses it: a moderator muted this member
     // The session's sink as the server's error frame reaches it (no browser here: no session is running).
     const internals = client as unknown as {
-      epoch: number;
-      sinkFor(epoch: number): { error(e: VoiceClientError): void };
+      sinkFor(signal: AbortSignal): { error(e: VoiceClientError): void };
     };
-    internals
-      .sinkFor(internals.epoch)
-      .error(
-        new VoiceClientError(
-          'voice.state-refused',
-          'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself',
-        ),
-      );
+    const sink = internals.sinkFor(new AbortController().signal);
+    sink.error(
+      new VoiceClientError(
+        'voice.state-refused',
+        'a server-muted (or server-deafened) member cannot unmute (or undeafen) itself',
+      ),
+    );
     assert.equal(client.muted, true);
     assert.deepEqual(events, ['muted:true', 'muted:false', 'muted:true', 'error:voice.state-refused']);
     // Another error changes nothing; a second refusal has nothing left to undo.
-    internals.sinkFor(internals.epoch).error(new VoiceClientError('voice.state-refused', 'again'));
+    sink.error(new VoiceClientError('voice.state-refused', 'again'));
     assert.equal(client.muted, true);
   });
 });

@@ -289,10 +289,10 @@ client.on('muted', ({ muted }) => {
 
 muteButton.addEventListener('click', () => client.setMuted(!client.muted));
 deafenButton.addEventListener('click', () => client.setSelfDeafened(!client.deafened));
-el('leave-button').addEventListener('click', () => client.leave());
+el('leave-button').addEventListener('click', () => void client.leave());
 el('banner-close').addEventListener('click', hideBanner);
 // Leaving cleanly on close/reload tells the others at once instead of after a timeout.
-window.addEventListener('pagehide', () => client.leave());
+window.addEventListener('pagehide', () => void client.leave());
 
 // ---- rendering ----
 
@@ -370,6 +370,7 @@ function showState(state: ClientState): void {
     idle: 'Not connected',
     connecting: 'Connecting…',
     joined: 'Connected',
+    resuming: 'Resuming…',
     reconnecting: 'Reconnecting…',
     closed: 'Not connected',
   };

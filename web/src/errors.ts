@@ -24,6 +24,11 @@ export const ClientErrorId = {
   invalidState: 'client.invalid-state',
 } as const;
 
+/**
+ * An error the SDK reports. Where it wraps another (a DOMException from getUserMedia, a mediasoup-client error, a
+ * socket's failure), that one is its standard `cause` (ES2022 `Error.cause`), so the original reason and stack stay
+ * inspectable.
+ */
 export class VoiceClientError extends Error {
   constructor(
     /** A server identifier (`h.*`, `hrpc.*`, `voice.*`) or a `client.*` one. */
@@ -31,9 +36,28 @@ export class VoiceClientError extends Error {
     message: string,
     readonly options: { retryAfterSeconds?: number; cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'VoiceClientError';
   }
+
+  /** Whether joining again may succeed (false for the identifiers of NON_RETRYABLE). */
+  get retryable(): boolean {
+    return !NON_RETRYABLE.has(this.identifier);
+  }
+}
+
+/**
+ * `err` as a VoiceClientError: itself when it is one, else a new one with `identifier` whose `cause` is `err`
+ * (its message after `prefix`).
+ */
+export function asClientError(err: unknown, identifier: string, prefix = ''): VoiceClientError {
+  if (err instanceof VoiceClientError) return err;
+  return new VoiceClientError(identifier, `${prefix}${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/** The reason a leave() gives the work it cancels (connect() rejects with it). */
+export function leftError(): VoiceClientError {
+  return new VoiceClientError(ClientErrorId.invalidState, 'left before joining');
 }
 
 /** Identifiers after which reconnecting cannot help: the server will refuse the same request again. */

@@ -47,13 +47,19 @@ export interface OpenOptions {
    * servers that predate the negotiation. Empty or absent: the offer is exactly voice.v1's (or resume.v1's).
    */
   extensions?: string[];
+  /** Aborting it gives up the opening: the WebSocket is closed and open() rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
+
+/** How long close() waits for the WebSocket's close event (the closing handshake) before it resolves anyway. */
+export const CLOSE_WAIT_MS = 3000;
 
 /** RFC 6455 subprotocols are HTTP tokens; a browser throws SyntaxError for anything else. */
 const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // WebSocket.readyState values, spelled out so this file also runs where no global WebSocket exists (tests).
 const CONNECTING = 0;
 const OPEN = 1;
+const CLOSED = 3;
 
 export class HrpcSocket {
   onFrame: (frame: ServerFrame) => void = () => {};
@@ -62,6 +68,9 @@ export class HrpcSocket {
   onClose: (close: SocketClose) => void = () => {};
 
   private closed = false;
+  private wsClosed!: () => void;
+  /** Resolves when the WebSocket's close event arrived (its closing handshake is over). */
+  private readonly wsClosedPromise = new Promise<void>((resolve) => (this.wsClosed = resolve));
   /** The extension features this stream has (granted by Welcome, or resume.v1 by its own subprotocol value). */
   features: string[] = [];
   /** relay.v1: the RelayServers that followed Welcome (later ones, answers to RefreshRelays, reach onFrame). */
@@ -80,7 +89,10 @@ export class HrpcSocket {
     readonly createdAt: number,
   ) {
     ws.onmessage = (event) => this.receive(event.data);
-    ws.onclose = (event) => this.finish({ code: event.code, reason: event.reason, wasClean: event.wasClean });
+    ws.onclose = (event) => {
+      this.wsClosed();
+      this.finish({ code: event.code, reason: event.reason, wasClean: event.wasClean });
+    };
   }
 
   /** Resolves once the server accepted the upgrade in the requested variant. */
@@ -115,7 +127,25 @@ export class HrpcSocket {
       );
     }
     ws.binaryType = 'arraybuffer';
-    return new Promise((resolve, reject) => {
+    const signal = options.signal;
+    if (signal?.aborted) {
+      ws.close(1000, 'leave');
+      return Promise.reject(signal.reason);
+    }
+    let opened: HrpcSocket | undefined;
+    let onAbort = () => {};
+    const opening = new Promise<HrpcSocket>((resolve, reject) => {
+      onAbort = () => {
+        clearTimeout(timer);
+        if (opened) {
+          opened.detach();
+          void opened.close(1000, 'leave');
+        } else {
+          ws.close(1000, 'leave');
+        }
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(() => {
         ws.close();
         reject(
@@ -138,11 +168,12 @@ export class HrpcSocket {
           return;
         }
         const socket = new HrpcSocket(ws, options.variant, createdAt);
+        opened = socket;
         if (ws.protocol === extended) socket.features = [FEATURE.resume];
         if (ws.protocol !== negotiating) return resolve(socket);
         // The negotiation: Hello first, and nothing else until Welcome names what this stream has.
         const helloTimer = setTimeout(() => {
-          socket.close(4000, 'no Welcome');
+          void socket.close(4000, 'no Welcome');
           reject(
             new VoiceClientError(
               ClientErrorId.connectFailed,
@@ -166,7 +197,7 @@ export class HrpcSocket {
             clearTimeout(helloTimer);
             socket.onFrame = () => {};
             socket.onClose = () => {};
-            socket.close(1002, 'expected Welcome');
+            void socket.close(1002, 'expected Welcome');
             reject(
               new VoiceClientError(
                 ClientErrorId.protocol,
@@ -207,6 +238,10 @@ export class HrpcSocket {
         );
       };
     });
+    // Once settled (opened or refused), an abort is the owner's business.
+    const settle = () => signal?.removeEventListener('abort', onAbort);
+    opening.then(settle, settle);
+    return opening;
   }
 
   /** The subprotocol the server answered (`hrpc1`, `hrpc1.base64`, or one of their `+resume.v1` / `+ext.v1` forms). */
@@ -247,10 +282,26 @@ export class HrpcSocket {
     this.lastSentAt = Date.now();
   }
 
-  close(code = 1000, reason = ''): void {
+  /**
+   * Closes the stream. Its owner hears of it at once (onClose: the session is over for us now); the promise resolves
+   * when the WebSocket's closing handshake is over (its close event), or after CLOSE_WAIT_MS without one.
+   */
+  close(code = 1000, reason = ''): Promise<void> {
     if (this.ws.readyState === CONNECTING || this.ws.readyState === OPEN) this.ws.close(code, reason);
-    // The close event may take a round trip; the session is over for us now.
+    else if (this.ws.readyState === CLOSED) this.wsClosed();
     this.finish({ code, reason, wasClean: true });
+    return this.whenClosed();
+  }
+
+  /** Resolves when the WebSocket's close event arrived, or after CLOSE_WAIT_MS. */
+  whenClosed(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      this.wsClosedPromise,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   private receive(data: unknown): void {

@@ -1,6 +1,6 @@
 // When a resume.v1 session moves to a new socket before it must (make-before-break): before the gateway's maximum
 // connection duration, and before the server ends the session at its token's `exp` + grace (`voice.token-expired`,
-// docs/configuration.md "Session tokens and your identity provider") — renewing with a fresh token from the app's token function. Pure: VoiceClient schedules it.
+// docs/configuration.md "Session tokens and your identity provider") — renewing with a fresh token from the app's token function. Pure: session-moves.ts schedules it.
 
 /** `exp` (epoch seconds) of a JWT, read without verifying (the server verifies); undefined when it has none. */
 export function tokenExpiry(token: string): number | undefined {

@@ -1,26 +1,31 @@
-// VoiceClient: the SDK's public face. Owns the microphone, the DTLS certificate and the reconnect
-// policy. After an abnormal close it rejoins with jittered backoff (other members see a leave and a
-// join) — unless the stream opted in to resume.v1 (`resume: true`): then it resumes the same session on a
-// new socket (nobody sees anything, media keeps flowing; event `resumed`), falling back to the rejoin only
-// when the server says the session cannot be resumed (`voice.resume-refused`) or its grace ran out. Before
-// API Gateway's 2-hour cap, and before the server's bound on its token (exp + grace, `voice.token-expired`) when
-// the app gives a token function, it opens a new socket (with a fresh token) and resumes on it while the old one
-// still works (make-before-break).
-import type { MediaPath } from './media-path';
-import { DEFAULT_BACKOFF, backoffDelayMs, type BackoffPolicy } from './backoff';
-import { generateDtlsCertificate } from './dtls';
+// VoiceClient: the SDK's public face — options, state, events — over its parts: a VoiceSession per join (the socket
+// link, the join flow and the participants: session-link.ts, join-flow.ts, participants.ts), the microphone
+// (microphone.ts) and when to try again (reconnect-policy.ts). After an abnormal close it rejoins with jittered
+// backoff (state `reconnecting`; other members see a leave and a join) — unless the stream opted in to resume.v1
+// (`resume: true`): then it resumes the same session on a new socket (state `resuming`: nobody sees anything, media
+// keeps flowing; event `resumed`), falling back to the rejoin only when the server says the session cannot be resumed
+// (`voice.resume-refused`) or its grace ran out. Before API Gateway's 2-hour cap, and before the server's bound on its
+// token (exp + grace, `voice.token-expired`) when the app gives a token function, it opens a new socket (with a fresh
+// token) and resumes on it while the old one still works (make-before-break). Each connect() runs under one
+// AbortController: leave() aborts it, and every wait, join, resume and session event of that run stops with it.
 import { ErrorId } from '../../protocol/errors';
-import { ClientErrorId, NON_RETRYABLE, reconnectsAfter, VoiceClientError } from './errors';
+import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff';
+import { generateDtlsCertificate } from './dtls';
+import { asClientError, ClientErrorId, leftError, reconnectsAfter, VoiceClientError } from './errors';
+import { askedFeatures } from './extensions';
 import type { SocketClose, Variant, WebSocketFactory } from './hrpc-socket';
 import { toUint64, type Uint64Input } from './ids';
 import { DEFAULT_KEEPALIVE, type KeepalivePolicy } from './keepalive';
-import { askedFeatures } from './extensions';
 import { consoleLog, type Log } from './log';
-import { TypedEmitter } from './typed-emitter';
-import { HrpcSocket } from './hrpc-socket';
-import { VoiceSession, type ReceiveStats, type SessionSink } from './voice-session';
+import type { MediaPath } from './media-path';
+import { Microphone } from './microphone';
+import { type ReconnectPolicy, type RetryResult, rejoinPolicy, retry } from './reconnect-policy';
+import { tokenExpiry } from './renewal';
+import { SessionMoves } from './session-moves';
 import { DEFAULT_SPEAKING, SpeakingDetector, type SpeakingOptions } from './speaking';
-import { renewalDelayMs, SocketSwitch, tokenExpiry } from './renewal';
+import type { ReceiveStats } from './stats';
+import { TypedEmitter } from './typed-emitter';
+import { type SessionSink, VoiceSession } from './voice-session';
 
 export interface ConnectOptions {
   /** The WebSocket URL: locally `ws://host:port/protocol.voice.v1.VoiceService/StreamMessage`, on AWS the API's `wss://…/<stage>`. */
@@ -59,6 +64,12 @@ export interface ConnectOptions {
 export interface VoiceClientOptions {
   keepalive?: KeepalivePolicy | false;
   backoff?: Partial<BackoffPolicy>;
+  /**
+   * When to rejoin after a stream ended, and how long to wait first (`nextRetryDelayMs({ attempt, elapsedMs, error })`
+   * → ms, or null to give up). Default: `rejoinPolicy(backoff)` (jittered backoff, the server's retry_after, never
+   * after an error a retry cannot fix). The resume.v1 resume keeps its own policy (bounded by the server's grace).
+   */
+  reconnectPolicy?: ReconnectPolicy;
   connectTimeoutMs?: number;
   joinTimeoutMs?: number;
   audioConstraints?: MediaTrackConstraints;
@@ -106,7 +117,12 @@ export interface VoiceClientOptions {
   speaking?: Partial<SpeakingOptions> | false;
 }
 
-export type ClientState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closed';
+/**
+ * `idle` → `connecting` → `joined`; a lost resume.v1 stream: `resuming` (the same session moves to a new socket,
+ * nobody sees anything) → `joined`; an ended stream that is joined again: `reconnecting` (others see a leave and a
+ * join) → `joined`; `closed` after leave() or when the client gives up (connect() may start again from there).
+ */
+export type ClientState = 'idle' | 'connecting' | 'joined' | 'resuming' | 'reconnecting' | 'closed';
 
 export interface VoiceErrorEvent {
   /** The server's identifier (`h.*`, `hrpc.*`, `voice.*`) or the SDK's (`client.*`). */
@@ -165,21 +181,20 @@ export interface Participant {
 
 export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private readonly options: Required<
-    Omit<VoiceClientOptions, 'createWebSocket' | 'backoff' | 'renewBeforeMs' | 'renewBeforeTokenExpiryMs'>
+    Omit<
+      VoiceClientOptions,
+      'createWebSocket' | 'backoff' | 'reconnectPolicy' | 'renewBeforeMs' | 'renewBeforeTokenExpiryMs'
+    >
   > & {
     backoff: BackoffPolicy;
+    reconnectPolicy: ReconnectPolicy;
     createWebSocket?: WebSocketFactory;
     renewBeforeMs?: number;
     renewBeforeTokenExpiryMs?: number;
     restartIceOnResume: boolean;
   };
-  /** `exp` of the token the session's current socket was opened with (renewal before it: renewal.ts). */
-  private tokenExpiresAt?: number;
-  /** The same of the socket a resume is moving the session to (it becomes the session's once resumed). */
-  private pendingTokenExpiresAt?: number;
-  private renewTimer?: ReturnType<typeof setTimeout>;
-  /** Renewal and resume never run at once (web/src/renewal.ts). */
-  private readonly switching = new SocketSwitch();
+  /** resume.v1: the resume after a lost socket and the make-before-break renewal (session-moves.ts). */
+  private readonly moves: SessionMoves;
   private stateValue: ClientState = 'idle';
   private session?: VoiceSession;
   private target?: {
@@ -193,8 +208,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   };
   /** The connection ladder's last rung was taken for this connect(): sessions use the relays only. */
   private relayOnly = false;
-  private microphone?: MediaStreamTrack;
-  private ownsMicrophone = false;
+  private readonly microphone = new Microphone();
   private certificate?: RTCCertificate;
   private mutedValue = false;
   private deafenedValue = false;
@@ -207,15 +221,22 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
   private readonly states = new Map<string, MemberStateEvent>();
   private readonly speaking: SpeakingDetector | undefined;
   private speakingTimer?: ReturnType<typeof setInterval>;
-  /** Bumped by every connect/leave, so stale async continuations can tell they are stale. */
-  private epoch = 0;
-  private cancelWait = () => {};
+  /**
+   * One per connect(), aborted by leave() (or when the client closes): every async continuation of that connect —
+   * joins, rejoins, resumes, renewals, waits, the session's events — holds its signal, and stops when it is aborted.
+   */
+  private run?: AbortController;
+  /** Per run: its work still settling (sessions starting, rejoin and resume loops, renewals, closes): leave() waits. */
+  private readonly inflight = new WeakMap<AbortSignal, Set<Promise<unknown>>>();
+  /** What the last leave() waits for (a second leave() returns it). */
+  private leaving: Promise<void> = Promise.resolve();
 
   constructor(options: VoiceClientOptions = {}) {
     super();
     this.options = {
       keepalive: options.keepalive ?? DEFAULT_KEEPALIVE,
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+      reconnectPolicy: options.reconnectPolicy ?? rejoinPolicy({ ...DEFAULT_BACKOFF, ...options.backoff }),
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       joinTimeoutMs: options.joinTimeoutMs ?? 20_000,
       audioConstraints: options.audioConstraints ?? {
@@ -238,6 +259,37 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     };
     this.speaking =
       options.speaking === false ? undefined : new SpeakingDetector({ ...DEFAULT_SPEAKING, ...options.speaking });
+    const client = this;
+    this.moves = new SessionMoves(this.options, {
+      get target() {
+        return client.target;
+      },
+      get session() {
+        return client.session;
+      },
+      get joined() {
+        return client.stateValue === 'joined';
+      },
+      resuming: () => this.setState('resuming'),
+      resumed: (event) => {
+        this.setState('joined');
+        this.emit('resumed', event);
+      },
+      attempt: (event) => this.emit('reconnecting', event),
+      cannotResume: (signal, session, error) => {
+        // The rejoin (others will see a leave and a join).
+        void session.abandon();
+        this.session = undefined;
+        this.emit('closed', {
+          code: 1006,
+          reason: 'session could not be resumed',
+          willReconnect: true,
+          error: error && toEvent(error),
+        });
+        void this.reconnect(signal, undefined);
+      },
+      track: (signal, work) => void this.track(signal, work),
+    });
   }
 
   get deafened(): boolean {
@@ -313,7 +365,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
 
   /** The microphone track being sent (for a local level meter), once connect() acquired it. */
   get localTrack(): MediaStreamTrack | undefined {
-    return this.microphone;
+    return this.microphone.track;
   }
 
   get participants(): Participant[] {
@@ -329,7 +381,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     if (this.stateValue !== 'idle' && this.stateValue !== 'closed') {
       throw new VoiceClientError(ClientErrorId.invalidState, `connect() while ${this.stateValue}; leave() first`);
     }
-    const epoch = ++this.epoch;
+    const run = new AbortController();
+    this.run = run;
+    const signal = run.signal;
     try {
       this.target = {
         url: options.url,
@@ -347,16 +401,17 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       };
       this.relayOnly = false;
       this.setState('connecting');
-      this.certificate ??= await generateDtlsCertificate();
-      await this.acquireMicrophone(options.microphone);
-      if (epoch !== this.epoch) throw new VoiceClientError(ClientErrorId.invalidState, 'left before joining');
-      await this.startSession(epoch, false);
+      await this.track(
+        signal,
+        (async () => {
+          this.certificate ??= await generateDtlsCertificate();
+          await this.microphone.acquire(options.microphone, this.options.audioConstraints, signal);
+          await this.startSession(signal, false);
+        })(),
+      );
     } catch (err) {
-      const error =
-        err instanceof VoiceClientError
-          ? err
-          : new VoiceClientError(ClientErrorId.media, (err as Error).message, { cause: err });
-      if (epoch === this.epoch) {
+      const error = asClientError(err, ClientErrorId.media);
+      if (!signal.aborted) {
         this.emitError(error);
         this.finish({ code: 1006, reason: error.identifier, wasClean: false }, error);
       }
@@ -385,16 +440,28 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     this.setMuted(false);
   }
 
-  /** Leaves the channel: closes the stream cleanly (the server tells the others) and stops reconnecting. */
-  leave(): void {
-    if (this.stateValue === 'idle' || this.stateValue === 'closed') return;
-    this.epoch++;
-    this.cancelWait();
-    clearTimeout(this.renewTimer);
+  /**
+   * Leaves the channel: closes the stream cleanly (the server tells the others) and stops reconnecting; everything
+   * under way (a join, a rejoin's wait, a resume) is cancelled. The state is `closed` at once; the promise resolves
+   * when the leave is done: the sockets' closing handshakes are over (each bounded by CLOSE_WAIT_MS) and the media
+   * (transports, producer, consumers, an SDK-acquired microphone) is closed. It never rejects.
+   */
+  leave(): Promise<void> {
+    if (this.stateValue === 'idle' || this.stateValue === 'closed') return this.leaving;
+    const run = this.run;
+    run?.abort(leftError());
+    this.moves.cancel();
     const session = this.session;
     this.session = undefined;
-    session?.close(1000, 'leave');
+    const closing = session?.close(1000, 'leave');
     this.finish({ code: 1000, reason: 'leave', wasClean: true }, undefined);
+    this.leaving = (async () => {
+      await closing;
+      // Work that unwinds may start closes of its own (an aborted join closes its socket): wait until none is left.
+      const work = run ? this.inflight.get(run.signal) : undefined;
+      while (work && work.size > 0) await Promise.all([...work]);
+    })();
+    return this.leaving;
   }
 
   /** Which rung of the connection ladder (udp / tcp / relay-tls …) the send and receive transports use now. */
@@ -416,10 +483,24 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
 
   // ---- sessions and reconnecting ----
 
-  private async startSession(epoch: number, reconnected: boolean): Promise<void> {
+  /** Keeps `work` in its run's in-flight set (the run of `signal`) until it settles: leave() waits for it. */
+  private track<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+    let set = this.inflight.get(signal);
+    if (!set) this.inflight.set(signal, (set = new Set()));
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    set.add(settled);
+    void settled.then(() => set.delete(settled));
+    return work;
+  }
+
+  private async startSession(signal: AbortSignal, reconnected: boolean): Promise<void> {
     const target = this.target!;
     const token = typeof target.token === 'function' ? await target.token() : target.token;
-    this.tokenExpiresAt = tokenExpiry(token);
+    signal.throwIfAborted();
+    this.moves.tokenExpiresAt = tokenExpiry(token);
     const session = await VoiceSession.start(
       {
         url: target.url,
@@ -427,7 +508,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         variant: target.variant,
         guildId: target.guildId,
         channelId: target.channelId,
-        microphone: this.microphone!,
+        microphone: this.microphone.track!,
         certificate: this.certificate!,
         muted: () => this.mutedValue,
         keepalive: this.options.keepalive,
@@ -443,20 +524,22 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         resume: target.resume,
         extensions: target.extensions,
         relayOnly: this.relayOnly,
+        signal,
+        closing: (closed) => void this.track(signal, closed),
       },
-      this.sinkFor(epoch),
+      this.sinkFor(signal),
     );
-    if (epoch !== this.epoch) {
-      session.close(1000, 'leave');
-      throw new VoiceClientError(ClientErrorId.invalidState, 'left before joining');
+    if (signal.aborted) {
+      void this.track(signal, session.close(1000, 'leave'));
+      throw signal.reason;
     }
     this.session = session;
     this.setState('joined');
-    this.scheduleRenewal(epoch);
+    this.moves.schedule(signal);
     // A new session starts unmuted on the server: say what this member is (a mute pressed while joining, a rejoin).
     if (this.mutedValue || this.deafenedValue)
       session.setSelfState({ selfMuted: this.mutedValue, selfDeafened: this.deafenedValue });
-    this.startSpeakingDetection(epoch);
+    this.startSpeakingDetection(signal);
     // Members in JoinedChannel plus any whose UserJoined raced it (handled before the join completed).
     const users = new Map(session.initialMembers.map((id) => [id.toString(), id]));
     for (const p of this.participants) users.set(p.userId.toString(), p.userId);
@@ -472,8 +555,9 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       this.emit('track', { userId: p.userId, track: p.track, consumerId: p.consumerId });
   }
 
-  private sinkFor(epoch: number): SessionSink {
-    const live = () => epoch === this.epoch;
+  /** The session's events, for as long as `signal` (its connect()'s run) is not aborted. */
+  private sinkFor(signal: AbortSignal): SessionSink {
+    const live = () => !signal.aborted;
     return {
       userJoined: (userId) => live() && this.stateValue === 'joined' && this.emit('userJoined', { userId }),
       userLeft: (userId) => {
@@ -501,23 +585,11 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
         this.emitError(error);
       },
       suspended: (close) => {
-        if (!live()) return;
-        clearTimeout(this.renewTimer);
-        const lostAt = Date.now();
-        void this.switching.movedByRenewal().then((moved) => {
-          if (!live()) return;
-          this.options.log('info', 'voice.stream-lost', {
-            code: close.code,
-            reason: close.reason,
-            resuming: !moved,
-            movedByRenewal: moved,
-          });
-          if (!moved) void this.resumeSession(epoch, lostAt);
-        });
+        if (live()) this.moves.lost(signal, close);
       },
       ended: (close, lastError) => {
         if (!live()) return;
-        clearTimeout(this.renewTimer);
+        this.moves.cancel();
         const ended = this.session;
         this.session = undefined;
         // The connection ladder: media that never connected directly, with relays at hand, gets one more try over them.
@@ -541,7 +613,7 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
             error: toEvent(lastError),
           });
           this.emit('nextRung', { rung: 'relay', identifier: lastError.identifier });
-          void this.reconnect(epoch, undefined);
+          void this.reconnect(signal, undefined);
           return;
         }
         const willReconnect = reconnectsAfter(close.code, lastError);
@@ -561,21 +633,21 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
           willReconnect: true,
           error: lastError && toEvent(lastError),
         });
-        void this.reconnect(epoch, lastError);
+        void this.reconnect(signal, lastError);
       },
     };
   }
 
   // ---- speaking (no signalling: received audio levels, speaking.ts) ----
 
-  private startSpeakingDetection(epoch: number): void {
+  private startSpeakingDetection(signal: AbortSignal): void {
     clearInterval(this.speakingTimer);
     const detector = this.speaking;
     if (!detector) return;
     let busy = false;
     this.speakingTimer = setInterval(
       async () => {
-        if (epoch !== this.epoch) return clearInterval(this.speakingTimer);
+        if (signal.aborted) return clearInterval(this.speakingTimer);
         if (busy || !this.session) return;
         busy = true;
         try {
@@ -595,179 +667,34 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
     );
   }
 
-  // ---- resume.v1 ----
-
-  /** Opens a new socket for this client's target, offering resume.v1. */
-  private async openResumeSocket(): Promise<HrpcSocket> {
-    const target = this.target!;
-    const token = typeof target.token === 'function' ? await target.token() : target.token;
-    const socket = await HrpcSocket.open({
-      url: target.url,
-      token,
-      variant: target.variant,
-      timeoutMs: this.options.connectTimeoutMs,
-      createWebSocket: this.options.createWebSocket,
-      resume: true,
-      extensions: target.extensions,
-    });
-    this.pendingTokenExpiresAt = tokenExpiry(token);
-    return socket;
-  }
-
-  /**
-   * The socket was lost while joined: resume the same session on a new socket, with backoff, for as long as
-   * the server keeps it (its grace). A refusal (or the grace running out) falls back to today's rejoin.
-   */
-  private async resumeSession(epoch: number, lostAt: number): Promise<void> {
-    const session = this.session;
-    if (!session) return;
+  /** The stream ended and may be joined again: rejoin with the rejoin policy (state `reconnecting`). */
+  private async reconnect(signal: AbortSignal, cause: VoiceClientError | undefined): Promise<void> {
     this.setState('reconnecting');
-    const policy = this.options.backoff;
-    const graceMs = session.graceMs ?? 30_000;
-    let lastError: VoiceClientError | undefined;
-    for (let attempt = 0; Date.now() - lostAt < graceMs && attempt < Math.max(policy.maxAttempts, 3); attempt++) {
-      const delayMs =
-        attempt === 0
-          ? 0
-          : Math.min(backoffDelayMs(attempt - 1, policy), Math.max(0, graceMs - (Date.now() - lostAt) - 500));
-      this.emit('reconnecting', { attempt: attempt + 1, delayMs });
-      if (delayMs > 0) await this.wait(delayMs);
-      if (epoch !== this.epoch) return;
-      let socket: HrpcSocket | undefined;
-      try {
-        socket = await this.openResumeSocket();
-        if (epoch !== this.epoch) return socket.close(1000, 'leave');
-        const iceRestarted = await session.resumeOn(
-          socket,
-          this.options.restartIceOnResume ? { restartIce: true } : {},
-        );
-        this.tokenExpiresAt = this.pendingTokenExpiresAt;
-        this.setState('joined');
-        this.emit('resumed', { makeBeforeBreak: false, iceRestarted, afterMs: Date.now() - lostAt });
-        this.scheduleRenewal(epoch);
-        return;
-      } catch (err) {
-        if (epoch !== this.epoch) return;
-        lastError =
-          err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.connectFailed, String(err));
-        // Not 1000: had the server moved the session onto this socket after all, 1000 would end it (leave).
-        socket?.close(4001, 'resume failed');
-        // Only a socket that could not be opened or answered in time is worth another try; anything the
-        // server said (refused, media lost, ...) means the session cannot be resumed.
-        if (![ClientErrorId.connectFailed, ClientErrorId.timeout, 'hrpc.unavailable'].includes(lastError.identifier))
-          break;
-        this.options.log('info', 'voice.resume-retry', {
-          identifier: lastError.identifier,
-          message: lastError.message,
-        });
-      }
+    const rejoining = retry(this.options.reconnectPolicy, (signal) => this.startSession(signal, true), {
+      signal,
+      error: cause,
+      wrapAs: ClientErrorId.media,
+      onAttempt: (attempt, delayMs) => this.emit('reconnecting', { attempt, delayMs }),
+      onFailure: (error) => this.emitError(error),
+    });
+    let result: RetryResult<void>;
+    try {
+      result = await this.track(signal, rejoining);
+    } catch {
+      return; // left meanwhile
     }
-    // Cannot be resumed: today's rejoin (others will see a leave and a join).
-    this.options.log('info', 'voice.resume-gave-up', { identifier: lastError?.identifier });
-    session.abandon();
-    this.session = undefined;
-    this.emit('closed', {
-      code: 1006,
-      reason: 'session could not be resumed',
-      willReconnect: true,
-      error: lastError && toEvent(lastError),
-    });
-    void this.reconnect(epoch, undefined);
+    if (!result.ok) this.finish({ code: 1006, reason: 'reconnect failed', wasClean: false }, result.error);
   }
 
-  /** Make-before-break: before the gateway's maximum connection duration, move the session to a new socket. */
-  private scheduleRenewal(epoch: number): void {
-    clearTimeout(this.renewTimer);
-    if (!this.target?.resume || !this.session?.canResume) {
-      // The credential may arrive just after JoinedChannel: look again shortly.
-      if (this.target?.resume && this.session) this.renewTimer = setTimeout(() => this.scheduleRenewal(epoch), 200);
-      return;
-    }
-    // Only a token function can give a fresh token: a fixed token renews nothing (the session then ends at its exp + grace).
-    const dueIn = renewalDelayMs({
-      now: Date.now(),
-      socketOpenedAt: this.session.socketOpenedAt,
-      maxConnectionMs: this.options.maxConnectionMs,
-      renewBeforeMs: this.options.renewBeforeMs,
-      renewBeforeTokenExpiryMs: this.options.renewBeforeTokenExpiryMs,
-      tokenExpiresAt: typeof this.target.token === 'function' ? this.tokenExpiresAt : undefined,
-    });
-    this.renewTimer = setTimeout(() => void this.renew(epoch), dueIn);
-  }
-
-  private async renew(epoch: number): Promise<void> {
-    const session = this.session;
-    if (epoch !== this.epoch || !session || this.stateValue !== 'joined') return;
-    const started = Date.now();
-    await this.switching.renew(async () => {
-      let socket: HrpcSocket | undefined;
-      try {
-        socket = await this.openResumeSocket();
-        if (epoch !== this.epoch) {
-          socket.close(1000, 'leave');
-          return false;
-        }
-        const iceRestarted = await session.resumeOn(socket, { restartIce: false });
-        this.tokenExpiresAt = this.pendingTokenExpiresAt;
-        this.emit('resumed', { makeBeforeBreak: true, iceRestarted, afterMs: Date.now() - started });
-        return true;
-      } catch (err) {
-        // The old socket may still work; when it is (or was meanwhile) lost, the ordinary resume takes over.
-        socket?.close(4001, 'renewal failed');
-        this.options.log('warn', 'voice.renewal-failed', { message: (err as Error).message });
-        return false;
-      }
-    });
-    if (epoch === this.epoch && this.stateValue === 'joined') this.scheduleRenewal(epoch);
-  }
-
-  private wait(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.cancelWait = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
-
-  private async reconnect(epoch: number, cause: VoiceClientError | undefined): Promise<void> {
-    this.setState('reconnecting');
-    const policy = this.options.backoff;
-    let lastError = cause;
-    for (let attempt = 0; attempt < policy.maxAttempts; attempt++) {
-      const retryAfterMs = (lastError?.options.retryAfterSeconds ?? 0) * 1000;
-      const delayMs = Math.max(backoffDelayMs(attempt, policy), retryAfterMs);
-      this.emit('reconnecting', { attempt: attempt + 1, delayMs });
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delayMs);
-        this.cancelWait = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      if (epoch !== this.epoch) return;
-      try {
-        await this.startSession(epoch, true);
-        return;
-      } catch (err) {
-        if (epoch !== this.epoch) return;
-        lastError = err instanceof VoiceClientError ? err : new VoiceClientError(ClientErrorId.media, String(err));
-        this.emitError(lastError);
-        if (NON_RETRYABLE.has(lastError.identifier)) break;
-      }
-    }
-    this.finish({ code: 1006, reason: 'reconnect failed', wasClean: false }, lastError);
-  }
-
+  /** The client is closed (left, or the stream ended for good): the run stops, its microphone and state go. */
   private finish(close: SocketClose, error: VoiceClientError | undefined): void {
+    this.run?.abort(new VoiceClientError(ClientErrorId.invalidState, 'the client closed'));
     this.session = undefined;
+    this.moves.cancel();
     clearInterval(this.speakingTimer);
     this.states.clear();
     for (const key of this.speaking?.keys() ?? []) this.speaking?.forget(key);
-    if (this.ownsMicrophone) this.microphone?.stop();
-    if (this.ownsMicrophone) this.microphone = undefined;
-    this.ownsMicrophone = false;
+    this.microphone.release();
     this.setState('closed');
     this.emit('closed', {
       code: close.code,
@@ -775,38 +702,6 @@ export class VoiceClient extends TypedEmitter<VoiceClientEvents> {
       willReconnect: false,
       error: error && toEvent(error),
     });
-  }
-
-  private async acquireMicrophone(track: MediaStreamTrack | undefined): Promise<void> {
-    if (track) {
-      this.microphone = track;
-      this.ownsMicrophone = false;
-      return;
-    }
-    if (this.microphone && this.microphone.readyState === 'live') return;
-    if (!navigator.mediaDevices?.getUserMedia) {
-      throw new VoiceClientError(
-        ClientErrorId.unsupported,
-        'this page cannot use the microphone: it needs HTTPS (or localhost) and a WebRTC-capable browser',
-      );
-    }
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: this.options.audioConstraints, video: false });
-      this.microphone = stream.getAudioTracks()[0];
-      this.ownsMicrophone = true;
-    } catch (err) {
-      const name = (err as DOMException)?.name;
-      if (name === 'NotAllowedError' || name === 'SecurityError') {
-        throw new VoiceClientError(ClientErrorId.microphoneDenied, 'microphone access was denied', { cause: err });
-      }
-      throw new VoiceClientError(
-        ClientErrorId.microphoneUnavailable,
-        `no usable microphone (${name ?? 'error'}: ${(err as Error)?.message ?? ''})`,
-        { cause: err },
-      );
-    }
-    if (!this.microphone)
-      throw new VoiceClientError(ClientErrorId.microphoneUnavailable, 'the microphone gave no audio track');
   }
 
   private emitError(error: VoiceClientError): void {

@@ -67,6 +67,8 @@ type DemoWindow = Window & {
     levels(): Record<string, { rms: number; speaking: boolean }>;
   };
   e2eEvents: RecordedEvent[];
+  /** The SDK's `state` events, in order (kept apart from e2eEvents, whose lists tests compare). */
+  e2eStates: string[];
 };
 
 export class Participant {
@@ -389,6 +391,11 @@ export class Participant {
     return (await this.subprotocol())?.split('+')[0];
   }
 
+  /** The client's states (`state` events) since the page loaded. */
+  states(): Promise<string[]> {
+    return this.page.evaluate(() => (window as unknown as DemoWindow).e2eStates);
+  }
+
   events(): Promise<RecordedEvent[]> {
     return this.page.evaluate(() => (window as unknown as DemoWindow).e2eEvents);
   }
@@ -444,6 +451,8 @@ export class Participant {
     await this.page.evaluate(() => {
       const w = window as unknown as DemoWindow;
       w.e2eEvents = [];
+      w.e2eStates = [];
+      w.harmonyVoiceDemo.client.on('state', (payload) => w.e2eStates.push(String(payload.state)));
       for (const type of [
         'joined',
         'userJoined',
