@@ -1,5 +1,11 @@
 // Gateway over API Gateway's @connections management API, with the real AWS SDK client. Locally the
 // same client talks to the local gateway's @connections endpoint (CONNECTIONS_ENDPOINT).
+//
+// The client is built once per container (runtime.ts keeps one per endpoint): its HTTP agent keeps connections
+// alive, and `cacheMiddleware` resolves the SDK's middleware chain once per command type instead of on every
+// call. Calls enter the SDK one after another (inTurn): a fan-out of 100 posts started together would otherwise
+// interleave their serialisation and signing, so that even the first reached the network only after the CPU work
+// of all 100. Nothing waits for an answer: the calls are in flight together, as many as the HTTP agent allows.
 import {
   ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
@@ -9,33 +15,85 @@ import {
 import { toWire, type Variant } from '../../protocol/hrpc';
 import { UndeliverableError, type Gateway, type SendResult } from '../voice/ports';
 
+const encoder = new TextEncoder();
+/** The turn passed to a waiting call that has not started yet. */
+const HANDED = Symbol('handed');
+
 export class ApiGatewayConnections implements Gateway {
   private readonly client: ApiGatewayManagementApiClient;
+  /** Calls waiting for their turn (inTurn), in the order they were made. */
+  private readonly waiting: (() => void)[] = [];
+  /** Whose turn it is: a started call not yet on the wire, or one about to start. */
+  private turn: object | typeof HANDED | undefined;
 
   constructor(endpoint: string) {
-    this.client = new ApiGatewayManagementApiClient({ endpoint });
+    this.client = new ApiGatewayManagementApiClient({ endpoint, cacheMiddleware: true });
+    // Innermost: runs with the signed request, hands it to the HTTP handler (which writes it), then passes the turn.
+    this.client.middlewareStack.add(
+      (next) => (args) => {
+        const answered = next(args);
+        this.handOver(this.turn);
+        return answered;
+      },
+      { step: 'deserialize', priority: 'low', name: 'harmonyVoiceWrittenInTurn' },
+    );
   }
 
   async send(connectionId: string, frame: Uint8Array, variant: Variant): Promise<SendResult> {
-    const wire = toWire(frame, variant);
-    const data = typeof wire === 'string' ? new TextEncoder().encode(wire) : wire;
+    let bytes = 0;
     try {
-      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+      await this.inTurn(() => {
+        const wire = toWire(frame, variant);
+        const data = typeof wire === 'string' ? encoder.encode(wire) : wire;
+        bytes = data.length;
+        return this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+      });
       return 'sent';
     } catch (err) {
       if (isGone(err)) return 'gone';
       if (statusOf(err) === 413)
-        throw new UndeliverableError(`API Gateway refused a ${data.length}-byte message as too large`);
+        throw new UndeliverableError(`API Gateway refused a ${bytes}-byte message as too large`);
       throw err;
     }
   }
 
   async close(connectionId: string): Promise<void> {
     try {
-      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      await this.inTurn(() => this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId })));
     } catch (err) {
       if (!isGone(err)) throw err;
     }
+  }
+
+  /**
+   * Starts `call` once every call made before it has been written to its socket (or has waited on something else
+   * for a macrotask: a first call's configuration, say), so calls made together reach the network in order, each
+   * after its own CPU work rather than after everyone's. Only the start is ordered.
+   */
+  private inTurn<T>(call: () => Promise<T>): Promise<T> {
+    if (this.turn === undefined) return this.start(call);
+    return new Promise<void>((resolve) => this.waiting.push(resolve)).then(() => this.start(call));
+  }
+
+  private start<T>(call: () => Promise<T>): Promise<T> {
+    const turn = {};
+    this.turn = turn;
+    let started: Promise<T>;
+    try {
+      started = call();
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    if (this.turn === turn) setImmediate(() => this.handOver(turn));
+    return started;
+  }
+
+  /** Passes the turn on, if it is still `turn`'s. */
+  private handOver(turn: object | typeof HANDED | undefined): void {
+    if (turn === undefined || turn === HANDED || this.turn !== turn) return;
+    const next = this.waiting.shift();
+    this.turn = next ? HANDED : undefined;
+    next?.();
   }
 }
 
