@@ -13,6 +13,11 @@ import { VoiceTestClient } from './voice-client';
 
 export interface ChurnOptions {
   durationMs: number;
+  /**
+   * Go on past `durationMs` until this many JoinChannel were sent (for at most 4 × `durationMs` in all): on a loaded
+   * machine every step takes longer, and a churn that joined almost nobody proves nothing.
+   */
+  minJoins?: number;
   seed: number;
   users: number;
   channels: number;
@@ -98,7 +103,11 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
   const clients: ChurnClient[] = [];
   let operations = 0;
   let joins = 0;
-  const deadline = Date.now() + options.durationMs;
+  const started = Date.now();
+  const churning = () => {
+    const elapsed = Date.now() - started;
+    return elapsed < options.durationMs || (joins < (options.minJoins ?? 0) && elapsed < 4 * options.durationMs);
+  };
 
   const open = async (user: string, channel: bigint) => {
     const token = stack.mintToken(user, options.guild.toString(), channel.toString());
@@ -173,7 +182,7 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
 
   await Promise.all(
     Array.from({ length: options.concurrency }, async () => {
-      while (Date.now() < deadline) {
+      while (churning()) {
         await operation();
         await sleep(Math.floor(random() * 150));
       }
