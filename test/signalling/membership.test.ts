@@ -3,11 +3,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startLocalStack, type LocalStack } from '../../local/stack';
-import { runChurn } from '../support/churn';
+import { channelTruth } from '../support/channel-truth';
+import { ChurnClient, runChurn, settle } from '../support/churn';
 import { dtlsParameters } from '../support/client-params';
-import { initialize, joinedClient, prepare } from '../support/stack-flow';
+import { initialize, joinedClient, prepare, sendJoin } from '../support/stack-flow';
 import { devToken } from '../support/tokens';
 import { VoiceTestClient } from '../support/voice-client';
+import { waitFor } from '../support/wait';
 
 const GUILD = 91n;
 const CHURN_LIMITS = {
@@ -121,6 +123,8 @@ test('churn with closes after every message, destroyed sockets, same-user races 
 }, async () => {
   const report = await runChurn(stack, {
     durationMs: 15_000,
+    // At load 15 on two cores the 15 s once sent only 10 JoinChannel: go on until there were enough to prove something.
+    minJoins: 20,
     seed: 7,
     users: 8,
     channels: 2,
@@ -135,4 +139,72 @@ test('churn with closes after every message, destroyed sockets, same-user races 
   assert.deepEqual(report.anomalies, []);
   assert.deepEqual(report.mismatches, []);
   assert.ok(report.joins > 10, 'the churn actually joined people');
+});
+
+test("the churn's check waits for the last entry: a view read while a replacement is still being told is no divergence, a view still wrong after it is", async () => {
+  // The divergence once seen under load ("user 1001 sees [1004], members are []") was this check's, not the
+  // service's: it stopped at the first moment the views matched, however vacuously (the churn's last JoinChannel
+  // unanswered), waited one second and compared again. A replaced stream is told voice.session-replaced before the
+  // channel's history reaches the others (posts to different connections arrive in any order); if the second ended in
+  // between, the old stream counted as gone, its successor not yet joined, and 1001 still saw 1004. Here the slow
+  // path is made explicit: 1001's and the new stream's sockets are held (hold(): not read) while the old one's is not.
+  const channel = 5n;
+  const channelKey = `${GUILD}:${channel}`;
+  const truth = channelTruth(stack);
+  try {
+    const m = track(await joinedClient(options(1001n, channel), GUILD, channel));
+    const a = track(await joinedClient(options(1004n, channel), GUILD, channel));
+    assert.equal((await m.client.expect('userJoined')).data?.userId, 1004n);
+    const b = track(await VoiceTestClient.connect(options(1004n, channel)));
+    await initialize(b, GUILD, channel);
+    await prepare(b);
+    for (const held of [a.client, m.client, b]) held.hold();
+    sendJoin(b);
+    // The server carries the replacement out and tells everyone (the posts wait in the held sockets).
+    await waitFor(
+      async () => {
+        const [side] = await truth.read([channelKey]);
+        const streams = side!.streams.map((s) => `${s.userId}=${s.state}`).sort();
+        return !side!.busy && streams.join(',') === '1001=joined,1004=joined';
+      },
+      20_000,
+      'the replacement carried out and delivered',
+    );
+    const clients = [m.client, a.client, b].map(
+      (c, i) => new ChurnClient(c, ['1001', '1004', '1004'][i]!, GUILD, channel),
+    );
+    const settled = settle(clients, truth.read, { timeoutMs: 30_000 });
+    // The old stream reads its voice.session-replaced now; 1001 and the new stream get theirs later.
+    a.client.release();
+    await a.client.waitClosed();
+    setTimeout(() => {
+      m.client.release();
+      b.release();
+    }, 1_500);
+    const report = await settled;
+    assert.deepEqual(report.anomalies, []);
+    assert.deepEqual(report.mismatches, []);
+    assert.equal(clients[1]!.fatal, true, 'the old stream was told it was replaced');
+    assert.deepEqual([...clients[0]!.view!], ['1004'], '1001 sees the new stream of 1004 (after UserLeft, UserJoined)');
+    assert.deepEqual([...clients[2]!.view!], ['1001'], 'the new stream of 1004 sees 1001');
+    assert.equal(report.remaining, 2);
+
+    // The check is not vacuous: a view that stays wrong once everything was delivered (as if a UserLeft were lost)
+    // is reported, in the message the churn test fails with.
+    const x = track(await joinedClient(options(1011n, channel + 1n), GUILD, channel + 1n));
+    const y = track(await joinedClient(options(1014n, channel + 1n), GUILD, channel + 1n));
+    await x.client.expect('userJoined');
+    const wrong = new ChurnClient(x.client, '1011', GUILD, channel + 1n);
+    const right = new ChurnClient(y.client, '1014', GUILD, channel + 1n);
+    x.client.frames.push({
+      kind: 'response',
+      response: { message: { $case: 'userJoined', value: { data: { ...a.joined.otherUsers[0]!, userId: 1099n } } } },
+    });
+    const diverged = await settle([wrong, right], truth.read, { timeoutMs: 3_000 });
+    assert.deepEqual(diverged.mismatches, [
+      `user 1011 in channel ${channel + 1n} sees [1014,1099], members are [1014]`,
+    ]);
+  } finally {
+    truth.close();
+  }
 });

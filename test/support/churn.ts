@@ -2,15 +2,22 @@
 // joins, leaves, sockets closed right after each message, sockets destroyed without a close frame,
 // same-user replacement races (several streams of one user at once), optionally the media node stopped
 // (SIGSTOP) and continued mid-churn. Every client keeps its view (JoinedChannel + UserJoined − UserLeft)
-// and records anomalies; at the end, every client still joined must see exactly the others still joined.
-// Used by test/signalling/churn.test.ts (short) and bench/churn.ts (≥ 60 s).
+// and records anomalies; at the end, once the server has told everyone everything (settle() below), every client
+// still joined must see exactly the others still joined, and they must be exactly the channel's joined streams.
+// Used by test/signalling/membership.test.ts (short) and bench/churn.ts (≥ 60 s).
 import type { LocalStack } from '../../local/stack';
 import { prng } from '../sim/scheduler';
+import { channelTruth, type ChannelSide, type ChannelTruth } from './channel-truth';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from './client-params';
 import { VoiceTestClient } from './voice-client';
 
 export interface ChurnOptions {
   durationMs: number;
+  /**
+   * Go on past `durationMs` until this many JoinChannel were sent (for at most 4 × `durationMs` in all): on a loaded
+   * machine every step takes longer, and a churn that joined almost nobody proves nothing.
+   */
+  minJoins?: number;
   seed: number;
   users: number;
   channels: number;
@@ -29,7 +36,7 @@ export interface ChurnReport {
   remaining: number;
 }
 
-class ChurnClient {
+export class ChurnClient {
   view?: Set<string>;
   readonly anomalies: string[] = [];
   fatal = false;
@@ -38,8 +45,13 @@ class ChurnClient {
   constructor(
     readonly client: VoiceTestClient,
     readonly user: string,
+    readonly guild: bigint,
     readonly channel: bigint,
   ) {}
+
+  get channelKey(): string {
+    return `${this.guild}:${this.channel}`;
+  }
 
   /** Applies every frame received so far to the view. */
   absorb(): void {
@@ -91,12 +103,16 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
   const clients: ChurnClient[] = [];
   let operations = 0;
   let joins = 0;
-  const deadline = Date.now() + options.durationMs;
+  const started = Date.now();
+  const churning = () => {
+    const elapsed = Date.now() - started;
+    return elapsed < options.durationMs || (joins < (options.minJoins ?? 0) && elapsed < 4 * options.durationMs);
+  };
 
   const open = async (user: string, channel: bigint) => {
     const token = stack.mintToken(user, options.guild.toString(), channel.toString());
     const client = await VoiceTestClient.connect({ wsUrl: stack.wsUrl, token });
-    const c = new ChurnClient(client, user, channel);
+    const c = new ChurnClient(client, user, options.guild, channel);
     clients.push(c);
     return c;
   };
@@ -166,7 +182,7 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
 
   await Promise.all(
     Array.from({ length: options.concurrency }, async () => {
-      while (Date.now() < deadline) {
+      while (churning()) {
         await operation();
         await sleep(Math.floor(random() * 150));
       }
@@ -174,42 +190,93 @@ export async function runChurn(stack: LocalStack, options: ChurnOptions): Promis
   );
   await stopper;
   if (stopped) process.kill(stack.mediaNode!.pid, 'SIGCONT');
-  return settle(clients, operations, joins);
+  const truth = channelTruth(stack);
+  try {
+    return { operations, joins, ...(await settle(clients, truth.read)) };
+  } finally {
+    truth.close();
+  }
 }
 
-/** Waits until every view stops changing (and matches), then compares views with the membership. */
-async function settle(
+export interface Settled {
+  anomalies: string[];
+  mismatches: string[];
+  /** Clients still joined at the end. */
+  remaining: number;
+}
+
+/**
+ * Waits until the churn is over on the server's side too, then compares every view with the membership.
+ *
+ * A view may differ from the membership while the server is still telling (the invariant holds "once messages stop
+ * arriving"): the churn's last JoinChannel or close is still being carried out when the churn stops, and posts to
+ * different clients arrive in any order — a replaced stream is told `voice.session-replaced` before the channel's
+ * history (its leave, its successor's join) reaches the others; a stream closed right after JoinChannel joins, and
+ * leaves, after the others were told it joined. So this waits until every channel is quiet (channel-truth.ts: no
+ * stream mid-step, the feed free and caught up with the history's head) and every view, the clients' own idea of who
+ * is joined and the server's joined streams all agree — and stay so, unchanged, for `quietMs`. A mismatch is reported
+ * only when that never happens within `timeoutMs`: a channel that never goes quiet or a view that stays wrong after
+ * the last entry was delivered (a UserLeft lost, say) is a divergence; a view read mid-delivery is not.
+ */
+export async function settle(
   clients: ChurnClient[],
-  operations: number,
-  joins: number,
-  timeoutMs = 90_000,
-): Promise<ChurnReport> {
+  truth: ChannelTruth,
+  { timeoutMs = 90_000, quietMs = 1_000 } = {},
+): Promise<Settled> {
   const deadline = Date.now() + timeoutMs;
-  let mismatches: string[] = [];
-  for (;;) {
+  const channels = [...new Set(clients.map((c) => c.channelKey))];
+  const look = async () => {
     for (const c of clients) c.absorb();
-    mismatches = compare(clients);
-    if (mismatches.length === 0 || Date.now() > deadline) break;
+    const sides = await truth(channels);
+    return { sides, problems: compare(clients, sides), signature: signature(clients, sides) };
+  };
+  let now = await look();
+  for (;;) {
+    if (now.problems.length === 0) {
+      // Quiet and in agreement: nothing may arrive late and change it.
+      const before = now.signature;
+      await sleep(quietMs);
+      now = await look();
+      if (now.problems.length === 0 && now.signature === before) break;
+    }
+    if (Date.now() > deadline) break;
     await sleep(500);
+    now = await look();
   }
-  // A final quiet second: nothing late may arrive and change a view.
-  await sleep(1_000);
-  for (const c of clients) c.absorb();
-  mismatches = compare(clients);
   const anomalies = clients.flatMap((c) => c.anomalies.map((a) => `user ${c.user}: ${a}`));
   const remaining = clients.filter((c) => c.live && c.view).length;
   for (const c of clients) c.client.terminate();
-  return { operations, joins, anomalies, mismatches, remaining };
+  return { anomalies, mismatches: now.problems, remaining };
 }
 
-function compare(clients: ChurnClient[]): string[] {
+/** What is wrong now: channels not quiet, joined clients that are not the server's joined streams, wrong views. */
+function compare(clients: ChurnClient[], sides: ChannelSide[]): string[] {
   const joined = clients.filter((c) => c.live && c.view);
   const problems: string[] = [];
+  for (const side of sides) {
+    if (side.busy) problems.push(`channel ${side.channelKey} is not quiet: ${side.busy}`);
+    const users = joined
+      .filter((c) => c.channelKey === side.channelKey)
+      .map((c) => c.user)
+      .sort();
+    if (users.join(',') !== side.members.join(','))
+      problems.push(
+        `channel ${side.channelKey}: the server's joined streams are [${side.members}], the joined clients [${users}]`,
+      );
+  }
   for (const c of joined) {
-    const others = new Set(joined.filter((o) => o !== c && o.channel === c.channel).map((o) => o.user));
+    const others = new Set(joined.filter((o) => o !== c && o.channelKey === c.channelKey).map((o) => o.user));
     const view = [...c.view!].sort().join(',');
     const real = [...others].sort().join(',');
     if (view !== real) problems.push(`user ${c.user} in channel ${c.channel} sees [${view}], members are [${real}]`);
   }
   return problems;
+}
+
+/** Changes whenever a client receives anything or closes, or a channel's history or streams change. */
+function signature(clients: ChurnClient[], sides: ChannelSide[]): string {
+  return [
+    ...sides.map((s) => s.signature),
+    ...clients.map((c) => `${c.client.frames.length}${c.client.closed ? 'x' : ''}`),
+  ].join(' ');
 }

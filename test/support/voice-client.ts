@@ -242,6 +242,18 @@ export class VoiceTestClient {
     this.ws.close();
   }
 
+  /**
+   * Stops reading the socket until release(): what the server sends meanwhile waits in it, as on a slow path
+   * (API Gateway orders nothing between connections: one client may get its messages long after another).
+   */
+  hold(): void {
+    this.ws.pause();
+  }
+
+  release(): void {
+    this.ws.resume();
+  }
+
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
   }
