@@ -1,4 +1,4 @@
-// bench:scale's part 5 (issue 22): what the rest costs at 1,000,000 connections, each against its documented limit —
+// bench:scale's part 5: what the rest costs at 1,000,000 connections, each against its documented limit —
 // the DynamoDB partitions (CHAN# of a very busy channel, DUE# index shards, NODE#<nodeId> and NODES# listing shards, PLACE# candidate
 // copies), @connections posts, new connections and Lambda concurrency — projected from counted windows (requests
 // and units per partition key, local/request-counter.ts). Pure arithmetic; bench/scale.ts prints it.

@@ -259,7 +259,7 @@ async function main() {
       );
     }
 
-    // ---- 3b. the rest at 1M, each against its limit (issue 22 part 5) ----
+    // ---- 3b. the rest at 1M, each against its limit ----
     const partitions = projectPartitions({
       churnPerSecond: (MILLION * ASSUME.sessionsPerUserHour) / 3600,
       join10: events[10]!.join,

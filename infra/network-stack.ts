@@ -99,7 +99,7 @@ export class NetworkStack extends Stack {
     this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), udp, 'WebRtcServer UDP (one port per worker)');
     this.mediaSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), tcp, 'WebRtcServer TCP fallback (one port per worker)');
     if (config.iceTcpPort > 0) {
-      // ICE over TCP on 443 (+ worker index): clients on networks that allow only TCP 443 (issue 19).
+      // ICE over TCP on 443 (+ worker index): clients on networks that allow only TCP 443.
       const last443 = config.iceTcpPort + config.mediaWorkers - 1;
       const port =
         last443 === config.iceTcpPort ? ec2.Port.tcp(config.iceTcpPort) : ec2.Port.tcpRange(config.iceTcpPort, last443);

@@ -1,4 +1,4 @@
-// TURN relays (issue 19; docs/reachability.md): coturn on an Auto Scaling group of Debian 12 instances in private
+// TURN relays (docs/reachability.md): coturn on an Auto Scaling group of Debian 12 instances in private
 // subnets, behind an internet-facing Network Load Balancer that terminates TURN over TLS on 443 with the operator's
 // ACM certificate (config relayCertificateArn for relayDomain) and passes TURN over UDP on 3478; client addresses are
 // kept (instance targets), so coturn's per-user quotas and logs see the real client. The TURN REST API secret is in

@@ -1,4 +1,4 @@
-// The embedded TURN relay (issue 19): Debian's coturn (`turnserver`), run as a child process with short-lived
+// The embedded TURN relay: Debian's coturn (`turnserver`), run as a child process with short-lived
 // credentials only (TURN REST API: `use-auth-secret` + `static-auth-secret`; functions/voice/relay-credentials.ts
 // issues them) and never an open relay: every peer address is denied except the media nodes' (allowed-peer-ip
 // takes precedence over denied-peer-ip), no TCP relay, no multicast, per-user and total allocation quotas.

@@ -1,4 +1,4 @@
-// Placement without listing the fleet (issue 22 part 1). The reaper's sweep, which lists the registry anyway to
+// Placement without listing the fleet. The reaper's sweep, which lists the registry anyway to
 // find dead nodes, publishes every sweep (5 s) a short ranked list of placement candidates — the least loaded
 // active, alive nodes with headroom — into a few copies of one small item (PLACE#<copy>); an Initialize reads one
 // copy at random (one GetItem whatever the fleet size) and picks from it with the same rule as before (pickNode:

@@ -1,4 +1,4 @@
-// Issue 18 part 3: a member's producer floods ~1 Mbit/s of RTP (100 packets/s of 1200 payload bytes: under the
+// A member's producer floods ~1 Mbit/s of RTP (100 packets/s of 1200 payload bytes: under the
 // packet-rate limit, over MEDIA_POLICE_BITS_PER_SECOND) through the real local stack. Contained: the node's police
 // pauses it and nothing more of it reaches the other members (bench/abuse/media-flood.ts).
 import type { Attack } from './attack';

@@ -1,4 +1,4 @@
-// Issue 18 part 4: one token floods `$connect` — connects and closes as fast as it can, and holds as many streams
+// One token floods `$connect` — connects and closes as fast as it can, and holds as many streams
 // open as it is given. Contained: at most VOICE_USER_CONNECTS_PER_MINUTE connects accepted per calendar minute,
 // at most VOICE_USER_MAX_STREAMS open at once, the rest refused with 429 `voice.rate-limited` (functions/voice/user-limits.ts).
 import { DEFAULT_USER_LIMITS } from '../../functions/voice/user-limits';

@@ -1,4 +1,4 @@
-// Issue 18 part 6: a forged loss report. While honest members are joined, a `LOST#` registry item is written for
+// A forged loss report. While honest members are joined, a `LOST#` registry item is written for
 // each of their sessions as if by a media node that does not host them (as test/signalling/registry-trust.test.ts
 // forges it), then the reaper sweeps. Contained: the sweep drops every forged report (it logs
 // `voice.lost-report-ignored`) and every victim is still joined after it — no honest member is ended.

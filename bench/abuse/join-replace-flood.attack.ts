@@ -1,4 +1,4 @@
-// Issue 18 part 4: one token churns joins into the honest channel, each new stream taking the seat of its previous
+// One token churns joins into the honest channel, each new stream taking the seat of its previous
 // one (same-user replacement: every member is told a leave and a join, and consumes the new producer). Contained:
 // at most VOICE_USER_JOINS_PER_MINUTE joins and VOICE_USER_REPLACEMENTS_PER_MINUTE replacements a calendar minute
 // get through; the rest are refused (`voice.rate-limited`, or 429 at `$connect`) and change nothing.

@@ -1,4 +1,4 @@
-// Issue 18 part 3: a member's producer floods 1000 small RTP packets/s (5× MEDIA_POLICE_PACKETS_PER_SECOND, under
+// A member's producer floods 1000 small RTP packets/s (5× MEDIA_POLICE_PACKETS_PER_SECOND, under
 // the bitrate limit) through the real local stack. Contained: the node's police pauses it and nothing more of it
 // reaches the other members (bench/abuse/media-flood.ts).
 import type { Attack } from './attack';

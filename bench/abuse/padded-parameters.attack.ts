@@ -1,4 +1,4 @@
-// Issue 18 part 1: five members join the honest channel with producer parameters whose Opus codec parameters are
+// Five members join the honest channel with producer parameters whose Opus codec parameters are
 // padded with junk keys to ~19 KB (valid JSON). On main they were accepted, every other member's consumer carried
 // the padding, and the next JoinedChannel passed the message budget (the feed stalled). Contained: every such join
 // is refused (voice.bad-rtp-parameters), so none of it reaches anyone. The attackers retry every second.

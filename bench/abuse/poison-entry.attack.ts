@@ -1,4 +1,4 @@
-// Issue 18 part 2: a poison entry. Six members join the honest channel normally, then a seventh prepares with
+// A poison entry. Six members join the honest channel normally, then a seventh prepares with
 // RtpCapabilities whose Opus codec lists ~19 KB of junk RTCP feedback (one frame, valid JSON) and joins. On main
 // the junk was copied into each of its consumers, its JoinedChannel (six or more others) passed the server-message
 // budget, the size check threw inside the channel's feed, and the feed retried that entry forever: no join or leave

@@ -1,4 +1,4 @@
-// Issue 18 part 4: one token prepares sessions in the honest channel and never joins them (each holds transports
+// One token prepares sessions in the honest channel and never joins them (each holds transports
 // and an admission reservation on the media node). Contained: at most VOICE_USER_MAX_PREPARED are prepared at once
 // (the rest refused with `voice.rate-limited`), and their reservations end with the prepare window.
 import { DEFAULT_USER_LIMITS } from '../../functions/voice/user-limits';

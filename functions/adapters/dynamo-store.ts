@@ -588,7 +588,7 @@ export class DynamoStateStore implements StateStore, UserLimitStore {
     );
   }
 
-  // ---- issue 11: the sweep's reads (functions/voice/sweep.ts); index attributes are derived below ----
+  // ---- the sweep's reads (functions/voice/sweep.ts); index attributes are derived below ----
 
   /** The shard's connections and held feeds due by `nowMs` (DUE index: eventually consistent), most overdue first. */
   async listDue(shard: number, nowMs: number, limit: number): Promise<DueItem[]> {
@@ -633,7 +633,7 @@ export class DynamoStateStore implements StateStore, UserLimitStore {
     return Item ? strip<ConnectionRecord>(Item) : undefined;
   }
 
-  // ---- end of issue 11 block ----
+  // ---- end of the sweep's block ----
 
   private live(item: Record<string, unknown>): boolean {
     const expiresAt = item.expiresAt as number | undefined;
@@ -675,7 +675,7 @@ function strip<T>(item: Record<string, unknown>): T {
   return rest as T;
 }
 
-// ---- issue 11: index attributes of connection items (data/tables.ts DUE_INDEX, BY_NODE_INDEX) ----
+// ---- index attributes of connection items (data/tables.ts DUE_INDEX, BY_NODE_INDEX) ----
 // Derived here from the record's deadline, expiry and node, so the voice core never deals with them.
 
 const duePartition = (shard: number) => `DUE#${shard}`;
@@ -711,4 +711,4 @@ function indexUpdates(expected: ConnectionRecord, next: Partial<ConnectionRecord
   if ('nodeId' in next) updates.onNode = next.nodeId;
   return updates;
 }
-// ---- end of issue 11 block ----
+// ---- end of the index attributes ----

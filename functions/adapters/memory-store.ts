@@ -257,7 +257,7 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     return record.expiresAt * 1000 > this.nowMs();
   }
 
-  // ---- issue 11: the sweep's reads (functions/voice/sweep.ts), same meaning as in dynamo-store.ts ----
+  // ---- the sweep's reads (functions/voice/sweep.ts), same meaning as in dynamo-store.ts ----
 
   async listDue(shard: number, nowMs: number, limit: number): Promise<DueItem[]> {
     const dueAt = (c: ConnectionRecord) => Math.min(c.deadline ?? Number.POSITIVE_INFINITY, c.expiresAt * 1000);
@@ -288,7 +288,7 @@ export class MemoryStateStore implements StateStore, UserLimitStore {
     return record && { ...record };
   }
 
-  // ---- end of issue 11 block ----
+  // ---- end of the sweep's block ----
 }
 
 function setName(set: LimitedSet): string {

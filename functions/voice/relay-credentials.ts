@@ -1,4 +1,4 @@
-// Short-lived TURN credentials (issue 19 part 1), issued per session by the signalling side: the TURN REST API
+// Short-lived TURN credentials, issued per session by the signalling side: the TURN REST API
 // scheme coturn checks with `use-auth-secret` + `static-auth-secret` — username `<expiry unix seconds>:<user id>`,
 // credential base64(HMAC-SHA1(secret, username)). Nothing is stored: the relay recomputes the HMAC, refuses a
 // forged one and one whose expiry has passed. Never a static password in a client.

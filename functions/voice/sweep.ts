@@ -34,7 +34,7 @@ import type { VoiceCore } from './voice-core';
 /** Something due in a shard: a connection at its deadline, or a channel feed whose delivering holder's lease ran out. */
 export type DueItem = { kind: 'connection'; connectionId: string } | { kind: 'feed'; channelKey: string };
 
-/** What the sweep reads from the state store (adapters: dynamo-store.ts, memory-store.ts, "issue 11" blocks). */
+/** What the sweep reads from the state store (adapters: dynamo-store.ts, memory-store.ts, the sweep's blocks). */
 export interface SweepStore {
   /** The shard's items due by `nowMs`, most overdue first (may lag: the caller re-reads). */
   listDue(shard: number, nowMs: number, limit: number): Promise<DueItem[]>;

@@ -1,5 +1,5 @@
-// Per-user limits that hold across Lambda containers (issue 18 part 4), kept without a hot key and without a
-// write per message (issue 22 part 4). What one token may cost the service is bounded here:
+// Per-user limits that hold across Lambda containers, kept without a hot key and without a
+// write per message. What one token may cost the service is bounded here:
 //   - open streams (connection records) per user, at `$connect`;
 //   - connects per user per minute, at `$connect`;
 //   - joins per user per minute, and replacements (a join that takes the seat of the same user's other

@@ -1,4 +1,4 @@
-// The front door: per-IP limits in front of the WebSocket API (issue 18 part 5). API Gateway WebSocket APIs cannot
+// The front door: per-IP limits in front of the WebSocket API. API Gateway WebSocket APIs cannot
 // be associated with AWS WAF, so the documented answer is CloudFront in front of the API with a WAF WebACL on the
 // distribution. Two stacks, because a CloudFront WebACL (scope CLOUDFRONT) must be created in us-east-1:
 //   <prefix>-FrontDoorWaf  (us-east-1)       the WebACL: a rate-based rule per client IP over every upgrade

@@ -1,4 +1,4 @@
-// Every user connects and is heard (issue 19), in the network lab (test/support/netlab.ts): per profile, a participant
+// Every user connects and is heard, in the network lab (test/support/netlab.ts): per profile, a participant
 // whose Chromium runs inside the profile's namespace (`ip netns exec`) joins a channel with one in the root namespace;
 // each hears the other (inbound packets rising and audio level above zero, both ways), and the rung its send
 // transport uses (getStats: the selected pair's local candidate) is the expected one. And a participant whose media

@@ -1,4 +1,4 @@
-// Alarms that can fire (issue 21): every metric filter of every stack is evaluated (infra/conformance/
+// Alarms that can fire: every metric filter of every stack is evaluated (infra/conformance/
 // filter-pattern.ts, CloudWatch's JSON pattern syntax) against log lines the real code writes
 // (test/support/alarm-cases.ts: the handlers' Powertools logger through the real local stack, the media node's
 // logger, API Gateway access lines rendered from the stage's own format) and must match the line meant to trip it

@@ -1,4 +1,4 @@
-// The media host's whole boot path (issue 21): the user data the stack renders and the asset's install.sh, run
+// The media host's whole boot path: the user data the stack renders and the asset's install.sh, run
 // for real against fake instance metadata, a fake apt, a fake AWS CLI and fake systemd that record every call.
 // Every failing step — apt (its lock held past the timeout, or a package missing), the S3 download, unpacking,
 // the install's checks, no `media-node.ready` in time — ends in the same place: a media-host.boot-failed line

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ConfigError, configFromContext, DEFAULTS, pipePortRange, rtcPortRange } from '../../infra/config';
 import { DEFAULT_PIPE_PORTS } from '../../media-node/src/span/pipe-ports';
 
-/** Context as a deployment gives it: with the tokens' audience (required, issue 18), unless the test says otherwise. */
+/** Context as a deployment gives it: with the tokens' audience (required), unless the test says otherwise. */
 const fromContext = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = { CDK_DEFAULT_REGION: 'eu-west-1' }) =>
   configFromContext((k) => ({ tokenAudience: 'harmony-voice', ...context })[k], env);
 

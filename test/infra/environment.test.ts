@@ -1,4 +1,4 @@
-// The handlers' environment (issue 21): every variable the bundled code of a handler reads is set in its
+// The handlers' environment: every variable the bundled code of a handler reads is set in its
 // synthesized function, set by Lambda, or documented optional (infra/signalling/handler-env.ts); everything the
 // stack sets is read; each function stays under Lambda's 4 KB environment limit, and a token setting that
 // would not fit is refused at synth (on main 2cfbf0d a JWKS in SSM could push a function past 4 KB at deploy).

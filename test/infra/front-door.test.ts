@@ -1,4 +1,4 @@
-// The front door (issue 18 part 5) and the concurrency bounds, as synthesized: CloudFront in front of the WebSocket
+// The front door and the concurrency bounds, as synthesized: CloudFront in front of the WebSocket
 // API with a WAF WebACL (scope CLOUDFRONT, in us-east-1, reached by a cross-region reference) whose rate-based rule
 // limits upgrades per client IP; WebSocket headers and Authorization forwarded, nothing cached; reserved
 // concurrency for the reaper (never 0), $connect and $default.

@@ -1,4 +1,4 @@
-// IAM matches behaviour (issue 21): the local stack (real handlers, dynalite, a real media node) runs a join,
+// IAM matches behaviour: the local stack (real handlers, dynalite, a real media node) runs a join,
 // a second join, a leave, disconnects and reaper sweeps with every AWS call of each handler recorded as IAM sees
 // it (test/support/aws-call-recorder.ts); each recorded (function, action, resource) must be granted by that
 // function's synthesized policy, and each grant must be used by a recorded call or by a documented one

@@ -1,4 +1,4 @@
-// Deployment ordering (issue 21): every template property that names another resource of its stack by key or
+// Deployment ordering: every template property that names another resource of its stack by key or
 // literal name has a dependency on it, so CloudFormation cannot create the namer first. On main 2cfbf0d the
 // WebSocket stage's RouteSettings named `$connect` with no dependency on the route: API Gateway refuses such a
 // stage and the first `cdk deploy` rolled back.

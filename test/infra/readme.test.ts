@@ -1,5 +1,4 @@
-// The deploy page (docs/deploy-aws.md, once the README's deploy section) says what the template and the asset do
-// (issue 21): its list of the worker's Debian runtime packages is the list the host installs
+// The deploy page (docs/deploy-aws.md) says what the template and the asset do: its list of the worker's Debian runtime packages is the list the host installs
 // (tools/mediasoup-worker/runtime-packages.txt, kept true by test/worker/runtime-packages.test.ts), and its host tools
 // are the user data's. On main 2cfbf0d the README listed libsrtp2-1, libnss3 and libnspr4, which the worker no longer
 // links.

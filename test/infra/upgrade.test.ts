@@ -1,4 +1,4 @@
-// Upgrades (issue 21): a deployment from before the state table's two indexes cannot take both in one update
+// Upgrades: a deployment from before the state table's two indexes cannot take both in one update
 // (DynamoDB creates at most one index per table update, and the stack would roll back); the documented path is
 // two deploys, `-c stateTableIndexes=Due` then the default. The AMI stays pinned across deploys unless asked.
 import assert from 'node:assert/strict';

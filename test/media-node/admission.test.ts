@@ -325,7 +325,7 @@ describe('Admission.chooseSpanWorker (where CreateTransports places a new sessio
   });
 });
 
-describe('admission reservations of sessions that never join (issue 18: prepared-but-unjoined sessions)', () => {
+describe('admission reservations of sessions that never join (prepared-but-unjoined sessions)', () => {
   test('a reservation lasts the window CreateTransports asked for (reserve_for_ms), then no longer counts; another keeps the default', async () => {
     const { node, api, stop } = await startTestNode({ workers: 1, capacity: 1_000 });
     try {

@@ -1,4 +1,4 @@
-// MEDIA_ICE_TCP_PORT (issue 19 part 3): the WebRtcServer also takes ICE over TCP on a port restrictive networks
+// MEDIA_ICE_TCP_PORT: the WebRtcServer also takes ICE over TCP on a port restrictive networks
 // allow (443 on a real host), and the transports' candidates name it, so a stock client behind "only TCP 443" can connect.
 import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';

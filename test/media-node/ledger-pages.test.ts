@@ -1,4 +1,4 @@
-// The room's History answers are bounded (issue 18 part 2): RoomLedger.since() returns a page of at most about
+// The room's History answers are bounded: RoomLedger.since() returns a page of at most about
 // `maxBytes` (always at least one entry), and the pages together are the whole history, in order.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

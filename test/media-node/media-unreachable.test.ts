@@ -1,4 +1,4 @@
-// Media that never connects is a failure (issue 19 part 5): a session whose client never connects the transport it
+// Media that never connects is a failure: a session whose client never connects the transport it
 // is due to connect is reported lost as 'media-unreachable' after the bound, and leaves the room's history.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

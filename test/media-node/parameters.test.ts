@@ -1,4 +1,4 @@
-// Parameters are built by the node, never passed through (issue 18 part 1): the allow-lists of
+// Parameters are built by the node, never passed through: the allow-lists of
 // media-node/src/session/validate.ts, and the bound of what a consumer's receiver is handed (consumer-parameters.ts)
 // measured on a real mediasoup router with the worst case a client may send — the arithmetic docs/media-node.md states.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Media-node trust (issue 18 part 6): the signalling→node API and the node↔node span API take separate
+// Media-node trust: the signalling→node API and the node↔node span API take separate
 // secrets, each rotatable (current + previous + pending accepted), and no secret reaches a mediasoup worker's
 // environment (checked in /proc/<worker pid>/environ of a real worker of a real media-node process).
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 18 parts 1 and 2 through the real local stack (real sockets, Lambda handlers, dynalite, a real media
+// Parameters and poison entries through the real local stack (real sockets, Lambda handlers, dynalite, a real media
 // node): what a client sends about its media is built into the node's own values, so no member can change
 // what another member receives, and an entry that cannot be posted to one receiver ends that receiver alone.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 22 part 1, counted through dynalite with the real adapters (DynamoStateStore, NodeRegistry through the
+// Placement without listing the fleet, counted through dynalite with the real adapters (DynamoStateStore, NodeRegistry through the
 // NodeDirectory adapter, ChannelPlacement): one Initialize's placement costs the same DynamoDB requests and read
 // units with 10 and with 5,000 registered nodes — for a new channel and for an existing one — and 5,000 nodes'
 // heartbeats spread over at least the partitions DynamoDB's 1,000 WCU/s per-partition limit requires — in the

@@ -1,4 +1,4 @@
-// No poison entry (issue 18 part 2): an entry of a channel's history that cannot be posted to one receiver
+// No poison entry: an entry of a channel's history that cannot be posted to one receiver
 // (here: its frame is over the server-message budget, so the size check throws — what padded parameters did
 // on main) ends that receiver alone with `voice.undeliverable`; the channel's feed goes on, and later joins
 // are announced to everyone else. The real VoiceCore and ChannelFeed over the in-memory store and gateway, with

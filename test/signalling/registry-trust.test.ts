@@ -1,4 +1,4 @@
-// Media-node trust through the real local stack (issue 18 part 6): a loss report ends a session only when the
+// Media-node trust through the real local stack: a loss report ends a session only when the
 // node that wrote it (the registry partition it is in: IAM binds it to the writer on AWS) hosts that session.
 // A report forged as if by another node ends nothing; the same report written by the hosting node does.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// A session does not outlive its token beyond the grace (issue 18 part 8), through the real local stack: a stream
+// A session does not outlive its token beyond the grace, through the real local stack: a stream
 // opened with a token that expires is ended by the sweep at `exp` + VOICE_TOKEN_GRACE_SECONDS with
 // `voice.token-expired`, the others told it left; a resume.v1 stream that resumes on a new socket with a fresh
 // token before then carries on past the first token's bound.

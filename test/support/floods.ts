@@ -1,4 +1,4 @@
-// One-token floods against the voice service (issue 18 part 4): connects, open streams, joins, replacements and
+// One-token floods against the voice service: connects, open streams, joins, replacements and
 // prepares, each driven through the real front door. Used by test/signalling/user-limits.test.ts; written to be
 // reused as attack modules (bench:abuse) — each returns what the service answered, never asserts.
 import { Error as HrpcError, RetryInfo } from '../../gen/hrpc/v1/hrpc';

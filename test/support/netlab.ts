@@ -1,4 +1,4 @@
-// The network lab (issue 19): a client namespace behind a router namespace, joined to the root namespace (where the
+// The network lab: a client namespace behind a router namespace, joined to the root namespace (where the
 // stack runs) by veth pairs, with the profile's NAT, filtering and loss in the router's iptables.
 //
 //   client ns  (cli0 10.213.K.2/24) ── veth ── (rin0 10.213.K.1/24)  router ns  (rout0 198.18.K.2/24) ── veth ── (root: rlhXXXX 198.18.K.1/24)

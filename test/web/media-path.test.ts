@@ -1,4 +1,4 @@
-// The SDK's rung of a transport, from a getStats report shaped as Chromium's (issue 19).
+// The SDK's rung of a transport, from a getStats report shaped as Chromium's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mediaPathFromStats } from '../../web/src/media-path';

@@ -1,4 +1,4 @@
-// Which rung of the connection ladder a transport uses (issue 19): read from its getStats() — the selected
+// Which rung of the connection ladder a transport uses: read from its getStats() — the selected
 // candidate pair's local candidate (type and protocol; a relay candidate's relayProtocol is how the browser
 // reaches the TURN server).
 export type MediaRung = 'udp' | 'tcp' | 'relay-udp' | 'relay-tcp' | 'relay-tls';

@@ -14,7 +14,7 @@ export interface WorkerPoolOptions {
   rtcPortBase: number;
   /**
    * Worker i's WebRtcServer also listens for ICE over TCP on this port + i (undefined = not): a port networks
-   * that allow only TCP 443 let through (MEDIA_ICE_TCP_PORT=443: worker 0 on 443). Issue 19 / docs/reachability.md.
+   * that allow only TCP 443 let through (MEDIA_ICE_TCP_PORT=443: worker 0 on 443). See docs/reachability.md.
    */
   iceTcpPort?: number;
   /**
