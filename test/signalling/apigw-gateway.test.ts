@@ -70,6 +70,33 @@ test('posts made together are all in flight at once and reach the endpoint in th
   assert.deepEqual(new Set(results), new Set(['sent']));
 });
 
+test('an endpoint in the same process reads the first post of a 100-post burst before the burst has been started', async () => {
+  const gateway = new ApiGatewayConnections(endpoint);
+  // The SDK calls started so far (each post's serialisation and signing is its own).
+  const client = (gateway as unknown as { client: { send: (...args: unknown[]) => Promise<unknown> } }).client;
+  const send = client.send.bind(client);
+  let started = 0;
+  client.send = (...args) => {
+    started++;
+    return send(...args);
+  };
+  const count = 100;
+  let startedWhenFirstRead: number | undefined;
+  onRequest = (id, _req, res) => {
+    if (id === 'burst-0=') startedWhenFirstRead = started;
+    answer(res, 200);
+  };
+  const ids = Array.from({ length: count }, (_, i) => `burst-${i}=`);
+  const results = await Promise.all(ids.map((id) => gateway.send(id, new Uint8Array(64), 'base64')));
+  assert.deepEqual(new Set(results), new Set(['sent']));
+  assert.ok(startedWhenFirstRead !== undefined, 'the first post was read');
+  // Before the turns (every call handed on at once), the first post was read after all 100 had started.
+  assert.ok(
+    startedWhenFirstRead < count / 2,
+    `the first post was read after ${startedWhenFirstRead} of ${count} posts had started`,
+  );
+});
+
 test("a 410 is 'gone', a 413 is UndeliverableError, and the posts after a failed one still go out", async () => {
   const gateway = new ApiGatewayConnections(endpoint);
   onRequest = (id, _req, res) => {
