@@ -14,6 +14,7 @@ import type { Logger } from '../../lib/log';
 import { mediaErrorToVoiceError } from './media-errors';
 import type { ConnectionRecord, MediaClient, MemberVoiceState, VoiceFlags } from './ports';
 import { requireStep, STEPS } from './protocol-table';
+import { logIds } from './records';
 
 export interface MemberStateDeps {
   media: Pick<MediaClient, 'setMemberState'>;
@@ -32,7 +33,7 @@ export class MemberStateControl {
     this.requireJoined(conn);
     const change = definedOnly({ selfMuted: request.selfMuted, selfDeafened: request.selfDeafened });
     const result = await this.callNode(conn, change);
-    this.deps.log.info('voice.state-set', { ...ids(conn), ...change, changed: result.changed, seq: result.seq });
+    this.deps.log.info('voice.state-set', { ...logIds(conn), ...change, changed: result.changed, seq: result.seq });
   }
 
   /** Moderate: another member's server flags, if the policy lets this user moderate the channel. */
@@ -48,13 +49,13 @@ export class MemberStateControl {
         BigInt(conn.channelId!),
       );
     } catch (err) {
-      this.deps.log.info('voice.moderation-refused', { ...ids(conn), targetUserId: target.toString(), ...change });
+      this.deps.log.info('voice.moderation-refused', { ...logIds(conn), targetUserId: target.toString(), ...change });
       throw err;
     }
     const result = await this.callNode(conn, { ...change, targetUserId: target.toString() });
     // Who did what (no tokens): the moderator, the member, the flags asked and what the member's state is now.
     this.deps.log.info('voice.moderated', {
-      ...ids(conn),
+      ...logIds(conn),
       moderatorUserId: conn.userId,
       targetUserId: target.toString(),
       ...change,
@@ -129,14 +130,4 @@ function definedOnly<T extends Record<string, boolean | undefined>>(value: T): P
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<
     Record<keyof T, boolean>
   >;
-}
-
-function ids(conn: ConnectionRecord) {
-  return {
-    connectionId: conn.connectionId,
-    userId: conn.userId,
-    guildId: conn.guildId,
-    channelId: conn.channelId,
-    nodeId: conn.nodeId,
-  };
 }
