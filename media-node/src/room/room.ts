@@ -70,7 +70,7 @@ interface Session {
   readonly seat: SessionSeat<SpanPart>;
   rtpCapabilities: types.RtpCapabilities;
   /** What the join created and where it stands in the history, kept so a retried join answers the same. */
-  joined?: { forJoiner: string[]; forMembers: string[]; seq: number; replaced: string[] };
+  joined?: { forJoiner: SeatConsumer[]; forMembers: SeatConsumer[]; seq: number; replaced: string[] };
 }
 
 export interface RoomHooks {
@@ -184,7 +184,8 @@ export class Room {
 
   /** Consumer ids owned by (consuming on the transport of) a session; for tests and diagnostics. */
   consumerIdsOf(sessionId: string): string[] {
-    return (this.sessions.get(sessionId)?.seat.consumerList() ?? []).map((r) => r.consumer.id);
+    const seat = this.sessions.get(sessionId)?.seat;
+    return seat ? Array.from(seat.consumerRecords(), (r) => r.consumer.id) : [];
   }
 
   /** A consumer on this node (tests and diagnostics). */
@@ -276,8 +277,8 @@ export class Room {
         replaced.push(previous);
         this.log.info('media-node.session-replaced', { sessionId: previous, userId: joiner.userId, by: joiner.id });
       }
-      const forJoiner = created.filter((r) => r.ownerSessionId === joiner.id).map((r) => r.consumer.id);
-      const forMembers = created.filter((r) => r.ownerSessionId !== joiner.id).map((r) => r.consumer.id);
+      const forJoiner = created.filter((r) => r.ownerSessionId === joiner.id);
+      const forMembers = created.filter((r) => r.ownerSessionId !== joiner.id);
       const entry = this.ledger.join(
         joiner.id,
         joiner.userId,
@@ -318,14 +319,15 @@ export class Room {
   }
 
   async resume(sessionId: string, consumerId: string): Promise<void> {
-    if (!this.sessions.has(sessionId))
-      throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
-    const record = this.findConsumer(consumerId);
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new MediaError('unknown-session', `session ${sessionId} is not in room ${this.id}`);
+    // One lookup in the session's own seat; the room is searched only to say why a consumer is not there.
+    const record = session.seat.consumer(consumerId);
     if (!record) {
+      if (this.findConsumer(consumerId)) {
+        throw new MediaError('consumer-not-yours', `consumer ${consumerId} does not belong to session ${sessionId}`);
+      }
       throw new MediaError('unknown-consumer', `consumer ${consumerId} does not exist in room ${this.id}`);
-    }
-    if (record.ownerSessionId !== sessionId) {
-      throw new MediaError('consumer-not-yours', `consumer ${consumerId} does not belong to session ${sessionId}`);
     }
     try {
       // Runs only if nothing else holds it paused (state.v1: its receiver is deafened; MediaHolds).
@@ -405,7 +407,7 @@ export class Room {
 
   private async applyState(session: Session, before: VoiceFlags, after: VoiceFlags): Promise<void> {
     const { seat } = session;
-    const consumers = seat.consumerList().map((r) => r.consumer);
+    const consumers = Array.from(seat.consumerRecords(), (r) => r.consumer);
     // A producer on another node is muted there (its police's hold is there too): RemoteSessionMedia.remoteMute.
     const producer = seat.producer ? (seat.producer.local ?? seat.media.remoteMute) : undefined;
     const failures = await applyToMedia({ producer, consumers }, before, after);
@@ -575,11 +577,9 @@ export class Room {
     this.states.forget(session.id);
   }
 
-  private describe(ids: string[]): ConsumerDelivery[] {
-    return ids.flatMap((id) => {
-      const record = this.findConsumer(id);
-      return record ? [delivery(record)] : [];
-    });
+  /** The consumers a join created that are still open, as the history and the join's answer carry them. */
+  private describe(records: SeatConsumer[]): ConsumerDelivery[] {
+    return records.filter((r) => !r.consumer.closed).map(delivery);
   }
 
   private joinResult(joined: NonNullable<Session['joined']>): JoinResult {

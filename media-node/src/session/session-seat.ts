@@ -192,17 +192,12 @@ export class SessionSeat<P> {
     return record && !record.consumer.closed ? record : undefined;
   }
 
-  /** Its consumers now. */
-  consumerList(): SeatConsumer[] {
-    return [...this.consumers.values()];
-  }
-
   /** How many consumers it has (load, metrics). */
   get consumerCount(): number {
     return this.consumers.size;
   }
 
-  /** Its consumers, without a copy (not to be changed while iterating). */
+  /** Its consumers, without a copy (not to be changed while iterating: Array.from it for that). */
   consumerRecords(): Iterable<SeatConsumer> {
     return this.consumers.values();
   }
