@@ -8,12 +8,10 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { STATE_TABLE } from '../../data/tables';
 import { GrpcMediaClient } from '../../functions/adapters/grpc-media-client';
 import type { ConnectionState } from '../../functions/voice/ports';
+import { stateRule } from '../../functions/voice/protocol-table';
 import type { LocalStack } from '../../local/stack';
 import { createDocumentClient } from '../../routing/dynamo';
 import { allConnectionRecords } from './state-table';
-
-/** States a stream passes through while an invocation works on it: its channel may still change. */
-const IN_FLIGHT: readonly ConnectionState[] = ['initializing', 'preparing', 'joining', 'closing', 'resuming'];
 
 export interface ChannelSide {
   /** "<guildId>:<channelId>" */
@@ -46,7 +44,8 @@ export function channelTruth(stack: LocalStack): { read: ChannelTruth; close(): 
           .map((r) => r.userId)
           .sort();
         const states = streams.map((r) => `${r.connectionId}=${r.state}@${r.version}`).sort();
-        const moving = streams.find((r) => IN_FLIGHT.includes(r.state));
+        // A state whose turn is the server's: an invocation is working on it, so its channel may still change.
+        const moving = streams.find((r) => stateRule(r.state).turn === 'server');
         const { Item: feed } = await db.send(
           new GetCommand({ TableName: table, Key: { pk: `CHAN#${channelKey}`, sk: 'FEED' }, ConsistentRead: true }),
         );
