@@ -20,6 +20,7 @@ import { dynamoTotals, RequestCounter, type DynamoCounts } from '../local/reques
 import { startLocalStack, type LocalStack } from '../local/stack';
 import { clientRtpCapabilities, dtlsParameters, producerRtpParameters } from '../test/support/client-params';
 import { devToken } from '../test/support/tokens';
+import { nodeRecord } from '../test/support/node-record';
 import { VoiceTestClient } from '../test/support/voice-client';
 import { HEARTBEAT_KEY } from './scale-counting';
 import { formatSummary, summarize, type Summary } from './stats';
@@ -174,21 +175,11 @@ async function main() {
     // The floor: the same core and media node, with an in-memory store and gateway.
     const [grpcHost, grpcPort] = stack.mediaNode!.grpc.split(':');
     const nodes: NodeDirectory = listedNodeDirectory(async () => [
-      {
-        nodeId: 'floor',
+      nodeRecord('floor', {
         grpcAddress: `${grpcHost}:${grpcPort}`,
-        publicAddress: '127.0.0.1',
         capacity: 1e9,
-        rooms: 0,
-        sessions: 0,
-        transports: 0,
-        producers: 0,
-        consumers: 0,
-        cpu: { workers: [], avg: 0, max: 0 },
-        state: 'active',
-        heartbeatAt: Date.now(),
         expiresAt: Math.ceil(Date.now() / 1000) + 3600,
-      },
+      }),
     ]);
     const gateway = new MemoryGateway();
     const media = new GrpcMediaClient({ secret: stack.env.MEDIA_NODE_SECRET });

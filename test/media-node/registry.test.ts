@@ -6,26 +6,22 @@ import { sweepShardOf } from '../../data/tables';
 import { NodeRegistry, isNodeAlive, pickNode, type MediaNodeRecord } from '../../routing';
 import { lostPartition, lostSessionKey, nodeListing, nodePartition } from '../../routing/node-registry';
 import { startLocalDynamo } from './helpers';
+import { nodeRecord } from '../support/node-record';
 
 const NOW = 1_700_000_000_000;
 
 function node(nodeId: string, overrides: Partial<MediaNodeRecord> = {}): MediaNodeRecord {
-  return {
+  return nodeRecord(
     nodeId,
-    grpcAddress: `10.0.0.1:${nodeId.length}`,
-    publicAddress: '203.0.113.10',
-    capacity: 1000,
-    rooms: 0,
-    sessions: 0,
-    transports: 0,
-    producers: 0,
-    consumers: 0,
-    cpu: { workers: [0], avg: 0, max: 0 },
-    state: 'active',
-    heartbeatAt: NOW,
-    expiresAt: Math.floor(NOW / 1000) + 15,
-    ...overrides,
-  };
+    {
+      grpcAddress: `10.0.0.1:${nodeId.length}`,
+      publicAddress: '203.0.113.10',
+      cpu: { workers: [0], avg: 0, max: 0 },
+      expiresAt: Math.floor(NOW / 1000) + 15,
+      ...overrides,
+    },
+    NOW,
+  );
 }
 
 describe('placement', () => {

@@ -12,28 +12,23 @@ import { silentLogger } from '../../lib/log';
 import { candidateRecord, rankCandidates } from '../../routing/candidates';
 import { pickNode } from '../../routing/placement';
 import type { MediaNodeRecord } from '../../routing/types';
+import { nodeRecord } from '../support/node-record';
 
 const STALE_MS = 15_000;
 let now = 1_800_000_000_000;
 
 function node(nodeId: string, overrides: Partial<MediaNodeRecord> = {}): MediaNodeRecord {
-  return {
+  return nodeRecord(
     nodeId,
-    grpcAddress: `${nodeId}:50051`,
-    publicAddress: '203.0.113.1',
-    capacity: 1000,
-    rooms: 0,
-    sessions: 0,
-    transports: 0,
-    producers: 0,
-    consumers: 0,
-    cpu: { workers: [0], avg: 0, max: 0 },
-    load: { workers: [0.1], avg: 0.1, admitLoad: 0.8 },
-    state: 'active',
-    heartbeatAt: now,
-    expiresAt: Math.floor(now / 1000) + 60,
-    ...overrides,
-  };
+    {
+      publicAddress: '203.0.113.1',
+      cpu: { workers: [0], avg: 0, max: 0 },
+      load: { workers: [0.1], avg: 0.1, admitLoad: 0.8 },
+      expiresAt: Math.floor(now / 1000) + 60,
+      ...overrides,
+    },
+    now,
+  );
 }
 
 /** A registry in memory with a published list, counting what placement reads. */

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
 import { listedNodeDirectory } from '../../functions/adapters/node-directory';
+import { nodeRecord } from '../support/node-record';
 import { TokenGrantPolicy } from '../../functions/auth/policy';
 import { END_REASONS, endError, type EndReason } from '../../functions/voice/end-reasons';
 import type { ConnectionRecord, Gateway, MediaClient } from '../../functions/voice/ports';
@@ -131,21 +132,10 @@ test('a reply that cannot be posted after its step advanced reverts nothing: Ini
     close: async () => undefined,
   };
   const store = new MemoryStateStore();
-  const node = { nodeId: 'n1', grpcAddress: 'n1:1', publicAddress: 'n1', capacity: 100, state: 'active' as const };
   const core = new VoiceCore({
     store,
     nodes: listedNodeDirectory(async () => [
-      {
-        ...node,
-        rooms: 0,
-        sessions: 0,
-        transports: 0,
-        producers: 0,
-        consumers: 0,
-        cpu: { workers: [], avg: 0, max: 0 },
-        heartbeatAt: Date.now(),
-        expiresAt: Math.ceil(Date.now() / 1000) + 60,
-      },
+      nodeRecord('n1', { grpcAddress: 'n1:1', publicAddress: 'n1', capacity: 100 }),
     ]),
     media,
     gateway,

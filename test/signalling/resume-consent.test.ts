@@ -17,22 +17,14 @@ import type { MediaNodeHandle } from '../../media-node/src/node/media-node';
 import { limitsFrom } from '../../functions/handlers/runtime';
 import { iceConsentTimeoutFor } from '../../media-node/src/session/session-media';
 import { clientRtpCapabilities, startTestNode } from '../media-node/helpers';
+import { nodeRecord } from '../support/node-record';
 
-const NODE: MediaNodeRecord = {
-  nodeId: 'n1',
+const NODE: MediaNodeRecord = nodeRecord('n1', {
   grpcAddress: '127.0.0.1:1',
-  publicAddress: '127.0.0.1',
   capacity: 20_000,
-  rooms: 0,
-  sessions: 0,
-  transports: 0,
-  producers: 0,
-  consumers: 0,
   cpu: { workers: [0], avg: 0, max: 0 },
-  state: 'active',
-  heartbeatAt: Date.now(),
   expiresAt: Math.floor(Date.now() / 1000) + 3600,
-} as MediaNodeRecord;
+});
 
 test("Prepare asks the node to keep a resume.v1 session's media for the resume grace, and nothing more for others", async () => {
   const requested = new Map<string, number | undefined>();

@@ -1,6 +1,7 @@
 // The sweep's own rules (functions/voice/sweep.ts) over the in-memory store: what counts as due, bounded work
 // per shard, one slow session never holding up the others, dead media nodes emptied and then forgotten.
 import assert from 'node:assert/strict';
+import { nodeRecord } from '../support/node-record';
 import { test } from 'node:test';
 import { SWEEP_SHARDS, sweepShardOf } from '../../data/tables';
 import { MemoryStateStore } from '../../functions/adapters/memory-store';
@@ -28,21 +29,8 @@ function record(connectionId: string, fields: Partial<ConnectionRecord>): Connec
 }
 
 function node(nodeId: string, heartbeatAt: number): MediaNodeRecord {
-  return {
-    nodeId,
-    grpcAddress: 'x:1',
-    publicAddress: 'x',
-    capacity: 1000,
-    rooms: 0,
-    sessions: 0,
-    transports: 0,
-    producers: 0,
-    consumers: 0,
-    cpu: { workers: [], avg: 0, max: 0 },
-    state: 'active',
-    heartbeatAt,
-    expiresAt: Math.ceil(heartbeatAt / 1000) + 3600,
-  };
+  const expiresAt = Math.ceil(heartbeatAt / 1000) + 3600;
+  return nodeRecord(nodeId, { grpcAddress: 'x:1', publicAddress: 'x', expiresAt }, heartbeatAt);
 }
 
 /** Nodes and lost sessions in memory; retired nodes are removed. */
